@@ -1,0 +1,1 @@
+//! Command-line definitions and one handler per subcommand; no business logic.

@@ -1,0 +1,1 @@
+//! Typed configuration: TOML file, `WARD_*` env and flags layered over defaults.

@@ -1,0 +1,1 @@
+//! Headless renderers over the control-room Snapshot: json, ndjson, text, markdown, and check exit codes.

@@ -1,0 +1,16 @@
+//! Ward: an alert-pipeline engine and the terminal control room that runs it.
+//!
+//! Dependency arrows point one way: `cli → ui/headless → actions/sources → store/engine → model`.
+
+pub mod actions;
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod engine;
+pub mod headless;
+pub mod model;
+pub mod pipeline;
+pub mod sources;
+pub mod store;
+pub mod telemetry;
+pub mod ui;

@@ -1,0 +1,147 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::EnvelopeId;
+
+/// A queue's name: lowercase ASCII letters, digits, `_` and `-`, so it is always safe inside a key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct QueueName(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("queue name {0:?} must be 1-64 characters of a-z, 0-9, '_' or '-'")]
+pub struct QueueNameError(pub String);
+
+impl QueueName {
+    pub fn new(name: &str) -> Result<Self, QueueNameError> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(QueueNameError(name.to_owned()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for QueueName {
+    type Error = QueueNameError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(&value)
+    }
+}
+
+impl From<QueueName> for String {
+    fn from(value: QueueName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for QueueName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One unit of work in a queue. `attempts` and `replays` are owned by the store (counted
+/// server-side by the janitor and the replay guard) and filled in when the envelope is leased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: EnvelopeId,
+    pub idempotency_key: String,
+    #[serde(default)]
+    pub tenant: String,
+    pub payload: serde_json::Value,
+    pub created_at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_failure_ms: Option<i64>,
+    #[serde(skip)]
+    pub attempts: u32,
+    #[serde(skip)]
+    pub replays: u32,
+}
+
+impl Envelope {
+    /// A new envelope; its idempotency key defaults to its id.
+    pub fn new(tenant: &str, payload: serde_json::Value, now_ms: i64) -> Self {
+        let id = EnvelopeId::generate(now_ms);
+        Self {
+            idempotency_key: id.0.clone(),
+            id,
+            tenant: tenant.to_owned(),
+            payload,
+            created_at_ms: now_ms,
+            last_error: None,
+            first_failure_ms: None,
+            attempts: 0,
+            replays: 0,
+        }
+    }
+
+    #[must_use]
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = key.into();
+        self
+    }
+}
+
+/// Why an envelope failed, as the worker saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureInfo {
+    /// A short stable class for grouping and filters: `timeout`, `http_500`, `decode`, `shed`, …
+    pub error_class: String,
+    pub error_message: String,
+    /// The pipeline stage that failed: `ingest`, `route`, `deliver`, …
+    pub stage: String,
+}
+
+impl FailureInfo {
+    pub fn new(error_class: &str, error_message: impl Into<String>, stage: &str) -> Self {
+        Self {
+            error_class: error_class.to_owned(),
+            error_message: error_message.into(),
+            stage: stage.to_owned(),
+        }
+    }
+}
+
+/// The metadata the store keeps next to every DLQ or dead entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DlqMeta {
+    pub id: EnvelopeId,
+    pub queue: QueueName,
+    pub tenant: String,
+    pub error_class: String,
+    pub error_message: String,
+    pub stage: String,
+    pub attempts: u32,
+    pub replays: u32,
+    pub first_failure_ms: i64,
+    pub last_failure_ms: i64,
+    /// The entry's position in the DLQ: zero-padded failure time then id, so order and cursors are exact.
+    pub key: String,
+}
+
+impl DlqMeta {
+    pub fn order_key(last_failure_ms: i64, id: &EnvelopeId) -> String {
+        format!("{:013}:{}", last_failure_ms.max(0), id.0)
+    }
+}
+
+/// One DLQ (or dead) entry as read back: its metadata and its envelope, or the raw text when the
+/// stored envelope does not decode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DlqEntry {
+    pub partition: u16,
+    pub meta: DlqMeta,
+    pub envelope: Result<Envelope, String>,
+}

@@ -1,0 +1,99 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A ULID: 48 bits of milliseconds then 80 random bits, so ids sort by creation time.
+pub fn new_ulid(now_ms: i64) -> String {
+    let ms = (now_ms.max(0) as u128) & ((1u128 << 48) - 1);
+    let random = u128::from(fastrand::u64(..)) << 16 | u128::from(fastrand::u16(..));
+    let mut value = ms << 80 | (random & ((1u128 << 80) - 1));
+    let mut out = [0u8; 26];
+    for slot in out.iter_mut().rev() {
+        *slot = CROCKFORD[(value & 31) as usize];
+        value >>= 5;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// The creation time encoded in a ULID, or `None` when the text is not one (hand-written ids).
+pub fn ulid_timestamp_ms(id: &str) -> Option<i64> {
+    if id.len() != 26 {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for byte in id.bytes().take(10) {
+        let digit = CROCKFORD.iter().position(|&c| c == byte.to_ascii_uppercase())?;
+        value = value << 5 | digit as u128;
+    }
+    // 10 chars = 50 bits; the top 2 bits are padding.
+    i64::try_from(value & ((1u128 << 48) - 1)).ok()
+}
+
+/// The id of one envelope; unique across the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EnvelopeId(pub String);
+
+impl EnvelopeId {
+    pub fn generate(now_ms: i64) -> Self {
+        Self(new_ulid(now_ms))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EnvelopeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for EnvelopeId {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+/// Who holds a lease: `user@host` style, plus a per-process suffix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WorkerId(pub String);
+
+impl WorkerId {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulid_round_trips_its_timestamp() {
+        let ms = 1_795_558_031_728;
+        let id = new_ulid(ms);
+        assert_eq!(id.len(), 26);
+        assert_eq!(ulid_timestamp_ms(&id), Some(ms));
+        assert_eq!(ulid_timestamp_ms("not-a-ulid"), None);
+    }
+
+    #[test]
+    fn ulids_sort_by_time() {
+        let a = new_ulid(1_000);
+        let b = new_ulid(2_000);
+        assert!(a < b);
+    }
+}

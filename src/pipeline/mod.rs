@@ -1,0 +1,1 @@
+//! Pipeline workers as tokio tasks: ingest, router, delivery, scheduler, remediation, janitor.

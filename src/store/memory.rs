@@ -1,0 +1,3 @@
+//! In-memory store (placeholder while the backend is written).
+#[derive(Debug)]
+pub struct MemoryStore;

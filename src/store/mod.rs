@@ -1,0 +1,430 @@
+//! The store: every pipeline state change is one atomic call. Two backends, memory and Redis,
+//! with exactly the same semantics, proven by one conformance suite (`tests/store_conformance.rs`).
+
+pub mod keys;
+pub mod memory;
+pub mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::model::{
+    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag,
+    FlagState, QueueName, StoreStats, WorkerId,
+};
+
+pub use keys::KeySchema;
+pub use memory::MemoryStore;
+pub use redis::{RedisStore, RedisStoreOptions};
+
+/// The largest number of items one store call may move: keeps every Redis script short.
+pub const MAX_BATCH: usize = 500;
+
+/// How many DLQ entries one filtered scan step may examine before returning a cursor.
+pub const SCAN_BUDGET: usize = 1000;
+
+/// The error class given to envelopes whose stored JSON does not decode.
+pub const DECODE_ERROR_CLASS: &str = "decode";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis {op}: {source}")]
+    Redis {
+        op: &'static str,
+        #[source]
+        source: ::redis::RedisError,
+    },
+    #[error("{op}: no answer from the store within {timeout:?}")]
+    Timeout {
+        op: &'static str,
+        timeout: Duration,
+    },
+    #[error("batch of {got} is over the limit of {max} items per call")]
+    BatchTooLarge { got: usize, max: usize },
+    #[error("could not encode {what}: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("unexpected reply from the store for {op}: {detail}")]
+    Protocol { op: &'static str, detail: String },
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    fn redis(op: &'static str) -> impl FnOnce(::redis::RedisError) -> Self {
+        move |source| Self::Redis { op, source }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Proof of holding a lease on one item. Every state change of a leased item presents it; a
+/// receipt whose lease has expired (and been recovered) is refused as stale.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Receipt {
+    pub partition: u16,
+    pub id: EnvelopeId,
+    pub token: String,
+}
+
+/// An item handed to a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeasedItem {
+    pub receipt: Receipt,
+    pub envelope: Envelope,
+}
+
+/// The result of one lease call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lease {
+    pub deadline_ms: i64,
+    pub items: Vec<LeasedItem>,
+    /// Items whose stored envelope did not decode: already moved to the DLQ (class `decode`).
+    pub dead_lettered_corrupt: Vec<EnvelopeId>,
+}
+
+/// How a batch of receipt-based operations went.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReceiptOutcome {
+    pub applied: usize,
+    /// Receipts refused because the lease was no longer theirs.
+    pub stale: Vec<EnvelopeId>,
+}
+
+/// A leased item to try again later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryRequest {
+    pub receipt: Receipt,
+    /// The envelope as it should be stored (e.g. `last_error`, `first_failure_ms` updated).
+    pub envelope: Envelope,
+    pub due_at_ms: i64,
+}
+
+/// A leased item to move to the DLQ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetterRequest {
+    pub receipt: Receipt,
+    pub envelope: Envelope,
+    pub failure: FailureInfo,
+}
+
+/// Which of a queue's failure sets an operation reads or changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailedSet {
+    /// The dead-letter queue: replayable.
+    Dlq,
+    /// The terminal dead list: entries the poison guard stopped.
+    Dead,
+}
+
+/// A server-side DLQ filter; every field that is set must match.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DlqFilter {
+    pub error_class: Option<String>,
+    pub stage: Option<String>,
+    pub tenant: Option<String>,
+    /// Only entries whose last failure is at or after this time.
+    pub failed_at_or_after_ms: Option<i64>,
+    /// Only entries whose last failure is before this time (also the replay cut-off).
+    pub failed_before_ms: Option<i64>,
+}
+
+impl DlqFilter {
+    pub fn matches(&self, meta: &DlqMeta) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&self.error_class, &meta.error_class)
+            && eq(&self.stage, &meta.stage)
+            && eq(&self.tenant, &meta.tenant)
+            && self
+                .failed_at_or_after_ms
+                .is_none_or(|t| meta.last_failure_ms >= t)
+            && self.failed_before_ms.is_none_or(|t| meta.last_failure_ms < t)
+    }
+
+    fn has_field_filters(&self) -> bool {
+        self.error_class.is_some() || self.stage.is_some() || self.tenant.is_some()
+    }
+
+    /// The order-key range `[min, max)` the time bounds select.
+    fn key_range(&self) -> (String, String) {
+        let min = self
+            .failed_at_or_after_ms
+            .map_or_else(String::new, |t| format!("{:013}", t.max(0)));
+        let max = self
+            .failed_before_ms
+            .map_or_else(|| "~".to_owned(), |t| format!("{:013}", t.max(0)));
+        (min, max)
+    }
+}
+
+/// A position in a DLQ scan: resume after `after` in `partition`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DlqCursor {
+    pub partition: u16,
+    /// The order key of the last entry examined; empty = from the start of the partition.
+    pub after: String,
+}
+
+impl DlqCursor {
+    pub fn start() -> Self {
+        Self::default()
+    }
+}
+
+/// What a DLQ operation applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DlqScope {
+    /// These entries (at most `MAX_BATCH` per call).
+    Ids(Vec<EnvelopeId>),
+    /// Entries matching the filter, resuming at the cursor.
+    Filter { filter: DlqFilter, cursor: DlqCursor },
+}
+
+/// One page of a DLQ.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DlqPage {
+    pub entries: Vec<DlqEntry>,
+    /// Where to continue; `None` when the scan reached the end.
+    pub next: Option<DlqCursor>,
+}
+
+/// Options of a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// Items moved (replayed or poisoned) per call, at most `MAX_BATCH`.
+    pub max_items: usize,
+    /// An entry replayed this many times goes to the dead list on its next replay.
+    pub max_replays: u32,
+    /// Reset the attempt counter of replayed entries (the confirm dialog says which).
+    pub reset_attempts: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        Self {
+            max_items: MAX_BATCH,
+            max_replays: 3,
+            reset_attempts: true,
+        }
+    }
+}
+
+/// The result of one bounded DLQ batch (replay or purge).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BatchResult {
+    /// Entries replayed to their queue (or purged).
+    pub moved: usize,
+    /// Entries the poison guard sent to the dead list instead.
+    pub poisoned: usize,
+    /// Entries examined.
+    pub scanned: usize,
+    /// Where to continue; `None` when the scope is exhausted.
+    pub next: Option<DlqCursor>,
+}
+
+impl BatchResult {
+    pub fn touched(&self) -> usize {
+        self.moved + self.poisoned
+    }
+}
+
+/// A change announced on the updates channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
+pub enum Update {
+    Config(String),
+    Flag(String),
+}
+
+/// The one interface to pipeline state. Every method is one atomic step per partition.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// `memory` or `redis`, for status lines.
+    fn backend_name(&self) -> &'static str;
+    fn keys(&self) -> &KeySchema;
+    fn now_ms(&self) -> i64;
+
+    /// Add envelopes to the back of a queue, each in its partition; at most `MAX_BATCH`.
+    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<()>;
+
+    /// Take up to `max` items (≤ `MAX_BATCH`) from the front of the queue, across partitions,
+    /// leasing each until now + `lease_for`.
+    async fn lease(
+        &self,
+        queue: &QueueName,
+        worker: &WorkerId,
+        max: usize,
+        lease_for: Duration,
+    ) -> StoreResult<Lease>;
+
+    /// Done: forget the items.
+    async fn ack(&self, queue: &QueueName, receipts: &[Receipt]) -> StoreResult<ReceiptOutcome>;
+
+    /// Heartbeat: push the lease deadline to now + `lease_for`.
+    async fn extend(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        lease_for: Duration,
+    ) -> StoreResult<ReceiptOutcome>;
+
+    /// Give leased items back for a later attempt (attempts + 1, envelope rewritten).
+    async fn schedule_retry(
+        &self,
+        queue: &QueueName,
+        retries: &[RetryRequest],
+    ) -> StoreResult<ReceiptOutcome>;
+
+    /// Move up to `max` due retries back to the queue; returns how many moved.
+    async fn promote_due(&self, queue: &QueueName, max: usize) -> StoreResult<usize>;
+
+    /// Move leased items to the DLQ with their failure metadata.
+    async fn dead_letter(
+        &self,
+        queue: &QueueName,
+        requests: &[DeadLetterRequest],
+    ) -> StoreResult<ReceiptOutcome>;
+
+    /// The janitor's step: up to `max` expired leases back to the front of their queue,
+    /// attempts + 1. Returns how many moved.
+    async fn recover_expired(&self, queue: &QueueName, max: usize) -> StoreResult<usize>;
+
+    /// Count entries matching the filter (scans in bounded steps when field filters are set).
+    async fn failed_count(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+    ) -> StoreResult<u64>;
+
+    /// One page of matching entries, oldest first, from the cursor.
+    async fn failed_page(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        cursor: &DlqCursor,
+        limit: usize,
+    ) -> StoreResult<DlqPage>;
+
+    /// One bounded batch of replay from the DLQ (or, by explicit choice, the dead list) back to
+    /// the queue, with the poison guard.
+    async fn replay(
+        &self,
+        queue: &QueueName,
+        from: FailedSet,
+        scope: &DlqScope,
+        options: ReplayOptions,
+    ) -> StoreResult<BatchResult>;
+
+    /// One bounded batch of deletion from the DLQ or the dead list.
+    async fn purge(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult>;
+
+    /// Set (`Some`) or clear (`None`) an operator flag, announcing the change.
+    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()>;
+    /// Every flag currently set (expired ones included: callers decide with `is_expired`).
+    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>>;
+
+    /// Set (`Some`) or delete (`None`) a dynamic config value, announcing the change.
+    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()>;
+    async fn config_get(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn config_all(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Changes to flags and config, as they happen.
+    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>>;
+
+    /// Append an audit record; returns its id.
+    async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String>;
+    /// The newest `limit` audit records, newest first.
+    async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Every figure the control room shows, in one round trip.
+    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats>;
+}
+
+pub(crate) fn check_batch(got: usize) -> StoreResult<()> {
+    if got > MAX_BATCH {
+        Err(StoreError::BatchTooLarge {
+            got,
+            max: MAX_BATCH,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn encode_envelope(envelope: &Envelope) -> StoreResult<String> {
+    serde_json::to_string(envelope).map_err(|source| StoreError::Encode {
+        what: "envelope",
+        source,
+    })
+}
+
+pub(crate) fn encode_json<T: Serialize>(what: &'static str, value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|source| StoreError::Encode { what, source })
+}
+
+/// Decode a stored envelope, filling in the store-owned counters.
+pub(crate) fn decode_envelope(raw: &str, attempts: u32, replays: u32) -> Result<Envelope, String> {
+    serde_json::from_str::<Envelope>(raw)
+        .map(|mut envelope| {
+            envelope.attempts = attempts;
+            envelope.replays = replays;
+            envelope
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// The metadata written when an item is dead-lettered.
+pub(crate) fn dlq_meta_for(
+    queue: &QueueName,
+    envelope: &Envelope,
+    failure: &FailureInfo,
+    now_ms: i64,
+) -> DlqMeta {
+    DlqMeta {
+        id: envelope.id.clone(),
+        queue: queue.clone(),
+        tenant: envelope.tenant.clone(),
+        error_class: failure.error_class.clone(),
+        error_message: failure.error_message.clone(),
+        stage: failure.stage.clone(),
+        attempts: envelope.attempts,
+        replays: envelope.replays,
+        first_failure_ms: envelope.first_failure_ms.unwrap_or(now_ms),
+        last_failure_ms: now_ms,
+        key: DlqMeta::order_key(now_ms, &envelope.id),
+    }
+}
+
+/// The placeholder envelope used to dead-letter an item whose stored body does not decode.
+pub(crate) fn corrupt_placeholder(id: &EnvelopeId, raw: &str, now_ms: i64) -> Envelope {
+    Envelope {
+        id: id.clone(),
+        idempotency_key: id.0.clone(),
+        tenant: String::new(),
+        payload: serde_json::Value::String(raw.to_owned()),
+        created_at_ms: crate::model::ulid_timestamp_ms(&id.0).unwrap_or(now_ms),
+        last_error: None,
+        first_failure_ms: None,
+        attempts: 0,
+        replays: 0,
+    }
+}
+
+/// Token naming one lease call: the worker plus randomness, so two calls never share a fence.
+pub(crate) fn lease_token(worker: &WorkerId) -> String {
+    format!("{}#{:016x}", worker.as_str(), fastrand::u64(..))
+}

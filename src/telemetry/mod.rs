@@ -1,0 +1,1 @@
+//! Prometheus registry and /metrics, JSONL event log, audit record helpers.

@@ -1,0 +1,1 @@
+//! The ratatui control room: app loop, keymap, views, widgets, theme, sanitize.
