@@ -31,8 +31,13 @@ mod tests {
         let p = partition_for("acme", "k1", 8);
         assert!(p < 8);
         assert_eq!(p, partition_for("acme", "k1", 8));
-        let spread: std::collections::HashSet<u16> =
-            (0..200).map(|i| partition_for("t", &format!("k{i}"), 8)).collect();
-        assert_eq!(spread.len(), 8, "200 keys should touch every one of 8 partitions");
+        let spread: std::collections::HashSet<u16> = (0..200)
+            .map(|i| partition_for("t", &format!("k{i}"), 8))
+            .collect();
+        assert_eq!(
+            spread.len(),
+            8,
+            "200 keys should touch every one of 8 partitions"
+        );
     }
 }

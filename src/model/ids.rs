@@ -24,7 +24,9 @@ pub fn ulid_timestamp_ms(id: &str) -> Option<i64> {
     }
     let mut value: u128 = 0;
     for byte in id.bytes().take(10) {
-        let digit = CROCKFORD.iter().position(|&c| c == byte.to_ascii_uppercase())?;
+        let digit = CROCKFORD
+            .iter()
+            .position(|&c| c == byte.to_ascii_uppercase())?;
         value = value << 5 | digit as u128;
     }
     // 10 chars = 50 bits; the top 2 bits are padding.

@@ -136,7 +136,12 @@ mod tests {
         assert_eq!(keys.dlq(3, &q), "ward:{p3}:dlq:delivery");
         assert_eq!(keys.bodies(3), "ward:{p3}:env");
         assert_eq!(keys.flags(), "ward:{g}:flags");
-        for key in [keys.queue(1, &q), keys.leases(1, &q), keys.bodies(1), keys.dlq_meta(1)] {
+        for key in [
+            keys.queue(1, &q),
+            keys.leases(1, &q),
+            keys.bodies(1),
+            keys.dlq_meta(1),
+        ] {
             assert!(key.contains("{p1}"), "{key} must share partition 1's slot");
         }
     }
@@ -147,7 +152,10 @@ mod tests {
         let q = QueueName::new("alert").unwrap();
         assert_eq!(keys.partitions(), 1);
         assert_eq!(keys.queue(0, &q), "mutt:alert_queue");
-        assert_eq!(keys.dlq(0, &QueueName::new("moog").unwrap()), "mutt:dlq:moog");
+        assert_eq!(
+            keys.dlq(0, &QueueName::new("moog").unwrap()),
+            "mutt:dlq:moog"
+        );
         assert_eq!(keys.dead(0, &q), "mutt:dlq:dead");
         assert_eq!(keys.updates_channel(), "mutt:config:updates");
     }

@@ -1,3 +1,794 @@
-//! In-memory store (placeholder while the backend is written).
-#[derive(Debug)]
-pub struct MemoryStore;
+//! The embedded store: one lock around plain collections, with exactly the Redis backend's
+//! semantics (bodies kept as JSON text, the same order keys, the same fences).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use super::{
+    BatchResult, DeadLetterRequest, DlqCursor, DlqFilter, DlqPage, DlqScope, FailedSet, KeySchema,
+    Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest,
+    SCAN_BUDGET, Store, StoreResult, Update, check_batch, corrupt_placeholder, decode_envelope,
+    dlq_meta_for, encode_envelope, lease_token,
+};
+use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
+use crate::engine::partition::partition_for;
+use crate::model::{
+    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
+    QueueName, QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
+};
+
+const AUDIT_CAPACITY: usize = 100_000;
+
+#[derive(Debug, Default)]
+struct QueueState {
+    /// Front = oldest = next to lease (Redis: the list's right end).
+    waiting: VecDeque<String>,
+    leases: BTreeSet<(i64, String)>,
+    lease_of: HashMap<String, (i64, String)>,
+    scheduled: BTreeSet<(i64, String)>,
+    dlq: BTreeSet<String>,
+    dead: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct Partition {
+    queues: HashMap<QueueName, QueueState>,
+    bodies: HashMap<String, String>,
+    attempts: HashMap<String, u32>,
+    replays: HashMap<String, u32>,
+    meta: HashMap<String, DlqMeta>,
+}
+
+impl Partition {
+    fn queue(&mut self, name: &QueueName) -> &mut QueueState {
+        self.queues.entry(name.clone()).or_default()
+    }
+
+    /// The fence: the lease on `id` is held by `token`.
+    fn holds(&mut self, queue: &QueueName, id: &str, token: &str) -> bool {
+        self.queue(queue)
+            .lease_of
+            .get(id)
+            .is_some_and(|(_, holder)| holder == token)
+    }
+
+    fn release(&mut self, queue: &QueueName, id: &str) {
+        let q = self.queue(queue);
+        if let Some((deadline, _)) = q.lease_of.remove(id) {
+            q.leases.remove(&(deadline, id.to_owned()));
+        }
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.bodies.remove(id);
+        self.attempts.remove(id);
+        self.replays.remove(id);
+        self.meta.remove(id);
+    }
+
+    fn set(&mut self, queue: &QueueName, set: FailedSet) -> &mut BTreeSet<String> {
+        let q = self.queue(queue);
+        match set {
+            FailedSet::Dlq => &mut q.dlq,
+            FailedSet::Dead => &mut q.dead,
+        }
+    }
+
+    fn entry(&self, partition: u16, id: &str) -> Option<DlqEntry> {
+        let meta = self.meta.get(id)?.clone();
+        let attempts = self.attempts.get(id).copied().unwrap_or(0);
+        let replays = self.replays.get(id).copied().unwrap_or(0);
+        let envelope = match self.bodies.get(id) {
+            Some(raw) => decode_envelope(raw, attempts, replays).map_err(|_| raw.clone()),
+            None => Err(String::new()),
+        };
+        Some(DlqEntry {
+            partition,
+            meta,
+            envelope,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    partitions: Vec<Partition>,
+    flags: HashMap<String, FlagState>,
+    config: HashMap<String, String>,
+    audit: VecDeque<AuditEntry>,
+    audit_seq: u64,
+    /// Rotates the partition a lease starts from, so no partition starves.
+    lease_start: usize,
+}
+
+/// In-process store: the embedded default for `ward demo` and the reference for the suite.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+    keys: KeySchema,
+    clock: SharedClock,
+    updates: broadcast::Sender<Update>,
+}
+
+impl MemoryStore {
+    pub fn new(partitions: u16) -> Self {
+        Self::with_clock(partitions, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(partitions: u16, clock: SharedClock) -> Self {
+        let keys = KeySchema::ward("ward", partitions);
+        let state = State {
+            partitions: (0..keys.partitions())
+                .map(|_| Partition::default())
+                .collect(),
+            ..State::default()
+        };
+        let (updates, _) = broadcast::channel(1024);
+        Self {
+            state: Arc::new(Mutex::new(state)),
+            keys,
+            clock,
+            updates,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied move: every operation
+        // mutates only after its checks, so the data is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn partition_of(&self, envelope: &Envelope) -> u16 {
+        partition_for(
+            &envelope.tenant,
+            &envelope.idempotency_key,
+            self.keys.partitions(),
+        )
+    }
+
+    /// Put raw text in a queue as if written by hand (tests of corrupt input).
+    #[doc(hidden)]
+    pub fn inject_raw(&self, partition: u16, queue: &QueueName, id: &str, raw: &str) {
+        let mut state = self.lock();
+        let part = &mut state.partitions[usize::from(partition)];
+        part.bodies.insert(id.to_owned(), raw.to_owned());
+        part.queue(queue).waiting.push_back(id.to_owned());
+    }
+
+    fn announce(&self, update: Update) {
+        // No subscriber is fine: nobody is listening yet.
+        let _ = self.updates.send(update);
+    }
+
+    fn each_partition(&self, scope: &DlqScope) -> Vec<u16> {
+        match scope {
+            DlqScope::Ids(_) => (0..self.keys.partitions()).collect(),
+            DlqScope::Filter { cursor, .. } => (cursor.partition..self.keys.partitions()).collect(),
+        }
+    }
+}
+
+/// The ids a filtered scan selects in one partition, from the cursor: at most `max_hits` hits and
+/// `budget` examined. Returns (hits, examined, last key examined, reached the end).
+fn scan_filtered(
+    set: &BTreeSet<String>,
+    meta: &HashMap<String, DlqMeta>,
+    filter: &DlqFilter,
+    after: &str,
+    max_hits: usize,
+    budget: usize,
+) -> (Vec<String>, usize, String, bool) {
+    let (min, max) = filter.key_range();
+    let lower = if after.is_empty() || after < min.as_str() {
+        std::ops::Bound::Included(min)
+    } else {
+        std::ops::Bound::Excluded(after.to_owned())
+    };
+    let mut hits = Vec::new();
+    let mut examined = 0;
+    let mut last = after.to_owned();
+    for key in set.range((lower, std::ops::Bound::Excluded(max))) {
+        if hits.len() >= max_hits || examined >= budget {
+            return (hits, examined, last, false);
+        }
+        examined += 1;
+        last.clone_from(key);
+        let id = key_id(key);
+        if meta.get(id).is_some_and(|m| filter.matches(m)) {
+            hits.push(id.to_owned());
+        }
+    }
+    (hits, examined, last, true)
+}
+
+fn key_id(order_key: &str) -> &str {
+    order_key.split_once(':').map_or(order_key, |(_, id)| id)
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn keys(&self) -> &KeySchema {
+        &self.keys
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<()> {
+        check_batch(envelopes.len())?;
+        let encoded = envelopes
+            .iter()
+            .map(|e| Ok((self.partition_of(e), e.id.0.clone(), encode_envelope(e)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut state = self.lock();
+        for (partition, id, body) in encoded {
+            let part = &mut state.partitions[usize::from(partition)];
+            part.bodies.insert(id.clone(), body);
+            part.attempts.insert(id.clone(), 0);
+            part.queue(queue).waiting.push_back(id);
+        }
+        Ok(())
+    }
+
+    async fn lease(
+        &self,
+        queue: &QueueName,
+        worker: &WorkerId,
+        max: usize,
+        lease_for: Duration,
+    ) -> StoreResult<Lease> {
+        check_batch(max)?;
+        let now = self.now_ms();
+        let deadline = now.saturating_add(duration_ms(lease_for));
+        let token = lease_token(worker);
+        let mut corrupt = Vec::new();
+        let mut lease = Lease {
+            deadline_ms: deadline,
+            ..Lease::default()
+        };
+        {
+            let mut state = self.lock();
+            let count = state.partitions.len();
+            let start = state.lease_start % count;
+            state.lease_start = state.lease_start.wrapping_add(1);
+            for offset in 0..count {
+                let partition = (start + offset) % count;
+                let part = &mut state.partitions[partition];
+                while lease.items.len() + corrupt.len() < max {
+                    let Some(id) = part.queue(queue).waiting.pop_front() else {
+                        break;
+                    };
+                    let q = part.queue(queue);
+                    q.leases.insert((deadline, id.clone()));
+                    q.lease_of.insert(id.clone(), (deadline, token.clone()));
+                    let receipt = Receipt {
+                        partition: partition as u16,
+                        id: EnvelopeId(id.clone()),
+                        token: token.clone(),
+                    };
+                    let attempts = part.attempts.get(&id).copied().unwrap_or(0);
+                    let replays = part.replays.get(&id).copied().unwrap_or(0);
+                    let raw = part.bodies.get(&id).cloned().unwrap_or_default();
+                    match decode_envelope(&raw, attempts, replays) {
+                        Ok(envelope) => lease.items.push(LeasedItem { receipt, envelope }),
+                        Err(error) => corrupt.push((receipt, raw, error)),
+                    }
+                }
+            }
+        }
+        if !corrupt.is_empty() {
+            let requests: Vec<DeadLetterRequest> = corrupt
+                .into_iter()
+                .map(|(receipt, raw, error)| DeadLetterRequest {
+                    envelope: corrupt_placeholder(&receipt.id, &raw, now),
+                    failure: FailureInfo::new(
+                        super::DECODE_ERROR_CLASS,
+                        format!("stored envelope is not valid: {error}"),
+                        queue.as_str(),
+                    ),
+                    receipt,
+                })
+                .collect();
+            self.dead_letter(queue, &requests).await?;
+            lease.dead_lettered_corrupt = requests.into_iter().map(|r| r.receipt.id).collect();
+        }
+        Ok(lease)
+    }
+
+    async fn ack(&self, queue: &QueueName, receipts: &[Receipt]) -> StoreResult<ReceiptOutcome> {
+        check_batch(receipts.len())?;
+        let mut state = self.lock();
+        let mut outcome = ReceiptOutcome::default();
+        for r in receipts {
+            let part = &mut state.partitions[usize::from(r.partition)];
+            if part.holds(queue, &r.id.0, &r.token) {
+                part.release(queue, &r.id.0);
+                part.forget(&r.id.0);
+                outcome.applied += 1;
+            } else {
+                outcome.stale.push(r.id.clone());
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn extend(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        lease_for: Duration,
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(receipts.len())?;
+        let deadline = self.now_ms().saturating_add(duration_ms(lease_for));
+        let mut state = self.lock();
+        let mut outcome = ReceiptOutcome::default();
+        for r in receipts {
+            let part = &mut state.partitions[usize::from(r.partition)];
+            if part.holds(queue, &r.id.0, &r.token) {
+                part.release(queue, &r.id.0);
+                let q = part.queue(queue);
+                q.leases.insert((deadline, r.id.0.clone()));
+                q.lease_of
+                    .insert(r.id.0.clone(), (deadline, r.token.clone()));
+                outcome.applied += 1;
+            } else {
+                outcome.stale.push(r.id.clone());
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn schedule_retry(
+        &self,
+        queue: &QueueName,
+        retries: &[RetryRequest],
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(retries.len())?;
+        let bodies = retries
+            .iter()
+            .map(|r| encode_envelope(&r.envelope))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut state = self.lock();
+        let mut outcome = ReceiptOutcome::default();
+        for (r, body) in retries.iter().zip(bodies) {
+            let id = &r.receipt.id.0;
+            let part = &mut state.partitions[usize::from(r.receipt.partition)];
+            if part.holds(queue, id, &r.receipt.token) {
+                part.release(queue, id);
+                part.bodies.insert(id.clone(), body);
+                *part.attempts.entry(id.clone()).or_insert(0) += 1;
+                part.queue(queue)
+                    .scheduled
+                    .insert((r.due_at_ms, id.clone()));
+                outcome.applied += 1;
+            } else {
+                outcome.stale.push(r.receipt.id.clone());
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn promote_due(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
+        check_batch(max)?;
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let mut moved = 0;
+        for part in &mut state.partitions {
+            let q = part.queue(queue);
+            while moved < max {
+                match q.scheduled.first() {
+                    Some((due, _)) if *due <= now => {}
+                    _ => break,
+                }
+                if let Some((_, id)) = q.scheduled.pop_first() {
+                    q.waiting.push_back(id);
+                    moved += 1;
+                }
+            }
+        }
+        Ok(moved)
+    }
+
+    async fn dead_letter(
+        &self,
+        queue: &QueueName,
+        requests: &[DeadLetterRequest],
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(requests.len())?;
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let mut outcome = ReceiptOutcome::default();
+        for r in requests {
+            let id = &r.receipt.id.0;
+            let part = &mut state.partitions[usize::from(r.receipt.partition)];
+            if part.holds(queue, id, &r.receipt.token) {
+                part.release(queue, id);
+                let meta = dlq_meta_for(queue, &r.envelope, &r.failure, now);
+                part.queue(queue).dlq.insert(meta.key.clone());
+                part.meta.insert(id.clone(), meta);
+                outcome.applied += 1;
+            } else {
+                outcome.stale.push(r.receipt.id.clone());
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn recover_expired(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
+        check_batch(max)?;
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let mut moved = 0;
+        for part in &mut state.partitions {
+            while moved < max {
+                let q = part.queue(queue);
+                match q.leases.first() {
+                    Some((deadline, _)) if *deadline <= now => {}
+                    _ => break,
+                }
+                let Some((_, id)) = q.leases.pop_first() else {
+                    break;
+                };
+                q.lease_of.remove(&id);
+                q.waiting.push_front(id.clone());
+                *part.attempts.entry(id).or_insert(0) += 1;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    async fn failed_count(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+    ) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let mut total = 0u64;
+        for part in &mut state.partitions {
+            let meta = std::mem::take(&mut part.meta);
+            let (hits, ..) = scan_filtered(
+                part.set(queue, set),
+                &meta,
+                filter,
+                "",
+                usize::MAX,
+                usize::MAX,
+            );
+            part.meta = meta;
+            total += hits.len() as u64;
+        }
+        Ok(total)
+    }
+
+    async fn failed_page(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        cursor: &DlqCursor,
+        limit: usize,
+    ) -> StoreResult<DlqPage> {
+        check_batch(limit)?;
+        let mut state = self.lock();
+        let partitions = state.partitions.len() as u16;
+        let mut page = DlqPage::default();
+        let mut partition = cursor.partition;
+        let mut after = cursor.after.clone();
+        while partition < partitions {
+            let part = &mut state.partitions[usize::from(partition)];
+            let meta = std::mem::take(&mut part.meta);
+            let want = limit - page.entries.len();
+            let (hits, _, last, done) = scan_filtered(
+                part.set(queue, set),
+                &meta,
+                filter,
+                &after,
+                want,
+                SCAN_BUDGET,
+            );
+            part.meta = meta;
+            page.entries
+                .extend(hits.iter().filter_map(|id| part.entry(partition, id)));
+            if !done {
+                page.next = Some(DlqCursor {
+                    partition,
+                    after: last,
+                });
+                return Ok(page);
+            }
+            partition += 1;
+            after.clear();
+            if page.entries.len() >= limit {
+                break;
+            }
+        }
+        page.next = (partition < partitions).then(|| DlqCursor {
+            partition,
+            after: String::new(),
+        });
+        Ok(page)
+    }
+
+    async fn replay(
+        &self,
+        queue: &QueueName,
+        from: FailedSet,
+        scope: &DlqScope,
+        options: ReplayOptions,
+    ) -> StoreResult<BatchResult> {
+        check_batch(options.max_items)?;
+        self.apply_batch(queue, from, scope, options.max_items, |part, id| {
+            let Some(key) = part.meta.get(id).map(|m| m.key.clone()) else {
+                return Moved::Skipped;
+            };
+            let q = part.queue(queue);
+            let in_set = match from {
+                FailedSet::Dlq => q.dlq.contains(&key),
+                FailedSet::Dead => q.dead.contains(&key),
+            };
+            if !in_set {
+                return Moved::Skipped;
+            }
+            let replays = part.replays.entry(id.to_owned()).or_insert(0);
+            *replays += 1;
+            let poisoned = from == FailedSet::Dlq && *replays > options.max_replays;
+            let q = part.queue(queue);
+            match from {
+                FailedSet::Dlq => q.dlq.remove(&key),
+                FailedSet::Dead => q.dead.remove(&key),
+            };
+            if poisoned {
+                q.dead.insert(key);
+                return Moved::Poisoned;
+            }
+            q.waiting.push_back(id.to_owned());
+            part.meta.remove(id);
+            if options.reset_attempts {
+                part.attempts.insert(id.to_owned(), 0);
+            }
+            Moved::Moved
+        })
+    }
+
+    async fn purge(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        check_batch(max_items)?;
+        self.apply_batch(queue, set, scope, max_items, |part, id| {
+            let Some(key) = part.meta.get(id).map(|m| m.key.clone()) else {
+                return Moved::Skipped;
+            };
+            if !part.set(queue, set).remove(&key) {
+                return Moved::Skipped;
+            }
+            part.forget(id);
+            Moved::Moved
+        })
+    }
+
+    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
+        let name = flag.name();
+        {
+            let mut guard = self.lock();
+            match state {
+                Some(value) => guard.flags.insert(name.clone(), value.clone()),
+                None => guard.flags.remove(&name),
+            };
+        }
+        self.announce(Update::Flag(name));
+        Ok(())
+    }
+
+    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
+        let mut flags: Vec<_> = self
+            .lock()
+            .flags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        flags.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(flags)
+    }
+
+    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        {
+            let mut guard = self.lock();
+            match value {
+                Some(v) => guard.config.insert(key.to_owned(), v.to_owned()),
+                None => guard.config.remove(key),
+            };
+        }
+        self.announce(Update::Config(key.to_owned()));
+        Ok(())
+    }
+
+    async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self.lock().config.get(key).cloned())
+    }
+
+    async fn config_all(&self) -> StoreResult<Vec<(String, String)>> {
+        let mut all: Vec<_> = self
+            .lock()
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort();
+        Ok(all)
+    }
+
+    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>> {
+        Ok(self.updates.subscribe())
+    }
+
+    async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String> {
+        let mut state = self.lock();
+        state.audit_seq += 1;
+        let id = format!("{}-{}", record.at_ms.max(0), state.audit_seq);
+        state.audit.push_back(AuditEntry {
+            id: id.clone(),
+            record: record.clone(),
+        });
+        while state.audit.len() > AUDIT_CAPACITY {
+            state.audit.pop_front();
+        }
+        Ok(id)
+    }
+
+    async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        Ok(self
+            .lock()
+            .audit
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let mut out = Vec::with_capacity(queues.len());
+        for queue in queues {
+            let mut stats = QueueStats {
+                queue: queue.clone(),
+                depth: 0,
+                in_flight: 0,
+                scheduled: 0,
+                dlq: 0,
+                dead: 0,
+                oldest_age_ms: None,
+            };
+            for part in &mut state.partitions {
+                let q = part.queue(queue);
+                stats.depth += q.waiting.len() as u64;
+                stats.in_flight += q.leases.len() as u64;
+                stats.scheduled += q.scheduled.len() as u64;
+                stats.dlq += q.dlq.len() as u64;
+                stats.dead += q.dead.len() as u64;
+                let age = q
+                    .waiting
+                    .front()
+                    .and_then(|id| ulid_timestamp_ms(id))
+                    .map(|created| now.saturating_sub(created).max(0) as u64);
+                stats.oldest_age_ms = stats.oldest_age_ms.max(age);
+            }
+            out.push(stats);
+        }
+        let mut flags: Vec<_> = state
+            .flags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        flags.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(StoreStats {
+            read_at_ms: now,
+            queues: out,
+            flags,
+        })
+    }
+}
+
+enum Moved {
+    Moved,
+    Poisoned,
+    Skipped,
+}
+
+impl MemoryStore {
+    /// One bounded DLQ batch: by ids (every partition, each id where it lives) or by filter from
+    /// the cursor (one partition's scan per call, like one Redis script).
+    fn apply_batch(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        scope: &DlqScope,
+        max_items: usize,
+        mut apply: impl FnMut(&mut Partition, &str) -> Moved,
+    ) -> StoreResult<BatchResult> {
+        let mut state = self.lock();
+        let partitions = state.partitions.len() as u16;
+        let mut result = BatchResult::default();
+        match scope {
+            DlqScope::Ids(ids) => {
+                check_batch(ids.len())?;
+                for partition in self.each_partition(scope) {
+                    let part = &mut state.partitions[usize::from(partition)];
+                    for id in ids {
+                        if result.touched() >= max_items {
+                            break;
+                        }
+                        tally(&mut result, apply(part, &id.0));
+                    }
+                }
+                result.scanned = ids.len();
+            }
+            DlqScope::Filter { filter, cursor } => {
+                if cursor.partition >= partitions {
+                    return Ok(result);
+                }
+                let part = &mut state.partitions[usize::from(cursor.partition)];
+                let meta = std::mem::take(&mut part.meta);
+                let (hits, examined, last, done) = scan_filtered(
+                    part.set(queue, set),
+                    &meta,
+                    filter,
+                    &cursor.after,
+                    max_items,
+                    SCAN_BUDGET,
+                );
+                part.meta = meta;
+                for id in &hits {
+                    tally(&mut result, apply(part, id));
+                }
+                result.scanned = examined;
+                result.next = if done {
+                    (cursor.partition + 1 < partitions).then(|| DlqCursor {
+                        partition: cursor.partition + 1,
+                        after: String::new(),
+                    })
+                } else {
+                    Some(DlqCursor {
+                        partition: cursor.partition,
+                        after: last,
+                    })
+                };
+            }
+        }
+        debug_assert!(result.touched() <= MAX_BATCH);
+        Ok(result)
+    }
+}
+
+fn tally(result: &mut BatchResult, moved: Moved) {
+    match moved {
+        Moved::Moved => result.moved += 1,
+        Moved::Poisoned => result.poisoned += 1,
+        Moved::Skipped => {}
+    }
+}
+
+/// The `Clock` the memory store reads, for callers that share it.
+impl MemoryStore {
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+}

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::model::{
-    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag,
-    FlagState, QueueName, StoreStats, WorkerId,
+    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
+    QueueName, StoreStats, WorkerId,
 };
 
 pub use keys::KeySchema;
@@ -38,10 +38,7 @@ pub enum StoreError {
         source: ::redis::RedisError,
     },
     #[error("{op}: no answer from the store within {timeout:?}")]
-    Timeout {
-        op: &'static str,
-        timeout: Duration,
-    },
+    Timeout { op: &'static str, timeout: Duration },
     #[error("batch of {got} is over the limit of {max} items per call")]
     BatchTooLarge { got: usize, max: usize },
     #[error("could not encode {what}: {source}")]
@@ -145,7 +142,9 @@ impl DlqFilter {
             && self
                 .failed_at_or_after_ms
                 .is_none_or(|t| meta.last_failure_ms >= t)
-            && self.failed_before_ms.is_none_or(|t| meta.last_failure_ms < t)
+            && self
+                .failed_before_ms
+                .is_none_or(|t| meta.last_failure_ms < t)
     }
 
     fn has_field_filters(&self) -> bool {
@@ -184,7 +183,10 @@ pub enum DlqScope {
     /// These entries (at most `MAX_BATCH` per call).
     Ids(Vec<EnvelopeId>),
     /// Entries matching the filter, resuming at the cursor.
-    Filter { filter: DlqFilter, cursor: DlqCursor },
+    Filter {
+        filter: DlqFilter,
+        cursor: DlqCursor,
+    },
 }
 
 /// One page of a DLQ.

@@ -1,5 +1,1086 @@
-//! Redis store (placeholder while the backend is written).
-#[derive(Debug)]
-pub struct RedisStore;
-#[derive(Debug)]
-pub struct RedisStoreOptions;
+//! The production store: Redis through a `ConnectionManager`, every move one Lua script per
+//! partition (loaded once, called by SHA), every read for the control room one pipeline.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{AsyncCommands, Client, Script, Value};
+use async_trait::async_trait;
+use futures::StreamExt;
+use tokio::sync::broadcast;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::{
+    BatchResult, DeadLetterRequest, DlqCursor, DlqFilter, DlqPage, DlqScope, FailedSet, KeySchema,
+    Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest,
+    SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch, corrupt_placeholder,
+    decode_envelope, dlq_meta_for, encode_envelope, encode_json, lease_token,
+};
+use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
+use crate::engine::partition::partition_for;
+use crate::model::{
+    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
+    Profile, QueueName, QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
+};
+
+const AUDIT_MAX_LEN: usize = 100_000;
+
+struct Scripts {
+    lease: Script,
+    settle: Script,
+    move_due: Script,
+    failed: Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        lease: Script::new(include_str!("lua/lease.lua")),
+        settle: Script::new(include_str!("lua/settle.lua")),
+        move_due: Script::new(include_str!("lua/move_due.lua")),
+        failed: Script::new(include_str!("lua/failed.lua")),
+    })
+}
+
+/// How to reach Redis.
+#[derive(Debug, Clone)]
+pub struct RedisStoreOptions {
+    pub url: String,
+    pub keys: KeySchema,
+    /// Longest wait for any reply. Every script is bounded, so a slow reply means trouble.
+    pub response_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub clock: SharedClock,
+}
+
+impl RedisStoreOptions {
+    pub fn new(url: &str, keys: KeySchema) -> Self {
+        Self {
+            url: url.to_owned(),
+            keys,
+            response_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+struct Inner {
+    client: Client,
+    conn: ConnectionManager,
+    keys: KeySchema,
+    clock: SharedClock,
+    lease_start: AtomicUsize,
+    updates: OnceLock<broadcast::Sender<Update>>,
+    _stop_listener: DropGuard,
+    listener_token: CancellationToken,
+}
+
+/// Store backed by Redis (single server or anything speaking its protocol).
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("keys", &self.inner.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connect and load every script, failing within the connect timeout if Redis is away.
+    pub async fn connect(options: RedisStoreOptions) -> StoreResult<Self> {
+        if options.keys.profile() == Profile::Mutt {
+            return Err(StoreError::Invalid(
+                "the mutt profile can name MUTT's keys but cannot run Ward's pipeline on them yet"
+                    .to_owned(),
+            ));
+        }
+        let client = Client::open(options.url.as_str()).map_err(StoreError::redis("open"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.response_timeout))
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let connect = ConnectionManager::new_with_config(client.clone(), config);
+        let budget = options.connect_timeout * 4;
+        let mut conn = tokio::time::timeout(budget, connect)
+            .await
+            .map_err(|_| StoreError::Timeout {
+                op: "connect",
+                timeout: budget,
+            })?
+            .map_err(StoreError::redis("connect"))?;
+        let s = scripts();
+        for script in [&s.lease, &s.settle, &s.move_due, &s.failed] {
+            script
+                .load_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("script load"))?;
+        }
+        let listener_token = CancellationToken::new();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                conn,
+                keys: options.keys,
+                clock: options.clock,
+                lease_start: AtomicUsize::new(0),
+                updates: OnceLock::new(),
+                _stop_listener: listener_token.clone().drop_guard(),
+                listener_token,
+            }),
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    fn partition_of(&self, envelope: &Envelope) -> u16 {
+        partition_for(
+            &envelope.tenant,
+            &envelope.idempotency_key,
+            self.inner.keys.partitions(),
+        )
+    }
+
+    fn partitions(&self) -> u16 {
+        self.inner.keys.partitions()
+    }
+
+    /// One settle script call per partition touched.
+    async fn settle(
+        &self,
+        queue: &QueueName,
+        op: &'static str,
+        deadline: Option<i64>,
+        items: Vec<(&Receipt, String, String)>,
+    ) -> StoreResult<ReceiptOutcome> {
+        let keys = &self.inner.keys;
+        let mut outcome = ReceiptOutcome::default();
+        let mut by_partition: Vec<Vec<(&Receipt, String, String)>> =
+            (0..self.partitions()).map(|_| Vec::new()).collect();
+        for item in items {
+            let slot = by_partition
+                .get_mut(usize::from(item.0.partition))
+                .ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "receipt for unknown partition {}",
+                        item.0.partition
+                    ))
+                })?;
+            slot.push(item);
+        }
+        let mut conn = self.conn();
+        for (partition, items) in by_partition.into_iter().enumerate() {
+            if items.is_empty() {
+                continue;
+            }
+            let p = partition as u16;
+            let mut call = scripts().settle.prepare_invoke();
+            call.key(keys.leases(p, queue))
+                .key(keys.lease_owners(p, queue))
+                .key(keys.bodies(p))
+                .key(keys.attempts(p))
+                .key(keys.replays(p))
+                .key(keys.dlq_meta(p))
+                .key(keys.scheduled(p, queue))
+                .key(keys.dlq(p, queue))
+                .arg(op)
+                .arg(deadline.map_or_else(String::new, |d| d.to_string()));
+            let count = items.len();
+            for (receipt, a, b) in items {
+                call.arg(receipt.id.as_str())
+                    .arg(receipt.token.as_str())
+                    .arg(a)
+                    .arg(b);
+            }
+            let stale: Vec<String> = call
+                .invoke_async(&mut conn)
+                .await
+                .map_err(StoreError::redis(op))?;
+            outcome.applied += count - stale.len();
+            outcome.stale.extend(stale.into_iter().map(EnvelopeId));
+        }
+        Ok(outcome)
+    }
+
+    /// One call of `failed.lua` on one partition.
+    #[allow(clippy::too_many_arguments)]
+    async fn failed_step(
+        &self,
+        queue: &QueueName,
+        partition: u16,
+        set: FailedSet,
+        op: &str,
+        filter: &DlqFilter,
+        after: &str,
+        max_hits: usize,
+        options: ReplayOptions,
+        ids: &[EnvelopeId],
+    ) -> StoreResult<FailedStep> {
+        let keys = &self.inner.keys;
+        let set_key = match set {
+            FailedSet::Dlq => keys.dlq(partition, queue),
+            FailedSet::Dead => keys.dead(partition, queue),
+        };
+        let (min, max) = filter.key_range();
+        let lower = if after.is_empty() || after < min.as_str() {
+            if min.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("[{min}")
+            }
+        } else {
+            format!("({after}")
+        };
+        let upper = if filter.failed_before_ms.is_some() {
+            format!("({max}")
+        } else {
+            "+".to_owned()
+        };
+        let mut call = scripts().failed.prepare_invoke();
+        call.key(set_key)
+            .key(keys.dlq_meta(partition))
+            .key(keys.queue(partition, queue))
+            .key(keys.replays(partition))
+            .key(keys.dead(partition, queue))
+            .key(keys.attempts(partition))
+            .key(keys.bodies(partition))
+            .arg(op)
+            .arg(lower)
+            .arg(upper)
+            .arg(max_hits)
+            .arg(SCAN_BUDGET)
+            .arg(filter.error_class.as_deref().unwrap_or(""))
+            .arg(filter.stage.as_deref().unwrap_or(""))
+            .arg(filter.tenant.as_deref().unwrap_or(""))
+            .arg(options.max_replays)
+            .arg(if options.reset_attempts { "1" } else { "0" })
+            .arg(if set == FailedSet::Dlq { "1" } else { "0" });
+        for id in ids {
+            call.arg(id.as_str());
+        }
+        let mut conn = self.conn();
+        let reply: Vec<Value> = call
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("dlq step"))?;
+        FailedStep::parse(partition, reply)
+    }
+
+    /// Replay or purge: one bounded step, by ids on every partition or by filter on the cursor's.
+    async fn failed_batch(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        op: &str,
+        scope: &DlqScope,
+        options: ReplayOptions,
+    ) -> StoreResult<BatchResult> {
+        let mut result = BatchResult::default();
+        match scope {
+            DlqScope::Ids(ids) => {
+                check_batch(ids.len())?;
+                for partition in 0..self.partitions() {
+                    let remaining = options.max_items - result.touched();
+                    if remaining == 0 {
+                        break;
+                    }
+                    let step = self
+                        .failed_step(
+                            queue,
+                            partition,
+                            set,
+                            op,
+                            &DlqFilter::default(),
+                            "",
+                            remaining,
+                            options,
+                            ids,
+                        )
+                        .await?;
+                    result.moved += step.moved;
+                    result.poisoned += step.poisoned;
+                }
+                result.scanned = ids.len();
+            }
+            DlqScope::Filter { filter, cursor } => {
+                if cursor.partition >= self.partitions() {
+                    return Ok(result);
+                }
+                let step = self
+                    .failed_step(
+                        queue,
+                        cursor.partition,
+                        set,
+                        op,
+                        filter,
+                        &cursor.after,
+                        options.max_items,
+                        options,
+                        &[],
+                    )
+                    .await?;
+                result.moved = step.moved;
+                result.poisoned = step.poisoned;
+                result.scanned = step.examined;
+                result.next = step.next_cursor(cursor.partition, self.partitions());
+            }
+        }
+        Ok(result)
+    }
+
+    fn updates_sender(&self) -> &broadcast::Sender<Update> {
+        self.inner.updates.get_or_init(|| {
+            let (tx, _) = broadcast::channel(1024);
+            let client = self.inner.client.clone();
+            let channel = self.inner.keys.updates_channel();
+            let stop = self.inner.listener_token.clone();
+            let forward = tx.clone();
+            tokio::spawn(async move {
+                let mut backoff = Duration::from_millis(100);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = listen(&client, &channel, &forward) => {}
+                    }
+                    tracing::warn!(channel, "updates subscription lost; reconnecting");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            });
+            tx
+        })
+    }
+
+    async fn publish(&self, update: &Update) -> StoreResult<()> {
+        let payload = encode_json("update", update)?;
+        let mut conn = self.conn();
+        let _: i64 = conn
+            .publish(self.inner.keys.updates_channel(), payload)
+            .await
+            .map_err(StoreError::redis("publish"))?;
+        Ok(())
+    }
+}
+
+/// Forward messages until the subscription breaks.
+async fn listen(client: &Client, channel: &str, forward: &broadcast::Sender<Update>) {
+    let Ok(mut pubsub) = client.get_async_pubsub().await else {
+        return;
+    };
+    if pubsub.subscribe(channel).await.is_err() {
+        return;
+    }
+    let mut messages = pubsub.on_message();
+    while let Some(message) = messages.next().await {
+        let Ok(payload) = message.get_payload::<String>() else {
+            continue;
+        };
+        match serde_json::from_str::<Update>(&payload) {
+            Ok(update) => {
+                let _ = forward.send(update);
+            }
+            Err(error) => tracing::warn!(%error, "ignoring malformed update message"),
+        }
+    }
+}
+
+struct FailedStep {
+    done: bool,
+    last: String,
+    examined: usize,
+    moved: usize,
+    poisoned: usize,
+    entries: Vec<DlqEntry>,
+}
+
+impl FailedStep {
+    fn parse(partition: u16, reply: Vec<Value>) -> StoreResult<Self> {
+        let protocol = |detail: &str| StoreError::Protocol {
+            op: "dlq step",
+            detail: detail.to_owned(),
+        };
+        let mut fields = reply.into_iter();
+        let mut next_int = || -> StoreResult<i64> {
+            match fields.next() {
+                Some(Value::Int(n)) => Ok(n),
+                _ => Err(protocol("expected an integer")),
+            }
+        };
+        let done = next_int()? == 1;
+        let last = match fields.next() {
+            Some(v) => value_string(v).ok_or_else(|| protocol("expected the last key"))?,
+            None => return Err(protocol("short reply")),
+        };
+        let mut next_int = || -> StoreResult<i64> {
+            match fields.next() {
+                Some(Value::Int(n)) => Ok(n),
+                _ => Err(protocol("expected an integer")),
+            }
+        };
+        let examined = next_int()? as usize;
+        let moved = next_int()? as usize;
+        let poisoned = next_int()? as usize;
+        let rest: Vec<String> = fields.filter_map(value_string).collect();
+        let mut entries = Vec::with_capacity(rest.len() / 4);
+        for chunk in rest.chunks_exact(4) {
+            let meta: DlqMeta = serde_json::from_str(&chunk[0])
+                .map_err(|e| protocol(&format!("DLQ metadata does not decode: {e}")))?;
+            let attempts = chunk[2].parse().unwrap_or(0);
+            let replays = chunk[3].parse().unwrap_or(0);
+            let envelope =
+                decode_envelope(&chunk[1], attempts, replays).map_err(|_| chunk[1].clone());
+            entries.push(DlqEntry {
+                partition,
+                meta,
+                envelope,
+            });
+        }
+        Ok(Self {
+            done,
+            last,
+            examined,
+            moved,
+            poisoned,
+            entries,
+        })
+    }
+
+    fn next_cursor(&self, partition: u16, partitions: u16) -> Option<DlqCursor> {
+        if self.done {
+            (partition + 1 < partitions).then(|| DlqCursor {
+                partition: partition + 1,
+                after: String::new(),
+            })
+        } else {
+            Some(DlqCursor {
+                partition,
+                after: self.last.clone(),
+            })
+        }
+    }
+}
+
+fn value_string(value: Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        Value::SimpleString(s) => Some(s),
+        Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn backend_name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn keys(&self) -> &KeySchema {
+        &self.inner.keys
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<()> {
+        check_batch(envelopes.len())?;
+        if envelopes.is_empty() {
+            return Ok(());
+        }
+        let keys = &self.inner.keys;
+        let mut by_partition: Vec<Vec<(String, String)>> =
+            (0..self.partitions()).map(|_| Vec::new()).collect();
+        for envelope in envelopes {
+            by_partition[usize::from(self.partition_of(envelope))]
+                .push((envelope.id.0.clone(), encode_envelope(envelope)?));
+        }
+        let mut pipe = ::redis::pipe();
+        for (partition, items) in by_partition.iter().enumerate() {
+            if items.is_empty() {
+                continue;
+            }
+            let p = partition as u16;
+            let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
+            let zeros: Vec<(&str, i64)> = ids.iter().map(|id| (*id, 0)).collect();
+            // MULTI per partition: body, counter and queue entry appear together or not at all.
+            pipe.cmd("MULTI")
+                .ignore()
+                .hset_multiple(keys.bodies(p), items)
+                .ignore()
+                .hset_multiple(keys.attempts(p), &zeros)
+                .ignore()
+                .lpush(keys.queue(p, queue), &ids)
+                .ignore()
+                .cmd("EXEC")
+                .ignore();
+        }
+        let mut conn = self.conn();
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(StoreError::redis("enqueue"))
+    }
+
+    async fn lease(
+        &self,
+        queue: &QueueName,
+        worker: &WorkerId,
+        max: usize,
+        lease_for: Duration,
+    ) -> StoreResult<Lease> {
+        check_batch(max)?;
+        let keys = &self.inner.keys;
+        let now = self.now_ms();
+        let deadline = now.saturating_add(duration_ms(lease_for));
+        let token = lease_token(worker);
+        let partitions = usize::from(self.partitions());
+        let start = self.inner.lease_start.fetch_add(1, Ordering::Relaxed) % partitions;
+        let mut lease = Lease {
+            deadline_ms: deadline,
+            ..Lease::default()
+        };
+        let mut corrupt = Vec::new();
+        let mut conn = self.conn();
+        for offset in 0..partitions {
+            let taken = lease.items.len() + corrupt.len();
+            if taken >= max {
+                break;
+            }
+            let p = ((start + offset) % partitions) as u16;
+            let reply: Vec<String> = scripts()
+                .lease
+                .key(keys.queue(p, queue))
+                .key(keys.leases(p, queue))
+                .key(keys.lease_owners(p, queue))
+                .key(keys.bodies(p))
+                .key(keys.attempts(p))
+                .key(keys.replays(p))
+                .arg(max - taken)
+                .arg(deadline)
+                .arg(&token)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("lease"))?;
+            for quad in reply.chunks_exact(4) {
+                let receipt = Receipt {
+                    partition: p,
+                    id: EnvelopeId(quad[0].clone()),
+                    token: token.clone(),
+                };
+                let attempts = quad[2].parse().unwrap_or(0);
+                let replays = quad[3].parse().unwrap_or(0);
+                match decode_envelope(&quad[1], attempts, replays) {
+                    Ok(envelope) => lease.items.push(LeasedItem { receipt, envelope }),
+                    Err(error) => corrupt.push((receipt, quad[1].clone(), error)),
+                }
+            }
+        }
+        if !corrupt.is_empty() {
+            let requests: Vec<DeadLetterRequest> = corrupt
+                .into_iter()
+                .map(|(receipt, raw, error)| DeadLetterRequest {
+                    envelope: corrupt_placeholder(&receipt.id, &raw, now),
+                    failure: FailureInfo::new(
+                        super::DECODE_ERROR_CLASS,
+                        format!("stored envelope is not valid: {error}"),
+                        queue.as_str(),
+                    ),
+                    receipt,
+                })
+                .collect();
+            self.dead_letter(queue, &requests).await?;
+            lease.dead_lettered_corrupt = requests.into_iter().map(|r| r.receipt.id).collect();
+        }
+        Ok(lease)
+    }
+
+    async fn ack(&self, queue: &QueueName, receipts: &[Receipt]) -> StoreResult<ReceiptOutcome> {
+        check_batch(receipts.len())?;
+        let items = receipts
+            .iter()
+            .map(|r| (r, String::new(), String::new()))
+            .collect();
+        self.settle(queue, "ack", None, items).await
+    }
+
+    async fn extend(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        lease_for: Duration,
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(receipts.len())?;
+        let deadline = self.now_ms().saturating_add(duration_ms(lease_for));
+        let items = receipts
+            .iter()
+            .map(|r| (r, String::new(), String::new()))
+            .collect();
+        self.settle(queue, "extend", Some(deadline), items).await
+    }
+
+    async fn schedule_retry(
+        &self,
+        queue: &QueueName,
+        retries: &[RetryRequest],
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(retries.len())?;
+        let items = retries
+            .iter()
+            .map(|r| {
+                Ok((
+                    &r.receipt,
+                    r.due_at_ms.to_string(),
+                    encode_envelope(&r.envelope)?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.settle(queue, "retry", None, items).await
+    }
+
+    async fn promote_due(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
+        check_batch(max)?;
+        let now = self.now_ms();
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let mut moved = 0;
+        for p in 0..self.partitions() {
+            if moved >= max {
+                break;
+            }
+            let n: usize = scripts()
+                .move_due
+                .key(keys.scheduled(p, queue))
+                .key(keys.queue(p, queue))
+                .key(keys.lease_owners(p, queue))
+                .key(keys.attempts(p))
+                .arg(now)
+                .arg(max - moved)
+                .arg("promote")
+                .invoke_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("promote"))?;
+            moved += n;
+        }
+        Ok(moved)
+    }
+
+    async fn dead_letter(
+        &self,
+        queue: &QueueName,
+        requests: &[DeadLetterRequest],
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(requests.len())?;
+        let now = self.now_ms();
+        let items = requests
+            .iter()
+            .map(|r| {
+                let meta = dlq_meta_for(queue, &r.envelope, &r.failure, now);
+                Ok((
+                    &r.receipt,
+                    meta.key.clone(),
+                    encode_json("DLQ metadata", &meta)?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.settle(queue, "dlq", None, items).await
+    }
+
+    async fn recover_expired(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
+        check_batch(max)?;
+        let now = self.now_ms();
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let mut moved = 0;
+        for p in 0..self.partitions() {
+            if moved >= max {
+                break;
+            }
+            let n: usize = scripts()
+                .move_due
+                .key(keys.leases(p, queue))
+                .key(keys.queue(p, queue))
+                .key(keys.lease_owners(p, queue))
+                .key(keys.attempts(p))
+                .arg(now)
+                .arg(max - moved)
+                .arg("recover")
+                .invoke_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("recover"))?;
+            moved += n;
+        }
+        Ok(moved)
+    }
+
+    async fn failed_count(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+    ) -> StoreResult<u64> {
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let mut total = 0u64;
+        for p in 0..self.partitions() {
+            let set_key = match set {
+                FailedSet::Dlq => keys.dlq(p, queue),
+                FailedSet::Dead => keys.dead(p, queue),
+            };
+            if !filter.has_field_filters() {
+                let (min, max) = filter.key_range();
+                let lower = if min.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("[{min}")
+                };
+                let upper = if filter.failed_before_ms.is_some() {
+                    format!("({max}")
+                } else {
+                    "+".to_owned()
+                };
+                let n: u64 = ::redis::cmd("ZLEXCOUNT")
+                    .arg(set_key)
+                    .arg(lower)
+                    .arg(upper)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(StoreError::redis("dlq count"))?;
+                total += n;
+                continue;
+            }
+            let mut after = String::new();
+            loop {
+                let step = self
+                    .failed_step(
+                        queue,
+                        p,
+                        set,
+                        "count",
+                        filter,
+                        &after,
+                        usize::MAX >> 1,
+                        ReplayOptions::default(),
+                        &[],
+                    )
+                    .await?;
+                total += step.moved as u64;
+                if step.done {
+                    break;
+                }
+                after = step.last;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn failed_page(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        cursor: &DlqCursor,
+        limit: usize,
+    ) -> StoreResult<DlqPage> {
+        check_batch(limit)?;
+        let mut page = DlqPage::default();
+        let partitions = self.partitions();
+        let mut partition = cursor.partition;
+        let mut after = cursor.after.clone();
+        while partition < partitions {
+            let want = limit - page.entries.len();
+            let step = self
+                .failed_step(
+                    queue,
+                    partition,
+                    set,
+                    "page",
+                    filter,
+                    &after,
+                    want,
+                    ReplayOptions::default(),
+                    &[],
+                )
+                .await?;
+            page.entries.extend(step.entries);
+            if !step.done {
+                page.next = Some(DlqCursor {
+                    partition,
+                    after: step.last,
+                });
+                return Ok(page);
+            }
+            partition += 1;
+            after.clear();
+            if page.entries.len() >= limit {
+                break;
+            }
+        }
+        page.next = (partition < partitions).then(|| DlqCursor {
+            partition,
+            after: String::new(),
+        });
+        Ok(page)
+    }
+
+    async fn replay(
+        &self,
+        queue: &QueueName,
+        from: FailedSet,
+        scope: &DlqScope,
+        options: ReplayOptions,
+    ) -> StoreResult<BatchResult> {
+        check_batch(options.max_items)?;
+        self.failed_batch(queue, from, "replay", scope, options)
+            .await
+    }
+
+    async fn purge(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        check_batch(max_items)?;
+        let options = ReplayOptions {
+            max_items,
+            ..ReplayOptions::default()
+        };
+        self.failed_batch(queue, set, "purge", scope, options).await
+    }
+
+    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
+        let name = flag.name();
+        let mut conn = self.conn();
+        match state {
+            Some(value) => {
+                let json = encode_json("flag", value)?;
+                let _: i64 = conn
+                    .hset(self.inner.keys.flags(), &name, json)
+                    .await
+                    .map_err(StoreError::redis("set flag"))?;
+            }
+            None => {
+                let _: i64 = conn
+                    .hdel(self.inner.keys.flags(), &name)
+                    .await
+                    .map_err(StoreError::redis("clear flag"))?;
+            }
+        }
+        self.publish(&Update::Flag(name)).await
+    }
+
+    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
+        let mut conn = self.conn();
+        let raw: Vec<(String, String)> = conn
+            .hgetall(self.inner.keys.flags())
+            .await
+            .map_err(StoreError::redis("flags"))?;
+        Ok(decode_flags(raw))
+    }
+
+    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        let mut conn = self.conn();
+        match value {
+            Some(v) => {
+                let _: i64 = conn
+                    .hset(self.inner.keys.config(), key, v)
+                    .await
+                    .map_err(StoreError::redis("config set"))?;
+            }
+            None => {
+                let _: i64 = conn
+                    .hdel(self.inner.keys.config(), key)
+                    .await
+                    .map_err(StoreError::redis("config delete"))?;
+            }
+        }
+        self.publish(&Update::Config(key.to_owned())).await
+    }
+
+    async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn();
+        conn.hget(self.inner.keys.config(), key)
+            .await
+            .map_err(StoreError::redis("config get"))
+    }
+
+    async fn config_all(&self) -> StoreResult<Vec<(String, String)>> {
+        let mut conn = self.conn();
+        let mut all: Vec<(String, String)> = conn
+            .hgetall(self.inner.keys.config())
+            .await
+            .map_err(StoreError::redis("config all"))?;
+        all.sort();
+        Ok(all)
+    }
+
+    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>> {
+        let sender = self.updates_sender();
+        let receiver = sender.subscribe();
+        // The listener is subscribed once Redis counts it; changes made before that are missed.
+        let mut conn = self.conn();
+        let channel = self.inner.keys.updates_channel();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let counts: Vec<(String, i64)> = ::redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("pubsub numsub"))?;
+            if counts.first().is_some_and(|(_, n)| *n > 0) {
+                return Ok(receiver);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Timeout {
+                    op: "subscribe",
+                    timeout: Duration::from_secs(2),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String> {
+        let json = encode_json("audit record", record)?;
+        let mut conn = self.conn();
+        ::redis::cmd("XADD")
+            .arg(self.inner.keys.audit())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(AUDIT_MAX_LEN)
+            .arg("*")
+            .arg("r")
+            .arg(json)
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("audit append"))
+    }
+
+    async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        let mut conn = self.conn();
+        let reply: ::redis::streams::StreamRangeReply = ::redis::cmd("XREVRANGE")
+            .arg(self.inner.keys.audit())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("audit read"))?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(|entry| {
+                let raw: String = entry.get("r")?;
+                match serde_json::from_str(&raw) {
+                    Ok(record) => Some(AuditEntry {
+                        id: entry.id,
+                        record,
+                    }),
+                    Err(error) => {
+                        tracing::warn!(id = entry.id, %error, "skipping unreadable audit record");
+                        None
+                    }
+                }
+            })
+            .collect())
+    }
+
+    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
+        let keys = &self.inner.keys;
+        let now = self.now_ms();
+        let mut pipe = ::redis::pipe();
+        for queue in queues {
+            for p in 0..self.partitions() {
+                pipe.llen(keys.queue(p, queue))
+                    .zcard(keys.leases(p, queue))
+                    .zcard(keys.scheduled(p, queue))
+                    .zcard(keys.dlq(p, queue))
+                    .zcard(keys.dead(p, queue))
+                    .lindex(keys.queue(p, queue), -1);
+            }
+        }
+        pipe.hgetall(keys.flags());
+        let mut conn = self.conn();
+        let mut replies: Vec<Value> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("stats"))?;
+        let flags_raw = replies.pop();
+        let mut replies = replies.into_iter();
+        let mut out = Vec::with_capacity(queues.len());
+        for queue in queues {
+            let mut stats = QueueStats {
+                queue: queue.clone(),
+                depth: 0,
+                in_flight: 0,
+                scheduled: 0,
+                dlq: 0,
+                dead: 0,
+                oldest_age_ms: None,
+            };
+            for _ in 0..self.partitions() {
+                let mut int = || match replies.next() {
+                    Some(Value::Int(n)) => n.max(0) as u64,
+                    _ => 0,
+                };
+                stats.depth += int();
+                stats.in_flight += int();
+                stats.scheduled += int();
+                stats.dlq += int();
+                stats.dead += int();
+                let age = replies
+                    .next()
+                    .and_then(value_string)
+                    .and_then(|id| ulid_timestamp_ms(&id))
+                    .map(|created| now.saturating_sub(created).max(0) as u64);
+                stats.oldest_age_ms = stats.oldest_age_ms.max(age);
+            }
+            out.push(stats);
+        }
+        let flags = match flags_raw {
+            Some(value) => {
+                let raw: Vec<(String, String)> =
+                    ::redis::FromRedisValue::from_redis_value(value).unwrap_or_default();
+                decode_flags(raw)
+            }
+            None => Vec::new(),
+        };
+        Ok(StoreStats {
+            read_at_ms: now,
+            queues: out,
+            flags,
+        })
+    }
+}
+
+fn decode_flags(raw: Vec<(String, String)>) -> Vec<(String, FlagState)> {
+    let mut flags: Vec<_> = raw
+        .into_iter()
+        .filter_map(|(name, json)| match serde_json::from_str(&json) {
+            Ok(state) => Some((name, state)),
+            Err(error) => {
+                tracing::warn!(name, %error, "ignoring unreadable flag");
+                None
+            }
+        })
+        .collect();
+    flags.sort_by(|a, b| a.0.cmp(&b.0));
+    flags
+}
+
+const _: () = assert!(MAX_BATCH <= 500);

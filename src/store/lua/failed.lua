@@ -1,0 +1,100 @@
+-- Read or move DLQ/dead entries of one partition in one bounded step.
+-- KEYS: set (dlq or dead), meta, queue, replays, dead, attempts, bodies
+-- ARGV: op ('page' | 'count' | 'replay' | 'purge'), lower, upper (ZRANGEBYLEX bounds),
+--       max hits, scan budget, class, stage, tenant ('' = any), max replays,
+--       reset attempts ('1'/'0'), from dlq ('1'/'0'), then ids ('ids' scope; empty = filter scope)
+-- Returns {done, last key examined, examined, moved, poisoned, page entries...}
+local op, lower, upper = ARGV[1], ARGV[2], ARGV[3]
+local max_hits, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
+local class, stage, tenant = ARGV[6], ARGV[7], ARGV[8]
+local max_replays, reset, from_dlq = tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11] == '1'
+local fields = class ~= '' or stage ~= '' or tenant ~= ''
+
+local function id_of(key)
+  local sep = string.find(key, ':', 1, true)
+  if sep then return string.sub(key, sep + 1) end
+  return key
+end
+
+local function matches(raw)
+  if not raw then return false end
+  if not fields then return true end
+  local ok, m = pcall(cjson.decode, raw)
+  if not ok or type(m) ~= 'table' then return false end
+  if class ~= '' and m.error_class ~= class then return false end
+  if stage ~= '' and m.stage ~= stage then return false end
+  if tenant ~= '' and m.tenant ~= tenant then return false end
+  return true
+end
+
+-- hits: list of {id, key, meta}
+local hits, examined, last, done = {}, 0, lower, 1
+if #ARGV > 11 then
+  for i = 12, #ARGV do
+    local id = ARGV[i]
+    local raw = redis.call('HGET', KEYS[2], id)
+    if raw then
+      local ok, m = pcall(cjson.decode, raw)
+      if ok and type(m) == 'table' and m.key and redis.call('ZSCORE', KEYS[1], m.key) then
+        hits[#hits + 1] = {id, m.key, raw}
+      end
+    end
+    examined = examined + 1
+  end
+  last = ''
+else
+  last = ''
+  local cursor, stop = lower, false
+  while not stop do
+    local chunk = redis.call('ZRANGEBYLEX', KEYS[1], cursor, upper, 'LIMIT', 0, 100)
+    if #chunk == 0 then break end
+    for _, key in ipairs(chunk) do
+      if #hits >= max_hits or examined >= budget then
+        stop = true; done = 0; break
+      end
+      examined = examined + 1
+      last = key
+      local id = id_of(key)
+      local raw = redis.call('HGET', KEYS[2], id)
+      if matches(raw) then hits[#hits + 1] = {id, key, raw} end
+    end
+    cursor = '(' .. chunk[#chunk]
+  end
+end
+
+local out = {done, last, examined, 0, 0}
+local moved, poisoned = 0, 0
+for _, hit in ipairs(hits) do
+  local id, key = hit[1], hit[2]
+  if op == 'page' then
+    out[#out + 1] = hit[3]
+    out[#out + 1] = redis.call('HGET', KEYS[7], id) or ''
+    out[#out + 1] = redis.call('HGET', KEYS[6], id) or '0'
+    out[#out + 1] = redis.call('HGET', KEYS[4], id) or '0'
+  elseif op == 'count' then
+    moved = moved + 1
+  elseif moved + poisoned < max_hits then
+    redis.call('ZREM', KEYS[1], key)
+    if op == 'purge' then
+      redis.call('HDEL', KEYS[7], id)
+      redis.call('HDEL', KEYS[6], id)
+      redis.call('HDEL', KEYS[4], id)
+      redis.call('HDEL', KEYS[2], id)
+      moved = moved + 1
+    else
+      local replays = redis.call('HINCRBY', KEYS[4], id, 1)
+      if from_dlq and replays > max_replays then
+        redis.call('ZADD', KEYS[5], 0, key)
+        poisoned = poisoned + 1
+      else
+        redis.call('LPUSH', KEYS[3], id)
+        redis.call('HDEL', KEYS[2], id)
+        if reset then redis.call('HSET', KEYS[6], id, 0) end
+        moved = moved + 1
+      end
+    end
+  end
+end
+out[4] = moved
+out[5] = poisoned
+return out

@@ -1,0 +1,179 @@
+//! Test harness: a real `redis-server` on a free loopback port, and one store of each backend.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ward::engine::clock::ManualClock;
+use ward::model::QueueName;
+use ward::store::{KeySchema, MemoryStore, RedisStore, RedisStoreOptions, Store};
+
+/// A fixed start time (2026-11-25T00:00:00Z) so failure times and ages are predictable.
+pub const T0: i64 = 1_795_564_800_000;
+
+/// A private redis-server, killed when dropped.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let binary = which("redis-server").unwrap_or_else(|| {
+            panic!(
+                "redis-server is not installed: the Redis half of the suite needs it \
+                 (apt-get install -y redis-server, or run `bash .ci/test`)"
+            )
+        });
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(&binary)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .args(["--loglevel", "warning", "--protected-mode", "yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut server = Self { child, port };
+            if server.wait_ready(Duration::from_secs(10)) {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn wait_ready(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false; // exited: port taken, most likely
+            }
+            if let Ok(client) = redis::Client::open(self.url()) {
+                if let Ok(mut conn) = client.get_connection() {
+                    if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                        return true;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// Stop the server now (tests of an unreachable store).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Memory,
+    Redis,
+}
+
+/// One store under test plus the clock it reads.
+pub struct Harness {
+    pub store: Arc<dyn Store>,
+    pub clock: ManualClock,
+    pub kind: Kind,
+    pub server: Option<RedisServer>,
+    pub memory: Option<MemoryStore>,
+}
+
+impl Harness {
+    pub async fn new(kind: Kind, partitions: u16) -> Self {
+        let clock = ManualClock::new(T0);
+        match kind {
+            Kind::Memory => {
+                let store = MemoryStore::with_clock(partitions, Arc::new(clock.clone()));
+                Self {
+                    store: Arc::new(store.clone()),
+                    clock,
+                    kind,
+                    server: None,
+                    memory: Some(store),
+                }
+            }
+            Kind::Redis => {
+                let server = RedisServer::start();
+                let store = redis_store(&server.url(), partitions, clock.clone()).await;
+                Self {
+                    store: Arc::new(store),
+                    clock,
+                    kind,
+                    server: Some(server),
+                    memory: None,
+                }
+            }
+        }
+    }
+
+    /// Write a queue entry by hand, bypassing the store (corrupt-input tests).
+    pub fn write_raw(&self, partition: u16, queue: &QueueName, id: &str, raw: &str) {
+        match (&self.memory, &self.server) {
+            (Some(memory), _) => memory.inject_raw(partition, queue, id, raw),
+            (None, Some(server)) => {
+                let keys = self.store.keys();
+                let mut conn = server.connection();
+                redis::pipe()
+                    .hset(keys.bodies(partition), id, raw)
+                    .ignore()
+                    .lpush(keys.queue(partition, queue), id)
+                    .ignore()
+                    .query::<()>(&mut conn)
+                    .unwrap();
+            }
+            (None, None) => unreachable!("a harness has a backend"),
+        }
+    }
+}
+
+pub async fn redis_store(url: &str, partitions: u16, clock: ManualClock) -> RedisStore {
+    let mut options = RedisStoreOptions::new(url, KeySchema::ward("ward", partitions));
+    options.clock = Arc::new(clock);
+    RedisStore::connect(options)
+        .await
+        .expect("connect to the test redis-server")
+}
+
+pub fn queue(name: &str) -> QueueName {
+    QueueName::new(name).unwrap()
+}

@@ -1,0 +1,923 @@
+//! One conformance suite, the same bodies against the memory store and a real redis-server, with
+//! one and with three partitions. A behaviour that is not here does not exist.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{Harness, Kind, T0, queue};
+use serde_json::json;
+use ward::model::{AuditRecord, Envelope, EnvelopeId, FailureInfo, Flag, FlagState, WorkerId};
+use ward::store::{
+    DECODE_ERROR_CLASS, DeadLetterRequest, DlqCursor, DlqFilter, DlqScope, FailedSet, MAX_BATCH,
+    ReplayOptions, RetryRequest, StoreError, Update,
+};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn worker(name: &str) -> WorkerId {
+    WorkerId::new(name)
+}
+
+fn envelopes(h: &Harness, n: usize, tenant: &str) -> Vec<Envelope> {
+    (0..n)
+        .map(|i| Envelope::new(tenant, json!({ "n": i }), h.clock_now()))
+        .collect()
+}
+
+trait Now {
+    fn clock_now(&self) -> i64;
+}
+impl Now for Harness {
+    fn clock_now(&self) -> i64 {
+        self.store.now_ms()
+    }
+}
+
+/// Put `n` envelopes in the DLQ of `q`, each failure one second apart, with the given class.
+async fn fill_dlq(
+    h: &Harness,
+    q: &str,
+    n: usize,
+    tenant: &str,
+    class: &str,
+    stage: &str,
+) -> Vec<EnvelopeId> {
+    let q = queue(q);
+    let mut ids = Vec::new();
+    for chunk in envelopes(h, n, tenant).chunks(MAX_BATCH) {
+        h.store.enqueue(&q, chunk).await.unwrap();
+    }
+    loop {
+        let lease = h
+            .store
+            .lease(&q, &worker("filler"), MAX_BATCH, LEASE)
+            .await
+            .unwrap();
+        if lease.items.is_empty() {
+            break;
+        }
+        let requests: Vec<_> = lease
+            .items
+            .into_iter()
+            .map(|item| {
+                ids.push(item.envelope.id.clone());
+                DeadLetterRequest {
+                    receipt: item.receipt,
+                    envelope: item.envelope,
+                    failure: FailureInfo::new(class, "boom", stage),
+                }
+            })
+            .collect();
+        let outcome = h.store.dead_letter(&q, &requests).await.unwrap();
+        assert!(outcome.stale.is_empty());
+        h.clock.advance(Duration::from_secs(1));
+    }
+    ids
+}
+
+async fn enqueue_lease_ack_in_fifo_order(h: Harness) {
+    let q = queue("delivery");
+    let batch = envelopes(&h, 5, "acme");
+    h.store.enqueue(&q, &batch).await.unwrap();
+    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    assert_eq!(stats.queues[0].depth, 5);
+
+    let mut seen = Vec::new();
+    loop {
+        let lease = h.store.lease(&q, &worker("w1"), 2, LEASE).await.unwrap();
+        if lease.items.is_empty() {
+            break;
+        }
+        assert!(lease.items.len() <= 2);
+        assert_eq!(lease.deadline_ms, h.clock_now() + 30_000);
+        for item in &lease.items {
+            assert_eq!(item.envelope.attempts, 0);
+            assert_eq!(item.envelope.tenant, "acme");
+        }
+        let receipts: Vec<_> = lease.items.iter().map(|i| i.receipt.clone()).collect();
+        seen.extend(lease.items.into_iter().map(|i| i.envelope));
+        let stats = h.store.stats(&[q.clone()]).await.unwrap();
+        assert_eq!(stats.queues[0].in_flight, receipts.len() as u64);
+        let outcome = h.store.ack(&q, &receipts).await.unwrap();
+        assert_eq!(outcome.applied, receipts.len());
+        assert!(outcome.stale.is_empty());
+    }
+    let ids: HashSet<_> = seen.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids.len(), 5, "every envelope leased exactly once");
+    if h.store.keys().partitions() == 1 {
+        assert_eq!(seen, batch, "one partition is strictly first in, first out");
+    }
+    let stats = h.store.stats(&[q]).await.unwrap();
+    assert_eq!(stats.queues[0].depth + stats.queues[0].in_flight, 0);
+}
+
+async fn batches_over_the_limit_are_refused(h: Harness) {
+    let q = queue("delivery");
+    let too_many = envelopes(&h, MAX_BATCH + 1, "t");
+    let err = h.store.enqueue(&q, &too_many).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::BatchTooLarge { got: 501, max: 500 }),
+        "{err}"
+    );
+    let err = h
+        .store
+        .lease(&q, &worker("w"), MAX_BATCH + 1, LEASE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BatchTooLarge { .. }));
+    let options = ReplayOptions {
+        max_items: MAX_BATCH + 1,
+        ..ReplayOptions::default()
+    };
+    let scope = DlqScope::Filter {
+        filter: DlqFilter::default(),
+        cursor: DlqCursor::start(),
+    };
+    let err = h
+        .store
+        .replay(&q, FailedSet::Dlq, &scope, options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BatchTooLarge { .. }));
+    let stats = h.store.stats(&[q]).await.unwrap();
+    assert_eq!(stats.queues[0].depth, 0, "a refused batch writes nothing");
+}
+
+async fn an_expired_lease_is_recovered_and_its_old_receipt_is_stale(h: Harness) {
+    let q = queue("delivery");
+    h.store.enqueue(&q, &envelopes(&h, 1, "t")).await.unwrap();
+    let first = h.store.lease(&q, &worker("slow"), 1, LEASE).await.unwrap();
+    let old = first.items[0].receipt.clone();
+
+    h.clock.advance(Duration::from_secs(29));
+    assert_eq!(
+        h.store.recover_expired(&q, 100).await.unwrap(),
+        0,
+        "not expired yet"
+    );
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(h.store.recover_expired(&q, 100).await.unwrap(), 1);
+
+    let second = h.store.lease(&q, &worker("fast"), 1, LEASE).await.unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert_eq!(second.items[0].envelope.id, old.id);
+    assert_eq!(
+        second.items[0].envelope.attempts, 1,
+        "a recovered lease counts an attempt"
+    );
+
+    let stale = h.store.ack(&q, std::slice::from_ref(&old)).await.unwrap();
+    assert_eq!(stale.applied, 0);
+    assert_eq!(stale.stale, vec![old.id.clone()]);
+    let stale = h
+        .store
+        .extend(&q, std::slice::from_ref(&old), LEASE)
+        .await
+        .unwrap();
+    assert_eq!(stale.stale.len(), 1, "the old holder cannot extend either");
+
+    let fresh = h
+        .store
+        .ack(&q, &[second.items[0].receipt.clone()])
+        .await
+        .unwrap();
+    assert_eq!(fresh.applied, 1);
+}
+
+async fn recovered_items_go_to_the_front_of_the_queue(h: Harness) {
+    let q = queue("delivery");
+    let batch = envelopes(&h, 3, "t");
+    h.store.enqueue(&q, &batch[..1]).await.unwrap();
+    let lease = h.store.lease(&q, &worker("w"), 1, LEASE).await.unwrap();
+    h.store.enqueue(&q, &batch[1..]).await.unwrap();
+    h.clock.advance(LEASE);
+    assert_eq!(h.store.recover_expired(&q, 10).await.unwrap(), 1);
+    if h.store.keys().partitions() == 1 {
+        let next = h.store.lease(&q, &worker("w"), 1, LEASE).await.unwrap();
+        assert_eq!(next.items[0].envelope.id, lease.items[0].envelope.id);
+    }
+}
+
+async fn a_heartbeat_extends_the_lease(h: Harness) {
+    let q = queue("delivery");
+    h.store.enqueue(&q, &envelopes(&h, 2, "t")).await.unwrap();
+    let lease = h
+        .store
+        .lease(&q, &worker("w"), 2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let receipts: Vec<_> = lease.items.iter().map(|i| i.receipt.clone()).collect();
+    h.clock.advance(Duration::from_secs(8));
+    let outcome = h
+        .store
+        .extend(&q, &receipts[..1], Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(outcome.applied, 1);
+    h.clock.advance(Duration::from_secs(8));
+    assert_eq!(
+        h.store.recover_expired(&q, 10).await.unwrap(),
+        1,
+        "only the unextended one"
+    );
+    assert_eq!(h.store.ack(&q, &receipts[..1]).await.unwrap().applied, 1);
+}
+
+async fn a_retry_waits_until_due_and_carries_its_error(h: Harness) {
+    let q = queue("delivery");
+    h.store.enqueue(&q, &envelopes(&h, 1, "t")).await.unwrap();
+    let lease = h.store.lease(&q, &worker("w"), 1, LEASE).await.unwrap();
+    let item = lease.items.into_iter().next().unwrap();
+    let mut envelope = item.envelope.clone();
+    envelope.last_error = Some("HTTP 503".to_owned());
+    envelope.first_failure_ms = Some(h.clock_now());
+    let due = h.clock_now() + 5_000;
+    let outcome = h
+        .store
+        .schedule_retry(
+            &q,
+            &[RetryRequest {
+                receipt: item.receipt.clone(),
+                envelope,
+                due_at_ms: due,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.applied, 1);
+    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    assert_eq!(
+        (stats.queues[0].scheduled, stats.queues[0].in_flight),
+        (1, 0)
+    );
+
+    assert_eq!(h.store.promote_due(&q, 100).await.unwrap(), 0);
+    h.clock.advance(Duration::from_millis(4_999));
+    assert_eq!(h.store.promote_due(&q, 100).await.unwrap(), 0);
+    h.clock.advance(Duration::from_millis(1));
+    assert_eq!(h.store.promote_due(&q, 100).await.unwrap(), 1);
+
+    let again = h.store.lease(&q, &worker("w"), 1, LEASE).await.unwrap();
+    let envelope = &again.items[0].envelope;
+    assert_eq!(envelope.attempts, 1);
+    assert_eq!(envelope.last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(envelope.first_failure_ms, Some(T0));
+    // The fence also guards retries: the first receipt is spent.
+    let stale = h
+        .store
+        .schedule_retry(
+            &q,
+            &[RetryRequest {
+                receipt: item.receipt,
+                envelope: envelope.clone(),
+                due_at_ms: due,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale.stale.len(), 1);
+}
+
+async fn dead_letters_keep_their_error_metadata(h: Harness) {
+    let q = queue("delivery");
+    h.store
+        .enqueue(&q, &envelopes(&h, 1, "acme"))
+        .await
+        .unwrap();
+    let item = h
+        .store
+        .lease(&q, &worker("w"), 1, LEASE)
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let mut envelope = item.envelope.clone();
+    envelope.first_failure_ms = Some(T0 - 60_000);
+    h.clock.advance(Duration::from_secs(5));
+    let outcome = h
+        .store
+        .dead_letter(
+            &q,
+            &[DeadLetterRequest {
+                receipt: item.receipt.clone(),
+                envelope,
+                failure: FailureInfo::new("http_404", "channel_not_found", "deliver"),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.applied, 1);
+
+    let page = h
+        .store
+        .failed_page(
+            &q,
+            FailedSet::Dlq,
+            &DlqFilter::default(),
+            &DlqCursor::start(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert!(page.next.is_none());
+    let entry = &page.entries[0];
+    assert_eq!(entry.meta.error_class, "http_404");
+    assert_eq!(entry.meta.error_message, "channel_not_found");
+    assert_eq!(entry.meta.stage, "deliver");
+    assert_eq!(entry.meta.tenant, "acme");
+    assert_eq!(entry.meta.first_failure_ms, T0 - 60_000);
+    assert_eq!(entry.meta.last_failure_ms, T0 + 5_000);
+    assert_eq!(entry.envelope.as_ref().unwrap().id, item.envelope.id);
+    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    assert_eq!((stats.queues[0].dlq, stats.queues[0].in_flight), (1, 0));
+    // A spent receipt cannot dead-letter twice.
+    let again = h
+        .store
+        .dead_letter(
+            &q,
+            &[DeadLetterRequest {
+                receipt: item.receipt,
+                envelope: item.envelope,
+                failure: FailureInfo::new("x", "y", "z"),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.stale.len(), 1);
+}
+
+async fn dlq_filters_count_and_page_server_side(h: Harness) {
+    fill_dlq(&h, "delivery", 30, "acme", "timeout", "deliver").await;
+    let mid = h.clock_now();
+    fill_dlq(&h, "delivery", 20, "globex", "http_500", "deliver").await;
+    fill_dlq(&h, "delivery", 10, "acme", "decode", "route").await;
+    let q = queue("delivery");
+    let count = |filter: DlqFilter| {
+        let store = h.store.clone();
+        let q = q.clone();
+        async move {
+            store
+                .failed_count(&q, FailedSet::Dlq, &filter)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count(DlqFilter::default()).await, 60);
+    assert_eq!(
+        count(DlqFilter {
+            error_class: Some("timeout".into()),
+            ..DlqFilter::default()
+        })
+        .await,
+        30
+    );
+    assert_eq!(
+        count(DlqFilter {
+            tenant: Some("acme".into()),
+            ..DlqFilter::default()
+        })
+        .await,
+        40
+    );
+    assert_eq!(
+        count(DlqFilter {
+            stage: Some("route".into()),
+            ..DlqFilter::default()
+        })
+        .await,
+        10
+    );
+    assert_eq!(
+        count(DlqFilter {
+            failed_before_ms: Some(mid),
+            ..DlqFilter::default()
+        })
+        .await,
+        30
+    );
+    assert_eq!(
+        count(DlqFilter {
+            failed_at_or_after_ms: Some(mid),
+            ..DlqFilter::default()
+        })
+        .await,
+        30
+    );
+    assert_eq!(
+        count(DlqFilter {
+            tenant: Some("acme".into()),
+            failed_at_or_after_ms: Some(mid),
+            ..DlqFilter::default()
+        })
+        .await,
+        10
+    );
+    assert_eq!(
+        count(DlqFilter {
+            error_class: Some("nope".into()),
+            ..DlqFilter::default()
+        })
+        .await,
+        0
+    );
+
+    // Paging by cursor visits every match once, oldest first.
+    let filter = DlqFilter {
+        tenant: Some("acme".into()),
+        ..DlqFilter::default()
+    };
+    let mut cursor = DlqCursor::start();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = h
+            .store
+            .failed_page(&q, FailedSet::Dlq, &filter, &cursor, 7)
+            .await
+            .unwrap();
+        assert!(page.entries.len() <= 7);
+        pages += 1;
+        seen.extend(page.entries.into_iter().map(|e| e.meta));
+        match page.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+        assert!(pages < 100, "paging must terminate");
+    }
+    assert_eq!(seen.len(), 40);
+    assert!(seen.iter().all(|m| m.tenant == "acme"));
+    let unique: HashSet<_> = seen.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(unique.len(), 40);
+    if h.store.keys().partitions() == 1 {
+        assert!(seen.windows(2).all(|w| w[0].key < w[1].key), "oldest first");
+    }
+}
+
+async fn replay_by_ids_returns_entries_and_the_poison_guard_stops_repeats(h: Harness) {
+    let q = queue("delivery");
+    let ids = fill_dlq(&h, "delivery", 3, "t", "timeout", "deliver").await;
+    let options = ReplayOptions {
+        max_items: 10,
+        max_replays: 1,
+        reset_attempts: true,
+    };
+
+    let first = h
+        .store
+        .replay(&q, FailedSet::Dlq, &DlqScope::Ids(ids.clone()), options)
+        .await
+        .unwrap();
+    assert_eq!((first.moved, first.poisoned), (3, 0));
+    let again = h
+        .store
+        .replay(&q, FailedSet::Dlq, &DlqScope::Ids(ids.clone()), options)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.touched(),
+        0,
+        "entries no longer in the DLQ are not replayed twice"
+    );
+    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    assert_eq!((stats.queues[0].depth, stats.queues[0].dlq), (3, 0));
+
+    // They fail again and come back to the DLQ, carrying their replay count.
+    let lease = h.store.lease(&q, &worker("w"), 10, LEASE).await.unwrap();
+    assert!(lease.items.iter().all(|i| i.envelope.replays == 1));
+    let requests: Vec<_> = lease
+        .items
+        .into_iter()
+        .map(|i| DeadLetterRequest {
+            receipt: i.receipt,
+            envelope: i.envelope,
+            failure: FailureInfo::new("timeout", "again", "deliver"),
+        })
+        .collect();
+    h.store.dead_letter(&q, &requests).await.unwrap();
+    let page = h
+        .store
+        .failed_page(
+            &q,
+            FailedSet::Dlq,
+            &DlqFilter::default(),
+            &DlqCursor::start(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(page.entries.iter().all(|e| e.meta.replays == 1));
+
+    let poisoned = h
+        .store
+        .replay(&q, FailedSet::Dlq, &DlqScope::Ids(ids.clone()), options)
+        .await
+        .unwrap();
+    assert_eq!((poisoned.moved, poisoned.poisoned), (0, 3));
+    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    assert_eq!(
+        (
+            stats.queues[0].depth,
+            stats.queues[0].dlq,
+            stats.queues[0].dead
+        ),
+        (0, 0, 3)
+    );
+    let dead = h
+        .store
+        .failed_page(
+            &q,
+            FailedSet::Dead,
+            &DlqFilter::default(),
+            &DlqCursor::start(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(dead.entries.len(), 3);
+    assert_eq!(dead.entries[0].meta.error_message, "again");
+
+    // Dead entries stay dead under DLQ replay; only an explicit replay from the dead list moves them.
+    let from_dlq = h
+        .store
+        .replay(&q, FailedSet::Dlq, &DlqScope::Ids(ids.clone()), options)
+        .await
+        .unwrap();
+    assert_eq!(from_dlq.touched(), 0);
+    let explicit = h
+        .store
+        .replay(&q, FailedSet::Dead, &DlqScope::Ids(ids), options)
+        .await
+        .unwrap();
+    assert_eq!((explicit.moved, explicit.poisoned), (3, 0));
+    let lease = h.store.lease(&q, &worker("w"), 10, LEASE).await.unwrap();
+    assert_eq!(lease.items.len(), 3);
+    assert!(
+        lease.items.iter().all(|i| i.envelope.attempts == 0),
+        "reset_attempts applied"
+    );
+}
+
+async fn replay_by_filter_moves_bounded_batches_up_to_the_cutoff(h: Harness) {
+    let q = queue("delivery");
+    fill_dlq(&h, "delivery", 25, "acme", "timeout", "deliver").await;
+    fill_dlq(&h, "delivery", 5, "acme", "http_404", "deliver").await;
+    let cutoff = h.clock_now();
+    let filter = DlqFilter {
+        error_class: Some("timeout".into()),
+        failed_before_ms: Some(cutoff),
+        ..DlqFilter::default()
+    };
+    let options = ReplayOptions {
+        max_items: 4,
+        max_replays: 3,
+        reset_attempts: false,
+    };
+    let mut cursor = DlqCursor::start();
+    let mut moved = 0;
+    let mut calls = 0;
+    loop {
+        let scope = DlqScope::Filter {
+            filter: filter.clone(),
+            cursor: cursor.clone(),
+        };
+        let batch = h
+            .store
+            .replay(&q, FailedSet::Dlq, &scope, options)
+            .await
+            .unwrap();
+        assert!(batch.touched() <= 4, "one call moves at most max_items");
+        moved += batch.moved;
+        calls += 1;
+        // Re-failures land after the cut-off and are never picked up again.
+        let lease = h.store.lease(&q, &worker("w"), 10, LEASE).await.unwrap();
+        h.clock.advance(Duration::from_millis(10));
+        let requests: Vec<_> = lease
+            .items
+            .into_iter()
+            .map(|i| DeadLetterRequest {
+                receipt: i.receipt,
+                envelope: i.envelope,
+                failure: FailureInfo::new("timeout", "again", "deliver"),
+            })
+            .collect();
+        h.store.dead_letter(&q, &requests).await.unwrap();
+        match batch.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+        assert!(calls < 100);
+    }
+    assert_eq!(moved, 25);
+    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    assert_eq!(
+        stats.queues[0].dlq, 30,
+        "every timeout re-failed once, the 404s untouched"
+    );
+    let after = DlqFilter {
+        failed_at_or_after_ms: Some(cutoff),
+        ..DlqFilter::default()
+    };
+    assert_eq!(
+        h.store
+            .failed_count(&q, FailedSet::Dlq, &after)
+            .await
+            .unwrap(),
+        25
+    );
+}
+
+async fn purge_by_ids_and_by_filter(h: Harness) {
+    let q = queue("delivery");
+    let ids = fill_dlq(&h, "delivery", 10, "acme", "timeout", "deliver").await;
+    fill_dlq(&h, "delivery", 6, "globex", "http_500", "deliver").await;
+    let purged = h
+        .store
+        .purge(&q, FailedSet::Dlq, &DlqScope::Ids(ids[..3].to_vec()), 100)
+        .await
+        .unwrap();
+    assert_eq!(purged.moved, 3);
+    let filter = DlqFilter {
+        tenant: Some("globex".into()),
+        ..DlqFilter::default()
+    };
+    let mut cursor = DlqCursor::start();
+    let mut total = 0;
+    loop {
+        let scope = DlqScope::Filter {
+            filter: filter.clone(),
+            cursor: cursor.clone(),
+        };
+        let batch = h.store.purge(&q, FailedSet::Dlq, &scope, 2).await.unwrap();
+        assert!(batch.moved <= 2);
+        total += batch.moved;
+        match batch.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    assert_eq!(total, 6);
+    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    assert_eq!(stats.queues[0].dlq, 7);
+    // Purged entries are gone for good: replaying them finds nothing.
+    let replayed = h
+        .store
+        .replay(
+            &q,
+            FailedSet::Dlq,
+            &DlqScope::Ids(ids[..3].to_vec()),
+            ReplayOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replayed.touched(), 0);
+}
+
+async fn corrupt_envelopes_go_to_the_dlq_as_decode_errors(h: Harness) {
+    let q = queue("delivery");
+    h.store.enqueue(&q, &envelopes(&h, 1, "t")).await.unwrap();
+    h.write_raw(0, &q, "hand-written-1", "{not json");
+    h.write_raw(0, &q, "hand-written-2", r#"{"id":"x"}"#);
+    let lease = h.store.lease(&q, &worker("w"), 10, LEASE).await.unwrap();
+    assert_eq!(lease.items.len(), 1, "the good envelope is still delivered");
+    let mut corrupt: Vec<_> = lease
+        .dead_lettered_corrupt
+        .iter()
+        .map(|id| id.0.clone())
+        .collect();
+    corrupt.sort();
+    assert_eq!(corrupt, ["hand-written-1", "hand-written-2"]);
+
+    let page = h
+        .store
+        .failed_page(
+            &q,
+            FailedSet::Dlq,
+            &DlqFilter::default(),
+            &DlqCursor::start(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 2);
+    for entry in &page.entries {
+        assert_eq!(entry.meta.error_class, DECODE_ERROR_CLASS);
+        assert!(
+            entry.envelope.is_err(),
+            "the raw text is kept, not replaced"
+        );
+    }
+    let raw: Vec<_> = page
+        .entries
+        .iter()
+        .map(|e| e.envelope.clone().unwrap_err())
+        .collect();
+    assert!(
+        raw.contains(&"{not json".to_owned()),
+        "nothing lost: {raw:?}"
+    );
+    let stats = h.store.stats(&[q]).await.unwrap();
+    assert_eq!(
+        (
+            stats.queues[0].dlq,
+            stats.queues[0].in_flight,
+            stats.queues[0].depth
+        ),
+        (2, 1, 0)
+    );
+}
+
+async fn stats_report_every_figure_and_the_oldest_age(h: Harness) {
+    let q = queue("delivery");
+    let other = queue("ingest");
+    h.store.enqueue(&q, &envelopes(&h, 4, "t")).await.unwrap();
+    h.clock.advance(Duration::from_secs(90));
+    h.store.enqueue(&q, &envelopes(&h, 2, "t")).await.unwrap();
+    let lease = h.store.lease(&q, &worker("w"), 1, LEASE).await.unwrap();
+    let item = lease.items.into_iter().next().unwrap();
+    h.store
+        .schedule_retry(
+            &q,
+            &[RetryRequest {
+                receipt: item.receipt,
+                envelope: item.envelope,
+                due_at_ms: h.clock_now() + 1000,
+            }],
+        )
+        .await
+        .unwrap();
+    h.store.lease(&q, &worker("w"), 1, LEASE).await.unwrap();
+    h.clock.advance(Duration::from_secs(10));
+    let stats = h.store.stats(&[q.clone(), other.clone()]).await.unwrap();
+    let s = &stats.queues[0];
+    assert_eq!(stats.read_at_ms, h.clock_now());
+    assert_eq!(
+        (s.depth, s.in_flight, s.scheduled, s.dlq, s.dead),
+        (4, 1, 1, 0, 0)
+    );
+    assert_eq!(
+        s.oldest_age_ms,
+        Some(100_000),
+        "oldest waiting item was created 100 s ago"
+    );
+    assert_eq!(stats.queues[1].queue, other);
+    assert_eq!(
+        (stats.queues[1].depth, stats.queues[1].oldest_age_ms),
+        (0, None)
+    );
+}
+
+async fn flags_are_shared_and_announced(h: Harness) {
+    let mut updates = h.store.subscribe().await.unwrap();
+    let state = FlagState {
+        value: "on".into(),
+        owner: "ops@host".into(),
+        reason: "incident 42".into(),
+        set_at_ms: T0,
+        expires_at_ms: Some(T0 + 3_600_000),
+    };
+    h.store
+        .set_flag(&Flag::EmergencyStop(None), Some(&state))
+        .await
+        .unwrap();
+    h.store
+        .set_flag(&Flag::EmergencyStop(Some("slack".into())), Some(&state))
+        .await
+        .unwrap();
+    let flags = h.store.flags().await.unwrap();
+    assert_eq!(flags.len(), 2);
+    assert_eq!(flags[0], ("emergency_stop".to_owned(), state.clone()));
+    assert_eq!(flags[1].0, "emergency_stop:slack");
+    assert!(!state.is_expired(T0) && state.is_expired(T0 + 3_600_000));
+    let got = tokio::time::timeout(Duration::from_secs(5), updates.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Update::Flag("emergency_stop".into()));
+    h.store
+        .set_flag(&Flag::EmergencyStop(None), None)
+        .await
+        .unwrap();
+    assert_eq!(h.store.flags().await.unwrap().len(), 1);
+    let stats = h.store.stats(&[]).await.unwrap();
+    assert_eq!(
+        stats.flags.len(),
+        1,
+        "stats carry the flags in the same round trip"
+    );
+}
+
+async fn dynamic_config_round_trips_and_announces(h: Harness) {
+    let mut updates = h.store.subscribe().await.unwrap();
+    h.store
+        .config_set("shed_threshold", Some("2000"))
+        .await
+        .unwrap();
+    h.store
+        .config_set("warn_threshold", Some("1000"))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store
+            .config_get("shed_threshold")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2000")
+    );
+    assert_eq!(h.store.config_get("missing").await.unwrap(), None);
+    assert_eq!(
+        h.store.config_all().await.unwrap(),
+        vec![
+            ("shed_threshold".into(), "2000".into()),
+            ("warn_threshold".into(), "1000".into())
+        ]
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        seen.push(
+            tokio::time::timeout(Duration::from_secs(5), updates.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        seen,
+        vec![
+            Update::Config("shed_threshold".into()),
+            Update::Config("warn_threshold".into())
+        ]
+    );
+    h.store.config_set("shed_threshold", None).await.unwrap();
+    assert_eq!(h.store.config_get("shed_threshold").await.unwrap(), None);
+}
+
+async fn the_audit_log_is_append_only_and_reads_newest_first(h: Harness) {
+    for i in 0..5 {
+        let record = AuditRecord {
+            at_ms: T0 + i,
+            who: "ops@host".into(),
+            action: format!("replay-{i}"),
+            scope: "error=timeout".into(),
+            plan: json!({ "count": i }),
+            result: "ok".into(),
+            duration_ms: 3,
+        };
+        h.store.audit_append(&record).await.unwrap();
+    }
+    let recent = h.store.audit_recent(3).await.unwrap();
+    let actions: Vec<_> = recent.iter().map(|e| e.record.action.as_str()).collect();
+    assert_eq!(actions, ["replay-4", "replay-3", "replay-2"]);
+    assert_eq!(recent[0].record.plan, json!({ "count": 4 }));
+    let ids: HashSet<_> = recent.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids.len(), 3);
+}
+
+async fn partitions_spread_items_and_leases_cover_them_all(h: Harness) {
+    let q = queue("delivery");
+    let batch: Vec<_> = (0..60)
+        .map(|i| Envelope::new(&format!("tenant-{}", i % 7), json!(i), h.clock_now()))
+        .collect();
+    h.store.enqueue(&q, &batch).await.unwrap();
+    let lease = h.store.lease(&q, &worker("w"), 60, LEASE).await.unwrap();
+    assert_eq!(
+        lease.items.len(),
+        60,
+        "one lease call reaches every partition"
+    );
+    let partitions: HashSet<_> = lease.items.iter().map(|i| i.receipt.partition).collect();
+    assert_eq!(partitions.len(), usize::from(h.store.keys().partitions()));
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory_1 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 1).await).await } )* }
+        mod memory_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
+        mod redis_1 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 1).await).await } )* }
+        mod redis_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 3).await).await } )* }
+    };
+}
+
+conformance!(
+    enqueue_lease_ack_in_fifo_order,
+    batches_over_the_limit_are_refused,
+    an_expired_lease_is_recovered_and_its_old_receipt_is_stale,
+    recovered_items_go_to_the_front_of_the_queue,
+    a_heartbeat_extends_the_lease,
+    a_retry_waits_until_due_and_carries_its_error,
+    dead_letters_keep_their_error_metadata,
+    dlq_filters_count_and_page_server_side,
+    replay_by_ids_returns_entries_and_the_poison_guard_stops_repeats,
+    replay_by_filter_moves_bounded_batches_up_to_the_cutoff,
+    purge_by_ids_and_by_filter,
+    corrupt_envelopes_go_to_the_dlq_as_decode_errors,
+    stats_report_every_figure_and_the_oldest_age,
+    flags_are_shared_and_announced,
+    dynamic_config_round_trips_and_announces,
+    the_audit_log_is_append_only_and_reads_newest_first,
+    partitions_spread_items_and_leases_cover_them_all,
+);
