@@ -1,6 +1,6 @@
 //! One conformance suite, the same bodies against the memory store and a real redis-server, with
 //! one and with three partitions. A behaviour that is not here does not exist.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 
@@ -82,7 +82,7 @@ async fn enqueue_lease_ack_in_fifo_order(h: Harness) {
     let q = queue("delivery");
     let batch = envelopes(&h, 5, "acme");
     h.store.enqueue(&q, &batch).await.unwrap();
-    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
     assert_eq!(stats.queues[0].depth, 5);
 
     let mut seen = Vec::new();
@@ -99,7 +99,7 @@ async fn enqueue_lease_ack_in_fifo_order(h: Harness) {
         }
         let receipts: Vec<_> = lease.items.iter().map(|i| i.receipt.clone()).collect();
         seen.extend(lease.items.into_iter().map(|i| i.envelope));
-        let stats = h.store.stats(&[q.clone()]).await.unwrap();
+        let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
         assert_eq!(stats.queues[0].in_flight, receipts.len() as u64);
         let outcome = h.store.ack(&q, &receipts).await.unwrap();
         assert_eq!(outcome.applied, receipts.len());
@@ -248,7 +248,7 @@ async fn a_retry_waits_until_due_and_carries_its_error(h: Harness) {
         .await
         .unwrap();
     assert_eq!(outcome.applied, 1);
-    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
     assert_eq!(
         (stats.queues[0].scheduled, stats.queues[0].in_flight),
         (1, 0)
@@ -332,7 +332,7 @@ async fn dead_letters_keep_their_error_metadata(h: Harness) {
     assert_eq!(entry.meta.first_failure_ms, T0 - 60_000);
     assert_eq!(entry.meta.last_failure_ms, T0 + 5_000);
     assert_eq!(entry.envelope.as_ref().unwrap().id, item.envelope.id);
-    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
     assert_eq!((stats.queues[0].dlq, stats.queues[0].in_flight), (1, 0));
     // A spent receipt cannot dead-letter twice.
     let again = h
@@ -482,7 +482,7 @@ async fn replay_by_ids_returns_entries_and_the_poison_guard_stops_repeats(h: Har
         0,
         "entries no longer in the DLQ are not replayed twice"
     );
-    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
     assert_eq!((stats.queues[0].depth, stats.queues[0].dlq), (3, 0));
 
     // They fail again and come back to the DLQ, carrying their replay count.
@@ -517,7 +517,7 @@ async fn replay_by_ids_returns_entries_and_the_poison_guard_stops_repeats(h: Har
         .await
         .unwrap();
     assert_eq!((poisoned.moved, poisoned.poisoned), (0, 3));
-    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
     assert_eq!(
         (
             stats.queues[0].depth,
@@ -612,7 +612,7 @@ async fn replay_by_filter_moves_bounded_batches_up_to_the_cutoff(h: Harness) {
         assert!(calls < 100);
     }
     assert_eq!(moved, 25);
-    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
     assert_eq!(
         stats.queues[0].dlq, 30,
         "every timeout re-failed once, the 404s untouched"
@@ -660,7 +660,7 @@ async fn purge_by_ids_and_by_filter(h: Harness) {
         }
     }
     assert_eq!(total, 6);
-    let stats = h.store.stats(&[q.clone()]).await.unwrap();
+    let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
     assert_eq!(stats.queues[0].dlq, 7);
     // Purged entries are gone for good: replaying them finds nothing.
     let replayed = h

@@ -559,7 +559,7 @@ impl Store for MemoryStore {
             if options.reset_attempts {
                 part.attempts.insert(id.to_owned(), 0);
             }
-            Moved::Moved
+            Moved::Applied
         })
     }
 
@@ -579,7 +579,7 @@ impl Store for MemoryStore {
                 return Moved::Skipped;
             }
             part.forget(id);
-            Moved::Moved
+            Moved::Applied
         })
     }
 
@@ -707,8 +707,9 @@ impl Store for MemoryStore {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Moved {
-    Moved,
+    Applied,
     Poisoned,
     Skipped,
 }
@@ -780,7 +781,7 @@ impl MemoryStore {
 
 fn tally(result: &mut BatchResult, moved: Moved) {
     match moved {
-        Moved::Moved => result.moved += 1,
+        Moved::Applied => result.moved += 1,
         Moved::Poisoned => result.poisoned += 1,
         Moved::Skipped => {}
     }

@@ -55,12 +55,11 @@ impl RedisServer {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false; // exited: port taken, most likely
             }
-            if let Ok(client) = redis::Client::open(self.url()) {
-                if let Ok(mut conn) = client.get_connection() {
-                    if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
-                        return true;
-                    }
-                }
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(mut conn) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+            {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
