@@ -414,7 +414,7 @@ impl Store for MemoryStore {
             let part = &mut state.partitions[usize::from(r.receipt.partition)];
             if part.holds(queue, id, &r.receipt.token) {
                 part.release(queue, id);
-                let meta = dlq_meta_for(queue, &r.envelope, &r.failure, now);
+                let meta = dlq_meta_for(queue, r, now);
                 part.queue(queue).dlq.insert(meta.key.clone());
                 part.meta.insert(id.clone(), meta);
                 outcome.applied += 1;

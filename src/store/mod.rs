@@ -390,14 +390,11 @@ pub(crate) fn decode_envelope(raw: &str, attempts: u32, replays: u32) -> Result<
 }
 
 /// The metadata written when an item is dead-lettered.
-pub(crate) fn dlq_meta_for(
-    queue: &QueueName,
-    envelope: &Envelope,
-    failure: &FailureInfo,
-    now_ms: i64,
-) -> DlqMeta {
+/// The receipt names the entry: the envelope only contributes tenant and counters.
+pub(crate) fn dlq_meta_for(queue: &QueueName, request: &DeadLetterRequest, now_ms: i64) -> DlqMeta {
+    let (envelope, failure, id) = (&request.envelope, &request.failure, &request.receipt.id);
     DlqMeta {
-        id: envelope.id.clone(),
+        id: id.clone(),
         queue: queue.clone(),
         tenant: envelope.tenant.clone(),
         error_class: failure.error_class.clone(),
@@ -407,7 +404,7 @@ pub(crate) fn dlq_meta_for(
         replays: envelope.replays,
         first_failure_ms: envelope.first_failure_ms.unwrap_or(now_ms),
         last_failure_ms: now_ms,
-        key: DlqMeta::order_key(now_ms, &envelope.id),
+        key: DlqMeta::order_key(now_ms, id),
     }
 }
 

@@ -686,7 +686,7 @@ impl Store for RedisStore {
         let items = requests
             .iter()
             .map(|r| {
-                let meta = dlq_meta_for(queue, &r.envelope, &r.failure, now);
+                let meta = dlq_meta_for(queue, r, now);
                 Ok((
                     &r.receipt,
                     meta.key.clone(),
