@@ -62,13 +62,14 @@ impl Ledger {
             .partition(|r| r.id.0.ends_with(['0', 'A', 'K']));
         let outcome = store.ack(q, &to_ack).await.unwrap();
         let stale: HashSet<_> = outcome.stale.into_iter().collect();
-        let mut acked = self.acked.lock().unwrap();
-        for r in &to_ack {
-            if !stale.contains(&r.id) {
-                *acked.entry(r.id.clone()).or_default() += 1;
+        {
+            let mut acked = self.acked.lock().unwrap();
+            for r in &to_ack {
+                if !stale.contains(&r.id) {
+                    *acked.entry(r.id.clone()).or_default() += 1;
+                }
             }
         }
-        drop(acked);
         let requests: Vec<_> = to_dlq
             .into_iter()
             .map(|receipt| DeadLetterRequest {
