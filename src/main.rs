@@ -1,1 +1,49 @@
-fn main() {}
+//! The `ward` binary: install the TLS provider, parse the command line, set up logging,
+//! dispatch, and turn the outcome into an exit code.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use ward::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    // Exactly one rustls provider, before any TLS client exists (see CRATES.md §7.1).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help / --version print to stdout and exit 0; usage errors exit 2. A closed
+            // stdout while printing help is not worth reporting.
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(cli::EXIT_USAGE));
+        }
+    };
+
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(io::stderr(), "error: {err:#}");
+            ExitCode::from(cli::exit_code(&err))
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let config = if cli.command.needs_config() {
+        Some(cli.global.load_config()?)
+    } else {
+        None
+    };
+    let log = config
+        .as_ref()
+        .map_or_else(|| cli.global.log_without_file(), |c| c.log.clone());
+    cli::logging::init(&log)?;
+
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    cli::dispatch(cli, config.as_ref(), &mut out)?;
+    out.flush()?;
+    Ok(())
+}

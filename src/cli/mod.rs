@@ -1,1 +1,248 @@
 //! Command-line definitions and one handler per subcommand; no business logic.
+//!
+//! Only this layer reads the real process environment: clap supplies each global flag's
+//! `WARD_*` fallback, and [`GlobalArgs::location`] reads `$XDG_CONFIG_HOME` / `$HOME`.
+
+mod config_cmd;
+pub mod logging;
+mod template_cmd;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::{
+    Backend, Config, ConfigError, ConfigLocation, LocationSource, LogConfig, OVERRIDE_SPECS,
+    Overrides, parse_profile,
+};
+use crate::model::Profile;
+
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for every other failure.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// `ward`: alert-pipeline engine and terminal control room.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ward",
+    version,
+    about = "Alert-pipeline engine and terminal control room",
+    long_about = "Alert-pipeline engine and terminal control room.\n\n\
+        Settings come from, in order of precedence: command-line flags, WARD_* environment \
+        variables, the config file, built-in defaults. See `ward print-config-template`.",
+    propagate_version = true,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted by every subcommand. Each has a `WARD_*` environment fallback.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Config file to read; it must exist [default: $XDG_CONFIG_HOME/ward/config.toml]
+    #[arg(long, global = true, env = "WARD_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Store backend: memory or redis (overrides store.backend)
+    #[arg(
+        long = "store",
+        global = true,
+        env = "WARD_STORE_BACKEND",
+        value_name = "BACKEND"
+    )]
+    pub store_backend: Option<Backend>,
+
+    /// Redis URL: redis://, rediss:// or redis+unix:// (overrides store.redis_url)
+    #[arg(
+        long = "redis",
+        global = true,
+        env = "WARD_REDIS_URL",
+        value_name = "URL"
+    )]
+    pub redis_url: Option<String>,
+
+    /// Key-schema profile: ward or mutt (overrides store.profile)
+    #[arg(long, global = true, env = "WARD_PROFILE", value_name = "PROFILE", value_parser = parse_profile)]
+    pub profile: Option<Profile>,
+
+    /// Prefix of every store key (overrides store.key_prefix)
+    #[arg(long, global = true, env = "WARD_KEY_PREFIX", value_name = "PREFIX")]
+    pub key_prefix: Option<String>,
+
+    /// Number of partitions, 1-1024 (overrides store.partitions)
+    #[arg(long, global = true, env = "WARD_PARTITIONS", value_name = "N")]
+    pub partitions: Option<u16>,
+
+    /// Log level or tracing directives (overrides log.level; RUST_LOG wins when set)
+    #[arg(long, global = true, env = "WARD_LOG_LEVEL", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Whether each argument above came from its flag or its environment variable, by arg id.
+    #[arg(skip)]
+    sources: BTreeMap<&'static str, ValueSource>,
+}
+
+/// The subcommands. Later issues add `demo`, `up`, `tui`, `status`, … here.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Inspect the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a config file documenting every option and its default, all commented out
+    PrintConfigTemplate,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Show where the config file is looked up, whether it exists and what chose it
+    Path,
+    /// Print the resolved configuration (defaults < file < environment < flags) as TOML
+    Show,
+}
+
+impl Command {
+    /// Whether the handler needs the loaded config (so a broken file does not stop, say,
+    /// `ward config path` from telling you where that file is).
+    pub fn needs_config(&self) -> bool {
+        match self {
+            Self::Config(ConfigCommand::Show) => true,
+            Self::Config(ConfigCommand::Path) | Self::PrintConfigTemplate => false,
+        }
+    }
+}
+
+/// A usage error found after parsing (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parses the process arguments and `WARD_*` environment variables.
+pub fn parse() -> Result<Cli, clap::Error> {
+    parse_from(std::env::args_os())
+}
+
+/// Parses `args` (the first item is the program name). Environment fallbacks still come from
+/// the process environment, as clap reads them; empty variables count as unset.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    // An empty `WARD_*` variable counts as unset (`WARD_CONFIG= ward …` disables it), rather
+    // than as an empty value that fails to parse. clap reads the variables when the command is
+    // built; dropping the env binding of such an argument makes clap ignore it.
+    let command = Cli::command().mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
+        if empty { arg.env(None) } else { arg }
+    });
+    let matches = command.try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
+    cli.global.record_sources(&matches);
+    Ok(cli)
+}
+
+impl GlobalArgs {
+    fn record_sources(&mut self, matches: &ArgMatches) {
+        let ids = OVERRIDE_SPECS.iter().map(|s| s.name).chain(["config"]);
+        for id in ids {
+            if let Some(source) = matches.value_source(id) {
+                self.sources.insert(id, source);
+            }
+        }
+    }
+
+    /// The flag / environment layer for [`Config::load`], with each value labelled by where it
+    /// came from.
+    pub fn overrides(&self) -> Overrides {
+        let mut labels = BTreeMap::new();
+        for spec in OVERRIDE_SPECS {
+            let label = match self.sources.get(spec.name) {
+                Some(ValueSource::CommandLine) => format!("flag {}", spec.flag),
+                Some(ValueSource::EnvVariable) => format!("environment variable {}", spec.env),
+                _ => format!("flag {} or environment variable {}", spec.flag, spec.env),
+            };
+            labels.insert(spec.key.to_owned(), label);
+        }
+        Overrides {
+            store_backend: self.store_backend,
+            redis_url: self.redis_url.clone(),
+            profile: self.profile,
+            key_prefix: self.key_prefix.clone(),
+            partitions: self.partitions,
+            log_level: self.log_level.clone(),
+            labels,
+        }
+    }
+
+    /// Where the config file is: `--config`, `$WARD_CONFIG`, or the XDG default.
+    pub fn location(&self) -> ConfigLocation {
+        let explicit = self.config.clone().map(|path| {
+            let source = match self.sources.get("config") {
+                Some(ValueSource::EnvVariable) => LocationSource::Env,
+                _ => LocationSource::Flag,
+            };
+            (path, source)
+        });
+        ConfigLocation::resolve(explicit, |name| std::env::var_os(name))
+    }
+
+    /// The resolved config: file at [`Self::location`] with [`Self::overrides`] on top.
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
+        Config::load(&self.location(), &self.overrides())
+    }
+
+    /// Log settings for commands that do not load the config file: defaults plus a valid
+    /// `--log-level` / `WARD_LOG_LEVEL`.
+    pub fn log_without_file(&self) -> LogConfig {
+        let overrides = Overrides {
+            log_level: self.log_level.clone(),
+            ..Overrides::default()
+        };
+        Config::from_overrides(&overrides)
+            .map(|c| c.log)
+            .unwrap_or_default()
+    }
+}
+
+/// Runs the subcommand, writing its output to `out`. `config` must be `Some` when
+/// [`Command::needs_config`] says so.
+pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Config(ConfigCommand::Path) => config_cmd::path(&cli.global.location(), out),
+        Command::Config(ConfigCommand::Show) => {
+            let config =
+                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
+            config_cmd::show(&cli.global.location(), config, out)
+        }
+        Command::PrintConfigTemplate => template_cmd::print(out),
+    }
+}
+
+/// Exit code for an error: 2 for config and usage errors, 1 otherwise.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let usage = err
+        .chain()
+        .any(|e| e.is::<ConfigError>() || e.is::<UsageError>() || e.is::<clap::Error>());
+    if usage { EXIT_USAGE } else { EXIT_FAILURE }
+}
+
+/// Whether the error is a write to a closed pipe (`ward … | head -1`): not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

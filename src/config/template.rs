@@ -1,0 +1,226 @@
+//! `ward print-config-template`: a config file documenting every key, all commented out.
+//!
+//! Key lines look like `# key = default` and section headers like `# [section]`; prose lines
+//! never do. Removing the leading `# ` from the key and header lines gives a valid file that
+//! loads to exactly the defaults (tested). The values are rendered from [`Config::default`], so
+//! they cannot drift from the code.
+
+use std::fmt::Write as _;
+
+use super::{Config, OVERRIDE_SPECS};
+
+/// Documentation of one key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDoc {
+    pub key: &'static str,
+    /// Meaning, one comment line per entry.
+    pub doc: &'static [&'static str],
+    /// For keys without a default: an example `key = value` line, shown indented.
+    pub example: Option<&'static str>,
+}
+
+/// Documentation of one `[section]`.
+#[derive(Debug, Clone, Copy)]
+pub struct SectionDoc {
+    pub name: &'static str,
+    pub doc: &'static [&'static str],
+    pub keys: &'static [KeyDoc],
+}
+
+const fn key(key: &'static str, doc: &'static [&'static str]) -> KeyDoc {
+    KeyDoc {
+        key,
+        doc,
+        example: None,
+    }
+}
+
+/// Every section and key, in file order.
+pub const SECTIONS: &[SectionDoc] = &[
+    SectionDoc {
+        name: "store",
+        doc: &["Where pipeline state (queues, leases, DLQ, flags, audit) lives."],
+        keys: &[
+            key(
+                "backend",
+                &[
+                    "Store implementation: \"memory\" (in-process, lost on exit; demos and tests)",
+                    "or \"redis\" (the server at redis_url).",
+                ],
+            ),
+            key(
+                "redis_url",
+                &[
+                    "Redis server: redis://host:port/db, rediss://… for TLS, or",
+                    "redis+unix:///path/to/socket. Only used when backend = \"redis\".",
+                ],
+            ),
+            key(
+                "profile",
+                &[
+                    "Key-schema profile: \"ward\" (Ward's partitioned layout) or \"mutt\"",
+                    "(an existing MUTT deployment's keys).",
+                ],
+            ),
+            key(
+                "key_prefix",
+                &["Prefix of every Redis key: 1-64 of A-Z a-z 0-9 _ - . :"],
+            ),
+            key(
+                "partitions",
+                &[
+                    "Number of partitions each queue is split into, 1 to 1024. All workers",
+                    "sharing a store must agree on it.",
+                ],
+            ),
+            key(
+                "response_timeout_ms",
+                &[
+                    "How long to wait for a Redis reply, in milliseconds. Keep it above the",
+                    "slowest script (a full DLQ replay batch).",
+                ],
+            ),
+            key(
+                "connect_timeout_ms",
+                &["How long to wait for a Redis connection, in milliseconds."],
+            ),
+        ],
+    },
+    SectionDoc {
+        name: "queues",
+        doc: &["Work queues, leases and retry limits."],
+        keys: &[
+            key(
+                "names",
+                &["Queues the pipeline uses: lowercase a-z 0-9 _ -, at most 64 characters each."],
+            ),
+            key(
+                "lease_ms",
+                &[
+                    "How long a leased envelope stays invisible to other workers before the",
+                    "janitor requeues it, in milliseconds. Must be greater than heartbeat_ms.",
+                ],
+            ),
+            key(
+                "heartbeat_ms",
+                &["How often a worker extends the leases it holds, in milliseconds."],
+            ),
+            key(
+                "janitor_interval_ms",
+                &["How often the janitor looks for expired leases, in milliseconds."],
+            ),
+            key(
+                "max_attempts",
+                &["Delivery attempts before an envelope goes to the dead-letter queue (>= 1)."],
+            ),
+            key(
+                "max_replays",
+                &["How many times one envelope may be replayed out of the dead-letter queue."],
+            ),
+            key(
+                "batch_size",
+                &["Envelopes leased per store call, 1 to 500."],
+            ),
+        ],
+    },
+    SectionDoc {
+        name: "dlq",
+        doc: &["Dead-letter queue replay limits."],
+        keys: &[
+            key(
+                "replay_batch",
+                &["Entries moved per replay call, 1 to 500."],
+            ),
+            key(
+                "replay_rate_per_s",
+                &["Most entries replayed per second (>= 1)."],
+            ),
+        ],
+    },
+    SectionDoc {
+        name: "log",
+        doc: &["Diagnostics."],
+        keys: &[
+            key(
+                "level",
+                &[
+                    "Level (trace, debug, info, warn, error, off) or tracing directives such as",
+                    "\"info,ward::store=debug\". RUST_LOG, when set, takes precedence.",
+                ],
+            ),
+            key(
+                "format",
+                &["Log line format: \"text\" or \"json\" (one object per line)."],
+            ),
+            KeyDoc {
+                key: "file",
+                doc: &[
+                    "Append logs to this file instead of writing them to stderr.",
+                    "Default: unset (stderr). Example:",
+                ],
+                example: Some("file = \"/var/log/ward/ward.log\""),
+            },
+        ],
+    },
+];
+
+const HEADER: &[&str] = &[
+    "Ward configuration file (TOML), generated by `ward print-config-template`.",
+    "",
+    "Every setting is optional. Each key line below is commented out and shows the built-in",
+    "default; uncomment it together with its section header to change it.",
+    "Precedence: command-line flag > WARD_* environment variable > this file > default.",
+    "Ward looks for this file at $WARD_CONFIG (or --config), else",
+    "$XDG_CONFIG_HOME/ward/config.toml, else $HOME/.config/ward/config.toml;",
+    "`ward config path` shows which one applies.",
+];
+
+/// The template text.
+pub fn render() -> String {
+    let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
+    let mut out = String::new();
+    for line in HEADER {
+        push_comment(&mut out, line);
+    }
+    for section in SECTIONS {
+        out.push('\n');
+        for line in section.doc {
+            push_comment(&mut out, line);
+        }
+        let _ = writeln!(out, "# [{}]", section.name);
+        let values = defaults.get(section.name).and_then(toml::Value::as_table);
+        for key in section.keys {
+            out.push('\n');
+            for line in key.doc {
+                push_comment(&mut out, line);
+            }
+            let dotted = format!("{}.{}", section.name, key.key);
+            if let Some(spec) = OVERRIDE_SPECS.iter().find(|s| s.key == dotted) {
+                let _ = writeln!(
+                    out,
+                    "# Override: flag {}, environment {}.",
+                    spec.flag, spec.env
+                );
+            }
+            match values.and_then(|t| t.get(key.key)) {
+                Some(value) => {
+                    let _ = writeln!(out, "# {} = {value}", key.key);
+                }
+                None => {
+                    if let Some(example) = key.example {
+                        let _ = writeln!(out, "#   {example}");
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn push_comment(out: &mut String, line: &str) {
+    if line.is_empty() {
+        out.push_str("#\n");
+    } else {
+        let _ = writeln!(out, "# {line}");
+    }
+}

@@ -1,0 +1,513 @@
+//! The typed config: fixtures, layering, locations and the template.
+#![allow(clippy::expect_used)] // a failed setup step should panic the test
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use ward::config::{
+    Backend, Config, ConfigError, ConfigLocation, LocationSource, LogFormat, MAX_BATCH_SIZE,
+    Origin, Overrides, template,
+};
+use ward::model::{Profile, QueueName};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(name)
+}
+
+fn load_with(name: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+    Config::load(
+        &ConfigLocation::explicit(fixture(name), LocationSource::Flag),
+        overrides,
+    )
+}
+
+fn load(name: &str) -> Result<Config, ConfigError> {
+    load_with(name, &Overrides::default())
+}
+
+fn queues(names: &[&str]) -> Vec<QueueName> {
+    names
+        .iter()
+        .map(|n| QueueName::new(n).expect("valid queue name"))
+        .collect()
+}
+
+#[test]
+fn defaults_are_as_documented() {
+    let c = Config::default();
+    assert_eq!(c.store.backend, Backend::Memory);
+    assert_eq!(c.store.redis_url, "redis://127.0.0.1:6379");
+    assert_eq!(c.store.profile, Profile::Ward);
+    assert_eq!(c.store.key_prefix, "ward");
+    assert_eq!(c.store.partitions, 1);
+    assert_eq!(c.store.response_timeout_ms, 2000);
+    assert_eq!(c.store.connect_timeout_ms, 1000);
+    assert_eq!(c.queues.names, queues(&["ingest", "delivery"]));
+    assert_eq!(c.queues.lease_ms, 30_000);
+    assert_eq!(c.queues.heartbeat_ms, 5_000);
+    assert_eq!(c.queues.janitor_interval_ms, 5_000);
+    assert_eq!(c.queues.max_attempts, 6);
+    assert_eq!(c.queues.max_replays, 3);
+    assert_eq!(c.queues.batch_size, 100);
+    assert_eq!(c.dlq.replay_batch, 500);
+    assert_eq!(c.dlq.replay_rate_per_s, 1000);
+    assert_eq!(c.log.level, "info");
+    assert_eq!(c.log.format, LogFormat::Text);
+    assert_eq!(c.log.file, None);
+    assert_eq!(
+        c.store.response_timeout(),
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(c.queues.lease(), std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn batch_limit_matches_the_store() {
+    assert_eq!(MAX_BATCH_SIZE, ward::store::MAX_BATCH);
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    assert_eq!(load("valid_empty.toml").expect("loads"), Config::default());
+}
+
+#[test]
+fn full_file_sets_every_key() {
+    let c = load("valid_full.toml").expect("loads");
+    assert_eq!(c.store.backend, Backend::Redis);
+    assert_eq!(
+        c.store.redis_url,
+        "rediss://user:secret@redis.example.com:6380/2"
+    );
+    assert_eq!(c.store.profile, Profile::Mutt);
+    assert_eq!(c.store.key_prefix, "mutt");
+    assert_eq!(c.store.partitions, 16);
+    assert_eq!(c.store.response_timeout_ms, 5000);
+    assert_eq!(c.store.connect_timeout_ms, 1500);
+    assert_eq!(
+        c.queues.names,
+        queues(&["ingest", "delivery", "remediation"])
+    );
+    assert_eq!(c.queues.lease_ms, 60_000);
+    assert_eq!(c.queues.heartbeat_ms, 10_000);
+    assert_eq!(c.queues.janitor_interval_ms, 2_000);
+    assert_eq!(c.queues.max_attempts, 10);
+    assert_eq!(c.queues.max_replays, 0);
+    assert_eq!(c.queues.batch_size, 500);
+    assert_eq!(c.dlq.replay_batch, 250);
+    assert_eq!(c.dlq.replay_rate_per_s, 50);
+    assert_eq!(c.log.level, "info,ward::store=debug");
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(c.log.file, Some(PathBuf::from("/var/log/ward/ward.log")));
+}
+
+#[test]
+fn redis_file_overrides_only_what_it_names() {
+    let c = load("valid_redis.toml").expect("loads");
+    assert_eq!(c.store.backend, Backend::Redis);
+    assert_eq!(c.store.redis_url, "redis://10.0.0.5:6379/0");
+    assert_eq!(c.store.partitions, 4);
+    assert_eq!(c.store.profile, Profile::Ward);
+    assert_eq!(c.queues, Config::default().queues);
+    assert_eq!(c.log, Config::default().log);
+}
+
+/// (fixture, line, column, key, fragment of the message)
+const INVALID: &[(&str, usize, usize, &str, &str)] = &[
+    (
+        "invalid_unknown_key.toml",
+        7,
+        1,
+        "queues.partitons",
+        "unknown field `partitons`",
+    ),
+    (
+        "invalid_unknown_section.toml",
+        3,
+        2,
+        "stor",
+        "unknown field `stor`",
+    ),
+    (
+        "invalid_wrong_type.toml",
+        4,
+        14,
+        "store.partitions",
+        "invalid type",
+    ),
+    (
+        "invalid_bad_enum.toml",
+        3,
+        11,
+        "store.backend",
+        "unknown variant `postgres`",
+    ),
+    (
+        "invalid_partitions_zero.toml",
+        4,
+        14,
+        "store.partitions",
+        "between 1 and 1024, got 0",
+    ),
+    (
+        "invalid_bad_redis_url.toml",
+        3,
+        13,
+        "store.redis_url",
+        "must start with redis://",
+    ),
+    (
+        "invalid_queue_name.toml",
+        4,
+        3,
+        "queues.names",
+        "Delivery Queue",
+    ),
+    (
+        "invalid_lease_heartbeat.toml",
+        3,
+        12,
+        "queues.lease_ms",
+        "must be greater than `queues.heartbeat_ms`",
+    ),
+    (
+        "invalid_batch_size.toml",
+        2,
+        14,
+        "queues.batch_size",
+        "between 1 and 500, got 501",
+    ),
+    (
+        "invalid_syntax.toml",
+        2,
+        18,
+        "store.backend",
+        "invalid basic string",
+    ),
+];
+
+#[test]
+fn invalid_files_name_file_line_and_key() {
+    for &(name, line, column, key, fragment) in INVALID {
+        let path = fixture(name);
+        let err = load(name).expect_err(name);
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&path.display().to_string()),
+            "{name}: no path in {msg}"
+        );
+        assert!(
+            msg.contains(&format!("line {line} column {column}")),
+            "{name}: expected line {line} column {column} in {msg}"
+        );
+        assert!(msg.contains(key), "{name}: expected key {key} in {msg}");
+        assert!(
+            msg.contains(fragment),
+            "{name}: expected {fragment:?} in {msg}"
+        );
+        assert_eq!(err.key(), Some(key), "{name}");
+        assert_eq!(
+            err.origin(),
+            Some(&Origin::File {
+                path: path.clone(),
+                line: Some(line),
+                column: Some(column),
+            }),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn unknown_key_message_lists_the_valid_keys() {
+    let msg = load("invalid_unknown_key.toml")
+        .expect_err("unknown key")
+        .to_string();
+    assert!(msg.contains("expected one of"), "{msg}");
+    assert!(msg.contains("`lease_ms`"), "{msg}");
+}
+
+#[test]
+fn loading_never_modifies_the_file() {
+    for name in ["valid_full.toml", "invalid_unknown_key.toml"] {
+        let before = std::fs::read(fixture(name)).expect("read");
+        let _ = load(name);
+        assert_eq!(std::fs::read(fixture(name)).expect("read"), before);
+    }
+}
+
+#[test]
+fn layering_flag_over_env_over_file_over_default() {
+    // File alone: 2 (and the file's key_prefix beats the default).
+    let c = load("layering.toml").expect("file");
+    assert_eq!(c.store.partitions, 2);
+    assert_eq!(c.store.key_prefix, "fromfile");
+    assert_eq!(
+        c.store.backend,
+        Backend::Memory,
+        "default where nothing is set"
+    );
+
+    // The env layer arrives as Overrides (clap merges WARD_PARTITIONS into it): 3.
+    let env = Overrides {
+        partitions: Some(3),
+        ..Overrides::default()
+    };
+    let c = load_with("layering.toml", &env).expect("env");
+    assert_eq!(c.store.partitions, 3);
+    assert_eq!(
+        c.store.key_prefix, "fromfile",
+        "untouched keys keep the file value"
+    );
+
+    // A flag on the real command line: 4.
+    let path = fixture("layering.toml");
+    let cli = ward::cli::parse_from([
+        OsString::from("ward"),
+        "--config".into(),
+        path.into_os_string(),
+        "--partitions".into(),
+        "4".into(),
+        "config".into(),
+        "show".into(),
+    ])
+    .expect("parses");
+    let c = cli.global.load_config().expect("flag");
+    assert_eq!(c.store.partitions, 4);
+    assert_eq!(c.store.key_prefix, "fromfile");
+}
+
+#[test]
+fn global_flags_work_after_the_subcommand() {
+    let cli = ward::cli::parse_from([
+        "ward",
+        "config",
+        "show",
+        "--partitions",
+        "7",
+        "--store",
+        "redis",
+        "--profile",
+        "mutt",
+    ])
+    .expect("parses");
+    let overrides = cli.global.overrides();
+    assert_eq!(overrides.partitions, Some(7));
+    assert_eq!(overrides.store_backend, Some(Backend::Redis));
+    assert_eq!(overrides.profile, Some(Profile::Mutt));
+    assert_eq!(
+        overrides.labels.get("store.partitions").map(String::as_str),
+        Some("flag --partitions")
+    );
+}
+
+#[test]
+fn invalid_overrides_name_their_source() {
+    let mut labels = BTreeMap::new();
+    labels.insert(
+        "store.partitions".to_owned(),
+        "environment variable WARD_PARTITIONS".to_owned(),
+    );
+    let overrides = Overrides {
+        partitions: Some(0),
+        labels,
+        ..Overrides::default()
+    };
+    let msg = load_with("valid_empty.toml", &overrides)
+        .expect_err("0 partitions")
+        .to_string();
+    assert!(msg.contains("WARD_PARTITIONS"), "{msg}");
+    assert!(msg.contains("store.partitions"), "{msg}");
+
+    let overrides = Overrides {
+        redis_url: Some("localhost:6379".to_owned()),
+        ..Overrides::default()
+    };
+    let err = Config::from_overrides(&overrides).expect_err("bad url");
+    assert_eq!(err.key(), Some("store.redis_url"));
+    assert!(err.to_string().contains("--redis"), "{err}");
+
+    let overrides = Overrides {
+        log_level: Some("loud".to_owned()),
+        ..Overrides::default()
+    };
+    let err = Config::from_overrides(&overrides).expect_err("bad level");
+    assert_eq!(err.key(), Some("log.level"));
+}
+
+#[test]
+fn explicit_missing_file_is_an_error_default_missing_file_is_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope.toml");
+
+    for source in [LocationSource::Flag, LocationSource::Env] {
+        let err = Config::load(
+            &ConfigLocation::explicit(&missing, source),
+            &Overrides::default(),
+        )
+        .expect_err("explicit file must exist");
+        assert!(matches!(err, ConfigError::Missing { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&missing.display().to_string()), "{msg}");
+        assert!(msg.contains(&source.to_string()), "{msg}");
+    }
+
+    let home = dir.path().as_os_str().to_owned();
+    let location = ConfigLocation::resolve(None, |k| (k == "HOME").then(|| home.clone()));
+    assert_eq!(location.chosen_by, LocationSource::Home);
+    assert!(!location.exists());
+    let c = Config::load(&location, &Overrides::default()).expect("defaults");
+    assert_eq!(c, Config::default());
+}
+
+#[test]
+fn unreadable_file_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A directory where the file should be.
+    let err = Config::load(
+        &ConfigLocation::explicit(dir.path(), LocationSource::Flag),
+        &Overrides::default(),
+    )
+    .expect_err("a directory is not a file");
+    assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+}
+
+#[test]
+fn location_lookup_order() {
+    let env = |pairs: &[(&str, &str)]| {
+        let map: BTreeMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    };
+
+    let l = ConfigLocation::resolve(
+        Some((PathBuf::from("/etc/ward.toml"), LocationSource::Env)),
+        env(&[("XDG_CONFIG_HOME", "/xdg"), ("HOME", "/home/u")]),
+    );
+    assert_eq!(l.path, Some(PathBuf::from("/etc/ward.toml")));
+    assert_eq!(l.chosen_by, LocationSource::Env);
+
+    let l = ConfigLocation::resolve(
+        None,
+        env(&[("XDG_CONFIG_HOME", "/xdg"), ("HOME", "/home/u")]),
+    );
+    assert_eq!(l.path, Some(PathBuf::from("/xdg/ward/config.toml")));
+    assert_eq!(l.chosen_by, LocationSource::XdgConfigHome);
+
+    // A relative or empty XDG_CONFIG_HOME is ignored, as the XDG spec requires.
+    for xdg in ["relative/dir", ""] {
+        let l =
+            ConfigLocation::resolve(None, env(&[("XDG_CONFIG_HOME", xdg), ("HOME", "/home/u")]));
+        assert_eq!(
+            l.path,
+            Some(PathBuf::from("/home/u/.config/ward/config.toml"))
+        );
+        assert_eq!(l.chosen_by, LocationSource::Home);
+    }
+
+    let l = ConfigLocation::resolve(None, env(&[]));
+    assert_eq!(l.path, None);
+    assert_eq!(l.chosen_by, LocationSource::Nowhere);
+    assert_eq!(
+        Config::load(&l, &Overrides::default()).expect("defaults"),
+        Config::default()
+    );
+}
+
+/// Removes the leading `# ` from key lines (`# key = value`) and section headers (`# [name]`).
+fn uncomment(template: &str) -> String {
+    template
+        .lines()
+        .map(|line| {
+            let Some(rest) = line.strip_prefix("# ") else {
+                return line.to_owned();
+            };
+            let is_header = rest.starts_with('[') && rest.ends_with(']');
+            let is_key = rest.split_once(" = ").is_some_and(|(k, _)| {
+                !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            });
+            if is_header || is_key {
+                rest.to_owned()
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn template_as_printed_is_valid_and_yields_defaults() {
+    let text = template::render();
+    assert!(
+        text.lines().all(|l| l.is_empty() || l.starts_with('#')),
+        "every line is a comment"
+    );
+    let c = Config::from_toml_str(&text, Path::new("template.toml"), &Overrides::default())
+        .expect("template parses");
+    assert_eq!(c, Config::default());
+}
+
+#[test]
+fn uncommented_template_yields_defaults_and_covers_every_key() {
+    let text = uncomment(&template::render());
+    let c = Config::from_toml_str(&text, Path::new("template.toml"), &Overrides::default())
+        .unwrap_or_else(|e| panic!("uncommented template does not load: {e}\n{text}"));
+    assert_eq!(c, Config::default());
+
+    // Every key the resolved config has (with its default value) is in the template.
+    let table: toml::Table = toml::from_str(&text).expect("toml");
+    let defaults = toml::Table::try_from(Config::default()).expect("serialises");
+    assert_eq!(table, defaults);
+
+    // Keys without a default are still documented, with an example.
+    assert!(template::render().contains("#   file = \""));
+
+    // The documentation lists exactly the keys the file layer accepts.
+    for section in template::SECTIONS {
+        for key in section.keys {
+            let one = format!("[{}]\n{} = 0\n", section.name, key.key);
+            let err = Config::from_toml_str(&one, Path::new("probe.toml"), &Overrides::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                !err.contains("unknown field"),
+                "template documents {}.{} which the loader rejects: {err}",
+                section.name,
+                key.key
+            );
+        }
+    }
+}
+
+#[test]
+fn resolved_config_round_trips_through_toml() {
+    let c = load("valid_full.toml").expect("loads");
+    let text = c.to_toml().expect("renders");
+    let again = Config::from_toml_str(&text, Path::new("shown.toml"), &Overrides::default())
+        .expect("config show output is a valid config file");
+    assert_eq!(again, c);
+}
+
+#[test]
+fn redaction_hides_redis_passwords() {
+    use ward::config::redact_url;
+    assert_eq!(
+        redact_url("rediss://user:secret@host:6380/2"),
+        "rediss://user:***@host:6380/2"
+    );
+    assert_eq!(redact_url("redis://:secret@host"), "redis://:***@host");
+    assert_eq!(redact_url("redis://host:6379/0"), "redis://host:6379/0");
+    assert_eq!(
+        redact_url("redis+unix:///run/redis.sock"),
+        "redis+unix:///run/redis.sock"
+    );
+    let c = load("valid_full.toml").expect("loads").redacted();
+    assert!(!c.to_toml().expect("renders").contains("secret"));
+}
