@@ -1,1 +1,180 @@
-fn main() {}
+//! Store throughput: enqueue + lease + ack per second, on the memory store and on a real Redis.
+//!
+//! `cargo bench --bench store` starts a private `redis-server` (or uses `WARD_BENCH_REDIS_URL`).
+//! Set `WARD_BENCH_ITEMS` to change the item count (default 200 000 per run).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use ward::model::{Envelope, QueueName, WorkerId};
+use ward::store::{
+    DeadLetterRequest, DlqCursor, DlqFilter, DlqScope, FailedSet, KeySchema, MemoryStore,
+    RedisStore, RedisStoreOptions, ReplayOptions, Store,
+};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_redis() -> (Option<Server>, String) {
+    if let Ok(url) = std::env::var("WARD_BENCH_REDIS_URL") {
+        return (None, url);
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed for the Redis half of the benchmark");
+    let url = format!("redis://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .is_ok()
+        {
+            return (Some(Server(child)), url);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("redis-server did not start");
+}
+
+/// `workers` concurrent loops, each: enqueue a batch, lease it, ack it. Returns items per second.
+async fn cycle(store: Arc<dyn Store>, items: usize, batch: usize, workers: usize) -> f64 {
+    let q = QueueName::new("bench").unwrap();
+    let per_worker = items / workers;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let store = store.clone();
+            let q = q.clone();
+            tokio::spawn(async move {
+                let worker = WorkerId::new(format!("bench-{w}"));
+                let mut done = 0;
+                while done < per_worker {
+                    let now = store.now_ms();
+                    let envelopes: Vec<_> = (0..batch)
+                        .map(|i| {
+                            Envelope::new(
+                                "bench",
+                                json!({ "i": i, "text": "disk full on db-1" }),
+                                now,
+                            )
+                        })
+                        .collect();
+                    store.enqueue(&q, &envelopes).await.unwrap();
+                    let lease = store.lease(&q, &worker, batch, LEASE).await.unwrap();
+                    let receipts: Vec<_> = lease.items.into_iter().map(|i| i.receipt).collect();
+                    let outcome = store.ack(&q, &receipts).await.unwrap();
+                    done += outcome.applied;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Fill the DLQ with `items` entries, then time a full replay by filter in 500-entry batches.
+async fn replay(store: Arc<dyn Store>, items: usize) -> (f64, usize) {
+    let q = QueueName::new("replay").unwrap();
+    let worker = WorkerId::new("bench");
+    let mut filled = 0;
+    while filled < items {
+        let now = store.now_ms();
+        let envelopes: Vec<_> = (0..500)
+            .map(|i| Envelope::new("bench", json!(i), now))
+            .collect();
+        store.enqueue(&q, &envelopes).await.unwrap();
+        let lease = store.lease(&q, &worker, 500, LEASE).await.unwrap();
+        let requests: Vec<_> = lease
+            .items
+            .into_iter()
+            .map(|i| DeadLetterRequest {
+                receipt: i.receipt,
+                envelope: i.envelope,
+                failure: ward::model::FailureInfo::new("timeout", "bench", "deliver"),
+            })
+            .collect();
+        filled += store.dead_letter(&q, &requests).await.unwrap().applied;
+    }
+    let started = Instant::now();
+    let mut cursor = DlqCursor::start();
+    let mut calls = 0;
+    loop {
+        let scope = DlqScope::Filter {
+            filter: DlqFilter::default(),
+            cursor,
+        };
+        let batch = store
+            .replay(&q, FailedSet::Dlq, &scope, ReplayOptions::default())
+            .await
+            .unwrap();
+        calls += 1;
+        match batch.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    (items as f64 / started.elapsed().as_secs_f64(), calls)
+}
+
+fn main() {
+    let items: usize = std::env::var("WARD_BENCH_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        println!("store throughput: enqueue + lease + ack, {items} items per run");
+        for (batch, workers) in [(1, 1), (100, 1), (500, 1), (500, 4)] {
+            let n = if batch == 1 { items / 20 } else { items };
+            let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
+            let rate = cycle(memory, n, batch, workers).await;
+            println!("  memory  batch {batch:>3} x {workers} workers: {rate:>12.0} items/s");
+        }
+        let (_server, url) = start_redis();
+        for (partitions, batch, workers) in [(1, 1, 1), (1, 100, 1), (1, 500, 1), (1, 500, 4), (4, 500, 4)] {
+            let n = if batch == 1 { items / 20 } else { items };
+            let options = RedisStoreOptions::new(&url, KeySchema::ward(&format!("bench{partitions}{batch}{workers}"), partitions));
+            let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(options).await.unwrap());
+            let rate = cycle(redis, n, batch, workers).await;
+            println!("  redis   batch {batch:>3} x {workers} workers, {partitions} partition(s): {rate:>12.0} items/s");
+        }
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
+        let (rate, calls) = replay(memory, items).await;
+        println!("DLQ replay by filter, {items} entries: memory {rate:.0} entries/s in {calls} calls");
+        let options = RedisStoreOptions::new(&url, KeySchema::ward("benchreplay", 1));
+        let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(options).await.unwrap());
+        let (rate, calls) = replay(redis, items).await;
+        println!("DLQ replay by filter, {items} entries: redis  {rate:.0} entries/s in {calls} calls");
+    });
+}
