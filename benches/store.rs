@@ -35,20 +35,22 @@ fn start_redis() -> (Option<Server>, String) {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed for the Redis half of the benchmark");
+    let child = Server(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for the Redis half of the benchmark"),
+    );
     let url = format!("redis://127.0.0.1:{port}/");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -56,10 +58,11 @@ fn start_redis() -> (Option<Server>, String) {
             .and_then(|c| c.get_connection())
             .is_ok()
         {
-            return (Some(Server(child)), url);
+            return (Some(child), url);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    drop(child);
     panic!("redis-server did not start");
 }
 

@@ -427,3 +427,21 @@ pub(crate) fn corrupt_placeholder(id: &EnvelopeId, raw: &str, now_ms: i64) -> En
 pub(crate) fn lease_token(worker: &WorkerId) -> String {
     format!("{}#{:016x}", worker.as_str(), fastrand::u64(..))
 }
+
+/// Open the store a config names: the embedded memory store, or Redis (connected, scripts loaded).
+pub async fn open(config: &crate::config::StoreConfig) -> StoreResult<std::sync::Arc<dyn Store>> {
+    match config.backend {
+        crate::config::Backend::Memory => {
+            Ok(std::sync::Arc::new(MemoryStore::new(config.partitions)))
+        }
+        crate::config::Backend::Redis => {
+            let mut options = RedisStoreOptions::new(
+                &config.redis_url,
+                KeySchema::new(config.profile, &config.key_prefix, config.partitions),
+            );
+            options.response_timeout = config.response_timeout();
+            options.connect_timeout = config.connect_timeout();
+            Ok(std::sync::Arc::new(RedisStore::connect(options).await?))
+        }
+    }
+}
