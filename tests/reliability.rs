@@ -164,6 +164,15 @@ async fn crash_child_consumer() {
     }
 }
 
+/// Connections Redis currently serves, not counting the one asking.
+fn client_count(server: &RedisServer) -> usize {
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut server.connection())
+        .unwrap();
+    list.lines().count() - 1
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_loss_when_consumers_are_killed_redis() {
     let server = RedisServer::start();
@@ -173,6 +182,7 @@ async fn no_loss_when_consumers_are_killed_redis() {
     let expected = enqueue_all(&store, &q, 10_000, clock.now_ms()).await;
     let ledger = Ledger::default();
 
+    let clients_before = client_count(&server);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -222,6 +232,16 @@ async fn no_loss_when_consumers_are_killed_redis() {
     }
     child.kill().unwrap(); // SIGKILL: no destructor, no ack, nothing handed back
     child.wait().unwrap();
+    // Redis still runs what the child sent before dying; once its connection is gone, nothing
+    // more can arrive from it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client_count(&server) > clients_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis never noticed the killed child"
+        );
+        tokio::task::yield_now().await;
+    }
 
     let in_flight = store.stats(std::slice::from_ref(&q)).await.unwrap().queues[0].in_flight;
     assert!(
