@@ -82,6 +82,20 @@ pub struct QueueStats {
     pub oldest_age_ms: Option<u64>,
 }
 
+impl QueueStats {
+    pub fn empty(queue: QueueName) -> Self {
+        Self {
+            queue,
+            depth: 0,
+            in_flight: 0,
+            scheduled: 0,
+            dlq: 0,
+            dead: 0,
+            oldest_age_ms: None,
+        }
+    }
+}
+
 /// Everything the control room needs from the store, read in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {

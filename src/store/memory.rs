@@ -11,14 +11,14 @@ use tokio::sync::broadcast;
 use super::{
     BatchResult, DeadLetterRequest, DlqCursor, DlqFilter, DlqPage, DlqScope, FailedSet, KeySchema,
     Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest,
-    SCAN_BUDGET, Store, StoreResult, Update, check_batch, corrupt_placeholder, decode_envelope,
-    dlq_meta_for, encode_envelope, lease_token,
+    SCAN_BUDGET, Store, StoreResult, Update, check_batch, dead_letter_corrupt, decode_envelope,
+    dlq_meta_for, encode_envelope, lease_token, page_across_partitions,
 };
 use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
 use crate::engine::partition::partition_for;
 use crate::model::{
-    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
-    QueueName, QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
+    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, QueueName,
+    QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_CAPACITY: usize = 100_000;
@@ -282,27 +282,12 @@ impl Store for MemoryStore {
                     let raw = part.bodies.get(&id).cloned().unwrap_or_default();
                     match decode_envelope(&raw, attempts, replays) {
                         Ok(envelope) => lease.items.push(LeasedItem { receipt, envelope }),
-                        Err(error) => corrupt.push((receipt, raw, error)),
+                        Err(error) => corrupt.push((receipt, error)),
                     }
                 }
             }
         }
-        if !corrupt.is_empty() {
-            let requests: Vec<DeadLetterRequest> = corrupt
-                .into_iter()
-                .map(|(receipt, raw, error)| DeadLetterRequest {
-                    envelope: corrupt_placeholder(&receipt.id, &raw, now),
-                    failure: FailureInfo::new(
-                        super::DECODE_ERROR_CLASS,
-                        format!("stored envelope is not valid: {error}"),
-                        queue.as_str(),
-                    ),
-                    receipt,
-                })
-                .collect();
-            self.dead_letter(queue, &requests).await?;
-            lease.dead_lettered_corrupt = requests.into_iter().map(|r| r.receipt.id).collect();
-        }
+        lease.dead_lettered_corrupt = dead_letter_corrupt(self, queue, corrupt).await?;
         Ok(lease)
     }
 
@@ -482,15 +467,11 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> StoreResult<DlqPage> {
         check_batch(limit)?;
-        let mut state = self.lock();
-        let partitions = state.partitions.len() as u16;
-        let mut page = DlqPage::default();
-        let mut partition = cursor.partition;
-        let mut after = cursor.after.clone();
-        while partition < partitions {
+        let partitions = self.keys.partitions();
+        page_across_partitions(partitions, cursor, limit, |partition, after, want| {
+            let mut state = self.lock();
             let part = &mut state.partitions[usize::from(partition)];
             let meta = std::mem::take(&mut part.meta);
-            let want = limit - page.entries.len();
             let (hits, _, last, done) = scan_filtered(
                 part.set(queue, set),
                 &meta,
@@ -500,26 +481,13 @@ impl Store for MemoryStore {
                 SCAN_BUDGET,
             );
             part.meta = meta;
-            page.entries
-                .extend(hits.iter().filter_map(|id| part.entry(partition, id)));
-            if !done {
-                page.next = Some(DlqCursor {
-                    partition,
-                    after: last,
-                });
-                return Ok(page);
-            }
-            partition += 1;
-            after.clear();
-            if page.entries.len() >= limit {
-                break;
-            }
-        }
-        page.next = (partition < partitions).then(|| DlqCursor {
-            partition,
-            after: String::new(),
-        });
-        Ok(page)
+            let entries = hits
+                .iter()
+                .filter_map(|id| part.entry(partition, id))
+                .collect();
+            std::future::ready(Ok((entries, done, last)))
+        })
+        .await
     }
 
     async fn replay(
@@ -668,15 +636,7 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let mut out = Vec::with_capacity(queues.len());
         for queue in queues {
-            let mut stats = QueueStats {
-                queue: queue.clone(),
-                depth: 0,
-                in_flight: 0,
-                scheduled: 0,
-                dlq: 0,
-                dead: 0,
-                oldest_age_ms: None,
-            };
+            let mut stats = QueueStats::empty(queue.clone());
             for part in &mut state.partitions {
                 let q = part.queue(queue);
                 stats.depth += q.waiting.len() as u64;

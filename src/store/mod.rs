@@ -408,19 +408,82 @@ pub(crate) fn dlq_meta_for(queue: &QueueName, request: &DeadLetterRequest, now_m
     }
 }
 
-/// The placeholder envelope used to dead-letter an item whose stored body does not decode.
-pub(crate) fn corrupt_placeholder(id: &EnvelopeId, raw: &str, now_ms: i64) -> Envelope {
-    Envelope {
-        id: id.clone(),
-        idempotency_key: id.0.clone(),
-        tenant: String::new(),
-        payload: serde_json::Value::String(raw.to_owned()),
-        created_at_ms: crate::model::ulid_timestamp_ms(&id.0).unwrap_or(now_ms),
-        last_error: None,
-        first_failure_ms: None,
-        attempts: 0,
-        replays: 0,
+/// A leased item whose stored body did not decode: (receipt, decode error).
+pub(crate) type CorruptItem = (Receipt, String);
+
+/// Move leased items whose stored envelope does not decode to the DLQ (class `decode`). The raw
+/// text stays stored with the entry, so nothing is lost; returns their ids.
+pub(crate) async fn dead_letter_corrupt(
+    store: &dyn Store,
+    queue: &QueueName,
+    corrupt: Vec<CorruptItem>,
+) -> StoreResult<Vec<EnvelopeId>> {
+    if corrupt.is_empty() {
+        return Ok(Vec::new());
     }
+    let now = store.now_ms();
+    let requests: Vec<DeadLetterRequest> = corrupt
+        .into_iter()
+        .map(|(receipt, error)| DeadLetterRequest {
+            envelope: Envelope {
+                id: receipt.id.clone(),
+                idempotency_key: receipt.id.0.clone(),
+                tenant: String::new(),
+                payload: serde_json::Value::Null,
+                created_at_ms: crate::model::ulid_timestamp_ms(&receipt.id.0).unwrap_or(now),
+                last_error: None,
+                first_failure_ms: None,
+                attempts: 0,
+                replays: 0,
+            },
+            failure: FailureInfo::new(
+                DECODE_ERROR_CLASS,
+                format!("stored envelope is not valid: {error}"),
+                queue.as_str(),
+            ),
+            receipt,
+        })
+        .collect();
+    store.dead_letter(queue, &requests).await?;
+    Ok(requests.into_iter().map(|r| r.receipt.id).collect())
+}
+
+/// One page of a DLQ scan across partitions: `step(partition, after, want)` scans one partition
+/// from `after` and returns (entries, reached its end, last key examined).
+pub(crate) async fn page_across_partitions<F, Fut>(
+    partitions: u16,
+    cursor: &DlqCursor,
+    limit: usize,
+    mut step: F,
+) -> StoreResult<DlqPage>
+where
+    F: FnMut(u16, String, usize) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<(Vec<DlqEntry>, bool, String)>>,
+{
+    let mut page = DlqPage::default();
+    let mut partition = cursor.partition;
+    let mut after = cursor.after.clone();
+    while partition < partitions {
+        let (entries, done, last) = step(partition, after, limit - page.entries.len()).await?;
+        page.entries.extend(entries);
+        if !done {
+            page.next = Some(DlqCursor {
+                partition,
+                after: last,
+            });
+            return Ok(page);
+        }
+        partition += 1;
+        after = String::new();
+        if page.entries.len() >= limit {
+            break;
+        }
+    }
+    page.next = (partition < partitions).then(|| DlqCursor {
+        partition,
+        after: String::new(),
+    });
+    Ok(page)
 }
 
 /// Token naming one lease call: the worker plus randomness, so two calls never share a fence.

@@ -15,14 +15,15 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::{
     BatchResult, DeadLetterRequest, DlqCursor, DlqFilter, DlqPage, DlqScope, FailedSet, KeySchema,
     Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest,
-    SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch, corrupt_placeholder,
+    SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch, dead_letter_corrupt,
     decode_envelope, dlq_meta_for, encode_envelope, encode_json, lease_token,
+    page_across_partitions,
 };
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
 use crate::engine::partition::partition_for;
 use crate::model::{
-    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
-    Profile, QueueName, QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
+    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, Profile,
+    QueueName, QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_MAX_LEN: usize = 100_000;
@@ -583,26 +584,11 @@ impl Store for RedisStore {
                 let replays = quad[3].parse().unwrap_or(0);
                 match decode_envelope(&quad[1], attempts, replays) {
                     Ok(envelope) => lease.items.push(LeasedItem { receipt, envelope }),
-                    Err(error) => corrupt.push((receipt, quad[1].clone(), error)),
+                    Err(error) => corrupt.push((receipt, error)),
                 }
             }
         }
-        if !corrupt.is_empty() {
-            let requests: Vec<DeadLetterRequest> = corrupt
-                .into_iter()
-                .map(|(receipt, raw, error)| DeadLetterRequest {
-                    envelope: corrupt_placeholder(&receipt.id, &raw, now),
-                    failure: FailureInfo::new(
-                        super::DECODE_ERROR_CLASS,
-                        format!("stored envelope is not valid: {error}"),
-                        queue.as_str(),
-                    ),
-                    receipt,
-                })
-                .collect();
-            self.dead_letter(queue, &requests).await?;
-            lease.dead_lettered_corrupt = requests.into_iter().map(|r| r.receipt.id).collect();
-        }
+        lease.dead_lettered_corrupt = dead_letter_corrupt(self, queue, corrupt).await?;
         Ok(lease)
     }
 
@@ -650,30 +636,7 @@ impl Store for RedisStore {
     }
 
     async fn promote_due(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
-        check_batch(max)?;
-        let now = self.now_ms();
-        let keys = &self.inner.keys;
-        let mut conn = self.conn();
-        let mut moved = 0;
-        for p in 0..self.partitions() {
-            if moved >= max {
-                break;
-            }
-            let n: usize = scripts()
-                .move_due
-                .key(keys.scheduled(p, queue))
-                .key(keys.queue(p, queue))
-                .key(keys.lease_owners(p, queue))
-                .key(keys.attempts(p))
-                .arg(now)
-                .arg(max - moved)
-                .arg("promote")
-                .invoke_async(&mut conn)
-                .await
-                .map_err(StoreError::redis("promote"))?;
-            moved += n;
-        }
-        Ok(moved)
+        self.move_due(queue, max, MoveDue::Promote).await
     }
 
     async fn dead_letter(
@@ -698,30 +661,7 @@ impl Store for RedisStore {
     }
 
     async fn recover_expired(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
-        check_batch(max)?;
-        let now = self.now_ms();
-        let keys = &self.inner.keys;
-        let mut conn = self.conn();
-        let mut moved = 0;
-        for p in 0..self.partitions() {
-            if moved >= max {
-                break;
-            }
-            let n: usize = scripts()
-                .move_due
-                .key(keys.leases(p, queue))
-                .key(keys.queue(p, queue))
-                .key(keys.lease_owners(p, queue))
-                .key(keys.attempts(p))
-                .arg(now)
-                .arg(max - moved)
-                .arg("recover")
-                .invoke_async(&mut conn)
-                .await
-                .map_err(StoreError::redis("recover"))?;
-            moved += n;
-        }
-        Ok(moved)
+        self.move_due(queue, max, MoveDue::Recover).await
     }
 
     async fn failed_count(
@@ -794,44 +734,28 @@ impl Store for RedisStore {
         limit: usize,
     ) -> StoreResult<DlqPage> {
         check_batch(limit)?;
-        let mut page = DlqPage::default();
-        let partitions = self.partitions();
-        let mut partition = cursor.partition;
-        let mut after = cursor.after.clone();
-        while partition < partitions {
-            let want = limit - page.entries.len();
-            let step = self
-                .failed_step(
-                    queue,
-                    partition,
-                    set,
-                    "page",
-                    filter,
-                    &after,
-                    want,
-                    ReplayOptions::default(),
-                    &[],
-                )
-                .await?;
-            page.entries.extend(step.entries);
-            if !step.done {
-                page.next = Some(DlqCursor {
-                    partition,
-                    after: step.last,
-                });
-                return Ok(page);
-            }
-            partition += 1;
-            after.clear();
-            if page.entries.len() >= limit {
-                break;
-            }
-        }
-        page.next = (partition < partitions).then(|| DlqCursor {
-            partition,
-            after: String::new(),
-        });
-        Ok(page)
+        page_across_partitions(
+            self.partitions(),
+            cursor,
+            limit,
+            |partition, after, want| async move {
+                let step = self
+                    .failed_step(
+                        queue,
+                        partition,
+                        set,
+                        "page",
+                        filter,
+                        &after,
+                        want,
+                        ReplayOptions::default(),
+                        &[],
+                    )
+                    .await?;
+                Ok((step.entries, step.done, step.last))
+            },
+        )
+        .await
     }
 
     async fn replay(
@@ -1024,15 +948,7 @@ impl Store for RedisStore {
         let mut replies = replies.into_iter();
         let mut out = Vec::with_capacity(queues.len());
         for queue in queues {
-            let mut stats = QueueStats {
-                queue: queue.clone(),
-                depth: 0,
-                in_flight: 0,
-                scheduled: 0,
-                dlq: 0,
-                dead: 0,
-                oldest_age_ms: None,
-            };
+            let mut stats = QueueStats::empty(queue.clone());
             for _ in 0..self.partitions() {
                 let mut int = || match replies.next() {
                     Some(Value::Int(n)) => n.max(0) as u64,
@@ -1065,6 +981,47 @@ impl Store for RedisStore {
             queues: out,
             flags,
         })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum MoveDue {
+    /// Due retries back to the end of their queue.
+    Promote,
+    /// Expired leases back to the front of their queue, an attempt counted.
+    Recover,
+}
+
+impl RedisStore {
+    async fn move_due(&self, queue: &QueueName, max: usize, what: MoveDue) -> StoreResult<usize> {
+        check_batch(max)?;
+        let now = self.now_ms();
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let mut moved = 0;
+        for p in 0..self.partitions() {
+            if moved >= max {
+                break;
+            }
+            let (source, mode) = match what {
+                MoveDue::Promote => (keys.scheduled(p, queue), "promote"),
+                MoveDue::Recover => (keys.leases(p, queue), "recover"),
+            };
+            let n: usize = scripts()
+                .move_due
+                .key(source)
+                .key(keys.queue(p, queue))
+                .key(keys.lease_owners(p, queue))
+                .key(keys.attempts(p))
+                .arg(now)
+                .arg(max - moved)
+                .arg(mode)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(StoreError::redis(mode))?;
+            moved += n;
+        }
+        Ok(moved)
     }
 }
 
