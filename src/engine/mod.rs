@@ -1,6 +1,7 @@
 //! Pure logic, no I/O, clock injected: retry policy, breaker, rate-limit maths, routing, shedding,
 //! SLO maths.
 
+pub mod breaker;
 pub mod clock;
 pub mod partition;
 pub mod retry;
