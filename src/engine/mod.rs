@@ -4,4 +4,5 @@
 pub mod breaker;
 pub mod clock;
 pub mod partition;
+pub mod ratelimit;
 pub mod retry;
