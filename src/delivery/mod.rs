@@ -1,1 +1,96 @@
-//! Delivery backends behind one trait: Slack, SMTP, generic webhook, stdout. Filled by the Delivery-pipeline issue.
+//! Delivery backends behind one trait: Slack, SMTP, generic webhook, stdout.
+//!
+//! A backend sends one job and classifies any failure; the delivery worker owns retries, the
+//! breaker and the DLQ. Every error message a backend returns is already free of secrets.
+
+pub mod secret;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::model::DeliveryJob;
+
+pub use secret::Secret;
+
+/// What a failure means for the next step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Worth trying again (5xx, timeout, connection refused): a breaker failure.
+    Retryable,
+    /// The receiver asked us to slow down (429): retry no earlier than this, not a breaker
+    /// failure. `None` when it gave no usable `Retry-After`.
+    RateLimited(Option<Duration>),
+    /// Will never work as sent (4xx other than 429, bad address): straight to the DLQ.
+    Permanent,
+}
+
+/// A classified delivery failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{class}: {message}")]
+pub struct SendError {
+    /// Short and stable, for metrics and DLQ filters: `http_500`, `http_429`, `timeout`,
+    /// `connect`, `smtp_550`, `invalid_payload`, …
+    pub class: String,
+    /// Human-readable detail, secrets redacted.
+    pub message: String,
+    pub disposition: Disposition,
+}
+
+impl SendError {
+    pub fn retryable(class: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            class: class.into(),
+            message: message.into(),
+            disposition: Disposition::Retryable,
+        }
+    }
+    pub fn permanent(class: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            class: class.into(),
+            message: message.into(),
+            disposition: Disposition::Permanent,
+        }
+    }
+    pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        Self {
+            class: "http_429".to_owned(),
+            message: message.into(),
+            disposition: Disposition::RateLimited(retry_after),
+        }
+    }
+}
+
+/// Which implementation a configured channel uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    Slack,
+    Smtp,
+    Webhook,
+    Stdout,
+    /// Accepts everything, sends nothing: benchmarks and dry runs.
+    Null,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Smtp => "smtp",
+            Self::Webhook => "webhook",
+            Self::Stdout => "stdout",
+            Self::Null => "null",
+        }
+    }
+}
+
+/// A configured channel.
+#[async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// The channel's configured name (e.g. `slack-ops`): metric label and breaker key.
+    fn name(&self) -> &str;
+    fn kind(&self) -> BackendKind;
+    /// Send one job. `idempotency_key` goes to the receiver where it can use one
+    /// (webhook header `Idempotency-Key`), so a re-delivery is a no-op there too.
+    async fn send(&self, job: &DeliveryJob, idempotency_key: &str) -> Result<(), SendError>;
+}

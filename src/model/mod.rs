@@ -1,9 +1,11 @@
 //! Domain types shared by every layer. Imports nothing else from the crate.
 
+mod alert;
 mod envelope;
 mod ids;
 mod state;
 
+pub use alert::{Alert, AlertStatus, DeliveryJob, Severity, fingerprint};
 pub use envelope::{DlqEntry, DlqMeta, Envelope, FailureInfo, QueueName, QueueNameError};
 pub use ids::{EnvelopeId, WorkerId, new_ulid, ulid_timestamp_ms};
 pub use state::{AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, StoreStats};
