@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use common::{Harness, Kind, T0, queue};
 use serde_json::json;
+use ward::engine::breaker::{Breaker, BreakerConfig, BreakerState, CallOutcome};
+use ward::engine::ratelimit::RateLimit;
 use ward::model::{AuditRecord, Envelope, EnvelopeId, FailureInfo, Flag, FlagState, WorkerId};
 use ward::store::{
-    DECODE_ERROR_CLASS, DeadLetterRequest, DlqCursor, DlqFilter, DlqScope, FailedSet, MAX_BATCH,
-    ReplayOptions, RetryRequest, StoreError, Update,
+    DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqScope,
+    FailedSet, MAX_BATCH, ReplayOptions, RetryRequest, StoreError, Update, update_breaker,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -893,6 +895,153 @@ async fn partitions_spread_items_and_leases_cover_them_all(h: Harness) {
     assert_eq!(partitions.len(), usize::from(h.store.keys().partitions()));
 }
 
+async fn dedup_claims_once_and_remembers_success(h: Harness) {
+    let hold = Duration::from_secs(30);
+    let ttl = Duration::from_secs(3600);
+    assert_eq!(
+        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
+        DedupClaim::Claimed
+    );
+    assert_eq!(
+        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
+        DedupClaim::InFlight
+    );
+    assert_eq!(
+        h.store.dedup_claim("smtp:a1", hold).await.unwrap(),
+        DedupClaim::Claimed,
+        "per key"
+    );
+
+    // A failed send releases its claim so the retry can send.
+    h.store
+        .dedup_finish("slack:a1", DedupFinish::Release)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
+        DedupClaim::Claimed
+    );
+    h.store
+        .dedup_finish("slack:a1", DedupFinish::Done(ttl))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
+        DedupClaim::AlreadyDone
+    );
+    h.store
+        .dedup_finish("slack:a1", DedupFinish::Release)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
+        DedupClaim::AlreadyDone,
+        "release never forgets a success"
+    );
+
+    // A claim whose holder died lapses; a success is forgotten after its TTL.
+    h.clock.advance(hold);
+    assert_eq!(
+        h.store.dedup_claim("smtp:a1", hold).await.unwrap(),
+        DedupClaim::Claimed
+    );
+    h.clock.advance(ttl);
+    assert_eq!(
+        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
+        DedupClaim::Claimed
+    );
+}
+
+async fn rate_limits_follow_gcra_per_name(h: Harness) {
+    let limit = RateLimit::per_second(10, 3);
+    let mut allowed = 0;
+    for _ in 0..5 {
+        if h.store
+            .rate_limit("tenant:acme", &limit, 1)
+            .await
+            .unwrap()
+            .allowed
+        {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 3, "the burst, then refusals");
+    let refused = h.store.rate_limit("tenant:acme", &limit, 1).await.unwrap();
+    assert!(!refused.allowed);
+    assert_eq!(refused.retry_after, Duration::from_millis(100));
+    assert!(
+        h.store
+            .rate_limit("tenant:globex", &limit, 1)
+            .await
+            .unwrap()
+            .allowed,
+        "limits are per name"
+    );
+    h.clock.advance(Duration::from_millis(100));
+    let later = h.store.rate_limit("tenant:acme", &limit, 1).await.unwrap();
+    assert!(later.allowed);
+    assert_eq!(later.remaining, 0);
+    h.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        h.store
+            .rate_limit("tenant:acme", &limit, 1)
+            .await
+            .unwrap()
+            .remaining,
+        2,
+        "fully replenished"
+    );
+}
+
+async fn breakers_are_shared_under_compare_and_set(h: Harness) {
+    assert!(h.store.breaker_load("slack-ops").await.unwrap().is_none());
+    let config = BreakerConfig {
+        minimum_calls: 2,
+        ..BreakerConfig::default()
+    };
+    let now = h.clock_now();
+    let mut breaker = Breaker::new(now);
+    assert!(
+        h.store
+            .breaker_store("slack-ops", 0, &breaker)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.store
+            .breaker_store("slack-ops", 0, &breaker)
+            .await
+            .unwrap(),
+        "a stale version loses"
+    );
+    for _ in 0..2 {
+        breaker.record(&config, now, CallOutcome::Failure, false);
+    }
+    assert_eq!(breaker.state, BreakerState::Open);
+    assert!(
+        h.store
+            .breaker_store("slack-ops", 1, &breaker)
+            .await
+            .unwrap()
+    );
+    let (version, loaded) = h.store.breaker_load("slack-ops").await.unwrap().unwrap();
+    assert_eq!((version, loaded.clone()), (2, breaker));
+    let updated = update_breaker(h.store.as_ref(), "slack-ops", |b| {
+        b.reset(now, "ops", "fixed")
+    })
+    .await
+    .unwrap();
+    assert_eq!(updated.state, BreakerState::Closed);
+    update_breaker(h.store.as_ref(), "smtp", |_| {})
+        .await
+        .unwrap();
+    let all = h.store.breakers().await.unwrap();
+    let names: Vec<_> = all.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["slack-ops", "smtp"]);
+    assert_eq!(all[0].1.state, BreakerState::Closed);
+    assert_eq!(all[0].1.transitions, 2);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod memory_1 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 1).await).await } )* }
@@ -920,4 +1069,7 @@ conformance!(
     dynamic_config_round_trips_and_announces,
     the_audit_log_is_append_only_and_reads_newest_first,
     partitions_spread_items_and_leases_cover_them_all,
+    dedup_claims_once_and_remembers_success,
+    rate_limits_follow_gcra_per_name,
+    breakers_are_shared_under_compare_and_set,
 );

@@ -122,6 +122,22 @@ impl KeySchema {
     pub fn audit(&self) -> String {
         self.global("audit")
     }
+    /// Breaker states (hash name → Breaker JSON), one per channel, shared by every worker.
+    pub fn breakers(&self) -> String {
+        self.global("breakers")
+    }
+    /// Breaker versions (hash name → integer), the compare-and-set guard of `breakers`.
+    pub fn breaker_versions(&self) -> String {
+        self.global("breaker_ver")
+    }
+    /// One idempotency record (string with a TTL): `sending:<token>` or `done`.
+    pub fn dedup(&self, key: &str) -> String {
+        format!("{}:dedup:{key}", self.prefix)
+    }
+    /// One rate limiter's theoretical arrival time, in microseconds (string with a TTL).
+    pub fn rate_limit(&self, name: &str) -> String {
+        format!("{}:rl:{name}", self.prefix)
+    }
 }
 
 #[cfg(test)]

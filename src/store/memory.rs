@@ -1,7 +1,7 @@
 //! The embedded store: one lock around plain collections, with exactly the Redis backend's
 //! semantics (bodies kept as JSON text, the same order keys, the same fences).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -9,13 +9,16 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use super::{
-    BatchResult, DeadLetterRequest, DlqCursor, DlqFilter, DlqPage, DlqScope, FailedSet, KeySchema,
-    Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest,
-    SCAN_BUDGET, Store, StoreResult, Update, check_batch, dead_letter_corrupt, decode_envelope,
-    dlq_meta_for, encode_envelope, lease_token, page_across_partitions,
+    BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
+    DlqScope, FailedSet, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
+    ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreResult, Update, check_batch,
+    dead_letter_corrupt, decode_envelope, dlq_meta_for, encode_envelope, lease_token,
+    page_across_partitions,
 };
+use crate::engine::breaker::Breaker;
 use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
 use crate::engine::partition::partition_for;
+use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, QueueName,
     QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
@@ -103,6 +106,11 @@ struct State {
     audit_seq: u64,
     /// Rotates the partition a lease starts from, so no partition starves.
     lease_start: usize,
+    /// Idempotency records: key → (`sending` | `done`, expiry ms).
+    dedup: HashMap<String, (&'static str, i64)>,
+    /// Rate limiters: name → (TAT µs, expiry ms).
+    limiters: HashMap<String, (i64, i64)>,
+    breakers: BTreeMap<String, (u64, Breaker)>,
 }
 
 /// In-process store: the embedded default for `ward demo` and the reference for the suite.
@@ -664,6 +672,93 @@ impl Store for MemoryStore {
             queues: out,
             flags,
         })
+    }
+
+    async fn dedup_claim(&self, key: &str, hold: Duration) -> StoreResult<DedupClaim> {
+        let now = self.now_ms();
+        let mut state = self.lock();
+        match state.dedup.get(key) {
+            Some(("done", expires)) if *expires > now => Ok(DedupClaim::AlreadyDone),
+            Some((_, expires)) if *expires > now => Ok(DedupClaim::InFlight),
+            _ => {
+                let expires = now.saturating_add(duration_ms(hold));
+                state.dedup.insert(key.to_owned(), ("sending", expires));
+                Ok(DedupClaim::Claimed)
+            }
+        }
+    }
+
+    async fn dedup_finish(&self, key: &str, outcome: DedupFinish) -> StoreResult<()> {
+        let now = self.now_ms();
+        let mut state = self.lock();
+        state.dedup.retain(|_, (_, expires)| *expires > now);
+        match outcome {
+            DedupFinish::Done(ttl) => {
+                let expires = now.saturating_add(duration_ms(ttl));
+                state.dedup.insert(key.to_owned(), ("done", expires));
+            }
+            DedupFinish::Release => {
+                if matches!(state.dedup.get(key), Some(("sending", _))) {
+                    state.dedup.remove(key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn rate_limit(
+        &self,
+        name: &str,
+        limit: &RateLimit,
+        quantity: u32,
+    ) -> StoreResult<Verdict> {
+        let now = self.now_ms();
+        let now_us = now.saturating_mul(1000);
+        let mut state = self.lock();
+        let stored = state
+            .limiters
+            .get(name)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(tat, _)| *tat);
+        let verdict = gcra(limit, stored, now_us, quantity);
+        if verdict.allowed {
+            // Kept a minute past its TAT, like the Redis key: an old TAT decides nothing.
+            let expires = now + (verdict.tat_us - now_us) / 1000 + 60_000;
+            state
+                .limiters
+                .insert(name.to_owned(), (verdict.tat_us, expires));
+        }
+        Ok(verdict)
+    }
+
+    async fn breaker_load(&self, name: &str) -> StoreResult<Option<(u64, Breaker)>> {
+        Ok(self.lock().breakers.get(name).cloned())
+    }
+
+    async fn breaker_store(
+        &self,
+        name: &str,
+        expected: u64,
+        breaker: &Breaker,
+    ) -> StoreResult<bool> {
+        let mut state = self.lock();
+        let current = state.breakers.get(name).map_or(0, |(version, _)| *version);
+        if current != expected {
+            return Ok(false);
+        }
+        state
+            .breakers
+            .insert(name.to_owned(), (expected + 1, breaker.clone()));
+        Ok(true)
+    }
+
+    async fn breakers(&self) -> StoreResult<Vec<(String, Breaker)>> {
+        Ok(self
+            .lock()
+            .breakers
+            .iter()
+            .map(|(name, (_, breaker))| (name.clone(), breaker.clone()))
+            .collect())
     }
 }
 

@@ -11,6 +11,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::engine::breaker::Breaker;
+use crate::engine::ratelimit::{RateLimit, Verdict};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
     QueueName, StoreStats, WorkerId,
@@ -354,6 +356,73 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every figure the control room shows, in one round trip.
     async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats>;
+
+    /// Claim an idempotency key before sending: `Claimed` (send now, then `dedup_finish`),
+    /// `AlreadyDone` (delivered before: do not send) or `InFlight` (someone is sending it now).
+    /// A claim lapses after `hold` if its holder dies.
+    async fn dedup_claim(&self, key: &str, hold: Duration) -> StoreResult<DedupClaim>;
+    /// After the send: remember success for `Done(ttl)`, or `Release` the claim so a retry can send.
+    async fn dedup_finish(&self, key: &str, outcome: DedupFinish) -> StoreResult<()>;
+
+    /// One GCRA step for `name`: the same arithmetic as `engine::ratelimit::gcra`, atomically.
+    async fn rate_limit(
+        &self,
+        name: &str,
+        limit: &RateLimit,
+        quantity: u32,
+    ) -> StoreResult<Verdict>;
+
+    /// A breaker's shared state and version, `None` if never written.
+    async fn breaker_load(&self, name: &str) -> StoreResult<Option<(u64, Breaker)>>;
+    /// Write a breaker if its version is still `expected` (0 = never written); false on conflict.
+    async fn breaker_store(
+        &self,
+        name: &str,
+        expected: u64,
+        breaker: &Breaker,
+    ) -> StoreResult<bool>;
+    /// Every breaker, by name.
+    async fn breakers(&self) -> StoreResult<Vec<(String, Breaker)>>;
+}
+
+/// The answer to a dedup claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupClaim {
+    Claimed,
+    AlreadyDone,
+    InFlight,
+}
+
+/// How a claimed send ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupFinish {
+    /// Delivered: duplicates within `ttl` are not sent again.
+    Done(Duration),
+    /// Not delivered: forget the claim.
+    Release,
+}
+
+/// Read a breaker, apply `change`, and write it back under compare-and-set, retrying on
+/// conflict. Returns the breaker as stored.
+pub async fn update_breaker(
+    store: &dyn Store,
+    name: &str,
+    mut change: impl FnMut(&mut Breaker),
+) -> StoreResult<Breaker> {
+    for _ in 0..16 {
+        let (version, mut breaker) = store
+            .breaker_load(name)
+            .await?
+            .unwrap_or_else(|| (0, Breaker::new(store.now_ms())));
+        change(&mut breaker);
+        if store.breaker_store(name, version, &breaker).await? {
+            return Ok(breaker);
+        }
+    }
+    Err(StoreError::Protocol {
+        op: "breaker update",
+        detail: format!("breaker {name} kept changing under 16 attempts"),
+    })
 }
 
 pub(crate) fn check_batch(got: usize) -> StoreResult<()> {

@@ -13,14 +13,16 @@ use tokio::sync::broadcast;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
-    BatchResult, DeadLetterRequest, DlqCursor, DlqFilter, DlqPage, DlqScope, FailedSet, KeySchema,
-    Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest,
-    SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch, dead_letter_corrupt,
-    decode_envelope, dlq_meta_for, encode_envelope, encode_json, lease_token,
+    BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
+    DlqScope, FailedSet, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
+    ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch,
+    dead_letter_corrupt, decode_envelope, dlq_meta_for, encode_envelope, encode_json, lease_token,
     page_across_partitions,
 };
+use crate::engine::breaker::Breaker;
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
 use crate::engine::partition::partition_for;
+use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, Profile,
     QueueName, QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
@@ -33,6 +35,9 @@ struct Scripts {
     settle: Script,
     move_due: Script,
     failed: Script,
+    dedup: Script,
+    gcra: Script,
+    breaker_cas: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -42,6 +47,9 @@ fn scripts() -> &'static Scripts {
         settle: Script::new(include_str!("lua/settle.lua")),
         move_due: Script::new(include_str!("lua/move_due.lua")),
         failed: Script::new(include_str!("lua/failed.lua")),
+        dedup: Script::new(include_str!("lua/dedup.lua")),
+        gcra: Script::new(include_str!("lua/gcra.lua")),
+        breaker_cas: Script::new(include_str!("lua/breaker_cas.lua")),
     })
 }
 
@@ -118,7 +126,15 @@ impl RedisStore {
             })?
             .map_err(StoreError::redis("connect"))?;
         let s = scripts();
-        for script in [&s.lease, &s.settle, &s.move_due, &s.failed] {
+        for script in [
+            &s.lease,
+            &s.settle,
+            &s.move_due,
+            &s.failed,
+            &s.dedup,
+            &s.gcra,
+            &s.breaker_cas,
+        ] {
             script
                 .load_async(&mut conn)
                 .await
@@ -981,6 +997,131 @@ impl Store for RedisStore {
             queues: out,
             flags,
         })
+    }
+
+    async fn dedup_claim(&self, key: &str, hold: Duration) -> StoreResult<DedupClaim> {
+        let answer = self.dedup_op(key, "claim", duration_ms(hold)).await?;
+        Ok(match answer.as_str() {
+            "claimed" => DedupClaim::Claimed,
+            "done" => DedupClaim::AlreadyDone,
+            _ => DedupClaim::InFlight,
+        })
+    }
+
+    async fn dedup_finish(&self, key: &str, outcome: DedupFinish) -> StoreResult<()> {
+        match outcome {
+            DedupFinish::Done(ttl) => self.dedup_op(key, "done", duration_ms(ttl)).await?,
+            DedupFinish::Release => self.dedup_op(key, "release", 0).await?,
+        };
+        Ok(())
+    }
+
+    async fn rate_limit(
+        &self,
+        name: &str,
+        limit: &RateLimit,
+        quantity: u32,
+    ) -> StoreResult<Verdict> {
+        let now_us = self.now_ms().saturating_mul(1000);
+        let t = limit.emission_interval_us();
+        let tau = t.saturating_mul(i64::from(limit.burst.max(1)));
+        let mut conn = self.conn();
+        let (allowed, stored): (i64, String) = scripts()
+            .gcra
+            .key(self.inner.keys.rate_limit(name))
+            .arg(now_us)
+            .arg(t)
+            .arg(tau)
+            .arg(quantity)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("rate limit"))?;
+        let verdict = gcra(limit, stored.parse().ok(), now_us, quantity);
+        if verdict.allowed != (allowed == 1) {
+            return Err(StoreError::Protocol {
+                op: "rate limit",
+                detail: "the script and the engine disagree".to_owned(),
+            });
+        }
+        Ok(verdict)
+    }
+
+    async fn breaker_load(&self, name: &str) -> StoreResult<Option<(u64, Breaker)>> {
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let (json, version): (Option<String>, Option<u64>) = ::redis::pipe()
+            .hget(keys.breakers(), name)
+            .hget(keys.breaker_versions(), name)
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("breaker load"))?;
+        match (json, version) {
+            (Some(json), Some(version)) => {
+                let breaker = serde_json::from_str(&json).map_err(|e| StoreError::Protocol {
+                    op: "breaker load",
+                    detail: format!("breaker {name} does not decode: {e}"),
+                })?;
+                Ok(Some((version, breaker)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn breaker_store(
+        &self,
+        name: &str,
+        expected: u64,
+        breaker: &Breaker,
+    ) -> StoreResult<bool> {
+        let keys = &self.inner.keys;
+        let json = encode_json("breaker", breaker)?;
+        let mut conn = self.conn();
+        let stored: i64 = scripts()
+            .breaker_cas
+            .key(keys.breakers())
+            .key(keys.breaker_versions())
+            .arg(name)
+            .arg(expected)
+            .arg(json)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("breaker store"))?;
+        Ok(stored == 1)
+    }
+
+    async fn breakers(&self) -> StoreResult<Vec<(String, Breaker)>> {
+        let mut conn = self.conn();
+        let raw: Vec<(String, String)> = conn
+            .hgetall(self.inner.keys.breakers())
+            .await
+            .map_err(StoreError::redis("breakers"))?;
+        let mut out: Vec<_> = raw
+            .into_iter()
+            .filter_map(|(name, json)| match serde_json::from_str(&json) {
+                Ok(breaker) => Some((name, breaker)),
+                Err(error) => {
+                    tracing::warn!(name, %error, "ignoring unreadable breaker");
+                    None
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+impl RedisStore {
+    async fn dedup_op(&self, key: &str, op: &'static str, span_ms: i64) -> StoreResult<String> {
+        let mut conn = self.conn();
+        scripts()
+            .dedup
+            .key(self.inner.keys.dedup(key))
+            .arg(op)
+            .arg(self.now_ms())
+            .arg(span_ms.max(1))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("dedup"))
     }
 }
 
