@@ -1027,7 +1027,7 @@ async fn breakers_are_shared_under_compare_and_set(h: Harness) {
     let (version, loaded) = h.store.breaker_load("slack-ops").await.unwrap().unwrap();
     assert_eq!((version, loaded.clone()), (2, breaker));
     let updated = update_breaker(h.store.as_ref(), "slack-ops", |b| {
-        b.reset(now, "ops", "fixed")
+        b.reset(now, "ops", "fixed");
     })
     .await
     .unwrap();
