@@ -6,3 +6,4 @@ pub mod clock;
 pub mod partition;
 pub mod ratelimit;
 pub mod retry;
+pub mod routing;
