@@ -2,6 +2,7 @@
 //! one and with three partitions. A behaviour that is not here does not exist.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -1040,15 +1041,6 @@ async fn breakers_are_shared_under_compare_and_set(h: Harness) {
     assert_eq!(names, ["slack-ops", "smtp"]);
     assert_eq!(all[0].1.state, BreakerState::Closed);
     assert_eq!(all[0].1.transitions, 2);
-}
-
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod memory_1 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 1).await).await } )* }
-        mod memory_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
-        mod redis_1 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 1).await).await } )* }
-        mod redis_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 3).await).await } )* }
-    };
 }
 
 conformance!(

@@ -1,14 +1,30 @@
+use std::cell::Cell;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// A ULID: 48 bits of milliseconds then 80 random bits, so ids sort by creation time.
+/// A ULID: 48 bits of milliseconds then 80 random bits. Monotonic per thread: ids one thread
+/// makes in the same millisecond increase, so a batch's ids sort in the order they were made.
 pub fn new_ulid(now_ms: i64) -> String {
+    const RANDOM_BITS: u128 = (1u128 << 80) - 1;
+    thread_local! {
+        static LAST: Cell<(u128, u128)> = const { Cell::new((u128::MAX, 0)) };
+    }
     let ms = (now_ms.max(0) as u128) & ((1u128 << 48) - 1);
-    let random = u128::from(fastrand::u64(..)) << 16 | u128::from(fastrand::u16(..));
-    let mut value = ms << 80 | (random & ((1u128 << 80) - 1));
+    let fresh = (u128::from(fastrand::u64(..)) << 16 | u128::from(fastrand::u16(..))) & RANDOM_BITS;
+    let random = LAST.with(|last| {
+        let (last_ms, last_random) = last.get();
+        let random = if ms == last_ms && last_random < RANDOM_BITS {
+            last_random + 1
+        } else {
+            fresh
+        };
+        last.set((ms, random));
+        random
+    });
+    let mut value = ms << 80 | random;
     let mut out = [0u8; 26];
     for slot in out.iter_mut().rev() {
         *slot = CROCKFORD[(value & 31) as usize];
@@ -90,6 +106,12 @@ mod tests {
         assert_eq!(id.len(), 26);
         assert_eq!(ulid_timestamp_ms(&id), Some(ms));
         assert_eq!(ulid_timestamp_ms("not-a-ulid"), None);
+    }
+
+    #[test]
+    fn ulids_made_in_one_millisecond_keep_their_order() {
+        let ids: Vec<_> = (0..1000).map(|_| new_ulid(5_000)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

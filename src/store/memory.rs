@@ -12,8 +12,8 @@ use super::{
     BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
     DlqScope, FailedSet, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
     ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreResult, Update, check_batch,
-    dead_letter_corrupt, decode_envelope, dlq_meta_for, encode_envelope, lease_token,
-    page_across_partitions,
+    check_receipts, check_step, decode_envelope, dlq_meta_for, encode_envelope, is_empty_scope,
+    lease_token, page_across_partitions, settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
@@ -79,6 +79,23 @@ impl Partition {
             FailedSet::Dlq => &mut q.dlq,
             FailedSet::Dead => &mut q.dead,
         }
+    }
+
+    /// A filtered scan of one failure set (see `scan_filtered`).
+    fn scan(
+        &mut self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        after: &str,
+        limits: (usize, usize),
+    ) -> (Vec<String>, usize, String, bool) {
+        let q = self.queues.entry(queue.clone()).or_default();
+        let keys = match set {
+            FailedSet::Dlq => &q.dlq,
+            FailedSet::Dead => &q.dead,
+        };
+        scan_filtered(keys, &self.meta, filter, after, limits.0, limits.1)
     }
 
     fn entry(&self, partition: u16, id: &str) -> Option<DlqEntry> {
@@ -193,11 +210,17 @@ fn scan_filtered(
     budget: usize,
 ) -> (Vec<String>, usize, String, bool) {
     let (min, max) = filter.key_range();
-    let lower = if after.is_empty() || after < min.as_str() {
-        std::ops::Bound::Included(min)
+    let (lower, start) = if after.is_empty() || after < min.as_str() {
+        (std::ops::Bound::Included(min.clone()), min)
     } else {
-        std::ops::Bound::Excluded(after.to_owned())
+        (
+            std::ops::Bound::Excluded(after.to_owned()),
+            after.to_owned(),
+        )
     };
+    if start >= max {
+        return (Vec::new(), 0, after.to_owned(), true); // an empty (or inverted) range
+    }
     let mut hits = Vec::new();
     let mut examined = 0;
     let mut last = after.to_owned();
@@ -233,20 +256,25 @@ impl Store for MemoryStore {
         self.clock.now_ms()
     }
 
-    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<()> {
+    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         check_batch(envelopes.len())?;
         let encoded = envelopes
             .iter()
             .map(|e| Ok((self.partition_of(e), e.id.0.clone(), encode_envelope(e)?)))
             .collect::<StoreResult<Vec<_>>>()?;
         let mut state = self.lock();
+        let mut added = 0;
         for (partition, id, body) in encoded {
             let part = &mut state.partitions[usize::from(partition)];
+            if part.bodies.contains_key(&id) {
+                continue;
+            }
             part.bodies.insert(id.clone(), body);
             part.attempts.insert(id.clone(), 0);
             part.queue(queue).waiting.push_back(id);
+            added += 1;
         }
-        Ok(())
+        Ok(added)
     }
 
     async fn lease(
@@ -277,6 +305,7 @@ impl Store for MemoryStore {
                     let Some(id) = part.queue(queue).waiting.pop_front() else {
                         break;
                     };
+                    part.release(queue, &id);
                     let q = part.queue(queue);
                     q.leases.insert((deadline, id.clone()));
                     q.lease_of.insert(id.clone(), (deadline, token.clone()));
@@ -295,12 +324,13 @@ impl Store for MemoryStore {
                 }
             }
         }
-        lease.dead_lettered_corrupt = dead_letter_corrupt(self, queue, corrupt).await?;
+        lease.dead_lettered_corrupt = settle_corrupt(self, queue, corrupt).await;
         Ok(lease)
     }
 
     async fn ack(&self, queue: &QueueName, receipts: &[Receipt]) -> StoreResult<ReceiptOutcome> {
         check_batch(receipts.len())?;
+        check_receipts(receipts.iter(), self.keys.partitions())?;
         let mut state = self.lock();
         let mut outcome = ReceiptOutcome::default();
         for r in receipts {
@@ -323,6 +353,7 @@ impl Store for MemoryStore {
         lease_for: Duration,
     ) -> StoreResult<ReceiptOutcome> {
         check_batch(receipts.len())?;
+        check_receipts(receipts.iter(), self.keys.partitions())?;
         let deadline = self.now_ms().saturating_add(duration_ms(lease_for));
         let mut state = self.lock();
         let mut outcome = ReceiptOutcome::default();
@@ -348,6 +379,7 @@ impl Store for MemoryStore {
         retries: &[RetryRequest],
     ) -> StoreResult<ReceiptOutcome> {
         check_batch(retries.len())?;
+        check_receipts(retries.iter().map(|r| &r.receipt), self.keys.partitions())?;
         let bodies = retries
             .iter()
             .map(|r| encode_envelope(&r.envelope))
@@ -399,6 +431,7 @@ impl Store for MemoryStore {
         requests: &[DeadLetterRequest],
     ) -> StoreResult<ReceiptOutcome> {
         check_batch(requests.len())?;
+        check_receipts(requests.iter().map(|r| &r.receipt), self.keys.partitions())?;
         let now = self.now_ms();
         let mut state = self.lock();
         let mut outcome = ReceiptOutcome::default();
@@ -424,19 +457,25 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let mut moved = 0;
         for part in &mut state.partitions {
-            while moved < max {
-                let q = part.queue(queue);
+            let q = part.queue(queue);
+            let mut expired = Vec::new();
+            while moved + expired.len() < max {
                 match q.leases.first() {
                     Some((deadline, _)) if *deadline <= now => {}
                     _ => break,
                 }
-                let Some((_, id)) = q.leases.pop_first() else {
-                    break;
-                };
-                q.lease_of.remove(&id);
+                if let Some((_, id)) = q.leases.pop_first() {
+                    q.lease_of.remove(&id);
+                    expired.push(id);
+                }
+            }
+            // To the front in reverse, so the earliest deadline is leased first again.
+            for id in expired.iter().rev() {
                 q.waiting.push_front(id.clone());
+            }
+            moved += expired.len();
+            for id in expired {
                 *part.attempts.entry(id).or_insert(0) += 1;
-                moved += 1;
             }
         }
         Ok(moved)
@@ -451,17 +490,18 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let mut total = 0u64;
         for part in &mut state.partitions {
-            let meta = std::mem::take(&mut part.meta);
-            let (hits, ..) = scan_filtered(
-                part.set(queue, set),
-                &meta,
-                filter,
-                "",
-                usize::MAX,
-                usize::MAX,
-            );
-            part.meta = meta;
-            total += hits.len() as u64;
+            total += if filter.has_field_filters() {
+                let (hits, ..) = part.scan(queue, set, filter, "", (usize::MAX, usize::MAX));
+                hits.len() as u64
+            } else {
+                // Like ZLEXCOUNT: the entries in the time range.
+                let (min, max) = filter.key_range();
+                if min >= max {
+                    0
+                } else {
+                    part.set(queue, set).range(min..max).count() as u64
+                }
+            };
         }
         Ok(total)
     }
@@ -474,21 +514,12 @@ impl Store for MemoryStore {
         cursor: &DlqCursor,
         limit: usize,
     ) -> StoreResult<DlqPage> {
-        check_batch(limit)?;
+        check_step(limit)?;
         let partitions = self.keys.partitions();
         page_across_partitions(partitions, cursor, limit, |partition, after, want| {
             let mut state = self.lock();
             let part = &mut state.partitions[usize::from(partition)];
-            let meta = std::mem::take(&mut part.meta);
-            let (hits, _, last, done) = scan_filtered(
-                part.set(queue, set),
-                &meta,
-                filter,
-                &after,
-                want,
-                SCAN_BUDGET,
-            );
-            part.meta = meta;
+            let (hits, _, last, done) = part.scan(queue, set, filter, &after, (want, SCAN_BUDGET));
             let entries = hits
                 .iter()
                 .filter_map(|id| part.entry(partition, id))
@@ -505,7 +536,10 @@ impl Store for MemoryStore {
         scope: &DlqScope,
         options: ReplayOptions,
     ) -> StoreResult<BatchResult> {
-        check_batch(options.max_items)?;
+        check_step(options.max_items)?;
+        if is_empty_scope(scope) {
+            return Ok(BatchResult::default());
+        }
         self.apply_batch(queue, from, scope, options.max_items, |part, id| {
             let Some(key) = part.meta.get(id).map(|m| m.key.clone()) else {
                 return Moved::Skipped;
@@ -546,7 +580,10 @@ impl Store for MemoryStore {
         scope: &DlqScope,
         max_items: usize,
     ) -> StoreResult<BatchResult> {
-        check_batch(max_items)?;
+        check_step(max_items)?;
+        if is_empty_scope(scope) {
+            return Ok(BatchResult::default());
+        }
         self.apply_batch(queue, set, scope, max_items, |part, id| {
             let Some(key) = part.meta.get(id).map(|m| m.key.clone()) else {
                 return Moved::Skipped;
@@ -802,16 +839,8 @@ impl MemoryStore {
                     return Ok(result);
                 }
                 let part = &mut state.partitions[usize::from(cursor.partition)];
-                let meta = std::mem::take(&mut part.meta);
-                let (hits, examined, last, done) = scan_filtered(
-                    part.set(queue, set),
-                    &meta,
-                    filter,
-                    &cursor.after,
-                    max_items,
-                    SCAN_BUDGET,
-                );
-                part.meta = meta;
+                let (hits, examined, last, done) =
+                    part.scan(queue, set, filter, &cursor.after, (max_items, SCAN_BUDGET));
                 for id in &hits {
                     tally(&mut result, apply(part, id));
                 }

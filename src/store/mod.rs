@@ -256,7 +256,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn now_ms(&self) -> i64;
 
     /// Add envelopes to the back of a queue, each in its partition; at most `MAX_BATCH`.
-    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<()>;
+    /// An id the store already holds is skipped, so a retried enqueue never duplicates;
+    /// returns how many were added.
+    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize>;
 
     /// Take up to `max` items (≤ `MAX_BATCH`) from the front of the queue, across partitions,
     /// leasing each until now + `lease_for`.
@@ -436,6 +438,36 @@ pub(crate) fn check_batch(got: usize) -> StoreResult<()> {
     }
 }
 
+/// A step that could move or read nothing is a caller's mistake (and would stall a cursor).
+pub(crate) fn check_step(n: usize) -> StoreResult<()> {
+    check_batch(n)?;
+    if n == 0 {
+        return Err(StoreError::Invalid(
+            "a step of 0 items makes no progress".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Every receipt must name a partition this store has, before anything is applied.
+pub(crate) fn check_receipts<'a>(
+    receipts: impl IntoIterator<Item = &'a Receipt>,
+    partitions: u16,
+) -> StoreResult<()> {
+    match receipts.into_iter().find(|r| r.partition >= partitions) {
+        Some(r) => Err(StoreError::Invalid(format!(
+            "receipt for {} names partition {}, but there are {partitions}",
+            r.id, r.partition
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// An ids scope without ids selects nothing (never "everything").
+pub(crate) fn is_empty_scope(scope: &DlqScope) -> bool {
+    matches!(scope, DlqScope::Ids(ids) if ids.is_empty())
+}
+
 pub(crate) fn encode_envelope(envelope: &Envelope) -> StoreResult<String> {
     serde_json::to_string(envelope).map_err(|source| StoreError::Encode {
         what: "envelope",
@@ -481,14 +513,15 @@ pub(crate) fn dlq_meta_for(queue: &QueueName, request: &DeadLetterRequest, now_m
 pub(crate) type CorruptItem = (Receipt, String);
 
 /// Move leased items whose stored envelope does not decode to the DLQ (class `decode`). The raw
-/// text stays stored with the entry, so nothing is lost; returns their ids.
-pub(crate) async fn dead_letter_corrupt(
+/// text stays stored with the entry, so nothing is lost; returns their ids. If the move fails the
+/// items simply stay leased until the janitor returns them, and the lease still succeeds.
+pub(crate) async fn settle_corrupt(
     store: &dyn Store,
     queue: &QueueName,
     corrupt: Vec<CorruptItem>,
-) -> StoreResult<Vec<EnvelopeId>> {
+) -> Vec<EnvelopeId> {
     if corrupt.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let now = store.now_ms();
     let requests: Vec<DeadLetterRequest> = corrupt
@@ -513,8 +546,13 @@ pub(crate) async fn dead_letter_corrupt(
             receipt,
         })
         .collect();
-    store.dead_letter(queue, &requests).await?;
-    Ok(requests.into_iter().map(|r| r.receipt.id).collect())
+    match store.dead_letter(queue, &requests).await {
+        Ok(_) => requests.into_iter().map(|r| r.receipt.id).collect(),
+        Err(error) => {
+            tracing::warn!(%error, count = requests.len(), "could not dead-letter corrupt envelopes; the janitor will return them");
+            Vec::new()
+        }
+    }
 }
 
 /// One page of a DLQ scan across partitions: `step(partition, after, want)` scans one partition

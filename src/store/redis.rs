@@ -16,8 +16,8 @@ use super::{
     BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
     DlqScope, FailedSet, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
     ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch,
-    dead_letter_corrupt, decode_envelope, dlq_meta_for, encode_envelope, encode_json, lease_token,
-    page_across_partitions,
+    check_step, decode_envelope, dlq_meta_for, encode_envelope, encode_json, is_empty_scope,
+    lease_token, page_across_partitions, settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
@@ -31,6 +31,7 @@ use crate::model::{
 const AUDIT_MAX_LEN: usize = 100_000;
 
 struct Scripts {
+    enqueue: Script,
     lease: Script,
     settle: Script,
     move_due: Script,
@@ -43,6 +44,7 @@ struct Scripts {
 fn scripts() -> &'static Scripts {
     static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
+        enqueue: Script::new(include_str!("lua/enqueue.lua")),
         lease: Script::new(include_str!("lua/lease.lua")),
         settle: Script::new(include_str!("lua/settle.lua")),
         move_due: Script::new(include_str!("lua/move_due.lua")),
@@ -83,6 +85,8 @@ struct Inner {
     clock: SharedClock,
     lease_start: AtomicUsize,
     updates: OnceLock<broadcast::Sender<Update>>,
+    /// True while the updates listener is subscribed.
+    listening: tokio::sync::watch::Sender<bool>,
     _stop_listener: DropGuard,
     listener_token: CancellationToken,
 }
@@ -127,6 +131,7 @@ impl RedisStore {
             .map_err(StoreError::redis("connect"))?;
         let s = scripts();
         for script in [
+            &s.enqueue,
             &s.lease,
             &s.settle,
             &s.move_due,
@@ -149,6 +154,7 @@ impl RedisStore {
                 clock: options.clock,
                 lease_start: AtomicUsize::new(0),
                 updates: OnceLock::new(),
+                listening: tokio::sync::watch::Sender::new(false),
                 _stop_listener: listener_token.clone().drop_guard(),
                 listener_token,
             }),
@@ -240,8 +246,10 @@ impl RedisStore {
         after: &str,
         max_hits: usize,
         options: ReplayOptions,
-        ids: &[EnvelopeId],
+        ids: Option<&[EnvelopeId]>,
     ) -> StoreResult<FailedStep> {
+        let by_ids = ids.is_some();
+        let ids = ids.unwrap_or_default();
         let keys = &self.inner.keys;
         let set_key = match set {
             FailedSet::Dlq => keys.dlq(partition, queue),
@@ -275,12 +283,13 @@ impl RedisStore {
             .arg(upper)
             .arg(max_hits)
             .arg(SCAN_BUDGET)
-            .arg(filter.error_class.as_deref().unwrap_or(""))
-            .arg(filter.stage.as_deref().unwrap_or(""))
-            .arg(filter.tenant.as_deref().unwrap_or(""))
+            .arg(must_equal(filter.error_class.as_deref()))
+            .arg(must_equal(filter.stage.as_deref()))
+            .arg(must_equal(filter.tenant.as_deref()))
             .arg(options.max_replays)
             .arg(if options.reset_attempts { "1" } else { "0" })
-            .arg(if set == FailedSet::Dlq { "1" } else { "0" });
+            .arg(if set == FailedSet::Dlq { "1" } else { "0" })
+            .arg(if by_ids { "ids" } else { "filter" });
         for id in ids {
             call.arg(id.as_str());
         }
@@ -320,7 +329,7 @@ impl RedisStore {
                             "",
                             remaining,
                             options,
-                            ids,
+                            Some(ids),
                         )
                         .await?;
                     result.moved += step.moved;
@@ -342,7 +351,7 @@ impl RedisStore {
                         &cursor.after,
                         options.max_items,
                         options,
-                        &[],
+                        None,
                     )
                     .await?;
                 result.moved = step.moved;
@@ -361,13 +370,15 @@ impl RedisStore {
             let channel = self.inner.keys.updates_channel();
             let stop = self.inner.listener_token.clone();
             let forward = tx.clone();
+            let listening = self.inner.listening.clone();
             tokio::spawn(async move {
                 let mut backoff = Duration::from_millis(100);
                 loop {
                     tokio::select! {
                         () = stop.cancelled() => return,
-                        () = listen(&client, &channel, &forward) => {}
+                        () = listen(&client, &channel, &forward, &listening) => {}
                     }
+                    listening.send_replace(false);
                     tracing::warn!(channel, "updates subscription lost; reconnecting");
                     tokio::select! {
                         () = stop.cancelled() => return,
@@ -392,13 +403,19 @@ impl RedisStore {
 }
 
 /// Forward messages until the subscription breaks.
-async fn listen(client: &Client, channel: &str, forward: &broadcast::Sender<Update>) {
+async fn listen(
+    client: &Client,
+    channel: &str,
+    forward: &broadcast::Sender<Update>,
+    listening: &tokio::sync::watch::Sender<bool>,
+) {
     let Ok(mut pubsub) = client.get_async_pubsub().await else {
         return;
     };
     if pubsub.subscribe(channel).await.is_err() {
         return;
     }
+    listening.send_replace(true);
     let mut messages = pubsub.on_message();
     while let Some(message) = messages.next().await {
         let Ok(payload) = message.get_payload::<String>() else {
@@ -449,15 +466,17 @@ impl FailedStep {
         let examined = next_int()? as usize;
         let moved = next_int()? as usize;
         let poisoned = next_int()? as usize;
-        let rest: Vec<String> = fields.filter_map(value_string).collect();
+        let rest: Vec<Value> = fields.collect();
         let mut entries = Vec::with_capacity(rest.len() / 4);
         for chunk in rest.chunks_exact(4) {
-            let meta: DlqMeta = serde_json::from_str(&chunk[0])
+            let meta: DlqMeta = serde_json::from_str(&lossy(&chunk[0]))
                 .map_err(|e| protocol(&format!("DLQ metadata does not decode: {e}")))?;
-            let attempts = chunk[2].parse().unwrap_or(0);
-            let replays = chunk[3].parse().unwrap_or(0);
-            let envelope =
-                decode_envelope(&chunk[1], attempts, replays).map_err(|_| chunk[1].clone());
+            let attempts = lossy(&chunk[2]).parse().unwrap_or(0);
+            let replays = lossy(&chunk[3]).parse().unwrap_or(0);
+            let envelope = match strict(&chunk[1]) {
+                Some(raw) => decode_envelope(&raw, attempts, replays).map_err(|_| raw),
+                None => Err(lossy(&chunk[1])),
+            };
             entries.push(DlqEntry {
                 partition,
                 meta,
@@ -489,6 +508,30 @@ impl FailedStep {
     }
 }
 
+/// Text of a reply value, invalid UTF-8 replaced (ids, counters: never user bytes that matter).
+fn lossy(value: &Value) -> String {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Text of a reply value, `None` unless it is valid UTF-8.
+fn strict(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A filter field for the script: '' matches anything, '=v' only v (so `Some("")` is not "any").
+fn must_equal(value: Option<&str>) -> String {
+    value.map_or_else(String::new, |v| format!("={v}"))
+}
+
 fn value_string(value: Value) -> Option<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
@@ -512,11 +555,8 @@ impl Store for RedisStore {
         self.inner.clock.now_ms()
     }
 
-    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<()> {
+    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         check_batch(envelopes.len())?;
-        if envelopes.is_empty() {
-            return Ok(());
-        }
         let keys = &self.inner.keys;
         let mut by_partition: Vec<Vec<(String, String)>> =
             (0..self.partitions()).map(|_| Vec::new()).collect();
@@ -524,30 +564,27 @@ impl Store for RedisStore {
             by_partition[usize::from(self.partition_of(envelope))]
                 .push((envelope.id.0.clone(), encode_envelope(envelope)?));
         }
-        let mut pipe = ::redis::pipe();
+        let mut conn = self.conn();
+        let mut added = 0;
         for (partition, items) in by_partition.iter().enumerate() {
             if items.is_empty() {
                 continue;
             }
             let p = partition as u16;
-            let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
-            let zeros: Vec<(&str, i64)> = ids.iter().map(|id| (*id, 0)).collect();
-            // MULTI per partition: body, counter and queue entry appear together or not at all.
-            pipe.cmd("MULTI")
-                .ignore()
-                .hset_multiple(keys.bodies(p), items)
-                .ignore()
-                .hset_multiple(keys.attempts(p), &zeros)
-                .ignore()
-                .lpush(keys.queue(p, queue), &ids)
-                .ignore()
-                .cmd("EXEC")
-                .ignore();
+            let mut call = scripts().enqueue.prepare_invoke();
+            call.key(keys.queue(p, queue))
+                .key(keys.bodies(p))
+                .key(keys.attempts(p));
+            for (id, body) in items {
+                call.arg(id).arg(body);
+            }
+            let n: usize = call
+                .invoke_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("enqueue"))?;
+            added += n;
         }
-        let mut conn = self.conn();
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(StoreError::redis("enqueue"))
+        Ok(added)
     }
 
     async fn lease(
@@ -576,7 +613,7 @@ impl Store for RedisStore {
                 break;
             }
             let p = ((start + offset) % partitions) as u16;
-            let reply: Vec<String> = scripts()
+            let reply: Vec<Value> = scripts()
                 .lease
                 .key(keys.queue(p, queue))
                 .key(keys.leases(p, queue))
@@ -593,18 +630,22 @@ impl Store for RedisStore {
             for quad in reply.chunks_exact(4) {
                 let receipt = Receipt {
                     partition: p,
-                    id: EnvelopeId(quad[0].clone()),
+                    id: EnvelopeId(lossy(&quad[0])),
                     token: token.clone(),
                 };
-                let attempts = quad[2].parse().unwrap_or(0);
-                let replays = quad[3].parse().unwrap_or(0);
-                match decode_envelope(&quad[1], attempts, replays) {
+                let attempts = lossy(&quad[2]).parse().unwrap_or(0);
+                let replays = lossy(&quad[3]).parse().unwrap_or(0);
+                // A body that is not even UTF-8 is corrupt like any other undecodable one.
+                let decoded = strict(&quad[1])
+                    .ok_or_else(|| "stored envelope is not UTF-8".to_owned())
+                    .and_then(|raw| decode_envelope(&raw, attempts, replays));
+                match decoded {
                     Ok(envelope) => lease.items.push(LeasedItem { receipt, envelope }),
                     Err(error) => corrupt.push((receipt, error)),
                 }
             }
         }
-        lease.dead_lettered_corrupt = dead_letter_corrupt(self, queue, corrupt).await?;
+        lease.dead_lettered_corrupt = settle_corrupt(self, queue, corrupt).await;
         Ok(lease)
     }
 
@@ -728,7 +769,7 @@ impl Store for RedisStore {
                         &after,
                         usize::MAX >> 1,
                         ReplayOptions::default(),
-                        &[],
+                        None,
                     )
                     .await?;
                 total += step.moved as u64;
@@ -749,7 +790,7 @@ impl Store for RedisStore {
         cursor: &DlqCursor,
         limit: usize,
     ) -> StoreResult<DlqPage> {
-        check_batch(limit)?;
+        check_step(limit)?;
         page_across_partitions(
             self.partitions(),
             cursor,
@@ -765,7 +806,7 @@ impl Store for RedisStore {
                         &after,
                         want,
                         ReplayOptions::default(),
-                        &[],
+                        None,
                     )
                     .await?;
                 Ok((step.entries, step.done, step.last))
@@ -781,7 +822,10 @@ impl Store for RedisStore {
         scope: &DlqScope,
         options: ReplayOptions,
     ) -> StoreResult<BatchResult> {
-        check_batch(options.max_items)?;
+        check_step(options.max_items)?;
+        if is_empty_scope(scope) {
+            return Ok(BatchResult::default());
+        }
         self.failed_batch(queue, from, "replay", scope, options)
             .await
     }
@@ -793,7 +837,10 @@ impl Store for RedisStore {
         scope: &DlqScope,
         max_items: usize,
     ) -> StoreResult<BatchResult> {
-        check_batch(max_items)?;
+        check_step(max_items)?;
+        if is_empty_scope(scope) {
+            return Ok(BatchResult::default());
+        }
         let options = ReplayOptions {
             max_items,
             ..ReplayOptions::default()
@@ -868,29 +915,16 @@ impl Store for RedisStore {
     }
 
     async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>> {
-        let sender = self.updates_sender();
-        let receiver = sender.subscribe();
-        // The listener is subscribed once Redis counts it; changes made before that are missed.
-        let mut conn = self.conn();
-        let channel = self.inner.keys.updates_channel();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        loop {
-            let counts: Vec<(String, i64)> = ::redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg(&channel)
-                .query_async(&mut conn)
-                .await
-                .map_err(StoreError::redis("pubsub numsub"))?;
-            if counts.first().is_some_and(|(_, n)| *n > 0) {
-                return Ok(receiver);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(StoreError::Timeout {
-                    op: "subscribe",
-                    timeout: Duration::from_secs(2),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let receiver = self.updates_sender().subscribe();
+        // Changes are only seen once our own listener is subscribed: wait for it.
+        let wait = Duration::from_secs(2);
+        let mut ready = self.inner.listening.subscribe();
+        match tokio::time::timeout(wait, ready.wait_for(|listening| *listening)).await {
+            Ok(Ok(_)) => Ok(receiver),
+            _ => Err(StoreError::Timeout {
+                op: "subscribe",
+                timeout: wait,
+            }),
         }
     }
 

@@ -176,3 +176,15 @@ pub async fn redis_store(url: &str, partitions: u16, clock: ManualClock) -> Redi
 pub fn queue(name: &str) -> QueueName {
     QueueName::new(name).unwrap()
 }
+
+/// Run each case against memory and Redis, with one and three partitions: the same body four
+/// times. The calling crate imports `Harness` and `Kind`.
+#[macro_export]
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory_1 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 1).await).await } )* }
+        mod memory_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
+        mod redis_1 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 1).await).await } )* }
+        mod redis_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 3).await).await } )* }
+    };
+}

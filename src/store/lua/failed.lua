@@ -1,14 +1,15 @@
 -- Read or move DLQ/dead entries of one partition in one bounded step.
 -- KEYS: set (dlq or dead), meta, queue, replays, dead, attempts, bodies
 -- ARGV: op ('page' | 'count' | 'replay' | 'purge'), lower, upper (ZRANGEBYLEX bounds),
---       max hits, scan budget, class, stage, tenant ('' = any), max replays,
---       reset attempts ('1'/'0'), from dlq ('1'/'0'), then ids ('ids' scope; empty = filter scope)
+--       max hits, scan budget, class, stage, tenant ('' = any, '=v' = must equal v), max replays,
+--       reset attempts ('1'/'0'), from dlq ('1'/'0'), scope ('ids' | 'filter'), then the ids
 -- Returns {done, last key examined, examined, moved, poisoned, page entries...}
 local op, lower, upper = ARGV[1], ARGV[2], ARGV[3]
 local max_hits, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local class, stage, tenant = ARGV[6], ARGV[7], ARGV[8]
 local max_replays, reset, from_dlq = tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11] == '1'
 local fields = class ~= '' or stage ~= '' or tenant ~= ''
+local by_ids = ARGV[12] == 'ids'
 
 local function id_of(key)
   local sep = string.find(key, ':', 1, true)
@@ -21,16 +22,16 @@ local function matches(raw)
   if not fields then return true end
   local ok, m = pcall(cjson.decode, raw)
   if not ok or type(m) ~= 'table' then return false end
-  if class ~= '' and m.error_class ~= class then return false end
-  if stage ~= '' and m.stage ~= stage then return false end
-  if tenant ~= '' and m.tenant ~= tenant then return false end
+  if class ~= '' and '=' .. tostring(m.error_class) ~= class then return false end
+  if stage ~= '' and '=' .. tostring(m.stage) ~= stage then return false end
+  if tenant ~= '' and '=' .. tostring(m.tenant) ~= tenant then return false end
   return true
 end
 
 -- hits: list of {id, key, meta}
 local hits, examined, last, done = {}, 0, lower, 1
-if #ARGV > 11 then
-  for i = 12, #ARGV do
+if by_ids then
+  for i = 13, #ARGV do
     local id = ARGV[i]
     local raw = redis.call('HGET', KEYS[2], id)
     if raw then
@@ -73,8 +74,8 @@ for _, hit in ipairs(hits) do
     out[#out + 1] = redis.call('HGET', KEYS[4], id) or '0'
   elseif op == 'count' then
     moved = moved + 1
-  elseif moved + poisoned < max_hits then
-    redis.call('ZREM', KEYS[1], key)
+  elseif moved + poisoned < max_hits and redis.call('ZREM', KEYS[1], key) == 1 then
+    -- ZREM answering 1 is the guard: an id listed twice, or already moved, is not moved again.
     if op == 'purge' then
       redis.call('HDEL', KEYS[7], id)
       redis.call('HDEL', KEYS[6], id)

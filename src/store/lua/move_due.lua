@@ -7,9 +7,10 @@ if #ids == 0 then return 0 end
 redis.call('ZREM', KEYS[1], unpack(ids))
 if ARGV[3] == 'recover' then
   redis.call('HDEL', KEYS[3], unpack(ids))
-  for _, id in ipairs(ids) do
-    redis.call('RPUSH', KEYS[2], id)
-    redis.call('HINCRBY', KEYS[4], id, 1)
+  -- Pushed in reverse so the earliest deadline is leased first, the batch in its old order.
+  for i = #ids, 1, -1 do
+    redis.call('RPUSH', KEYS[2], ids[i])
+    redis.call('HINCRBY', KEYS[4], ids[i], 1)
   end
 else
   redis.call('LPUSH', KEYS[2], unpack(ids))
