@@ -1,1 +1,7 @@
-//! Prometheus registry and /metrics, JSONL event log, audit record helpers.
+//! Prometheus metrics and `/metrics`, the JSONL delivery-event log, audit helpers.
+
+pub mod events;
+pub mod metrics;
+
+pub use events::{DeliveryEvent, EventLog};
+pub use metrics::{DeliveryOutcome, Metrics, OPENMETRICS_CONTENT_TYPE};

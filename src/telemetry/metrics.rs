@@ -1,0 +1,340 @@
+//! Ward's Prometheus metrics (OpenMetrics text), one registry per process.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::engine::breaker::BreakerState;
+use crate::model::StoreStats;
+
+/// The content type `/metrics` answers with.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IngestLabels {
+    pub endpoint: &'static str,
+    /// `accepted` or `rejected`.
+    pub status: &'static str,
+    /// Empty when accepted; else `auth`, `json`, `validation`, `too_large`, `rate_limit`,
+    /// `queue_full`, `store`.
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum DeliveryOutcome {
+    delivered,
+    retried,
+    dead_lettered,
+    deduplicated,
+    rate_limited,
+    breaker_open,
+    stopped,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub channel: String,
+    pub backend: &'static str,
+    pub outcome: DeliveryOutcome,
+    /// `true` for operators' test alerts, counted apart.
+    pub test: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    pub channel: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub queue: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub policy: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    pub channel: String,
+    pub from: &'static str,
+    pub to: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub directive: &'static str,
+    /// `routed` (at least one channel), `dropped` (no channel), `invalid`.
+    pub result: &'static str,
+}
+
+type GaugeFamily<L> = Family<L, Gauge<i64, std::sync::atomic::AtomicI64>>;
+
+/// Every metric Ward exports. Cheap to clone (all handles are shared).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub ingest_requests: Family<IngestLabels, Counter>,
+    pub ingest_latency: Histogram,
+    pub rate_limit_hits: Counter,
+    pub routed: Family<RouteLabels, Counter>,
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    pub delivery_latency: Family<ChannelLabels, Histogram>,
+    pub retries: Family<PolicyLabels, Counter>,
+    pub dedup_hits: Family<ChannelLabels, Counter>,
+    pub breaker_state: GaugeFamily<ChannelLabels>,
+    pub breaker_transitions: Family<TransitionLabels, Counter>,
+    pub queue_depth: GaugeFamily<QueueLabels>,
+    pub queue_in_flight: GaugeFamily<QueueLabels>,
+    pub queue_scheduled: GaugeFamily<QueueLabels>,
+    pub dlq_size: GaugeFamily<QueueLabels>,
+    pub dead_size: GaugeFamily<QueueLabels>,
+    pub recovered_leases: Counter<u64, AtomicU64>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~33 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ward");
+        let ingest_requests = Family::<IngestLabels, Counter>::default();
+        registry.register(
+            "ingest_requests",
+            "Ingest HTTP requests by endpoint, status and reason",
+            ingest_requests.clone(),
+        );
+        let ingest_latency = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "ingest_latency_seconds",
+            "Ingest request handling time",
+            ingest_latency.clone(),
+        );
+        let rate_limit_hits = Counter::default();
+        registry.register(
+            "rate_limit_hits",
+            "Ingest requests refused by a tenant's rate limit",
+            rate_limit_hits.clone(),
+        );
+        let routed = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "routed_alerts",
+            "Alerts routed, by directive and result",
+            routed.clone(),
+        );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Delivery attempts by channel, backend and outcome",
+            deliveries.clone(),
+        );
+        let delivery_latency = Family::<ChannelLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "delivery_duration_seconds",
+            "Time spent in a backend's send",
+            delivery_latency.clone(),
+        );
+        let retries = Family::<PolicyLabels, Counter>::default();
+        registry.register(
+            "retries",
+            "Retries scheduled, by retry policy",
+            retries.clone(),
+        );
+        let dedup_hits = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "dedup_hits",
+            "Deliveries skipped because the alert was already delivered",
+            dedup_hits.clone(),
+        );
+        let breaker_state = GaugeFamily::<ChannelLabels>::default();
+        registry.register(
+            "breaker_state",
+            "Breaker state: 0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open",
+            breaker_state.clone(),
+        );
+        let breaker_transitions = Family::<TransitionLabels, Counter>::default();
+        registry.register(
+            "breaker_transitions",
+            "Breaker state changes",
+            breaker_transitions.clone(),
+        );
+        let queue_depth = GaugeFamily::<QueueLabels>::default();
+        registry.register(
+            "queue_depth",
+            "Items waiting in a queue",
+            queue_depth.clone(),
+        );
+        let queue_in_flight = GaugeFamily::<QueueLabels>::default();
+        registry.register(
+            "queue_in_flight",
+            "Items leased by workers",
+            queue_in_flight.clone(),
+        );
+        let queue_scheduled = GaugeFamily::<QueueLabels>::default();
+        registry.register(
+            "queue_scheduled",
+            "Items waiting for a retry",
+            queue_scheduled.clone(),
+        );
+        let dlq_size = GaugeFamily::<QueueLabels>::default();
+        registry.register(
+            "dlq_size",
+            "Entries in a queue's dead-letter queue",
+            dlq_size.clone(),
+        );
+        let dead_size = GaugeFamily::<QueueLabels>::default();
+        registry.register(
+            "dead_size",
+            "Entries in a queue's terminal dead list",
+            dead_size.clone(),
+        );
+        let recovered_leases = Counter::default();
+        registry.register(
+            "recovered_leases",
+            "Expired leases the janitor returned to their queue",
+            recovered_leases.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            ingest_requests,
+            ingest_latency,
+            rate_limit_hits,
+            routed,
+            deliveries,
+            delivery_latency,
+            retries,
+            dedup_hits,
+            breaker_state,
+            breaker_transitions,
+            queue_depth,
+            queue_in_flight,
+            queue_scheduled,
+            dlq_size,
+            dead_size,
+            recovered_leases,
+        }
+    }
+
+    /// The OpenMetrics exposition (ends with `# EOF`).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn delivery(
+        &self,
+        channel: &str,
+        backend: &'static str,
+        outcome: DeliveryOutcome,
+        test: bool,
+    ) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                channel: channel.to_owned(),
+                backend,
+                outcome,
+                test: if test { "true" } else { "false" },
+            })
+            .inc();
+    }
+
+    pub fn ingest(&self, endpoint: &'static str, reason: &'static str, count: u64) {
+        let status = if reason.is_empty() {
+            "accepted"
+        } else {
+            "rejected"
+        };
+        self.ingest_requests
+            .get_or_create(&IngestLabels {
+                endpoint,
+                status,
+                reason,
+            })
+            .inc_by(count);
+    }
+
+    pub fn set_breaker(&self, channel: &str, state: BreakerState) {
+        let value = match state {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+            BreakerState::Disabled => 3,
+            BreakerState::ForcedOpen => 4,
+        };
+        self.breaker_state
+            .get_or_create(&ChannelLabels {
+                channel: channel.to_owned(),
+            })
+            .set(value);
+    }
+
+    /// Publish the store's figures as gauges.
+    pub fn observe_stats(&self, stats: &StoreStats) {
+        for q in &stats.queues {
+            let labels = QueueLabels {
+                queue: q.queue.to_string(),
+            };
+            let set = |family: &GaugeFamily<QueueLabels>, value: u64| {
+                family
+                    .get_or_create(&labels)
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            };
+            set(&self.queue_depth, q.depth);
+            set(&self.queue_in_flight, q.in_flight);
+            set(&self.queue_scheduled, q.scheduled);
+            set(&self.dlq_size, q.dlq);
+            set(&self.dead_size, q.dead);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_openmetrics_with_ward_prefix() {
+        let metrics = Metrics::new();
+        metrics.ingest("alerts", "", 3);
+        metrics.ingest("alerts", "rate_limit", 1);
+        metrics.delivery("slack-ops", "slack", DeliveryOutcome::delivered, false);
+        metrics.set_breaker("slack-ops", BreakerState::Open);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                r#"ward_ingest_requests_total{endpoint="alerts",status="accepted",reason=""} 3"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"ward_deliveries_total{channel="slack-ops",backend="slack",outcome="delivered",test="false"} 1"#));
+        assert!(text.contains(r#"ward_breaker_state{channel="slack-ops"} 1"#));
+        assert!(text.trim_end().ends_with("# EOF"));
+    }
+}
