@@ -112,6 +112,16 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
+fn add<M: prometheus_client::registry::Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -120,123 +130,109 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("ward");
-        let ingest_requests = Family::<IngestLabels, Counter>::default();
-        registry.register(
-            "ingest_requests",
-            "Ingest HTTP requests by endpoint, status and reason",
-            ingest_requests.clone(),
-        );
+        let mut r = Registry::with_prefix("ward");
         let ingest_latency = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
-        registry.register(
-            "ingest_latency_seconds",
-            "Ingest request handling time",
-            ingest_latency.clone(),
-        );
-        let rate_limit_hits = Counter::default();
-        registry.register(
-            "rate_limit_hits",
-            "Ingest requests refused by a tenant's rate limit",
-            rate_limit_hits.clone(),
-        );
-        let routed = Family::<RouteLabels, Counter>::default();
-        registry.register(
-            "routed_alerts",
-            "Alerts routed, by directive and result",
-            routed.clone(),
-        );
-        let deliveries = Family::<DeliveryLabels, Counter>::default();
-        registry.register(
-            "deliveries",
-            "Delivery attempts by channel, backend and outcome",
-            deliveries.clone(),
-        );
         let delivery_latency = Family::<ChannelLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
-        registry.register(
-            "delivery_duration_seconds",
-            "Time spent in a backend's send",
-            delivery_latency.clone(),
-        );
-        let retries = Family::<PolicyLabels, Counter>::default();
-        registry.register(
-            "retries",
-            "Retries scheduled, by retry policy",
-            retries.clone(),
-        );
-        let dedup_hits = Family::<ChannelLabels, Counter>::default();
-        registry.register(
-            "dedup_hits",
-            "Deliveries skipped because the alert was already delivered",
-            dedup_hits.clone(),
-        );
-        let breaker_state = GaugeFamily::<ChannelLabels>::default();
-        registry.register(
-            "breaker_state",
-            "Breaker state: 0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open",
-            breaker_state.clone(),
-        );
-        let breaker_transitions = Family::<TransitionLabels, Counter>::default();
-        registry.register(
-            "breaker_transitions",
-            "Breaker state changes",
-            breaker_transitions.clone(),
-        );
-        let queue_depth = GaugeFamily::<QueueLabels>::default();
-        registry.register(
-            "queue_depth",
-            "Items waiting in a queue",
-            queue_depth.clone(),
-        );
-        let queue_in_flight = GaugeFamily::<QueueLabels>::default();
-        registry.register(
-            "queue_in_flight",
-            "Items leased by workers",
-            queue_in_flight.clone(),
-        );
-        let queue_scheduled = GaugeFamily::<QueueLabels>::default();
-        registry.register(
-            "queue_scheduled",
-            "Items waiting for a retry",
-            queue_scheduled.clone(),
-        );
-        let dlq_size = GaugeFamily::<QueueLabels>::default();
-        registry.register(
-            "dlq_size",
-            "Entries in a queue's dead-letter queue",
-            dlq_size.clone(),
-        );
-        let dead_size = GaugeFamily::<QueueLabels>::default();
-        registry.register(
-            "dead_size",
-            "Entries in a queue's terminal dead list",
-            dead_size.clone(),
-        );
-        let recovered_leases = Counter::default();
-        registry.register(
-            "recovered_leases",
-            "Expired leases the janitor returned to their queue",
-            recovered_leases.clone(),
-        );
         Self {
-            registry: Arc::new(registry),
-            ingest_requests,
-            ingest_latency,
-            rate_limit_hits,
-            routed,
-            deliveries,
-            delivery_latency,
-            retries,
-            dedup_hits,
-            breaker_state,
-            breaker_transitions,
-            queue_depth,
-            queue_in_flight,
-            queue_scheduled,
-            dlq_size,
-            dead_size,
-            recovered_leases,
+            ingest_requests: add(
+                &mut r,
+                "ingest_requests",
+                "Ingest HTTP requests by endpoint, status and reason",
+                Family::default(),
+            ),
+            ingest_latency: add(
+                &mut r,
+                "ingest_latency_seconds",
+                "Ingest request handling time",
+                ingest_latency,
+            ),
+            rate_limit_hits: add(
+                &mut r,
+                "rate_limit_hits",
+                "Ingest requests refused by a tenant's rate limit",
+                Counter::default(),
+            ),
+            routed: add(
+                &mut r,
+                "routed_alerts",
+                "Alerts routed, by directive and result",
+                Family::default(),
+            ),
+            deliveries: add(
+                &mut r,
+                "deliveries",
+                "Delivery attempts by channel, backend and outcome",
+                Family::default(),
+            ),
+            delivery_latency: add(
+                &mut r,
+                "delivery_duration_seconds",
+                "Time spent in a backend's send",
+                delivery_latency,
+            ),
+            retries: add(
+                &mut r,
+                "retries",
+                "Retries scheduled, by retry policy",
+                Family::default(),
+            ),
+            dedup_hits: add(
+                &mut r,
+                "dedup_hits",
+                "Deliveries skipped because the alert was already delivered",
+                Family::default(),
+            ),
+            breaker_state: add(
+                &mut r,
+                "breaker_state",
+                "Breaker state: 0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open",
+                Family::default(),
+            ),
+            breaker_transitions: add(
+                &mut r,
+                "breaker_transitions",
+                "Breaker state changes",
+                Family::default(),
+            ),
+            queue_depth: add(
+                &mut r,
+                "queue_depth",
+                "Items waiting in a queue",
+                Family::default(),
+            ),
+            queue_in_flight: add(
+                &mut r,
+                "queue_in_flight",
+                "Items leased by workers",
+                Family::default(),
+            ),
+            queue_scheduled: add(
+                &mut r,
+                "queue_scheduled",
+                "Items waiting for a retry",
+                Family::default(),
+            ),
+            dlq_size: add(
+                &mut r,
+                "dlq_size",
+                "Entries in a queue's dead-letter queue",
+                Family::default(),
+            ),
+            dead_size: add(
+                &mut r,
+                "dead_size",
+                "Entries in a queue's terminal dead list",
+                Family::default(),
+            ),
+            recovered_leases: add(
+                &mut r,
+                "recovered_leases",
+                "Expired leases the janitor returned to their queue",
+                Counter::default(),
+            ),
+            registry: Arc::new(r),
         }
     }
 
