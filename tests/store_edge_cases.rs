@@ -423,7 +423,67 @@ async fn replay_keeps_attempts_unless_reset(h: Harness) {
     assert_eq!(again.items[0].envelope.attempts, 2, "kept");
 }
 
+// Deferring and releasing count no attempt; release keeps the batch's order at the front.
+async fn defer_and_release_count_no_attempt(h: Harness) {
+    let q = queue("delivery");
+    let batch: Vec<_> = (0..3)
+        .map(|i| Envelope::new("t", json!(i), h.store.now_ms()))
+        .collect();
+    h.store.enqueue(&q, &batch).await.unwrap();
+    let lease = h.store.lease(&q, &w("a"), 3, LEASE).await.unwrap();
+    let receipts: Vec<_> = lease.items.iter().map(|i| i.receipt.clone()).collect();
+    let due = h.store.now_ms() + 5_000;
+    assert_eq!(
+        h.store
+            .defer(&q, &receipts[..1], due)
+            .await
+            .unwrap()
+            .applied,
+        1
+    );
+    assert_eq!(
+        h.store.release(&q, &receipts[1..]).await.unwrap().applied,
+        2
+    );
+    assert_eq!(
+        h.store
+            .release(&q, &receipts[1..])
+            .await
+            .unwrap()
+            .stale
+            .len(),
+        2,
+        "spent receipts"
+    );
+    let stats = h
+        .store
+        .stats(std::slice::from_ref(&q))
+        .await
+        .unwrap()
+        .queues[0]
+        .clone();
+    assert_eq!((stats.depth, stats.in_flight, stats.scheduled), (2, 0, 1));
+    let again = h.store.lease(&q, &w("b"), 3, LEASE).await.unwrap();
+    let ids: Vec<_> = again.items.iter().map(|i| i.envelope.id.clone()).collect();
+    if h.store.keys().partitions() == 1 {
+        let released: Vec<_> = lease.items[1..]
+            .iter()
+            .map(|i| i.envelope.id.clone())
+            .collect();
+        assert_eq!(ids, released, "released in order, at the front");
+    }
+    assert!(again.items.iter().all(|i| i.envelope.attempts == 0));
+    h.clock.advance(Duration::from_secs(5));
+    assert_eq!(h.store.promote_due(&q, 10).await.unwrap(), 1);
+    let deferred = h.store.lease(&q, &w("c"), 3, LEASE).await.unwrap();
+    assert_eq!(
+        deferred.items[0].envelope.attempts, 0,
+        "a deferral is not an attempt"
+    );
+}
+
 conformance!(
+    defer_and_release_count_no_attempt,
     empty_ids_scope_touches_nothing,
     duplicate_ids_in_a_replay_batch_move_once,
     duplicate_ids_in_a_purge_batch_count_once,

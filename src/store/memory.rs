@@ -404,6 +404,54 @@ impl Store for MemoryStore {
         Ok(outcome)
     }
 
+    async fn defer(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        due_at_ms: i64,
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(receipts.len())?;
+        check_receipts(receipts.iter(), self.keys.partitions())?;
+        let mut state = self.lock();
+        let mut outcome = ReceiptOutcome::default();
+        for r in receipts {
+            let part = &mut state.partitions[usize::from(r.partition)];
+            if part.holds(queue, &r.id.0, &r.token) {
+                part.release(queue, &r.id.0);
+                part.queue(queue)
+                    .scheduled
+                    .insert((due_at_ms, r.id.0.clone()));
+                outcome.applied += 1;
+            } else {
+                outcome.stale.push(r.id.clone());
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn release(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(receipts.len())?;
+        check_receipts(receipts.iter(), self.keys.partitions())?;
+        let mut state = self.lock();
+        let mut outcome = ReceiptOutcome::default();
+        for r in receipts.iter().rev() {
+            let part = &mut state.partitions[usize::from(r.partition)];
+            if part.holds(queue, &r.id.0, &r.token) {
+                part.release(queue, &r.id.0);
+                part.queue(queue).waiting.push_front(r.id.0.clone());
+                outcome.applied += 1;
+            } else {
+                outcome.stale.push(r.id.clone());
+            }
+        }
+        outcome.stale.reverse();
+        Ok(outcome)
+    }
+
     async fn promote_due(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
         check_batch(max)?;
         let now = self.now_ms();

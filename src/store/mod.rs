@@ -288,6 +288,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         retries: &[RetryRequest],
     ) -> StoreResult<ReceiptOutcome>;
 
+    /// Put leased items off until `due_at_ms` without counting an attempt (breaker open, channel
+    /// stopped, someone else sending the same alert).
+    async fn defer(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        due_at_ms: i64,
+    ) -> StoreResult<ReceiptOutcome>;
+
+    /// Hand leased items back to the front of their queue, in order, without counting an attempt
+    /// (graceful shutdown).
+    async fn release(&self, queue: &QueueName, receipts: &[Receipt])
+    -> StoreResult<ReceiptOutcome>;
+
     /// Move up to `max` due retries back to the queue; returns how many moved.
     async fn promote_due(&self, queue: &QueueName, max: usize) -> StoreResult<usize>;
 

@@ -215,6 +215,7 @@ impl RedisStore {
                 .key(keys.dlq_meta(p))
                 .key(keys.scheduled(p, queue))
                 .key(keys.dlq(p, queue))
+                .key(keys.queue(p, queue))
                 .arg(op)
                 .arg(deadline.map_or_else(String::new, |d| d.to_string()));
             let count = items.len();
@@ -690,6 +691,35 @@ impl Store for RedisStore {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         self.settle(queue, "retry", None, items).await
+    }
+
+    async fn defer(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        due_at_ms: i64,
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(receipts.len())?;
+        let items = receipts
+            .iter()
+            .map(|r| (r, due_at_ms.to_string(), String::new()))
+            .collect();
+        self.settle(queue, "defer", None, items).await
+    }
+
+    async fn release(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(receipts.len())?;
+        // Pushed to the front last-first, so the batch keeps its order.
+        let items = receipts
+            .iter()
+            .rev()
+            .map(|r| (r, String::new(), String::new()))
+            .collect();
+        self.settle(queue, "release", None, items).await
     }
 
     async fn promote_due(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {

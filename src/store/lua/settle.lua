@@ -1,7 +1,9 @@
 -- Settle leased items, each only if its lease is still held by the presented token.
--- KEYS: leases, owners, bodies, attempts, replays, meta, scheduled, dlq
--- ARGV[1] = op: 'ack' | 'extend' | 'retry' | 'dlq'; ARGV[2] = deadline (extend) or '';
--- then per item: id, token, a, b  (retry: a = due ms, b = body; dlq: a = order key, b = meta JSON)
+-- KEYS: leases, owners, bodies, attempts, replays, meta, scheduled, dlq, queue
+-- ARGV[1] = op: 'ack' | 'extend' | 'retry' | 'dlq' | 'defer' | 'release';
+-- ARGV[2] = deadline (extend) or '';
+-- then per item: id, token, a, b  (retry: a = due ms, b = body; dlq: a = order key, b = meta
+-- JSON; defer: a = due ms). Defer and release count no attempt.
 -- Returns the ids whose lease was not held (stale).
 local op, stale = ARGV[1], {}
 for i = 3, #ARGV, 4 do
@@ -24,6 +26,10 @@ for i = 3, #ARGV, 4 do
       elseif op == 'dlq' then
         redis.call('HSET', KEYS[6], id, b)
         redis.call('ZADD', KEYS[8], 0, a)
+      elseif op == 'defer' then
+        redis.call('ZADD', KEYS[7], a, id)
+      elseif op == 'release' then
+        redis.call('RPUSH', KEYS[9], id)
       end
     end
   else
