@@ -29,6 +29,14 @@ impl QueueName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// Where accepted alerts wait for the router.
+    pub fn ingest() -> Self {
+        Self("ingest".to_owned())
+    }
+    /// Where routed deliveries wait for a delivery worker.
+    pub fn delivery() -> Self {
+        Self("delivery".to_owned())
+    }
 }
 
 impl TryFrom<String> for QueueName {

@@ -33,6 +33,25 @@ pub fn new_ulid(now_ms: i64) -> String {
     out.iter().map(|&b| char::from(b)).collect()
 }
 
+/// A ULID derived from a parent id and a salt: the same inputs always give the same id, with the
+/// parent's time (or `fallback_ms`). Re-deriving after a crash therefore re-creates the same
+/// item, which the store's idempotent enqueue skips.
+pub fn derived_ulid(parent: &str, salt: &str, fallback_ms: i64) -> String {
+    let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for byte in parent.bytes().chain([0]).chain(salt.bytes()) {
+        hash ^= u128::from(byte);
+        hash = hash.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    let ms = ulid_timestamp_ms(parent).unwrap_or(fallback_ms).max(0) as u128 & ((1u128 << 48) - 1);
+    let mut value = ms << 80 | (hash & ((1u128 << 80) - 1));
+    let mut out = [0u8; 26];
+    for slot in out.iter_mut().rev() {
+        *slot = CROCKFORD[(value & 31) as usize];
+        value >>= 5;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
 /// The creation time encoded in a ULID, or `None` when the text is not one (hand-written ids).
 pub fn ulid_timestamp_ms(id: &str) -> Option<i64> {
     if id.len() != 26 {
@@ -112,6 +131,19 @@ mod tests {
     fn ulids_made_in_one_millisecond_keep_their_order() {
         let ids: Vec<_> = (0..1000).map(|_| new_ulid(5_000)).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn derived_ulids_are_stable_and_keep_the_parent_time() {
+        let parent = new_ulid(1_795_558_031_728);
+        let a = derived_ulid(&parent, "slack-ops", 0);
+        assert_eq!(a, derived_ulid(&parent, "slack-ops", 0));
+        assert_ne!(a, derived_ulid(&parent, "email", 0));
+        assert_eq!(ulid_timestamp_ms(&a), Some(1_795_558_031_728));
+        assert_eq!(
+            ulid_timestamp_ms(&derived_ulid("hand-written", "x", 42)),
+            Some(42)
+        );
     }
 
     #[test]

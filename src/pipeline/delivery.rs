@@ -1,0 +1,484 @@
+//! The delivery worker: lease → emergency stop → breaker → dedup → send → ack | retry | DLQ.
+//!
+//! Per leased batch and channel the shared breaker is read and updated twice under
+//! compare-and-set (permits, then outcomes), so every worker and every control room sees one
+//! breaker without a store write per alert.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::{Pipeline, pause};
+use crate::delivery::{Backend, Disposition, SendError};
+use crate::engine::breaker::{BreakerState, CallOutcome, Permit};
+use crate::engine::clock::duration_ms;
+use crate::engine::retry::RetryDecision;
+use crate::model::{DeliveryJob, FailureInfo};
+use crate::store::{
+    DeadLetterRequest, DedupClaim, DedupFinish, LeasedItem, MAX_BATCH, Receipt, RetryRequest,
+    StoreResult, update_breaker,
+};
+use crate::telemetry::metrics::{ChannelLabels, TransitionLabels};
+use crate::telemetry::{DeliveryEvent, DeliveryOutcome};
+
+pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+    let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
+    let queue = pipeline.workers.delivery_queue.clone();
+    while !stop.is_cancelled() {
+        if pipeline.flags().global_stop(pipeline.store.now_ms()) {
+            // Emergency stop: nothing is leased, so nothing is sent and nothing ages in a lease.
+            if !pause(&stop, idle * 10).await {
+                return;
+            }
+            continue;
+        }
+        let lease = match pipeline
+            .store
+            .lease(
+                &queue,
+                &pipeline.worker,
+                pipeline.workers.batch_size,
+                pipeline.workers.lease(),
+            )
+            .await
+        {
+            Ok(lease) => lease,
+            Err(error) => {
+                tracing::warn!(%error, "delivery: could not lease");
+                if !pause(&stop, idle * 20).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if lease.items.is_empty() {
+            if !pause(&stop, idle).await {
+                return;
+            }
+            continue;
+        }
+        if let Err(error) = deliver_batch(&pipeline, lease.items, &stop).await {
+            tracing::warn!(%error, "delivery: batch not settled; the janitor will return it");
+        }
+    }
+}
+
+/// What happened to one leased delivery.
+enum Step {
+    Delivered,
+    Duplicate,
+    /// Another worker is sending the same alert right now.
+    InFlight,
+    Failed(SendError),
+}
+
+/// A delivery the breaker let through.
+struct Permitted {
+    backend: Arc<dyn Backend>,
+    item: LeasedItem,
+    job: DeliveryJob,
+    probe: bool,
+}
+
+struct Attempt {
+    item: LeasedItem,
+    job: DeliveryJob,
+    probe: bool,
+    step: Step,
+    took: Duration,
+}
+
+/// The store calls that settle one batch.
+#[derive(Default)]
+struct Settlement {
+    acks: Vec<Receipt>,
+    retries: Vec<RetryRequest>,
+    dead: Vec<DeadLetterRequest>,
+    deferred: BTreeMap<i64, Vec<Receipt>>,
+    released: Vec<Receipt>,
+}
+
+impl Settlement {
+    fn defer(&mut self, receipt: Receipt, until_ms: i64) {
+        self.deferred.entry(until_ms).or_default().push(receipt);
+    }
+
+    fn dead_letter(&mut self, item: LeasedItem, class: &str, message: String) {
+        self.dead.push(DeadLetterRequest {
+            failure: FailureInfo::new(class, message, "deliver"),
+            receipt: item.receipt,
+            envelope: item.envelope,
+        });
+    }
+
+    async fn apply(self, pipeline: &Pipeline) -> StoreResult<()> {
+        let store = pipeline.store.as_ref();
+        let queue = &pipeline.workers.delivery_queue;
+        for chunk in self.acks.chunks(MAX_BATCH) {
+            store.ack(queue, chunk).await?;
+        }
+        for chunk in self.retries.chunks(MAX_BATCH) {
+            store.schedule_retry(queue, chunk).await?;
+        }
+        for chunk in self.dead.chunks(MAX_BATCH) {
+            store.dead_letter(queue, chunk).await?;
+        }
+        for (until, receipts) in self.deferred {
+            for chunk in receipts.chunks(MAX_BATCH) {
+                store.defer(queue, chunk, until).await?;
+            }
+        }
+        for chunk in self.released.chunks(MAX_BATCH) {
+            store.release(queue, chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Deliver one leased batch and settle every item in it.
+pub async fn deliver_batch(
+    pipeline: &Pipeline,
+    items: Vec<LeasedItem>,
+    stop: &CancellationToken,
+) -> StoreResult<()> {
+    let now = pipeline.store.now_ms();
+    let recheck = i64::try_from(pipeline.workers.recheck_ms).unwrap_or(i64::MAX);
+    let mut settlement = Settlement::default();
+    let mut by_channel: BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>> = BTreeMap::new();
+    for item in items {
+        match serde_json::from_value::<DeliveryJob>(item.envelope.payload.clone()) {
+            Ok(job) if pipeline.backends.contains_key(&job.channel) => {
+                by_channel
+                    .entry(job.channel.clone())
+                    .or_default()
+                    .push((item, job));
+            }
+            Ok(job) => {
+                let message = format!("channel {:?} is not configured on this worker", job.channel);
+                settlement.dead_letter(item, "unknown_channel", message);
+            }
+            Err(error) => {
+                settlement.dead_letter(item, "decode", format!("not a delivery job: {error}"))
+            }
+        }
+    }
+
+    let flags = pipeline.flags();
+    let mut permitted: Vec<Permitted> = Vec::new();
+    for (channel, jobs) in by_channel {
+        let Some(backend) = pipeline.backends.get(&channel).cloned() else {
+            continue;
+        };
+        if stop.is_cancelled() {
+            settlement
+                .released
+                .extend(jobs.into_iter().map(|(item, _)| item.receipt));
+            continue;
+        }
+        if flags.channel_stop(&channel, now) {
+            for (item, job) in jobs {
+                count(pipeline, &backend, &job, DeliveryOutcome::stopped);
+                settlement.defer(item.receipt, now + recheck);
+            }
+            continue;
+        }
+        let mut permits = Vec::new();
+        let mut before = BreakerState::Closed;
+        let breaker = update_breaker(pipeline.store.as_ref(), &channel, |b| {
+            before = b.state;
+            permits = jobs
+                .iter()
+                .map(|_| b.permit(&pipeline.breaker, now))
+                .collect();
+        })
+        .await?;
+        note_transition(pipeline, &channel, before, breaker.state);
+        for ((item, job), permit) in jobs.into_iter().zip(permits) {
+            match permit {
+                Permit::Call | Permit::Probe => permitted.push(Permitted {
+                    backend: backend.clone(),
+                    item,
+                    job,
+                    probe: permit == Permit::Probe,
+                }),
+                Permit::Rejected { retry_in } => {
+                    count(pipeline, &backend, &job, DeliveryOutcome::breaker_open);
+                    let wait = duration_ms(retry_in).clamp(1000, recheck.max(1000));
+                    settlement.defer(item.receipt, now + wait);
+                }
+            }
+        }
+    }
+
+    let concurrency = pipeline.workers.concurrency.max(1);
+    let attempts: Vec<Attempt> = futures::stream::iter(permitted)
+        .map(|p: Permitted| attempt(pipeline, p))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+
+    record_outcomes(pipeline, &attempts).await?;
+    let done = pipeline.store.now_ms();
+    for attempt in attempts {
+        settle_one(pipeline, attempt, done, &mut settlement);
+    }
+    settlement.apply(pipeline).await
+}
+
+/// Claim the alert's idempotency key, send, and remember the result.
+async fn attempt(pipeline: &Pipeline, permitted: Permitted) -> Attempt {
+    let Permitted {
+        backend,
+        item,
+        job,
+        probe,
+    } = permitted;
+    let started = Instant::now();
+    let key = item.envelope.idempotency_key.clone();
+    let step = match pipeline
+        .store
+        .dedup_claim(&key, pipeline.workers.lease())
+        .await
+    {
+        Ok(DedupClaim::AlreadyDone) => Step::Duplicate,
+        Ok(DedupClaim::InFlight) => Step::InFlight,
+        Err(error) => Step::Failed(SendError::retryable(
+            "store",
+            format!("could not claim the alert: {error}"),
+        )),
+        Ok(DedupClaim::Claimed) => {
+            let timeout = Duration::from_millis(pipeline.workers.send_timeout_ms);
+            let sent = match tokio::time::timeout(timeout, backend.send(&job, &key)).await {
+                Ok(result) => result,
+                Err(_) => Err(SendError::retryable(
+                    "timeout",
+                    format!("no answer within {timeout:?}"),
+                )),
+            };
+            let finish = match &sent {
+                Ok(()) => DedupFinish::Done(Duration::from_millis(pipeline.workers.dedup_ttl_ms)),
+                Err(_) => DedupFinish::Release,
+            };
+            if let Err(error) = pipeline.store.dedup_finish(&key, finish).await {
+                tracing::warn!(%error, "could not record the delivery for dedup");
+            }
+            match sent {
+                Ok(()) => Step::Delivered,
+                Err(error) => Step::Failed(error),
+            }
+        }
+    };
+    Attempt {
+        item,
+        job,
+        probe,
+        step,
+        took: started.elapsed(),
+    }
+}
+
+/// Feed the batch's outcomes into each channel's shared breaker.
+async fn record_outcomes(pipeline: &Pipeline, attempts: &[Attempt]) -> StoreResult<()> {
+    let mut per_channel: BTreeMap<&str, Vec<(CallOutcome, bool)>> = BTreeMap::new();
+    for a in attempts {
+        let outcome = match &a.step {
+            Step::Delivered => CallOutcome::Success,
+            Step::Failed(e) if e.disposition == Disposition::Retryable && e.class != "store" => {
+                CallOutcome::Failure
+            }
+            _ => CallOutcome::Ignored,
+        };
+        per_channel
+            .entry(a.job.channel.as_str())
+            .or_default()
+            .push((outcome, a.probe));
+    }
+    let now = pipeline.store.now_ms();
+    for (channel, outcomes) in per_channel {
+        let mut before = BreakerState::Closed;
+        let breaker = update_breaker(pipeline.store.as_ref(), channel, |b| {
+            before = b.state;
+            for (outcome, probe) in &outcomes {
+                b.record(&pipeline.breaker, now, *outcome, *probe);
+            }
+        })
+        .await?;
+        note_transition(pipeline, channel, before, breaker.state);
+    }
+    Ok(())
+}
+
+fn note_transition(pipeline: &Pipeline, channel: &str, from: BreakerState, to: BreakerState) {
+    pipeline.metrics.set_breaker(channel, to);
+    if from != to {
+        tracing::info!(
+            channel,
+            from = from.as_str(),
+            to = to.as_str(),
+            "breaker changed state"
+        );
+        pipeline
+            .metrics
+            .breaker_transitions
+            .get_or_create(&TransitionLabels {
+                channel: channel.to_owned(),
+                from: from.as_str(),
+                to: to.as_str(),
+            })
+            .inc();
+    }
+}
+
+fn count(
+    pipeline: &Pipeline,
+    backend: &Arc<dyn Backend>,
+    job: &DeliveryJob,
+    outcome: DeliveryOutcome,
+) {
+    pipeline.metrics.delivery(
+        &job.channel,
+        backend.kind().as_str(),
+        outcome,
+        job.alert.test,
+    );
+}
+
+fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settlement) {
+    let backend_kind = pipeline
+        .backends
+        .get(&a.job.channel)
+        .map_or("unknown", |b| b.kind().as_str());
+    let attempt_no = a.item.envelope.attempts + 1;
+    let mut event = DeliveryEvent {
+        at_ms: now,
+        correlation_id: a.job.alert.correlation_id.clone(),
+        fingerprint: a.job.alert.fingerprint.clone(),
+        channel: a.job.channel.clone(),
+        alert_backend: backend_kind,
+        alert_status: "delivered",
+        retry_policy: a.job.retry_policy.clone(),
+        attempt: attempt_no,
+        delay_ms: None,
+        error_class: None,
+        duration_ms: u64::try_from(a.took.as_millis()).unwrap_or(u64::MAX),
+        test: a.job.alert.test,
+    };
+    let labels = ChannelLabels {
+        channel: a.job.channel.clone(),
+    };
+    let outcome = match a.step {
+        Step::Delivered => {
+            pipeline
+                .metrics
+                .delivery_latency
+                .get_or_create(&labels)
+                .observe(a.took.as_secs_f64());
+            settlement.acks.push(a.item.receipt);
+            DeliveryOutcome::delivered
+        }
+        Step::Duplicate => {
+            pipeline.metrics.dedup_hits.get_or_create(&labels).inc();
+            settlement.acks.push(a.item.receipt);
+            DeliveryOutcome::deduplicated
+        }
+        Step::InFlight => {
+            settlement.defer(a.item.receipt, now + 1000);
+            DeliveryOutcome::deduplicated
+        }
+        Step::Failed(error) => {
+            event.error_class = Some(error.class.clone());
+            fail(
+                pipeline,
+                a.item,
+                a.job.clone(),
+                &error,
+                now,
+                settlement,
+                &mut event,
+            )
+        }
+    };
+    event.alert_status = outcome_str(outcome);
+    pipeline
+        .metrics
+        .delivery(&a.job.channel, backend_kind, outcome, a.job.alert.test);
+    pipeline.events.record(event);
+}
+
+/// A failed send: retry per the job's policy, or dead-letter it.
+fn fail(
+    pipeline: &Pipeline,
+    item: LeasedItem,
+    mut job: DeliveryJob,
+    error: &SendError,
+    now: i64,
+    settlement: &mut Settlement,
+    event: &mut DeliveryEvent,
+) -> DeliveryOutcome {
+    let retry_after = match error.disposition {
+        Disposition::Permanent => {
+            let message = format!("{} (permanent)", error.message);
+            settlement.dead_letter(item, &error.class, message);
+            return DeliveryOutcome::dead_lettered;
+        }
+        Disposition::RateLimited(wait) => wait,
+        Disposition::Retryable => None,
+    };
+    let policy = pipeline.policy(&job.retry_policy);
+    let attempts = item.envelope.attempts + 1;
+    let first_failure = item.envelope.first_failure_ms.unwrap_or(now);
+    let elapsed = Duration::from_millis(u64::try_from(now - first_failure).unwrap_or(0));
+    let previous = job.previous_delay_ms.map(Duration::from_millis);
+    let mut rng = fastrand::Rng::new();
+    match policy.decide(attempts, previous, elapsed, retry_after, &mut rng) {
+        RetryDecision::RetryAfter(delay) => {
+            let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            job.previous_delay_ms = Some(delay_ms);
+            let mut envelope = item.envelope;
+            envelope.payload = serde_json::to_value(&job).unwrap_or(envelope.payload);
+            envelope.last_error = Some(format!("{}: {}", error.class, error.message));
+            envelope.first_failure_ms = Some(first_failure);
+            pipeline
+                .metrics
+                .retries
+                .get_or_create(&crate::telemetry::metrics::PolicyLabels {
+                    policy: policy.name.clone(),
+                })
+                .inc();
+            event.delay_ms = Some(delay_ms);
+            settlement.retries.push(RetryRequest {
+                receipt: item.receipt,
+                envelope,
+                due_at_ms: now.saturating_add(duration_ms(delay)),
+            });
+            if retry_after.is_some() {
+                DeliveryOutcome::rate_limited
+            } else {
+                DeliveryOutcome::retried
+            }
+        }
+        RetryDecision::GiveUp => {
+            let message = format!(
+                "gave up after {attempts} attempts ({}): {}",
+                policy.name, error.message
+            );
+            settlement.dead_letter(item, &error.class, message);
+            DeliveryOutcome::dead_lettered
+        }
+    }
+}
+
+fn outcome_str(outcome: DeliveryOutcome) -> &'static str {
+    match outcome {
+        DeliveryOutcome::delivered => "delivered",
+        DeliveryOutcome::retried => "retried",
+        DeliveryOutcome::dead_lettered => "dead_lettered",
+        DeliveryOutcome::deduplicated => "deduplicated",
+        DeliveryOutcome::rate_limited => "rate_limited",
+        DeliveryOutcome::breaker_open => "breaker_open",
+        DeliveryOutcome::stopped => "stopped",
+    }
+}

@@ -1,0 +1,653 @@
+//! HTTP ingest: `POST /v1/alerts` (Ward JSON), `POST /v1/alertmanager` (webhook v4),
+//! `GET /healthz`, `GET /metrics`. Every accepted alert is in the store before the reply; a
+//! refused request enqueues nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Pipeline;
+use crate::engine::ratelimit;
+use crate::model::time::parse_rfc3339_ms;
+use crate::model::{Alert, AlertStatus, Envelope, Severity, fingerprint, new_ulid};
+use crate::store::MAX_BATCH;
+use crate::telemetry::OPENMETRICS_CONTENT_TYPE;
+
+const CORRELATION_HEADER: &str = "x-correlation-id";
+const MAX_LABEL_VALUE: usize = 2048;
+const MAX_ANNOTATION_VALUE: usize = 16 * 1024;
+const MAX_KEY: usize = 256;
+
+/// The ingest HTTP application.
+pub fn app(pipeline: Arc<Pipeline>) -> Router {
+    Router::new()
+        .route("/v1/alerts", post(post_alerts))
+        .route("/v1/alertmanager", post(post_alertmanager))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(pipeline)
+}
+
+/// A refusal: status, a stable reason (metric label), a message naming the problem.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+    headers: Vec<(&'static str, String)>,
+    extra: serde_json::Value,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            message: message.into(),
+            headers: Vec::new(),
+            extra: serde_json::Value::Null,
+        }
+    }
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation", message)
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    correlation_id: &str,
+    body: &serde_json::Value,
+    headers: &[(&'static str, String)],
+) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    let map = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(correlation_id) {
+        map.insert(HeaderName::from_static(CORRELATION_HEADER), value);
+    }
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(*name), HeaderValue::from_str(value)) {
+            map.insert(name, value);
+        }
+    }
+    response
+}
+
+fn refusal_response(refusal: Refusal, correlation_id: &str) -> Response {
+    let mut body = json!({
+        "status": "error",
+        "error": refusal.reason,
+        "message": refusal.message,
+        "correlation_id": correlation_id,
+    });
+    if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), refusal.extra) {
+        body.extend(extra);
+    }
+    respond(refusal.status, correlation_id, &body, &refusal.headers)
+}
+
+/// The caller's correlation id if it is sane, else a new one.
+fn correlation_id(headers: &HeaderMap, now_ms: i64) -> String {
+    headers
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| new_ulid(now_ms), str::to_owned)
+}
+
+/// The tenant a key speaks for: `Ok(None)` when any tenant may be named.
+fn authenticate(pipeline: &Pipeline, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+    let keys = &pipeline.ingest.api_keys;
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let presented = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+        });
+    let Some(presented) = presented else {
+        return Err(Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "auth",
+            "missing API key: send X-API-Key or Authorization: Bearer",
+        ));
+    };
+    keys.iter()
+        .find(|k| constant_time_eq(k.key.expose().as_bytes(), presented.as_bytes()))
+        .map(|k| k.tenant.clone())
+        .ok_or_else(|| Refusal::new(StatusCode::UNAUTHORIZED, "auth", "unknown API key"))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn read_body(pipeline: &Pipeline, body: Body) -> Result<axum::body::Bytes, Refusal> {
+    let limit = pipeline.ingest.body_limit_bytes;
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body is over the limit of {limit} bytes"),
+        )
+    })
+}
+
+fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Refusal> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let reason = if inner.is_syntax() || inner.is_eof() {
+            "json"
+        } else {
+            "validation"
+        };
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        Refusal::new(StatusCode::BAD_REQUEST, reason, format!("{at}{inner}"))
+    })
+}
+
+fn check_text(field: &str, value: &str, max: usize, allow_newlines: bool) -> Result<(), Refusal> {
+    if value.len() > max {
+        return Err(Refusal::invalid(format!(
+            "{field}: longer than {max} bytes"
+        )));
+    }
+    let bad = value.chars().any(|c| {
+        (c.is_control() && !(allow_newlines && matches!(c, '\n' | '\t' | '\r')))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    });
+    if bad {
+        return Err(Refusal::invalid(format!(
+            "{field}: control characters are not allowed"
+        )));
+    }
+    Ok(())
+}
+
+fn check_labels(
+    at: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(), Refusal> {
+    if labels.is_empty() {
+        return Err(Refusal::invalid(format!(
+            "{at}labels: at least one label is required"
+        )));
+    }
+    for (name, value) in labels {
+        let valid_name = !name.is_empty()
+            && name.len() <= 128
+            && name.bytes().enumerate().all(|(i, b)| {
+                b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())
+            });
+        if !valid_name {
+            return Err(Refusal::invalid(format!(
+                "{at}labels: {name:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+            )));
+        }
+        check_text(&format!("{at}labels.{name}"), value, MAX_LABEL_VALUE, false)?;
+    }
+    for (name, value) in annotations {
+        check_text(&format!("{at}annotations"), name, 128, false)?;
+        check_text(
+            &format!("{at}annotations.{name}"),
+            value,
+            MAX_ANNOTATION_VALUE,
+            true,
+        )?;
+    }
+    Ok(())
+}
+
+fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, Refusal> {
+    value
+        .map(|text| {
+            parse_rfc3339_ms(text).ok_or_else(|| {
+                Refusal::invalid(format!("{field}: {text:?} is not an RFC 3339 time"))
+            })
+        })
+        .transpose()
+}
+
+/// The tenant of one alert: the key's, else the one named, else the default.
+fn resolve_tenant(
+    pipeline: &Pipeline,
+    bound: Option<&str>,
+    named: Option<&str>,
+    at: &str,
+) -> Result<String, Refusal> {
+    match (bound, named) {
+        (Some(bound), Some(named)) if bound != named => Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "auth",
+            format!("{at}tenant: this API key posts for tenant {bound:?}, not {named:?}"),
+        )),
+        (Some(bound), _) => Ok(bound.to_owned()),
+        (None, Some(named)) => {
+            check_text(&format!("{at}tenant"), named, 128, false)?;
+            if named.is_empty() {
+                return Err(Refusal::invalid(format!("{at}tenant: must not be empty")));
+            }
+            Ok(named.to_owned())
+        }
+        (None, None) => Ok(pipeline.ingest.default_tenant.clone()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WardAlertIn {
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    status: Option<AlertStatus>,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    starts_at: Option<String>,
+    #[serde(default)]
+    ends_at: Option<String>,
+    #[serde(default)]
+    generator_url: Option<String>,
+    #[serde(default)]
+    test: bool,
+}
+
+/// An accepted alert with the idempotency key its envelope carries.
+struct Accepted {
+    alert: Alert,
+    idempotency_key: String,
+}
+
+fn ward_alerts(
+    pipeline: &Pipeline,
+    bytes: &[u8],
+    bound: Option<&str>,
+    correlation_id: &str,
+    now: i64,
+) -> Result<Vec<Accepted>, Refusal> {
+    let (items, many) = match parse_json::<serde_json::Value>(bytes)? {
+        serde_json::Value::Array(items) => (items, true),
+        one @ serde_json::Value::Object(_) => (vec![one], false),
+        _ => {
+            return Err(Refusal::invalid(
+                "the body must be an alert object or an array of them",
+            ));
+        }
+    };
+    check_count(pipeline, items.len())?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let at = if many {
+                format!("[{i}].")
+            } else {
+                String::new()
+            };
+            let input: WardAlertIn = from_value(item, &at)?;
+            check_labels(&at, &input.labels, &input.annotations)?;
+            let severity = match input.severity.as_deref() {
+                Some(s) => s
+                    .parse::<Severity>()
+                    .map_err(|e| Refusal::invalid(format!("{at}severity: {e}")))?,
+                None => Severity::default(),
+            };
+            let tenant = resolve_tenant(pipeline, bound, input.tenant.as_deref(), &at)?;
+            let starts_at_ms =
+                parse_time(&format!("{at}starts_at"), input.starts_at.as_deref())?.unwrap_or(now);
+            let ends_at_ms = parse_time(&format!("{at}ends_at"), input.ends_at.as_deref())?;
+            if let Some(url) = &input.generator_url {
+                check_text(&format!("{at}generator_url"), url, MAX_LABEL_VALUE, false)?;
+            }
+            let status = input.status.unwrap_or_default();
+            let fingerprint = fingerprint(&input.labels);
+            let idempotency_key = match input.idempotency_key {
+                Some(key) => {
+                    check_text(&format!("{at}idempotency_key"), &key, MAX_KEY, false)?;
+                    key
+                }
+                None => format!("{fingerprint}:{starts_at_ms}:{}", status_str(status)),
+            };
+            Ok(Accepted {
+                alert: Alert {
+                    labels: input.labels,
+                    annotations: input.annotations,
+                    severity,
+                    status,
+                    tenant,
+                    fingerprint,
+                    starts_at_ms,
+                    ends_at_ms,
+                    generator_url: input.generator_url,
+                    correlation_id: correlation_id.to_owned(),
+                    test: input.test,
+                },
+                idempotency_key,
+            })
+        })
+        .collect()
+}
+
+/// Decode one item, naming the failing field with its position, e.g. `[3].labels.team: …`.
+fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    at: &str,
+) -> Result<T, Refusal> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." {
+            at.trim_end_matches('.').to_owned()
+        } else {
+            format!("{at}{path}")
+        };
+        let sep = if field.is_empty() { "" } else { ": " };
+        Refusal::invalid(format!("{field}{sep}{}", error.into_inner()))
+    })
+}
+
+fn status_str(status: AlertStatus) -> &'static str {
+    match status {
+        AlertStatus::Firing => "firing",
+        AlertStatus::Resolved => "resolved",
+    }
+}
+
+fn check_count(pipeline: &Pipeline, count: usize) -> Result<(), Refusal> {
+    let max = pipeline.ingest.max_alerts_per_request.min(MAX_BATCH * 20);
+    if count == 0 {
+        return Err(Refusal::invalid("no alerts in the request"));
+    }
+    if count > max {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("{count} alerts in one request; the limit is {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The Alertmanager webhook body (version 4); unknown fields are accepted.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AmPayload {
+    #[serde(default)]
+    version: Option<String>,
+    alerts: Vec<AmAlert>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AmAlert {
+    #[serde(default)]
+    status: Option<AlertStatus>,
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    starts_at: Option<String>,
+    #[serde(default)]
+    ends_at: Option<String>,
+    #[serde(default, rename = "generatorURL")]
+    generator_url: Option<String>,
+    #[serde(default)]
+    fingerprint: Option<String>,
+}
+
+/// Alertmanager's zero time, which firing alerts carry as `endsAt`.
+const AM_ZERO_TIME: i64 = -62_135_596_800_000;
+
+fn alertmanager_alerts(
+    pipeline: &Pipeline,
+    bytes: &[u8],
+    bound: Option<&str>,
+    correlation_id: &str,
+    now: i64,
+) -> Result<Vec<Accepted>, Refusal> {
+    let payload: AmPayload = parse_json(bytes)?;
+    if let Some(version) = &payload.version
+        && version != "4"
+    {
+        return Err(Refusal::invalid(format!(
+            "version: {version:?} is not supported (Alertmanager webhook version 4)"
+        )));
+    }
+    check_count(pipeline, payload.alerts.len())?;
+    payload
+        .alerts
+        .into_iter()
+        .enumerate()
+        .map(|(i, am)| {
+            let at = format!("alerts[{i}].");
+            check_labels(&at, &am.labels, &am.annotations)?;
+            let severity = am
+                .labels
+                .get("severity")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_default();
+            let tenant = resolve_tenant(
+                pipeline,
+                bound,
+                am.labels.get("tenant").map(String::as_str),
+                &at,
+            )?;
+            let starts_at_ms =
+                parse_time(&format!("{at}startsAt"), am.starts_at.as_deref())?.unwrap_or(now);
+            let ends_at_ms = parse_time(&format!("{at}endsAt"), am.ends_at.as_deref())?
+                .filter(|t| *t > AM_ZERO_TIME);
+            if let Some(url) = &am.generator_url {
+                check_text(&format!("{at}generatorURL"), url, MAX_LABEL_VALUE, false)?;
+            }
+            let fingerprint = match am.fingerprint {
+                Some(f) => {
+                    check_text(&format!("{at}fingerprint"), &f, MAX_KEY, false)?;
+                    f
+                }
+                None => fingerprint(&am.labels),
+            };
+            let status = am.status.unwrap_or_default();
+            Ok(Accepted {
+                idempotency_key: format!("{fingerprint}:{starts_at_ms}:{}", status_str(status)),
+                alert: Alert {
+                    labels: am.labels,
+                    annotations: am.annotations,
+                    severity,
+                    status,
+                    tenant,
+                    fingerprint,
+                    starts_at_ms,
+                    ends_at_ms,
+                    generator_url: am.generator_url,
+                    correlation_id: correlation_id.to_owned(),
+                    test: false,
+                },
+            })
+        })
+        .collect()
+}
+
+type Parser = fn(&Pipeline, &[u8], Option<&str>, &str, i64) -> Result<Vec<Accepted>, Refusal>;
+
+async fn accept(
+    pipeline: Arc<Pipeline>,
+    endpoint: &'static str,
+    headers: HeaderMap,
+    body: Body,
+    parse: Parser,
+) -> Response {
+    let started = Instant::now();
+    let correlation_id = correlation_id(&headers, pipeline.store.now_ms());
+    let result = accept_inner(&pipeline, &headers, body, parse, &correlation_id).await;
+    pipeline
+        .metrics
+        .ingest_latency
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok((count, ids)) => {
+            pipeline.metrics.ingest(endpoint, "", 1);
+            respond(
+                StatusCode::ACCEPTED,
+                &correlation_id,
+                &json!({ "status": "queued", "correlation_id": correlation_id, "accepted": count, "ids": ids }),
+                &[],
+            )
+        }
+        Err(refusal) => {
+            pipeline.metrics.ingest(endpoint, refusal.reason, 1);
+            if refusal.reason == "rate_limit" {
+                pipeline.metrics.rate_limit_hits.inc();
+            }
+            refusal_response(refusal, &correlation_id)
+        }
+    }
+}
+
+async fn accept_inner(
+    pipeline: &Pipeline,
+    headers: &HeaderMap,
+    body: Body,
+    parse: Parser,
+    correlation_id: &str,
+) -> Result<(usize, Vec<String>), Refusal> {
+    let bound = authenticate(pipeline, headers)?;
+    let bytes = read_body(pipeline, body).await?;
+    let now = pipeline.store.now_ms();
+    let accepted = parse(pipeline, &bytes, bound.as_deref(), correlation_id, now)?;
+
+    let mut per_tenant: BTreeMap<&str, u32> = BTreeMap::new();
+    for a in &accepted {
+        *per_tenant.entry(a.alert.tenant.as_str()).or_default() += 1;
+    }
+    let limit = pipeline.ingest.rate_limit;
+    for (tenant, count) in per_tenant {
+        let verdict = pipeline
+            .store
+            .rate_limit(&format!("ingest:{tenant}"), &limit, count)
+            .await
+            .map_err(|e| store_unavailable(&e))?;
+        if !verdict.allowed {
+            let mut refusal = Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit",
+                format!(
+                    "tenant {tenant:?} is over its limit of {} alerts per {} ms",
+                    limit.count, limit.period_ms
+                ),
+            );
+            refusal.headers = ratelimit::headers(tenant, &limit, &verdict);
+            refusal.extra = json!({ "retry_after": verdict.retry_after.as_secs_f64().ceil() });
+            return Err(refusal);
+        }
+    }
+
+    let depth = pipeline
+        .store
+        .stats(std::slice::from_ref(&pipeline.workers.ingest_queue))
+        .await
+        .map_err(|e| store_unavailable(&e))?
+        .queues
+        .first()
+        .map_or(0, |q| q.depth);
+    let cap = pipeline.ingest.queue_cap;
+    if depth + accepted.len() as u64 > cap {
+        let mut refusal = Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_full",
+            format!("the ingest queue holds {depth} alerts; the limit is {cap}"),
+        );
+        refusal.extra = json!({ "queue_depth": depth, "queue_limit": cap });
+        refusal.headers = vec![("Retry-After", "1".to_owned())];
+        return Err(refusal);
+    }
+
+    let envelopes: Vec<Envelope> = accepted
+        .into_iter()
+        .map(|a| {
+            let tenant = a.alert.tenant.clone();
+            let payload = serde_json::to_value(&a.alert).unwrap_or(serde_json::Value::Null);
+            Envelope::new(&tenant, payload, now).with_idempotency_key(a.idempotency_key)
+        })
+        .collect();
+    for chunk in envelopes.chunks(MAX_BATCH) {
+        pipeline
+            .store
+            .enqueue(&pipeline.workers.ingest_queue, chunk)
+            .await
+            .map_err(|e| store_unavailable(&e))?;
+    }
+    Ok((
+        envelopes.len(),
+        envelopes.iter().map(|e| e.id.0.clone()).collect(),
+    ))
+}
+
+fn store_unavailable(error: &crate::store::StoreError) -> Refusal {
+    tracing::warn!(%error, "ingest could not reach the store");
+    let mut refusal = Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store",
+        "the store is unavailable; nothing was accepted, try again",
+    );
+    refusal.headers = vec![("Retry-After", "1".to_owned())];
+    refusal
+}
+
+async fn post_alerts(
+    State(pipeline): State<Arc<Pipeline>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    accept(pipeline, "alerts", headers, body, ward_alerts).await
+}
+
+async fn post_alertmanager(
+    State(pipeline): State<Arc<Pipeline>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    accept(pipeline, "alertmanager", headers, body, alertmanager_alerts).await
+}
+
+async fn healthz(State(pipeline): State<Arc<Pipeline>>) -> Response {
+    match pipeline.store.stats(&[]).await {
+        Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok", "store": pipeline.store.backend_name() }))).into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "degraded", "store": pipeline.store.backend_name(), "error": error.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(pipeline): State<Arc<Pipeline>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+        pipeline.metrics.render(),
+    )
+        .into_response()
+}

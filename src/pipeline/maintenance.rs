@@ -1,0 +1,106 @@
+//! Background steps every worker process runs: the scheduler (due retries back to their queue),
+//! the janitor (expired leases back to their queue) and the stats publisher (gauges and the
+//! flags every worker obeys).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{FlagsView, Pipeline, pause};
+use crate::store::MAX_BATCH;
+
+/// Move due retries back to their queues, in bounded steps.
+pub async fn scheduler(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+    let every = Duration::from_millis(pipeline.workers.scheduler_interval_ms);
+    loop {
+        for queue in pipeline.workers.queues() {
+            loop {
+                match pipeline.store.promote_due(&queue, MAX_BATCH).await {
+                    Ok(MAX_BATCH) if !stop.is_cancelled() => {}
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, %queue, "scheduler: could not promote due retries");
+                        break;
+                    }
+                }
+            }
+        }
+        if !pause(&stop, every).await {
+            return;
+        }
+    }
+}
+
+/// Return expired leases (crashed or stalled workers) to the front of their queues.
+pub async fn janitor(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+    let every = Duration::from_millis(pipeline.workers.janitor_interval_ms);
+    loop {
+        for queue in pipeline.workers.queues() {
+            loop {
+                match pipeline.store.recover_expired(&queue, MAX_BATCH).await {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        pipeline.metrics.recovered_leases.inc_by(n as u64);
+                        tracing::info!(%queue, recovered = n, "janitor: returned expired leases");
+                        if n < MAX_BATCH || stop.is_cancelled() {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, %queue, "janitor: could not recover leases");
+                        break;
+                    }
+                }
+            }
+        }
+        if !pause(&stop, every).await {
+            return;
+        }
+    }
+}
+
+/// Read the store's figures once per interval: queue gauges, breaker gauges and the flags.
+pub async fn stats(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+    let every = Duration::from_millis(pipeline.workers.stats_interval_ms);
+    let mut updates = pipeline.store.subscribe().await.ok();
+    loop {
+        refresh(&pipeline).await;
+        // Wake early when an operator changes a flag, so a stop reaches every worker at once.
+        let changed = async {
+            match updates.as_mut() {
+                Some(rx) => {
+                    let _ = rx.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+            () = changed => {}
+        }
+    }
+}
+
+/// One refresh of the flags and gauges; the workers read the result.
+pub async fn refresh(pipeline: &Pipeline) {
+    match pipeline.store.stats(&pipeline.workers.queues()).await {
+        Ok(stats) => {
+            pipeline.metrics.observe_stats(&stats);
+            let view = FlagsView {
+                flags: stats.flags,
+                read_at_ms: stats.read_at_ms,
+            };
+            if let Ok(mut flags) = pipeline.flags.write() {
+                *flags = view;
+            }
+        }
+        Err(error) => tracing::warn!(%error, "stats: could not read the store"),
+    }
+    if let Ok(breakers) = pipeline.store.breakers().await {
+        for (name, breaker) in breakers {
+            pipeline.metrics.set_breaker(&name, breaker.state);
+        }
+    }
+}
