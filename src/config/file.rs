@@ -18,6 +18,11 @@ pub(super) struct FileConfig {
     pub queues: Option<FileQueues>,
     pub dlq: Option<FileDlq>,
     pub log: Option<FileLog>,
+    pub ingest: Option<Spanned<super::IngestConfig>>,
+    pub workers: Option<Spanned<super::WorkersConfig>>,
+    pub breaker: Option<Spanned<crate::engine::breaker::BreakerConfig>>,
+    pub routing: Option<Spanned<crate::engine::routing::RoutingConfig>>,
+    pub delivery: Option<Spanned<super::DeliveryConfig>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

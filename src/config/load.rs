@@ -317,7 +317,27 @@ impl Resolver<'_> {
             queues: self.queues(file.queues.unwrap_or_default())?,
             dlq: self.dlq(file.dlq.unwrap_or_default())?,
             log: self.log(file.log.unwrap_or_default())?,
+            ingest: self.section(file.ingest, super::IngestConfig::validate)?,
+            workers: self.section(file.workers, super::WorkersConfig::validate)?,
+            breaker: self.section(file.breaker, super::pipeline::validate_breaker)?,
+            routing: self.section(file.routing, |_| Ok(()))?,
+            delivery: self.section(file.delivery, super::DeliveryConfig::validate)?,
         })
+    }
+
+    /// A section read whole: its defaults if absent, else validated, errors pointing at it.
+    fn section<T: Default>(
+        &self,
+        section: Option<Spanned<T>>,
+        validate: impl Fn(&T) -> Result<(), (String, String)>,
+    ) -> Result<T, ConfigError> {
+        let Some(section) = section else {
+            return Ok(T::default());
+        };
+        let at = self.file_origin(&section.span());
+        let value = section.into_inner();
+        validate(&value).map_err(|(key, message)| invalid(at, &key, message))?;
+        Ok(value)
     }
 
     fn store(&self, f: FileStore) -> Result<StoreConfig, ConfigError> {

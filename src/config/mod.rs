@@ -15,6 +15,7 @@ mod error;
 mod file;
 mod load;
 mod location;
+mod pipeline;
 pub mod template;
 
 use std::fmt;
@@ -29,6 +30,10 @@ use crate::model::{Profile, QueueName};
 pub use error::{ConfigError, Origin};
 pub use load::{OVERRIDE_SPECS, OverrideSpec, Overrides};
 pub use location::{CONFIG_ENV, ConfigLocation, LocationSource};
+pub use pipeline::{ApiKey, DeliveryConfig, IngestConfig, WorkersConfig};
+
+use crate::engine::breaker::BreakerConfig;
+use crate::engine::routing::RoutingConfig;
 
 /// Most partitions a deployment may have.
 pub const MAX_PARTITIONS: u16 = 1024;
@@ -38,12 +43,17 @@ pub const MAX_PARTITIONS: u16 = 1024;
 pub const MAX_BATCH_SIZE: usize = 500;
 
 /// The fully resolved configuration: every layer merged, every value validated.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Config {
     pub store: StoreConfig,
     pub queues: QueuesConfig,
     pub dlq: DlqConfig,
     pub log: LogConfig,
+    pub ingest: IngestConfig,
+    pub workers: WorkersConfig,
+    pub breaker: BreakerConfig,
+    pub routing: RoutingConfig,
+    pub delivery: DeliveryConfig,
 }
 
 impl Config {

@@ -138,6 +138,161 @@ pub const SECTIONS: &[SectionDoc] = &[
         ],
     },
     SectionDoc {
+        name: "ingest",
+        doc: &[
+            "The HTTP endpoint alerts arrive on (`ward up`): POST /v1/alerts, POST /v1/alertmanager.",
+        ],
+        keys: &[
+            key(
+                "bind",
+                &["Address to listen on. Loopback by default: expose it deliberately."],
+            ),
+            key(
+                "api_keys",
+                &[
+                    "Accepted keys, sent as X-API-Key or Authorization: Bearer; empty = no auth.",
+                    "Each: { name = \"grafana\", key = \"<at least 16 chars>\", tenant = \"acme\" }",
+                    "(tenant optional: a bound key may only post for its tenant).",
+                ],
+            ),
+            key(
+                "body_limit_bytes",
+                &["Largest request body; bigger ones get 413."],
+            ),
+            key(
+                "max_alerts_per_request",
+                &["Most alerts in one request (1 to 10000)."],
+            ),
+            key(
+                "rate_limit",
+                &[
+                    "Per-tenant limit on alerts (GCRA): count per period_ms, bursts up to burst.",
+                    "Over it: 429 with Retry-After, RateLimit and RateLimit-Policy headers.",
+                ],
+            ),
+            key(
+                "queue_cap",
+                &["503 once the ingest queue holds this many alerts."],
+            ),
+            key(
+                "default_tenant",
+                &["Tenant of alerts that name none (with a key bound to none)."],
+            ),
+        ],
+    },
+    SectionDoc {
+        name: "workers",
+        doc: &["How each worker process runs (`ward up`)."],
+        keys: &[
+            key("concurrency", &["Deliveries in flight at once per worker."]),
+            key(
+                "send_timeout_ms",
+                &["Longest a backend's send may take before it counts as a timeout."],
+            ),
+            key(
+                "dedup_ttl_ms",
+                &["How long a delivered alert is remembered, so a duplicate is not sent again."],
+            ),
+            key("idle_poll_ms", &["Pause when a queue is empty."]),
+            key(
+                "scheduler_interval_ms",
+                &["How often due retries move back to their queue."],
+            ),
+            key(
+                "stats_interval_ms",
+                &["How often workers read queue figures and operator flags."],
+            ),
+            key(
+                "recheck_ms",
+                &["When a channel is stopped or its breaker open, look again after this long."],
+            ),
+            KeyDoc {
+                key: "events_log",
+                doc: &[
+                    "Append one JSON line per delivery attempt to this file. Default: unset. Example:",
+                ],
+                example: Some("events_log = \"/var/log/ward/deliveries.jsonl\""),
+            },
+        ],
+    },
+    SectionDoc {
+        name: "breaker",
+        doc: &[
+            "Circuit breakers, one per channel, shared by every worker through the store.",
+            "Open when the failure rate over the window reaches the threshold (once there are",
+            "minimum_calls); half-open after open_wait_ms; closed again after half_open_probes successes.",
+        ],
+        keys: &[
+            key(
+                "failure_rate_threshold",
+                &["Failures / calls that open the breaker (0 < r <= 1)."],
+            ),
+            key(
+                "minimum_calls",
+                &["Below this many calls in the window the rate is unknown and cannot trip."],
+            ),
+            key("window_ms", &["The sliding window of the failure rate."]),
+            key(
+                "buckets",
+                &["The window's resolution (buckets of window_ms / buckets)."],
+            ),
+            key(
+                "open_wait_ms",
+                &["How long the breaker stays open before probing."],
+            ),
+            key(
+                "half_open_probes",
+                &["Probes let through while half-open; all must succeed to close."],
+            ),
+        ],
+    },
+    SectionDoc {
+        name: "routing",
+        doc: &[
+            "Which channels an alert goes to. An alert's directive (label `directive`: alert, retry,",
+            "skip, tune or none; default alert) selects the routes that apply; routes are tried in order",
+            "and the first match ends the search unless it has continue = true.",
+        ],
+        keys: &[
+            key(
+                "routes",
+                &[
+                    "Each: { name, labels = { team = \"dba\", service = \"~pg-.*\" } (\"!v\", \"~re\", \"!~re\"),",
+                    "also severity = \">=major\", tenant, directives = [\"tune\"], channels = [\"slack-ops\"],",
+                    "and recipients = [\"dba\"], recipient_label = \"team\", retry_policy, continue }.",
+                ],
+            ),
+            key(
+                "recipients",
+                &[
+                    "Channel preferences by severity. Each: { name = \"dba\", tiers = [",
+                    "{ min_severity = \"critical\", channels = [\"pager\"] }, { min_severity = \"info\", channels = [\"email-dba\"] } ] }.",
+                ],
+            ),
+            key(
+                "default_channels",
+                &["Channels for deliverable alerts no route matched."],
+            ),
+            key(
+                "default_retry_policy",
+                &["Retry policy of routes that name none."],
+            ),
+        ],
+    },
+    SectionDoc {
+        name: "delivery",
+        doc: &["Delivery channels and retry policies."],
+        keys: &[key(
+            "retry_policies",
+            &[
+                "Named policies beside the built-in \"exponential\" and \"schedule\" (5m,30m,2h,12h,24h). Each:",
+                "{ name, max_attempts (counting the first call), jitter = none|full|equal|decorrelated|\"20%\",",
+                "with backoff = { kind = \"exponential\", base = \"1s\", factor = 2.0, cap = \"5m\" }",
+                "or { kind = \"schedule\", delays = \"5m,30m,2h\" } or { kind = \"fixed\", delay = \"30s\" } }.",
+            ],
+        )],
+    },
+    SectionDoc {
         name: "log",
         doc: &["Diagnostics."],
         keys: &[

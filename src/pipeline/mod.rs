@@ -11,110 +11,61 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::{Backend, Secret};
+use crate::config::{Config, IngestConfig};
+use crate::delivery::Backend;
 use crate::engine::breaker::BreakerConfig;
-use crate::engine::ratelimit::RateLimit;
 use crate::engine::retry::RetryPolicy;
 use crate::engine::routing::{Router, RoutingConfig};
 use crate::model::{FlagState, QueueName, WorkerId};
 use crate::store::Store;
 use crate::telemetry::{EventLog, Metrics};
 
-/// One API key and the tenant it speaks for (`None` = the request names its tenant).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKey {
-    pub name: String,
-    pub key: Secret,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
-}
-
-/// The HTTP ingest endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IngestConfig {
-    /// Address to listen on; loopback unless you mean otherwise.
-    pub bind: String,
-    /// Accepted keys (header `X-API-Key` or `Authorization: Bearer`); empty = no auth.
-    pub api_keys: Vec<ApiKey>,
-    pub body_limit_bytes: usize,
-    pub max_alerts_per_request: usize,
-    /// Per-tenant limit on alerts (a request of n alerts costs n).
-    pub rate_limit: RateLimit,
-    /// 503 once the ingest queue holds this many items.
-    pub queue_cap: u64,
-    /// Tenant of alerts that name none and come with a key bound to none.
-    pub default_tenant: String,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:8080".to_owned(),
-            api_keys: Vec::new(),
-            body_limit_bytes: 1024 * 1024,
-            max_alerts_per_request: 500,
-            rate_limit: RateLimit {
-                count: 1000,
-                period_ms: 1000,
-                burst: 2000,
-            },
-            queue_cap: 1_000_000,
-            default_tenant: "default".to_owned(),
-        }
-    }
-}
-
-/// How the workers run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// How the workers run: the `[queues]` and `[workers]` sections together.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
     pub ingest_queue: QueueName,
     pub delivery_queue: QueueName,
     pub batch_size: usize,
     pub lease_ms: u64,
-    /// Deliveries in flight at once per worker.
     pub concurrency: usize,
     pub send_timeout_ms: u64,
-    /// How long a delivered alert is remembered, so a duplicate is not sent again.
     pub dedup_ttl_ms: u64,
-    /// Sleep when a queue is empty.
     pub idle_poll_ms: u64,
     pub scheduler_interval_ms: u64,
     pub janitor_interval_ms: u64,
     pub stats_interval_ms: u64,
-    /// When a channel is stopped or its breaker open, look again after this long.
     pub recheck_ms: u64,
-    /// JSONL event per delivery attempt, if set.
     pub events_log: Option<PathBuf>,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self {
-            ingest_queue: QueueName::ingest(),
-            delivery_queue: QueueName::delivery(),
-            batch_size: 100,
-            lease_ms: 30_000,
-            concurrency: 64,
-            send_timeout_ms: 15_000,
-            dedup_ttl_ms: 24 * 3_600_000,
-            idle_poll_ms: 50,
-            scheduler_interval_ms: 250,
-            janitor_interval_ms: 5_000,
-            stats_interval_ms: 1_000,
-            recheck_ms: 5_000,
-            events_log: None,
-        }
+        Self::from_config(&Config::default())
     }
 }
 
 impl WorkerConfig {
+    pub fn from_config(config: &Config) -> Self {
+        let (q, w) = (&config.queues, &config.workers);
+        Self {
+            ingest_queue: QueueName::ingest(),
+            delivery_queue: QueueName::delivery(),
+            batch_size: q.batch_size,
+            lease_ms: q.lease_ms,
+            concurrency: w.concurrency,
+            send_timeout_ms: w.send_timeout_ms,
+            dedup_ttl_ms: w.dedup_ttl_ms,
+            idle_poll_ms: w.idle_poll_ms,
+            scheduler_interval_ms: w.scheduler_interval_ms,
+            janitor_interval_ms: q.janitor_interval_ms,
+            stats_interval_ms: w.stats_interval_ms,
+            recheck_ms: w.recheck_ms,
+            events_log: w.events_log.clone(),
+        }
+    }
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)
     }

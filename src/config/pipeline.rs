@@ -1,0 +1,202 @@
+//! The pipeline's sections: `[ingest]`, `[workers]`, `[breaker]`, `[routing]` and `[delivery]`.
+//! Each is read whole by serde (unknown keys rejected, every key defaulted) and then validated
+//! here, with errors naming the key.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::Secret;
+use crate::engine::ratelimit::RateLimit;
+use crate::engine::retry::{Backoff, RetryPolicy};
+
+/// One API key and the tenant it speaks for (none = the request names its tenant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    pub name: String,
+    pub key: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// `[ingest]`: the HTTP endpoint alerts arrive on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    pub bind: String,
+    pub api_keys: Vec<ApiKey>,
+    pub body_limit_bytes: usize,
+    pub max_alerts_per_request: usize,
+    pub rate_limit: RateLimit,
+    pub queue_cap: u64,
+    pub default_tenant: String,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            api_keys: Vec::new(),
+            body_limit_bytes: 1024 * 1024,
+            max_alerts_per_request: 500,
+            rate_limit: RateLimit {
+                count: 1000,
+                period_ms: 1000,
+                burst: 2000,
+            },
+            queue_cap: 1_000_000,
+            default_tenant: "default".to_owned(),
+        }
+    }
+}
+
+impl IngestConfig {
+    pub(super) fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, message: String| Err((format!("ingest.{key}"), message));
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad(
+                "bind",
+                format!("{:?} is not an address like 127.0.0.1:8080", self.bind),
+            );
+        }
+        if self.body_limit_bytes < 1024 {
+            return bad("body_limit_bytes", "must be at least 1024".to_owned());
+        }
+        if !(1..=10_000).contains(&self.max_alerts_per_request) {
+            return bad(
+                "max_alerts_per_request",
+                "must be between 1 and 10000".to_owned(),
+            );
+        }
+        if self.rate_limit.count == 0
+            || self.rate_limit.period_ms == 0
+            || self.rate_limit.burst == 0
+        {
+            return bad(
+                "rate_limit",
+                "count, period_ms and burst must all be at least 1".to_owned(),
+            );
+        }
+        if self.queue_cap == 0 {
+            return bad("queue_cap", "must be at least 1".to_owned());
+        }
+        if let Some(key) = self.api_keys.iter().find(|k| k.key.expose().len() < 16) {
+            return bad(
+                "api_keys",
+                format!("key {:?} is shorter than 16 characters", key.name),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `[workers]`: how a worker process runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Deliveries in flight at once per worker.
+    pub concurrency: usize,
+    pub send_timeout_ms: u64,
+    /// How long a delivered alert is remembered so a duplicate is not sent again.
+    pub dedup_ttl_ms: u64,
+    pub idle_poll_ms: u64,
+    pub scheduler_interval_ms: u64,
+    pub stats_interval_ms: u64,
+    /// When a channel is stopped or its breaker open, look again after this long.
+    pub recheck_ms: u64,
+    /// Append one JSON line per delivery attempt to this file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_log: Option<PathBuf>,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            send_timeout_ms: 15_000,
+            dedup_ttl_ms: 24 * 3_600_000,
+            idle_poll_ms: 50,
+            scheduler_interval_ms: 250,
+            stats_interval_ms: 1_000,
+            recheck_ms: 5_000,
+            events_log: None,
+        }
+    }
+}
+
+impl WorkersConfig {
+    pub(super) fn validate(&self) -> Result<(), (String, String)> {
+        let positive = [
+            ("concurrency", self.concurrency as u64),
+            ("send_timeout_ms", self.send_timeout_ms),
+            ("dedup_ttl_ms", self.dedup_ttl_ms),
+            ("idle_poll_ms", self.idle_poll_ms),
+            ("scheduler_interval_ms", self.scheduler_interval_ms),
+            ("stats_interval_ms", self.stats_interval_ms),
+            ("recheck_ms", self.recheck_ms),
+        ];
+        match positive.iter().find(|(_, v)| *v == 0) {
+            Some((key, _)) => Err((format!("workers.{key}"), "must be at least 1".to_owned())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `[delivery]`: retry policies (channels are `[[delivery.channels]]`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Named retry policies, beside the built-in `exponential` and `schedule`.
+    pub retry_policies: Vec<RetryPolicy>,
+}
+
+impl DeliveryConfig {
+    pub(super) fn validate(&self) -> Result<(), (String, String)> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, policy) in self.retry_policies.iter().enumerate() {
+            let key = |field: &str| format!("delivery.retry_policies[{i}].{field}");
+            if policy.name.is_empty() || !seen.insert(policy.name.as_str()) {
+                return Err((
+                    key("name"),
+                    format!("{:?} is empty or used twice", policy.name),
+                ));
+            }
+            if policy.max_attempts == 0 {
+                return Err((
+                    key("max_attempts"),
+                    "must be at least 1 (it counts the first call)".to_owned(),
+                ));
+            }
+            if let Backoff::Schedule { delays } = &policy.backoff
+                && delays.is_empty()
+            {
+                return Err((
+                    key("backoff.delays"),
+                    "must list at least one delay".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[breaker]`: thresholds every channel's breaker uses.
+pub(super) fn validate_breaker(
+    b: &crate::engine::breaker::BreakerConfig,
+) -> Result<(), (String, String)> {
+    let bad = |key: &str, message: &str| Err((format!("breaker.{key}"), message.to_owned()));
+    if !(b.failure_rate_threshold > 0.0 && b.failure_rate_threshold <= 1.0) {
+        return bad("failure_rate_threshold", "must be above 0 and at most 1");
+    }
+    if b.buckets == 0 || b.window_ms < u64::from(b.buckets) {
+        return bad("buckets", "must be at least 1 and at most window_ms");
+    }
+    if b.half_open_probes == 0 {
+        return bad("half_open_probes", "must be at least 1");
+    }
+    if b.open_wait_ms == 0 {
+        return bad("open_wait_ms", "must be at least 1");
+    }
+    Ok(())
+}
