@@ -143,10 +143,12 @@ impl WorkersConfig {
     }
 }
 
-/// `[delivery]`: retry policies (channels are `[[delivery.channels]]`).
+/// `[delivery]`: channels (`[[delivery.channels]]`) and retry policies.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
+    /// Where alerts can go: Slack, SMTP, webhook, stdout or null channels, by name.
+    pub channels: Vec<crate::delivery::ChannelConfig>,
     /// Named retry policies, beside the built-in `exponential` and `schedule`.
     pub retry_policies: Vec<RetryPolicy>,
 }

@@ -282,15 +282,27 @@ pub const SECTIONS: &[SectionDoc] = &[
     SectionDoc {
         name: "delivery",
         doc: &["Delivery channels and retry policies."],
-        keys: &[key(
-            "retry_policies",
-            &[
-                "Named policies beside the built-in \"exponential\" and \"schedule\" (5m,30m,2h,12h,24h). Each:",
-                "{ name, max_attempts (counting the first call), jitter = none|full|equal|decorrelated|\"20%\",",
-                "with backoff = { kind = \"exponential\", base = \"1s\", factor = 2.0, cap = \"5m\" }",
-                "or { kind = \"schedule\", delays = \"5m,30m,2h\" } or { kind = \"fixed\", delay = \"30s\" } }.",
-            ],
-        )],
+        keys: &[
+            key(
+                "channels",
+                &[
+                    "Where alerts can go, as [[delivery.channels]] tables, each with a name and a kind:",
+                    "kind \"slack\": webhook_url (secret), timeout_ms, connect_timeout_ms;",
+                    "kind \"smtp\": host, port, mode (starttls | tls | plain), username, password, from, to, subject;",
+                    "kind \"webhook\": url, bearer_token, format (ward | moog); kind \"stdout\" or \"null\".",
+                    "A misconfigured channel falls back to stdout under its name, with an error logged once.",
+                ],
+            ),
+            key(
+                "retry_policies",
+                &[
+                    "Named policies beside the built-in \"exponential\" and \"schedule\" (5m,30m,2h,12h,24h). Each:",
+                    "{ name, max_attempts (counting the first call), jitter = none|full|equal|decorrelated|\"20%\",",
+                    "with backoff = { kind = \"exponential\", base = \"1s\", factor = 2.0, cap = \"5m\" }",
+                    "or { kind = \"schedule\", delays = \"5m,30m,2h\" } or { kind = \"fixed\", delay = \"30s\" } }.",
+                ],
+            ),
+        ],
     },
     SectionDoc {
         name: "log",

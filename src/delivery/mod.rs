@@ -2,16 +2,36 @@
 //!
 //! A backend sends one job and classifies any failure; the delivery worker owns retries, the
 //! breaker and the DLQ. Every error message a backend returns is already free of secrets.
+//!
+//! Channels are configured as a `[[channels]]` list (see [`config`]); [`build_backends`] turns
+//! that list into backends, replacing a misconfigured channel by a stdout backend of the same
+//! name and reporting why.
 
+pub mod config;
+mod http;
+pub mod null;
+pub mod payload;
 pub mod secret;
+pub mod slack;
+pub mod smtp;
+pub mod stdout;
+pub mod webhook;
 
+use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::model::DeliveryJob;
 
-pub use secret::Secret;
+pub use config::{ChannelConfig, ChannelsSection, ConfigProblem, build_backends};
+pub use http::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpTimeouts, parse_retry_after};
+pub use null::NullBackend;
+pub use secret::{Secret, redact_url};
+pub use slack::SlackBackend;
+pub use smtp::SmtpBackend;
+pub use stdout::{SharedWriter, StdoutBackend};
+pub use webhook::WebhookBackend;
 
 /// What a failure means for the next step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +102,42 @@ impl BackendKind {
             Self::Null => "null",
         }
     }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a channel's settings cannot make a working backend. Messages never contain a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("`{field}` is empty")]
+    Empty { field: &'static str },
+    #[error("`{field}` is not a valid URL: {reason}")]
+    InvalidUrl { field: &'static str, reason: String },
+    #[error("`{field}` must be an http or https URL, not {scheme}:")]
+    UnsupportedScheme { field: &'static str, scheme: String },
+    #[error("`{field}` {value:?} is not a valid mail address: {reason}")]
+    InvalidAddress {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("`{field}` is invalid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("`{field}` must be greater than zero")]
+    ZeroTimeout { field: &'static str },
+    #[error("`{field}` is set but `{missing}` is not")]
+    Incomplete {
+        field: &'static str,
+        missing: &'static str,
+    },
+    #[error("cannot set up TLS for {host:?}: {reason}")]
+    Tls { host: String, reason: String },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
 }
 
 /// A configured channel.

@@ -161,7 +161,7 @@ pub async fn deliver_batch(
                 settlement.dead_letter(item, "unknown_channel", message);
             }
             Err(error) => {
-                settlement.dead_letter(item, "decode", format!("not a delivery job: {error}"))
+                settlement.dead_letter(item, "decode", format!("not a delivery job: {error}"));
             }
         }
     }

@@ -1,0 +1,236 @@
+//! The generic webhook backend against a real HTTP server (wiremock): both payload formats,
+//! headers, success statuses, every failure class, and that URL and token never leak.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod delivery_common;
+
+use std::time::{Duration, Instant};
+
+use delivery_common::{assert_hidden, assert_permanent, assert_retryable, job, refused_addr};
+use ward::delivery::webhook::WebhookFormat;
+use ward::delivery::{
+    Backend, BackendKind, Disposition, HttpTimeouts, Secret, SendError, WebhookBackend,
+};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const URL_SECRET: &str = "hookSecretPath987";
+const TOKEN: &str = "bearer-TOKEN-abc123";
+
+fn hook_path() -> String {
+    format!("/ingest/{URL_SECRET}")
+}
+
+fn backend_at(base: &str, format: WebhookFormat) -> WebhookBackend {
+    WebhookBackend::new(
+        "ops-hook",
+        Secret::new(format!("{base}{}", hook_path())),
+        Some(Secret::new(TOKEN)),
+        format,
+        HttpTimeouts {
+            request: Duration::from_millis(300),
+            connect: Duration::from_millis(300),
+        },
+    )
+    .unwrap()
+}
+
+async fn server_answering(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(hook_path()))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn send_failing(backend: &WebhookBackend) -> SendError {
+    let err = backend
+        .send(&job("ops-hook"), "idem-1")
+        .await
+        .expect_err("should fail");
+    let texts = [format!("{err}"), format!("{err:?}"), format!("{backend:?}")];
+    assert_hidden(URL_SECRET, &texts);
+    assert_hidden(TOKEN, &texts);
+    err
+}
+
+#[tokio::test]
+async fn posts_the_ward_payload_with_idempotency_key_and_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(hook_path()))
+        .and(header("Idempotency-Key", "01JD8X-ops-hook"))
+        .and(header("Authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(202))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = backend_at(&server.uri(), WebhookFormat::Ward);
+    assert_eq!(backend.kind(), BackendKind::Webhook);
+    backend
+        .send(&job("ops-hook"), "01JD8X-ops-hook")
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(
+        request.headers.get("idempotency-key").unwrap(),
+        "01JD8X-ops-hook"
+    );
+    assert_eq!(
+        request.headers.get("content-type").unwrap(),
+        "application/json"
+    );
+    let body: serde_json::Value = request.body_json().unwrap();
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["channel"], "ops-hook");
+    assert_eq!(body["idempotency_key"], "01JD8X-ops-hook");
+    let alert = &body["alert"];
+    assert_eq!(alert["title"], "HighLatency");
+    assert_eq!(alert["description"], "p99 latency above 2 s for 10 minutes");
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["tenant"], "acme");
+    assert_eq!(alert["correlation_id"], "corr-42");
+    assert_eq!(alert["labels"]["service"], "checkout");
+    assert_eq!(
+        alert["annotations"]["runbook"],
+        "https://runbooks.example/latency"
+    );
+    assert_eq!(alert["starts_at_ms"], 1_795_564_800_000_i64);
+    assert!(alert["ends_at_ms"].is_null());
+    assert_eq!(
+        alert["generator_url"],
+        "https://prometheus.example/graph?g0.expr=up"
+    );
+    assert_eq!(alert["test"], false);
+    assert_eq!(alert["fingerprint"].as_str().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn moog_format_sends_the_mutt_shape() {
+    let server = server_answering(ResponseTemplate::new(200)).await;
+    let backend = backend_at(&server.uri(), WebhookFormat::Moog);
+    let mut job = job("ops-hook");
+    job.alert.test = true;
+    backend.send(&job, "idem-moog").await.unwrap();
+
+    let request = &server.received_requests().await.unwrap()[0];
+    assert_eq!(request.headers.get("idempotency-key").unwrap(), "idem-moog");
+    assert_eq!(
+        request.headers.get("authorization").unwrap(),
+        format!("Bearer {TOKEN}").as_str()
+    );
+    let body: serde_json::Value = request.body_json().unwrap();
+    assert_eq!(body["signature"], "api-7:9090");
+    assert_eq!(body["source_id"], "api-7:9090");
+    assert_eq!(body["external_id"], "corr-42");
+    assert_eq!(body["class"], "payments");
+    assert_eq!(body["type"], "Alert");
+    assert_eq!(body["severity"], 5);
+    assert_eq!(body["manager"], "Ward");
+    assert_eq!(body["agent_time"], 1_795_564_800);
+    assert_eq!(
+        body["description"],
+        "[TEST] HighLatency: p99 latency above 2 s for 10 minutes"
+    );
+    assert!(body["agent"].as_str().unwrap().starts_with("Ward v"));
+    assert_eq!(body["custom_info"]["idempotency_key"], "idem-moog");
+    assert_eq!(body["custom_info"]["alert"]["test"], true);
+}
+
+#[tokio::test]
+async fn accepted_statuses_succeed_and_odd_2xx_do_not() {
+    for status in [200, 201, 202, 204] {
+        let server = server_answering(ResponseTemplate::new(status)).await;
+        backend_at(&server.uri(), WebhookFormat::Ward)
+            .send(&job("ops-hook"), "idem-1")
+            .await
+            .unwrap_or_else(|err| panic!("{status}: {err}"));
+    }
+    let server = server_answering(ResponseTemplate::new(206)).await;
+    let err = send_failing(&backend_at(&server.uri(), WebhookFormat::Ward)).await;
+    assert_permanent(&err, "http_206");
+}
+
+#[tokio::test]
+async fn server_errors_are_retryable() {
+    let server = server_answering(ResponseTemplate::new(500).set_body_string("boom")).await;
+    let err = send_failing(&backend_at(&server.uri(), WebhookFormat::Ward)).await;
+    assert_retryable(&err, "http_500");
+    assert!(err.message.contains("boom"), "{err}");
+}
+
+#[tokio::test]
+async fn rate_limits_read_header_then_body() {
+    let server =
+        server_answering(ResponseTemplate::new(429).insert_header("Retry-After", "1")).await;
+    let err = send_failing(&backend_at(&server.uri(), WebhookFormat::Ward)).await;
+    assert_eq!(
+        err.disposition,
+        Disposition::RateLimited(Some(Duration::from_secs(1)))
+    );
+
+    let server =
+        server_answering(ResponseTemplate::new(429).set_body_string(r#"{"retry_after":2}"#)).await;
+    let err = send_failing(&backend_at(&server.uri(), WebhookFormat::Ward)).await;
+    assert_eq!(
+        err.disposition,
+        Disposition::RateLimited(Some(Duration::from_secs(2)))
+    );
+}
+
+#[tokio::test]
+async fn client_errors_are_permanent_with_the_receivers_words() {
+    let server = server_answering(
+        ResponseTemplate::new(404).set_body_string(r#"{"error":"channel_not_found"}"#),
+    )
+    .await;
+    let err = send_failing(&backend_at(&server.uri(), WebhookFormat::Ward)).await;
+    assert_permanent(&err, "http_404");
+    assert!(err.message.contains("channel_not_found"), "{err}");
+
+    // A receiver that echoes the token back does not get it into our messages.
+    let server = server_answering(
+        ResponseTemplate::new(401).set_body_string(format!("bad token Bearer {TOKEN}")),
+    )
+    .await;
+    let err = send_failing(&backend_at(&server.uri(), WebhookFormat::Ward)).await;
+    assert_permanent(&err, "http_401");
+    assert!(err.message.contains("bad token Bearer ***"), "{err}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = server_answering(
+        ResponseTemplate::new(301).insert_header("Location", "http://127.0.0.1:9/elsewhere"),
+    )
+    .await;
+    let err = send_failing(&backend_at(&server.uri(), WebhookFormat::Ward)).await;
+    assert_permanent(&err, "http_301");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let server =
+        server_answering(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
+    let started = Instant::now();
+    let err = send_failing(&backend_at(&server.uri(), WebhookFormat::Ward)).await;
+    let elapsed = started.elapsed();
+    assert_retryable(&err, "timeout");
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(3),
+        "took {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn connection_refused_is_retryable_connect() {
+    let backend = backend_at(&format!("http://{}", refused_addr()), WebhookFormat::Ward);
+    let err = send_failing(&backend).await;
+    assert_retryable(&err, "connect");
+}
