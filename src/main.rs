@@ -41,8 +41,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         .map_or_else(|| cli.global.log_without_file(), |c| c.log.clone());
     cli::logging::init(&log)?;
 
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+    // Not locked for the whole run: `ward up`'s stdout channel writes to it from other threads.
+    let mut out = io::stdout();
     cli::dispatch(cli, config.as_ref(), &mut out)?;
     out.flush()?;
     Ok(())

@@ -6,6 +6,7 @@
 mod config_cmd;
 pub mod logging;
 mod template_cmd;
+mod up_cmd;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -101,6 +102,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print a config file documenting every option and its default, all commented out
     PrintConfigTemplate,
+    /// Run the pipeline workers and the ingest endpoint until SIGINT or SIGTERM
+    Up,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -116,7 +119,7 @@ impl Command {
     /// `ward config path` from telling you where that file is).
     pub fn needs_config(&self) -> bool {
         match self {
-            Self::Config(ConfigCommand::Show) => true,
+            Self::Config(ConfigCommand::Show) | Self::Up => true,
             Self::Config(ConfigCommand::Path) | Self::PrintConfigTemplate => false,
         }
     }
@@ -228,6 +231,11 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
             config_cmd::show(&cli.global.location(), config, out)
         }
         Command::PrintConfigTemplate => template_cmd::print(out),
+        Command::Up => {
+            let config =
+                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
+            up_cmd::run(config, out)
+        }
     }
 }
 
