@@ -123,7 +123,7 @@ pub struct RecipientTier {
 }
 
 /// The whole routing table as written in config.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingConfig {
     #[serde(default)]
@@ -139,6 +139,17 @@ pub struct RoutingConfig {
 
 fn default_policy() -> String {
     "exponential".to_owned()
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            routes: Vec::new(),
+            recipients: Vec::new(),
+            default_channels: Vec::new(),
+            default_retry_policy: default_policy(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -318,8 +318,8 @@ fn ward_alerts(
                 None => Severity::default(),
             };
             let tenant = resolve_tenant(pipeline, bound, input.tenant.as_deref(), &at)?;
-            let starts_at_ms =
-                parse_time(&format!("{at}starts_at"), input.starts_at.as_deref())?.unwrap_or(now);
+            let given_start = parse_time(&format!("{at}starts_at"), input.starts_at.as_deref())?;
+            let starts_at_ms = given_start.unwrap_or(now);
             let ends_at_ms = parse_time(&format!("{at}ends_at"), input.ends_at.as_deref())?;
             if let Some(url) = &input.generator_url {
                 check_text(&format!("{at}generator_url"), url, MAX_LABEL_VALUE, false)?;
@@ -331,7 +331,13 @@ fn ward_alerts(
                     check_text(&format!("{at}idempotency_key"), &key, MAX_KEY, false)?;
                     key
                 }
-                None => format!("{fingerprint}:{starts_at_ms}:{}", status_str(status)),
+                // Without a start time, the same labels and status are the same alert: posting
+                // it again within the dedup TTL does not notify twice.
+                None => format!(
+                    "{fingerprint}:{}:{}",
+                    given_start.map_or_else(String::new, |t| t.to_string()),
+                    status_str(status)
+                ),
             };
             Ok(Accepted {
                 alert: Alert {
