@@ -2,6 +2,9 @@
 //!
 //! Dependency arrows point one way: `cli → ui/headless → actions/sources → store/engine → model`.
 
+// Unit tests may unwrap; library code may not (see `[lints.clippy]` in Cargo.toml).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod actions;
 pub mod cli;
 pub mod config;
