@@ -8,11 +8,11 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Harness, Kind, T0, queue};
+use common::{Harness, Kind, T0, fill_dlq, queue};
 use serde_json::json;
 use ward::engine::breaker::{Breaker, BreakerConfig, BreakerState, CallOutcome};
 use ward::engine::ratelimit::RateLimit;
-use ward::model::{AuditRecord, Envelope, EnvelopeId, FailureInfo, Flag, FlagState, WorkerId};
+use ward::model::{AuditRecord, Envelope, FailureInfo, Flag, FlagState, WorkerId};
 use ward::store::{
     DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqScope,
     FailedSet, MAX_BATCH, ReplayOptions, RetryRequest, StoreError, Update, update_breaker,
@@ -37,48 +37,6 @@ impl Now for Harness {
     fn clock_now(&self) -> i64 {
         self.store.now_ms()
     }
-}
-
-/// Put `n` envelopes in the DLQ of `q`, each failure one second apart, with the given class.
-async fn fill_dlq(
-    h: &Harness,
-    q: &str,
-    n: usize,
-    tenant: &str,
-    class: &str,
-    stage: &str,
-) -> Vec<EnvelopeId> {
-    let q = queue(q);
-    let mut ids = Vec::new();
-    for chunk in envelopes(h, n, tenant).chunks(MAX_BATCH) {
-        h.store.enqueue(&q, chunk).await.unwrap();
-    }
-    loop {
-        let lease = h
-            .store
-            .lease(&q, &worker("filler"), MAX_BATCH, LEASE)
-            .await
-            .unwrap();
-        if lease.items.is_empty() {
-            break;
-        }
-        let requests: Vec<_> = lease
-            .items
-            .into_iter()
-            .map(|item| {
-                ids.push(item.envelope.id.clone());
-                DeadLetterRequest {
-                    receipt: item.receipt,
-                    envelope: item.envelope,
-                    failure: FailureInfo::new(class, "boom", stage),
-                }
-            })
-            .collect();
-        let outcome = h.store.dead_letter(&q, &requests).await.unwrap();
-        assert!(outcome.stale.is_empty());
-        h.clock.advance(Duration::from_secs(1));
-    }
-    ids
 }
 
 async fn enqueue_lease_ack_in_fifo_order(h: Harness) {

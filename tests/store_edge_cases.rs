@@ -10,7 +10,7 @@ use common::{Harness, Kind, queue};
 use serde_json::json;
 use ward::model::{Envelope, EnvelopeId, FailureInfo, WorkerId};
 use ward::store::{
-    DeadLetterRequest, DlqCursor, DlqFilter, DlqScope, FailedSet, MAX_BATCH, Receipt, ReplayOptions,
+    DeadLetterRequest, DlqCursor, DlqFilter, DlqScope, FailedSet, Receipt, ReplayOptions,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -21,33 +21,7 @@ fn w(name: &str) -> WorkerId {
 
 /// `n` envelopes of `tenant` into the DLQ of "delivery", one second apart.
 async fn fill_dlq(h: &Harness, n: usize, tenant: &str, class: &str) -> Vec<EnvelopeId> {
-    let q = queue("delivery");
-    let batch: Vec<_> = (0..n)
-        .map(|i| Envelope::new(tenant, json!({ "n": i }), h.store.now_ms()))
-        .collect();
-    h.store.enqueue(&q, &batch).await.unwrap();
-    let mut ids = Vec::new();
-    loop {
-        let lease = h.store.lease(&q, &w("f"), MAX_BATCH, LEASE).await.unwrap();
-        if lease.items.is_empty() {
-            break;
-        }
-        let reqs: Vec<_> = lease
-            .items
-            .into_iter()
-            .map(|i| {
-                ids.push(i.envelope.id.clone());
-                DeadLetterRequest {
-                    receipt: i.receipt,
-                    envelope: i.envelope,
-                    failure: FailureInfo::new(class, "boom", "deliver"),
-                }
-            })
-            .collect();
-        h.store.dead_letter(&q, &reqs).await.unwrap();
-        h.clock.advance(Duration::from_secs(1));
-    }
-    ids
+    common::fill_dlq(h, "delivery", n, tenant, class, "deliver").await
 }
 
 async fn figures(h: &Harness) -> (u64, u64, u64, u64) {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, pause};
+use super::{Pipeline, next_batch, pause};
 use crate::delivery::{Backend, Disposition, SendError};
 use crate::engine::breaker::{BreakerState, CallOutcome, Permit};
 use crate::engine::clock::duration_ms;
@@ -35,32 +35,10 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
             }
             continue;
         }
-        let lease = match pipeline
-            .store
-            .lease(
-                &queue,
-                &pipeline.worker,
-                pipeline.workers.batch_size,
-                pipeline.workers.lease(),
-            )
-            .await
-        {
-            Ok(lease) => lease,
-            Err(error) => {
-                tracing::warn!(%error, "delivery: could not lease");
-                if !pause(&stop, idle * 20).await {
-                    return;
-                }
-                continue;
-            }
+        let Some(items) = next_batch(&pipeline, &queue, &stop, "delivery").await else {
+            return;
         };
-        if lease.items.is_empty() {
-            if !pause(&stop, idle).await {
-                return;
-            }
-            continue;
-        }
-        if let Err(error) = deliver_batch(&pipeline, lease.items, &stop).await {
+        if let Err(error) = deliver_batch(&pipeline, items, &stop).await {
             tracing::warn!(%error, "delivery: batch not settled; the janitor will return it");
         }
     }

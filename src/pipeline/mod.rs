@@ -274,6 +274,40 @@ impl Running {
     }
 }
 
+/// The next batch from `queue`, waiting (idle poll, or longer after a store error) while there is
+/// none; `None` once stopped.
+pub(crate) async fn next_batch(
+    pipeline: &Pipeline,
+    queue: &QueueName,
+    stop: &CancellationToken,
+    who: &str,
+) -> Option<Vec<crate::store::LeasedItem>> {
+    let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
+    while !stop.is_cancelled() {
+        let wait = match pipeline
+            .store
+            .lease(
+                queue,
+                &pipeline.worker,
+                pipeline.workers.batch_size,
+                pipeline.workers.lease(),
+            )
+            .await
+        {
+            Ok(lease) if !lease.items.is_empty() => return Some(lease.items),
+            Ok(_) => idle,
+            Err(error) => {
+                tracing::warn!(%error, "{who}: could not lease");
+                idle * 20
+            }
+        };
+        if !pause(stop, wait).await {
+            return None;
+        }
+    }
+    None
+}
+
 /// Sleep, or return early (false) when stopped.
 pub(crate) async fn pause(stop: &CancellationToken, duration: Duration) -> bool {
     tokio::select! {

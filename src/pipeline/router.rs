@@ -5,45 +5,18 @@
 //! the store's idempotent enqueue skips.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, pause};
+use super::{Pipeline, next_batch};
 use crate::model::{Alert, DeliveryJob, Envelope, EnvelopeId, FailureInfo, derived_ulid};
 use crate::store::{DeadLetterRequest, LeasedItem, MAX_BATCH, Receipt, StoreResult};
 use crate::telemetry::metrics::RouteLabels;
 
 pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
     let queue = pipeline.workers.ingest_queue.clone();
-    while !stop.is_cancelled() {
-        let lease = match pipeline
-            .store
-            .lease(
-                &queue,
-                &pipeline.worker,
-                pipeline.workers.batch_size,
-                pipeline.workers.lease(),
-            )
-            .await
-        {
-            Ok(lease) => lease,
-            Err(error) => {
-                tracing::warn!(%error, "router: could not lease");
-                if !pause(&stop, idle * 20).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        if lease.items.is_empty() {
-            if !pause(&stop, idle).await {
-                return;
-            }
-            continue;
-        }
-        if let Err(error) = route_batch(&pipeline, lease.items).await {
+    while let Some(items) = next_batch(&pipeline, &queue, &stop, "router").await {
+        if let Err(error) = route_batch(&pipeline, items).await {
             // Unsettled items come back through the janitor once their lease expires.
             tracing::warn!(%error, "router: batch not settled");
         }

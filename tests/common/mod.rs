@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ward::engine::clock::ManualClock;
-use ward::model::QueueName;
-use ward::store::{KeySchema, MemoryStore, RedisStore, RedisStoreOptions, Store};
+use ward::model::{EnvelopeId, FailureInfo, QueueName};
+use ward::store::{
+    DeadLetterRequest, KeySchema, MAX_BATCH, MemoryStore, RedisStore, RedisStoreOptions, Store,
+};
 
 /// A fixed start time (2026-11-25T00:00:00Z) so failure times and ages are predictable.
 pub const T0: i64 = 1_795_564_800_000;
@@ -187,4 +189,57 @@ macro_rules! conformance {
         mod redis_1 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 1).await).await } )* }
         mod redis_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 3).await).await } )* }
     };
+}
+
+/// Put `n` envelopes in the DLQ of `q`, each failure one second apart, with the given class.
+pub async fn fill_dlq(
+    h: &Harness,
+    q: &str,
+    n: usize,
+    tenant: &str,
+    class: &str,
+    stage: &str,
+) -> Vec<EnvelopeId> {
+    let q = queue(q);
+    let mut ids = Vec::new();
+    for chunk in (0..n)
+        .map(|i| {
+            ward::model::Envelope::new(tenant, serde_json::json!({ "n": i }), h.store.now_ms())
+        })
+        .collect::<Vec<_>>()
+        .chunks(MAX_BATCH)
+    {
+        h.store.enqueue(&q, chunk).await.unwrap();
+    }
+    loop {
+        let lease = h
+            .store
+            .lease(
+                &q,
+                &ward::model::WorkerId::new("filler"),
+                MAX_BATCH,
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        if lease.items.is_empty() {
+            break;
+        }
+        let requests: Vec<_> = lease
+            .items
+            .into_iter()
+            .map(|item| {
+                ids.push(item.envelope.id.clone());
+                DeadLetterRequest {
+                    receipt: item.receipt,
+                    envelope: item.envelope,
+                    failure: FailureInfo::new(class, "boom", stage),
+                }
+            })
+            .collect();
+        let outcome = h.store.dead_letter(&q, &requests).await.unwrap();
+        assert!(outcome.stale.is_empty());
+        h.clock.advance(Duration::from_secs(1));
+    }
+    ids
 }
