@@ -329,21 +329,12 @@ impl Store for MemoryStore {
     }
 
     async fn ack(&self, queue: &QueueName, receipts: &[Receipt]) -> StoreResult<ReceiptOutcome> {
-        check_batch(receipts.len())?;
-        check_receipts(receipts.iter(), self.keys.partitions())?;
-        let mut state = self.lock();
-        let mut outcome = ReceiptOutcome::default();
-        for r in receipts {
-            let part = &mut state.partitions[usize::from(r.partition)];
-            if part.holds(queue, &r.id.0, &r.token) {
-                part.release(queue, &r.id.0);
-                part.forget(&r.id.0);
-                outcome.applied += 1;
-            } else {
-                outcome.stale.push(r.id.clone());
-            }
-        }
-        Ok(outcome)
+        self.settle(
+            queue,
+            receipts.iter(),
+            |r| r,
+            |part, r| part.forget(&r.id.0),
+        )
     }
 
     async fn extend(
@@ -352,25 +343,18 @@ impl Store for MemoryStore {
         receipts: &[Receipt],
         lease_for: Duration,
     ) -> StoreResult<ReceiptOutcome> {
-        check_batch(receipts.len())?;
-        check_receipts(receipts.iter(), self.keys.partitions())?;
         let deadline = self.now_ms().saturating_add(duration_ms(lease_for));
-        let mut state = self.lock();
-        let mut outcome = ReceiptOutcome::default();
-        for r in receipts {
-            let part = &mut state.partitions[usize::from(r.partition)];
-            if part.holds(queue, &r.id.0, &r.token) {
-                part.release(queue, &r.id.0);
+        self.settle(
+            queue,
+            receipts.iter(),
+            |r| r,
+            |part, r| {
                 let q = part.queue(queue);
                 q.leases.insert((deadline, r.id.0.clone()));
                 q.lease_of
                     .insert(r.id.0.clone(), (deadline, r.token.clone()));
-                outcome.applied += 1;
-            } else {
-                outcome.stale.push(r.id.clone());
-            }
-        }
-        Ok(outcome)
+            },
+        )
     }
 
     async fn schedule_retry(
@@ -379,29 +363,23 @@ impl Store for MemoryStore {
         retries: &[RetryRequest],
     ) -> StoreResult<ReceiptOutcome> {
         check_batch(retries.len())?;
-        check_receipts(retries.iter().map(|r| &r.receipt), self.keys.partitions())?;
         let bodies = retries
             .iter()
-            .map(|r| encode_envelope(&r.envelope))
+            .map(|r| Ok((r, encode_envelope(&r.envelope)?)))
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut state = self.lock();
-        let mut outcome = ReceiptOutcome::default();
-        for (r, body) in retries.iter().zip(bodies) {
-            let id = &r.receipt.id.0;
-            let part = &mut state.partitions[usize::from(r.receipt.partition)];
-            if part.holds(queue, id, &r.receipt.token) {
-                part.release(queue, id);
-                part.bodies.insert(id.clone(), body);
+        self.settle(
+            queue,
+            bodies.iter(),
+            |(r, _)| &r.receipt,
+            |part, (r, body)| {
+                let id = &r.receipt.id.0;
+                part.bodies.insert(id.clone(), body.clone());
                 *part.attempts.entry(id.clone()).or_insert(0) += 1;
                 part.queue(queue)
                     .scheduled
                     .insert((r.due_at_ms, id.clone()));
-                outcome.applied += 1;
-            } else {
-                outcome.stale.push(r.receipt.id.clone());
-            }
-        }
-        Ok(outcome)
+            },
+        )
     }
 
     async fn defer(
@@ -410,23 +388,16 @@ impl Store for MemoryStore {
         receipts: &[Receipt],
         due_at_ms: i64,
     ) -> StoreResult<ReceiptOutcome> {
-        check_batch(receipts.len())?;
-        check_receipts(receipts.iter(), self.keys.partitions())?;
-        let mut state = self.lock();
-        let mut outcome = ReceiptOutcome::default();
-        for r in receipts {
-            let part = &mut state.partitions[usize::from(r.partition)];
-            if part.holds(queue, &r.id.0, &r.token) {
-                part.release(queue, &r.id.0);
+        self.settle(
+            queue,
+            receipts.iter(),
+            |r| r,
+            |part, r| {
                 part.queue(queue)
                     .scheduled
                     .insert((due_at_ms, r.id.0.clone()));
-                outcome.applied += 1;
-            } else {
-                outcome.stale.push(r.id.clone());
-            }
-        }
-        Ok(outcome)
+            },
+        )
     }
 
     async fn release(
@@ -434,20 +405,15 @@ impl Store for MemoryStore {
         queue: &QueueName,
         receipts: &[Receipt],
     ) -> StoreResult<ReceiptOutcome> {
-        check_batch(receipts.len())?;
-        check_receipts(receipts.iter(), self.keys.partitions())?;
-        let mut state = self.lock();
-        let mut outcome = ReceiptOutcome::default();
-        for r in receipts.iter().rev() {
-            let part = &mut state.partitions[usize::from(r.partition)];
-            if part.holds(queue, &r.id.0, &r.token) {
-                part.release(queue, &r.id.0);
+        // Pushed to the front last-first, so the batch keeps its order.
+        let mut outcome = self.settle(
+            queue,
+            receipts.iter().rev(),
+            |r| r,
+            |part, r| {
                 part.queue(queue).waiting.push_front(r.id.0.clone());
-                outcome.applied += 1;
-            } else {
-                outcome.stale.push(r.id.clone());
-            }
-        }
+            },
+        )?;
         outcome.stale.reverse();
         Ok(outcome)
     }
@@ -478,25 +444,17 @@ impl Store for MemoryStore {
         queue: &QueueName,
         requests: &[DeadLetterRequest],
     ) -> StoreResult<ReceiptOutcome> {
-        check_batch(requests.len())?;
-        check_receipts(requests.iter().map(|r| &r.receipt), self.keys.partitions())?;
         let now = self.now_ms();
-        let mut state = self.lock();
-        let mut outcome = ReceiptOutcome::default();
-        for r in requests {
-            let id = &r.receipt.id.0;
-            let part = &mut state.partitions[usize::from(r.receipt.partition)];
-            if part.holds(queue, id, &r.receipt.token) {
-                part.release(queue, id);
+        self.settle(
+            queue,
+            requests.iter(),
+            |r| &r.receipt,
+            |part, r| {
                 let meta = dlq_meta_for(queue, r, now);
                 part.queue(queue).dlq.insert(meta.key.clone());
-                part.meta.insert(id.clone(), meta);
-                outcome.applied += 1;
-            } else {
-                outcome.stale.push(r.receipt.id.clone());
-            }
-        }
-        Ok(outcome)
+                part.meta.insert(r.receipt.id.0.clone(), meta);
+            },
+        )
     }
 
     async fn recover_expired(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
@@ -855,6 +813,33 @@ enum Moved {
 }
 
 impl MemoryStore {
+    /// The fence shared by every change to a leased item (Redis: `settle.lua`): for each item
+    /// whose receipt still holds its lease, drop the lease and `apply`; else report it stale.
+    fn settle<'a, T: 'a>(
+        &self,
+        queue: &QueueName,
+        items: impl ExactSizeIterator<Item = &'a T> + Clone,
+        receipt: impl Fn(&T) -> &Receipt,
+        mut apply: impl FnMut(&mut Partition, &T),
+    ) -> StoreResult<ReceiptOutcome> {
+        check_batch(items.len())?;
+        check_receipts(items.clone().map(&receipt), self.keys.partitions())?;
+        let mut state = self.lock();
+        let mut outcome = ReceiptOutcome::default();
+        for item in items {
+            let r = receipt(item);
+            let part = &mut state.partitions[usize::from(r.partition)];
+            if part.holds(queue, &r.id.0, &r.token) {
+                part.release(queue, &r.id.0);
+                apply(part, item);
+                outcome.applied += 1;
+            } else {
+                outcome.stale.push(r.id.clone());
+            }
+        }
+        Ok(outcome)
+    }
+
     /// One bounded DLQ batch: by ids (every partition, each id where it lives) or by filter from
     /// the cursor (one partition's scan per call, like one Redis script).
     fn apply_batch(
