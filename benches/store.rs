@@ -4,8 +4,8 @@
 //! Set `WARD_BENCH_ITEMS` to change the item count (default 200 000 per run).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,54 +17,6 @@ use ward::store::{
 };
 
 const LEASE: Duration = Duration::from_secs(60);
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis() -> (Option<Server>, String) {
-    if let Ok(url) = std::env::var("WARD_BENCH_REDIS_URL") {
-        return (None, url);
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Server(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed for the Redis half of the benchmark"),
-    );
-    let url = format!("redis://127.0.0.1:{port}/");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if redis::Client::open(url.as_str())
-            .and_then(|c| c.get_connection())
-            .is_ok()
-        {
-            return (Some(child), url);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    drop(child);
-    panic!("redis-server did not start");
-}
 
 /// `workers` concurrent loops, each: enqueue a batch, lease it, ack it. Returns items per second.
 async fn cycle(store: Arc<dyn Store>, items: usize, batch: usize, workers: usize) -> f64 {
@@ -151,10 +103,7 @@ async fn replay(store: Arc<dyn Store>, items: usize) -> (f64, usize) {
 }
 
 fn main() {
-    let items: usize = std::env::var("WARD_BENCH_ITEMS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let items = common::items(200_000);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         println!("store throughput: enqueue + lease + ack, {items} items per run");
@@ -164,7 +113,7 @@ fn main() {
             let rate = cycle(memory, n, batch, workers).await;
             println!("  memory  batch {batch:>3} x {workers} workers: {rate:>12.0} items/s");
         }
-        let (_server, url) = start_redis();
+        let (_server, url) = common::start_redis();
         for (partitions, batch, workers) in [(1, 1, 1), (1, 100, 1), (1, 500, 1), (1, 500, 4), (4, 500, 4)] {
             let n = if batch == 1 { items / 20 } else { items };
             let options = RedisStoreOptions::new(&url, KeySchema::ward(&format!("bench{partitions}{batch}{workers}"), partitions));

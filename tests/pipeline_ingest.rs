@@ -120,7 +120,7 @@ impl Running {
         }
     }
 
-    async fn ingest_depth(&self) -> u64 {
+    async fn unsettled(&self) -> u64 {
         let stats = self
             .store
             .stats(&[QueueName::ingest(), QueueName::delivery()])
@@ -129,7 +129,7 @@ impl Running {
         stats
             .queues
             .iter()
-            .map(|q| q.depth + q.in_flight + q.dlq)
+            .map(|q| q.depth + q.in_flight + q.scheduled + q.dlq)
             .sum()
     }
 }
@@ -186,7 +186,7 @@ async fn posted_alerts_are_delivered_exactly_once() {
     assert_eq!(resolved, 1);
     // Everything settled: nothing waiting, leased or dead.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while p.ingest_depth().await != 0 {
+    while p.unsettled().await != 0 {
         assert!(Instant::now() < deadline, "queues did not drain");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -284,7 +284,7 @@ async fn bad_input_gets_a_clear_error_and_enqueues_nothing() {
         );
     }
     // One good alert in a bad batch: nothing partial.
-    assert_eq!(p.ingest_depth().await, 0);
+    assert_eq!(p.unsettled().await, 0);
     assert!(p.out.lines().is_empty());
     p.stop.cancel();
 }
@@ -340,7 +340,7 @@ async fn rate_limits_and_queue_caps_refuse_with_headers() {
     assert_eq!(body["error"], "queue_full");
     assert_eq!(body["queue_limit"], 3);
     assert_eq!(
-        capped.ingest_depth().await,
+        capped.unsettled().await,
         0,
         "a refused request enqueues nothing"
     );

@@ -854,60 +854,94 @@ async fn partitions_spread_items_and_leases_cover_them_all(h: Harness) {
     assert_eq!(partitions.len(), usize::from(h.store.keys().partitions()));
 }
 
+async fn claim(h: &Harness, key: &str) -> DedupClaim {
+    let claims = h
+        .store
+        .dedup_claim(&[key.to_owned()], Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    claims[0]
+}
+
+async fn finish(h: &Harness, key: &str, outcome: DedupFinish) {
+    h.store
+        .dedup_finish(&[(key.to_owned(), outcome)])
+        .await
+        .unwrap();
+}
+
 async fn dedup_claims_once_and_remembers_success(h: Harness) {
     let hold = Duration::from_secs(30);
     let ttl = Duration::from_secs(3600);
-    assert_eq!(
-        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
-        DedupClaim::Claimed
-    );
-    assert_eq!(
-        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
-        DedupClaim::InFlight
-    );
-    assert_eq!(
-        h.store.dedup_claim("smtp:a1", hold).await.unwrap(),
-        DedupClaim::Claimed,
-        "per key"
-    );
+    assert_eq!(claim(&h, "slack:a1").await, DedupClaim::Claimed);
+    assert_eq!(claim(&h, "slack:a1").await, DedupClaim::InFlight);
+    assert_eq!(claim(&h, "smtp:a1").await, DedupClaim::Claimed, "per key");
 
     // A failed send releases its claim so the retry can send.
-    h.store
-        .dedup_finish("slack:a1", DedupFinish::Release)
-        .await
-        .unwrap();
+    finish(&h, "slack:a1", DedupFinish::Release).await;
+    assert_eq!(claim(&h, "slack:a1").await, DedupClaim::Claimed);
+    finish(&h, "slack:a1", DedupFinish::Done(ttl)).await;
+    assert_eq!(claim(&h, "slack:a1").await, DedupClaim::AlreadyDone);
+    finish(&h, "slack:a1", DedupFinish::Release).await;
     assert_eq!(
-        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
-        DedupClaim::Claimed
-    );
-    h.store
-        .dedup_finish("slack:a1", DedupFinish::Done(ttl))
-        .await
-        .unwrap();
-    assert_eq!(
-        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
-        DedupClaim::AlreadyDone
-    );
-    h.store
-        .dedup_finish("slack:a1", DedupFinish::Release)
-        .await
-        .unwrap();
-    assert_eq!(
-        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
+        claim(&h, "slack:a1").await,
         DedupClaim::AlreadyDone,
         "release never forgets a success"
     );
 
     // A claim whose holder died lapses; a success is forgotten after its TTL.
     h.clock.advance(hold);
-    assert_eq!(
-        h.store.dedup_claim("smtp:a1", hold).await.unwrap(),
-        DedupClaim::Claimed
-    );
+    assert_eq!(claim(&h, "smtp:a1").await, DedupClaim::Claimed);
     h.clock.advance(ttl);
+    assert_eq!(claim(&h, "slack:a1").await, DedupClaim::Claimed);
+}
+
+async fn dedup_batches_answer_per_key_in_order(h: Harness) {
+    let hold = Duration::from_secs(30);
+    let ttl = Duration::from_secs(3600);
+    let keys = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    assert!(h.store.dedup_claim(&[], hold).await.unwrap().is_empty());
+    h.store.dedup_finish(&[]).await.unwrap();
     assert_eq!(
-        h.store.dedup_claim("slack:a1", hold).await.unwrap(),
-        DedupClaim::Claimed
+        h.store
+            .dedup_claim(&keys(&["a", "b", "a"]), hold)
+            .await
+            .unwrap(),
+        vec![
+            DedupClaim::Claimed,
+            DedupClaim::Claimed,
+            DedupClaim::InFlight
+        ],
+        "a key repeated in one batch is claimed once"
+    );
+    h.store
+        .dedup_finish(&[
+            ("a".to_owned(), DedupFinish::Done(ttl)),
+            ("b".to_owned(), DedupFinish::Release),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store
+            .dedup_claim(&keys(&["c", "b", "a"]), hold)
+            .await
+            .unwrap(),
+        vec![
+            DedupClaim::Claimed,
+            DedupClaim::Claimed,
+            DedupClaim::AlreadyDone
+        ]
+    );
+    // Thousands of records expire and are forgotten (the memory store sweeps them lazily).
+    let many: Vec<String> = (0..5000).map(|i| format!("bulk-{i}")).collect();
+    let claims = h.store.dedup_claim(&many, hold).await.unwrap();
+    assert!(claims.iter().all(|c| *c == DedupClaim::Claimed));
+    h.clock.advance(hold);
+    let claims = h.store.dedup_claim(&many, hold).await.unwrap();
+    assert!(
+        claims.iter().all(|c| *c == DedupClaim::Claimed),
+        "lapsed claims can be taken again"
     );
 }
 
@@ -1020,6 +1054,7 @@ conformance!(
     the_audit_log_is_append_only_and_reads_newest_first,
     partitions_spread_items_and_leases_cover_them_all,
     dedup_claims_once_and_remembers_success,
+    dedup_batches_answer_per_key_in_order,
     rate_limits_follow_gcra_per_name,
     breakers_are_shared_under_compare_and_set,
 );

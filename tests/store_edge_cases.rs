@@ -231,7 +231,7 @@ async fn enqueueing_an_id_twice_adds_it_once(h: Harness) {
     assert_eq!(lease.items.len(), 1);
     // While it is leased, or in the DLQ, the id is still known: no second copy sneaks in.
     let again = Envelope {
-        payload: json!(2),
+        payload: ward::model::Payload::from_value(&json!(2)),
         ..lease.items[0].envelope.clone()
     };
     assert_eq!(h.store.enqueue(&q, &[again]).await.unwrap(), 0);

@@ -66,7 +66,7 @@ pub struct Envelope {
     pub idempotency_key: String,
     #[serde(default)]
     pub tenant: String,
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     pub created_at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -80,7 +80,16 @@ pub struct Envelope {
 
 impl Envelope {
     /// A new envelope; its idempotency key defaults to its id.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "callers build the value inline with json!"
+    )]
     pub fn new(tenant: &str, payload: serde_json::Value, now_ms: i64) -> Self {
+        Self::with_payload(tenant, Payload::from_value(&payload), now_ms)
+    }
+
+    /// A new envelope around an already encoded payload.
+    pub fn with_payload(tenant: &str, payload: Payload, now_ms: i64) -> Self {
         let id = EnvelopeId::generate(now_ms);
         Self {
             idempotency_key: id.0.clone(),
@@ -99,6 +108,55 @@ impl Envelope {
     pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = key.into();
         self
+    }
+}
+
+/// An envelope's payload, kept as JSON text: the store moves it without parsing it, and only the
+/// stage that reads it decodes it, straight into its own type.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Payload(Box<serde_json::value::RawValue>);
+
+impl Payload {
+    /// Encode `value` as a payload.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    /// A payload holding `value`; a JSON value always encodes.
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        Self::encode(value).unwrap_or_else(|_| Self::null())
+    }
+
+    pub fn null() -> Self {
+        Self(serde_json::value::RawValue::NULL.to_owned())
+    }
+
+    /// Decode the payload as `T`.
+    pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// The payload parsed into a JSON value (for display and tests).
+    pub fn to_value(&self) -> serde_json::Value {
+        self.decode().unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -7,6 +7,6 @@ mod state;
 pub mod time;
 
 pub use alert::{Alert, AlertStatus, DeliveryJob, Severity, fingerprint};
-pub use envelope::{DlqEntry, DlqMeta, Envelope, FailureInfo, QueueName, QueueNameError};
+pub use envelope::{DlqEntry, DlqMeta, Envelope, FailureInfo, Payload, QueueName, QueueNameError};
 pub use ids::{EnvelopeId, WorkerId, derived_ulid, new_ulid, ulid_timestamp_ms};
 pub use state::{AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, StoreStats};

@@ -16,7 +16,7 @@ use crate::delivery::{Backend, Disposition, SendError};
 use crate::engine::breaker::{BreakerState, CallOutcome, Permit};
 use crate::engine::clock::duration_ms;
 use crate::engine::retry::RetryDecision;
-use crate::model::{DeliveryJob, FailureInfo};
+use crate::model::{DeliveryJob, FailureInfo, Payload};
 use crate::store::{
     DeadLetterRequest, DedupClaim, DedupFinish, LeasedItem, MAX_BATCH, Receipt, RetryRequest,
     StoreResult, update_breaker,
@@ -127,7 +127,7 @@ pub async fn deliver_batch(
     let mut settlement = Settlement::default();
     let mut by_channel: BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>> = BTreeMap::new();
     for item in items {
-        match serde_json::from_value::<DeliveryJob>(item.envelope.payload.clone()) {
+        match item.envelope.payload.decode::<DeliveryJob>() {
             Ok(job) if pipeline.backends.contains_key(&job.channel) => {
                 by_channel
                     .entry(job.channel.clone())
@@ -191,12 +191,8 @@ pub async fn deliver_batch(
         }
     }
 
-    let concurrency = pipeline.workers.concurrency.max(1);
-    let attempts: Vec<Attempt> = futures::stream::iter(permitted)
-        .map(|p: Permitted| attempt(pipeline, p))
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+    let held: Vec<Receipt> = permitted.iter().map(|p| p.item.receipt.clone()).collect();
+    let attempts = with_heartbeat(pipeline, &held, claim_and_send(pipeline, permitted)).await;
 
     record_outcomes(pipeline, &attempts).await?;
     let done = pipeline.store.now_ms();
@@ -206,8 +202,102 @@ pub async fn deliver_batch(
     settlement.apply(pipeline).await
 }
 
-/// Claim the alert's idempotency key, send, and remember the result.
-async fn attempt(pipeline: &Pipeline, permitted: Permitted) -> Attempt {
+/// Run `work` while extending the leases on `held` every heartbeat, so a batch of slow sends
+/// is not handed to another worker by the janitor halfway through.
+async fn with_heartbeat<T>(
+    pipeline: &Pipeline,
+    held: &[Receipt],
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let every = Duration::from_millis(pipeline.workers.heartbeat_ms.max(1));
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = beat.tick() => {
+                for chunk in held.chunks(MAX_BATCH) {
+                    let queue = &pipeline.workers.delivery_queue;
+                    if let Err(error) = pipeline.store.extend(queue, chunk, pipeline.workers.lease()).await {
+                        tracing::warn!(%error, "delivery: could not extend leases");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Claim the batch's idempotency keys (one store call), send what was claimed, and remember
+/// the results as they complete.
+async fn claim_and_send(pipeline: &Pipeline, permitted: Vec<Permitted>) -> Vec<Attempt> {
+    let keys: Vec<String> = permitted
+        .iter()
+        .map(|p| p.item.envelope.idempotency_key.clone())
+        .collect();
+    let claims: Vec<Result<DedupClaim, String>> = match pipeline
+        .store
+        .dedup_claim(&keys, pipeline.workers.lease())
+        .await
+    {
+        Ok(claims) if claims.len() == keys.len() => claims.into_iter().map(Ok).collect(),
+        Ok(claims) => {
+            let message = format!("{} dedup answers for {} keys", claims.len(), keys.len());
+            vec![Err(message); keys.len()]
+        }
+        Err(error) => vec![Err(format!("could not claim the alert: {error}")); keys.len()],
+    };
+    let mut attempts = Vec::with_capacity(permitted.len());
+    let mut to_send = Vec::new();
+    for (p, claim) in permitted.into_iter().zip(claims) {
+        let step = match claim {
+            Ok(DedupClaim::Claimed) => {
+                to_send.push(p);
+                continue;
+            }
+            Ok(DedupClaim::AlreadyDone) => Step::Duplicate,
+            Ok(DedupClaim::InFlight) => Step::InFlight,
+            Err(message) => Step::Failed(SendError::retryable("store", message)),
+        };
+        attempts.push(Attempt {
+            item: p.item,
+            job: p.job,
+            probe: p.probe,
+            step,
+            took: Duration::ZERO,
+        });
+    }
+    let concurrency = pipeline.workers.concurrency.max(1);
+    let ttl = Duration::from_millis(pipeline.workers.dedup_ttl_ms);
+    // Successes are recorded as they complete, in whatever chunk is ready: after a crash only
+    // the sends still in flight can be repeated, and a fast backend still gets one store call
+    // per chunk instead of one per alert.
+    let mut completed = futures::stream::iter(to_send)
+        .map(|p: Permitted| send(pipeline, p))
+        .buffer_unordered(concurrency)
+        .ready_chunks(MAX_BATCH);
+    while let Some(chunk) = completed.next().await {
+        let outcomes: Vec<(String, DedupFinish)> = chunk
+            .iter()
+            .map(|a| {
+                let finish = match a.step {
+                    Step::Delivered => DedupFinish::Done(ttl),
+                    _ => DedupFinish::Release,
+                };
+                (a.item.envelope.idempotency_key.clone(), finish)
+            })
+            .collect();
+        if let Err(error) = pipeline.store.dedup_finish(&outcomes).await {
+            // Delivered keys stay claimed until the claim lapses; a retry inside that window waits.
+            tracing::warn!(%error, "could not record the deliveries for dedup");
+        }
+        attempts.extend(chunk);
+    }
+    attempts
+}
+
+/// Send one claimed delivery through its backend, within the send timeout.
+async fn send(pipeline: &Pipeline, permitted: Permitted) -> Attempt {
     let Permitted {
         backend,
         item,
@@ -215,45 +305,20 @@ async fn attempt(pipeline: &Pipeline, permitted: Permitted) -> Attempt {
         probe,
     } = permitted;
     let started = Instant::now();
-    let key = item.envelope.idempotency_key.clone();
-    let step = match pipeline
-        .store
-        .dedup_claim(&key, pipeline.workers.lease())
+    let timeout = Duration::from_millis(pipeline.workers.send_timeout_ms);
+    let sent = tokio::time::timeout(timeout, backend.send(&job, &item.envelope.idempotency_key))
         .await
-    {
-        Ok(DedupClaim::AlreadyDone) => Step::Duplicate,
-        Ok(DedupClaim::InFlight) => Step::InFlight,
-        Err(error) => Step::Failed(SendError::retryable(
-            "store",
-            format!("could not claim the alert: {error}"),
-        )),
-        Ok(DedupClaim::Claimed) => {
-            let timeout = Duration::from_millis(pipeline.workers.send_timeout_ms);
-            let sent = match tokio::time::timeout(timeout, backend.send(&job, &key)).await {
-                Ok(result) => result,
-                Err(_) => Err(SendError::retryable(
-                    "timeout",
-                    format!("no answer within {timeout:?}"),
-                )),
-            };
-            let finish = match &sent {
-                Ok(()) => DedupFinish::Done(Duration::from_millis(pipeline.workers.dedup_ttl_ms)),
-                Err(_) => DedupFinish::Release,
-            };
-            if let Err(error) = pipeline.store.dedup_finish(&key, finish).await {
-                tracing::warn!(%error, "could not record the delivery for dedup");
-            }
-            match sent {
-                Ok(()) => Step::Delivered,
-                Err(error) => Step::Failed(error),
-            }
-        }
-    };
+        .unwrap_or_else(|_| {
+            Err(SendError::retryable(
+                "timeout",
+                format!("no answer within {timeout:?}"),
+            ))
+        });
     Attempt {
         item,
         job,
         probe,
-        step,
+        step: sent.map_or_else(Step::Failed, |()| Step::Delivered),
         took: started.elapsed(),
     }
 }
@@ -389,13 +454,16 @@ fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settle
 /// A failed send: retry per the job's policy, or dead-letter it.
 fn fail(
     pipeline: &Pipeline,
-    item: LeasedItem,
+    mut item: LeasedItem,
     mut job: DeliveryJob,
     error: &SendError,
     now: i64,
     settlement: &mut Settlement,
     event: &mut DeliveryEvent,
 ) -> DeliveryOutcome {
+    // The store counted the earlier attempts; a DLQ entry must count this failed one too.
+    item.envelope.attempts += 1;
+    let attempts = item.envelope.attempts;
     let retry_after = match error.disposition {
         Disposition::Permanent => {
             let message = format!("{} (permanent)", error.message);
@@ -406,7 +474,6 @@ fn fail(
         Disposition::Retryable => None,
     };
     let policy = pipeline.policy(&job.retry_policy);
-    let attempts = item.envelope.attempts + 1;
     let first_failure = item.envelope.first_failure_ms.unwrap_or(now);
     let elapsed = Duration::from_millis(u64::try_from(now - first_failure).unwrap_or(0));
     let previous = job.previous_delay_ms.map(Duration::from_millis);
@@ -416,7 +483,7 @@ fn fail(
             let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
             job.previous_delay_ms = Some(delay_ms);
             let mut envelope = item.envelope;
-            envelope.payload = serde_json::to_value(&job).unwrap_or(envelope.payload);
+            envelope.payload = Payload::encode(&job).unwrap_or(envelope.payload);
             envelope.last_error = Some(format!("{}: {}", error.class, error.message));
             envelope.first_failure_ms = Some(first_failure);
             pipeline

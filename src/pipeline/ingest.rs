@@ -18,7 +18,7 @@ use serde_json::json;
 use super::Pipeline;
 use crate::engine::ratelimit;
 use crate::model::time::parse_rfc3339_ms;
-use crate::model::{Alert, AlertStatus, Envelope, Severity, fingerprint, new_ulid};
+use crate::model::{Alert, AlertStatus, Envelope, Payload, Severity, fingerprint, new_ulid};
 use crate::store::MAX_BATCH;
 use crate::telemetry::OPENMETRICS_CONTENT_TYPE;
 
@@ -595,8 +595,8 @@ async fn accept_inner(
         .into_iter()
         .map(|a| {
             let tenant = a.alert.tenant.clone();
-            let payload = serde_json::to_value(&a.alert).unwrap_or(serde_json::Value::Null);
-            Envelope::new(&tenant, payload, now).with_idempotency_key(a.idempotency_key)
+            let payload = Payload::encode(&a.alert).unwrap_or_else(|_| Payload::null());
+            Envelope::with_payload(&tenant, payload, now).with_idempotency_key(a.idempotency_key)
         })
         .collect();
     for chunk in envelopes.chunks(MAX_BATCH) {

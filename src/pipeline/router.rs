@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Pipeline, next_batch};
-use crate::model::{Alert, DeliveryJob, Envelope, EnvelopeId, FailureInfo, derived_ulid};
+use crate::model::{Alert, DeliveryJob, Envelope, EnvelopeId, FailureInfo, Payload, derived_ulid};
 use crate::store::{DeadLetterRequest, LeasedItem, MAX_BATCH, Receipt, StoreResult};
 use crate::telemetry::metrics::RouteLabels;
 
@@ -32,7 +32,7 @@ pub async fn route_batch(pipeline: &Pipeline, items: Vec<LeasedItem>) -> StoreRe
     let mut done: Vec<Receipt> = Vec::new();
     let mut invalid: Vec<DeadLetterRequest> = Vec::new();
     for item in items {
-        let alert: Alert = match serde_json::from_value(item.envelope.payload.clone()) {
+        let alert = match item.envelope.payload.decode::<Alert>() {
             Ok(alert) => alert,
             Err(error) => {
                 invalid.push(DeadLetterRequest {
@@ -87,7 +87,7 @@ pub async fn route_batch(pipeline: &Pipeline, items: Vec<LeasedItem>) -> StoreRe
                 id: EnvelopeId(id),
                 idempotency_key: format!("{}@{}", item.envelope.idempotency_key, target.channel),
                 tenant: item.envelope.tenant.clone(),
-                payload: serde_json::to_value(&job).unwrap_or_default(),
+                payload: Payload::encode(&job).unwrap_or_else(|_| Payload::null()),
                 created_at_ms: item.envelope.created_at_ms,
                 last_error: None,
                 first_failure_ms: None,

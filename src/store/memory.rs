@@ -39,16 +39,32 @@ struct QueueState {
 
 #[derive(Debug, Default)]
 struct Partition {
-    queues: HashMap<QueueName, QueueState>,
-    bodies: HashMap<String, String>,
+    /// A handful of queues: a linear search finds one without allocating a key.
+    queues: Vec<(QueueName, QueueState)>,
+    /// Shared so a lease copies a pointer under the lock and decodes after releasing it.
+    bodies: HashMap<String, Arc<str>>,
     attempts: HashMap<String, u32>,
     replays: HashMap<String, u32>,
     meta: HashMap<String, DlqMeta>,
 }
 
+fn queue_in<'a>(
+    queues: &'a mut Vec<(QueueName, QueueState)>,
+    name: &QueueName,
+) -> &'a mut QueueState {
+    let index = queues
+        .iter()
+        .position(|(n, _)| n == name)
+        .unwrap_or_else(|| {
+            queues.push((name.clone(), QueueState::default()));
+            queues.len() - 1
+        });
+    &mut queues[index].1
+}
+
 impl Partition {
     fn queue(&mut self, name: &QueueName) -> &mut QueueState {
-        self.queues.entry(name.clone()).or_default()
+        queue_in(&mut self.queues, name)
     }
 
     /// The fence: the lease on `id` is held by `token`.
@@ -90,7 +106,7 @@ impl Partition {
         after: &str,
         limits: (usize, usize),
     ) -> (Vec<String>, usize, String, bool) {
-        let q = self.queues.entry(queue.clone()).or_default();
+        let q = queue_in(&mut self.queues, queue);
         let keys = match set {
             FailedSet::Dlq => &q.dlq,
             FailedSet::Dead => &q.dead,
@@ -103,7 +119,7 @@ impl Partition {
         let attempts = self.attempts.get(id).copied().unwrap_or(0);
         let replays = self.replays.get(id).copied().unwrap_or(0);
         let envelope = match self.bodies.get(id) {
-            Some(raw) => decode_envelope(raw, attempts, replays).map_err(|_| raw.clone()),
+            Some(raw) => decode_envelope(raw, attempts, replays).map_err(|_| raw.to_string()),
             None => Err(String::new()),
         };
         Some(DlqEntry {
@@ -125,10 +141,25 @@ struct State {
     lease_start: usize,
     /// Idempotency records: key → (`sending` | `done`, expiry ms).
     dedup: HashMap<String, (&'static str, i64)>,
+    /// Expired records are swept when `dedup` reaches this size (amortised O(1) per claim).
+    dedup_sweep_at: usize,
     /// Rate limiters: name → (TAT µs, expiry ms).
     limiters: HashMap<String, (i64, i64)>,
     breakers: BTreeMap<String, (u64, Breaker)>,
 }
+
+impl State {
+    /// Drop expired idempotency records once the map has doubled since the last sweep.
+    fn prune_dedup(&mut self, now: i64) {
+        if self.dedup.len() < self.dedup_sweep_at {
+            return;
+        }
+        self.dedup.retain(|_, (_, expires)| *expires > now);
+        self.dedup_sweep_at = (self.dedup.len() * 2).max(DEDUP_SWEEP_MIN);
+    }
+}
+
+const DEDUP_SWEEP_MIN: usize = 4096;
 
 /// In-process store: the embedded default for `ward demo` and the reference for the suite.
 #[derive(Debug, Clone)]
@@ -182,7 +213,7 @@ impl MemoryStore {
     pub fn inject_raw(&self, partition: u16, queue: &QueueName, id: &str, raw: &str) {
         let mut state = self.lock();
         let part = &mut state.partitions[usize::from(partition)];
-        part.bodies.insert(id.to_owned(), raw.to_owned());
+        part.bodies.insert(id.to_owned(), raw.into());
         part.queue(queue).waiting.push_back(id.to_owned());
     }
 
@@ -269,7 +300,7 @@ impl Store for MemoryStore {
             if part.bodies.contains_key(&id) {
                 continue;
             }
-            part.bodies.insert(id.clone(), body);
+            part.bodies.insert(id.clone(), body.into());
             part.attempts.insert(id.clone(), 0);
             part.queue(queue).waiting.push_back(id);
             added += 1;
@@ -288,11 +319,7 @@ impl Store for MemoryStore {
         let now = self.now_ms();
         let deadline = now.saturating_add(duration_ms(lease_for));
         let token = lease_token(worker);
-        let mut corrupt = Vec::new();
-        let mut lease = Lease {
-            deadline_ms: deadline,
-            ..Lease::default()
-        };
+        let mut taken = Vec::new();
         {
             let mut state = self.lock();
             let count = state.partitions.len();
@@ -301,7 +328,7 @@ impl Store for MemoryStore {
             for offset in 0..count {
                 let partition = (start + offset) % count;
                 let part = &mut state.partitions[partition];
-                while lease.items.len() + corrupt.len() < max {
+                while taken.len() < max {
                     let Some(id) = part.queue(queue).waiting.pop_front() else {
                         break;
                     };
@@ -309,19 +336,32 @@ impl Store for MemoryStore {
                     let q = part.queue(queue);
                     q.leases.insert((deadline, id.clone()));
                     q.lease_of.insert(id.clone(), (deadline, token.clone()));
-                    let receipt = Receipt {
-                        partition: partition as u16,
-                        id: EnvelopeId(id.clone()),
-                        token: token.clone(),
-                    };
                     let attempts = part.attempts.get(&id).copied().unwrap_or(0);
                     let replays = part.replays.get(&id).copied().unwrap_or(0);
-                    let raw = part.bodies.get(&id).cloned().unwrap_or_default();
-                    match decode_envelope(&raw, attempts, replays) {
-                        Ok(envelope) => lease.items.push(LeasedItem { receipt, envelope }),
-                        Err(error) => corrupt.push((receipt, error)),
-                    }
+                    let raw = part
+                        .bodies
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(""));
+                    taken.push((partition as u16, id, raw, attempts, replays));
                 }
+            }
+        }
+        // Decoding after the lock is released lets the other workers' calls proceed meanwhile.
+        let mut corrupt = Vec::new();
+        let mut lease = Lease {
+            deadline_ms: deadline,
+            ..Lease::default()
+        };
+        for (partition, id, raw, attempts, replays) in taken {
+            let receipt = Receipt {
+                partition,
+                id: EnvelopeId(id),
+                token: token.clone(),
+            };
+            match decode_envelope(&raw, attempts, replays) {
+                Ok(envelope) => lease.items.push(LeasedItem { receipt, envelope }),
+                Err(error) => corrupt.push((receipt, error)),
             }
         }
         lease.dead_lettered_corrupt = settle_corrupt(self, queue, corrupt).await;
@@ -365,7 +405,7 @@ impl Store for MemoryStore {
         check_batch(retries.len())?;
         let bodies = retries
             .iter()
-            .map(|r| Ok((r, encode_envelope(&r.envelope)?)))
+            .map(|r| Ok((r, Arc::<str>::from(encode_envelope(&r.envelope)?))))
             .collect::<StoreResult<Vec<_>>>()?;
         self.settle(
             queue,
@@ -717,32 +757,37 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn dedup_claim(&self, key: &str, hold: Duration) -> StoreResult<DedupClaim> {
+    async fn dedup_claim(&self, keys: &[String], hold: Duration) -> StoreResult<Vec<DedupClaim>> {
         let now = self.now_ms();
+        let expires = now.saturating_add(duration_ms(hold));
         let mut state = self.lock();
-        match state.dedup.get(key) {
-            Some(("done", expires)) if *expires > now => Ok(DedupClaim::AlreadyDone),
-            Some((_, expires)) if *expires > now => Ok(DedupClaim::InFlight),
-            _ => {
-                let expires = now.saturating_add(duration_ms(hold));
-                state.dedup.insert(key.to_owned(), ("sending", expires));
-                Ok(DedupClaim::Claimed)
-            }
-        }
+        state.prune_dedup(now);
+        Ok(keys
+            .iter()
+            .map(|key| match state.dedup.get(key.as_str()) {
+                Some(("done", until)) if *until > now => DedupClaim::AlreadyDone,
+                Some((_, until)) if *until > now => DedupClaim::InFlight,
+                _ => {
+                    state.dedup.insert(key.clone(), ("sending", expires));
+                    DedupClaim::Claimed
+                }
+            })
+            .collect())
     }
 
-    async fn dedup_finish(&self, key: &str, outcome: DedupFinish) -> StoreResult<()> {
+    async fn dedup_finish(&self, outcomes: &[(String, DedupFinish)]) -> StoreResult<()> {
         let now = self.now_ms();
         let mut state = self.lock();
-        state.dedup.retain(|_, (_, expires)| *expires > now);
-        match outcome {
-            DedupFinish::Done(ttl) => {
-                let expires = now.saturating_add(duration_ms(ttl));
-                state.dedup.insert(key.to_owned(), ("done", expires));
-            }
-            DedupFinish::Release => {
-                if matches!(state.dedup.get(key), Some(("sending", _))) {
-                    state.dedup.remove(key);
+        for (key, outcome) in outcomes {
+            match outcome {
+                DedupFinish::Done(ttl) => {
+                    let expires = now.saturating_add(duration_ms(*ttl));
+                    state.dedup.insert(key.clone(), ("done", expires));
+                }
+                DedupFinish::Release => {
+                    if matches!(state.dedup.get(key.as_str()), Some(("sending", _))) {
+                        state.dedup.remove(key.as_str());
+                    }
                 }
             }
         }

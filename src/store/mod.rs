@@ -373,12 +373,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every figure the control room shows, in one round trip.
     async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats>;
 
-    /// Claim an idempotency key before sending: `Claimed` (send now, then `dedup_finish`),
-    /// `AlreadyDone` (delivered before: do not send) or `InFlight` (someone is sending it now).
-    /// A claim lapses after `hold` if its holder dies.
-    async fn dedup_claim(&self, key: &str, hold: Duration) -> StoreResult<DedupClaim>;
-    /// After the send: remember success for `Done(ttl)`, or `Release` the claim so a retry can send.
-    async fn dedup_finish(&self, key: &str, outcome: DedupFinish) -> StoreResult<()>;
+    /// Claim idempotency keys before sending, one answer per key in order: `Claimed` (send now,
+    /// then `dedup_finish`), `AlreadyDone` (delivered before: do not send) or `InFlight` (someone
+    /// is sending it now, or the key came earlier in `keys`). A claim lapses after `hold` if its
+    /// holder dies. One round trip for the whole batch.
+    async fn dedup_claim(&self, keys: &[String], hold: Duration) -> StoreResult<Vec<DedupClaim>>;
+    /// After the sends: remember success for `Done(ttl)`, or `Release` the claim so a retry can
+    /// send. One round trip for the whole batch.
+    async fn dedup_finish(&self, outcomes: &[(String, DedupFinish)]) -> StoreResult<()>;
 
     /// One GCRA step for `name`: the same arithmetic as `engine::ratelimit::gcra`, atomically.
     async fn rate_limit(
@@ -545,7 +547,7 @@ pub(crate) async fn settle_corrupt(
                 id: receipt.id.clone(),
                 idempotency_key: receipt.id.0.clone(),
                 tenant: String::new(),
-                payload: serde_json::Value::Null,
+                payload: crate::model::Payload::null(),
                 created_at_ms: crate::model::ulid_timestamp_ms(&receipt.id.0).unwrap_or(now),
                 last_error: None,
                 first_failure_ms: None,

@@ -1063,20 +1063,30 @@ impl Store for RedisStore {
         })
     }
 
-    async fn dedup_claim(&self, key: &str, hold: Duration) -> StoreResult<DedupClaim> {
-        let answer = self.dedup_op(key, "claim", duration_ms(hold)).await?;
-        Ok(match answer.as_str() {
-            "claimed" => DedupClaim::Claimed,
-            "done" => DedupClaim::AlreadyDone,
-            _ => DedupClaim::InFlight,
-        })
+    async fn dedup_claim(&self, keys: &[String], hold: Duration) -> StoreResult<Vec<DedupClaim>> {
+        let answers = self
+            .dedup_ops(
+                keys.iter()
+                    .map(|k| (k.as_str(), "claim", duration_ms(hold))),
+            )
+            .await?;
+        // A key that repeats in `keys` is claimed once; its later copies wait like any duplicate.
+        Ok(answers
+            .iter()
+            .map(|answer| match answer.as_str() {
+                "claimed" => DedupClaim::Claimed,
+                "done" => DedupClaim::AlreadyDone,
+                _ => DedupClaim::InFlight,
+            })
+            .collect())
     }
 
-    async fn dedup_finish(&self, key: &str, outcome: DedupFinish) -> StoreResult<()> {
-        match outcome {
-            DedupFinish::Done(ttl) => self.dedup_op(key, "done", duration_ms(ttl)).await?,
-            DedupFinish::Release => self.dedup_op(key, "release", 0).await?,
-        };
+    async fn dedup_finish(&self, outcomes: &[(String, DedupFinish)]) -> StoreResult<()> {
+        self.dedup_ops(outcomes.iter().map(|(key, outcome)| match outcome {
+            DedupFinish::Done(ttl) => (key.as_str(), "done", duration_ms(*ttl)),
+            DedupFinish::Release => (key.as_str(), "release", 0),
+        }))
+        .await?;
         Ok(())
     }
 
@@ -1175,15 +1185,32 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
-    async fn dedup_op(&self, key: &str, op: &'static str, span_ms: i64) -> StoreResult<String> {
+    /// One dedup script call per key, all in one pipelined round trip. The script is loaded in
+    /// the same pipeline, so a Redis that lost its script cache (restart, SCRIPT FLUSH) still answers.
+    async fn dedup_ops<'k>(
+        &self,
+        ops: impl Iterator<Item = (&'k str, &'static str, i64)>,
+    ) -> StoreResult<Vec<String>> {
+        let script = &scripts().dedup;
+        let now = self.now_ms();
+        let mut pipe = ::redis::pipe();
+        pipe.load_script(script).ignore();
+        let mut count = 0;
+        for (key, op, span_ms) in ops {
+            pipe.invoke_script(
+                script
+                    .key(self.inner.keys.dedup(key))
+                    .arg(op)
+                    .arg(now)
+                    .arg(span_ms.max(1)),
+            );
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(Vec::new());
+        }
         let mut conn = self.conn();
-        scripts()
-            .dedup
-            .key(self.inner.keys.dedup(key))
-            .arg(op)
-            .arg(self.now_ms())
-            .arg(span_ms.max(1))
-            .invoke_async(&mut conn)
+        pipe.query_async(&mut conn)
             .await
             .map_err(StoreError::redis("dedup"))
     }

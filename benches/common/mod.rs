@@ -1,0 +1,57 @@
+//! Shared by the benchmarks: a private `redis-server` (or `WARD_BENCH_REDIS_URL`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A redis-server the benchmark started, killed when dropped.
+pub struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The Redis to measure against: `WARD_BENCH_REDIS_URL`, else a private server on a free port.
+pub fn start_redis() -> (Option<Server>, String) {
+    if let Ok(url) = std::env::var("WARD_BENCH_REDIS_URL") {
+        return (None, url);
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Server(
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for the Redis half of the benchmark"),
+    );
+    let url = format!("redis://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .is_ok()
+        {
+            return (Some(child), url);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(child);
+    panic!("redis-server did not start");
+}
+
+/// `WARD_BENCH_ITEMS`, else `default`.
+pub fn items(default: usize) -> usize {
+    std::env::var("WARD_BENCH_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -1,0 +1,143 @@
+//! Pipeline end to end: alerts enqueued on the ingest queue → router → delivery (null backend)
+//! → ack, per second, on the memory store and on a real Redis.
+//!
+//! `cargo bench --bench pipeline` starts a private `redis-server` (or uses `WARD_BENCH_REDIS_URL`).
+//! `WARD_BENCH_ITEMS` sets the alert count per run (default 200 000); `WARD_BENCH_ONLY=memory`
+//! or `=redis` runs one half.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use ward::config::{Config, IngestConfig};
+use ward::delivery::{Backend, NullBackend};
+use ward::engine::breaker::BreakerConfig;
+use ward::engine::routing::RoutingConfig;
+use ward::model::{Alert, AlertStatus, Envelope, Payload, Severity, fingerprint};
+use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::store::{KeySchema, MAX_BATCH, MemoryStore, RedisStore, RedisStoreOptions, Store};
+use ward::telemetry::{EventLog, Metrics};
+
+// The allocator the `ward` binary ships with (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn alert(i: usize, now: i64) -> Envelope {
+    let labels: BTreeMap<String, String> = [
+        ("alertname".to_owned(), "DiskFull".to_owned()),
+        ("instance".to_owned(), format!("db-{i}:9100")),
+    ]
+    .into_iter()
+    .collect();
+    let alert = Alert {
+        fingerprint: fingerprint(&labels),
+        labels,
+        annotations: BTreeMap::new(),
+        severity: Severity::Critical,
+        status: AlertStatus::Firing,
+        tenant: "bench".to_owned(),
+        starts_at_ms: now,
+        ends_at_ms: None,
+        generator_url: None,
+        correlation_id: format!("bench-{i}"),
+        test: false,
+    };
+    Envelope::with_payload("bench", Payload::encode(&alert).unwrap(), now)
+}
+
+/// `workers` pipelines (router + delivery each) on `store`, one producer enqueueing `items`
+/// alerts in batches of 500. Returns alerts delivered per second, first enqueue to last ack.
+async fn run(store: Arc<dyn Store>, items: usize, workers: usize) -> f64 {
+    let null = Arc::new(NullBackend::new("null"));
+    let stop = CancellationToken::new();
+    let mut config = Config::default();
+    config.workers.idle_poll_ms = 1;
+    config.workers.stats_interval_ms = 60_000;
+    config.workers.concurrency = 256;
+    let worker_config = WorkerConfig::from_config(&config);
+    let mut running = Vec::new();
+    for _ in 0..workers {
+        let backend: Arc<dyn Backend> = null.clone();
+        let pipeline = Pipeline::new(PipelineParts {
+            store: store.clone(),
+            backends: vec![backend],
+            routing: RoutingConfig {
+                default_channels: vec!["null".to_owned()],
+                ..RoutingConfig::default()
+            },
+            policies: Vec::new(),
+            breaker: BreakerConfig::default(),
+            ingest: IngestConfig::default(),
+            workers: worker_config.clone(),
+            metrics: Metrics::new(),
+            events: EventLog::disabled(),
+        })
+        .unwrap();
+        running.push(pipeline.spawn(&stop, false).await.unwrap());
+    }
+    let queue = worker_config.ingest_queue.clone();
+    let started = Instant::now();
+    let producer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < items {
+                let now = store.now_ms();
+                let batch: Vec<Envelope> = (sent..(sent + MAX_BATCH).min(items))
+                    .map(|i| alert(i, now))
+                    .collect();
+                store.enqueue(&queue, &batch).await.unwrap();
+                sent += batch.len();
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while null.accepted() < items as u64 {
+        assert!(Instant::now() < deadline, "the pipeline stalled");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rate = items as f64 / started.elapsed().as_secs_f64();
+    producer.await.unwrap();
+    stop.cancel();
+    for r in running {
+        r.join().await;
+    }
+    assert_eq!(null.accepted(), items as u64, "delivered more than once");
+    rate
+}
+
+fn main() {
+    let items = common::items(200_000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        println!(
+            "pipeline end to end (enqueue → route → deliver to null → ack), {items} alerts per run"
+        );
+        let only = std::env::var("WARD_BENCH_ONLY").unwrap_or_default();
+        for workers in [1, 2] {
+            if only == "redis" {
+                break;
+            }
+            let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
+            let rate = run(memory, items, workers).await;
+            println!("  memory  {workers} worker(s):                 {rate:>10.0} alerts/s");
+        }
+        if only == "memory" {
+            return;
+        }
+        let (_server, url) = common::start_redis();
+        for (partitions, workers) in [(1, 1), (1, 2), (4, 2)] {
+            let schema = KeySchema::ward(&format!("benchp{partitions}w{workers}"), partitions);
+            let options = RedisStoreOptions::new(&url, schema);
+            let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(options).await.unwrap());
+            let rate = run(redis, items, workers).await;
+            println!(
+                "  redis   {workers} worker(s), {partitions} partition(s):  {rate:>10.0} alerts/s"
+            );
+        }
+    });
+}
