@@ -1,18 +1,21 @@
 //! The pipeline in process on the memory store: alerts posted over real HTTP come out of a
-//! stdout channel exactly once; bad input is refused with a clear 4xx and enqueues nothing.
+//! stdout channel exactly once; bad input is refused with a clear 4xx and enqueues nothing; a
+//! send slower than the lease keeps its lease by heartbeat and is not sent twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use ward::config::{Config, IngestConfig};
-use ward::delivery::{Backend, StdoutBackend};
+use ward::delivery::{Backend, BackendKind, SendError, StdoutBackend};
 use ward::engine::ratelimit::RateLimit;
 use ward::engine::routing::RoutingConfig;
-use ward::model::QueueName;
+use ward::model::{DeliveryJob, Envelope, QueueName};
 use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
 use ward::store::{MemoryStore, Store};
 use ward::telemetry::{EventLog, Metrics};
@@ -45,25 +48,43 @@ impl Captured {
 struct Running {
     base: String,
     store: Arc<dyn Store>,
+    pipeline: Arc<Pipeline>,
+    /// What the stdout channel wrote (empty when the pipeline runs another backend).
     out: Captured,
     stop: CancellationToken,
     http: reqwest::Client,
 }
 
+/// A pipeline whose only channel, `out`, writes to [`Running::out`].
 async fn start(ingest: IngestConfig) -> Running {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
     let out = Captured::default();
     let backend: Arc<dyn Backend> = Arc::new(StdoutBackend::with_writer(
         "out",
         Arc::new(Mutex::new(out.clone())),
     ));
+    Running {
+        out,
+        ..start_with(ingest, backend, |_| {}).await
+    }
+}
+
+/// A pipeline on the memory store routing every alert to `backend`, with `tweak` applied to the
+/// default worker settings.
+async fn start_with(
+    ingest: IngestConfig,
+    backend: Arc<dyn Backend>,
+    tweak: impl FnOnce(&mut WorkerConfig),
+) -> Running {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
+    let channel = backend.name().to_owned();
     let mut workers = WorkerConfig::from_config(&Config::default());
     workers.idle_poll_ms = 5;
+    tweak(&mut workers);
     let pipeline = Pipeline::new(PipelineParts {
         store: store.clone(),
         backends: vec![backend],
         routing: RoutingConfig {
-            default_channels: vec!["out".to_owned()],
+            default_channels: vec![channel],
             ..RoutingConfig::default()
         },
         policies: Vec::new(),
@@ -84,7 +105,8 @@ async fn start(ingest: IngestConfig) -> Running {
     Running {
         base,
         store,
-        out,
+        pipeline,
+        out: Captured::default(),
         stop,
         http: reqwest::Client::new(),
     }
@@ -132,6 +154,25 @@ impl Running {
             .map(|q| q.depth + q.in_flight + q.scheduled + q.dlq)
             .sum()
     }
+
+    async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// The value of the one series named exactly `series` (name and labels as rendered), if shown.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter_map(|line| line.rsplit_once(' '))
+        .find(|(name, _)| *name == series)
+        .and_then(|(_, value)| value.parse().ok())
 }
 
 fn alert(i: usize) -> Value {
@@ -345,4 +386,150 @@ async fn rate_limits_and_queue_caps_refuse_with_headers() {
         "a refused request enqueues nothing"
     );
     capped.stop.cancel();
+}
+
+/// A channel whose every send takes `delay`; counts the sends begun and finished.
+#[derive(Debug)]
+struct SlowBackend {
+    delay: Duration,
+    started: AtomicUsize,
+    finished: AtomicUsize,
+}
+
+#[async_trait]
+impl Backend for SlowBackend {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    fn kind(&self) -> BackendKind {
+        BackendKind::Null
+    }
+    async fn send(&self, _job: &DeliveryJob, _idempotency_key: &str) -> Result<(), SendError> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+const LEASE_MS: u64 = 400;
+
+/// A pipeline whose only channel, `slow`, takes three leases per send; leases are extended every
+/// 100 ms and the janitor looks for expired ones every 50 ms.
+async fn start_slow() -> (Arc<SlowBackend>, Running) {
+    let backend = Arc::new(SlowBackend {
+        // Three leases long: without a heartbeat the janitor returns the alert mid-send.
+        delay: Duration::from_millis(3 * LEASE_MS),
+        started: AtomicUsize::new(0),
+        finished: AtomicUsize::new(0),
+    });
+    let running = start_with(IngestConfig::default(), backend.clone(), |w| {
+        w.lease_ms = LEASE_MS;
+        w.heartbeat_ms = 100;
+        w.janitor_interval_ms = 50;
+        w.send_timeout_ms = 60_000;
+    })
+    .await;
+    (backend, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_slower_than_the_lease_keeps_its_lease_and_is_sent_once() {
+    let (backend, p) = start_slow().await;
+    // A second delivery worker, as a second process would run: had the janitor returned the
+    // lease mid-send, this one would lease the alert and (its dedup claim lapsed with the
+    // lease) send it again, while the first worker is still busy.
+    tokio::spawn(ward::pipeline::delivery::run(
+        p.pipeline.clone(),
+        p.stop.clone(),
+    ));
+
+    let (status, _, body) = p
+        .post("/v1/alerts", serde_json::to_vec(&alert(1)).unwrap())
+        .await;
+    assert_eq!(status, 202, "{body}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while backend.finished.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the alert was never sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A repeated send keeps the alert leased until it ends, so "settled" means every send is over.
+    while p.unsettled().await != 0 {
+        assert!(Instant::now() < deadline, "queues did not drain");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    assert_eq!(
+        backend.started.load(Ordering::SeqCst),
+        1,
+        "the alert was sent more than once"
+    );
+    assert_eq!(backend.finished.load(Ordering::SeqCst), 1);
+    let metrics = p.metrics().await;
+    assert_eq!(
+        metric(&metrics, "ward_recovered_leases_total"),
+        Some(0.0),
+        "the janitor recovered a lease the worker was heartbeating\n{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"ward_deliveries_total{channel="slow",backend="null",outcome="delivered",test="false"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    p.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_batch_keeps_the_leases_of_items_it_does_not_send() {
+    let (backend, p) = start_slow().await;
+    // One batch, enqueued in one call so one lease takes both: a job for the slow channel, and
+    // one for a channel this worker does not have, dead-lettered only when the batch settles.
+    let now = p.store.now_ms();
+    let job = |channel: &str| {
+        json!({
+            "alert": {
+                "labels": { "alertname": "DiskFull" }, "severity": "critical", "tenant": "t",
+                "fingerprint": "0123456789abcdef", "starts_at_ms": now, "correlation_id": "c",
+            },
+            "channel": channel,
+            "retry_policy": "default",
+        })
+    };
+    let batch = [
+        Envelope::new("t", job("slow"), now),
+        Envelope::new("t", job("gone"), now),
+    ];
+    assert_eq!(
+        p.store
+            .enqueue(&QueueName::delivery(), &batch)
+            .await
+            .unwrap(),
+        2
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = p.store.stats(&[QueueName::delivery()]).await.unwrap();
+        let q = &stats.queues[0];
+        if backend.finished.load(Ordering::SeqCst) > 0
+            && q.depth + q.in_flight + q.scheduled == 0
+            && q.dlq == 1
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "batch not settled: {q:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(backend.started.load(Ordering::SeqCst), 1);
+    let metrics = p.metrics().await;
+    assert_eq!(
+        metric(&metrics, "ward_recovered_leases_total"),
+        Some(0.0),
+        "the janitor recovered the lease of an item waiting for its batch to settle\n{metrics}"
+    );
+    p.stop.cancel();
 }

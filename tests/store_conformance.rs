@@ -933,6 +933,26 @@ async fn dedup_batches_answer_per_key_in_order(h: Harness) {
             DedupClaim::AlreadyDone
         ]
     );
+    // The heartbeat holds a live claim longer; a lapsed one is not revived.
+    assert_eq!(claim(&h, "held").await, DedupClaim::Claimed);
+    assert_eq!(claim(&h, "lapsed").await, DedupClaim::Claimed);
+    h.clock.advance(hold / 2);
+    finish(&h, "held", DedupFinish::Hold(hold)).await;
+    h.clock.advance(hold / 2 + Duration::from_millis(1));
+    finish(&h, "lapsed", DedupFinish::Hold(hold)).await;
+    assert_eq!(
+        claim(&h, "held").await,
+        DedupClaim::InFlight,
+        "held past its first hold"
+    );
+    assert_eq!(
+        claim(&h, "lapsed").await,
+        DedupClaim::Claimed,
+        "a lapsed claim stays lapsed"
+    );
+    finish(&h, "held", DedupFinish::Release).await;
+    assert_eq!(claim(&h, "held").await, DedupClaim::Claimed);
+
     // Thousands of records expire and are forgotten (the memory store sweeps them lazily).
     let many: Vec<String> = (0..5000).map(|i| format!("bulk-{i}")).collect();
     let claims = h.store.dedup_claim(&many, hold).await.unwrap();

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio_util::sync::CancellationToken;
 
 use super::{Pipeline, next_batch, pause};
@@ -125,6 +125,10 @@ pub async fn deliver_batch(
     let now = pipeline.store.now_ms();
     let recheck = i64::try_from(pipeline.workers.recheck_ms).unwrap_or(i64::MAX);
     let mut settlement = Settlement::default();
+    // Every item stays leased until the batch settles at the end, not only those being sent:
+    // one deferred or dead-lettered meanwhile would otherwise lapse, be recovered by the
+    // janitor (counting an attempt) and be handed to another worker.
+    let held: Vec<Receipt> = items.iter().map(|i| i.receipt.clone()).collect();
     let mut by_channel: BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>> = BTreeMap::new();
     for item in items {
         match item.envelope.payload.decode::<DeliveryJob>() {
@@ -191,8 +195,14 @@ pub async fn deliver_batch(
         }
     }
 
-    let held: Vec<Receipt> = permitted.iter().map(|p| p.item.receipt.clone()).collect();
-    let attempts = with_heartbeat(pipeline, &held, claim_and_send(pipeline, permitted)).await;
+    let claims = Claims::default();
+    let attempts = with_heartbeat(
+        pipeline,
+        &held,
+        &claims,
+        claim_and_send(pipeline, permitted, &claims),
+    )
+    .await;
 
     record_outcomes(pipeline, &attempts).await?;
     let done = pipeline.store.now_ms();
@@ -202,81 +212,116 @@ pub async fn deliver_batch(
     settlement.apply(pipeline).await
 }
 
-/// Run `work` while extending the leases on `held` every heartbeat, so a batch of slow sends
-/// is not handed to another worker by the janitor halfway through.
-async fn with_heartbeat<T>(
-    pipeline: &Pipeline,
-    held: &[Receipt],
-    work: impl std::future::Future<Output = T>,
-) -> T {
-    let every = Duration::from_millis(pipeline.workers.heartbeat_ms.max(1));
-    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(work);
-    loop {
-        tokio::select! {
-            done = &mut work => return done,
-            _ = beat.tick() => {
-                for chunk in held.chunks(MAX_BATCH) {
-                    let queue = &pipeline.workers.delivery_queue;
-                    if let Err(error) = pipeline.store.extend(queue, chunk, pipeline.workers.lease()).await {
-                        tracing::warn!(%error, "delivery: could not extend leases");
-                    }
-                }
-            }
-        }
+/// The idempotency keys this batch has claimed and not yet finished.
+#[derive(Default)]
+struct Claims(std::sync::Mutex<std::collections::BTreeSet<String>>);
+
+impl Claims {
+    fn with<R>(&self, f: impl FnOnce(&mut std::collections::BTreeSet<String>) -> R) -> R {
+        f(&mut self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
-/// Claim the batch's idempotency keys (one store call), send what was claimed, and remember
-/// the results as they complete.
-async fn claim_and_send(pipeline: &Pipeline, permitted: Vec<Permitted>) -> Vec<Attempt> {
-    let keys: Vec<String> = permitted
-        .iter()
-        .map(|p| p.item.envelope.idempotency_key.clone())
-        .collect();
-    let claims: Vec<Result<DedupClaim, String>> = match pipeline
-        .store
-        .dedup_claim(&keys, pipeline.workers.lease())
-        .await
-    {
-        Ok(claims) if claims.len() == keys.len() => claims.into_iter().map(Ok).collect(),
-        Ok(claims) => {
-            let message = format!("{} dedup answers for {} keys", claims.len(), keys.len());
-            vec![Err(message); keys.len()]
+/// Run `work` while extending, every heartbeat, the leases on `held` and the claims still
+/// sending, so a batch of slow sends is neither handed to another worker by the janitor nor
+/// sent again by one holding a copy of the alert. The heartbeat runs beside the sends, never
+/// in their way.
+async fn with_heartbeat<T>(
+    pipeline: &Pipeline,
+    held: &[Receipt],
+    claims: &Claims,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let every = Duration::from_millis(pipeline.workers.heartbeat_ms.max(1));
+    let heartbeat = async {
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let queue = &pipeline.workers.delivery_queue;
+        loop {
+            beat.tick().await;
+            for chunk in held.chunks(MAX_BATCH) {
+                match pipeline
+                    .store
+                    .extend(queue, chunk, pipeline.workers.lease())
+                    .await
+                {
+                    Ok(outcome) if !outcome.stale.is_empty() => tracing::warn!(
+                        lost = outcome.stale.len(),
+                        "delivery: leases lapsed mid-batch; the janitor has handed them on"
+                    ),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "delivery: could not extend leases"),
+                }
+            }
+            let holds: Vec<(String, DedupFinish)> = claims.with(|keys| {
+                keys.iter()
+                    .map(|k| (k.clone(), DedupFinish::Hold(pipeline.workers.lease())))
+                    .collect()
+            });
+            if !holds.is_empty()
+                && let Err(error) = pipeline.store.dedup_finish(&holds).await
+            {
+                tracing::warn!(%error, "delivery: could not extend dedup claims");
+            }
         }
-        Err(error) => vec![Err(format!("could not claim the alert: {error}")); keys.len()],
     };
-    let mut attempts = Vec::with_capacity(permitted.len());
-    let mut to_send = Vec::new();
-    for (p, claim) in permitted.into_iter().zip(claims) {
-        let step = match claim {
-            Ok(DedupClaim::Claimed) => {
-                to_send.push(p);
+    tokio::select! {
+        done = work => done,
+        () = heartbeat => unreachable!("the heartbeat loop never ends"),
+    }
+}
+
+/// Claim idempotency keys just before sending, one wave of `concurrency` deliveries per store
+/// call, send what was claimed, and record the results as they complete. Claims are held for
+/// one lease and extended by the heartbeat, so a dead worker's claims lapse with its leases.
+async fn claim_and_send(
+    pipeline: &Pipeline,
+    permitted: Vec<Permitted>,
+    claims: &Claims,
+) -> Vec<Attempt> {
+    let concurrency = pipeline.workers.concurrency.max(1);
+    let hold = pipeline.workers.lease();
+    let ttl = Duration::from_millis(pipeline.workers.dedup_ttl_ms);
+    let mut waves = permitted.into_iter().peekable();
+    let mut claimed: std::collections::VecDeque<Permitted> = std::collections::VecDeque::new();
+    let mut sending = futures::stream::FuturesUnordered::new();
+    let mut attempts = Vec::new();
+    loop {
+        // Keep `concurrency` sends going, claiming the next wave only when it is needed.
+        while sending.len() < concurrency {
+            if let Some(p) = claimed.pop_front() {
+                sending.push(send(pipeline, p));
                 continue;
             }
-            Ok(DedupClaim::AlreadyDone) => Step::Duplicate,
-            Ok(DedupClaim::InFlight) => Step::InFlight,
-            Err(message) => Step::Failed(SendError::retryable("store", message)),
+            if waves.peek().is_none() {
+                break;
+            }
+            let wave: Vec<Permitted> = waves.by_ref().take(concurrency).collect();
+            for ready in claim_wave(pipeline, wave, hold).await {
+                match ready {
+                    Claimed::Send(p) => {
+                        claims.with(|keys| keys.insert(p.item.envelope.idempotency_key.clone()));
+                        claimed.push_back(p);
+                    }
+                    Claimed::Decided(attempt) => attempts.push(attempt),
+                }
+            }
+        }
+        // Successes are recorded as they complete, in whatever chunk is ready: after a crash
+        // only the sends still in flight can be repeated, and a fast backend still gets one
+        // store call per chunk instead of one per alert.
+        let Some(first) = sending.next().await else {
+            break;
         };
-        attempts.push(Attempt {
-            item: p.item,
-            job: p.job,
-            probe: p.probe,
-            step,
-            took: Duration::ZERO,
-        });
-    }
-    let concurrency = pipeline.workers.concurrency.max(1);
-    let ttl = Duration::from_millis(pipeline.workers.dedup_ttl_ms);
-    // Successes are recorded as they complete, in whatever chunk is ready: after a crash only
-    // the sends still in flight can be repeated, and a fast backend still gets one store call
-    // per chunk instead of one per alert.
-    let mut completed = futures::stream::iter(to_send)
-        .map(|p: Permitted| send(pipeline, p))
-        .buffer_unordered(concurrency)
-        .ready_chunks(MAX_BATCH);
-    while let Some(chunk) = completed.next().await {
+        let mut chunk = vec![first];
+        while chunk.len() < MAX_BATCH
+            && let Some(Some(more)) = sending.next().now_or_never()
+        {
+            chunk.push(more);
+        }
         let outcomes: Vec<(String, DedupFinish)> = chunk
             .iter()
             .map(|a| {
@@ -287,13 +332,68 @@ async fn claim_and_send(pipeline: &Pipeline, permitted: Vec<Permitted>) -> Vec<A
                 (a.item.envelope.idempotency_key.clone(), finish)
             })
             .collect();
-        if let Err(error) = pipeline.store.dedup_finish(&outcomes).await {
-            // Delivered keys stay claimed until the claim lapses; a retry inside that window waits.
-            tracing::warn!(%error, "could not record the deliveries for dedup");
-        }
+        record_finish(pipeline, &outcomes).await;
+        claims.with(|keys| {
+            for (key, _) in &outcomes {
+                keys.remove(key);
+            }
+        });
         attempts.extend(chunk);
     }
     attempts
+}
+
+/// A delivery after its claim: to send, or already decided.
+enum Claimed {
+    Send(Permitted),
+    /// A duplicate, in flight elsewhere, or the store failed.
+    Decided(Attempt),
+}
+
+/// Claim one wave of deliveries in one store call.
+async fn claim_wave(pipeline: &Pipeline, wave: Vec<Permitted>, hold: Duration) -> Vec<Claimed> {
+    let keys: Vec<String> = wave
+        .iter()
+        .map(|p| p.item.envelope.idempotency_key.clone())
+        .collect();
+    let claims: Vec<Result<DedupClaim, String>> =
+        match pipeline.store.dedup_claim(&keys, hold).await {
+            Ok(claims) if claims.len() == keys.len() => claims.into_iter().map(Ok).collect(),
+            Ok(claims) => {
+                let message = format!("{} dedup answers for {} keys", claims.len(), keys.len());
+                vec![Err(message); keys.len()]
+            }
+            Err(error) => vec![Err(format!("could not claim the alert: {error}")); keys.len()],
+        };
+    wave.into_iter()
+        .zip(claims)
+        .map(|(p, claim)| {
+            let step = match claim {
+                Ok(DedupClaim::Claimed) => return Claimed::Send(p),
+                Ok(DedupClaim::AlreadyDone) => Step::Duplicate,
+                Ok(DedupClaim::InFlight) => Step::InFlight,
+                Err(message) => Step::Failed(SendError::retryable("store", message)),
+            };
+            Claimed::Decided(Attempt {
+                item: p.item,
+                job: p.job,
+                probe: p.probe,
+                step,
+                took: Duration::ZERO,
+            })
+        })
+        .collect()
+}
+
+/// Remember how claimed sends ended; one retry, since a lost `done` lets a later copy of the
+/// alert be sent again once the claim lapses.
+async fn record_finish(pipeline: &Pipeline, outcomes: &[(String, DedupFinish)]) {
+    if pipeline.store.dedup_finish(outcomes).await.is_ok() {
+        return;
+    }
+    if let Err(error) = pipeline.store.dedup_finish(outcomes).await {
+        tracing::warn!(%error, "could not record the deliveries for dedup");
+    }
 }
 
 /// Send one claimed delivery through its backend, within the send timeout.

@@ -130,9 +130,14 @@ impl KeySchema {
     pub fn breaker_versions(&self) -> String {
         self.global("breaker_ver")
     }
-    /// One idempotency record (string with a TTL): `sending:<token>` or `done`.
+    /// One idempotency record (string with a TTL): `sending:<expiry>` or `done:<expiry>`, in the
+    /// partition `dedup_partition(key)`, so one script settles a batch of them per partition.
     pub fn dedup(&self, key: &str) -> String {
-        format!("{}:dedup:{key}", self.prefix)
+        self.part(self.dedup_partition(key), &format!("dedup:{key}"))
+    }
+    /// The partition an idempotency record lives in: a stable hash of the key.
+    pub fn dedup_partition(&self, key: &str) -> u16 {
+        crate::engine::partition::partition_for("", key, self.partitions)
     }
     /// One rate limiter's theoretical arrival time, in microseconds (string with a TTL).
     pub fn rate_limit(&self, name: &str) -> String {

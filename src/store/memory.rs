@@ -1,9 +1,12 @@
 //! The embedded store: one lock around plain collections, with exactly the Redis backend's
 //! semantics (bodies kept as JSON text, the same order keys, the same fences).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// Per-item maps hashed with foldhash (seeded per process): SipHash was a tenth of the pipeline.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
@@ -787,6 +790,13 @@ impl Store for MemoryStore {
                 DedupFinish::Release => {
                     if matches!(state.dedup.get(key.as_str()), Some(("sending", _))) {
                         state.dedup.remove(key.as_str());
+                    }
+                }
+                DedupFinish::Hold(hold) => {
+                    if let Some(("sending", expires)) = state.dedup.get_mut(key.as_str())
+                        && *expires > now
+                    {
+                        *expires = now.saturating_add(duration_ms(*hold));
                     }
                 }
             }

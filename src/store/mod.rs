@@ -418,6 +418,9 @@ pub enum DedupFinish {
     Done(Duration),
     /// Not delivered: forget the claim.
     Release,
+    /// Still sending (the heartbeat): keep a live claim for this long from now. A claim that
+    /// already lapsed is not revived.
+    Hold(Duration),
 }
 
 /// Read a breaker, apply `change`, and write it back under compare-and-set, retrying on

@@ -1,6 +1,7 @@
 //! The production store: Redis through a `ConnectionManager`, every move one Lua script per
 //! partition (loaded once, called by SHA), every read for the control room one pipeline.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -1085,6 +1086,7 @@ impl Store for RedisStore {
         self.dedup_ops(outcomes.iter().map(|(key, outcome)| match outcome {
             DedupFinish::Done(ttl) => (key.as_str(), "done", duration_ms(*ttl)),
             DedupFinish::Release => (key.as_str(), "release", 0),
+            DedupFinish::Hold(hold) => (key.as_str(), "hold", duration_ms(*hold)),
         }))
         .await?;
         Ok(())
@@ -1185,34 +1187,56 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
-    /// One dedup script call per key, all in one pipelined round trip. The script is loaded in
-    /// the same pipeline, so a Redis that lost its script cache (restart, SCRIPT FLUSH) still answers.
+    /// One dedup script call per partition, all in one pipelined round trip; answers in the
+    /// order of `ops`. The script is loaded in the same pipeline, so a Redis that lost its script
+    /// cache (restart, SCRIPT FLUSH) still answers.
     async fn dedup_ops<'k>(
         &self,
         ops: impl Iterator<Item = (&'k str, &'static str, i64)>,
     ) -> StoreResult<Vec<String>> {
-        let script = &scripts().dedup;
-        let now = self.now_ms();
-        let mut pipe = ::redis::pipe();
-        pipe.load_script(script).ignore();
+        let keys = &self.inner.keys;
+        let mut by_partition: BTreeMap<u16, Vec<(usize, &'k str, &'static str, i64)>> =
+            BTreeMap::new();
         let mut count = 0;
         for (key, op, span_ms) in ops {
-            pipe.invoke_script(
-                script
-                    .key(self.inner.keys.dedup(key))
-                    .arg(op)
-                    .arg(now)
-                    .arg(span_ms.max(1)),
-            );
+            by_partition
+                .entry(keys.dedup_partition(key))
+                .or_default()
+                .push((count, key, op, span_ms.max(1)));
             count += 1;
         }
         if count == 0 {
             return Ok(Vec::new());
         }
+        let script = &scripts().dedup;
+        let now = self.now_ms();
+        let mut pipe = ::redis::pipe();
+        pipe.load_script(script).ignore();
+        // Bounded calls, like every other script: at most MAX_BATCH records each.
+        let calls: Vec<&[(usize, &str, &str, i64)]> = by_partition
+            .values()
+            .flat_map(|group| group.chunks(MAX_BATCH))
+            .collect();
+        for group in &calls {
+            let mut invocation = script.prepare_invoke();
+            invocation.arg(now);
+            for (_, key, op, span_ms) in *group {
+                invocation.key(keys.dedup(key)).arg(*op).arg(*span_ms);
+            }
+            pipe.invoke_script(&invocation);
+        }
         let mut conn = self.conn();
-        pipe.query_async(&mut conn)
+        let replies: Vec<Vec<String>> = pipe
+            .query_async(&mut conn)
             .await
-            .map_err(StoreError::redis("dedup"))
+            .map_err(StoreError::redis("dedup"))?;
+        let mut answers = vec![String::new(); count];
+        for (group, reply) in calls.iter().zip(replies) {
+            for ((index, ..), answer) in group.iter().zip(reply) {
+                answers[*index] = answer;
+            }
+        }
+        Ok(answers)
     }
 }
 
