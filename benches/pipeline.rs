@@ -3,7 +3,7 @@
 //!
 //! `cargo bench --bench pipeline` starts a private `redis-server` (or uses `WARD_BENCH_REDIS_URL`).
 //! `WARD_BENCH_ITEMS` sets the alert count per run (default 200 000); `WARD_BENCH_ONLY=memory`
-//! or `=redis` runs one half.
+//! or `=redis` runs one half; `WARD_BENCH_BATCH` overrides `queues.batch_size` (default 100).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -58,6 +58,12 @@ async fn run(store: Arc<dyn Store>, items: usize, workers: usize) -> f64 {
     config.workers.idle_poll_ms = 1;
     config.workers.stats_interval_ms = 60_000;
     config.workers.concurrency = 256;
+    if let Some(batch) = std::env::var("WARD_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.queues.batch_size = batch;
+    }
     let worker_config = WorkerConfig::from_config(&config);
     let mut running = Vec::new();
     for _ in 0..workers {
@@ -130,6 +136,13 @@ fn main() {
             return;
         }
         let (_server, url) = common::start_redis();
+        match common::lpush_rate(&url) {
+            Some(rate) => println!(
+                "  redis-benchmark LPUSH (unpipelined), same server: {rate:>10.0} req/s (target: 1/3 = {:.0} alerts/s)",
+                rate / 3.0
+            ),
+            None => println!("  redis-benchmark not available: no LPUSH reference"),
+        }
         for (partitions, workers) in [(1, 1), (1, 2), (4, 2)] {
             let schema = KeySchema::ward(&format!("benchp{partitions}w{workers}"), partitions);
             let options = RedisStoreOptions::new(&url, schema);

@@ -114,6 +114,9 @@ fn main() {
             println!("  memory  batch {batch:>3} x {workers} workers: {rate:>12.0} items/s");
         }
         let (_server, url) = common::start_redis();
+        if let Some(rate) = common::lpush_rate(&url) {
+            println!("  redis-benchmark LPUSH (unpipelined), same server: {rate:>10.0} req/s");
+        }
         for (partitions, batch, workers) in [(1, 1, 1), (1, 100, 1), (1, 500, 1), (1, 500, 4), (4, 500, 4)] {
             let n = if batch == 1 { items / 20 } else { items };
             let options = RedisStoreOptions::new(&url, KeySchema::ward(&format!("bench{partitions}{batch}{workers}"), partitions));

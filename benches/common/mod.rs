@@ -55,3 +55,24 @@ pub fn items(default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// `redis-benchmark -t lpush` against the Redis at `url` (host and port only): the unpipelined
+/// LPUSH rate of this machine, measured in the same run as Ward's figures. `None` when
+/// redis-benchmark is not installed or the URL has no port.
+pub fn lpush_rate(url: &str) -> Option<f64> {
+    let authority = url.strip_prefix("redis://")?.split('/').next()?;
+    let (host, port) = authority.rsplit_once(':')?;
+    let output = Command::new("redis-benchmark")
+        .args(["-h", host, "-p", port, "-t", "lpush", "-n", "200000", "-q"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // The last progress line reads "LPUSH: 64516.13 requests per second, p50=…".
+    let line = text
+        .rsplit('\r')
+        .next()?
+        .lines()
+        .find(|l| l.contains("requests per second"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

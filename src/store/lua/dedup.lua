@@ -5,10 +5,14 @@
 -- Returns per key: 'claimed', 'done' or 'sending' for claim; '' otherwise.
 local now = tonumber(ARGV[1])
 local out = {}
+local values = redis.call('MGET', unpack(KEYS))
+-- A key may repeat in one call: a later copy sees what the earlier one wrote.
+local written = {}
 for i, key in ipairs(KEYS) do
   local op, span = ARGV[2 * i], tonumber(ARGV[2 * i + 1])
   local state = ''
-  local current = redis.call('GET', key)
+  local current = values[i]
+  if written[key] ~= nil then current = written[key] end
   if current then
     local sep = string.find(current, ':', 1, true)
     if sep and tonumber(string.sub(current, sep + 1)) > now then
@@ -20,16 +24,20 @@ for i, key in ipairs(KEYS) do
     if state ~= '' then
       answer = state
     else
-      redis.call('SET', key, 'sending:' .. string.format('%.0f', now + span), 'PX', span + 60000)
+      written[key] = 'sending:' .. string.format('%.0f', now + span)
+      redis.call('SET', key, written[key], 'PX', span + 60000)
       answer = 'claimed'
     end
   elseif op == 'done' then
-    redis.call('SET', key, 'done:' .. string.format('%.0f', now + span), 'PX', span + 60000)
+    written[key] = 'done:' .. string.format('%.0f', now + span)
+    redis.call('SET', key, written[key], 'PX', span + 60000)
   elseif state ~= 'sending' then
     -- release and hold touch only a live claim
   elseif op == 'hold' then
-    redis.call('SET', key, 'sending:' .. string.format('%.0f', now + span), 'PX', span + 60000)
+    written[key] = 'sending:' .. string.format('%.0f', now + span)
+    redis.call('SET', key, written[key], 'PX', span + 60000)
   else
+    written[key] = false
     redis.call('DEL', key)
   end
   out[i] = answer
