@@ -44,6 +44,9 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     }
 }
 
+/// The error class of a delivery that failed in Ward's store, not in the backend.
+const STORE_CLASS: &str = "store";
+
 /// What happened to one leased delivery.
 enum Step {
     Delivered,
@@ -204,7 +207,10 @@ pub async fn deliver_batch(
     )
     .await;
 
-    record_outcomes(pipeline, &attempts).await?;
+    if let Err(error) = record_outcomes(pipeline, &attempts).await {
+        // The sends happened: settle them anyway, or the janitor would hand them out again.
+        tracing::warn!(%error, "delivery: could not update the breakers");
+    }
     let done = pipeline.store.now_ms();
     for attempt in attempts {
         settle_one(pipeline, attempt, done, &mut settlement);
@@ -372,7 +378,7 @@ async fn claim_wave(pipeline: &Pipeline, wave: Vec<Permitted>, hold: Duration) -
                 Ok(DedupClaim::Claimed) => return Claimed::Send(p),
                 Ok(DedupClaim::AlreadyDone) => Step::Duplicate,
                 Ok(DedupClaim::InFlight) => Step::InFlight,
-                Err(message) => Step::Failed(SendError::retryable("store", message)),
+                Err(message) => Step::Failed(SendError::retryable(STORE_CLASS, message)),
             };
             Claimed::Decided(Attempt {
                 item: p.item,
@@ -429,7 +435,9 @@ async fn record_outcomes(pipeline: &Pipeline, attempts: &[Attempt]) -> StoreResu
     for a in attempts {
         let outcome = match &a.step {
             Step::Delivered => CallOutcome::Success,
-            Step::Failed(e) if e.disposition == Disposition::Retryable && e.class != "store" => {
+            Step::Failed(e)
+                if e.disposition == Disposition::Retryable && e.class != STORE_CLASS =>
+            {
                 CallOutcome::Failure
             }
             _ => CallOutcome::Ignored,
@@ -531,6 +539,13 @@ fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settle
             settlement.defer(a.item.receipt, now + 1000);
             DeliveryOutcome::deduplicated
         }
+        Step::Failed(error) if error.class == STORE_CLASS => {
+            // Nothing was sent: the store could not claim the alert. Try again soon, with no
+            // attempt counted against the alert for Ward's own outage.
+            event.error_class = Some(error.class.clone());
+            settlement.defer(a.item.receipt, now + 1000);
+            DeliveryOutcome::store_error
+        }
         Step::Failed(error) => {
             event.error_class = Some(error.class.clone());
             fail(
@@ -625,5 +640,6 @@ fn outcome_str(outcome: DeliveryOutcome) -> &'static str {
         DeliveryOutcome::rate_limited => "rate_limited",
         DeliveryOutcome::breaker_open => "breaker_open",
         DeliveryOutcome::stopped => "stopped",
+        DeliveryOutcome::store_error => "store_error",
     }
 }

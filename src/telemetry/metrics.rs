@@ -37,6 +37,8 @@ pub enum DeliveryOutcome {
     rate_limited,
     breaker_open,
     stopped,
+    /// Not attempted: Ward's store could not claim the alert; deferred without an attempt.
+    store_error,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
