@@ -31,7 +31,7 @@ use ward::model::{
 };
 use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
 use ward::store::{
-    DeadLetterRequest, DlqCursor, DlqFilter, DlqScope, FailedSet, KeySchema, MAX_BATCH, RedisStore,
+    DeadLetterRequest, DlqFilter, DlqScope, FailedSet, KeySchema, MAX_BATCH, RedisStore,
     RedisStoreOptions, ReplayOptions, Store,
 };
 use ward::telemetry::{EventLog, Metrics};
@@ -324,25 +324,7 @@ async fn wait_drained(store: &dyn Store) {
 
 /// Every entry of the delivery queue's DLQ, paged to the end.
 async fn delivery_dlq(store: &dyn Store) -> Vec<DlqEntry> {
-    let mut cursor = DlqCursor::start();
-    let mut entries = Vec::new();
-    loop {
-        let page = store
-            .failed_page(
-                &QueueName::delivery(),
-                FailedSet::Dlq,
-                &DlqFilter::default(),
-                &cursor,
-                MAX_BATCH,
-            )
-            .await
-            .unwrap();
-        entries.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = next,
-            None => return entries,
-        }
-    }
+    common::failed_entries(store, &QueueName::delivery(), FailedSet::Dlq).await
 }
 
 /// The delivery job a DLQ entry holds: its channel and the alert's `e2e_id`.

@@ -19,7 +19,7 @@ use ward::config::OVERRIDE_SPECS;
 use ward::engine::breaker::{Breaker, BreakerState, TransitionCause};
 use ward::engine::clock::{Clock, ManualClock, SystemClock};
 use ward::model::QueueName;
-use ward::store::{DlqCursor, DlqFilter, FailedSet, KeySchema, MAX_BATCH, RedisStore, Store};
+use ward::store::{FailedSet, KeySchema, RedisStore, Store};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -510,28 +510,11 @@ async fn backlog(store: &dyn Store) -> (u64, u64, u64) {
 async fn dlq_keys(store: &dyn Store) -> HashSet<String> {
     let mut keys = HashSet::new();
     for queue in queues() {
-        let mut cursor = DlqCursor::start();
-        loop {
-            let page = store
-                .failed_page(
-                    &queue,
-                    FailedSet::Dlq,
-                    &DlqFilter::default(),
-                    &cursor,
-                    MAX_BATCH,
-                )
-                .await
-                .unwrap();
-            for entry in page.entries {
-                let envelope = entry.envelope.expect("a DLQ entry that decodes");
-                let key = envelope.idempotency_key;
-                let key = key.strip_suffix(&format!("@{CHANNEL}")).unwrap_or(&key);
-                keys.insert(key.to_owned());
-            }
-            match page.next {
-                Some(next) => cursor = next,
-                None => break,
-            }
+        for entry in common::failed_entries(store, &queue, FailedSet::Dlq).await {
+            let envelope = entry.envelope.expect("a DLQ entry that decodes");
+            let key = envelope.idempotency_key;
+            let key = key.strip_suffix(&format!("@{CHANNEL}")).unwrap_or(&key);
+            keys.insert(key.to_owned());
         }
     }
     keys

@@ -33,19 +33,11 @@ async fn enqueue_all(store: &dyn Store, q: &QueueName, n: usize, now: i64) -> Ha
 
 /// Every id that reached the DLQ, by paging it to the end.
 async fn dlq_ids(store: &dyn Store, q: &QueueName, set: FailedSet) -> Vec<EnvelopeId> {
-    let mut cursor = DlqCursor::start();
-    let mut ids = Vec::new();
-    loop {
-        let page = store
-            .failed_page(q, set, &DlqFilter::default(), &cursor, MAX_BATCH)
-            .await
-            .unwrap();
-        ids.extend(page.entries.into_iter().map(|e| e.meta.id));
-        match page.next {
-            Some(next) => cursor = next,
-            None => return ids,
-        }
-    }
+    common::failed_entries(store, q, set)
+        .await
+        .into_iter()
+        .map(|e| e.meta.id)
+        .collect()
 }
 
 /// Acks applied per id, counted from the store's answers.

@@ -243,3 +243,30 @@ pub async fn fill_dlq(
     }
     ids
 }
+
+/// Every entry of one queue's DLQ or dead list, paged to the end.
+pub async fn failed_entries(
+    store: &dyn Store,
+    queue: &QueueName,
+    set: ward::store::FailedSet,
+) -> Vec<ward::model::DlqEntry> {
+    let mut cursor = ward::store::DlqCursor::start();
+    let mut entries = Vec::new();
+    loop {
+        let page = store
+            .failed_page(
+                queue,
+                set,
+                &ward::store::DlqFilter::default(),
+                &cursor,
+                MAX_BATCH,
+            )
+            .await
+            .unwrap();
+        entries.extend(page.entries);
+        match page.next {
+            Some(next) => cursor = next,
+            None => return entries,
+        }
+    }
+}
