@@ -857,7 +857,7 @@ async fn partitions_spread_items_and_leases_cover_them_all(h: Harness) {
 async fn claim(h: &Harness, key: &str) -> DedupClaim {
     let claims = h
         .store
-        .dedup_claim(&[key.to_owned()], Duration::from_secs(30))
+        .dedup_claim("w1", &[key.to_owned()], Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(claims.len(), 1);
@@ -866,7 +866,7 @@ async fn claim(h: &Harness, key: &str) -> DedupClaim {
 
 async fn finish(h: &Harness, key: &str, outcome: DedupFinish) {
     h.store
-        .dedup_finish(&[(key.to_owned(), outcome)])
+        .dedup_finish("w1", &[(key.to_owned(), outcome)])
         .await
         .unwrap();
 }
@@ -901,11 +901,17 @@ async fn dedup_batches_answer_per_key_in_order(h: Harness) {
     let hold = Duration::from_secs(30);
     let ttl = Duration::from_secs(3600);
     let keys = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
-    assert!(h.store.dedup_claim(&[], hold).await.unwrap().is_empty());
-    h.store.dedup_finish(&[]).await.unwrap();
+    assert!(
+        h.store
+            .dedup_claim("w1", &[], hold)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.store.dedup_finish("w1", &[]).await.unwrap();
     assert_eq!(
         h.store
-            .dedup_claim(&keys(&["a", "b", "a"]), hold)
+            .dedup_claim("w1", &keys(&["a", "b", "a"]), hold)
             .await
             .unwrap(),
         vec![
@@ -916,15 +922,18 @@ async fn dedup_batches_answer_per_key_in_order(h: Harness) {
         "a key repeated in one batch is claimed once"
     );
     h.store
-        .dedup_finish(&[
-            ("a".to_owned(), DedupFinish::Done(ttl)),
-            ("b".to_owned(), DedupFinish::Release),
-        ])
+        .dedup_finish(
+            "w1",
+            &[
+                ("a".to_owned(), DedupFinish::Done(ttl)),
+                ("b".to_owned(), DedupFinish::Release),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(
         h.store
-            .dedup_claim(&keys(&["c", "b", "a"]), hold)
+            .dedup_claim("w1", &keys(&["c", "b", "a"]), hold)
             .await
             .unwrap(),
         vec![
@@ -955,13 +964,61 @@ async fn dedup_batches_answer_per_key_in_order(h: Harness) {
 
     // Thousands of records expire and are forgotten (the memory store sweeps them lazily).
     let many: Vec<String> = (0..5000).map(|i| format!("bulk-{i}")).collect();
-    let claims = h.store.dedup_claim(&many, hold).await.unwrap();
+    let claims = h.store.dedup_claim("w1", &many, hold).await.unwrap();
     assert!(claims.iter().all(|c| *c == DedupClaim::Claimed));
     h.clock.advance(hold);
-    let claims = h.store.dedup_claim(&many, hold).await.unwrap();
+    let claims = h.store.dedup_claim("w1", &many, hold).await.unwrap();
     assert!(
         claims.iter().all(|c| *c == DedupClaim::Claimed),
         "lapsed claims can be taken again"
+    );
+}
+
+async fn dedup_release_and_hold_touch_only_the_owners_live_claim(h: Harness) {
+    let hold = Duration::from_secs(30);
+    let key = || vec!["k".to_owned()];
+    let claim = |owner: &'static str| {
+        let store = h.store.clone();
+        async move { store.dedup_claim(owner, &key(), hold).await.unwrap()[0] }
+    };
+    let finish = |owner: &'static str, outcome: DedupFinish| {
+        let store = h.store.clone();
+        async move {
+            store
+                .dedup_finish(owner, &[("k".to_owned(), outcome)])
+                .await
+                .unwrap();
+        }
+    };
+    assert_eq!(claim("w1").await, DedupClaim::Claimed);
+    finish("w2", DedupFinish::Release).await;
+    finish("w2", DedupFinish::Hold(hold * 10)).await;
+    assert_eq!(
+        claim("w3").await,
+        DedupClaim::InFlight,
+        "not w2's to release"
+    );
+    // w1's claim lapses; w2 takes the key; w1, late, cannot release or hold w2's claim.
+    h.clock.advance(hold);
+    assert_eq!(claim("w2").await, DedupClaim::Claimed);
+    finish("w1", DedupFinish::Release).await;
+    finish("w1", DedupFinish::Hold(hold * 10)).await;
+    assert_eq!(
+        claim("w3").await,
+        DedupClaim::InFlight,
+        "w2's claim survives w1"
+    );
+    h.clock.advance(hold);
+    assert_eq!(
+        claim("w3").await,
+        DedupClaim::Claimed,
+        "and w1 did not extend it"
+    );
+    finish("w3", DedupFinish::Release).await;
+    assert_eq!(
+        claim("w1").await,
+        DedupClaim::Claimed,
+        "the owner's release frees it"
     );
 }
 
@@ -1075,6 +1132,7 @@ conformance!(
     partitions_spread_items_and_leases_cover_them_all,
     dedup_claims_once_and_remembers_success,
     dedup_batches_answer_per_key_in_order,
+    dedup_release_and_hold_touch_only_the_owners_live_claim,
     rate_limits_follow_gcra_per_name,
     breakers_are_shared_under_compare_and_set,
 );

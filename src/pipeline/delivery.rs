@@ -198,7 +198,7 @@ pub async fn deliver_batch(
         }
     }
 
-    let claims = Claims::default();
+    let claims = Claims::new(pipeline);
     let attempts = with_heartbeat(
         pipeline,
         &held,
@@ -218,14 +218,24 @@ pub async fn deliver_batch(
     settlement.apply(pipeline).await
 }
 
-/// The idempotency keys this batch has claimed and not yet finished.
-#[derive(Default)]
-struct Claims(std::sync::Mutex<std::collections::BTreeSet<String>>);
+/// This batch's claims: the owner token it claims under, and the keys claimed and not yet
+/// finished.
+struct Claims {
+    owner: String,
+    open: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
 
 impl Claims {
+    fn new(pipeline: &Pipeline) -> Self {
+        Self {
+            owner: format!("{}#{:016x}", pipeline.worker.as_str(), fastrand::u64(..)),
+            open: std::sync::Mutex::default(),
+        }
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut std::collections::BTreeSet<String>) -> R) -> R {
         f(&mut self
-            .0
+            .open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
@@ -268,7 +278,7 @@ async fn with_heartbeat<T>(
                     .collect()
             });
             if !holds.is_empty()
-                && let Err(error) = pipeline.store.dedup_finish(&holds).await
+                && let Err(error) = pipeline.store.dedup_finish(&claims.owner, &holds).await
             {
                 tracing::warn!(%error, "delivery: could not extend dedup claims");
             }
@@ -306,7 +316,7 @@ async fn claim_and_send(
                 break;
             }
             let wave: Vec<Permitted> = waves.by_ref().take(concurrency).collect();
-            for ready in claim_wave(pipeline, wave, hold).await {
+            for ready in claim_wave(pipeline, &claims.owner, wave, hold).await {
                 match ready {
                     Claimed::Send(p) => {
                         claims.with(|keys| keys.insert(p.item.envelope.idempotency_key.clone()));
@@ -338,7 +348,7 @@ async fn claim_and_send(
                 (a.item.envelope.idempotency_key.clone(), finish)
             })
             .collect();
-        record_finish(pipeline, &outcomes).await;
+        record_finish(pipeline, &claims.owner, &outcomes).await;
         claims.with(|keys| {
             for (key, _) in &outcomes {
                 keys.remove(key);
@@ -357,13 +367,18 @@ enum Claimed {
 }
 
 /// Claim one wave of deliveries in one store call.
-async fn claim_wave(pipeline: &Pipeline, wave: Vec<Permitted>, hold: Duration) -> Vec<Claimed> {
+async fn claim_wave(
+    pipeline: &Pipeline,
+    owner: &str,
+    wave: Vec<Permitted>,
+    hold: Duration,
+) -> Vec<Claimed> {
     let keys: Vec<String> = wave
         .iter()
         .map(|p| p.item.envelope.idempotency_key.clone())
         .collect();
     let claims: Vec<Result<DedupClaim, String>> =
-        match pipeline.store.dedup_claim(&keys, hold).await {
+        match pipeline.store.dedup_claim(owner, &keys, hold).await {
             Ok(claims) if claims.len() == keys.len() => claims.into_iter().map(Ok).collect(),
             Ok(claims) => {
                 let message = format!("{} dedup answers for {} keys", claims.len(), keys.len());
@@ -393,11 +408,11 @@ async fn claim_wave(pipeline: &Pipeline, wave: Vec<Permitted>, hold: Duration) -
 
 /// Remember how claimed sends ended; one retry, since a lost `done` lets a later copy of the
 /// alert be sent again once the claim lapses.
-async fn record_finish(pipeline: &Pipeline, outcomes: &[(String, DedupFinish)]) {
-    if pipeline.store.dedup_finish(outcomes).await.is_ok() {
+async fn record_finish(pipeline: &Pipeline, owner: &str, outcomes: &[(String, DedupFinish)]) {
+    if pipeline.store.dedup_finish(owner, outcomes).await.is_ok() {
         return;
     }
-    if let Err(error) = pipeline.store.dedup_finish(outcomes).await {
+    if let Err(error) = pipeline.store.dedup_finish(owner, outcomes).await {
         tracing::warn!(%error, "could not record the deliveries for dedup");
     }
 }

@@ -143,12 +143,20 @@ struct State {
     /// Rotates the partition a lease starts from, so no partition starves.
     lease_start: usize,
     /// Idempotency records: key → (`sending` | `done`, expiry ms).
-    dedup: HashMap<String, (&'static str, i64)>,
+    dedup: HashMap<String, DedupRecord>,
     /// Expired records are swept when `dedup` reaches this size (amortised O(1) per claim).
     dedup_sweep_at: usize,
     /// Rate limiters: name → (TAT µs, expiry ms).
     limiters: HashMap<String, (i64, i64)>,
     breakers: BTreeMap<String, (u64, Breaker)>,
+}
+
+/// One idempotency record: delivered, or being sent by `owner`, until `expires` (ms).
+#[derive(Debug)]
+struct DedupRecord {
+    done: bool,
+    expires: i64,
+    owner: String,
 }
 
 impl State {
@@ -157,7 +165,7 @@ impl State {
         if self.dedup.len() < self.dedup_sweep_at {
             return;
         }
-        self.dedup.retain(|_, (_, expires)| *expires > now);
+        self.dedup.retain(|_, record| record.expires > now);
         self.dedup_sweep_at = (self.dedup.len() * 2).max(DEDUP_SWEEP_MIN);
     }
 }
@@ -760,7 +768,12 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn dedup_claim(&self, keys: &[String], hold: Duration) -> StoreResult<Vec<DedupClaim>> {
+    async fn dedup_claim(
+        &self,
+        owner: &str,
+        keys: &[String],
+        hold: Duration,
+    ) -> StoreResult<Vec<DedupClaim>> {
         let now = self.now_ms();
         let expires = now.saturating_add(duration_ms(hold));
         let mut state = self.lock();
@@ -768,37 +781,51 @@ impl Store for MemoryStore {
         Ok(keys
             .iter()
             .map(|key| match state.dedup.get(key.as_str()) {
-                Some(("done", until)) if *until > now => DedupClaim::AlreadyDone,
-                Some((_, until)) if *until > now => DedupClaim::InFlight,
+                Some(r) if r.expires > now && r.done => DedupClaim::AlreadyDone,
+                Some(r) if r.expires > now => DedupClaim::InFlight,
                 _ => {
-                    state.dedup.insert(key.clone(), ("sending", expires));
+                    let record = DedupRecord {
+                        done: false,
+                        expires,
+                        owner: owner.to_owned(),
+                    };
+                    state.dedup.insert(key.clone(), record);
                     DedupClaim::Claimed
                 }
             })
             .collect())
     }
 
-    async fn dedup_finish(&self, outcomes: &[(String, DedupFinish)]) -> StoreResult<()> {
+    async fn dedup_finish(
+        &self,
+        owner: &str,
+        outcomes: &[(String, DedupFinish)],
+    ) -> StoreResult<()> {
         let now = self.now_ms();
         let mut state = self.lock();
         for (key, outcome) in outcomes {
+            let live_claim = state
+                .dedup
+                .get(key.as_str())
+                .is_some_and(|r| !r.done && r.expires > now && r.owner == owner);
             match outcome {
                 DedupFinish::Done(ttl) => {
-                    let expires = now.saturating_add(duration_ms(*ttl));
-                    state.dedup.insert(key.clone(), ("done", expires));
+                    let record = DedupRecord {
+                        done: true,
+                        expires: now.saturating_add(duration_ms(*ttl)),
+                        owner: String::new(),
+                    };
+                    state.dedup.insert(key.clone(), record);
                 }
-                DedupFinish::Release => {
-                    if matches!(state.dedup.get(key.as_str()), Some(("sending", _))) {
-                        state.dedup.remove(key.as_str());
+                DedupFinish::Release if live_claim => {
+                    state.dedup.remove(key.as_str());
+                }
+                DedupFinish::Hold(hold) if live_claim => {
+                    if let Some(record) = state.dedup.get_mut(key.as_str()) {
+                        record.expires = now.saturating_add(duration_ms(*hold));
                     }
                 }
-                DedupFinish::Hold(hold) => {
-                    if let Some(("sending", expires)) = state.dedup.get_mut(key.as_str())
-                        && *expires > now
-                    {
-                        *expires = now.saturating_add(duration_ms(*hold));
-                    }
-                }
+                DedupFinish::Release | DedupFinish::Hold(_) => {}
             }
         }
         Ok(())

@@ -373,14 +373,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every figure the control room shows, in one round trip.
     async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats>;
 
-    /// Claim idempotency keys before sending, one answer per key in order: `Claimed` (send now,
-    /// then `dedup_finish`), `AlreadyDone` (delivered before: do not send) or `InFlight` (someone
-    /// is sending it now, or the key came earlier in `keys`). A claim lapses after `hold` if its
-    /// holder dies. One round trip for the whole batch.
-    async fn dedup_claim(&self, keys: &[String], hold: Duration) -> StoreResult<Vec<DedupClaim>>;
-    /// After the sends: remember success for `Done(ttl)`, or `Release` the claim so a retry can
-    /// send. One round trip for the whole batch.
-    async fn dedup_finish(&self, outcomes: &[(String, DedupFinish)]) -> StoreResult<()>;
+    /// Claim idempotency keys for `owner` before sending, one answer per key in order: `Claimed`
+    /// (send now, then `dedup_finish`), `AlreadyDone` (delivered before: do not send) or
+    /// `InFlight` (someone is sending it now, or the key came earlier in `keys`). A claim lapses
+    /// after `hold` if its holder dies. One round trip for the whole batch.
+    async fn dedup_claim(
+        &self,
+        owner: &str,
+        keys: &[String],
+        hold: Duration,
+    ) -> StoreResult<Vec<DedupClaim>>;
+    /// After the sends: remember success for `Done(ttl)`; `Release` or `Hold` the claim, which
+    /// applies only while `owner` still holds it (a lapsed claim may be someone else's now).
+    /// One round trip for the whole batch.
+    async fn dedup_finish(
+        &self,
+        owner: &str,
+        outcomes: &[(String, DedupFinish)],
+    ) -> StoreResult<()>;
 
     /// One GCRA step for `name`: the same arithmetic as `engine::ratelimit::gcra`, atomically.
     async fn rate_limit(

@@ -1064,9 +1064,15 @@ impl Store for RedisStore {
         })
     }
 
-    async fn dedup_claim(&self, keys: &[String], hold: Duration) -> StoreResult<Vec<DedupClaim>> {
+    async fn dedup_claim(
+        &self,
+        owner: &str,
+        keys: &[String],
+        hold: Duration,
+    ) -> StoreResult<Vec<DedupClaim>> {
         let answers = self
             .dedup_ops(
+                owner,
                 keys.iter()
                     .map(|k| (k.as_str(), "claim", duration_ms(hold))),
             )
@@ -1082,12 +1088,19 @@ impl Store for RedisStore {
             .collect())
     }
 
-    async fn dedup_finish(&self, outcomes: &[(String, DedupFinish)]) -> StoreResult<()> {
-        self.dedup_ops(outcomes.iter().map(|(key, outcome)| match outcome {
-            DedupFinish::Done(ttl) => (key.as_str(), "done", duration_ms(*ttl)),
-            DedupFinish::Release => (key.as_str(), "release", 0),
-            DedupFinish::Hold(hold) => (key.as_str(), "hold", duration_ms(*hold)),
-        }))
+    async fn dedup_finish(
+        &self,
+        owner: &str,
+        outcomes: &[(String, DedupFinish)],
+    ) -> StoreResult<()> {
+        self.dedup_ops(
+            owner,
+            outcomes.iter().map(|(key, outcome)| match outcome {
+                DedupFinish::Done(ttl) => (key.as_str(), "done", duration_ms(*ttl)),
+                DedupFinish::Release => (key.as_str(), "release", 0),
+                DedupFinish::Hold(hold) => (key.as_str(), "hold", duration_ms(*hold)),
+            }),
+        )
         .await?;
         Ok(())
     }
@@ -1192,6 +1205,7 @@ impl RedisStore {
     /// cache (restart, SCRIPT FLUSH) still answers.
     async fn dedup_ops<'k>(
         &self,
+        owner: &str,
         ops: impl Iterator<Item = (&'k str, &'static str, i64)>,
     ) -> StoreResult<Vec<String>> {
         let keys = &self.inner.keys;
@@ -1219,7 +1233,7 @@ impl RedisStore {
             .collect();
         for group in &calls {
             let mut invocation = script.prepare_invoke();
-            invocation.arg(now);
+            invocation.arg(now).arg(owner);
             for (_, key, op, span_ms) in *group {
                 invocation.key(keys.dedup(key)).arg(*op).arg(*span_ms);
             }
