@@ -1,5 +1,7 @@
 //! The embedded store: one lock around plain collections, with exactly the Redis backend's
-//! semantics (bodies kept as JSON text, the same order keys, the same fences).
+//! semantics (the same order keys, the same fences, the same counters). Envelopes are kept
+//! decoded; text written by hand (tests of corrupt entries) is kept as text and decoded, or
+//! refused, exactly as Redis's copy would be.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,11 +46,41 @@ struct QueueState {
 struct Partition {
     /// A handful of queues: a linear search finds one without allocating a key.
     queues: Vec<(QueueName, QueueState)>,
-    /// Shared so a lease copies a pointer under the lock and decodes after releasing it.
-    bodies: HashMap<String, Arc<str>>,
+    /// Shared so a lease copies a pointer under the lock and clones after releasing it.
+    bodies: HashMap<String, Body>,
     attempts: HashMap<String, u32>,
     replays: HashMap<String, u32>,
     meta: HashMap<String, DlqMeta>,
+}
+
+/// A stored item: an envelope as enqueued, or raw text put there by hand.
+#[derive(Debug, Clone)]
+enum Body {
+    Envelope(Arc<Envelope>),
+    Raw(Arc<str>),
+}
+
+impl Body {
+    /// The envelope with the store's counters, or the decode error.
+    fn decode(&self, attempts: u32, replays: u32) -> Result<Envelope, String> {
+        match self {
+            Self::Envelope(envelope) => {
+                let mut envelope = Envelope::clone(envelope);
+                envelope.attempts = attempts;
+                envelope.replays = replays;
+                Ok(envelope)
+            }
+            Self::Raw(raw) => decode_envelope(raw, attempts, replays),
+        }
+    }
+
+    /// The stored text (what a DLQ entry shows when it does not decode).
+    fn text(&self) -> String {
+        match self {
+            Self::Envelope(envelope) => encode_envelope(envelope).unwrap_or_default(),
+            Self::Raw(raw) => raw.to_string(),
+        }
+    }
 }
 
 fn queue_in<'a>(
@@ -122,7 +154,7 @@ impl Partition {
         let attempts = self.attempts.get(id).copied().unwrap_or(0);
         let replays = self.replays.get(id).copied().unwrap_or(0);
         let envelope = match self.bodies.get(id) {
-            Some(raw) => decode_envelope(raw, attempts, replays).map_err(|_| raw.to_string()),
+            Some(body) => body.decode(attempts, replays).map_err(|_| body.text()),
             None => Err(String::new()),
         };
         Some(DlqEntry {
@@ -224,7 +256,7 @@ impl MemoryStore {
     pub fn inject_raw(&self, partition: u16, queue: &QueueName, id: &str, raw: &str) {
         let mut state = self.lock();
         let part = &mut state.partitions[usize::from(partition)];
-        part.bodies.insert(id.to_owned(), raw.into());
+        part.bodies.insert(id.to_owned(), Body::Raw(raw.into()));
         part.queue(queue).waiting.push_back(id.to_owned());
     }
 
@@ -300,18 +332,21 @@ impl Store for MemoryStore {
 
     async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         check_batch(envelopes.len())?;
-        let encoded = envelopes
+        let bodies: Vec<_> = envelopes
             .iter()
-            .map(|e| Ok((self.partition_of(e), e.id.0.clone(), encode_envelope(e)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+            .map(|e| {
+                let body = Body::Envelope(Arc::new(e.clone()));
+                (self.partition_of(e), e.id.0.clone(), body)
+            })
+            .collect();
         let mut state = self.lock();
         let mut added = 0;
-        for (partition, id, body) in encoded {
+        for (partition, id, body) in bodies {
             let part = &mut state.partitions[usize::from(partition)];
             if part.bodies.contains_key(&id) {
                 continue;
             }
-            part.bodies.insert(id.clone(), body.into());
+            part.bodies.insert(id.clone(), body);
             part.attempts.insert(id.clone(), 0);
             part.queue(queue).waiting.push_back(id);
             added += 1;
@@ -349,28 +384,28 @@ impl Store for MemoryStore {
                     q.lease_of.insert(id.clone(), (deadline, token.clone()));
                     let attempts = part.attempts.get(&id).copied().unwrap_or(0);
                     let replays = part.replays.get(&id).copied().unwrap_or(0);
-                    let raw = part
+                    let body = part
                         .bodies
                         .get(&id)
                         .cloned()
-                        .unwrap_or_else(|| Arc::from(""));
-                    taken.push((partition as u16, id, raw, attempts, replays));
+                        .unwrap_or_else(|| Body::Raw(Arc::from("")));
+                    taken.push((partition as u16, id, body, attempts, replays));
                 }
             }
         }
-        // Decoding after the lock is released lets the other workers' calls proceed meanwhile.
+        // Copying after the lock is released lets the other workers' calls proceed meanwhile.
         let mut corrupt = Vec::new();
         let mut lease = Lease {
             deadline_ms: deadline,
             ..Lease::default()
         };
-        for (partition, id, raw, attempts, replays) in taken {
+        for (partition, id, body, attempts, replays) in taken {
             let receipt = Receipt {
                 partition,
                 id: EnvelopeId(id),
                 token: token.clone(),
             };
-            match decode_envelope(&raw, attempts, replays) {
+            match body.decode(attempts, replays) {
                 Ok(envelope) => lease.items.push(LeasedItem { receipt, envelope }),
                 Err(error) => corrupt.push((receipt, error)),
             }
@@ -414,10 +449,10 @@ impl Store for MemoryStore {
         retries: &[RetryRequest],
     ) -> StoreResult<ReceiptOutcome> {
         check_batch(retries.len())?;
-        let bodies = retries
+        let bodies: Vec<_> = retries
             .iter()
-            .map(|r| Ok((r, Arc::<str>::from(encode_envelope(&r.envelope)?))))
-            .collect::<StoreResult<Vec<_>>>()?;
+            .map(|r| (r, Body::Envelope(Arc::new(r.envelope.clone()))))
+            .collect();
         self.settle(
             queue,
             bodies.iter(),
