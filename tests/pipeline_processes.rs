@@ -588,14 +588,17 @@ fn dedup_states(server: &RedisServer, schema: &KeySchema, keys: &[String]) -> Ve
     if keys.is_empty() {
         return Vec::new();
     }
-    let names: Vec<String> = keys
-        .iter()
-        .map(|k| schema.dedup(&format!("{k}@{CHANNEL}")))
-        .collect();
-    redis::cmd("MGET")
-        .arg(&names)
-        .query(&mut server.connection())
-        .unwrap()
+    let mut conn = server.connection();
+    keys.iter()
+        .map(|k| {
+            let key = format!("{k}@{CHANNEL}");
+            redis::cmd("HGET")
+                .arg(schema.dedup_records(schema.dedup_partition(&key)))
+                .arg(&key)
+                .query(&mut conn)
+                .unwrap()
+        })
+        .collect()
 }
 
 fn is_done(state: Option<&String>) -> bool {

@@ -522,3 +522,25 @@ async fn redis_non_utf8_body_in_the_dlq_still_pages() {
     let page = page.unwrap_or_else(|e| panic!("page failed: {e}"));
     assert_eq!(page.entries.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_expired_dedup_records_are_swept_in_bounded_steps() {
+    let h = Harness::new(Kind::Redis, 1).await;
+    let hold = Duration::from_secs(1);
+    let keys: Vec<String> = (0..250).map(|i| format!("old-{i}")).collect();
+    h.store.dedup_claim("w", &keys, hold).await.unwrap();
+    let records = h.store.keys().dedup_records(0);
+    let count = |conn: &mut redis::Connection| -> usize {
+        redis::cmd("HLEN").arg(&records).query(conn).unwrap()
+    };
+    let mut conn = h.server.as_ref().unwrap().connection();
+    assert_eq!(count(&mut conn), 250);
+    // Past expiry plus the minute of grace: each later call sweeps at most 100 of them.
+    h.clock.advance(Duration::from_secs(120));
+    let fresh = |i: usize| vec![format!("new-{i}")];
+    h.store.dedup_claim("w", &fresh(0), hold).await.unwrap();
+    assert_eq!(count(&mut conn), 250 - 100 + 1);
+    h.store.dedup_claim("w", &fresh(1), hold).await.unwrap();
+    h.store.dedup_claim("w", &fresh(2), hold).await.unwrap();
+    assert_eq!(count(&mut conn), 3, "only the live records remain");
+}

@@ -130,10 +130,14 @@ impl KeySchema {
     pub fn breaker_versions(&self) -> String {
         self.global("breaker_ver")
     }
-    /// One idempotency record (string with a TTL): `sending:<expiry>` or `done:<expiry>`, in the
-    /// partition `dedup_partition(key)`, so one script settles a batch of them per partition.
-    pub fn dedup(&self, key: &str) -> String {
-        self.part(self.dedup_partition(key), &format!("dedup:{key}"))
+    /// A partition's idempotency records (hash key → `done:<expiry>` or
+    /// `sending:<expiry>:<owner>`): one script settles a batch of them with a few commands.
+    pub fn dedup_records(&self, partition: u16) -> String {
+        self.part(partition, "dedup")
+    }
+    /// When each of a partition's idempotency records may be swept (zset key → ms).
+    pub fn dedup_expiry(&self, partition: u16) -> String {
+        self.part(partition, "dedup_exp")
     }
     /// The partition an idempotency record lives in: a stable hash of the key.
     pub fn dedup_partition(&self, key: &str) -> u16 {

@@ -1200,7 +1200,7 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
-    /// One dedup script call per partition, all in one pipelined round trip; answers in the
+    /// One dedup script call per partition (and 500 records), all in one pipelined round trip; answers in the
     /// order of `ops`. The script is loaded in the same pipeline, so a Redis that lost its script
     /// cache (restart, SCRIPT FLUSH) still answers.
     async fn dedup_ops<'k>(
@@ -1209,8 +1209,7 @@ impl RedisStore {
         ops: impl Iterator<Item = (&'k str, &'static str, i64)>,
     ) -> StoreResult<Vec<String>> {
         let keys = &self.inner.keys;
-        let mut by_partition: BTreeMap<u16, Vec<(usize, &'k str, &'static str, i64)>> =
-            BTreeMap::new();
+        let mut by_partition: BTreeMap<u16, Vec<DedupOp<'k>>> = BTreeMap::new();
         let mut count = 0;
         for (key, op, span_ms) in ops {
             by_partition
@@ -1227,15 +1226,19 @@ impl RedisStore {
         let mut pipe = ::redis::pipe();
         pipe.load_script(script).ignore();
         // Bounded calls, like every other script: at most MAX_BATCH records each.
-        let calls: Vec<&[(usize, &str, &str, i64)]> = by_partition
-            .values()
-            .flat_map(|group| group.chunks(MAX_BATCH))
+        let calls: Vec<(u16, &[DedupOp<'_>])> = by_partition
+            .iter()
+            .flat_map(|(p, group)| group.chunks(MAX_BATCH).map(move |chunk| (*p, chunk)))
             .collect();
-        for group in &calls {
+        for (partition, group) in &calls {
             let mut invocation = script.prepare_invoke();
-            invocation.arg(now).arg(owner);
+            invocation
+                .key(keys.dedup_records(*partition))
+                .key(keys.dedup_expiry(*partition))
+                .arg(now)
+                .arg(owner);
             for (_, key, op, span_ms) in *group {
-                invocation.key(keys.dedup(key)).arg(*op).arg(*span_ms);
+                invocation.arg(*key).arg(*op).arg(*span_ms);
             }
             pipe.invoke_script(&invocation);
         }
@@ -1245,7 +1248,7 @@ impl RedisStore {
             .await
             .map_err(StoreError::redis("dedup"))?;
         let mut answers = vec![String::new(); count];
-        for (group, reply) in calls.iter().zip(replies) {
+        for ((_, group), reply) in calls.iter().zip(replies) {
             for ((index, ..), answer) in group.iter().zip(reply) {
                 answers[*index] = answer;
             }
@@ -1253,6 +1256,9 @@ impl RedisStore {
         Ok(answers)
     }
 }
+
+/// One dedup record operation: its place in the answer, key, op and duration (ms).
+type DedupOp<'k> = (usize, &'k str, &'static str, i64);
 
 #[derive(Clone, Copy)]
 enum MoveDue {

@@ -1,19 +1,27 @@
--- Idempotency records of one partition, valued 'done:<expiry ms>' or
--- 'sending:<expiry ms>:<owner>' by the workers' clock; Redis's own TTL (a minute longer) only
--- cleans up. KEYS = the records.
--- ARGV[1] = now ms, ARGV[2] = owner; then per key i: ARGV[2i+1] = op ('claim' | 'done' |
--- 'release' | 'hold'), ARGV[2i+2] = duration ms (hold or TTL). Release and hold apply only to a
--- live claim of this owner: a lapsed claim may be another worker's by now.
+-- Idempotency records of one partition: KEYS[1] = hash key → 'done:<expiry ms>' or
+-- 'sending:<expiry ms>:<owner>' by the workers' clock; KEYS[2] = zset key → when the record
+-- may be swept (expiry + a minute).
+-- ARGV[1] = now ms, ARGV[2] = owner; then per key i: ARGV[3i] = key, ARGV[3i+1] = op ('claim' |
+-- 'done' | 'release' | 'hold'), ARGV[3i+2] = duration ms (hold or TTL). Release and hold apply
+-- only to a live claim of this owner: a lapsed claim may be another worker's by now.
 -- Returns per key: 'claimed', 'done' or 'sending' for claim; '' otherwise.
+-- Variadic commands, one per structure per call: a redis.call costs more than its work.
 local now, owner = tonumber(ARGV[1]), ARGV[2]
+local keys = {}
+for i = 3, #ARGV, 3 do keys[#keys + 1] = ARGV[i] end
 local out = {}
-local values = redis.call('MGET', unpack(KEYS))
+if #keys == 0 then return out end
+local values = redis.call('HMGET', KEYS[1], unpack(keys))
 -- A key may repeat in one call: a later copy sees what the earlier one wrote.
-local written = {}
-for i, key in ipairs(KEYS) do
-  local op, span = ARGV[2 * i + 1], tonumber(ARGV[2 * i + 2])
+local written, sweep_at = {}, {}
+local function write(key, value, expiry)
+  written[key] = value
+  sweep_at[key] = expiry + 60000
+end
+for n, key in ipairs(keys) do
+  local op, span = ARGV[3 * n + 1], tonumber(ARGV[3 * n + 2])
   local state, holder = '', ''
-  local current = values[i]
+  local current = values[n]
   if written[key] ~= nil then current = written[key] end
   if current then
     local s1 = string.find(current, ':', 1, true)
@@ -31,22 +39,46 @@ for i, key in ipairs(KEYS) do
     if state ~= '' then
       answer = state
     else
-      written[key] = 'sending:' .. string.format('%.0f', now + span) .. ':' .. owner
-      redis.call('SET', key, written[key], 'PX', span + 60000)
+      write(key, 'sending:' .. string.format('%.0f', now + span) .. ':' .. owner, now + span)
       answer = 'claimed'
     end
   elseif op == 'done' then
-    written[key] = 'done:' .. string.format('%.0f', now + span)
-    redis.call('SET', key, written[key], 'PX', span + 60000)
+    write(key, 'done:' .. string.format('%.0f', now + span), now + span)
   elseif state ~= 'sending' or holder ~= owner then
     -- release and hold touch only this owner's live claim
   elseif op == 'hold' then
-    written[key] = 'sending:' .. string.format('%.0f', now + span) .. ':' .. owner
-    redis.call('SET', key, written[key], 'PX', span + 60000)
+    write(key, 'sending:' .. string.format('%.0f', now + span) .. ':' .. owner, now + span)
   else
     written[key] = false
-    redis.call('DEL', key)
   end
-  out[i] = answer
+  out[n] = answer
+end
+-- Each key's last write wins.
+local sets, sweeps, dels, seen = {}, {}, {}, {}
+for _, key in ipairs(keys) do
+  local value = written[key]
+  if value ~= nil and not seen[key] then
+    seen[key] = true
+    if value then
+      sets[#sets + 1] = key; sets[#sets + 1] = value
+      sweeps[#sweeps + 1] = sweep_at[key]; sweeps[#sweeps + 1] = key
+    else
+      dels[#dels + 1] = key
+    end
+  end
+end
+if #dels > 0 then
+  redis.call('HDEL', KEYS[1], unpack(dels))
+  redis.call('ZREM', KEYS[2], unpack(dels))
+end
+if #sets > 0 then
+  redis.call('HSET', KEYS[1], unpack(sets))
+  redis.call('ZADD', KEYS[2], unpack(sweeps))
+end
+-- Sweep a bounded number of long-expired records, so the hash does not grow without end.
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
+if #old > 0 then
+  redis.call('HDEL', KEYS[1], unpack(old))
+  redis.call('ZREM', KEYS[2], unpack(old))
 end
 return out
