@@ -172,14 +172,26 @@ pub async fn deliver_batch(
         }
         let mut permits = Vec::new();
         let mut before = BreakerState::Closed;
-        let breaker = update_breaker(pipeline.store.as_ref(), &channel, |b| {
+        let updated = update_breaker(pipeline.store.as_ref(), &channel, |b| {
             before = b.state;
             permits = jobs
                 .iter()
                 .map(|_| b.permit(&pipeline.breaker, now))
                 .collect();
         })
-        .await?;
+        .await;
+        let breaker = match updated {
+            Ok(breaker) => breaker,
+            Err(error) => {
+                // The breaker is unknown: send nothing on this channel now, count no attempt.
+                tracing::warn!(%error, channel, "delivery: could not read the breaker");
+                for (item, job) in jobs {
+                    count(pipeline, &backend, &job, DeliveryOutcome::store_error);
+                    settlement.defer(item.receipt, now + 1000);
+                }
+                continue;
+            }
+        };
         note_transition(pipeline, &channel, before, breaker.state);
         for ((item, job), permit) in jobs.into_iter().zip(permits) {
             match permit {
@@ -384,7 +396,15 @@ async fn claim_wave(
                 let message = format!("{} dedup answers for {} keys", claims.len(), keys.len());
                 vec![Err(message); keys.len()]
             }
-            Err(error) => vec![Err(format!("could not claim the alert: {error}")); keys.len()],
+            Err(error) => {
+                // Some partitions' claims may have been written before the error: free them.
+                let release: Vec<(String, DedupFinish)> = keys
+                    .iter()
+                    .map(|k| (k.clone(), DedupFinish::Release))
+                    .collect();
+                let _ = pipeline.store.dedup_finish(owner, &release).await;
+                vec![Err(format!("could not claim the alert: {error}")); keys.len()]
+            }
         };
     wave.into_iter()
         .zip(claims)

@@ -75,8 +75,9 @@ if #sets > 0 then
   redis.call('HSET', KEYS[1], unpack(sets))
   redis.call('ZADD', KEYS[2], unpack(sweeps))
 end
--- Sweep a bounded number of long-expired records, so the hash does not grow without end.
-local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
+-- Sweep long-expired records, at least twice as many as this call may write, so the hash
+-- cannot outgrow its live records.
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, math.max(100, 2 * #keys))
 if #old > 0 then
   redis.call('HDEL', KEYS[1], unpack(old))
   redis.call('ZREM', KEYS[2], unpack(old))
