@@ -316,6 +316,8 @@ async fn claim_and_send(
     let mut waves = permitted.into_iter().peekable();
     let mut claimed: std::collections::VecDeque<Permitted> = std::collections::VecDeque::new();
     let mut sending = futures::stream::FuturesUnordered::new();
+    // Sends that completed and are not yet recorded; filled also while a store call runs.
+    let mut finished: Vec<Attempt> = Vec::new();
     let mut attempts = Vec::new();
     loop {
         // Keep `concurrency` sends going, claiming the next wave only when it is needed.
@@ -328,7 +330,8 @@ async fn claim_and_send(
                 break;
             }
             let wave: Vec<Permitted> = waves.by_ref().take(concurrency).collect();
-            for ready in claim_wave(pipeline, &claims.owner, wave, hold).await {
+            let claim = claim_wave(pipeline, &claims.owner, wave, hold);
+            for ready in polling(claim, &mut sending, &mut finished).await {
                 match ready {
                     Claimed::Send(p) => {
                         claims.with(|keys| keys.insert(p.item.envelope.idempotency_key.clone()));
@@ -341,15 +344,18 @@ async fn claim_and_send(
         // Successes are recorded as they complete, in whatever chunk is ready: after a crash
         // only the sends still in flight can be repeated, and a fast backend still gets one
         // store call per chunk instead of one per alert.
-        let Some(first) = sending.next().await else {
-            break;
-        };
-        let mut chunk = vec![first];
-        while chunk.len() < MAX_BATCH
+        if finished.is_empty() {
+            let Some(first) = sending.next().await else {
+                break;
+            };
+            finished.push(first);
+        }
+        while finished.len() < MAX_BATCH
             && let Some(Some(more)) = sending.next().now_or_never()
         {
-            chunk.push(more);
+            finished.push(more);
         }
+        let chunk = std::mem::take(&mut finished);
         let outcomes: Vec<(String, DedupFinish)> = chunk
             .iter()
             .map(|a| {
@@ -360,7 +366,8 @@ async fn claim_and_send(
                 (a.item.envelope.idempotency_key.clone(), finish)
             })
             .collect();
-        record_finish(pipeline, &claims.owner, &outcomes).await;
+        let record = record_finish(pipeline, &claims.owner, &outcomes);
+        polling(record, &mut sending, &mut finished).await;
         claims.with(|keys| {
             for (key, _) in &outcomes {
                 keys.remove(key);
@@ -369,6 +376,26 @@ async fn claim_and_send(
         attempts.extend(chunk);
     }
     attempts
+}
+
+/// Await a store call while the sends in flight keep running (their timeouts are counting),
+/// collecting those that complete meanwhile.
+async fn polling<T, S>(
+    call: impl std::future::Future<Output = T>,
+    sending: &mut futures::stream::FuturesUnordered<S>,
+    finished: &mut Vec<Attempt>,
+) -> T
+where
+    S: std::future::Future<Output = Attempt>,
+{
+    let mut call = std::pin::pin!(call);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut call => return out,
+            Some(done) = sending.next(), if !sending.is_empty() => finished.push(done),
+        }
+    }
 }
 
 /// A delivery after its claim: to send, or already decided.
