@@ -1200,9 +1200,8 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
-    /// One dedup script call per partition (and 500 records), all in one pipelined round trip; answers in the
-    /// order of `ops`. The script is loaded in the same pipeline, so a Redis that lost its script
-    /// cache (restart, SCRIPT FLUSH) still answers.
+    /// One dedup script call per partition (and 500 records), sent together on the multiplexed
+    /// connection; answers in the order of `ops`.
     async fn dedup_ops<'k>(
         &self,
         owner: &str,
@@ -1218,33 +1217,26 @@ impl RedisStore {
                 .push((count, key, op, span_ms.max(1)));
             count += 1;
         }
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let script = &scripts().dedup;
         let now = self.now_ms();
-        let mut pipe = ::redis::pipe();
-        pipe.load_script(script).ignore();
         // Bounded calls, like every other script: at most MAX_BATCH records each.
         let calls: Vec<(u16, &[DedupOp<'_>])> = by_partition
             .iter()
             .flat_map(|(p, group)| group.chunks(MAX_BATCH).map(move |chunk| (*p, chunk)))
             .collect();
-        for (partition, group) in &calls {
-            let mut invocation = script.prepare_invoke();
-            invocation
-                .key(keys.dedup_records(*partition))
-                .key(keys.dedup_expiry(*partition))
-                .arg(now)
-                .arg(owner);
-            for (_, key, op, span_ms) in *group {
-                invocation.arg(*key).arg(*op).arg(*span_ms);
-            }
-            pipe.invoke_script(&invocation);
-        }
-        let mut conn = self.conn();
-        let replies: Vec<Vec<String>> = pipe
-            .query_async(&mut conn)
+        let replies: Vec<Vec<String>> =
+            futures::future::try_join_all(calls.iter().map(|(partition, group)| {
+                let mut invocation = scripts().dedup.prepare_invoke();
+                invocation
+                    .key(keys.dedup_records(*partition))
+                    .key(keys.dedup_expiry(*partition))
+                    .arg(now)
+                    .arg(owner);
+                for (_, key, op, span_ms) in *group {
+                    invocation.arg(*key).arg(*op).arg(*span_ms);
+                }
+                let mut conn = self.conn();
+                async move { invocation.invoke_async(&mut conn).await }
+            }))
             .await
             .map_err(StoreError::redis("dedup"))?;
         let mut answers = vec![String::new(); count];
