@@ -143,7 +143,7 @@ fn main() {
             ),
             None => println!("  redis-benchmark not available: no LPUSH reference"),
         }
-        for (partitions, workers) in [(1, 1), (1, 2), (4, 2)] {
+        for (partitions, workers) in [(1, 1), (1, 2), (4, 2), (4, 4)] {
             let schema = KeySchema::ward(&format!("benchp{partitions}w{workers}"), partitions);
             let options = RedisStoreOptions::new(&url, schema);
             let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(options).await.unwrap());

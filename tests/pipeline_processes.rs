@@ -592,9 +592,8 @@ fn dedup_states(server: &RedisServer, schema: &KeySchema, keys: &[String]) -> Ve
     keys.iter()
         .map(|k| {
             let key = format!("{k}@{CHANNEL}");
-            redis::cmd("HGET")
-                .arg(schema.dedup_records(schema.dedup_partition(&key)))
-                .arg(&key)
+            redis::cmd("GET")
+                .arg(schema.dedup_record(&key))
                 .query(&mut conn)
                 .unwrap()
         })
@@ -611,12 +610,17 @@ fn leased_delivery_keys(server: &RedisServer, schema: &KeySchema) -> Vec<String>
     let queue = QueueName::delivery();
     let mut keys = Vec::new();
     for p in 0..PARTITIONS {
-        let ids: Vec<String> = redis::cmd("ZRANGE")
+        let members: Vec<String> = redis::cmd("ZRANGE")
             .arg(schema.leases(p, &queue))
             .arg(0)
             .arg(-1)
             .query(&mut conn)
             .unwrap();
+        // Lease members are `<token>|<id>`.
+        let ids: Vec<&str> = members
+            .iter()
+            .map(|m| m.split_once('|').unwrap().1)
+            .collect();
         if ids.is_empty() {
             continue;
         }
@@ -626,7 +630,9 @@ fn leased_delivery_keys(server: &RedisServer, schema: &KeySchema) -> Vec<String>
             .query(&mut conn)
             .unwrap();
         for body in bodies.into_iter().flatten() {
-            let envelope: Value = serde_json::from_str(&body).unwrap();
+            // Stored bodies are `<attempts>:<replays>:<json>`.
+            let json = body.splitn(3, ':').nth(2).unwrap();
+            let envelope: Value = serde_json::from_str(json).unwrap();
             let key = envelope["idempotency_key"].as_str().unwrap();
             keys.push(key.strip_suffix(&format!("@{CHANNEL}")).unwrap().to_owned());
         }

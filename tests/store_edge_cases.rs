@@ -4,13 +4,15 @@
 #[macro_use]
 mod common;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{Harness, Kind, queue};
 use serde_json::json;
 use ward::model::{Envelope, EnvelopeId, FailureInfo, WorkerId};
 use ward::store::{
-    DeadLetterRequest, DlqCursor, DlqFilter, DlqScope, FailedSet, Receipt, ReplayOptions,
+    DeadLetterRequest, DedupFinish, DlqCursor, DlqFilter, DlqScope, FailedSet, Receipt,
+    ReplayOptions,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -524,23 +526,40 @@ async fn redis_non_utf8_body_in_the_dlq_still_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_expired_dedup_records_are_swept_in_bounded_steps() {
-    let h = Harness::new(Kind::Redis, 1).await;
-    let hold = Duration::from_secs(1);
-    let keys: Vec<String> = (0..250).map(|i| format!("old-{i}")).collect();
+async fn redis_dedup_records_expire_in_redis_a_grace_period_after_their_ttl() {
+    let h = Harness::new(Kind::Redis, 3).await;
+    let hold = Duration::from_secs(30);
+    let ttl = Duration::from_secs(3600);
+    let grace_ms = 60_000;
+    let keys: Vec<String> = (0..5).map(|i| format!("k-{i}")).collect();
     h.store.dedup_claim("w", &keys, hold).await.unwrap();
-    let records = h.store.keys().dedup_records(0);
-    let count = |conn: &mut redis::Connection| -> usize {
-        redis::cmd("HLEN").arg(&records).query(conn).unwrap()
-    };
+    h.store
+        .dedup_finish("w", &[(keys[0].clone(), DedupFinish::Done(ttl))])
+        .await
+        .unwrap();
     let mut conn = h.server.as_ref().unwrap().connection();
-    assert_eq!(count(&mut conn), 250);
-    // Past expiry plus the minute of grace: each later call sweeps at most 100 of them.
-    h.clock.advance(Duration::from_secs(120));
-    let fresh = |i: usize| vec![format!("new-{i}")];
-    h.store.dedup_claim("w", &fresh(0), hold).await.unwrap();
-    assert_eq!(count(&mut conn), 250 - 100 + 1);
-    h.store.dedup_claim("w", &fresh(1), hold).await.unwrap();
-    h.store.dedup_claim("w", &fresh(2), hold).await.unwrap();
-    assert_eq!(count(&mut conn), 3, "only the live records remain");
+    let pttl = |conn: &mut redis::Connection, key: &str| -> i64 {
+        redis::cmd("PTTL")
+            .arg(h.store.keys().dedup_record(key))
+            .query(conn)
+            .unwrap()
+    };
+    // Redis forgets records by itself; the grace covers clock skew between workers and Redis.
+    let done = pttl(&mut conn, &keys[0]);
+    assert!(done > 3_600_000 && done <= 3_600_000 + grace_ms, "{done}");
+    for key in &keys[1..] {
+        let claim = pttl(&mut conn, key);
+        assert!(claim > 30_000 && claim <= 30_000 + grace_ms, "{claim}");
+    }
+    // Records live in their partition's slot.
+    let partitions: HashSet<u16> = (0..50)
+        .map(|i| h.store.keys().dedup_partition(&format!("spread-{i}")))
+        .collect();
+    assert_eq!(partitions.len(), 3);
+    assert!(
+        h.store
+            .keys()
+            .dedup_record("k-1")
+            .contains(&format!("{{p{}}}", h.store.keys().dedup_partition("k-1")))
+    );
 }

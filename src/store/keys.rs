@@ -58,13 +58,10 @@ impl KeySchema {
             Profile::Mutt => format!("mutt:{queue}_queue"),
         }
     }
-    /// Leased items (zset id → lease deadline ms).
+    /// Leased items (zset `<lease token>|<id>` → lease deadline ms): the member is the fence
+    /// for ack/extend/retry/DLQ, the score what the janitor recovers by.
     pub fn leases(&self, partition: u16, queue: &QueueName) -> String {
         self.part(partition, &format!("lease:{queue}"))
-    }
-    /// Lease owners (hash id → lease token), the fence for ack/extend/retry/DLQ.
-    pub fn lease_owners(&self, partition: u16, queue: &QueueName) -> String {
-        self.part(partition, &format!("owner:{queue}"))
     }
     /// Retries waiting for their due time (zset id → due ms).
     pub fn scheduled(&self, partition: u16, queue: &QueueName) -> String {
@@ -84,17 +81,10 @@ impl KeySchema {
             Profile::Mutt => "mutt:dlq:dead".to_owned(),
         }
     }
-    /// Envelope bodies (hash id → envelope JSON), shared by every queue of the partition.
+    /// Stored items (hash id → `<attempts>:<replays>:<envelope JSON>`), shared by every queue
+    /// of the partition; the counters are the store's, the replay count the poison guard's memory.
     pub fn bodies(&self, partition: u16) -> String {
         self.part(partition, "env")
-    }
-    /// Attempt counters (hash id → attempts), counted server-side.
-    pub fn attempts(&self, partition: u16) -> String {
-        self.part(partition, "att")
-    }
-    /// Replay counters (hash id → replays), the poison guard's memory.
-    pub fn replays(&self, partition: u16) -> String {
-        self.part(partition, "rep")
     }
     /// DLQ and dead metadata (hash id → DlqMeta JSON).
     pub fn dlq_meta(&self, partition: u16) -> String {
@@ -130,14 +120,10 @@ impl KeySchema {
     pub fn breaker_versions(&self) -> String {
         self.global("breaker_ver")
     }
-    /// A partition's idempotency records (hash key → `done:<expiry>` or
-    /// `sending:<expiry>:<owner>`): one script settles a batch of them with a few commands.
-    pub fn dedup_records(&self, partition: u16) -> String {
-        self.part(partition, "dedup")
-    }
-    /// When each of a partition's idempotency records may be swept (zset key → ms).
-    pub fn dedup_expiry(&self, partition: u16) -> String {
-        self.part(partition, "dedup_exp")
+    /// One idempotency record (string `done:<expiry>` or `sending:<expiry>:<owner>`, with a
+    /// Redis TTL): in its partition's slot, so one script may settle a partition's records.
+    pub fn dedup_record(&self, key: &str) -> String {
+        self.part(self.dedup_partition(key), &format!("dedup:{key}"))
     }
     /// The partition an idempotency record lives in: a stable hash of the key.
     pub fn dedup_partition(&self, key: &str) -> u16 {

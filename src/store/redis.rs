@@ -209,10 +209,7 @@ impl RedisStore {
             let p = partition as u16;
             let mut call = scripts().settle.prepare_invoke();
             call.key(keys.leases(p, queue))
-                .key(keys.lease_owners(p, queue))
                 .key(keys.bodies(p))
-                .key(keys.attempts(p))
-                .key(keys.replays(p))
                 .key(keys.dlq_meta(p))
                 .key(keys.scheduled(p, queue))
                 .key(keys.dlq(p, queue))
@@ -222,7 +219,7 @@ impl RedisStore {
             let count = items.len();
             for (receipt, a, b) in items {
                 call.arg(receipt.id.as_str())
-                    .arg(receipt.token.as_str())
+                    .arg(lease_member(&receipt.token, &receipt.id))
                     .arg(a)
                     .arg(b);
             }
@@ -276,9 +273,7 @@ impl RedisStore {
         call.key(set_key)
             .key(keys.dlq_meta(partition))
             .key(keys.queue(partition, queue))
-            .key(keys.replays(partition))
             .key(keys.dead(partition, queue))
-            .key(keys.attempts(partition))
             .key(keys.bodies(partition))
             .arg(op)
             .arg(lower)
@@ -469,14 +464,15 @@ impl FailedStep {
         let moved = next_int()? as usize;
         let poisoned = next_int()? as usize;
         let rest: Vec<Value> = fields.collect();
-        let mut entries = Vec::with_capacity(rest.len() / 4);
-        for chunk in rest.chunks_exact(4) {
+        let mut entries = Vec::with_capacity(rest.len() / 2);
+        for chunk in rest.chunks_exact(2) {
             let meta: DlqMeta = serde_json::from_str(&lossy(&chunk[0]))
                 .map_err(|e| protocol(&format!("DLQ metadata does not decode: {e}")))?;
-            let attempts = lossy(&chunk[2]).parse().unwrap_or(0);
-            let replays = lossy(&chunk[3]).parse().unwrap_or(0);
             let envelope = match strict(&chunk[1]) {
-                Some(raw) => decode_envelope(&raw, attempts, replays).map_err(|_| raw),
+                Some(stored) => {
+                    let (attempts, replays, json) = split_stored(&stored);
+                    decode_envelope(json, attempts, replays).map_err(|_| json.to_owned())
+                }
                 None => Err(lossy(&chunk[1])),
             };
             entries.push(DlqEntry {
@@ -564,7 +560,7 @@ impl Store for RedisStore {
             (0..self.partitions()).map(|_| Vec::new()).collect();
         for envelope in envelopes {
             by_partition[usize::from(self.partition_of(envelope))]
-                .push((envelope.id.0.clone(), encode_envelope(envelope)?));
+                .push((envelope.id.0.clone(), encode_stored(envelope)?));
         }
         let mut conn = self.conn();
         let mut added = 0;
@@ -574,9 +570,7 @@ impl Store for RedisStore {
             }
             let p = partition as u16;
             let mut call = scripts().enqueue.prepare_invoke();
-            call.key(keys.queue(p, queue))
-                .key(keys.bodies(p))
-                .key(keys.attempts(p));
+            call.key(keys.queue(p, queue)).key(keys.bodies(p));
             for (id, body) in items {
                 call.arg(id).arg(body);
             }
@@ -615,32 +609,43 @@ impl Store for RedisStore {
                 break;
             }
             let p = ((start + offset) % partitions) as u16;
-            let reply: Vec<Value> = scripts()
+            let ids: Vec<String> = scripts()
                 .lease
                 .key(keys.queue(p, queue))
                 .key(keys.leases(p, queue))
-                .key(keys.lease_owners(p, queue))
-                .key(keys.bodies(p))
-                .key(keys.attempts(p))
-                .key(keys.replays(p))
                 .arg(max - taken)
                 .arg(deadline)
                 .arg(&token)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(StoreError::redis("lease"))?;
-            for quad in reply.chunks_exact(4) {
+            if ids.is_empty() {
+                continue;
+            }
+            // Leased to this token now, so the bodies cannot change; if this read fails, the
+            // janitor hands the items out again when the lease lapses.
+            let bodies: Vec<Value> = ::redis::cmd("HMGET")
+                .arg(keys.bodies(p))
+                .arg(&ids)
+                .query_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("lease"))?;
+            for (id, body) in ids.iter().zip(bodies) {
                 let receipt = Receipt {
                     partition: p,
-                    id: EnvelopeId(lossy(&quad[0])),
+                    id: EnvelopeId(id.clone()),
                     token: token.clone(),
                 };
-                let attempts = lossy(&quad[2]).parse().unwrap_or(0);
-                let replays = lossy(&quad[3]).parse().unwrap_or(0);
                 // A body that is not even UTF-8 is corrupt like any other undecodable one.
-                let decoded = strict(&quad[1])
-                    .ok_or_else(|| "stored envelope is not UTF-8".to_owned())
-                    .and_then(|raw| decode_envelope(&raw, attempts, replays));
+                let decoded = match body {
+                    Value::BulkString(bytes) => String::from_utf8(bytes)
+                        .map_err(|_| "stored envelope is not UTF-8".to_owned())
+                        .and_then(|stored| {
+                            let (attempts, replays, json) = split_stored(&stored);
+                            decode_envelope(json, attempts, replays)
+                        }),
+                    _ => decode_envelope("", 0, 0),
+                };
                 match decoded {
                     Ok(envelope) => lease.items.push(LeasedItem { receipt, envelope }),
                     Err(error) => corrupt.push((receipt, error)),
@@ -1070,22 +1075,54 @@ impl Store for RedisStore {
         keys: &[String],
         hold: Duration,
     ) -> StoreResult<Vec<DedupClaim>> {
-        let answers = self
-            .dedup_ops(
-                owner,
-                keys.iter()
-                    .map(|k| (k.as_str(), "claim", duration_ms(hold))),
-            )
-            .await?;
-        // A key that repeats in `keys` is claimed once; its later copies wait like any duplicate.
-        Ok(answers
-            .iter()
-            .map(|answer| match answer.as_str() {
-                "claimed" => DedupClaim::Claimed,
-                "done" => DedupClaim::AlreadyDone,
-                _ => DedupClaim::InFlight,
-            })
-            .collect())
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let schema = &self.inner.keys;
+        let now = self.now_ms();
+        let hold_ms = duration_ms(hold).max(1);
+        let claim = format!("sending:{}:{owner}", now.saturating_add(hold_ms));
+        // The common case costs one SET per key: NX claims an absent record, GET shows a present one.
+        let mut pipe = ::redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(schema.dedup_record(key))
+                .arg(&claim)
+                .arg("NX")
+                .arg("PX")
+                .arg(hold_ms.saturating_add(DEDUP_GRACE_MS))
+                .arg("GET");
+        }
+        let mut conn = self.conn();
+        let previous: Vec<Option<String>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("dedup claim"))?;
+        let mut answers = Vec::with_capacity(keys.len());
+        let mut lapsed = Vec::new();
+        for (index, (key, previous)) in keys.iter().zip(&previous).enumerate() {
+            let answer = match previous.as_deref().map(|v| live_record(v, now)) {
+                None => DedupClaim::Claimed,
+                Some(Some(("done", _))) => DedupClaim::AlreadyDone,
+                Some(Some(_)) => DedupClaim::InFlight,
+                Some(None) => {
+                    lapsed.push((index, key.as_str(), "take", hold_ms));
+                    DedupClaim::InFlight
+                }
+            };
+            answers.push(answer);
+        }
+        // A lapsed record is taken over by compare-and-set, so two claimers cannot both win.
+        if !lapsed.is_empty() {
+            for (index, answer) in self.dedup_cas(owner, now, lapsed).await? {
+                answers[index] = match answer.as_str() {
+                    "claimed" => DedupClaim::Claimed,
+                    "done" => DedupClaim::AlreadyDone,
+                    _ => DedupClaim::InFlight,
+                };
+            }
+        }
+        Ok(answers)
     }
 
     async fn dedup_finish(
@@ -1093,16 +1130,40 @@ impl Store for RedisStore {
         owner: &str,
         outcomes: &[(String, DedupFinish)],
     ) -> StoreResult<()> {
-        self.dedup_ops(
-            owner,
-            outcomes.iter().map(|(key, outcome)| match outcome {
-                DedupFinish::Done(ttl) => (key.as_str(), "done", duration_ms(*ttl)),
-                DedupFinish::Release => (key.as_str(), "release", 0),
-                DedupFinish::Hold(hold) => (key.as_str(), "hold", duration_ms(*hold)),
-            }),
-        )
-        .await?;
-        Ok(())
+        let now = self.now_ms();
+        let schema = &self.inner.keys;
+        let mut pipe = ::redis::pipe();
+        let mut guarded = Vec::new();
+        for (index, (key, outcome)) in outcomes.iter().enumerate() {
+            match outcome {
+                // A success overwrites whatever is there: the send happened.
+                DedupFinish::Done(ttl) => {
+                    let ttl_ms = duration_ms(*ttl).max(1);
+                    pipe.cmd("SET")
+                        .arg(schema.dedup_record(key))
+                        .arg(format!("done:{}", now.saturating_add(ttl_ms)))
+                        .arg("PX")
+                        .arg(ttl_ms.saturating_add(DEDUP_GRACE_MS))
+                        .ignore();
+                }
+                DedupFinish::Release => guarded.push((index, key.as_str(), "release", 0)),
+                DedupFinish::Hold(hold) => {
+                    guarded.push((index, key.as_str(), "hold", duration_ms(*hold).max(1)));
+                }
+            }
+        }
+        let mut conn = self.conn();
+        let no_success = guarded.len() == outcomes.len();
+        let done = async {
+            if no_success {
+                return Ok(());
+            }
+            pipe.query_async::<()>(&mut conn)
+                .await
+                .map_err(StoreError::redis("dedup finish"))
+        };
+        let (done, guarded) = tokio::join!(done, self.dedup_cas(owner, now, guarded));
+        done.and(guarded.map(drop))
     }
 
     async fn rate_limit(
@@ -1199,57 +1260,65 @@ impl Store for RedisStore {
     }
 }
 
+/// How much longer Redis keeps an idempotency record than its expiry by the workers' clock,
+/// so clock skew between a worker and Redis cannot drop a live record.
+const DEDUP_GRACE_MS: i64 = 60_000;
+
+/// State and holder of a record that has not expired by `now`; `None` if it lapsed or is unreadable.
+fn live_record(record: &str, now: i64) -> Option<(&str, &str)> {
+    let (state, rest) = record.split_once(':')?;
+    let (expiry, holder) = rest.split_once(':').unwrap_or((rest, ""));
+    (expiry.parse::<i64>().ok()? > now).then_some((state, holder))
+}
+
 impl RedisStore {
-    /// One dedup script call per partition (and 500 records), sent together on the multiplexed
-    /// connection; answers in the order of `ops`.
-    async fn dedup_ops<'k>(
+    /// Compare-and-set record operations (take, hold, release): one script call per partition
+    /// and 500 records, sent together on the multiplexed connection. Answers come back with the
+    /// index each op carried.
+    async fn dedup_cas(
         &self,
         owner: &str,
-        ops: impl Iterator<Item = (&'k str, &'static str, i64)>,
-    ) -> StoreResult<Vec<String>> {
+        now: i64,
+        ops: Vec<DedupOp<'_>>,
+    ) -> StoreResult<Vec<(usize, String)>> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
         let keys = &self.inner.keys;
-        let mut by_partition: BTreeMap<u16, Vec<DedupOp<'k>>> = BTreeMap::new();
-        let mut count = 0;
-        for (key, op, span_ms) in ops {
+        let mut by_partition: BTreeMap<u16, Vec<DedupOp<'_>>> = BTreeMap::new();
+        for op in ops {
             by_partition
-                .entry(keys.dedup_partition(key))
+                .entry(keys.dedup_partition(op.1))
                 .or_default()
-                .push((count, key, op, span_ms.max(1)));
-            count += 1;
+                .push(op);
         }
-        let now = self.now_ms();
-        // Bounded calls, like every other script: at most MAX_BATCH records each.
-        let calls: Vec<(u16, &[DedupOp<'_>])> = by_partition
-            .iter()
-            .flat_map(|(p, group)| group.chunks(MAX_BATCH).map(move |chunk| (*p, chunk)))
+        let calls: Vec<&[DedupOp<'_>]> = by_partition
+            .values()
+            .flat_map(|group| group.chunks(MAX_BATCH))
             .collect();
-        let replies: Vec<Vec<String>> =
-            futures::future::try_join_all(calls.iter().map(|(partition, group)| {
-                let mut invocation = scripts().dedup.prepare_invoke();
+        let replies: Vec<Vec<String>> = futures::future::try_join_all(calls.iter().map(|group| {
+            let mut invocation = scripts().dedup.prepare_invoke();
+            invocation.arg(now).arg(owner).arg(DEDUP_GRACE_MS);
+            for (_, key, op, span_ms) in *group {
                 invocation
-                    .key(keys.dedup_records(*partition))
-                    .key(keys.dedup_expiry(*partition))
-                    .arg(now)
-                    .arg(owner);
-                for (_, key, op, span_ms) in *group {
-                    invocation.arg(*key).arg(*op).arg(*span_ms);
-                }
-                let mut conn = self.conn();
-                async move { invocation.invoke_async(&mut conn).await }
-            }))
-            .await
-            .map_err(StoreError::redis("dedup"))?;
-        let mut answers = vec![String::new(); count];
-        for ((_, group), reply) in calls.iter().zip(replies) {
-            for ((index, ..), answer) in group.iter().zip(reply) {
-                answers[*index] = answer;
+                    .key(keys.dedup_record(key))
+                    .arg(*op)
+                    .arg(*span_ms);
             }
-        }
-        Ok(answers)
+            let mut conn = self.conn();
+            async move { invocation.invoke_async(&mut conn).await }
+        }))
+        .await
+        .map_err(StoreError::redis("dedup"))?;
+        Ok(calls
+            .iter()
+            .zip(replies)
+            .flat_map(|(group, reply)| group.iter().map(|op| op.0).zip(reply))
+            .collect())
     }
 }
 
-/// One dedup record operation: its place in the answer, key, op and duration (ms).
+/// One compare-and-set record operation: its place in the answer, key, op and duration (ms).
 type DedupOp<'k> = (usize, &'k str, &'static str, i64);
 
 #[derive(Clone, Copy)]
@@ -1279,8 +1348,7 @@ impl RedisStore {
                 .move_due
                 .key(source)
                 .key(keys.queue(p, queue))
-                .key(keys.lease_owners(p, queue))
-                .key(keys.attempts(p))
+                .key(keys.bodies(p))
                 .arg(now)
                 .arg(max - moved)
                 .arg(mode)
@@ -1291,6 +1359,34 @@ impl RedisStore {
         }
         Ok(moved)
     }
+}
+
+/// A stored body: the store-owned counters in front of the envelope JSON, so one hash field
+/// carries an item and the scripts count attempts and replays without a second structure.
+fn encode_stored(envelope: &Envelope) -> StoreResult<String> {
+    let mut stored = Vec::with_capacity(512);
+    stored.extend_from_slice(b"0:0:");
+    serde_json::to_writer(&mut stored, envelope).map_err(|source| StoreError::Encode {
+        what: "envelope",
+        source,
+    })?;
+    String::from_utf8(stored).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Attempts, replays and JSON of a stored body; text without the counters is all JSON.
+fn split_stored(stored: &str) -> (u32, u32, &str) {
+    let mut parts = stored.splitn(3, ':');
+    if let (Some(a), Some(r), Some(json)) = (parts.next(), parts.next(), parts.next())
+        && let (Ok(attempts), Ok(replays)) = (a.parse(), r.parse())
+    {
+        return (attempts, replays, json);
+    }
+    (0, 0, stored)
+}
+
+/// The leases-zset member of one lease: its token fences it, its id names the item.
+fn lease_member(token: &str, id: &EnvelopeId) -> String {
+    format!("{token}|{}", id.as_str())
 }
 
 fn decode_flags(raw: Vec<(String, String)>) -> Vec<(String, FlagState)> {

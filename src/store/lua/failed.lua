@@ -1,9 +1,9 @@
 -- Read or move DLQ/dead entries of one partition in one bounded step.
--- KEYS: set (dlq or dead), meta, queue, replays, dead, attempts, bodies
+-- KEYS: set (dlq or dead), meta, queue, dead, bodies (stored as '<attempts>:<replays>:<json>')
 -- ARGV: op ('page' | 'count' | 'replay' | 'purge'), lower, upper (ZRANGEBYLEX bounds),
 --       max hits, scan budget, class, stage, tenant ('' = any, '=v' = must equal v), max replays,
 --       reset attempts ('1'/'0'), from dlq ('1'/'0'), scope ('ids' | 'filter'), then the ids
--- Returns {done, last key examined, examined, moved, poisoned, page entries...}
+-- Returns {done, last key examined, examined, moved, poisoned, page entries (meta, stored body)...}
 local op, lower, upper = ARGV[1], ARGV[2], ARGV[3]
 local max_hits, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local class, stage, tenant = ARGV[6], ARGV[7], ARGV[8]
@@ -69,30 +69,33 @@ for _, hit in ipairs(hits) do
   local id, key = hit[1], hit[2]
   if op == 'page' then
     out[#out + 1] = hit[3]
-    out[#out + 1] = redis.call('HGET', KEYS[7], id) or ''
-    out[#out + 1] = redis.call('HGET', KEYS[6], id) or '0'
-    out[#out + 1] = redis.call('HGET', KEYS[4], id) or '0'
+    out[#out + 1] = redis.call('HGET', KEYS[5], id) or ''
   elseif op == 'count' then
     moved = moved + 1
   elseif moved + poisoned < max_hits and redis.call('ZREM', KEYS[1], key) == 1 then
     -- ZREM answering 1 is the guard: an id listed twice, or already moved, is not moved again.
     if op == 'purge' then
-      redis.call('HDEL', KEYS[7], id)
-      redis.call('HDEL', KEYS[6], id)
-      redis.call('HDEL', KEYS[4], id)
+      redis.call('HDEL', KEYS[5], id)
       redis.call('HDEL', KEYS[2], id)
       moved = moved + 1
     else
-      local replays = redis.call('HINCRBY', KEYS[4], id, 1)
+      -- The replay counter lives in the stored body, so it survives with the entry; a missing
+      -- body keeps its count too (an empty one that leases as corrupt).
+      local stored = redis.call('HGET', KEYS[5], id) or ''
+      local attempts, replays, rest = string.match(stored, '^(%d+):(%d+):()')
+      local json = stored
+      if attempts then json = string.sub(stored, rest) else attempts, replays = '0', '0' end
+      replays = tonumber(replays) + 1
       if from_dlq and replays > max_replays then
-        redis.call('ZADD', KEYS[5], 0, key)
+        redis.call('ZADD', KEYS[4], 0, key)
         poisoned = poisoned + 1
       else
         redis.call('LPUSH', KEYS[3], id)
         redis.call('HDEL', KEYS[2], id)
-        if reset then redis.call('HSET', KEYS[6], id, 0) end
+        if reset then attempts = '0' end
         moved = moved + 1
       end
+      redis.call('HSET', KEYS[5], id, attempts .. ':' .. replays .. ':' .. json)
     end
   end
 end

@@ -1,23 +1,13 @@
--- Lease up to ARGV[1] ids from the right (oldest) end of the queue until ARGV[2], fenced by token ARGV[3].
--- KEYS: queue, leases, owners, bodies, attempts, replays
--- Returns flat quads: id, body ('' if missing), attempts, replays.
+-- Lease up to ARGV[1] ids from the right (oldest) end of the queue until ARGV[2], fenced by
+-- token ARGV[3]: the leases zset holds '<token>|<id>' → deadline, so one member is both the
+-- lease and its fence.
+-- KEYS: queue, leases. Returns the ids; the client reads their bodies with a plain HMGET, as
+-- every byte that passes through Lua is hashed when it becomes a Lua string.
 local ids = redis.call('RPOP', KEYS[1], ARGV[1])
 if not ids then return {} end
-local scores, owners = {}, {}
-for _, id in ipairs(ids) do
-  scores[#scores + 1] = ARGV[2]; scores[#scores + 1] = id
-  owners[#owners + 1] = id; owners[#owners + 1] = ARGV[3]
+local scores, prefix, deadline = {}, ARGV[3] .. '|', ARGV[2]
+for n = 1, #ids do
+  scores[2 * n - 1] = deadline; scores[2 * n] = prefix .. ids[n]
 end
 redis.call('ZADD', KEYS[2], unpack(scores))
-redis.call('HSET', KEYS[3], unpack(owners))
-local bodies = redis.call('HMGET', KEYS[4], unpack(ids))
-local attempts = redis.call('HMGET', KEYS[5], unpack(ids))
-local replays = redis.call('HMGET', KEYS[6], unpack(ids))
-local out = {}
-for i, id in ipairs(ids) do
-  out[#out + 1] = id
-  out[#out + 1] = bodies[i] or ''
-  out[#out + 1] = attempts[i] or '0'
-  out[#out + 1] = replays[i] or '0'
-end
-return out
+return ids

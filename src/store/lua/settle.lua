@@ -1,52 +1,73 @@
--- Settle leased items, each only if its lease is still held by the presented token.
--- KEYS: leases, owners, bodies, attempts, replays, meta, scheduled, dlq, queue
+-- Settle leased items, each only if its lease '<token>|<id>' is still in the leases zset.
+-- KEYS: leases, bodies, meta, scheduled, dlq, queue
 -- ARGV[1] = op: 'ack' | 'extend' | 'retry' | 'dlq' | 'defer' | 'release';
 -- ARGV[2] = deadline (extend) or '';
--- then per item: id, token, a, b  (retry: a = due ms, b = body; dlq: a = order key, b = meta
--- JSON; defer: a = due ms). Defer and release count no attempt.
--- Returns the ids whose lease was not held (stale).
+-- then per item: id, lease member, a, b  (retry: a = due ms, b = envelope JSON; dlq: a = order
+-- key, b = meta JSON; defer: a = due ms). Defer and release count no attempt.
+-- Stored bodies are '<attempts>:<replays>:<json>'. Returns the ids whose lease was not held.
 -- Variadic commands, one per structure per batch: a redis.call costs more than its work.
 local op, stale = ARGV[1], {}
-local ids = {}
-for i = 3, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
-if #ids == 0 then return stale end
-local owners = redis.call('HMGET', KEYS[2], unpack(ids))
--- A settled lease is gone, so a second copy of an id in one call is stale (extend keeps it).
-local held, seen = {}, {}
-for n, id in ipairs(ids) do
-  local i = 3 + (n - 1) * 4
-  if owners[n] == ARGV[i + 1] and (op == 'extend' or not seen[id]) then
-    held[#held + 1] = i
-    seen[id] = true
+local count = (#ARGV - 2) / 4
+if count < 1 then return stale end
+local members = {}
+for n = 1, count do members[n] = ARGV[4 * n] end
+local scores = redis.call('ZMSCORE', KEYS[1], unpack(members))
+-- A settled lease is gone, so a second copy of a lease in one call is stale (extend keeps it).
+-- held: ARGV index of each held item's id.
+local held, seen, h, s = {}, {}, 0, 0
+for n = 1, count do
+  local member = members[n]
+  if scores[n] and (op == 'extend' or not seen[member]) then
+    h = h + 1; held[h] = 4 * n - 1
+    seen[member] = true
   else
-    stale[#stale + 1] = id
+    s = s + 1; stale[s] = ARGV[4 * n - 1]
   end
 end
-if #held == 0 then return stale end
-local function each(f)
+if h == 0 then return stale end
+-- field(i, k) and value(i, k) of the k-th held item (its id at ARGV index i), flattened for
+-- one variadic command.
+local function pairs_of(field, value)
   local out = {}
-  for _, i in ipairs(held) do f(out, ARGV[i], ARGV[i + 2], ARGV[i + 3]) end
+  for k = 1, h do
+    local i = held[k]
+    out[2 * k - 1] = field(i, k); out[2 * k] = value(i, k)
+  end
+  return out
+end
+local function list_of(at)
+  local out = {}
+  for k = 1, h do out[k] = ARGV[held[k] + at] end
   return out
 end
 if op == 'extend' then
-  redis.call('ZADD', KEYS[1], unpack(each(function(o, id) o[#o + 1] = ARGV[2]; o[#o + 1] = id end)))
+  local deadline = ARGV[2]
+  redis.call('ZADD', KEYS[1], 'XX', unpack(pairs_of(function() return deadline end,
+    function(i) return ARGV[i + 1] end)))
   return stale
 end
-local held_ids = each(function(o, id) o[#o + 1] = id end)
-redis.call('ZREM', KEYS[1], unpack(held_ids))
-redis.call('HDEL', KEYS[2], unpack(held_ids))
+redis.call('ZREM', KEYS[1], unpack(list_of(1)))
+local held_ids = list_of(0)
 if op == 'ack' then
-  for k = 3, 6 do redis.call('HDEL', KEYS[k], unpack(held_ids)) end
+  redis.call('HDEL', KEYS[2], unpack(held_ids))
 elseif op == 'retry' then
-  redis.call('HSET', KEYS[3], unpack(each(function(o, id, _, b) o[#o + 1] = id; o[#o + 1] = b end)))
-  for _, id in ipairs(held_ids) do redis.call('HINCRBY', KEYS[4], id, 1) end
-  redis.call('ZADD', KEYS[7], unpack(each(function(o, id, a) o[#o + 1] = a; o[#o + 1] = id end)))
+  -- The attempt is counted here, from the stored counters: the client's copy may be stale.
+  local old = redis.call('HMGET', KEYS[2], unpack(held_ids))
+  redis.call('HSET', KEYS[2], unpack(pairs_of(function(i) return ARGV[i] end, function(i, k)
+    local attempts, replays = string.match(old[k] or '', '^(%d+):(%d+):')
+    return (tonumber(attempts) or 0) + 1 .. ':' .. (replays or '0') .. ':' .. ARGV[i + 3]
+  end)))
+  redis.call('ZADD', KEYS[4], unpack(pairs_of(function(i) return ARGV[i + 2] end,
+    function(i) return ARGV[i] end)))
 elseif op == 'dlq' then
-  redis.call('HSET', KEYS[6], unpack(each(function(o, id, _, b) o[#o + 1] = id; o[#o + 1] = b end)))
-  redis.call('ZADD', KEYS[8], unpack(each(function(o, _, a) o[#o + 1] = 0; o[#o + 1] = a end)))
+  redis.call('HSET', KEYS[3], unpack(pairs_of(function(i) return ARGV[i] end,
+    function(i) return ARGV[i + 3] end)))
+  redis.call('ZADD', KEYS[5], unpack(pairs_of(function() return 0 end,
+    function(i) return ARGV[i + 2] end)))
 elseif op == 'defer' then
-  redis.call('ZADD', KEYS[7], unpack(each(function(o, id, a) o[#o + 1] = a; o[#o + 1] = id end)))
+  redis.call('ZADD', KEYS[4], unpack(pairs_of(function(i) return ARGV[i + 2] end,
+    function(i) return ARGV[i] end)))
 elseif op == 'release' then
-  redis.call('RPUSH', KEYS[9], unpack(held_ids))
+  redis.call('RPUSH', KEYS[6], unpack(held_ids))
 end
 return stale
