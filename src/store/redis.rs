@@ -130,6 +130,7 @@ impl RedisStore {
                 timeout: budget,
             })?
             .map_err(StoreError::redis("connect"))?;
+        check_server_version(&mut conn).await?;
         let s = scripts();
         for script in [
             &s.enqueue,
@@ -1258,6 +1259,32 @@ impl Store for RedisStore {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
+}
+
+/// Refuse a server older than 7.0, which lacks `SET … NX GET` and `ZMSCORE`, with the reason
+/// rather than a syntax error on the first delivery.
+async fn check_server_version(conn: &mut ConnectionManager) -> StoreResult<()> {
+    let info: String = ::redis::cmd("INFO")
+        .arg("server")
+        .query_async(conn)
+        .await
+        .map_err(StoreError::redis("info"))?;
+    let version = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .map(str::trim)
+        .unwrap_or_default();
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 7 {
+        return Err(StoreError::Invalid(format!(
+            "Ward needs Redis 7.0 or newer; the server reports version {version:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// How much longer Redis keeps an idempotency record than its expiry by the workers' clock,
