@@ -4,6 +4,7 @@
 //! `cargo bench --bench pipeline` starts a private `redis-server` (or uses `WARD_BENCH_REDIS_URL`).
 //! `WARD_BENCH_ITEMS` sets the alert count per run (default 200 000); `WARD_BENCH_ONLY=memory`
 //! or `=redis` runs one half; `WARD_BENCH_BATCH` overrides `queues.batch_size` (default 100).
+//! Each figure is the median of three runs; redis-benchmark's LPUSH is measured between them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -116,40 +117,80 @@ async fn run(store: Arc<dyn Store>, items: usize, workers: usize) -> f64 {
     rate
 }
 
+/// Runs per figure; the median is reported, as this machine's neighbours come and go.
+const RUNS: usize = 3;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn spread(values: &[f64]) -> String {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(0.0, f64::max);
+    format!("(runs {low:.0}–{high:.0})")
+}
+
 fn main() {
     let items = common::items(200_000);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         println!(
-            "pipeline end to end (enqueue → route → deliver to null → ack), {items} alerts per run"
+            "pipeline end to end (enqueue → route → deliver to null → ack), {items} alerts per run, \
+             median of {RUNS} runs"
         );
         let only = std::env::var("WARD_BENCH_ONLY").unwrap_or_default();
         for workers in [1, 2] {
             if only == "redis" {
                 break;
             }
-            let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
-            let rate = run(memory, items, workers).await;
-            println!("  memory  {workers} worker(s):                 {rate:>10.0} alerts/s");
+            let mut rates = Vec::new();
+            for _ in 0..RUNS {
+                let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
+                rates.push(run(memory, items, workers).await);
+            }
+            println!(
+                "  memory  {workers} worker(s):                 {:>10.0} alerts/s {}",
+                median(rates.clone()),
+                spread(&rates)
+            );
         }
         if only == "memory" {
             return;
         }
         let (_server, url) = common::start_redis();
-        match common::lpush_rate(&url) {
-            Some(rate) => println!(
-                "  redis-benchmark LPUSH (unpipelined), same server: {rate:>10.0} req/s (target: 1/3 = {:.0} alerts/s)",
-                rate / 3.0
-            ),
-            None => println!("  redis-benchmark not available: no LPUSH reference"),
-        }
+        let mut lpush = Vec::new();
+        let mut results = Vec::new();
         for (partitions, workers) in [(1, 1), (1, 2), (4, 2), (4, 4)] {
-            let schema = KeySchema::ward(&format!("benchp{partitions}w{workers}"), partitions);
-            let options = RedisStoreOptions::new(&url, schema);
-            let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(options).await.unwrap());
-            let rate = run(redis, items, workers).await;
+            // The reference is measured between the runs, on the same server, as load varies.
+            lpush.extend(common::lpush_rate(&url));
+            let mut rates = Vec::new();
+            for run_index in 0..RUNS {
+                let prefix = format!("benchp{partitions}w{workers}r{run_index}");
+                let schema = KeySchema::ward(&prefix, partitions);
+                let options = RedisStoreOptions::new(&url, schema);
+                let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(options).await.unwrap());
+                rates.push(run(redis, items, workers).await);
+            }
+            results.push((partitions, workers, rates));
+        }
+        lpush.extend(common::lpush_rate(&url));
+        if lpush.is_empty() {
+            println!("  redis-benchmark not available: no LPUSH reference");
+        } else {
+            let reference = median(lpush.clone());
             println!(
-                "  redis   {workers} worker(s), {partitions} partition(s):  {rate:>10.0} alerts/s"
+                "  redis-benchmark LPUSH (unpipelined), same server: {reference:>10.0} req/s {} \
+                 (target: 1/3 = {:.0} alerts/s)",
+                spread(&lpush),
+                reference / 3.0
+            );
+        }
+        for (partitions, workers, rates) in results {
+            println!(
+                "  redis   {workers} worker(s), {partitions} partition(s):  {:>10.0} alerts/s {}",
+                median(rates.clone()),
+                spread(&rates)
             );
         }
     });

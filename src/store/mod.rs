@@ -434,7 +434,8 @@ pub enum DedupFinish {
 }
 
 /// Read a breaker, apply `change`, and write it back under compare-and-set, retrying on
-/// conflict. Returns the breaker as stored.
+/// conflict. Returns the breaker as stored. A stored breaker that `change` left as it was is
+/// not written again (a closed breaker's permits are the common case).
 pub async fn update_breaker(
     store: &dyn Store,
     name: &str,
@@ -445,7 +446,11 @@ pub async fn update_breaker(
             .breaker_load(name)
             .await?
             .unwrap_or_else(|| (0, Breaker::new(store.now_ms())));
+        let before = (version > 0).then(|| breaker.clone());
         change(&mut breaker);
+        if before.as_ref() == Some(&breaker) {
+            return Ok(breaker);
+        }
         if store.breaker_store(name, version, &breaker).await? {
             return Ok(breaker);
         }

@@ -202,32 +202,39 @@ impl RedisStore {
                 })?;
             slot.push(item);
         }
-        let mut conn = self.conn();
-        for (partition, items) in by_partition.into_iter().enumerate() {
-            if items.is_empty() {
-                continue;
-            }
-            let p = partition as u16;
-            let mut call = scripts().settle.prepare_invoke();
-            call.key(keys.leases(p, queue))
-                .key(keys.bodies(p))
-                .key(keys.dlq_meta(p))
-                .key(keys.scheduled(p, queue))
-                .key(keys.dlq(p, queue))
-                .key(keys.queue(p, queue))
-                .arg(op)
-                .arg(deadline.map_or_else(String::new, |d| d.to_string()));
-            let count = items.len();
-            for (receipt, a, b) in items {
-                call.arg(receipt.id.as_str())
-                    .arg(lease_member(&receipt.token, &receipt.id))
-                    .arg(a)
-                    .arg(b);
-            }
-            let stale: Vec<String> = call
-                .invoke_async(&mut conn)
-                .await
-                .map_err(StoreError::redis(op))?;
+        // One call per partition touched, all sent at once on the multiplexed connection.
+        let calls = by_partition
+            .into_iter()
+            .enumerate()
+            .filter(|(_, items)| !items.is_empty())
+            .map(|(partition, items)| {
+                let p = partition as u16;
+                let mut call = scripts().settle.prepare_invoke();
+                call.key(keys.leases(p, queue))
+                    .key(keys.bodies(p))
+                    .key(keys.dlq_meta(p))
+                    .key(keys.scheduled(p, queue))
+                    .key(keys.dlq(p, queue))
+                    .key(keys.queue(p, queue))
+                    .arg(op)
+                    .arg(deadline.map_or_else(String::new, |d| d.to_string()));
+                let count = items.len();
+                for (receipt, a, b) in items {
+                    call.arg(receipt.id.as_str())
+                        .arg(lease_member(&receipt.token, &receipt.id))
+                        .arg(a)
+                        .arg(b);
+                }
+                let mut conn = self.conn();
+                async move {
+                    let stale: Vec<String> = call.invoke_async(&mut conn).await?;
+                    Ok::<_, ::redis::RedisError>((count, stale))
+                }
+            });
+        let replies = futures::future::try_join_all(calls)
+            .await
+            .map_err(StoreError::redis(op))?;
+        for (count, stale) in replies {
             outcome.applied += count - stale.len();
             outcome.stale.extend(stale.into_iter().map(EnvelopeId));
         }
@@ -563,25 +570,25 @@ impl Store for RedisStore {
             by_partition[usize::from(self.partition_of(envelope))]
                 .push((envelope.id.0.clone(), encode_stored(envelope)?));
         }
-        let mut conn = self.conn();
-        let mut added = 0;
-        for (partition, items) in by_partition.iter().enumerate() {
-            if items.is_empty() {
-                continue;
-            }
-            let p = partition as u16;
-            let mut call = scripts().enqueue.prepare_invoke();
-            call.key(keys.queue(p, queue)).key(keys.bodies(p));
-            for (id, body) in items {
-                call.arg(id).arg(body);
-            }
-            let n: usize = call
-                .invoke_async(&mut conn)
-                .await
-                .map_err(StoreError::redis("enqueue"))?;
-            added += n;
-        }
-        Ok(added)
+        // One call per partition touched, all sent at once on the multiplexed connection.
+        let calls = by_partition
+            .iter()
+            .enumerate()
+            .filter(|(_, items)| !items.is_empty())
+            .map(|(partition, items)| {
+                let p = partition as u16;
+                let mut call = scripts().enqueue.prepare_invoke();
+                call.key(keys.queue(p, queue)).key(keys.bodies(p));
+                for (id, body) in items {
+                    call.arg(id).arg(body);
+                }
+                let mut conn = self.conn();
+                async move { call.invoke_async::<usize>(&mut conn).await }
+            });
+        let added = futures::future::try_join_all(calls)
+            .await
+            .map_err(StoreError::redis("enqueue"))?;
+        Ok(added.into_iter().sum())
     }
 
     async fn lease(
@@ -602,10 +609,10 @@ impl Store for RedisStore {
             deadline_ms: deadline,
             ..Lease::default()
         };
-        let mut corrupt = Vec::new();
         let mut conn = self.conn();
+        let mut leased: Vec<(u16, Vec<String>)> = Vec::new();
+        let mut taken = 0;
         for offset in 0..partitions {
-            let taken = lease.items.len() + corrupt.len();
             if taken >= max {
                 break;
             }
@@ -620,21 +627,30 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(StoreError::redis("lease"))?;
-            if ids.is_empty() {
-                continue;
+            if !ids.is_empty() {
+                taken += ids.len();
+                leased.push((p, ids));
             }
-            // Leased to this token now, so the bodies cannot change; if this read fails, the
-            // janitor hands the items out again when the lease lapses.
-            let bodies: Vec<Value> = ::redis::cmd("HMGET")
-                .arg(keys.bodies(p))
-                .arg(&ids)
-                .query_async(&mut conn)
-                .await
-                .map_err(StoreError::redis("lease"))?;
-            for (id, body) in ids.iter().zip(bodies) {
+        }
+        if leased.is_empty() {
+            return Ok(lease);
+        }
+        // Leased to this token now, so the bodies cannot change; if this read fails, the
+        // janitor hands the items out again when the lease lapses. One round trip for all.
+        let mut pipe = ::redis::pipe();
+        for (p, ids) in &leased {
+            pipe.cmd("HMGET").arg(keys.bodies(*p)).arg(ids);
+        }
+        let bodies: Vec<Vec<Value>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("lease"))?;
+        let mut corrupt = Vec::new();
+        for ((p, ids), bodies) in leased.into_iter().zip(bodies) {
+            for (id, body) in ids.into_iter().zip(bodies) {
                 let receipt = Receipt {
                     partition: p,
-                    id: EnvelopeId(id.clone()),
+                    id: EnvelopeId(id),
                     token: token.clone(),
                 };
                 // A body that is not even UTF-8 is corrupt like any other undecodable one.
