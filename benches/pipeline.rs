@@ -119,6 +119,7 @@ async fn run(store: Arc<dyn Store>, items: usize, workers: usize) -> f64 {
 
 /// Runs per figure; the median is reported, as this machine's neighbours come and go.
 const RUNS: usize = 3;
+fn runs() -> usize { std::env::var("WARD_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(RUNS) }
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -145,7 +146,7 @@ fn main() {
                 break;
             }
             let mut rates = Vec::new();
-            for _ in 0..RUNS {
+            for _ in 0..runs() {
                 let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
                 rates.push(run(memory, items, workers).await);
             }
@@ -165,7 +166,7 @@ fn main() {
             // The reference is measured between the runs, on the same server, as load varies.
             lpush.extend(common::lpush_rate(&url));
             let mut rates = Vec::new();
-            for run_index in 0..RUNS {
+            for run_index in 0..runs() {
                 let prefix = format!("benchp{partitions}w{workers}r{run_index}");
                 let schema = KeySchema::ward(&prefix, partitions);
                 let options = RedisStoreOptions::new(&url, schema);

@@ -31,8 +31,10 @@ use crate::model::{
 
 const AUDIT_MAX_LEN: usize = 100_000;
 
+/// Run inside a MULTI by `enqueue` (see the script), so sent as source rather than loaded.
+const ENQUEUE_SCRIPT: &str = include_str!("lua/enqueue.lua");
+
 struct Scripts {
-    enqueue: Script,
     lease: Script,
     settle: Script,
     move_due: Script,
@@ -45,7 +47,6 @@ struct Scripts {
 fn scripts() -> &'static Scripts {
     static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
-        enqueue: Script::new(include_str!("lua/enqueue.lua")),
         lease: Script::new(include_str!("lua/lease.lua")),
         settle: Script::new(include_str!("lua/settle.lua")),
         move_due: Script::new(include_str!("lua/move_due.lua")),
@@ -133,7 +134,6 @@ impl RedisStore {
         check_server_version(&mut conn).await?;
         let s = scripts();
         for script in [
-            &s.enqueue,
             &s.lease,
             &s.settle,
             &s.move_due,
@@ -577,13 +577,27 @@ impl Store for RedisStore {
             .filter(|(_, items)| !items.is_empty())
             .map(|(partition, items)| {
                 let p = partition as u16;
-                let mut call = scripts().enqueue.prepare_invoke();
-                call.key(keys.queue(p, queue)).key(keys.bodies(p));
+                let bodies = keys.bodies(p);
+                // EVAL, not EVALSHA: a NOSCRIPT inside the transaction would still let the
+                // HSETNXs run, storing bodies that no queue lists.
+                let mut pipe = ::redis::pipe();
+                pipe.atomic()
+                    .cmd("EVAL")
+                    .arg(ENQUEUE_SCRIPT)
+                    .arg(2)
+                    .arg(keys.queue(p, queue))
+                    .arg(&bodies);
+                for (id, _) in items {
+                    pipe.arg(id);
+                }
                 for (id, body) in items {
-                    call.arg(id).arg(body);
+                    pipe.cmd("HSETNX").arg(&bodies).arg(id).arg(body).ignore();
                 }
                 let mut conn = self.conn();
-                async move { call.invoke_async::<usize>(&mut conn).await }
+                async move {
+                    let (added,): (usize,) = pipe.query_async(&mut conn).await?;
+                    Ok::<_, ::redis::RedisError>(added)
+                }
             });
         let added = futures::future::try_join_all(calls)
             .await
