@@ -9,19 +9,27 @@
 local op, stale = ARGV[1], {}
 local count = (#ARGV - 2) / 4
 if count < 1 then return stale end
-local members = {}
-for n = 1, count do members[n] = ARGV[4 * n] end
-local scores = redis.call('ZMSCORE', KEYS[1], unpack(members))
--- A settled lease is gone, so a second copy of a lease in one call is stale (extend keeps it).
--- held: ARGV index of each held item's id.
-local held, seen, h, s = {}, {}, 0, 0
-for n = 1, count do
-  local member = members[n]
-  if scores[n] and (op == 'extend' or not seen[member]) then
-    h = h + 1; held[h] = 4 * n - 1
-    seen[member] = true
-  else
-    s = s + 1; stale[s] = ARGV[4 * n - 1]
+local held, h, s = {}, 0, 0
+if op == 'extend' then
+  local members = {}
+  for n = 1, count do members[n] = ARGV[4 * n] end
+  local scores = redis.call('ZMSCORE', KEYS[1], unpack(members))
+  for n = 1, count do
+    if scores[n] then
+      h = h + 1; held[h] = 4 * n - 1
+    else
+      s = s + 1; stale[s] = ARGV[4 * n - 1]
+    end
+  end
+else
+  -- Removing the lease is the fence: it answers 1 only while this token holds it, so a second
+  -- copy of a lease in one call is stale. (ZMSCORE would format every score as text.)
+  for n = 1, count do
+    if redis.call('ZREM', KEYS[1], ARGV[4 * n]) == 1 then
+      h = h + 1; held[h] = 4 * n - 1
+    else
+      s = s + 1; stale[s] = ARGV[4 * n - 1]
+    end
   end
 end
 if h == 0 then return stale end
@@ -46,7 +54,6 @@ if op == 'extend' then
     function(i) return ARGV[i + 1] end)))
   return stale
 end
-redis.call('ZREM', KEYS[1], unpack(list_of(1)))
 local held_ids = list_of(0)
 if op == 'ack' then
   redis.call('HDEL', KEYS[2], unpack(held_ids))
