@@ -119,7 +119,12 @@ async fn run(store: Arc<dyn Store>, items: usize, workers: usize) -> f64 {
 
 /// Runs per figure; the median is reported, as this machine's neighbours come and go.
 const RUNS: usize = 3;
-fn runs() -> usize { std::env::var("WARD_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(RUNS) }
+fn runs() -> usize {
+    std::env::var("WARD_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RUNS)
+}
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);

@@ -628,16 +628,13 @@ where
 }
 
 /// Token naming one lease call: the worker plus randomness, so two calls never share a fence.
-/// Never contains `|`, which ends the token in a Redis lease member, and is at least 64 bytes:
-/// Redis keeps a zset of members up to 64 bytes as a listpack, whose every insert and lookup
-/// scans it, so short lease members would make each lease and settle quadratic in the batch.
+/// Never contains `|`, which ends the token in a Redis lease member.
 pub(crate) fn lease_token(worker: &WorkerId) -> String {
-    let token = format!(
+    format!(
         "{}#{:016x}",
         worker.as_str().replace('|', "/"),
         fastrand::u64(..)
-    );
-    format!("{token:.<64}")
+    )
 }
 
 /// Open the store a config names: the embedded memory store, or Redis (connected, scripts loaded).

@@ -616,7 +616,9 @@ impl Store for RedisStore {
         let keys = &self.inner.keys;
         let now = self.now_ms();
         let deadline = now.saturating_add(duration_ms(lease_for));
-        let token = lease_token(worker);
+        // At least 64 bytes: Redis keeps a zset of members up to 64 bytes as a listpack, whose
+        // every insert and lookup scans it, which would make lease and settle quadratic.
+        let token = format!("{:.<64}", lease_token(worker));
         let partitions = usize::from(self.partitions());
         let start = self.inner.lease_start.fetch_add(1, Ordering::Relaxed) % partitions;
         let mut lease = Lease {
@@ -1462,3 +1464,34 @@ fn decode_flags(raw: Vec<(String, String)>) -> Vec<(String, FlagState)> {
 }
 
 const _: () = assert!(MAX_BATCH <= 500);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_bodies_carry_their_counters_in_front() {
+        let envelope = Envelope::new("t", serde_json::json!({"a": 1}), 0);
+        let stored = encode_stored(&envelope).unwrap();
+        let (attempts, replays, json) = split_stored(&stored);
+        assert_eq!((attempts, replays), (0, 0));
+        assert_eq!(decode_envelope(json, 3, 1).unwrap().id, envelope.id);
+        assert_eq!(split_stored("12:4:{}"), (12, 4, "{}"));
+        // Text without counters (put there by hand, or corrupt) is all JSON, to be reported.
+        assert_eq!(split_stored("{\"x\":1}"), (0, 0, "{\"x\":1}"));
+        assert_eq!(split_stored("1:x:{}"), (0, 0, "1:x:{}"));
+        assert_eq!(split_stored(""), (0, 0, ""));
+    }
+
+    #[test]
+    fn dedup_records_are_live_until_their_expiry() {
+        assert_eq!(live_record("done:2000", 1999), Some(("done", "")));
+        assert_eq!(live_record("done:2000", 2000), None);
+        assert_eq!(
+            live_record("sending:5000:w1#ab", 10),
+            Some(("sending", "w1#ab"))
+        );
+        assert_eq!(live_record("garbage", 0), None);
+        assert_eq!(live_record("done:soon", 0), None);
+    }
+}
