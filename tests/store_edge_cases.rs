@@ -11,8 +11,8 @@ use common::{Harness, Kind, queue};
 use serde_json::json;
 use ward::model::{Envelope, EnvelopeId, FailureInfo, WorkerId};
 use ward::store::{
-    DeadLetterRequest, DedupFinish, DlqCursor, DlqFilter, DlqScope, FailedSet, Receipt,
-    ReplayOptions,
+    DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqScope, FailedSet, Receipt,
+    RedisStore, RedisStoreOptions, ReplayOptions, update_breaker,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -458,6 +458,94 @@ async fn defer_and_release_count_no_attempt(h: Harness) {
     );
 }
 
+async fn a_worker_id_with_a_bar_leases_recovers_and_acks(h: Harness) {
+    let q = queue("delivery");
+    let batch: Vec<_> = (0..3)
+        .map(|i| Envelope::new("t", json!(i), h.store.now_ms()))
+        .collect();
+    h.store.enqueue(&q, &batch).await.unwrap();
+    let odd = w("host|7|worker");
+    let lease = h.store.lease(&q, &odd, 3, LEASE).await.unwrap();
+    assert_eq!(lease.items.len(), 3);
+    let receipts: Vec<Receipt> = lease.items.iter().map(|i| i.receipt.clone()).collect();
+    assert_eq!(h.store.ack(&q, &receipts[..1]).await.unwrap().applied, 1);
+    h.clock.advance(LEASE);
+    assert_eq!(h.store.recover_expired(&q, 10).await.unwrap(), 2);
+    let again = h.store.lease(&q, &odd, 3, LEASE).await.unwrap();
+    let ids: HashSet<_> = again.items.iter().map(|i| i.envelope.id.clone()).collect();
+    let expected: HashSet<_> = lease.items[1..]
+        .iter()
+        .map(|i| i.envelope.id.clone())
+        .collect();
+    assert_eq!(ids, expected, "recovered ids, not lease members");
+    assert!(again.items.iter().all(|i| i.envelope.attempts == 1));
+    let receipts: Vec<Receipt> = again.items.iter().map(|i| i.receipt.clone()).collect();
+    assert_eq!(h.store.ack(&q, &receipts).await.unwrap().applied, 2);
+    assert_eq!(figures(&h).await, (0, 0, 0, 0));
+}
+
+async fn two_workers_taking_over_a_lapsed_claim_get_it_once(h: Harness) {
+    let hold = Duration::from_secs(30);
+    let key = vec!["lapsed".to_owned()];
+    let first = h.store.dedup_claim("dead", &key, hold).await.unwrap();
+    assert_eq!(first, vec![DedupClaim::Claimed]);
+    h.clock.advance(hold);
+    for round in 0..5 {
+        let (a, b) = tokio::join!(
+            h.store.dedup_claim("a", &key, hold),
+            h.store.dedup_claim("b", &key, hold)
+        );
+        let answers = [a.unwrap()[0], b.unwrap()[0]];
+        let claimed = answers
+            .iter()
+            .filter(|c| **c == DedupClaim::Claimed)
+            .count();
+        assert_eq!(claimed, 1, "round {round}: {answers:?}");
+        assert!(answers.contains(&DedupClaim::InFlight));
+        h.clock.advance(hold);
+    }
+}
+
+async fn one_finish_call_applies_its_outcomes_in_order(h: Harness) {
+    let hold = Duration::from_secs(30);
+    let ttl = Duration::from_secs(3600);
+    let keys: Vec<String> = ["x", "y"].iter().map(|k| (*k).to_owned()).collect();
+    h.store.dedup_claim("w1", &keys, hold).await.unwrap();
+    h.store
+        .dedup_finish(
+            "w1",
+            &[
+                ("x".to_owned(), DedupFinish::Hold(hold)),
+                ("x".to_owned(), DedupFinish::Done(ttl)),
+                ("y".to_owned(), DedupFinish::Done(ttl)),
+                ("y".to_owned(), DedupFinish::Release),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.dedup_claim("w2", &keys, hold).await.unwrap(),
+        vec![DedupClaim::AlreadyDone, DedupClaim::AlreadyDone],
+        "a success is kept; release after it forgets nothing"
+    );
+}
+
+async fn an_unchanged_breaker_is_not_written_again(h: Harness) {
+    let store = h.store.as_ref();
+    update_breaker(store, "slack", |_| {}).await.unwrap();
+    let (version, _) = store.breaker_load("slack").await.unwrap().unwrap();
+    update_breaker(store, "slack", |_| {}).await.unwrap();
+    let (again, _) = store.breaker_load("slack").await.unwrap().unwrap();
+    assert_eq!(again, version);
+    update_breaker(store, "slack", |b| {
+        b.force_open(h.store.now_ms(), h.store.now_ms() + 60_000, "op", "test");
+    })
+    .await
+    .unwrap();
+    let (changed, _) = store.breaker_load("slack").await.unwrap().unwrap();
+    assert!(changed > version);
+}
+
 conformance!(
     defer_and_release_count_no_attempt,
     empty_ids_scope_touches_nothing,
@@ -471,7 +559,61 @@ conformance!(
     recovered_batch_keeps_its_order,
     purge_from_the_dead_list_and_scan_counts,
     replay_keeps_attempts_unless_reset,
+    a_worker_id_with_a_bar_leases_recovers_and_acks,
+    two_workers_taking_over_a_lapsed_claim_get_it_once,
+    one_finish_call_applies_its_outcomes_in_order,
+    an_unchanged_breaker_is_not_written_again,
 );
+
+#[tokio::test]
+async fn redis_leases_stay_a_hash_table_and_counters_ride_in_the_body() {
+    let h = Harness::new(Kind::Redis, 1).await;
+    let q = queue("delivery");
+    let batch: Vec<_> = (0..3)
+        .map(|i| Envelope::new("t", json!(i), h.store.now_ms()))
+        .collect();
+    h.store.enqueue(&q, &batch).await.unwrap();
+    let lease = h.store.lease(&q, &w("w"), 3, LEASE).await.unwrap();
+    let keys = h.store.keys();
+    let mut conn = h.server.as_ref().unwrap().connection();
+    let encoding: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(keys.leases(0, &q))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        encoding, "skiplist",
+        "a listpack would scan on every lookup"
+    );
+    let stored: String = redis::cmd("HGET")
+        .arg(keys.bodies(0))
+        .arg(lease.items[0].envelope.id.as_str())
+        .query(&mut conn)
+        .unwrap();
+    assert!(stored.starts_with("0:0:{"), "{stored}");
+}
+
+#[tokio::test]
+async fn redis_refuses_data_in_another_layout() {
+    let h = Harness::new(Kind::Redis, 1).await;
+    let server = h.server.as_ref().unwrap();
+    let keys = h.store.keys().clone();
+    let mut conn = server.connection();
+    let layout: String = redis::cmd("GET")
+        .arg(keys.layout())
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(layout, "2", "a connecting store claims its prefix");
+    redis::cmd("SET")
+        .arg(keys.layout())
+        .arg("1")
+        .query::<()>(&mut conn)
+        .unwrap();
+    let error = RedisStore::connect(RedisStoreOptions::new(&server.url(), keys))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("layout"), "{error}");
+}
 
 // Redis only: a body that is not UTF-8 must be dead-lettered like any corrupt body.
 #[tokio::test]

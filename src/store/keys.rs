@@ -90,6 +90,10 @@ impl KeySchema {
     pub fn dlq_meta(&self, partition: u16) -> String {
         self.part(partition, "dlqmeta")
     }
+    /// Which layout of these keys the data is in (string), checked when a store connects.
+    pub fn layout(&self) -> String {
+        self.global("layout")
+    }
     /// Operator flags (hash name → FlagState JSON).
     pub fn flags(&self) -> String {
         self.global("flags")

@@ -376,7 +376,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Claim idempotency keys for `owner` before sending, one answer per key in order: `Claimed`
     /// (send now, then `dedup_finish`), `AlreadyDone` (delivered before: do not send) or
     /// `InFlight` (someone is sending it now, or the key came earlier in `keys`). A claim lapses
-    /// after `hold` if its holder dies. One round trip for the whole batch.
+    /// after `hold` if its holder dies. One round trip for the whole batch (on Redis, a second
+    /// one takes over records that lapsed).
     async fn dedup_claim(
         &self,
         owner: &str,

@@ -1,5 +1,7 @@
-//! The production store: Redis through a `ConnectionManager`, every move one Lua script per
-//! partition (loaded once, called by SHA), every read for the control room one pipeline.
+//! The production store: Redis through a `ConnectionManager`. Every move is atomic: one Lua
+//! script per partition (loaded once, called by SHA), or a MULTI around one (enqueue); lease
+//! bodies and dedup records travel as plain pipelined commands, since bytes copied into Lua
+//! cost more than the commands. Every read for the control room is one pipeline.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -131,7 +133,8 @@ impl RedisStore {
                 timeout: budget,
             })?
             .map_err(StoreError::redis("connect"))?;
-        check_server_version(&mut conn).await?;
+        check_server(&mut conn).await?;
+        check_layout(&mut conn, &options.keys).await?;
         let s = scripts();
         for script in [
             &s.lease,
@@ -579,7 +582,8 @@ impl Store for RedisStore {
                 let p = partition as u16;
                 let bodies = keys.bodies(p);
                 // EVAL, not EVALSHA: a NOSCRIPT inside the transaction would still let the
-                // HSETNXs run, storing bodies that no queue lists.
+                // HSETNXs run, storing bodies that no queue lists. (Only a wrong-typed queue key
+                // could fail the script itself.)
                 let mut pipe = ::redis::pipe();
                 pipe.atomic()
                     .cmd("EVAL")
@@ -616,8 +620,8 @@ impl Store for RedisStore {
         let keys = &self.inner.keys;
         let now = self.now_ms();
         let deadline = now.saturating_add(duration_ms(lease_for));
-        // At least 64 bytes: Redis keeps a zset of members up to 64 bytes as a listpack, whose
-        // every insert and lookup scans it, which would make lease and settle quadratic.
+        // At least 64 bytes: Redis keeps a zset of up to 128 members of up to 64 bytes as a
+        // listpack, whose every insert and lookup scans it; longer members keep it a hash table.
         let token = format!("{:.<64}", lease_token(worker));
         let partitions = usize::from(self.partitions());
         let start = self.inner.lease_start.fetch_add(1, Ordering::Relaxed) % partitions;
@@ -657,10 +661,24 @@ impl Store for RedisStore {
         for (p, ids) in &leased {
             pipe.cmd("HMGET").arg(keys.bodies(*p)).arg(ids);
         }
-        let bodies: Vec<Vec<Value>> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(StoreError::redis("lease"))?;
+        let bodies: Vec<Vec<Value>> = match pipe.query_async(&mut conn).await {
+            Ok(bodies) => bodies,
+            Err(error) => {
+                // Handed back at once, counting no attempt; if that fails too, the janitor does.
+                let receipts: Vec<Receipt> = leased
+                    .iter()
+                    .flat_map(|(p, ids)| {
+                        ids.iter().map(|id| Receipt {
+                            partition: *p,
+                            id: EnvelopeId(id.clone()),
+                            token: token.clone(),
+                        })
+                    })
+                    .collect();
+                let _ = self.release(queue, &receipts).await;
+                return Err(StoreError::redis("lease")(error));
+            }
+        };
         let mut corrupt = Vec::new();
         for ((p, ids), bodies) in leased.into_iter().zip(bodies) {
             for (id, body) in ids.into_iter().zip(bodies) {
@@ -1163,40 +1181,39 @@ impl Store for RedisStore {
         owner: &str,
         outcomes: &[(String, DedupFinish)],
     ) -> StoreResult<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
         let now = self.now_ms();
+        let ops: Vec<DedupOp<'_>> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(index, (key, outcome))| match outcome {
+                DedupFinish::Done(ttl) => (index, key.as_str(), "done", duration_ms(*ttl).max(1)),
+                DedupFinish::Release => (index, key.as_str(), "release", 0),
+                DedupFinish::Hold(hold) => (index, key.as_str(), "hold", duration_ms(*hold).max(1)),
+            })
+            .collect();
+        // Successes alone (the common case) are plain SETs: a success overwrites whatever is
+        // there, as the send happened. Any guarded op sends the whole call through the script,
+        // which applies it in order.
+        if ops.iter().any(|op| op.2 != "done") {
+            return self.dedup_cas(owner, now, ops).await.map(drop);
+        }
         let schema = &self.inner.keys;
         let mut pipe = ::redis::pipe();
-        let mut guarded = Vec::new();
-        for (index, (key, outcome)) in outcomes.iter().enumerate() {
-            match outcome {
-                // A success overwrites whatever is there: the send happened.
-                DedupFinish::Done(ttl) => {
-                    let ttl_ms = duration_ms(*ttl).max(1);
-                    pipe.cmd("SET")
-                        .arg(schema.dedup_record(key))
-                        .arg(format!("done:{}", now.saturating_add(ttl_ms)))
-                        .arg("PX")
-                        .arg(ttl_ms.saturating_add(DEDUP_GRACE_MS))
-                        .ignore();
-                }
-                DedupFinish::Release => guarded.push((index, key.as_str(), "release", 0)),
-                DedupFinish::Hold(hold) => {
-                    guarded.push((index, key.as_str(), "hold", duration_ms(*hold).max(1)));
-                }
-            }
+        for (_, key, _, ttl_ms) in &ops {
+            pipe.cmd("SET")
+                .arg(schema.dedup_record(key))
+                .arg(format!("done:{}", now.saturating_add(*ttl_ms)))
+                .arg("PX")
+                .arg(ttl_ms.saturating_add(DEDUP_GRACE_MS))
+                .ignore();
         }
         let mut conn = self.conn();
-        let no_success = guarded.len() == outcomes.len();
-        let done = async {
-            if no_success {
-                return Ok(());
-            }
-            pipe.query_async::<()>(&mut conn)
-                .await
-                .map_err(StoreError::redis("dedup finish"))
-        };
-        let (done, guarded) = tokio::join!(done, self.dedup_cas(owner, now, guarded));
-        done.and(guarded.map(drop))
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(StoreError::redis("dedup finish"))
     }
 
     async fn rate_limit(
@@ -1294,29 +1311,75 @@ impl Store for RedisStore {
 }
 
 /// Refuse a server older than 7.0, which lacks `SET … NX GET` and `ZMSCORE`, with the reason
-/// rather than a syntax error on the first delivery.
-async fn check_server_version(conn: &mut ConnectionManager) -> StoreResult<()> {
-    let info: String = ::redis::cmd("INFO")
+/// rather than a syntax error on the first delivery. A server that hides INFO is trusted.
+/// Warns when Redis may evict keys: queues and idempotency records must never vanish.
+async fn check_server(conn: &mut ConnectionManager) -> StoreResult<()> {
+    match ::redis::cmd("INFO")
         .arg("server")
-        .query_async(conn)
+        .query_async::<String>(conn)
         .await
-        .map_err(StoreError::redis("info"))?;
-    let version = info
-        .lines()
-        .find_map(|line| line.strip_prefix("redis_version:"))
-        .map(str::trim)
-        .unwrap_or_default();
-    let major: u32 = version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    if major < 7 {
-        return Err(StoreError::Invalid(format!(
-            "Ward needs Redis 7.0 or newer; the server reports version {version:?}"
-        )));
+    {
+        Ok(info) => {
+            if let Some(version) = too_old(&info) {
+                return Err(StoreError::Invalid(format!(
+                    "Ward needs Redis 7.0 or newer; the server reports version {version:?}"
+                )));
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not read the Redis version"),
+    }
+    let policy: Result<Vec<String>, _> = ::redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async(conn)
+        .await;
+    if let Ok(policy) = policy
+        && let Some(policy) = policy.get(1)
+        && policy != "noeviction"
+    {
+        tracing::warn!(
+            policy,
+            "Redis may evict keys under memory pressure (maxmemory-policy); set noeviction, \
+             or queued alerts and idempotency records can vanish"
+        );
     }
     Ok(())
+}
+
+/// The layout of Ward's data that this build reads and writes.
+const LAYOUT: &str = "2";
+
+/// Claim the key prefix for this layout, or refuse one written by a build with another layout.
+async fn check_layout(conn: &mut ConnectionManager, keys: &KeySchema) -> StoreResult<()> {
+    let key = keys.layout();
+    let (found,): (Option<String>,) = ::redis::pipe()
+        .cmd("SET")
+        .arg(&key)
+        .arg(LAYOUT)
+        .arg("NX")
+        .ignore()
+        .cmd("GET")
+        .arg(&key)
+        .query_async(conn)
+        .await
+        .map_err(StoreError::redis("layout"))?;
+    match found.as_deref() {
+        Some(LAYOUT) => Ok(()),
+        other => Err(StoreError::Invalid(format!(
+            "the data under {key} is in layout {other:?} and this build uses {LAYOUT:?}: drain the \
+             queues with the build that wrote them, or use another key prefix"
+        ))),
+    }
+}
+
+/// The version an INFO reply reports, if it is older than 7.0.
+fn too_old(info: &str) -> Option<&str> {
+    let version = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))?
+        .trim();
+    let major: u32 = version.split('.').next()?.parse().ok()?;
+    (major < 7).then_some(version)
 }
 
 /// How much longer Redis keeps an idempotency record than its expiry by the workers' clock,
@@ -1481,6 +1544,20 @@ mod tests {
         assert_eq!(split_stored("{\"x\":1}"), (0, 0, "{\"x\":1}"));
         assert_eq!(split_stored("1:x:{}"), (0, 0, "1:x:{}"));
         assert_eq!(split_stored(""), (0, 0, ""));
+    }
+
+    #[test]
+    fn servers_older_than_7_are_named() {
+        assert_eq!(
+            too_old("# Server\r\nredis_version:6.2.14\r\n"),
+            Some("6.2.14")
+        );
+        assert_eq!(
+            too_old("redis_version:7.0.15\r\nredis_mode:standalone"),
+            None
+        );
+        assert_eq!(too_old("redis_version:8.0.2"), None);
+        assert_eq!(too_old("no version here"), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
--- Compare-and-set on idempotency records, the rare half of dedup (claims and successes are
--- plain pipelined SETs). Each KEYS[i] is one record, a string 'done:<expiry ms>' or
+-- Compare-and-set on idempotency records, the rare half of dedup (claims and successes alone
+-- are plain pipelined SETs). Each KEYS[i] is one record, a string 'done:<expiry ms>' or
 -- 'sending:<expiry ms>:<owner>' by the workers' clock, with a Redis TTL a grace period longer.
 -- ARGV[1] = now ms, ARGV[2] = owner, ARGV[3] = grace ms; then per key: op, duration ms.
 --   'take'    claim a record whose claim answer showed it lapsed (or absent);
---   'hold'    extend this owner's live claim; 'release' forget it.
+--   'hold'    extend this owner's live claim; 'release' forget it;
+--   'done'    record a success, whatever was there (the send happened).
 -- Release and hold apply only to a live claim of this owner: a lapsed claim may be another
 -- worker's by now. Returns per key 'claimed', 'done' or 'sending' for take; '' otherwise.
 local now, owner, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
@@ -33,6 +34,8 @@ for n, key in ipairs(KEYS) do
         'PX', span + grace)
       answer = 'claimed'
     end
+  elseif op == 'done' then
+    redis.call('SET', key, 'done:' .. string.format('%.0f', now + span), 'PX', span + grace)
   elseif op == 'hold' and mine then
     redis.call('SET', key, 'sending:' .. string.format('%.0f', now + span) .. ':' .. owner,
       'PX', span + grace)

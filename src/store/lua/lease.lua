@@ -2,7 +2,8 @@
 -- token ARGV[3]: the leases zset holds '<token>|<id>' → deadline, so one member is both the
 -- lease and its fence.
 -- KEYS: queue, leases. Returns the ids; the client reads their bodies with a plain HMGET, as
--- every byte that passes through Lua is hashed when it becomes a Lua string.
+-- Redis's Lua copies and hashes
+-- every byte of each string it is handed.
 local ids = redis.call('RPOP', KEYS[1], ARGV[1])
 if not ids then return {} end
 local scores, prefix, deadline = {}, ARGV[3] .. '|', ARGV[2]

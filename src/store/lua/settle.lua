@@ -5,7 +5,7 @@
 -- then per item: id, lease member, a, b  (retry: a = due ms, b = envelope JSON; dlq: a = order
 -- key, b = meta JSON; defer: a = due ms). Defer and release count no attempt.
 -- Stored bodies are '<attempts>:<replays>:<json>'. Returns the ids whose lease was not held.
--- Variadic commands, one per structure per batch: a redis.call costs more than its work.
+-- Variadic commands, one per structure per batch, except the fence, which needs an answer per item.
 local op, stale = ARGV[1], {}
 local count = (#ARGV - 2) / 4
 if count < 1 then return stale end
