@@ -46,14 +46,31 @@ struct QueueState {
 struct Partition {
     /// A handful of queues: a linear search finds one without allocating a key.
     queues: Vec<(QueueName, QueueState)>,
-    /// Shared so a lease copies a pointer under the lock and clones after releasing it.
-    bodies: HashMap<String, Body>,
-    attempts: HashMap<String, u32>,
-    replays: HashMap<String, u32>,
+    /// Items with their counters: one lookup per item per step, as on Redis.
+    bodies: HashMap<String, Stored>,
     meta: HashMap<String, DlqMeta>,
 }
 
-/// A stored item: an envelope as enqueued, or raw text put there by hand.
+/// A stored item and the store-owned counters.
+#[derive(Debug)]
+struct Stored {
+    /// Shared so a lease copies a pointer under the lock and clones after releasing it.
+    body: Body,
+    attempts: u32,
+    replays: u32,
+}
+
+impl Stored {
+    fn new(body: Body) -> Self {
+        Self {
+            body,
+            attempts: 0,
+            replays: 0,
+        }
+    }
+}
+
+/// An envelope as enqueued, or raw text put there by hand.
 #[derive(Debug, Clone)]
 enum Body {
     Envelope(Arc<Envelope>),
@@ -119,8 +136,6 @@ impl Partition {
 
     fn forget(&mut self, id: &str) {
         self.bodies.remove(id);
-        self.attempts.remove(id);
-        self.replays.remove(id);
         self.meta.remove(id);
     }
 
@@ -151,10 +166,11 @@ impl Partition {
 
     fn entry(&self, partition: u16, id: &str) -> Option<DlqEntry> {
         let meta = self.meta.get(id)?.clone();
-        let attempts = self.attempts.get(id).copied().unwrap_or(0);
-        let replays = self.replays.get(id).copied().unwrap_or(0);
         let envelope = match self.bodies.get(id) {
-            Some(body) => body.decode(attempts, replays).map_err(|_| body.text()),
+            Some(stored) => stored
+                .body
+                .decode(stored.attempts, stored.replays)
+                .map_err(|_| stored.body.text()),
             None => Err(String::new()),
         };
         Some(DlqEntry {
@@ -256,7 +272,8 @@ impl MemoryStore {
     pub fn inject_raw(&self, partition: u16, queue: &QueueName, id: &str, raw: &str) {
         let mut state = self.lock();
         let part = &mut state.partitions[usize::from(partition)];
-        part.bodies.insert(id.to_owned(), Body::Raw(raw.into()));
+        part.bodies
+            .insert(id.to_owned(), Stored::new(Body::Raw(raw.into())));
         part.queue(queue).waiting.push_back(id.to_owned());
     }
 
@@ -346,8 +363,7 @@ impl Store for MemoryStore {
             if part.bodies.contains_key(&id) {
                 continue;
             }
-            part.bodies.insert(id.clone(), body);
-            part.attempts.insert(id.clone(), 0);
+            part.bodies.insert(id.clone(), Stored::new(body));
             part.queue(queue).waiting.push_back(id);
             added += 1;
         }
@@ -382,13 +398,10 @@ impl Store for MemoryStore {
                     let q = part.queue(queue);
                     q.leases.insert((deadline, id.clone()));
                     q.lease_of.insert(id.clone(), (deadline, token.clone()));
-                    let attempts = part.attempts.get(&id).copied().unwrap_or(0);
-                    let replays = part.replays.get(&id).copied().unwrap_or(0);
-                    let body = part
-                        .bodies
-                        .get(&id)
-                        .cloned()
-                        .unwrap_or_else(|| Body::Raw(Arc::from("")));
+                    let (body, attempts, replays) = match part.bodies.get(&id) {
+                        Some(stored) => (stored.body.clone(), stored.attempts, stored.replays),
+                        None => (Body::Raw(Arc::from("")), 0, 0),
+                    };
                     taken.push((partition as u16, id, body, attempts, replays));
                 }
             }
@@ -459,8 +472,12 @@ impl Store for MemoryStore {
             |(r, _)| &r.receipt,
             |part, (r, body)| {
                 let id = &r.receipt.id.0;
-                part.bodies.insert(id.clone(), body.clone());
-                *part.attempts.entry(id.clone()).or_insert(0) += 1;
+                let stored = part
+                    .bodies
+                    .entry(id.clone())
+                    .or_insert_with(|| Stored::new(body.clone()));
+                stored.body = body.clone();
+                stored.attempts += 1;
                 part.queue(queue)
                     .scheduled
                     .insert((r.due_at_ms, id.clone()));
@@ -567,7 +584,9 @@ impl Store for MemoryStore {
             }
             moved += expired.len();
             for id in expired {
-                *part.attempts.entry(id).or_insert(0) += 1;
+                if let Some(stored) = part.bodies.get_mut(&id) {
+                    stored.attempts += 1;
+                }
             }
         }
         Ok(moved)
@@ -644,9 +663,16 @@ impl Store for MemoryStore {
             if !in_set {
                 return Moved::Skipped;
             }
-            let replays = part.replays.entry(id.to_owned()).or_insert(0);
-            *replays += 1;
-            let poisoned = from == FailedSet::Dlq && *replays > options.max_replays;
+            // A missing body keeps its count too (an empty one that leases as corrupt).
+            let stored = part
+                .bodies
+                .entry(id.to_owned())
+                .or_insert_with(|| Stored::new(Body::Raw(Arc::from(""))));
+            stored.replays += 1;
+            let poisoned = from == FailedSet::Dlq && stored.replays > options.max_replays;
+            if !poisoned && options.reset_attempts {
+                stored.attempts = 0;
+            }
             let q = part.queue(queue);
             match from {
                 FailedSet::Dlq => q.dlq.remove(&key),
@@ -658,9 +684,6 @@ impl Store for MemoryStore {
             }
             q.waiting.push_back(id.to_owned());
             part.meta.remove(id);
-            if options.reset_attempts {
-                part.attempts.insert(id.to_owned(), 0);
-            }
             Moved::Applied
         })
     }
