@@ -219,15 +219,21 @@ pub async fn deliver_batch(
     )
     .await;
 
-    if let Err(error) = record_outcomes(pipeline, &attempts).await {
-        // The sends happened: settle them anyway, or the janitor would hand them out again.
-        tracing::warn!(%error, "delivery: could not update the breakers");
-    }
+    let outcomes = breaker_outcomes(&attempts);
     let done = pipeline.store.now_ms();
     for attempt in attempts {
         settle_one(pipeline, attempt, done, &mut settlement);
     }
-    settlement.apply(pipeline).await
+    // The breakers and the queue are independent: both round trips at once.
+    let (recorded, settled) = tokio::join!(
+        record_outcomes(pipeline, outcomes),
+        settlement.apply(pipeline)
+    );
+    if let Err(error) = recorded {
+        // The sends happened: they are settled anyway, or the janitor would hand them out again.
+        tracing::warn!(%error, "delivery: could not update the breakers");
+    }
+    settled
 }
 
 /// This batch's claims: the owner token it claims under, and the keys claimed and not yet
@@ -492,8 +498,9 @@ async fn send(pipeline: &Pipeline, permitted: Permitted) -> Attempt {
 }
 
 /// Feed the batch's outcomes into each channel's shared breaker.
-async fn record_outcomes(pipeline: &Pipeline, attempts: &[Attempt]) -> StoreResult<()> {
-    let mut per_channel: BTreeMap<&str, Vec<(CallOutcome, bool)>> = BTreeMap::new();
+/// What each channel's breaker learns from a batch's attempts: (outcome, was a probe).
+fn breaker_outcomes(attempts: &[Attempt]) -> BTreeMap<String, Vec<(CallOutcome, bool)>> {
+    let mut per_channel: BTreeMap<String, Vec<(CallOutcome, bool)>> = BTreeMap::new();
     for a in attempts {
         let outcome = match &a.step {
             Step::Delivered => CallOutcome::Success,
@@ -504,22 +511,30 @@ async fn record_outcomes(pipeline: &Pipeline, attempts: &[Attempt]) -> StoreResu
             }
             _ => CallOutcome::Ignored,
         };
-        per_channel
-            .entry(a.job.channel.as_str())
-            .or_default()
-            .push((outcome, a.probe));
+        if let Some(outcomes) = per_channel.get_mut(a.job.channel.as_str()) {
+            outcomes.push((outcome, a.probe));
+        } else {
+            per_channel.insert(a.job.channel.clone(), vec![(outcome, a.probe)]);
+        }
     }
+    per_channel
+}
+
+async fn record_outcomes(
+    pipeline: &Pipeline,
+    per_channel: BTreeMap<String, Vec<(CallOutcome, bool)>>,
+) -> StoreResult<()> {
     let now = pipeline.store.now_ms();
     for (channel, outcomes) in per_channel {
         let mut before = BreakerState::Closed;
-        let breaker = update_breaker(pipeline.store.as_ref(), channel, |b| {
+        let breaker = update_breaker(pipeline.store.as_ref(), &channel, |b| {
             before = b.state;
             for (outcome, probe) in &outcomes {
                 b.record(&pipeline.breaker, now, *outcome, *probe);
             }
         })
         .await?;
-        note_transition(pipeline, channel, before, breaker.state);
+        note_transition(pipeline, &channel, before, breaker.state);
     }
     Ok(())
 }
