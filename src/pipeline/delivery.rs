@@ -219,12 +219,21 @@ pub async fn deliver_batch(
     )
     .await;
 
+    finish_batch(pipeline, attempts, settlement).await
+}
+
+/// Settle a batch's attempts and tell the breakers; both round trips at once, as the breakers
+/// and the queue are independent.
+async fn finish_batch(
+    pipeline: &Pipeline,
+    attempts: Vec<Attempt>,
+    mut settlement: Settlement,
+) -> StoreResult<()> {
     let outcomes = breaker_outcomes(&attempts);
     let done = pipeline.store.now_ms();
     for attempt in attempts {
         settle_one(pipeline, attempt, done, &mut settlement);
     }
-    // The breakers and the queue are independent: both round trips at once.
     let (recorded, settled) = tokio::join!(
         record_outcomes(pipeline, outcomes),
         settlement.apply(pipeline)
