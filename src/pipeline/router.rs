@@ -1,15 +1,17 @@
 //! The router worker: ingest queue → routing table → one delivery envelope per channel.
 //!
-//! Delivery envelope ids are derived from the ingest envelope and the channel, so routing the
-//! same item twice (after a crash between enqueue and ack) re-creates the same deliveries, which
-//! the store's idempotent enqueue skips.
+//! Each delivery job carries the ingested alert text as it is. Delivery envelope ids are derived
+//! from the ingest envelope and the channel, so routing the same item twice (after a crash
+//! between enqueue and ack) re-creates the same deliveries, which the store's idempotent enqueue
+//! skips.
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::{Pipeline, next_batch};
-use crate::model::{Alert, DeliveryJob, Envelope, EnvelopeId, FailureInfo, Payload, derived_ulid};
+use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, derived_ulid};
 use crate::store::{DeadLetterRequest, LeasedItem, MAX_BATCH, Receipt, StoreResult};
 use crate::telemetry::metrics::RouteLabels;
 
@@ -76,18 +78,17 @@ pub async fn route_batch(pipeline: &Pipeline, items: Vec<LeasedItem>) -> StoreRe
             })
             .inc();
         for target in decision.targets {
-            let job = DeliveryJob {
-                alert: alert.clone(),
-                channel: target.channel.clone(),
-                retry_policy: target.retry_policy,
-                previous_delay_ms: None,
-            };
+            let job = routed_job(
+                &item.envelope.payload,
+                &target.channel,
+                &target.retry_policy,
+            );
             let id = derived_ulid(item.envelope.id.as_str(), &target.channel, now);
             deliveries.push(Envelope {
                 id: EnvelopeId(id),
                 idempotency_key: format!("{}@{}", item.envelope.idempotency_key, target.channel),
                 tenant: item.envelope.tenant.clone(),
-                payload: Payload::encode(&job).unwrap_or_else(|_| Payload::null()),
+                payload: job,
                 created_at_ms: item.envelope.created_at_ms,
                 last_error: None,
                 first_failure_ms: None,
@@ -111,4 +112,62 @@ pub async fn route_batch(pipeline: &Pipeline, items: Vec<LeasedItem>) -> StoreRe
         pipeline.store.dead_letter(queue, chunk).await?;
     }
     Ok(())
+}
+
+/// A `DeliveryJob` whose alert is the ingested payload as it is: the alert was just decoded
+/// from that text and is delivered unchanged, so it is not encoded again.
+#[derive(Serialize)]
+struct RoutedJob<'a> {
+    alert: &'a Payload,
+    channel: &'a str,
+    retry_policy: &'a str,
+}
+
+fn routed_job(alert: &Payload, channel: &str, retry_policy: &str) -> Payload {
+    let job = RoutedJob {
+        alert,
+        channel,
+        retry_policy,
+    };
+    Payload::encode(&job).unwrap_or_else(|_| Payload::null())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::{AlertStatus, DeliveryJob, Severity, fingerprint};
+
+    #[test]
+    fn a_routed_job_decodes_as_the_delivery_job_it_stands_for() {
+        let labels: BTreeMap<String, String> =
+            [("alertname".to_owned(), "Disk \"full\"".to_owned())]
+                .into_iter()
+                .collect();
+        let alert = Alert {
+            fingerprint: fingerprint(&labels),
+            labels,
+            annotations: BTreeMap::new(),
+            severity: Severity::Critical,
+            status: AlertStatus::Firing,
+            tenant: "acme".to_owned(),
+            starts_at_ms: 1,
+            ends_at_ms: None,
+            generator_url: None,
+            correlation_id: "c-1".to_owned(),
+            test: false,
+        };
+        let payload = Payload::encode(&alert).unwrap();
+        let job: DeliveryJob = routed_job(&payload, "slack", "default").decode().unwrap();
+        assert_eq!(
+            job,
+            DeliveryJob {
+                alert,
+                channel: "slack".to_owned(),
+                retry_policy: "default".to_owned(),
+                previous_delay_ms: None,
+            }
+        );
+    }
 }
