@@ -10,27 +10,23 @@ local op, stale = ARGV[1], {}
 local count = (#ARGV - 2) / 4
 if count < 1 then return stale end
 local held, h, s = {}, 0, 0
+-- held: ARGV index of each held item's id; stale: the ids of the others.
+local function sort(n, is_held)
+  if is_held then
+    h = h + 1; held[h] = 4 * n - 1
+  else
+    s = s + 1; stale[s] = ARGV[4 * n - 1]
+  end
+end
 if op == 'extend' then
   local members = {}
   for n = 1, count do members[n] = ARGV[4 * n] end
   local scores = redis.call('ZMSCORE', KEYS[1], unpack(members))
-  for n = 1, count do
-    if scores[n] then
-      h = h + 1; held[h] = 4 * n - 1
-    else
-      s = s + 1; stale[s] = ARGV[4 * n - 1]
-    end
-  end
+  for n = 1, count do sort(n, scores[n]) end
 else
   -- Removing the lease is the fence: it answers 1 only while this token holds it, so a second
   -- copy of a lease in one call is stale. (ZMSCORE would format every score as text.)
-  for n = 1, count do
-    if redis.call('ZREM', KEYS[1], ARGV[4 * n]) == 1 then
-      h = h + 1; held[h] = 4 * n - 1
-    else
-      s = s + 1; stale[s] = ARGV[4 * n - 1]
-    end
-  end
+  for n = 1, count do sort(n, redis.call('ZREM', KEYS[1], ARGV[4 * n]) == 1) end
 end
 if h == 0 then return stale end
 -- field(i, k) and value(i, k) of the k-th held item (its id at ARGV index i), flattened for
