@@ -1349,20 +1349,28 @@ async fn check_server(conn: &mut ConnectionManager) -> StoreResult<()> {
 /// The layout of Ward's data that this build reads and writes.
 const LAYOUT: &str = "2";
 
-/// Claim the key prefix for this layout, or refuse one written by a build with another layout.
+/// Refuse a key prefix written by a build with another layout, and mark an unmarked one with
+/// this layout. Reads first, so attaching to a marked deployment (or a replica) writes nothing.
 async fn check_layout(conn: &mut ConnectionManager, keys: &KeySchema) -> StoreResult<()> {
     let key = keys.layout();
-    let (found,): (Option<String>,) = ::redis::pipe()
-        .cmd("SET")
-        .arg(&key)
-        .arg(LAYOUT)
-        .arg("NX")
-        .ignore()
-        .cmd("GET")
-        .arg(&key)
-        .query_async(conn)
-        .await
-        .map_err(StoreError::redis("layout"))?;
+    let mut found: Option<String> = conn.get(&key).await.map_err(StoreError::redis("layout"))?;
+    if found.is_none() {
+        let claimed: Result<Option<String>, _> = ::redis::cmd("SET")
+            .arg(&key)
+            .arg(LAYOUT)
+            .arg("NX")
+            .arg("GET")
+            .query_async(conn)
+            .await;
+        found = match claimed {
+            // SET … NX GET answers what was there: nothing, so ours now, or a racing build's.
+            Ok(previous) => previous.or_else(|| Some(LAYOUT.to_owned())),
+            Err(error) => {
+                tracing::warn!(%error, "could not mark the data layout");
+                Some(LAYOUT.to_owned())
+            }
+        };
+    }
     match found.as_deref() {
         Some(LAYOUT) => Ok(()),
         other => Err(StoreError::Invalid(format!(

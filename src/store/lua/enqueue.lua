@@ -1,7 +1,7 @@
 -- Push the ids of one enqueue that the partition does not hold yet; runs first in a MULTI whose
--- HSETNX commands then store the bodies, so the bodies never pass through Lua (every byte that
--- becomes a Lua string is hashed). An id already stored (or earlier in this call) is skipped,
--- so retrying an enqueue whose reply was lost never duplicates an item.
+-- HSETNX commands then store the bodies, so the bodies never pass through Lua (Redis's Lua
+-- copies and hashes every byte of each string it is handed). An id already stored (or earlier
+-- in this call) is skipped, so retrying an enqueue whose reply was lost never duplicates an item.
 -- KEYS: queue, bodies; ARGV: ids. Returns how many were added.
 local count = #ARGV
 if count < 1 then return 0 end

@@ -2,8 +2,7 @@
 -- token ARGV[3]: the leases zset holds '<token>|<id>' → deadline, so one member is both the
 -- lease and its fence.
 -- KEYS: queue, leases. Returns the ids; the client reads their bodies with a plain HMGET, as
--- Redis's Lua copies and hashes
--- every byte of each string it is handed.
+-- Redis's Lua copies and hashes every byte of each string it is handed.
 local ids = redis.call('RPOP', KEYS[1], ARGV[1])
 if not ids then return {} end
 local scores, prefix, deadline = {}, ARGV[3] .. '|', ARGV[2]
