@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt as _, StreamExt as _};
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, next_batch, pause};
+use super::{Pipeline, hand_back, lease_once, next_batch, pause};
 use crate::delivery::{Backend, Disposition, SendError};
 use crate::engine::breaker::{BreakerState, CallOutcome, Permit};
 use crate::engine::clock::duration_ms;
@@ -27,21 +27,33 @@ use crate::telemetry::{DeliveryEvent, DeliveryOutcome};
 pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
     let queue = pipeline.workers.delivery_queue.clone();
+    let mut ahead = None;
     while !stop.is_cancelled() {
-        if pipeline.flags().global_stop(pipeline.store.now_ms()) {
-            // Emergency stop: nothing is leased, so nothing is sent and nothing ages in a lease.
-            if !pause(&stop, idle * 10).await {
-                return;
+        let items = if let Some(items) = ahead.take() {
+            items
+        } else {
+            if pipeline.flags().global_stop(pipeline.store.now_ms()) {
+                // Emergency stop: nothing is leased, so nothing is sent and nothing ages in a
+                // lease.
+                if !pause(&stop, idle * 10).await {
+                    return;
+                }
+                continue;
             }
-            continue;
-        }
-        let Some(items) = next_batch(&pipeline, &queue, &stop, "delivery").await else {
-            return;
+            let Some(items) = next_batch(&pipeline, &queue, &stop, "delivery").await else {
+                return;
+            };
+            items
         };
-        if let Err(error) = deliver_batch(&pipeline, items, &stop).await {
+        // The next batch is leased while this one settles, so their round trips overlap.
+        let next = lease_once(&pipeline, &queue, &stop);
+        let (settled, next) = deliver_batch_then(&pipeline, items, &stop, next).await;
+        if let Err(error) = settled {
             tracing::warn!(%error, "delivery: batch not settled; the janitor will return it");
         }
+        ahead = next;
     }
+    hand_back(&pipeline, &queue, ahead).await;
 }
 
 /// The error class of a delivery that failed in Ward's store, not in the backend.
@@ -125,6 +137,16 @@ pub async fn deliver_batch(
     items: Vec<LeasedItem>,
     stop: &CancellationToken,
 ) -> StoreResult<()> {
+    deliver_batch_then(pipeline, items, stop, async {}).await.0
+}
+
+/// `deliver_batch`, running `following` beside the batch's settlement.
+async fn deliver_batch_then<T>(
+    pipeline: &Pipeline,
+    items: Vec<LeasedItem>,
+    stop: &CancellationToken,
+    following: impl Future<Output = T>,
+) -> (StoreResult<()>, T) {
     let now = pipeline.store.now_ms();
     let recheck = i64::try_from(pipeline.workers.recheck_ms).unwrap_or(i64::MAX);
     let mut settlement = Settlement::default();
@@ -219,7 +241,7 @@ pub async fn deliver_batch(
     )
     .await;
 
-    finish_batch(pipeline, attempts, settlement).await
+    tokio::join!(finish_batch(pipeline, attempts, settlement), following)
 }
 
 /// Settle a batch's attempts and tell the breakers; both round trips at once, as the breakers

@@ -310,6 +310,50 @@ pub(crate) async fn next_batch(
     None
 }
 
+/// One lease attempt, for a worker to take its next batch while the last one settles: `None`
+/// when stopped, the queue is empty or the store fails (the caller's loop then waits as usual).
+pub(crate) async fn lease_once(
+    pipeline: &Pipeline,
+    queue: &QueueName,
+    stop: &CancellationToken,
+) -> Option<Vec<crate::store::LeasedItem>> {
+    if stop.is_cancelled() || pipeline.flags().global_stop(pipeline.store.now_ms()) {
+        return None;
+    }
+    match pipeline
+        .store
+        .lease(
+            queue,
+            &pipeline.worker,
+            pipeline.workers.batch_size,
+            pipeline.workers.lease(),
+        )
+        .await
+    {
+        Ok(lease) if !lease.items.is_empty() => Some(lease.items),
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(%error, "could not lease");
+            None
+        }
+    }
+}
+
+/// Hand back a batch leased ahead that will not be worked on (shutdown).
+pub(crate) async fn hand_back(
+    pipeline: &Pipeline,
+    queue: &QueueName,
+    items: Option<Vec<crate::store::LeasedItem>>,
+) {
+    let Some(items) = items else { return };
+    let receipts: Vec<_> = items.into_iter().map(|i| i.receipt).collect();
+    for chunk in receipts.chunks(crate::store::MAX_BATCH) {
+        if let Err(error) = pipeline.store.release(queue, chunk).await {
+            tracing::warn!(%error, "could not hand back a batch; the janitor will");
+        }
+    }
+}
+
 /// Sleep, or return early (false) when stopped.
 pub(crate) async fn pause(stop: &CancellationToken, duration: Duration) -> bool {
     tokio::select! {

@@ -10,24 +10,47 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, next_batch};
+use super::{Pipeline, hand_back, lease_once, next_batch};
 use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, derived_ulid};
 use crate::store::{DeadLetterRequest, LeasedItem, MAX_BATCH, Receipt, StoreResult};
 use crate::telemetry::metrics::RouteLabels;
 
 pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let queue = pipeline.workers.ingest_queue.clone();
-    while let Some(items) = next_batch(&pipeline, &queue, &stop, "router").await {
-        if let Err(error) = route_batch(&pipeline, items).await {
+    let mut ahead = None;
+    while !stop.is_cancelled() {
+        let items = match ahead.take() {
+            Some(items) => items,
+            None => match next_batch(&pipeline, &queue, &stop, "router").await {
+                Some(items) => items,
+                None => break,
+            },
+        };
+        // The next batch is leased while this one is acked, so their round trips overlap.
+        let next = lease_once(&pipeline, &queue, &stop);
+        let (routed, next) = route_batch_then(&pipeline, items, next).await;
+        if let Err(error) = routed {
             // Unsettled items come back through the janitor once their lease expires.
             tracing::warn!(%error, "router: batch not settled");
         }
+        ahead = next;
     }
+    hand_back(&pipeline, &queue, ahead).await;
 }
 
 /// Route one leased batch: enqueue the deliveries, then ack what was routed and dead-letter
 /// what cannot be.
 pub async fn route_batch(pipeline: &Pipeline, items: Vec<LeasedItem>) -> StoreResult<()> {
+    route_batch_then(pipeline, items, async { None }).await.0
+}
+
+/// `route_batch`, leasing the next batch with `next` beside the acks (once the deliveries are
+/// enqueued; not at all if they could not be).
+async fn route_batch_then(
+    pipeline: &Pipeline,
+    items: Vec<LeasedItem>,
+    next: impl Future<Output = Option<Vec<LeasedItem>>>,
+) -> (StoreResult<()>, Option<Vec<LeasedItem>>) {
     let router = pipeline.router();
     let now = pipeline.store.now_ms();
     let mut deliveries = Vec::new();
@@ -99,19 +122,26 @@ pub async fn route_batch(pipeline: &Pipeline, items: Vec<LeasedItem>) -> StoreRe
         done.push(item.receipt);
     }
     for chunk in deliveries.chunks(MAX_BATCH) {
-        pipeline
+        if let Err(error) = pipeline
             .store
             .enqueue(&pipeline.workers.delivery_queue, chunk)
-            .await?;
+            .await
+        {
+            // Nothing is acked before its deliveries are stored.
+            return (Err(error), None);
+        }
     }
-    let queue = &pipeline.workers.ingest_queue;
-    for chunk in done.chunks(MAX_BATCH) {
-        pipeline.store.ack(queue, chunk).await?;
-    }
-    for chunk in invalid.chunks(MAX_BATCH) {
-        pipeline.store.dead_letter(queue, chunk).await?;
-    }
-    Ok(())
+    let settle = async {
+        let queue = &pipeline.workers.ingest_queue;
+        for chunk in done.chunks(MAX_BATCH) {
+            pipeline.store.ack(queue, chunk).await?;
+        }
+        for chunk in invalid.chunks(MAX_BATCH) {
+            pipeline.store.dead_letter(queue, chunk).await?;
+        }
+        Ok(())
+    };
+    tokio::join!(settle, next)
 }
 
 /// A `DeliveryJob` whose alert is the ingested payload as it is: the alert was just decoded
