@@ -528,7 +528,6 @@ async fn send(pipeline: &Pipeline, permitted: Permitted) -> Attempt {
     }
 }
 
-/// Feed the batch's outcomes into each channel's shared breaker.
 /// What each channel's breaker learns from a batch's attempts: (outcome, was a probe).
 fn breaker_outcomes(attempts: &[Attempt]) -> BTreeMap<String, Vec<(CallOutcome, bool)>> {
     let mut per_channel: BTreeMap<String, Vec<(CallOutcome, bool)>> = BTreeMap::new();
@@ -551,6 +550,7 @@ fn breaker_outcomes(attempts: &[Attempt]) -> BTreeMap<String, Vec<(CallOutcome, 
     per_channel
 }
 
+/// Feed the batch's outcomes into each channel's shared breaker.
 async fn record_outcomes(
     pipeline: &Pipeline,
     per_channel: BTreeMap<String, Vec<(CallOutcome, bool)>>,
