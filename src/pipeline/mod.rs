@@ -286,16 +286,7 @@ pub(crate) async fn next_batch(
 ) -> Option<Vec<crate::store::LeasedItem>> {
     let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
     while !stop.is_cancelled() {
-        let wait = match pipeline
-            .store
-            .lease(
-                queue,
-                &pipeline.worker,
-                pipeline.workers.batch_size,
-                pipeline.workers.lease(),
-            )
-            .await
-        {
+        let wait = match lease_batch(pipeline, queue).await {
             Ok(lease) if !lease.items.is_empty() => return Some(lease.items),
             Ok(_) => idle,
             Err(error) => {
@@ -310,6 +301,22 @@ pub(crate) async fn next_batch(
     None
 }
 
+/// One batch of `queue` for this worker, with the configured size and lease.
+async fn lease_batch(
+    pipeline: &Pipeline,
+    queue: &QueueName,
+) -> crate::store::StoreResult<crate::store::Lease> {
+    pipeline
+        .store
+        .lease(
+            queue,
+            &pipeline.worker,
+            pipeline.workers.batch_size,
+            pipeline.workers.lease(),
+        )
+        .await
+}
+
 /// One lease attempt, for a worker to take its next batch while the last one settles: `None`
 /// when stopped, the queue is empty or the store fails (the caller's loop then waits as usual).
 pub(crate) async fn lease_once(
@@ -320,16 +327,7 @@ pub(crate) async fn lease_once(
     if stop.is_cancelled() || pipeline.flags().global_stop(pipeline.store.now_ms()) {
         return None;
     }
-    match pipeline
-        .store
-        .lease(
-            queue,
-            &pipeline.worker,
-            pipeline.workers.batch_size,
-            pipeline.workers.lease(),
-        )
-        .await
-    {
+    match lease_batch(pipeline, queue).await {
         Ok(lease) if !lease.items.is_empty() => Some(lease.items),
         Ok(_) => None,
         Err(error) => {
