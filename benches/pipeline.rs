@@ -4,7 +4,8 @@
 //! `cargo bench --bench pipeline` starts a private `redis-server` (or uses `WARD_BENCH_REDIS_URL`).
 //! `WARD_BENCH_ITEMS` sets the alert count per run (default 200 000); `WARD_BENCH_ONLY=memory`
 //! or `=redis` runs one half; `WARD_BENCH_BATCH` overrides `queues.batch_size` (default 100).
-//! Each figure is the median of three runs; redis-benchmark's LPUSH is measured between them.
+//! Each figure is the median of three runs (`WARD_BENCH_RUNS` to change); redis-benchmark's LPUSH
+//! is measured between the Redis configurations.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -143,7 +144,8 @@ fn main() {
     runtime.block_on(async {
         println!(
             "pipeline end to end (enqueue → route → deliver to null → ack), {items} alerts per run, \
-             median of {RUNS} runs"
+             median of {} runs",
+            runs()
         );
         let only = std::env::var("WARD_BENCH_ONLY").unwrap_or_default();
         for workers in [1, 2] {

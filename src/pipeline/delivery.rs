@@ -47,7 +47,7 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
         };
         // The next batch is leased while this one settles, so their round trips overlap.
         let next = lease_once(&pipeline, &queue, &stop);
-        let (settled, next) = deliver_batch_then(&pipeline, items, &stop, next).await;
+        let (settled, next) = deliver_batch(&pipeline, items, &stop, next).await;
         if let Err(error) = settled {
             tracing::warn!(%error, "delivery: batch not settled; the janitor will return it");
         }
@@ -131,17 +131,9 @@ impl Settlement {
     }
 }
 
-/// Deliver one leased batch and settle every item in it.
-pub async fn deliver_batch(
-    pipeline: &Pipeline,
-    items: Vec<LeasedItem>,
-    stop: &CancellationToken,
-) -> StoreResult<()> {
-    deliver_batch_then(pipeline, items, stop, async {}).await.0
-}
-
-/// `deliver_batch`, running `following` beside the batch's settlement.
-async fn deliver_batch_then<T>(
+/// Deliver one leased batch and settle every item in it, running `following` beside the
+/// settlement.
+async fn deliver_batch<T>(
     pipeline: &Pipeline,
     items: Vec<LeasedItem>,
     stop: &CancellationToken,

@@ -28,7 +28,7 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
         };
         // The next batch is leased while this one is acked, so their round trips overlap.
         let next = lease_once(&pipeline, &queue, &stop);
-        let (routed, next) = route_batch_then(&pipeline, items, next).await;
+        let (routed, next) = route_batch(&pipeline, items, next).await;
         if let Err(error) = routed {
             // Unsettled items come back through the janitor once their lease expires.
             tracing::warn!(%error, "router: batch not settled");
@@ -39,14 +39,9 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
 }
 
 /// Route one leased batch: enqueue the deliveries, then ack what was routed and dead-letter
-/// what cannot be.
-pub async fn route_batch(pipeline: &Pipeline, items: Vec<LeasedItem>) -> StoreResult<()> {
-    route_batch_then(pipeline, items, async { None }).await.0
-}
-
-/// `route_batch`, leasing the next batch with `next` beside the acks (once the deliveries are
+/// what cannot be, leasing the next batch with `next` beside the acks (once the deliveries are
 /// enqueued; not at all if they could not be).
-async fn route_batch_then(
+async fn route_batch(
     pipeline: &Pipeline,
     items: Vec<LeasedItem>,
     next: impl Future<Output = Option<Vec<LeasedItem>>>,
