@@ -15,7 +15,8 @@ use ward::engine::ratelimit::RateLimit;
 use ward::model::{AuditRecord, Envelope, FailureInfo, Flag, FlagState, WorkerId};
 use ward::store::{
     DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqScope,
-    FailedSet, MAX_BATCH, ReplayOptions, RetryRequest, StoreError, Update, update_breaker,
+    FailedSet, ForwardRequest, MAX_BATCH, ReplayOptions, RetryRequest, StoreError, Update,
+    update_breaker,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -854,6 +855,128 @@ async fn partitions_spread_items_and_leases_cover_them_all(h: Harness) {
     assert_eq!(partitions.len(), usize::from(h.store.keys().partitions()));
 }
 
+async fn forward_enqueues_in_the_items_partition_and_acks_it_in_one_step(h: Harness) {
+    let (from, to) = (queue("ingest"), queue("delivery"));
+    let alerts: Vec<_> = (0..12)
+        .map(|i| Envelope::new(&format!("tenant-{i}"), json!(i), h.clock_now()))
+        .collect();
+    h.store.enqueue(&from, &alerts).await.unwrap();
+    let lease = h
+        .store
+        .lease(&from, &worker("router"), 12, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(lease.items.len(), 12);
+    // Two deliveries per alert, none for the last (dropped by routing).
+    let requests: Vec<ForwardRequest> = lease
+        .items
+        .iter()
+        .enumerate()
+        .map(|(n, item)| ForwardRequest {
+            receipt: item.receipt.clone(),
+            envelopes: if n == 11 {
+                Vec::new()
+            } else {
+                ["slack", "email"]
+                    .iter()
+                    .map(|channel| {
+                        let parent = item.envelope.id.as_str();
+                        Envelope::new(
+                            "other",
+                            json!({ "parent": parent, "channel": channel }),
+                            h.clock_now(),
+                        )
+                    })
+                    .collect()
+            },
+        })
+        .collect();
+    let outcome = h.store.forward(&from, &to, &requests).await.unwrap();
+    assert_eq!(outcome.enqueued, 22);
+    assert_eq!(outcome.acked.applied, 12);
+    assert!(outcome.acked.stale.is_empty());
+    let stats = h.store.stats(&[from.clone(), to.clone()]).await.unwrap();
+    assert_eq!(
+        stats.queues[0].depth + stats.queues[0].in_flight,
+        0,
+        "acked"
+    );
+    assert_eq!(stats.queues[1].depth, 22);
+
+    let partition_of: std::collections::HashMap<String, u16> = lease
+        .items
+        .iter()
+        .map(|i| (i.envelope.id.0.clone(), i.receipt.partition))
+        .collect();
+    let deliveries = h.store.lease(&to, &worker("w"), 50, LEASE).await.unwrap();
+    assert_eq!(deliveries.items.len(), 22);
+    for item in &deliveries.items {
+        let parent = item.envelope.payload.decode::<serde_json::Value>().unwrap()["parent"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            item.receipt.partition, partition_of[&parent],
+            "a delivery lives in its alert's partition, whatever its own tenant"
+        );
+    }
+
+    // A retried call (reply lost): nothing is enqueued twice and every ack is now stale.
+    let again = h.store.forward(&from, &to, &requests).await.unwrap();
+    assert_eq!(again.enqueued, 0);
+    assert_eq!(again.acked.applied, 0);
+    assert_eq!(again.acked.stale.len(), 12);
+
+    // A stale receipt's deliveries are stored all the same; its holder routes to the same ids.
+    let late = Envelope::new("t", json!("late"), h.clock_now());
+    h.store
+        .enqueue(&from, std::slice::from_ref(&late))
+        .await
+        .unwrap();
+    let held = h.store.lease(&from, &worker("a"), 1, LEASE).await.unwrap();
+    let mut wrong = held.items[0].receipt.clone();
+    wrong.token = "someone-else".to_owned();
+    let delivery = Envelope::new("t", json!("late-delivery"), h.clock_now());
+    let outcome = h
+        .store
+        .forward(
+            &from,
+            &to,
+            &[ForwardRequest {
+                receipt: wrong,
+                envelopes: vec![delivery.clone()],
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.enqueued, 1);
+    assert_eq!(outcome.acked.stale, vec![late.id.clone()]);
+    let retry = ForwardRequest {
+        receipt: held.items[0].receipt.clone(),
+        envelopes: vec![delivery],
+    };
+    let outcome = h.store.forward(&from, &to, &[retry]).await.unwrap();
+    assert_eq!((outcome.enqueued, outcome.acked.applied), (0, 1));
+
+    // Over the limits, or a receipt naming a partition that does not exist: refused, unwritten.
+    let too_many = ForwardRequest {
+        receipt: held.items[0].receipt.clone(),
+        envelopes: envelopes(&h, MAX_BATCH + 1, "t"),
+    };
+    let err = h.store.forward(&from, &to, &[too_many]).await.unwrap_err();
+    assert!(matches!(err, StoreError::BatchTooLarge { .. }), "{err}");
+    let mut nowhere = held.items[0].receipt.clone();
+    nowhere.partition = h.store.keys().partitions();
+    let request = ForwardRequest {
+        receipt: nowhere,
+        envelopes: envelopes(&h, 1, "t"),
+    };
+    let err = h.store.forward(&from, &to, &[request]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    let stats = h.store.stats(&[to]).await.unwrap();
+    assert_eq!(stats.queues[0].depth, 1, "only the late delivery waits");
+}
+
 async fn claim(h: &Harness, key: &str) -> DedupClaim {
     let claims = h
         .store
@@ -1130,6 +1253,7 @@ conformance!(
     dynamic_config_round_trips_and_announces,
     the_audit_log_is_append_only_and_reads_newest_first,
     partitions_spread_items_and_leases_cover_them_all,
+    forward_enqueues_in_the_items_partition_and_acks_it_in_one_step,
     dedup_claims_once_and_remembers_success,
     dedup_batches_answer_per_key_in_order,
     dedup_release_and_hold_touch_only_the_owners_live_claim,

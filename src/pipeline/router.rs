@@ -1,9 +1,10 @@
 //! The router worker: ingest queue → routing table → one delivery envelope per channel.
 //!
-//! Each delivery job carries the ingested alert text as it is. Delivery envelope ids are derived
-//! from the ingest envelope and the channel, so routing the same item twice (after a crash
-//! between enqueue and ack) re-creates the same deliveries, which the store's idempotent enqueue
-//! skips.
+//! Each delivery job carries the ingested alert text as it is, and lives in the ingested alert's
+//! partition: its enqueue and the alert's ack are one store step (`Store::forward`). Delivery
+//! envelope ids are derived from the ingest envelope and the channel, so routing an item again
+//! (after its lease lapsed mid-route) re-creates the same deliveries, which the store's
+//! idempotent enqueue skips.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Pipeline, hand_back, lease_once, next_batch};
 use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, derived_ulid};
-use crate::store::{DeadLetterRequest, LeasedItem, MAX_BATCH, Receipt, StoreResult};
+use crate::store::{DeadLetterRequest, ForwardRequest, LeasedItem, MAX_BATCH, StoreResult};
 use crate::telemetry::metrics::RouteLabels;
 
 pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
@@ -38,9 +39,9 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     hand_back(&pipeline, &queue, ahead).await;
 }
 
-/// Route one leased batch: enqueue the deliveries, then ack what was routed and dead-letter
-/// what cannot be, leasing the next batch with `next` beside the acks (once the deliveries are
-/// enqueued; not at all if they could not be).
+/// Route one leased batch: each routed item's deliveries are enqueued and the item acked in one
+/// store step (`forward`), items that cannot be routed are dead-lettered, and the next batch is
+/// leased with `next` meanwhile.
 async fn route_batch(
     pipeline: &Pipeline,
     items: Vec<LeasedItem>,
@@ -48,8 +49,7 @@ async fn route_batch(
 ) -> (StoreResult<()>, Option<Vec<LeasedItem>>) {
     let router = pipeline.router();
     let now = pipeline.store.now_ms();
-    let mut deliveries = Vec::new();
-    let mut done: Vec<Receipt> = Vec::new();
+    let mut routed: Vec<ForwardRequest> = Vec::new();
     let mut invalid: Vec<DeadLetterRequest> = Vec::new();
     for item in items {
         let alert = match item.envelope.payload.decode::<Alert>() {
@@ -63,7 +63,17 @@ async fn route_batch(
                 continue;
             }
         };
-        let decision = match router.route(&alert) {
+        // More deliveries than one store step takes is refused; no routing table needs them.
+        let decision = match router.route(&alert).and_then(|decision| {
+            if decision.targets.len() > MAX_BATCH {
+                Err(format!(
+                    "routed to {} channels, more than {MAX_BATCH}",
+                    decision.targets.len()
+                ))
+            } else {
+                Ok(decision)
+            }
+        }) {
             Ok(decision) => decision,
             Err(error) => {
                 pipeline
@@ -95,48 +105,75 @@ async fn route_batch(
                 result,
             })
             .inc();
-        for target in decision.targets {
-            let job = routed_job(
-                &item.envelope.payload,
-                &target.channel,
-                &target.retry_policy,
-            );
-            let id = derived_ulid(item.envelope.id.as_str(), &target.channel, now);
-            deliveries.push(Envelope {
-                id: EnvelopeId(id),
+        let envelopes = decision
+            .targets
+            .into_iter()
+            .map(|target| Envelope {
+                id: EnvelopeId(derived_ulid(
+                    item.envelope.id.as_str(),
+                    &target.channel,
+                    now,
+                )),
                 idempotency_key: format!("{}@{}", item.envelope.idempotency_key, target.channel),
                 tenant: item.envelope.tenant.clone(),
-                payload: job,
+                payload: routed_job(
+                    &item.envelope.payload,
+                    &target.channel,
+                    &target.retry_policy,
+                ),
                 created_at_ms: item.envelope.created_at_ms,
                 last_error: None,
                 first_failure_ms: None,
                 attempts: 0,
                 replays: 0,
-            });
-        }
-        done.push(item.receipt);
-    }
-    for chunk in deliveries.chunks(MAX_BATCH) {
-        if let Err(error) = pipeline
-            .store
-            .enqueue(&pipeline.workers.delivery_queue, chunk)
-            .await
-        {
-            // Nothing is acked before its deliveries are stored.
-            return (Err(error), None);
-        }
+            })
+            .collect();
+        routed.push(ForwardRequest {
+            receipt: item.receipt,
+            envelopes,
+        });
     }
     let settle = async {
-        let queue = &pipeline.workers.ingest_queue;
-        for chunk in done.chunks(MAX_BATCH) {
-            pipeline.store.ack(queue, chunk).await?;
+        let queues = &pipeline.workers;
+        for chunk in forward_chunks(&routed) {
+            pipeline
+                .store
+                .forward(&queues.ingest_queue, &queues.delivery_queue, chunk)
+                .await?;
         }
         for chunk in invalid.chunks(MAX_BATCH) {
-            pipeline.store.dead_letter(queue, chunk).await?;
+            pipeline
+                .store
+                .dead_letter(&queues.ingest_queue, chunk)
+                .await?;
         }
         Ok(())
     };
     tokio::join!(settle, next)
+}
+
+/// Consecutive runs of `requests` within the store's limits of `MAX_BATCH` requests and
+/// `MAX_BATCH` envelopes per `forward` call.
+fn forward_chunks(requests: &[ForwardRequest]) -> impl Iterator<Item = &[ForwardRequest]> {
+    let mut rest = requests;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut envelopes = 0;
+        let mut take = 0;
+        for request in rest.iter().take(MAX_BATCH) {
+            envelopes += request.envelopes.len();
+            // One request over the limit goes alone, for the store to refuse.
+            if envelopes > MAX_BATCH && take > 0 {
+                break;
+            }
+            take += 1;
+        }
+        let (chunk, tail) = rest.split_at(take);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// A `DeliveryJob` whose alert is the ingested payload as it is: the alert was just decoded
@@ -163,6 +200,43 @@ mod tests {
 
     use super::*;
     use crate::model::{AlertStatus, DeliveryJob, Severity, fingerprint};
+
+    fn request(envelopes: usize) -> ForwardRequest {
+        ForwardRequest {
+            receipt: crate::store::Receipt {
+                partition: 0,
+                id: EnvelopeId("i".to_owned()),
+                token: "t".to_owned(),
+            },
+            envelopes: (0..envelopes)
+                .map(|_| Envelope::new("t", serde_json::json!(1), 0))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn forward_chunks_keep_within_the_store_limits_and_in_order() {
+        let sizes = |requests: &[ForwardRequest]| -> Vec<(usize, usize)> {
+            forward_chunks(requests)
+                .map(|c| (c.len(), c.iter().map(|r| r.envelopes.len()).sum()))
+                .collect()
+        };
+        let dropped: Vec<_> = (0..MAX_BATCH + 1).map(|_| request(0)).collect();
+        assert_eq!(sizes(&dropped), vec![(MAX_BATCH, 0), (1, 0)]);
+        let fanned: Vec<_> = (0..300).map(|_| request(2)).collect();
+        assert_eq!(
+            sizes(&fanned),
+            vec![(250, 500), (50, 100)],
+            "no call over MAX_BATCH envelopes"
+        );
+        let huge = vec![request(1), request(MAX_BATCH + 1), request(1)];
+        assert_eq!(
+            sizes(&huge),
+            vec![(1, 1), (1, MAX_BATCH + 1), (1, 1)],
+            "an item over the limit goes alone, for the store to refuse"
+        );
+        assert_eq!(sizes(&[]), Vec::<(usize, usize)>::new());
+    }
 
     #[test]
     fn a_routed_job_decodes_as_the_delivery_job_it_stands_for() {

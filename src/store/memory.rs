@@ -15,10 +15,10 @@ use tokio::sync::broadcast;
 
 use super::{
     BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
-    DlqScope, FailedSet, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
-    ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreResult, Update, check_batch,
-    check_receipts, check_step, decode_envelope, dlq_meta_for, encode_envelope, is_empty_scope,
-    lease_token, page_across_partitions, settle_corrupt,
+    DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, LeasedItem, MAX_BATCH,
+    Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreResult, Update,
+    check_batch, check_forward, check_receipts, check_step, decode_envelope, dlq_meta_for,
+    encode_envelope, is_empty_scope, lease_token, page_across_partitions, settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
@@ -132,6 +132,16 @@ impl Partition {
         if let Some((deadline, _)) = q.lease_of.remove(id) {
             q.leases.remove(&(deadline, id.to_owned()));
         }
+    }
+
+    /// Store a new item at the back of `queue`; false (and nothing changes) if the id is held.
+    fn add(&mut self, queue: &QueueName, id: String, body: Body) -> bool {
+        if self.bodies.contains_key(&id) {
+            return false;
+        }
+        self.bodies.insert(id.clone(), Stored::new(body));
+        self.queue(queue).waiting.push_back(id);
+        true
     }
 
     fn forget(&mut self, id: &str) {
@@ -359,13 +369,7 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let mut added = 0;
         for (partition, id, body) in bodies {
-            let part = &mut state.partitions[usize::from(partition)];
-            if part.bodies.contains_key(&id) {
-                continue;
-            }
-            part.bodies.insert(id.clone(), Stored::new(body));
-            part.queue(queue).waiting.push_back(id);
-            added += 1;
+            added += usize::from(state.partitions[usize::from(partition)].add(queue, id, body));
         }
         Ok(added)
     }
@@ -434,6 +438,42 @@ impl Store for MemoryStore {
             |r| r,
             |part, r| part.forget(&r.id.0),
         )
+    }
+
+    async fn forward(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+    ) -> StoreResult<ForwardOutcome> {
+        check_forward(requests, self.keys.partitions())?;
+        let bodies: Vec<_> = requests
+            .iter()
+            .flat_map(|r| {
+                r.envelopes.iter().map(|e| {
+                    let body = Body::Envelope(Arc::new(e.clone()));
+                    (r.receipt.partition, e.id.0.clone(), body)
+                })
+            })
+            .collect();
+        let mut state = self.lock();
+        let mut outcome = ForwardOutcome::default();
+        for (partition, id, body) in bodies {
+            let part = &mut state.partitions[usize::from(partition)];
+            outcome.enqueued += usize::from(part.add(to, id, body));
+        }
+        for request in requests {
+            let r = &request.receipt;
+            let part = &mut state.partitions[usize::from(r.partition)];
+            if part.holds(from, &r.id.0, &r.token) {
+                part.release(from, &r.id.0);
+                part.forget(&r.id.0);
+                outcome.acked.applied += 1;
+            } else {
+                outcome.acked.stale.push(r.id.clone());
+            }
+        }
+        Ok(outcome)
     }
 
     async fn extend(

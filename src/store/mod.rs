@@ -96,6 +96,22 @@ pub struct ReceiptOutcome {
     pub stale: Vec<EnvelopeId>,
 }
 
+/// A leased item that routing turned into envelopes for another queue (none when dropped).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardRequest {
+    pub receipt: Receipt,
+    pub envelopes: Vec<Envelope>,
+}
+
+/// How a `forward` went.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForwardOutcome {
+    /// Envelopes added to the destination queue (ids the store already held are skipped).
+    pub enqueued: usize,
+    /// The acks of the forwarded items.
+    pub acked: ReceiptOutcome,
+}
+
 /// A leased item to try again later.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryRequest {
@@ -272,6 +288,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Done: forget the items.
     async fn ack(&self, queue: &QueueName, receipts: &[Receipt]) -> StoreResult<ReceiptOutcome>;
+
+    /// Routing's step: enqueue each request's envelopes on `to` in its receipt's partition (an
+    /// alert's deliveries live where the alert does), then ack the receipt on `from`; one atomic
+    /// step per partition. At most `MAX_BATCH` requests and `MAX_BATCH` envelopes. Ids the store
+    /// already holds are skipped, as in `enqueue`. A stale receipt's envelopes are enqueued all
+    /// the same: whoever holds that item now routes it to the same ids.
+    async fn forward(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+    ) -> StoreResult<ForwardOutcome>;
 
     /// Heartbeat: push the lease deadline to now + `lease_for`.
     async fn extend(
@@ -485,6 +513,13 @@ pub(crate) fn check_step(n: usize) -> StoreResult<()> {
 }
 
 /// Every receipt must name a partition this store has, before anything is applied.
+/// `forward`'s bounds: requests and envelopes each within `MAX_BATCH`, receipts in range.
+pub(crate) fn check_forward(requests: &[ForwardRequest], partitions: u16) -> StoreResult<()> {
+    check_batch(requests.len())?;
+    check_batch(requests.iter().map(|r| r.envelopes.len()).sum())?;
+    check_receipts(requests.iter().map(|r| &r.receipt), partitions)
+}
+
 pub(crate) fn check_receipts<'a>(
     receipts: impl IntoIterator<Item = &'a Receipt>,
     partitions: u16,

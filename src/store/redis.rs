@@ -17,10 +17,11 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
     BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
-    DlqScope, FailedSet, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
-    ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch,
-    check_step, decode_envelope, dlq_meta_for, encode_envelope, encode_json, is_empty_scope,
-    lease_token, page_across_partitions, settle_corrupt,
+    DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, LeasedItem, MAX_BATCH,
+    Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreError,
+    StoreResult, Update, check_batch, check_forward, check_step, decode_envelope, dlq_meta_for,
+    encode_envelope, encode_json, is_empty_scope, lease_token, page_across_partitions,
+    settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
@@ -33,7 +34,8 @@ use crate::model::{
 
 const AUDIT_MAX_LEN: usize = 100_000;
 
-/// Run inside a MULTI by `enqueue` (see the script), so sent as source rather than loaded.
+/// Run inside a MULTI by `enqueue` and `forward` (see the script), so sent as source rather than
+/// loaded.
 const ENQUEUE_SCRIPT: &str = include_str!("lua/enqueue.lua");
 
 struct Scripts {
@@ -180,6 +182,48 @@ impl RedisStore {
 
     fn partitions(&self) -> u16 {
         self.inner.keys.partitions()
+    }
+
+    /// One partition's enqueue: a MULTI of enqueue.lua (ids only, and the acks of the items
+    /// they were routed from when forwarding) and one HSETNX per body. Returns how many ids
+    /// were added and which acks were stale.
+    fn enqueue_in(
+        &self,
+        p: u16,
+        queue: &QueueName,
+        items: &[(&str, String)],
+        acks: Option<(&QueueName, &[&Receipt])>,
+    ) -> impl Future<Output = ::redis::RedisResult<(usize, Vec<String>)>> + use<> {
+        let keys = &self.inner.keys;
+        let bodies = keys.bodies(p);
+        let (from, receipts) = acks.unwrap_or((queue, &[]));
+        // EVAL, not EVALSHA: a NOSCRIPT inside the transaction would still let the HSETNXs
+        // run, storing bodies that no queue lists. (Only a wrong-typed key could fail the
+        // script itself.)
+        let mut pipe = ::redis::pipe();
+        pipe.atomic()
+            .cmd("EVAL")
+            .arg(ENQUEUE_SCRIPT)
+            .arg(3)
+            .arg(keys.queue(p, queue))
+            .arg(&bodies)
+            .arg(keys.leases(p, from))
+            .arg(receipts.len());
+        for receipt in receipts {
+            pipe.arg(receipt.id.as_str())
+                .arg(lease_member(&receipt.token, &receipt.id));
+        }
+        for (id, _) in items {
+            pipe.arg(*id);
+        }
+        for (id, body) in items {
+            pipe.cmd("HSETNX").arg(&bodies).arg(*id).arg(body).ignore();
+        }
+        let mut conn = self.conn();
+        async move {
+            let (reply,): ((usize, Vec<String>),) = pipe.query_async(&mut conn).await?;
+            Ok(reply)
+        }
     }
 
     /// One settle script call per partition touched.
@@ -566,47 +610,65 @@ impl Store for RedisStore {
 
     async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         check_batch(envelopes.len())?;
-        let keys = &self.inner.keys;
-        let mut by_partition: Vec<Vec<(String, String)>> =
+        let mut by_partition: Vec<Vec<(&str, String)>> =
             (0..self.partitions()).map(|_| Vec::new()).collect();
         for envelope in envelopes {
             by_partition[usize::from(self.partition_of(envelope))]
-                .push((envelope.id.0.clone(), encode_stored(envelope)?));
+                .push((envelope.id.as_str(), encode_stored(envelope)?));
         }
         // One call per partition touched, all sent at once on the multiplexed connection.
         let calls = by_partition
             .iter()
             .enumerate()
             .filter(|(_, items)| !items.is_empty())
-            .map(|(partition, items)| {
-                let p = partition as u16;
-                let bodies = keys.bodies(p);
-                // EVAL, not EVALSHA: a NOSCRIPT inside the transaction would still let the
-                // HSETNXs run, storing bodies that no queue lists. (Only a wrong-typed queue key
-                // could fail the script itself.)
-                let mut pipe = ::redis::pipe();
-                pipe.atomic()
-                    .cmd("EVAL")
-                    .arg(ENQUEUE_SCRIPT)
-                    .arg(2)
-                    .arg(keys.queue(p, queue))
-                    .arg(&bodies);
-                for (id, _) in items {
-                    pipe.arg(id);
-                }
-                for (id, body) in items {
-                    pipe.cmd("HSETNX").arg(&bodies).arg(id).arg(body).ignore();
-                }
-                let mut conn = self.conn();
-                async move {
-                    let (added,): (usize,) = pipe.query_async(&mut conn).await?;
-                    Ok::<_, ::redis::RedisError>(added)
-                }
-            });
-        let added = futures::future::try_join_all(calls)
+            .map(|(partition, items)| self.enqueue_in(partition as u16, queue, items, None));
+        let replies = futures::future::try_join_all(calls)
             .await
             .map_err(StoreError::redis("enqueue"))?;
-        Ok(added.into_iter().sum())
+        Ok(replies.into_iter().map(|(added, _)| added).sum())
+    }
+
+    async fn forward(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+    ) -> StoreResult<ForwardOutcome> {
+        check_forward(requests, self.partitions())?;
+        let mut by_partition: Vec<(Vec<&Receipt>, Vec<(&str, String)>)> =
+            (0..self.partitions()).map(|_| Default::default()).collect();
+        for request in requests {
+            let (receipts, items) = &mut by_partition[usize::from(request.receipt.partition)];
+            receipts.push(&request.receipt);
+            for envelope in &request.envelopes {
+                items.push((envelope.id.as_str(), encode_stored(envelope)?));
+            }
+        }
+        let calls = by_partition
+            .iter()
+            .enumerate()
+            .filter(|(_, (receipts, _))| !receipts.is_empty())
+            .map(|(partition, (receipts, items))| {
+                self.enqueue_in(partition as u16, to, items, Some((from, receipts)))
+            });
+        let replies = futures::future::try_join_all(calls)
+            .await
+            .map_err(StoreError::redis("forward"))?;
+        let mut outcome = ForwardOutcome::default();
+        for (receipts, (added, stale)) in by_partition
+            .iter()
+            .filter(|(receipts, _)| !receipts.is_empty())
+            .map(|(receipts, _)| receipts.len())
+            .zip(replies)
+        {
+            outcome.enqueued += added;
+            outcome.acked.applied += receipts - stale.len();
+            outcome
+                .acked
+                .stale
+                .extend(stale.into_iter().map(EnvelopeId));
+        }
+        Ok(outcome)
     }
 
     async fn lease(
