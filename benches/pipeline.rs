@@ -5,7 +5,9 @@
 //! `WARD_BENCH_ITEMS` sets the alert count per run (default 200 000); `WARD_BENCH_ONLY=memory`
 //! or `=redis` runs one half; `WARD_BENCH_BATCH` overrides `queues.batch_size` (default 100).
 //! Each figure is the median of three runs (`WARD_BENCH_RUNS` to change); redis-benchmark's LPUSH
-//! is measured between the Redis configurations.
+//! is measured between the Redis configurations (`WARD_BENCH_CONFIGS="4x2,4x4"`: partitions ×
+//! workers). Each Redis figure also gives the CPU time per alert of Ward (this process, the
+//! producer included) and of redis-server, which vary far less than rates on a shared machine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -127,6 +129,21 @@ fn runs() -> usize {
         .unwrap_or(RUNS)
 }
 
+/// (partitions, workers) per Redis figure; `WARD_BENCH_CONFIGS="4x2,4x4"` to choose.
+fn redis_configs() -> Vec<(u16, usize)> {
+    let parsed: Option<Vec<(u16, usize)>> = std::env::var("WARD_BENCH_CONFIGS").ok().map(|v| {
+        v.split(',')
+            .filter_map(|c| {
+                let (p, w) = c.trim().split_once('x')?;
+                Some((p.parse().ok()?, w.parse().ok()?))
+            })
+            .collect()
+    });
+    parsed
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| vec![(1, 1), (1, 2), (4, 2), (4, 4)])
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -169,18 +186,25 @@ fn main() {
         let (_server, url) = common::start_redis();
         let mut lpush = Vec::new();
         let mut results = Vec::new();
-        for (partitions, workers) in [(1, 1), (1, 2), (4, 2), (4, 4)] {
+        for (partitions, workers) in redis_configs() {
             // The reference is measured between the runs, on the same server, as load varies.
             lpush.extend(common::lpush_rate(&url));
-            let mut rates = Vec::new();
+            let (mut rates, mut ward_cpu, mut redis_cpu) = (Vec::new(), Vec::new(), Vec::new());
             for run_index in 0..runs() {
                 let prefix = format!("benchp{partitions}w{workers}r{run_index}");
                 let schema = KeySchema::ward(&prefix, partitions);
                 let options = RedisStoreOptions::new(&url, schema);
                 let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(options).await.unwrap());
+                let before = (common::own_cpu_seconds(), common::redis_cpu_seconds(&url));
                 rates.push(run(redis, items, workers).await);
+                let after = (common::own_cpu_seconds(), common::redis_cpu_seconds(&url));
+                if let (Some(w0), Some(r0), Some(w1), Some(r1)) = (before.0, before.1, after.0, after.1)
+                {
+                    ward_cpu.push((w1 - w0) / items as f64 * 1e6);
+                    redis_cpu.push((r1 - r0) / items as f64 * 1e6);
+                }
             }
-            results.push((partitions, workers, rates));
+            results.push((partitions, workers, rates, ward_cpu, redis_cpu));
         }
         lpush.extend(common::lpush_rate(&url));
         if lpush.is_empty() {
@@ -194,9 +218,19 @@ fn main() {
                 reference / 3.0
             );
         }
-        for (partitions, workers, rates) in results {
+        for (partitions, workers, rates, ward_cpu, redis_cpu) in results {
+            // CPU per alert varies far less than the rate on a shared machine.
+            let cpu = if ward_cpu.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; CPU per alert: Ward {:.1} µs, Redis {:.1} µs",
+                    median(ward_cpu),
+                    median(redis_cpu)
+                )
+            };
             println!(
-                "  redis   {workers} worker(s), {partitions} partition(s):  {:>10.0} alerts/s {}",
+                "  redis   {workers} worker(s), {partitions} partition(s):  {:>10.0} alerts/s {}{cpu}",
                 median(rates.clone()),
                 spread(&rates)
             );

@@ -935,7 +935,7 @@ async fn forward_enqueues_in_the_items_partition_and_acks_it_in_one_step(h: Harn
         .unwrap();
     let held = h.store.lease(&from, &worker("a"), 1, LEASE).await.unwrap();
     let mut wrong = held.items[0].receipt.clone();
-    wrong.token = "someone-else".to_owned();
+    "someone-else".clone_into(&mut wrong.token);
     let delivery = Envelope::new("t", json!("late-delivery"), h.clock_now());
     let outcome = h
         .store

@@ -76,3 +76,27 @@ pub fn lpush_rate(url: &str) -> Option<f64> {
         .find(|l| l.contains("requests per second"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// CPU seconds this process has used (user + system), from /proc; `None` off Linux.
+pub fn own_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds the Redis server at `url` has used, from `INFO cpu`.
+pub fn redis_cpu_seconds(url: &str) -> Option<f64> {
+    let mut conn = redis::Client::open(url).ok()?.get_connection().ok()?;
+    let info: String = redis::cmd("INFO").arg("cpu").query(&mut conn).ok()?;
+    let field = |name: &str| -> Option<f64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(field("used_cpu_user")? + field("used_cpu_sys")?)
+}

@@ -229,7 +229,7 @@ pub struct QueuesConfig {
     pub max_attempts: u32,
     /// How often one envelope may be replayed from the DLQ.
     pub max_replays: u32,
-    /// Envelopes leased per store call, `1..=MAX_BATCH_SIZE`.
+    /// Deliveries leased per store call, `1..=MAX_BATCH_SIZE` (the router takes the maximum).
     pub batch_size: usize,
 }
 

@@ -119,7 +119,10 @@ pub const SECTIONS: &[SectionDoc] = &[
             ),
             key(
                 "batch_size",
-                &["Envelopes leased per store call, 1 to 500."],
+                &[
+                    "Deliveries leased per store call, 1 to 500 (the router always takes",
+                    "up to 500: routing waits on no backend).",
+                ],
             ),
         ],
     },

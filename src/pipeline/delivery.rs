@@ -225,7 +225,7 @@ async fn deliver_batch<T>(
     }
 
     let claims = Claims::new(pipeline);
-    let attempts = with_heartbeat(
+    let (attempts, last_sends) = with_heartbeat(
         pipeline,
         &held,
         &claims,
@@ -233,22 +233,27 @@ async fn deliver_batch<T>(
     )
     .await;
 
-    tokio::join!(finish_batch(pipeline, attempts, settlement), following)
+    let finished = finish_batch(pipeline, attempts, settlement, &claims.owner, &last_sends);
+    tokio::join!(finished, following)
 }
 
-/// Settle a batch's attempts and tell the breakers; both round trips at once, as the breakers
+/// Record the last sends for dedup, settle the batch's attempts and tell the breakers, all
+/// round trips at once: the dedup record is sent first on the one connection, and the breakers
 /// and the queue are independent.
 async fn finish_batch(
     pipeline: &Pipeline,
     attempts: Vec<Attempt>,
     mut settlement: Settlement,
+    owner: &str,
+    last_sends: &[(String, DedupFinish)],
 ) -> StoreResult<()> {
     let outcomes = breaker_outcomes(&attempts);
     let done = pipeline.store.now_ms();
     for attempt in attempts {
         settle_one(pipeline, attempt, done, &mut settlement);
     }
-    let (recorded, settled) = tokio::join!(
+    let ((), recorded, settled) = tokio::join!(
+        record_finish(pipeline, owner, last_sends),
         record_outcomes(pipeline, outcomes),
         settlement.apply(pipeline)
     );
@@ -332,13 +337,14 @@ async fn with_heartbeat<T>(
 }
 
 /// Claim idempotency keys just before sending, one wave of `concurrency` deliveries per store
-/// call, send what was claimed, and record the results as they complete. Claims are held for
-/// one lease and extended by the heartbeat, so a dead worker's claims lapse with its leases.
+/// call, send what was claimed, and record the results as they complete, except the last
+/// chunk's, which are returned to be recorded beside the batch's settlement. Claims are held
+/// for one lease and extended by the heartbeat, so a dead worker's claims lapse with its leases.
 async fn claim_and_send(
     pipeline: &Pipeline,
     permitted: Vec<Permitted>,
     claims: &Claims,
-) -> Vec<Attempt> {
+) -> (Vec<Attempt>, Vec<(String, DedupFinish)>) {
     let concurrency = pipeline.workers.concurrency.max(1);
     let hold = pipeline.workers.lease();
     let ttl = Duration::from_millis(pipeline.workers.dedup_ttl_ms);
@@ -395,6 +401,10 @@ async fn claim_and_send(
                 (a.item.envelope.idempotency_key.clone(), finish)
             })
             .collect();
+        if sending.is_empty() && claimed.is_empty() && waves.peek().is_none() {
+            attempts.extend(chunk);
+            return (attempts, outcomes);
+        }
         let record = record_finish(pipeline, &claims.owner, &outcomes);
         polling(record, &mut sending, &mut finished).await;
         claims.with(|keys| {
@@ -404,7 +414,7 @@ async fn claim_and_send(
         });
         attempts.extend(chunk);
     }
-    attempts
+    (attempts, Vec::new())
 }
 
 /// Await a store call while the sends in flight keep running (their timeouts are counting),
@@ -485,7 +495,7 @@ async fn claim_wave(
 /// Remember how claimed sends ended; one retry, since a lost `done` lets a later copy of the
 /// alert be sent again once the claim lapses.
 async fn record_finish(pipeline: &Pipeline, owner: &str, outcomes: &[(String, DedupFinish)]) {
-    if pipeline.store.dedup_finish(owner, outcomes).await.is_ok() {
+    if outcomes.is_empty() || pipeline.store.dedup_finish(owner, outcomes).await.is_ok() {
         return;
     }
     if let Err(error) = pipeline.store.dedup_finish(owner, outcomes).await {

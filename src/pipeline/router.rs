@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::{Pipeline, hand_back, lease_once, next_batch};
+use crate::engine::routing::Target;
 use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, derived_ulid};
 use crate::store::{DeadLetterRequest, ForwardRequest, LeasedItem, MAX_BATCH, StoreResult};
 use crate::telemetry::metrics::RouteLabels;
@@ -108,25 +109,7 @@ async fn route_batch(
         let envelopes = decision
             .targets
             .into_iter()
-            .map(|target| Envelope {
-                id: EnvelopeId(derived_ulid(
-                    item.envelope.id.as_str(),
-                    &target.channel,
-                    now,
-                )),
-                idempotency_key: format!("{}@{}", item.envelope.idempotency_key, target.channel),
-                tenant: item.envelope.tenant.clone(),
-                payload: routed_job(
-                    &item.envelope.payload,
-                    &target.channel,
-                    &target.retry_policy,
-                ),
-                created_at_ms: item.envelope.created_at_ms,
-                last_error: None,
-                first_failure_ms: None,
-                attempts: 0,
-                replays: 0,
-            })
+            .map(|target| delivery(&item.envelope, &target, now))
             .collect();
         routed.push(ForwardRequest {
             receipt: item.receipt,
@@ -150,6 +133,22 @@ async fn route_batch(
         Ok(())
     };
     tokio::join!(settle, next)
+}
+
+/// The delivery of `alert` to one routing target; its id is derived, so routing the alert again
+/// re-creates it.
+fn delivery(alert: &Envelope, target: &Target, now: i64) -> Envelope {
+    Envelope {
+        id: EnvelopeId(derived_ulid(alert.id.as_str(), &target.channel, now)),
+        idempotency_key: format!("{}@{}", alert.idempotency_key, target.channel),
+        tenant: alert.tenant.clone(),
+        payload: routed_job(&alert.payload, &target.channel, &target.retry_policy),
+        created_at_ms: alert.created_at_ms,
+        last_error: None,
+        first_failure_ms: None,
+        attempts: 0,
+        replays: 0,
+    }
 }
 
 /// Consecutive runs of `requests` within the store's limits of `MAX_BATCH` requests and
@@ -221,7 +220,7 @@ mod tests {
                 .map(|c| (c.len(), c.iter().map(|r| r.envelopes.len()).sum()))
                 .collect()
         };
-        let dropped: Vec<_> = (0..MAX_BATCH + 1).map(|_| request(0)).collect();
+        let dropped: Vec<_> = (0..=MAX_BATCH).map(|_| request(0)).collect();
         assert_eq!(sizes(&dropped), vec![(MAX_BATCH, 0), (1, 0)]);
         let fanned: Vec<_> = (0..300).map(|_| request(2)).collect();
         assert_eq!(
