@@ -84,6 +84,7 @@ pub fn own_cpu_seconds() -> Option<f64> {
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ, which Linux fixes at 100 for /proc.
     Some(ticks / 100.0)
 }
 

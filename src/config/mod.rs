@@ -229,7 +229,7 @@ pub struct QueuesConfig {
     pub max_attempts: u32,
     /// How often one envelope may be replayed from the DLQ.
     pub max_replays: u32,
-    /// Deliveries leased per store call, `1..=MAX_BATCH_SIZE` (the router takes the maximum).
+    /// Envelopes leased per store call, `1..=MAX_BATCH_SIZE`.
     pub batch_size: usize,
 }
 

@@ -119,10 +119,7 @@ pub const SECTIONS: &[SectionDoc] = &[
             ),
             key(
                 "batch_size",
-                &[
-                    "Deliveries leased per store call, 1 to 500 (the router always takes",
-                    "up to 500: routing waits on no backend).",
-                ],
+                &["Envelopes leased per store call, 1 to 500."],
             ),
         ],
     },

@@ -237,9 +237,8 @@ async fn deliver_batch<T>(
     tokio::join!(finished, following)
 }
 
-/// Record the last sends for dedup, settle the batch's attempts and tell the breakers, all
-/// round trips at once: the dedup record is sent first on the one connection, and the breakers
-/// and the queue are independent.
+/// Record the last sends for dedup and then settle the batch's attempts, telling the breakers
+/// meanwhile: a delivery is remembered before its ack, and the breakers are independent.
 async fn finish_batch(
     pipeline: &Pipeline,
     attempts: Vec<Attempt>,
@@ -252,11 +251,11 @@ async fn finish_batch(
     for attempt in attempts {
         settle_one(pipeline, attempt, done, &mut settlement);
     }
-    let ((), recorded, settled) = tokio::join!(
-        record_finish(pipeline, owner, last_sends),
-        record_outcomes(pipeline, outcomes),
-        settlement.apply(pipeline)
-    );
+    let settle = async {
+        record_finish(pipeline, owner, last_sends).await;
+        settlement.apply(pipeline).await
+    };
+    let (recorded, settled) = tokio::join!(record_outcomes(pipeline, outcomes), settle);
     if let Err(error) = recorded {
         // The sends happened: they are settled anyway, or the janitor would hand them out again.
         tracing::warn!(%error, "delivery: could not update the breakers");

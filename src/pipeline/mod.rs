@@ -49,16 +49,6 @@ impl Default for WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// Items leased per store call: the router takes the store's limit, as routing waits on no
-    /// backend and a batch leaves its lease within milliseconds; deliveries take `batch_size`.
-    pub fn batch_for(&self, queue: &QueueName) -> usize {
-        if *queue == self.ingest_queue {
-            crate::store::MAX_BATCH
-        } else {
-            self.batch_size
-        }
-    }
-
     pub fn from_config(config: &Config) -> Self {
         let (q, w) = (&config.queues, &config.workers);
         Self {
@@ -321,7 +311,7 @@ async fn lease_batch(
         .lease(
             queue,
             &pipeline.worker,
-            pipeline.workers.batch_for(queue),
+            pipeline.workers.batch_size,
             pipeline.workers.lease(),
         )
         .await

@@ -3,8 +3,8 @@
 //! Each delivery job carries the ingested alert text as it is, and lives in the ingested alert's
 //! partition: its enqueue and the alert's ack are one store step (`Store::forward`). Delivery
 //! envelope ids are derived from the ingest envelope and the channel, so routing an item again
-//! (after its lease lapsed mid-route) re-creates the same deliveries, which the store's
-//! idempotent enqueue skips.
+//! (after its lease lapsed mid-route) re-creates the same deliveries: the store's idempotent
+//! enqueue skips those still stored, and dedup stops a second send of those already delivered.
 
 use std::sync::Arc;
 
@@ -31,11 +31,15 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
         // The next batch is leased while this one is acked, so their round trips overlap.
         let next = lease_once(&pipeline, &queue, &stop);
         let (routed, next) = route_batch(&pipeline, items, next).await;
+        ahead = next;
         if let Err(error) = routed {
             // Unsettled items come back through the janitor once their lease expires.
             tracing::warn!(%error, "router: batch not settled");
+            let idle = std::time::Duration::from_millis(pipeline.workers.idle_poll_ms);
+            if !super::pause(&stop, idle * 20).await {
+                break;
+            }
         }
-        ahead = next;
     }
     hand_back(&pipeline, &queue, ahead).await;
 }
@@ -119,10 +123,16 @@ async fn route_batch(
     let settle = async {
         let queues = &pipeline.workers;
         for chunk in forward_chunks(&routed) {
-            pipeline
+            let outcome = pipeline
                 .store
                 .forward(&queues.ingest_queue, &queues.delivery_queue, chunk)
                 .await?;
+            if !outcome.acked.stale.is_empty() {
+                tracing::warn!(
+                    lost = outcome.acked.stale.len(),
+                    "router: leases lapsed mid-batch; the janitor has handed those items on"
+                );
+            }
         }
         for chunk in invalid.chunks(MAX_BATCH) {
             pipeline

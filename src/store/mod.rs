@@ -293,7 +293,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// alert's deliveries live where the alert does), then ack the receipt on `from`; one atomic
     /// step per partition. At most `MAX_BATCH` requests and `MAX_BATCH` envelopes. Ids the store
     /// already holds are skipped, as in `enqueue`. A stale receipt's envelopes are enqueued all
-    /// the same: whoever holds that item now routes it to the same ids.
+    /// the same: whoever holds that item now routes it to the same ids, and one already
+    /// delivered and acked is not sent again, as its dedup record stands.
     async fn forward(
         &self,
         from: &QueueName,
@@ -512,7 +513,6 @@ pub(crate) fn check_step(n: usize) -> StoreResult<()> {
     Ok(())
 }
 
-/// Every receipt must name a partition this store has, before anything is applied.
 /// `forward`'s bounds: requests and envelopes each within `MAX_BATCH`, receipts in range.
 pub(crate) fn check_forward(requests: &[ForwardRequest], partitions: u16) -> StoreResult<()> {
     check_batch(requests.len())?;
@@ -520,6 +520,7 @@ pub(crate) fn check_forward(requests: &[ForwardRequest], partitions: u16) -> Sto
     check_receipts(requests.iter().map(|r| &r.receipt), partitions)
 }
 
+/// Every receipt must name a partition this store has, before anything is applied.
 pub(crate) fn check_receipts<'a>(
     receipts: impl IntoIterator<Item = &'a Receipt>,
     partitions: u16,
