@@ -100,6 +100,30 @@ impl Body {
     }
 }
 
+/// The fence shared by every change to a leased item (Redis: `settle.lua`): for each item
+/// whose receipt still holds its lease, drop the lease and `apply`; else report it stale.
+fn fence<'a, T: 'a>(
+    state: &mut State,
+    queue: &QueueName,
+    items: impl Iterator<Item = &'a T>,
+    receipt: impl Fn(&T) -> &Receipt,
+    mut apply: impl FnMut(&mut Partition, &T),
+) -> ReceiptOutcome {
+    let mut outcome = ReceiptOutcome::default();
+    for item in items {
+        let r = receipt(item);
+        let part = &mut state.partitions[usize::from(r.partition)];
+        if part.holds(queue, &r.id.0, &r.token) {
+            part.release(queue, &r.id.0);
+            apply(part, item);
+            outcome.applied += 1;
+        } else {
+            outcome.stale.push(r.id.clone());
+        }
+    }
+    outcome
+}
+
 fn queue_in<'a>(
     queues: &'a mut Vec<(QueueName, QueueState)>,
     name: &QueueName,
@@ -462,17 +486,13 @@ impl Store for MemoryStore {
             let part = &mut state.partitions[usize::from(partition)];
             outcome.enqueued += usize::from(part.add(to, id, body));
         }
-        for request in requests {
-            let r = &request.receipt;
-            let part = &mut state.partitions[usize::from(r.partition)];
-            if part.holds(from, &r.id.0, &r.token) {
-                part.release(from, &r.id.0);
-                part.forget(&r.id.0);
-                outcome.acked.applied += 1;
-            } else {
-                outcome.acked.stale.push(r.id.clone());
-            }
-        }
+        outcome.acked = fence(
+            &mut state,
+            from,
+            requests.iter(),
+            |r| &r.receipt,
+            |part, r| part.forget(&r.receipt.id.0),
+        );
         Ok(outcome)
     }
 
@@ -993,31 +1013,17 @@ enum Moved {
 }
 
 impl MemoryStore {
-    /// The fence shared by every change to a leased item (Redis: `settle.lua`): for each item
-    /// whose receipt still holds its lease, drop the lease and `apply`; else report it stale.
+    /// `fence` under the lock, after checking the batch and its receipts.
     fn settle<'a, T: 'a>(
         &self,
         queue: &QueueName,
         items: impl ExactSizeIterator<Item = &'a T> + Clone,
         receipt: impl Fn(&T) -> &Receipt,
-        mut apply: impl FnMut(&mut Partition, &T),
+        apply: impl FnMut(&mut Partition, &T),
     ) -> StoreResult<ReceiptOutcome> {
         check_batch(items.len())?;
         check_receipts(items.clone().map(&receipt), self.keys.partitions())?;
-        let mut state = self.lock();
-        let mut outcome = ReceiptOutcome::default();
-        for item in items {
-            let r = receipt(item);
-            let part = &mut state.partitions[usize::from(r.partition)];
-            if part.holds(queue, &r.id.0, &r.token) {
-                part.release(queue, &r.id.0);
-                apply(part, item);
-                outcome.applied += 1;
-            } else {
-                outcome.stale.push(r.id.clone());
-            }
-        }
-        Ok(outcome)
+        Ok(fence(&mut self.lock(), queue, items, receipt, apply))
     }
 
     /// One bounded DLQ batch: by ids (every partition, each id where it lives) or by filter from

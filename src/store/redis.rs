@@ -644,25 +644,21 @@ impl Store for RedisStore {
                 items.push((envelope.id.as_str(), encode_stored(envelope)?));
             }
         }
-        let calls = by_partition
+        let touched: Vec<_> = by_partition
             .iter()
             .enumerate()
             .filter(|(_, (receipts, _))| !receipts.is_empty())
-            .map(|(partition, (receipts, items))| {
-                self.enqueue_in(partition as u16, to, items, Some((from, receipts)))
-            });
+            .collect();
+        let calls = touched.iter().map(|(partition, (receipts, items))| {
+            self.enqueue_in(*partition as u16, to, items, Some((from, receipts)))
+        });
         let replies = futures::future::try_join_all(calls)
             .await
             .map_err(StoreError::redis("forward"))?;
         let mut outcome = ForwardOutcome::default();
-        for (receipts, (added, stale)) in by_partition
-            .iter()
-            .filter(|(receipts, _)| !receipts.is_empty())
-            .map(|(receipts, _)| receipts.len())
-            .zip(replies)
-        {
+        for ((_, (receipts, _)), (added, stale)) in touched.iter().zip(replies) {
             outcome.enqueued += added;
-            outcome.acked.applied += receipts - stale.len();
+            outcome.acked.applied += receipts.len() - stale.len();
             outcome
                 .acked
                 .stale
