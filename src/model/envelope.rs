@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -112,15 +113,15 @@ impl Envelope {
 }
 
 /// An envelope's payload, kept as JSON text: the store moves it without parsing it, and only the
-/// stage that reads it decodes it, straight into its own type.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Payload(Box<serde_json::value::RawValue>);
+/// stage that reads it decodes it, straight into its own type. Shared, so copies of an envelope
+/// (a lease from the memory store, a retry) do not copy the text.
+#[derive(Clone)]
+pub struct Payload(Arc<serde_json::value::RawValue>);
 
 impl Payload {
     /// Encode `value` as a payload.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(Self)
+        serde_json::value::to_raw_value(value).map(|raw| Self(Arc::from(raw)))
     }
 
     /// A payload holding `value`; a JSON value always encodes.
@@ -129,7 +130,7 @@ impl Payload {
     }
 
     pub fn null() -> Self {
-        Self(serde_json::value::RawValue::NULL.to_owned())
+        Self(Arc::from(serde_json::value::RawValue::NULL.to_owned()))
     }
 
     /// Decode the payload as `T`.
@@ -145,6 +146,19 @@ impl Payload {
     /// The JSON text.
     pub fn as_str(&self) -> &str {
         self.0.get()
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(deserializer)
+            .map(|raw| Self(Arc::from(raw)))
     }
 }
 
