@@ -638,6 +638,64 @@ async fn purge_by_ids_and_by_filter(h: Harness) {
     assert_eq!(replayed.touched(), 0);
 }
 
+async fn bury_moves_dlq_entries_to_the_dead_list(h: Harness) {
+    let q = queue("delivery");
+    let ids = fill_dlq(&h, "delivery", 8, "acme", "timeout", "deliver").await;
+    fill_dlq(&h, "delivery", 5, "globex", "http_404", "deliver").await;
+    let by_ids = h
+        .store
+        .bury(&q, &DlqScope::Ids(ids[..2].to_vec()), 100)
+        .await
+        .unwrap();
+    assert_eq!(by_ids.moved, 2);
+    let again = h
+        .store
+        .bury(&q, &DlqScope::Ids(ids[..2].to_vec()), 100)
+        .await
+        .unwrap();
+    assert_eq!(again.moved, 0, "an entry already buried is not moved twice");
+    let filter = DlqFilter {
+        error_class: Some("http_404".into()),
+        ..DlqFilter::default()
+    };
+    let (mut cursor, mut total) = (DlqCursor::start(), 0);
+    loop {
+        let scope = DlqScope::Filter {
+            filter: filter.clone(),
+            cursor: cursor.clone(),
+        };
+        let batch = h.store.bury(&q, &scope, 2).await.unwrap();
+        assert!(batch.moved <= 2, "never more than the batch per call");
+        total += batch.moved;
+        match batch.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    assert_eq!(total, 5);
+    let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
+    assert_eq!((stats.queues[0].dlq, stats.queues[0].dead), (6, 7));
+    // Buried entries keep their metadata and can be read from the dead list.
+    let dead = h
+        .store
+        .failed_count(&q, FailedSet::Dead, &filter)
+        .await
+        .unwrap();
+    assert_eq!(dead, 5);
+    // A DLQ replay no longer finds them.
+    let replayed = h
+        .store
+        .replay(
+            &q,
+            FailedSet::Dlq,
+            &DlqScope::Ids(ids[..2].to_vec()),
+            ReplayOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replayed.touched(), 0);
+}
+
 async fn corrupt_envelopes_go_to_the_dlq_as_decode_errors(h: Harness) {
     let q = queue("delivery");
     h.store.enqueue(&q, &envelopes(&h, 1, "t")).await.unwrap();
@@ -1247,6 +1305,7 @@ conformance!(
     replay_by_ids_returns_entries_and_the_poison_guard_stops_repeats,
     replay_by_filter_moves_bounded_batches_up_to_the_cutoff,
     purge_by_ids_and_by_filter,
+    bury_moves_dlq_entries_to_the_dead_list,
     corrupt_envelopes_go_to_the_dlq_as_decode_errors,
     stats_report_every_figure_and_the_oldest_age,
     flags_are_shared_and_announced,

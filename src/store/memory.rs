@@ -771,6 +771,29 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn bury(
+        &self,
+        queue: &QueueName,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        check_step(max_items)?;
+        if is_empty_scope(scope) {
+            return Ok(BatchResult::default());
+        }
+        self.apply_batch(queue, FailedSet::Dlq, scope, max_items, |part, id| {
+            let Some(key) = part.meta.get(id).map(|m| m.key.clone()) else {
+                return Moved::Skipped;
+            };
+            let q = part.queue(queue);
+            if !q.dlq.remove(&key) {
+                return Moved::Skipped;
+            }
+            q.dead.insert(key);
+            Moved::Applied
+        })
+    }
+
     async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
         let name = flag.name();
         {

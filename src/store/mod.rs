@@ -382,6 +382,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         max_items: usize,
     ) -> StoreResult<BatchResult>;
 
+    /// One bounded batch moved from the DLQ to the dead list (metadata kept): entries an
+    /// operator gives up on, which replay and remediation then leave alone.
+    async fn bury(
+        &self,
+        queue: &QueueName,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult>;
+
     /// Set (`Some`) or clear (`None`) an operator flag, announcing the change.
     async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()>;
     /// Every flag currently set (expired ones included: callers decide with `is_expired`).

@@ -1003,6 +1003,24 @@ impl Store for RedisStore {
         self.failed_batch(queue, set, "purge", scope, options).await
     }
 
+    async fn bury(
+        &self,
+        queue: &QueueName,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        check_step(max_items)?;
+        if is_empty_scope(scope) {
+            return Ok(BatchResult::default());
+        }
+        let options = ReplayOptions {
+            max_items,
+            ..ReplayOptions::default()
+        };
+        self.failed_batch(queue, FailedSet::Dlq, "bury", scope, options)
+            .await
+    }
+
     async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
         let name = flag.name();
         let mut conn = self.conn();

@@ -1,6 +1,6 @@
 -- Read or move DLQ/dead entries of one partition in one bounded step.
 -- KEYS: set (dlq or dead), meta, queue, dead, bodies (stored as '<attempts>:<replays>:<json>')
--- ARGV: op ('page' | 'count' | 'replay' | 'purge'), lower, upper (ZRANGEBYLEX bounds),
+-- ARGV: op ('page' | 'count' | 'replay' | 'purge' | 'bury'), lower, upper (ZRANGEBYLEX bounds),
 --       max hits, scan budget, class, stage, tenant ('' = any, '=v' = must equal v), max replays,
 --       reset attempts ('1'/'0'), from dlq ('1'/'0'), scope ('ids' | 'filter'), then the ids
 -- Returns {done, last key examined, examined, moved, poisoned, page entries (meta, stored body)...}
@@ -77,6 +77,9 @@ for _, hit in ipairs(hits) do
     if op == 'purge' then
       redis.call('HDEL', KEYS[5], id)
       redis.call('HDEL', KEYS[2], id)
+      moved = moved + 1
+    elseif op == 'bury' then
+      redis.call('ZADD', KEYS[4], 0, key)
       moved = moved + 1
     else
       -- The replay counter lives in the stored body, so it survives with the entry; a missing
