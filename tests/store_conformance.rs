@@ -886,6 +886,9 @@ async fn the_audit_log_is_append_only_and_reads_newest_first(h: Harness) {
             plan: json!({ "count": i }),
             result: "ok".into(),
             duration_ms: 3,
+            origin: "headless".into(),
+            target: "test".into(),
+            batch_id: format!("plan-{i}"),
         };
         h.store.audit_append(&record).await.unwrap();
     }

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Alert, Severity};
+use crate::model::{Alert, Severity, TEST_CHANNEL_LABEL};
 
 /// What the sender of an alert asks Ward to do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -210,6 +210,7 @@ pub struct RoutingError {
 #[derive(Debug, Clone)]
 pub struct Router {
     routes: Vec<Route>,
+    known_channels: Vec<String>,
     recipients: BTreeMap<String, RecipientConfig>,
     default_channels: Vec<String>,
     default_retry_policy: String,
@@ -302,6 +303,7 @@ impl Router {
             });
         }
         Ok(Self {
+            known_channels: known_channels.to_vec(),
             routes,
             recipients,
             default_channels: config.default_channels.clone(),
@@ -343,6 +345,9 @@ impl Router {
     /// Where an alert goes.
     pub fn route(&self, alert: &Alert) -> Result<Decision, String> {
         let directive = Directive::of(alert)?;
+        if alert.test {
+            return Ok(self.route_test(alert, directive));
+        }
         let mut decision = Decision {
             directive,
             targets: Vec::new(),
@@ -396,6 +401,30 @@ impl Router {
             }
         }
         Ok(decision)
+    }
+
+    /// A test alert skips the rules: it goes to the channel the operator picked, else to
+    /// `stdout`, so it never pages anyone real by accident.
+    fn route_test(&self, alert: &Alert, directive: Directive) -> Decision {
+        let channel = alert
+            .labels
+            .get(TEST_CHANNEL_LABEL)
+            .map_or("stdout", String::as_str);
+        let targets = self
+            .known_channels
+            .iter()
+            .filter(|c| c.as_str() == channel)
+            .map(|c| Target {
+                channel: c.clone(),
+                retry_policy: self.default_retry_policy.clone(),
+                route: "(test)".to_owned(),
+            })
+            .collect();
+        Decision {
+            directive,
+            targets,
+            matched: vec!["(test)".to_owned()],
+        }
     }
 }
 

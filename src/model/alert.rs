@@ -80,6 +80,9 @@ pub enum AlertStatus {
     Resolved,
 }
 
+/// The label that picks a test alert's channel (without it, a test goes to `stdout`).
+pub const TEST_CHANNEL_LABEL: &str = "ward_test_channel";
+
 /// One alert as Ward carries it from ingest to delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {

@@ -6,7 +6,9 @@ mod ids;
 mod state;
 pub mod time;
 
-pub use alert::{Alert, AlertStatus, DeliveryJob, Severity, fingerprint};
+pub use alert::{Alert, AlertStatus, DeliveryJob, Severity, TEST_CHANNEL_LABEL, fingerprint};
 pub use envelope::{DlqEntry, DlqMeta, Envelope, FailureInfo, Payload, QueueName, QueueNameError};
 pub use ids::{EnvelopeId, WorkerId, derived_ulid, new_ulid, ulid_timestamp_ms};
-pub use state::{AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, StoreStats};
+pub use state::{
+    AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, ShedMode, StoreStats, Threshold,
+};

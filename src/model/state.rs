@@ -20,6 +20,8 @@ pub enum Flag {
     EmergencyStop(Option<String>),
     /// Load-shedding mode: `off`, `dlq` or `defer`.
     SheddingMode,
+    /// The provenance of an operator-set dynamic config value (its value is the config's).
+    ConfigOverride(String),
 }
 
 impl Flag {
@@ -28,7 +30,64 @@ impl Flag {
             Self::EmergencyStop(None) => "emergency_stop".to_owned(),
             Self::EmergencyStop(Some(backend)) => format!("emergency_stop:{backend}"),
             Self::SheddingMode => "shedding_mode".to_owned(),
+            Self::ConfigOverride(key) => format!("config:{key}"),
         }
+    }
+}
+
+/// What workers do with a queue deeper than its shed threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShedMode {
+    /// No shedding: depth is only reported.
+    #[default]
+    Off,
+    /// Move the oldest waiting items to the DLQ with the `shed` reason, in bounded steps.
+    Dlq,
+    /// Lease nothing from the queue until it drains below the threshold.
+    Defer,
+}
+
+impl ShedMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Dlq => "dlq",
+            Self::Defer => "defer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "off" => Some(Self::Off),
+            "dlq" => Some(Self::Dlq),
+            "defer" => Some(Self::Defer),
+            _ => None,
+        }
+    }
+}
+
+/// A queue's depth thresholds, set at runtime through dynamic config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Threshold {
+    /// Over it: a warning and a metric.
+    Warn,
+    /// Over it: shedding, in the current mode.
+    Shed,
+}
+
+impl Threshold {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warn => "warn",
+            Self::Shed => "shed",
+        }
+    }
+
+    /// The dynamic config entry holding this threshold for `queue`.
+    pub fn config_key(self, queue: &QueueName) -> String {
+        format!("shedding.{}.{}", queue.as_str(), self.as_str())
     }
 }
 
@@ -60,6 +119,15 @@ pub struct AuditRecord {
     pub plan: serde_json::Value,
     pub result: String,
     pub duration_ms: u64,
+    /// Where the action came from: `key`, `command`, `headless` or `automatic`.
+    #[serde(default)]
+    pub origin: String,
+    /// The deployment acted on (its label or profile).
+    #[serde(default)]
+    pub target: String,
+    /// The plan's id, so the items one run moved can be found again.
+    #[serde(default)]
+    pub batch_id: String,
 }
 
 /// An audit record as read back, with the id the store gave it.

@@ -1,0 +1,156 @@
+//! The dry run: what an action would touch, read from the store without changing it.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Action, ActionError, Actions, Scope, Tier};
+use crate::model::new_ulid;
+use crate::store::{DlqCursor, MAX_BATCH};
+
+/// One entry of a plan's sample, as the confirm dialog lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleRow {
+    pub id: String,
+    pub tenant: String,
+    pub error_class: String,
+    pub error_message: String,
+    pub last_failure_ms: i64,
+}
+
+/// An action with everything the operator confirms: the exact count, a sample, the target,
+/// the batch size, the pace and the time it will take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Kept in the audit record, so one run's effects can be found again.
+    pub id: String,
+    pub action: Action,
+    pub summary: String,
+    pub target: String,
+    pub tier: Tier,
+    /// Entries (bulk actions) or settings (1) the action changes.
+    pub count: u64,
+    pub sample: Vec<SampleRow>,
+    pub batch_size: usize,
+    pub rate_per_s: Option<u32>,
+    pub eta: Option<Duration>,
+    /// What the operator should know before confirming.
+    pub warnings: Vec<String>,
+    pub planned_at_ms: i64,
+}
+
+impl Actions {
+    /// The dry run. Refused before any I/O when the policy forbids the action.
+    pub async fn plan(&self, action: Action) -> Result<Plan, ActionError> {
+        self.policy.check(&action)?;
+        let now = self.store.now_ms();
+        action.validate(now)?;
+        let action = with_cutoff(action, now);
+        let batch_size = self.settings.batch_size.clamp(1, MAX_BATCH);
+        let (count, sample) = match action.dlq_scope() {
+            Some((queue, set, Scope::Filter(filter))) => {
+                let count = self.store.failed_count(queue, set, filter).await?;
+                let page = self
+                    .store
+                    .failed_page(
+                        queue,
+                        set,
+                        filter,
+                        &DlqCursor::start(),
+                        self.settings.sample_size,
+                    )
+                    .await?;
+                let rows = page
+                    .entries
+                    .into_iter()
+                    .map(|e| SampleRow {
+                        id: e.meta.id.0,
+                        tenant: e.meta.tenant,
+                        error_class: e.meta.error_class,
+                        error_message: e.meta.error_message,
+                        last_failure_ms: e.meta.last_failure_ms,
+                    })
+                    .collect();
+                (count, rows)
+            }
+            Some((_, _, Scope::Ids(ids))) => {
+                let rows = ids
+                    .iter()
+                    .take(self.settings.sample_size)
+                    .map(|id| SampleRow {
+                        id: id.0.clone(),
+                        tenant: String::new(),
+                        error_class: String::new(),
+                        error_message: String::new(),
+                        last_failure_ms: 0,
+                    })
+                    .collect();
+                (ids.len() as u64, rows)
+            }
+            None => (1, Vec::new()),
+        };
+        let bulk = action.dlq_scope().is_some();
+        Ok(Plan {
+            id: new_ulid(now),
+            summary: action.describe(),
+            target: self.target.clone(),
+            tier: action.tier(),
+            count,
+            sample,
+            batch_size,
+            rate_per_s: self.settings.rate_per_s.filter(|_| bulk),
+            eta: if bulk { self.settings.eta(count) } else { None },
+            warnings: warnings(&action),
+            planned_at_ms: now,
+            action,
+        })
+    }
+}
+
+/// A filter scope is fixed at planning time: entries that fail again while the action runs
+/// land after the cut-off and are not picked up a second time.
+fn with_cutoff(mut action: Action, now: i64) -> Action {
+    if let Action::Replay {
+        scope: Scope::Filter(filter),
+        ..
+    }
+    | Action::Purge {
+        scope: Scope::Filter(filter),
+        ..
+    }
+    | Action::MoveToDead {
+        scope: Scope::Filter(filter),
+        ..
+    } = &mut action
+    {
+        let cutoff = now.saturating_add(1);
+        filter.failed_before_ms = Some(filter.failed_before_ms.map_or(cutoff, |t| t.min(cutoff)));
+    }
+    action
+}
+
+fn warnings(action: &Action) -> Vec<String> {
+    let mut out = Vec::new();
+    match action {
+        Action::Purge { .. } => out.push("purged entries cannot be recovered".to_owned()),
+        Action::Replay {
+            from: crate::store::FailedSet::Dead,
+            ..
+        } => out.push("replaying from the dead list bypasses the poison guard".to_owned()),
+        Action::BreakerReset { .. } => {
+            out.push("reset clears the breaker's statistics (its failure window)".to_owned());
+        }
+        Action::EmergencyStop { on: true, .. } => {
+            out.push("nothing is sent until the stop is lifted or expires".to_owned());
+        }
+        _ => {}
+    }
+    if let Action::Replay {
+        reset_attempts: true,
+        ..
+    } = action
+    {
+        out.push("replayed entries start again at attempt 0".to_owned());
+    }
+    out
+}
