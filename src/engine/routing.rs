@@ -510,6 +510,28 @@ mod tests {
     "#;
 
     #[test]
+    fn test_alerts_skip_the_rules_and_page_no_one_by_accident() {
+        let r = router(TABLE);
+        let mut test = alert(
+            &[("team", "dba"), ("service", "pg-main")],
+            Severity::Critical,
+        );
+        test.test = true;
+        let d = r.route(&test).unwrap();
+        assert_eq!(targets(&d), ["stdout"], "no channel picked: stdout only");
+        assert_eq!(d.matched, ["(test)"]);
+        test.labels
+            .insert(TEST_CHANNEL_LABEL.to_owned(), "slack-ops".to_owned());
+        assert_eq!(targets(&r.route(&test).unwrap()), ["slack-ops"]);
+        test.labels
+            .insert(TEST_CHANNEL_LABEL.to_owned(), "nowhere".to_owned());
+        assert!(
+            r.route(&test).unwrap().targets.is_empty(),
+            "an unknown channel delivers nowhere"
+        );
+    }
+
+    #[test]
     fn first_match_wins_unless_continue() {
         let r = router(TABLE);
         let d = r

@@ -1,0 +1,352 @@
+//! The operator-actions layer on the memory store and a real redis-server: read-only refuses
+//! every action before any I/O; plans count exactly; bulk actions run in bounded batches with
+//! progress, cancel and reconciled counts; every run leaves one audit record.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/counting.rs"]
+mod counting;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::{Harness, Kind, fill_dlq, queue};
+use counting::CountingStore;
+use tokio_util::sync::CancellationToken;
+use ward::actions::{
+    Action, ActionError, ActionKind, Actions, Actor, Origin, Outcome, Plan, Policy, Scope, Settings,
+};
+use ward::engine::breaker::BreakerState;
+use ward::model::{Flag, ShedMode, Threshold};
+use ward::store::{DlqFilter, FailedSet, Store};
+
+fn actions(store: Arc<dyn Store>, policy: Policy, settings: Settings) -> Actions {
+    Actions {
+        store,
+        policy,
+        actor: Actor {
+            user: "ops".into(),
+            host: "bastion".into(),
+        },
+        origin: Origin::Headless,
+        target: "test".into(),
+        settings,
+    }
+}
+
+/// One example of every action.
+fn every_action(now: i64) -> Vec<Action> {
+    let q = queue("delivery");
+    let reason = "incident 42".to_owned();
+    vec![
+        Action::Replay {
+            queue: q.clone(),
+            from: FailedSet::Dlq,
+            scope: Scope::Filter(DlqFilter::default()),
+            reset_attempts: true,
+        },
+        Action::Purge {
+            queue: q.clone(),
+            set: FailedSet::Dlq,
+            scope: Scope::Filter(DlqFilter::default()),
+        },
+        Action::MoveToDead {
+            queue: q.clone(),
+            scope: Scope::Filter(DlqFilter::default()),
+        },
+        Action::Shedding {
+            mode: ShedMode::Dlq,
+            reason: reason.clone(),
+            expires_at_ms: None,
+        },
+        Action::SetThreshold {
+            queue: q,
+            threshold: Threshold::Shed,
+            value: Some(10),
+        },
+        Action::BreakerForceOpen {
+            backend: "slack".into(),
+            until_ms: now + 60_000,
+            reason: reason.clone(),
+        },
+        Action::BreakerDisable {
+            backend: "slack".into(),
+            reason: reason.clone(),
+        },
+        Action::BreakerReset {
+            backend: "slack".into(),
+            reason: reason.clone(),
+        },
+        Action::EmergencyStop {
+            backend: None,
+            on: true,
+            reason: reason.clone(),
+            expires_at_ms: None,
+        },
+        Action::SetConfig {
+            key: "workers.recheck_ms".into(),
+            value: Some("500".into()),
+            reason,
+        },
+        Action::SendTestAlert {
+            channel: None,
+            tenant: "acme".into(),
+            summary: "test".into(),
+        },
+    ]
+}
+
+async fn read_only_refuses_every_action_before_any_io(h: Harness) {
+    fill_dlq(&h, "delivery", 3, "acme", "timeout", "deliver").await;
+    let now = h.store.now_ms();
+    let examples = every_action(now);
+    let kinds: BTreeSet<ActionKind> = examples.iter().map(Action::kind).collect();
+    assert_eq!(
+        kinds,
+        ActionKind::ALL.into_iter().collect(),
+        "every Action variant has an example"
+    );
+    let writable = actions(h.store.clone(), Policy::writable(), Settings::default());
+    let counting = Arc::new(CountingStore::new(h.store.clone()));
+    let read_only = actions(
+        counting.clone(),
+        Policy::read_only("read-only: --read-only"),
+        Settings::default(),
+    );
+    for action in examples {
+        let kind = action.kind();
+        let planned = read_only.plan(action.clone()).await;
+        assert!(
+            matches!(&planned, Err(ActionError::Refused(r)) if r.why == "read-only: --read-only"),
+            "{kind:?}: plan was not refused: {planned:?}"
+        );
+        // A plan made elsewhere is refused too when it reaches a read-only executor.
+        let plan = writable.plan(action).await.unwrap();
+        let executed = read_only
+            .execute(&plan, &CancellationToken::new(), &mut |_| {})
+            .await;
+        assert!(
+            matches!(executed, Err(ActionError::Refused(_))),
+            "{kind:?}: execute was not refused"
+        );
+        assert_eq!(counting.writes(), 0, "{kind:?}: a read-only action wrote");
+        assert_eq!(counting.calls(), 0, "{kind:?}: refused only after I/O");
+    }
+    let stats = h.store.stats(&[queue("delivery")]).await.unwrap();
+    assert_eq!(stats.queues[0].dlq, 3, "nothing moved");
+    assert!(h.store.flags().await.unwrap().is_empty(), "no flag set");
+    assert!(h.store.audit_recent(10).await.unwrap().is_empty());
+}
+
+async fn plan(h: &Harness, action: Action, settings: Settings) -> (Actions, Plan) {
+    let actions = actions(h.store.clone(), Policy::writable(), settings);
+    let plan = actions.plan(action).await.unwrap();
+    (actions, plan)
+}
+
+async fn replay_by_filter_runs_in_bounded_batches_and_reconciles(h: Harness) {
+    fill_dlq(&h, "delivery", 23, "acme", "timeout", "deliver").await;
+    fill_dlq(&h, "delivery", 4, "acme", "http_404", "deliver").await;
+    let settings = Settings {
+        batch_size: 5,
+        rate_per_s: None,
+        ..Settings::default()
+    };
+    let filter = DlqFilter {
+        error_class: Some("timeout".into()),
+        ..DlqFilter::default()
+    };
+    let action = Action::Replay {
+        queue: queue("delivery"),
+        from: FailedSet::Dlq,
+        scope: Scope::Filter(filter),
+        reset_attempts: true,
+    };
+    let (actions, plan) = plan(&h, action, settings).await;
+    assert_eq!(
+        plan.count, 23,
+        "the plan counts exactly what the filter selects"
+    );
+    assert_eq!(plan.sample.len(), 5);
+    assert!(plan.sample.iter().all(|r| r.error_class == "timeout"));
+    assert_eq!(plan.batch_size, 5);
+    let mut seen = Vec::new();
+    let report = actions
+        .execute(&plan, &CancellationToken::new(), &mut |p| {
+            seen.push(p.done);
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+    assert_eq!(report.moved, 23);
+    assert_eq!(report.remaining, Some(0));
+    assert!(!seen.is_empty(), "progress was reported");
+    assert!(seen.windows(2).all(|w| w[1] >= w[0] && w[1] - w[0] <= 5));
+    assert_eq!(seen.last(), Some(&23));
+    let stats = h.store.stats(&[queue("delivery")]).await.unwrap();
+    assert_eq!(
+        (stats.queues[0].depth, stats.queues[0].dlq),
+        (23, 4),
+        "the timeouts are back in the queue, the 404s untouched"
+    );
+    let audit = h.store.audit_recent(5).await.unwrap();
+    assert_eq!(audit.len(), 1, "one audit record per action");
+    let record = &audit[0].record;
+    assert_eq!(record.who, "ops@bastion");
+    assert_eq!(record.action, "replay");
+    assert_eq!(record.origin, "headless");
+    assert_eq!(record.target, "test");
+    assert_eq!(record.batch_id, plan.id);
+    assert!(record.scope.contains("error=timeout"), "{}", record.scope);
+    assert!(
+        record.result.starts_with("completed: 23 moved"),
+        "{}",
+        record.result
+    );
+    assert_eq!(record.plan["count"], 23);
+}
+
+async fn cancel_stops_between_batches_with_exact_counts(h: Harness) {
+    fill_dlq(&h, "delivery", 30, "acme", "timeout", "deliver").await;
+    let settings = Settings {
+        batch_size: 4,
+        rate_per_s: None,
+        ..Settings::default()
+    };
+    let action = Action::MoveToDead {
+        queue: queue("delivery"),
+        scope: Scope::Filter(DlqFilter::default()),
+    };
+    let (actions, plan) = plan(&h, action, settings).await;
+    let cancel = CancellationToken::new();
+    let mut done_at_cancel = 0;
+    let report = actions
+        .execute(&plan, &cancel, &mut |p| {
+            if p.batches == 3 {
+                done_at_cancel = p.done;
+                cancel.cancel();
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Cancelled);
+    assert_eq!(report.batches, 3, "no batch started after the cancel");
+    assert!(done_at_cancel > 0 && done_at_cancel <= 12);
+    assert_eq!(report.moved, done_at_cancel);
+    assert_eq!(report.remaining, Some(30 - done_at_cancel));
+    let stats = h.store.stats(&[queue("delivery")]).await.unwrap();
+    assert_eq!(
+        (stats.queues[0].dlq, stats.queues[0].dead),
+        (30 - done_at_cancel, done_at_cancel),
+        "the counts are exact"
+    );
+    let audit = h.store.audit_recent(1).await.unwrap();
+    let expected = format!("cancelled: {done_at_cancel} moved");
+    assert!(audit[0].record.result.starts_with(&expected));
+}
+
+async fn single_actions_change_state_with_provenance(h: Harness) {
+    let now = h.store.now_ms();
+    let settings = Settings::default();
+    for action in every_action(now)
+        .into_iter()
+        .filter(|a| a.dlq_scope().is_none())
+    {
+        let (actions, plan) = plan(&h, action, settings).await;
+        assert_eq!(plan.count, 1);
+        let report = actions
+            .execute(&plan, &CancellationToken::new(), &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(report.outcome, Outcome::Completed, "{}", plan.summary);
+    }
+    let flags = h.store.flags().await.unwrap();
+    let names: BTreeSet<&str> = flags.iter().map(|(n, _)| n.as_str()).collect();
+    for name in [
+        Flag::EmergencyStop(None).name(),
+        Flag::SheddingMode.name(),
+        Flag::ConfigOverride("workers.recheck_ms".into()).name(),
+        Flag::ConfigOverride(Threshold::Shed.config_key(&queue("delivery"))).name(),
+    ] {
+        assert!(
+            names.contains(name.as_str()),
+            "{name} missing from {names:?}"
+        );
+    }
+    assert!(flags.iter().all(|(_, f)| f.owner == "ops@bastion"));
+    let (_, stop) = flags.iter().find(|(n, _)| n == "emergency_stop").unwrap();
+    assert_eq!(stop.reason, "incident 42");
+    assert_eq!(
+        h.store.config_get("shedding.delivery.shed").await.unwrap(),
+        Some("10".into())
+    );
+    // The breaker went forced-open, disabled, then reset: closed again.
+    let breakers = h.store.breakers().await.unwrap();
+    assert_eq!(breakers.len(), 1);
+    assert_eq!(breakers[0].1.state, BreakerState::Closed);
+    // The test alert waits on the ingest queue, marked as a test.
+    let stats = h.store.stats(&[queue("ingest")]).await.unwrap();
+    assert_eq!(stats.queues[0].depth, 1);
+    let audit = h.store.audit_recent(20).await.unwrap();
+    assert_eq!(audit.len(), 8, "one record per executed action");
+}
+
+async fn invalid_actions_are_refused_before_planning(h: Harness) {
+    let now = h.store.now_ms();
+    let actions = actions(h.store.clone(), Policy::writable(), Settings::default());
+    let no_reason = Action::EmergencyStop {
+        backend: None,
+        on: true,
+        reason: "  ".into(),
+        expires_at_ms: None,
+    };
+    let past = Action::BreakerForceOpen {
+        backend: "slack".into(),
+        until_ms: now,
+        reason: "maintenance".into(),
+    };
+    for action in [no_reason, past] {
+        let result = actions.plan(action).await;
+        assert!(matches!(result, Err(ActionError::Invalid(_))), "{result:?}");
+    }
+}
+
+async fn dry_run_changes_nothing_but_is_audited(h: Harness) {
+    fill_dlq(&h, "delivery", 6, "acme", "timeout", "deliver").await;
+    let settings = Settings {
+        dry_run: true,
+        ..Settings::default()
+    };
+    let action = Action::Purge {
+        queue: queue("delivery"),
+        set: FailedSet::Dlq,
+        scope: Scope::Filter(DlqFilter::default()),
+    };
+    let (actions, plan) = plan(&h, action, settings).await;
+    assert_eq!(plan.count, 6);
+    let report = actions
+        .execute(&plan, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::DryRun);
+    let stats = h.store.stats(&[queue("delivery")]).await.unwrap();
+    assert_eq!(stats.queues[0].dlq, 6);
+    let audit = h.store.audit_recent(1).await.unwrap();
+    assert!(audit[0].record.result.starts_with("dry-run"));
+}
+
+macro_rules! on_both {
+    ($($case:ident),* $(,)?) => {
+        mod memory { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
+        mod redis { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 3).await).await } )* }
+    };
+}
+
+on_both!(
+    read_only_refuses_every_action_before_any_io,
+    replay_by_filter_runs_in_bounded_batches_and_reconciles,
+    cancel_stops_between_batches_with_exact_counts,
+    single_actions_change_state_with_provenance,
+    invalid_actions_are_refused_before_planning,
+    dry_run_changes_nothing_but_is_audited,
+);

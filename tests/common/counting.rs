@@ -1,0 +1,270 @@
+//! A store that counts the calls made through it, to prove that something did no I/O (or no
+//! writes) — the read-only tests. It wraps a real store; it does not imitate one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+use ward::engine::breaker::Breaker;
+use ward::engine::ratelimit::{RateLimit, Verdict};
+use ward::model::{
+    AuditEntry, AuditRecord, Envelope, Flag, FlagState, QueueName, StoreStats, WorkerId,
+};
+use ward::store::{
+    BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
+    DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, Receipt, ReceiptOutcome,
+    ReplayOptions, RetryRequest, Store, StoreResult, Update,
+};
+
+#[derive(Debug)]
+pub struct CountingStore {
+    inner: Arc<dyn Store>,
+    calls: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            calls: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        }
+    }
+    /// Every store call made through this wrapper.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+    /// The calls that can change the store.
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+    fn count(&self, write: bool) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if write {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+    fn keys(&self) -> &KeySchema {
+        self.inner.keys()
+    }
+    fn now_ms(&self) -> i64 {
+        self.inner.now_ms()
+    }
+    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
+        self.count(true);
+        self.inner.enqueue(queue, envelopes).await
+    }
+    async fn lease(
+        &self,
+        queue: &QueueName,
+        worker: &WorkerId,
+        max: usize,
+        lease_for: Duration,
+    ) -> StoreResult<Lease> {
+        self.count(true);
+        self.inner.lease(queue, worker, max, lease_for).await
+    }
+    async fn ack(&self, queue: &QueueName, receipts: &[Receipt]) -> StoreResult<ReceiptOutcome> {
+        self.count(true);
+        self.inner.ack(queue, receipts).await
+    }
+    async fn forward(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+    ) -> StoreResult<ForwardOutcome> {
+        self.count(true);
+        self.inner.forward(from, to, requests).await
+    }
+    async fn extend(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        lease_for: Duration,
+    ) -> StoreResult<ReceiptOutcome> {
+        self.count(true);
+        self.inner.extend(queue, receipts, lease_for).await
+    }
+    async fn schedule_retry(
+        &self,
+        queue: &QueueName,
+        retries: &[RetryRequest],
+    ) -> StoreResult<ReceiptOutcome> {
+        self.count(true);
+        self.inner.schedule_retry(queue, retries).await
+    }
+    async fn defer(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        due_at_ms: i64,
+    ) -> StoreResult<ReceiptOutcome> {
+        self.count(true);
+        self.inner.defer(queue, receipts, due_at_ms).await
+    }
+    async fn release(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+    ) -> StoreResult<ReceiptOutcome> {
+        self.count(true);
+        self.inner.release(queue, receipts).await
+    }
+    async fn promote_due(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
+        self.count(true);
+        self.inner.promote_due(queue, max).await
+    }
+    async fn dead_letter(
+        &self,
+        queue: &QueueName,
+        requests: &[DeadLetterRequest],
+    ) -> StoreResult<ReceiptOutcome> {
+        self.count(true);
+        self.inner.dead_letter(queue, requests).await
+    }
+    async fn recover_expired(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
+        self.count(true);
+        self.inner.recover_expired(queue, max).await
+    }
+    async fn failed_count(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+    ) -> StoreResult<u64> {
+        self.count(false);
+        self.inner.failed_count(queue, set, filter).await
+    }
+    async fn failed_page(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        cursor: &DlqCursor,
+        limit: usize,
+    ) -> StoreResult<DlqPage> {
+        self.count(false);
+        self.inner
+            .failed_page(queue, set, filter, cursor, limit)
+            .await
+    }
+    async fn replay(
+        &self,
+        queue: &QueueName,
+        from: FailedSet,
+        scope: &DlqScope,
+        options: ReplayOptions,
+    ) -> StoreResult<BatchResult> {
+        self.count(true);
+        self.inner.replay(queue, from, scope, options).await
+    }
+    async fn purge(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        self.count(true);
+        self.inner.purge(queue, set, scope, max_items).await
+    }
+    async fn bury(
+        &self,
+        queue: &QueueName,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        self.count(true);
+        self.inner.bury(queue, scope, max_items).await
+    }
+    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
+        self.count(true);
+        self.inner.set_flag(flag, state).await
+    }
+    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
+        self.count(false);
+        self.inner.flags().await
+    }
+    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        self.count(true);
+        self.inner.config_set(key, value).await
+    }
+    async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {
+        self.count(false);
+        self.inner.config_get(key).await
+    }
+    async fn config_all(&self) -> StoreResult<Vec<(String, String)>> {
+        self.count(false);
+        self.inner.config_all().await
+    }
+    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>> {
+        self.count(false);
+        self.inner.subscribe().await
+    }
+    async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String> {
+        self.count(true);
+        self.inner.audit_append(record).await
+    }
+    async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        self.count(false);
+        self.inner.audit_recent(limit).await
+    }
+    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
+        self.count(false);
+        self.inner.stats(queues).await
+    }
+    async fn dedup_claim(
+        &self,
+        owner: &str,
+        keys: &[String],
+        hold: Duration,
+    ) -> StoreResult<Vec<DedupClaim>> {
+        self.count(true);
+        self.inner.dedup_claim(owner, keys, hold).await
+    }
+    async fn dedup_finish(
+        &self,
+        owner: &str,
+        outcomes: &[(String, DedupFinish)],
+    ) -> StoreResult<()> {
+        self.count(true);
+        self.inner.dedup_finish(owner, outcomes).await
+    }
+    async fn rate_limit(
+        &self,
+        name: &str,
+        limit: &RateLimit,
+        quantity: u32,
+    ) -> StoreResult<Verdict> {
+        self.count(true);
+        self.inner.rate_limit(name, limit, quantity).await
+    }
+    async fn breaker_load(&self, name: &str) -> StoreResult<Option<(u64, Breaker)>> {
+        self.count(false);
+        self.inner.breaker_load(name).await
+    }
+    async fn breaker_store(
+        &self,
+        name: &str,
+        expected: u64,
+        breaker: &Breaker,
+    ) -> StoreResult<bool> {
+        self.count(true);
+        self.inner.breaker_store(name, expected, breaker).await
+    }
+    async fn breakers(&self) -> StoreResult<Vec<(String, Breaker)>> {
+        self.count(false);
+        self.inner.breakers().await
+    }
+}
