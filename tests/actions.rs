@@ -63,6 +63,7 @@ fn every_action(now: i64) -> Vec<Action> {
             queue: q,
             threshold: Threshold::Shed,
             value: Some(10),
+            reason: reason.clone(),
         },
         Action::BreakerForceOpen {
             backend: "slack".into(),

@@ -269,10 +269,10 @@ impl Actions {
                 queue,
                 threshold,
                 value,
+                reason,
             } => {
                 let key = threshold.config_key(queue);
-                let reason = format!("{} depth of {queue}", threshold.as_str());
-                self.set_config(&key, value.map(|v| v.to_string()).as_deref(), &reason)
+                self.set_config(&key, value.map(|v| v.to_string()).as_deref(), reason)
                     .await
             }
             Action::BreakerForceOpen {

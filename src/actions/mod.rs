@@ -57,6 +57,7 @@ pub enum Action {
         queue: QueueName,
         threshold: Threshold,
         value: Option<u64>,
+        reason: String,
     },
     /// Hold a backend's breaker open until `until_ms` (an expiry is mandatory).
     BreakerForceOpen {
@@ -200,6 +201,7 @@ impl Action {
             | Self::BreakerDisable { reason, .. }
             | Self::BreakerReset { reason, .. }
             | Self::EmergencyStop { reason, .. }
+            | Self::SetThreshold { reason, .. }
             | Self::SetConfig { reason, .. } => Some(reason),
             _ => None,
         }
@@ -264,6 +266,7 @@ impl Action {
                 queue,
                 threshold,
                 value,
+                ..
             } => match value {
                 Some(v) => format!("set the {} depth of {queue} to {v}", threshold.as_str()),
                 None => format!("remove the {} depth of {queue}", threshold.as_str()),

@@ -103,6 +103,9 @@ pub struct WorkersConfig {
     pub idle_poll_ms: u64,
     pub scheduler_interval_ms: u64,
     pub stats_interval_ms: u64,
+    /// How often workers re-read operator controls (flags, shedding thresholds) and check queue
+    /// depths against them; a change announced by the store is read at once.
+    pub control_interval_ms: u64,
     /// When a channel is stopped or its breaker open, look again after this long.
     pub recheck_ms: u64,
     /// Append one JSON line per delivery attempt to this file.
@@ -119,6 +122,7 @@ impl Default for WorkersConfig {
             idle_poll_ms: 50,
             scheduler_interval_ms: 250,
             stats_interval_ms: 1_000,
+            control_interval_ms: 250,
             recheck_ms: 5_000,
             events_log: None,
         }
@@ -134,6 +138,7 @@ impl WorkersConfig {
             ("idle_poll_ms", self.idle_poll_ms),
             ("scheduler_interval_ms", self.scheduler_interval_ms),
             ("stats_interval_ms", self.stats_interval_ms),
+            ("control_interval_ms", self.control_interval_ms),
             ("recheck_ms", self.recheck_ms),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {

@@ -203,6 +203,13 @@ pub const SECTIONS: &[SectionDoc] = &[
                 &["How often workers read queue figures and operator flags."],
             ),
             key(
+                "control_interval_ms",
+                &[
+                    "How often workers re-read operator controls (flags, shedding thresholds) and",
+                    "check queue depths against them; a change announced by the store is read at once.",
+                ],
+            ),
+            key(
                 "recheck_ms",
                 &["When a channel is stopped or its breaker open, look again after this long."],
             ),

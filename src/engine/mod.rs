@@ -7,3 +7,4 @@ pub mod partition;
 pub mod ratelimit;
 pub mod retry;
 pub mod routing;
+pub mod shedding;

@@ -571,6 +571,21 @@ async fn accept_inner(
         }
     }
 
+    if pipeline
+        .controls()
+        .deferring(&pipeline.workers.ingest_queue)
+    {
+        let mut refusal = Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shedding",
+            format!(
+                "the {} queue is over its shed depth and defers new alerts; retry later",
+                pipeline.workers.ingest_queue
+            ),
+        );
+        refusal.headers = vec![("Retry-After", "1".to_owned())];
+        return Err(refusal);
+    }
     let depth = pipeline
         .store
         .stats(std::slice::from_ref(&pipeline.workers.ingest_queue))

@@ -1,6 +1,8 @@
 //! The pipeline workers as tokio tasks, each stopped by one `CancellationToken`: ingest (HTTP),
-//! router, delivery, scheduler (due retries), janitor (expired leases) and a stats publisher.
+//! router, delivery, scheduler (due retries), janitor (expired leases), a stats publisher and
+//! the controls reader (flags, shedding).
 
+pub mod control;
 pub mod delivery;
 pub mod ingest;
 pub mod maintenance;
@@ -38,6 +40,7 @@ pub struct WorkerConfig {
     pub scheduler_interval_ms: u64,
     pub janitor_interval_ms: u64,
     pub stats_interval_ms: u64,
+    pub control_interval_ms: u64,
     pub recheck_ms: u64,
     pub events_log: Option<PathBuf>,
 }
@@ -64,6 +67,7 @@ impl WorkerConfig {
             scheduler_interval_ms: w.scheduler_interval_ms,
             janitor_interval_ms: q.janitor_interval_ms,
             stats_interval_ms: w.stats_interval_ms,
+            control_interval_ms: w.control_interval_ms,
             recheck_ms: w.recheck_ms,
             events_log: w.events_log.clone(),
         }
@@ -113,6 +117,7 @@ pub struct Pipeline {
     pub workers: WorkerConfig,
     pub worker: WorkerId,
     pub flags: RwLock<FlagsView>,
+    pub controls: RwLock<control::Controls>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -201,6 +206,7 @@ impl Pipeline {
             workers: parts.workers,
             worker: WorkerId::new(format!("{host}:{}", std::process::id())),
             flags: RwLock::new(FlagsView::default()),
+            controls: RwLock::new(control::Controls::default()),
         }))
     }
 
@@ -214,6 +220,20 @@ impl Pipeline {
         self.flags
             .read()
             .map_or_else(|poisoned| poisoned.into_inner().clone(), |f| f.clone())
+    }
+
+    pub fn controls(&self) -> control::Controls {
+        self.controls
+            .read()
+            .map_or_else(|poisoned| poisoned.into_inner().clone(), |c| c.clone())
+    }
+
+    /// Leasing from `source` waits: a queue it feeds is deferring under load.
+    pub fn holding_back(&self, source: &QueueName) -> bool {
+        let controls = self.controls();
+        control::feeds(self, source)
+            .iter()
+            .any(|q| controls.deferring(q))
     }
 
     pub fn policy(&self, name: &str) -> &RetryPolicy {
@@ -252,6 +272,7 @@ impl Pipeline {
         tasks.spawn(maintenance::scheduler(self.clone(), stop.clone()));
         tasks.spawn(maintenance::janitor(self.clone(), stop.clone()));
         tasks.spawn(maintenance::stats(self.clone(), stop.clone()));
+        tasks.spawn(control::run(self.clone(), stop.clone()));
         Ok(Running { tasks, address })
     }
 }
@@ -286,6 +307,12 @@ pub(crate) async fn next_batch(
 ) -> Option<Vec<crate::store::LeasedItem>> {
     let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
     while !stop.is_cancelled() {
+        if pipeline.holding_back(queue) {
+            if !pause(stop, idle).await {
+                return None;
+            }
+            continue;
+        }
         let wait = match lease_batch(pipeline, queue).await {
             Ok(lease) if !lease.items.is_empty() => return Some(lease.items),
             Ok(_) => idle,
@@ -324,7 +351,10 @@ pub(crate) async fn lease_once(
     queue: &QueueName,
     stop: &CancellationToken,
 ) -> Option<Vec<crate::store::LeasedItem>> {
-    if stop.is_cancelled() || pipeline.flags().global_stop(pipeline.store.now_ms()) {
+    if stop.is_cancelled()
+        || pipeline.flags().global_stop(pipeline.store.now_ms())
+        || pipeline.holding_back(queue)
+    {
         return None;
     }
     match lease_batch(pipeline, queue).await {

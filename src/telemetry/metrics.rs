@@ -23,7 +23,7 @@ pub struct IngestLabels {
     /// `accepted` or `rejected`.
     pub status: &'static str,
     /// Empty when accepted; else `auth`, `json`, `validation`, `too_large`, `rate_limit`,
-    /// `queue_full`, `store`.
+    /// `queue_full`, `shedding`, `store`.
     pub reason: &'static str,
 }
 
@@ -58,6 +58,13 @@ pub struct ChannelLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabels {
     pub queue: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShedLabels {
+    pub queue: String,
+    /// `dlq` or `defer`.
+    pub mode: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -101,6 +108,9 @@ pub struct Metrics {
     pub dlq_size: GaugeFamily<QueueLabels>,
     pub dead_size: GaugeFamily<QueueLabels>,
     pub recovered_leases: Counter<u64, AtomicU64>,
+    pub queue_pressure: GaugeFamily<QueueLabels>,
+    pub shed_events: Family<ShedLabels, Counter>,
+    pub shed_items: Family<QueueLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -235,6 +245,24 @@ impl Metrics {
                 "recovered_leases",
                 "Expired leases the janitor returned to their queue",
                 Counter::default(),
+            ),
+            queue_pressure: add(
+                &mut r,
+                "queue_pressure",
+                "Queue depth against its thresholds: 0 normal, 1 over warn, 2 shedding to the DLQ, 3 deferring",
+                Family::default(),
+            ),
+            shed_events: add(
+                &mut r,
+                "shed_events",
+                "Times a queue started shedding, by mode",
+                Family::default(),
+            ),
+            shed_items: add(
+                &mut r,
+                "shed_items",
+                "Items shedding moved to the DLQ",
+                Family::default(),
             ),
             registry: Arc::new(r),
         }

@@ -1,0 +1,277 @@
+//! Operator controls as the workers see them: flags and shedding thresholds, re-read on every
+//! change the store announces (and on an interval, in case a notice is lost), and the
+//! backpressure step that checks queue depths against them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::{FlagsView, Pipeline};
+use crate::engine::shedding::{Pressure, pressure};
+use crate::model::{FailureInfo, QueueName, ShedMode, Threshold};
+use crate::store::{DeadLetterRequest, DedupClaim, DedupFinish, MAX_BATCH, StoreResult, Update};
+use crate::telemetry::metrics::{QueueLabels, ShedLabels};
+
+/// Items one worker sheds per check: bounded, so a huge excess drains over a few checks.
+const SHED_BUDGET: u64 = 5 * MAX_BATCH as u64;
+
+/// A queue's thresholds, from dynamic config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Thresholds {
+    pub warn: Option<u64>,
+    pub shed: Option<u64>,
+}
+
+/// The controls as last read, and the pressure they gave.
+#[derive(Debug, Clone, Default)]
+pub struct Controls {
+    pub mode: ShedMode,
+    pub thresholds: BTreeMap<QueueName, Thresholds>,
+    pub pressure: BTreeMap<QueueName, Pressure>,
+    pub read_at_ms: i64,
+    /// How many reads made it: tells a waiting caller that a new read happened.
+    pub reads: u64,
+}
+
+impl Controls {
+    /// Whatever feeds `queue` must hold back.
+    pub fn deferring(&self, queue: &QueueName) -> bool {
+        self.pressure.get(queue) == Some(&Pressure::Defer)
+    }
+}
+
+/// Thresholds from the dynamic config entries `shedding.<queue>.<warn|shed>`.
+fn thresholds(config: &[(String, String)]) -> BTreeMap<QueueName, Thresholds> {
+    let mut out: BTreeMap<QueueName, Thresholds> = BTreeMap::new();
+    for (key, value) in config {
+        let Some(rest) = key.strip_prefix("shedding.") else {
+            continue;
+        };
+        let Some((queue, which)) = rest.rsplit_once('.') else {
+            continue;
+        };
+        let (Ok(queue), Ok(value)) = (QueueName::new(queue), value.trim().parse::<u64>()) else {
+            tracing::warn!(key, value, "ignoring an unreadable shedding threshold");
+            continue;
+        };
+        let entry = out.entry(queue).or_default();
+        match which {
+            w if w == Threshold::Warn.as_str() => entry.warn = Some(value),
+            w if w == Threshold::Shed.as_str() => entry.shed = Some(value),
+            _ => tracing::warn!(key, "ignoring an unknown shedding threshold"),
+        }
+    }
+    out
+}
+
+/// Re-read the controls and check the queues, until stopped.
+pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+    let every = Duration::from_millis(pipeline.workers.control_interval_ms);
+    let mut updates = match pipeline.store.subscribe().await {
+        Ok(updates) => Some(updates),
+        Err(error) => {
+            tracing::warn!(%error, "no update notices; controls are read every interval");
+            None
+        }
+    };
+    while !stop.is_cancelled() {
+        if let Err(error) = check(&pipeline).await {
+            tracing::warn!(%error, "could not read the operator controls");
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+            closed = notice(&mut updates) => {
+                if closed {
+                    updates = None;
+                }
+            }
+        }
+    }
+}
+
+/// Wait for the next update notice; true once the channel has closed.
+async fn notice(updates: &mut Option<broadcast::Receiver<Update>>) -> bool {
+    match updates {
+        Some(receiver) => matches!(
+            receiver.recv().await,
+            Err(broadcast::error::RecvError::Closed)
+        ),
+        None => std::future::pending().await,
+    }
+}
+
+/// One read of the controls, then one backpressure step per queue with thresholds.
+pub async fn check(pipeline: &Pipeline) -> StoreResult<()> {
+    let store = pipeline.store.as_ref();
+    let now = store.now_ms();
+    let flags = store.flags().await?;
+    let mode = flags
+        .iter()
+        .find(|(name, state)| name == "shedding_mode" && !state.is_expired(now))
+        .and_then(|(_, state)| ShedMode::parse(&state.value))
+        .unwrap_or_default();
+    if let Ok(mut view) = pipeline.flags.write() {
+        *view = FlagsView {
+            flags,
+            read_at_ms: now,
+        };
+    }
+    let thresholds = thresholds(&store.config_all().await?);
+    let mut pressures = BTreeMap::new();
+    if !thresholds.is_empty() {
+        let queues: Vec<QueueName> = thresholds.keys().cloned().collect();
+        let stats = store.stats(&queues).await?;
+        let before = pipeline.controls().pressure;
+        for q in &stats.queues {
+            let limits = thresholds.get(&q.queue).copied().unwrap_or_default();
+            let now_pressure = pressure(q.depth, limits.warn, limits.shed, mode);
+            let was = before.get(&q.queue).copied().unwrap_or(Pressure::Normal);
+            report(pipeline, &q.queue, q.depth, limits, was, now_pressure);
+            if let Pressure::Shed { excess } = now_pressure {
+                let reason = format!(
+                    "{} held {} items, over its shed depth {}",
+                    q.queue,
+                    q.depth,
+                    limits.shed.unwrap_or_default()
+                );
+                let moved = shed_step(pipeline, &q.queue, excess.min(SHED_BUDGET), &reason).await?;
+                pipeline
+                    .metrics
+                    .shed_items
+                    .get_or_create(&QueueLabels {
+                        queue: q.queue.to_string(),
+                    })
+                    .inc_by(moved);
+            }
+            pressures.insert(q.queue.clone(), now_pressure);
+        }
+    }
+    if let Ok(mut controls) = pipeline.controls.write() {
+        *controls = Controls {
+            mode,
+            thresholds,
+            pressure: pressures,
+            read_at_ms: now,
+            reads: controls.reads + 1,
+        };
+    }
+    Ok(())
+}
+
+/// Gauges, shed-event counts and a log line when a queue's pressure changes.
+fn report(
+    pipeline: &Pipeline,
+    queue: &QueueName,
+    depth: u64,
+    limits: Thresholds,
+    was: Pressure,
+    now: Pressure,
+) {
+    let labels = QueueLabels {
+        queue: queue.to_string(),
+    };
+    pipeline
+        .metrics
+        .queue_pressure
+        .get_or_create(&labels)
+        .set(now.level());
+    if now.level() == was.level() {
+        return;
+    }
+    let mode = match now {
+        Pressure::Shed { .. } => Some("dlq"),
+        Pressure::Defer => Some("defer"),
+        Pressure::Normal | Pressure::Warn => None,
+    };
+    if let Some(mode) = mode {
+        pipeline
+            .metrics
+            .shed_events
+            .get_or_create(&ShedLabels {
+                queue: queue.to_string(),
+                mode,
+            })
+            .inc();
+        tracing::warn!(%queue, depth, shed = ?limits.shed, mode, "queue over its shed depth: shedding");
+    } else if now == Pressure::Warn {
+        tracing::warn!(%queue, depth, warn = ?limits.warn, "queue over its warn depth");
+    } else {
+        tracing::info!(%queue, depth, "queue back under its thresholds");
+    }
+}
+
+/// One worker at a time sheds a queue, so workers that read the same depth do not each remove
+/// the whole excess. The turn is a claim record (the dedup claim: set-if-absent with expiry),
+/// released when the step ends and lapsing if its worker dies.
+async fn shed_step(
+    pipeline: &Pipeline,
+    queue: &QueueName,
+    count: u64,
+    reason: &str,
+) -> StoreResult<u64> {
+    let turn = vec![format!("shed-step:{queue}")];
+    let owner = pipeline.worker.as_str();
+    let hold = Duration::from_millis(pipeline.workers.control_interval_ms.saturating_mul(4));
+    let claim = pipeline.store.dedup_claim(owner, &turn, hold).await?;
+    if claim.first() != Some(&DedupClaim::Claimed) {
+        return Ok(0);
+    }
+    let moved = shed_oldest(pipeline, queue, count, reason).await;
+    let released = pipeline
+        .store
+        .dedup_finish(owner, &[(turn[0].clone(), DedupFinish::Release)])
+        .await;
+    let moved = moved?;
+    released?;
+    Ok(moved)
+}
+
+/// Move up to `count` of the oldest waiting items of `queue` to its DLQ with the `shed` class:
+/// leased, then dead-lettered under that lease, two atomic steps (a crash between them leaves
+/// the items to the janitor, not lost). Returns how many moved.
+async fn shed_oldest(
+    pipeline: &Pipeline,
+    queue: &QueueName,
+    count: u64,
+    reason: &str,
+) -> StoreResult<u64> {
+    let mut moved = 0;
+    while moved < count {
+        let want = usize::try_from(count - moved)
+            .unwrap_or(MAX_BATCH)
+            .min(MAX_BATCH);
+        let lease = pipeline
+            .store
+            .lease(queue, &pipeline.worker, want, pipeline.workers.lease())
+            .await?;
+        if lease.items.is_empty() {
+            break;
+        }
+        let requests: Vec<DeadLetterRequest> = lease
+            .items
+            .into_iter()
+            .map(|item| DeadLetterRequest {
+                receipt: item.receipt,
+                envelope: item.envelope,
+                failure: FailureInfo::new("shed", reason, "shed"),
+            })
+            .collect();
+        let outcome = pipeline.store.dead_letter(queue, &requests).await?;
+        moved += outcome.applied as u64;
+    }
+    Ok(moved)
+}
+
+/// The queues a deferring queue holds back: the router stops taking from ingest while delivery
+/// defers; ingest itself answers 503 while the ingest queue defers.
+pub fn feeds(pipeline: &Pipeline, source: &QueueName) -> BTreeSet<QueueName> {
+    let mut out = BTreeSet::new();
+    if *source == pipeline.workers.ingest_queue {
+        out.insert(pipeline.workers.delivery_queue.clone());
+    }
+    out
+}
