@@ -1,6 +1,7 @@
 //! The operator-actions layer on the memory store and a real redis-server: read-only refuses
 //! every action before any I/O; plans count exactly; bulk actions run in bounded batches with
-//! progress, cancel and reconciled counts; every run leaves one audit record.
+//! progress, cancel and reconciled counts; every run leaves one audit record; the overrides
+//! inventory shows who set what and why, and expired overrides end by themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -14,11 +15,17 @@ use common::{Harness, Kind, fill_dlq, queue};
 use counting::CountingStore;
 use tokio_util::sync::CancellationToken;
 use ward::actions::{
-    Action, ActionError, ActionKind, Actions, Actor, Origin, Outcome, Plan, Policy, Scope, Settings,
+    Action, ActionError, ActionKind, Actions, Actor, Origin, Outcome, OverrideKind, Plan, Policy,
+    Scope, Settings, overrides,
 };
-use ward::engine::breaker::BreakerState;
+use ward::config::{Config, IngestConfig};
+use ward::delivery::NullBackend;
+use ward::engine::breaker::{BreakerConfig, BreakerState};
+use ward::engine::routing::RoutingConfig;
 use ward::model::{Flag, ShedMode, Threshold};
+use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
 use ward::store::{DlqFilter, FailedSet, Store};
+use ward::telemetry::{EventLog, Metrics};
 
 fn actions(store: Arc<dyn Store>, policy: Policy, settings: Settings) -> Actions {
     Actions {
@@ -336,6 +343,129 @@ async fn dry_run_changes_nothing_but_is_audited(h: Harness) {
     assert!(audit[0].record.result.starts_with("dry-run"));
 }
 
+/// One worker (router, delivery to a null channel, janitor every 10 ms) on `h`'s store.
+async fn start_worker(h: &Harness, stop: &CancellationToken) -> ward::pipeline::Running {
+    let mut workers = WorkerConfig::from_config(&Config::default());
+    workers.janitor_interval_ms = 10;
+    let pipeline = Pipeline::new(PipelineParts {
+        store: h.store.clone(),
+        backends: vec![Arc::new(NullBackend::new("null"))],
+        routing: RoutingConfig {
+            default_channels: vec!["null".to_owned()],
+            ..RoutingConfig::default()
+        },
+        policies: Vec::new(),
+        breaker: BreakerConfig::default(),
+        ingest: IngestConfig::default(),
+        workers,
+        metrics: Metrics::new(),
+        events: EventLog::disabled(),
+    })
+    .unwrap();
+    pipeline.spawn(stop, false).await.unwrap()
+}
+
+async fn overrides_show_owner_reason_age_and_expiry_and_end_by_themselves(h: Harness) {
+    let now = h.store.now_ms();
+    let actions = actions(h.store.clone(), Policy::writable(), Settings::default());
+    let run = |action: Action| {
+        let actions = actions.clone();
+        async move {
+            let plan = actions.plan(action).await.unwrap();
+            actions
+                .execute(&plan, &CancellationToken::new(), &mut |_| {})
+                .await
+                .unwrap();
+        }
+    };
+    run(Action::EmergencyStop {
+        backend: Some("slack".into()),
+        on: true,
+        reason: "vendor outage".into(),
+        expires_at_ms: Some(now + 60_000),
+    })
+    .await;
+    run(Action::Shedding {
+        mode: ShedMode::Defer,
+        reason: "load test".into(),
+        expires_at_ms: None,
+    })
+    .await;
+    run(Action::BreakerForceOpen {
+        backend: "smtp".into(),
+        until_ms: now + 30_000,
+        reason: "relay maintenance".into(),
+    })
+    .await;
+    h.clock.advance(std::time::Duration::from_secs(10));
+    let list = overrides(h.store.as_ref()).await.unwrap();
+    let kinds: Vec<OverrideKind> = list.iter().map(|o| o.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            OverrideKind::EmergencyStop,
+            OverrideKind::Shedding,
+            OverrideKind::Breaker
+        ]
+    );
+    for item in &list {
+        assert_eq!(item.owner, "ops@bastion");
+        assert_eq!(item.age_ms, 10_000);
+        assert!(!item.expired);
+    }
+    assert_eq!(list[0].reason, "vendor outage");
+    assert_eq!(list[0].expires_at_ms, Some(now + 60_000));
+    assert_eq!(list[1].expires_at_ms, None);
+    assert_eq!(list[2].name, "smtp");
+    assert_eq!(list[2].value, "forced_open");
+    assert_eq!(list[2].reason, "relay maintenance");
+    assert_eq!(list[2].expires_at_ms, Some(now + 30_000));
+
+    h.clock.advance(std::time::Duration::from_secs(60));
+    let list = overrides(h.store.as_ref()).await.unwrap();
+    let expired: Vec<&str> = list
+        .iter()
+        .filter(|o| o.expired)
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(expired, ["emergency_stop:slack", "smtp"]);
+
+    // A running worker's janitor ends them; what has no expiry stays.
+    let stop = CancellationToken::new();
+    let running = start_worker(&h, &stop).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let names: Vec<String> = overrides(h.store.as_ref())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        if names == ["shedding_mode"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {names:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    running.join().await;
+    let breakers = h.store.breakers().await.unwrap();
+    assert_eq!(breakers[0].1.state, BreakerState::Closed);
+    let audit = h.store.audit_recent(10).await.unwrap();
+    let lifted = audit
+        .iter()
+        .find(|e| e.record.origin == "automatic")
+        .expect("the lifted stop is audited");
+    assert_eq!(lifted.record.action, "emergency_stop");
+    assert!(lifted.record.who.starts_with("ward@"));
+    assert!(
+        lifted.record.plan["action"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("expired (set by ops@bastion: vendor outage)")
+    );
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
@@ -350,4 +480,5 @@ on_both!(
     single_actions_change_state_with_provenance,
     invalid_actions_are_refused_before_planning,
     dry_run_changes_nothing_but_is_audited,
+    overrides_show_owner_reason_age_and_expiry_and_end_by_themselves,
 );

@@ -4,6 +4,7 @@
 //! a plan in bounded batches with progress and cancel, and writes one audit record.
 
 mod executor;
+mod overrides;
 mod plan;
 mod policy;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use executor::{Outcome, Progress, Report};
+pub use overrides::{Override, OverrideKind, end_expired, overrides};
 pub use plan::{Plan, SampleRow};
 pub use policy::{Policy, Refusal};
 

@@ -25,6 +25,21 @@ pub enum Flag {
 }
 
 impl Flag {
+    /// The flag a stored name stands for (`None` for a name Ward does not know).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "emergency_stop" => Some(Self::EmergencyStop(None)),
+            "shedding_mode" => Some(Self::SheddingMode),
+            _ => name
+                .strip_prefix("emergency_stop:")
+                .map(|b| Self::EmergencyStop(Some(b.to_owned())))
+                .or_else(|| {
+                    name.strip_prefix("config:")
+                        .map(|k| Self::ConfigOverride(k.to_owned()))
+                }),
+        }
+    }
+
     pub fn name(&self) -> String {
         match self {
             Self::EmergencyStop(None) => "emergency_stop".to_owned(),

@@ -205,29 +205,46 @@ fn report(
 }
 
 /// One worker at a time sheds a queue, so workers that read the same depth do not each remove
-/// the whole excess. The turn is a claim record (the dedup claim: set-if-absent with expiry),
-/// released when the step ends and lapsing if its worker dies.
+/// the whole excess.
 async fn shed_step(
     pipeline: &Pipeline,
     queue: &QueueName,
     count: u64,
     reason: &str,
 ) -> StoreResult<u64> {
-    let turn = vec![format!("shed-step:{queue}")];
+    let moved = one_at_a_time(pipeline, &format!("shed-step:{queue}"), async {
+        shed_oldest(pipeline, queue, count, reason).await
+    })
+    .await?;
+    Ok(moved.unwrap_or(0))
+}
+
+/// Run `work` unless another worker is running the step named `turn`: `None` when it is. The
+/// turn is a claim record (the dedup claim: set-if-absent with expiry), released when the step
+/// ends and lapsing if its worker dies mid-step.
+pub(crate) async fn one_at_a_time<T, E>(
+    pipeline: &Pipeline,
+    turn: &str,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<Option<T>, E>
+where
+    E: From<crate::store::StoreError>,
+{
+    let turn = vec![turn.to_owned()];
     let owner = pipeline.worker.as_str();
     let hold = Duration::from_millis(pipeline.workers.control_interval_ms.saturating_mul(4));
     let claim = pipeline.store.dedup_claim(owner, &turn, hold).await?;
     if claim.first() != Some(&DedupClaim::Claimed) {
-        return Ok(0);
+        return Ok(None);
     }
-    let moved = shed_oldest(pipeline, queue, count, reason).await;
+    let result = work.await;
     let released = pipeline
         .store
         .dedup_finish(owner, &[(turn[0].clone(), DedupFinish::Release)])
         .await;
-    let moved = moved?;
+    let value = result?;
     released?;
-    Ok(moved)
+    Ok(Some(value))
 }
 
 /// Move up to `count` of the oldest waiting items of `queue` to its DLQ with the `shed` class:

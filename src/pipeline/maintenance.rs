@@ -32,7 +32,8 @@ pub async fn scheduler(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     }
 }
 
-/// Return expired leases (crashed or stalled workers) to the front of their queues.
+/// Return expired leases (crashed or stalled workers) to the front of their queues, and end
+/// expired operator overrides.
 pub async fn janitor(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let every = Duration::from_millis(pipeline.workers.janitor_interval_ms);
     loop {
@@ -54,9 +55,25 @@ pub async fn janitor(pipeline: Arc<Pipeline>, stop: CancellationToken) {
                 }
             }
         }
+        end_expired_overrides(&pipeline).await;
         if !pause(&stop, every).await {
             return;
         }
+    }
+}
+
+/// Lift expired operator overrides (one worker at a time), through the actions layer so the
+/// audit shows each one ended.
+async fn end_expired_overrides(pipeline: &Pipeline) {
+    let actions = pipeline.automatic_actions();
+    let ended = super::control::one_at_a_time(pipeline, "expire-overrides", async {
+        crate::actions::end_expired(&actions, &pipeline.breaker).await
+    })
+    .await;
+    match ended {
+        Ok(Some(n)) if n > 0 => tracing::info!(ended = n, "janitor: ended expired overrides"),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "janitor: could not end expired overrides"),
     }
 }
 

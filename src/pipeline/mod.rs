@@ -222,6 +222,21 @@ impl Pipeline {
             .map_or_else(|poisoned| poisoned.into_inner().clone(), |f| f.clone())
     }
 
+    /// The actions context of this worker's automatic steps: audited as `ward@<worker>`.
+    pub fn automatic_actions(&self) -> crate::actions::Actions {
+        crate::actions::Actions {
+            store: self.store.clone(),
+            policy: crate::actions::Policy::writable(),
+            actor: crate::actions::Actor {
+                user: "ward".to_owned(),
+                host: self.worker.as_str().to_owned(),
+            },
+            origin: crate::actions::Origin::Automatic,
+            target: self.store.backend_name().to_owned(),
+            settings: crate::actions::Settings::default(),
+        }
+    }
+
     pub fn controls(&self) -> control::Controls {
         self.controls
             .read()

@@ -1,0 +1,143 @@
+//! The inventory of operator-set state — stop flags, shedding, config overrides, breaker
+//! overrides — each with owner, reason, age and expiry; and the step that ends expired ones.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Action, ActionError, Actions};
+use crate::engine::breaker::{BreakerConfig, BreakerState, TransitionCause};
+use crate::model::{Flag, ShedMode};
+use crate::store::{Store, StoreResult, update_breaker};
+
+/// What kind of state an override is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverrideKind {
+    EmergencyStop,
+    Shedding,
+    Config,
+    Breaker,
+}
+
+/// One operator-set state, as the Overrides view lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    pub kind: OverrideKind,
+    /// The flag's name, or the breaker's backend.
+    pub name: String,
+    pub value: String,
+    pub owner: String,
+    pub reason: String,
+    pub set_at_ms: i64,
+    pub expires_at_ms: Option<i64>,
+    pub age_ms: u64,
+    /// Past its expiry, not yet ended by a worker.
+    pub expired: bool,
+}
+
+fn age(now_ms: i64, since_ms: i64) -> u64 {
+    u64::try_from(now_ms.saturating_sub(since_ms)).unwrap_or(0)
+}
+
+/// Every override in the store, oldest first.
+pub async fn overrides(store: &dyn Store) -> StoreResult<Vec<Override>> {
+    let now = store.now_ms();
+    let mut out = Vec::new();
+    for (name, state) in store.flags().await? {
+        let kind = match Flag::from_name(&name) {
+            Some(Flag::EmergencyStop(_)) => OverrideKind::EmergencyStop,
+            Some(Flag::SheddingMode) => OverrideKind::Shedding,
+            Some(Flag::ConfigOverride(_)) => OverrideKind::Config,
+            None => continue,
+        };
+        out.push(Override {
+            kind,
+            expired: state.is_expired(now),
+            age_ms: age(now, state.set_at_ms),
+            name,
+            value: state.value,
+            owner: state.owner,
+            reason: state.reason,
+            set_at_ms: state.set_at_ms,
+            expires_at_ms: state.expires_at_ms,
+        });
+    }
+    for (backend, breaker) in store.breakers().await? {
+        if !matches!(
+            breaker.state,
+            BreakerState::ForcedOpen | BreakerState::Disabled
+        ) {
+            continue;
+        }
+        let (owner, reason) = match breaker.last_transition.as_ref().map(|t| &t.cause) {
+            Some(
+                TransitionCause::Forced { owner, reason }
+                | TransitionCause::Disabled { owner, reason },
+            ) => (owner.clone(), reason.clone()),
+            _ => (String::new(), String::new()),
+        };
+        let expires_at_ms = (breaker.state == BreakerState::ForcedOpen)
+            .then_some(breaker.until_ms)
+            .flatten();
+        out.push(Override {
+            kind: OverrideKind::Breaker,
+            name: backend,
+            value: breaker.state.as_str().to_owned(),
+            owner,
+            reason,
+            set_at_ms: breaker.since_ms,
+            expires_at_ms,
+            age_ms: age(now, breaker.since_ms),
+            expired: expires_at_ms.is_some_and(|at| at <= now),
+        });
+    }
+    out.sort_by_key(|o| (o.set_at_ms, o.kind, o.name.clone()));
+    Ok(out)
+}
+
+/// End every expired override: a flag through the action that lifts it (so the audit shows
+/// it ended), a forced-open breaker by its own clock. Returns how many ended.
+pub async fn end_expired(actions: &Actions, breaker: &BreakerConfig) -> Result<usize, ActionError> {
+    let store = actions.store.as_ref();
+    let now = store.now_ms();
+    let mut ended = 0;
+    for item in overrides(store).await?.into_iter().filter(|o| o.expired) {
+        let reason = format!("expired (set by {}: {})", item.owner, item.reason);
+        let lift = match Flag::from_name(&item.name) {
+            Some(Flag::EmergencyStop(backend)) if item.kind != OverrideKind::Breaker => {
+                Some(Action::EmergencyStop {
+                    backend,
+                    on: false,
+                    reason,
+                    expires_at_ms: None,
+                })
+            }
+            Some(Flag::SheddingMode) if item.kind != OverrideKind::Breaker => {
+                Some(Action::Shedding {
+                    mode: ShedMode::Off,
+                    reason,
+                    expires_at_ms: None,
+                })
+            }
+            Some(Flag::ConfigOverride(key)) if item.kind != OverrideKind::Breaker => {
+                Some(Action::SetConfig {
+                    key,
+                    value: None,
+                    reason,
+                })
+            }
+            _ => None,
+        };
+        match lift {
+            Some(action) => {
+                let plan = actions.plan(action).await?;
+                let cancel = tokio_util::sync::CancellationToken::new();
+                actions.execute(&plan, &cancel, &mut |_| {}).await?;
+            }
+            None => {
+                update_breaker(store, &item.name, |b| b.tick(breaker, now)).await?;
+            }
+        }
+        ended += 1;
+    }
+    Ok(ended)
+}
