@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Harness, Kind, T0, fill_dlq, queue};
+use common::{Harness, Kind, T0, fill_dlq, fill_dlq_with, queue};
 use serde_json::json;
 use ward::engine::breaker::{Breaker, BreakerConfig, BreakerState, CallOutcome};
 use ward::engine::ratelimit::RateLimit;
@@ -696,6 +696,63 @@ async fn bury_moves_dlq_entries_to_the_dead_list(h: Harness) {
     assert_eq!(replayed.touched(), 0);
 }
 
+async fn dlq_entries_keep_their_channel_and_filter_by_it(h: Harness) {
+    let q = queue("delivery");
+    let failure = |channel: &str| FailureInfo::new("http_500", "boom", "deliver").on(channel);
+    fill_dlq_with(&h, "delivery", 7, "acme", &failure("slack-ops")).await;
+    fill_dlq_with(&h, "delivery", 4, "acme", &failure("smtp")).await;
+    let on = |channel: &str| DlqFilter {
+        channel: Some(channel.to_owned()),
+        ..DlqFilter::default()
+    };
+    assert_eq!(
+        h.store
+            .failed_count(&q, FailedSet::Dlq, &on("slack-ops"))
+            .await
+            .unwrap(),
+        7
+    );
+    assert_eq!(
+        h.store
+            .failed_count(&q, FailedSet::Dlq, &on("smtp"))
+            .await
+            .unwrap(),
+        4
+    );
+    let page = h
+        .store
+        .failed_page(&q, FailedSet::Dlq, &on("smtp"), &DlqCursor::start(), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 4);
+    assert!(page.entries.iter().all(|e| e.meta.channel == "smtp"));
+    let (mut cursor, mut replayed) = (DlqCursor::start(), 0);
+    loop {
+        let scope = DlqScope::Filter {
+            filter: on("smtp"),
+            cursor: cursor.clone(),
+        };
+        let batch = h
+            .store
+            .replay(&q, FailedSet::Dlq, &scope, ReplayOptions::default())
+            .await
+            .unwrap();
+        replayed += batch.moved;
+        match batch.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    assert_eq!(replayed, 4);
+    assert_eq!(
+        h.store
+            .failed_count(&q, FailedSet::Dlq, &DlqFilter::default())
+            .await
+            .unwrap(),
+        7
+    );
+}
+
 async fn corrupt_envelopes_go_to_the_dlq_as_decode_errors(h: Harness) {
     let q = queue("delivery");
     h.store.enqueue(&q, &envelopes(&h, 1, "t")).await.unwrap();
@@ -1309,6 +1366,7 @@ conformance!(
     replay_by_filter_moves_bounded_batches_up_to_the_cutoff,
     purge_by_ids_and_by_filter,
     bury_moves_dlq_entries_to_the_dead_list,
+    dlq_entries_keep_their_channel_and_filter_by_it,
     corrupt_envelopes_go_to_the_dlq_as_decode_errors,
     stats_report_every_figure_and_the_oldest_age,
     flags_are_shared_and_announced,

@@ -182,6 +182,9 @@ pub struct FailureInfo {
     pub error_message: String,
     /// The pipeline stage that failed: `ingest`, `route`, `deliver`, …
     pub stage: String,
+    /// The channel a delivery failed on; empty before routing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub channel: String,
 }
 
 impl FailureInfo {
@@ -190,7 +193,15 @@ impl FailureInfo {
             error_class: error_class.to_owned(),
             error_message: error_message.into(),
             stage: stage.to_owned(),
+            channel: String::new(),
         }
+    }
+
+    /// The same failure, on a channel.
+    #[must_use]
+    pub fn on(mut self, channel: &str) -> Self {
+        channel.clone_into(&mut self.channel);
+        self
     }
 }
 
@@ -203,6 +214,9 @@ pub struct DlqMeta {
     pub error_class: String,
     pub error_message: String,
     pub stage: String,
+    /// The channel a delivery failed on (what remediation and filters select by).
+    #[serde(default)]
+    pub channel: String,
     pub attempts: u32,
     pub replays: u32,
     pub first_failure_ms: i64,

@@ -99,9 +99,9 @@ impl Settlement {
         self.deferred.entry(until_ms).or_default().push(receipt);
     }
 
-    fn dead_letter(&mut self, item: LeasedItem, class: &str, message: String) {
+    fn dead_letter(&mut self, item: LeasedItem, channel: &str, class: &str, message: String) {
         self.dead.push(DeadLetterRequest {
-            failure: FailureInfo::new(class, message, "deliver"),
+            failure: FailureInfo::new(class, message, "deliver").on(channel),
             receipt: item.receipt,
             envelope: item.envelope,
         });
@@ -157,10 +157,10 @@ async fn deliver_batch<T>(
             }
             Ok(job) => {
                 let message = format!("channel {:?} is not configured on this worker", job.channel);
-                settlement.dead_letter(item, "unknown_channel", message);
+                settlement.dead_letter(item, &job.channel, "unknown_channel", message);
             }
             Err(error) => {
-                settlement.dead_letter(item, "decode", format!("not a delivery job: {error}"));
+                settlement.dead_letter(item, "", "decode", format!("not a delivery job: {error}"));
             }
         }
     }
@@ -691,7 +691,7 @@ fn fail(
     let retry_after = match error.disposition {
         Disposition::Permanent => {
             let message = format!("{} (permanent)", error.message);
-            settlement.dead_letter(item, &error.class, message);
+            settlement.dead_letter(item, &job.channel, &error.class, message);
             return DeliveryOutcome::dead_lettered;
         }
         Disposition::RateLimited(wait) => wait,
@@ -734,7 +734,7 @@ fn fail(
                 "gave up after {attempts} attempts ({}): {}",
                 policy.name, error.message
             );
-            settlement.dead_letter(item, &error.class, message);
+            settlement.dead_letter(item, &job.channel, &error.class, message);
             DeliveryOutcome::dead_lettered
         }
     }

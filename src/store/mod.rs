@@ -145,6 +145,9 @@ pub struct DlqFilter {
     pub error_class: Option<String>,
     pub stage: Option<String>,
     pub tenant: Option<String>,
+    /// The channel a delivery failed on.
+    #[serde(default)]
+    pub channel: Option<String>,
     /// Only entries whose last failure is at or after this time.
     pub failed_at_or_after_ms: Option<i64>,
     /// Only entries whose last failure is before this time (also the replay cut-off).
@@ -157,6 +160,7 @@ impl DlqFilter {
         eq(&self.error_class, &meta.error_class)
             && eq(&self.stage, &meta.stage)
             && eq(&self.tenant, &meta.tenant)
+            && eq(&self.channel, &meta.channel)
             && self
                 .failed_at_or_after_ms
                 .is_none_or(|t| meta.last_failure_ms >= t)
@@ -166,7 +170,10 @@ impl DlqFilter {
     }
 
     fn has_field_filters(&self) -> bool {
-        self.error_class.is_some() || self.stage.is_some() || self.tenant.is_some()
+        self.error_class.is_some()
+            || self.stage.is_some()
+            || self.tenant.is_some()
+            || self.channel.is_some()
     }
 
     /// The order-key range `[min, max)` the time bounds select.
@@ -581,6 +588,7 @@ pub(crate) fn dlq_meta_for(queue: &QueueName, request: &DeadLetterRequest, now_m
         error_class: failure.error_class.clone(),
         error_message: failure.error_message.clone(),
         stage: failure.stage.clone(),
+        channel: failure.channel.clone(),
         attempts: envelope.attempts,
         replays: envelope.replays,
         first_failure_ms: envelope.first_failure_ms.unwrap_or(now_ms),

@@ -348,6 +348,7 @@ impl RedisStore {
             .arg(must_equal(filter.error_class.as_deref()))
             .arg(must_equal(filter.stage.as_deref()))
             .arg(must_equal(filter.tenant.as_deref()))
+            .arg(must_equal(filter.channel.as_deref()))
             .arg(options.max_replays)
             .arg(if options.reset_attempts { "1" } else { "0" })
             .arg(if set == FailedSet::Dlq { "1" } else { "0" })

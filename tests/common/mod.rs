@@ -200,6 +200,17 @@ pub async fn fill_dlq(
     class: &str,
     stage: &str,
 ) -> Vec<EnvelopeId> {
+    fill_dlq_with(h, q, n, tenant, &FailureInfo::new(class, "boom", stage)).await
+}
+
+/// Put `n` envelopes in the DLQ of `q`, each failure one second apart, failed with `failure`.
+pub async fn fill_dlq_with(
+    h: &Harness,
+    q: &str,
+    n: usize,
+    tenant: &str,
+    failure: &FailureInfo,
+) -> Vec<EnvelopeId> {
     let q = queue(q);
     let mut ids = Vec::new();
     for chunk in (0..n)
@@ -233,7 +244,7 @@ pub async fn fill_dlq(
                 DeadLetterRequest {
                     receipt: item.receipt,
                     envelope: item.envelope,
-                    failure: FailureInfo::new(class, "boom", stage),
+                    failure: failure.clone(),
                 }
             })
             .collect();

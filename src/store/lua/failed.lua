@@ -1,15 +1,16 @@
 -- Read or move DLQ/dead entries of one partition in one bounded step.
 -- KEYS: set (dlq or dead), meta, queue, dead, bodies (stored as '<attempts>:<replays>:<json>')
 -- ARGV: op ('page' | 'count' | 'replay' | 'purge' | 'bury'), lower, upper (ZRANGEBYLEX bounds),
---       max hits, scan budget, class, stage, tenant ('' = any, '=v' = must equal v), max replays,
---       reset attempts ('1'/'0'), from dlq ('1'/'0'), scope ('ids' | 'filter'), then the ids
+--       max hits, scan budget, class, stage, tenant, channel ('' = any, '=v' = must equal v),
+--       max replays, reset attempts ('1'/'0'), from dlq ('1'/'0'), scope ('ids' | 'filter'),
+--       then the ids
 -- Returns {done, last key examined, examined, moved, poisoned, page entries (meta, stored body)...}
 local op, lower, upper = ARGV[1], ARGV[2], ARGV[3]
 local max_hits, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
-local class, stage, tenant = ARGV[6], ARGV[7], ARGV[8]
-local max_replays, reset, from_dlq = tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11] == '1'
-local fields = class ~= '' or stage ~= '' or tenant ~= ''
-local by_ids = ARGV[12] == 'ids'
+local class, stage, tenant, channel = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local max_replays, reset, from_dlq = tonumber(ARGV[10]), ARGV[11] == '1', ARGV[12] == '1'
+local fields = class ~= '' or stage ~= '' or tenant ~= '' or channel ~= ''
+local by_ids = ARGV[13] == 'ids'
 
 local function id_of(key)
   local sep = string.find(key, ':', 1, true)
@@ -25,13 +26,14 @@ local function matches(raw)
   if class ~= '' and '=' .. tostring(m.error_class) ~= class then return false end
   if stage ~= '' and '=' .. tostring(m.stage) ~= stage then return false end
   if tenant ~= '' and '=' .. tostring(m.tenant) ~= tenant then return false end
+  if channel ~= '' and '=' .. tostring(m.channel) ~= channel then return false end
   return true
 end
 
 -- hits: list of {id, key, meta}
 local hits, examined, last, done = {}, 0, lower, 1
 if by_ids then
-  for i = 13, #ARGV do
+  for i = 14, #ARGV do
     local id = ARGV[i]
     local raw = redis.call('HGET', KEYS[2], id)
     if raw then
