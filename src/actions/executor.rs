@@ -160,7 +160,18 @@ impl Actions {
                 report.outcome = Outcome::Cancelled;
                 break;
             }
-            let result = self.bulk_step(&plan.action, &step_scope, batch).await?;
+            let done = report.moved + report.poisoned;
+            let left = self
+                .settings
+                .max_items
+                .map_or(u64::MAX, |max| max.saturating_sub(done));
+            if left == 0 {
+                break;
+            }
+            let step_batch = usize::try_from(left).map_or(batch, |left| batch.min(left));
+            let result = self
+                .bulk_step(&plan.action, &step_scope, step_batch)
+                .await?;
             report.batches += 1;
             report.moved += result.moved as u64;
             report.poisoned += result.poisoned as u64;

@@ -402,6 +402,8 @@ pub struct Settings {
     pub sample_size: usize,
     /// Plan and audit, change nothing (the engine's dry-run mode).
     pub dry_run: bool,
+    /// Stop a bulk action after this many entries (automatic runs are bounded); `None` = all.
+    pub max_items: Option<u64>,
 }
 
 impl Default for Settings {
@@ -412,6 +414,7 @@ impl Default for Settings {
             max_replays: 3,
             sample_size: 5,
             dry_run: false,
+            max_items: None,
         }
     }
 }

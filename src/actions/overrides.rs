@@ -97,6 +97,11 @@ pub async fn overrides(store: &dyn Store) -> StoreResult<Vec<Override>> {
 /// End every expired override: a flag through the action that lifts it (so the audit shows
 /// it ended), a forced-open breaker by its own clock. Returns how many ended.
 pub async fn end_expired(actions: &Actions, breaker: &BreakerConfig) -> Result<usize, ActionError> {
+    // Lifting what already expired is housekeeping, not an automatic action: dry-run mode does
+    // not hold it back (else every janitor pass would plan it again).
+    let mut actions = actions.clone();
+    actions.settings.dry_run = false;
+    let actions = &actions;
     let store = actions.store.as_ref();
     let now = store.now_ms();
     let mut ended = 0;

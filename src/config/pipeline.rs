@@ -108,6 +108,20 @@ pub struct WorkersConfig {
     pub control_interval_ms: u64,
     /// When a channel is stopped or its breaker open, look again after this long.
     pub recheck_ms: u64,
+    /// How often the remediation step replays DLQ entries of healthy channels; 0 turns it off.
+    pub remediation_interval_ms: u64,
+    /// Only entries that failed at least this long ago are replayed.
+    pub remediation_min_age_ms: u64,
+    /// Entries per store call when remediation replays.
+    pub remediation_batch: usize,
+    /// Entries one remediation run replays at most, per channel.
+    pub remediation_max_per_run: u64,
+    /// After replaying a channel's entries, leave that channel alone this long; 0 = no cooldown.
+    pub remediation_cooldown_ms: u64,
+    /// Automatic actions (remediation runs) allowed per hour across every worker.
+    pub automatic_actions_per_hour: u32,
+    /// Automatic actions are planned and audited but change nothing.
+    pub dry_run: bool,
     /// Append one JSON line per delivery attempt to this file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events_log: Option<PathBuf>,
@@ -124,6 +138,13 @@ impl Default for WorkersConfig {
             stats_interval_ms: 1_000,
             control_interval_ms: 250,
             recheck_ms: 5_000,
+            remediation_interval_ms: 60_000,
+            remediation_min_age_ms: 300_000,
+            remediation_batch: 100,
+            remediation_max_per_run: 1_000,
+            remediation_cooldown_ms: 300_000,
+            automatic_actions_per_hour: 120,
+            dry_run: false,
             events_log: None,
         }
     }
@@ -140,11 +161,23 @@ impl WorkersConfig {
             ("stats_interval_ms", self.stats_interval_ms),
             ("control_interval_ms", self.control_interval_ms),
             ("recheck_ms", self.recheck_ms),
+            ("remediation_batch", self.remediation_batch as u64),
+            ("remediation_max_per_run", self.remediation_max_per_run),
+            (
+                "automatic_actions_per_hour",
+                u64::from(self.automatic_actions_per_hour),
+            ),
         ];
-        match positive.iter().find(|(_, v)| *v == 0) {
-            Some((key, _)) => Err((format!("workers.{key}"), "must be at least 1".to_owned())),
-            None => Ok(()),
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err((format!("workers.{key}"), "must be at least 1".to_owned()));
         }
+        if self.remediation_batch > crate::store::MAX_BATCH {
+            return Err((
+                "workers.remediation_batch".to_owned(),
+                format!("must be at most {}", crate::store::MAX_BATCH),
+            ));
+        }
+        Ok(())
     }
 }
 

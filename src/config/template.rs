@@ -213,6 +213,39 @@ pub const SECTIONS: &[SectionDoc] = &[
                 "recheck_ms",
                 &["When a channel is stopped or its breaker open, look again after this long."],
             ),
+            key(
+                "remediation_interval_ms",
+                &[
+                    "How often DLQ entries of channels whose breaker is closed are replayed",
+                    "(with the poison guard: see queues.max_replays); 0 turns remediation off.",
+                ],
+            ),
+            key(
+                "remediation_min_age_ms",
+                &["Only entries that failed at least this long ago are replayed."],
+            ),
+            key(
+                "remediation_batch",
+                &["Entries per store call when remediation replays (at most 500)."],
+            ),
+            key(
+                "remediation_max_per_run",
+                &["Entries one remediation run replays at most, per channel."],
+            ),
+            key(
+                "remediation_cooldown_ms",
+                &[
+                    "After replaying a channel's entries, leave it alone this long; 0 = no cooldown.",
+                ],
+            ),
+            key(
+                "automatic_actions_per_hour",
+                &["Automatic actions (remediation runs) allowed per hour across every worker."],
+            ),
+            key(
+                "dry_run",
+                &["Automatic actions are planned and audited but change nothing."],
+            ),
             KeyDoc {
                 key: "events_log",
                 doc: &[

@@ -212,7 +212,8 @@ async fn shed_step(
     count: u64,
     reason: &str,
 ) -> StoreResult<u64> {
-    let moved = one_at_a_time(pipeline, &format!("shed-step:{queue}"), async {
+    let hold = Duration::from_millis(pipeline.workers.control_interval_ms.saturating_mul(4));
+    let moved = one_at_a_time(pipeline, &format!("shed-step:{queue}"), hold, async {
         shed_oldest(pipeline, queue, count, reason).await
     })
     .await?;
@@ -221,10 +222,11 @@ async fn shed_step(
 
 /// Run `work` unless another worker is running the step named `turn`: `None` when it is. The
 /// turn is a claim record (the dedup claim: set-if-absent with expiry), released when the step
-/// ends and lapsing if its worker dies mid-step.
+/// ends and lapsing after `hold` if its worker dies mid-step.
 pub(crate) async fn one_at_a_time<T, E>(
     pipeline: &Pipeline,
     turn: &str,
+    hold: Duration,
     work: impl Future<Output = Result<T, E>>,
 ) -> Result<Option<T>, E>
 where
@@ -232,7 +234,6 @@ where
 {
     let turn = vec![turn.to_owned()];
     let owner = pipeline.worker.as_str();
-    let hold = Duration::from_millis(pipeline.workers.control_interval_ms.saturating_mul(4));
     let claim = pipeline.store.dedup_claim(owner, &turn, hold).await?;
     if claim.first() != Some(&DedupClaim::Claimed) {
         return Ok(None);

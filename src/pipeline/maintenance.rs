@@ -66,7 +66,8 @@ pub async fn janitor(pipeline: Arc<Pipeline>, stop: CancellationToken) {
 /// audit shows each one ended.
 async fn end_expired_overrides(pipeline: &Pipeline) {
     let actions = pipeline.automatic_actions();
-    let ended = super::control::one_at_a_time(pipeline, "expire-overrides", async {
+    let hold = Duration::from_millis(pipeline.workers.janitor_interval_ms.saturating_mul(4));
+    let ended = super::control::one_at_a_time(pipeline, "expire-overrides", hold, async {
         crate::actions::end_expired(&actions, &pipeline.breaker).await
     })
     .await;

@@ -1,11 +1,12 @@
 //! The pipeline workers as tokio tasks, each stopped by one `CancellationToken`: ingest (HTTP),
-//! router, delivery, scheduler (due retries), janitor (expired leases), a stats publisher and
-//! the controls reader (flags, shedding).
+//! router, delivery, scheduler (due retries), janitor (expired leases and overrides), a stats
+//! publisher, the controls reader (flags, shedding) and remediation (DLQ replay).
 
 pub mod control;
 pub mod delivery;
 pub mod ingest;
 pub mod maintenance;
+pub mod remediation;
 pub mod router;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,14 @@ pub struct WorkerConfig {
     pub stats_interval_ms: u64,
     pub control_interval_ms: u64,
     pub recheck_ms: u64,
+    pub remediation_interval_ms: u64,
+    pub remediation_min_age_ms: u64,
+    pub remediation_batch: usize,
+    pub remediation_max_per_run: u64,
+    pub remediation_cooldown_ms: u64,
+    pub automatic_actions_per_hour: u32,
+    pub max_replays: u32,
+    pub dry_run: bool,
     pub events_log: Option<PathBuf>,
 }
 
@@ -69,6 +78,14 @@ impl WorkerConfig {
             stats_interval_ms: w.stats_interval_ms,
             control_interval_ms: w.control_interval_ms,
             recheck_ms: w.recheck_ms,
+            remediation_interval_ms: w.remediation_interval_ms,
+            remediation_min_age_ms: w.remediation_min_age_ms,
+            remediation_batch: w.remediation_batch,
+            remediation_max_per_run: w.remediation_max_per_run,
+            remediation_cooldown_ms: w.remediation_cooldown_ms,
+            automatic_actions_per_hour: w.automatic_actions_per_hour,
+            max_replays: q.max_replays,
+            dry_run: w.dry_run,
             events_log: w.events_log.clone(),
         }
     }
@@ -233,7 +250,14 @@ impl Pipeline {
             },
             origin: crate::actions::Origin::Automatic,
             target: self.store.backend_name().to_owned(),
-            settings: crate::actions::Settings::default(),
+            settings: crate::actions::Settings {
+                batch_size: self.workers.remediation_batch,
+                rate_per_s: None,
+                max_replays: self.workers.max_replays,
+                sample_size: 5,
+                dry_run: self.workers.dry_run,
+                max_items: Some(self.workers.remediation_max_per_run),
+            },
         }
     }
 
@@ -288,6 +312,7 @@ impl Pipeline {
         tasks.spawn(maintenance::janitor(self.clone(), stop.clone()));
         tasks.spawn(maintenance::stats(self.clone(), stop.clone()));
         tasks.spawn(control::run(self.clone(), stop.clone()));
+        tasks.spawn(remediation::run(self.clone(), stop.clone()));
         Ok(Running { tasks, address })
     }
 }

@@ -68,6 +68,13 @@ pub struct ShedLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkipLabels {
+    pub channel: String,
+    /// `breaker`, `stopped`, `cooldown` or `rate_limit`.
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PolicyLabels {
     pub policy: String,
 }
@@ -111,6 +118,10 @@ pub struct Metrics {
     pub queue_pressure: GaugeFamily<QueueLabels>,
     pub shed_events: Family<ShedLabels, Counter>,
     pub shed_items: Family<QueueLabels, Counter>,
+    pub remediation_runs: Counter,
+    pub remediation_replayed: Family<ChannelLabels, Counter>,
+    pub remediation_poisoned: Family<ChannelLabels, Counter>,
+    pub remediation_skipped: Family<SkipLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -262,6 +273,30 @@ impl Metrics {
                 &mut r,
                 "shed_items",
                 "Items shedding moved to the DLQ",
+                Family::default(),
+            ),
+            remediation_runs: add(
+                &mut r,
+                "remediation_runs",
+                "Remediation runs this worker made",
+                Counter::default(),
+            ),
+            remediation_replayed: add(
+                &mut r,
+                "remediation_replayed",
+                "DLQ entries remediation replayed, by channel",
+                Family::default(),
+            ),
+            remediation_poisoned: add(
+                &mut r,
+                "remediation_poisoned",
+                "DLQ entries the poison guard sent to the dead list during remediation",
+                Family::default(),
+            ),
+            remediation_skipped: add(
+                &mut r,
+                "remediation_skipped",
+                "Channels remediation left alone, by reason",
                 Family::default(),
             ),
             registry: Arc::new(r),

@@ -1,0 +1,180 @@
+//! Remediation: on an interval, replay the DLQ entries of channels whose breaker is closed, in
+//! bounded batches, through the actions layer (planned, rate-limited, audited). The poison guard
+//! in the store sends an entry replayed too often to the dead list, so this always terminates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Pipeline, pause};
+use crate::actions::{Action, ActionError, Outcome, Scope};
+use crate::engine::breaker::BreakerState;
+use crate::engine::ratelimit::RateLimit;
+use crate::store::{DlqFilter, FailedSet};
+use crate::telemetry::metrics::{ChannelLabels, SkipLabels};
+
+/// Why a channel's entries were left in the DLQ this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Its breaker is open, forced open or probing.
+    Breaker,
+    /// Sending through it is stopped.
+    Stopped,
+    /// It was replayed less than the cooldown ago.
+    Cooldown,
+    /// Automatic actions are over their hourly limit.
+    RateLimit,
+}
+
+impl Skip {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Breaker => "breaker",
+            Self::Stopped => "stopped",
+            Self::Cooldown => "cooldown",
+            Self::RateLimit => "rate_limit",
+        }
+    }
+}
+
+pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+    let every = pipeline.workers.remediation_interval_ms;
+    if every == 0 {
+        return;
+    }
+    // The first run waits one interval, so a restart does not replay at once.
+    while pause(&stop, Duration::from_millis(every)).await {
+        let hold = Duration::from_millis(every.max(60_000));
+        let ran = super::control::one_at_a_time(&pipeline, "remediation", hold, async {
+            remediate(&pipeline, &stop).await
+        })
+        .await;
+        if let Err(error) = ran {
+            tracing::warn!(%error, "remediation: run failed");
+        }
+    }
+}
+
+/// One remediation run over every configured channel.
+pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<(), ActionError> {
+    pipeline.metrics.remediation_runs.inc();
+    let store = pipeline.store.as_ref();
+    let now = store.now_ms();
+    let breakers = store.breakers().await?;
+    let flags = store.flags().await?;
+    let stops = super::FlagsView {
+        flags,
+        read_at_ms: now,
+    };
+    let actions = pipeline.automatic_actions();
+    let w = &pipeline.workers;
+    for channel in pipeline.backends.keys() {
+        let state = breakers.iter().find(|(name, _)| name == channel).map_or(
+            BreakerState::Closed,
+            |(_, b)| {
+                let mut b = b.clone();
+                b.tick(&pipeline.breaker, now);
+                b.state
+            },
+        );
+        let skip = if matches!(
+            state,
+            BreakerState::Open | BreakerState::ForcedOpen | BreakerState::HalfOpen
+        ) {
+            Some(Skip::Breaker)
+        } else if stops.channel_stop(channel, now) {
+            Some(Skip::Stopped)
+        } else {
+            None
+        };
+        if let Some(skip) = skip {
+            skipped(pipeline, channel, skip);
+            continue;
+        }
+        let min_age = i64::try_from(w.remediation_min_age_ms).unwrap_or(i64::MAX);
+        let action = Action::Replay {
+            queue: w.delivery_queue.clone(),
+            from: FailedSet::Dlq,
+            scope: Scope::Filter(DlqFilter {
+                channel: Some(channel.clone()),
+                failed_before_ms: Some(now.saturating_sub(min_age)),
+                ..DlqFilter::default()
+            }),
+            reset_attempts: true,
+        };
+        let plan = actions.plan(action).await?;
+        if plan.count == 0 {
+            continue;
+        }
+        if let Some(skip) = over_limits(pipeline, channel).await? {
+            skipped(pipeline, channel, skip);
+            continue;
+        }
+        let report = actions.execute(&plan, stop, &mut |_| {}).await?;
+        let labels = ChannelLabels {
+            channel: channel.clone(),
+        };
+        pipeline
+            .metrics
+            .remediation_replayed
+            .get_or_create(&labels)
+            .inc_by(report.moved);
+        pipeline
+            .metrics
+            .remediation_poisoned
+            .get_or_create(&labels)
+            .inc_by(report.poisoned);
+        match report.outcome {
+            Outcome::Indeterminate(detail) => {
+                tracing::warn!(%channel, detail, "remediation: replay indeterminate");
+            }
+            outcome => tracing::info!(
+                %channel,
+                replayed = report.moved,
+                poisoned = report.poisoned,
+                outcome = outcome.as_str(),
+                "remediation: replayed DLQ entries"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The channel's cooldown, then the hourly limit of automatic actions, both kept in the store
+/// so every worker shares them.
+async fn over_limits(pipeline: &Pipeline, channel: &str) -> Result<Option<Skip>, ActionError> {
+    let w = &pipeline.workers;
+    let store = pipeline.store.as_ref();
+    if w.remediation_cooldown_ms > 0 {
+        let cooldown = RateLimit {
+            count: 1,
+            period_ms: w.remediation_cooldown_ms,
+            burst: 1,
+        };
+        let key = format!("auto:replay:{channel}");
+        if !store.rate_limit(&key, &cooldown, 1).await?.allowed {
+            return Ok(Some(Skip::Cooldown));
+        }
+    }
+    let hourly = RateLimit {
+        count: w.automatic_actions_per_hour,
+        period_ms: 3_600_000,
+        burst: w.automatic_actions_per_hour,
+    };
+    if !store.rate_limit("auto:actions", &hourly, 1).await?.allowed {
+        return Ok(Some(Skip::RateLimit));
+    }
+    Ok(None)
+}
+
+fn skipped(pipeline: &Pipeline, channel: &str, skip: Skip) {
+    pipeline
+        .metrics
+        .remediation_skipped
+        .get_or_create(&SkipLabels {
+            channel: channel.to_owned(),
+            reason: skip.as_str(),
+        })
+        .inc();
+}

@@ -1,0 +1,255 @@
+//! Remediation on the memory store and a real redis-server: nothing replays while the channel's
+//! breaker is open; once it closes, a healthy entry is delivered exactly once and a poison entry
+//! reaches the dead list after the configured replays and stays there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use common::{Harness, Kind, queue};
+use tokio_util::sync::CancellationToken;
+use ward::actions::{Action, Actions, Actor, Origin, Policy, Settings};
+use ward::config::{Config, IngestConfig};
+use ward::delivery::{Backend, BackendKind, SendError};
+use ward::engine::routing::RoutingConfig;
+use ward::model::{
+    Alert, AlertStatus, DeliveryJob, Envelope, Payload, QueueName, Severity, fingerprint,
+};
+use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::store::Store;
+use ward::telemetry::{EventLog, Metrics};
+
+const MIN_AGE: Duration = Duration::from_secs(60);
+const MAX_REPLAYS: u32 = 2;
+
+/// Refuses alerts labelled `poison` for good, and everything while `broken`.
+#[derive(Debug, Default)]
+struct Picky {
+    broken: AtomicBool,
+    attempts: Mutex<BTreeMap<String, u32>>,
+    delivered: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Backend for Picky {
+    fn name(&self) -> &'static str {
+        "picky"
+    }
+    fn kind(&self) -> BackendKind {
+        BackendKind::Null
+    }
+    async fn send(&self, job: &DeliveryJob, _idempotency_key: &str) -> Result<(), SendError> {
+        let id = job.alert.correlation_id.clone();
+        *self.attempts.lock().unwrap().entry(id.clone()).or_default() += 1;
+        if job.alert.labels.contains_key("poison") {
+            return Err(SendError::permanent("http_400", "this alert is refused"));
+        }
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(SendError::permanent(
+                "http_403",
+                "the channel is misconfigured",
+            ));
+        }
+        self.delivered.lock().unwrap().push(id);
+        Ok(())
+    }
+}
+
+fn alert(name: &str, poison: bool, now: i64) -> Envelope {
+    let mut labels = BTreeMap::from([("alertname".to_owned(), name.to_owned())]);
+    if poison {
+        labels.insert("poison".to_owned(), "yes".to_owned());
+    }
+    let alert = Alert {
+        fingerprint: fingerprint(&labels),
+        labels,
+        annotations: BTreeMap::new(),
+        severity: Severity::Major,
+        status: AlertStatus::Firing,
+        tenant: "acme".to_owned(),
+        starts_at_ms: now,
+        ends_at_ms: None,
+        generator_url: None,
+        correlation_id: name.to_owned(),
+        test: false,
+    };
+    Envelope::with_payload("acme", Payload::encode(&alert).unwrap(), now)
+}
+
+async fn start(h: &Harness, backend: Arc<Picky>, stop: &CancellationToken) -> Arc<Pipeline> {
+    let mut workers = WorkerConfig::from_config(&Config::default());
+    workers.idle_poll_ms = 5;
+    workers.remediation_interval_ms = 20;
+    workers.remediation_min_age_ms = MIN_AGE.as_millis() as u64;
+    workers.remediation_cooldown_ms = 0;
+    workers.max_replays = MAX_REPLAYS;
+    let channel: Arc<dyn Backend> = backend;
+    let pipeline = Pipeline::new(PipelineParts {
+        store: h.store.clone(),
+        backends: vec![channel],
+        routing: RoutingConfig {
+            default_channels: vec!["picky".to_owned()],
+            ..RoutingConfig::default()
+        },
+        policies: Vec::new(),
+        breaker: ward::engine::breaker::BreakerConfig::default(),
+        ingest: IngestConfig::default(),
+        workers,
+        metrics: Metrics::new(),
+        events: EventLog::disabled(),
+    })
+    .unwrap();
+    let running = pipeline.spawn(stop, false).await.unwrap();
+    tokio::spawn(running.join());
+    pipeline
+}
+
+/// (delivery DLQ size, delivery dead size)
+async fn failed(store: &dyn Store) -> (u64, u64) {
+    let stats = store.stats(&[queue("delivery")]).await.unwrap();
+    (stats.queues[0].dlq, stats.queues[0].dead)
+}
+
+async fn until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok().await {
+        assert!(Instant::now() < deadline, "{what}: timed out");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Wait until this worker has run remediation `n` more times.
+async fn runs(pipeline: &Pipeline, n: u64) {
+    let target = pipeline.metrics.remediation_runs.get() + n;
+    until("remediation runs", async || {
+        pipeline.metrics.remediation_runs.get() >= target
+    })
+    .await;
+}
+
+async fn act(store: &Arc<dyn Store>, action: Action) {
+    let actions = Actions {
+        store: store.clone(),
+        policy: Policy::writable(),
+        actor: Actor {
+            user: "ops".into(),
+            host: "test".into(),
+        },
+        origin: Origin::Headless,
+        target: "test".into(),
+        settings: Settings::default(),
+    };
+    let plan = actions.plan(action).await.unwrap();
+    actions
+        .execute(&plan, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+}
+
+async fn poison_goes_dead_healthy_is_delivered_once_nothing_while_open(h: Harness) {
+    let backend = Arc::new(Picky::default());
+    backend.broken.store(true, Ordering::SeqCst);
+    let stop = CancellationToken::new();
+    let pipeline = start(&h, backend.clone(), &stop).await;
+    let now = h.store.now_ms();
+    h.store
+        .enqueue(
+            &QueueName::ingest(),
+            &[alert("healthy", false, now), alert("poison", true, now)],
+        )
+        .await
+        .unwrap();
+    until("both in the DLQ", async || {
+        failed(h.store.as_ref()).await == (2, 0)
+    })
+    .await;
+
+    // The channel is mended but its breaker is held open: remediation leaves it alone.
+    backend.broken.store(false, Ordering::SeqCst);
+    act(
+        &h.store,
+        Action::BreakerForceOpen {
+            backend: "picky".into(),
+            until_ms: now + 3_600_000,
+            reason: "vendor outage".into(),
+        },
+    )
+    .await;
+    h.clock.advance(MIN_AGE * 2);
+    runs(&pipeline, 3).await;
+    assert_eq!(
+        failed(h.store.as_ref()).await,
+        (2, 0),
+        "replayed while the breaker was open"
+    );
+    assert!(backend.delivered.lock().unwrap().is_empty());
+
+    act(
+        &h.store,
+        Action::BreakerReset {
+            backend: "picky".into(),
+            reason: "vendor fixed it".into(),
+        },
+    )
+    .await;
+    until("healthy delivered", async || {
+        !backend.delivered.lock().unwrap().is_empty()
+    })
+    .await;
+    // The poison entry fails again each time it is replayed; once old enough it is replayed
+    // again, until the guard sends it to the dead list.
+    for _ in 0..=MAX_REPLAYS + 2 {
+        if failed(h.store.as_ref()).await == (0, 1) {
+            break;
+        }
+        until("poison back in the DLQ or dead", async || {
+            let (dlq, dead) = failed(h.store.as_ref()).await;
+            dlq + dead == 1
+        })
+        .await;
+        h.clock.advance(MIN_AGE * 2);
+        runs(&pipeline, 2).await;
+    }
+    assert_eq!(
+        failed(h.store.as_ref()).await,
+        (0, 1),
+        "the poison entry is dead"
+    );
+    // It stays dead: more runs, more time, nothing moves.
+    h.clock.advance(MIN_AGE * 10);
+    runs(&pipeline, 3).await;
+    assert_eq!(failed(h.store.as_ref()).await, (0, 1));
+    let attempts = backend.attempts.lock().unwrap().clone();
+    assert_eq!(
+        attempts["poison"],
+        1 + MAX_REPLAYS,
+        "sent once, then once per replay the guard allowed"
+    );
+    assert_eq!(
+        *backend.delivered.lock().unwrap(),
+        ["healthy"],
+        "delivered exactly once"
+    );
+    let replays = h.store.audit_recent(50).await.unwrap();
+    assert!(
+        replays
+            .iter()
+            .any(|e| e.record.origin == "automatic" && e.record.action == "replay"),
+        "automatic replays are audited"
+    );
+    stop.cancel();
+}
+
+macro_rules! on_both {
+    ($($case:ident),* $(,)?) => {
+        mod memory { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 2).await).await } )* }
+        mod redis { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 2).await).await } )* }
+    };
+}
+
+on_both!(poison_goes_dead_healthy_is_delivered_once_nothing_while_open);
