@@ -82,12 +82,22 @@ fn alert(name: &str, poison: bool, now: i64) -> Envelope {
 }
 
 async fn start(h: &Harness, backend: Arc<Picky>, stop: &CancellationToken) -> Arc<Pipeline> {
+    start_with(h, backend, stop, |_| {}).await
+}
+
+async fn start_with(
+    h: &Harness,
+    backend: Arc<Picky>,
+    stop: &CancellationToken,
+    tweak: impl FnOnce(&mut WorkerConfig),
+) -> Arc<Pipeline> {
     let mut workers = WorkerConfig::from_config(&Config::default());
     workers.idle_poll_ms = 5;
     workers.remediation_interval_ms = 20;
     workers.remediation_min_age_ms = MIN_AGE.as_millis() as u64;
     workers.remediation_cooldown_ms = 0;
     workers.max_replays = MAX_REPLAYS;
+    tweak(&mut workers);
     let channel: Arc<dyn Backend> = backend;
     let pipeline = Pipeline::new(PipelineParts {
         store: h.store.clone(),
@@ -245,6 +255,67 @@ async fn poison_goes_dead_healthy_is_delivered_once_nothing_while_open(h: Harnes
     stop.cancel();
 }
 
+fn skipped(pipeline: &Pipeline, reason: &str) -> bool {
+    pipeline.metrics.render().lines().any(|l| {
+        l.starts_with("ward_remediation_skipped_total") && l.contains(reason) && !l.ends_with(" 0")
+    })
+}
+
+async fn a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing(h: Harness) {
+    let backend = Arc::new(Picky::default());
+    backend.broken.store(true, Ordering::SeqCst);
+    let stop = CancellationToken::new();
+    let pipeline = start_with(&h, backend.clone(), &stop, |w| {
+        w.remediation_cooldown_ms = 600_000;
+    })
+    .await;
+    let now = h.store.now_ms();
+    h.store
+        .enqueue(&QueueName::ingest(), &[alert("flappy", false, now)])
+        .await
+        .unwrap();
+    until("in the DLQ", async || {
+        failed(h.store.as_ref()).await == (1, 0)
+    })
+    .await;
+    let sent = || backend.attempts.lock().unwrap()["flappy"];
+    h.clock.advance(MIN_AGE * 2);
+    until("replayed once", async || sent() == 2).await;
+    until("back in the DLQ", async || {
+        failed(h.store.as_ref()).await == (1, 0)
+    })
+    .await;
+    // Old enough again, but inside the channel's cooldown: left alone.
+    h.clock.advance(MIN_AGE * 2);
+    runs(&pipeline, 3).await;
+    assert_eq!(sent(), 2, "replayed inside the cooldown");
+    assert!(skipped(&pipeline, "cooldown"));
+    h.clock.advance(Duration::from_secs(600));
+    until("replayed after the cooldown", async || sent() == 3).await;
+    stop.cancel();
+
+    // Dry run: the run is planned and audited, nothing moves.
+    until("in the DLQ", async || {
+        failed(h.store.as_ref()).await == (1, 0)
+    })
+    .await;
+    let stop = CancellationToken::new();
+    let dry = start_with(&h, Arc::new(Picky::default()), &stop, |w| {
+        w.dry_run = true;
+    })
+    .await;
+    h.clock.advance(Duration::from_secs(3_600));
+    runs(&dry, 2).await;
+    let audit = h.store.audit_recent(20).await.unwrap();
+    assert!(audit.iter().any(|e| e.record.result.starts_with("dry-run")));
+    assert_eq!(
+        failed(h.store.as_ref()).await,
+        (1, 0),
+        "a dry run moved an entry"
+    );
+    stop.cancel();
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 2).await).await } )* }
@@ -252,4 +323,7 @@ macro_rules! on_both {
     };
 }
 
-on_both!(poison_goes_dead_healthy_is_delivered_once_nothing_while_open);
+on_both!(
+    poison_goes_dead_healthy_is_delivered_once_nothing_while_open,
+    a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing,
+);
