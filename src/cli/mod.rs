@@ -5,8 +5,11 @@
 
 mod config_cmd;
 pub mod logging;
+mod replay_cmd;
 mod template_cmd;
 mod up_cmd;
+
+pub use replay_cmd::{Format, ReplayArgs};
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -24,8 +27,14 @@ use crate::model::Profile;
 
 /// Exit code for usage and configuration errors.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code for every other failure.
+/// Exit code for every other failure (and an indeterminate outcome).
 pub const EXIT_FAILURE: u8 = 1;
+/// Exit code when the store cannot be reached.
+pub const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code when the policy refuses an action (read-only).
+pub const EXIT_REFUSED: u8 = 4;
+/// Exit code when an action was interrupted between batches (ctrl-c).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// `ward`: alert-pipeline engine and terminal control room.
 #[derive(Debug, Parser)]
@@ -104,6 +113,8 @@ pub enum Command {
     PrintConfigTemplate,
     /// Run the pipeline workers and the ingest endpoint until SIGINT or SIGTERM
     Up,
+    /// Replay DLQ entries to their queue: plan, confirm, run in bounded batches, audit
+    Replay(ReplayArgs),
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -119,7 +130,7 @@ impl Command {
     /// `ward config path` from telling you where that file is).
     pub fn needs_config(&self) -> bool {
         match self {
-            Self::Config(ConfigCommand::Show) | Self::Up => true,
+            Self::Config(ConfigCommand::Show) | Self::Up | Self::Replay(_) => true,
             Self::Config(ConfigCommand::Path) | Self::PrintConfigTemplate => false,
         }
     }
@@ -236,15 +247,39 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
                 config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
             up_cmd::run(config, out)
         }
+        Command::Replay(args) => {
+            let config =
+                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
+            replay_cmd::run(config, args, out)
+        }
     }
 }
 
-/// Exit code for an error: 2 for config and usage errors, 1 otherwise.
+/// Exit code for an error: 2 for config and usage errors, 3 for an unreachable store, 4 for a
+/// refusal by policy, 130 for an interrupted action, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    let usage = err
-        .chain()
-        .any(|e| e.is::<ConfigError>() || e.is::<UsageError>() || e.is::<clap::Error>());
-    if usage { EXIT_USAGE } else { EXIT_FAILURE }
+    let any = |test: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(test);
+    if any(&|e| e.is::<ConfigError>() || e.is::<UsageError>() || e.is::<clap::Error>()) {
+        EXIT_USAGE
+    } else if any(&|e| {
+        e.is::<crate::actions::Refusal>()
+            || e.downcast_ref::<crate::actions::ActionError>()
+                .is_some_and(|a| matches!(a, crate::actions::ActionError::Refused(_)))
+    }) {
+        EXIT_REFUSED
+    } else if any(&|e| e.is::<replay_cmd::Interrupted>()) {
+        EXIT_INTERRUPTED
+    } else if any(&|e| {
+        e.downcast_ref::<crate::store::StoreError>()
+            .is_some_and(crate::store::StoreError::is_unavailable)
+            || e.downcast_ref::<crate::actions::ActionError>().is_some_and(
+                |a| matches!(a, crate::actions::ActionError::Store(s) if s.is_unavailable()),
+            )
+    }) {
+        EXIT_UNREACHABLE
+    } else {
+        EXIT_FAILURE
+    }
 }
 
 /// Whether the error is a write to a closed pipe (`ward … | head -1`): not a failure.

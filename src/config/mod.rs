@@ -191,6 +191,18 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
+    /// What plans and audit records name as the target: the backend, the server without
+    /// credentials, and the key prefix.
+    pub fn target_label(&self) -> String {
+        match self.backend {
+            Backend::Memory => "memory".to_owned(),
+            Backend::Redis => {
+                let server = redact_url(&self.redis_url);
+                format!("redis {server} ({})", self.key_prefix)
+            }
+        }
+    }
+
     pub fn response_timeout(&self) -> Duration {
         Duration::from_millis(self.response_timeout_ms)
     }
@@ -280,7 +292,8 @@ pub struct DlqConfig {
 impl Default for DlqConfig {
     fn default() -> Self {
         Self {
-            replay_batch: 500,
+            // About 2 ms of Redis time per call (12 µs an entry).
+            replay_batch: 150,
             replay_rate_per_s: 1000,
         }
     }

@@ -4,6 +4,7 @@ mod alert;
 mod envelope;
 mod ids;
 mod state;
+mod text;
 pub mod time;
 
 pub use alert::{Alert, AlertStatus, DeliveryJob, Severity, TEST_CHANNEL_LABEL, fingerprint};
@@ -12,3 +13,4 @@ pub use ids::{EnvelopeId, WorkerId, derived_ulid, new_ulid, ulid_timestamp_ms};
 pub use state::{
     AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, ShedMode, StoreStats, Threshold,
 };
+pub use text::sanitize;

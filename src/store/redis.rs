@@ -345,10 +345,10 @@ impl RedisStore {
             .arg(upper)
             .arg(max_hits)
             .arg(SCAN_BUDGET)
-            .arg(must_equal(filter.error_class.as_deref()))
-            .arg(must_equal(filter.stage.as_deref()))
-            .arg(must_equal(filter.tenant.as_deref()))
-            .arg(must_equal(filter.channel.as_deref()))
+            .arg(field_needle("error_class", filter.error_class.as_deref()))
+            .arg(field_needle("stage", filter.stage.as_deref()))
+            .arg(field_needle("tenant", filter.tenant.as_deref()))
+            .arg(field_needle("channel", filter.channel.as_deref()))
             .arg(options.max_replays)
             .arg(if options.reset_attempts { "1" } else { "0" })
             .arg(if set == FailedSet::Dlq { "1" } else { "0" })
@@ -592,8 +592,15 @@ fn strict(value: &Value) -> Option<String> {
 }
 
 /// A filter field for the script: '' matches anything, '=v' only v (so `Some("")` is not "any").
-fn must_equal(value: Option<&str>) -> String {
-    value.map_or_else(String::new, |v| format!("={v}"))
+/// What a DLQ metadata record (compact JSON written by `serde_json`) contains exactly when its
+/// `field` equals `value`: `"field":"value"` with the value JSON-escaped. Inside a string value
+/// every quote is escaped, so the needle cannot match there; finding it is far cheaper in Lua
+/// than decoding the record. Empty when the field is not filtered.
+fn field_needle(field: &str, value: Option<&str>) -> String {
+    value.map_or_else(String::new, |v| {
+        let quoted = serde_json::to_string(v).unwrap_or_default();
+        format!("\"{field}\":{quoted}")
+    })
 }
 
 fn value_string(value: Value) -> Option<String> {

@@ -1,7 +1,8 @@
 -- Read or move DLQ/dead entries of one partition in one bounded step.
 -- KEYS: set (dlq or dead), meta, queue, dead, bodies (stored as '<attempts>:<replays>:<json>')
 -- ARGV: op ('page' | 'count' | 'replay' | 'purge' | 'bury'), lower, upper (ZRANGEBYLEX bounds),
---       max hits, scan budget, class, stage, tenant, channel ('' = any, '=v' = must equal v),
+--       max hits, scan budget, class, stage, tenant, channel ('' = any, else the needle
+--       '"field":"value"' the metadata JSON must contain),
 --       max replays, reset attempts ('1'/'0'), from dlq ('1'/'0'), scope ('ids' | 'filter'),
 --       then the ids
 -- Returns {done, last key examined, examined, moved, poisoned, page entries (meta, stored body)...}
@@ -9,7 +10,11 @@ local op, lower, upper = ARGV[1], ARGV[2], ARGV[3]
 local max_hits, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local class, stage, tenant, channel = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local max_replays, reset, from_dlq = tonumber(ARGV[10]), ARGV[11] == '1', ARGV[12] == '1'
-local fields = class ~= '' or stage ~= '' or tenant ~= '' or channel ~= ''
+local needles = {}
+for _, needle in ipairs({class, stage, tenant, channel}) do
+  if needle ~= '' then needles[#needles + 1] = needle end
+end
+local fields = #needles > 0
 local by_ids = ARGV[13] == 'ids'
 
 local function id_of(key)
@@ -21,28 +26,46 @@ end
 local function matches(raw)
   if not raw then return false end
   if not fields then return true end
-  local ok, m = pcall(cjson.decode, raw)
-  if not ok or type(m) ~= 'table' then return false end
-  if class ~= '' and '=' .. tostring(m.error_class) ~= class then return false end
-  if stage ~= '' and '=' .. tostring(m.stage) ~= stage then return false end
-  if tenant ~= '' and '=' .. tostring(m.tenant) ~= tenant then return false end
-  if channel ~= '' and '=' .. tostring(m.channel) ~= channel then return false end
+  -- Plain substring tests of '"field":<json value>' (see field_needle): no JSON decoding.
+  for _, needle in ipairs(needles) do
+    if not string.find(raw, needle, 1, true) then return false end
+  end
   return true
 end
 
--- hits: list of {id, key, meta}
-local hits, examined, last, done = {}, 0, lower, 1
+-- The hits, as parallel lists: ids, their order keys, their metadata. Commands are variadic per
+-- step (one call per structure, not per entry): each redis.call costs more than the work.
+local ids, keys, metas = {}, {}, {}
+local examined, last, done = 0, lower, 1
+local function hit(id, key, raw)
+  ids[#ids + 1] = id; keys[#keys + 1] = key; metas[#metas + 1] = raw
+end
 if by_ids then
+  local wanted, seen = {}, {}
   for i = 14, #ARGV do
-    local id = ARGV[i]
-    local raw = redis.call('HGET', KEYS[2], id)
-    if raw then
-      local ok, m = pcall(cjson.decode, raw)
-      if ok and type(m) == 'table' and m.key and redis.call('ZSCORE', KEYS[1], m.key) then
-        hits[#hits + 1] = {id, m.key, raw}
+    examined = examined + 1
+    if not seen[ARGV[i]] then seen[ARGV[i]] = true; wanted[#wanted + 1] = ARGV[i] end
+  end
+  if #wanted > 0 then
+    local raws = redis.call('HMGET', KEYS[2], unpack(wanted))
+    local found_ids, found_keys, found_raws = {}, {}, {}
+    for n, raw in ipairs(raws) do
+      if raw then
+        local ok, m = pcall(cjson.decode, raw)
+        if ok and type(m) == 'table' and type(m.key) == 'string' then
+          found_ids[#found_ids + 1] = wanted[n]
+          found_keys[#found_keys + 1] = m.key
+          found_raws[#found_raws + 1] = raw
+        end
       end
     end
-    examined = examined + 1
+    -- Only entries still in this set (an id listed twice, or already moved, is not moved again).
+    if #found_keys > 0 then
+      local scores = redis.call('ZMSCORE', KEYS[1], unpack(found_keys))
+      for n = 1, #found_keys do
+        if scores[n] and #ids < max_hits then hit(found_ids[n], found_keys[n], found_raws[n]) end
+      end
+    end
   end
   last = ''
 else
@@ -51,59 +74,75 @@ else
   while not stop do
     local chunk = redis.call('ZRANGEBYLEX', KEYS[1], cursor, upper, 'LIMIT', 0, 100)
     if #chunk == 0 then break end
-    for _, key in ipairs(chunk) do
-      if #hits >= max_hits or examined >= budget then
+    local chunk_ids = {}
+    for n, key in ipairs(chunk) do chunk_ids[n] = id_of(key) end
+    local raws = redis.call('HMGET', KEYS[2], unpack(chunk_ids))
+    for n, key in ipairs(chunk) do
+      if #ids >= max_hits or examined >= budget then
         stop = true; done = 0; break
       end
       examined = examined + 1
       last = key
-      local id = id_of(key)
-      local raw = redis.call('HGET', KEYS[2], id)
-      if matches(raw) then hits[#hits + 1] = {id, key, raw} end
+      local raw = raws[n]
+      if raw and matches(raw) then hit(chunk_ids[n], key, raw) end
     end
     cursor = '(' .. chunk[#chunk]
   end
 end
 
 local out = {done, last, examined, 0, 0}
-local moved, poisoned = 0, 0
-for _, hit in ipairs(hits) do
-  local id, key = hit[1], hit[2]
-  if op == 'page' then
-    out[#out + 1] = hit[3]
-    out[#out + 1] = redis.call('HGET', KEYS[5], id) or ''
-  elseif op == 'count' then
-    moved = moved + 1
-  elseif moved + poisoned < max_hits and redis.call('ZREM', KEYS[1], key) == 1 then
-    -- ZREM answering 1 is the guard: an id listed twice, or already moved, is not moved again.
-    if op == 'purge' then
-      redis.call('HDEL', KEYS[5], id)
-      redis.call('HDEL', KEYS[2], id)
-      moved = moved + 1
-    elseif op == 'bury' then
-      redis.call('ZADD', KEYS[4], 0, key)
-      moved = moved + 1
-    else
-      -- The replay counter lives in the stored body, so it survives with the entry; a missing
-      -- body keeps its count too (an empty one that leases as corrupt).
-      local stored = redis.call('HGET', KEYS[5], id) or ''
-      local attempts, replays, rest = string.match(stored, '^(%d+):(%d+):()')
-      local json = stored
-      if attempts then json = string.sub(stored, rest) else attempts, replays = '0', '0' end
-      replays = tonumber(replays) + 1
-      if from_dlq and replays > max_replays then
-        redis.call('ZADD', KEYS[4], 0, key)
-        poisoned = poisoned + 1
-      else
-        redis.call('LPUSH', KEYS[3], id)
-        redis.call('HDEL', KEYS[2], id)
-        if reset then attempts = '0' end
-        moved = moved + 1
-      end
-      redis.call('HSET', KEYS[5], id, attempts .. ':' .. replays .. ':' .. json)
-    end
+local count = #ids
+if count == 0 then return out end
+if op == 'page' then
+  local bodies = redis.call('HMGET', KEYS[5], unpack(ids))
+  for n = 1, count do
+    out[#out + 1] = metas[n]
+    out[#out + 1] = bodies[n] or ''
   end
+  return out
+elseif op == 'count' then
+  out[4] = count
+  return out
 end
-out[4] = moved
-out[5] = poisoned
+-- Every hit is in the set (scanned, or checked above, in this same call): remove them all.
+redis.call('ZREM', KEYS[1], unpack(keys))
+if op == 'purge' then
+  redis.call('HDEL', KEYS[5], unpack(ids))
+  redis.call('HDEL', KEYS[2], unpack(ids))
+  out[4] = count
+  return out
+elseif op == 'bury' then
+  local members = {}
+  for n = 1, count do members[2 * n - 1] = 0; members[2 * n] = keys[n] end
+  redis.call('ZADD', KEYS[4], unpack(members))
+  out[4] = count
+  return out
+end
+-- Replay. The replay counter lives in the stored body, so it survives with the entry; a missing
+-- body keeps its count too (an empty one that leases as corrupt).
+local stored = redis.call('HMGET', KEYS[5], unpack(ids))
+local pushed, dead, updated = {}, {}, {}
+for n = 1, count do
+  local body = stored[n] or ''
+  local attempts, replays, rest = string.match(body, '^(%d+):(%d+):()')
+  local json = body
+  if attempts then json = string.sub(body, rest) else attempts, replays = '0', '0' end
+  replays = tonumber(replays) + 1
+  if from_dlq and replays > max_replays then
+    dead[#dead + 1] = 0; dead[#dead + 1] = keys[n]
+  else
+    pushed[#pushed + 1] = ids[n]
+    if reset then attempts = '0' end
+  end
+  updated[#updated + 1] = ids[n]
+  updated[#updated + 1] = attempts .. ':' .. replays .. ':' .. json
+end
+if #dead > 0 then redis.call('ZADD', KEYS[4], unpack(dead)) end
+if #pushed > 0 then
+  redis.call('LPUSH', KEYS[3], unpack(pushed))
+  redis.call('HDEL', KEYS[2], unpack(pushed))
+end
+redis.call('HSET', KEYS[5], unpack(updated))
+out[4] = #pushed
+out[5] = #dead / 2
 return out
