@@ -17,7 +17,7 @@ use ward::store::KeySchema;
 
 const ENTRIES: u64 = 1_000_000;
 const OTHERS: u64 = 10_000;
-const BATCH: u64 = 150;
+const BATCH: u64 = 100;
 
 /// Entries written straight into the store's layout, 20 000 per script call.
 const FILL: &str = r#"
@@ -80,7 +80,7 @@ fn replay(url: &str) -> Child {
         .env("XDG_CONFIG_HOME", config_home)
         .env_remove("WARD_CONFIG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
         .unwrap()
@@ -100,11 +100,15 @@ fn wait_until(conn: &mut redis::Connection, layout: &Layout, below: u64) {
     }
 }
 
-fn finish(child: Child) -> (Option<i32>, Value) {
+/// Exit code, the JSON report, and whether progress lines were written to stderr.
+fn finish(child: Child) -> (Option<i32>, Value, bool) {
     let output = child.wait_with_output().unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
     let report = serde_json::from_str(text.trim()).unwrap_or(Value::Null);
-    (output.status.code(), report)
+    let progress = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .any(|l| l.starts_with("ward replay: ") && l.contains(" entries, "));
+    (output.status.code(), report, progress)
 }
 
 fn check_batches(report: &Value) {
@@ -147,8 +151,9 @@ fn a_million_entries_replay_through_interrupt_and_kill_without_loss_or_duplicate
     wait_until(&mut conn, &layout, ENTRIES * 8 / 10);
     let pid = child.id().to_string();
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    let (code, report) = finish(child);
+    let (code, report, progress) = finish(child);
     assert_eq!(code, Some(130), "an interrupted replay exits 130");
+    assert!(progress, "no progress was reported");
     assert_eq!(report["report"]["outcome"]["outcome"], "cancelled");
     check_batches(&report);
     let moved = report["report"]["moved"].as_u64().unwrap();
@@ -175,8 +180,9 @@ fn a_million_entries_replay_through_interrupt_and_kill_without_loss_or_duplicate
 
     // 3. Restarted, it finishes what is left.
     let child = replay(&server.url());
-    let (code, report) = finish(child);
+    let (code, report, progress) = finish(child);
     assert_eq!(code, Some(0), "{report}");
+    assert!(progress, "no progress was reported");
     check_batches(&report);
     assert_eq!(report["report"]["remaining"], 0);
     replay_ms += report["report"]["duration_ms"].as_u64().unwrap();

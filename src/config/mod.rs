@@ -292,8 +292,8 @@ pub struct DlqConfig {
 impl Default for DlqConfig {
     fn default() -> Self {
         Self {
-            // About 2 ms of Redis time per call (12 µs an entry).
-            replay_batch: 150,
+            // About 1.4 ms of Redis time per call (13 µs an entry), well under 5 ms.
+            replay_batch: 100,
             replay_rate_per_s: 1000,
         }
     }
