@@ -11,18 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::{Harness, Kind, queue};
+use common::{Harness, Kind, alert_envelope, operator, queue, start_worker};
 use tokio_util::sync::CancellationToken;
-use ward::actions::{Action, Actions, Actor, Origin, Policy, Settings};
-use ward::config::{Config, IngestConfig};
+use ward::actions::Action;
 use ward::delivery::{Backend, BackendKind, SendError};
-use ward::engine::routing::RoutingConfig;
-use ward::model::{
-    Alert, AlertStatus, DeliveryJob, Envelope, Payload, QueueName, Severity, fingerprint,
-};
-use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::model::{DeliveryJob, Envelope, QueueName};
+use ward::pipeline::{Pipeline, WorkerConfig};
 use ward::store::Store;
-use ward::telemetry::{EventLog, Metrics};
 
 const MIN_AGE: Duration = Duration::from_secs(60);
 const MAX_REPLAYS: u32 = 2;
@@ -61,24 +56,8 @@ impl Backend for Picky {
 }
 
 fn alert(name: &str, poison: bool, now: i64) -> Envelope {
-    let mut labels = BTreeMap::from([("alertname".to_owned(), name.to_owned())]);
-    if poison {
-        labels.insert("poison".to_owned(), "yes".to_owned());
-    }
-    let alert = Alert {
-        fingerprint: fingerprint(&labels),
-        labels,
-        annotations: BTreeMap::new(),
-        severity: Severity::Major,
-        status: AlertStatus::Firing,
-        tenant: "acme".to_owned(),
-        starts_at_ms: now,
-        ends_at_ms: None,
-        generator_url: None,
-        correlation_id: name.to_owned(),
-        test: false,
-    };
-    Envelope::with_payload("acme", Payload::encode(&alert).unwrap(), now)
+    let labels: &[(&str, &str)] = if poison { &[("poison", "yes")] } else { &[] };
+    alert_envelope(name, labels, now)
 }
 
 async fn start(h: &Harness, backend: Arc<Picky>, stop: &CancellationToken) -> Arc<Pipeline> {
@@ -91,32 +70,14 @@ async fn start_with(
     stop: &CancellationToken,
     tweak: impl FnOnce(&mut WorkerConfig),
 ) -> Arc<Pipeline> {
-    let mut workers = WorkerConfig::from_config(&Config::default());
-    workers.idle_poll_ms = 5;
-    workers.remediation_interval_ms = 20;
-    workers.remediation_min_age_ms = MIN_AGE.as_millis() as u64;
-    workers.remediation_cooldown_ms = 0;
-    workers.max_replays = MAX_REPLAYS;
-    tweak(&mut workers);
-    let channel: Arc<dyn Backend> = backend;
-    let pipeline = Pipeline::new(PipelineParts {
-        store: h.store.clone(),
-        backends: vec![channel],
-        routing: RoutingConfig {
-            default_channels: vec!["picky".to_owned()],
-            ..RoutingConfig::default()
-        },
-        policies: Vec::new(),
-        breaker: ward::engine::breaker::BreakerConfig::default(),
-        ingest: IngestConfig::default(),
-        workers,
-        metrics: Metrics::new(),
-        events: EventLog::disabled(),
+    start_worker(&h.store, backend, stop, |w| {
+        w.remediation_interval_ms = 20;
+        w.remediation_min_age_ms = MIN_AGE.as_millis() as u64;
+        w.remediation_cooldown_ms = 0;
+        w.max_replays = MAX_REPLAYS;
+        tweak(w);
     })
-    .unwrap();
-    let running = pipeline.spawn(stop, false).await.unwrap();
-    tokio::spawn(running.join());
-    pipeline
+    .await
 }
 
 /// (delivery DLQ size, delivery dead size)
@@ -143,22 +104,7 @@ async fn runs(pipeline: &Pipeline, n: u64) {
 }
 
 async fn act(store: &Arc<dyn Store>, action: Action) {
-    let actions = Actions {
-        store: store.clone(),
-        policy: Policy::writable(),
-        actor: Actor {
-            user: "ops".into(),
-            host: "test".into(),
-        },
-        origin: Origin::Headless,
-        target: "test".into(),
-        settings: Settings::default(),
-    };
-    let plan = actions.plan(action).await.unwrap();
-    actions
-        .execute(&plan, &CancellationToken::new(), &mut |_| {})
-        .await
-        .unwrap();
+    common::act(&operator(store.clone()), action).await;
 }
 
 async fn poison_goes_dead_healthy_is_delivered_once_nothing_while_open(h: Harness) {

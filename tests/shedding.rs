@@ -6,25 +6,19 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::{Harness, Kind, queue};
+use common::{Harness, Kind, act, alert_envelope, operator, queue, start_worker};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use ward::actions::{Action, Actions, Actor, Origin, Policy, Settings};
-use ward::config::{Config, IngestConfig};
+use ward::actions::{Action, Actions};
 use ward::delivery::{Backend, BackendKind, SendError};
-use ward::engine::routing::RoutingConfig;
-use ward::model::{
-    Alert, AlertStatus, DeliveryJob, Envelope, Payload, QueueName, Severity, ShedMode, Threshold,
-    fingerprint,
-};
-use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::model::{DeliveryJob, Envelope, QueueName, ShedMode, Threshold};
+use ward::pipeline::Pipeline;
 use ward::store::{DlqCursor, DlqFilter, FailedSet, MAX_BATCH, Store};
-use ward::telemetry::{EventLog, Metrics};
 
 /// A channel that holds every send until its gate opens; records what it delivered.
 #[derive(Debug)]
@@ -69,44 +63,19 @@ async fn start(h: &Harness) -> Setup {
         open,
         delivered: Mutex::new(Vec::new()),
     });
-    let mut workers = WorkerConfig::from_config(&Config::default());
-    workers.idle_poll_ms = 5;
-    workers.batch_size = 1;
-    workers.concurrency = 1;
     let stop = CancellationToken::new();
     let mut pipelines = Vec::new();
     for _ in 0..2 {
         let channel: Arc<dyn Backend> = backend.clone();
-        let pipeline = Pipeline::new(PipelineParts {
-            store: h.store.clone(),
-            backends: vec![channel],
-            routing: RoutingConfig {
-                default_channels: vec!["gated".to_owned()],
-                ..RoutingConfig::default()
-            },
-            policies: Vec::new(),
-            breaker: ward::engine::breaker::BreakerConfig::default(),
-            ingest: IngestConfig::default(),
-            workers: workers.clone(),
-            metrics: Metrics::new(),
-            events: EventLog::disabled(),
-        })
-        .unwrap();
-        let running = pipeline.spawn(&stop, false).await.unwrap();
-        tokio::spawn(running.join());
-        pipelines.push(pipeline);
+        pipelines.push(
+            start_worker(&h.store, channel, &stop, |w| {
+                w.batch_size = 1;
+                w.concurrency = 1;
+            })
+            .await,
+        );
     }
-    let actions = Actions {
-        store: h.store.clone(),
-        policy: Policy::writable(),
-        actor: Actor {
-            user: "ops".into(),
-            host: "test".into(),
-        },
-        origin: Origin::Headless,
-        target: "test".into(),
-        settings: Settings::default(),
-    };
+    let actions = operator(h.store.clone());
     Setup {
         store: h.store.clone(),
         workers: pipelines,
@@ -122,23 +91,7 @@ impl Setup {
     async fn send_alerts(&mut self, n: usize) {
         let now = self.store.now_ms();
         let envelopes: Vec<Envelope> = (self.sent..self.sent + n)
-            .map(|i| {
-                let labels = BTreeMap::from([("alertname".to_owned(), format!("A{i}"))]);
-                let alert = Alert {
-                    fingerprint: fingerprint(&labels),
-                    labels,
-                    annotations: BTreeMap::new(),
-                    severity: Severity::Critical,
-                    status: AlertStatus::Firing,
-                    tenant: "acme".to_owned(),
-                    starts_at_ms: now,
-                    ends_at_ms: None,
-                    generator_url: None,
-                    correlation_id: format!("alert-{i}"),
-                    test: false,
-                };
-                Envelope::with_payload("acme", Payload::encode(&alert).unwrap(), now)
-            })
+            .map(|i| alert_envelope(&format!("alert-{i}"), &[], now))
             .collect();
         for chunk in envelopes.chunks(MAX_BATCH) {
             self.store
@@ -150,11 +103,7 @@ impl Setup {
     }
 
     async fn act(&self, action: Action) {
-        let plan = self.actions.plan(action).await.unwrap();
-        self.actions
-            .execute(&plan, &CancellationToken::new(), &mut |_| {})
-            .await
-            .unwrap();
+        act(&self.actions, action).await;
     }
 
     async fn set_shed_depth(&self, value: Option<u64>) {

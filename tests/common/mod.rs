@@ -281,3 +281,90 @@ pub async fn failed_entries(
         }
     }
 }
+
+/// An alert envelope for the ingest queue: `alertname` = `name` plus `labels`, tenant `acme`,
+/// correlation id `name` (what test backends record).
+pub fn alert_envelope(name: &str, labels: &[(&str, &str)], now: i64) -> ward::model::Envelope {
+    use std::collections::BTreeMap;
+    let mut all = BTreeMap::from([("alertname".to_owned(), name.to_owned())]);
+    all.extend(
+        labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let alert = ward::model::Alert {
+        fingerprint: ward::model::fingerprint(&all),
+        labels: all,
+        annotations: BTreeMap::new(),
+        severity: ward::model::Severity::Critical,
+        status: ward::model::AlertStatus::Firing,
+        tenant: "acme".to_owned(),
+        starts_at_ms: now,
+        ends_at_ms: None,
+        generator_url: None,
+        correlation_id: name.to_owned(),
+        test: false,
+    };
+    let payload = ward::model::Payload::encode(&alert).unwrap();
+    ward::model::Envelope::with_payload("acme", payload, now)
+}
+
+/// An operator (`ops@test`, headless, writable) acting on `store`.
+pub fn operator(store: Arc<dyn Store>) -> ward::actions::Actions {
+    ward::actions::Actions {
+        store,
+        policy: ward::actions::Policy::writable(),
+        actor: ward::actions::Actor {
+            user: "ops".into(),
+            host: "test".into(),
+        },
+        origin: ward::actions::Origin::Headless,
+        target: "test".into(),
+        settings: ward::actions::Settings::default(),
+    }
+}
+
+/// Plan and run `action` to the end.
+pub async fn act(actions: &ward::actions::Actions, action: ward::actions::Action) {
+    let plan = actions.plan(action).await.unwrap();
+    actions
+        .execute(
+            &plan,
+            &tokio_util::sync::CancellationToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+}
+
+/// One worker on `store` routing every alert to `backend` (idle poll 5 ms, `tweak` applied),
+/// running until `stop` is cancelled.
+pub async fn start_worker(
+    store: &Arc<dyn Store>,
+    backend: Arc<dyn ward::delivery::Backend>,
+    stop: &tokio_util::sync::CancellationToken,
+    tweak: impl FnOnce(&mut ward::pipeline::WorkerConfig),
+) -> Arc<ward::pipeline::Pipeline> {
+    let mut workers = ward::pipeline::WorkerConfig::from_config(&ward::config::Config::default());
+    workers.idle_poll_ms = 5;
+    tweak(&mut workers);
+    let channel = backend.name().to_owned();
+    let pipeline = ward::pipeline::Pipeline::new(ward::pipeline::PipelineParts {
+        store: store.clone(),
+        backends: vec![backend],
+        routing: ward::engine::routing::RoutingConfig {
+            default_channels: vec![channel],
+            ..ward::engine::routing::RoutingConfig::default()
+        },
+        policies: Vec::new(),
+        breaker: ward::engine::breaker::BreakerConfig::default(),
+        ingest: ward::config::IngestConfig::default(),
+        workers,
+        metrics: ward::telemetry::Metrics::new(),
+        events: ward::telemetry::EventLog::disabled(),
+    })
+    .unwrap();
+    let running = pipeline.spawn(stop, false).await.unwrap();
+    tokio::spawn(running.join());
+    pipeline
+}
