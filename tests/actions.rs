@@ -22,7 +22,7 @@ use ward::config::{Config, IngestConfig};
 use ward::delivery::NullBackend;
 use ward::engine::breaker::{BreakerConfig, BreakerState};
 use ward::engine::routing::RoutingConfig;
-use ward::model::{Flag, ShedMode, Threshold};
+use ward::model::{Flag, FlagState, ShedMode, Threshold};
 use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
 use ward::store::{DlqFilter, FailedSet, Store};
 use ward::telemetry::{EventLog, Metrics};
@@ -100,6 +100,16 @@ fn every_action(now: i64) -> Vec<Action> {
             channel: None,
             tenant: "acme".into(),
             summary: "test".into(),
+        },
+        Action::EndExpired {
+            flag: "emergency_stop:nowhere".into(),
+            expected: FlagState {
+                value: "on".into(),
+                owner: "ops@bastion".into(),
+                reason: "old".into(),
+                set_at_ms: now - 10,
+                expires_at_ms: Some(now - 1),
+            },
         },
     ]
 }
@@ -296,7 +306,50 @@ async fn single_actions_change_state_with_provenance(h: Harness) {
     let stats = h.store.stats(&[queue("ingest")]).await.unwrap();
     assert_eq!(stats.queues[0].depth, 1);
     let audit = h.store.audit_recent(20).await.unwrap();
-    assert_eq!(audit.len(), 8, "one record per executed action");
+    assert_eq!(audit.len(), 9, "one record per executed action");
+}
+
+async fn ending_an_expired_override_spares_one_set_again(h: Harness) {
+    let now = h.store.now_ms();
+    let actions = actions(h.store.clone(), Policy::writable(), Settings::default());
+    let stop = |reason: &str, expires: i64| Action::EmergencyStop {
+        backend: None,
+        on: true,
+        reason: reason.into(),
+        expires_at_ms: Some(expires),
+    };
+    let run = |action: Action| {
+        let actions = actions.clone();
+        async move {
+            let plan = actions.plan(action).await.unwrap();
+            actions
+                .execute(&plan, &CancellationToken::new(), &mut |_| {})
+                .await
+                .unwrap()
+        }
+    };
+    run(stop("first", now + 1_000)).await;
+    h.clock.advance(std::time::Duration::from_secs(2));
+    let (_, expired) = h.store.flags().await.unwrap().remove(0);
+    assert!(expired.is_expired(h.store.now_ms()));
+    // The operator sets it again before the janitor gets to the expired one.
+    run(stop("second", h.store.now_ms() + 60_000)).await;
+    let end = Action::EndExpired {
+        flag: "emergency_stop".into(),
+        expected: expired.clone(),
+    };
+    let report = run(end.clone()).await;
+    assert_eq!(report.moved, 0, "the new stop was lifted");
+    let flags = h.store.flags().await.unwrap();
+    assert_eq!(flags.len(), 1);
+    assert_eq!(flags[0].1.reason, "second");
+    // Had nobody touched it, it would have ended.
+    h.store
+        .set_flag(&Flag::EmergencyStop(None), Some(&expired))
+        .await
+        .unwrap();
+    assert_eq!(run(end).await.moved, 1);
+    assert!(h.store.flags().await.unwrap().is_empty());
 }
 
 async fn invalid_actions_are_refused_before_planning(h: Harness) {
@@ -456,13 +509,11 @@ async fn overrides_show_owner_reason_age_and_expiry_and_end_by_themselves(h: Har
         .iter()
         .find(|e| e.record.origin == "automatic")
         .expect("the lifted stop is audited");
-    assert_eq!(lifted.record.action, "emergency_stop");
+    assert_eq!(lifted.record.action, "end_expired");
     assert!(lifted.record.who.starts_with("ward@"));
-    assert!(
-        lifted.record.plan["action"]["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("expired (set by ops@bastion: vendor outage)")
+    assert_eq!(
+        lifted.record.plan["action"]["expected"]["reason"],
+        "vendor outage"
     );
 }
 
@@ -481,4 +532,5 @@ on_both!(
     invalid_actions_are_refused_before_planning,
     dry_run_changes_nothing_but_is_audited,
     overrides_show_owner_reason_age_and_expiry_and_end_by_themselves,
+    ending_an_expired_override_spares_one_set_again,
 );

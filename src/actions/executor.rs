@@ -106,8 +106,8 @@ impl Actions {
             self.run_bulk(plan, cancel, progress, &mut report, started)
                 .await
         } else {
-            self.apply_single(&plan.action).await.map(|()| {
-                report.moved = 1;
+            self.apply_single(&plan.action).await.map(|changed| {
+                report.moved = changed;
             })
         };
         if let Err(error) = run {
@@ -188,7 +188,11 @@ impl Actions {
                 batches: report.batches,
                 elapsed: started.elapsed(),
             });
-            if !self.pace(plan, done, started, cancel).await {
+            let more = match scope {
+                Scope::Ids(_) => id_chunks.len() > 0,
+                Scope::Filter(_) => next.is_some(),
+            };
+            if more && !self.pace(plan, done, started, cancel).await {
                 report.outcome = Outcome::Cancelled;
                 break;
             }
@@ -262,7 +266,22 @@ impl Actions {
         }
     }
 
-    async fn apply_single(&self, action: &Action) -> StoreResult<()> {
+    /// Apply one change; returns how many settings changed (0 when a guarded change found the
+    /// state already different).
+    async fn apply_single(&self, action: &Action) -> StoreResult<u64> {
+        match action {
+            Action::EndExpired { flag, expected } => {
+                let Some(flag) = Flag::from_name(flag) else {
+                    return Ok(0);
+                };
+                let cleared = self.store.clear_flag_if(&flag, expected).await?;
+                Ok(u64::from(cleared))
+            }
+            other => self.apply_change(other).await.map(|()| 1),
+        }
+    }
+
+    async fn apply_change(&self, action: &Action) -> StoreResult<()> {
         let now = self.store.now_ms();
         let owner = self.actor.to_string();
         let store = self.store.as_ref();
@@ -330,7 +349,10 @@ impl Actions {
                     .await
                     .map(drop)
             }
-            Action::Replay { .. } | Action::Purge { .. } | Action::MoveToDead { .. } => Ok(()),
+            Action::Replay { .. }
+            | Action::Purge { .. }
+            | Action::MoveToDead { .. }
+            | Action::EndExpired { .. } => Ok(()),
         }
     }
 

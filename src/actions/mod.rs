@@ -17,7 +17,7 @@ pub use overrides::{Override, OverrideKind, end_expired, overrides};
 pub use plan::{Plan, SampleRow};
 pub use policy::{Policy, Refusal};
 
-use crate::model::{EnvelopeId, QueueName, ShedMode, Threshold};
+use crate::model::{EnvelopeId, FlagState, QueueName, ShedMode, Threshold};
 use crate::store::{DlqFilter, FailedSet, StoreError};
 
 /// What a DLQ action applies to: marked entries, or everything a filter selects.
@@ -91,6 +91,9 @@ pub enum Action {
         tenant: String,
         summary: String,
     },
+    /// Lift an expired override (a flag by name), only if it still holds the value read: an
+    /// operator may have set it again meanwhile.
+    EndExpired { flag: String, expected: FlagState },
 }
 
 /// The variants of `Action`, for lists and for the test that every one is refused read-only.
@@ -108,10 +111,11 @@ pub enum ActionKind {
     EmergencyStop,
     SetConfig,
     SendTestAlert,
+    EndExpired,
 }
 
 impl ActionKind {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Replay,
         Self::Purge,
         Self::MoveToDead,
@@ -123,6 +127,7 @@ impl ActionKind {
         Self::EmergencyStop,
         Self::SetConfig,
         Self::SendTestAlert,
+        Self::EndExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +143,7 @@ impl ActionKind {
             Self::EmergencyStop => "emergency_stop",
             Self::SetConfig => "set_config",
             Self::SendTestAlert => "send_test_alert",
+            Self::EndExpired => "end_expired",
         }
     }
 }
@@ -168,6 +174,7 @@ impl Action {
             Self::EmergencyStop { .. } => ActionKind::EmergencyStop,
             Self::SetConfig { .. } => ActionKind::SetConfig,
             Self::SendTestAlert { .. } => ActionKind::SendTestAlert,
+            Self::EndExpired { .. } => ActionKind::EndExpired,
         }
     }
 
@@ -190,7 +197,7 @@ impl Action {
                 scope: Scope::Ids(ids),
                 ..
             } if ids.len() == 1 => Tier::Single,
-            Self::SendTestAlert { .. } => Tier::Single,
+            Self::SendTestAlert { .. } | Self::EndExpired { .. } => Tier::Single,
             _ => Tier::Bulk,
         }
     }
@@ -295,6 +302,10 @@ impl Action {
             Self::SendTestAlert { channel, .. } => format!(
                 "send a test alert to {}",
                 channel.as_deref().unwrap_or("stdout")
+            ),
+            Self::EndExpired { flag, expected } => format!(
+                "end the expired override {flag} (set by {}: {})",
+                expected.owner, expected.reason
             ),
         }
     }

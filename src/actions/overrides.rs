@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, ActionError, Actions};
 use crate::engine::breaker::{BreakerConfig, BreakerState, TransitionCause};
-use crate::model::{Flag, ShedMode};
+use crate::model::Flag;
+use crate::model::FlagState;
 use crate::store::{Store, StoreResult, update_breaker};
 
 /// What kind of state an override is.
@@ -94,8 +95,8 @@ pub async fn overrides(store: &dyn Store) -> StoreResult<Vec<Override>> {
     Ok(out)
 }
 
-/// End every expired override: a flag through the action that lifts it (so the audit shows
-/// it ended), a forced-open breaker by its own clock. Returns how many ended.
+/// End every expired override: a flag through `EndExpired` (audited, and only if nobody set it
+/// again meanwhile), a forced-open breaker by its own clock. Returns how many ended.
 pub async fn end_expired(actions: &Actions, breaker: &BreakerConfig) -> Result<usize, ActionError> {
     // Lifting what already expired is housekeeping, not an automatic action: dry-run mode does
     // not hold it back (else every janitor pass would plan it again).
@@ -106,43 +107,30 @@ pub async fn end_expired(actions: &Actions, breaker: &BreakerConfig) -> Result<u
     let now = store.now_ms();
     let mut ended = 0;
     for item in overrides(store).await?.into_iter().filter(|o| o.expired) {
-        let reason = format!("expired (set by {}: {})", item.owner, item.reason);
-        let lift = match Flag::from_name(&item.name) {
-            Some(Flag::EmergencyStop(backend)) if item.kind != OverrideKind::Breaker => {
-                Some(Action::EmergencyStop {
-                    backend,
-                    on: false,
-                    reason,
-                    expires_at_ms: None,
-                })
-            }
-            Some(Flag::SheddingMode) if item.kind != OverrideKind::Breaker => {
-                Some(Action::Shedding {
-                    mode: ShedMode::Off,
-                    reason,
-                    expires_at_ms: None,
-                })
-            }
-            Some(Flag::ConfigOverride(key)) if item.kind != OverrideKind::Breaker => {
-                Some(Action::SetConfig {
-                    key,
-                    value: None,
-                    reason,
-                })
-            }
-            _ => None,
-        };
-        match lift {
-            Some(action) => {
-                let plan = actions.plan(action).await?;
-                let cancel = tokio_util::sync::CancellationToken::new();
-                actions.execute(&plan, &cancel, &mut |_| {}).await?;
-            }
-            None => {
-                update_breaker(store, &item.name, |b| b.tick(breaker, now)).await?;
-            }
+        if item.kind == OverrideKind::Breaker {
+            // The breaker's own clock ends it; still a change, so still subject to the policy.
+            actions.policy.check(&Action::BreakerReset {
+                backend: item.name.clone(),
+                reason: "override expired".to_owned(),
+            })?;
+            update_breaker(store, &item.name, |b| b.tick(breaker, now)).await?;
+            ended += 1;
+            continue;
         }
-        ended += 1;
+        let action = Action::EndExpired {
+            expected: FlagState {
+                value: item.value,
+                owner: item.owner,
+                reason: item.reason,
+                set_at_ms: item.set_at_ms,
+                expires_at_ms: item.expires_at_ms,
+            },
+            flag: item.name,
+        };
+        let plan = actions.plan(action).await?;
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let report = actions.execute(&plan, &cancel, &mut |_| {}).await?;
+        ended += usize::try_from(report.moved).unwrap_or(0);
     }
     Ok(ended)
 }

@@ -282,10 +282,15 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// Whether the error is a write to a closed pipe (`ward … | head -1`): not a failure.
+/// Whether the error is a write to a closed pipe (`ward … | head -1`): not a failure. A broken
+/// connection to the store is one (its cause is an `EPIPE` too), and is not mistaken for this.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    })
+    err.chain()
+        .take_while(|e| {
+            !e.is::<crate::store::StoreError>() && !e.is::<crate::actions::ActionError>()
+        })
+        .any(|e| {
+            e.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        })
 }

@@ -151,8 +151,13 @@ async fn replay(
     let on_interrupt = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("ward replay: stopping after the current batch");
+            eprintln!("ward replay: stopping after the current batch (ctrl-c again to quit now)");
             on_interrupt.cancel();
+        }
+        // Handling SIGINT replaced its default: a second one must still end a stuck call.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("ward replay: quitting; the last batch's outcome is unknown");
+            std::process::exit(i32::from(super::EXIT_INTERRUPTED));
         }
     });
     let mut last_shown = Instant::now();

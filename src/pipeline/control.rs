@@ -131,14 +131,8 @@ pub async fn check(pipeline: &Pipeline) -> StoreResult<()> {
             let now_pressure = pressure(q.depth, limits.warn, limits.shed, mode);
             let was = before.get(&q.queue).copied().unwrap_or(Pressure::Normal);
             report(pipeline, &q.queue, q.depth, limits, was, now_pressure);
-            if let Pressure::Shed { excess } = now_pressure {
-                let reason = format!(
-                    "{} held {} items, over its shed depth {}",
-                    q.queue,
-                    q.depth,
-                    limits.shed.unwrap_or_default()
-                );
-                let moved = shed_step(pipeline, &q.queue, excess.min(SHED_BUDGET), &reason).await?;
+            if let (Pressure::Shed { .. }, Some(limit)) = (now_pressure, limits.shed) {
+                let moved = shed_step(pipeline, &q.queue, limit).await?;
                 pipeline
                     .metrics
                     .shed_items
@@ -204,17 +198,19 @@ fn report(
     }
 }
 
-/// One worker at a time sheds a queue, so workers that read the same depth do not each remove
-/// the whole excess.
-async fn shed_step(
-    pipeline: &Pipeline,
-    queue: &QueueName,
-    count: u64,
-    reason: &str,
-) -> StoreResult<u64> {
+/// One worker at a time sheds a queue, down to `limit` as it reads the depth once its turn is
+/// held, so workers that saw the same depth do not each remove the whole excess.
+async fn shed_step(pipeline: &Pipeline, queue: &QueueName, limit: u64) -> StoreResult<u64> {
     let hold = Duration::from_millis(pipeline.workers.control_interval_ms.saturating_mul(4));
     let moved = one_at_a_time(pipeline, &format!("shed-step:{queue}"), hold, async {
-        shed_oldest(pipeline, queue, count, reason).await
+        let stats = pipeline.store.stats(std::slice::from_ref(queue)).await?;
+        let depth = stats.queues.first().map_or(0, |q| q.depth);
+        let excess = depth.saturating_sub(limit).min(SHED_BUDGET);
+        if excess == 0 {
+            return Ok(0);
+        }
+        let reason = format!("{queue} held {depth} items, over its shed depth {limit}");
+        shed_oldest(pipeline, queue, excess, &reason).await
     })
     .await?;
     Ok(moved.unwrap_or(0))

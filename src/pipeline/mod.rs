@@ -221,7 +221,12 @@ impl Pipeline {
             breaker: parts.breaker,
             ingest: parts.ingest,
             workers: parts.workers,
-            worker: WorkerId::new(format!("{host}:{}", std::process::id())),
+            // Unique per pipeline, so two in one process (tests, the demo) are two workers.
+            worker: WorkerId::new(format!(
+                "{host}:{}:{:04x}",
+                std::process::id(),
+                fastrand::u16(..)
+            )),
             flags: RwLock::new(FlagsView::default()),
             controls: RwLock::new(control::Controls::default()),
         }))

@@ -70,6 +70,9 @@ pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<
     let actions = pipeline.automatic_actions();
     let w = &pipeline.workers;
     for channel in pipeline.backends.keys() {
+        if stop.is_cancelled() {
+            break;
+        }
         let state = breakers.iter().find(|(name, _)| name == channel).map_or(
             BreakerState::Closed,
             |(_, b)| {

@@ -807,6 +807,22 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool> {
+        let name = flag.name();
+        let cleared = {
+            let mut guard = self.lock();
+            let same = guard.flags.get(&name) == Some(expected);
+            if same {
+                guard.flags.remove(&name);
+            }
+            same
+        };
+        if cleared {
+            self.announce(Update::Flag(name));
+        }
+        Ok(cleared)
+    }
+
     async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
         let mut flags: Vec<_> = self
             .lock()

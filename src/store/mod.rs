@@ -412,6 +412,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Set (`Some`) or clear (`None`) an operator flag, announcing the change.
     async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()>;
+    /// Clear a flag only while it still holds `expected` (as read); true if it was cleared.
+    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool>;
     /// Every flag currently set (expired ones included: callers decide with `is_expired`).
     async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>>;
 

@@ -46,6 +46,7 @@ struct Scripts {
     dedup: Script,
     gcra: Script,
     breaker_cas: Script,
+    flag_cad: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -58,6 +59,7 @@ fn scripts() -> &'static Scripts {
         dedup: Script::new(include_str!("lua/dedup.lua")),
         gcra: Script::new(include_str!("lua/gcra.lua")),
         breaker_cas: Script::new(include_str!("lua/breaker_cas.lua")),
+        flag_cad: Script::new(include_str!("lua/flag_cad.lua")),
     })
 }
 
@@ -146,6 +148,7 @@ impl RedisStore {
             &s.dedup,
             &s.gcra,
             &s.breaker_cas,
+            &s.flag_cad,
         ] {
             script
                 .load_async(&mut conn)
@@ -1048,6 +1051,24 @@ impl Store for RedisStore {
             }
         }
         self.publish(&Update::Flag(name)).await
+    }
+
+    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool> {
+        let name = flag.name();
+        let json = encode_json("flag", expected)?;
+        let mut conn = self.conn();
+        let cleared: i64 = scripts()
+            .flag_cad
+            .key(self.inner.keys.flags())
+            .arg(&name)
+            .arg(json)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("clear flag"))?;
+        if cleared == 1 {
+            self.publish(&Update::Flag(name)).await?;
+        }
+        Ok(cleared == 1)
     }
 
     async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {

@@ -192,6 +192,10 @@ impl Store for CountingStore {
         self.count(true);
         self.inner.set_flag(flag, state).await
     }
+    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool> {
+        self.count(true);
+        self.inner.clear_flag_if(flag, expected).await
+    }
     async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
         self.count(false);
         self.inner.flags().await
