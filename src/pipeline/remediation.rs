@@ -51,6 +51,7 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
         })
         .await;
         if let Err(error) = ran {
+            pipeline.metrics.remediation_failures.inc();
             tracing::warn!(%error, "remediation: run failed");
         }
     }
@@ -130,6 +131,7 @@ pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<
             .inc_by(report.poisoned);
         match report.outcome {
             Outcome::Indeterminate(detail) => {
+                pipeline.metrics.remediation_failures.inc();
                 tracing::warn!(%channel, detail, "remediation: replay indeterminate");
             }
             outcome => tracing::info!(

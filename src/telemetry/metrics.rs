@@ -122,6 +122,7 @@ pub struct Metrics {
     pub remediation_replayed: Family<ChannelLabels, Counter>,
     pub remediation_poisoned: Family<ChannelLabels, Counter>,
     pub remediation_skipped: Family<SkipLabels, Counter>,
+    pub remediation_failures: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -298,6 +299,12 @@ impl Metrics {
                 "remediation_skipped",
                 "Channels remediation left alone, by reason",
                 Family::default(),
+            ),
+            remediation_failures: add(
+                &mut r,
+                "remediation_failures",
+                "Remediation runs that failed or ended indeterminate",
+                Counter::default(),
             ),
             registry: Arc::new(r),
         }
