@@ -52,7 +52,7 @@ fn defaults_are_as_documented() {
     assert_eq!(c.queues.max_attempts, 6);
     assert_eq!(c.queues.max_replays, 3);
     assert_eq!(c.queues.batch_size, 100);
-    assert_eq!(c.dlq.replay_batch, 100);
+    assert_eq!(c.dlq.replay_batch, 50);
     assert_eq!(c.dlq.replay_rate_per_s, 1000);
     assert_eq!(c.log.level, "info");
     assert_eq!(c.log.format, LogFormat::Text);

@@ -17,7 +17,7 @@ use ward::store::KeySchema;
 
 const ENTRIES: u64 = 1_000_000;
 const OTHERS: u64 = 10_000;
-const BATCH: u64 = 100;
+const BATCH: u64 = 50;
 
 /// Entries written straight into the store's layout, 20 000 per script call.
 const FILL: &str = r#"
