@@ -262,6 +262,39 @@ async fn a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing(h: Harness)
     stop.cancel();
 }
 
+async fn automatic_replays_stop_at_their_hourly_limit(h: Harness) {
+    let backend = Arc::new(Picky::default());
+    backend.broken.store(true, Ordering::SeqCst);
+    let stop = CancellationToken::new();
+    let pipeline = start_with(&h, backend.clone(), &stop, |w| {
+        w.automatic_replays_per_hour = 1;
+    })
+    .await;
+    let now = h.store.now_ms();
+    h.store
+        .enqueue(&QueueName::ingest(), &[alert("flappy", false, now)])
+        .await
+        .unwrap();
+    until("in the DLQ", async || {
+        failed(h.store.as_ref()).await == (1, 0)
+    })
+    .await;
+    let sent = || backend.attempts.lock().unwrap()["flappy"];
+    h.clock.advance(MIN_AGE * 2);
+    until("replayed once", async || sent() == 2).await;
+    until("back in the DLQ", async || {
+        failed(h.store.as_ref()).await == (1, 0)
+    })
+    .await;
+    h.clock.advance(MIN_AGE * 2);
+    runs(&pipeline, 3).await;
+    assert_eq!(sent(), 2, "a second automatic replay within the hour");
+    assert!(skipped(&pipeline, "rate_limit"));
+    h.clock.advance(Duration::from_secs(3_600));
+    until("replayed in the next hour", async || sent() == 3).await;
+    stop.cancel();
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 2).await).await } )* }
@@ -272,4 +305,5 @@ macro_rules! on_both {
 on_both!(
     poison_goes_dead_healthy_is_delivered_once_nothing_while_open,
     a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing,
+    automatic_replays_stop_at_their_hourly_limit,
 );

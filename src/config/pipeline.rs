@@ -118,8 +118,10 @@ pub struct WorkersConfig {
     pub remediation_max_per_run: u64,
     /// After replaying a channel's entries, leave that channel alone this long; 0 = no cooldown.
     pub remediation_cooldown_ms: u64,
-    /// Automatic actions (remediation runs) allowed per hour across every worker.
+    /// Automatic actions of every kind allowed per hour across every worker.
     pub automatic_actions_per_hour: u32,
+    /// Automatic replays (remediation runs, one per channel) allowed per hour across every worker.
+    pub automatic_replays_per_hour: u32,
     /// Automatic actions are planned and audited but change nothing.
     pub dry_run: bool,
     /// Append one JSON line per delivery attempt to this file.
@@ -144,6 +146,7 @@ impl Default for WorkersConfig {
             remediation_max_per_run: 1_000,
             remediation_cooldown_ms: 300_000,
             automatic_actions_per_hour: 120,
+            automatic_replays_per_hour: 60,
             dry_run: false,
             events_log: None,
         }
@@ -166,6 +169,10 @@ impl WorkersConfig {
             (
                 "automatic_actions_per_hour",
                 u64::from(self.automatic_actions_per_hour),
+            ),
+            (
+                "automatic_replays_per_hour",
+                u64::from(self.automatic_replays_per_hour),
             ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {

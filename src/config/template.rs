@@ -240,7 +240,11 @@ pub const SECTIONS: &[SectionDoc] = &[
             ),
             key(
                 "automatic_actions_per_hour",
-                &["Automatic actions (remediation runs) allowed per hour across every worker."],
+                &["Automatic actions of every kind allowed per hour across every worker."],
+            ),
+            key(
+                "automatic_replays_per_hour",
+                &["Automatic replays (one remediation run of one channel) allowed per hour."],
             ),
             key(
                 "dry_run",

@@ -146,8 +146,8 @@ pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<
     Ok(())
 }
 
-/// The channel's cooldown, then the hourly limit of automatic actions, both kept in the store
-/// so every worker shares them.
+/// The channel's cooldown, then the hourly limits of automatic replays and of all automatic
+/// actions, kept in the store so every worker shares them.
 async fn over_limits(pipeline: &Pipeline, channel: &str) -> Result<Option<Skip>, ActionError> {
     let w = &pipeline.workers;
     let store = pipeline.store.as_ref();
@@ -162,13 +162,20 @@ async fn over_limits(pipeline: &Pipeline, channel: &str) -> Result<Option<Skip>,
             return Ok(Some(Skip::Cooldown));
         }
     }
-    let hourly = RateLimit {
-        count: w.automatic_actions_per_hour,
+    // This kind's own limit, then the one all automatic actions share.
+    let hourly = |count: u32| RateLimit {
+        count,
         period_ms: 3_600_000,
-        burst: w.automatic_actions_per_hour,
+        burst: count,
     };
-    if !store.rate_limit("auto:actions", &hourly, 1).await?.allowed {
-        return Ok(Some(Skip::RateLimit));
+    let limits = [
+        ("auto:action:replay", w.automatic_replays_per_hour),
+        ("auto:actions", w.automatic_actions_per_hour),
+    ];
+    for (key, count) in limits {
+        if !store.rate_limit(key, &hourly(count), 1).await?.allowed {
+            return Ok(Some(Skip::RateLimit));
+        }
     }
     Ok(None)
 }
