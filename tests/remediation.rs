@@ -207,37 +207,46 @@ fn skipped(pipeline: &Pipeline, reason: &str) -> bool {
     })
 }
 
-async fn a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing(h: Harness) {
+/// A channel that always fails: one alert goes to the DLQ, is replayed once, fails again, and is
+/// old enough to be replayed again when this returns; remediation then ran three more times.
+/// Returns how often the alert was sent, and the worker.
+async fn failing_twice(
+    h: &Harness,
+    stop: &CancellationToken,
+    tweak: impl FnOnce(&mut WorkerConfig),
+) -> (Arc<Picky>, Arc<Pipeline>) {
     let backend = Arc::new(Picky::default());
     backend.broken.store(true, Ordering::SeqCst);
-    let stop = CancellationToken::new();
-    let pipeline = start_with(&h, backend.clone(), &stop, |w| {
-        w.remediation_cooldown_ms = 600_000;
-    })
-    .await;
+    let pipeline = start_with(h, backend.clone(), stop, tweak).await;
     let now = h.store.now_ms();
     h.store
         .enqueue(&QueueName::ingest(), &[alert("flappy", false, now)])
         .await
         .unwrap();
-    until("in the DLQ", async || {
-        failed(h.store.as_ref()).await == (1, 0)
-    })
-    .await;
-    let sent = || backend.attempts.lock().unwrap()["flappy"];
+    let in_dlq = async || failed(h.store.as_ref()).await == (1, 0);
+    until("in the DLQ", in_dlq).await;
     h.clock.advance(MIN_AGE * 2);
-    until("replayed once", async || sent() == 2).await;
-    until("back in the DLQ", async || {
-        failed(h.store.as_ref()).await == (1, 0)
-    })
-    .await;
-    // Old enough again, but inside the channel's cooldown: left alone.
+    until("replayed once", async || sends(&backend) == 2).await;
+    until("back in the DLQ", in_dlq).await;
     h.clock.advance(MIN_AGE * 2);
     runs(&pipeline, 3).await;
-    assert_eq!(sent(), 2, "replayed inside the cooldown");
+    (backend, pipeline)
+}
+
+fn sends(backend: &Picky) -> u32 {
+    backend.attempts.lock().unwrap()["flappy"]
+}
+
+async fn a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing(h: Harness) {
+    let stop = CancellationToken::new();
+    let (backend, pipeline) = failing_twice(&h, &stop, |w| {
+        w.remediation_cooldown_ms = 600_000;
+    })
+    .await;
+    assert_eq!(sends(&backend), 2, "replayed inside the cooldown");
     assert!(skipped(&pipeline, "cooldown"));
     h.clock.advance(Duration::from_secs(600));
-    until("replayed after the cooldown", async || sent() == 3).await;
+    until("replayed after the cooldown", async || sends(&backend) == 3).await;
     stop.cancel();
 
     // Dry run: the run is planned and audited, nothing moves.
@@ -263,35 +272,19 @@ async fn a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing(h: Harness)
 }
 
 async fn automatic_replays_stop_at_their_hourly_limit(h: Harness) {
-    let backend = Arc::new(Picky::default());
-    backend.broken.store(true, Ordering::SeqCst);
     let stop = CancellationToken::new();
-    let pipeline = start_with(&h, backend.clone(), &stop, |w| {
+    let (backend, pipeline) = failing_twice(&h, &stop, |w| {
         w.automatic_replays_per_hour = 1;
     })
     .await;
-    let now = h.store.now_ms();
-    h.store
-        .enqueue(&QueueName::ingest(), &[alert("flappy", false, now)])
-        .await
-        .unwrap();
-    until("in the DLQ", async || {
-        failed(h.store.as_ref()).await == (1, 0)
-    })
-    .await;
-    let sent = || backend.attempts.lock().unwrap()["flappy"];
-    h.clock.advance(MIN_AGE * 2);
-    until("replayed once", async || sent() == 2).await;
-    until("back in the DLQ", async || {
-        failed(h.store.as_ref()).await == (1, 0)
-    })
-    .await;
-    h.clock.advance(MIN_AGE * 2);
-    runs(&pipeline, 3).await;
-    assert_eq!(sent(), 2, "a second automatic replay within the hour");
+    assert_eq!(
+        sends(&backend),
+        2,
+        "a second automatic replay within the hour"
+    );
     assert!(skipped(&pipeline, "rate_limit"));
     h.clock.advance(Duration::from_secs(3_600));
-    until("replayed in the next hour", async || sent() == 3).await;
+    until("replayed in the next hour", async || sends(&backend) == 3).await;
     stop.cancel();
 }
 
