@@ -11,7 +11,7 @@ mod counting;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use common::{Harness, Kind, fill_dlq, queue};
+use common::{Harness, Kind, act, fill_dlq, queue};
 use counting::CountingStore;
 use tokio_util::sync::CancellationToken;
 use ward::actions::{
@@ -318,16 +318,7 @@ async fn ending_an_expired_override_spares_one_set_again(h: Harness) {
         reason: reason.into(),
         expires_at_ms: Some(expires),
     };
-    let run = |action: Action| {
-        let actions = actions.clone();
-        async move {
-            let plan = actions.plan(action).await.unwrap();
-            actions
-                .execute(&plan, &CancellationToken::new(), &mut |_| {})
-                .await
-                .unwrap()
-        }
-    };
+    let run = |action: Action| act(&actions, action);
     run(stop("first", now + 1_000)).await;
     h.clock.advance(std::time::Duration::from_secs(2));
     let (_, expired) = h.store.flags().await.unwrap().remove(0);
@@ -421,16 +412,7 @@ async fn start_worker(h: &Harness, stop: &CancellationToken) -> ward::pipeline::
 async fn overrides_show_owner_reason_age_and_expiry_and_end_by_themselves(h: Harness) {
     let now = h.store.now_ms();
     let actions = actions(h.store.clone(), Policy::writable(), Settings::default());
-    let run = |action: Action| {
-        let actions = actions.clone();
-        async move {
-            let plan = actions.plan(action).await.unwrap();
-            actions
-                .execute(&plan, &CancellationToken::new(), &mut |_| {})
-                .await
-                .unwrap();
-        }
-    };
+    let run = |action: Action| act(&actions, action);
     run(Action::EmergencyStop {
         backend: Some("slack".into()),
         on: true,

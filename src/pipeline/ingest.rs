@@ -571,10 +571,7 @@ async fn accept_inner(
         }
     }
 
-    if pipeline
-        .controls()
-        .deferring(&pipeline.workers.ingest_queue)
-    {
+    if pipeline.deferring(&pipeline.workers.ingest_queue) {
         let mut refusal = Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shedding",

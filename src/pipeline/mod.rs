@@ -274,12 +274,19 @@ impl Pipeline {
             .map_or_else(|poisoned| poisoned.into_inner().clone(), |c| c.clone())
     }
 
+    /// `queue` is deferring under load (read in place: this is on every lease and request).
+    pub fn deferring(&self, queue: &QueueName) -> bool {
+        self.controls.read().map_or_else(
+            |poisoned| poisoned.into_inner().deferring(queue),
+            |c| c.deferring(queue),
+        )
+    }
+
     /// Leasing from `source` waits: a queue it feeds is deferring under load.
     pub fn holding_back(&self, source: &QueueName) -> bool {
-        let controls = self.controls();
         control::feeds(self, source)
             .iter()
-            .any(|q| controls.deferring(q))
+            .any(|q| self.deferring(q))
     }
 
     pub fn policy(&self, name: &str) -> &RetryPolicy {

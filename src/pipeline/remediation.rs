@@ -63,11 +63,8 @@ pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<
     let store = pipeline.store.as_ref();
     let now = store.now_ms();
     let breakers = store.breakers().await?;
-    let flags = store.flags().await?;
-    let stops = super::FlagsView {
-        flags,
-        read_at_ms: now,
-    };
+    // The stop flags as the controls reader last read them (within its interval).
+    let stops = pipeline.flags();
     let actions = pipeline.automatic_actions();
     let w = &pipeline.workers;
     for channel in pipeline.backends.keys() {

@@ -181,6 +181,12 @@ impl Partition {
         }
     }
 
+    /// Remove `id` from a failure set; its order key if it was there.
+    fn take(&mut self, queue: &QueueName, set: FailedSet, id: &str) -> Option<String> {
+        let key = self.meta.get(id).map(|m| m.key.clone())?;
+        self.set(queue, set).remove(&key).then_some(key)
+    }
+
     /// A filtered scan of one failure set (see `scan_filtered`).
     fn scan(
         &mut self,
@@ -760,10 +766,7 @@ impl Store for MemoryStore {
             return Ok(BatchResult::default());
         }
         self.apply_batch(queue, set, scope, max_items, |part, id| {
-            let Some(key) = part.meta.get(id).map(|m| m.key.clone()) else {
-                return Moved::Skipped;
-            };
-            if !part.set(queue, set).remove(&key) {
+            if part.take(queue, set, id).is_none() {
                 return Moved::Skipped;
             }
             part.forget(id);
@@ -782,14 +785,10 @@ impl Store for MemoryStore {
             return Ok(BatchResult::default());
         }
         self.apply_batch(queue, FailedSet::Dlq, scope, max_items, |part, id| {
-            let Some(key) = part.meta.get(id).map(|m| m.key.clone()) else {
+            let Some(key) = part.take(queue, FailedSet::Dlq, id) else {
                 return Moved::Skipped;
             };
-            let q = part.queue(queue);
-            if !q.dlq.remove(&key) {
-                return Moved::Skipped;
-            }
-            q.dead.insert(key);
+            part.queue(queue).dead.insert(key);
             Moved::Applied
         })
     }

@@ -367,6 +367,26 @@ impl RedisStore {
         FailedStep::parse(partition, reply)
     }
 
+    /// Purge or bury: one bounded step of a move without the replay guard's options.
+    async fn failed_move(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        op: &str,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        check_step(max_items)?;
+        if is_empty_scope(scope) {
+            return Ok(BatchResult::default());
+        }
+        let options = ReplayOptions {
+            max_items,
+            ..ReplayOptions::default()
+        };
+        self.failed_batch(queue, set, op, scope, options).await
+    }
+
     /// Replay or purge: one bounded step, by ids on every partition or by filter on the cursor's.
     async fn failed_batch(
         &self,
@@ -1003,15 +1023,8 @@ impl Store for RedisStore {
         scope: &DlqScope,
         max_items: usize,
     ) -> StoreResult<BatchResult> {
-        check_step(max_items)?;
-        if is_empty_scope(scope) {
-            return Ok(BatchResult::default());
-        }
-        let options = ReplayOptions {
-            max_items,
-            ..ReplayOptions::default()
-        };
-        self.failed_batch(queue, set, "purge", scope, options).await
+        self.failed_move(queue, set, "purge", scope, max_items)
+            .await
     }
 
     async fn bury(
@@ -1020,15 +1033,7 @@ impl Store for RedisStore {
         scope: &DlqScope,
         max_items: usize,
     ) -> StoreResult<BatchResult> {
-        check_step(max_items)?;
-        if is_empty_scope(scope) {
-            return Ok(BatchResult::default());
-        }
-        let options = ReplayOptions {
-            max_items,
-            ..ReplayOptions::default()
-        };
-        self.failed_batch(queue, FailedSet::Dlq, "bury", scope, options)
+        self.failed_move(queue, FailedSet::Dlq, "bury", scope, max_items)
             .await
     }
 

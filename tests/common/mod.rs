@@ -325,7 +325,10 @@ pub fn operator(store: Arc<dyn Store>) -> ward::actions::Actions {
 }
 
 /// Plan and run `action` to the end.
-pub async fn act(actions: &ward::actions::Actions, action: ward::actions::Action) {
+pub async fn act(
+    actions: &ward::actions::Actions,
+    action: ward::actions::Action,
+) -> ward::actions::Report {
     let plan = actions.plan(action).await.unwrap();
     actions
         .execute(
@@ -334,7 +337,7 @@ pub async fn act(actions: &ward::actions::Actions, action: ward::actions::Action
             &mut |_| {},
         )
         .await
-        .unwrap();
+        .unwrap()
 }
 
 /// One worker on `store` routing every alert to `backend` (idle poll 5 ms, `tweak` applied),
