@@ -40,9 +40,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     } else {
         None
     };
-    let log = config
+    let mut log = config
         .as_ref()
         .map_or_else(|| cli.global.log_without_file(), |c| c.log.clone());
+    if cli.command.owns_terminal() && log.file.is_none() {
+        log.file = Some(std::env::temp_dir().join("ward-control-room.log"));
+    }
     cli::logging::init(&log)?;
 
     // Not locked for the whole run: `ward up`'s stdout channel writes to it from other threads.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ward::config::{
     Backend, Config, ConfigError, ConfigLocation, LocationSource, LogFormat, MAX_BATCH_SIZE,
-    Origin, Overrides, template,
+    Origin, Overrides, TuiConfig, template,
 };
 use ward::model::{Profile, QueueName};
 
@@ -62,6 +62,21 @@ fn defaults_are_as_documented() {
         std::time::Duration::from_secs(2)
     );
     assert_eq!(c.queues.lease(), std::time::Duration::from_secs(30));
+    assert_eq!(c.tui.refresh_ms, 1000);
+    assert!(!c.tui.lock_refresh);
+    assert_eq!(c.tui.timeout_ms, 2000);
+    assert_eq!(c.tui.stale_after_polls, 2);
+    assert_eq!(c.tui.theme, "default");
+    assert!(!c.tui.read_only);
+    assert_eq!(c.tui.label, "");
+    assert_eq!(c.tui.accent, "");
+    assert_eq!(c.tui.wall_cycle_s, 0);
+    assert!(!c.tui.no_exit_on_ctrl_c);
+    assert_eq!(c.tui.audit_rows, 50);
+    assert!(c.tui.bindings.is_empty());
+    assert_eq!(c.tui.refresh(), std::time::Duration::from_secs(1));
+    assert_eq!(c.tui.timeout(), std::time::Duration::from_secs(2));
+    assert_eq!(c.tui.wall_cycle(), None);
 }
 
 #[test]
@@ -102,6 +117,88 @@ fn full_file_sets_every_key() {
     assert_eq!(c.log.level, "info,ward::store=debug");
     assert_eq!(c.log.format, LogFormat::Json);
     assert_eq!(c.log.file, Some(PathBuf::from("/var/log/ward/ward.log")));
+}
+
+#[test]
+fn tui_file_sets_every_key_and_bindings_parse() {
+    let c = load("valid_tui.toml").expect("loads");
+    let bindings: BTreeMap<String, String> = [("ctrl-x", "quit"), ("?", "help"), ("g", "goto")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert_eq!(
+        c.tui,
+        TuiConfig {
+            refresh_ms: 250,
+            lock_refresh: true,
+            timeout_ms: 5000,
+            stale_after_polls: 3,
+            theme: "high-contrast".to_owned(),
+            read_only: true,
+            label: "prod-eu".to_owned(),
+            accent: "red".to_owned(),
+            wall_cycle_s: 30,
+            no_exit_on_ctrl_c: true,
+            audit_rows: 200,
+            bindings,
+        }
+    );
+    assert_eq!(c.tui.wall_cycle(), Some(std::time::Duration::from_secs(30)));
+    assert_eq!(c.store, Config::default().store, "other sections untouched");
+
+    // The same bindings as an inline table; names are not checked here (the UI does that).
+    let text = "[tui]\nbindings = { \"ctrl-x\" = \"quit\", \"not-a-key\" = \"x\" }\n";
+    let c = Config::from_toml_str(text, Path::new("inline.toml"), &Overrides::default())
+        .expect("inline bindings parse");
+    assert_eq!(c.tui.bindings.len(), 2);
+    assert_eq!(
+        c.tui.bindings.get("ctrl-x").map(String::as_str),
+        Some("quit")
+    );
+
+    // A binding must map to a command name.
+    let err = Config::from_toml_str(
+        "[tui.bindings]\nx = 1\n",
+        Path::new("bad.toml"),
+        &Overrides::default(),
+    )
+    .expect_err("a number is not a command");
+    assert_eq!(err.key(), Some("tui.bindings.x"));
+}
+
+#[test]
+fn invalid_tui_values_name_their_key() {
+    let cases = [
+        (
+            "refresh_ms = 249",
+            "tui.refresh_ms",
+            "loads Redis for nothing",
+        ),
+        ("timeout_ms = 99", "tui.timeout_ms", "between 100 and 60000"),
+        (
+            "timeout_ms = 60001",
+            "tui.timeout_ms",
+            "between 100 and 60000",
+        ),
+        (
+            "stale_after_polls = 0",
+            "tui.stale_after_polls",
+            "at least 1",
+        ),
+        ("theme = \"\"", "tui.theme", "theme name"),
+        ("theme = \"../../etc/x\"", "tui.theme", "theme name"),
+        ("theme = 'dark\\x'", "tui.theme", "theme name"),
+        ("audit_rows = 0", "tui.audit_rows", "between 1 and 500"),
+        ("audit_rows = 501", "tui.audit_rows", "between 1 and 500"),
+        ("refesh_ms = 1000", "tui.refesh_ms", "unknown field"),
+    ];
+    for (line, key, fragment) in cases {
+        let text = format!("[tui]\n{line}\n");
+        let err = Config::from_toml_str(&text, Path::new("tui.toml"), &Overrides::default())
+            .expect_err(line);
+        assert_eq!(err.key(), Some(key), "{line}: {err}");
+        assert!(err.to_string().contains(fragment), "{line}: {err}");
+    }
 }
 
 #[test]
@@ -179,6 +276,13 @@ const INVALID: &[(&str, usize, usize, &str, &str)] = &[
         14,
         "queues.batch_size",
         "between 1 and 500, got 501",
+    ),
+    (
+        "invalid_tui_refresh.toml",
+        2,
+        1,
+        "tui.refresh_ms",
+        "must be at least 250, got 100",
     ),
     (
         "invalid_syntax.toml",
@@ -467,6 +571,11 @@ fn uncommented_template_yields_defaults_and_covers_every_key() {
 
     // Keys without a default are still documented, with an example.
     assert!(template::render().contains("#   file = \""));
+    assert!(template::render().contains("# [tui]\n"));
+    assert!(
+        table.contains_key("tui"),
+        "the template sets every [tui] key"
+    );
 
     // The documentation lists exactly the keys the file layer accepts.
     for section in template::SECTIONS {
@@ -493,6 +602,15 @@ fn resolved_config_round_trips_through_toml() {
     let again = Config::from_toml_str(&text, Path::new("shown.toml"), &Overrides::default())
         .expect("config show output is a valid config file");
     assert_eq!(again, c);
+}
+
+#[test]
+fn tui_section_round_trips_through_toml() {
+    let c = load("valid_tui.toml").expect("loads");
+    let text = c.to_toml().expect("renders");
+    let again = Config::from_toml_str(&text, Path::new("shown.toml"), &Overrides::default())
+        .expect("config show output is a valid config file");
+    assert_eq!(again.tui, c.tui);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use executor::{Outcome, Progress, Report};
-pub use overrides::{Override, OverrideKind, end_expired, overrides};
+pub use overrides::{Override, OverrideKind, end_expired, overrides, overrides_from};
 pub use plan::{Plan, SampleRow};
 pub use policy::{Policy, Refusal};
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Action, ActionError, Actions};
-use crate::engine::breaker::{BreakerConfig, BreakerState, TransitionCause};
+use crate::engine::breaker::{Breaker, BreakerConfig, BreakerState, TransitionCause};
 use crate::model::Flag;
 use crate::model::FlagState;
 use crate::store::{Store, StoreResult, update_breaker};
@@ -41,10 +41,20 @@ fn age(now_ms: i64, since_ms: i64) -> u64 {
 
 /// Every override in the store, oldest first.
 pub async fn overrides(store: &dyn Store) -> StoreResult<Vec<Override>> {
-    let now = store.now_ms();
+    let flags = store.flags().await?;
+    let breakers = store.breakers().await?;
+    Ok(overrides_from(&flags, &breakers, store.now_ms()))
+}
+
+/// The overrides among flags and breakers already read, oldest first.
+pub fn overrides_from(
+    flags: &[(String, FlagState)],
+    breakers: &[(String, Breaker)],
+    now: i64,
+) -> Vec<Override> {
     let mut out = Vec::new();
-    for (name, state) in store.flags().await? {
-        let kind = match Flag::from_name(&name) {
+    for (name, state) in flags {
+        let kind = match Flag::from_name(name) {
             Some(Flag::EmergencyStop(_)) => OverrideKind::EmergencyStop,
             Some(Flag::SheddingMode) => OverrideKind::Shedding,
             Some(Flag::ConfigOverride(_)) => OverrideKind::Config,
@@ -54,15 +64,15 @@ pub async fn overrides(store: &dyn Store) -> StoreResult<Vec<Override>> {
             kind,
             expired: state.is_expired(now),
             age_ms: age(now, state.set_at_ms),
-            name,
-            value: state.value,
-            owner: state.owner,
-            reason: state.reason,
+            name: name.clone(),
+            value: state.value.clone(),
+            owner: state.owner.clone(),
+            reason: state.reason.clone(),
             set_at_ms: state.set_at_ms,
             expires_at_ms: state.expires_at_ms,
         });
     }
-    for (backend, breaker) in store.breakers().await? {
+    for (backend, breaker) in breakers {
         if !matches!(
             breaker.state,
             BreakerState::ForcedOpen | BreakerState::Disabled
@@ -81,7 +91,7 @@ pub async fn overrides(store: &dyn Store) -> StoreResult<Vec<Override>> {
             .flatten();
         out.push(Override {
             kind: OverrideKind::Breaker,
-            name: backend,
+            name: backend.clone(),
             value: breaker.state.as_str().to_owned(),
             owner,
             reason,
@@ -92,7 +102,7 @@ pub async fn overrides(store: &dyn Store) -> StoreResult<Vec<Override>> {
         });
     }
     out.sort_by_key(|o| (o.set_at_ms, o.kind, o.name.clone()));
-    Ok(out)
+    out
 }
 
 /// End every expired override: a flag through `EndExpired` (audited, and only if nobody set it

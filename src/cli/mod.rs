@@ -7,9 +7,11 @@ mod config_cmd;
 pub mod logging;
 mod replay_cmd;
 mod template_cmd;
+mod tui_cmd;
 mod up_cmd;
 
 pub use replay_cmd::{Format, ReplayArgs};
+pub use tui_cmd::{TuiArgs, runner as tui_runner};
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -115,6 +117,13 @@ pub enum Command {
     Up,
     /// Replay DLQ entries to their queue: plan, confirm, run in bounded batches, audit
     Replay(ReplayArgs),
+    /// Engine and control room in one process on the memory store, with synthetic traffic and
+    /// injected faults (needs nothing installed)
+    Demo(TuiArgs),
+    /// The control room, attached to a deployment's store (--redis)
+    Tui(TuiArgs),
+    /// Print the control room's key bindings: command, keys, whether it changes anything
+    Keys,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -130,9 +139,19 @@ impl Command {
     /// `ward config path` from telling you where that file is).
     pub fn needs_config(&self) -> bool {
         match self {
-            Self::Config(ConfigCommand::Show) | Self::Up | Self::Replay(_) => true,
+            Self::Config(ConfigCommand::Show)
+            | Self::Up
+            | Self::Replay(_)
+            | Self::Demo(_)
+            | Self::Tui(_)
+            | Self::Keys => true,
             Self::Config(ConfigCommand::Path) | Self::PrintConfigTemplate => false,
         }
+    }
+
+    /// The control room owns the terminal: logs must go to a file, never to stderr.
+    pub fn owns_terminal(&self) -> bool {
+        matches!(self, Self::Demo(_) | Self::Tui(_))
     }
 }
 
@@ -251,6 +270,27 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
             let config =
                 config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
             replay_cmd::run(config, args, out)
+        }
+        Command::Demo(args) | Command::Tui(args) => {
+            let config =
+                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
+            let mut args = args.clone();
+            let location = cli.global.location();
+            if let Some(dir) = location.path.as_deref().and_then(std::path::Path::parent) {
+                args.theme_dirs.push(dir.join("themes"));
+            }
+            if matches!(cli.command, Command::Demo(_)) {
+                tui_cmd::demo(config, &args)?;
+            } else {
+                tui_cmd::tui(config, &args)?;
+            }
+            tui_cmd::farewell(out)?;
+            Ok(())
+        }
+        Command::Keys => {
+            let config =
+                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
+            tui_cmd::keys(config, out)
         }
     }
 }

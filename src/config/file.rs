@@ -23,6 +23,7 @@ pub(super) struct FileConfig {
     pub breaker: Option<Spanned<crate::engine::breaker::BreakerConfig>>,
     pub routing: Option<Spanned<crate::engine::routing::RoutingConfig>>,
     pub delivery: Option<Spanned<super::DeliveryConfig>>,
+    pub tui: Option<Spanned<super::TuiConfig>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

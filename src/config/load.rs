@@ -322,6 +322,7 @@ impl Resolver<'_> {
             breaker: self.section(file.breaker, super::pipeline::validate_breaker)?,
             routing: self.section(file.routing, |_| Ok(()))?,
             delivery: self.section(file.delivery, super::DeliveryConfig::validate)?,
+            tui: self.section(file.tui, super::TuiConfig::validate)?,
         })
     }
 

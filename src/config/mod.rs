@@ -17,6 +17,7 @@ mod load;
 mod location;
 mod pipeline;
 pub mod template;
+mod tui;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ pub use error::{ConfigError, Origin};
 pub use load::{OVERRIDE_SPECS, OverrideSpec, Overrides};
 pub use location::{CONFIG_ENV, ConfigLocation, LocationSource};
 pub use pipeline::{ApiKey, DeliveryConfig, IngestConfig, WorkersConfig};
+pub use tui::{MIN_REFRESH_MS, TuiConfig};
 
 use crate::engine::breaker::BreakerConfig;
 use crate::engine::routing::RoutingConfig;
@@ -54,6 +56,7 @@ pub struct Config {
     pub breaker: BreakerConfig,
     pub routing: RoutingConfig,
     pub delivery: DeliveryConfig,
+    pub tui: TuiConfig,
 }
 
 impl Config {

@@ -349,6 +349,78 @@ pub const SECTIONS: &[SectionDoc] = &[
         ],
     },
     SectionDoc {
+        name: "tui",
+        doc: &["The control room (`ward tui`, `ward demo`)."],
+        keys: &[
+            key(
+                "refresh_ms",
+                &["How often the control room reads the store, in milliseconds (at least 250)."],
+            ),
+            key(
+                "lock_refresh",
+                &["Operators cannot change the refresh interval from the keyboard."],
+            ),
+            key(
+                "timeout_ms",
+                &[
+                    "Time allowed for one read before it counts as failed, in milliseconds",
+                    "(100 to 60000).",
+                ],
+            ),
+            key(
+                "stale_after_polls",
+                &[
+                    "Missed reads after which figures are dimmed (>= 1); after twice as many the",
+                    "STALE banner shows.",
+                ],
+            ),
+            key(
+                "theme",
+                &[
+                    "Theme name: a builtin (\"default\", \"dark\", \"light\", \"high-contrast\") or a",
+                    "file <config dir>/themes/<name>.toml. A name, not a path: no / or \\.",
+                ],
+            ),
+            key(
+                "read_only",
+                &["Refuse every action (the header shows READ-ONLY)."],
+            ),
+            key(
+                "label",
+                &[
+                    "The deployment's name in the header and every confirm dialog",
+                    "(empty: the store backend).",
+                ],
+            ),
+            key(
+                "accent",
+                &["The label's colour, e.g. \"red\" for production (empty: the theme's accent)."],
+            ),
+            key(
+                "wall_cycle_s",
+                &["Wall display: seconds between views when cycling (0: no cycling)."],
+            ),
+            key(
+                "no_exit_on_ctrl_c",
+                &[
+                    "ctrl-c does not quit (q and :q still do); useful when ctrl-c is muscle memory",
+                    "for \"cancel\".",
+                ],
+            ),
+            key(
+                "audit_rows",
+                &["Rows of audit history read on each refresh, 1 to 500."],
+            ),
+            key(
+                "bindings",
+                &[
+                    "Key → command overrides (see `ward keys`), as an inline table such as",
+                    "{ \"ctrl-x\" = \"quit\" } or a [tui.bindings] table.",
+                ],
+            ),
+        ],
+    },
+    SectionDoc {
         name: "log",
         doc: &["Diagnostics."],
         keys: &[

@@ -145,7 +145,8 @@ pub enum CallOutcome {
 }
 
 /// The failure rate over the window, or why there is none.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FailureRate {
     /// Fewer calls than the minimum: shown as "not enough calls (n/min)", never 0 %.
     NotEnoughCalls { calls: u32, minimum: u32 },

@@ -12,5 +12,6 @@ pub use envelope::{DlqEntry, DlqMeta, Envelope, FailureInfo, Payload, QueueName,
 pub use ids::{EnvelopeId, WorkerId, derived_ulid, new_ulid, ulid_timestamp_ms};
 pub use state::{
     AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, ShedMode, StoreStats, Threshold,
+    WorkerBeat,
 };
 pub use text::sanitize;

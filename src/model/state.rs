@@ -186,3 +186,22 @@ pub struct StoreStats {
     pub queues: Vec<QueueStats>,
     pub flags: Vec<(String, FlagState)>,
 }
+
+/// A worker process's heartbeat: when it last wrote, and its running totals since it started
+/// (the control room turns the differences between two reads into rates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WorkerBeat {
+    pub at_ms: i64,
+    pub started_ms: i64,
+    #[serde(default)]
+    pub ingested: u64,
+    #[serde(default)]
+    pub routed: u64,
+    #[serde(default)]
+    pub delivered: u64,
+    /// Failed sends (retried or dead-lettered).
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub dead_lettered: u64,
+}

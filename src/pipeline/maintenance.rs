@@ -78,12 +78,29 @@ async fn end_expired_overrides(pipeline: &Pipeline) {
     }
 }
 
-/// Read the store's figures once per interval: queue gauges, breaker gauges and the flags.
+/// Read the store's figures once per interval (queue gauges, breaker gauges and the flags) and
+/// write this worker's heartbeat; on stop, remove it.
 pub async fn stats(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let every = Duration::from_millis(pipeline.workers.stats_interval_ms);
     let mut updates = pipeline.store.subscribe().await.ok();
+    let started_ms = pipeline.store.now_ms();
+    let mut last_beat_ms = i64::MIN;
     loop {
         refresh(&pipeline).await;
+        let now = pipeline.store.now_ms();
+        // Flag changes wake this loop early; the heartbeat keeps its own pace.
+        if now.saturating_sub(last_beat_ms) >= every.as_millis() as i64 {
+            last_beat_ms = now;
+            let beat = pipeline.metrics.totals.beat(started_ms, now);
+            if let Err(error) = pipeline
+                .store
+                .beat(pipeline.worker.as_str(), Some(&beat))
+                .await
+            {
+                tracing::warn!(%error, "stats: could not write the heartbeat");
+            }
+            forget_dead_workers(&pipeline, now).await;
+        }
         // Wake early when an operator changes a flag, so a stop reaches every worker at once.
         let changed = async {
             match updates.as_mut() {
@@ -94,9 +111,31 @@ pub async fn stats(pipeline: Arc<Pipeline>, stop: CancellationToken) {
             }
         };
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break,
             () = tokio::time::sleep(every) => {}
             () = changed => {}
+        }
+    }
+    if let Err(error) = pipeline.store.beat(pipeline.worker.as_str(), None).await {
+        tracing::debug!(%error, "stats: could not remove the heartbeat");
+    }
+}
+
+/// A heartbeat this old belongs to a process that is gone (killed, or its host lost).
+const FORGET_WORKER_AFTER_MS: i64 = 15 * 60 * 1000;
+
+/// Remove heartbeats of workers long dead, so the list stays the size of the fleet. Only every
+/// minute or so: the read is a full control read.
+async fn forget_dead_workers(pipeline: &Pipeline, now: i64) {
+    if fastrand::u8(..) >= 4 {
+        return;
+    }
+    let Ok(read) = pipeline.store.control_read(&[], 0).await else {
+        return;
+    };
+    for (id, beat) in read.workers {
+        if now.saturating_sub(beat.at_ms) > FORGET_WORKER_AFTER_MS {
+            let _ = pipeline.store.beat(&id, None).await;
         }
     }
 }

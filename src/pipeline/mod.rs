@@ -4,6 +4,7 @@
 
 pub mod control;
 pub mod delivery;
+pub mod demo;
 pub mod ingest;
 pub mod maintenance;
 pub mod remediation;

@@ -110,6 +110,11 @@ async fn route_batch(
                 result,
             })
             .inc();
+        pipeline
+            .metrics
+            .totals
+            .routed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let envelopes = decision
             .targets
             .into_iter()

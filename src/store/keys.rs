@@ -116,6 +116,10 @@ impl KeySchema {
     pub fn audit(&self) -> String {
         self.global("audit")
     }
+    /// Worker heartbeats (hash worker id → WorkerBeat JSON).
+    pub fn workers(&self) -> String {
+        self.global("workers")
+    }
     /// Breaker states (hash name → Breaker JSON), one per channel, shared by every worker.
     pub fn breakers(&self) -> String {
         self.global("breakers")

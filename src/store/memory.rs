@@ -14,11 +14,12 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use super::{
-    BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
-    DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, LeasedItem, MAX_BATCH,
-    Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreResult, Update,
-    check_batch, check_forward, check_receipts, check_step, decode_envelope, dlq_meta_for,
-    encode_envelope, is_empty_scope, lease_token, page_across_partitions, settle_corrupt,
+    BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
+    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, LeasedItem,
+    MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store,
+    StoreResult, Update, check_batch, check_forward, check_receipts, check_step, decode_envelope,
+    dlq_meta_for, encode_envelope, is_empty_scope, lease_token, page_across_partitions,
+    settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
@@ -26,7 +27,7 @@ use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, QueueName,
-    QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
+    QueueStats, StoreStats, WorkerBeat, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_CAPACITY: usize = 100_000;
@@ -237,6 +238,7 @@ struct State {
     /// Rate limiters: name → (TAT µs, expiry ms).
     limiters: HashMap<String, (i64, i64)>,
     breakers: BTreeMap<String, (u64, Breaker)>,
+    workers: BTreeMap<String, WorkerBeat>,
 }
 
 /// One idempotency record: delivered, or being sent by `owner`, until `expires` (ms).
@@ -248,6 +250,40 @@ struct DedupRecord {
 }
 
 impl State {
+    fn stats(&self, queues: &[QueueName], now: i64) -> StoreStats {
+        let mut out = Vec::with_capacity(queues.len());
+        for queue in queues {
+            let mut stats = QueueStats::empty(queue.clone());
+            for part in &self.partitions {
+                let Some((_, q)) = part.queues.iter().find(|(name, _)| name == queue) else {
+                    continue;
+                };
+                stats.depth += q.waiting.len() as u64;
+                stats.in_flight += q.leases.len() as u64;
+                stats.scheduled += q.scheduled.len() as u64;
+                stats.dlq += q.dlq.len() as u64;
+                stats.dead += q.dead.len() as u64;
+                let age = q
+                    .waiting
+                    .front()
+                    .and_then(|id| ulid_timestamp_ms(id))
+                    .map(|created| now.saturating_sub(created).max(0) as u64);
+                stats.oldest_age_ms = stats.oldest_age_ms.max(age);
+            }
+            out.push(stats);
+        }
+        let mut flags: Vec<_> = self
+            .flags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        flags.sort_by(|a, b| a.0.cmp(&b.0));
+        StoreStats {
+            read_at_ms: now,
+            queues: out,
+            flags,
+        }
+    }
     /// Drop expired idempotency records once the map has doubled since the last sweep.
     fn prune_dedup(&mut self, now: i64) {
         if self.dedup.len() < self.dedup_sweep_at {
@@ -891,37 +927,52 @@ impl Store for MemoryStore {
 
     async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
         let now = self.now_ms();
-        let mut state = self.lock();
-        let mut out = Vec::with_capacity(queues.len());
-        for queue in queues {
-            let mut stats = QueueStats::empty(queue.clone());
-            for part in &mut state.partitions {
-                let q = part.queue(queue);
-                stats.depth += q.waiting.len() as u64;
-                stats.in_flight += q.leases.len() as u64;
-                stats.scheduled += q.scheduled.len() as u64;
-                stats.dlq += q.dlq.len() as u64;
-                stats.dead += q.dead.len() as u64;
-                let age = q
-                    .waiting
-                    .front()
-                    .and_then(|id| ulid_timestamp_ms(id))
-                    .map(|created| now.saturating_sub(created).max(0) as u64);
-                stats.oldest_age_ms = stats.oldest_age_ms.max(age);
-            }
-            out.push(stats);
-        }
-        let mut flags: Vec<_> = state
-            .flags
+        Ok(self.lock().stats(queues, now))
+    }
+
+    async fn control_read(
+        &self,
+        queues: &[QueueName],
+        audit_limit: usize,
+    ) -> StoreResult<ControlRead> {
+        let now = self.now_ms();
+        let state = self.lock();
+        let mut config: Vec<_> = state
+            .config
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        flags.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(StoreStats {
-            read_at_ms: now,
-            queues: out,
-            flags,
+        config.sort();
+        Ok(ControlRead {
+            stats: state.stats(queues, now),
+            breakers: state
+                .breakers
+                .iter()
+                .map(|(name, (_, breaker))| (name.clone(), breaker.clone()))
+                .collect(),
+            config,
+            workers: state
+                .workers
+                .iter()
+                .map(|(id, beat)| (id.clone(), *beat))
+                .collect(),
+            audit: state
+                .audit
+                .iter()
+                .rev()
+                .take(audit_limit)
+                .cloned()
+                .collect(),
         })
+    }
+
+    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()> {
+        let mut state = self.lock();
+        match beat {
+            Some(beat) => state.workers.insert(worker.to_owned(), *beat),
+            None => state.workers.remove(worker),
+        };
+        Ok(())
     }
 
     async fn dedup_claim(

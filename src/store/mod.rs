@@ -15,7 +15,7 @@ use crate::engine::breaker::Breaker;
 use crate::engine::ratelimit::{RateLimit, Verdict};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
-    QueueName, StoreStats, WorkerId,
+    QueueName, StoreStats, WorkerBeat, WorkerId,
 };
 
 pub use keys::KeySchema;
@@ -283,6 +283,17 @@ pub enum Update {
     Flag(String),
 }
 
+/// What the control room reads on each refresh (see `Store::control_read`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlRead {
+    pub stats: StoreStats,
+    pub breakers: Vec<(String, Breaker)>,
+    pub config: Vec<(String, String)>,
+    pub workers: Vec<(String, WorkerBeat)>,
+    /// Newest first.
+    pub audit: Vec<AuditEntry>,
+}
+
 /// The one interface to pipeline state. Every method is one atomic step per partition.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -430,8 +441,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The newest `limit` audit records, newest first.
     async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
 
-    /// Every figure the control room shows, in one round trip.
+    /// The queue figures and flags every worker obeys, in one round trip.
     async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats>;
+
+    /// Everything the control room shows, in one round trip whatever the queue and DLQ sizes:
+    /// the `stats` figures, breakers, dynamic config, heartbeats and the newest audit records.
+    async fn control_read(
+        &self,
+        queues: &[QueueName],
+        audit_limit: usize,
+    ) -> StoreResult<ControlRead>;
+
+    /// Write (`Some`) or remove (`None`) a worker's heartbeat.
+    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()>;
 
     /// Claim idempotency keys for `owner` before sending, one answer per key in order: `Claimed`
     /// (send now, then `dedup_finish`), `AlreadyDone` (delivered before: do not send) or

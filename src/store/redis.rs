@@ -16,12 +16,12 @@ use tokio::sync::broadcast;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
-    BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
-    DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, LeasedItem, MAX_BATCH,
-    Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreError,
-    StoreResult, Update, check_batch, check_forward, check_step, decode_envelope, dlq_meta_for,
-    encode_envelope, encode_json, is_empty_scope, lease_token, page_across_partitions,
-    settle_corrupt,
+    BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
+    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, LeasedItem,
+    MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store,
+    StoreError, StoreResult, Update, check_batch, check_forward, check_step, decode_envelope,
+    dlq_meta_for, encode_envelope, encode_json, is_empty_scope, lease_token,
+    page_across_partitions, settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
@@ -29,7 +29,7 @@ use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, Profile,
-    QueueName, QueueStats, StoreStats, WorkerId, ulid_timestamp_ms,
+    QueueName, QueueStats, StoreStats, WorkerBeat, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_MAX_LEN: usize = 100_000;
@@ -635,6 +635,64 @@ fn value_string(value: Value) -> Option<String> {
     }
 }
 
+impl RedisStore {
+    /// Six commands per queue and partition: the figures `decode_stats` reads back.
+    fn queue_stats_commands(&self, pipe: &mut ::redis::Pipeline, queues: &[QueueName]) {
+        let keys = &self.inner.keys;
+        for queue in queues {
+            for p in 0..self.partitions() {
+                pipe.llen(keys.queue(p, queue))
+                    .zcard(keys.leases(p, queue))
+                    .zcard(keys.scheduled(p, queue))
+                    .zcard(keys.dlq(p, queue))
+                    .zcard(keys.dead(p, queue))
+                    .lindex(keys.queue(p, queue), -1);
+            }
+        }
+    }
+
+    /// The replies of `queue_stats_commands` followed by the flags hash.
+    fn decode_stats(
+        &self,
+        replies: &mut impl Iterator<Item = Value>,
+        queues: &[QueueName],
+        now: i64,
+    ) -> StoreStats {
+        let mut out = Vec::with_capacity(queues.len());
+        for queue in queues {
+            let mut stats = QueueStats::empty(queue.clone());
+            for _ in 0..self.partitions() {
+                let mut int = || match replies.next() {
+                    Some(Value::Int(n)) => n.max(0) as u64,
+                    _ => 0,
+                };
+                stats.depth += int();
+                stats.in_flight += int();
+                stats.scheduled += int();
+                stats.dlq += int();
+                stats.dead += int();
+                let age = replies
+                    .next()
+                    .and_then(value_string)
+                    .and_then(|id| ulid_timestamp_ms(&id))
+                    .map(|created| now.saturating_sub(created).max(0) as u64);
+                stats.oldest_age_ms = stats.oldest_age_ms.max(age);
+            }
+            out.push(stats);
+        }
+        let flags = replies
+            .next()
+            .and_then(|v| ::redis::FromRedisValue::from_redis_value(v).ok())
+            .map(decode_flags)
+            .unwrap_or_default();
+        StoreStats {
+            read_at_ms: now,
+            queues: out,
+            flags,
+        }
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
     fn backend_name(&self) -> &'static str {
@@ -1162,82 +1220,97 @@ impl Store for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(StoreError::redis("audit read"))?;
-        Ok(reply
-            .ids
-            .into_iter()
-            .filter_map(|entry| {
-                let raw: String = entry.get("r")?;
-                match serde_json::from_str(&raw) {
-                    Ok(record) => Some(AuditEntry {
-                        id: entry.id,
-                        record,
-                    }),
-                    Err(error) => {
-                        tracing::warn!(id = entry.id, %error, "skipping unreadable audit record");
-                        None
-                    }
-                }
-            })
-            .collect())
+        Ok(decode_audit(reply))
     }
 
     async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
-        let keys = &self.inner.keys;
         let now = self.now_ms();
         let mut pipe = ::redis::pipe();
-        for queue in queues {
-            for p in 0..self.partitions() {
-                pipe.llen(keys.queue(p, queue))
-                    .zcard(keys.leases(p, queue))
-                    .zcard(keys.scheduled(p, queue))
-                    .zcard(keys.dlq(p, queue))
-                    .zcard(keys.dead(p, queue))
-                    .lindex(keys.queue(p, queue), -1);
-            }
-        }
-        pipe.hgetall(keys.flags());
+        self.queue_stats_commands(&mut pipe, queues);
+        pipe.hgetall(self.inner.keys.flags());
         let mut conn = self.conn();
-        let mut replies: Vec<Value> = pipe
+        let replies: Vec<Value> = pipe
             .query_async(&mut conn)
             .await
             .map_err(StoreError::redis("stats"))?;
-        let flags_raw = replies.pop();
         let mut replies = replies.into_iter();
-        let mut out = Vec::with_capacity(queues.len());
-        for queue in queues {
-            let mut stats = QueueStats::empty(queue.clone());
-            for _ in 0..self.partitions() {
-                let mut int = || match replies.next() {
-                    Some(Value::Int(n)) => n.max(0) as u64,
-                    _ => 0,
-                };
-                stats.depth += int();
-                stats.in_flight += int();
-                stats.scheduled += int();
-                stats.dlq += int();
-                stats.dead += int();
-                let age = replies
-                    .next()
-                    .and_then(value_string)
-                    .and_then(|id| ulid_timestamp_ms(&id))
-                    .map(|created| now.saturating_sub(created).max(0) as u64);
-                stats.oldest_age_ms = stats.oldest_age_ms.max(age);
-            }
-            out.push(stats);
-        }
-        let flags = match flags_raw {
-            Some(value) => {
-                let raw: Vec<(String, String)> =
-                    ::redis::FromRedisValue::from_redis_value(value).unwrap_or_default();
-                decode_flags(raw)
-            }
-            None => Vec::new(),
+        Ok(self.decode_stats(&mut replies, queues, now))
+    }
+
+    async fn control_read(
+        &self,
+        queues: &[QueueName],
+        audit_limit: usize,
+    ) -> StoreResult<ControlRead> {
+        let keys = &self.inner.keys;
+        let now = self.now_ms();
+        let mut pipe = ::redis::pipe();
+        self.queue_stats_commands(&mut pipe, queues);
+        pipe.hgetall(keys.flags())
+            .hgetall(keys.breakers())
+            .hgetall(keys.config())
+            .hgetall(keys.workers());
+        pipe.cmd("XREVRANGE")
+            .arg(keys.audit())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(audit_limit.max(1));
+        let mut conn = self.conn();
+        let replies: Vec<Value> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("control read"))?;
+        let mut replies = replies.into_iter();
+        let stats = self.decode_stats(&mut replies, queues, now);
+        let mut pairs = || -> Vec<(String, String)> {
+            replies
+                .next()
+                .and_then(|v| ::redis::FromRedisValue::from_redis_value(v).ok())
+                .unwrap_or_default()
         };
-        Ok(StoreStats {
-            read_at_ms: now,
-            queues: out,
-            flags,
+        let mut breakers = decode_json_pairs("breaker", pairs());
+        breakers.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut config = pairs();
+        config.sort();
+        let mut workers = decode_json_pairs("heartbeat", pairs());
+        workers.sort_by(|a, b| a.0.cmp(&b.0));
+        let audit = replies
+            .next()
+            .and_then(|v| {
+                ::redis::FromRedisValue::from_redis_value(v)
+                    .ok()
+                    .map(decode_audit)
+            })
+            .unwrap_or_default();
+        Ok(ControlRead {
+            stats,
+            breakers,
+            config,
+            workers,
+            audit: audit.into_iter().take(audit_limit).collect(),
         })
+    }
+
+    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()> {
+        let key = self.inner.keys.workers();
+        let mut conn = self.conn();
+        match beat {
+            Some(beat) => {
+                let json = encode_json("heartbeat", beat)?;
+                let _: i64 = conn
+                    .hset(key, worker, json)
+                    .await
+                    .map_err(StoreError::redis("heartbeat"))?;
+            }
+            None => {
+                let _: i64 = conn
+                    .hdel(key, worker)
+                    .await
+                    .map_err(StoreError::redis("heartbeat"))?;
+            }
+        }
+        Ok(())
     }
 
     async fn dedup_claim(
@@ -1415,16 +1488,7 @@ impl Store for RedisStore {
             .hgetall(self.inner.keys.breakers())
             .await
             .map_err(StoreError::redis("breakers"))?;
-        let mut out: Vec<_> = raw
-            .into_iter()
-            .filter_map(|(name, json)| match serde_json::from_str(&json) {
-                Ok(breaker) => Some((name, breaker)),
-                Err(error) => {
-                    tracing::warn!(name, %error, "ignoring unreadable breaker");
-                    None
-                }
-            })
-            .collect();
+        let mut out = decode_json_pairs("breaker", raw);
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
@@ -1640,18 +1704,46 @@ fn lease_member(token: &str, id: &EnvelopeId) -> String {
 }
 
 fn decode_flags(raw: Vec<(String, String)>) -> Vec<(String, FlagState)> {
-    let mut flags: Vec<_> = raw
+    let mut flags = decode_json_pairs("flag", raw);
+    flags.sort_by(|a, b| a.0.cmp(&b.0));
+    flags
+}
+
+/// Audit records as XREVRANGE returns them, skipping (and logging) unreadable ones.
+fn decode_audit(reply: ::redis::streams::StreamRangeReply) -> Vec<AuditEntry> {
+    reply
+        .ids
         .into_iter()
+        .filter_map(|entry| {
+            let raw: String = entry.get("r")?;
+            match serde_json::from_str(&raw) {
+                Ok(record) => Some(AuditEntry {
+                    id: entry.id,
+                    record,
+                }),
+                Err(error) => {
+                    tracing::warn!(id = entry.id, %error, "skipping unreadable audit record");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// A hash of JSON values, skipping (and logging) the ones that do not decode.
+fn decode_json_pairs<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    raw: Vec<(String, String)>,
+) -> Vec<(String, T)> {
+    raw.into_iter()
         .filter_map(|(name, json)| match serde_json::from_str(&json) {
-            Ok(state) => Some((name, state)),
+            Ok(value) => Some((name, value)),
             Err(error) => {
-                tracing::warn!(name, %error, "ignoring unreadable flag");
+                tracing::warn!(name, %error, "ignoring an unreadable {what}");
                 None
             }
         })
-        .collect();
-    flags.sort_by(|a, b| a.0.cmp(&b.0));
-    flags
+        .collect()
 }
 
 const _: () = assert!(MAX_BATCH <= 500);

@@ -1,7 +1,7 @@
 //! Ward's Prometheus metrics (OpenMetrics text), one registry per process.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -123,6 +123,34 @@ pub struct Metrics {
     pub remediation_poisoned: Family<ChannelLabels, Counter>,
     pub remediation_skipped: Family<SkipLabels, Counter>,
     pub remediation_failures: Counter,
+    /// Plain running totals, for the heartbeat each worker writes to the store.
+    pub totals: Arc<Totals>,
+}
+
+/// Running totals since the process started (the control room's rates come from these).
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub ingested: AtomicU64,
+    pub routed: AtomicU64,
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub dead_lettered: AtomicU64,
+}
+
+impl Totals {
+    /// The totals as a heartbeat written at `at_ms` by a process started at `started_ms`.
+    pub fn beat(&self, started_ms: i64, at_ms: i64) -> crate::model::WorkerBeat {
+        let read = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        crate::model::WorkerBeat {
+            at_ms,
+            started_ms,
+            ingested: read(&self.ingested),
+            routed: read(&self.routed),
+            delivered: read(&self.delivered),
+            failed: read(&self.failed),
+            dead_lettered: read(&self.dead_lettered),
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -306,6 +334,7 @@ impl Metrics {
                 "Remediation runs that failed or ended indeterminate",
                 Counter::default(),
             ),
+            totals: Arc::new(Totals::default()),
             registry: Arc::new(r),
         }
     }
@@ -325,6 +354,18 @@ impl Metrics {
         outcome: DeliveryOutcome,
         test: bool,
     ) {
+        let bump = |n: &AtomicU64| {
+            n.fetch_add(1, Ordering::Relaxed);
+        };
+        match outcome {
+            DeliveryOutcome::delivered => bump(&self.totals.delivered),
+            DeliveryOutcome::retried => bump(&self.totals.failed),
+            DeliveryOutcome::dead_lettered => {
+                bump(&self.totals.failed);
+                bump(&self.totals.dead_lettered);
+            }
+            _ => {}
+        }
         self.deliveries
             .get_or_create(&DeliveryLabels {
                 channel: channel.to_owned(),
@@ -337,6 +378,7 @@ impl Metrics {
 
     pub fn ingest(&self, endpoint: &'static str, reason: &'static str, count: u64) {
         let status = if reason.is_empty() {
+            self.totals.ingested.fetch_add(count, Ordering::Relaxed);
             "accepted"
         } else {
             "rejected"

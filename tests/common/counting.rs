@@ -10,12 +10,12 @@ use tokio::sync::broadcast;
 use ward::engine::breaker::Breaker;
 use ward::engine::ratelimit::{RateLimit, Verdict};
 use ward::model::{
-    AuditEntry, AuditRecord, Envelope, Flag, FlagState, QueueName, StoreStats, WorkerId,
+    AuditEntry, AuditRecord, Envelope, Flag, FlagState, QueueName, StoreStats, WorkerBeat, WorkerId,
 };
 use ward::store::{
-    BatchResult, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqPage,
-    DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, Receipt, ReceiptOutcome,
-    ReplayOptions, RetryRequest, Store, StoreResult, Update,
+    BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
+    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, Receipt,
+    ReceiptOutcome, ReplayOptions, RetryRequest, Store, StoreResult, Update,
 };
 
 #[derive(Debug)]
@@ -227,6 +227,18 @@ impl Store for CountingStore {
     async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
         self.count(false);
         self.inner.stats(queues).await
+    }
+    async fn control_read(
+        &self,
+        queues: &[QueueName],
+        audit_limit: usize,
+    ) -> StoreResult<ControlRead> {
+        self.count(false);
+        self.inner.control_read(queues, audit_limit).await
+    }
+    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()> {
+        self.count(true);
+        self.inner.beat(worker, beat).await
     }
     async fn dedup_claim(
         &self,

@@ -1,0 +1,228 @@
+//! `ward tui` (attach the control room to a deployment) and `ward demo` (engine and control room
+//! in one process on the memory store, with synthetic traffic and injected faults).
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::{Actions, Actor, Origin, Policy, Settings};
+use crate::config::Config;
+use crate::model::QueueName;
+use crate::sources::{PollerConfig, Target};
+use crate::store::Store;
+use crate::ui::run::Runner;
+use crate::ui::{App, Keymap, Mode, Theme};
+
+/// Options of the control room (`ward tui`, `ward demo`).
+#[derive(Debug, Clone, Default, Args)]
+#[allow(clippy::struct_excessive_bools)] // independent command-line switches
+pub struct TuiArgs {
+    /// Refuse every action; the header shows READ-ONLY (overrides tui.read_only)
+    #[arg(long, conflicts_with = "write")]
+    pub read_only: bool,
+    /// Allow actions even if tui.read_only is set in the config
+    #[arg(long)]
+    pub write: bool,
+    /// Wall display: large type, read-only, optional view cycling (tui.wall_cycle_s)
+    #[arg(long)]
+    pub wall: bool,
+    /// Theme: default, dark, light, high-contrast or a file in <config dir>/themes (overrides tui.theme)
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Milliseconds between reads of the store (overrides tui.refresh_ms; floor 250)
+    #[arg(long, value_name = "MS")]
+    pub refresh_ms: Option<u64>,
+    /// Colourless output even where NO_COLOR is not set
+    #[arg(long)]
+    pub no_color: bool,
+    /// Where theme files are looked up (next to the config file).
+    #[arg(skip)]
+    pub theme_dirs: Vec<std::path::PathBuf>,
+}
+
+/// `ward tui`.
+pub fn tui(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
+    require_terminal()?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let store = crate::store::open(&config.store)
+            .await
+            .with_context(|| format!("cannot open the {} store", config.store.backend.as_str()))?;
+        let channels = config
+            .delivery
+            .channels
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
+        let runner = runner(config, args, store, channels, &stop)?;
+        let result = crate::ui::run::run(runner, stop.clone()).await;
+        stop.cancel();
+        result
+    })
+}
+
+/// `ward demo`.
+pub fn demo(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
+    require_terminal()?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let demo = crate::pipeline::demo::start(config, &stop).await?;
+        let mut config = config.clone();
+        config.tui.label = if config.tui.label.is_empty() {
+            "demo".to_owned()
+        } else {
+            config.tui.label
+        };
+        let runner = runner(
+            &config,
+            args,
+            demo.store.clone(),
+            demo.channels.clone(),
+            &stop,
+        )?;
+        let result = crate::ui::run::run(runner, stop.clone()).await;
+        stop.cancel();
+        demo.join().await;
+        result
+    })
+}
+
+fn require_terminal() -> anyhow::Result<()> {
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        Ok(())
+    } else {
+        Err(super::UsageError(
+            "the control room needs a terminal; for scripts use `ward status` (headless)"
+                .to_owned(),
+        )
+        .into())
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Everything the loop needs: the poller, the app state, the theme and the actions context.
+pub fn runner(
+    config: &Config,
+    args: &TuiArgs,
+    store: Arc<dyn Store>,
+    channels: Vec<String>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Runner> {
+    let tui = &config.tui;
+    let read_only = if args.wall {
+        Some("--wall".to_owned())
+    } else if args.read_only {
+        Some("--read-only".to_owned())
+    } else if tui.read_only && !args.write {
+        Some("tui.read_only in the config".to_owned())
+    } else {
+        None
+    };
+    let label = if tui.label.is_empty() {
+        config.store.target_label()
+    } else {
+        tui.label.clone()
+    };
+    let target = Target {
+        label: label.clone(),
+        backend: store.backend_name().to_owned(),
+        address: match store.backend_name() {
+            "redis" => crate::config::redact_url(&config.store.redis_url),
+            _ => "in-process".to_owned(),
+        },
+        read_only: read_only.clone(),
+    };
+    let refresh = Duration::from_millis(args.refresh_ms.unwrap_or(tui.refresh_ms).max(250));
+    let poller = PollerConfig {
+        queues: vec![QueueName::ingest(), QueueName::delivery()],
+        breaker: config.breaker.clone(),
+        interval: refresh,
+        timeout: Duration::from_millis(tui.timeout_ms),
+        stale_after: tui.stale_after_polls.max(1),
+        audit_rows: tui.audit_rows,
+        heartbeat_interval: Duration::from_millis(config.workers.stats_interval_ms),
+        target,
+    };
+    let source = crate::sources::spawn(store.clone(), poller, stop.child_token());
+    let theme_name = args.theme.clone().unwrap_or_else(|| tui.theme.clone());
+    let mut theme = Theme::load(&theme_name, &args.theme_dirs)?;
+    if args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        theme = theme.no_color();
+    }
+    let keymap = Keymap::new(&tui.bindings)?;
+    let mode = Mode {
+        read_only: read_only.clone(),
+        wall: args.wall,
+        no_exit_on_ctrl_c: tui.no_exit_on_ctrl_c,
+        lock_refresh: tui.lock_refresh,
+    };
+    let mut app = App::new(mode, keymap, channels, source.latest());
+    app.accent = crate::ui::theme::parse_color(&tui.accent);
+    let policy = match read_only {
+        Some(why) => Policy::read_only(why),
+        None => Policy::writable(),
+    };
+    let actions = Actions {
+        store,
+        policy,
+        actor: Actor::current(),
+        origin: Origin::Key,
+        target: label,
+        settings: Settings {
+            batch_size: config.dlq.replay_batch,
+            max_replays: config.queues.max_replays,
+            ..Settings::default()
+        },
+    };
+    let wall_cycle =
+        (args.wall && tui.wall_cycle_s > 0).then(|| Duration::from_secs(tui.wall_cycle_s));
+    Ok(Runner {
+        app,
+        theme,
+        source,
+        actions,
+        wall_cycle,
+    })
+}
+
+/// Printed after the control room closes, so the incident channel has a trace.
+pub fn farewell(out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "ward: control room closed (if the terminal looks wrong, run `reset`)"
+    )
+}
+
+/// `ward keys`: the effective bindings (defaults with `[tui.bindings]` applied).
+pub fn keys(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+    let keymap = Keymap::new(&config.tui.bindings)?;
+    writeln!(
+        out,
+        "{:<22} {:<18} {:<9} what",
+        "command", "keys", "changes"
+    )?;
+    for &command in crate::ui::Command::ALL {
+        writeln!(
+            out,
+            "{:<22} {:<18} {:<9} {}",
+            command.name(),
+            keymap.keys(command).join(" "),
+            if command.is_mutating() { "yes" } else { "no" },
+            command.help()
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! The control room's one state model: an owned, cloneable, serialisable `Snapshot` that the TUI
+//! draws, the wall layout enlarges and headless output prints. Every store figure sits in a
+//! section stamped with the source it came from and when it was read.
+
+use serde::Serialize;
+
+use crate::actions::Override;
+use crate::engine::breaker::{BreakerState, FailureRate};
+use crate::model::{AuditEntry, DlqEntry, FlagState, QueueStats, ShedMode};
+use crate::store::{DlqCursor, DlqFilter, FailedSet};
+
+/// Everything the control room shows at one instant.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// Bumped on every change, so the renderer can skip identical frames.
+    pub version: u64,
+    /// When this snapshot was built (the clock the ages below are measured against).
+    pub taken_at_ms: i64,
+    pub target: Target,
+    pub sources: Vec<SourceStatus>,
+    /// The last good read of the store; kept (and dimmed) while the store is unreachable.
+    pub store: Option<StoreSection>,
+    /// The DLQ page the browser asked for, if it is open.
+    pub dlq_page: Option<DlqPageView>,
+}
+
+/// The deployment the control room is attached to.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Target {
+    /// Shown in the header and every confirm dialog.
+    pub label: String,
+    /// `memory` or `redis`.
+    pub backend: String,
+    /// Where the store is (password redacted).
+    pub address: String,
+    /// Why actions are refused, when they are.
+    pub read_only: Option<String>,
+}
+
+/// How a source is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    /// Never read successfully yet.
+    Connecting,
+    Fresh,
+    /// Some reads missed: figures are dimmed.
+    Lagging,
+    /// Too many reads missed: the STALE banner.
+    Stale,
+}
+
+/// One source's health, as the status bar and the diagnostic screen show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    pub name: String,
+    pub address: String,
+    pub freshness: Freshness,
+    pub last_ok_ms: Option<i64>,
+    /// The first failure of the current run of failures (the STALE banner's "since").
+    pub failing_since_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    /// When the next read is due.
+    pub next_read_ms: i64,
+    pub interval_ms: u64,
+    /// Round trips the last read took.
+    pub round_trips: u32,
+}
+
+impl SourceStatus {
+    pub fn age_ms(&self, now_ms: i64) -> Option<u64> {
+        self.last_ok_ms
+            .map(|at| u64::try_from(now_ms.saturating_sub(at)).unwrap_or(0))
+    }
+}
+
+/// Everything read from the store in one round trip, with derived rates and history.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreSection {
+    pub read_at_ms: i64,
+    pub queues: Vec<QueueView>,
+    pub breakers: Vec<BreakerView>,
+    pub overrides: Vec<Override>,
+    pub audit: Vec<AuditEntry>,
+    pub workers: WorkersView,
+    pub rates: Rates,
+    pub emergency_stop: Option<FlagState>,
+    /// Per-channel stops, by channel.
+    pub channel_stops: Vec<(String, FlagState)>,
+    pub shedding: ShedMode,
+    pub shedding_flag: Option<FlagState>,
+    pub history: History,
+}
+
+impl StoreSection {
+    pub fn dlq_total(&self) -> u64 {
+        self.queues.iter().map(|q| q.stats.dlq).sum()
+    }
+
+    pub fn dead_total(&self) -> u64 {
+        self.queues.iter().map(|q| q.stats.dead).sum()
+    }
+
+    pub fn queue(&self, name: &str) -> Option<&QueueView> {
+        self.queues.iter().find(|q| q.stats.queue.as_str() == name)
+    }
+}
+
+/// One queue with its thresholds.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueView {
+    pub stats: QueueStats,
+    pub warn_at: Option<u64>,
+    pub shed_at: Option<u64>,
+    /// Deeper than its shed threshold.
+    pub over_shed: bool,
+    pub over_warn: bool,
+}
+
+/// A breaker as the Breakers view lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakerView {
+    pub channel: String,
+    pub state: BreakerState,
+    pub failure_rate: FailureRate,
+    /// The rate at which the breaker opens (0–1).
+    pub threshold: f64,
+    pub time_in_state_ms: u64,
+    /// Before probing (open) or before the override ends (forced open).
+    pub remaining_ms: Option<u64>,
+    pub not_permitted: u64,
+    pub transitions: u64,
+    /// Who set an operator state, and why.
+    pub owner: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl BreakerView {
+    /// Rows sort error first, then volume (Hystrix's order).
+    pub fn sort_key(&self) -> (u8, i64, i64) {
+        let severity = match self.state {
+            BreakerState::Open | BreakerState::ForcedOpen => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Closed => 2,
+            BreakerState::Disabled => 3,
+        };
+        let (rate, calls) = match self.failure_rate {
+            FailureRate::Known { rate, calls, .. } => ((rate * 1e6) as i64, i64::from(calls)),
+            FailureRate::NotEnoughCalls { calls, .. } => (-1, i64::from(calls)),
+        };
+        (severity, -rate, -calls)
+    }
+}
+
+/// The workers that write heartbeats (the dead man's switch).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkersView {
+    /// Heartbeat within the live window.
+    pub live: usize,
+    /// Heartbeat older than the live window (a process that stopped or lost the store).
+    pub silent: usize,
+    /// Age of the newest heartbeat; `None` when no worker ever wrote one.
+    pub newest_beat_age_ms: Option<u64>,
+    pub list: Vec<WorkerRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerRow {
+    pub id: String,
+    pub beat_age_ms: u64,
+    pub uptime_ms: u64,
+    pub live: bool,
+}
+
+/// Rates over the last refresh interval, from the workers' heartbeat totals. `None`: unknown
+/// (one read is not enough, or no worker reports).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Rates {
+    pub ingested_per_s: Option<f64>,
+    pub delivered_per_s: Option<f64>,
+    pub failed_per_s: Option<f64>,
+    /// Failed ÷ (delivered + failed) over the interval.
+    pub error_ratio: Option<f64>,
+    /// DLQ growth per minute (negative while it drains).
+    pub dlq_growth_per_min: Option<f64>,
+}
+
+/// Short history for sparklines: one point per store read, newest last.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct History {
+    pub depth: Vec<u64>,
+    pub delivered_per_s: Vec<u64>,
+    /// Error ratio in per mille.
+    pub error_permille: Vec<u64>,
+    pub dlq: Vec<u64>,
+}
+
+/// What the DLQ browser asks for: one page of one queue's failed set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DlqQuery {
+    pub queue: String,
+    pub set: FailedSet,
+    pub filter: DlqFilter,
+    /// Where the page starts (`DlqCursor::start()` for the first page).
+    pub cursor: DlqCursor,
+    pub limit: usize,
+}
+
+/// A page of the DLQ browser.
+#[derive(Debug, Clone, Serialize)]
+pub struct DlqPageView {
+    pub query: DlqQuery,
+    pub read_at_ms: i64,
+    #[serde(skip)]
+    pub entries: Vec<DlqEntry>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<DlqCursor>,
+    /// Entries of the whole set matching the filter, when that costs no scan (no field filter).
+    pub matching: Option<u64>,
+    pub error: Option<String>,
+}

@@ -1,0 +1,1069 @@
+//! The control room's state and how keys change it. No I/O: a key returns `Effect`s, which the
+//! runner carries out (store reads, plans, runs), and their results come back as `JobEvent`s.
+//! Every mutation leaves here as one `Action` through the one confirm funnel.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::command::{self, Parsed, RunSettings};
+use super::keymap::{Command, Context, Keymap};
+use crate::actions::{Action, Origin, OverrideKind, Plan, Progress, Report, Scope, Tier};
+use crate::model::{Flag, QueueName, ShedMode, sanitize};
+use crate::sources::{DlqQuery, Freshness, Snapshot};
+use crate::store::{DlqCursor, DlqFilter, FailedSet};
+
+/// The views, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Overview,
+    Queues,
+    Dlq,
+    Breakers,
+    Overrides,
+    Audit,
+}
+
+impl View {
+    pub const ALL: [View; 6] = [
+        View::Overview,
+        View::Queues,
+        View::Dlq,
+        View::Breakers,
+        View::Overrides,
+        View::Audit,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Overview => "Overview",
+            View::Queues => "Queues",
+            View::Dlq => "DLQ",
+            View::Breakers => "Breakers",
+            View::Overrides => "Overrides",
+            View::Audit => "Audit",
+        }
+    }
+
+    fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+
+    fn context(self) -> Context {
+        match self {
+            View::Dlq => Context::Dlq,
+            View::Breakers => Context::Breakers,
+            View::Overrides => Context::Overrides,
+            _ => Context::Everywhere,
+        }
+    }
+}
+
+/// How the control room runs.
+#[derive(Debug, Clone, Default)]
+pub struct Mode {
+    /// Why actions are refused (`--read-only`, config, wall).
+    pub read_only: Option<String>,
+    /// The large-type wall layout.
+    pub wall: bool,
+    /// ctrl-c does not quit.
+    pub no_exit_on_ctrl_c: bool,
+    /// The refresh interval cannot be changed.
+    pub lock_refresh: bool,
+}
+
+/// What the runner must do for a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    Refresh,
+    Browse(Option<DlqQuery>),
+    Plan {
+        action: Action,
+        origin: Origin,
+        settings: RunSettings,
+    },
+    Execute {
+        plan: Box<Plan>,
+        origin: Origin,
+        settings: RunSettings,
+    },
+    Cancel,
+    Copy(String),
+    Suspend,
+}
+
+/// What a job sends back.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one at a time, through a channel
+pub enum JobEvent {
+    Planned(Result<Plan, String>),
+    Progress(Progress),
+    Finished(Result<Report, String>),
+}
+
+/// One action on its way through the funnel.
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    pub action: Action,
+    pub origin: Origin,
+    pub settings: RunSettings,
+    pub stage: Stage,
+}
+
+#[derive(Debug, Clone)]
+pub enum Stage {
+    Planning,
+    /// Waiting for the operator: `input` is the reason, or the count typed for a tier-3 action.
+    Ready {
+        plan: Box<Plan>,
+        input: String,
+    },
+    Running {
+        plan: Box<Plan>,
+        progress: Option<Progress>,
+    },
+    Done {
+        plan: Box<Plan>,
+        result: Result<Report, String>,
+    },
+    Failed(String),
+}
+
+/// A text input line (`:` commands and `/` filters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Input {
+    pub text: String,
+}
+
+/// The channel picker of the test alert.
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pub options: Vec<String>,
+    pub selected: usize,
+}
+
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // at most one, held by the app
+pub enum Overlay {
+    Help { scroll: usize },
+    Confirm(Confirm),
+    Command(Input),
+    Filter(Input),
+    Picker(Picker),
+    Inspector { scroll: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+    pub until_ms: i64,
+}
+
+/// The DLQ browser's state: what to read and what is marked.
+#[derive(Debug, Clone)]
+pub struct DlqBrowser {
+    pub queue: QueueName,
+    pub set: FailedSet,
+    pub filter_text: String,
+    pub filter: DlqFilter,
+    /// Free words of the filter, matched client-side on the page (id, message, tenant).
+    pub needle: Option<String>,
+    /// Cursors of the pages before the current one, to page back.
+    pub pages: Vec<DlqCursor>,
+    pub cursor: DlqCursor,
+    pub marks: BTreeSet<String>,
+    pub last_mark: Option<usize>,
+    pub grouped: bool,
+    pub page_size: usize,
+}
+
+impl DlqBrowser {
+    fn new(queue: QueueName) -> Self {
+        Self {
+            queue,
+            set: FailedSet::Dlq,
+            filter_text: String::new(),
+            filter: DlqFilter::default(),
+            needle: None,
+            pages: Vec::new(),
+            cursor: DlqCursor::start(),
+            marks: BTreeSet::new(),
+            last_mark: None,
+            grouped: false,
+            page_size: 100,
+        }
+    }
+
+    pub fn query(&self) -> DlqQuery {
+        DlqQuery {
+            queue: self.queue.as_str().to_owned(),
+            set: self.set,
+            filter: self.filter.clone(),
+            cursor: self.cursor.clone(),
+            limit: self.page_size,
+        }
+    }
+
+    /// The action scope: marked rows, else the whole filter (never just the page).
+    pub fn scope(&self) -> Scope {
+        if self.marks.is_empty() {
+            Scope::Filter(self.filter.clone())
+        } else {
+            Scope::Ids(
+                self.marks
+                    .iter()
+                    .map(|id| crate::model::EnvelopeId(id.clone()))
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// The whole control-room state.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub mode: Mode,
+    pub keymap: Keymap,
+    pub view: View,
+    /// The snapshot drawn (the newest, or the one frozen).
+    pub snapshot: Arc<Snapshot>,
+    pub frozen: bool,
+    pub rows: [usize; 6],
+    pub dlq: DlqBrowser,
+    pub overlay: Option<Overlay>,
+    pub toasts: VecDeque<Toast>,
+    /// Points of history the sparklines show.
+    pub spark_points: usize,
+    /// Channels a test alert can go to.
+    pub channels: Vec<String>,
+    pub now_ms: i64,
+    /// The wall's current view when cycling.
+    pub wall_page: usize,
+    /// The environment's colour (config `tui.accent`), else the theme's.
+    pub accent: Option<ratatui::style::Color>,
+}
+
+const TOAST_MS: i64 = 4_000;
+const FORCE_OPEN_MS: i64 = 15 * 60 * 1000;
+const OVERRIDE_TTL_MS: i64 = 60 * 60 * 1000;
+const REASON: &str = "set from the control room";
+
+impl App {
+    pub fn new(mode: Mode, keymap: Keymap, channels: Vec<String>, snapshot: Arc<Snapshot>) -> Self {
+        let queue = QueueName::delivery();
+        Self {
+            mode,
+            keymap,
+            view: View::Overview,
+            now_ms: snapshot.taken_at_ms,
+            snapshot,
+            frozen: false,
+            rows: [0; 6],
+            dlq: DlqBrowser::new(queue),
+            overlay: None,
+            toasts: VecDeque::new(),
+            spark_points: 60,
+            channels,
+            wall_page: 0,
+            accent: None,
+        }
+    }
+
+    /// A new snapshot arrived (ignored while frozen, except for freshness).
+    pub fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        self.now_ms = snapshot.taken_at_ms;
+        if !self.frozen {
+            self.snapshot = snapshot;
+        }
+    }
+
+    pub fn tick(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
+        while self.toasts.front().is_some_and(|t| t.until_ms <= now_ms) {
+            self.toasts.pop_front();
+        }
+    }
+
+    pub fn toast(&mut self, text: impl Into<String>, error: bool) {
+        self.toasts.push_back(Toast {
+            text: text.into(),
+            error,
+            until_ms: self.now_ms + TOAST_MS,
+        });
+        while self.toasts.len() > 3 {
+            self.toasts.pop_front();
+        }
+    }
+
+    pub fn stale(&self) -> bool {
+        self.snapshot
+            .sources
+            .iter()
+            .any(|s| s.freshness == Freshness::Stale)
+    }
+
+    /// Commands usable here and now (help and hints list only these).
+    pub fn available(&self, command: Command) -> bool {
+        if command.is_mutating() && self.mode.read_only.is_some() {
+            return false;
+        }
+        match command.context() {
+            Context::Everywhere => true,
+            context => self.view.context() == context,
+        }
+    }
+
+    pub fn job(&mut self, event: JobEvent) -> Vec<Effect> {
+        let Some(Overlay::Confirm(confirm)) = self.overlay.as_mut() else {
+            return Vec::new();
+        };
+        match (event, &mut confirm.stage) {
+            (JobEvent::Planned(Ok(plan)), Stage::Planning) => {
+                let input = if plan.tier == Tier::Irreversible {
+                    String::new()
+                } else {
+                    reason_of(&plan.action).unwrap_or_default().to_owned()
+                };
+                confirm.stage = Stage::Ready {
+                    plan: Box::new(plan),
+                    input,
+                };
+            }
+            (JobEvent::Planned(Err(error)), Stage::Planning) => {
+                confirm.stage = Stage::Failed(error);
+            }
+            (JobEvent::Progress(p), Stage::Running { progress, .. }) => *progress = Some(p),
+            (JobEvent::Finished(result), Stage::Running { plan, .. }) => {
+                let text = match &result {
+                    Ok(report) => format!("{}: {}", plan.summary, report.outcome.as_str()),
+                    Err(error) => format!("{}: {error}", plan.summary),
+                };
+                let failed = result.is_err();
+                confirm.stage = Stage::Done {
+                    plan: plan.clone(),
+                    result,
+                };
+                self.toast(text, failed);
+                return vec![Effect::Refresh];
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// A key press.
+    pub fn key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if let Some(overlay) = self.overlay.take() {
+            return self.overlay_key(overlay, key);
+        }
+        if key.code == KeyCode::Char('z') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            return vec![Effect::Suspend];
+        }
+        let Some(command) = self.keymap.command(key) else {
+            return Vec::new();
+        };
+        self.run(command)
+    }
+
+    /// Run a named command (from a key). One arm per command, by design.
+    #[allow(clippy::too_many_lines)]
+    pub fn run(&mut self, command: Command) -> Vec<Effect> {
+        if command.is_mutating()
+            && let Some(why) = self.mode.read_only.clone()
+        {
+            self.toast(format!("read-only: {why}"), true);
+            return Vec::new();
+        }
+        if command.context() != Context::Everywhere && command.context() != self.view.context() {
+            self.toast(format!("{} works in another view", command.name()), false);
+            return Vec::new();
+        }
+        match command {
+            Command::Interrupt if self.mode.no_exit_on_ctrl_c => {
+                self.toast(
+                    "ctrl-c does not quit here (no_exit_on_ctrl_c): press q",
+                    false,
+                );
+                Vec::new()
+            }
+            Command::Quit | Command::Interrupt => vec![Effect::Quit],
+            Command::Help => {
+                self.overlay = Some(Overlay::Help { scroll: 0 });
+                Vec::new()
+            }
+            Command::Back => self.back(),
+            Command::CommandLine => {
+                self.overlay = Some(Overlay::Command(Input::default()));
+                Vec::new()
+            }
+            Command::Filter => {
+                self.overlay = Some(Overlay::Filter(Input {
+                    text: self.dlq.filter_text.clone(),
+                }));
+                Vec::new()
+            }
+            Command::Refresh => vec![Effect::Refresh],
+            Command::ToggleFreeze => {
+                self.frozen = !self.frozen;
+                Vec::new()
+            }
+            Command::ViewOverview => self.show(View::Overview),
+            Command::ViewQueues => self.show(View::Queues),
+            Command::ViewDlq => self.show(View::Dlq),
+            Command::ViewBreakers => self.show(View::Breakers),
+            Command::ViewOverrides => self.show(View::Overrides),
+            Command::ViewAudit => self.show(View::Audit),
+            Command::NextView => self.show(View::ALL[(self.view.index() + 1) % View::ALL.len()]),
+            Command::PrevView => {
+                self.show(View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()])
+            }
+            Command::Up => self.move_row(-1),
+            Command::Down => self.move_row(1),
+            Command::PageUp => self.move_row(-10),
+            Command::PageDown => self.move_row(10),
+            Command::Top => self.move_row(i64::MIN / 2),
+            Command::Bottom => self.move_row(i64::MAX / 2),
+            Command::HistoryLonger => {
+                self.spark_points =
+                    (self.spark_points * 2).min(crate::sources::poller::HISTORY_POINTS);
+                Vec::new()
+            }
+            Command::HistoryShorter => {
+                self.spark_points = (self.spark_points / 2).max(15);
+                Vec::new()
+            }
+            Command::Replay => self.replay(),
+            Command::ToggleShedding => {
+                let mode = if self.shedding() == ShedMode::Off {
+                    ShedMode::Dlq
+                } else {
+                    ShedMode::Off
+                };
+                self.shedding_action(mode)
+            }
+            Command::CycleSheddingMode => {
+                let mode = match self.shedding() {
+                    ShedMode::Off => ShedMode::Dlq,
+                    ShedMode::Dlq => ShedMode::Defer,
+                    ShedMode::Defer => ShedMode::Off,
+                };
+                self.shedding_action(mode)
+            }
+            Command::TestAlert => {
+                let mut options = self.channels.clone();
+                options.insert(0, "stdout".to_owned());
+                options.dedup();
+                self.overlay = Some(Overlay::Picker(Picker {
+                    options,
+                    selected: 0,
+                }));
+                Vec::new()
+            }
+            Command::EmergencyStop => {
+                let on = self
+                    .snapshot
+                    .store
+                    .as_ref()
+                    .is_none_or(|s| s.emergency_stop.is_none());
+                self.propose(
+                    Action::EmergencyStop {
+                        backend: None,
+                        on,
+                        reason: REASON.to_owned(),
+                        expires_at_ms: on.then_some(self.now_ms + OVERRIDE_TTL_MS),
+                    },
+                    Origin::Key,
+                )
+            }
+            Command::Mark => self.mark(false),
+            Command::MarkRange => self.mark(true),
+            Command::ClearMarks => {
+                self.dlq.marks.clear();
+                self.dlq.last_mark = None;
+                Vec::new()
+            }
+            Command::Inspect => {
+                if self.selected_entry().is_some() {
+                    self.overlay = Some(Overlay::Inspector { scroll: 0 });
+                }
+                Vec::new()
+            }
+            Command::Copy => match self.selected_entry() {
+                Some(entry) => {
+                    let id = entry.meta.id.0.clone();
+                    self.toast(format!("copied {id}"), false);
+                    vec![Effect::Copy(id)]
+                }
+                None => Vec::new(),
+            },
+            Command::NextPage => {
+                let next = self.snapshot.dlq_page.as_ref().and_then(|p| p.next.clone());
+                if let Some(next) = next {
+                    let current = std::mem::replace(&mut self.dlq.cursor, next);
+                    self.dlq.pages.push(current);
+                    self.rows[View::Dlq.index()] = 0;
+                    self.browse()
+                } else {
+                    self.toast("last page", false);
+                    Vec::new()
+                }
+            }
+            Command::PrevPage => match self.dlq.pages.pop() {
+                Some(cursor) => {
+                    self.dlq.cursor = cursor;
+                    self.rows[View::Dlq.index()] = 0;
+                    self.browse()
+                }
+                None => Vec::new(),
+            },
+            Command::ToggleGrouping => {
+                self.dlq.grouped = !self.dlq.grouped;
+                Vec::new()
+            }
+            Command::ToggleDead => {
+                self.dlq.set = match self.dlq.set {
+                    FailedSet::Dlq => FailedSet::Dead,
+                    FailedSet::Dead => FailedSet::Dlq,
+                };
+                self.reset_pages();
+                self.browse()
+            }
+            Command::Purge => self.propose(
+                Action::Purge {
+                    queue: self.dlq.queue.clone(),
+                    set: self.dlq.set,
+                    scope: self.dlq.scope(),
+                },
+                Origin::Key,
+            ),
+            Command::MoveToDead => self.propose(
+                Action::MoveToDead {
+                    queue: self.dlq.queue.clone(),
+                    scope: self.dlq.scope(),
+                },
+                Origin::Key,
+            ),
+            Command::ForceOpen | Command::ResetBreaker | Command::DisableBreaker => {
+                self.breaker_action(command)
+            }
+            Command::LiftOverride => self.lift_override(),
+        }
+    }
+
+    fn back(&mut self) -> Vec<Effect> {
+        if self.view == View::Dlq && !self.dlq.marks.is_empty() {
+            self.dlq.marks.clear();
+            Vec::new()
+        } else if self.view == View::Dlq && !self.dlq.filter_text.is_empty() {
+            self.apply_filter(String::new())
+        } else if self.view != View::Overview {
+            self.show(View::Overview)
+        } else {
+            Vec::new()
+        }
+    }
+
+    pub fn show(&mut self, view: View) -> Vec<Effect> {
+        let was = self.view;
+        self.view = view;
+        match (was == View::Dlq, view == View::Dlq) {
+            (false, true) => self.browse(),
+            (true, false) => vec![Effect::Browse(None)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn browse(&self) -> Vec<Effect> {
+        vec![Effect::Browse(Some(self.dlq.query()))]
+    }
+
+    fn reset_pages(&mut self) {
+        self.dlq.pages.clear();
+        self.dlq.cursor = DlqCursor::start();
+        self.dlq.marks.clear();
+        self.dlq.last_mark = None;
+        self.rows[View::Dlq.index()] = 0;
+    }
+
+    /// Rows in the current view (for moving the selection).
+    pub fn row_count(&self) -> usize {
+        let store = self.snapshot.store.as_ref();
+        match self.view {
+            View::Overview => 0,
+            View::Queues => store.map_or(0, |s| s.queues.len()),
+            View::Dlq => self.visible_entries().len(),
+            View::Breakers => store.map_or(0, |s| s.breakers.len()),
+            View::Overrides => store.map_or(0, |s| s.overrides.len()),
+            View::Audit => store.map_or(0, |s| s.audit.len()),
+        }
+    }
+
+    pub fn row(&self) -> usize {
+        self.rows[self.view.index()].min(self.row_count().saturating_sub(1))
+    }
+
+    fn move_row(&mut self, by: i64) -> Vec<Effect> {
+        if let Some(Overlay::Inspector { scroll } | Overlay::Help { scroll }) =
+            self.overlay.as_mut()
+        {
+            *scroll = (*scroll as i64 + by).max(0) as usize;
+            return Vec::new();
+        }
+        let count = self.row_count() as i64;
+        let current = self.row() as i64;
+        self.rows[self.view.index()] = (current + by).clamp(0, (count - 1).max(0)) as usize;
+        Vec::new()
+    }
+
+    /// DLQ entries of the page that pass the free-text part of the filter.
+    pub fn visible_entries(&self) -> Vec<&crate::model::DlqEntry> {
+        let Some(page) = self.snapshot.dlq_page.as_ref() else {
+            return Vec::new();
+        };
+        page.entries
+            .iter()
+            .filter(|e| {
+                self.dlq.needle.as_deref().is_none_or(|needle| {
+                    let m = &e.meta;
+                    [
+                        &m.id.0,
+                        &m.error_message,
+                        &m.tenant,
+                        &m.error_class,
+                        &m.channel,
+                    ]
+                    .iter()
+                    .any(|field| field.to_lowercase().contains(needle))
+                })
+            })
+            .collect()
+    }
+
+    pub fn selected_entry(&self) -> Option<&crate::model::DlqEntry> {
+        if self.view != View::Dlq {
+            return None;
+        }
+        self.visible_entries().get(self.row()).copied()
+    }
+
+    fn mark(&mut self, range: bool) -> Vec<Effect> {
+        let row = self.row();
+        let ids: Vec<String> = self
+            .visible_entries()
+            .iter()
+            .map(|e| e.meta.id.0.clone())
+            .collect();
+        let Some(id) = ids.get(row) else {
+            return Vec::new();
+        };
+        if range {
+            let from = self.dlq.last_mark.unwrap_or(row);
+            for id in &ids[from.min(row)..=from.max(row).min(ids.len() - 1)] {
+                self.dlq.marks.insert(id.clone());
+            }
+        } else if !self.dlq.marks.remove(id) {
+            self.dlq.marks.insert(id.clone());
+        }
+        self.dlq.last_mark = Some(row);
+        self.move_row(1)
+    }
+
+    fn shedding(&self) -> ShedMode {
+        self.snapshot
+            .store
+            .as_ref()
+            .map_or(ShedMode::Off, |s| s.shedding)
+    }
+
+    fn shedding_action(&mut self, mode: ShedMode) -> Vec<Effect> {
+        let expires_at_ms = (mode != ShedMode::Off).then_some(self.now_ms + OVERRIDE_TTL_MS);
+        self.propose(
+            Action::Shedding {
+                mode,
+                reason: REASON.to_owned(),
+                expires_at_ms,
+            },
+            Origin::Key,
+        )
+    }
+
+    fn replay(&mut self) -> Vec<Effect> {
+        let (queue, from, scope) = if self.view == View::Dlq {
+            (self.dlq.queue.clone(), self.dlq.set, self.dlq.scope())
+        } else {
+            (
+                self.dlq.queue.clone(),
+                FailedSet::Dlq,
+                Scope::Filter(DlqFilter::default()),
+            )
+        };
+        self.propose(
+            Action::Replay {
+                queue,
+                from,
+                scope,
+                reset_attempts: true,
+            },
+            Origin::Key,
+        )
+    }
+
+    fn breaker_action(&mut self, command: Command) -> Vec<Effect> {
+        let Some(breaker) = self
+            .snapshot
+            .store
+            .as_ref()
+            .and_then(|s| s.breakers.get(self.row()))
+        else {
+            self.toast("no breaker selected", false);
+            return Vec::new();
+        };
+        let backend = breaker.channel.clone();
+        let reason = REASON.to_owned();
+        let action = match command {
+            Command::ForceOpen => Action::BreakerForceOpen {
+                backend,
+                until_ms: self.now_ms + FORCE_OPEN_MS,
+                reason,
+            },
+            Command::DisableBreaker => Action::BreakerDisable { backend, reason },
+            _ => Action::BreakerReset { backend, reason },
+        };
+        self.propose(action, Origin::Key)
+    }
+
+    fn lift_override(&mut self) -> Vec<Effect> {
+        let Some(item) = self
+            .snapshot
+            .store
+            .as_ref()
+            .and_then(|s| s.overrides.get(self.row()))
+            .cloned()
+        else {
+            self.toast("no override selected", false);
+            return Vec::new();
+        };
+        let reason = REASON.to_owned();
+        let action = match (item.kind, Flag::from_name(&item.name)) {
+            (OverrideKind::Breaker, _) => Action::BreakerReset {
+                backend: item.name,
+                reason,
+            },
+            (_, Some(Flag::EmergencyStop(backend))) => Action::EmergencyStop {
+                backend,
+                on: false,
+                reason,
+                expires_at_ms: None,
+            },
+            (_, Some(Flag::SheddingMode)) => Action::Shedding {
+                mode: ShedMode::Off,
+                reason,
+                expires_at_ms: None,
+            },
+            (_, Some(Flag::ConfigOverride(key))) => Action::SetConfig {
+                key,
+                value: None,
+                reason,
+            },
+            (_, None) => {
+                self.toast(format!("{} cannot be lifted from here", item.name), true);
+                return Vec::new();
+            }
+        };
+        self.propose(action, Origin::Key)
+    }
+
+    /// Into the funnel: plan first (the runner checks the policy before any I/O).
+    pub fn propose(&mut self, action: Action, origin: Origin) -> Vec<Effect> {
+        self.propose_with(action, origin, RunSettings::default())
+    }
+
+    fn propose_with(
+        &mut self,
+        action: Action,
+        origin: Origin,
+        settings: RunSettings,
+    ) -> Vec<Effect> {
+        if let Some(why) = self.mode.read_only.clone() {
+            self.toast(format!("read-only: {why}"), true);
+            return Vec::new();
+        }
+        self.overlay = Some(Overlay::Confirm(Confirm {
+            action: action.clone(),
+            origin,
+            settings,
+            stage: Stage::Planning,
+        }));
+        vec![Effect::Plan {
+            action,
+            origin,
+            settings,
+        }]
+    }
+
+    fn apply_filter(&mut self, text: String) -> Vec<Effect> {
+        match command::parse_filter(&text) {
+            Ok((filter, needle)) => {
+                self.dlq.filter = filter;
+                self.dlq.needle = needle;
+                self.dlq.filter_text = text;
+                self.reset_pages();
+                self.browse()
+            }
+            Err(error) => {
+                self.toast(error, true);
+                Vec::new()
+            }
+        }
+    }
+
+    fn overlay_key(&mut self, overlay: Overlay, key: KeyEvent) -> Vec<Effect> {
+        let command = self.keymap.command(key);
+        match overlay {
+            Overlay::Help { scroll } => match command {
+                Some(Command::Up) => {
+                    self.overlay = Some(Overlay::Help {
+                        scroll: scroll.saturating_sub(1),
+                    });
+                    Vec::new()
+                }
+                Some(Command::Down) => {
+                    self.overlay = Some(Overlay::Help { scroll: scroll + 1 });
+                    Vec::new()
+                }
+                Some(Command::Quit) => vec![Effect::Quit],
+                _ => Vec::new(),
+            },
+            Overlay::Inspector { scroll } => match command {
+                Some(Command::Up) => {
+                    self.overlay = Some(Overlay::Inspector {
+                        scroll: scroll.saturating_sub(1),
+                    });
+                    Vec::new()
+                }
+                Some(Command::Down) => {
+                    self.overlay = Some(Overlay::Inspector { scroll: scroll + 1 });
+                    Vec::new()
+                }
+                Some(Command::PageDown) => {
+                    self.overlay = Some(Overlay::Inspector {
+                        scroll: scroll + 10,
+                    });
+                    Vec::new()
+                }
+                Some(Command::PageUp) => {
+                    self.overlay = Some(Overlay::Inspector {
+                        scroll: scroll.saturating_sub(10),
+                    });
+                    Vec::new()
+                }
+                Some(Command::Copy) => {
+                    self.overlay = Some(Overlay::Inspector { scroll });
+                    match self.selected_entry().map(super::views::dlq::inspector_text) {
+                        Some(text) => {
+                            self.toast("copied the entry's JSON", false);
+                            vec![Effect::Copy(text)]
+                        }
+                        None => Vec::new(),
+                    }
+                }
+                Some(Command::Quit) => vec![Effect::Quit],
+                _ => Vec::new(),
+            },
+            Overlay::Command(mut input) => match edit(&mut input.text, key) {
+                Edit::Cancel => Vec::new(),
+                Edit::Submit => self.command_line(&input.text),
+                Edit::Changed => {
+                    self.overlay = Some(Overlay::Command(input));
+                    Vec::new()
+                }
+            },
+            Overlay::Filter(mut input) => match edit(&mut input.text, key) {
+                Edit::Cancel => Vec::new(),
+                Edit::Submit => self.apply_filter(input.text),
+                Edit::Changed => {
+                    self.overlay = Some(Overlay::Filter(input));
+                    Vec::new()
+                }
+            },
+            Overlay::Picker(mut picker) => match (key.code, command) {
+                (KeyCode::Esc, _) => Vec::new(),
+                (KeyCode::Enter, _) => {
+                    let channel = picker.options.get(picker.selected).cloned();
+                    let channel = channel.filter(|c| c != "stdout");
+                    self.propose(
+                        Action::SendTestAlert {
+                            channel,
+                            tenant: "default".to_owned(),
+                            summary: "Ward test alert from the control room".to_owned(),
+                        },
+                        Origin::Key,
+                    )
+                }
+                (_, Some(Command::Up)) => {
+                    picker.selected = picker.selected.saturating_sub(1);
+                    self.overlay = Some(Overlay::Picker(picker));
+                    Vec::new()
+                }
+                (_, Some(Command::Down)) => {
+                    picker.selected =
+                        (picker.selected + 1).min(picker.options.len().saturating_sub(1));
+                    self.overlay = Some(Overlay::Picker(picker));
+                    Vec::new()
+                }
+                _ => {
+                    self.overlay = Some(Overlay::Picker(picker));
+                    Vec::new()
+                }
+            },
+            Overlay::Confirm(confirm) => self.confirm_key(confirm, key),
+        }
+    }
+
+    fn confirm_key(&mut self, mut confirm: Confirm, key: KeyEvent) -> Vec<Effect> {
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        match &mut confirm.stage {
+            Stage::Running { .. } => {
+                self.overlay = Some(Overlay::Confirm(confirm));
+                if key.code == KeyCode::Esc || ctrl_c {
+                    self.toast("cancelling after the current batch", false);
+                    return vec![Effect::Cancel];
+                }
+                Vec::new()
+            }
+            Stage::Planning => {
+                if key.code == KeyCode::Esc || ctrl_c {
+                    return Vec::new();
+                }
+                self.overlay = Some(Overlay::Confirm(confirm));
+                Vec::new()
+            }
+            Stage::Done { .. } | Stage::Failed(_) => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Enter) || ctrl_c {
+                    return Vec::new();
+                }
+                self.overlay = Some(Overlay::Confirm(confirm));
+                Vec::new()
+            }
+            Stage::Ready { plan, input } => {
+                if key.code == KeyCode::Enter {
+                    if plan.tier == Tier::Irreversible && input.trim() != plan.count.to_string() {
+                        self.toast(format!("type {} to confirm", plan.count), true);
+                        self.overlay = Some(Overlay::Confirm(confirm));
+                        return Vec::new();
+                    }
+                    let mut plan = plan.clone();
+                    if plan.tier != Tier::Irreversible
+                        && let Some(reason) = reason_mut(&mut plan.action)
+                    {
+                        let typed = input.trim();
+                        if typed.is_empty() {
+                            self.toast("a reason is required", true);
+                            self.overlay = Some(Overlay::Confirm(confirm));
+                            return Vec::new();
+                        }
+                        *reason = sanitize(typed).into_owned();
+                    }
+                    let (origin, settings) = (confirm.origin, confirm.settings);
+                    confirm.stage = Stage::Running {
+                        plan: plan.clone(),
+                        progress: None,
+                    };
+                    self.overlay = Some(Overlay::Confirm(confirm));
+                    return vec![Effect::Execute {
+                        plan,
+                        origin,
+                        settings,
+                    }];
+                }
+                if key.code == KeyCode::Esc || ctrl_c {
+                    self.toast("cancelled: nothing changed", false);
+                    return Vec::new();
+                }
+                let _ = edit(input, key);
+                self.overlay = Some(Overlay::Confirm(confirm));
+                Vec::new()
+            }
+        }
+    }
+
+    /// A `:` command line.
+    pub fn command_line(&mut self, text: &str) -> Vec<Effect> {
+        let context = command::Context {
+            now_ms: self.now_ms,
+            dlq_queue: self.dlq.queue.clone(),
+            dlq_scope: (self.view == View::Dlq).then(|| self.dlq.scope()),
+        };
+        match command::parse(text, &context) {
+            Ok(Parsed::Quit) => vec![Effect::Quit],
+            Ok(Parsed::Run(command)) => self.run(command),
+            Ok(Parsed::View(view)) => self.show(view),
+            Ok(Parsed::Action { action, settings }) => {
+                self.propose_with(action, Origin::Command, settings)
+            }
+            Err(error) => {
+                self.toast(error, true);
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn reason_of(action: &Action) -> Option<&str> {
+    match action {
+        Action::Shedding { reason, .. }
+        | Action::SetThreshold { reason, .. }
+        | Action::BreakerForceOpen { reason, .. }
+        | Action::BreakerDisable { reason, .. }
+        | Action::BreakerReset { reason, .. }
+        | Action::EmergencyStop { reason, .. }
+        | Action::SetConfig { reason, .. } => Some(reason),
+        _ => None,
+    }
+}
+
+fn reason_mut(action: &mut Action) -> Option<&mut String> {
+    match action {
+        Action::Shedding { reason, .. }
+        | Action::SetThreshold { reason, .. }
+        | Action::BreakerForceOpen { reason, .. }
+        | Action::BreakerDisable { reason, .. }
+        | Action::BreakerReset { reason, .. }
+        | Action::EmergencyStop { reason, .. }
+        | Action::SetConfig { reason, .. } => Some(reason),
+        _ => None,
+    }
+}
+
+enum Edit {
+    Cancel,
+    Submit,
+    Changed,
+}
+
+/// Line editing for inputs: characters, backspace, ctrl-u clears, Esc cancels, Enter submits.
+fn edit(text: &mut String, key: KeyEvent) -> Edit {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Esc => Edit::Cancel,
+        KeyCode::Char('c') if ctrl => Edit::Cancel,
+        KeyCode::Enter => Edit::Submit,
+        KeyCode::Backspace => {
+            text.pop();
+            Edit::Changed
+        }
+        KeyCode::Char('u') if ctrl => {
+            text.clear();
+            Edit::Changed
+        }
+        KeyCode::Char(c) if !ctrl && !c.is_control() && text.chars().count() < 200 => {
+            text.push(c);
+            Edit::Changed
+        }
+        _ => Edit::Changed,
+    }
+}

@@ -1,0 +1,249 @@
+//! The control room's loop: terminal lifecycle (panic hook, signals, hang-up, suspend, resize),
+//! input, snapshots and job results in; a frame out only when something changed, wrapped in
+//! synchronized output. Actions run as single-flight jobs on the runtime, never on this loop.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::app::{App, Effect, JobEvent, View};
+use super::theme::Theme;
+use crate::actions::{Actions, Origin};
+use crate::sources::SourceHandle;
+
+/// What the loop needs besides the app state.
+pub struct Runner {
+    pub app: App,
+    pub theme: Theme,
+    pub source: SourceHandle,
+    /// The actions context (store, policy, actor, target, settings); origin is set per action.
+    pub actions: Actions,
+    /// Wall display: switch views this often.
+    pub wall_cycle: Option<Duration>,
+}
+
+/// Run the control room in this terminal until quit, a signal or a hang-up.
+pub async fn run(mut runner: Runner, stop: CancellationToken) -> anyhow::Result<()> {
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut runner, &mut terminal, &stop).await;
+    ratatui::restore();
+    result
+}
+
+// The select and the effects it yields read best in one place.
+#[allow(clippy::too_many_lines)]
+async fn event_loop(
+    runner: &mut Runner,
+    terminal: &mut ratatui::DefaultTerminal,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut events = EventStream::new();
+    let mut snapshots = runner.source.subscribe();
+    let (jobs_tx, mut jobs) = mpsc::unbounded_channel();
+    let mut running: Option<CancellationToken> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut signals = Signals::new()?;
+    let mut last_cycle = tokio::time::Instant::now();
+    let mut dirty = true;
+    loop {
+        if dirty {
+            draw(terminal, &runner.app, &runner.theme)?;
+            dirty = false;
+        }
+        let effects = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = signals.next() => return Ok(()),
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    dirty = true;
+                    runner.app.key(key)
+                }
+                Some(Ok(Event::Resize(..))) => {
+                    dirty = true;
+                    Vec::new()
+                }
+                Some(Ok(_)) => Vec::new(),
+                // The terminal is gone (closed pty, hang-up): quit rather than spin.
+                Some(Err(_)) | None => return Ok(()),
+            },
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                let snapshot = snapshots.borrow_and_update().clone();
+                dirty = runner.app.snapshot.version != snapshot.version || !runner.app.frozen;
+                runner.app.on_snapshot(snapshot);
+                Vec::new()
+            }
+            Some(job) = jobs.recv() => {
+                dirty = true;
+                runner.app.job(job)
+            }
+            _ = tick.tick() => {
+                // Ages and toasts tick once a second; nothing else redraws an idle screen.
+                runner.app.tick(runner.actions.store.now_ms());
+                if let Some(every) = runner.wall_cycle
+                    && last_cycle.elapsed() >= every
+                {
+                    last_cycle = tokio::time::Instant::now();
+                    runner.app.wall_page = (runner.app.wall_page + 1) % View::ALL.len();
+                }
+                dirty = true;
+                Vec::new()
+            }
+        };
+        for effect in effects {
+            match effect {
+                Effect::Quit => return Ok(()),
+                Effect::Refresh => runner.source.refresh(),
+                Effect::Browse(query) => runner.source.browse(query),
+                Effect::Plan {
+                    action,
+                    origin,
+                    settings,
+                } => {
+                    let actions = context(&runner.actions, origin, settings);
+                    let tx = jobs_tx.clone();
+                    tokio::spawn(async move {
+                        let plan = actions.plan(action).await.map_err(|e| e.to_string());
+                        let _ = tx.send(JobEvent::Planned(plan));
+                    });
+                }
+                Effect::Execute {
+                    plan,
+                    origin,
+                    settings,
+                } => {
+                    let actions = context(&runner.actions, origin, settings);
+                    let cancel = CancellationToken::new();
+                    running = Some(cancel.clone());
+                    let tx = jobs_tx.clone();
+                    tokio::spawn(async move {
+                        let progress_tx = tx.clone();
+                        let mut progress = move |p: &crate::actions::Progress| {
+                            let _ = progress_tx.send(JobEvent::Progress(p.clone()));
+                        };
+                        let report = actions
+                            .execute(&plan, &cancel, &mut progress)
+                            .await
+                            .map_err(|e| e.to_string());
+                        let _ = tx.send(JobEvent::Finished(report));
+                    });
+                }
+                Effect::Cancel => {
+                    if let Some(cancel) = running.take() {
+                        cancel.cancel();
+                    }
+                }
+                Effect::Copy(text) => copy_osc52(&text)?,
+                Effect::Suspend => {
+                    suspend(terminal)?;
+                    dirty = true;
+                }
+            }
+        }
+    }
+}
+
+fn context(base: &Actions, origin: Origin, settings: super::command::RunSettings) -> Actions {
+    let mut actions = base.clone();
+    actions.origin = origin;
+    settings.apply(&mut actions.settings);
+    actions
+}
+
+/// One frame, wrapped so the terminal shows it whole (no tearing over SSH).
+fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App, theme: &Theme) -> std::io::Result<()> {
+    crossterm::queue!(std::io::stdout(), BeginSynchronizedUpdate)?;
+    terminal.draw(|frame| super::views::draw(app, theme, frame))?;
+    crossterm::execute!(std::io::stdout(), EndSynchronizedUpdate)?;
+    Ok(())
+}
+
+/// ctrl-z: give the terminal back, stop, and redraw everything on resume.
+fn suspend(terminal: &mut ratatui::DefaultTerminal) -> anyhow::Result<()> {
+    ratatui::restore();
+    #[cfg(unix)]
+    signal_hook::low_level::raise(signal_hook::consts::SIGTSTP)?;
+    *terminal = ratatui::init();
+    terminal.clear()?;
+    Ok(())
+}
+
+/// Copy through the terminal (works over SSH): OSC 52.
+fn copy_osc52(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout();
+    write!(out, "\u{1b}]52;c;{}\u{7}", base64(text.as_bytes()))?;
+    out.flush()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// SIGTERM and SIGHUP end the control room cleanly (raw mode turns off ISIG, so ctrl-c is a
+/// key, but these still arrive).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                hup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foo"), "Zm9v");
+        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+}

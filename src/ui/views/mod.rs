@@ -1,0 +1,399 @@
+//! Drawing: a pure function of the app state (with its snapshot) and the theme. No I/O, no
+//! awaits, no locks; every untrusted string goes through `widgets::fit` (sanitised).
+
+mod breakers;
+pub mod dlq;
+mod lists;
+mod overlays;
+mod overview;
+mod wall;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::app::{App, View};
+use super::keymap::Command;
+use super::theme::{Item, Theme};
+use super::widgets::{age, clock, fit};
+use crate::sources::{Freshness, SourceStatus};
+
+/// The smallest terminal the layout is drawn in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 12;
+
+/// Draw one frame.
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "terminal too small: {}×{} (needs {MIN_WIDTH}×{MIN_HEIGHT})",
+            area.width, area.height
+        );
+        frame.render_widget(
+            Paragraph::new(text)
+                .style(theme.style(Item::Warn))
+                .wrap(Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    let banner = stale_banner(app);
+    let [header, tabs, banner_area, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(if banner.is_some() { 3 } else { 0 }),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(app, theme, frame, header);
+    draw_tabs(app, theme, frame, tabs);
+    if let Some(text) = banner {
+        let block = Paragraph::new(vec![Line::raw(""), Line::raw(text), Line::raw("")])
+            .alignment(ratatui::layout::Alignment::Center)
+            .style(theme.style(Item::StaleBanner));
+        frame.render_widget(block, banner_area);
+    }
+    if app.snapshot.store.is_none() {
+        draw_diagnostic(app, theme, frame, body);
+    } else if app.mode.wall {
+        wall::draw(app, theme, frame, body);
+    } else {
+        match app.view {
+            View::Overview => overview::draw(app, theme, frame, body),
+            View::Queues => lists::queues(app, theme, frame, body),
+            View::Dlq => dlq::draw(app, theme, frame, body),
+            View::Breakers => breakers::draw(app, theme, frame, body),
+            View::Overrides => lists::overrides(app, theme, frame, body),
+            View::Audit => lists::audit(app, theme, frame, body),
+        }
+    }
+    draw_status(app, theme, frame, status);
+    overlays::draw(app, theme, frame, body);
+}
+
+/// The style of figures: dimmed while the source lags or is stale.
+pub fn figure(app: &App, theme: &Theme, item: Item) -> Style {
+    let style = theme.style(item);
+    match app.snapshot.sources.first().map(|s| s.freshness) {
+        Some(Freshness::Fresh) | None => style,
+        Some(_) => style
+            .patch(theme.style(Item::Dim))
+            .add_modifier(Modifier::DIM),
+    }
+}
+
+/// The banner text when a source is stale.
+fn stale_banner(app: &App) -> Option<String> {
+    let source = app
+        .snapshot
+        .sources
+        .iter()
+        .find(|s| s.freshness == Freshness::Stale)?;
+    let since = source.last_ok_ms.map_or_else(|| "start".to_owned(), clock);
+    Some(format!(
+        "STALE since {since} — {} unreachable ({})",
+        source.name,
+        fit(source.last_error.as_deref().unwrap_or("no answer"), 80)
+    ))
+}
+
+fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let snap = &app.snapshot;
+    let mut spans = vec![
+        Span::styled(
+            " WARD ",
+            theme.style(Item::Title).add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(" "),
+        Span::styled(
+            format!(" {} ", fit(&snap.target.label, 24)),
+            app.accent.map_or_else(
+                || theme.style(Item::Accent),
+                |c| Style::default().fg(c).add_modifier(Modifier::BOLD),
+            ),
+        ),
+        Span::styled(
+            format!(" {} {}", snap.target.backend, fit(&snap.target.address, 40)),
+            theme.style(Item::Dim),
+        ),
+    ];
+    let mut badge = |text: String, item: Item| {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(format!(" {text} "), theme.style(item)));
+    };
+    if app.mode.read_only.is_some() {
+        badge("READ-ONLY".to_owned(), Item::BadgeReadOnly);
+    }
+    if app.frozen {
+        badge("FROZEN".to_owned(), Item::BadgeFrozen);
+    }
+    if app.stale() {
+        badge("STALE".to_owned(), Item::BadgeStale);
+    }
+    if let Some(store) = snap.store.as_ref() {
+        if store.emergency_stop.is_some() {
+            badge("■ STOPPED".to_owned(), Item::BadgeStop);
+        } else if !store.channel_stops.is_empty() {
+            badge(
+                format!("■ {} channel stopped", store.channel_stops.len()),
+                Item::BadgeStop,
+            );
+        }
+        if store.shedding != crate::model::ShedMode::Off {
+            badge(
+                format!("SHEDDING {}", store.shedding.as_str()),
+                Item::BadgeShedding,
+            );
+        }
+        if !store.overrides.is_empty() {
+            badge(format!("{} overrides", store.overrides.len()), Item::Badge);
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme.style(Item::Header)),
+        area,
+    );
+    let time = clock(app.now_ms);
+    let right = Rect {
+        x: area.right().saturating_sub(time.len() as u16 + 5),
+        width: time.len() as u16 + 5,
+        ..area
+    };
+    frame.render_widget(
+        Paragraph::new(format!("{time} UTC ")).style(theme.style(Item::Header)),
+        right,
+    );
+}
+
+fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut spans = Vec::new();
+    for (i, view) in View::ALL.iter().enumerate() {
+        let style = if *view == app.view {
+            theme.style(Item::Selection)
+        } else {
+            theme.style(Item::Text)
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, view.title()), style));
+        spans.push(Span::raw(" "));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Source ages on the left; the live key hints on the right.
+fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut spans = Vec::new();
+    for source in &app.snapshot.sources {
+        spans.extend(source_span(app, theme, source));
+    }
+    if let Some(store) = app.snapshot.store.as_ref() {
+        let workers = &store.workers;
+        let (text, item) = match (workers.live, workers.newest_beat_age_ms) {
+            (0, None) => ("no workers".to_owned(), Item::Warn),
+            (0, Some(age_ms)) => (
+                format!("no live workers (last beat {} ago)", age(age_ms)),
+                Item::Error,
+            ),
+            (n, _) => (format!("{n} workers"), Item::Ok),
+        };
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(text, figure(app, theme, item)));
+    }
+    let hints = hint_line(app, theme);
+    let hints_width: u16 = hints.iter().map(|s| s.width() as u16).sum();
+    let left_width = area.width.saturating_sub(hints_width);
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)),
+        Rect {
+            width: left_width,
+            ..area
+        },
+    );
+    if hints_width <= area.width {
+        frame.render_widget(
+            Paragraph::new(Line::from(hints)),
+            Rect {
+                x: area.right() - hints_width,
+                width: hints_width,
+                ..area
+            },
+        );
+    }
+    if let Some(toast) = app.toasts.back() {
+        let text = fit(&toast.text, area.width.saturating_sub(2) as usize);
+        let width = (text.chars().count() as u16 + 2).min(area.width);
+        let toast_area = Rect {
+            x: area.right().saturating_sub(width),
+            y: area.y.saturating_sub(1),
+            width,
+            height: 1,
+        };
+        frame.render_widget(Clear, toast_area);
+        let item = if toast.error {
+            Item::ToastError
+        } else {
+            Item::Toast
+        };
+        frame.render_widget(
+            Paragraph::new(format!(" {text} ")).style(theme.style(item)),
+            toast_area,
+        );
+    }
+}
+
+fn source_span<'a>(app: &App, theme: &Theme, source: &'a SourceStatus) -> Vec<Span<'a>> {
+    let (text, item) = match (source.freshness, source.age_ms(app.now_ms)) {
+        (Freshness::Connecting, _) => ("connecting…".to_owned(), Item::Warn),
+        (Freshness::Fresh, Some(ms)) => (format!("{} ago", age(ms)), Item::Ok),
+        (Freshness::Lagging, Some(ms)) => (format!("{} ago, retrying", age(ms)), Item::Warn),
+        (_, ms) => (
+            format!(
+                "stale {}",
+                ms.map_or_else(String::new, |ms| format!("{} ago", age(ms)))
+            ),
+            Item::Error,
+        ),
+    };
+    vec![
+        Span::styled(format!(" {} ", source.name), theme.style(Item::Dim)),
+        Span::styled(text, theme.style(item)),
+    ]
+}
+
+/// The always-visible hints, from the live keymap (only usable commands).
+fn hint_line<'a>(app: &App, theme: &Theme) -> Vec<Span<'a>> {
+    let wanted: &[Command] = match app.view {
+        View::Dlq => &[
+            Command::Filter,
+            Command::Mark,
+            Command::Replay,
+            Command::Inspect,
+            Command::Help,
+            Command::Quit,
+        ],
+        View::Breakers => &[
+            Command::ForceOpen,
+            Command::ResetBreaker,
+            Command::Help,
+            Command::Quit,
+        ],
+        View::Overrides => &[Command::LiftOverride, Command::Help, Command::Quit],
+        _ => &[
+            Command::Replay,
+            Command::ToggleShedding,
+            Command::TestAlert,
+            Command::Help,
+            Command::Quit,
+        ],
+    };
+    let mut spans = Vec::new();
+    for &command in wanted {
+        if !app.available(command) {
+            continue;
+        }
+        let Some(key) = app.keymap.key(command) else {
+            continue;
+        };
+        spans.push(Span::styled(key.to_owned(), theme.style(Item::KeyHintKey)));
+        spans.push(Span::styled(
+            format!(":{} ", short_name(command)),
+            theme.style(Item::KeyHint),
+        ));
+    }
+    spans
+}
+
+fn short_name(command: Command) -> &'static str {
+    match command {
+        Command::ToggleShedding => "shed",
+        Command::TestAlert => "test",
+        Command::ForceOpen => "open",
+        Command::ResetBreaker => "reset",
+        Command::LiftOverride => "lift",
+        other => other.name(),
+    }
+}
+
+/// Before the first good read: what was tried, the error, likely causes, the next attempt.
+fn draw_diagnostic(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut lines = vec![
+        Line::styled("Waiting for the store", theme.style(Item::Title)),
+        Line::raw(""),
+    ];
+    for source in &app.snapshot.sources {
+        lines.push(Line::from(vec![
+            Span::styled("tried      ", theme.style(Item::Dim)),
+            Span::raw(format!("{} at {}", source.name, fit(&source.address, 80))),
+        ]));
+        let error = source.last_error.as_deref().unwrap_or("(no answer yet)");
+        lines.push(Line::from(vec![
+            Span::styled("error      ", theme.style(Item::Dim)),
+            Span::styled(fit(error, 100), theme.style(Item::Error)),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("attempts   ", theme.style(Item::Dim)),
+            Span::raw(source.consecutive_failures.to_string()),
+        ]));
+        let next = u64::try_from(source.next_read_ms.saturating_sub(app.now_ms)).unwrap_or(0);
+        lines.push(Line::from(vec![
+            Span::styled("next try   ", theme.style(Item::Dim)),
+            Span::raw(format!("in {}", age(next))),
+        ]));
+        lines.push(Line::raw(""));
+        for cause in likely_causes(error) {
+            lines.push(Line::raw(format!("  • {cause}")));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "The dashboard opens by itself once a read succeeds. q quits.",
+        theme.style(Item::Dim),
+    ));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(Item::Border));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn likely_causes(error: &str) -> Vec<&'static str> {
+    let e = error.to_lowercase();
+    let mut causes = Vec::new();
+    if e.contains("refused") {
+        causes.push(
+            "Redis is not running, or listens on another port (check --redis / store.redis_url)",
+        );
+    }
+    if e.contains("tls") || e.contains("handshake") || e.contains("certificate") {
+        causes.push("TLS: a TLS server needs a rediss:// URL (and a plain one redis://)");
+    }
+    if e.contains("auth") || e.contains("noperm") || e.contains("wrongpass") {
+        causes.push("authentication: check the user and password in the URL");
+    }
+    if e.contains("no answer") || e.contains("timed out") || e.contains("timeout") {
+        causes.push("no answer: a firewall, a wrong host, or a Redis busy with a long command");
+    }
+    if e.contains("dns") || e.contains("resolve") || e.contains("lookup") {
+        causes.push("the host name does not resolve");
+    }
+    if causes.is_empty() {
+        causes.push("see the error above; `ward config path` shows which config file was read");
+    }
+    causes
+}
+
+/// A bordered block with a title, focused or not.
+pub fn block<'a>(theme: &Theme, title: impl Into<Line<'a>>) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(Item::Border))
+        .title(title)
+        .title_style(theme.style(Item::Title))
+}

@@ -1,0 +1,317 @@
+//! Overlays: help (from the live keymap), the confirm funnel's dialog, the command and filter
+//! lines, the channel picker and the DLQ inspector.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::dlq::inspector_text;
+use crate::actions::Tier;
+use crate::ui::app::{App, Overlay, Stage};
+use crate::ui::command::VERBS;
+use crate::ui::keymap::Command;
+use crate::ui::theme::{Item, Theme};
+use crate::ui::widgets::{age, clock, fit};
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
+    let Some(overlay) = app.overlay.as_ref() else {
+        return;
+    };
+    match overlay {
+        Overlay::Help { scroll } => help(app, theme, frame, body, *scroll),
+        Overlay::Confirm(confirm) => confirm_dialog(app, theme, frame, body, confirm),
+        Overlay::Command(input) => input_line(theme, frame, body, ":", &input.text),
+        Overlay::Filter(input) => input_line(theme, frame, body, "/", &input.text),
+        Overlay::Picker(picker) => {
+            let area = centered(body, 40, picker.options.len() as u16 + 2);
+            frame.render_widget(Clear, area);
+            let lines: Vec<Line> = picker
+                .options
+                .iter()
+                .enumerate()
+                .map(|(i, option)| {
+                    let style = if i == picker.selected {
+                        theme.style(Item::Selection)
+                    } else {
+                        theme.style(Item::Text)
+                    };
+                    Line::styled(format!(" {} ", fit(option, 36)), style)
+                })
+                .collect();
+            frame.render_widget(
+                Paragraph::new(lines).block(dialog_block(
+                    theme,
+                    " Test alert to… (enter / esc) ",
+                    false,
+                )),
+                area,
+            );
+        }
+        Overlay::Inspector { scroll } => {
+            let Some(entry) = app.selected_entry() else {
+                return;
+            };
+            let area = centered(
+                body,
+                body.width.saturating_sub(6),
+                body.height.saturating_sub(2),
+            );
+            frame.render_widget(Clear, area);
+            let text = inspector_text(entry);
+            let lines: Vec<Line> = text
+                .lines()
+                .skip(*scroll)
+                .map(|l| Line::raw(fit(l, area.width.saturating_sub(2) as usize)))
+                .collect();
+            let title = format!(" {} · y copies · esc closes ", fit(&entry.meta.id.0, 30));
+            frame.render_widget(
+                Paragraph::new(lines).block(dialog_block(theme, &title, false)),
+                area,
+            );
+        }
+    }
+}
+
+fn help(app: &App, theme: &Theme, frame: &mut Frame, body: Rect, scroll: usize) {
+    let area = centered(body, 96.min(body.width), body.height);
+    frame.render_widget(Clear, area);
+    let mut lines = Vec::new();
+    if let Some(why) = app.mode.read_only.as_deref() {
+        lines.push(Line::styled(
+            format!("read-only ({}): action keys are hidden", fit(why, 60)),
+            theme.style(Item::BadgeReadOnly),
+        ));
+    }
+    for &command in Command::ALL {
+        if !app.available(command) {
+            continue;
+        }
+        let keys = app.keymap.keys(command).join(" ");
+        if keys.is_empty() {
+            continue;
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("{keys:>14}  "), theme.style(Item::KeyHintKey)),
+            Span::styled(format!("{:<20}", command.name()), theme.style(Item::Dim)),
+            Span::raw(command.help()),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("commands (:)", theme.style(Item::Title)));
+    for (verb, args) in VERBS {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  :{verb} "), theme.style(Item::KeyHintKey)),
+            Span::raw(*args),
+        ]));
+    }
+    let lines: Vec<Line> = lines.into_iter().skip(scroll).collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(dialog_block(
+            theme,
+            " Help · keys from the live keymap · esc closes ",
+            false,
+        )),
+        area,
+    );
+}
+
+fn input_line(theme: &Theme, frame: &mut Frame, body: Rect, prompt: &str, text: &str) {
+    let area = Rect {
+        y: body.bottom().saturating_sub(1),
+        height: 1,
+        ..body
+    };
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(prompt.to_owned(), theme.style(Item::KeyHintKey)),
+            Span::raw(fit(text, 200)),
+            Span::raw("▏"),
+        ])),
+        area,
+    );
+}
+
+#[allow(clippy::too_many_lines)] // one arm per stage of the funnel
+fn confirm_dialog(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    body: Rect,
+    confirm: &crate::ui::app::Confirm,
+) {
+    let danger = confirm.action.tier() == Tier::Irreversible;
+    let target = &app.snapshot.target.label;
+    let mut lines = vec![Line::from(vec![
+        Span::styled("target  ", theme.style(Item::Dim)),
+        Span::styled(
+            format!(" {} ", fit(target, 30)),
+            app.accent.map_or_else(
+                || theme.style(Item::Accent),
+                |c| ratatui::style::Style::default().fg(c),
+            ),
+        ),
+    ])];
+    let hint = match &confirm.stage {
+        Stage::Planning => {
+            lines.push(Line::raw(confirm.action.describe()));
+            lines.push(Line::styled(
+                "planning (counting, sampling)…",
+                theme.style(Item::Dim),
+            ));
+            "esc cancels"
+        }
+        Stage::Failed(error) => {
+            lines.push(Line::raw(confirm.action.describe()));
+            lines.push(Line::styled(fit(error, 200), theme.style(Item::Error)));
+            "esc closes"
+        }
+        Stage::Ready { plan, input } => {
+            lines.push(Line::styled(
+                fit(&plan.summary, 120),
+                theme.style(Item::Title),
+            ));
+            lines.push(Line::raw(format!(
+                "count {} · batch {} · rate {} · ETA {}",
+                plan.count,
+                plan.batch_size,
+                plan.rate_per_s
+                    .map_or_else(|| "unpaced".to_owned(), |r| format!("{r}/s")),
+                plan.eta
+                    .map_or_else(|| "-".to_owned(), |d| age(d.as_millis() as u64)),
+            )));
+            for row in &plan.sample {
+                lines.push(Line::styled(
+                    fit(
+                        &format!(
+                            "  {} {} {} {} {}",
+                            clock(row.last_failure_ms),
+                            row.id,
+                            row.tenant,
+                            row.error_class,
+                            row.error_message
+                        ),
+                        120,
+                    ),
+                    theme.style(Item::Dim),
+                ));
+            }
+            for warning in &plan.warnings {
+                lines.push(Line::styled(
+                    format!("! {}", fit(warning, 120)),
+                    theme.style(Item::Warn),
+                ));
+            }
+            if plan.tier == Tier::Irreversible {
+                lines.push(Line::styled(
+                    format!("cannot be undone: type {} and press enter", plan.count),
+                    theme.style(Item::Error),
+                ));
+                lines.push(Line::raw(format!("> {input}▏")));
+            } else if confirm_has_reason(&plan.action) {
+                lines.push(Line::raw(format!("reason > {}▏", fit(input, 80))));
+            }
+            "enter confirms · esc cancels"
+        }
+        Stage::Running { plan, progress } => {
+            lines.push(Line::styled(
+                fit(&plan.summary, 120),
+                theme.style(Item::Title),
+            ));
+            match progress {
+                Some(p) => lines.push(Line::raw(format!(
+                    "{} / {} · {} batches · {:.0}/s",
+                    p.done,
+                    p.total,
+                    p.batches,
+                    p.rate()
+                ))),
+                None => lines.push(Line::raw("starting…")),
+            }
+            "esc cancels after the current batch"
+        }
+        Stage::Done { plan, result } => {
+            lines.push(Line::styled(
+                fit(&plan.summary, 120),
+                theme.style(Item::Title),
+            ));
+            match result {
+                Ok(report) => {
+                    lines.push(Line::styled(
+                        format!(
+                            "{} · moved {} · poisoned {} · {} batches",
+                            report.outcome.as_str(),
+                            report.moved,
+                            report.poisoned,
+                            report.batches
+                        ),
+                        theme.style(Item::Ok),
+                    ));
+                    if let Some(remaining) = report.remaining {
+                        lines.push(Line::raw(format!("still matching: {remaining}")));
+                    }
+                    lines.push(Line::styled(
+                        format!(
+                            "audit {} · batch {}",
+                            report.audit_id.as_deref().unwrap_or("not written"),
+                            fit(&report.plan_id, 30)
+                        ),
+                        theme.style(Item::Dim),
+                    ));
+                }
+                Err(error) => lines.push(Line::styled(fit(error, 200), theme.style(Item::Error))),
+            }
+            "enter closes"
+        }
+    };
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(hint, theme.style(Item::KeyHint)));
+    let width = 100.min(body.width);
+    let area = centered(body, width, lines.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    let title = format!(" {} ", confirm.action.kind().as_str());
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(dialog_block(theme, &title, danger)),
+        area,
+    );
+}
+
+fn confirm_has_reason(action: &crate::actions::Action) -> bool {
+    use crate::actions::Action;
+    matches!(
+        action,
+        Action::Shedding { .. }
+            | Action::SetThreshold { .. }
+            | Action::BreakerForceOpen { .. }
+            | Action::BreakerDisable { .. }
+            | Action::BreakerReset { .. }
+            | Action::EmergencyStop { .. }
+            | Action::SetConfig { .. }
+    )
+}
+
+fn dialog_block<'a>(theme: &Theme, title: &str, danger: bool) -> Block<'a> {
+    let item = if danger {
+        Item::DialogDanger
+    } else {
+        Item::Dialog
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(item))
+        .title(title.to_owned())
+        .title_style(theme.style(item))
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(ratatui::layout::Flex::Center)
+        .areas(area);
+    let [cell] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(ratatui::layout::Flex::Center)
+        .areas(row);
+    cell
+}

@@ -1,0 +1,95 @@
+//! The wall display: a few figures in large type, readable across a room, with their age.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+
+use super::{block, figure};
+use crate::engine::breaker::BreakerState;
+use crate::ui::app::App;
+use crate::ui::theme::{Item, Theme};
+use crate::ui::widgets::{big_text, count};
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = app.snapshot.store.as_ref() else {
+        return;
+    };
+    let depth: u64 = store.queues.iter().map(|q| q.stats.depth).sum();
+    let open = store
+        .breakers
+        .iter()
+        .filter(|b| matches!(b.state, BreakerState::Open | BreakerState::ForcedOpen))
+        .count();
+    let delivered = store
+        .rates
+        .delivered_per_s
+        .map_or_else(|| "?".to_owned(), |r| count(r.round() as u64));
+    let errors = store
+        .rates
+        .error_ratio
+        .map_or_else(|| "?".to_owned(), |r| format!("{:.0}%", r * 100.0));
+    let tiles = [
+        (
+            "queued",
+            count(depth),
+            if store.queues.iter().any(|q| q.over_shed) {
+                Item::Error
+            } else {
+                Item::Text
+            },
+        ),
+        ("delivered /s", delivered, Item::Ok),
+        (
+            "errors",
+            errors,
+            if store.rates.error_ratio.unwrap_or(0.0) >= 0.05 {
+                Item::Error
+            } else {
+                Item::Ok
+            },
+        ),
+        (
+            "DLQ",
+            count(store.dlq_total()),
+            if store.dlq_total() > 0 {
+                Item::Warn
+            } else {
+                Item::Ok
+            },
+        ),
+        (
+            "open breakers",
+            open.to_string(),
+            if open > 0 { Item::Error } else { Item::Ok },
+        ),
+        (
+            "live workers",
+            store.workers.live.to_string(),
+            if store.workers.live == 0 {
+                Item::Error
+            } else {
+                Item::Ok
+            },
+        ),
+    ];
+    let rows = Layout::vertical([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).split(area);
+    for (r, row) in rows.iter().enumerate() {
+        let cells = Layout::horizontal([Constraint::Ratio(1, 3); 3]).split(*row);
+        for (c, cell) in cells.iter().enumerate() {
+            let (label, value, item) = &tiles[r * 3 + c];
+            let mut lines = vec![Line::raw("")];
+            lines.extend(
+                big_text(value)
+                    .into_iter()
+                    .map(|l| Line::styled(l, figure(app, theme, *item))),
+            );
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .alignment(ratatui::layout::Alignment::Center)
+                    .block(block(theme, format!(" {label} "))),
+                *cell,
+            );
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Small drawing helpers shared by the views: ages, numbers, clock times, sparklines, and
+//! sanitised, width-bounded text.
+
+use unicode_width::UnicodeWidthChar;
+
+use crate::model::sanitize;
+
+/// `850ms`, `12s`, `3m`, `2h`, `4d`.
+pub fn age(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{}s", ms / 1_000),
+        60_000..3_600_000 => format!("{}m", ms / 60_000),
+        3_600_000..86_400_000 => format!("{}h", ms / 3_600_000),
+        _ => format!("{}d", ms / 86_400_000),
+    }
+}
+
+/// `1234567` → `1.2M`; small numbers as they are.
+pub fn count(n: u64) -> String {
+    match n {
+        0..10_000 => n.to_string(),
+        10_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        _ => format!("{:.1}G", n as f64 / 1e9),
+    }
+}
+
+/// A rate, or "unknown" (never a made-up 0).
+pub fn rate(per_s: Option<f64>) -> String {
+    match per_s {
+        Some(r) if r >= 100.0 => format!("{r:.0}/s"),
+        Some(r) => format!("{r:.1}/s"),
+        None => "unknown".to_owned(),
+    }
+}
+
+pub fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "unknown".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// `HH:MM:SS` (UTC) of a time in milliseconds.
+pub fn clock(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// Untrusted text made inert and cut to `width` columns (with `…` when cut).
+pub fn fit(text: &str, width: usize) -> String {
+    let clean = sanitize(text);
+    let mut out = String::new();
+    let mut used = 0;
+    let total: usize = clean.chars().map(|c| c.width().unwrap_or(0)).sum();
+    if total <= width {
+        return clean.into_owned();
+    }
+    for c in clean.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// A one-line sparkline of the last `width` points, scaled to the largest shown.
+pub fn sparkline(points: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let shown = &points[points.len().saturating_sub(width)..];
+    let max = shown.iter().copied().max().unwrap_or(0);
+    let mut out: String = std::iter::repeat_n(' ', width.saturating_sub(shown.len())).collect();
+    for &p in shown {
+        let level = if max == 0 {
+            0
+        } else {
+            ((p as f64 / max as f64) * 7.0).round() as usize
+        };
+        out.push(BARS[level.min(7)]);
+    }
+    out
+}
+
+/// Digits and a few signs in a 3×5 block font, for the wall display.
+pub fn big_text(text: &str) -> [String; 5] {
+    const GLYPHS: &[(char, [&str; 5])] = &[
+        ('0', ["███", "█ █", "█ █", "█ █", "███"]),
+        ('1', [" █ ", "██ ", " █ ", " █ ", "███"]),
+        ('2', ["███", "  █", "███", "█  ", "███"]),
+        ('3', ["███", "  █", "███", "  █", "███"]),
+        ('4', ["█ █", "█ █", "███", "  █", "  █"]),
+        ('5', ["███", "█  ", "███", "  █", "███"]),
+        ('6', ["███", "█  ", "███", "█ █", "███"]),
+        ('7', ["███", "  █", "  █", "  █", "  █"]),
+        ('8', ["███", "█ █", "███", "█ █", "███"]),
+        ('9', ["███", "█ █", "███", "  █", "███"]),
+        ('.', ["   ", "   ", "   ", "   ", " █ "]),
+        ('%', ["█ █", "  █", " █ ", "█  ", "█ █"]),
+        ('k', ["█  ", "█ █", "██ ", "█ █", "█ █"]),
+        ('M', ["█ █", "███", "█ █", "█ █", "█ █"]),
+        ('/', ["  █", "  █", " █ ", "█  ", "█  "]),
+        ('s', ["   ", "███", "██ ", " ██", "███"]),
+        ('?', ["███", "  █", " ██", "   ", " █ "]),
+        ('-', ["   ", "   ", "███", "   ", "   "]),
+        (' ', ["   ", "   ", "   ", "   ", "   "]),
+    ];
+    let mut rows: [String; 5] = Default::default();
+    for c in text.chars() {
+        let glyph = GLYPHS
+            .iter()
+            .find(|(g, _)| *g == c)
+            .map_or(GLYPHS[16].1, |(_, rows)| *rows);
+        for (row, part) in rows.iter_mut().zip(glyph) {
+            row.push_str(part);
+            row.push(' ');
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_short_and_honest() {
+        assert_eq!(age(12_500), "12s");
+        assert_eq!(age(7_200_000), "2h");
+        assert_eq!(count(1_234_567), "1.2M");
+        assert_eq!(rate(None), "unknown");
+        assert_eq!(clock(3_723_000), "01:02:03");
+    }
+
+    #[test]
+    fn fit_sanitises_and_cuts_by_width() {
+        assert_eq!(fit("\u{1b}[31mred", 20), "?[31mred");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("日本語テキスト", 5), "日本…");
+    }
+
+    #[test]
+    fn sparkline_is_as_wide_as_asked() {
+        let s = sparkline(&[0, 1, 2, 3, 4, 5, 6, 7], 10);
+        assert_eq!(s.chars().count(), 10);
+        assert!(s.ends_with('█'));
+        assert_eq!(sparkline(&[], 3), "   ");
+    }
+}
