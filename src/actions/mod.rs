@@ -203,7 +203,21 @@ impl Action {
     }
 
     /// The operator's reason, where the action records one.
-    fn reason(&self) -> Option<&str> {
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Shedding { reason, .. }
+            | Self::BreakerForceOpen { reason, .. }
+            | Self::BreakerDisable { reason, .. }
+            | Self::BreakerReset { reason, .. }
+            | Self::EmergencyStop { reason, .. }
+            | Self::SetThreshold { reason, .. }
+            | Self::SetConfig { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The reason to edit before confirming (the confirm dialog's reason line).
+    pub fn reason_mut(&mut self) -> Option<&mut String> {
         match self {
             Self::Shedding { reason, .. }
             | Self::BreakerForceOpen { reason, .. }

@@ -325,7 +325,7 @@ impl App {
                 let input = if plan.tier == Tier::Irreversible {
                     String::new()
                 } else {
-                    reason_of(&plan.action).unwrap_or_default().to_owned()
+                    plan.action.reason().unwrap_or_default().to_owned()
                 };
                 confirm.stage = Stage::Ready {
                     plan: Box::new(plan),
@@ -958,7 +958,7 @@ impl App {
                     }
                     let mut plan = plan.clone();
                     if plan.tier != Tier::Irreversible
-                        && let Some(reason) = reason_mut(&mut plan.action)
+                        && let Some(reason) = plan.action.reason_mut()
                     {
                         let typed = input.trim();
                         if typed.is_empty() {
@@ -1010,32 +1010,6 @@ impl App {
                 Vec::new()
             }
         }
-    }
-}
-
-fn reason_of(action: &Action) -> Option<&str> {
-    match action {
-        Action::Shedding { reason, .. }
-        | Action::SetThreshold { reason, .. }
-        | Action::BreakerForceOpen { reason, .. }
-        | Action::BreakerDisable { reason, .. }
-        | Action::BreakerReset { reason, .. }
-        | Action::EmergencyStop { reason, .. }
-        | Action::SetConfig { reason, .. } => Some(reason),
-        _ => None,
-    }
-}
-
-fn reason_mut(action: &mut Action) -> Option<&mut String> {
-    match action {
-        Action::Shedding { reason, .. }
-        | Action::SetThreshold { reason, .. }
-        | Action::BreakerForceOpen { reason, .. }
-        | Action::BreakerDisable { reason, .. }
-        | Action::BreakerReset { reason, .. }
-        | Action::EmergencyStop { reason, .. }
-        | Action::SetConfig { reason, .. } => Some(reason),
-        _ => None,
     }
 }
 

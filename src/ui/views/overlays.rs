@@ -209,7 +209,7 @@ fn confirm_dialog(
                     theme.style(Item::Error),
                 ));
                 lines.push(Line::raw(format!("> {input}▏")));
-            } else if confirm_has_reason(&plan.action) {
+            } else if plan.action.reason().is_some() {
                 lines.push(Line::raw(format!("reason > {}▏", fit(input, 80))));
             }
             "enter confirms · esc cancels"
@@ -277,20 +277,6 @@ fn confirm_dialog(
             .block(dialog_block(theme, &title, danger)),
         area,
     );
-}
-
-fn confirm_has_reason(action: &crate::actions::Action) -> bool {
-    use crate::actions::Action;
-    matches!(
-        action,
-        Action::Shedding { .. }
-            | Action::SetThreshold { .. }
-            | Action::BreakerForceOpen { .. }
-            | Action::BreakerDisable { .. }
-            | Action::BreakerReset { .. }
-            | Action::EmergencyStop { .. }
-            | Action::SetConfig { .. }
-    )
 }
 
 fn dialog_block<'a>(theme: &Theme, title: &str, danger: bool) -> Block<'a> {
