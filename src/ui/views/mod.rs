@@ -153,11 +153,16 @@ fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             badge(format!("{} overrides", store.overrides.len()), Item::Badge);
         }
     }
+    let used: usize = spans.iter().map(Span::width).sum();
     frame.render_widget(
         Paragraph::new(Line::from(spans)).style(theme.style(Item::Header)),
         area,
     );
     let time = clock(app.now_ms);
+    // Badges matter more than the clock on a narrow terminal.
+    if used + time.len() + 6 > usize::from(area.width) {
+        return;
+    }
     let right = Rect {
         x: area.right().saturating_sub(time.len() as u16 + 5),
         width: time.len() as u16 + 5,
@@ -204,7 +209,7 @@ fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     let hints = hint_line(app, theme);
     let hints_width: u16 = hints.iter().map(|s| s.width() as u16).sum();
-    let left_width = area.width.saturating_sub(hints_width);
+    let left_width = area.width.saturating_sub(hints_width + 1);
     frame.render_widget(
         Paragraph::new(Line::from(spans)),
         Rect {

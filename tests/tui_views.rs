@@ -1,0 +1,627 @@
+//! The control room without a terminal: every view drawn on ratatui's `TestBackend` at 80×24 and
+//! 160×48 (insta snapshots of a fixed snapshot), key-driven state (views, marks, the confirm
+//! funnel, read-only, freeze, the command line), and hostile DLQ text rendered inert.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ward::actions::{
+    Action, Outcome, Override, OverrideKind, Plan, Report, SampleRow, Scope, Tier,
+};
+use ward::engine::breaker::{BreakerState, FailureRate};
+use ward::model::{
+    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FlagState, QueueName,
+    QueueStats, ShedMode,
+};
+use ward::sources::snapshot::{
+    BreakerView, DlqPageView, Freshness, History, QueueView, Rates, Snapshot, SourceStatus,
+    StoreSection, Target, WorkerRow, WorkersView,
+};
+use ward::store::{DlqCursor, FailedSet};
+use ward::ui::app::{Effect, JobEvent, Overlay, Stage};
+use ward::ui::{App, Keymap, Mode, Theme, View};
+
+/// 2026-11-30 14:02:00 UTC: every time in the fixture is relative to it.
+const NOW: i64 = 1_796_047_320_000;
+
+fn dlq_entry(n: usize, tenant: &str, class: &str, message: &str) -> DlqEntry {
+    let id = EnvelopeId(format!("01TESTENTRY{n:015}"));
+    let at = NOW - 60_000 + n as i64 * 1_000;
+    let mut envelope = Envelope::new(
+        tenant,
+        serde_json::json!({"labels": {"alertname": "HighErrorRate", "service": "checkout"}, "token": "s3cret"}),
+        at,
+    );
+    envelope.id = id.clone();
+    DlqEntry {
+        partition: 0,
+        meta: DlqMeta {
+            id,
+            queue: QueueName::delivery(),
+            tenant: tenant.to_owned(),
+            error_class: class.to_owned(),
+            error_message: message.to_owned(),
+            stage: "deliver".to_owned(),
+            channel: "slack-ops".to_owned(),
+            attempts: 3,
+            replays: 0,
+            first_failure_ms: at - 1_000,
+            last_failure_ms: at,
+            key: DlqMeta::order_key(at, &EnvelopeId(format!("01TESTENTRY{n:015}"))),
+        },
+        envelope: Ok(envelope),
+    }
+}
+
+fn queue(name: QueueName, depth: u64, dlq: u64) -> QueueView {
+    QueueView {
+        stats: QueueStats {
+            queue: name,
+            depth,
+            in_flight: 4,
+            scheduled: 12,
+            dlq,
+            dead: 2,
+            oldest_age_ms: Some(1_500),
+        },
+        warn_at: Some(400),
+        shed_at: Some(1_000),
+        over_warn: depth > 400,
+        over_shed: depth > 1_000,
+    }
+}
+
+#[allow(clippy::too_many_lines)] // one fixture, field by field
+fn fixture() -> Snapshot {
+    let flag = FlagState {
+        value: "dlq".to_owned(),
+        owner: "ana@ops-1".to_owned(),
+        reason: "burst from the batch job".to_owned(),
+        set_at_ms: NOW - 600_000,
+        expires_at_ms: Some(NOW + 3_000_000),
+    };
+    let audit = (0..3)
+        .map(|i| AuditEntry {
+            id: format!("{}-0", NOW - i * 10_000),
+            record: AuditRecord {
+                at_ms: NOW - i * 10_000,
+                who: "ana@ops-1".to_owned(),
+                action: "replay".to_owned(),
+                scope: "replay entries where error=http_500 from the DLQ of delivery".to_owned(),
+                plan: serde_json::Value::Null,
+                result: "completed: 57".to_owned(),
+                duration_ms: 51,
+                origin: "key".to_owned(),
+                target: "prod".to_owned(),
+                batch_id: "01PLAN".to_owned(),
+            },
+        })
+        .collect();
+    let breaker = |channel: &str, state, rate: FailureRate| BreakerView {
+        channel: channel.to_owned(),
+        state,
+        failure_rate: rate,
+        threshold: 0.5,
+        time_in_state_ms: 42_000,
+        remaining_ms: (state == BreakerState::Open).then_some(3_000),
+        not_permitted: 17,
+        transitions: 4,
+        owner: None,
+        reason: None,
+    };
+    let store = StoreSection {
+        read_at_ms: NOW,
+        queues: vec![
+            queue(QueueName::ingest(), 1_200, 0),
+            queue(QueueName::delivery(), 35, 57),
+        ],
+        breakers: vec![
+            breaker(
+                "slack-ops",
+                BreakerState::Open,
+                FailureRate::Known {
+                    rate: 0.82,
+                    calls: 40,
+                    failures: 33,
+                },
+            ),
+            breaker(
+                "pager",
+                BreakerState::HalfOpen,
+                FailureRate::NotEnoughCalls {
+                    calls: 2,
+                    minimum: 10,
+                },
+            ),
+            breaker(
+                "mail",
+                BreakerState::Closed,
+                FailureRate::Known {
+                    rate: 0.0,
+                    calls: 120,
+                    failures: 0,
+                },
+            ),
+        ],
+        overrides: vec![Override {
+            kind: OverrideKind::Shedding,
+            name: "shedding_mode".to_owned(),
+            value: "dlq".to_owned(),
+            owner: flag.owner.clone(),
+            reason: flag.reason.clone(),
+            set_at_ms: flag.set_at_ms,
+            expires_at_ms: flag.expires_at_ms,
+            age_ms: 600_000,
+            expired: false,
+        }],
+        audit,
+        workers: WorkersView {
+            live: 2,
+            silent: 0,
+            newest_beat_age_ms: Some(400),
+            list: vec![WorkerRow {
+                id: "ops-1:42:beef".to_owned(),
+                beat_age_ms: 400,
+                uptime_ms: 3_600_000,
+                live: true,
+            }],
+        },
+        rates: Rates {
+            ingested_per_s: Some(40.0),
+            delivered_per_s: Some(38.5),
+            failed_per_s: Some(12.0),
+            error_ratio: Some(0.237),
+            dlq_growth_per_min: Some(310.0),
+        },
+        emergency_stop: None,
+        channel_stops: Vec::new(),
+        shedding: ShedMode::Dlq,
+        shedding_flag: Some(flag),
+        history: History {
+            depth: (0..60).map(|i| (i * 37) % 1_300).collect(),
+            delivered_per_s: (0..60).map(|i| 30 + i % 10).collect(),
+            error_permille: (0..60).map(|i| if i > 40 { 800 } else { 10 }).collect(),
+            dlq: (0..60).collect(),
+        },
+    };
+    let entries = (0..6)
+        .map(|n| {
+            dlq_entry(
+                n,
+                if n % 2 == 0 { "team-a" } else { "team-b" },
+                "http_500",
+                "slack answered 500 Internal Server Error",
+            )
+        })
+        .collect();
+    Snapshot {
+        version: 7,
+        taken_at_ms: NOW,
+        target: Target {
+            label: "prod".to_owned(),
+            backend: "redis".to_owned(),
+            address: "redis://10.0.0.5:6379/".to_owned(),
+            read_only: None,
+        },
+        sources: vec![source(Freshness::Fresh)],
+        store: Some(store),
+        dlq_page: Some(DlqPageView {
+            query: ward::sources::DlqQuery {
+                queue: "delivery".to_owned(),
+                set: FailedSet::Dlq,
+                filter: ward::store::DlqFilter::default(),
+                cursor: DlqCursor::start(),
+                limit: 100,
+            },
+            read_at_ms: NOW,
+            entries,
+            next: None,
+            matching: Some(57),
+            error: None,
+        }),
+    }
+}
+
+fn source(freshness: Freshness) -> SourceStatus {
+    SourceStatus {
+        name: "redis".to_owned(),
+        address: "redis://10.0.0.5:6379/".to_owned(),
+        freshness,
+        last_ok_ms: (freshness != Freshness::Connecting).then_some(NOW - 2_000),
+        failing_since_ms: None,
+        last_error: (freshness != Freshness::Fresh)
+            .then(|| "Connection refused (os error 111)".to_owned()),
+        consecutive_failures: if freshness == Freshness::Fresh { 0 } else { 3 },
+        next_read_ms: NOW + 4_000,
+        interval_ms: 1_000,
+        round_trips: 1,
+    }
+}
+
+fn app_with(snapshot: Snapshot, mode: Mode) -> App {
+    let keymap = Keymap::new(&BTreeMap::new()).unwrap();
+    App::new(
+        mode,
+        keymap,
+        vec!["slack-ops".to_owned(), "pager".to_owned()],
+        Arc::new(snapshot),
+    )
+}
+
+fn app() -> App {
+    app_with(fixture(), Mode::default())
+}
+
+fn theme() -> Theme {
+    Theme::load("default", &[]).unwrap()
+}
+
+fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let theme = theme();
+    terminal
+        .draw(|frame| ward::ui::views::draw(app, &theme, frame))
+        .unwrap();
+    terminal
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    render(app, width, height).backend().to_string()
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ch(c: char) -> KeyEvent {
+    key(KeyCode::Char(c))
+}
+
+/// Snapshot a screen with wall-clock times and hosts masked (the fixture's are fixed anyway).
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({filters => vec![(r"\d{2}:\d{2}:\d{2} UTC", "[clock] UTC")]}, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn every_view_at_two_sizes() {
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        for view in View::ALL {
+            let mut app = app();
+            app.show(view);
+            snapshot(
+                &format!("{}_{w}x{h}", view.title().to_lowercase()),
+                &screen(&app, w, h),
+            );
+        }
+        let mut app = app_with(
+            fixture(),
+            Mode {
+                wall: true,
+                read_only: Some("--wall".to_owned()),
+                ..Mode::default()
+            },
+        );
+        app.show(View::Overview);
+        snapshot(&format!("wall_{w}x{h}"), &screen(&app, w, h));
+    }
+}
+
+#[test]
+fn overlays_and_states_at_160x48() {
+    let mut help = app();
+    help.key(ch('?'));
+    snapshot("help_160x48", &screen(&help, 160, 48));
+
+    let mut stale = fixture();
+    stale.sources = vec![source(Freshness::Stale)];
+    snapshot(
+        "stale_160x48",
+        &screen(&app_with(stale, Mode::default()), 160, 48),
+    );
+
+    let mut connecting = fixture();
+    connecting.store = None;
+    connecting.dlq_page = None;
+    connecting.sources = vec![source(Freshness::Connecting)];
+    snapshot(
+        "diagnostic_160x48",
+        &screen(&app_with(connecting, Mode::default()), 160, 48),
+    );
+
+    let mut confirm = app();
+    confirm.key(ch('3'));
+    confirm.key(ch('r'));
+    confirm.job(JobEvent::Planned(Ok(plan_for(
+        confirm_action(&confirm),
+        57,
+    ))));
+    snapshot("confirm_160x48", &screen(&confirm, 160, 48));
+
+    let mut inspector = app();
+    inspector.key(ch('3'));
+    inspector.key(key(KeyCode::Enter));
+    snapshot("inspector_160x48", &screen(&inspector, 160, 48));
+}
+
+fn confirm_action(app: &App) -> Action {
+    match app.overlay.as_ref() {
+        Some(Overlay::Confirm(confirm)) => confirm.action.clone(),
+        other => panic!("no confirm dialog: {other:?}"),
+    }
+}
+
+fn plan_for(action: Action, count: u64) -> Plan {
+    Plan {
+        id: "01PLAN".to_owned(),
+        tier: action.tier(),
+        summary: action.describe(),
+        action,
+        target: "prod".to_owned(),
+        count,
+        sample: vec![SampleRow {
+            id: "01TESTENTRY000000000000001".to_owned(),
+            tenant: "team-a".to_owned(),
+            error_class: "http_500".to_owned(),
+            error_message: "slack answered 500".to_owned(),
+            last_failure_ms: NOW - 30_000,
+        }],
+        batch_size: 50,
+        rate_per_s: Some(1_000),
+        eta: Some(Duration::from_millis(57)),
+        warnings: Vec::new(),
+        planned_at_ms: NOW,
+    }
+}
+
+#[test]
+fn number_keys_switch_views_and_the_dlq_view_asks_for_its_page() {
+    let mut app = app();
+    let effects = app.key(ch('3'));
+    assert_eq!(app.view, View::Dlq);
+    assert!(matches!(effects.as_slice(), [Effect::Browse(Some(q))] if q.queue == "delivery"));
+    assert_eq!(app.key(ch('1')), vec![Effect::Browse(None)]);
+    assert_eq!(app.view, View::Overview);
+    app.key(key(KeyCode::Tab));
+    assert_eq!(app.view, View::Queues);
+}
+
+#[test]
+fn marks_scope_a_replay_and_the_funnel_runs_plan_confirm_execute_audit() {
+    let mut app = app();
+    app.key(ch('3'));
+    app.key(ch(' '));
+    app.key(ch(' '));
+    assert_eq!(app.dlq.marks.len(), 2);
+    let effects = app.key(ch('r'));
+    let [Effect::Plan { action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let Action::Replay {
+        scope: Scope::Ids(ids),
+        ..
+    } = action
+    else {
+        panic!("{action:?}")
+    };
+    assert_eq!(ids.len(), 2, "marked rows, not the page or the filter");
+    app.job(JobEvent::Planned(Ok(plan_for(action.clone(), 2))));
+    let effects = app.key(key(KeyCode::Enter));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Execute { .. }]),
+        "{effects:?}"
+    );
+    let report = Report {
+        plan_id: "01PLAN".to_owned(),
+        outcome: Outcome::Completed,
+        moved: 2,
+        poisoned: 0,
+        batches: 1,
+        remaining: None,
+        duration_ms: 3,
+        audit_id: Some("1-0".to_owned()),
+    };
+    assert_eq!(
+        app.job(JobEvent::Finished(Ok(report))),
+        vec![Effect::Refresh]
+    );
+    assert!(
+        matches!(&app.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Done { .. }))
+    );
+    app.key(key(KeyCode::Enter));
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn esc_cancels_a_plan_without_running_it() {
+    let mut app = app();
+    let effects = app.key(ch('s'));
+    let [Effect::Plan { action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert!(
+        matches!(
+            action,
+            Action::Shedding {
+                mode: ShedMode::Off,
+                ..
+            }
+        ),
+        "shedding is on in the fixture: s turns it off"
+    );
+    app.job(JobEvent::Planned(Ok(plan_for(action.clone(), 1))));
+    assert!(app.key(key(KeyCode::Esc)).is_empty());
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn a_purge_runs_only_after_the_count_is_typed() {
+    let mut app = app();
+    app.key(ch('3'));
+    let effects = app.key(ch('D'));
+    let [Effect::Plan { action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let plan = plan_for(action.clone(), 57);
+    assert_eq!(plan.tier, Tier::Irreversible);
+    app.job(JobEvent::Planned(Ok(plan)));
+    assert!(app.key(key(KeyCode::Enter)).is_empty(), "no count typed");
+    app.key(ch('5'));
+    app.key(ch('6'));
+    assert!(app.key(key(KeyCode::Enter)).is_empty(), "56 is not 57");
+    app.key(key(KeyCode::Backspace));
+    app.key(ch('7'));
+    assert!(matches!(
+        app.key(key(KeyCode::Enter)).as_slice(),
+        [Effect::Execute { .. }]
+    ));
+}
+
+#[test]
+fn read_only_hides_and_refuses_every_mutating_key_and_says_why() {
+    let mode = Mode {
+        read_only: Some("--read-only".to_owned()),
+        ..Mode::default()
+    };
+    let mut app = app_with(fixture(), mode);
+    for &command in ward::ui::Command::ALL {
+        if !command.is_mutating() {
+            continue;
+        }
+        assert!(
+            !app.available(command),
+            "{} offered read-only",
+            command.name()
+        );
+        assert!(
+            app.run(command).is_empty(),
+            "{} ran read-only",
+            command.name()
+        );
+        assert!(
+            app.toasts
+                .back()
+                .is_some_and(|t| t.text.contains("read-only: --read-only"))
+        );
+    }
+    assert!(app.command_line("replay error=timeout").is_empty());
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("READ-ONLY"));
+    assert!(!text.contains("r:replay"), "the hint bar offers no action");
+    app.key(ch('?'));
+    let help = screen(&app, 160, 48);
+    assert!(!help.contains("replay the DLQ"), "help lists no action");
+}
+
+#[test]
+fn freeze_keeps_the_frame_while_reads_go_on() {
+    let mut app = app();
+    app.key(ch('f'));
+    let mut newer = fixture();
+    newer.version = 8;
+    app.on_snapshot(Arc::new(newer));
+    assert_eq!(app.snapshot.version, 7);
+    assert!(screen(&app, 160, 48).contains("FROZEN"));
+    app.key(ch('f'));
+    let mut newest = fixture();
+    newest.version = 9;
+    app.on_snapshot(Arc::new(newest));
+    assert_eq!(app.snapshot.version, 9);
+}
+
+#[test]
+fn the_command_line_plans_with_its_settings_and_names_mistakes() {
+    let mut app = app();
+    app.key(ch(':'));
+    for c in "replay error=timeout max=500 rate=50/s".chars() {
+        app.key(ch(c));
+    }
+    let effects = app.key(key(KeyCode::Enter));
+    let [
+        Effect::Plan {
+            settings, origin, ..
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(settings.max_items, Some(500));
+    assert_eq!(settings.rate_per_s, Some(50));
+    assert_eq!(*origin, ward::actions::Origin::Command);
+    let mut app = self::app();
+    assert!(app.command_line("replay colour=red").is_empty());
+    assert!(
+        app.toasts
+            .back()
+            .is_some_and(|t| t.error && t.text.contains("colour"))
+    );
+}
+
+#[test]
+fn esc_clears_marks_then_the_filter_then_goes_back() {
+    let mut app = app();
+    app.key(ch('3'));
+    app.key(ch('/'));
+    for c in "error=http_500".chars() {
+        app.key(ch(c));
+    }
+    let effects = app.key(key(KeyCode::Enter));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Browse(Some(q))] if q.filter.error_class.as_deref() == Some("http_500"))
+    );
+    app.key(ch(' '));
+    app.key(key(KeyCode::Esc));
+    assert!(app.dlq.marks.is_empty());
+    assert_eq!(app.dlq.filter_text, "error=http_500");
+    app.key(key(KeyCode::Esc));
+    assert!(app.dlq.filter_text.is_empty());
+    app.key(key(KeyCode::Esc));
+    assert_eq!(app.view, View::Overview);
+}
+
+#[test]
+fn hostile_dlq_text_renders_inert() {
+    let hostile = [
+        "\u{1b}[31mred\u{1b}[0m",
+        "\u{1b}]52;c;ZXZpbA==\u{7}copied",
+        "\u{1b}]8;;http://evil\u{1b}\\link\u{1b}]8;;\u{1b}\\",
+        "abc\u{202E}gnp.exe",
+        "bell\u{7}back\u{8}nul\u{0}del\u{7f}",
+        "c1\u{9b}31m",
+    ];
+    let mut snapshot = fixture();
+    let page = snapshot.dlq_page.as_mut().unwrap();
+    page.entries = hostile
+        .iter()
+        .enumerate()
+        .map(|(n, text)| dlq_entry(n, text, text, text))
+        .collect();
+    let mut app = app_with(snapshot, Mode::default());
+    app.key(ch('3'));
+    let mut frames = vec![render(&app, 160, 48)];
+    app.key(key(KeyCode::Enter));
+    frames.push(render(&app, 160, 48));
+    for terminal in &frames {
+        for cell in terminal.backend().buffer().content() {
+            let symbol = cell.symbol();
+            assert!(
+                !symbol.chars().any(|c| c.is_control()
+                    || ('\u{202A}'..='\u{202E}').contains(&c)
+                    || ('\u{2066}'..='\u{2069}').contains(&c)),
+                "unsafe character {symbol:?} reached the screen"
+            );
+        }
+    }
+    let text = frames[0].backend().to_string();
+    assert!(
+        text.contains("?[31mred"),
+        "the escape is shown as a visible '?', not executed"
+    );
+}
