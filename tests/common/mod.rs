@@ -80,6 +80,28 @@ impl RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Start it again on the same port (empty: it keeps nothing).
+    pub fn restart(&mut self) {
+        self.kill();
+        let binary = which("redis-server").expect("redis-server is installed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            self.child = Command::new(&binary)
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .args(["--loglevel", "warning", "--protected-mode", "yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            // The old socket may linger a moment: try again until the port is free.
+            if self.wait_ready(Duration::from_secs(2)) {
+                return;
+            }
+        }
+        panic!("redis-server did not restart on port {}", self.port);
+    }
 }
 
 impl Drop for RedisServer {
