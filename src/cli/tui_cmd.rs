@@ -39,6 +39,10 @@ pub struct TuiArgs {
     /// Colourless output even where NO_COLOR is not set
     #[arg(long)]
     pub no_color: bool,
+    /// Write the main views as SVG and text into DIR after the demo has run a while, then exit
+    /// (no terminal needed; screenshots/make.sh turns them into PNGs)
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub screenshots: Option<std::path::PathBuf>,
     /// Where theme files are looked up (next to the config file).
     #[arg(skip)]
     pub theme_dirs: Vec<std::path::PathBuf>,
@@ -68,6 +72,9 @@ pub fn tui(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
 
 /// `ward demo`.
 pub fn demo(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.screenshots {
+        return screenshots(config, args, dir);
+    }
     require_terminal()?;
     let runtime = runtime()?;
     runtime.block_on(async {
@@ -225,4 +232,75 @@ pub fn keys(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// How long the demo runs before its screenshots: the breaker has opened, the DLQ has grown and
+/// a burst has tripped shedding.
+const SCREENSHOT_AFTER: Duration = Duration::from_secs(50);
+
+/// `ward demo --screenshots DIR`: the real engine and the real views, drawn off-screen.
+fn screenshots(config: &Config, args: &TuiArgs, dir: &std::path::Path) -> anyhow::Result<()> {
+    use crate::ui::View;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let demo = crate::pipeline::demo::start(config, &stop).await?;
+        let mut config = config.clone();
+        "demo".clone_into(&mut config.tui.label);
+        let mut runner = runner(
+            &config,
+            args,
+            demo.store.clone(),
+            demo.channels.clone(),
+            &stop,
+        )?;
+        tokio::time::sleep(SCREENSHOT_AFTER).await;
+        let mut shots: Vec<(String, crate::ui::App)> = Vec::new();
+        for view in View::ALL {
+            let app = &mut runner.app;
+            for effect in app.show(view) {
+                if let crate::ui::Effect::Browse(query) = effect {
+                    runner.source.browse(query);
+                }
+            }
+            // One fresh read, so the DLQ page (if any) is in the snapshot drawn.
+            let mut rx = runner.source.subscribe();
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while rx.changed().await.is_ok() {
+                    let snapshot = rx.borrow_and_update().clone();
+                    let ready = view != View::Dlq || snapshot.dlq_page.is_some();
+                    app.on_snapshot(snapshot);
+                    if ready {
+                        break;
+                    }
+                }
+            })
+            .await;
+            shots.push((view.title().to_lowercase(), app.clone()));
+        }
+        let mut help = runner.app.clone();
+        help.show(View::Overview);
+        help.run(crate::ui::Command::Help);
+        shots.push(("help".to_owned(), help));
+        let mut wall = runner.app.clone();
+        wall.mode.wall = true;
+        shots.push(("wall".to_owned(), wall));
+        for (name, app) in shots {
+            let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48))?;
+            terminal.draw(|frame| crate::ui::views::draw(&app, &runner.theme, frame))?;
+            let buffer = terminal.backend().buffer();
+            std::fs::write(
+                dir.join(format!("{name}.svg")),
+                crate::ui::export::svg(buffer),
+            )?;
+            std::fs::write(
+                dir.join(format!("{name}.txt")),
+                crate::ui::export::text(buffer),
+            )?;
+        }
+        stop.cancel();
+        demo.join().await;
+        Ok(())
+    })
 }

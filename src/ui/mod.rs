@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod command;
+pub mod export;
 pub mod keymap;
 pub mod run;
 pub mod theme;
