@@ -124,6 +124,12 @@ pub enum Command {
     Tui(TuiArgs),
     /// Print the control room's key bindings: command, keys, whether it changes anything
     Keys,
+    /// List the built-in themes, or (--items) every item a theme file can set
+    Themes {
+        /// List the items a theme sets, with what each colours
+        #[arg(long)]
+        items: bool,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -145,7 +151,9 @@ impl Command {
             | Self::Demo(_)
             | Self::Tui(_)
             | Self::Keys => true,
-            Self::Config(ConfigCommand::Path) | Self::PrintConfigTemplate => false,
+            Self::Config(ConfigCommand::Path) | Self::PrintConfigTemplate | Self::Themes { .. } => {
+                false
+            }
         }
     }
 
@@ -284,9 +292,12 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
             } else {
                 tui_cmd::tui(config, &args)?;
             }
-            tui_cmd::farewell(out)?;
+            if args.screenshots.is_none() {
+                tui_cmd::farewell(out)?;
+            }
             Ok(())
         }
+        Command::Themes { items } => tui_cmd::themes(*items, out),
         Command::Keys => {
             let config =
                 config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;

@@ -234,9 +234,9 @@ pub fn keys(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long the demo runs before its screenshots: the breaker has opened, the DLQ has grown and
-/// a burst has tripped shedding.
-const SCREENSHOT_AFTER: Duration = Duration::from_secs(50);
+/// How long the demo runs before its screenshots: mid-way through the first failure wave, the
+/// breaker is open, the DLQ is growing and the first burst has tripped shedding.
+const SCREENSHOT_AFTER: Duration = Duration::from_secs(24);
 
 /// `ward demo --screenshots DIR`: the real engine and the real views, drawn off-screen.
 fn screenshots(config: &Config, args: &TuiArgs, dir: &std::path::Path) -> anyhow::Result<()> {
@@ -303,4 +303,23 @@ fn screenshots(config: &Config, args: &TuiArgs, dir: &std::path::Path) -> anyhow
         demo.join().await;
         Ok(())
     })
+}
+
+/// `ward themes [--items]`.
+pub fn themes(items: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    use crate::ui::theme::Item;
+    if items {
+        for item in Item::ALL {
+            writeln!(out, "{:<16} {}", item.name(), item.describe())?;
+        }
+    } else {
+        for name in Theme::BUILTIN {
+            writeln!(out, "{name}")?;
+        }
+        writeln!(
+            out,
+            "(files in <config dir>/themes/<name>.toml add to these; `extends` one to change a few items)"
+        )?;
+    }
+    Ok(())
 }

@@ -92,10 +92,15 @@ async fn event_loop(
                     && last_cycle.elapsed() >= every
                 {
                     last_cycle = tokio::time::Instant::now();
-                    runner.app.wall_page = (runner.app.wall_page + 1) % View::ALL.len();
+                    // The large-type summary, then each view in turn.
+                    runner.app.wall_page = (runner.app.wall_page + 1) % (View::ALL.len() + 1);
+                    let view = View::ALL[runner.app.wall_page.saturating_sub(1)];
+                    dirty = true;
+                    runner.app.show(view)
+                } else {
+                    dirty = true;
+                    Vec::new()
                 }
-                dirty = true;
-                Vec::new()
             }
         };
         for effect in effects {

@@ -37,7 +37,7 @@ macro_rules! items {
 // Item => key in theme files, [modifiers added under NO_COLOR], description.
 items! {
     Text => "text", [], "body text: table cells, details, plain values";
-    Dim => "dim", [], "secondary text: timestamps, labels, empty states";
+    Dim => "dim", [DIM], "secondary text: timestamps, labels, empty states";
     Title => "title", [BOLD], "pane and dialog titles";
     Border => "border", [], "borders of unfocused panes";
     BorderFocus => "border-focus", [BOLD], "border of the focused pane";
@@ -73,7 +73,7 @@ impl Item {
     }
 }
 
-/// What went wrong. Messages name the file (`theme `name`` for parsed text), the key and why.
+/// What went wrong. Messages name the file (for [`Theme::parse`], the theme), the key and why.
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
     #[error("{file}: TOML syntax error at line {line}: {reason}")]
@@ -130,15 +130,15 @@ impl Theme {
     }
 
     fn new(name: &str, styles: Styles) -> Theme {
-        let (name, no_color) = (name.to_owned(), false);
         Theme {
-            name,
+            name: name.to_owned(),
             styles,
-            no_color,
+            no_color: false,
         }
     }
 
-    /// NO_COLOR: every colour dropped; state-bearing items keep or gain REVERSED / BOLD.
+    /// NO_COLOR: every colour dropped; state-bearing items keep or gain REVERSED / BOLD (see
+    /// the table under `items!`).
     #[must_use]
     pub fn no_color(self) -> Theme {
         let mut theme = self;
@@ -171,10 +171,10 @@ impl Theme {
 pub fn parse_color(text: &str) -> Option<Color> {
     let text = text.trim().to_ascii_lowercase();
     // ratatui's parser takes the ANSI names in any spelling, #rrggbb and 0-255, but also `+7`.
-    match text
+    let index = text
         .strip_prefix("indexed(")
-        .and_then(|r| r.strip_suffix(')'))
-    {
+        .and_then(|r| r.strip_suffix(')'));
+    match index {
         _ if text.contains('+') => None,
         Some(index) => index.parse().ok().map(Color::Indexed),
         None => text.parse().ok(),

@@ -59,7 +59,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
     }
     if app.snapshot.store.is_none() {
         draw_diagnostic(app, theme, frame, body);
-    } else if app.mode.wall {
+    } else if app.mode.wall && app.wall_page == 0 {
         wall::draw(app, theme, frame, body);
     } else {
         match app.view {
@@ -202,6 +202,7 @@ fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 format!("no live workers (last beat {} ago)", age(age_ms)),
                 Item::Error,
             ),
+            (1, _) => ("1 worker".to_owned(), Item::Ok),
             (n, _) => (format!("{n} workers"), Item::Ok),
         };
         spans.push(Span::raw(" · "));
