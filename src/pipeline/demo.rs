@@ -225,7 +225,7 @@ async fn traffic(address: std::net::SocketAddr, stop: CancellationToken) {
                     "labels": { "alertname": "HighErrorRate", "service": service, "env": "demo", "seq": format!("{n}-{i}") },
                     "annotations": { "summary": format!("{service}: error rate above 5%") },
                     "severity": if (n + i as u64).is_multiple_of(7) { "critical" } else { "warning" },
-                    "tenant": if (n as usize + i) % 3 == 0 { "team-a" } else { "team-b" },
+                    "tenant": if (n as usize + i).is_multiple_of(3) { "team-a" } else { "team-b" },
                 })
             })
             .collect();
