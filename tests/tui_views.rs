@@ -625,3 +625,26 @@ fn hostile_dlq_text_renders_inert() {
         "the escape is shown as a visible '?', not executed"
     );
 }
+
+#[test]
+fn a_late_plan_for_a_dropped_action_is_not_shown_for_the_next_one() {
+    let mut app = app();
+    let effects = app.key(ch('s'));
+    let [
+        Effect::Plan {
+            action: dropped, ..
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    let dropped = dropped.clone();
+    app.key(key(KeyCode::Esc));
+    app.key(ch('E'));
+    app.job(JobEvent::Planned(Ok(plan_for(dropped, 1))));
+    assert!(
+        matches!(&app.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Planning) && matches!(c.action, Action::EmergencyStop { .. })),
+        "{:?}",
+        app.overlay
+    );
+}

@@ -321,7 +321,8 @@ impl App {
             return Vec::new();
         };
         match (event, &mut confirm.stage) {
-            (JobEvent::Planned(Ok(plan)), Stage::Planning) => {
+            // A plan for an action the operator has since dropped is not shown for the new one.
+            (JobEvent::Planned(Ok(plan)), Stage::Planning) if plan.action == confirm.action => {
                 let input = if plan.tier == Tier::Irreversible {
                     String::new()
                 } else {
