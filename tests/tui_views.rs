@@ -648,3 +648,25 @@ fn a_late_plan_for_a_dropped_action_is_not_shown_for_the_next_one() {
         app.overlay
     );
 }
+
+#[test]
+fn a_plan_that_fixed_a_cut_off_is_shown_for_its_action() {
+    let mut app = app();
+    let effects = app.key(ch('r'));
+    let [Effect::Plan { action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let mut planned = action.clone();
+    if let Action::Replay {
+        scope: Scope::Filter(filter),
+        ..
+    } = &mut planned
+    {
+        filter.failed_before_ms = Some(NOW);
+    }
+    assert_ne!(&planned, action, "planning changed the action");
+    app.job(JobEvent::Planned(Ok(plan_for(planned, 57))));
+    assert!(
+        matches!(&app.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Ready { .. }))
+    );
+}

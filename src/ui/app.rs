@@ -321,8 +321,11 @@ impl App {
             return Vec::new();
         };
         match (event, &mut confirm.stage) {
-            // A plan for an action the operator has since dropped is not shown for the new one.
-            (JobEvent::Planned(Ok(plan)), Stage::Planning) if plan.action == confirm.action => {
+            // A plan for an action the operator has since dropped is not shown for the new one
+            // (by kind: planning may fix a filter's cut-off time, so the action is not equal).
+            (JobEvent::Planned(Ok(plan)), Stage::Planning)
+                if plan.action.kind() == confirm.action.kind() =>
+            {
                 let input = if plan.tier == Tier::Irreversible {
                     String::new()
                 } else {
