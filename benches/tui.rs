@@ -12,6 +12,10 @@
 //! - full: after `terminal.clear()` (untimed), so every cell is diffed against an empty screen,
 //!   as on the first frame, a resize or a resume.
 //!
+//! Per case: the median and p99 of the frame's wall time, and the mean CPU time per frame of
+//! the drawing thread (/proc, 10 ms ticks over the whole run), which preemption on a busy
+//! machine does not inflate as it does the p99.
+//!
 //! `WARD_BENCH_ONLY=<row>` (e.g. `Overview`, `wall`) measures one row only.
 //!
 //! Target: ≤ 1 ms per frame.
@@ -371,36 +375,86 @@ enum Case {
     Full,
 }
 
-/// Frame times in microseconds, `frames` of them after the warm-up.
-fn measure(app: &mut App, theme: &Theme, case: Case, frames: usize) -> Vec<f64> {
-    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).unwrap();
-    let base = app.now_ms;
+/// CPU time this thread has used, in clock ticks (1/100 s), from /proc; `None` off Linux.
+fn thread_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// What one row and case measured.
+struct Figures {
+    /// Wall time of each measured frame, in microseconds.
+    times: Vec<f64>,
+    /// This thread's CPU time over the measured frames ÷ frames, in microseconds: a mean that
+    /// time spent preempted (a busy machine) does not inflate. Includes the untimed steps.
+    cpu_mean: Option<f64>,
+}
+
+impl Figures {
+    fn print(mut self) -> f64 {
+        self.times.sort_by(f64::total_cmp);
+        let at = |q: f64| self.times[((self.times.len() - 1) as f64 * q).round() as usize];
+        let (median, p99) = (at(0.5), at(0.99));
+        let cpu = self
+            .cpu_mean
+            .map_or_else(|| "?".to_owned(), |c| format!("{c:.0}"));
+        print!(" {median:>8.1} {p99:>8.1} {cpu:>7}");
+        p99
+    }
+}
+
+/// `frames` frames after the warm-up, each prepared by `prepare` (untimed) then drawn by `draw`.
+fn frames_of(
+    terminal: &mut Terminal<TestBackend>,
+    frames: usize,
+    mut prepare: impl FnMut(&mut Terminal<TestBackend>, usize),
+    mut draw: impl FnMut(&mut Terminal<TestBackend>),
+) -> Figures {
     let mut times = Vec::with_capacity(frames);
+    let mut cpu_start = None;
     for i in 0..WARM_UP + frames {
-        match case {
-            Case::Steady => {}
-            // A minute of seconds, round and round: ages stay what a 1 s refresh shows.
-            Case::Tick => app.tick(base + (i % 60) as i64 * 1_000),
-            Case::Full => terminal.clear().unwrap(),
+        if i == WARM_UP {
+            cpu_start = thread_cpu_ticks();
         }
+        prepare(terminal, i);
         let start = Instant::now();
-        terminal
-            .draw(|frame| ward::ui::views::draw(app, theme, frame))
-            .unwrap();
+        draw(terminal);
         let elapsed = start.elapsed();
         if i >= WARM_UP {
             times.push(elapsed.as_secs_f64() * 1e6);
         }
     }
-    app.tick(base);
-    times
+    let cpu_mean = cpu_start
+        .zip(thread_cpu_ticks())
+        .map(|(start, end)| (end - start) as f64 * 10_000.0 / frames as f64);
+    Figures { times, cpu_mean }
 }
 
-/// (median, p99, max) of `times`.
-fn summary(mut times: Vec<f64>) -> (f64, f64, f64) {
-    times.sort_by(f64::total_cmp);
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99), at(1.0))
+/// One view (or the wall) drawn `frames` times in one case.
+fn measure(app: &mut App, theme: &Theme, case: Case, frames: usize) -> Figures {
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).unwrap();
+    let base = app.now_ms;
+    let app = std::cell::RefCell::new(app);
+    let figures = frames_of(
+        &mut terminal,
+        frames,
+        |terminal, i| match case {
+            Case::Steady => {}
+            // A minute of seconds, round and round: ages stay what a 1 s refresh shows.
+            Case::Tick => app.borrow_mut().tick(base + (i % 60) as i64 * 1_000),
+            Case::Full => terminal.clear().unwrap(),
+        },
+        |terminal| {
+            let app = app.borrow();
+            terminal
+                .draw(|frame| ward::ui::views::draw(&app, theme, frame))
+                .unwrap();
+        },
+    );
+    app.borrow_mut().tick(base);
+    figures
 }
 
 /// ratatui's own floor at this size: frames with nothing drawn (buffer reset, diff, swap).
@@ -408,19 +462,19 @@ fn empty_frames(cases: &[(&str, Case)], frames: usize) {
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).unwrap();
     print!("  {:<14}", "(empty frame)");
     for &(_, case) in cases {
-        let mut times = Vec::with_capacity(frames);
-        for i in 0..WARM_UP + frames {
-            if matches!(case, Case::Full) {
-                terminal.clear().unwrap();
-            }
-            let start = Instant::now();
-            terminal.draw(|_| {}).unwrap();
-            if i >= WARM_UP {
-                times.push(start.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-        let (median, p99, max) = summary(times);
-        print!(" {median:>8.1} {p99:>8.1} {max:>7.0}");
+        let figures = frames_of(
+            &mut terminal,
+            frames,
+            |terminal, _| {
+                if matches!(case, Case::Full) {
+                    terminal.clear().unwrap();
+                }
+            },
+            |terminal| {
+                terminal.draw(|_| {}).unwrap();
+            },
+        );
+        figures.print();
     }
     println!();
 }
@@ -490,7 +544,7 @@ fn main() {
     println!();
     print!("  {:<14}", "");
     for _ in cases {
-        print!(" {:>8} {:>8} {:>7}", "median", "p99", "max");
+        print!(" {:>8} {:>8} {:>7}", "median", "p99", "CPU");
     }
     println!();
     empty_frames(&cases, frames);
@@ -519,8 +573,7 @@ fn main() {
         app.dlq.grouped = grouped;
         print!("  {name:<14}");
         for (case_name, case) in cases {
-            let (median, p99, max) = summary(measure(&mut app, &theme, case, frames));
-            print!(" {median:>8.1} {p99:>8.1} {max:>7.0}");
+            let p99 = measure(&mut app, &theme, case, frames).print();
             if p99 > worst.0 {
                 worst = (p99, name, case_name);
             }

@@ -33,6 +33,7 @@ SOCK=ward-idle-$$          # a private tmux server, so no one else's sessions ar
 REDIS_PID=
 cleanup() {
     tmux -L "$SOCK" kill-server 2>/dev/null || true
+    rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$SOCK"
     if [[ -n $REDIS_PID ]]; then
         kill "$REDIS_PID" 2>/dev/null || true
         wait "$REDIS_PID" 2>/dev/null || true
