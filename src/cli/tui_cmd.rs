@@ -79,25 +79,33 @@ pub fn demo(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let stop = CancellationToken::new();
-        let demo = crate::pipeline::demo::start(config, &stop).await?;
-        let mut config = config.clone();
-        config.tui.label = if config.tui.label.is_empty() {
-            "demo".to_owned()
-        } else {
-            config.tui.label
-        };
-        let runner = runner(
-            &config,
-            args,
-            demo.store.clone(),
-            demo.channels.clone(),
-            &stop,
-        )?;
+        let (demo, runner) = start_demo(config, args, &stop).await?;
         let result = crate::ui::run::run(runner, stop.clone()).await;
         stop.cancel();
         demo.join().await;
         result
     })
+}
+
+/// The demo engine and a control room attached to it (labelled `demo` unless configured).
+async fn start_demo(
+    config: &Config,
+    args: &TuiArgs,
+    stop: &CancellationToken,
+) -> anyhow::Result<(crate::pipeline::demo::Demo, Runner)> {
+    let demo = crate::pipeline::demo::start(config, stop).await?;
+    let mut config = config.clone();
+    if config.tui.label.is_empty() {
+        "demo".clone_into(&mut config.tui.label);
+    }
+    let runner = runner(
+        &config,
+        args,
+        demo.store.clone(),
+        demo.channels.clone(),
+        stop,
+    )?;
+    Ok((demo, runner))
 }
 
 fn require_terminal() -> anyhow::Result<()> {
@@ -245,16 +253,7 @@ fn screenshots(config: &Config, args: &TuiArgs, dir: &std::path::Path) -> anyhow
     let runtime = runtime()?;
     runtime.block_on(async {
         let stop = CancellationToken::new();
-        let demo = crate::pipeline::demo::start(config, &stop).await?;
-        let mut config = config.clone();
-        "demo".clone_into(&mut config.tui.label);
-        let mut runner = runner(
-            &config,
-            args,
-            demo.store.clone(),
-            demo.channels.clone(),
-            &stop,
-        )?;
+        let (demo, mut runner) = start_demo(config, args, &stop).await?;
         tokio::time::sleep(SCREENSHOT_AFTER).await;
         let mut shots: Vec<(String, crate::ui::App)> = Vec::new();
         for view in View::ALL {

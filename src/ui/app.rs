@@ -606,7 +606,12 @@ impl App {
     }
 
     pub fn row(&self) -> usize {
-        self.rows[self.view.index()].min(self.row_count().saturating_sub(1))
+        self.row_within(self.row_count())
+    }
+
+    /// The selected row among `count` rows (for draw code that has already counted them).
+    pub fn row_within(&self, count: usize) -> usize {
+        self.rows[self.view.index()].min(count.saturating_sub(1))
     }
 
     fn move_row(&mut self, by: i64) -> Vec<Effect> {

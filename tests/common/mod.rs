@@ -31,14 +31,7 @@ impl RedisServer {
         });
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new(&binary)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .args(["--loglevel", "warning", "--protected-mode", "yes"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
+            let child = spawn_redis(&binary, port);
             let mut server = Self { child, port };
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
@@ -87,14 +80,7 @@ impl RedisServer {
         let binary = which("redis-server").expect("redis-server is installed");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            self.child = Command::new(&binary)
-                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .args(["--loglevel", "warning", "--protected-mode", "yes"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
+            self.child = spawn_redis(&binary, self.port);
             // The old socket may linger a moment: try again until the port is free.
             if self.wait_ready(Duration::from_secs(2)) {
                 return;
@@ -108,6 +94,18 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// redis-server on `port`, loopback only, keeping nothing on disk.
+fn spawn_redis(binary: &std::path::Path, port: u16) -> Child {
+    Command::new(binary)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .args(["--loglevel", "warning", "--protected-mode", "yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server")
 }
 
 fn free_port() -> u16 {

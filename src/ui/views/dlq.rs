@@ -120,7 +120,8 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(5),
         Constraint::Min(10),
     ];
-    let mut state = TableState::default().with_selected((!entries.is_empty()).then(|| app.row()));
+    let mut state = TableState::default()
+        .with_selected((!entries.is_empty()).then(|| app.row_within(entries.len())));
     let empty = entries.is_empty();
     frame.render_stateful_widget(
         Table::new(rows, widths)
