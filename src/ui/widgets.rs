@@ -68,21 +68,21 @@ pub fn fit(text: &str, width: usize) -> String {
     out
 }
 
-/// A one-line sparkline of the last `width` points, scaled to the largest shown.
-pub fn sparkline(points: &[u64], width: usize) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+/// A one-line sparkline of the last `width` points, scaled to the largest shown: one bar glyph
+/// per column, blanks first when there are fewer points than columns.
+pub fn sparkline(points: &[u64], width: usize) -> impl Iterator<Item = &'static str> + '_ {
+    const BARS: [&str; 8] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
     let shown = &points[points.len().saturating_sub(width)..];
     let max = shown.iter().copied().max().unwrap_or(0);
-    let mut out: String = std::iter::repeat_n(' ', width.saturating_sub(shown.len())).collect();
-    for &p in shown {
+    let blanks = std::iter::repeat_n(" ", width.saturating_sub(shown.len()));
+    blanks.chain(shown.iter().map(move |&p| {
         let level = if max == 0 {
             0
         } else {
             ((p as f64 / max as f64) * 7.0).round() as usize
         };
-        out.push(BARS[level.min(7)]);
-    }
-    out
+        BARS[level.min(7)]
+    }))
 }
 
 /// Digits and a few signs in a 3×5 block font, for the wall display.
@@ -144,9 +144,8 @@ mod tests {
 
     #[test]
     fn sparkline_is_as_wide_as_asked() {
-        let s = sparkline(&[0, 1, 2, 3, 4, 5, 6, 7], 10);
-        assert_eq!(s.chars().count(), 10);
-        assert!(s.ends_with('█'));
-        assert_eq!(sparkline(&[], 3), "   ");
+        let s: String = sparkline(&[0, 1, 2, 3, 4, 5, 6, 7], 10).collect();
+        assert_eq!(s, "  ▁▂▃▄▅▆▇█");
+        assert_eq!(sparkline(&[], 3).collect::<String>(), "   ");
     }
 }

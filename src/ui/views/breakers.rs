@@ -3,11 +3,10 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
-use ratatui::widgets::{Row, Table, TableState};
 
+use super::figure;
+use super::grid::{GridRow, grid, raw, styled};
 use super::overview::breaker_glyph;
-use super::{block, figure};
 use crate::engine::breaker::{BreakerState, FailureRate};
 use crate::ui::app::App;
 use crate::ui::theme::{Item, Theme};
@@ -17,7 +16,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(store) = app.snapshot.store.as_ref() else {
         return;
     };
-    let header = Row::new([
+    let header = [
         "channel",
         "state",
         "failure rate",
@@ -27,9 +26,26 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         "refused",
         "flips",
         "by / why",
-    ])
-    .style(theme.style(Item::TableHeader));
-    let rows = store.breakers.iter().map(|b| {
+    ];
+    let widths = [
+        Constraint::Length(16),
+        Constraint::Length(14),
+        Constraint::Length(26),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Min(10),
+    ];
+    let title = if store.breakers.is_empty() {
+        " Breakers · none yet (a breaker appears with its channel's first delivery) ".to_owned()
+    } else {
+        format!(" Breakers · {} · error then volume ", store.breakers.len())
+    };
+    let text = figure(app, theme, Item::Text);
+    grid(app, theme, title, &header, &widths, store.breakers.len()).render(frame, area, |i| {
+        let b = &store.breakers[i];
         let item = match b.state {
             BreakerState::Closed => Item::Ok,
             BreakerState::HalfOpen | BreakerState::Disabled => Item::Warn,
@@ -49,47 +65,19 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             (Some(owner), Some(reason)) => format!("{owner}: {reason}"),
             _ => String::new(),
         };
-        Row::new(vec![
-            Span::raw(fit(&b.channel, 20)),
-            Span::styled(
+        GridRow::new(vec![
+            raw(fit(&b.channel, 20)),
+            styled(
                 format!("{} {}", breaker_glyph(b.state), b.state.as_str()),
                 figure(app, theme, item),
             ),
-            Span::styled(rate, figure(app, theme, Item::Text)),
-            Span::styled(calls, figure(app, theme, Item::Text)),
-            Span::styled(age(b.time_in_state_ms), figure(app, theme, Item::Text)),
-            Span::styled(
-                b.remaining_ms.map_or_else(|| "-".to_owned(), age),
-                figure(app, theme, Item::Text),
-            ),
-            Span::styled(b.not_permitted.to_string(), figure(app, theme, Item::Text)),
-            Span::styled(b.transitions.to_string(), figure(app, theme, Item::Text)),
-            Span::raw(fit(&who, 40)),
+            styled(rate, text),
+            styled(calls, text),
+            styled(age(b.time_in_state_ms), text),
+            styled(b.remaining_ms.map_or_else(|| "-".to_owned(), age), text),
+            styled(b.not_permitted.to_string(), text),
+            styled(b.transitions.to_string(), text),
+            raw(fit(&who, 40)),
         ])
     });
-    let widths = [
-        Constraint::Length(16),
-        Constraint::Length(14),
-        Constraint::Length(26),
-        Constraint::Length(6),
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Min(10),
-    ];
-    let title = if store.breakers.is_empty() {
-        " Breakers · none yet (a breaker appears with its channel's first delivery) ".to_owned()
-    } else {
-        format!(" Breakers · {} · error then volume ", store.breakers.len())
-    };
-    let mut state = TableState::default().with_selected(Some(app.row()));
-    frame.render_stateful_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block(theme, title))
-            .row_highlight_style(theme.style(Item::Selection)),
-        area,
-        &mut state,
-    );
 }

@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, TableState};
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
 
+use super::grid::{Grid, GridRow, raw, styled};
 use super::{block, figure};
 use crate::model::{DlqEntry, sanitize};
 use crate::store::FailedSet;
@@ -85,30 +86,9 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         draw_groups(app, theme, frame, area, &entries, block);
         return;
     }
-    let header = Row::new([
+    let header = [
         "", "failed", "id", "tenant", "error", "channel", "stage", "tries", "message",
-    ])
-    .style(theme.style(Item::TableHeader));
-    let rows = entries.iter().map(|e| {
-        let m = &e.meta;
-        let marked = browser.marks.contains(&m.id.0);
-        let row = Row::new(vec![
-            Span::raw(if marked { "✓" } else { " " }),
-            Span::raw(clock(m.last_failure_ms)),
-            Span::raw(fit(&m.id.0, 26)),
-            Span::raw(fit(&m.tenant, 12)),
-            Span::styled(fit(&m.error_class, 14), figure(app, theme, Item::Warn)),
-            Span::raw(fit(&m.channel, 12)),
-            Span::raw(fit(&m.stage, 9)),
-            Span::raw(format!("{}/{}", m.attempts, m.replays)),
-            Span::raw(fit(&m.error_message, 80)),
-        ]);
-        if marked {
-            row.style(theme.style(Item::Marked))
-        } else {
-            row
-        }
-    });
+    ];
     let widths = [
         Constraint::Length(1),
         Constraint::Length(8),
@@ -120,17 +100,36 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(5),
         Constraint::Min(10),
     ];
-    let mut state = TableState::default()
-        .with_selected((!entries.is_empty()).then(|| app.row_within(entries.len())));
     let empty = entries.is_empty();
-    frame.render_stateful_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block)
-            .row_highlight_style(theme.style(Item::Selection)),
-        area,
-        &mut state,
-    );
+    let error_style = figure(app, theme, Item::Warn);
+    Grid {
+        block,
+        header: &header,
+        header_style: theme.style(Item::TableHeader),
+        widths: &widths,
+        len: entries.len(),
+        selected: Some((app.row_within(entries.len()), theme.style(Item::Selection))),
+    }
+    .render(frame, area, |i| {
+        let m = &entries[i].meta;
+        let marked = browser.marks.contains(&m.id.0);
+        let row = GridRow::new(vec![
+            raw(if marked { "✓" } else { " " }),
+            raw(clock(m.last_failure_ms)),
+            raw(fit(&m.id.0, 26)),
+            raw(fit(&m.tenant, 12)),
+            styled(fit(&m.error_class, 14), error_style),
+            raw(fit(&m.channel, 12)),
+            raw(fit(&m.stage, 9)),
+            raw(format!("{}/{}", m.attempts, m.replays)),
+            raw(fit(&m.error_message, 80)),
+        ]);
+        if marked {
+            row.style(theme.style(Item::Marked))
+        } else {
+            row
+        }
+    });
     if empty {
         let inner = Rect {
             x: area.x + 2,
@@ -161,17 +160,8 @@ fn draw_groups(
             .or_default() += 1;
     }
     let max = groups.values().copied().max().unwrap_or(1);
-    let header =
-        Row::new(["error class", "from", "entries", ""]).style(theme.style(Item::TableHeader));
-    let rows = groups.iter().map(|((class, bucket), n)| {
-        let bar = "█".repeat((n * 30).div_ceil(max));
-        Row::new(vec![
-            Span::raw(fit(class, 20)),
-            Span::raw(clock(*bucket)),
-            Span::styled(n.to_string(), figure(app, theme, Item::Text)),
-            Span::styled(bar, figure(app, theme, Item::Gauge)),
-        ])
-    });
+    let groups: Vec<_> = groups.into_iter().collect();
+    let header = ["error class", "from", "entries", ""];
     let widths = [
         Constraint::Length(20),
         Constraint::Length(9),
@@ -185,12 +175,27 @@ fn draw_groups(
         ),
         theme.style(Item::Dim),
     );
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block.title_bottom(title_note)),
-        area,
+    let (text, gauge) = (
+        figure(app, theme, Item::Text),
+        figure(app, theme, Item::Gauge),
     );
+    Grid {
+        block: block.title_bottom(title_note),
+        header: &header,
+        header_style: theme.style(Item::TableHeader),
+        widths: &widths,
+        len: groups.len(),
+        selected: None,
+    }
+    .render(frame, area, |i| {
+        let ((class, bucket), n) = &groups[i];
+        GridRow::new(vec![
+            raw(fit(class, 20)),
+            raw(clock(*bucket)),
+            styled(n.to_string(), text),
+            styled("█".repeat((n * 30).div_ceil(max)), gauge),
+        ])
+    });
 }
 
 /// Keys whose values are secrets wherever they appear in a payload.

@@ -3,6 +3,7 @@
 
 mod breakers;
 pub mod dlq;
+mod grid;
 mod lists;
 mod overlays;
 mod overview;

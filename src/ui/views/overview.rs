@@ -3,14 +3,14 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::style::Style;
 
+use super::grid::{Grid, GridRow, put, styled};
 use super::{block, figure};
 use crate::engine::breaker::BreakerState;
 use crate::ui::app::App;
 use crate::ui::theme::{Item, Theme};
-use crate::ui::widgets::{age, count, percent, rate, sparkline};
+use crate::ui::widgets::{age, clock, count, percent, rate, sparkline};
 
 #[allow(clippy::too_many_lines)] // four panels of one screen
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -24,7 +24,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ])
     .areas(area);
 
-    let header = Row::new([
+    let header = [
         "queue",
         "depth",
         "in flight",
@@ -33,9 +33,28 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         "warn/shed",
         "DLQ",
         "dead",
-    ])
-    .style(theme.style(Item::TableHeader));
-    let rows = store.queues.iter().map(|q| {
+    ];
+    let widths = [
+        Constraint::Length(10),
+        Constraint::Length(8),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(8),
+        Constraint::Length(11),
+        Constraint::Length(8),
+        Constraint::Length(8),
+    ];
+    let text = figure(app, theme, Item::Text);
+    Grid {
+        block: block(theme, " Queues "),
+        header: &header,
+        header_style: theme.style(Item::TableHeader),
+        widths: &widths,
+        len: store.queues.len(),
+        selected: None,
+    }
+    .render(frame, top, |i| {
+        let q = &store.queues[i];
         let s = &q.stats;
         let depth_item = if q.over_shed {
             Item::Error
@@ -49,109 +68,104 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             q.warn_at.map_or_else(|| "-".to_owned(), count),
             q.shed_at.map_or_else(|| "-".to_owned(), count)
         );
-        Row::new(vec![
-            Span::styled(s.queue.to_string(), figure(app, theme, Item::Text)),
-            Span::styled(count(s.depth), figure(app, theme, depth_item)),
-            Span::styled(count(s.in_flight), figure(app, theme, Item::Text)),
-            Span::styled(count(s.scheduled), figure(app, theme, Item::Text)),
-            Span::styled(
-                s.oldest_age_ms.map_or_else(|| "-".to_owned(), age),
-                figure(app, theme, Item::Text),
-            ),
-            Span::styled(thresholds, figure(app, theme, Item::Dim)),
-            Span::styled(
+        GridRow::new(vec![
+            styled(s.queue.to_string(), text),
+            styled(count(s.depth), figure(app, theme, depth_item)),
+            styled(count(s.in_flight), text),
+            styled(count(s.scheduled), text),
+            styled(s.oldest_age_ms.map_or_else(|| "-".to_owned(), age), text),
+            styled(thresholds, figure(app, theme, Item::Dim)),
+            styled(
                 count(s.dlq),
                 figure(app, theme, if s.dlq > 0 { Item::Warn } else { Item::Text }),
             ),
-            Span::styled(count(s.dead), figure(app, theme, Item::Text)),
+            styled(count(s.dead), text),
         ])
     });
-    let widths = [
-        Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Length(11),
-        Constraint::Length(8),
-        Constraint::Length(8),
-    ];
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block(theme, " Queues ")),
-        top,
-    );
 
     let [rates_area, side] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
+    let rates_block = block(theme, " Rates ");
+    let rates_inner = rates_block.inner(rates_area);
+    frame.render_widget(rates_block, rates_area);
     let spark_width = rates_area.width.saturating_sub(28) as usize;
     let history = &store.history;
     let window = app.spark_points;
-    let tail = |points: &[u64]| points[points.len().saturating_sub(window)..].to_vec();
     let growth = store
         .rates
         .dlq_growth_per_min
         .map_or_else(|| "unknown".to_owned(), |g| format!("{g:+.0}/min"));
-    let line = |label: &'static str, value: String, item: Item, points: &[u64]| {
-        Line::from(vec![
-            Span::styled(format!("{label:<10}"), theme.style(Item::Dim)),
-            Span::styled(format!("{value:>14} "), figure(app, theme, item)),
-            Span::styled(
-                sparkline(&tail(points), spark_width),
-                figure(app, theme, Item::Sparkline),
-            ),
-        ])
-    };
     let error_item = match store.rates.error_ratio {
         Some(r) if r >= 0.5 => Item::Error,
         Some(r) if r >= 0.05 => Item::Warn,
         _ => Item::Ok,
     };
-    let lines = vec![
-        line(
+    let dlq_item = if store.dlq_total() > 0 {
+        Item::Warn
+    } else {
+        Item::Text
+    };
+    let series: [(&str, String, Item, &[u64]); 4] = [
+        (
             "delivered",
             rate(store.rates.delivered_per_s),
             Item::Text,
             &history.delivered_per_s,
         ),
-        line(
+        (
             "errors",
             percent(store.rates.error_ratio),
             error_item,
             &history.error_permille,
         ),
-        line(
+        (
             "depth",
             count(store.queues.iter().map(|q| q.stats.depth).sum()),
             Item::Text,
             &history.depth,
         ),
-        line(
+        (
             "DLQ",
             format!("{} {growth}", count(store.dlq_total())),
-            if store.dlq_total() > 0 {
-                Item::Warn
-            } else {
-                Item::Text
-            },
+            dlq_item,
             &history.dlq,
         ),
-        Line::styled(
-            format!(
-                "ingested {}   window {} reads",
-                rate(store.rates.ingested_per_s),
-                window
-            ),
-            theme.style(Item::Dim),
-        ),
     ];
-    frame.render_widget(
-        Paragraph::new(lines).block(block(theme, " Rates ")),
-        rates_area,
+    let footer = format!(
+        "ingested {}   window {} reads",
+        rate(store.rates.ingested_per_s),
+        window
     );
+    let (x, right) = (rates_inner.x, rates_inner.right());
+    let buf = frame.buffer_mut();
+    let mut y = rates_inner.y;
+    for (label, value, item, points) in series {
+        if y >= rates_inner.bottom() {
+            break;
+        }
+        let label = format!("{label:<10}");
+        let value = format!("{value:>14} ");
+        put(buf, x, y, right - x, &label, theme.style(Item::Dim));
+        let value_x = x.saturating_add(10).min(right);
+        put(
+            buf,
+            value_x,
+            y,
+            right - value_x,
+            &value,
+            figure(app, theme, item),
+        );
+        let points = &points[points.len().saturating_sub(window)..];
+        let spark_style = figure(app, theme, Item::Sparkline);
+        for (column, bar) in (x.saturating_add(25)..right).zip(sparkline(points, spark_width)) {
+            buf[(column, y)].set_symbol(bar).set_style(spark_style);
+        }
+        y += 1;
+    }
+    if y < rates_inner.bottom() {
+        put(buf, x, y, right - x, &footer, theme.style(Item::Dim));
+    }
 
-    let mut side_lines = Vec::new();
     let open = store
         .breakers
         .iter()
@@ -162,62 +176,77 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .filter(|b| b.state == BreakerState::HalfOpen)
         .count();
-    side_lines.push(Line::from(vec![
-        Span::styled("breakers  ", theme.style(Item::Dim)),
-        Span::styled(
-            format!(
-                "{} closed · {open} open · {half} half-open",
-                store.breakers.len() - open - half
+    let health_block = block(theme, " Health ");
+    let health = health_block.inner(side);
+    frame.render_widget(health_block, side);
+    let buf = frame.buffer_mut();
+    let (x, right) = (health.x, health.right());
+    let dim = theme.style(Item::Dim);
+    let summary = format!(
+        "{} closed · {open} open · {half} half-open",
+        store.breakers.len() - open - half
+    );
+    let mut y = health.y;
+    let mut line = |y: u16, parts: &[(&str, Style)]| {
+        if y < health.bottom() {
+            let mut at = x;
+            for (text, style) in parts {
+                at = put(buf, at, y, right.saturating_sub(at), text, *style);
+            }
+        }
+    };
+    line(
+        y,
+        &[
+            ("breakers  ", dim),
+            (
+                &summary,
+                figure(app, theme, if open > 0 { Item::Error } else { Item::Ok }),
             ),
-            figure(app, theme, if open > 0 { Item::Error } else { Item::Ok }),
-        ),
-    ]));
+        ],
+    );
     for b in store
         .breakers
         .iter()
         .filter(|b| b.state != BreakerState::Closed)
         .take(3)
     {
-        side_lines.push(Line::styled(
-            format!(
-                "  {} {} {}",
-                breaker_glyph(b.state),
-                super::fit(&b.channel, 16),
-                b.state.as_str()
-            ),
-            figure(app, theme, Item::Warn),
-        ));
+        y += 1;
+        let text = format!(
+            "  {} {} {}",
+            breaker_glyph(b.state),
+            super::fit(&b.channel, 16),
+            b.state.as_str()
+        );
+        line(y, &[(&text, figure(app, theme, Item::Warn))]);
     }
-    side_lines.push(Line::from(vec![
-        Span::styled("SLOs      ", theme.style(Item::Dim)),
-        Span::styled("none configured", theme.style(Item::Dim)),
-    ]));
-    frame.render_widget(
-        Paragraph::new(side_lines).block(block(theme, " Health ")),
-        side,
-    );
+    line(y + 1, &[("SLOs      ", dim), ("none configured", dim)]);
 
-    let audit_rows = store
-        .audit
-        .iter()
-        .take(bottom.height.saturating_sub(2) as usize)
-        .map(|e| {
-            let r = &e.record;
-            Line::from(vec![
-                Span::styled(
-                    format!("{} ", crate::ui::widgets::clock(r.at_ms)),
-                    theme.style(Item::Dim),
-                ),
-                Span::raw(super::fit(
-                    &format!("{} {} → {} ({})", r.who, r.action, r.result, r.scope),
-                    bottom.width.saturating_sub(12) as usize,
-                )),
-            ])
-        });
-    frame.render_widget(
-        Paragraph::new(audit_rows.collect::<Vec<_>>()).block(block(theme, " Recent actions ")),
-        bottom,
-    );
+    let recent_block = block(theme, " Recent actions ");
+    let recent = recent_block.inner(bottom);
+    frame.render_widget(recent_block, bottom);
+    let buf = frame.buffer_mut();
+    let text_width = bottom.width.saturating_sub(12) as usize;
+    for (y, entry) in (recent.y..recent.bottom()).zip(&store.audit) {
+        let r = &entry.record;
+        let at = put(
+            buf,
+            recent.x,
+            y,
+            recent.width,
+            &format!("{} ", clock(r.at_ms)),
+            dim,
+        );
+        let summary = format!("{} {} → {} ({})", r.who, r.action, r.result, r.scope);
+        put(
+            buf,
+            at,
+            y,
+            recent.right().saturating_sub(at),
+            &super::fit(&summary, text_width),
+            Style::default(),
+        );
+    }
 }
 
 pub fn breaker_glyph(state: BreakerState) -> &'static str {
