@@ -629,3 +629,23 @@ fn redaction_hides_redis_passwords() {
     let c = load("valid_full.toml").expect("loads").redacted();
     assert!(!c.to_toml().expect("renders").contains("secret"));
 }
+
+#[test]
+fn a_redis_url_flag_implies_the_redis_backend_unless_the_backend_is_given() {
+    let load = |args: &[&str]| {
+        let mut argv = vec!["ward"];
+        argv.extend_from_slice(args);
+        argv.extend(["config", "show"]);
+        ward::cli::parse_from(argv)
+            .expect("parses")
+            .global
+            .load_config()
+            .expect("loads")
+    };
+    let c = load(&["--redis", "redis://10.0.0.5:6379/0"]);
+    assert_eq!(c.store.backend, Backend::Redis);
+    assert_eq!(c.store.redis_url, "redis://10.0.0.5:6379/0");
+    let c = load(&["--store", "memory", "--redis", "redis://10.0.0.5:6379/0"]);
+    assert_eq!(c.store.backend, Backend::Memory, "an explicit --store wins");
+    assert_eq!(load(&[]).store.backend, Backend::Memory);
+}

@@ -75,7 +75,7 @@ pub struct GlobalArgs {
     )]
     pub store_backend: Option<Backend>,
 
-    /// Redis URL: redis://, rediss:// or redis+unix:// (overrides store.redis_url)
+    /// Redis URL: redis://, rediss:// or redis+unix:// (overrides store.redis_url; implies --store redis)
     #[arg(
         long = "redis",
         global = true,
@@ -120,7 +120,7 @@ pub enum Command {
     /// Engine and control room in one process on the memory store, with synthetic traffic and
     /// injected faults (needs nothing installed)
     Demo(TuiArgs),
-    /// The control room, attached to a deployment's store (--redis)
+    /// The control room, attached to a deployment's Redis (--redis URL, else store.redis_url)
     Tui(TuiArgs),
     /// Print the control room's key bindings: command, keys, whether it changes anything
     Keys,

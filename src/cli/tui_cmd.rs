@@ -54,9 +54,14 @@ pub fn tui(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let stop = CancellationToken::new();
-        let store = crate::store::open(&config.store)
+        // There is nothing to attach to in a fresh in-process store: the control room reads Redis.
+        let store_config = crate::config::StoreConfig {
+            backend: crate::config::Backend::Redis,
+            ..config.store.clone()
+        };
+        let store = crate::store::open(&store_config)
             .await
-            .with_context(|| format!("cannot open the {} store", config.store.backend.as_str()))?;
+            .context("cannot open the redis store")?;
         let channels = config
             .delivery
             .channels

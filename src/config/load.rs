@@ -363,10 +363,17 @@ impl Resolver<'_> {
         check_key_prefix(&key_prefix.value)
             .map_err(|m| invalid(key_prefix.at, "store.key_prefix", m))?;
 
+        // A Redis URL given as a flag (or its environment variable) means Redis, unless the
+        // backend is given that way too.
+        let backend = match (o.store_backend, &o.redis_url) {
+            (None, Some(_)) => Backend::Redis,
+            _ => {
+                self.pick("store.backend", o.store_backend, f.backend, d.backend)
+                    .value
+            }
+        };
         Ok(StoreConfig {
-            backend: self
-                .pick("store.backend", o.store_backend, f.backend, d.backend)
-                .value,
+            backend,
             redis_url: redis_url.value,
             profile: self
                 .pick("store.profile", o.profile, f.profile, d.profile)
