@@ -270,17 +270,27 @@ async fn costs_by_size(partitions: u16) -> Vec<(&'static str, Vec<Cost>)> {
     costs
 }
 
-/// What every refresh must keep, on any number of partitions: `read_once` reports the same
-/// round trips whatever the DLQ holds; the client sends no more commands at 1 000 and 20 000
+/// What every refresh must keep, on any number of partitions: `read_once` reports no more round
+/// trips for a larger DLQ (at most the control read, one page step per partition and the count); the client sends no more commands at 1 000 and 20 000
 /// entries than at 10; and from 1 000 to 20 000 entries (twenty times the DLQ, each more than a
 /// page) not one command more runs, scripts included.
 fn assert_no_growth(partitions: u16, costs: &[(&'static str, Vec<Cost>)]) {
     for (name, by_size) in costs {
         let small = &by_size[0];
         for (cost, size) in by_size.iter().zip(SIZES).skip(1) {
-            assert_eq!(
-                cost.round_trips, small.round_trips,
-                "{partitions} partition(s), {name}: read_once's round trips at {size} entries"
+            // A small DLQ may spread one page over every partition; a large one never needs more.
+            assert!(
+                cost.round_trips <= small.round_trips,
+                "{partitions} partition(s), {name}: read_once's round trips at {size} entries: {}, \
+                 at {}: {}",
+                cost.round_trips,
+                SIZES[0],
+                small.round_trips
+            );
+            assert!(
+                cost.round_trips <= 2 + u32::from(partitions),
+                "{partitions} partition(s), {name}: {} round trips",
+                cost.round_trips
             );
             assert!(
                 cost.client <= small.client,

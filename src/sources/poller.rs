@@ -149,8 +149,9 @@ pub async fn read_once(store: &dyn Store, config: &PollerConfig, query: Option<&
     };
     let page = match (query, &control) {
         (Some(query), Ok(_)) => {
-            round_trips += 2;
-            Some(read_page(store, config.timeout, query).await)
+            let (page, trips) = read_page(store, config.timeout, query).await;
+            round_trips += trips;
+            Some(page)
         }
         _ => None,
     };
@@ -161,7 +162,9 @@ pub async fn read_once(store: &dyn Store, config: &PollerConfig, query: Option<&
     }
 }
 
-async fn read_page(store: &dyn Store, timeout: Duration, query: &DlqQuery) -> DlqPageView {
+/// The page, and the round trips it took: one per partition stepped through, one for the count.
+async fn read_page(store: &dyn Store, timeout: Duration, query: &DlqQuery) -> (DlqPageView, u32) {
+    let mut round_trips = 0;
     let mut view = DlqPageView {
         query: query.clone(),
         read_at_ms: store.now_ms(),
@@ -174,17 +177,24 @@ async fn read_page(store: &dyn Store, timeout: Duration, query: &DlqQuery) -> Dl
         Ok(queue) => queue,
         Err(error) => {
             view.error = Some(error.to_string());
-            return view;
+            return (view, round_trips);
         }
     };
     let page = store.failed_page(&queue, query.set, &query.filter, &query.cursor, query.limit);
     match tokio::time::timeout(timeout, page).await {
         Ok(Ok(page)) => {
+            round_trips += u32::from(page.steps);
             view.entries = page.entries;
             view.next = page.next;
         }
-        Ok(Err(error)) => view.error = Some(error.to_string()),
-        Err(_) => view.error = Some(format!("no answer within {} ms", timeout.as_millis())),
+        Ok(Err(error)) => {
+            round_trips += 1;
+            view.error = Some(error.to_string());
+        }
+        Err(_) => {
+            round_trips += 1;
+            view.error = Some(format!("no answer within {} ms", timeout.as_millis()));
+        }
     }
     // Counting under field filters is a scan: left to the plan, which counts exactly.
     let cheap = query.filter.error_class.is_none()
@@ -192,12 +202,13 @@ async fn read_page(store: &dyn Store, timeout: Duration, query: &DlqQuery) -> Dl
         && query.filter.tenant.is_none()
         && query.filter.channel.is_none();
     if cheap {
+        round_trips += 1;
         let count = store.failed_count(&queue, query.set, &query.filter);
         if let Ok(Ok(n)) = tokio::time::timeout(timeout, count).await {
             view.matching = Some(n);
         }
     }
-    view
+    (view, round_trips)
 }
 
 /// Turns reads into snapshots: freshness, rates, history.

@@ -233,6 +233,8 @@ pub struct DlqPage {
     pub entries: Vec<DlqEntry>,
     /// Where to continue; `None` when the scan reached the end.
     pub next: Option<DlqCursor>,
+    /// Partition steps this page took: one round trip each on Redis.
+    pub steps: u16,
 }
 
 /// Options of a replay.
@@ -697,6 +699,7 @@ where
     let mut after = cursor.after.clone();
     while partition < partitions {
         let (entries, done, last) = step(partition, after, limit - page.entries.len()).await?;
+        page.steps += 1;
         page.entries.extend(entries);
         if !done {
             page.next = Some(DlqCursor {

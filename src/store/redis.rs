@@ -973,34 +973,38 @@ impl Store for RedisStore {
     ) -> StoreResult<u64> {
         let keys = &self.inner.keys;
         let mut conn = self.conn();
+        let set_key = |p: u16| match set {
+            FailedSet::Dlq => keys.dlq(p, queue),
+            FailedSet::Dead => keys.dead(p, queue),
+        };
+        if !filter.has_field_filters() {
+            // Every partition's count in one round trip.
+            let (min, max) = filter.key_range();
+            let lower = if min.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("[{min}")
+            };
+            let upper = if filter.failed_before_ms.is_some() {
+                format!("({max}")
+            } else {
+                "+".to_owned()
+            };
+            let mut pipe = ::redis::pipe();
+            for p in 0..self.partitions() {
+                pipe.cmd("ZLEXCOUNT")
+                    .arg(set_key(p))
+                    .arg(&lower)
+                    .arg(&upper);
+            }
+            let counts: Vec<u64> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("dlq count"))?;
+            return Ok(counts.into_iter().sum());
+        }
         let mut total = 0u64;
         for p in 0..self.partitions() {
-            let set_key = match set {
-                FailedSet::Dlq => keys.dlq(p, queue),
-                FailedSet::Dead => keys.dead(p, queue),
-            };
-            if !filter.has_field_filters() {
-                let (min, max) = filter.key_range();
-                let lower = if min.is_empty() {
-                    "-".to_owned()
-                } else {
-                    format!("[{min}")
-                };
-                let upper = if filter.failed_before_ms.is_some() {
-                    format!("({max}")
-                } else {
-                    "+".to_owned()
-                };
-                let n: u64 = ::redis::cmd("ZLEXCOUNT")
-                    .arg(set_key)
-                    .arg(lower)
-                    .arg(upper)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(StoreError::redis("dlq count"))?;
-                total += n;
-                continue;
-            }
             let mut after = String::new();
             loop {
                 let step = self

@@ -79,6 +79,12 @@ async fn event_loop(
                 let snapshot = snapshots.borrow_and_update().clone();
                 dirty = runner.app.snapshot.version != snapshot.version || !runner.app.frozen;
                 runner.app.on_snapshot(snapshot);
+                if dirty {
+                    // This frame shows the ages too: the next tick is a second after it, so a
+                    // screen refreshed every second is drawn once a second, not twice.
+                    runner.app.tick(runner.actions.store.now_ms());
+                    tick.reset();
+                }
                 Vec::new()
             }
             Some(job) = jobs.recv() => {
