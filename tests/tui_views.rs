@@ -339,10 +339,11 @@ fn overlays_and_states_at_160x48() {
     let mut confirm = app();
     confirm.key(ch('3'));
     confirm.key(ch('r'));
-    confirm.job(JobEvent::Planned(Ok(plan_for(
-        confirm_action(&confirm),
-        57,
-    ))));
+    let ticket = dialog(&confirm);
+    confirm.job(
+        ticket,
+        JobEvent::Planned(Ok(plan_for(confirm_action(&confirm), 57))),
+    );
     snapshot("confirm_160x48", &screen(&confirm, 160, 48));
 
     let mut inspector = app();
@@ -354,6 +355,14 @@ fn overlays_and_states_at_160x48() {
 fn confirm_action(app: &App) -> Action {
     match app.overlay.as_ref() {
         Some(Overlay::Confirm(confirm)) => confirm.action.clone(),
+        other => panic!("no confirm dialog: {other:?}"),
+    }
+}
+
+/// The ticket of the open confirm dialog.
+fn dialog(app: &App) -> u64 {
+    match &app.overlay {
+        Some(Overlay::Confirm(confirm)) => confirm.ticket,
         other => panic!("no confirm dialog: {other:?}"),
     }
 }
@@ -412,7 +421,10 @@ fn marks_scope_a_replay_and_the_funnel_runs_plan_confirm_execute_audit() {
         panic!("{action:?}")
     };
     assert_eq!(ids.len(), 2, "marked rows, not the page or the filter");
-    app.job(JobEvent::Planned(Ok(plan_for(action.clone(), 2))));
+    app.job(
+        dialog(&app),
+        JobEvent::Planned(Ok(plan_for(action.clone(), 2))),
+    );
     let effects = app.key(key(KeyCode::Enter));
     assert!(
         matches!(effects.as_slice(), [Effect::Execute { .. }]),
@@ -429,7 +441,7 @@ fn marks_scope_a_replay_and_the_funnel_runs_plan_confirm_execute_audit() {
         audit_id: Some("1-0".to_owned()),
     };
     assert_eq!(
-        app.job(JobEvent::Finished(Ok(report))),
+        app.job(dialog(&app), JobEvent::Finished(Ok(report))),
         vec![Effect::Refresh]
     );
     assert!(
@@ -456,7 +468,10 @@ fn esc_cancels_a_plan_without_running_it() {
         ),
         "shedding is on in the fixture: s turns it off"
     );
-    app.job(JobEvent::Planned(Ok(plan_for(action.clone(), 1))));
+    app.job(
+        dialog(&app),
+        JobEvent::Planned(Ok(plan_for(action.clone(), 1))),
+    );
     assert!(app.key(key(KeyCode::Esc)).is_empty());
     assert!(app.overlay.is_none());
 }
@@ -471,7 +486,7 @@ fn a_purge_runs_only_after_the_count_is_typed() {
     };
     let plan = plan_for(action.clone(), 57);
     assert_eq!(plan.tier, Tier::Irreversible);
-    app.job(JobEvent::Planned(Ok(plan)));
+    app.job(dialog(&app), JobEvent::Planned(Ok(plan)));
     assert!(app.key(key(KeyCode::Enter)).is_empty(), "no count typed");
     app.key(ch('5'));
     app.key(ch('6'));
@@ -627,21 +642,27 @@ fn hostile_dlq_text_renders_inert() {
 }
 
 #[test]
-fn a_late_plan_for_a_dropped_action_is_not_shown_for_the_next_one() {
+fn a_late_plan_or_error_for_a_dropped_action_is_not_shown_for_the_next_one() {
     let mut app = app();
     let effects = app.key(ch('s'));
     let [
         Effect::Plan {
-            action: dropped, ..
+            ticket: dropped_ticket,
+            action: dropped,
+            ..
         },
     ] = effects.as_slice()
     else {
         panic!("{effects:?}")
     };
-    let dropped = dropped.clone();
+    let (dropped_ticket, dropped) = (*dropped_ticket, dropped.clone());
     app.key(key(KeyCode::Esc));
     app.key(ch('E'));
-    app.job(JobEvent::Planned(Ok(plan_for(dropped, 1))));
+    app.job(dropped_ticket, JobEvent::Planned(Ok(plan_for(dropped, 1))));
+    app.job(
+        dropped_ticket,
+        JobEvent::Planned(Err("store unreachable".to_owned())),
+    );
     assert!(
         matches!(&app.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Planning) && matches!(c.action, Action::EmergencyStop { .. })),
         "{:?}",
@@ -665,7 +686,7 @@ fn a_plan_that_fixed_a_cut_off_is_shown_for_its_action() {
         filter.failed_before_ms = Some(NOW);
     }
     assert_ne!(&planned, action, "planning changed the action");
-    app.job(JobEvent::Planned(Ok(plan_for(planned, 57))));
+    app.job(dialog(&app), JobEvent::Planned(Ok(plan_for(planned, 57))));
     assert!(
         matches!(&app.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Ready { .. }))
     );

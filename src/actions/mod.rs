@@ -343,6 +343,7 @@ pub fn describe_scope(scope: &Scope) -> String {
                 ("error", &filter.error_class),
                 ("stage", &filter.stage),
                 ("tenant", &filter.tenant),
+                ("channel", &filter.channel),
             ];
             for (name, value) in fields {
                 if let Some(value) = value {
@@ -350,10 +351,16 @@ pub fn describe_scope(scope: &Scope) -> String {
                 }
             }
             if let Some(t) = filter.failed_at_or_after_ms {
-                parts.push(format!("failed>={t}"));
+                parts.push(format!(
+                    "failed>={}",
+                    crate::model::time::format_rfc3339_ms(t)
+                ));
             }
             if let Some(t) = filter.failed_before_ms {
-                parts.push(format!("failed<{t}"));
+                parts.push(format!(
+                    "failed<{}",
+                    crate::model::time::format_rfc3339_ms(t)
+                ));
             }
             if parts.is_empty() {
                 "all entries".to_owned()
@@ -483,5 +490,28 @@ impl std::fmt::Debug for Actions {
             .field("origin", &self.origin)
             .field("target", &self.target)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_reads_as_words_and_utc_times() {
+        let filter = DlqFilter {
+            error_class: Some("timeout".to_owned()),
+            channel: Some("pager".to_owned()),
+            failed_before_ms: Some(1_795_564_800_000),
+            ..DlqFilter::default()
+        };
+        assert_eq!(
+            describe_scope(&Scope::Filter(filter)),
+            "entries where error=timeout channel=pager failed<2026-11-25T00:00:00.000Z"
+        );
+        assert_eq!(
+            describe_scope(&Scope::Filter(DlqFilter::default())),
+            "all entries"
+        );
     }
 }

@@ -79,12 +79,15 @@ pub enum Effect {
     Quit,
     Refresh,
     Browse(Option<DlqQuery>),
+    /// `ticket` names the dialog: the job's events come back with it.
     Plan {
+        ticket: u64,
         action: Action,
         origin: Origin,
         settings: RunSettings,
     },
     Execute {
+        ticket: u64,
         plan: Box<Plan>,
         origin: Origin,
         settings: RunSettings,
@@ -106,6 +109,8 @@ pub enum JobEvent {
 /// One action on its way through the funnel.
 #[derive(Debug, Clone)]
 pub struct Confirm {
+    /// Which dialog this is: events of a job started from an earlier one are not for it.
+    pub ticket: u64,
     pub action: Action,
     pub origin: Origin,
     pub settings: RunSettings,
@@ -235,6 +240,8 @@ pub struct App {
     pub dlq: DlqBrowser,
     pub overlay: Option<Overlay>,
     pub toasts: VecDeque<Toast>,
+    /// The last confirm dialog's ticket.
+    tickets: u64,
     /// Points of history the sparklines show.
     pub spark_points: usize,
     /// Channels a test alert can go to.
@@ -265,6 +272,7 @@ impl App {
             dlq: DlqBrowser::new(queue),
             overlay: None,
             toasts: VecDeque::new(),
+            tickets: 0,
             spark_points: 60,
             channels,
             wall_page: 0,
@@ -316,16 +324,16 @@ impl App {
         }
     }
 
-    pub fn job(&mut self, event: JobEvent) -> Vec<Effect> {
+    /// An event of the job started from dialog `ticket`; ignored once that dialog is gone.
+    pub fn job(&mut self, ticket: u64, event: JobEvent) -> Vec<Effect> {
         let Some(Overlay::Confirm(confirm)) = self.overlay.as_mut() else {
             return Vec::new();
         };
+        if confirm.ticket != ticket {
+            return Vec::new();
+        }
         match (event, &mut confirm.stage) {
-            // A plan for an action the operator has since dropped is not shown for the new one
-            // (by kind: planning may fix a filter's cut-off time, so the action is not equal).
-            (JobEvent::Planned(Ok(plan)), Stage::Planning)
-                if plan.action.kind() == confirm.action.kind() =>
-            {
+            (JobEvent::Planned(Ok(plan)), Stage::Planning) => {
                 let input = if plan.tier == Tier::Irreversible {
                     String::new()
                 } else {
@@ -800,13 +808,17 @@ impl App {
             self.toast(format!("read-only: {why}"), true);
             return Vec::new();
         }
+        self.tickets += 1;
+        let ticket = self.tickets;
         self.overlay = Some(Overlay::Confirm(Confirm {
+            ticket,
             action: action.clone(),
             origin,
             settings,
             stage: Stage::Planning,
         }));
         vec![Effect::Plan {
+            ticket,
             action,
             origin,
             settings,
@@ -977,13 +989,15 @@ impl App {
                         }
                         *reason = sanitize(typed).into_owned();
                     }
-                    let (origin, settings) = (confirm.origin, confirm.settings);
+                    let (ticket, origin, settings) =
+                        (confirm.ticket, confirm.origin, confirm.settings);
                     confirm.stage = Stage::Running {
                         plan: plan.clone(),
                         progress: None,
                     };
                     self.overlay = Some(Overlay::Confirm(confirm));
                     return vec![Effect::Execute {
+                        ticket,
                         plan,
                         origin,
                         settings,

@@ -87,9 +87,9 @@ async fn event_loop(
                 }
                 Vec::new()
             }
-            Some(job) = jobs.recv() => {
+            Some((ticket, job)) = jobs.recv() => {
                 dirty = true;
-                runner.app.job(job)
+                runner.app.job(ticket, job)
             }
             _ = tick.tick() => {
                 // Ages and toasts tick once a second; nothing else redraws an idle screen.
@@ -115,6 +115,7 @@ async fn event_loop(
                 Effect::Refresh => runner.source.refresh(),
                 Effect::Browse(query) => runner.source.browse(query),
                 Effect::Plan {
+                    ticket,
                     action,
                     origin,
                     settings,
@@ -123,10 +124,11 @@ async fn event_loop(
                     let tx = jobs_tx.clone();
                     tokio::spawn(async move {
                         let plan = actions.plan(action).await.map_err(|e| e.to_string());
-                        let _ = tx.send(JobEvent::Planned(plan));
+                        let _ = tx.send((ticket, JobEvent::Planned(plan)));
                     });
                 }
                 Effect::Execute {
+                    ticket,
                     plan,
                     origin,
                     settings,
@@ -138,13 +140,13 @@ async fn event_loop(
                     tokio::spawn(async move {
                         let progress_tx = tx.clone();
                         let mut progress = move |p: &crate::actions::Progress| {
-                            let _ = progress_tx.send(JobEvent::Progress(p.clone()));
+                            let _ = progress_tx.send((ticket, JobEvent::Progress(p.clone())));
                         };
                         let report = actions
                             .execute(&plan, &cancel, &mut progress)
                             .await
                             .map_err(|e| e.to_string());
-                        let _ = tx.send(JobEvent::Finished(report));
+                        let _ = tx.send((ticket, JobEvent::Finished(report)));
                     });
                 }
                 Effect::Cancel => {
