@@ -24,6 +24,10 @@ fn main() -> ExitCode {
         }
     };
 
+    if matches!(cli.command, cli::Command::Tui(_)) {
+        lean_allocator_for_idling();
+    }
+
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -32,6 +36,28 @@ fn main() -> ExitCode {
             ExitCode::from(cli::exit_code(&err))
         }
     }
+}
+
+/// The control room idles for hours on a terminal: have the allocator commit memory as it is used
+/// instead of whole arenas up front (resident memory 23 → 13 MB). mimalloc reads its options from
+/// the environment only when the process starts, so set it and start this same command over.
+fn lean_allocator_for_idling() {
+    use std::os::unix::process::CommandExt;
+    const OPTION: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
+    if std::env::var_os(OPTION).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    // Only returns if the exec failed; then run on as we are.
+    let _ = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env(OPTION, "0")
+        .exec();
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {

@@ -55,11 +55,10 @@ pub fn tui(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let stop = CancellationToken::new();
         // There is nothing to attach to in a fresh in-process store: the control room reads Redis.
-        let store_config = crate::config::StoreConfig {
-            backend: crate::config::Backend::Redis,
-            ..config.store.clone()
-        };
-        let store = crate::store::open(&store_config)
+        let mut config = config.clone();
+        config.store.backend = crate::config::Backend::Redis;
+        let config = &config;
+        let store = crate::store::open(&config.store)
             .await
             .context("cannot open the redis store")?;
         let channels = config

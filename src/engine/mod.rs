@@ -8,3 +8,4 @@ pub mod ratelimit;
 pub mod retry;
 pub mod routing;
 pub mod shedding;
+pub mod slo;
