@@ -54,11 +54,11 @@ impl Period {
 
 /// A window as Prometheus writes a duration: `5m`, `1h`, `3d`, `30d`.
 pub fn window_name(seconds: u64) -> String {
-    if seconds % DAY_S == 0 {
+    if seconds.is_multiple_of(DAY_S) {
         format!("{}d", seconds / DAY_S)
-    } else if seconds % HOUR_S == 0 {
+    } else if seconds.is_multiple_of(HOUR_S) {
         format!("{}h", seconds / HOUR_S)
-    } else if seconds % MINUTE_S == 0 {
+    } else if seconds.is_multiple_of(MINUTE_S) {
         format!("{}m", seconds / MINUTE_S)
     } else {
         format!("{seconds}s")
@@ -185,6 +185,8 @@ pub enum ObjectiveError {
 }
 
 impl Objective {
+    // Exactly 100 % gets its own explanation; anything else out of range the generic one.
+    #[allow(clippy::float_cmp)]
     pub fn new(target: f64, period: Period) -> Result<Self, ObjectiveError> {
         if target == 1.0 {
             return Err(ObjectiveError::NoBudget);
