@@ -649,3 +649,54 @@ fn a_redis_url_flag_implies_the_redis_backend_unless_the_backend_is_given() {
     assert_eq!(c.store.backend, Backend::Memory, "an explicit --store wins");
     assert_eq!(load(&[]).store.backend, Backend::Memory);
 }
+
+#[test]
+fn slo_objectives_load_and_a_100_percent_target_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("slo.toml");
+    let write_and_load = |text: &str| {
+        std::fs::write(&path, text).expect("write");
+        Config::load(
+            &ConfigLocation::explicit(&path, LocationSource::Flag),
+            &Overrides::default(),
+        )
+    };
+    let config = write_and_load(
+        r#"
+[slo]
+prometheus_url = "http://127.0.0.1:9090"
+
+[[slo.objectives]]
+name = "checkout"
+target = 0.995
+period = "28d"
+sli = { kind = "availability", total = 'ward_deliveries_total{channel="checkout"}', errors = 'ward_deliveries_total{channel="checkout",outcome="dead_lettered"}' }
+
+[[slo.objectives]]
+name = "delivery-latency"
+target = 0.9
+sli = { kind = "latency", histogram = 'ward_delivery_duration_seconds{channel="pager"}', threshold_s = 1.0 }
+"#,
+    )
+    .expect("loads");
+    let slos = config
+        .slo
+        .definitions(&config.delivery)
+        .expect("definitions");
+    let names: Vec<&str> = slos.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["ingest-success", "checkout", "delivery-latency"]);
+    assert_eq!(slos[1].objective.period.days(), 28);
+    assert!(
+        (slos[2].objective.target - 0.9).abs() < 1e-12,
+        "the builtin was replaced"
+    );
+
+    let error = write_and_load(
+        "[[slo.objectives]]\nname = \"x\"\ntarget = 1.0\nsli = { kind = \"availability\", total = \"t\", errors = \"e\" }\n",
+    )
+    .expect_err("100 % has no budget");
+    assert_eq!(error.key(), Some("slo.objectives.x.target"));
+    let message = error.to_string();
+    assert!(message.contains("no error budget"), "{message}");
+    assert!(message.contains("slo.toml"), "{message}");
+}

@@ -6,6 +6,7 @@
 mod config_cmd;
 pub mod logging;
 mod replay_cmd;
+mod slo_cmd;
 mod template_cmd;
 mod tui_cmd;
 mod up_cmd;
@@ -122,6 +123,9 @@ pub enum Command {
     Demo(TuiArgs),
     /// The control room, attached to a deployment's Redis (--redis URL, else store.redis_url)
     Tui(TuiArgs),
+    /// Service level objectives
+    #[command(subcommand)]
+    Slo(SloCommand),
     /// Print the control room's key bindings: command, keys, whether it changes anything
     Keys,
     /// List the built-in themes, or (--items) every item a theme file can set
@@ -140,6 +144,17 @@ pub enum ConfigCommand {
     Show,
 }
 
+#[derive(Debug, Clone, Subcommand)]
+pub enum SloCommand {
+    /// Write Prometheus recording and alerting rules (Sloth names) for the configured SLOs;
+    /// check them with `promtool check rules`
+    Rules {
+        /// Write to this file instead of standard output
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
 impl Command {
     /// Whether the handler needs the loaded config (so a broken file does not stop, say,
     /// `ward config path` from telling you where that file is).
@@ -150,6 +165,7 @@ impl Command {
             | Self::Replay(_)
             | Self::Demo(_)
             | Self::Tui(_)
+            | Self::Slo(_)
             | Self::Keys => true,
             Self::Config(ConfigCommand::Path) | Self::PrintConfigTemplate | Self::Themes { .. } => {
                 false
@@ -298,6 +314,11 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
             Ok(())
         }
         Command::Themes { items } => tui_cmd::themes(*items, out),
+        Command::Slo(SloCommand::Rules { output }) => {
+            let config =
+                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
+            slo_cmd::rules(config, output.as_deref(), out)
+        }
         Command::Keys => {
             let config =
                 config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;

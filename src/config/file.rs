@@ -24,6 +24,7 @@ pub(super) struct FileConfig {
     pub routing: Option<Spanned<crate::engine::routing::RoutingConfig>>,
     pub delivery: Option<Spanned<super::DeliveryConfig>>,
     pub tui: Option<Spanned<super::TuiConfig>>,
+    pub slo: Option<Spanned<super::slo::SloConfig>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -323,6 +323,7 @@ impl Resolver<'_> {
             routing: self.section(file.routing, |_| Ok(()))?,
             delivery: self.section(file.delivery, super::DeliveryConfig::validate)?,
             tui: self.section(file.tui, super::TuiConfig::validate)?,
+            slo: self.section(file.slo, super::slo::SloConfig::validate)?,
         })
     }
 

@@ -16,6 +16,7 @@ mod file;
 mod load;
 mod location;
 mod pipeline;
+pub mod slo;
 pub mod template;
 mod tui;
 
@@ -57,6 +58,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub delivery: DeliveryConfig,
     pub tui: TuiConfig,
+    pub slo: slo::SloConfig,
 }
 
 impl Config {

@@ -421,6 +421,46 @@ pub const SECTIONS: &[SectionDoc] = &[
         ],
     },
     SectionDoc {
+        name: "slo",
+        doc: &[
+            "Service level objectives: shown in the control room, served at /api/v1/slo, written",
+            "as Prometheus rules by `ward slo rules`.",
+        ],
+        keys: &[
+            key(
+                "prometheus_url",
+                &[
+                    "Prometheus HTTP API to read SLO figures from, e.g. \"http://127.0.0.1:9090\"",
+                    "(empty: this process's own counters, whole only for `ward demo` and a single `ward up`).",
+                ],
+            ),
+            key(
+                "timeout_ms",
+                &["Time allowed for one Prometheus query, in milliseconds (100 to 60000)."],
+            ),
+            key(
+                "builtin",
+                &[
+                    "Ward's own SLOs: ingest-success (99.9 %), delivery-success-<backend> for each",
+                    "backend in use (99 %) and delivery-latency (99 % within 2.5 s), over 30 days.",
+                ],
+            ),
+            KeyDoc {
+                key: "objectives",
+                doc: &[
+                    "Your objectives (one of the same name replaces a builtin). Each: { name, description,",
+                    "target (a fraction below 1: 0.999 is 99.9 %), period = \"30d\" | \"28d\", sli }, where sli is",
+                    "{ kind = \"availability\", total = '<selector>', errors = '<selector>' (or good = …) }",
+                    "or { kind = \"latency\", histogram = '<name{labels}>', threshold_s = <a bucket bound> }.",
+                    "Selectors are PromQL: metric{label=\"value\", other=~\"a|b\"}.",
+                ],
+                example: Some(
+                    "objectives = [{ name = \"checkout\", target = 0.995, sli = { kind = \"availability\", total = 'ward_deliveries_total{channel=\"checkout\"}', errors = 'ward_deliveries_total{channel=\"checkout\",outcome=\"dead_lettered\"}' } }]",
+                ),
+            },
+        ],
+    },
+    SectionDoc {
         name: "log",
         doc: &["Diagnostics."],
         keys: &[

@@ -159,9 +159,14 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// Bucket bounds of delivery durations, in seconds: round numbers, so an SLO's latency
+/// threshold (`threshold_s`) can be one of them.
+pub const DELIVERY_DURATION_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 fn latency_histogram() -> Histogram {
-    // 1 ms … ~33 s
-    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+    Histogram::new(DELIVERY_DURATION_BUCKETS)
 }
 
 fn add<M: prometheus_client::registry::Metric + Clone>(
