@@ -210,6 +210,7 @@ fn fixture() -> Snapshot {
             read_only: None,
         },
         sources: vec![source(Freshness::Fresh)],
+        slo: Some(std::sync::Arc::new(slo_section())),
         store: Some(store),
         dlq_page: Some(DlqPageView {
             query: ward::sources::DlqQuery {
@@ -356,6 +357,36 @@ fn confirm_action(app: &App) -> Action {
     match app.overlay.as_ref() {
         Some(Overlay::Confirm(confirm)) => confirm.action.clone(),
         other => panic!("no confirm dialog: {other:?}"),
+    }
+}
+
+/// Three objectives: one fine, one paging (20 % errors against 99 %), one with no traffic.
+fn slo_section() -> ward::sources::slo::SloSection {
+    use ward::engine::slo::{Measurement, Measurements, Objective, Period, WINDOWS_S, evaluate};
+    let reading = |name: &str, target: f64, m: Measurement| ward::sources::slo::SloReading {
+        name: name.to_owned(),
+        description: String::new(),
+        figures: evaluate(
+            &Objective::new(target, Period::Days30).unwrap(),
+            &Measurements {
+                windows: [m; WINDOWS_S.len()],
+                period: m,
+            },
+        ),
+    };
+    ward::sources::slo::SloSection {
+        source: "prometheus http://10.0.0.9:9090".to_owned(),
+        read_at_ms: Some(NOW - 3_000),
+        error: None,
+        readings: vec![
+            reading("ingest-success", 0.999, Measurement::events(3.0, 100_000.0)),
+            reading(
+                "delivery-success-slack",
+                0.99,
+                Measurement::events(2_000.0, 10_000.0),
+            ),
+            reading("delivery-latency", 0.99, Measurement::NoTraffic),
+        ],
     }
 }
 

@@ -67,7 +67,8 @@ pub fn tui(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
             .iter()
             .map(|c| c.name().to_owned())
             .collect();
-        let runner = runner(config, args, store, channels, &stop)?;
+        let slo = prometheus_slos(config, &stop)?;
+        let runner = runner(config, args, store, channels, slo, &stop)?;
         let result = crate::ui::run::run(runner, stop.clone()).await;
         stop.cancel();
         result
@@ -91,6 +92,35 @@ pub fn demo(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
     })
 }
 
+/// How often SLO figures are read from Prometheus: each read is one query per objective over
+/// windows up to the whole period, heavier than the store's.
+const PROMETHEUS_SLO_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The configured objectives read from `slo.prometheus_url`, when one is set.
+fn prometheus_slos(
+    config: &Config,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<crate::sources::slo::SloFeed>> {
+    if config.slo.prometheus_url.is_empty() {
+        return Ok(None);
+    }
+    let slos = config
+        .slo
+        .definitions(&config.delivery)
+        .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
+    let client = crate::sources::prometheus::PrometheusClient::new(
+        &config.slo.prometheus_url,
+        Duration::from_millis(config.slo.timeout_ms),
+    )
+    .context("slo.prometheus_url")?;
+    Ok(Some(crate::sources::slo::spawn_prometheus(
+        client,
+        slos,
+        PROMETHEUS_SLO_INTERVAL,
+        stop.child_token(),
+    )))
+}
+
 /// The demo engine and a control room attached to it (labelled `demo` unless configured).
 async fn start_demo(
     config: &Config,
@@ -102,11 +132,19 @@ async fn start_demo(
     if config.tui.label.is_empty() {
         "demo".clone_into(&mut config.tui.label);
     }
+    let metrics = demo.metrics.clone();
+    let slo = crate::sources::slo::spawn_local(
+        move || metrics.render(),
+        demo.slos.clone(),
+        Duration::from_secs(1),
+        stop.child_token(),
+    );
     let runner = runner(
         &config,
         args,
         demo.store.clone(),
         demo.channels.clone(),
+        Some(slo),
         stop,
     )?;
     Ok((demo, runner))
@@ -138,6 +176,7 @@ pub fn runner(
     args: &TuiArgs,
     store: Arc<dyn Store>,
     channels: Vec<String>,
+    slo: Option<crate::sources::slo::SloFeed>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Runner> {
     let tui = &config.tui;
@@ -175,7 +214,7 @@ pub fn runner(
         heartbeat_interval: Duration::from_millis(config.workers.stats_interval_ms),
         target,
     };
-    let source = crate::sources::spawn(store.clone(), poller, stop.child_token());
+    let source = crate::sources::spawn_with_slo(store.clone(), poller, slo, stop.child_token());
     let theme_name = args.theme.clone().unwrap_or_else(|| tui.theme.clone());
     let mut theme = Theme::load(&theme_name, &args.theme_dirs)?;
     if args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {

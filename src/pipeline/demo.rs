@@ -32,6 +32,10 @@ const BURST_EVERY_S: u64 = 45;
 pub struct Demo {
     pub store: Arc<dyn Store>,
     pub channels: Vec<String>,
+    /// The pipeline's counters: the demo's SLOs are read from them.
+    pub metrics: Metrics,
+    /// Ward's builtin objectives for the demo's channels, and any configured ones.
+    pub slos: Vec<crate::config::slo::SloDefinition>,
     running: Running,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -100,6 +104,12 @@ pub async fn start(base: &Config, stop: &CancellationToken) -> anyhow::Result<De
         Config::from_toml_str(&text, std::path::Path::new("(demo)"), &Overrides::default())
             .context("the demo's built-in config does not load")?;
     config.tui = base.tui.clone();
+    config.slo = base.slo.clone();
+    let slos = config
+        .slo
+        .definitions(&config.delivery)
+        .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
+    let metrics = Metrics::new();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
     let (backends, problems) = build_backends(&config.delivery.channels);
     for problem in &problems {
@@ -120,7 +130,7 @@ pub async fn start(base: &Config, stop: &CancellationToken) -> anyhow::Result<De
         breaker: config.breaker.clone(),
         ingest: config.ingest.clone(),
         workers: WorkerConfig::from_config(&config),
-        metrics: Metrics::new(),
+        metrics: metrics.clone(),
         events: EventLog::disabled(),
     })?;
     seed(store.as_ref()).await?;
@@ -132,6 +142,8 @@ pub async fn start(base: &Config, stop: &CancellationToken) -> anyhow::Result<De
     Ok(Demo {
         store,
         channels,
+        metrics,
+        slos,
         running,
         tasks: vec![traffic],
     })

@@ -2,9 +2,12 @@
 //! the in-process memory store) and the snapshot it publishes. Prometheus arrives with SLOs.
 
 pub mod poller;
+pub mod prometheus;
+pub mod scrape;
+pub mod slo;
 pub mod snapshot;
 
-pub use poller::{PollerConfig, SourceHandle, spawn};
+pub use poller::{PollerConfig, SourceHandle, spawn, spawn_with_slo};
 pub use snapshot::{
     BreakerView, DlqPageView, DlqQuery, Freshness, Snapshot, SourceStatus, StoreSection, Target,
 };

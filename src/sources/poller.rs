@@ -79,6 +79,16 @@ impl SourceHandle {
 
 /// Start polling `store` until `stop`.
 pub fn spawn(store: Arc<dyn Store>, config: PollerConfig, stop: CancellationToken) -> SourceHandle {
+    spawn_with_slo(store, config, None, stop)
+}
+
+/// Start polling `store` until `stop`; every snapshot also carries the latest of `slo`.
+pub fn spawn_with_slo(
+    store: Arc<dyn Store>,
+    config: PollerConfig,
+    slo: Option<crate::sources::slo::SloFeed>,
+    stop: CancellationToken,
+) -> SourceHandle {
     let now = store.now_ms();
     let builder = Builder::new(config, store.backend_name(), now);
     let (tx, rx) = watch::channel(Arc::new(builder.snapshot(now)));
@@ -89,7 +99,7 @@ pub fn spawn(store: Arc<dyn Store>, config: PollerConfig, stop: CancellationToke
         refresh: refresh.clone(),
         dlq: Arc::new(dlq_tx),
     };
-    tokio::spawn(run(store, builder, tx, refresh, dlq_rx, stop));
+    tokio::spawn(run(store, builder, tx, refresh, dlq_rx, slo, stop));
     handle
 }
 
@@ -99,6 +109,7 @@ async fn run(
     tx: watch::Sender<Arc<Snapshot>>,
     refresh: Arc<Notify>,
     mut dlq: watch::Receiver<Option<DlqQuery>>,
+    slo: Option<crate::sources::slo::SloFeed>,
     stop: CancellationToken,
 ) {
     loop {
@@ -109,6 +120,9 @@ async fn run(
         };
         let now = store.now_ms();
         builder.apply(read, query.as_ref(), now);
+        if let Some(slo) = slo.as_ref() {
+            builder.slo.clone_from(&slo.borrow());
+        }
         let wait = builder.next_wait();
         builder.status.next_read_ms = now.saturating_add(wait.as_millis() as i64);
         if tx.send(Arc::new(builder.snapshot(now))).is_err() {
@@ -220,6 +234,8 @@ pub struct Builder {
     history: RingHistory,
     beats: HashMap<String, BeatRates>,
     version: u64,
+    /// The latest SLO figures, when an SLO source feeds this poller.
+    pub slo: Option<Arc<crate::sources::slo::SloSection>>,
 }
 
 /// A worker's last heartbeat and the rates its last two distinct beats gave.
@@ -268,6 +284,7 @@ impl Builder {
             history: RingHistory::default(),
             beats: HashMap::new(),
             version: 0,
+            slo: None,
         }
     }
 
@@ -330,6 +347,7 @@ impl Builder {
             sources: vec![self.status.clone()],
             store: section,
             dlq_page: self.page.clone(),
+            slo: self.slo.clone(),
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub store: Option<StoreSection>,
     /// The DLQ page the browser asked for, if it is open.
     pub dlq_page: Option<DlqPageView>,
+    /// Service level objectives, when a source for them is configured.
+    pub slo: Option<std::sync::Arc<crate::sources::slo::SloSection>>,
 }
 
 /// The deployment the control room is attached to.

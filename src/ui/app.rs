@@ -23,16 +23,18 @@ pub enum View {
     Breakers,
     Overrides,
     Audit,
+    Slo,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Overview,
         View::Queues,
         View::Dlq,
         View::Breakers,
         View::Overrides,
         View::Audit,
+        View::Slo,
     ];
 
     pub fn title(self) -> &'static str {
@@ -43,6 +45,7 @@ impl View {
             View::Breakers => "Breakers",
             View::Overrides => "Overrides",
             View::Audit => "Audit",
+            View::Slo => "SLOs",
         }
     }
 
@@ -236,7 +239,7 @@ pub struct App {
     /// The snapshot drawn (the newest, or the one frozen).
     pub snapshot: Arc<Snapshot>,
     pub frozen: bool,
-    pub rows: [usize; 6],
+    pub rows: [usize; View::ALL.len()],
     pub dlq: DlqBrowser,
     pub overlay: Option<Overlay>,
     pub toasts: VecDeque<Toast>,
@@ -268,7 +271,7 @@ impl App {
             now_ms: snapshot.taken_at_ms,
             snapshot,
             frozen: false,
-            rows: [0; 6],
+            rows: [0; View::ALL.len()],
             dlq: DlqBrowser::new(queue),
             overlay: None,
             toasts: VecDeque::new(),
@@ -428,6 +431,7 @@ impl App {
             Command::ViewBreakers => self.show(View::Breakers),
             Command::ViewOverrides => self.show(View::Overrides),
             Command::ViewAudit => self.show(View::Audit),
+            Command::ViewSlo => self.show(View::Slo),
             Command::NextView => self.show(View::ALL[(self.view.index() + 1) % View::ALL.len()]),
             Command::PrevView => {
                 self.show(View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()])
@@ -610,6 +614,7 @@ impl App {
             View::Breakers => store.map_or(0, |s| s.breakers.len()),
             View::Overrides => store.map_or(0, |s| s.overrides.len()),
             View::Audit => store.map_or(0, |s| s.audit.len()),
+            View::Slo => self.snapshot.slo.as_ref().map_or(0, |s| s.readings.len()),
         }
     }
 

@@ -63,6 +63,7 @@ commands! {
     ViewBreakers => "view-breakers", Everywhere, false, "breakers", ["4"];
     ViewOverrides => "view-overrides", Everywhere, false, "overrides inventory", ["5"];
     ViewAudit => "view-audit", Everywhere, false, "audit log", ["6"];
+    ViewSlo => "view-slo", Everywhere, false, "service level objectives and burn rates", ["7"];
     NextView => "next-view", Everywhere, false, "next view", ["tab"];
     PrevView => "prev-view", Everywhere, false, "previous view", ["shift-tab"];
     Up => "up", Everywhere, false, "move up", ["up", "k"];

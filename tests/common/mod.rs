@@ -1,6 +1,8 @@
 //! Test harness: a real `redis-server` on a free loopback port, and one store of each backend.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod prometheus;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

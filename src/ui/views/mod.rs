@@ -7,6 +7,7 @@ mod grid;
 mod lists;
 mod overlays;
 mod overview;
+mod slo;
 mod wall;
 
 use ratatui::Frame;
@@ -70,6 +71,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
             View::Breakers => breakers::draw(app, theme, frame, body),
             View::Overrides => lists::overrides(app, theme, frame, body),
             View::Audit => lists::audit(app, theme, frame, body),
+            View::Slo => slo::draw(app, theme, frame, body),
         }
     }
     draw_status(app, theme, frame, status);

@@ -17,9 +17,23 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(store) = app.snapshot.store.as_ref() else {
         return;
     };
+    let unhealthy = store
+        .breakers
+        .iter()
+        .filter(|b| b.state != BreakerState::Closed)
+        .count()
+        .min(3);
+    let slos = app
+        .snapshot
+        .slo
+        .as_ref()
+        .map_or(0, |s| s.readings.len())
+        .max(1);
+    // Rates need 5 lines; health one per unhealthy breaker and per SLO besides the summary.
+    let middle_height = (3 + unhealthy + slos).clamp(7, 14) as u16;
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(store.queues.len() as u16 + 3),
-        Constraint::Length(7),
+        Constraint::Length(middle_height),
         Constraint::Min(3),
     ])
     .areas(area);
@@ -220,7 +234,28 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         line(y, &[(&text, figure(app, theme, Item::Warn))]);
     }
-    line(y + 1, &[("SLOs      ", dim), ("none configured", dim)]);
+    match app.snapshot.slo.as_deref() {
+        None => line(
+            y + 1,
+            &[("SLOs      ", dim), ("no source (slo.prometheus_url)", dim)],
+        ),
+        Some(section) if section.readings.is_empty() => {
+            let why = section.error.as_deref().unwrap_or("not read yet");
+            line(y + 1, &[("SLOs      ", dim), (&super::fit(why, 60), dim)]);
+        }
+        Some(section) => {
+            for (i, (text, state)) in super::slo::summary(section).iter().enumerate() {
+                let label = if i == 0 { "SLOs      " } else { "          " };
+                line(
+                    y + 1 + i as u16,
+                    &[
+                        (label, dim),
+                        (text, super::slo::state_style(app, theme, *state)),
+                    ],
+                );
+            }
+        }
+    }
 
     let recent_block = block(theme, " Recent actions ");
     let recent = recent_block.inner(bottom);

@@ -1,0 +1,542 @@
+//! SLO figures for the control room and `/api/v1/slo`: the counts of each objective over every
+//! window, read from a Prometheus HTTP API (one query per objective) or from this process's own
+//! counters sampled over time, then evaluated by `engine::slo`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::slo::{Events, Selector, SloDefinition};
+use crate::engine::slo::{Measurement, Measurements, SloFigures, WINDOWS_S, evaluate, window_name};
+
+/// The label that tags each part of an objective's combined query.
+const TAG: &str = "ward_q";
+
+/// Every window of an objective, then its period, as PromQL ranges.
+fn ranges(slo: &SloDefinition) -> Vec<String> {
+    WINDOWS_S
+        .iter()
+        .map(|&w| window_name(w))
+        .chain([slo.objective.period.as_str().to_owned()])
+        .collect()
+}
+
+/// One instant query for all of an objective's counts: `increase` of its bad and total events
+/// over each window and the period, each part tagged `ward_q="bad_5m"`, `"total_5m"`, ….
+pub fn measurement_query(slo: &SloDefinition) -> String {
+    let mut parts = Vec::new();
+    for range in ranges(slo) {
+        let (bad, total) = slo.events.promql("increase", &range);
+        for (what, expr) in [("total", total), ("bad", bad)] {
+            parts.push(format!(
+                "label_replace({expr}, \"{TAG}\", \"{what}_{range}\", \"\", \"\")"
+            ));
+        }
+    }
+    parts.join(" or ")
+}
+
+/// The measurements in the answer to [`measurement_query`], given as tag → value. A missing
+/// total is absent (the series is not there); a missing bad count next to a total is 0 (the
+/// query already counts a missing errors series as none).
+pub fn measurements_from_tagged(
+    slo: &SloDefinition,
+    values: &BTreeMap<String, f64>,
+) -> Measurements {
+    let measure = |range: &str| match values.get(&format!("total_{range}")) {
+        None => Measurement::Absent,
+        Some(&total) => {
+            let bad = values.get(&format!("bad_{range}")).copied().unwrap_or(0.0);
+            Measurement::events(bad, total)
+        }
+    };
+    let ranges = ranges(slo);
+    let mut measured = Measurements::absent();
+    for (slot, range) in measured.windows.iter_mut().zip(&ranges) {
+        *slot = measure(range);
+    }
+    if let Some(period) = ranges.last() {
+        measured.period = measure(period);
+    }
+    measured
+}
+
+/// One objective's figures as shown: what it is, and the engine's evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloReading {
+    pub name: String,
+    pub description: String,
+    pub figures: SloFigures,
+}
+
+/// The running totals of one objective's bad and total events, sampled from counters, so
+/// windows can be measured without Prometheus: what `ward demo` and a lone `ward up` show.
+#[derive(Debug, Clone, Default)]
+pub struct CounterHistory {
+    /// (time ms, bad so far, total so far); `None` totals while the series do not exist yet.
+    samples: VecDeque<(i64, f64, Option<f64>)>,
+}
+
+/// Samples closer together than this are thinned once they are older than [`DENSE_MS`].
+const SPARSE_STEP_MS: i64 = 60_000;
+const DENSE_MS: i64 = 15 * 60_000;
+
+impl CounterHistory {
+    /// Record the totals at `at_ms`. History is kept for `keep_ms` (the objective's period),
+    /// every sample of the last quarter hour and one a minute before that.
+    pub fn record(&mut self, at_ms: i64, bad: Option<f64>, total: Option<f64>, keep_ms: i64) {
+        self.samples.push_back((at_ms, bad.unwrap_or(0.0), total));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _, _)| *t < at_ms - keep_ms)
+        {
+            self.samples.pop_front();
+        }
+        // Thin the sample that just aged past the dense part: keep it only a minute after the
+        // one before it.
+        let dense_from = at_ms - DENSE_MS;
+        let aged = self.samples.iter().rposition(|(t, _, _)| *t < dense_from);
+        if let Some(i) = aged
+            && i > 0
+            && self.samples[i].0 - self.samples[i - 1].0 < SPARSE_STEP_MS
+            && i + 1 < self.samples.len()
+        {
+            self.samples.remove(i);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Events over the `window_ms` before the newest sample, from the oldest sample inside it
+    /// (or the oldest there is, when the history is shorter than the window). A counter that
+    /// went down restarted from 0 (DOMAIN §1.6).
+    pub fn measure(&self, window_ms: i64) -> Measurement {
+        let Some(&(now, bad_now, total_now)) = self.samples.back() else {
+            return Measurement::Absent;
+        };
+        let Some(total_now) = total_now else {
+            return Measurement::Absent;
+        };
+        let from = now - window_ms;
+        let Some(&(_, bad_then, total_then)) = self
+            .samples
+            .iter()
+            .find(|(t, _, total)| *t >= from && total.is_some())
+        else {
+            return Measurement::NoTraffic;
+        };
+        let total_then = total_then.unwrap_or(0.0);
+        let grown = |now: f64, then: f64| if now >= then { now - then } else { now };
+        Measurement::events(grown(bad_now, bad_then), grown(total_now, total_then))
+    }
+
+    /// Every window of `slo` and its period.
+    pub fn measurements(&self, slo: &SloDefinition) -> Measurements {
+        let mut measured = Measurements::absent();
+        for (slot, &window_s) in measured.windows.iter_mut().zip(&WINDOWS_S) {
+            *slot = self.measure(window_s as i64 * 1_000);
+        }
+        measured.period = self.measure(slo.objective.period.seconds() as i64 * 1_000);
+        measured
+    }
+}
+
+/// Sum of the samples a selector picks from a scrape, `None` when it picks none.
+pub fn select_sum(
+    samples: &[crate::sources::scrape::ScrapedSample],
+    selector: &Selector,
+) -> Option<f64> {
+    let mut sum = None;
+    for sample in samples.iter().filter(|s| s.name == selector.metric) {
+        // The scraper writes bucket bounds in their shortest form (`1`); selectors as
+        // exporters do (`1.0`).
+        let label = |name: &str| {
+            let value = sample.labels.get(name)?;
+            match (name, value.parse::<f64>()) {
+                ("le", Ok(bound)) if bound.is_finite() => Some(crate::config::slo::le_label(bound)),
+                _ => Some(value.clone()),
+            }
+        };
+        if selector.matches(&label) {
+            *sum.get_or_insert(0.0) += sample.value;
+        }
+    }
+    sum
+}
+
+/// An objective's running (bad, total) in one scrape of counters.
+pub fn bad_and_total(
+    events: &Events,
+    samples: &[crate::sources::scrape::ScrapedSample],
+) -> (Option<f64>, Option<f64>) {
+    match events {
+        Events::Errors { errors, total } => {
+            let total = select_sum(samples, total);
+            (select_sum(samples, errors).or(total.map(|_| 0.0)), total)
+        }
+        Events::Good { good, total } => {
+            let total = select_sum(samples, total);
+            let good = select_sum(samples, good).unwrap_or(0.0);
+            (total.map(|t| (t - good).max(0.0)), total)
+        }
+    }
+}
+
+/// Objectives evaluated from this process's counters: sample with [`LocalSlos::sample`] (the
+/// exposition text of the process's registry), read with [`LocalSlos::readings`].
+#[derive(Debug, Clone)]
+pub struct LocalSlos {
+    slos: Vec<(SloDefinition, CounterHistory)>,
+}
+
+impl LocalSlos {
+    pub fn new(slos: Vec<SloDefinition>) -> Self {
+        Self {
+            slos: slos
+                .into_iter()
+                .map(|s| (s, CounterHistory::default()))
+                .collect(),
+        }
+    }
+
+    /// Take one sample of every objective's counters from an exposition text.
+    pub fn sample(&mut self, exposition: &str, at_ms: i64) -> Result<(), String> {
+        let samples =
+            crate::sources::scrape::parse_exposition(exposition).map_err(|e| e.to_string())?;
+        for (slo, history) in &mut self.slos {
+            let (bad, total) = bad_and_total(&slo.events, &samples);
+            let keep = slo.objective.period.seconds() as i64 * 1_000;
+            history.record(at_ms, bad, total, keep);
+        }
+        Ok(())
+    }
+
+    pub fn readings(&self) -> Vec<SloReading> {
+        self.slos
+            .iter()
+            .map(|(slo, history)| SloReading {
+                name: slo.name.clone(),
+                description: slo.description.clone(),
+                figures: evaluate(&slo.objective, &history.measurements(slo)),
+            })
+            .collect()
+    }
+}
+
+/// The SLO part of a snapshot: the last good evaluation of every objective, kept (with its
+/// time) while the source fails, and the source's last error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloSection {
+    /// Where the figures come from: `prometheus <url>` or `this process's counters`.
+    pub source: String,
+    /// When the figures below were read; `None` before the first good read.
+    pub read_at_ms: Option<i64>,
+    /// Why the last read failed, if it did (shown in the SLO widget, not hidden in a log).
+    pub error: Option<String>,
+    pub readings: Vec<SloReading>,
+}
+
+/// The latest SLO section, for the poller to put in every snapshot.
+pub type SloFeed = watch::Receiver<Option<Arc<SloSection>>>;
+
+/// Milliseconds since the epoch by the system clock (SLO windows are wall-clock windows).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Evaluate `slos` from this process's counters (`render` gives the exposition text of its
+/// registry) every `interval` until `stop`.
+pub fn spawn_local(
+    render: impl Fn() -> String + Send + 'static,
+    slos: Vec<SloDefinition>,
+    interval: Duration,
+    stop: CancellationToken,
+) -> SloFeed {
+    let (tx, rx) = watch::channel(None);
+    let mut local = LocalSlos::new(slos);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut section = SloSection {
+            source: "this process's counters".to_owned(),
+            read_at_ms: None,
+            error: None,
+            readings: Vec::new(),
+        };
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let at = now_ms();
+            match local.sample(&render(), at) {
+                Ok(()) => {
+                    section.readings = local.readings();
+                    section.read_at_ms = Some(at);
+                    section.error = None;
+                }
+                Err(error) => section.error = Some(error),
+            }
+            if tx.send(Some(Arc::new(section.clone()))).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Evaluate `slos` from a Prometheus HTTP API every `interval` until `stop`: one query per
+/// objective; a failed query keeps that objective's last figures and reports the error.
+pub fn spawn_prometheus(
+    client: crate::sources::prometheus::PrometheusClient,
+    slos: Vec<SloDefinition>,
+    interval: Duration,
+    stop: CancellationToken,
+) -> SloFeed {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut section = SloSection {
+            source: format!("prometheus {}", client.url()),
+            read_at_ms: None,
+            error: None,
+            readings: Vec::new(),
+        };
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let at = now_ms();
+            let mut errors = Vec::new();
+            let mut readings = Vec::with_capacity(slos.len());
+            for slo in &slos {
+                let query = measurement_query(slo);
+                let answer = tokio::select! {
+                    () = stop.cancelled() => return,
+                    answer = client.query(&query) => answer,
+                };
+                match answer {
+                    Ok(samples) => {
+                        let values: BTreeMap<String, f64> = samples
+                            .into_iter()
+                            .filter_map(|s| Some((s.labels.get(TAG)?.clone(), s.value)))
+                            .collect();
+                        readings.push(SloReading {
+                            name: slo.name.clone(),
+                            description: slo.description.clone(),
+                            figures: evaluate(
+                                &slo.objective,
+                                &measurements_from_tagged(slo, &values),
+                            ),
+                        });
+                    }
+                    Err(error) => {
+                        errors.push(format!("{}: {error}", slo.name));
+                        if let Some(last) = section.readings.iter().find(|r| r.name == slo.name) {
+                            readings.push(last.clone());
+                        }
+                    }
+                }
+            }
+            if errors.len() < slos.len() || slos.is_empty() {
+                section.read_at_ms = Some(at);
+            }
+            section.readings = readings;
+            section.error = (!errors.is_empty()).then(|| errors.join("; "));
+            if tx.send(Some(Arc::new(section.clone()))).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::slo::{Sli, SloSpec, builtin_objectives};
+    use crate::engine::slo::{Period, SloState};
+
+    fn ingest() -> SloDefinition {
+        builtin_objectives(&[])[0].definition().unwrap()
+    }
+
+    #[test]
+    fn one_query_tags_every_window_and_the_period() {
+        let query = measurement_query(&ingest());
+        for range in ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"] {
+            assert!(query.contains(&format!("\"total_{range}\"")), "{range}");
+            assert!(query.contains(&format!("\"bad_{range}\"")), "{range}");
+            assert!(query.contains(&format!("[{range}]")), "{range}");
+        }
+        assert_eq!(query.matches(" or label_replace(").count(), 15);
+    }
+
+    #[test]
+    fn tagged_answers_become_measurements() {
+        let slo = ingest();
+        let mut values = BTreeMap::new();
+        values.insert("total_5m".to_owned(), 1_000.0);
+        values.insert("bad_5m".to_owned(), 20.0);
+        values.insert("total_1h".to_owned(), 0.0);
+        values.insert("total_30d".to_owned(), 50_000.0);
+        let m = measurements_from_tagged(&slo, &values);
+        assert_eq!(
+            m.windows[0],
+            Measurement::Events {
+                bad: 20.0,
+                total: 1_000.0
+            }
+        );
+        assert_eq!(m.windows[1], Measurement::Absent, "30m total missing");
+        assert_eq!(m.windows[2], Measurement::NoTraffic);
+        assert_eq!(
+            m.period,
+            Measurement::Events {
+                bad: 0.0,
+                total: 50_000.0
+            }
+        );
+    }
+
+    #[test]
+    fn counter_history_measures_windows_and_restarts() {
+        let mut h = CounterHistory::default();
+        let keep = Period::Days30.seconds() as i64 * 1_000;
+        assert_eq!(h.measure(60_000), Measurement::Absent);
+        h.record(0, None, None, keep);
+        assert_eq!(h.measure(60_000), Measurement::Absent, "no series yet");
+        for s in 1..=600i64 {
+            // 100 events a second, 2 of them bad.
+            h.record(
+                s * 1_000,
+                Some(2.0 * s as f64),
+                Some(100.0 * s as f64),
+                keep,
+            );
+        }
+        assert_eq!(
+            h.measure(300_000),
+            Measurement::Events {
+                bad: 600.0,
+                total: 30_000.0
+            }
+        );
+        // Longer than the history: everything since the first sample with the series.
+        assert_eq!(
+            h.measure(3_600_000),
+            Measurement::Events {
+                bad: 1_198.0,
+                total: 59_900.0
+            }
+        );
+        // A restart: the counters start again from 0.
+        h.record(601_000, Some(1.0), Some(50.0), keep);
+        let Measurement::Events { total, .. } = h.measure(1_000) else {
+            panic!("{:?}", h.measure(1_000))
+        };
+        assert!((total - 50.0).abs() < 1e-9);
+        // Quiet: nothing new in the window.
+        h.record(700_000, Some(1.0), Some(50.0), keep);
+        assert_eq!(h.measure(1_000), Measurement::NoTraffic);
+    }
+
+    #[test]
+    fn history_is_thinned_to_a_sample_a_minute_after_a_quarter_hour() {
+        let mut h = CounterHistory::default();
+        let keep = Period::Days30.seconds() as i64 * 1_000;
+        for s in 0..3_600i64 {
+            h.record(s * 1_000, Some(0.0), Some(s as f64), keep);
+        }
+        // 15 minutes of seconds and 45 minutes of minutes, give or take the edges.
+        assert!(h.len() < 900 + 50, "{} samples kept", h.len());
+        assert!(h.len() > 900, "{} samples kept", h.len());
+    }
+
+    #[test]
+    fn a_latency_objective_reads_its_bucket_whatever_the_spelling_of_le() {
+        let spec = SloSpec {
+            name: "fast".to_owned(),
+            description: String::new(),
+            target: 0.9,
+            period: Period::Days30,
+            sli: Sli::Latency {
+                histogram: "ward_delivery_duration_seconds".to_owned(),
+                threshold_s: 1.0,
+            },
+        };
+        let slo = spec.definition().unwrap();
+        let metrics = crate::telemetry::Metrics::new();
+        for seconds in [0.2, 0.4, 0.9, 3.0] {
+            metrics.delivery_latency.get_or_create(&crate::telemetry::metrics::ChannelLabels {
+                channel: "pager".to_owned(),
+            })
+            .observe(seconds);
+        }
+        let samples = crate::sources::scrape::parse_exposition(&metrics.render()).unwrap();
+        assert_eq!(bad_and_total(&slo.events, &samples), (Some(1.0), Some(4.0)));
+    }
+
+    #[test]
+    fn local_objectives_read_the_processs_own_counters() {
+        let spec = SloSpec {
+            name: "delivery".to_owned(),
+            description: String::new(),
+            target: 0.99,
+            period: Period::Days30,
+            sli: Sli::Availability {
+                total: r#"ward_deliveries_total{outcome=~"delivered|dead_lettered"}"#.to_owned(),
+                errors: Some(r#"ward_deliveries_total{outcome="dead_lettered"}"#.to_owned()),
+                good: None,
+            },
+        };
+        let mut local = LocalSlos::new(vec![spec.definition().unwrap()]);
+        let metrics = crate::telemetry::Metrics::new();
+        local.sample(&metrics.render(), 0).unwrap();
+        assert_eq!(
+            local.readings()[0].figures.state,
+            SloState::Unknown,
+            "no series yet"
+        );
+        for s in 1..=400i64 {
+            for _ in 0..20 {
+                metrics.delivery(
+                    "slack-ops",
+                    "slack",
+                    crate::telemetry::DeliveryOutcome::delivered,
+                    false,
+                );
+            }
+            if s > 100 {
+                metrics.delivery(
+                    "slack-ops",
+                    "slack",
+                    crate::telemetry::DeliveryOutcome::dead_lettered,
+                    false,
+                );
+            }
+            local.sample(&metrics.render(), s * 1_000).unwrap();
+        }
+        let figures = &local.readings()[0].figures;
+        // The last 5 minutes: 1 bad of 21 a second. Over the 400 s there are: 300 of 8 280, burn 3.6,
+        // over the ticket's 3 and under the pages' 6 and 14.4.
+        let five = figures.windows[0].error_ratio.unwrap();
+        assert!((five - 1.0 / 21.0).abs() < 1e-9, "{five}");
+        assert_eq!(figures.state, SloState::Warning);
+    }
+}

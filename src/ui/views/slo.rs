@@ -1,0 +1,247 @@
+//! SLOs: per objective the target, availability over the period, the budget left (a clamped bar
+//! and the exact number, negative when overspent), burn rates per window against the page and
+//! ticket thresholds, the alert state and when the budget runs out. No traffic reads "no
+//! traffic" and a missing series "absent", never 0 %.
+
+use std::fmt::Write as _;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+
+use super::figure;
+use super::grid::{GridCell, GridRow, grid, raw, styled};
+use crate::engine::slo::{Exhaustion, Measurement, Severity, SloFigures, SloState, WindowFigures};
+use crate::sources::slo::{SloReading, SloSection};
+use crate::ui::app::App;
+use crate::ui::theme::{Item, Theme};
+use crate::ui::widgets::{age, fit};
+
+/// Cells of the budget bar.
+const BAR: usize = 10;
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(section) = app.snapshot.slo.as_deref() else {
+        let block = super::block(theme, " SLOs ");
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new(vec![
+                ratatui::text::Line::raw(
+                    "No SLO source: set slo.prometheus_url in the config to read",
+                ),
+                ratatui::text::Line::raw(
+                    "the objectives from Prometheus (`ward demo` reads its own counters).",
+                ),
+            ])
+            .style(theme.style(Item::Dim))
+            .block(block),
+            area,
+        );
+        return;
+    };
+    let header = [
+        "objective",
+        "target",
+        "period",
+        "availability",
+        "budget",
+        "left",
+        "burn 5m",
+        "1h",
+        "6h",
+        "1d",
+        "3d",
+        "page",
+        "ticket",
+        "state",
+        "budget lasts",
+    ];
+    let widths = [
+        Constraint::Length(24),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(12),
+        Constraint::Length(BAR as u16),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(9),
+        Constraint::Min(10),
+    ];
+    // Narrow terminals keep what triage needs: name, state, budget, the fast burns, alerts.
+    let shown: &[usize] = if area.width < 150 {
+        &[0, 13, 5, 6, 7, 11, 12]
+    } else {
+        &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+    };
+    let header: Vec<&str> = shown.iter().map(|&c| header[c]).collect();
+    let mut widths: Vec<Constraint> = shown.iter().map(|&c| widths[c]).collect();
+    if let Some(last) = widths.last_mut() {
+        *last = Constraint::Min(6);
+    }
+    let title = title(app, section);
+    grid(app, theme, title, &header, &widths, section.readings.len()).render(frame, area, |i| {
+        let mut cells: Vec<Option<_>> = cells(app, theme, &section.readings[i])
+            .into_iter()
+            .map(Some)
+            .collect();
+        GridRow::new(shown.iter().filter_map(|&c| cells[c].take()).collect())
+    });
+}
+
+/// Every column of one objective's row, in header order.
+fn cells<'a>(app: &App, theme: &Theme, reading: &'a SloReading) -> Vec<GridCell<'a>> {
+    let f = &reading.figures;
+    let text = figure(app, theme, Item::Text);
+    let (bar, left, left_item) = budget(f);
+    let mut cells = vec![
+        raw(fit(&reading.name, 24)),
+        styled(percent(f.target), text),
+        raw(f.period.as_str()),
+        styled(
+            f.availability.map_or_else(|| unknown(&f.windows), percent),
+            text,
+        ),
+        styled(bar, figure(app, theme, Item::Gauge)),
+        styled(left, figure(app, theme, left_item)),
+    ];
+    for window in [0, 2, 4, 5, 6] {
+        let w = &f.windows[window];
+        let over = f
+            .alerts
+            .iter()
+            .filter(|a| a.long_s == w.window_s || a.short_s == w.window_s)
+            .any(|a| w.burn_rate.is_some_and(|b| b > a.factor));
+        cells.push(styled(
+            burn(w),
+            figure(app, theme, if over { Item::Warn } else { Item::Text }),
+        ));
+    }
+    for severity in [Severity::Page, Severity::Ticket] {
+        let firing: Vec<Option<bool>> = f
+            .alerts
+            .iter()
+            .filter(|a| a.severity == severity)
+            .map(|a| a.firing)
+            .collect();
+        let (label, item) = if firing.contains(&Some(true)) {
+            ("FIRING", Item::Error)
+        } else if firing.iter().all(Option::is_none) {
+            ("?", Item::Dim)
+        } else {
+            ("-", Item::Ok)
+        };
+        cells.push(styled(label, figure(app, theme, item)));
+    }
+    cells.push(styled(f.state.as_str(), state_style(app, theme, f.state)));
+    cells.push(styled(lasts(f.exhaustion), text));
+    cells
+}
+
+fn title(app: &App, section: &SloSection) -> String {
+    let read = section.read_at_ms.map_or_else(
+        || "not read yet".to_owned(),
+        |at| {
+            format!(
+                "read {} ago",
+                age(u64::try_from(app.now_ms - at).unwrap_or(0))
+            )
+        },
+    );
+    let mut title = format!(" SLOs · {} · {read} ", fit(&section.source, 50));
+    if let Some(error) = &section.error {
+        let _ = write!(title, "· ERROR {} ", fit(error, 80));
+    }
+    title
+}
+
+/// `99.9%`, `99.95%`, `81.29%`: up to three decimals, no trailing zeros.
+fn percent(ratio: f64) -> String {
+    let text = format!("{:.3}", ratio * 100.0);
+    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// Why a figure is missing: no traffic, or a series that is not there.
+fn unknown(windows: &[WindowFigures]) -> String {
+    if windows.iter().all(|w| w.measurement == Measurement::Absent) {
+        "absent".to_owned()
+    } else {
+        "no traffic".to_owned()
+    }
+}
+
+fn burn(w: &WindowFigures) -> String {
+    match (w.burn_rate, w.measurement) {
+        (Some(b), _) if b >= 100.0 => format!("{b:.0}"),
+        (Some(b), _) => format!("{b:.2}"),
+        (None, Measurement::Absent) => "absent".to_owned(),
+        (None, _) => "—".to_owned(),
+    }
+}
+
+/// The remaining budget as a bar clamped to 0–100 % and the exact figure beside it.
+fn budget(f: &SloFigures) -> (String, String, Item) {
+    let Some(left) = f.budget_remaining else {
+        return (" ".repeat(BAR), "—".to_owned(), Item::Dim);
+    };
+    let filled = ((left.clamp(0.0, 1.0) * BAR as f64).round() as usize).min(BAR);
+    let bar = format!("{}{}", "█".repeat(filled), "░".repeat(BAR - filled));
+    let item = if left <= 0.0 {
+        Item::Error
+    } else if left < 0.25 {
+        Item::Warn
+    } else {
+        Item::Ok
+    };
+    let number = format!("{:.1}%", left * 100.0);
+    (bar, number, item)
+}
+
+fn lasts(exhaustion: Exhaustion) -> String {
+    match exhaustion {
+        Exhaustion::Exhausted => "exhausted".to_owned(),
+        Exhaustion::In { seconds } => format!("{} at 1h burn", age((seconds * 1_000.0) as u64)),
+        Exhaustion::NotBurning => "not burning".to_owned(),
+        Exhaustion::Unknown => "unknown".to_owned(),
+    }
+}
+
+/// One line per objective for the Overview's health panel: state, name and budget left.
+pub fn summary(section: &SloSection) -> Vec<(String, SloState)> {
+    section
+        .readings
+        .iter()
+        .map(|r| {
+            let left = r.figures.budget_remaining.map_or_else(
+                || unknown(&r.figures.windows),
+                |l| format!("{:.1}% left", l * 100.0),
+            );
+            (
+                format!(
+                    "{:<8} {} · {left}",
+                    r.figures.state.as_str(),
+                    fit(&r.name, 22)
+                ),
+                r.figures.state,
+            )
+        })
+        .collect()
+}
+
+/// The style of a state, for the Overview.
+pub fn state_style(app: &App, theme: &Theme, state: SloState) -> Style {
+    figure(
+        app,
+        theme,
+        match state {
+            SloState::Ok => Item::Ok,
+            SloState::Warning => Item::Warn,
+            SloState::Critical => Item::Error,
+            SloState::Unknown => Item::Dim,
+        },
+    )
+}
