@@ -67,7 +67,8 @@ pub fn tui(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
             .iter()
             .map(|c| c.name().to_owned())
             .collect();
-        let slo = prometheus_slos(config, &stop)?;
+        let slo =
+            crate::sources::slo::from_config(config, None, &stop).map_err(anyhow::Error::msg)?;
         let runner = runner(config, args, store, channels, slo, &stop)?;
         let result = crate::ui::run::run(runner, stop.clone()).await;
         stop.cancel();
@@ -92,35 +93,6 @@ pub fn demo(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
     })
 }
 
-/// How often SLO figures are read from Prometheus: each read is one query per objective over
-/// windows up to the whole period, heavier than the store's.
-const PROMETHEUS_SLO_INTERVAL: Duration = Duration::from_secs(5);
-
-/// The configured objectives read from `slo.prometheus_url`, when one is set.
-fn prometheus_slos(
-    config: &Config,
-    stop: &CancellationToken,
-) -> anyhow::Result<Option<crate::sources::slo::SloFeed>> {
-    if config.slo.prometheus_url.is_empty() {
-        return Ok(None);
-    }
-    let slos = config
-        .slo
-        .definitions(&config.delivery)
-        .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
-    let client = crate::sources::prometheus::PrometheusClient::new(
-        &config.slo.prometheus_url,
-        Duration::from_millis(config.slo.timeout_ms),
-    )
-    .context("slo.prometheus_url")?;
-    Ok(Some(crate::sources::slo::spawn_prometheus(
-        client,
-        slos,
-        PROMETHEUS_SLO_INTERVAL,
-        stop.child_token(),
-    )))
-}
-
 /// The demo engine and a control room attached to it (labelled `demo` unless configured).
 async fn start_demo(
     config: &Config,
@@ -136,7 +108,7 @@ async fn start_demo(
     let slo = crate::sources::slo::spawn_local(
         move || metrics.render(),
         demo.slos.clone(),
-        Duration::from_secs(1),
+        crate::sources::slo::LOCAL_INTERVAL,
         stop.child_token(),
     );
     let runner = runner(

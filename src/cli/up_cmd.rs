@@ -36,6 +36,7 @@ async fn serve(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         None => (EventLog::disabled(), None),
     };
+    let metrics = Metrics::new();
     let pipeline = Pipeline::new(PipelineParts {
         store,
         backends,
@@ -44,15 +45,22 @@ async fn serve(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         breaker: config.breaker.clone(),
         ingest: config.ingest.clone(),
         workers,
-        metrics: Metrics::new(),
+        metrics: metrics.clone(),
         events,
     })?;
     let stop = CancellationToken::new();
-    let running = pipeline.spawn(&stop, true).await?;
+    // SLOs from Prometheus when configured, else from this process's own counters.
+    let render: Box<dyn Fn() -> String + Send> = Box::new(move || metrics.render());
+    let slo = crate::sources::slo::from_config(config, Some(render), &stop)
+        .map_err(anyhow::Error::msg)?
+        .context("no SLO source")?;
+    let running = pipeline
+        .spawn_serving(&stop, true, crate::telemetry::slo_api::router(slo))
+        .await?;
     if let Some(address) = running.address {
         writeln!(
             out,
-            "ward up: ingest on http://{address} (POST /v1/alerts, /v1/alertmanager; GET /healthz, /metrics)"
+            "ward up: ingest on http://{address} (POST /v1/alerts, /v1/alertmanager; GET /healthz, /metrics, /api/v1/slo)"
         )?;
         out.flush()?;
     }

@@ -193,6 +193,12 @@ impl Pipeline {
         .map(|p| (p.name.clone(), p))
         .collect();
         policies.extend(parts.policies.into_iter().map(|p| (p.name.clone(), p)));
+        for (name, backend) in &backends {
+            parts.metrics.init_channel(name, backend.kind().as_str());
+        }
+        for endpoint in ["alerts", "alertmanager"] {
+            parts.metrics.init_ingest(endpoint);
+        }
         let channels: Vec<String> = backends.keys().cloned().collect();
         let router = Router::new(&parts.routing, &channels)?;
         for route in &parts.routing.routes {
@@ -300,6 +306,17 @@ impl Pipeline {
         stop: &CancellationToken,
         serve_http: bool,
     ) -> Result<Running, PipelineError> {
+        self.spawn_serving(stop, serve_http, axum::Router::new())
+            .await
+    }
+
+    /// As [`Pipeline::spawn`], the ingest server also serving `routes` (e.g. `/api/v1/slo`).
+    pub async fn spawn_serving(
+        self: &Arc<Self>,
+        stop: &CancellationToken,
+        serve_http: bool,
+        routes: axum::Router,
+    ) -> Result<Running, PipelineError> {
         let mut tasks = JoinSet::new();
         let mut address = None;
         if serve_http {
@@ -310,7 +327,7 @@ impl Pipeline {
                     source,
                 })?;
             address = listener.local_addr().ok();
-            let app = ingest::app(self.clone());
+            let app = ingest::app(self.clone()).merge(routes);
             let stop = stop.clone();
             tasks.spawn(async move {
                 let served = axum::serve(listener, app)

@@ -247,6 +247,40 @@ pub struct SloSection {
     pub readings: Vec<SloReading>,
 }
 
+/// How often SLO figures are read from Prometheus: each read is one query per objective over
+/// windows up to the whole period, heavier than a store read.
+pub const PROMETHEUS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often this process's own counters are sampled.
+pub const LOCAL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The SLO source a config names: its Prometheus when `slo.prometheus_url` is set, else, when
+/// `render` gives this process's metrics, its own counters; `None` when there is neither.
+pub fn from_config(
+    config: &crate::config::Config,
+    render: Option<Box<dyn Fn() -> String + Send>>,
+    stop: &CancellationToken,
+) -> Result<Option<SloFeed>, String> {
+    let slos = config
+        .slo
+        .definitions(&config.delivery)
+        .map_err(|(key, message)| format!("{key}: {message}"))?;
+    if !config.slo.prometheus_url.is_empty() {
+        let client = crate::sources::prometheus::PrometheusClient::new(
+            &config.slo.prometheus_url,
+            Duration::from_millis(config.slo.timeout_ms),
+        )
+        .map_err(|e| format!("slo.prometheus_url: {e}"))?;
+        return Ok(Some(spawn_prometheus(
+            client,
+            slos,
+            PROMETHEUS_INTERVAL,
+            stop.child_token(),
+        )));
+    }
+    Ok(render.map(|render| spawn_local(render, slos, LOCAL_INTERVAL, stop.child_token())))
+}
+
 /// The latest SLO section, for the poller to put in every snapshot.
 pub type SloFeed = watch::Receiver<Option<Arc<SloSection>>>;
 
@@ -483,10 +517,12 @@ mod tests {
         let slo = spec.definition().unwrap();
         let metrics = crate::telemetry::Metrics::new();
         for seconds in [0.2, 0.4, 0.9, 3.0] {
-            metrics.delivery_latency.get_or_create(&crate::telemetry::metrics::ChannelLabels {
-                channel: "pager".to_owned(),
-            })
-            .observe(seconds);
+            metrics
+                .delivery_latency
+                .get_or_create(&crate::telemetry::metrics::ChannelLabels {
+                    channel: "pager".to_owned(),
+                })
+                .observe(seconds);
         }
         let samples = crate::sources::scrape::parse_exposition(&metrics.render()).unwrap();
         assert_eq!(bad_and_total(&slo.events, &samples), (Some(1.0), Some(4.0)));

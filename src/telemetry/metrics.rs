@@ -381,6 +381,41 @@ impl Metrics {
             .inc();
     }
 
+    /// Create the delivery counters of `channel` at 0 for the outcomes SLOs count, so the first
+    /// failure is an increase Prometheus sees, not a new series whose first value it cannot
+    /// count.
+    pub fn init_channel(&self, channel: &str, backend: &'static str) {
+        for outcome in [
+            DeliveryOutcome::delivered,
+            DeliveryOutcome::retried,
+            DeliveryOutcome::dead_lettered,
+        ] {
+            let _ = self.deliveries.get_or_create(&DeliveryLabels {
+                channel: channel.to_owned(),
+                backend,
+                outcome,
+                test: "false",
+            });
+        }
+    }
+
+    /// Create the ingest counters at 0 for `endpoint`: accepted and every refusal that is Ward's
+    /// own doing (what the ingest SLO counts).
+    pub fn init_ingest(&self, endpoint: &'static str) {
+        let _ = self.ingest_requests.get_or_create(&IngestLabels {
+            endpoint,
+            status: "accepted",
+            reason: "",
+        });
+        for reason in ["queue_full", "shedding", "store"] {
+            let _ = self.ingest_requests.get_or_create(&IngestLabels {
+                endpoint,
+                status: "rejected",
+                reason,
+            });
+        }
+    }
+
     pub fn ingest(&self, endpoint: &'static str, reason: &'static str, count: u64) {
         let status = if reason.is_empty() {
             self.totals.ingested.fetch_add(count, Ordering::Relaxed);
