@@ -366,6 +366,13 @@ fn slo_section() -> ward::sources::slo::SloSection {
     let reading = |name: &str, target: f64, m: Measurement| ward::sources::slo::SloReading {
         name: name.to_owned(),
         description: String::new(),
+        trend: ward::sources::slo::BurnTrend {
+            short: (0..60)
+                .map(|i| (i > 10).then(|| f64::from(i % 20)))
+                .collect(),
+            long: (0..60).map(|i| Some(f64::from(i) / 4.0)).collect(),
+            threshold: 14.4,
+        },
         figures: evaluate(
             &Objective::new(target, Period::Days30).unwrap(),
             &Measurements {

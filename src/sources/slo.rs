@@ -71,6 +71,28 @@ pub struct SloReading {
     pub name: String,
     pub description: String,
     pub figures: SloFigures,
+    /// The fast page's burn rates over the last hour, oldest first, for the sparklines.
+    pub trend: BurnTrend,
+}
+
+/// Burn rates over the last [`TREND_RANGE_S`], one point per column: the short (5 m) and long
+/// (1 h) windows of the fast page, and the threshold they are compared with. `None` points are
+/// unknown (no traffic, no series).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BurnTrend {
+    pub short: Vec<Option<f64>>,
+    pub long: Vec<Option<f64>>,
+    pub threshold: f64,
+}
+
+/// How far back the sparklines reach, and in how many points.
+pub const TREND_RANGE_S: u64 = 3_600;
+pub const TREND_POINTS: u16 = 60;
+
+/// The fast page's windows (5 m and 1 h) and threshold for `slo`.
+fn fast_page(slo: &SloDefinition) -> (u64, u64, f64) {
+    let page = crate::engine::slo::ALERT_WINDOWS[0];
+    (page.short_s, page.long_s, page.factor(slo.objective.period))
 }
 
 /// The running totals of one objective's bad and total events, sampled from counters, so
@@ -139,6 +161,51 @@ impl CounterHistory {
         let total_then = total_then.unwrap_or(0.0);
         let grown = |now: f64, then: f64| if now >= then { now - then } else { now };
         Measurement::events(grown(bad_now, bad_then), grown(total_now, total_then))
+    }
+
+    /// The burn rate over `window_ms` ending at each of `points` times a step apart, the last
+    /// at the newest sample.
+    pub fn trend(
+        &self,
+        slo: &SloDefinition,
+        window_ms: i64,
+        points: u16,
+        step_ms: i64,
+    ) -> Vec<Option<f64>> {
+        let Some(&(now, _, _)) = self.samples.back() else {
+            return vec![None; usize::from(points)];
+        };
+        (0..i64::from(points))
+            .rev()
+            .map(|k| {
+                let end = now - k * step_ms;
+                self.measure_between(end - window_ms, end)
+                    .error_ratio()
+                    .map(|e| slo.objective.burn_rate(e))
+            })
+            .collect()
+    }
+
+    /// Events between `from_ms` and `to_ms`, from the samples nearest inside that span.
+    fn measure_between(&self, from_ms: i64, to_ms: i64) -> Measurement {
+        let Some(&(_, bad_end, Some(total_end))) = self
+            .samples
+            .iter()
+            .rev()
+            .find(|(t, _, total)| *t <= to_ms && total.is_some())
+        else {
+            return Measurement::Absent;
+        };
+        let Some(&(_, bad_start, total_start)) = self
+            .samples
+            .iter()
+            .find(|(t, _, total)| *t >= from_ms && *t <= to_ms && total.is_some())
+        else {
+            return Measurement::NoTraffic;
+        };
+        let total_start = total_start.unwrap_or(0.0);
+        let grown = |end: f64, start: f64| if end >= start { end - start } else { end };
+        Measurement::events(grown(bad_end, bad_start), grown(total_end, total_start))
     }
 
     /// Every window of `slo` and its period.
@@ -225,10 +292,19 @@ impl LocalSlos {
     pub fn readings(&self) -> Vec<SloReading> {
         self.slos
             .iter()
-            .map(|(slo, history)| SloReading {
-                name: slo.name.clone(),
-                description: slo.description.clone(),
-                figures: evaluate(&slo.objective, &history.measurements(slo)),
+            .map(|(slo, history)| {
+                let (short_s, long_s, threshold) = fast_page(slo);
+                let step_ms = (TREND_RANGE_S / u64::from(TREND_POINTS)) as i64 * 1_000;
+                SloReading {
+                    name: slo.name.clone(),
+                    description: slo.description.clone(),
+                    figures: evaluate(&slo.objective, &history.measurements(slo)),
+                    trend: BurnTrend {
+                        short: history.trend(slo, short_s as i64 * 1_000, TREND_POINTS, step_ms),
+                        long: history.trend(slo, long_s as i64 * 1_000, TREND_POINTS, step_ms),
+                        threshold,
+                    },
+                }
             })
             .collect()
     }
@@ -279,6 +355,53 @@ pub fn from_config(
         )));
     }
     Ok(render.map(|render| spawn_local(render, slos, LOCAL_INTERVAL, stop.child_token())))
+}
+
+/// The fast page's burn rates over the last hour from Prometheus: one range query per window,
+/// a point per column (the step never below the scrape interval). A failed query leaves its
+/// line unknown rather than failing the reading.
+async fn prometheus_trend(
+    client: &crate::sources::prometheus::PrometheusClient,
+    slo: &SloDefinition,
+    now_ms: i64,
+) -> BurnTrend {
+    let (short_s, long_s, threshold) = fast_page(slo);
+    let end = now_ms as f64 / 1_000.0;
+    let start = end - TREND_RANGE_S as f64;
+    let step = crate::sources::prometheus::range_step(TREND_RANGE_S as f64, TREND_POINTS, 1.0);
+    let line = |window_s: u64| async move {
+        let (bad, total) = slo.events.promql("increase", &window_name(window_s));
+        let series = client
+            .query_range(&format!("{bad} / {total}"), start, end, step)
+            .await
+            .unwrap_or_default();
+        let points: BTreeMap<i64, f64> = series
+            .first()
+            .map(|s| {
+                s.points
+                    .iter()
+                    .map(|&(t, v)| (t.round() as i64, v))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (0..i64::from(TREND_POINTS))
+            .rev()
+            .map(|k| {
+                let t = (end - k as f64 * step).round() as i64;
+                points
+                    .range(t - step as i64..=t)
+                    .next_back()
+                    .map(|(_, &ratio)| ratio)
+                    .filter(|r| r.is_finite())
+                    .map(|r| slo.objective.burn_rate(r))
+            })
+            .collect()
+    };
+    BurnTrend {
+        short: line(short_s).await,
+        long: line(long_s).await,
+        threshold,
+    }
 }
 
 /// The latest SLO section, for the poller to put in every snapshot.
@@ -370,6 +493,10 @@ pub fn spawn_prometheus(
                             .into_iter()
                             .filter_map(|s| Some((s.labels.get(TAG)?.clone(), s.value)))
                             .collect();
+                        let trend = tokio::select! {
+                            () = stop.cancelled() => return,
+                            trend = prometheus_trend(&client, slo, at) => trend,
+                        };
                         readings.push(SloReading {
                             name: slo.name.clone(),
                             description: slo.description.clone(),
@@ -377,6 +504,7 @@ pub fn spawn_prometheus(
                                 &slo.objective,
                                 &measurements_from_tagged(slo, &values),
                             ),
+                            trend,
                         });
                     }
                     Err(error) => {

@@ -6,11 +6,11 @@
 use std::fmt::Write as _;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 
 use super::figure;
-use super::grid::{GridCell, GridRow, grid, raw, styled};
+use super::grid::{GridCell, GridRow, grid, put, raw, styled};
 use crate::engine::slo::{Exhaustion, Measurement, Severity, SloFigures, SloState, WindowFigures};
 use crate::sources::slo::{SloReading, SloSection};
 use crate::ui::app::App;
@@ -84,13 +84,101 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         *last = Constraint::Min(6);
     }
     let title = title(app, section);
-    grid(app, theme, title, &header, &widths, section.readings.len()).render(frame, area, |i| {
+    let selected = section.readings.get(app.row_within(section.readings.len()));
+    let trend_height = if selected.is_some() && area.height >= 14 {
+        5
+    } else {
+        0
+    };
+    let [table, trend_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(trend_height)]).areas(area);
+    grid(app, theme, title, &header, &widths, section.readings.len()).render(frame, table, |i| {
         let mut cells: Vec<Option<_>> = cells(app, theme, &section.readings[i])
             .into_iter()
             .map(Some)
             .collect();
         GridRow::new(shown.iter().filter_map(|&c| cells[c].take()).collect())
     });
+    if let Some(reading) = selected
+        && trend_height > 0
+    {
+        draw_trend(app, theme, frame, trend_area, reading);
+    }
+}
+
+/// The selected objective's fast-page burn rates over the last hour, against the threshold:
+/// bars scaled to the larger of the threshold and the peak, red above the threshold, blank
+/// where unknown.
+fn draw_trend(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, reading: &SloReading) {
+    const BARS: [&str; 8] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
+    let trend = &reading.trend;
+    let title = format!(
+        " {} · burn over the last hour, 5 m and 1 h windows · pages above {} ",
+        fit(&reading.name, 30),
+        trend.threshold
+    );
+    let block = super::block(theme, title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let peak = trend
+        .short
+        .iter()
+        .chain(&trend.long)
+        .flatten()
+        .fold(trend.threshold, |a, &b| a.max(b));
+    let dim = theme.style(Item::Dim);
+    let buf = frame.buffer_mut();
+    let lines = [("5m ", &trend.short), ("1h ", &trend.long)];
+    for ((label, points), y) in lines.iter().zip(inner.y..inner.bottom()) {
+        let mut x = put(buf, inner.x, y, inner.width, label, dim);
+        for point in *points {
+            if x >= inner.right() {
+                break;
+            }
+            let (glyph, item) = match point {
+                None => (" ", Item::Dim),
+                Some(burn) => {
+                    let level = ((burn / peak) * 7.0).round().clamp(0.0, 7.0) as usize;
+                    let item = if *burn > trend.threshold {
+                        Item::Error
+                    } else {
+                        Item::Sparkline
+                    };
+                    (BARS[level], item)
+                }
+            };
+            buf[(x, y)]
+                .set_symbol(glyph)
+                .set_style(figure(app, theme, item));
+            x += 1;
+        }
+        let now = points
+            .last()
+            .copied()
+            .flatten()
+            .map_or_else(|| "unknown".to_owned(), |b| format!("{b:.2}"));
+        put(
+            buf,
+            x.saturating_add(1),
+            y,
+            inner.right().saturating_sub(x + 1),
+            &format!("now {now}"),
+            dim,
+        );
+    }
+    if inner.height > 2 {
+        put(
+            buf,
+            inner.x,
+            inner.y + 2,
+            inner.width,
+            &format!(
+                "scale: full bar = {peak:.1}; the page fires while both lines are above {}",
+                trend.threshold
+            ),
+            dim,
+        );
+    }
 }
 
 /// Every column of one objective's row, in header order.
