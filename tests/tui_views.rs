@@ -360,12 +360,18 @@ fn confirm_action(app: &App) -> Action {
     }
 }
 
-/// Three objectives: one fine, one paging (20 % errors against 99 %), one with no traffic.
+/// Four objectives: one fine, one paging (20 % errors against 99 %), one with no traffic, one
+/// whose series went away five minutes ago.
 fn slo_section() -> ward::sources::slo::SloSection {
     use ward::engine::slo::{Measurement, Measurements, Objective, Period, WINDOWS_S, evaluate};
     let reading = |name: &str, target: f64, m: Measurement| ward::sources::slo::SloReading {
         name: name.to_owned(),
         description: String::new(),
+        seen_at_ms: Some(if m == Measurement::Absent {
+            NOW - 300_000
+        } else {
+            NOW - 3_000
+        }),
         trend: ward::sources::slo::BurnTrend {
             short: (0..60)
                 .map(|i| (i > 10).then(|| f64::from(i % 20)))
@@ -393,6 +399,7 @@ fn slo_section() -> ward::sources::slo::SloSection {
                 Measurement::events(2_000.0, 10_000.0),
             ),
             reading("delivery-latency", 0.99, Measurement::NoTraffic),
+            reading("pager-availability", 0.99, Measurement::Absent),
         ],
     }
 }

@@ -73,6 +73,9 @@ pub struct SloReading {
     pub figures: SloFigures,
     /// The fast page's burn rates over the last hour, oldest first, for the sparklines.
     pub trend: BurnTrend,
+    /// When its total series was last there (read within the shortest window); while it is
+    /// absent, the view shows how long ago that was.
+    pub seen_at_ms: Option<i64>,
 }
 
 /// Burn rates over the last [`TREND_RANGE_S`], one point per column: the short (5 m) and long
@@ -134,6 +137,15 @@ impl CounterHistory {
 
     pub fn len(&self) -> usize {
         self.samples.len()
+    }
+
+    /// When the total series was last in a sample.
+    pub fn seen_at(&self) -> Option<i64> {
+        self.samples
+            .iter()
+            .rev()
+            .find(|(_, _, total)| total.is_some())
+            .map(|(t, _, _)| *t)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -304,6 +316,7 @@ impl LocalSlos {
                         long: history.trend(slo, long_s as i64 * 1_000, TREND_POINTS, step_ms),
                         threshold,
                     },
+                    seen_at_ms: history.seen_at(),
                 }
             })
             .collect()
@@ -497,14 +510,22 @@ pub fn spawn_prometheus(
                             () = stop.cancelled() => return,
                             trend = prometheus_trend(&client, slo, at) => trend,
                         };
+                        let measured = measurements_from_tagged(slo, &values);
+                        let seen_at_ms = if measured.windows[0] == Measurement::Absent {
+                            section
+                                .readings
+                                .iter()
+                                .find(|r| r.name == slo.name)
+                                .and_then(|r| r.seen_at_ms)
+                        } else {
+                            Some(at)
+                        };
                         readings.push(SloReading {
                             name: slo.name.clone(),
                             description: slo.description.clone(),
-                            figures: evaluate(
-                                &slo.objective,
-                                &measurements_from_tagged(slo, &values),
-                            ),
+                            figures: evaluate(&slo.objective, &measured),
                             trend,
+                            seen_at_ms,
                         });
                     }
                     Err(error) => {

@@ -69,7 +69,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(7),
         Constraint::Length(7),
         Constraint::Length(7),
-        Constraint::Length(9),
+        Constraint::Length(10),
         Constraint::Min(10),
     ];
     // Narrow terminals keep what triage needs: name, state, budget, the fast burns, alerts.
@@ -225,7 +225,17 @@ fn cells<'a>(app: &App, theme: &Theme, reading: &'a SloReading) -> Vec<GridCell<
         };
         cells.push(styled(label, figure(app, theme, item)));
     }
-    cells.push(styled(f.state.as_str(), state_style(app, theme, f.state)));
+    let state = match (f.windows[0].measurement, reading.seen_at_ms) {
+        (Measurement::Absent, Some(seen)) => {
+            format!(
+                "absent {}",
+                age(u64::try_from(app.now_ms - seen).unwrap_or(0))
+            )
+        }
+        (Measurement::Absent, None) => "absent".to_owned(),
+        _ => f.state.as_str().to_owned(),
+    };
+    cells.push(styled(state, state_style(app, theme, f.state)));
     cells.push(styled(lasts(f.exhaustion), text));
     cells
 }
