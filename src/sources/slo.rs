@@ -427,21 +427,24 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Evaluate `slos` from this process's counters (`render` gives the exposition text of its
-/// registry) every `interval` until `stop`.
-pub fn spawn_local(
-    render: impl Fn() -> String + Send + 'static,
-    slos: Vec<SloDefinition>,
+/// One way of reading SLO figures into a section, run by [`spawn_feed`].
+trait SectionReader: Send + 'static {
+    fn read(&mut self, section: &mut SloSection, at_ms: i64) -> impl Future<Output = ()> + Send;
+}
+
+/// Read into a section every `interval` until `stop`, publishing it after each read.
+fn spawn_feed(
+    source: String,
     interval: Duration,
     stop: CancellationToken,
+    mut reader: impl SectionReader,
 ) -> SloFeed {
     let (tx, rx) = watch::channel(None);
-    let mut local = LocalSlos::new(slos);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut section = SloSection {
-            source: "this process's counters".to_owned(),
+            source,
             read_at_ms: None,
             error: None,
             readings: Vec::new(),
@@ -451,14 +454,9 @@ pub fn spawn_local(
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let at = now_ms();
-            match local.sample(&render(), at) {
-                Ok(()) => {
-                    section.readings = local.readings();
-                    section.read_at_ms = Some(at);
-                    section.error = None;
-                }
-                Err(error) => section.error = Some(error),
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = reader.read(&mut section, now_ms()) => {}
             }
             if tx.send(Some(Arc::new(section.clone()))).is_err() {
                 return;
@@ -466,6 +464,95 @@ pub fn spawn_local(
         }
     });
     rx
+}
+
+struct LocalReader<R> {
+    local: LocalSlos,
+    render: R,
+}
+
+impl<R: Fn() -> String + Send + 'static> SectionReader for LocalReader<R> {
+    async fn read(&mut self, section: &mut SloSection, at_ms: i64) {
+        match self.local.sample(&(self.render)(), at_ms) {
+            Ok(()) => {
+                section.readings = self.local.readings();
+                section.read_at_ms = Some(at_ms);
+                section.error = None;
+            }
+            Err(error) => section.error = Some(error),
+        }
+    }
+}
+
+/// Evaluate `slos` from this process's counters (`render` gives the exposition text of its
+/// registry) every `interval` until `stop`.
+pub fn spawn_local(
+    render: impl Fn() -> String + Send + 'static,
+    slos: Vec<SloDefinition>,
+    interval: Duration,
+    stop: CancellationToken,
+) -> SloFeed {
+    let reader = LocalReader {
+        local: LocalSlos::new(slos),
+        render,
+    };
+    spawn_feed("this process's counters".to_owned(), interval, stop, reader)
+}
+
+struct PrometheusReader {
+    client: crate::sources::prometheus::PrometheusClient,
+    slos: Vec<SloDefinition>,
+}
+
+impl PrometheusReader {
+    /// One objective's reading; `last` is its previous one (for when its series went away).
+    async fn reading(
+        &self,
+        slo: &SloDefinition,
+        last: Option<&SloReading>,
+        at_ms: i64,
+    ) -> Result<SloReading, crate::sources::prometheus::PromError> {
+        let samples = self.client.query(&measurement_query(slo)).await?;
+        let values: BTreeMap<String, f64> = samples
+            .into_iter()
+            .filter_map(|s| Some((s.labels.get(TAG)?.clone(), s.value)))
+            .collect();
+        let measured = measurements_from_tagged(slo, &values);
+        let seen_at_ms = if measured.windows[0] == Measurement::Absent {
+            last.and_then(|r| r.seen_at_ms)
+        } else {
+            Some(at_ms)
+        };
+        Ok(SloReading {
+            name: slo.name.clone(),
+            description: slo.description.clone(),
+            figures: evaluate(&slo.objective, &measured),
+            trend: prometheus_trend(&self.client, slo, at_ms).await,
+            seen_at_ms,
+        })
+    }
+}
+
+impl SectionReader for PrometheusReader {
+    async fn read(&mut self, section: &mut SloSection, at_ms: i64) {
+        let mut errors = Vec::new();
+        let mut readings = Vec::with_capacity(self.slos.len());
+        for slo in &self.slos {
+            let last = section.readings.iter().find(|r| r.name == slo.name);
+            match self.reading(slo, last, at_ms).await {
+                Ok(reading) => readings.push(reading),
+                Err(error) => {
+                    errors.push(format!("{}: {error}", slo.name));
+                    readings.extend(last.cloned());
+                }
+            }
+        }
+        if errors.len() < self.slos.len() || self.slos.is_empty() {
+            section.read_at_ms = Some(at_ms);
+        }
+        section.readings = readings;
+        section.error = (!errors.is_empty()).then(|| errors.join("; "));
+    }
 }
 
 /// Evaluate `slos` from a Prometheus HTTP API every `interval` until `stop`: one query per
@@ -476,77 +563,8 @@ pub fn spawn_prometheus(
     interval: Duration,
     stop: CancellationToken,
 ) -> SloFeed {
-    let (tx, rx) = watch::channel(None);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut section = SloSection {
-            source: format!("prometheus {}", client.url()),
-            read_at_ms: None,
-            error: None,
-            readings: Vec::new(),
-        };
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let at = now_ms();
-            let mut errors = Vec::new();
-            let mut readings = Vec::with_capacity(slos.len());
-            for slo in &slos {
-                let query = measurement_query(slo);
-                let answer = tokio::select! {
-                    () = stop.cancelled() => return,
-                    answer = client.query(&query) => answer,
-                };
-                match answer {
-                    Ok(samples) => {
-                        let values: BTreeMap<String, f64> = samples
-                            .into_iter()
-                            .filter_map(|s| Some((s.labels.get(TAG)?.clone(), s.value)))
-                            .collect();
-                        let trend = tokio::select! {
-                            () = stop.cancelled() => return,
-                            trend = prometheus_trend(&client, slo, at) => trend,
-                        };
-                        let measured = measurements_from_tagged(slo, &values);
-                        let seen_at_ms = if measured.windows[0] == Measurement::Absent {
-                            section
-                                .readings
-                                .iter()
-                                .find(|r| r.name == slo.name)
-                                .and_then(|r| r.seen_at_ms)
-                        } else {
-                            Some(at)
-                        };
-                        readings.push(SloReading {
-                            name: slo.name.clone(),
-                            description: slo.description.clone(),
-                            figures: evaluate(&slo.objective, &measured),
-                            trend,
-                            seen_at_ms,
-                        });
-                    }
-                    Err(error) => {
-                        errors.push(format!("{}: {error}", slo.name));
-                        if let Some(last) = section.readings.iter().find(|r| r.name == slo.name) {
-                            readings.push(last.clone());
-                        }
-                    }
-                }
-            }
-            if errors.len() < slos.len() || slos.is_empty() {
-                section.read_at_ms = Some(at);
-            }
-            section.readings = readings;
-            section.error = (!errors.is_empty()).then(|| errors.join("; "));
-            if tx.send(Some(Arc::new(section.clone()))).is_err() {
-                return;
-            }
-        }
-    });
-    rx
+    let source = format!("prometheus {}", client.url());
+    spawn_feed(source, interval, stop, PrometheusReader { client, slos })
 }
 
 #[cfg(test)]
