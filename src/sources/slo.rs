@@ -156,23 +156,10 @@ impl CounterHistory {
     /// (or the oldest there is, when the history is shorter than the window). A counter that
     /// went down restarted from 0 (DOMAIN §1.6).
     pub fn measure(&self, window_ms: i64) -> Measurement {
-        let Some(&(now, bad_now, total_now)) = self.samples.back() else {
-            return Measurement::Absent;
-        };
-        let Some(total_now) = total_now else {
-            return Measurement::Absent;
-        };
-        let from = now - window_ms;
-        let Some(&(_, bad_then, total_then)) = self
-            .samples
-            .iter()
-            .find(|(t, _, total)| *t >= from && total.is_some())
-        else {
-            return Measurement::NoTraffic;
-        };
-        let total_then = total_then.unwrap_or(0.0);
-        let grown = |now: f64, then: f64| if now >= then { now - then } else { now };
-        Measurement::events(grown(bad_now, bad_then), grown(total_now, total_then))
+        match self.samples.back() {
+            Some(&(now, _, Some(_))) => self.measure_between(now - window_ms, now),
+            _ => Measurement::Absent,
+        }
     }
 
     /// The burn rate over `window_ms` ending at each of `points` times a step apart, the last
@@ -200,22 +187,29 @@ impl CounterHistory {
 
     /// Events between `from_ms` and `to_ms`, from the samples nearest inside that span.
     fn measure_between(&self, from_ms: i64, to_ms: i64) -> Measurement {
+        // Samples are in time order: binary searches keep a month of history cheap to read.
+        let end = self.samples.partition_point(|(t, _, _)| *t <= to_ms);
+        let start = self
+            .samples
+            .partition_point(|(t, _, _)| *t < from_ms)
+            .min(end);
         let Some(&(_, bad_end, Some(total_end))) = self
             .samples
-            .iter()
+            .range(..end)
             .rev()
-            .find(|(t, _, total)| *t <= to_ms && total.is_some())
+            .find(|(_, _, total)| total.is_some())
         else {
             return Measurement::Absent;
         };
         let Some(&(_, bad_start, total_start)) = self
             .samples
-            .iter()
-            .find(|(t, _, total)| *t >= from_ms && *t <= to_ms && total.is_some())
+            .range(start..end)
+            .find(|(_, _, total)| total.is_some())
         else {
             return Measurement::NoTraffic;
         };
         let total_start = total_start.unwrap_or(0.0);
+        // A counter that went down restarted from 0 (DOMAIN §1.6).
         let grown = |end: f64, start: f64| if end >= start { end - start } else { end };
         Measurement::events(grown(bad_end, bad_start), grown(total_end, total_start))
     }
