@@ -230,22 +230,17 @@ pub fn select_sum(
     samples: &[crate::sources::scrape::ScrapedSample],
     selector: &Selector,
 ) -> Option<f64> {
-    let mut sum = None;
-    for sample in samples.iter().filter(|s| s.name == selector.metric) {
+    crate::sources::scrape::sum(samples, &selector.metric, |labels| {
         // The scraper writes bucket bounds in their shortest form (`1`); selectors as
         // exporters do (`1.0`).
-        let label = |name: &str| {
-            let value = sample.labels.get(name)?;
+        selector.matches(&|name: &str| {
+            let value = labels.get(name)?;
             match (name, value.parse::<f64>()) {
                 ("le", Ok(bound)) if bound.is_finite() => Some(crate::config::slo::le_label(bound)),
                 _ => Some(value.clone()),
             }
-        };
-        if selector.matches(&label) {
-            *sum.get_or_insert(0.0) += sample.value;
-        }
-    }
-    sum
+        })
+    })
 }
 
 /// An objective's running (bad, total) in one scrape of counters.
