@@ -31,6 +31,8 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        // Already explained on stdout (a check's findings, an unreachable store's status).
+        Err(err) if err.is::<cli::Exit>() => ExitCode::from(cli::exit_code(&err)),
         Err(err) => {
             let _ = writeln!(io::stderr(), "error: {err:#}");
             ExitCode::from(cli::exit_code(&err))

@@ -736,3 +736,54 @@ fn a_plan_that_fixed_a_cut_off_is_shown_for_its_action() {
         matches!(&app.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Ready { .. }))
     );
 }
+
+/// Parity: `ward status --format json` carries every figure the control room draws. The views
+/// drawn from the snapshot read back out of the status JSON equal the views drawn from the
+/// original, cell for cell (the DLQ page's entries are the browser's, not the status's).
+#[test]
+fn every_figure_the_views_draw_is_in_the_status_json() {
+    let original = fixture();
+    let mut without_page = original.clone();
+    without_page.dlq_page = None;
+    let json =
+        serde_json::to_string(&ward::headless::Status::new(original.clone(), Vec::new())).unwrap();
+    let back: ward::headless::Status = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.kind, "ward.status");
+    let cases = [
+        (View::Overview, false),
+        (View::Overview, true),
+        (View::Queues, false),
+        (View::Breakers, false),
+        (View::Overrides, false),
+        (View::Audit, false),
+        (View::Slo, false),
+        (View::Dlq, false),
+    ];
+    for (view, wall) in cases {
+        for (w, h) in [(200u16, 60u16), (80, 24)] {
+            let draw = |snapshot: Snapshot| {
+                let mut app = app_with(
+                    snapshot,
+                    Mode {
+                        wall,
+                        ..Mode::default()
+                    },
+                );
+                app.show(view);
+                render(&app, w, h).backend().buffer().clone()
+            };
+            let expected = if view == View::Dlq {
+                draw(without_page.clone())
+            } else {
+                draw(original.clone())
+            };
+            let mut from_status = back.snapshot.clone();
+            from_status.dlq_page = None;
+            assert_eq!(
+                draw(from_status),
+                expected,
+                "{view:?} (wall {wall}) at {w}x{h} differs when drawn from the status JSON"
+            );
+        }
+    }
+}

@@ -10,7 +10,9 @@ use crate::model::FlagState;
 use crate::store::{Store, StoreResult, update_breaker};
 
 /// What kind of state an override is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OverrideKind {
     EmergencyStop,
@@ -20,7 +22,7 @@ pub enum OverrideKind {
 }
 
 /// One operator-set state, as the Overrides view lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Override {
     pub kind: OverrideKind,
     /// The flag's name, or the breaker's backend.

@@ -3,15 +3,16 @@
 //! Only this layer reads the real process environment: clap supplies each global flag's
 //! `WARD_*` fallback, and [`GlobalArgs::location`] reads `$XDG_CONFIG_HOME` / `$HOME`.
 
+pub mod action_cmd;
 mod config_cmd;
 pub mod logging;
-mod replay_cmd;
 mod slo_cmd;
+pub mod status_cmd;
 mod template_cmd;
 mod tui_cmd;
 mod up_cmd;
 
-pub use replay_cmd::{Format, ReplayArgs};
+pub use action_cmd::{Format, ReplayArgs};
 pub use tui_cmd::{TuiArgs, runner as tui_runner};
 
 use std::collections::BTreeMap;
@@ -118,6 +119,25 @@ pub enum Command {
     Up,
     /// Replay DLQ entries to their queue: plan, confirm, run in bounded batches, audit
     Replay(ReplayArgs),
+    /// Delete DLQ (or dead-list) entries for good: plan, confirm by typing the count, audit
+    Purge(action_cmd::PurgeArgs),
+    /// Move DLQ entries to the dead list (replay and remediation leave them alone)
+    Dead(action_cmd::DeadArgs),
+    /// Load shedding for every worker: off, dlq or defer
+    Shed(action_cmd::ShedArgs),
+    /// A channel's circuit breaker: open (forced, with an expiry), reset or disable
+    Breaker(action_cmd::BreakerArgs),
+    /// Emergency stop: on stops all sending (or one channel's), off resumes
+    Stop(action_cmd::StopArgs),
+    /// Send a test alert through the real pipeline (to stdout unless a channel is named)
+    TestAlert(action_cmd::TestAlertArgs),
+    /// One read of the deployment: queues, DLQs, breakers, flags, overrides, SLOs, freshness
+    Status(status_cmd::StatusArgs),
+    /// A status read every interval, one per line, until interrupted
+    Watch(status_cmd::WatchArgs),
+    /// Thresholds over one status read: exit 0 ok, 1 warning, 2 critical, 3 unknown or
+    /// unreachable, one line per finding
+    Check(status_cmd::CheckArgs),
     /// Engine and control room in one process on the memory store, with synthetic traffic and
     /// injected faults (needs nothing installed)
     Demo(TuiArgs),
@@ -142,6 +162,10 @@ pub enum ConfigCommand {
     Path,
     /// Print the resolved configuration (defaults < file < environment < flags) as TOML
     Show,
+    /// Set a dynamic config value in the deployment's store (every worker reads it)
+    Set(action_cmd::ConfigSetArgs),
+    /// Delete a dynamic config value from the deployment's store
+    Unset(action_cmd::ConfigUnsetArgs),
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -160,9 +184,18 @@ impl Command {
     /// `ward config path` from telling you where that file is).
     pub fn needs_config(&self) -> bool {
         match self {
-            Self::Config(ConfigCommand::Show)
+            Self::Config(ConfigCommand::Show | ConfigCommand::Set(_) | ConfigCommand::Unset(_))
             | Self::Up
             | Self::Replay(_)
+            | Self::Purge(_)
+            | Self::Dead(_)
+            | Self::Shed(_)
+            | Self::Breaker(_)
+            | Self::Stop(_)
+            | Self::TestAlert(_)
+            | Self::Status(_)
+            | Self::Watch(_)
+            | Self::Check(_)
             | Self::Demo(_)
             | Self::Tui(_)
             | Self::Slo(_)
@@ -178,6 +211,12 @@ impl Command {
         matches!(self, Self::Demo(_) | Self::Tui(_))
     }
 }
+
+/// End with this exit code, having said everything on stdout already (`ward check`'s verdict,
+/// `ward status` of an unreachable store).
+#[derive(Debug, thiserror::Error)]
+#[error("exit code {0}")]
+pub struct Exit(pub u8);
 
 /// A usage error found after parsing (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -277,7 +316,25 @@ impl GlobalArgs {
 /// Runs the subcommand, writing its output to `out`. `config` must be `Some` when
 /// [`Command::needs_config`] says so.
 pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let loaded = || config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"));
     match &cli.command {
+        Command::Config(ConfigCommand::Set(args)) => {
+            action_cmd::run(loaded()?, action_cmd::config_set(args), out)
+        }
+        Command::Config(ConfigCommand::Unset(args)) => {
+            action_cmd::run(loaded()?, action_cmd::config_unset(args), out)
+        }
+        Command::Purge(args) => action_cmd::run(loaded()?, action_cmd::purge(args), out),
+        Command::Dead(args) => action_cmd::run(loaded()?, action_cmd::dead(args), out),
+        Command::Shed(args) => action_cmd::run(loaded()?, action_cmd::shed(args), out),
+        Command::Breaker(args) => action_cmd::run(loaded()?, action_cmd::breaker(args), out),
+        Command::Stop(args) => action_cmd::run(loaded()?, action_cmd::stop(args), out),
+        Command::TestAlert(args) => {
+            action_cmd::run(loaded()?, Ok(action_cmd::test_alert(args)), out)
+        }
+        Command::Status(args) => status_cmd::status(loaded()?, args, out),
+        Command::Watch(args) => status_cmd::watch(loaded()?, args, out),
+        Command::Check(args) => status_cmd::check(loaded()?, args, out),
         Command::Config(ConfigCommand::Path) => config_cmd::path(&cli.global.location(), out),
         Command::Config(ConfigCommand::Show) => {
             let config =
@@ -290,11 +347,7 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
                 config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
             up_cmd::run(config, out)
         }
-        Command::Replay(args) => {
-            let config =
-                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
-            replay_cmd::run(config, args, out)
-        }
+        Command::Replay(args) => action_cmd::run(loaded()?, action_cmd::replay(args), out),
         Command::Demo(args) | Command::Tui(args) => {
             let config =
                 config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
@@ -330,6 +383,9 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
 /// Exit code for an error: 2 for config and usage errors, 3 for an unreachable store, 4 for a
 /// refusal by policy, 130 for an interrupted action, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
+        return *code;
+    }
     let any = |test: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(test);
     if any(&|e| e.is::<ConfigError>() || e.is::<UsageError>() || e.is::<clap::Error>()) {
         EXIT_USAGE
@@ -339,7 +395,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 .is_some_and(|a| matches!(a, crate::actions::ActionError::Refused(_)))
     }) {
         EXIT_REFUSED
-    } else if any(&|e| e.is::<replay_cmd::Interrupted>()) {
+    } else if any(&|e| e.is::<action_cmd::Interrupted>()) {
         EXIT_INTERRUPTED
     } else if any(&|e| {
         e.downcast_ref::<crate::store::StoreError>()

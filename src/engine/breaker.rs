@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::duration_ms;
 
 /// Tuning of one breaker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Open when failures / calls reaches this (0 < r ≤ 1).
@@ -56,7 +56,7 @@ impl BreakerConfig {
 }
 
 /// The state a breaker is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     Closed,
@@ -81,7 +81,7 @@ impl BreakerState {
 }
 
 /// Why a transition happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "cause", rename_all = "snake_case")]
 pub enum TransitionCause {
     FailureRate {
@@ -108,7 +108,7 @@ pub enum TransitionCause {
     OverrideExpired,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Transition {
     pub from: BreakerState,
     pub to: BreakerState,
@@ -117,7 +117,7 @@ pub struct Transition {
     pub cause: TransitionCause,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 struct Bucket {
     index: i64,
     calls: u32,
@@ -145,7 +145,9 @@ pub enum CallOutcome {
 }
 
 /// The failure rate over the window, or why there is none.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FailureRate {
     /// Fewer calls than the minimum: shown as "not enough calls (n/min)", never 0 %.
@@ -158,7 +160,7 @@ pub enum FailureRate {
 }
 
 /// One breaker's complete state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Breaker {
     pub state: BreakerState,
     pub since_ms: i64,

@@ -24,7 +24,7 @@ pub const WINDOWS_S: [u64; 7] = [
 ];
 
 /// The compliance period: a rolling 30 or 28 days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Period {
     #[serde(rename = "30d")]
     Days30,
@@ -66,7 +66,9 @@ pub fn window_name(seconds: u64) -> String {
 }
 
 /// Who an alert wakes: a page is critical, a ticket a warning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Ticket,
@@ -84,7 +86,7 @@ impl Severity {
 
 /// One multiwindow alert: it fires when the burn rate over both windows exceeds `factor`, the
 /// rate that spends `budget_fraction` of the period's budget within the long window.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AlertWindow {
     pub severity: Severity,
     pub budget_fraction: f64,
@@ -130,7 +132,7 @@ impl AlertWindow {
 }
 
 /// What is known of one window.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Measurement {
     /// `bad` of `total` events (counts from `increase()` may be fractional).
@@ -168,7 +170,7 @@ impl Measurement {
 }
 
 /// The objective, validated: 0 < target < 1 (100 % leaves no budget: every burn rate infinite).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Objective {
     pub target: f64,
     pub period: Period,
@@ -209,7 +211,7 @@ impl Objective {
 }
 
 /// The measurements of one SLO: one per entry of [`WINDOWS_S`] (in that order) and the period.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Measurements {
     pub windows: [Measurement; WINDOWS_S.len()],
     pub period: Measurement,
@@ -233,7 +235,7 @@ impl Measurements {
 }
 
 /// One window's figures.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct WindowFigures {
     pub window_s: u64,
     pub measurement: Measurement,
@@ -243,7 +245,7 @@ pub struct WindowFigures {
 
 /// One alert's state: `firing` is `None` when a window has no figure and the other does not
 /// already rule the alert out.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AlertFigures {
     pub severity: Severity,
     pub long_s: u64,
@@ -255,7 +257,7 @@ pub struct AlertFigures {
 }
 
 /// When the budget runs out at the current (1 h) burn rate.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Exhaustion {
     /// Already spent.
@@ -271,7 +273,9 @@ pub enum Exhaustion {
 
 /// The overall state: critical when a page fires, warning when a ticket fires, unknown when no
 /// alert can be decided, else ok.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SloState {
     Ok,
@@ -298,7 +302,7 @@ impl fmt::Display for SloState {
 }
 
 /// Everything Ward shows about one SLO.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SloFigures {
     pub target: f64,
     pub period: Period,

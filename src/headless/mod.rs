@@ -1,1 +1,9 @@
-//! Headless renderers over the control-room Snapshot: json, ndjson, text, markdown, and check exit codes.
+//! Headless output over the control room's Snapshot: the status document and its schema, text
+//! and markdown summaries, and `ward check`'s thresholds and exit codes.
+
+pub mod check;
+pub mod render;
+pub mod status;
+
+pub use check::{Finding, Severity, Thresholds, Verdict, evaluate};
+pub use status::{Status, poller_config, schema};

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::ids::EnvelopeId;
 
 /// A queue's name: lowercase ASCII letters, digits, `_` and `-`, so it is always safe inside a key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct QueueName(String);
 

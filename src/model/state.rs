@@ -3,7 +3,9 @@ use serde::{Deserialize, Serialize};
 use super::envelope::QueueName;
 
 /// Which deployment layout the key schema follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Ward's own partitioned layout.
@@ -51,7 +53,9 @@ impl Flag {
 }
 
 /// What workers do with a queue deeper than its shed threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ShedMode {
     /// No shedding: depth is only reported.
@@ -83,7 +87,7 @@ impl ShedMode {
 }
 
 /// A queue's depth thresholds, set at runtime through dynamic config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Threshold {
     /// Over it: a warning and a metric.
@@ -107,7 +111,7 @@ impl Threshold {
 }
 
 /// A flag's value with its provenance, as the Overrides view lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FlagState {
     pub value: String,
     pub owner: String,
@@ -124,7 +128,7 @@ impl FlagState {
 }
 
 /// One audit record: who did what, when, to which scope, and how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditRecord {
     pub at_ms: i64,
     pub who: String,
@@ -146,14 +150,14 @@ pub struct AuditRecord {
 }
 
 /// An audit record as read back, with the id the store gave it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditEntry {
     pub id: String,
     pub record: AuditRecord,
 }
 
 /// The figures of one queue, summed over partitions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QueueStats {
     pub queue: QueueName,
     pub depth: u64,
@@ -180,7 +184,7 @@ impl QueueStats {
 }
 
 /// Everything the control room needs from the store, read in one round trip.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StoreStats {
     pub read_at_ms: i64,
     pub queues: Vec<QueueStats>,
@@ -189,7 +193,9 @@ pub struct StoreStats {
 
 /// A worker process's heartbeat: when it last wrote, and its running totals since it started
 /// (the control room turns the differences between two reads into rates).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct WorkerBeat {
     pub at_ms: i64,
     pub started_ms: i64,

@@ -66,7 +66,7 @@ pub fn measurements_from_tagged(
 }
 
 /// One objective's figures as shown: what it is, and the engine's evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SloReading {
     pub name: String,
     pub description: String,
@@ -81,7 +81,7 @@ pub struct SloReading {
 /// Burn rates over the last [`TREND_RANGE_S`], one point per column: the short (5 m) and long
 /// (1 h) windows of the fast page, and the threshold they are compared with. `None` points are
 /// unknown (no traffic, no series).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct BurnTrend {
     pub short: Vec<Option<f64>>,
     pub long: Vec<Option<f64>>,
@@ -314,7 +314,7 @@ impl LocalSlos {
 
 /// The SLO part of a snapshot: the last good evaluation of every objective, kept (with its
 /// time) while the source fails, and the source's last error.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SloSection {
     /// Where the figures come from: `prometheus <url>` or `this process's counters`.
     pub source: String,
@@ -488,12 +488,32 @@ pub fn spawn_local(
     spawn_feed("this process's counters".to_owned(), interval, stop, reader)
 }
 
-struct PrometheusReader {
+/// Reads every objective from a Prometheus HTTP API.
+pub struct PrometheusReader {
     client: crate::sources::prometheus::PrometheusClient,
     slos: Vec<SloDefinition>,
 }
 
 impl PrometheusReader {
+    pub fn new(
+        client: crate::sources::prometheus::PrometheusClient,
+        slos: Vec<SloDefinition>,
+    ) -> Self {
+        Self { client, slos }
+    }
+
+    /// One read into a new section (headless commands read once, with no earlier figures).
+    pub async fn read_once(&self, at_ms: i64) -> SloSection {
+        let mut section = SloSection {
+            source: format!("prometheus {}", self.client.url()),
+            read_at_ms: None,
+            error: None,
+            readings: Vec::new(),
+        };
+        self.read_into(&mut section, at_ms).await;
+        section
+    }
+
     /// One objective's reading; `last` is its previous one (for when its series went away).
     async fn reading(
         &self,
@@ -524,6 +544,12 @@ impl PrometheusReader {
 
 impl SectionReader for PrometheusReader {
     async fn read(&mut self, section: &mut SloSection, at_ms: i64) {
+        self.read_into(section, at_ms).await;
+    }
+}
+
+impl PrometheusReader {
+    async fn read_into(&self, section: &mut SloSection, at_ms: i64) {
         let mut errors = Vec::new();
         let mut readings = Vec::with_capacity(self.slos.len());
         for slo in &self.slos {

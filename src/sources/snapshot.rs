@@ -10,7 +10,7 @@ use crate::model::{AuditEntry, DlqEntry, FlagState, QueueStats, ShedMode};
 use crate::store::{DlqCursor, DlqFilter, FailedSet};
 
 /// Everything the control room shows at one instant.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Snapshot {
     /// Bumped on every change, so the renderer can skip identical frames.
     pub version: u64,
@@ -27,7 +27,7 @@ pub struct Snapshot {
 }
 
 /// The deployment the control room is attached to.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Target {
     /// Shown in the header and every confirm dialog.
     pub label: String,
@@ -40,7 +40,9 @@ pub struct Target {
 }
 
 /// How a source is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Freshness {
     /// Never read successfully yet.
@@ -53,7 +55,7 @@ pub enum Freshness {
 }
 
 /// One source's health, as the status bar and the diagnostic screen show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SourceStatus {
     pub name: String,
     pub address: String,
@@ -78,7 +80,7 @@ impl SourceStatus {
 }
 
 /// Everything read from the store in one round trip, with derived rates and history.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct StoreSection {
     pub read_at_ms: i64,
     pub queues: Vec<QueueView>,
@@ -110,7 +112,7 @@ impl StoreSection {
 }
 
 /// One queue with its thresholds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct QueueView {
     pub stats: QueueStats,
     pub warn_at: Option<u64>,
@@ -121,7 +123,7 @@ pub struct QueueView {
 }
 
 /// A breaker as the Breakers view lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct BreakerView {
     pub channel: String,
     pub state: BreakerState,
@@ -156,7 +158,7 @@ impl BreakerView {
 }
 
 /// The workers that write heartbeats (the dead man's switch).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct WorkersView {
     /// Heartbeat within the live window.
     pub live: usize,
@@ -167,7 +169,7 @@ pub struct WorkersView {
     pub list: Vec<WorkerRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct WorkerRow {
     pub id: String,
     pub beat_age_ms: u64,
@@ -177,7 +179,7 @@ pub struct WorkerRow {
 
 /// Rates over the last refresh interval, from the workers' heartbeat totals. `None`: unknown
 /// (one read is not enough, or no worker reports).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Rates {
     pub ingested_per_s: Option<f64>,
     pub delivered_per_s: Option<f64>,
@@ -189,7 +191,7 @@ pub struct Rates {
 }
 
 /// Short history for sparklines: one point per store read, newest last.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct History {
     pub depth: Vec<u64>,
     pub delivered_per_s: Vec<u64>,
@@ -199,7 +201,7 @@ pub struct History {
 }
 
 /// What the DLQ browser asks for: one page of one queue's failed set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct DlqQuery {
     pub queue: String,
     pub set: FailedSet,
@@ -210,7 +212,7 @@ pub struct DlqQuery {
 }
 
 /// A page of the DLQ browser.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct DlqPageView {
     pub query: DlqQuery,
     pub read_at_ms: i64,

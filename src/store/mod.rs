@@ -143,7 +143,7 @@ pub struct DeadLetterRequest {
 }
 
 /// Which of a queue's failure sets an operation reads or changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FailedSet {
     /// The dead-letter queue: replayable.
@@ -153,7 +153,7 @@ pub enum FailedSet {
 }
 
 /// A server-side DLQ filter; every field that is set must match.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DlqFilter {
     pub error_class: Option<String>,
     pub stage: Option<String>,
@@ -202,7 +202,7 @@ impl DlqFilter {
 }
 
 /// A position in a DLQ scan: resume after `after` in `partition`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DlqCursor {
     pub partition: u16,
     /// The order key of the last entry examined; empty = from the start of the partition.

@@ -1,0 +1,310 @@
+//! `ward status`, `ward watch` and `ward check`: the control room's snapshot without the control
+//! room, for scripts, cron and monitoring.
+
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use super::{Exit, UsageError};
+use crate::config::Config;
+use crate::headless::status::{self, SloReader, Status};
+use crate::headless::{Thresholds, render};
+use crate::sources::poller::Builder;
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum StatusFormat {
+    #[default]
+    Text,
+    Json,
+    Markdown,
+}
+
+/// `ward status`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StatusArgs {
+    /// text (a summary), json (the versioned document, see --schema) or markdown (for an
+    /// incident channel)
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+    /// Print the JSON Schema of `--format json` and exit
+    #[arg(long)]
+    pub schema: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum WatchFormat {
+    /// One JSON status document per line
+    #[default]
+    Ndjson,
+    Text,
+}
+
+/// `ward watch`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Time between reads: 2s, 1m (at least 250ms)
+    #[arg(long, default_value = "2s", value_parser = parse_interval)]
+    pub interval: Duration,
+    #[arg(long, value_enum, default_value_t = WatchFormat::Ndjson)]
+    pub format: WatchFormat,
+    /// Stop after this many reads [default: until interrupted]
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+}
+
+/// A threshold, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<u64>);
+
+impl FromStr for Limit {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "off" {
+            return Ok(Self(None));
+        }
+        text.parse::<u64>()
+            .map(|n| Self(Some(n)))
+            .map_err(|_| format!("{text:?} is not a number or off"))
+    }
+}
+
+/// A time threshold (`60s`, `5m`), or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgeLimit(pub Option<u64>);
+
+impl FromStr for AgeLimit {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "off" {
+            return Ok(Self(None));
+        }
+        crate::ui::command::duration_ms(text)
+            .map(|ms| Self(Some(ms as u64)))
+            .ok_or_else(|| format!("{text:?} is not a duration (90s, 5m, 2h) or off"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum CheckFormat {
+    /// One line per finding (a single OK line when there is none)
+    #[default]
+    Text,
+    /// {"severity", "exit_code", "findings", "status"}
+    Json,
+}
+
+/// `ward check`: exit 0 ok, 1 warning, 2 critical, 3 unknown or unreachable.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Thresholds (a number, a duration, or off)")]
+pub struct CheckArgs {
+    /// DLQ entries at which a queue warns
+    #[arg(long, default_value = "off", value_name = "N")]
+    pub dlq_warn: Limit,
+    /// DLQ entries at which a queue is critical
+    #[arg(long, default_value = "off", value_name = "N")]
+    pub dlq_crit: Limit,
+    /// DLQ growth: entries failed in the last 5 minutes at which a queue warns
+    #[arg(long, default_value = "1", value_name = "N")]
+    pub dlq_growth_warn: Limit,
+    /// DLQ growth: entries failed in the last 5 minutes at which a queue is critical
+    #[arg(long, default_value = "off", value_name = "N")]
+    pub dlq_growth_crit: Limit,
+    /// Queue depth that warns (a queue's own warn and shed depths apply too)
+    #[arg(long, default_value = "off", value_name = "N")]
+    pub depth_warn: Limit,
+    /// Queue depth that is critical
+    #[arg(long, default_value = "off", value_name = "N")]
+    pub depth_crit: Limit,
+    /// Age of the oldest waiting item that warns
+    #[arg(long, default_value = "60s", value_name = "AGE")]
+    pub oldest_warn: AgeLimit,
+    /// Age of the oldest waiting item that is critical
+    #[arg(long, default_value = "5m", value_name = "AGE")]
+    pub oldest_crit: AgeLimit,
+    /// An SLO that cannot be decided (no traffic, absent series) warns instead of passing
+    #[arg(long)]
+    pub slo_unknown_warns: bool,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text, help_heading = "Output")]
+    pub format: CheckFormat,
+}
+
+impl CheckArgs {
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            dlq_warn: self.dlq_warn.0,
+            dlq_crit: self.dlq_crit.0,
+            dlq_recent_warn: self.dlq_growth_warn.0,
+            dlq_recent_crit: self.dlq_growth_crit.0,
+            depth_warn: self.depth_warn.0,
+            depth_crit: self.depth_crit.0,
+            oldest_warn_ms: self.oldest_warn.0,
+            oldest_crit_ms: self.oldest_crit.0,
+            slo_unknown_warns: self.slo_unknown_warns,
+        }
+    }
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let ms = match text.strip_suffix("ms") {
+        Some(n) => n.parse::<i64>().ok(),
+        None => crate::ui::command::duration_ms(text),
+    }
+    .ok_or_else(|| format!("{text:?} is not a duration (500ms, 2s, 1m)"))?;
+    Ok(Duration::from_millis(ms.max(250) as u64))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // One thread: a status read is a handful of round trips, and startup time is the budget.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What a headless read needs: the store (opened lazily, retried while it fails) and the SLO
+/// source, with one builder so a second read has rates.
+struct Reader {
+    config: Config,
+    store: Option<Arc<dyn Store>>,
+    slo: Option<SloReader>,
+    builder: Builder,
+}
+
+impl Reader {
+    fn new(config: &Config, interval: Duration) -> anyhow::Result<Self> {
+        let slo = SloReader::from_config(config).map_err(UsageError)?;
+        let poller = status::poller_config(config, interval);
+        let builder = Builder::new(poller, config.store.backend.as_str(), now_ms());
+        Ok(Self {
+            config: config.clone(),
+            store: None,
+            slo,
+            builder,
+        })
+    }
+
+    async fn read(&mut self) -> Status {
+        let now = now_ms();
+        let slo = async {
+            match &self.slo {
+                Some(reader) => Some(Arc::new(reader.read_once(now).await)),
+                None => None,
+            }
+        };
+        let store = async {
+            if self.store.is_none() {
+                match crate::store::open(&self.config.store).await {
+                    Ok(store) => self.store = Some(store),
+                    Err(error) => return Err(error.to_string()),
+                }
+            }
+            Ok(self.store.clone())
+        };
+        let (store, slo) = tokio::join!(store, slo);
+        let store = store.and_then(|s| s.ok_or_else(|| "not opened".to_owned()));
+        let store = store.as_deref().map_err(String::as_str);
+        status::read(store, &mut self.builder, slo, now).await
+    }
+}
+
+/// Headless reads attach to the deployment's Redis (a memory store is private to its process).
+fn attached(config: &Config) -> Config {
+    let mut config = config.clone();
+    config.store.backend = crate::config::Backend::Redis;
+    config
+}
+
+pub fn status(config: &Config, args: &StatusArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if args.schema {
+        serde_json::to_writer_pretty(&mut *out, &status::schema())?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let config = attached(config);
+    let mut reader = Reader::new(&config, Duration::from_millis(config.tui.refresh_ms))?;
+    let status = runtime()?.block_on(reader.read());
+    match args.format {
+        StatusFormat::Json => {
+            serde_json::to_writer(&mut *out, &status)?;
+            writeln!(out)?;
+        }
+        StatusFormat::Text => out.write_all(render::text(&status).as_bytes())?,
+        StatusFormat::Markdown => out.write_all(render::markdown(&status).as_bytes())?,
+    }
+    out.flush()?;
+    if status.store_reachable() {
+        Ok(())
+    } else {
+        Err(Exit(super::EXIT_UNREACHABLE).into())
+    }
+}
+
+pub fn watch(config: &Config, args: &WatchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let config = attached(config);
+    let mut reader = Reader::new(&config, args.interval)?;
+    runtime()?.block_on(async {
+        let mut tick = tokio::time::interval(args.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut printed = 0u64;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+            let status = tokio::select! {
+                status = reader.read() => status,
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            };
+            match args.format {
+                WatchFormat::Ndjson => {
+                    serde_json::to_writer(&mut *out, &status)?;
+                    writeln!(out)?;
+                }
+                WatchFormat::Text => writeln!(out, "{}", render::text(&status))?,
+            }
+            out.flush()?;
+            printed += 1;
+            if args.count.is_some_and(|n| printed >= n) {
+                return Ok(());
+            }
+        }
+    })
+}
+
+pub fn check(config: &Config, args: &CheckArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let config = attached(config);
+    let mut reader = Reader::new(&config, Duration::from_millis(config.tui.refresh_ms))?;
+    let status = runtime()?.block_on(reader.read());
+    let verdict = crate::headless::evaluate(&status, &args.thresholds());
+    match args.format {
+        CheckFormat::Text => out.write_all(verdict.text(&status).as_bytes())?,
+        CheckFormat::Json => {
+            serde_json::to_writer(
+                &mut *out,
+                &serde_json::json!({
+                    "severity": verdict.severity,
+                    "exit_code": verdict.severity.exit_code(),
+                    "findings": verdict.findings,
+                    "status": status,
+                }),
+            )?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    match verdict.severity.exit_code() {
+        0 => Ok(()),
+        code => Err(Exit(code).into()),
+    }
+}

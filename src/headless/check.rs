@@ -1,0 +1,407 @@
+//! `ward check`: thresholds over one status read, as findings and a monitoring-plugin exit code
+//! (0 ok, 1 warning, 2 critical, 3 unknown or unreachable).
+
+use std::fmt::Write as _;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::status::Status;
+use crate::engine::breaker::BreakerState;
+use crate::engine::slo::SloState;
+use crate::sources::Freshness;
+
+/// How bad a finding is; the worst one is the exit code.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Ok,
+    Warning,
+    Critical,
+    /// A source could not be read: nothing can be said, which is worse than a known problem
+    /// for a monitor (it must not read as "fine").
+    Unknown,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Warning => "WARNING",
+            Self::Critical => "CRITICAL",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// The monitoring-plugin exit code (Nagios, Icinga, Sensu).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Ok => 0,
+            Self::Warning => 1,
+            Self::Critical => 2,
+            Self::Unknown => 3,
+        }
+    }
+}
+
+/// One reason for a non-ok check, printed as one line.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, JsonSchema)]
+pub struct Finding {
+    pub severity: Severity,
+    /// What it is about: `source redis`, `queue delivery`, `breaker slack`, `slo ingest-success`.
+    pub subject: String,
+    pub message: String,
+}
+
+impl Finding {
+    fn new(severity: Severity, subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity,
+            subject: subject.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `CRITICAL breaker slack: open, 62% failures over 20 calls (threshold 50%)`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} {}: {}",
+            self.severity.as_str(),
+            crate::model::sanitize(&self.subject),
+            crate::model::sanitize(&self.message)
+        )
+    }
+}
+
+/// The thresholds `ward check` applies; `None` switches one off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    pub dlq_warn: Option<u64>,
+    pub dlq_crit: Option<u64>,
+    /// Entries failed within the recent window (DLQ growth).
+    pub dlq_recent_warn: Option<u64>,
+    pub dlq_recent_crit: Option<u64>,
+    /// Queue depth; a queue's own warn/shed thresholds from config apply as well.
+    pub depth_warn: Option<u64>,
+    pub depth_crit: Option<u64>,
+    pub oldest_warn_ms: Option<u64>,
+    pub oldest_crit_ms: Option<u64>,
+    /// An SLO whose state cannot be decided (no traffic, absent series) is a warning.
+    pub slo_unknown_warns: bool,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            dlq_warn: None,
+            dlq_crit: None,
+            dlq_recent_warn: Some(1),
+            dlq_recent_crit: None,
+            depth_warn: None,
+            depth_crit: None,
+            oldest_warn_ms: Some(60_000),
+            oldest_crit_ms: Some(300_000),
+            slo_unknown_warns: false,
+        }
+    }
+}
+
+/// The verdict: every finding, worst first, and the worst severity.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, JsonSchema)]
+pub struct Verdict {
+    pub severity: Severity,
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    /// One line per finding; a single `OK` line when there is none.
+    pub fn text(&self, status: &Status) -> String {
+        let mut out = String::new();
+        if self.findings.is_empty() {
+            let store = status.snapshot.store.as_ref();
+            let _ = writeln!(
+                out,
+                "OK {}: {} queued, {} in the DLQ, {} breakers closed",
+                crate::model::sanitize(&status.snapshot.target.label),
+                store.map_or(0, |s| s.queues.iter().map(|q| q.stats.depth).sum::<u64>()),
+                store.map_or(0, crate::sources::StoreSection::dlq_total),
+                store.map_or(0, |s| s.breakers.len()),
+            );
+        }
+        for finding in &self.findings {
+            let _ = writeln!(out, "{}", finding.line());
+        }
+        out
+    }
+}
+
+/// Apply `thresholds` to one status read.
+pub fn evaluate(status: &Status, thresholds: &Thresholds) -> Verdict {
+    let mut findings = Vec::new();
+    sources(status, &mut findings);
+    if let Some(store) = status.snapshot.store.as_ref() {
+        queues(store, thresholds, &mut findings);
+        dlq(status, store, thresholds, &mut findings);
+        breakers(store, &mut findings);
+        flags(store, &mut findings);
+    }
+    slos(status, thresholds, &mut findings);
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    Verdict {
+        severity: findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Ok),
+        findings,
+    }
+}
+
+fn sources(status: &Status, findings: &mut Vec<Finding>) {
+    for source in &status.snapshot.sources {
+        let subject = format!("source {}", source.name);
+        let error = source.last_error.as_deref().unwrap_or("no answer");
+        match source.freshness {
+            Freshness::Fresh => {}
+            Freshness::Connecting => findings.push(Finding::new(
+                Severity::Unknown,
+                subject,
+                format!("{} unreachable: {error}", source.address),
+            )),
+            Freshness::Lagging | Freshness::Stale => findings.push(Finding::new(
+                Severity::Unknown,
+                subject,
+                format!(
+                    "stale: {} reads failed, last error: {error}",
+                    source.consecutive_failures
+                ),
+            )),
+        }
+    }
+}
+
+fn over(value: u64, warn: Option<u64>, crit: Option<u64>) -> Option<(Severity, u64)> {
+    match (crit, warn) {
+        (Some(c), _) if value >= c => Some((Severity::Critical, c)),
+        (_, Some(w)) if value >= w => Some((Severity::Warning, w)),
+        _ => None,
+    }
+}
+
+fn queues(
+    store: &crate::sources::StoreSection,
+    thresholds: &Thresholds,
+    findings: &mut Vec<Finding>,
+) {
+    for queue in &store.queues {
+        let subject = format!("queue {}", queue.stats.queue);
+        let depth = queue.stats.depth;
+        // The queue's own thresholds (config or an override) come first: they are what sheds.
+        let own = if queue.over_shed {
+            queue
+                .shed_at
+                .map(|t| (Severity::Critical, t, "its shed depth"))
+        } else if queue.over_warn {
+            queue
+                .warn_at
+                .map(|t| (Severity::Warning, t, "its warn depth"))
+        } else {
+            None
+        };
+        let flagged = own.or_else(|| {
+            over(depth, thresholds.depth_warn, thresholds.depth_crit)
+                .map(|(s, t)| (s, t, "the threshold"))
+        });
+        if let Some((severity, limit, what)) = flagged {
+            findings.push(Finding::new(
+                severity,
+                subject.clone(),
+                format!("depth {depth} is over {what} {limit}"),
+            ));
+        }
+        if let Some(age) = queue.stats.oldest_age_ms
+            && let Some((severity, limit)) =
+                over(age, thresholds.oldest_warn_ms, thresholds.oldest_crit_ms)
+        {
+            findings.push(Finding::new(
+                severity,
+                subject.clone(),
+                format!(
+                    "oldest item waited {} s (threshold {} s)",
+                    age / 1000,
+                    limit / 1000
+                ),
+            ));
+        }
+        if depth > 0 && store.workers.live == 0 && !store.workers.list.is_empty() {
+            findings.push(Finding::new(
+                Severity::Critical,
+                subject,
+                format!(
+                    "{depth} waiting and no live worker ({} silent)",
+                    store.workers.silent
+                ),
+            ));
+        }
+    }
+}
+
+fn dlq(
+    status: &Status,
+    store: &crate::sources::StoreSection,
+    thresholds: &Thresholds,
+    findings: &mut Vec<Finding>,
+) {
+    for queue in &store.queues {
+        let size = queue.stats.dlq;
+        if let Some((severity, limit)) = over(size, thresholds.dlq_warn, thresholds.dlq_crit) {
+            findings.push(Finding::new(
+                severity,
+                format!("dlq {}", queue.stats.queue),
+                format!("{size} entries (threshold {limit})"),
+            ));
+        }
+    }
+    for recent in &status.dlq_recent {
+        let subject = format!("dlq {}", recent.queue);
+        let minutes = recent.window_ms / 60_000;
+        match recent.failed {
+            Some(n) => {
+                if let Some((severity, limit)) =
+                    over(n, thresholds.dlq_recent_warn, thresholds.dlq_recent_crit)
+                {
+                    findings.push(Finding::new(
+                        severity,
+                        subject,
+                        format!("growing: {n} entries failed in the last {minutes} min (threshold {limit})"),
+                    ));
+                }
+            }
+            None => findings.push(Finding::new(
+                Severity::Unknown,
+                subject,
+                "its recent failures could not be counted",
+            )),
+        }
+    }
+}
+
+fn breakers(store: &crate::sources::StoreSection, findings: &mut Vec<Finding>) {
+    for breaker in &store.breakers {
+        let subject = format!("breaker {}", breaker.channel);
+        let rate = match breaker.failure_rate {
+            crate::engine::breaker::FailureRate::Known { rate, calls, .. } => format!(
+                ", {:.0}% failures over {calls} calls (threshold {:.0}%)",
+                rate * 100.0,
+                breaker.threshold * 100.0
+            ),
+            crate::engine::breaker::FailureRate::NotEnoughCalls { .. } => String::new(),
+        };
+        let by = |what: &str| {
+            format!(
+                "{what} by {}: {}",
+                breaker.owner.as_deref().unwrap_or("an operator"),
+                breaker.reason.as_deref().unwrap_or("no reason given")
+            )
+        };
+        match breaker.state {
+            BreakerState::Closed => {}
+            BreakerState::Open => findings.push(Finding::new(
+                Severity::Critical,
+                subject,
+                format!("open{rate}"),
+            )),
+            BreakerState::HalfOpen => findings.push(Finding::new(
+                Severity::Warning,
+                subject,
+                format!("half-open, probing{rate}"),
+            )),
+            BreakerState::ForcedOpen => {
+                findings.push(Finding::new(Severity::Warning, subject, by("forced open")));
+            }
+            BreakerState::Disabled => {
+                findings.push(Finding::new(Severity::Warning, subject, by("disabled")));
+            }
+        }
+    }
+}
+
+fn flags(store: &crate::sources::StoreSection, findings: &mut Vec<Finding>) {
+    if let Some(stop) = &store.emergency_stop {
+        findings.push(Finding::new(
+            Severity::Critical,
+            "emergency stop",
+            format!("all sending stopped by {}: {}", stop.owner, stop.reason),
+        ));
+    }
+    for (channel, stop) in &store.channel_stops {
+        findings.push(Finding::new(
+            Severity::Warning,
+            format!("emergency stop {channel}"),
+            format!("sending stopped by {}: {}", stop.owner, stop.reason),
+        ));
+    }
+    if store.shedding != crate::model::ShedMode::Off {
+        let who = store
+            .shedding_flag
+            .as_ref()
+            .map(|f| format!(" by {}: {}", f.owner, f.reason))
+            .unwrap_or_default();
+        findings.push(Finding::new(
+            Severity::Warning,
+            "shedding",
+            format!("load shedding is on ({}){who}", store.shedding.as_str()),
+        ));
+    }
+}
+
+fn slos(status: &Status, thresholds: &Thresholds, findings: &mut Vec<Finding>) {
+    let Some(section) = status.snapshot.slo.as_ref() else {
+        return;
+    };
+    if section.read_at_ms.is_none() {
+        findings.push(Finding::new(
+            Severity::Unknown,
+            format!("source {}", section.source),
+            section
+                .error
+                .clone()
+                .unwrap_or_else(|| "not read".to_owned()),
+        ));
+        return;
+    }
+    if let Some(error) = &section.error {
+        findings.push(Finding::new(
+            Severity::Unknown,
+            format!("source {}", section.source),
+            error.clone(),
+        ));
+    }
+    for reading in &section.readings {
+        let figures = &reading.figures;
+        let severity = match figures.state {
+            SloState::Warning => Severity::Warning,
+            SloState::Critical => Severity::Critical,
+            SloState::Unknown if thresholds.slo_unknown_warns => Severity::Warning,
+            SloState::Ok | SloState::Unknown => continue,
+        };
+        let burn = figures
+            .windows
+            .first()
+            .and_then(|w| w.burn_rate)
+            .map_or_else(|| "unknown".to_owned(), |b| format!("{b:.1}"));
+        let remaining = figures
+            .budget_remaining
+            .map_or_else(|| "unknown".to_owned(), |r| format!("{:.0}%", r * 100.0));
+        findings.push(Finding::new(
+            severity,
+            format!("slo {}", reading.name),
+            format!(
+                "{}: burn rate {burn} over 5m, error budget remaining {remaining}",
+                figures.state.as_str()
+            ),
+        ));
+    }
+}

@@ -1,0 +1,254 @@
+//! Status as words: `text` for a terminal or a log, `markdown` for an incident channel. Both are
+//! sanitised like the control room (payload text never reaches a terminal raw).
+
+use std::fmt::Write as _;
+
+use super::status::Status;
+use crate::model::sanitize;
+use crate::sources::{Freshness, StoreSection};
+use crate::ui::widgets::{age, percent, rate};
+
+fn freshness(status: &Status) -> Vec<String> {
+    let now = status.snapshot.taken_at_ms;
+    status
+        .snapshot
+        .sources
+        .iter()
+        .map(|s| {
+            let state = match s.freshness {
+                Freshness::Fresh => "fresh".to_owned(),
+                Freshness::Connecting => format!(
+                    "UNREACHABLE ({})",
+                    sanitize(s.last_error.as_deref().unwrap_or("no answer"))
+                ),
+                Freshness::Lagging | Freshness::Stale => format!(
+                    "STALE, read {} ago",
+                    s.age_ms(now).map_or_else(|| "never".to_owned(), age)
+                ),
+            };
+            format!("{} {}: {state}", s.name, sanitize(&s.address))
+        })
+        .collect()
+}
+
+fn flags_line(store: &StoreSection) -> String {
+    let mut flags = Vec::new();
+    if let Some(stop) = &store.emergency_stop {
+        flags.push(format!(
+            "EMERGENCY STOP by {}: {}",
+            sanitize(&stop.owner),
+            sanitize(&stop.reason)
+        ));
+    }
+    for (channel, _) in &store.channel_stops {
+        flags.push(format!("{} stopped", sanitize(channel)));
+    }
+    if store.shedding != crate::model::ShedMode::Off {
+        flags.push(format!("shedding {}", store.shedding.as_str()));
+    }
+    let overrides = store.overrides.len();
+    if overrides > 0 {
+        flags.push(format!(
+            "{overrides} override{}",
+            if overrides == 1 { "" } else { "s" }
+        ));
+    }
+    if flags.is_empty() {
+        "none".to_owned()
+    } else {
+        flags.join(", ")
+    }
+}
+
+fn failure_rate(rate: &crate::engine::breaker::FailureRate) -> String {
+    match rate {
+        crate::engine::breaker::FailureRate::Known { rate, calls, .. } => {
+            format!("{:.0}% of {calls}", rate * 100.0)
+        }
+        crate::engine::breaker::FailureRate::NotEnoughCalls { calls, minimum } => {
+            format!("not enough calls ({calls}/{minimum})")
+        }
+    }
+}
+
+fn slo_rows(status: &Status) -> Vec<[String; 5]> {
+    let Some(section) = status.snapshot.slo.as_ref() else {
+        return Vec::new();
+    };
+    section
+        .readings
+        .iter()
+        .map(|r| {
+            let f = &r.figures;
+            [
+                sanitize(&r.name).into_owned(),
+                f.state.as_str().to_owned(),
+                format!("{:.2}%", f.target * 100.0),
+                percent(f.availability),
+                f.windows
+                    .first()
+                    .and_then(|w| w.burn_rate)
+                    .map_or_else(|| "unknown".to_owned(), |b| format!("{b:.2}")),
+            ]
+        })
+        .collect()
+}
+
+/// A plain summary for a terminal or a log.
+pub fn text(status: &Status) -> String {
+    let mut out = String::new();
+    let s = &status.snapshot;
+    let _ = writeln!(
+        out,
+        "ward status: {} at {}",
+        sanitize(&s.target.label),
+        crate::model::time::format_rfc3339_ms(s.taken_at_ms)
+    );
+    for line in freshness(status) {
+        let _ = writeln!(out, "  source {line}");
+    }
+    if let Some(store) = &s.store {
+        let _ = writeln!(
+            out,
+            "  workers: {} live, {} silent; flags: {}",
+            store.workers.live,
+            store.workers.silent,
+            flags_line(store)
+        );
+        let _ = writeln!(
+            out,
+            "  rates: ingest {}, deliver {}, fail {}, errors {}",
+            rate(store.rates.ingested_per_s),
+            rate(store.rates.delivered_per_s),
+            rate(store.rates.failed_per_s),
+            percent(store.rates.error_ratio)
+        );
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "queue", "depth", "in-flight", "scheduled", "dlq", "dead", "oldest"
+        );
+        for q in &store.queues {
+            let st = &q.stats;
+            let _ = writeln!(
+                out,
+                "  {:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+                st.queue.as_str(),
+                st.depth,
+                st.in_flight,
+                st.scheduled,
+                st.dlq,
+                st.dead,
+                st.oldest_age_ms.map_or_else(|| "-".to_owned(), age)
+            );
+        }
+        for recent in &status.dlq_recent {
+            if let Some(n) = recent.failed.filter(|n| *n > 0) {
+                let _ = writeln!(
+                    out,
+                    "  dlq {}: {n} failed in the last {} min",
+                    recent.queue,
+                    recent.window_ms / 60_000
+                );
+            }
+        }
+        for b in &store.breakers {
+            let _ = writeln!(
+                out,
+                "  breaker {:<12} {:<11} {} for {}",
+                sanitize(&b.channel),
+                b.state.as_str(),
+                failure_rate(&b.failure_rate),
+                age(b.time_in_state_ms)
+            );
+        }
+    }
+    for [name, state, target, availability, burn] in slo_rows(status) {
+        let _ = writeln!(
+            out,
+            "  slo {name:<24} {state:<8} target {target}, availability {availability}, 5m burn {burn}"
+        );
+    }
+    if let Some(error) = s.slo.as_ref().and_then(|slo| slo.error.as_ref()) {
+        let _ = writeln!(out, "  slo source error: {}", sanitize(error));
+    }
+    out
+}
+
+/// A copy-paste-ready incident summary: headline, sources, tables of queues, breakers and SLOs.
+pub fn markdown(status: &Status) -> String {
+    let mut out = String::new();
+    let s = &status.snapshot;
+    let cell = |t: &str| sanitize(t).replace('|', "\\|");
+    let _ = writeln!(
+        out,
+        "### Ward status: {} ({})\n",
+        cell(&s.target.label),
+        crate::model::time::format_rfc3339_ms(s.taken_at_ms)
+    );
+    for line in freshness(status) {
+        let _ = writeln!(out, "- Source {}", cell(&line));
+    }
+    if let Some(store) = &s.store {
+        let _ = writeln!(
+            out,
+            "- Workers: {} live, {} silent\n- Flags: {}\n- Rates: ingest {}, deliver {}, fail {}, errors {}\n",
+            store.workers.live,
+            store.workers.silent,
+            cell(&flags_line(store)),
+            rate(store.rates.ingested_per_s),
+            rate(store.rates.delivered_per_s),
+            rate(store.rates.failed_per_s),
+            percent(store.rates.error_ratio)
+        );
+        let _ = writeln!(
+            out,
+            "| Queue | Depth | In flight | Scheduled | DLQ | Dead | Oldest |\n|---|--:|--:|--:|--:|--:|--:|"
+        );
+        for q in &store.queues {
+            let st = &q.stats;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                st.queue.as_str(),
+                st.depth,
+                st.in_flight,
+                st.scheduled,
+                st.dlq,
+                st.dead,
+                st.oldest_age_ms.map_or_else(|| "-".to_owned(), age)
+            );
+        }
+        if !store.breakers.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n| Breaker | State | Failures | In state |\n|---|---|--:|--:|"
+            );
+            for b in &store.breakers {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    cell(&b.channel),
+                    b.state.as_str(),
+                    failure_rate(&b.failure_rate),
+                    age(b.time_in_state_ms)
+                );
+            }
+        }
+    }
+    let slos = slo_rows(status);
+    if !slos.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| SLO | State | Target | Availability | 5m burn |\n|---|---|--:|--:|--:|"
+        );
+        for [name, state, target, availability, burn] in slos {
+            let _ = writeln!(
+                out,
+                "| {} | {state} | {target} | {availability} | {burn} |",
+                name.replace('|', "\\|")
+            );
+        }
+    }
+    out
+}

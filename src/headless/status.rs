@@ -1,0 +1,184 @@
+//! `ward status`: one read of every source into the control room's `Snapshot`, wrapped in a
+//! versioned document whose JSON Schema is committed (`docs/status.schema.json`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::model::QueueName;
+use crate::sources::poller::{Builder, PollerConfig, Read, read_once};
+use crate::sources::slo::SloSection;
+use crate::sources::{Snapshot, Target};
+use crate::store::{DlqFilter, FailedSet, Store};
+
+/// The document's name, so a consumer can tell it from other JSON.
+pub const KIND: &str = "ward.status";
+/// Bumped when a field changes meaning or goes away; new fields keep it.
+pub const FORMAT_VERSION: u32 = 1;
+/// The window of [`DlqRecent`]: DLQ growth from one read, without waiting for a second.
+pub const RECENT_WINDOW: Duration = Duration::from_secs(300);
+
+/// One status document: the snapshot the control room draws, plus what a single read can add.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, JsonSchema)]
+pub struct Status {
+    /// Always `ward.status`.
+    pub kind: String,
+    /// The shape's version (see `docs/status.schema.json`).
+    pub format_version: u32,
+    /// The control room's snapshot. Rates and `dlq_growth_per_min` need two reads: a single
+    /// `ward status` leaves them `null` (unknown); `ward watch` fills them from its second line.
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+    /// Per queue, DLQ entries whose last failure is in the recent window.
+    pub dlq_recent: Vec<DlqRecent>,
+}
+
+/// DLQ entries that failed within the last `window_ms`: growth seen in one read.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, JsonSchema)]
+pub struct DlqRecent {
+    pub queue: String,
+    pub window_ms: u64,
+    /// `None` when the count could not be read.
+    pub failed: Option<u64>,
+}
+
+impl Status {
+    pub fn new(snapshot: Snapshot, dlq_recent: Vec<DlqRecent>) -> Self {
+        Self {
+            kind: KIND.to_owned(),
+            format_version: FORMAT_VERSION,
+            snapshot,
+            dlq_recent,
+        }
+    }
+
+    /// Whether the store was read (else every store figure is missing, not zero).
+    pub fn store_reachable(&self) -> bool {
+        self.snapshot.store.is_some()
+    }
+}
+
+/// The JSON Schema of [`Status`], as committed in `docs/status.schema.json`.
+pub fn schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(Status).to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert(
+            "$id".to_owned(),
+            serde_json::Value::String(format!(
+                "https://ward.invalid/schemas/status-v{FORMAT_VERSION}.json"
+            )),
+        );
+    }
+    schema
+}
+
+/// How headless commands read: the control room's poller settings for this config.
+pub fn poller_config(config: &Config, interval: Duration) -> PollerConfig {
+    PollerConfig {
+        queues: vec![QueueName::ingest(), QueueName::delivery()],
+        breaker: config.breaker.clone(),
+        interval,
+        timeout: Duration::from_millis(config.tui.timeout_ms),
+        stale_after: config.tui.stale_after_polls.max(1),
+        audit_rows: config.tui.audit_rows,
+        heartbeat_interval: Duration::from_millis(config.workers.stats_interval_ms),
+        target: Target {
+            label: if config.tui.label.is_empty() {
+                config.store.target_label()
+            } else {
+                config.tui.label.clone()
+            },
+            backend: config.store.backend.as_str().to_owned(),
+            address: match config.store.backend {
+                crate::config::Backend::Redis => crate::config::redact_url(&config.store.redis_url),
+                crate::config::Backend::Memory => "in-process".to_owned(),
+            },
+            read_only: None,
+        },
+    }
+}
+
+/// One status read into `builder` (which keeps what rates need between reads): the store, or
+/// why it could not be opened, plus the SLO section read alongside. Every call is under the
+/// read timeout.
+pub async fn read(
+    store: Result<&dyn Store, &str>,
+    builder: &mut Builder,
+    slo: Option<Arc<SloSection>>,
+    now_ms: i64,
+) -> Status {
+    let (read, recent) = match store {
+        Ok(store) => {
+            tokio::join!(
+                read_once(store, &builder.config, None),
+                recent(store, &builder.config, now_ms)
+            )
+        }
+        Err(error) => (
+            Read {
+                control: Err(error.to_owned()),
+                page: None,
+                round_trips: 0,
+            },
+            Vec::new(),
+        ),
+    };
+    builder.apply(read, None, now_ms);
+    builder.slo = slo;
+    Status::new(builder.snapshot(now_ms), recent)
+}
+
+async fn recent(store: &dyn Store, poller: &PollerConfig, now_ms: i64) -> Vec<DlqRecent> {
+    let window_ms = RECENT_WINDOW.as_millis() as u64;
+    let filter = DlqFilter {
+        failed_at_or_after_ms: Some(now_ms - window_ms as i64),
+        ..DlqFilter::default()
+    };
+    let counts = poller.queues.iter().map(|queue| {
+        let filter = &filter;
+        async move {
+            let count = store.failed_count(queue, FailedSet::Dlq, filter);
+            DlqRecent {
+                queue: queue.to_string(),
+                window_ms,
+                failed: tokio::time::timeout(poller.timeout, count)
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+            }
+        }
+    });
+    futures::future::join_all(counts).await
+}
+
+/// Reads SLO figures from Prometheus once, for `ward status` and `ward check`.
+pub struct SloReader(crate::sources::slo::PrometheusReader);
+
+impl SloReader {
+    /// The reader the config asks for; `None` without `slo.prometheus_url` (a headless command
+    /// has no counters of its own to read).
+    pub fn from_config(config: &Config) -> Result<Option<Self>, String> {
+        if config.slo.prometheus_url.is_empty() {
+            return Ok(None);
+        }
+        let slos = config
+            .slo
+            .definitions(&config.delivery)
+            .map_err(|(key, message)| format!("{key}: {message}"))?;
+        let client = crate::sources::prometheus::PrometheusClient::new(
+            &config.slo.prometheus_url,
+            Duration::from_millis(config.slo.timeout_ms),
+        )
+        .map_err(|e| format!("slo.prometheus_url: {e}"))?;
+        Ok(Some(Self(crate::sources::slo::PrometheusReader::new(
+            client, slos,
+        ))))
+    }
+
+    pub async fn read_once(&self, now_ms: i64) -> SloSection {
+        self.0.read_once(now_ms).await
+    }
+}
