@@ -227,8 +227,8 @@ fn attached(config: &Config) -> Config {
 
 pub fn status(config: &Config, args: &StatusArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if args.schema {
-        serde_json::to_writer_pretty(&mut *out, &status::schema())?;
-        writeln!(out)?;
+        // Serialised first: a closed pipe must surface as an io::Error (a clean exit).
+        writeln!(out, "{}", serde_json::to_string_pretty(&status::schema())?)?;
         return Ok(());
     }
     let config = attached(config);
@@ -236,8 +236,7 @@ pub fn status(config: &Config, args: &StatusArgs, out: &mut dyn Write) -> anyhow
     let status = runtime()?.block_on(reader.read());
     match args.format {
         StatusFormat::Json => {
-            serde_json::to_writer(&mut *out, &status)?;
-            writeln!(out)?;
+            writeln!(out, "{}", serde_json::to_string(&status)?)?;
         }
         StatusFormat::Text => out.write_all(render::text(&status).as_bytes())?,
         StatusFormat::Markdown => out.write_all(render::markdown(&status).as_bytes())?,
@@ -268,8 +267,7 @@ pub fn watch(config: &Config, args: &WatchArgs, out: &mut dyn Write) -> anyhow::
             };
             match args.format {
                 WatchFormat::Ndjson => {
-                    serde_json::to_writer(&mut *out, &status)?;
-                    writeln!(out)?;
+                    writeln!(out, "{}", serde_json::to_string(&status)?)?;
                 }
                 WatchFormat::Text => writeln!(out, "{}", render::text(&status))?,
             }
@@ -290,16 +288,13 @@ pub fn check(config: &Config, args: &CheckArgs, out: &mut dyn Write) -> anyhow::
     match args.format {
         CheckFormat::Text => out.write_all(verdict.text(&status).as_bytes())?,
         CheckFormat::Json => {
-            serde_json::to_writer(
-                &mut *out,
-                &serde_json::json!({
-                    "severity": verdict.severity,
-                    "exit_code": verdict.severity.exit_code(),
-                    "findings": verdict.findings,
-                    "status": status,
-                }),
-            )?;
-            writeln!(out)?;
+            let verdict = serde_json::json!({
+                "severity": verdict.severity,
+                "exit_code": verdict.severity.exit_code(),
+                "findings": verdict.findings,
+                "status": status,
+            });
+            writeln!(out, "{verdict}")?;
         }
     }
     out.flush()?;
