@@ -383,7 +383,10 @@ pub const SECTIONS: &[SectionDoc] = &[
             ),
             key(
                 "read_only",
-                &["Refuse every action (the header shows READ-ONLY)."],
+                &[
+                    "Refuse every action, in the control room (the header shows READ-ONLY)",
+                    "and as headless subcommands (`--write` overrides this for one run).",
+                ],
             ),
             key(
                 "label",

@@ -23,7 +23,7 @@ pub struct TuiConfig {
     pub stale_after_polls: u32,
     /// Theme name: a builtin (default, dark, light, high-contrast) or a file <config dir>/themes/<name>.toml.
     pub theme: String,
-    /// Refuse every action (the header shows READ-ONLY).
+    /// Refuse every action, in the control room and as headless subcommands (`--write` overrides).
     pub read_only: bool,
     /// The deployment's name in the header and every confirm dialog (empty: the store backend).
     pub label: String,

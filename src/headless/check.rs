@@ -405,3 +405,179 @@ fn slos(status: &Status, thresholds: &Thresholds, findings: &mut Vec<Finding>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::slo::{
+        Measurement, Measurements, Objective, Period, WINDOWS_S, evaluate as figures,
+    };
+    use crate::model::{QueueName, QueueStats};
+    use crate::sources::slo::{BurnTrend, SloReading, SloSection};
+    use crate::sources::snapshot::{QueueView, Snapshot, SourceStatus, StoreSection};
+
+    fn status(store: Option<StoreSection>, slo: Option<SloSection>) -> Status {
+        let source = SourceStatus {
+            name: "redis".into(),
+            address: "redis://127.0.0.1:6379".into(),
+            freshness: if store.is_some() {
+                Freshness::Fresh
+            } else {
+                Freshness::Connecting
+            },
+            last_ok_ms: None,
+            failing_since_ms: None,
+            last_error: store.is_none().then(|| "connection refused".to_owned()),
+            consecutive_failures: 0,
+            next_read_ms: 0,
+            interval_ms: 1_000,
+            round_trips: 1,
+        };
+        Status::new(
+            Snapshot {
+                sources: vec![source],
+                store,
+                slo: slo.map(Arc::new),
+                ..Snapshot::default()
+            },
+            Vec::new(),
+        )
+    }
+
+    fn queue(depth: u64, oldest_ms: Option<u64>, shed_at: Option<u64>) -> QueueView {
+        QueueView {
+            stats: QueueStats {
+                depth,
+                oldest_age_ms: oldest_ms,
+                ..QueueStats::empty(QueueName::delivery())
+            },
+            warn_at: None,
+            shed_at,
+            over_shed: shed_at.is_some_and(|t| depth > t),
+            over_warn: false,
+        }
+    }
+
+    fn reading(bad: f64, total: f64) -> SloReading {
+        let objective = Objective {
+            target: 0.99,
+            period: Period::Days30,
+        };
+        let measurement = if total == 0.0 {
+            Measurement::NoTraffic
+        } else {
+            Measurement::Events { bad, total }
+        };
+        let measured = Measurements {
+            windows: [measurement; WINDOWS_S.len()],
+            period: measurement,
+        };
+        SloReading {
+            name: "delivery-success".into(),
+            description: String::new(),
+            figures: figures(&objective, &measured),
+            trend: BurnTrend::default(),
+            seen_at_ms: Some(0),
+        }
+    }
+
+    fn slo(readings: Vec<SloReading>, read: bool, error: Option<&str>) -> SloSection {
+        SloSection {
+            source: "prometheus http://127.0.0.1:9090".into(),
+            read_at_ms: read.then_some(1),
+            error: error.map(str::to_owned),
+            readings,
+        }
+    }
+
+    #[test]
+    fn nothing_to_say_is_ok_and_an_unreachable_store_is_unknown() {
+        let ok = evaluate(
+            &status(Some(StoreSection::default()), None),
+            &Thresholds::default(),
+        );
+        assert_eq!(ok.severity, Severity::Ok);
+        assert!(ok.findings.is_empty());
+
+        let down = evaluate(&status(None, None), &Thresholds::default());
+        assert_eq!(down.severity, Severity::Unknown);
+        assert_eq!(down.severity.exit_code(), 3);
+        assert_eq!(
+            down.findings[0].line(),
+            "UNKNOWN source redis: redis://127.0.0.1:6379 unreachable: connection refused"
+        );
+    }
+
+    #[test]
+    fn a_queue_over_its_own_shed_depth_is_critical_and_old_work_warns() {
+        let store = StoreSection {
+            queues: vec![queue(600, Some(90_000), Some(500))],
+            ..StoreSection::default()
+        };
+        let verdict = evaluate(&status(Some(store), None), &Thresholds::default());
+        let lines: Vec<String> = verdict.findings.iter().map(Finding::line).collect();
+        assert_eq!(
+            lines,
+            [
+                "CRITICAL queue delivery: depth 600 is over its shed depth 500",
+                "WARNING queue delivery: oldest item waited 90 s (threshold 60 s)",
+            ]
+        );
+        let relaxed = Thresholds {
+            oldest_warn_ms: None,
+            ..Thresholds::default()
+        };
+        let store = StoreSection {
+            queues: vec![queue(600, Some(90_000), None)],
+            ..StoreSection::default()
+        };
+        assert_eq!(
+            evaluate(&status(Some(store), None), &relaxed).severity,
+            Severity::Ok
+        );
+    }
+
+    #[test]
+    fn slo_states_map_to_severities_and_no_traffic_passes_unless_asked() {
+        let store = Some(StoreSection::default());
+        // 20 % errors against a 1 % budget: every alert fires.
+        let burning = slo(vec![reading(20.0, 100.0)], true, None);
+        let verdict = evaluate(
+            &status(store.clone(), Some(burning)),
+            &Thresholds::default(),
+        );
+        assert_eq!(verdict.severity, Severity::Critical);
+        assert!(
+            verdict.findings[0]
+                .line()
+                .starts_with("CRITICAL slo delivery-success: critical: burn rate 20.0 over 5m"),
+            "{:?}",
+            verdict.findings
+        );
+
+        let idle = slo(vec![reading(0.0, 0.0)], true, None);
+        let verdict = evaluate(
+            &status(store.clone(), Some(idle.clone())),
+            &Thresholds::default(),
+        );
+        assert_eq!(verdict.severity, Severity::Ok, "{:?}", verdict.findings);
+        let strict = Thresholds {
+            slo_unknown_warns: true,
+            ..Thresholds::default()
+        };
+        assert_eq!(
+            evaluate(&status(store.clone(), Some(idle)), &strict).severity,
+            Severity::Warning
+        );
+
+        let never_read = slo(Vec::new(), false, Some("connection refused"));
+        let verdict = evaluate(&status(store, Some(never_read)), &Thresholds::default());
+        assert_eq!(verdict.severity, Severity::Unknown);
+        assert_eq!(
+            verdict.findings[0].line(),
+            "UNKNOWN source prometheus http://127.0.0.1:9090: connection refused"
+        );
+    }
+}
