@@ -466,7 +466,7 @@ pub fn run(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(execute(config, request, out))
+    runtime.block_on(execute(&super::attached(config), request, out))
 }
 
 async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -212,6 +212,14 @@ impl Command {
     }
 }
 
+/// Headless commands attach to the deployment's Redis: a memory store is private to its process,
+/// so reading or changing a fresh one would report on nothing.
+fn attached(config: &Config) -> Config {
+    let mut config = config.clone();
+    config.store.backend = crate::config::Backend::Redis;
+    config
+}
+
 /// End with this exit code, having said everything on stdout already (`ward check`'s verdict,
 /// `ward status` of an unreachable store).
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use super::{Exit, UsageError};
+use super::{Exit, UsageError, attached};
 use crate::config::Config;
 use crate::headless::status::{self, SloReader, Status};
 use crate::headless::{Thresholds, render};
@@ -216,13 +216,6 @@ impl Reader {
         let store = store.as_deref().map_err(String::as_str);
         status::read(store, &mut self.builder, slo, now).await
     }
-}
-
-/// Headless reads attach to the deployment's Redis (a memory store is private to its process).
-fn attached(config: &Config) -> Config {
-    let mut config = config.clone();
-    config.store.backend = crate::config::Backend::Redis;
-    config
 }
 
 pub fn status(config: &Config, args: &StatusArgs, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -54,10 +54,7 @@ pub fn tui(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let stop = CancellationToken::new();
-        // There is nothing to attach to in a fresh in-process store: the control room reads Redis.
-        let mut config = config.clone();
-        config.store.backend = crate::config::Backend::Redis;
-        let config = &config;
+        let config = &super::attached(config);
         let store = crate::store::open(&config.store)
             .await
             .context("cannot open the redis store")?;

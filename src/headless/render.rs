@@ -60,6 +60,32 @@ fn flags_line(store: &StoreSection) -> String {
     }
 }
 
+/// `shedding dlq by ops@host 3m ago, expires in 57m: ingest storm`.
+fn override_line(o: &crate::actions::Override, now_ms: i64) -> String {
+    let kind = match o.kind {
+        crate::actions::OverrideKind::EmergencyStop => "stop",
+        crate::actions::OverrideKind::Shedding => "shedding",
+        crate::actions::OverrideKind::Config => "config",
+        crate::actions::OverrideKind::Breaker => "breaker",
+    };
+    let expiry = match o.expires_at_ms {
+        _ if o.expired => ", EXPIRED".to_owned(),
+        Some(at) => format!(
+            ", expires in {}",
+            age(u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0))
+        ),
+        None => ", no expiry".to_owned(),
+    };
+    format!(
+        "{kind} {} = {} by {} {} ago{expiry}: {}",
+        sanitize(&o.name),
+        sanitize(&o.value),
+        sanitize(&o.owner),
+        age(o.age_ms),
+        sanitize(&o.reason)
+    )
+}
+
 fn failure_rate(rate: &crate::engine::breaker::FailureRate) -> String {
     match rate {
         crate::engine::breaker::FailureRate::Known { rate, calls, .. } => {
@@ -162,6 +188,9 @@ pub fn text(status: &Status) -> String {
                 age(b.time_in_state_ms)
             );
         }
+        for o in &store.overrides {
+            let _ = writeln!(out, "  override {}", override_line(o, s.taken_at_ms));
+        }
     }
     for [name, state, target, availability, burn] in slo_rows(status) {
         let _ = writeln!(
@@ -186,10 +215,19 @@ pub fn markdown(status: &Status) -> String {
         cell(&s.target.label),
         crate::model::time::format_rfc3339_ms(s.taken_at_ms)
     );
+    let verdict = super::check::evaluate(status, &super::check::Thresholds::default());
+    let _ = writeln!(out, "**{}**", verdict.severity.as_str());
+    for finding in &verdict.findings {
+        let _ = writeln!(out, "- {}", cell(&finding.line()));
+    }
+    let _ = writeln!(out);
     for line in freshness(status) {
         let _ = writeln!(out, "- Source {}", cell(&line));
     }
     if let Some(store) = &s.store {
+        for o in &store.overrides {
+            let _ = writeln!(out, "- Override {}", cell(&override_line(o, s.taken_at_ms)));
+        }
         let _ = writeln!(
             out,
             "- Workers: {} live, {} silent\n- Flags: {}\n- Rates: ingest {}, deliver {}, fail {}, errors {}\n",
