@@ -1,11 +1,12 @@
 //! The `ward` binary: help, version, config commands, exit codes, broken pipes.
 #![allow(clippy::expect_used)] // a failed setup step should panic the test
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use clap::CommandFactory;
 use predicates::prelude::*;
 use ward::cli::Cli;
@@ -17,18 +18,8 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// `ward` with a clean environment: no WARD_* variables, RUST_LOG unset, and HOME pointing at
-/// an empty directory so the developer's own config never leaks in.
 fn ward(home: &Path) -> assert_cmd::Command {
-    let mut cmd = cargo_bin_cmd!("ward");
-    for spec in OVERRIDE_SPECS {
-        cmd.env_remove(spec.env);
-    }
-    cmd.env_remove("WARD_CONFIG")
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("RUST_LOG")
-        .env("HOME", home);
-    cmd
+    common::ward_command(home)
 }
 
 fn home() -> tempfile::TempDir {

@@ -11,7 +11,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use common::{RedisServer, queue};
 use serde_json::Value;
 use ward::config::OVERRIDE_SPECS;
@@ -20,15 +19,8 @@ use ward::store::{DeadLetterRequest, KeySchema, RedisStore, RedisStoreOptions, S
 
 /// `ward` attached to `redis`, with no config file and no stray WARD_* variables.
 fn ward(redis: &RedisServer, home: &Path) -> assert_cmd::Command {
-    let mut cmd = cargo_bin_cmd!("ward");
-    for spec in OVERRIDE_SPECS {
-        cmd.env_remove(spec.env);
-    }
-    cmd.env_remove("WARD_CONFIG")
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("RUST_LOG")
-        .env("HOME", home)
-        .env("USER", "ops")
+    let mut cmd = common::ward_command(home);
+    cmd.env("USER", "ops")
         .env("HOSTNAME", "ci")
         .args(["--redis", &redis.url()]);
     cmd

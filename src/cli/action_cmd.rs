@@ -296,15 +296,19 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+fn failed_set(dead: bool) -> FailedSet {
+    if dead {
+        FailedSet::Dead
+    } else {
+        FailedSet::Dlq
+    }
+}
+
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<Request<'_>> {
     Ok(Request {
         action: Action::Replay {
             queue: args.scope.queue()?,
-            from: if args.dead {
-                FailedSet::Dead
-            } else {
-                FailedSet::Dlq
-            },
+            from: failed_set(args.dead),
             scope: args.scope.scope(),
             reset_attempts: !args.keep_attempts,
         },
@@ -317,11 +321,7 @@ pub fn purge(args: &PurgeArgs) -> anyhow::Result<Request<'_>> {
     Ok(Request {
         action: Action::Purge {
             queue: args.scope.queue()?,
-            set: if args.dead {
-                FailedSet::Dead
-            } else {
-                FailedSet::Dlq
-            },
+            set: failed_set(args.dead),
             scope: args.scope.scope(),
         },
         run: &args.run,

@@ -97,6 +97,20 @@ fn failure_rate(rate: &crate::engine::breaker::FailureRate) -> String {
     }
 }
 
+/// A queue's row: name, depth, in flight, scheduled, DLQ, dead, oldest.
+fn queue_cells(q: &crate::sources::snapshot::QueueView) -> [String; 7] {
+    let st = &q.stats;
+    [
+        st.queue.as_str().to_owned(),
+        st.depth.to_string(),
+        st.in_flight.to_string(),
+        st.scheduled.to_string(),
+        st.dlq.to_string(),
+        st.dead.to_string(),
+        st.oldest_age_ms.map_or_else(|| "-".to_owned(), age),
+    ]
+}
+
 fn slo_rows(status: &Status) -> Vec<[String; 5]> {
     let Some(section) = status.snapshot.slo.as_ref() else {
         return Vec::new();
@@ -155,17 +169,10 @@ pub fn text(status: &Status) -> String {
             "queue", "depth", "in-flight", "scheduled", "dlq", "dead", "oldest"
         );
         for q in &store.queues {
-            let st = &q.stats;
+            let [name, depth, in_flight, scheduled, dlq, dead, oldest] = queue_cells(q);
             let _ = writeln!(
                 out,
-                "  {:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
-                st.queue.as_str(),
-                st.depth,
-                st.in_flight,
-                st.scheduled,
-                st.dlq,
-                st.dead,
-                st.oldest_age_ms.map_or_else(|| "-".to_owned(), age)
+                "  {name:<12} {depth:>9} {in_flight:>9} {scheduled:>9} {dlq:>9} {dead:>9} {oldest:>8}"
             );
         }
         for recent in &status.dlq_recent {
@@ -244,18 +251,7 @@ pub fn markdown(status: &Status) -> String {
             "| Queue | Depth | In flight | Scheduled | DLQ | Dead | Oldest |\n|---|--:|--:|--:|--:|--:|--:|"
         );
         for q in &store.queues {
-            let st = &q.stats;
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                st.queue.as_str(),
-                st.depth,
-                st.in_flight,
-                st.scheduled,
-                st.dlq,
-                st.dead,
-                st.oldest_age_ms.map_or_else(|| "-".to_owned(), age)
-            );
+            let _ = writeln!(out, "| {} |", queue_cells(q).join(" | "));
         }
         if !store.breakers.is_empty() {
             let _ = writeln!(

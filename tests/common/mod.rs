@@ -14,6 +14,20 @@ use ward::store::{
     DeadLetterRequest, KeySchema, MAX_BATCH, MemoryStore, RedisStore, RedisStoreOptions, Store,
 };
 
+/// `ward` with a clean environment: no WARD_* variables, RUST_LOG unset, and HOME pointing at
+/// `home` so the developer's own config never leaks in.
+pub fn ward_command(home: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("ward");
+    for spec in ward::config::OVERRIDE_SPECS {
+        cmd.env_remove(spec.env);
+    }
+    cmd.env_remove("WARD_CONFIG")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("RUST_LOG")
+        .env("HOME", home);
+    cmd
+}
+
 /// A fixed start time (2026-11-25T00:00:00Z) so failure times and ages are predictable.
 pub const T0: i64 = 1_795_564_800_000;
 
