@@ -114,6 +114,14 @@ async fn status_in_three_formats_validates_and_tells_the_same_figures() {
     assert_eq!(json.lines().count(), 1, "one document, one line");
     let doc: Value = serde_json::from_str(&json).unwrap();
     assert_valid(&doc);
+    // The schema has teeth: a figure of the wrong type, or a required one missing, is caught.
+    let validator = jsonschema::validator_for(&schema()).unwrap();
+    let mut broken = doc.clone();
+    broken["store"]["queues"][0]["stats"]["depth"] = Value::from("many");
+    assert!(!validator.is_valid(&broken));
+    let mut broken = doc.clone();
+    broken["sources"][0].as_object_mut().unwrap().remove("freshness");
+    assert!(!validator.is_valid(&broken));
     assert_eq!(doc["kind"], "ward.status");
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["sources"][0]["freshness"], "fresh");
