@@ -120,7 +120,10 @@ async fn status_in_three_formats_validates_and_tells_the_same_figures() {
     broken["store"]["queues"][0]["stats"]["depth"] = Value::from("many");
     assert!(!validator.is_valid(&broken));
     let mut broken = doc.clone();
-    broken["sources"][0].as_object_mut().unwrap().remove("freshness");
+    broken["sources"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("freshness");
     assert!(!validator.is_valid(&broken));
     assert_eq!(doc["kind"], "ward.status");
     assert_eq!(doc["format_version"], 1);

@@ -399,9 +399,10 @@ async fn prometheus_trend(
             })
             .collect()
     };
+    let (short, long) = tokio::join!(line(short_s), line(long_s));
     BurnTrend {
-        short: line(short_s).await,
-        long: line(long_s).await,
+        short,
+        long,
         threshold,
     }
 }
@@ -521,8 +522,12 @@ impl PrometheusReader {
         last: Option<&SloReading>,
         at_ms: i64,
     ) -> Result<SloReading, crate::sources::prometheus::PromError> {
-        let samples = self.client.query(&measurement_query(slo)).await?;
-        let values: BTreeMap<String, f64> = samples
+        let query = measurement_query(slo);
+        let (samples, trend) = tokio::join!(
+            self.client.query(&query),
+            prometheus_trend(&self.client, slo, at_ms)
+        );
+        let values: BTreeMap<String, f64> = samples?
             .into_iter()
             .filter_map(|s| Some((s.labels.get(TAG)?.clone(), s.value)))
             .collect();
@@ -536,7 +541,7 @@ impl PrometheusReader {
             name: slo.name.clone(),
             description: slo.description.clone(),
             figures: evaluate(&slo.objective, &measured),
-            trend: prometheus_trend(&self.client, slo, at_ms).await,
+            trend,
             seen_at_ms,
         })
     }
@@ -552,9 +557,17 @@ impl PrometheusReader {
     async fn read_into(&self, section: &mut SloSection, at_ms: i64) {
         let mut errors = Vec::new();
         let mut readings = Vec::with_capacity(self.slos.len());
-        for slo in &self.slos {
-            let last = section.readings.iter().find(|r| r.name == slo.name);
-            match self.reading(slo, last, at_ms).await {
+        let last = |slo: &SloDefinition| section.readings.iter().find(|r| r.name == slo.name);
+        // Every objective at once: a read costs one Prometheus round trip, not one per objective.
+        let results = futures::future::join_all(
+            self.slos
+                .iter()
+                .map(|slo| self.reading(slo, last(slo), at_ms)),
+        )
+        .await;
+        for (slo, result) in self.slos.iter().zip(results) {
+            let last = last(slo);
+            match result {
                 Ok(reading) => readings.push(reading),
                 Err(error) => {
                     errors.push(format!("{}: {error}", slo.name));
