@@ -163,6 +163,25 @@ impl Drop for Ward {
     }
 }
 
+/// A headless command on the same config: its exit code and stdout.
+fn headless(config: &Path, args: &[&str]) -> (i32, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ward"));
+    for spec in OVERRIDE_SPECS {
+        command.env_remove(spec.env);
+    }
+    let out = command
+        .args(args)
+        .env("WARD_CONFIG", config)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ward");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
 async fn post_alerts(http: &reqwest::Client, base: &str, from: usize, count: usize) {
     for chunk_start in (from..from + count).step_by(500) {
         let alerts: Vec<Value> = (chunk_start..(chunk_start + 500).min(from + count))
@@ -346,6 +365,27 @@ async fn prometheus_burn_rates_match_wards_counters_and_the_state_follows_the_fa
         1.0 - expected_burn
     );
 
+    // Headless reads the same Prometheus: `ward status` carries the objective's figures and
+    // `ward check` pages (the DLQ's growth is switched off to leave the SLO alone).
+    let (code, json) = headless(&config, &["status", "--format", "json"]);
+    assert_eq!(code, 0);
+    let status: Value = serde_json::from_str(&json).unwrap();
+    let reading = status["slo"]["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == SLO)
+        .unwrap()
+        .clone();
+    assert_eq!(reading["figures"]["state"], "critical", "{reading:#}");
+    let (code, out) = headless(&config, &["check", "--dlq-growth-warn", "off"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("CRITICAL slo {SLO}: critical: burn rate "))),
+        "{out}"
+    );
+
     // Healthy again, and enough good deliveries that 30 errors are under 1 % of every window
     // (the slowest ticket's burn of 1): back to ok.
     sink.failing.store(false, Ordering::Relaxed);
@@ -359,5 +399,7 @@ async fn prometheus_burn_rates_match_wards_counters_and_the_state_follows_the_fa
         recovered["burn_rates"]["5m"].as_f64().unwrap() < 1.0,
         "{recovered:#}"
     );
+    let (code, out) = headless(&config, &["check", "--dlq-growth-warn", "off"]);
+    assert_eq!(code, 0, "healthy again: {out}");
     assert!(sink.calls.load(Ordering::Relaxed) >= 4_130);
 }
