@@ -20,7 +20,14 @@ fn main() -> ExitCode {
             // --help / --version print to stdout and exit 0; usage errors exit 2. A closed
             // stdout while printing help is not worth reporting.
             let _ = err.print();
-            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(cli::EXIT_USAGE));
+            let code = u8::try_from(err.exit_code()).unwrap_or(cli::EXIT_USAGE);
+            // A monitor reads 2 as CRITICAL: a `ward check` that cannot even start is UNKNOWN.
+            let check = std::env::args_os().skip(1).any(|a| a == "check");
+            return ExitCode::from(if code != 0 && check {
+                cli::EXIT_CHECK_UNKNOWN
+            } else {
+                code
+            });
         }
     };
 
@@ -35,7 +42,11 @@ fn main() -> ExitCode {
         Err(err) if err.is::<cli::Exit>() => ExitCode::from(cli::exit_code(&err)),
         Err(err) => {
             let _ = writeln!(io::stderr(), "error: {err:#}");
-            ExitCode::from(cli::exit_code(&err))
+            if matches!(cli.command, cli::Command::Check(_)) {
+                ExitCode::from(cli::EXIT_CHECK_UNKNOWN)
+            } else {
+                ExitCode::from(cli::exit_code(&err))
+            }
         }
     }
 }

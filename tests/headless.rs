@@ -13,21 +13,25 @@ use std::time::{Duration, Instant};
 
 use common::{RedisServer, queue};
 use serde_json::Value;
-use ward::config::OVERRIDE_SPECS;
 use ward::model::{Envelope, FailureInfo, WorkerId};
 use ward::store::{DeadLetterRequest, KeySchema, RedisStore, RedisStoreOptions, Store};
 
 /// `ward` attached to `redis`, with no config file and no stray WARD_* variables.
-fn ward(redis: &RedisServer, home: &Path) -> assert_cmd::Command {
-    let mut cmd = common::ward_command(home);
+fn ward_process(redis: &RedisServer, home: &Path) -> std::process::Command {
+    let mut cmd = common::ward_process(home);
     cmd.env("USER", "ops")
         .env("HOSTNAME", "ci")
         .args(["--redis", &redis.url()]);
     cmd
 }
 
+fn ward(redis: &RedisServer, home: &Path) -> assert_cmd::Command {
+    assert_cmd::Command::from_std(ward_process(redis, home))
+}
+
+/// Exit code, stdout, stderr; a command that hangs fails the test instead of the suite.
 fn output(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
+    let out = cmd.timeout(Duration::from_secs(60)).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).unwrap(),
@@ -219,17 +223,41 @@ fn watch_prints_one_document_per_line_and_its_second_has_rates_history() {
 }
 
 #[test]
+fn watch_ends_cleanly_on_ctrl_c() {
+    let redis = RedisServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let mut child = ward_process(&redis, home.path())
+        .args(["watch", "--interval", "250ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert!(first.starts_with("{\"kind\":\"ward.status\""), "{first}");
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "watch ignored ctrl-c");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
 fn watch_into_a_closed_pipe_exits_cleanly() {
     let redis = RedisServer::start();
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ward"));
-    for spec in OVERRIDE_SPECS {
-        cmd.env_remove(spec.env);
-    }
-    let mut child = cmd
-        .env_remove("WARD_CONFIG")
-        .env("HOME", home.path())
-        .args(["--redis", &redis.url(), "watch", "--interval", "250ms"])
+    let mut child = ward_process(&redis, home.path())
+        .args(["watch", "--interval", "250ms"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -267,6 +295,11 @@ async fn check_walks_every_exit_code_through_an_incident() {
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("OK "), "{out}");
     assert_eq!(out.lines().count(), 1);
+    // A check that cannot run is UNKNOWN to a monitor, never CRITICAL (clap's usage code is 2).
+    let (code, _, err) = output(ward(&redis, home.path()).args(["check", "--dlq-warn", "lots"]));
+    assert_eq!(code, 3, "{err}");
+    let (code, _, _) = output(ward(&redis, home.path()).args(["status", "--format", "yaml"]));
+    assert_eq!(code, 2, "other commands keep the usage code");
 
     let store = store(&redis).await;
     fail_into_dlq(&store, 3, "http_500").await;
@@ -371,7 +404,7 @@ fn fingerprint(redis: &RedisServer) -> Vec<String> {
     keys.into_iter()
         .map(|key| {
             let dump: Option<Vec<u8>> = redis::cmd("DUMP").arg(&key).query(&mut conn).unwrap();
-            format!("{key} {:?}", dump.map(|d| d.len()))
+            format!("{key} {dump:?}")
         })
         .collect()
 }

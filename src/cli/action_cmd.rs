@@ -178,7 +178,7 @@ impl OverrideArgs {
             Some(text) => {
                 let ms = crate::ui::command::duration_ms(text)
                     .ok_or_else(|| UsageError(format!("--for {text}: write 90s, 15m, 2h or 1d")))?;
-                Ok(Some(now_ms + ms))
+                Ok(Some(now_ms.saturating_add(ms)))
             }
             None => Ok(default_ms.map(|d| now_ms + d)),
         }
@@ -632,7 +632,11 @@ fn write_plan_text(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
 fn print_plan(plan: &Plan, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
     match format {
         Format::Text => write_plan_text(plan, out)?,
-        Format::Json => writeln!(out, "{}", serde_json::json!({ "plan": plan }))?,
+        Format::Json => writeln!(
+            out,
+            "{}",
+            crate::headless::json::to_string(&serde_json::json!({ "plan": plan }))?
+        )?,
     }
     out.flush()?;
     Ok(())
@@ -674,7 +678,9 @@ fn print_report(
         Format::Json => writeln!(
             out,
             "{}",
-            serde_json::json!({ "plan": plan, "report": report })
+            crate::headless::json::to_string(
+                &serde_json::json!({ "plan": plan, "report": report })
+            )?
         )?,
     }
     out.flush()?;

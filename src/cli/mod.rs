@@ -37,6 +37,9 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_UNREACHABLE: u8 = 3;
 /// Exit code when the policy refuses an action (read-only).
 pub const EXIT_REFUSED: u8 = 4;
+/// Exit code of a `ward check` that could not decide (a source unreachable, or the check itself
+/// failed to run), as monitoring plugins report UNKNOWN.
+pub const EXIT_CHECK_UNKNOWN: u8 = 3;
 /// Exit code when an action was interrupted between batches (ctrl-c).
 pub const EXIT_INTERRUPTED: u8 = 130;
 

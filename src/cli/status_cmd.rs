@@ -229,7 +229,7 @@ pub fn status(config: &Config, args: &StatusArgs, out: &mut dyn Write) -> anyhow
     let status = runtime()?.block_on(reader.read());
     match args.format {
         StatusFormat::Json => {
-            writeln!(out, "{}", serde_json::to_string(&status)?)?;
+            writeln!(out, "{}", crate::headless::json::to_string(&status)?)?;
         }
         StatusFormat::Text => out.write_all(render::text(&status).as_bytes())?,
         StatusFormat::Markdown => out.write_all(render::markdown(&status).as_bytes())?,
@@ -245,22 +245,38 @@ pub fn status(config: &Config, args: &StatusArgs, out: &mut dyn Write) -> anyhow
 pub fn watch(config: &Config, args: &WatchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = attached(config);
     let mut reader = Reader::new(&config, args.interval)?;
-    runtime()?.block_on(async {
+    // A worker thread hears ctrl-c even while this thread is blocked writing to a full pipe.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let interrupted = tokio_util::sync::CancellationToken::new();
+    let on_interrupt = interrupted.clone();
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+            // Stuck in a write nobody reads: leave anyway.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            std::process::exit(0);
+        }
+    });
+    runtime.block_on(async {
         let mut tick = tokio::time::interval(args.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut printed = 0u64;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                () = interrupted.cancelled() => return Ok(()),
             }
             let status = tokio::select! {
                 status = reader.read() => status,
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                () = interrupted.cancelled() => return Ok(()),
             };
             match args.format {
                 WatchFormat::Ndjson => {
-                    writeln!(out, "{}", serde_json::to_string(&status)?)?;
+                    writeln!(out, "{}", crate::headless::json::to_string(&status)?)?;
                 }
                 WatchFormat::Text => writeln!(out, "{}", render::text(&status))?,
             }
@@ -278,19 +294,25 @@ pub fn check(config: &Config, args: &CheckArgs, out: &mut dyn Write) -> anyhow::
     let mut reader = Reader::new(&config, Duration::from_millis(config.tui.refresh_ms))?;
     let status = runtime()?.block_on(reader.read());
     let verdict = crate::headless::evaluate(&status, &args.thresholds());
-    match args.format {
-        CheckFormat::Text => out.write_all(verdict.text(&status).as_bytes())?,
+    let text = match args.format {
+        CheckFormat::Text => verdict.text(&status),
         CheckFormat::Json => {
-            let verdict = serde_json::json!({
+            let document = serde_json::json!({
+                "kind": "ward.check",
+                "format_version": status::FORMAT_VERSION,
                 "severity": verdict.severity,
                 "exit_code": verdict.severity.exit_code(),
                 "findings": verdict.findings,
                 "status": status,
             });
-            writeln!(out, "{verdict}")?;
+            format!("{}\n", crate::headless::json::to_string(&document)?)
         }
+    };
+    // The exit code is the verdict: a reader that left early (`| head -1`) does not change it.
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => return Err(error.into()),
+        _ => {}
     }
-    out.flush()?;
     match verdict.severity.exit_code() {
         0 => Ok(()),
         code => Err(Exit(code).into()),

@@ -18,11 +18,12 @@ use crate::sources::Freshness;
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Ok,
+    /// A source could not be read: nothing can be said about it (exit 3). It ranks above ok and
+    /// below any known problem, as monitoring plugins combine states: a failed SLO query must
+    /// not hide an open breaker.
+    Unknown,
     Warning,
     Critical,
-    /// A source could not be read: nothing can be said, which is worse than a known problem
-    /// for a monitor (it must not read as "fine").
-    Unknown,
 }
 
 impl Severity {
@@ -202,23 +203,26 @@ fn queues(
         let own = if queue.over_shed {
             queue
                 .shed_at
-                .map(|t| (Severity::Critical, t, "its shed depth"))
+                .map(|t| (Severity::Critical, t, "over its shed depth"))
         } else if queue.over_warn {
             queue
                 .warn_at
-                .map(|t| (Severity::Warning, t, "its warn depth"))
+                .map(|t| (Severity::Warning, t, "over its warn depth"))
         } else {
             None
         };
-        let flagged = own.or_else(|| {
-            over(depth, thresholds.depth_warn, thresholds.depth_crit)
-                .map(|(s, t)| (s, t, "the threshold"))
-        });
+        let given = over(depth, thresholds.depth_warn, thresholds.depth_crit)
+            .map(|(s, t)| (s, t, "at or over the threshold"));
+        // Both apply: the worse one is reported.
+        let flagged = match (own, given) {
+            (Some(own), Some(given)) if given.0 > own.0 => Some(given),
+            (own, given) => own.or(given),
+        };
         if let Some((severity, limit, what)) = flagged {
             findings.push(Finding::new(
                 severity,
                 subject.clone(),
-                format!("depth {depth} is over {what} {limit}"),
+                format!("depth {depth} is {what} {limit}"),
             ));
         }
         if let Some(age) = queue.stats.oldest_age_ms
@@ -537,6 +541,39 @@ mod tests {
             evaluate(&status(Some(store), None), &relaxed).severity,
             Severity::Ok
         );
+
+        // A queue's own warn depth does not hide a worse command-line threshold.
+        let mut warned = queue(10_000, None, None);
+        warned.warn_at = Some(100);
+        warned.over_warn = true;
+        let store = StoreSection {
+            queues: vec![warned],
+            ..StoreSection::default()
+        };
+        let strict = Thresholds {
+            depth_crit: Some(5_000),
+            ..Thresholds::default()
+        };
+        assert_eq!(
+            evaluate(&status(Some(store), None), &strict).findings[0].line(),
+            "CRITICAL queue delivery: depth 10000 is at or over the threshold 5000"
+        );
+    }
+
+    #[test]
+    fn a_known_problem_outranks_an_unreadable_source() {
+        let store = StoreSection {
+            queues: vec![queue(600, None, Some(500))],
+            ..StoreSection::default()
+        };
+        let half_read = slo(vec![reading(0.0, 100.0)], true, Some("latency: timeout"));
+        let verdict = evaluate(
+            &status(Some(store), Some(half_read)),
+            &Thresholds::default(),
+        );
+        assert_eq!(verdict.severity, Severity::Critical);
+        assert_eq!(verdict.severity.exit_code(), 2);
+        assert_eq!(verdict.findings[1].severity, Severity::Unknown);
     }
 
     #[test]

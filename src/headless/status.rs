@@ -96,7 +96,11 @@ pub fn poller_config(config: &Config, interval: Duration) -> PollerConfig {
                 crate::config::Backend::Redis => crate::config::redact_url(&config.store.redis_url),
                 crate::config::Backend::Memory => "in-process".to_owned(),
             },
-            read_only: None,
+            // Actions from here would be refused: say so, as the control room's header does.
+            read_only: config
+                .tui
+                .read_only
+                .then(|| "tui.read_only in the config".to_owned()),
         },
     }
 }

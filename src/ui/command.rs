@@ -300,7 +300,7 @@ fn expiry(args: &mut Args, now_ms: i64, default_ms: Option<i64>) -> Result<Optio
         Some(text) => {
             let ms =
                 duration_ms(&text).ok_or_else(|| format!("for={text}: write 90s, 15m or 2h"))?;
-            Ok(Some(now_ms + ms))
+            Ok(Some(now_ms.saturating_add(ms)))
         }
         None => Ok(default_ms.map(|d| now_ms + d)),
     }

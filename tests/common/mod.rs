@@ -16,8 +16,8 @@ use ward::store::{
 
 /// `ward` with a clean environment: no WARD_* variables, RUST_LOG unset, and HOME pointing at
 /// `home` so the developer's own config never leaks in.
-pub fn ward_command(home: &std::path::Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("ward");
+pub fn ward_process(home: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ward"));
     for spec in ward::config::OVERRIDE_SPECS {
         cmd.env_remove(spec.env);
     }
@@ -26,6 +26,11 @@ pub fn ward_command(home: &std::path::Path) -> assert_cmd::Command {
         .env_remove("RUST_LOG")
         .env("HOME", home);
     cmd
+}
+
+/// [`ward_process`] for assert_cmd.
+pub fn ward_command(home: &std::path::Path) -> assert_cmd::Command {
+    assert_cmd::Command::from_std(ward_process(home))
 }
 
 /// A fixed start time (2026-11-25T00:00:00Z) so failure times and ages are predictable.
