@@ -106,6 +106,26 @@ fn the_committed_schema_is_the_one_the_binary_prints() {
     );
 }
 
+/// Compatibility: a document written by format version 1 (every section filled: queues,
+/// breakers, overrides, audit, workers, SLOs) still validates and still reads. Renaming or
+/// removing a field breaks this; that change must bump `FORMAT_VERSION` and freeze a new sample.
+#[test]
+fn a_version_1_document_still_validates_and_reads() {
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/status/v1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sample["format_version"], 1);
+    if ward::headless::status::FORMAT_VERSION == 1 {
+        assert_valid(&sample);
+        let read: ward::headless::Status = serde_json::from_value(sample.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), sample, "nothing lost");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_in_three_formats_validates_and_tells_the_same_figures() {
     let redis = RedisServer::start();
