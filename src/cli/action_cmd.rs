@@ -490,7 +490,7 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
         policy,
         actor: Actor::current(),
         origin: Origin::Headless,
-        target: config.store.target_label(),
+        target: crate::headless::status::action_target(config),
         settings: Settings {
             batch_size: pace.batch.unwrap_or(config.dlq.replay_batch),
             rate_per_s: Some(pace.rate.unwrap_or(config.dlq.replay_rate_per_s)).filter(|r| *r > 0),

@@ -11,8 +11,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actions::{Actions, Actor, Origin, Policy, Settings};
 use crate::config::Config;
-use crate::model::QueueName;
-use crate::sources::{PollerConfig, Target};
 use crate::store::Store;
 use crate::ui::run::Runner;
 use crate::ui::{App, Keymap, Mode, Theme};
@@ -158,31 +156,14 @@ pub fn runner(
     } else {
         None
     };
-    let label = if tui.label.is_empty() {
-        config.store.target_label()
-    } else {
-        tui.label.clone()
-    };
-    let target = Target {
-        label: label.clone(),
-        backend: store.backend_name().to_owned(),
-        address: match store.backend_name() {
-            "redis" => crate::config::redact_url(&config.store.redis_url),
-            _ => "in-process".to_owned(),
-        },
-        read_only: read_only.clone(),
-    };
     let refresh = Duration::from_millis(args.refresh_ms.unwrap_or(tui.refresh_ms).max(250));
-    let poller = PollerConfig {
-        queues: vec![QueueName::ingest(), QueueName::delivery()],
-        breaker: config.breaker.clone(),
-        interval: refresh,
-        timeout: Duration::from_millis(tui.timeout_ms),
-        stale_after: tui.stale_after_polls.max(1),
-        audit_rows: tui.audit_rows,
-        heartbeat_interval: Duration::from_millis(config.workers.stats_interval_ms),
-        target,
-    };
+    let mut poller = crate::headless::poller_config(config, refresh);
+    poller.target.read_only.clone_from(&read_only);
+    // The demo's engine shares its in-process store with the control room.
+    store.backend_name().clone_into(&mut poller.target.backend);
+    if poller.target.backend == "memory" {
+        "in-process".clone_into(&mut poller.target.address);
+    }
     let source = crate::sources::spawn_with_slo(store.clone(), poller, slo, stop.child_token());
     let theme_name = args.theme.clone().unwrap_or_else(|| tui.theme.clone());
     let mut theme = Theme::load(&theme_name, &args.theme_dirs)?;
@@ -207,7 +188,7 @@ pub fn runner(
         policy,
         actor: Actor::current(),
         origin: Origin::Key,
-        target: label,
+        target: crate::headless::status::action_target(config),
         settings: Settings {
             batch_size: config.dlq.replay_batch,
             max_replays: config.queues.max_replays,

@@ -196,15 +196,24 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// What plans and audit records name as the target: the backend, the server without
-    /// credentials, and the key prefix.
+    /// What plans and audit records name as the target: the server without credentials (its
+    /// scheme names the backend) and the key prefix.
     pub fn target_label(&self) -> String {
         match self.backend {
             Backend::Memory => "memory".to_owned(),
             Backend::Redis => {
                 let server = redact_url(&self.redis_url);
-                format!("redis {server} ({})", self.key_prefix)
+                format!("{server} ({})", self.key_prefix)
             }
+        }
+    }
+
+    /// The short name of a deployment for headers, where the server is shown beside it: the
+    /// key prefix (it tells deployments on one Redis apart).
+    pub fn short_label(&self) -> String {
+        match self.backend {
+            Backend::Memory => "memory".to_owned(),
+            Backend::Redis => self.key_prefix.clone(),
         }
     }
 

@@ -124,8 +124,9 @@ impl Verdict {
             let store = status.snapshot.store.as_ref();
             let _ = writeln!(
                 out,
-                "OK {}: {} queued, {} in the DLQ, {} breakers closed",
+                "OK {} on {}: {} queued, {} in the DLQ, {} breakers closed",
                 crate::model::sanitize(&status.snapshot.target.label),
+                crate::model::sanitize(&status.snapshot.target.address),
                 store.map_or(0, |s| s.queues.iter().map(|q| q.stats.depth).sum::<u64>()),
                 store.map_or(0, crate::sources::StoreSection::dlq_total),
                 store.map_or(0, |s| s.breakers.len()),

@@ -140,8 +140,9 @@ pub fn text(status: &Status) -> String {
     let s = &status.snapshot;
     let _ = writeln!(
         out,
-        "ward status: {} at {}",
+        "ward status: {} on {} at {}",
         sanitize(&s.target.label),
+        sanitize(&s.target.address),
         crate::model::time::format_rfc3339_ms(s.taken_at_ms)
     );
     for line in freshness(status) {
@@ -218,8 +219,9 @@ pub fn markdown(status: &Status) -> String {
     let cell = |t: &str| sanitize(t).replace('|', "\\|");
     let _ = writeln!(
         out,
-        "### Ward status: {} ({})\n",
+        "### Ward status: {} on {} ({})\n",
         cell(&s.target.label),
+        cell(&s.target.address),
         crate::model::time::format_rfc3339_ms(s.taken_at_ms)
     );
     let verdict = super::check::evaluate(status, &super::check::Thresholds::default());

@@ -75,7 +75,16 @@ pub fn schema() -> serde_json::Value {
     schema
 }
 
-/// How headless commands read: the control room's poller settings for this config.
+/// What plans and audit records name as the target: `tui.label`, else the server and prefix.
+pub fn action_target(config: &Config) -> String {
+    if config.tui.label.is_empty() {
+        config.store.target_label()
+    } else {
+        config.tui.label.clone()
+    }
+}
+
+/// How the control room and headless commands read this config's deployment.
 pub fn poller_config(config: &Config, interval: Duration) -> PollerConfig {
     PollerConfig {
         queues: vec![QueueName::ingest(), QueueName::delivery()],
@@ -87,7 +96,7 @@ pub fn poller_config(config: &Config, interval: Duration) -> PollerConfig {
         heartbeat_interval: Duration::from_millis(config.workers.stats_interval_ms),
         target: Target {
             label: if config.tui.label.is_empty() {
-                config.store.target_label()
+                config.store.short_label()
             } else {
                 config.tui.label.clone()
             },
