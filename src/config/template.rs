@@ -391,8 +391,8 @@ pub const SECTIONS: &[SectionDoc] = &[
             key(
                 "label",
                 &[
-                    "The deployment's name in the header and every confirm dialog",
-                    "(empty: the store backend).",
+                    "The deployment's name in the header, every plan and the audit (empty: the",
+                    "key prefix in the header, the server and key prefix in plans and audit).",
                 ],
             ),
             key(

@@ -25,7 +25,8 @@ pub struct TuiConfig {
     pub theme: String,
     /// Refuse every action, in the control room and as headless subcommands (`--write` overrides).
     pub read_only: bool,
-    /// The deployment's name in the header and every confirm dialog (empty: the store backend).
+    /// The deployment's name in the header, plans and audit (empty: the key prefix in the
+    /// header, the server and key prefix in plans and audit).
     pub label: String,
     /// The label's colour, e.g. "red" for production (empty: the theme's accent).
     pub accent: String,
