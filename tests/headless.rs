@@ -190,6 +190,26 @@ async fn status_in_three_formats_validates_and_tells_the_same_figures() {
     );
 }
 
+/// Reading changes nothing: not even the layout mark an empty store gets from its first worker.
+#[test]
+fn status_watch_and_check_write_nothing() {
+    let redis = RedisServer::start();
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["status", "--format", "json"][..],
+        &["check"][..],
+        &["watch", "--count", "2", "--interval", "250ms"][..],
+    ] {
+        let (code, _, err) = output(ward(&redis, home.path()).args(args));
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert!(keys.is_empty(), "a read wrote {keys:?}");
+}
+
 #[test]
 fn status_of_an_unreachable_store_still_prints_a_valid_document_and_exits_3() {
     let mut redis = RedisServer::start();

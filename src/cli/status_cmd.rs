@@ -204,7 +204,7 @@ impl Reader {
         };
         let store = async {
             if self.store.is_none() {
-                match crate::store::open(&self.config.store).await {
+                match crate::store::open_observer(&self.config.store).await {
                     Ok(store) => self.store = Some(store),
                     Err(error) => return Err(error.to_string()),
                 }

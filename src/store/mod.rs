@@ -733,6 +733,21 @@ pub(crate) fn lease_token(worker: &WorkerId) -> String {
 
 /// Open the store a config names: the embedded memory store, or Redis (connected, scripts loaded).
 pub async fn open(config: &crate::config::StoreConfig) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open_with(config, false).await
+}
+
+/// The store for a process that only reads it (`ward status`, `check`, `watch`): on Redis it
+/// writes nothing, not even the layout mark of an empty store.
+pub async fn open_observer(
+    config: &crate::config::StoreConfig,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open_with(config, true).await
+}
+
+async fn open_with(
+    config: &crate::config::StoreConfig,
+    observer: bool,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
     match config.backend {
         crate::config::Backend::Memory => {
             Ok(std::sync::Arc::new(MemoryStore::new(config.partitions)))
@@ -744,6 +759,7 @@ pub async fn open(config: &crate::config::StoreConfig) -> StoreResult<std::sync:
             );
             options.response_timeout = config.response_timeout();
             options.connect_timeout = config.connect_timeout();
+            options.observer = observer;
             Ok(std::sync::Arc::new(RedisStore::connect(options).await?))
         }
     }

@@ -72,6 +72,9 @@ pub struct RedisStoreOptions {
     pub response_timeout: Duration,
     pub connect_timeout: Duration,
     pub clock: SharedClock,
+    /// Only reads (`ward status`, `check`, `watch`): never marks the data layout of an empty
+    /// store, and leaves the scripts to load on first use.
+    pub observer: bool,
 }
 
 impl RedisStoreOptions {
@@ -82,6 +85,7 @@ impl RedisStoreOptions {
             response_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
+            observer: false,
         }
     }
 }
@@ -138,18 +142,23 @@ impl RedisStore {
             })?
             .map_err(StoreError::redis("connect"))?;
         check_server(&mut conn).await?;
-        check_layout(&mut conn, &options.keys).await?;
+        check_layout(&mut conn, &options.keys, !options.observer).await?;
         let s = scripts();
-        for script in [
-            &s.lease,
-            &s.settle,
-            &s.move_due,
-            &s.failed,
-            &s.dedup,
-            &s.gcra,
-            &s.breaker_cas,
-            &s.flag_cad,
-        ] {
+        let load = if options.observer {
+            &[][..]
+        } else {
+            &[
+                &s.lease,
+                &s.settle,
+                &s.move_due,
+                &s.failed,
+                &s.dedup,
+                &s.gcra,
+                &s.breaker_cas,
+                &s.flag_cad,
+            ][..]
+        };
+        for script in load {
             script
                 .load_async(&mut conn)
                 .await
@@ -1539,9 +1548,17 @@ const LAYOUT: &str = "2";
 
 /// Refuse a key prefix written by a build with another layout, and mark an unmarked one with
 /// this layout. Reads first, so attaching to a marked deployment (or a replica) writes nothing.
-async fn check_layout(conn: &mut ConnectionManager, keys: &KeySchema) -> StoreResult<()> {
+async fn check_layout(
+    conn: &mut ConnectionManager,
+    keys: &KeySchema,
+    claim: bool,
+) -> StoreResult<()> {
     let key = keys.layout();
     let mut found: Option<String> = conn.get(&key).await.map_err(StoreError::redis("layout"))?;
+    if found.is_none() && !claim {
+        // Nothing written yet: nothing to disagree with, and an observer writes nothing.
+        return Ok(());
+    }
     if found.is_none() {
         let claimed: Result<Option<String>, _> = ::redis::cmd("SET")
             .arg(&key)
