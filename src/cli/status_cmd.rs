@@ -100,7 +100,14 @@ pub enum CheckFormat {
 
 /// `ward check`: exit 0 ok, 1 warning, 2 critical, 3 unknown or unreachable.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Thresholds (a number, a duration, or off)")]
+#[command(
+    next_help_heading = "Thresholds (a number, a duration, or off)",
+    after_help = "Always checked: a source that cannot be read (unknown); an open breaker \
+        (critical) and a half-open, forced or disabled one (warning); a queue with work and no \
+        live worker (critical); an emergency stop (critical for all sending, warning for one \
+        channel); load shedding (warning); SLOs (a firing page is critical, a ticket a warning). \
+        The worst finding is the exit code; known problems rank above unknowns."
+)]
 pub struct CheckArgs {
     /// DLQ entries at which a queue warns
     #[arg(long, default_value = "off", value_name = "N")]
