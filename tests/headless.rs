@@ -262,11 +262,12 @@ fn watch_prints_one_document_per_line_and_its_second_has_rates_history() {
     );
 }
 
-#[test]
-fn watch_ends_cleanly_on_ctrl_c() {
-    let redis = RedisServer::start();
-    let home = tempfile::tempdir().unwrap();
-    let mut child = ward_process(&redis, home.path())
+/// `ward watch` running, after its first line: the child and the rest of its stdout.
+fn watching(
+    redis: &RedisServer,
+    home: &Path,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = ward_process(redis, home)
         .args(["watch", "--interval", "250ms"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -276,50 +277,45 @@ fn watch_ends_cleanly_on_ctrl_c() {
     let mut first = String::new();
     lines.read_line(&mut first).unwrap();
     assert!(first.starts_with("{\"kind\":\"ward.status\""), "{first}");
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    (child, lines)
+}
+
+/// The child's exit status and stderr, polled for up to 10 s.
+fn exited(mut child: std::process::Child, what: &str) -> (std::process::ExitStatus, String) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "watch ignored ctrl-c");
+        assert!(Instant::now() < deadline, "{what}");
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(status.success(), "{status:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
+#[test]
+fn watch_ends_cleanly_on_ctrl_c() {
+    let redis = RedisServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let (child, _lines) = watching(&redis, home.path());
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let (status, stderr) = exited(child, "watch ignored ctrl-c");
+    assert!(status.success(), "{status:?}: {stderr}");
 }
 
 #[test]
 fn watch_into_a_closed_pipe_exits_cleanly() {
     let redis = RedisServer::start();
     let home = tempfile::tempdir().unwrap();
-    let mut child = ward_process(&redis, home.path())
-        .args(["watch", "--interval", "250ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    lines.read_line(&mut first).unwrap();
-    assert!(first.starts_with("{\"kind\":\"ward.status\""), "{first}");
+    let (child, lines) = watching(&redis, home.path());
     drop(lines); // `| head -1`
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "watch kept running after its reader left"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = exited(child, "watch kept running after its reader left");
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -97,6 +97,16 @@ fn failure_rate(rate: &crate::engine::breaker::FailureRate) -> String {
     }
 }
 
+/// A breaker's row: channel, state, failure rate, time in state.
+fn breaker_cells(b: &crate::sources::BreakerView) -> [String; 4] {
+    [
+        sanitize(&b.channel).into_owned(),
+        b.state.as_str().to_owned(),
+        failure_rate(&b.failure_rate),
+        age(b.time_in_state_ms),
+    ]
+}
+
 /// A queue's row: name, depth, in flight, scheduled, DLQ, dead, oldest.
 fn queue_cells(q: &crate::sources::snapshot::QueueView) -> [String; 7] {
     let st = &q.stats;
@@ -187,13 +197,10 @@ pub fn text(status: &Status) -> String {
             }
         }
         for b in &store.breakers {
+            let [channel, state, failures, in_state] = breaker_cells(b);
             let _ = writeln!(
                 out,
-                "  breaker {:<12} {:<11} {} for {}",
-                sanitize(&b.channel),
-                b.state.as_str(),
-                failure_rate(&b.failure_rate),
-                age(b.time_in_state_ms)
+                "  breaker {channel:<12} {state:<11} {failures} for {in_state}"
             );
         }
         for o in &store.overrides {
@@ -261,14 +268,8 @@ pub fn markdown(status: &Status) -> String {
                 "\n| Breaker | State | Failures | In state |\n|---|---|--:|--:|"
             );
             for b in &store.breakers {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} |",
-                    cell(&b.channel),
-                    b.state.as_str(),
-                    failure_rate(&b.failure_rate),
-                    age(b.time_in_state_ms)
-                );
+                let row = breaker_cells(b).map(|c| c.replace('|', "\\|"));
+                let _ = writeln!(out, "| {} |", row.join(" | "));
             }
         }
     }
