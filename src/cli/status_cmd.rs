@@ -185,6 +185,9 @@ struct Reader {
     config: Config,
     store: Option<Arc<dyn Store>>,
     slo: Option<SloReader>,
+    /// The last SLO read: Prometheus is asked at most every `PROMETHEUS_INTERVAL`, however
+    /// often `ward watch` reads the store.
+    last_slo: Option<(std::time::Instant, Arc<crate::sources::slo::SloSection>)>,
     builder: Builder,
 }
 
@@ -197,16 +200,25 @@ impl Reader {
             config: config.clone(),
             store: None,
             slo,
+            last_slo: None,
             builder,
         })
     }
 
     async fn read(&mut self) -> Status {
         let now = now_ms();
+        let fresh = self
+            .last_slo
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < crate::sources::slo::PROMETHEUS_INTERVAL);
         let slo = async {
-            match &self.slo {
-                Some(reader) => Some(Arc::new(reader.read_once(now).await)),
-                None => None,
+            match (&self.slo, fresh) {
+                (_, Some((_, section))) => Some((None, section.clone())),
+                (Some(reader), None) => Some((
+                    Some(std::time::Instant::now()),
+                    Arc::new(reader.read_once(now).await),
+                )),
+                (None, None) => None,
             }
         };
         let store = async {
@@ -219,6 +231,12 @@ impl Reader {
             Ok(self.store.clone())
         };
         let (store, slo) = tokio::join!(store, slo);
+        let slo = slo.map(|(read_at, section)| {
+            if let Some(at) = read_at {
+                self.last_slo = Some((at, section.clone()));
+            }
+            section
+        });
         let store = store.and_then(|s| s.ok_or_else(|| "not opened".to_owned()));
         let store = store.as_deref().map_err(String::as_str);
         status::read(store, &mut self.builder, slo, now).await
