@@ -348,20 +348,14 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
         Command::Check(args) => status_cmd::check(loaded()?, args, out),
         Command::Config(ConfigCommand::Path) => config_cmd::path(&cli.global.location(), out),
         Command::Config(ConfigCommand::Show) => {
-            let config =
-                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
+            let config = loaded()?;
             config_cmd::show(&cli.global.location(), config, out)
         }
         Command::PrintConfigTemplate => template_cmd::print(out),
-        Command::Up => {
-            let config =
-                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
-            up_cmd::run(config, out)
-        }
+        Command::Up => up_cmd::run(loaded()?, out),
         Command::Replay(args) => action_cmd::run(loaded()?, action_cmd::replay(args), out),
         Command::Demo(args) | Command::Tui(args) => {
-            let config =
-                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
+            let config = loaded()?;
             let mut args = args.clone();
             let location = cli.global.location();
             if let Some(dir) = location.path.as_deref().and_then(std::path::Path::parent) {
@@ -379,15 +373,9 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
         }
         Command::Themes { items } => tui_cmd::themes(*items, out),
         Command::Slo(SloCommand::Rules { output }) => {
-            let config =
-                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
-            slo_cmd::rules(config, output.as_deref(), out)
+            slo_cmd::rules(loaded()?, output.as_deref(), out)
         }
-        Command::Keys => {
-            let config =
-                config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"))?;
-            tui_cmd::keys(config, out)
-        }
+        Command::Keys => tui_cmd::keys(loaded()?, out),
     }
 }
 
