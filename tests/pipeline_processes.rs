@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::{RedisServer, redis_store};
 use serde_json::{Value, json};
-use ward::config::OVERRIDE_SPECS;
 use ward::engine::breaker::{Breaker, BreakerState, TransitionCause};
 use ward::engine::clock::{Clock, ManualClock, SystemClock};
 use ward::model::QueueName;
@@ -274,15 +273,9 @@ impl Worker {
     /// Start `ward up` with `config` and wait for its "ingest on" line.
     async fn start(name: &'static str, config: &Path) -> Self {
         let log = config.with_file_name(format!("{name}.log"));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ward"));
-        for spec in OVERRIDE_SPECS {
-            command.env_remove(spec.env);
-        }
-        let child = command
+        let child = common::ward_process(config.parent().unwrap_or(config))
             .arg("up")
             .env("WARD_CONFIG", config)
-            .env_remove("RUST_LOG")
-            .env_remove("XDG_CONFIG_HOME")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(File::create(&log).unwrap())

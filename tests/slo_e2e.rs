@@ -19,7 +19,6 @@ use serde_json::{Value, json};
 
 use common::RedisServer;
 use common::prometheus::PrometheusServer;
-use ward::config::OVERRIDE_SPECS;
 
 const SLO: &str = "delivery-success-webhook";
 /// The builtin delivery objective: 99 %, so the error budget is 1 %.
@@ -124,14 +123,8 @@ struct Ward {
 impl Ward {
     fn start(config: &Path) -> Self {
         let log = config.with_file_name("ward.log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ward"));
-        for spec in OVERRIDE_SPECS {
-            command.env_remove(spec.env);
-        }
-        let mut child = command
+        let mut child = ward_with(config)
             .arg("up")
-            .env("WARD_CONFIG", config)
-            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(File::create(&log).unwrap())
@@ -163,16 +156,17 @@ impl Drop for Ward {
     }
 }
 
+/// `ward` reading only `config` (no WARD_* variables, no user config).
+fn ward_with(config: &Path) -> Command {
+    let mut command = common::ward_process(config.parent().unwrap_or(config));
+    command.env("WARD_CONFIG", config);
+    command
+}
+
 /// A headless command on the same config: its exit code and stdout.
 fn headless(config: &Path, args: &[&str]) -> (i32, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ward"));
-    for spec in OVERRIDE_SPECS {
-        command.env_remove(spec.env);
-    }
-    let out = command
+    let out = ward_with(config)
         .args(args)
-        .env("WARD_CONFIG", config)
-        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
         .expect("run ward");

@@ -60,6 +60,17 @@ fn flags_line(store: &StoreSection) -> String {
     }
 }
 
+/// `ingest 40/s, deliver 38/s, fail 2.0/s, errors 5.0%` (unknown ones say so).
+fn rates_line(store: &StoreSection) -> String {
+    format!(
+        "ingest {}, deliver {}, fail {}, errors {}",
+        rate(store.rates.ingested_per_s),
+        rate(store.rates.delivered_per_s),
+        rate(store.rates.failed_per_s),
+        percent(store.rates.error_ratio)
+    )
+}
+
 /// `shedding dlq by ops@host 3m ago, expires in 57m: ingest storm`.
 fn override_line(o: &crate::actions::Override, now_ms: i64) -> String {
     let kind = match o.kind {
@@ -166,14 +177,7 @@ pub fn text(status: &Status) -> String {
             store.workers.silent,
             flags_line(store)
         );
-        let _ = writeln!(
-            out,
-            "  rates: ingest {}, deliver {}, fail {}, errors {}",
-            rate(store.rates.ingested_per_s),
-            rate(store.rates.delivered_per_s),
-            rate(store.rates.failed_per_s),
-            percent(store.rates.error_ratio)
-        );
+        let _ = writeln!(out, "  rates: {}", rates_line(store));
         let _ = writeln!(
             out,
             "  {:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
@@ -246,14 +250,11 @@ pub fn markdown(status: &Status) -> String {
         }
         let _ = writeln!(
             out,
-            "- Workers: {} live, {} silent\n- Flags: {}\n- Rates: ingest {}, deliver {}, fail {}, errors {}\n",
+            "- Workers: {} live, {} silent\n- Flags: {}\n- Rates: {}\n",
             store.workers.live,
             store.workers.silent,
             cell(&flags_line(store)),
-            rate(store.rates.ingested_per_s),
-            rate(store.rates.delivered_per_s),
-            rate(store.rates.failed_per_s),
-            percent(store.rates.error_ratio)
+            rates_line(store)
         );
         let _ = writeln!(
             out,

@@ -224,6 +224,20 @@ mod tests {
         parse_exposition(text).unwrap()
     }
 
+    /// What prometheus-parse itself makes of `text`, before this module's corrections.
+    fn raw(text: &str) -> Scrape {
+        Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+    }
+
+    /// The raw value prometheus-parse gives the sample named `metric`.
+    fn raw_value(parsed: &Scrape, metric: &str) -> Option<Value> {
+        parsed
+            .samples
+            .iter()
+            .find(|s| s.metric == metric)
+            .map(|s| s.value.clone())
+    }
+
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -451,14 +465,8 @@ mod tests {
                     h_bucket{le=\"+Inf\"} 2\n\
                     h_sum 3\n\
                     h_count 2\n";
-        let parsed = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-        let value_of = |metric: &str| {
-            parsed
-                .samples
-                .iter()
-                .find(|s| s.metric == metric)
-                .map(|s| s.value.clone())
-        };
+        let parsed = raw(text);
+        let value_of = |metric: &str| raw_value(&parsed, metric);
         assert_eq!(value_of("h_sum"), Some(Value::Untyped(3.0)));
         assert_eq!(value_of("h_count"), Some(Value::Untyped(2.0)));
         assert!(matches!(value_of("h"), Some(Value::Histogram(_))));
@@ -473,14 +481,8 @@ mod tests {
         // `events_total`: the parser does not connect the two.
         let text =
             "# TYPE events counter\nevents_total 4\n# TYPE jobs_total counter\njobs_total 5\n";
-        let parsed = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-        let value_of = |metric: &str| {
-            parsed
-                .samples
-                .iter()
-                .find(|s| s.metric == metric)
-                .map(|s| s.value.clone())
-        };
+        let parsed = raw(text);
+        let value_of = |metric: &str| raw_value(&parsed, metric);
         assert_eq!(value_of("events_total"), Some(Value::Untyped(4.0)));
         assert_eq!(value_of("jobs_total"), Some(Value::Counter(5.0)));
         // Either way the value reads the same through this module.
@@ -507,7 +509,7 @@ mod tests {
     #[test]
     fn contract_labels_come_unordered_and_this_module_orders_them() {
         let text = "q{z=\"1\",a=\"2\",m=\"3\",b=\"4\",y=\"5\",c=\"6\"} 1\n";
-        let parsed = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+        let parsed = raw(text);
         // A HashMap underneath: only lookups are promised, not order.
         let raw: &std::collections::HashMap<String, String> = &parsed.samples[0].labels;
         assert_eq!(raw.len(), 6);
