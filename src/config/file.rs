@@ -25,6 +25,7 @@ pub(super) struct FileConfig {
     pub delivery: Option<Spanned<super::DeliveryConfig>>,
     pub tui: Option<Spanned<super::TuiConfig>>,
     pub slo: Option<Spanned<super::slo::SloConfig>>,
+    pub mutt: Option<Spanned<super::mutt::MuttConfig>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -324,6 +324,7 @@ impl Resolver<'_> {
             delivery: self.section(file.delivery, super::DeliveryConfig::validate)?,
             tui: self.section(file.tui, super::TuiConfig::validate)?,
             slo: self.section(file.slo, super::slo::SloConfig::validate)?,
+            mutt: self.section(file.mutt, super::mutt::MuttConfig::validate)?,
         })
     }
 

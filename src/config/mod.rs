@@ -15,6 +15,7 @@ mod error;
 mod file;
 mod load;
 mod location;
+pub mod mutt;
 mod pipeline;
 pub mod slo;
 pub mod template;
@@ -59,6 +60,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub tui: TuiConfig,
     pub slo: slo::SloConfig,
+    pub mutt: mutt::MuttConfig,
 }
 
 impl Config {

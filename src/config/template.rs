@@ -464,6 +464,70 @@ pub const SECTIONS: &[SectionDoc] = &[
         ],
     },
     SectionDoc {
+        name: "mutt",
+        doc: &[
+            "An existing MUTT deployment, attached with --profile mutt (store.profile = \"mutt\").",
+            "Each MUTT key is named here as MUTT v2.5 names it; change one only if the deployment",
+            "renamed it through MUTT's own environment variables.",
+        ],
+        keys: &[
+            key("ingest_queue", &["The ingestor's queue (MUTT's INGEST_QUEUE_NAME)."]),
+            key("alert_queue", &["The alerter's output queue (ALERT_QUEUE_NAME)."]),
+            key(
+                "alerter_dlq",
+                &["The alerter's DLQ (ALERTER_DLQ_NAME); replays go to ingest_queue."],
+            ),
+            key(
+                "moog_dlq",
+                &["The forwarder's DLQ (MOOG_DLQ_NAME); replays go to alert_queue."],
+            ),
+            key("dead_letter_queue", &["The terminal dead list (DEAD_LETTER_QUEUE)."]),
+            key(
+                "alerter_processing_prefix",
+                &["Prefix of the alerter pods' processing lists (<prefix><pod>)."],
+            ),
+            key(
+                "moog_processing_prefix",
+                &["Prefix of the forwarder pods' processing lists (<prefix><pod>)."],
+            ),
+            key(
+                "heartbeat_prefix",
+                &["Prefix of pod heartbeats (<prefix><service>:<pod> or <prefix><pod>)."],
+            ),
+            key(
+                "breaker_prefix",
+                &["Prefix of circuit breaker keys (<prefix><name>:state|failures|open_time)."],
+            ),
+            key("breakers", &["Breakers listed even before MUTT first writes them."]),
+            key(
+                "breaker_timeout_s",
+                &["MUTT's CIRCUIT_BREAKER_TIMEOUT: seconds from open_time to half-open."],
+            ),
+            key("config_prefix", &["Prefix of dynamic config keys (<prefix><setting>)."]),
+            key("config_channel", &["Pub/sub channel announcing config changes."]),
+            key(
+                "metrics_prefix",
+                &["Prefix of the ingestor's per-minute, hour and day counters."],
+            ),
+            key(
+                "audit_prefix",
+                &[
+                    "Where Ward audits its actions on MUTT: the stream <prefix>log, the only key",
+                    "Ward ever writes outside MUTT's own lists and settings. Must not be in MUTT's",
+                    "namespace.",
+                ],
+            ),
+            key(
+                "alerter_max_retries",
+                &["MUTT's ALERTER_MAX_RETRIES (an event over it is dead-lettered)."],
+            ),
+            key(
+                "moog_max_retries",
+                &["MUTT's MOOG_MAX_RETRIES (an alert over it is dead-lettered)."],
+            ),
+        ],
+    },
+    SectionDoc {
         name: "log",
         doc: &["Diagnostics."],
         keys: &[

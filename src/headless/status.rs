@@ -57,7 +57,7 @@ impl Status {
 
     /// Whether the store was read (else every store figure is missing, not zero).
     pub fn store_reachable(&self) -> bool {
-        self.snapshot.store.is_some()
+        self.snapshot.attached()
     }
 }
 
@@ -101,6 +101,7 @@ pub fn poller_config(config: &Config, interval: Duration) -> PollerConfig {
                 config.tui.label.clone()
             },
             backend: config.store.backend.as_str().to_owned(),
+            profile: config.store.profile,
             address: match config.store.backend {
                 crate::config::Backend::Redis => crate::config::redact_url(&config.store.redis_url),
                 crate::config::Backend::Memory => "in-process".to_owned(),

@@ -3,6 +3,7 @@
 mod alert;
 mod envelope;
 mod ids;
+pub mod mutt;
 mod state;
 mod text;
 pub mod time;

@@ -7,7 +7,7 @@ pub mod scrape;
 pub mod slo;
 pub mod snapshot;
 
-pub use poller::{PollerConfig, SourceHandle, spawn, spawn_with_slo};
+pub use poller::{PollerConfig, SourceHandle, spawn, spawn_mutt, spawn_with_slo};
 pub use snapshot::{
     BreakerView, DlqPageView, DlqQuery, Freshness, Snapshot, SourceStatus, StoreSection, Target,
 };

@@ -17,6 +17,8 @@ use super::snapshot::{
 use crate::actions::overrides_from;
 use crate::engine::breaker::{BreakerConfig, TransitionCause};
 use crate::model::{Flag, QueueName, ShedMode, Threshold, WorkerBeat};
+use crate::model::mutt::{MuttPage, MuttSection};
+use crate::store::mutt::{MuttPageQuery, MuttStore};
 use crate::store::{ControlRead, Store};
 
 /// Points of history kept per series (10 minutes at the default 1 s refresh).
@@ -46,6 +48,7 @@ pub struct SourceHandle {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     refresh: Arc<Notify>,
     dlq: Arc<watch::Sender<Option<DlqQuery>>>,
+    mutt_page: Arc<watch::Sender<Option<MuttPageQuery>>>,
 }
 
 impl SourceHandle {
@@ -66,6 +69,19 @@ impl SourceHandle {
     /// Open (or change, or close with `None`) the DLQ page read on every refresh.
     pub fn browse(&self, query: Option<DlqQuery>) {
         self.dlq.send_if_modified(|current| {
+            if *current == query {
+                false
+            } else {
+                *current = query;
+                true
+            }
+        });
+        self.refresh();
+    }
+
+    /// Open (or change, or close) the MUTT DLQ page read on every refresh.
+    pub fn browse_mutt(&self, query: Option<MuttPageQuery>) {
+        self.mutt_page.send_if_modified(|current| {
             if *current == query {
                 false
             } else {
@@ -98,9 +114,105 @@ pub fn spawn_with_slo(
         snapshots: rx,
         refresh: refresh.clone(),
         dlq: Arc::new(dlq_tx),
+        mutt_page: Arc::new(watch::channel(None).0),
     };
     tokio::spawn(run(store, builder, tx, refresh, dlq_rx, slo, stop));
     handle
+}
+
+/// Start polling a MUTT deployment until `stop`.
+pub fn spawn_mutt(
+    store: MuttStore,
+    config: PollerConfig,
+    slo: Option<crate::sources::slo::SloFeed>,
+    stop: CancellationToken,
+) -> SourceHandle {
+    let now = store.now_ms();
+    let builder = Builder::new(config, "redis", now);
+    let (tx, rx) = watch::channel(Arc::new(builder.snapshot(now)));
+    let refresh = Arc::new(Notify::new());
+    let (page_tx, page_rx) = watch::channel(None);
+    let handle = SourceHandle {
+        snapshots: rx,
+        refresh: refresh.clone(),
+        dlq: Arc::new(watch::channel(None).0),
+        mutt_page: Arc::new(page_tx),
+    };
+    tokio::spawn(run_mutt(store, builder, tx, refresh, page_rx, slo, stop));
+    handle
+}
+
+async fn run_mutt(
+    store: MuttStore,
+    mut builder: Builder,
+    tx: watch::Sender<Arc<Snapshot>>,
+    refresh: Arc<Notify>,
+    mut page: watch::Receiver<Option<MuttPageQuery>>,
+    slo: Option<crate::sources::slo::SloFeed>,
+    stop: CancellationToken,
+) {
+    loop {
+        let query = *page.borrow_and_update();
+        let read = tokio::select! {
+            () = stop.cancelled() => return,
+            read = read_mutt(&store, &builder.config, query) => read,
+        };
+        let now = store.now_ms();
+        builder.apply_mutt(read, query, now);
+        if let Some(slo) = slo.as_ref() {
+            builder.slo.clone_from(&slo.borrow());
+        }
+        let wait = builder.next_wait();
+        builder.status.next_read_ms = now.saturating_add(wait.as_millis() as i64);
+        if tx.send(Arc::new(builder.snapshot(now))).is_err() {
+            return;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+            () = refresh.notified() => {}
+            _ = page.changed() => {}
+        }
+    }
+}
+
+/// What one read of a MUTT deployment gave.
+pub struct MuttRead {
+    pub result: Result<(MuttSection, Option<MuttPage>), String>,
+    /// The error will not go away by asking again (a key of the wrong type, a refused password).
+    pub permanent: bool,
+    pub round_trips: u32,
+}
+
+/// One read of a MUTT deployment, under the timeout.
+pub async fn read_mutt(
+    store: &MuttStore,
+    config: &PollerConfig,
+    page: Option<MuttPageQuery>,
+) -> MuttRead {
+    match tokio::time::timeout(config.timeout, store.read(config.audit_rows, page)).await {
+        Ok(Ok((mut section, page, round_trips))) => {
+            section.read_at_ms = store.now_ms();
+            MuttRead {
+                result: Ok((section, page)),
+                permanent: false,
+                round_trips,
+            }
+        }
+        Ok(Err(error)) => MuttRead {
+            permanent: error.is_permanent(),
+            result: Err(error.to_string()),
+            round_trips: 1,
+        },
+        Err(_) => MuttRead {
+            result: Err(format!(
+                "no answer within {} ms",
+                config.timeout.as_millis()
+            )),
+            permanent: false,
+            round_trips: 1,
+        },
+    }
 }
 
 async fn run(
@@ -236,6 +348,8 @@ pub struct Builder {
     version: u64,
     /// The latest SLO figures, when an SLO source feeds this poller.
     pub slo: Option<Arc<crate::sources::slo::SloSection>>,
+    mutt: Option<MuttSection>,
+    mutt_page: Option<MuttPage>,
 }
 
 /// A worker's last heartbeat and the rates its last two distinct beats gave.
@@ -285,6 +399,8 @@ impl Builder {
             beats: HashMap::new(),
             version: 0,
             slo: None,
+            mutt: None,
+            mutt_page: None,
         }
     }
 
@@ -294,32 +410,61 @@ impl Builder {
         self.status.round_trips = read.round_trips;
         match read.control {
             Ok(control) => {
-                self.status.freshness = Freshness::Fresh;
-                self.status.last_ok_ms = Some(now);
-                self.status.failing_since_ms = None;
-                self.status.last_error = None;
-                self.status.consecutive_failures = 0;
+                self.record_ok(now);
                 let section = self.section_from(control, now);
                 self.section = Some(section);
                 // A page for a query the browser has since left is not shown.
                 self.page = read.page.filter(|p| Some(&p.query) == query);
             }
             Err(error) => {
-                self.status.consecutive_failures += 1;
-                self.status.failing_since_ms.get_or_insert(now);
-                self.status.last_error = Some(error);
-                self.status.freshness = if self.status.last_ok_ms.is_none() {
-                    Freshness::Connecting
-                } else if self.status.consecutive_failures >= self.config.stale_after {
-                    Freshness::Stale
-                } else {
-                    Freshness::Lagging
-                };
+                self.record_failure(error, now);
                 if query.is_none() {
                     self.page = None;
                 }
             }
         }
+    }
+
+    /// Fold one read of a MUTT deployment in.
+    pub fn apply_mutt(&mut self, read: MuttRead, query: Option<MuttPageQuery>, now: i64) {
+        self.version += 1;
+        self.status.round_trips = read.round_trips;
+        match read.result {
+            Ok((section, page)) => {
+                self.record_ok(now);
+                self.mutt = Some(section);
+                self.mutt_page = page.filter(|p| {
+                    query.is_some_and(|q| q.dlq.as_str() == p.dlq && q.offset == p.offset)
+                });
+            }
+            Err(error) => {
+                self.record_failure(error, now);
+                if query.is_none() {
+                    self.mutt_page = None;
+                }
+            }
+        }
+    }
+
+    fn record_ok(&mut self, now: i64) {
+        self.status.freshness = Freshness::Fresh;
+        self.status.last_ok_ms = Some(now);
+        self.status.failing_since_ms = None;
+        self.status.last_error = None;
+        self.status.consecutive_failures = 0;
+    }
+
+    fn record_failure(&mut self, error: String, now: i64) {
+        self.status.consecutive_failures += 1;
+        self.status.failing_since_ms.get_or_insert(now);
+        self.status.last_error = Some(error);
+        self.status.freshness = if self.status.last_ok_ms.is_none() {
+            Freshness::Connecting
+        } else if self.status.consecutive_failures >= self.config.stale_after {
+            Freshness::Stale
+        } else {
+            Freshness::Lagging
+        };
     }
 
     /// The pause before the next read: the interval, or a growing backoff with jitter while
@@ -348,6 +493,8 @@ impl Builder {
             store: section,
             dlq_page: self.page.clone(),
             slo: self.slo.clone(),
+            mutt: self.mutt.clone(),
+            mutt_page: self.mutt_page.clone(),
         }
     }
 

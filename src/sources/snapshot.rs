@@ -24,6 +24,20 @@ pub struct Snapshot {
     pub dlq_page: Option<DlqPageView>,
     /// Service level objectives, when a source for them is configured.
     pub slo: Option<std::sync::Arc<crate::sources::slo::SloSection>>,
+    /// A MUTT deployment's own figures (`--profile mutt`), in place of `store`: MUTT keeps no
+    /// leases, schedules, heartbeat totals or operator flags, so none is shown as 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutt: Option<crate::model::mutt::MuttSection>,
+    /// The MUTT DLQ page the browser asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutt_page: Option<crate::model::mutt::MuttPage>,
+}
+
+impl Snapshot {
+    /// Whether the deployment was read (Ward's store or MUTT's keys).
+    pub fn attached(&self) -> bool {
+        self.store.is_some() || self.mutt.is_some()
+    }
 }
 
 /// The deployment the control room is attached to.
@@ -33,6 +47,9 @@ pub struct Target {
     pub label: String,
     /// `memory` or `redis`.
     pub backend: String,
+    /// The key layout read: `ward`, or `mutt` for an existing MUTT deployment.
+    #[serde(default)]
+    pub profile: crate::model::Profile,
     /// Where the store is (password redacted).
     pub address: String,
     /// Why actions are refused, when they are.

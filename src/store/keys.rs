@@ -1,5 +1,9 @@
 //! Every Redis key name Ward uses comes from here, chosen by profile. No key literals elsewhere.
+//! Profile `ward` is Ward's own partitioned layout ([`KeySchema`]); profile `mutt` reads an
+//! existing MUTT deployment through [`MuttKeys`], which names each of MUTT's keys explicitly.
 
+use crate::config::mutt::MuttConfig;
+use crate::model::mutt::MuttDlqName;
 use crate::model::{Profile, QueueName};
 
 /// Key names for one deployment. Profile `ward` is partitioned: every per-item key carries the
@@ -14,19 +18,11 @@ pub struct KeySchema {
 
 impl KeySchema {
     pub fn new(profile: Profile, prefix: &str, partitions: u16) -> Self {
-        let prefix = match profile {
-            Profile::Ward if prefix.is_empty() => "ward".to_owned(),
-            Profile::Ward => prefix.to_owned(),
-            Profile::Mutt => "mutt".to_owned(),
-        };
-        let partitions = match profile {
-            Profile::Ward => partitions.max(1),
-            Profile::Mutt => 1,
-        };
+        let prefix = if prefix.is_empty() { "ward" } else { prefix };
         Self {
             profile,
-            prefix,
-            partitions,
+            prefix: prefix.to_owned(),
+            partitions: partitions.max(1),
         }
     }
 
@@ -53,10 +49,7 @@ impl KeySchema {
 
     /// Waiting items (list of ids; pushed left, popped right).
     pub fn queue(&self, partition: u16, queue: &QueueName) -> String {
-        match self.profile {
-            Profile::Ward => self.part(partition, &format!("q:{queue}")),
-            Profile::Mutt => format!("mutt:{queue}_queue"),
-        }
+        self.part(partition, &format!("q:{queue}"))
     }
     /// Leased items (zset `<lease token>|<id>` → lease deadline ms): the member is the fence
     /// for ack/extend/retry/DLQ, the score what the janitor recovers by.
@@ -69,17 +62,11 @@ impl KeySchema {
     }
     /// Dead-letter queue (zset, all scores 0, member = DlqMeta::order_key).
     pub fn dlq(&self, partition: u16, queue: &QueueName) -> String {
-        match self.profile {
-            Profile::Ward => self.part(partition, &format!("dlq:{queue}")),
-            Profile::Mutt => format!("mutt:dlq:{queue}"),
-        }
+        self.part(partition, &format!("dlq:{queue}"))
     }
     /// Terminal dead list for entries the poison guard stopped (same layout as the DLQ).
     pub fn dead(&self, partition: u16, queue: &QueueName) -> String {
-        match self.profile {
-            Profile::Ward => self.part(partition, &format!("dead:{queue}")),
-            Profile::Mutt => "mutt:dlq:dead".to_owned(),
-        }
+        self.part(partition, &format!("dead:{queue}"))
     }
     /// Stored items (hash id → `<attempts>:<replays>:<envelope JSON>`), shared by every queue
     /// of the partition; the counters are the store's, the replay count the poison guard's memory.
@@ -98,19 +85,13 @@ impl KeySchema {
     pub fn flags(&self) -> String {
         self.global("flags")
     }
-    /// Dynamic config (hash key → value). MUTT keeps one string per key instead: `mutt:config:<key>`.
+    /// Dynamic config (hash key → value).
     pub fn config(&self) -> String {
-        match self.profile {
-            Profile::Ward => self.global("config"),
-            Profile::Mutt => "mutt:config:".to_owned(),
-        }
+        self.global("config")
     }
     /// Pub/sub channel announcing config and flag changes.
     pub fn updates_channel(&self) -> String {
-        match self.profile {
-            Profile::Ward => self.global("updates"),
-            Profile::Mutt => "mutt:config:updates".to_owned(),
-        }
+        self.global("updates")
     }
     /// Append-only audit log (stream).
     pub fn audit(&self) -> String {
@@ -143,6 +124,113 @@ impl KeySchema {
     }
 }
 
+/// MUTT's keys (`--profile mutt`), each named by `[mutt]` in the config: MUTT's DLQ names do not
+/// follow its queue names, so nothing here is derived from another key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MuttKeys {
+    pub ingest_queue: String,
+    pub alert_queue: String,
+    pub alerter_dlq: String,
+    pub moog_dlq: String,
+    pub dead: String,
+    pub alerter_processing_prefix: String,
+    pub moog_processing_prefix: String,
+    pub heartbeat_prefix: String,
+    pub breaker_prefix: String,
+    /// Breakers listed even before MUTT writes them.
+    pub breakers: Vec<String>,
+    pub config_prefix: String,
+    pub config_channel: String,
+    pub metrics_prefix: String,
+    /// Ward's own audit stream: outside MUTT's namespace.
+    pub audit: String,
+}
+
+impl MuttKeys {
+    pub fn new(config: &MuttConfig) -> Self {
+        Self {
+            ingest_queue: config.ingest_queue.clone(),
+            alert_queue: config.alert_queue.clone(),
+            alerter_dlq: config.alerter_dlq.clone(),
+            moog_dlq: config.moog_dlq.clone(),
+            dead: config.dead_letter_queue.clone(),
+            alerter_processing_prefix: config.alerter_processing_prefix.clone(),
+            moog_processing_prefix: config.moog_processing_prefix.clone(),
+            heartbeat_prefix: config.heartbeat_prefix.clone(),
+            breaker_prefix: config.breaker_prefix.clone(),
+            breakers: config.breakers.clone(),
+            config_prefix: config.config_prefix.clone(),
+            config_channel: config.config_channel.clone(),
+            metrics_prefix: config.metrics_prefix.clone(),
+            audit: config.audit_stream(),
+        }
+    }
+
+    /// A DLQ list's key.
+    pub fn dlq(&self, dlq: MuttDlqName) -> &str {
+        match dlq {
+            MuttDlqName::Alerter => &self.alerter_dlq,
+            MuttDlqName::Moog => &self.moog_dlq,
+            MuttDlqName::Dead => &self.dead,
+        }
+    }
+
+    /// Where a replay of this DLQ pushes, as MUTT's own remediation does for the alerter's DLQ:
+    /// the queue the failed stage reads. The dead list has no source.
+    pub fn replay_target(&self, dlq: MuttDlqName) -> Option<&str> {
+        match dlq {
+            MuttDlqName::Alerter => Some(&self.ingest_queue),
+            MuttDlqName::Moog => Some(&self.alert_queue),
+            MuttDlqName::Dead => None,
+        }
+    }
+
+    pub fn breaker_state(&self, name: &str) -> String {
+        format!("{}{name}:state", self.breaker_prefix)
+    }
+    pub fn breaker_failures(&self, name: &str) -> String {
+        format!("{}{name}:failures", self.breaker_prefix)
+    }
+    pub fn breaker_open_time(&self, name: &str) -> String {
+        format!("{}{name}:open_time", self.breaker_prefix)
+    }
+
+    /// One dynamic config setting's key.
+    pub fn config(&self, setting: &str) -> String {
+        format!("{}{setting}", self.config_prefix)
+    }
+
+    /// The ingestor's counter for one UTC bucket: `1m:2026-12-06T20:15`, `1h:2026-12-06T20`,
+    /// `24h:2026-12-06`.
+    pub fn metric(&self, bucket: &str) -> String {
+        format!("{}{bucket}", self.metrics_prefix)
+    }
+
+    /// SCAN patterns of the keys MUTT creates per pod, per breaker and per setting.
+    pub fn scan_patterns(&self) -> [String; 5] {
+        let glob = |prefix: &str| format!("{}*", glob_escape(prefix));
+        [
+            glob(&self.alerter_processing_prefix),
+            glob(&self.moog_processing_prefix),
+            glob(&self.heartbeat_prefix),
+            glob(&self.breaker_prefix),
+            glob(&self.config_prefix),
+        ]
+    }
+}
+
+/// A key prefix as a literal in a SCAN pattern.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,16 +254,28 @@ mod tests {
     }
 
     #[test]
-    fn mutt_profile_names_match_a_mutt_deployment() {
-        let keys = KeySchema::new(Profile::Mutt, "ignored", 8);
-        let q = QueueName::new("alert").unwrap();
-        assert_eq!(keys.partitions(), 1);
-        assert_eq!(keys.queue(0, &q), "mutt:alert_queue");
+    fn mutt_keys_name_each_of_mutts_lists_explicitly() {
+        let keys = MuttKeys::new(&MuttConfig::default());
+        assert_eq!(keys.ingest_queue, "mutt:ingest_queue");
+        assert_eq!(keys.alert_queue, "mutt:alert_queue");
+        assert_eq!(keys.dlq(MuttDlqName::Alerter), "mutt:dlq:alerter");
+        assert_eq!(keys.dlq(MuttDlqName::Moog), "mutt:dlq:moog");
+        assert_eq!(keys.dlq(MuttDlqName::Dead), "mutt:dlq:dead");
+        assert_eq!(keys.replay_target(MuttDlqName::Alerter), Some("mutt:ingest_queue"));
+        assert_eq!(keys.replay_target(MuttDlqName::Moog), Some("mutt:alert_queue"));
+        assert_eq!(keys.replay_target(MuttDlqName::Dead), None);
         assert_eq!(
-            keys.dlq(0, &QueueName::new("moog").unwrap()),
-            "mutt:dlq:moog"
+            keys.breaker_open_time("moogsoft"),
+            "mutt:circuit_breaker:moogsoft:open_time"
         );
-        assert_eq!(keys.dead(0, &q), "mutt:dlq:dead");
-        assert_eq!(keys.updates_channel(), "mutt:config:updates");
+        assert_eq!(keys.config("alerter_shed_mode"), "mutt:config:alerter_shed_mode");
+        assert_eq!(keys.audit, "ward-audit:log");
+        assert_eq!(keys.scan_patterns()[0], "mutt:processing:alerter:*");
+        // A renamed DLQ is used as named, never derived from a queue name.
+        let renamed = MuttKeys::new(&MuttConfig {
+            moog_dlq: "ops:forwarder_failures".to_owned(),
+            ..MuttConfig::default()
+        });
+        assert_eq!(renamed.dlq(MuttDlqName::Moog), "ops:forwarder_failures");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod keys;
 pub mod memory;
+pub mod mutt;
 pub mod redis;
 
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::model::{
     QueueName, StoreStats, WorkerBeat, WorkerId,
 };
 
-pub use keys::KeySchema;
+pub use keys::{KeySchema, MuttKeys};
 pub use memory::MemoryStore;
 pub use redis::{RedisStore, RedisStoreOptions};
 
@@ -55,6 +56,13 @@ pub enum StoreError {
     Protocol { op: &'static str, detail: String },
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// A key holds another type than the layout says: the profile or key names are wrong.
+    #[error("{key} holds a {found}, expected a {expected}: check the key names of the profile")]
+    WrongType {
+        key: String,
+        found: String,
+        expected: &'static str,
+    },
 }
 
 impl StoreError {
@@ -69,7 +77,24 @@ impl StoreError {
         }
     }
 
-    fn redis(op: &'static str) -> impl FnOnce(::redis::RedisError) -> Self {
+    /// Asking again will not help: the settings are wrong (a refused profile or password, a
+    /// key of the wrong type), not the network.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Invalid(_) | Self::WrongType { .. } => true,
+            Self::Redis { source, .. } => {
+                matches!(
+                    source.kind(),
+                    ::redis::ErrorKind::AuthenticationFailed
+                        | ::redis::ErrorKind::InvalidClientConfig
+                        | ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoPerm)
+                ) || matches!(source.code(), Some("WRONGTYPE" | "NOAUTH" | "WRONGPASS"))
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn redis(op: &'static str) -> impl FnOnce(::redis::RedisError) -> Self {
         move |source| Self::Redis { op, source }
     }
 }

@@ -122,25 +122,13 @@ impl RedisStore {
     pub async fn connect(options: RedisStoreOptions) -> StoreResult<Self> {
         if options.keys.profile() == Profile::Mutt {
             return Err(StoreError::Invalid(
-                "the mutt profile can name MUTT's keys but cannot run Ward's pipeline on them yet"
+                "the mutt profile reads a MUTT deployment through its own adapter; Ward's \
+                 pipeline does not run on MUTT's keys"
                     .to_owned(),
             ));
         }
         let client = Client::open(options.url.as_str()).map_err(StoreError::redis("open"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let connect = ConnectionManager::new_with_config(client.clone(), config);
-        let budget = options.connect_timeout * 4;
-        let mut conn = tokio::time::timeout(budget, connect)
-            .await
-            .map_err(|_| StoreError::Timeout {
-                op: "connect",
-                timeout: budget,
-            })?
-            .map_err(StoreError::redis("connect"))?;
+        let mut conn = connect_client(&client, options.response_timeout, options.connect_timeout).await?;
         check_server(&mut conn).await?;
         check_layout(&mut conn, &options.keys, !options.observer).await?;
         let s = scripts();
@@ -1510,7 +1498,38 @@ impl Store for RedisStore {
 /// Refuse a server older than 7.0, which lacks `SET … NX GET` and `ZMSCORE`, with the reason
 /// rather than a syntax error on the first delivery. A server that hides INFO is trusted.
 /// Warns when Redis may evict keys: queues and idempotency records must never vanish.
-async fn check_server(conn: &mut ConnectionManager) -> StoreResult<()> {
+/// A connection manager for `url`, connected within the connect timeout's budget.
+pub(crate) async fn connect_manager(
+    url: &str,
+    response_timeout: Duration,
+    connect_timeout: Duration,
+) -> StoreResult<ConnectionManager> {
+    let client = Client::open(url).map_err(StoreError::redis("open"))?;
+    connect_client(&client, response_timeout, connect_timeout).await
+}
+
+async fn connect_client(
+    client: &Client,
+    response_timeout: Duration,
+    connect_timeout: Duration,
+) -> StoreResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(response_timeout))
+        .set_connection_timeout(Some(connect_timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(1));
+    let connect = ConnectionManager::new_with_config(client.clone(), config);
+    let budget = connect_timeout * 4;
+    tokio::time::timeout(budget, connect)
+        .await
+        .map_err(|_| StoreError::Timeout {
+            op: "connect",
+            timeout: budget,
+        })?
+        .map_err(StoreError::redis("connect"))
+}
+
+pub(crate) async fn check_server(conn: &mut ConnectionManager) -> StoreResult<()> {
     match ::redis::cmd("INFO")
         .arg("server")
         .query_async::<String>(conn)
@@ -1731,7 +1750,7 @@ fn decode_flags(raw: Vec<(String, String)>) -> Vec<(String, FlagState)> {
 }
 
 /// Audit records as XREVRANGE returns them, skipping (and logging) unreadable ones.
-fn decode_audit(reply: ::redis::streams::StreamRangeReply) -> Vec<AuditEntry> {
+pub(crate) fn decode_audit(reply: ::redis::streams::StreamRangeReply) -> Vec<AuditEntry> {
     reply
         .ids
         .into_iter()

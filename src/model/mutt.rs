@@ -1,0 +1,596 @@
+//! MUTT's own data as Ward shows it (`--profile mutt`): the figures one read gives, and the
+//! entries of MUTT's DLQ lists. MUTT's entries carry no id, no error and no failure time: an
+//! entry is its text, told apart by a hash of it, and what it says about itself (retry
+//! counters, `shedding_reason`) is all there is. Secrets in payloads (`api_key`) are redacted
+//! here, before any figure leaves this module.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::AuditEntry;
+
+/// MUTT's three DLQ lists.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum MuttDlqName {
+    /// The alerter's DLQ: poison and shed ingest events.
+    Alerter,
+    /// The forwarder's DLQ: alerts whose retries ran out (MUTT itself never reads it).
+    Moog,
+    /// The terminal dead list.
+    Dead,
+}
+
+impl MuttDlqName {
+    pub const ALL: [Self; 3] = [Self::Alerter, Self::Moog, Self::Dead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alerter => "alerter",
+            Self::Moog => "moog",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == text.trim())
+    }
+
+    /// The retry counters MUTT dead-letters by; a replay resets those an entry carries.
+    pub fn retry_counters(self) -> &'static [&'static str] {
+        &["_retry_count", "_moog_retry_count"]
+    }
+}
+
+impl std::fmt::Display for MuttDlqName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything one read of a MUTT deployment gives, for the control room and headless output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttSection {
+    pub read_at_ms: i64,
+    /// `ingest` and `alert`, with the key each is.
+    pub queues: Vec<MuttQueue>,
+    /// `alerter`, `moog` and `dead`.
+    pub dlqs: Vec<MuttDlq>,
+    pub breakers: Vec<MuttBreaker>,
+    /// Pods' in-flight lists; an orphan has no live heartbeat (MUTT's janitor re-queues it only
+    /// when some pod of that service restarts).
+    pub processing: Vec<MuttProcessing>,
+    /// Pods with a live heartbeat.
+    pub pods: Vec<MuttPod>,
+    /// Every `mutt:config:*` value, by setting name.
+    pub config: Vec<(String, String)>,
+    /// The ingestor's own counters (`mutt:metrics:*`).
+    pub ingested: MuttCounters,
+    /// Shedding as MUTT's alerter decides it: the alert queue's depth against its thresholds.
+    pub shedding: MuttShedding,
+    /// Keys examined to find processing lists, heartbeats, breakers and settings.
+    pub keys_scanned: u64,
+    /// Ward's own audit of actions on this deployment, newest first.
+    pub audit: Vec<AuditEntry>,
+}
+
+impl MuttSection {
+    pub fn queue(&self, name: &str) -> Option<&MuttQueue> {
+        self.queues.iter().find(|q| q.name == name)
+    }
+    pub fn dlq(&self, name: &str) -> Option<&MuttDlq> {
+        self.dlqs.iter().find(|d| d.name == name)
+    }
+    pub fn config_value(&self, key: &str) -> Option<&str> {
+        self.config
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn orphans(&self) -> impl Iterator<Item = &MuttProcessing> {
+        self.processing.iter().filter(|p| p.orphan)
+    }
+    /// Entries in DLQ lists that can be replayed (not the dead list).
+    pub fn dlq_total(&self) -> u64 {
+        self.dlqs
+            .iter()
+            .filter(|d| d.replays_to.is_some())
+            .map(|d| d.count)
+            .sum()
+    }
+}
+
+/// One MUTT queue (a Redis list, LPUSHed, consumed from the tail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttQueue {
+    /// `ingest` or `alert`.
+    pub name: String,
+    pub key: String,
+    /// LLEN.
+    pub depth: u64,
+    /// Entries in its consumers' processing lists.
+    pub in_flight: u64,
+    /// The service consuming it (`alerter`, `moog`).
+    pub consumer: String,
+}
+
+/// One MUTT DLQ list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttDlq {
+    /// `alerter`, `moog` or `dead`.
+    pub name: String,
+    pub key: String,
+    /// LLEN.
+    pub count: u64,
+    /// The queue key a replay pushes to; `None` for the dead list.
+    pub replays_to: Option<String>,
+    /// Who pushes here, in MUTT's words.
+    pub fed_by: String,
+}
+
+/// A MUTT circuit breaker, from its three keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttBreaker {
+    pub name: String,
+    /// `CLOSED`, `OPEN` or `HALF_OPEN` as stored; `None` when MUTT has not written it yet
+    /// (MUTT reads a missing state as CLOSED).
+    pub state: Option<String>,
+    /// Consecutive failures.
+    pub failures: Option<u64>,
+    /// When it opened (MUTT's `open_time`, epoch seconds as written), if it is open.
+    pub open_time_ms: Option<i64>,
+    /// MUTT's timeout: it half-opens the breaker at open_time + this.
+    pub timeout_ms: u64,
+}
+
+impl MuttBreaker {
+    /// The state MUTT acts on: a missing key reads as CLOSED.
+    pub fn effective_state(&self) -> &str {
+        self.state.as_deref().unwrap_or("CLOSED")
+    }
+    /// When MUTT will let a probe through (half-open), for an open breaker.
+    pub fn half_opens_at_ms(&self) -> Option<i64> {
+        (self.effective_state() == "OPEN")
+            .then_some(self.open_time_ms?.saturating_add(self.timeout_ms as i64))
+    }
+}
+
+/// A pod's processing list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttProcessing {
+    pub key: String,
+    /// `alerter` or `moog`.
+    pub service: String,
+    pub pod: String,
+    pub length: u64,
+    /// No heartbeat of this pod is alive.
+    pub orphan: bool,
+}
+
+/// A live pod heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttPod {
+    pub key: String,
+    /// The service when the key names one (`mutt:heartbeat:<service>:<pod>`).
+    pub service: Option<String>,
+    pub pod: String,
+    /// Time before the heartbeat expires; `None` if it has no expiry.
+    pub expires_in_ms: Option<u64>,
+}
+
+/// The ingestor's counters of accepted events (UTC buckets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttCounters {
+    pub this_minute: Option<u64>,
+    /// The last whole minute: the rate MUTT ingested at.
+    pub last_minute: Option<u64>,
+    pub this_hour: Option<u64>,
+    pub today: Option<u64>,
+}
+
+/// MUTT's alerter sheds when the alert queue is deeper than its shed threshold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttShedding {
+    /// `dlq` or `defer` (`alerter_shed_mode`, MUTT's default `dlq`).
+    pub mode: String,
+    pub warn_at: u64,
+    pub shed_at: u64,
+    /// Whether each figure is MUTT's fallback (the setting is absent).
+    pub warn_default: bool,
+    pub shed_default: bool,
+    /// The alert queue is over the shed threshold now: the alerter is shedding.
+    pub active: bool,
+    /// Over the warn threshold.
+    pub warning: bool,
+    /// `max_ingest_queue_size`: the ingestor refuses (503) at this depth.
+    pub ingest_cap: u64,
+}
+
+/// The fallbacks MUTT's services use when a setting is absent.
+pub mod defaults {
+    pub const WARN_THRESHOLD: u64 = 1_000;
+    pub const SHED_THRESHOLD: u64 = 2_000;
+    pub const SHED_MODE: &str = "dlq";
+    pub const INGEST_CAP: u64 = 1_000_000;
+}
+
+impl MuttShedding {
+    /// From the settings read and the alert queue's depth.
+    pub fn from_config(config: &[(String, String)], alert_depth: u64) -> Self {
+        let get = |key: &str| config.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim());
+        let number = |key: &str| get(key).and_then(|v| v.parse::<u64>().ok());
+        let warn = number("alerter_queue_warn_threshold");
+        let shed = number("alerter_queue_shed_threshold");
+        let warn_at = warn.unwrap_or(defaults::WARN_THRESHOLD);
+        let shed_at = shed.unwrap_or(defaults::SHED_THRESHOLD);
+        Self {
+            mode: get("alerter_shed_mode")
+                .filter(|m| !m.is_empty())
+                .unwrap_or(defaults::SHED_MODE)
+                .to_owned(),
+            warn_at,
+            shed_at,
+            warn_default: warn.is_none(),
+            shed_default: shed.is_none(),
+            active: alert_depth > shed_at,
+            warning: alert_depth > warn_at,
+            ingest_cap: number("max_ingest_queue_size").unwrap_or(defaults::INGEST_CAP),
+        }
+    }
+}
+
+/// One page of a MUTT DLQ list, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttPage {
+    /// `alerter`, `moog` or `dead`.
+    pub dlq: String,
+    pub key: String,
+    /// Position of the first entry: 0 is the newest.
+    pub offset: u64,
+    pub limit: u64,
+    /// LLEN when the page was read.
+    pub total: u64,
+    pub read_at_ms: i64,
+    pub entries: Vec<MuttEntry>,
+}
+
+/// One DLQ entry, redacted and summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttEntry {
+    /// Position in the list when read: 0 is the newest (MUTT LPUSHes).
+    pub index: u64,
+    /// A hash of the entry's exact text: how a marked entry is found again.
+    pub id: String,
+    /// `hostname` (events and alerts).
+    pub host: String,
+    /// `message` (events) or `message_body` (alerts).
+    pub message: String,
+    /// `team_assignment` (alerts).
+    pub team: String,
+    /// `_retry_count` (the alerter's).
+    pub retry_count: Option<u64>,
+    /// `_moog_retry_count` (the forwarder's).
+    pub moog_retry_count: Option<u64>,
+    /// Replays Ward made of this entry (`_ward_replays`).
+    pub ward_replays: u64,
+    /// Why the alerter shed it (`shedding_reason`), if it did.
+    pub shedding_reason: Option<String>,
+    pub correlation_id: Option<String>,
+    /// The entry as JSON with secrets redacted, or its text when it is not JSON.
+    pub payload: String,
+    pub is_json: bool,
+    pub bytes: u64,
+}
+
+/// The field Ward counts its replays of an entry in; the poison guard reads it.
+pub const REPLAYS_FIELD: &str = "_ward_replays";
+
+/// Payload fields whose values are secrets: never shown, logged, exported or audited.
+const SECRET_KEYS: &[&str] = &[
+    "api_key",
+    "apikey",
+    "api-key",
+    "x-api-key",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "authorization",
+    "auth_token",
+    "access_token",
+];
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_KEYS.iter().any(|s| key == *s || key.ends_with(&format!("_{s}")))
+}
+
+/// The text shown for a redacted value.
+pub const REDACTED: &str = "***";
+
+/// A JSON value with every secret field's value replaced, at any depth; a string that is itself
+/// a JSON object (MUTT's `raw_json` may be one) is redacted inside too.
+fn redact_value(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if is_secret_key(key) {
+                    *v = serde_json::Value::String(REDACTED.to_owned());
+                } else {
+                    redact_value(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_value),
+        serde_json::Value::String(text) if text.trim_start().starts_with('{') => {
+            if let Ok(mut inner) = serde_json::from_str::<serde_json::Value>(text) {
+                redact_value(&mut inner);
+                *text = inner.to_string();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Redact `key=value` / `"key": "value"` secrets in text that is not JSON.
+fn redact_text(text: &str) -> String {
+    static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| {
+        let keys = SECRET_KEYS
+            .iter()
+            .map(|k| regex::escape(k))
+            .collect::<Vec<_>>()
+            .join("|");
+        regex::Regex::new(&format!(
+            r#"(?i)((?:{keys})"?\s*[:=]\s*"?)([^"\s,}}&]+)"#
+        ))
+        .ok()
+    });
+    match pattern {
+        Some(re) => re.replace_all(text, format!("${{1}}{REDACTED}")).into_owned(),
+        // The pattern is a constant: unreachable, but never show the text unredacted.
+        None => REDACTED.to_owned(),
+    }
+}
+
+/// A stable id for an entry's exact text (FNV-1a, 64 bits, hex): shown, marked, found again.
+pub fn content_id(raw: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in raw.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+fn field_u64(map: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<u64> {
+    match map.get(key)? {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn field_str(map: &serde_json::Map<String, serde_json::Value>, keys: &[&str]) -> String {
+    keys.iter()
+        .find_map(|k| match map.get(*k)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        })
+        .unwrap_or_default()
+}
+
+/// An entry read at `index`, summarised and redacted.
+pub fn entry_from_raw(index: u64, raw: &str) -> MuttEntry {
+    let id = content_id(raw);
+    let bytes = raw.len() as u64;
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            let summary = MuttEntry {
+                index,
+                id,
+                host: field_str(&map, &["hostname", "host"]),
+                message: field_str(&map, &["message", "message_body"]),
+                team: field_str(&map, &["team_assignment"]),
+                retry_count: field_u64(&map, "_retry_count"),
+                moog_retry_count: field_u64(&map, "_moog_retry_count"),
+                ward_replays: field_u64(&map, REPLAYS_FIELD).unwrap_or(0),
+                shedding_reason: Some(field_str(&map, &["shedding_reason"]))
+                    .filter(|s| !s.is_empty()),
+                correlation_id: Some(field_str(&map, &["_correlation_id"]))
+                    .filter(|s| !s.is_empty()),
+                payload: String::new(),
+                is_json: true,
+                bytes,
+            };
+            let mut value = serde_json::Value::Object(std::mem::take(&mut map));
+            redact_value(&mut value);
+            let mut summary = summary;
+            summary.message = redact_text(&summary.message);
+            summary.payload = value.to_string();
+            summary
+        }
+        _ => MuttEntry {
+            index,
+            id,
+            host: String::new(),
+            message: redact_text(raw.lines().next().unwrap_or("")),
+            team: String::new(),
+            retry_count: None,
+            moog_retry_count: None,
+            ward_replays: 0,
+            shedding_reason: None,
+            correlation_id: None,
+            payload: redact_text(raw),
+            is_json: false,
+            bytes,
+        },
+    }
+}
+
+/// What a replay does to one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayEdit {
+    /// Push this text (counters reset, replay counted) back to the source queue.
+    Replay(String),
+    /// Replayed `max` times already: to the dead list, as it is.
+    Poison,
+}
+
+/// The entry as a replay pushes it back: MUTT's retry counters (`counters`) set to 0 and Ward's
+/// replay count raised, every other field kept byte for byte and in order. An entry replayed
+/// `max_replays` times already is poison. Text that is not a JSON object cannot have its
+/// counters reset: it is replayed unchanged only when `counters` is empty.
+pub fn edit_for_replay(raw: &str, counters: &[&str], max_replays: u32) -> ReplayEdit {
+    let Ok(fields) = ordered_fields(raw) else {
+        return ReplayEdit::Replay(raw.to_owned());
+    };
+    let replays = fields
+        .iter()
+        .rev()
+        .find(|(k, _)| k == REPLAYS_FIELD)
+        .and_then(|(_, v)| v.get().trim().trim_matches('"').parse::<u64>().ok())
+        .unwrap_or(0);
+    if replays >= u64::from(max_replays) {
+        return ReplayEdit::Poison;
+    }
+    let mut out = String::with_capacity(raw.len() + 24);
+    out.push('{');
+    let mut first = true;
+    let mut push = |out: &mut String, key: &str, value: &str| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&serde_json::Value::String(key.to_owned()).to_string());
+        out.push(':');
+        out.push_str(value);
+    };
+    for (key, value) in &fields {
+        if key == REPLAYS_FIELD {
+            continue;
+        }
+        if counters.contains(&key.as_str()) {
+            push(&mut out, key, "0");
+        } else {
+            push(&mut out, key, value.get());
+        }
+    }
+    push(&mut out, REPLAYS_FIELD, &(replays + 1).to_string());
+    out.push('}');
+    ReplayEdit::Replay(out)
+}
+
+/// A JSON object's fields in their order, each value as its exact text.
+fn ordered_fields(raw: &str) -> Result<Vec<(String, Box<RawValue>)>, serde_json::Error> {
+    struct Fields;
+    impl<'de> serde::de::Visitor<'de> for Fields {
+        type Value = Vec<(String, Box<RawValue>)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
+                out.push((key, value));
+            }
+            Ok(out)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let fields = serde::Deserializer::deserialize_map(&mut de, Fields)?;
+    de.end()?;
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_at_any_depth_and_in_embedded_json() {
+        let raw = r#"{"api_key":"sk-live-123","hostname":"db1","raw_json":"{\"api_key\":\"inner\",\"x\":1}","nested":{"Password":"p"}}"#;
+        let entry = entry_from_raw(0, raw);
+        assert!(!entry.payload.contains("sk-live-123"), "{}", entry.payload);
+        assert!(!entry.payload.contains("inner"), "{}", entry.payload);
+        assert!(!entry.payload.contains("\"p\""), "{}", entry.payload);
+        assert!(entry.payload.contains("db1"));
+        let text = entry_from_raw(1, "not json api_key=abc123 and token: xyz");
+        assert_eq!(text.payload, "not json api_key=*** and token: ***");
+        assert!(!text.is_json);
+    }
+
+    #[test]
+    fn a_summary_reads_mutts_fields() {
+        let raw = r#"{"hostname":"web-1","message":"disk full","_retry_count":4,"shedding_reason":"queue_depth_exceeded:2500>2000","_correlation_id":"c-1"}"#;
+        let entry = entry_from_raw(3, raw);
+        assert_eq!(entry.index, 3);
+        assert_eq!(entry.host, "web-1");
+        assert_eq!(entry.message, "disk full");
+        assert_eq!(entry.retry_count, Some(4));
+        assert_eq!(entry.moog_retry_count, None);
+        assert_eq!(
+            entry.shedding_reason.as_deref(),
+            Some("queue_depth_exceeded:2500>2000")
+        );
+        assert_eq!(entry.id, content_id(raw));
+        assert_ne!(entry.id, content_id("{}"));
+    }
+
+    #[test]
+    fn replay_resets_counters_counts_the_replay_and_keeps_every_other_byte() {
+        let raw = r#"{"hostname": "db1", "_retry_count": 4, "ts": 1795558031.7283456, "big": 123456789012345678901234567890, "raw_json": {"a": [1, 2]}}"#;
+        let ReplayEdit::Replay(out) = edit_for_replay(raw, &["_retry_count", "_moog_retry_count"], 3)
+        else {
+            panic!("not poison");
+        };
+        assert_eq!(
+            out,
+            r#"{"hostname":"db1","_retry_count":0,"ts":1795558031.7283456,"big":123456789012345678901234567890,"raw_json":{"a": [1, 2]},"_ward_replays":1}"#
+        );
+        let ReplayEdit::Replay(again) = edit_for_replay(&out, &["_retry_count"], 3) else {
+            panic!("not poison yet");
+        };
+        assert!(again.ends_with(r#""_ward_replays":2}"#), "{again}");
+        let thrice = r#"{"hostname":"db1","_ward_replays":3}"#;
+        assert_eq!(edit_for_replay(thrice, &["_retry_count"], 3), ReplayEdit::Poison);
+        assert_eq!(
+            edit_for_replay("plain text", &["_retry_count"], 3),
+            ReplayEdit::Replay("plain text".to_owned())
+        );
+    }
+
+    #[test]
+    fn shedding_follows_mutts_thresholds_and_fallbacks() {
+        let config = vec![
+            ("alerter_queue_shed_threshold".to_owned(), "50".to_owned()),
+            ("alerter_shed_mode".to_owned(), "defer".to_owned()),
+        ];
+        let s = MuttShedding::from_config(&config, 51);
+        assert!(s.active && s.warning == (51 > defaults::WARN_THRESHOLD));
+        assert_eq!((s.shed_at, s.shed_default), (50, false));
+        assert_eq!((s.warn_at, s.warn_default), (defaults::WARN_THRESHOLD, true));
+        assert_eq!(s.mode, "defer");
+        assert!(!MuttShedding::from_config(&config, 50).active);
+    }
+
+    #[test]
+    fn an_open_breaker_half_opens_after_its_timeout() {
+        let b = MuttBreaker {
+            name: "moogsoft".into(),
+            state: Some("OPEN".into()),
+            failures: Some(10),
+            open_time_ms: Some(1_000),
+            timeout_ms: 300_000,
+        };
+        assert_eq!(b.half_opens_at_ms(), Some(301_000));
+        let never = MuttBreaker { state: None, ..b };
+        assert_eq!(never.effective_state(), "CLOSED");
+        assert_eq!(never.half_opens_at_ms(), None);
+    }
+}
