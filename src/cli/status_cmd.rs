@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::headless::status::{self, SloReader, Status};
 use crate::headless::{Thresholds, render};
 use crate::sources::poller::Builder;
+use crate::model::Profile;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -179,11 +180,33 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The deployment a headless read attaches to.
+enum Attached {
+    Ward(Arc<dyn Store>),
+    Mutt(crate::store::mutt::MuttStore),
+}
+
+/// Attach for reading only: on Redis nothing is written, not even a layout mark.
+async fn open(config: &Config) -> Result<Attached, crate::store::StoreError> {
+    match config.store.profile {
+        Profile::Ward => crate::store::open_observer(&config.store)
+            .await
+            .map(Attached::Ward),
+        Profile::Mutt => crate::store::open_mutt(config).await.map(Attached::Mutt),
+    }
+}
+
+/// A read that cannot succeed by asking again: the profile's settings are wrong (exit 2, and
+/// `ward watch` stops), never reported as an unreachable store.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the deployment: {0}")]
+pub struct Refused(pub String);
+
 /// What a headless read needs: the store (opened lazily, retried while it fails) and the SLO
 /// source, with one builder so a second read has rates.
 struct Reader {
     config: Config,
-    store: Option<Arc<dyn Store>>,
+    store: Option<Attached>,
     slo: Option<SloReader>,
     /// The last SLO read: Prometheus is asked at most every `PROMETHEUS_INTERVAL`, however
     /// often `ward watch` reads the store.
@@ -205,7 +228,8 @@ impl Reader {
         })
     }
 
-    async fn read(&mut self) -> Status {
+
+    async fn read(&mut self) -> Result<Status, Refused> {
         let now = now_ms();
         let fresh = self
             .last_slo
@@ -223,12 +247,13 @@ impl Reader {
         };
         let store = async {
             if self.store.is_none() {
-                match crate::store::open_observer(&self.config.store).await {
+                match open(&self.config).await {
                     Ok(store) => self.store = Some(store),
-                    Err(error) => return Err(error.to_string()),
+                    Err(error) if error.is_permanent() => return Err(Refused(error.to_string())),
+                    Err(error) => return Ok(Err(error.to_string())),
                 }
             }
-            Ok(self.store.clone())
+            Ok(Ok(()))
         };
         let (store, slo) = tokio::join!(store, slo);
         let slo = slo.map(|(read_at, section)| {
@@ -237,9 +262,24 @@ impl Reader {
             }
             section
         });
-        let store = store.and_then(|s| s.ok_or_else(|| "not opened".to_owned()));
-        let store = store.as_deref().map_err(String::as_str);
-        status::read(store, &mut self.builder, slo, now).await
+        let opened = store?;
+        match (&self.store, opened) {
+            (Some(Attached::Ward(store)), Ok(())) => {
+                Ok(status::read(Ok(store.as_ref()), &mut self.builder, slo, now).await)
+            }
+            (Some(Attached::Mutt(store)), Ok(())) => {
+                status::read_mutt(Ok(store), &mut self.builder, slo, now)
+                    .await
+                    .map_err(Refused)
+            }
+            (_, Err(error)) => match self.config.store.profile {
+                Profile::Ward => Ok(status::read(Err(&error), &mut self.builder, slo, now).await),
+                Profile::Mutt => status::read_mutt(Err(&error), &mut self.builder, slo, now)
+                    .await
+                    .map_err(Refused),
+            },
+            (None, Ok(())) => Ok(status::read(Err("not opened"), &mut self.builder, slo, now).await),
+        }
     }
 }
 
@@ -251,7 +291,9 @@ pub fn status(config: &Config, args: &StatusArgs, out: &mut dyn Write) -> anyhow
     }
     let config = attached(config);
     let mut reader = Reader::new(&config, Duration::from_millis(config.tui.refresh_ms))?;
-    let status = runtime()?.block_on(reader.read());
+    let status = runtime()?
+        .block_on(reader.read())
+        .map_err(|refused| UsageError(refused.to_string()))?;
     match args.format {
         StatusFormat::Json => {
             writeln!(out, "{}", crate::headless::json::to_string(&status)?)?;
@@ -296,7 +338,7 @@ pub fn watch(config: &Config, args: &WatchArgs, out: &mut dyn Write) -> anyhow::
                 () = interrupted.cancelled() => return Ok(()),
             }
             let status = tokio::select! {
-                status = reader.read() => status,
+                status = reader.read() => status.map_err(|refused| UsageError(refused.to_string()))?,
                 () = interrupted.cancelled() => return Ok(()),
             };
             match args.format {
@@ -317,7 +359,20 @@ pub fn watch(config: &Config, args: &WatchArgs, out: &mut dyn Write) -> anyhow::
 pub fn check(config: &Config, args: &CheckArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = attached(config);
     let mut reader = Reader::new(&config, Duration::from_millis(config.tui.refresh_ms))?;
-    let status = runtime()?.block_on(reader.read());
+    let status = match runtime()?.block_on(reader.read()) {
+        Ok(status) => status,
+        // A check that cannot run is UNKNOWN, as for a broken config: never CRITICAL.
+        Err(refused) => {
+            let line = format!("UNKNOWN configuration: {}\n", crate::model::sanitize(&refused.0));
+            match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(error.into());
+                }
+                _ => {}
+            }
+            return Err(Exit(crate::cli::EXIT_CHECK_UNKNOWN).into());
+        }
+    };
     let verdict = crate::headless::evaluate(&status, &args.thresholds());
     let text = match args.format {
         CheckFormat::Text => verdict.text(&status),

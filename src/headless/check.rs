@@ -57,7 +57,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(severity: Severity, subject: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        severity: Severity,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             severity,
             subject: subject.into(),
@@ -120,7 +124,19 @@ impl Verdict {
     /// One line per finding; a single `OK` line when there is none.
     pub fn text(&self, status: &Status) -> String {
         let mut out = String::new();
-        if self.findings.is_empty() {
+        if self.findings.is_empty()
+            && let Some(mutt) = status.snapshot.mutt.as_ref()
+        {
+            let _ = writeln!(
+                out,
+                "OK {} (MUTT) on {}: {} queued, {} in DLQs, {} live pods",
+                crate::model::sanitize(&status.snapshot.target.label),
+                crate::model::sanitize(&status.snapshot.target.address),
+                mutt.queues.iter().map(|q| q.depth).sum::<u64>(),
+                mutt.dlq_total(),
+                mutt.pods.len(),
+            );
+        } else if self.findings.is_empty() {
             let store = status.snapshot.store.as_ref();
             let _ = writeln!(
                 out,
@@ -148,6 +164,9 @@ pub fn evaluate(status: &Status, thresholds: &Thresholds) -> Verdict {
         dlq(status, store, thresholds, &mut findings);
         breakers(store, &mut findings);
         flags(store, &mut findings);
+    }
+    if let Some(mutt) = status.snapshot.mutt.as_ref() {
+        super::mutt::findings(mutt, thresholds, &mut findings);
     }
     slos(status, thresholds, &mut findings);
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));

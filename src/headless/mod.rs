@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod json;
+pub mod mutt;
 pub mod render;
 pub mod status;
 

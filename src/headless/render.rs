@@ -211,6 +211,11 @@ pub fn text(status: &Status) -> String {
             let _ = writeln!(out, "  override {}", override_line(o, s.taken_at_ms));
         }
     }
+    if let Some(mutt) = &s.mutt {
+        for line in super::mutt::text_lines(mutt, s.taken_at_ms) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     for [name, state, target, availability, burn] in slo_rows(status) {
         let _ = writeln!(
             out,
@@ -273,6 +278,9 @@ pub fn markdown(status: &Status) -> String {
                 let _ = writeln!(out, "| {} |", row.join(" | "));
             }
         }
+    }
+    if let Some(mutt) = &s.mutt {
+        out.push_str(&super::mutt::markdown(mutt, s.taken_at_ms));
     }
     let slos = slo_rows(status);
     if !slos.is_empty() {

@@ -95,7 +95,9 @@ pub fn poller_config(config: &Config, interval: Duration) -> PollerConfig {
         audit_rows: config.tui.audit_rows,
         heartbeat_interval: Duration::from_millis(config.workers.stats_interval_ms),
         target: Target {
-            label: if config.tui.label.is_empty() {
+            label: if config.tui.label.is_empty() && config.store.profile == crate::model::Profile::Mutt {
+                "mutt".to_owned()
+            } else if config.tui.label.is_empty() {
                 config.store.short_label()
             } else {
                 config.tui.label.clone()
@@ -143,6 +145,30 @@ pub async fn read(
     builder.apply(read, None, now_ms);
     builder.slo = slo;
     Status::new(builder.snapshot(now_ms), recent)
+}
+
+/// One status read of a MUTT deployment into `builder`; `Err` when the error is permanent (a
+/// key of the wrong type, a refused password): asking again would not help.
+pub async fn read_mutt(
+    store: Result<&crate::store::mutt::MuttStore, &str>,
+    builder: &mut Builder,
+    slo: Option<Arc<SloSection>>,
+    now_ms: i64,
+) -> Result<Status, String> {
+    let read = match store {
+        Ok(store) => crate::sources::poller::read_mutt(store, &builder.config, None).await,
+        Err(error) => crate::sources::poller::MuttRead {
+            result: Err(error.to_owned()),
+            permanent: false,
+            round_trips: 0,
+        },
+    };
+    if read.permanent {
+        return Err(read.result.err().unwrap_or_default());
+    }
+    builder.apply_mutt(read, None, now_ms);
+    builder.slo = slo;
+    Ok(Status::new(builder.snapshot(now_ms), Vec::new()))
 }
 
 async fn recent(store: &dyn Store, poller: &PollerConfig, now_ms: i64) -> Vec<DlqRecent> {

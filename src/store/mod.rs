@@ -769,6 +769,18 @@ pub async fn open_observer(
     open_with(config, true).await
 }
 
+/// Attach to a MUTT deployment (`--profile mutt`): connects, writes nothing.
+pub async fn open_mutt(config: &crate::config::Config) -> StoreResult<mutt::MuttStore> {
+    let mut options = mutt::MuttStoreOptions::new(
+        &config.store.redis_url,
+        MuttKeys::new(&config.mutt),
+    );
+    options.breaker_timeout = Duration::from_secs(config.mutt.breaker_timeout_s);
+    options.response_timeout = config.store.response_timeout();
+    options.connect_timeout = config.store.connect_timeout();
+    mutt::MuttStore::connect(options).await
+}
+
 async fn open_with(
     config: &crate::config::StoreConfig,
     observer: bool,
