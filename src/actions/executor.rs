@@ -71,6 +71,9 @@ pub struct Report {
     pub moved: u64,
     /// Entries the poison guard sent to the dead list instead of replaying.
     pub poisoned: u64,
+    /// Entries gone before their batch reached them (a MUTT DLQ: MUTT's remediation took them).
+    #[serde(default)]
+    pub vanished: u64,
     pub batches: u32,
     /// Entries still matching the scope afterwards, re-read from the store (bulk filters only).
     pub remaining: Option<u64>,
@@ -94,6 +97,7 @@ impl Actions {
             outcome: Outcome::Completed,
             moved: 0,
             poisoned: 0,
+            vanished: 0,
             batches: 0,
             remaining: None,
             duration_ms: 0,
@@ -192,7 +196,7 @@ impl Actions {
                 Scope::Ids(_) => id_chunks.len() > 0,
                 Scope::Filter(_) => next.is_some(),
             };
-            if more && !self.pace(plan, done, started, cancel).await {
+            if more && !pace(plan, done, started, cancel).await {
                 report.outcome = Outcome::Cancelled;
                 break;
             }
@@ -201,24 +205,6 @@ impl Actions {
             report.remaining = self.remaining(&plan.action).await;
         }
         Ok(())
-    }
-
-    /// Wait until `done` entries are due at the planned rate; false if cancelled meanwhile.
-    async fn pace(
-        &self,
-        plan: &Plan,
-        done: u64,
-        started: Instant,
-        cancel: &CancellationToken,
-    ) -> bool {
-        let Some(rate) = plan.rate_per_s.filter(|r| *r > 0) else {
-            return !cancel.is_cancelled();
-        };
-        let due = started + Duration::from_secs_f64(done as f64 / f64::from(rate));
-        tokio::select! {
-            () = cancel.cancelled() => false,
-            () = tokio::time::sleep_until(due) => true,
-        }
     }
 
     /// One store call, never more than `batch` entries.
@@ -353,6 +339,14 @@ impl Actions {
             | Action::Purge { .. }
             | Action::MoveToDead { .. }
             | Action::EndExpired { .. } => Ok(()),
+            Action::MuttReplay { .. }
+            | Action::MuttMoveToDead { .. }
+            | Action::MuttPurge { .. }
+            | Action::MuttSetConfig { .. }
+            | Action::MuttBreaker { .. } => Err(crate::store::StoreError::Invalid(format!(
+                "{} acts on a MUTT deployment: attach with --profile mutt",
+                action.kind().as_str()
+            ))),
         }
     }
 
@@ -366,21 +360,7 @@ impl Actions {
     }
 
     async fn audit(&self, plan: &Plan, report: &Report) -> Option<String> {
-        let detail = match &report.outcome {
-            Outcome::Indeterminate(detail) => format!(" ({detail})"),
-            _ => String::new(),
-        };
-        let remaining = report
-            .remaining
-            .map(|r| format!("; {r} still match"))
-            .unwrap_or_default();
-        let result = format!(
-            "{}: {} moved, {} poisoned in {} batches{detail}{remaining}",
-            report.outcome.as_str(),
-            report.moved,
-            report.poisoned,
-            report.batches
-        );
+        let result = result_line(report);
         let record = AuditRecord {
             at_ms: self.store.now_ms(),
             who: self.actor.to_string(),
@@ -401,6 +381,47 @@ impl Actions {
             }
         }
     }
+}
+
+/// Wait until `done` entries are due at the planned rate; false if cancelled meanwhile.
+pub(super) async fn pace(
+    plan: &Plan,
+    done: u64,
+    started: Instant,
+    cancel: &CancellationToken,
+) -> bool {
+    let Some(rate) = plan.rate_per_s.filter(|r| *r > 0) else {
+        return !cancel.is_cancelled();
+    };
+    let due = started + Duration::from_secs_f64(done as f64 / f64::from(rate));
+    tokio::select! {
+        () = cancel.cancelled() => false,
+        () = tokio::time::sleep_until(due) => true,
+    }
+}
+
+/// The audit record's result: `completed: 12 moved, 1 poisoned in 1 batches`.
+pub(super) fn result_line(report: &Report) -> String {
+    let detail = match &report.outcome {
+        Outcome::Indeterminate(detail) => format!(" ({detail})"),
+        _ => String::new(),
+    };
+    let remaining = report
+        .remaining
+        .map(|r| format!("; {r} still match"))
+        .unwrap_or_default();
+    let vanished = if report.vanished > 0 {
+        format!("; {} gone before they were reached", report.vanished)
+    } else {
+        String::new()
+    };
+    format!(
+        "{}: {} moved, {} poisoned in {} batches{detail}{remaining}{vanished}",
+        report.outcome.as_str(),
+        report.moved,
+        report.poisoned,
+        report.batches
+    )
 }
 
 /// A test alert, marked as one, for the ingest queue.

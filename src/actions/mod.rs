@@ -4,6 +4,7 @@
 //! a plan in bounded batches with progress and cancel, and writes one audit record.
 
 mod executor;
+pub mod mutt;
 mod overrides;
 mod plan;
 mod policy;
@@ -17,6 +18,7 @@ pub use overrides::{Override, OverrideKind, end_expired, overrides, overrides_fr
 pub use plan::{Plan, SampleRow};
 pub use policy::{Policy, Refusal};
 
+use crate::model::mutt::MuttDlqName;
 use crate::model::{EnvelopeId, FlagState, QueueName, ShedMode, Threshold};
 use crate::store::{DlqFilter, FailedSet, StoreError};
 
@@ -94,6 +96,54 @@ pub enum Action {
     /// Lift an expired override (a flag by name), only if it still holds the value read: an
     /// operator may have set it again meanwhile.
     EndExpired { flag: String, expected: FlagState },
+    /// MUTT: entries of a MUTT DLQ back to the queue MUTT reads them from (alerter → ingest,
+    /// moog → alert), oldest first, MUTT's retry counters reset and Ward's replay counted; an
+    /// entry replayed `max_replays` times goes to MUTT's dead list instead.
+    MuttReplay { dlq: MuttDlqName, scope: MuttScope },
+    /// MUTT: entries of a MUTT DLQ to MUTT's dead list, as they are.
+    MuttMoveToDead { dlq: MuttDlqName, scope: MuttScope },
+    /// MUTT: delete entries of a MUTT DLQ (or the dead list) for good.
+    MuttPurge { dlq: MuttDlqName, scope: MuttScope },
+    /// MUTT: set (or with `None` delete) one `mutt:config:*` setting, announced to MUTT's
+    /// services on its updates channel.
+    MuttSetConfig {
+        key: String,
+        value: Option<String>,
+        reason: String,
+    },
+    /// MUTT: open a MUTT breaker until `open_until_ms` (MUTT half-opens it then), or with
+    /// `None` close it as MUTT's reset does (failures 0, open_time deleted).
+    MuttBreaker {
+        name: String,
+        open_until_ms: Option<i64>,
+        reason: String,
+    },
+}
+
+/// Which entries of a MUTT DLQ an action takes. MUTT's entries have no ids: they are taken
+/// oldest first up to a count fixed when planned, or found again by the hash of their text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MuttScope {
+    /// Every entry there when the plan is made (the plan turns it into `Oldest`).
+    All,
+    /// The oldest `n` entries (MUTT LPUSHes, so the tail): entries failing after the plan are
+    /// not taken.
+    Oldest(u64),
+    /// These entries, by content id (`model::mutt::content_id`).
+    Entries(Vec<String>),
+}
+
+impl MuttScope {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::All => "all entries".to_owned(),
+            Self::Oldest(1) => "the oldest entry".to_owned(),
+            Self::Oldest(n) => format!("the oldest {n} entries"),
+            Self::Entries(ids) if ids.len() == 1 => "1 marked entry".to_owned(),
+            Self::Entries(ids) => format!("{} marked entries", ids.len()),
+        }
+    }
 }
 
 /// The variants of `Action`, for lists and for the test that every one is refused read-only.
@@ -112,10 +162,15 @@ pub enum ActionKind {
     SetConfig,
     SendTestAlert,
     EndExpired,
+    MuttReplay,
+    MuttMoveToDead,
+    MuttPurge,
+    MuttSetConfig,
+    MuttBreaker,
 }
 
 impl ActionKind {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 17] = [
         Self::Replay,
         Self::Purge,
         Self::MoveToDead,
@@ -128,6 +183,11 @@ impl ActionKind {
         Self::SetConfig,
         Self::SendTestAlert,
         Self::EndExpired,
+        Self::MuttReplay,
+        Self::MuttMoveToDead,
+        Self::MuttPurge,
+        Self::MuttSetConfig,
+        Self::MuttBreaker,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,6 +204,11 @@ impl ActionKind {
             Self::SetConfig => "set_config",
             Self::SendTestAlert => "send_test_alert",
             Self::EndExpired => "end_expired",
+            Self::MuttReplay => "mutt_replay",
+            Self::MuttMoveToDead => "mutt_move_to_dead",
+            Self::MuttPurge => "mutt_purge",
+            Self::MuttSetConfig => "mutt_set_config",
+            Self::MuttBreaker => "mutt_breaker",
         }
     }
 }
@@ -175,7 +240,27 @@ impl Action {
             Self::SetConfig { .. } => ActionKind::SetConfig,
             Self::SendTestAlert { .. } => ActionKind::SendTestAlert,
             Self::EndExpired { .. } => ActionKind::EndExpired,
+            Self::MuttReplay { .. } => ActionKind::MuttReplay,
+            Self::MuttMoveToDead { .. } => ActionKind::MuttMoveToDead,
+            Self::MuttPurge { .. } => ActionKind::MuttPurge,
+            Self::MuttSetConfig { .. } => ActionKind::MuttSetConfig,
+            Self::MuttBreaker { .. } => ActionKind::MuttBreaker,
         }
+    }
+
+    /// The MUTT DLQ and entries of a MUTT bulk action.
+    pub fn mutt_scope(&self) -> Option<(MuttDlqName, &MuttScope)> {
+        match self {
+            Self::MuttReplay { dlq, scope }
+            | Self::MuttMoveToDead { dlq, scope }
+            | Self::MuttPurge { dlq, scope } => Some((*dlq, scope)),
+            _ => None,
+        }
+    }
+
+    /// Moves entries in bounded batches (with a count, a pace and progress).
+    pub fn is_bulk(&self) -> bool {
+        self.dlq_scope().is_some() || self.mutt_scope().is_some()
     }
 
     /// The DLQ (or dead list) scope of a bulk action.
@@ -192,7 +277,11 @@ impl Action {
 
     pub fn tier(&self) -> Tier {
         match self {
-            Self::Purge { .. } => Tier::Irreversible,
+            Self::Purge { .. } | Self::MuttPurge { .. } => Tier::Irreversible,
+            Self::MuttReplay {
+                scope: MuttScope::Entries(ids),
+                ..
+            } if ids.len() == 1 => Tier::Single,
             Self::Replay {
                 scope: Scope::Ids(ids),
                 ..
@@ -211,7 +300,9 @@ impl Action {
             | Self::BreakerReset { reason, .. }
             | Self::EmergencyStop { reason, .. }
             | Self::SetThreshold { reason, .. }
-            | Self::SetConfig { reason, .. } => Some(reason),
+            | Self::SetConfig { reason, .. }
+            | Self::MuttSetConfig { reason, .. }
+            | Self::MuttBreaker { reason, .. } => Some(reason),
             _ => None,
         }
     }
@@ -225,7 +316,9 @@ impl Action {
             | Self::BreakerReset { reason, .. }
             | Self::EmergencyStop { reason, .. }
             | Self::SetThreshold { reason, .. }
-            | Self::SetConfig { reason, .. } => Some(reason),
+            | Self::SetConfig { reason, .. }
+            | Self::MuttSetConfig { reason, .. }
+            | Self::MuttBreaker { reason, .. } => Some(reason),
             _ => None,
         }
     }
@@ -245,6 +338,40 @@ impl Action {
             Self::BreakerForceOpen { until_ms, .. } if *until_ms <= now_ms => Err(
                 ActionError::Invalid("breaker_force_open: the expiry must be in the future".into()),
             ),
+            Self::MuttBreaker {
+                open_until_ms: Some(until),
+                ..
+            } if *until <= now_ms => Err(ActionError::Invalid(
+                "mutt_breaker: the end of the opening must be in the future".into(),
+            )),
+            Self::MuttReplay {
+                dlq: MuttDlqName::Dead,
+                ..
+            } => Err(ActionError::Invalid(
+                "mutt_replay: MUTT's dead list mixes events and alerts and names no source queue; \
+                 replay from the alerter or moog DLQ, or purge"
+                    .into(),
+            )),
+            Self::MuttMoveToDead {
+                dlq: MuttDlqName::Dead,
+                ..
+            } => Err(ActionError::Invalid(
+                "mutt_move_to_dead: the entries are already in the dead list".into(),
+            )),
+            Self::MuttSetConfig { key, .. }
+                if key.is_empty() || key.contains(['*', '?', '[', ' ']) || key.chars().any(char::is_control) =>
+            {
+                Err(ActionError::Invalid(format!(
+                    "mutt_set_config: {:?} is not a setting name",
+                    crate::model::sanitize(key)
+                )))
+            }
+            _ if matches!(self.mutt_scope(), Some((_, MuttScope::Entries(ids))) if ids.is_empty()) => {
+                Err(ActionError::Invalid(format!(
+                    "{}: no entries selected",
+                    self.kind().as_str()
+                )))
+            }
             Self::Shedding {
                 expires_at_ms: Some(at),
                 ..
@@ -321,6 +448,41 @@ impl Action {
                 "end the expired override {flag} (set by {}: {})",
                 expected.owner, expected.reason
             ),
+            Self::MuttReplay { dlq, scope } => format!(
+                "replay {} of MUTT's {dlq} DLQ to the {} queue",
+                scope.describe(),
+                match dlq {
+                    MuttDlqName::Alerter => "ingest",
+                    _ => "alert",
+                }
+            ),
+            Self::MuttMoveToDead { dlq, scope } => format!(
+                "move {} of MUTT's {dlq} DLQ to MUTT's dead list",
+                scope.describe()
+            ),
+            Self::MuttPurge { dlq, scope } => {
+                let list = if *dlq == MuttDlqName::Dead {
+                    "MUTT's dead list".to_owned()
+                } else {
+                    format!("MUTT's {dlq} DLQ")
+                };
+                format!("purge {} of {list}", scope.describe())
+            }
+            Self::MuttSetConfig { key, value, .. } => match value {
+                Some(v) => format!("set MUTT setting {key} to {v}"),
+                None => format!("delete MUTT setting {key}"),
+            },
+            Self::MuttBreaker {
+                name,
+                open_until_ms,
+                ..
+            } => match open_until_ms {
+                Some(until) => format!(
+                    "open MUTT's {name} breaker until {}",
+                    crate::model::time::format_rfc3339_ms(*until)
+                ),
+                None => format!("close MUTT's {name} breaker (failures to 0)"),
+            },
         }
     }
 }
@@ -490,6 +652,64 @@ impl std::fmt::Debug for Actions {
             .field("origin", &self.origin)
             .field("target", &self.target)
             .finish_non_exhaustive()
+    }
+}
+
+/// The actions context of a session: Ward's own store, or a MUTT deployment.
+#[derive(Debug, Clone)]
+pub enum Operator {
+    Ward(Actions),
+    Mutt(mutt::MuttActions),
+}
+
+impl Operator {
+    /// The dry run (refused before any I/O by the policy).
+    pub async fn plan(&self, action: Action) -> Result<Plan, ActionError> {
+        match self {
+            Self::Ward(actions) => actions.plan(action).await,
+            Self::Mutt(actions) => actions.plan(action).await,
+        }
+    }
+
+    /// Run a plan (refused before any I/O by the policy).
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        cancel: &tokio_util::sync::CancellationToken,
+        progress: &mut (dyn FnMut(&Progress) + Send),
+    ) -> Result<Report, ActionError> {
+        match self {
+            Self::Ward(actions) => actions.execute(plan, cancel, progress).await,
+            Self::Mutt(actions) => actions.execute(plan, cancel, progress).await,
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            Self::Ward(actions) => actions.store.now_ms(),
+            Self::Mutt(actions) => actions.store.now_ms(),
+        }
+    }
+
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        match self {
+            Self::Ward(actions) => &mut actions.settings,
+            Self::Mutt(actions) => &mut actions.settings,
+        }
+    }
+
+    pub fn set_origin(&mut self, origin: Origin) {
+        match self {
+            Self::Ward(actions) => actions.origin = origin,
+            Self::Mutt(actions) => actions.origin = origin,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        match self {
+            Self::Ward(actions) => &actions.policy,
+            Self::Mutt(actions) => &actions.policy,
+        }
     }
 }
 

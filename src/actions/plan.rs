@@ -45,6 +45,19 @@ impl Actions {
         self.policy.check(&action)?;
         let now = self.store.now_ms();
         action.validate(now)?;
+        if matches!(
+            action,
+            Action::MuttReplay { .. }
+                | Action::MuttMoveToDead { .. }
+                | Action::MuttPurge { .. }
+                | Action::MuttSetConfig { .. }
+                | Action::MuttBreaker { .. }
+        ) {
+            return Err(ActionError::Invalid(format!(
+                "{} acts on a MUTT deployment: attach with --profile mutt",
+                action.kind().as_str()
+            )));
+        }
         let action = with_cutoff(action, now);
         let batch_size = self.settings.batch_size.clamp(1, MAX_BATCH);
         let (count, sample) = match action.dlq_scope() {

@@ -11,9 +11,13 @@ use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
+use crate::actions::mutt::MuttActions;
 use crate::actions::{
-    Action, Actions, Actor, Origin, Outcome, Plan, Policy, Progress, Report, Scope, Settings, Tier,
+    Action, Actions, Actor, MuttScope, Operator, Origin, Outcome, Plan, Policy, Progress, Report,
+    Scope, Settings, Tier,
 };
+use crate::model::Profile;
+use crate::model::mutt::MuttDlqName;
 use crate::config::Config;
 use crate::model::{EnvelopeId, QueueName, ShedMode, sanitize};
 use crate::store::{DlqFilter, FailedSet};
@@ -69,11 +73,46 @@ pub struct ScopeArgs {
     /// Only these entries (repeat the flag); overrides the filters
     #[arg(long = "id", value_name = "ID")]
     pub ids: Vec<String>,
+    /// With --profile mutt: which of MUTT's lists, alerter, moog or dead (ids are the content
+    /// ids `ward status` and the control room show)
+    #[arg(long, value_name = "DLQ")]
+    pub dlq: Option<String>,
 }
 
 impl ScopeArgs {
     fn queue(&self) -> anyhow::Result<QueueName> {
         Ok(QueueName::new(&self.queue).map_err(|e| UsageError(e.to_string()))?)
+    }
+
+    /// The MUTT list and entries these flags name.
+    fn mutt(&self, verb: &str) -> Result<(MuttDlqName, MuttScope), String> {
+        let field_filters = [
+            ("--error", &self.error_class),
+            ("--stage", &self.stage),
+            ("--tenant", &self.tenant),
+            ("--channel", &self.channel),
+        ];
+        if let Some((flag, _)) = field_filters.iter().find(|(_, v)| v.is_some()) {
+            return Err(format!(
+                "{verb}: MUTT's DLQ entries carry no error class, stage, tenant or channel, so \
+                 {flag} cannot select them; use --id (content ids) or --max"
+            ));
+        }
+        let text = self.dlq.as_deref().ok_or_else(|| {
+            format!("{verb}: with --profile mutt, name the list: --dlq alerter, moog or dead")
+        })?;
+        let dlq = MuttDlqName::parse(text).ok_or_else(|| {
+            format!(
+                "{verb}: --dlq {:?} is not alerter, moog or dead",
+                sanitize(text)
+            )
+        })?;
+        let scope = if self.ids.is_empty() {
+            MuttScope::All
+        } else {
+            MuttScope::Entries(self.ids.clone())
+        };
+        Ok((dlq, scope))
     }
 
     fn scope(&self) -> Scope {
@@ -286,8 +325,14 @@ pub struct ConfigUnsetArgs {
 /// One action, ready to plan.
 pub struct Request<'a> {
     pub action: Action,
+    /// The same request on a MUTT deployment (`--profile mutt`), or why it has none there.
+    pub mutt: Result<Action, String>,
     pub run: &'a RunArgs,
     pub pace: Option<&'a PaceArgs>,
+}
+
+fn no_mutt_form(what: &str) -> Result<Action, String> {
+    Err(format!("{what}: MUTT has no such state, so there is nothing to do on a MUTT deployment"))
 }
 
 fn now_ms() -> i64 {
@@ -312,6 +357,15 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<Request<'_>> {
             scope: args.scope.scope(),
             reset_attempts: !args.keep_attempts,
         },
+        mutt: if args.dead {
+            Err("replay --dead: MUTT's dead list names no source queue; replay with --dlq alerter or moog".to_owned())
+        } else if args.keep_attempts {
+            Err("replay --keep-attempts: MUTT dead-letters an entry again at once unless its retry counters are reset".to_owned())
+        } else {
+            args.scope
+                .mutt("replay")
+                .map(|(dlq, scope)| Action::MuttReplay { dlq, scope })
+        },
         run: &args.run,
         pace: Some(&args.pace),
     })
@@ -324,6 +378,10 @@ pub fn purge(args: &PurgeArgs) -> anyhow::Result<Request<'_>> {
             set: failed_set(args.dead),
             scope: args.scope.scope(),
         },
+        mutt: args.scope.mutt("purge").map(|(dlq, scope)| Action::MuttPurge {
+            dlq: if args.dead { MuttDlqName::Dead } else { dlq },
+            scope,
+        }),
         run: &args.run,
         pace: Some(&args.pace),
     })
@@ -335,6 +393,10 @@ pub fn dead(args: &DeadArgs) -> anyhow::Result<Request<'_>> {
             queue: args.scope.queue()?,
             scope: args.scope.scope(),
         },
+        mutt: args
+            .scope
+            .mutt("dead")
+            .map(|(dlq, scope)| Action::MuttMoveToDead { dlq, scope }),
         run: &args.run,
         pace: Some(&args.pace),
     })
@@ -348,10 +410,28 @@ pub fn shed(args: &ShedArgs) -> anyhow::Result<Request<'_>> {
         ))
     })?;
     let setting = mode != ShedMode::Off;
+    let reason = args.what.reason(setting, "shed")?;
     Ok(Request {
+        mutt: match mode {
+            ShedMode::Off => Err(
+                "shed off: MUTT's alerter sheds whenever the alert queue passes \
+                 alerter_queue_shed_threshold; raise it with `ward config set \
+                 alerter_queue_shed_threshold N`"
+                    .to_owned(),
+            ),
+            mode if args.what.duration.is_some() => Err(format!(
+                "shed {} --for: MUTT's settings have no expiry; set alerter_shed_mode without --for",
+                mode.as_str()
+            )),
+            mode => Ok(Action::MuttSetConfig {
+                key: "alerter_shed_mode".to_owned(),
+                value: Some(mode.as_str().to_owned()),
+                reason: reason.clone(),
+            }),
+        },
         action: Action::Shedding {
             mode,
-            reason: args.what.reason(setting, "shed")?,
+            reason,
             expires_at_ms: args.what.expiry(now_ms(), setting.then_some(3_600_000))?,
         },
         run: &args.run,
@@ -361,6 +441,19 @@ pub fn shed(args: &ShedArgs) -> anyhow::Result<Request<'_>> {
 
 pub fn breaker(args: &BreakerArgs) -> anyhow::Result<Request<'_>> {
     let backend = args.channel.clone();
+    let mutt = match args.op {
+        BreakerOp::Open => Ok(Action::MuttBreaker {
+            name: backend.clone(),
+            open_until_ms: args.what.expiry(now_ms(), Some(15 * 60_000))?,
+            reason: args.what.reason(true, "breaker open")?,
+        }),
+        BreakerOp::Reset => Ok(Action::MuttBreaker {
+            name: backend.clone(),
+            open_until_ms: None,
+            reason: args.what.reason(false, "breaker reset")?,
+        }),
+        BreakerOp::Disable => no_mutt_form("breaker disable"),
+    };
     let action = match args.op {
         BreakerOp::Open => Action::BreakerForceOpen {
             backend,
@@ -381,6 +474,7 @@ pub fn breaker(args: &BreakerArgs) -> anyhow::Result<Request<'_>> {
     };
     Ok(Request {
         action,
+        mutt,
         run: &args.run,
         pace: None,
     })
@@ -395,6 +489,7 @@ pub fn stop(args: &StopArgs) -> anyhow::Result<Request<'_>> {
             reason: args.what.reason(on, "stop")?,
             expires_at_ms: args.what.expiry(now_ms(), on.then_some(3_600_000))?,
         },
+        mutt: no_mutt_form("stop"),
         run: &args.run,
         pace: None,
     })
@@ -407,6 +502,7 @@ pub fn test_alert(args: &TestAlertArgs) -> Request<'_> {
             tenant: args.tenant.clone(),
             summary: args.summary.clone(),
         },
+        mutt: Err("test-alert: Ward cannot inject into MUTT's pipeline; POST to MUTT's ingestor".to_owned()),
         run: &args.run,
         pace: None,
     }
@@ -423,6 +519,11 @@ pub fn config_set(args: &ConfigSetArgs) -> anyhow::Result<Request<'_>> {
             value: Some(args.value.clone()),
             reason: what.reason(true, "config set")?,
         },
+        mutt: Ok(Action::MuttSetConfig {
+            key: args.key.clone(),
+            value: Some(args.value.clone()),
+            reason: what.reason(true, "config set")?,
+        }),
         run: &args.run,
         pace: None,
     })
@@ -439,9 +540,24 @@ pub fn config_unset(args: &ConfigUnsetArgs) -> anyhow::Result<Request<'_>> {
             value: None,
             reason: what.reason(false, "config unset")?,
         },
+        mutt: Ok(Action::MuttSetConfig {
+            key: args.key.clone(),
+            value: None,
+            reason: what.reason(false, "config unset")?,
+        }),
         run: &args.run,
         pace: None,
     })
+}
+
+/// A permanent attach error (refused password, wrong settings) is a usage error (exit 2); an
+/// unreachable server stays one (exit 3).
+fn refused_or_unreachable(error: crate::store::StoreError, what: &str) -> anyhow::Error {
+    if error.is_permanent() {
+        UsageError(format!("{what}: {error}")).into()
+    } else {
+        anyhow::Error::new(error).context(what.to_owned())
+    }
 }
 
 /// The run was cancelled (ctrl-c) between batches; its report was printed.
@@ -470,7 +586,16 @@ pub fn run(
 }
 
 async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
-    let Request { action, run, pace } = request;
+    let Request {
+        action,
+        mutt,
+        run,
+        pace,
+    } = request;
+    let action = match config.store.profile {
+        Profile::Ward => action,
+        Profile::Mutt => mutt.map_err(UsageError)?,
+    };
     let flag = if run.read_only {
         Some(true)
     } else if run.write {
@@ -481,23 +606,38 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
     let policy = Policy::resolve(flag, None, config.tui.read_only);
     // Refused before the store is even opened.
     policy.check(&action)?;
-    let store = crate::store::open(&config.store)
-        .await
-        .with_context(|| format!("cannot open the {} store", config.store.backend.as_str()))?;
     let pace = pace.cloned().unwrap_or_default();
-    let actions = Actions {
-        store,
-        policy,
-        actor: Actor::current(),
-        origin: Origin::Headless,
-        target: crate::headless::status::action_target(config),
-        settings: Settings {
-            batch_size: pace.batch.unwrap_or(config.dlq.replay_batch),
-            rate_per_s: Some(pace.rate.unwrap_or(config.dlq.replay_rate_per_s)).filter(|r| *r > 0),
-            max_replays: config.queues.max_replays,
-            max_items: pace.max,
-            ..Settings::default()
-        },
+    let settings = Settings {
+        batch_size: pace.batch.unwrap_or(config.dlq.replay_batch),
+        rate_per_s: Some(pace.rate.unwrap_or(config.dlq.replay_rate_per_s)).filter(|r| *r > 0),
+        max_replays: config.queues.max_replays,
+        max_items: pace.max,
+        ..Settings::default()
+    };
+    let target = crate::headless::status::action_target(config);
+    let actions = match config.store.profile {
+        Profile::Ward => Operator::Ward(Actions {
+            store: crate::store::open(&config.store).await.with_context(|| {
+                format!("cannot open the {} store", config.store.backend.as_str())
+            })?,
+            policy,
+            actor: Actor::current(),
+            origin: Origin::Headless,
+            target,
+            settings,
+        }),
+        Profile::Mutt => Operator::Mutt(MuttActions {
+            store: std::sync::Arc::new(
+                crate::store::open_mutt(config)
+                    .await
+                    .map_err(|e| refused_or_unreachable(e, "cannot attach to the MUTT deployment"))?,
+            ),
+            policy,
+            actor: Actor::current(),
+            origin: Origin::Headless,
+            target,
+            settings,
+        }),
     };
     let plan = actions.plan(action).await?;
     if run.dry_run {
@@ -528,7 +668,7 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
             std::process::exit(i32::from(super::EXIT_INTERRUPTED));
         }
     });
-    let bulk = plan.action.dlq_scope().is_some();
+    let bulk = plan.action.is_bulk();
     let mut last_shown = Instant::now();
     let report = actions
         .execute(&plan, &cancel, &mut |progress: &Progress| {
@@ -595,7 +735,7 @@ fn write_plan_text(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
         sanitize(&plan.target),
         sanitize(&plan.summary)
     )?;
-    if plan.action.dlq_scope().is_none() {
+    if !plan.action.is_bulk() {
         if let Some(reason) = plan.action.reason() {
             writeln!(out, "  reason: {}", sanitize(reason))?;
         }
@@ -658,10 +798,17 @@ fn print_report(
                 Action::Purge { .. } => {
                     format!("{} purged in {} batches", report.moved, report.batches)
                 }
-                Action::MoveToDead { .. } => format!(
+                Action::MoveToDead { .. } | Action::MuttMoveToDead { .. } => format!(
                     "{} moved to the dead list in {} batches",
                     report.moved, report.batches
                 ),
+                Action::MuttReplay { .. } => format!(
+                    "{} replayed with counters reset, {} to MUTT's dead list (replayed too often) in {} batches",
+                    report.moved, report.poisoned, report.batches
+                ),
+                Action::MuttPurge { .. } => {
+                    format!("{} purged in {} batches", report.moved, report.batches)
+                }
                 other => sanitize(&other.describe()).into_owned(),
             };
             writeln!(
@@ -673,6 +820,13 @@ fn print_report(
             )?;
             if let Some(remaining) = report.remaining {
                 writeln!(out, "{remaining} matching entries remain")?;
+            }
+            if report.vanished > 0 {
+                writeln!(
+                    out,
+                    "{} planned entries were gone before their batch (taken by MUTT's remediation)",
+                    report.vanished
+                )?;
             }
         }
         Format::Json => writeln!(

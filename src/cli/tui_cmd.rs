@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::{Actions, Actor, Origin, Policy, Settings};
+use crate::actions::{Actions, Actor, Operator, Origin, Policy, Settings};
 use crate::config::Config;
 use crate::store::Store;
 use crate::ui::run::Runner;
@@ -183,7 +183,7 @@ pub fn runner(
         Some(why) => Policy::read_only(why),
         None => Policy::writable(),
     };
-    let actions = Actions {
+    let actions = Operator::Ward(Actions {
         store,
         policy,
         actor: Actor::current(),
@@ -194,7 +194,7 @@ pub fn runner(
             max_replays: config.queues.max_replays,
             ..Settings::default()
         },
-    };
+    });
     let wall_cycle =
         (args.wall && tui.wall_cycle_s > 0).then(|| Duration::from_secs(tui.wall_cycle_s));
     Ok(Runner {

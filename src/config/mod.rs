@@ -205,7 +205,7 @@ impl StoreConfig {
             Backend::Memory => "memory".to_owned(),
             Backend::Redis => {
                 let server = redact_url(&self.redis_url);
-                format!("{server} ({})", self.key_prefix)
+                format!("{server} ({})", self.short_label())
             }
         }
     }
@@ -213,9 +213,10 @@ impl StoreConfig {
     /// The short name of a deployment for headers, where the server is shown beside it: the
     /// key prefix (it tells deployments on one Redis apart).
     pub fn short_label(&self) -> String {
-        match self.backend {
-            Backend::Memory => "memory".to_owned(),
-            Backend::Redis => self.key_prefix.clone(),
+        match (self.backend, self.profile) {
+            (Backend::Memory, _) => "memory".to_owned(),
+            (Backend::Redis, Profile::Mutt) => "mutt".to_owned(),
+            (Backend::Redis, Profile::Ward) => self.key_prefix.clone(),
         }
     }
 

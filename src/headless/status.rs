@@ -95,9 +95,7 @@ pub fn poller_config(config: &Config, interval: Duration) -> PollerConfig {
         audit_rows: config.tui.audit_rows,
         heartbeat_interval: Duration::from_millis(config.workers.stats_interval_ms),
         target: Target {
-            label: if config.tui.label.is_empty() && config.store.profile == crate::model::Profile::Mutt {
-                "mutt".to_owned()
-            } else if config.tui.label.is_empty() {
+            label: if config.tui.label.is_empty() {
                 config.store.short_label()
             } else {
                 config.tui.label.clone()

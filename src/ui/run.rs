@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::app::{App, Effect, JobEvent, View};
 use super::theme::Theme;
-use crate::actions::{Actions, Origin};
+use crate::actions::{Operator, Origin};
 use crate::sources::SourceHandle;
 
 /// What the loop needs besides the app state.
@@ -22,7 +22,7 @@ pub struct Runner {
     pub theme: Theme,
     pub source: SourceHandle,
     /// The actions context (store, policy, actor, target, settings); origin is set per action.
-    pub actions: Actions,
+    pub actions: Operator,
     /// Wall display: switch views this often.
     pub wall_cycle: Option<Duration>,
 }
@@ -82,7 +82,7 @@ async fn event_loop(
                 if dirty {
                     // This frame shows the ages too: the next tick is a second after it, so a
                     // screen refreshed every second is drawn once a second, not twice.
-                    runner.app.tick(runner.actions.store.now_ms());
+                    runner.app.tick(runner.actions.now_ms());
                     tick.reset();
                 }
                 Vec::new()
@@ -93,7 +93,7 @@ async fn event_loop(
             }
             _ = tick.tick() => {
                 // Ages and toasts tick once a second; nothing else redraws an idle screen.
-                runner.app.tick(runner.actions.store.now_ms());
+                runner.app.tick(runner.actions.now_ms());
                 if let Some(every) = runner.wall_cycle
                     && last_cycle.elapsed() >= every
                 {
@@ -164,10 +164,10 @@ async fn event_loop(
     }
 }
 
-fn context(base: &Actions, origin: Origin, settings: super::command::RunSettings) -> Actions {
+fn context(base: &Operator, origin: Origin, settings: super::command::RunSettings) -> Operator {
     let mut actions = base.clone();
-    actions.origin = origin;
-    settings.apply(&mut actions.settings);
+    actions.set_origin(origin);
+    settings.apply(actions.settings_mut());
     actions
 }
 

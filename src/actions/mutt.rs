@@ -1,0 +1,411 @@
+//! Actions on a MUTT deployment (`--profile mutt`), through the same path as Ward's own: the
+//! policy refuses before any I/O, the plan is the dry run (exact count, a redacted sample, the
+//! pace, what MUTT will do), the run moves bounded atomic batches with progress and cancel, and
+//! one audit record goes to Ward's own stream (outside MUTT's namespace).
+
+use std::sync::Arc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Action, ActionError, Actor, MuttScope, Origin, Outcome, Plan, Policy, Progress, Report,
+    SampleRow, Settings,
+};
+use crate::model::mutt::{MuttDlqName, ReplayEdit, edit_for_replay, entry_from_raw};
+use crate::model::{AuditRecord, new_ulid};
+use crate::store::mutt::{MuttDestination, MuttMove, MuttStore};
+use crate::store::{MAX_BATCH, StoreError, StoreResult};
+
+/// Settings MUTT's services read only when they start: a change waits for a restart.
+const READ_AT_START: &[&str] = &[
+    "ingest_max_rate",
+    "ingest_rate_window",
+    "circuit_breaker_threshold",
+    "circuit_breaker_timeout",
+];
+/// Settings MUTT reads nowhere (its remediation's config client never starts).
+const NEVER_READ: &[&str] = &[
+    "remediation_interval",
+    "remediation_batch_size",
+    "max_poison_retries",
+];
+
+/// The context of actions on a MUTT deployment.
+#[derive(Clone)]
+pub struct MuttActions {
+    pub store: Arc<MuttStore>,
+    pub policy: Policy,
+    pub actor: Actor,
+    pub origin: Origin,
+    pub target: String,
+    pub settings: Settings,
+}
+
+impl std::fmt::Debug for MuttActions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MuttActions")
+            .field("policy", &self.policy)
+            .field("actor", &self.actor)
+            .field("origin", &self.origin)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+fn not_for_mutt(action: &Action) -> ActionError {
+    ActionError::Invalid(format!(
+        "{}: Ward's own action; on a MUTT deployment use its MUTT form (replay, dead, purge, \
+         config set|unset, breaker open|reset)",
+        action.kind().as_str()
+    ))
+}
+
+fn sample_row(index_from_oldest: usize, raw: &str) -> SampleRow {
+    let entry = entry_from_raw(index_from_oldest as u64, raw);
+    let mut counters = Vec::new();
+    if let Some(n) = entry.retry_count {
+        counters.push(format!("_retry_count {n}"));
+    }
+    if let Some(n) = entry.moog_retry_count {
+        counters.push(format!("_moog_retry_count {n}"));
+    }
+    if entry.ward_replays > 0 {
+        counters.push(format!("replayed {}", entry.ward_replays));
+    }
+    SampleRow {
+        id: entry.id,
+        tenant: entry.host,
+        error_class: entry
+            .shedding_reason
+            .map_or_else(|| counters.join(", "), |r| format!("shed: {r}")),
+        error_message: entry.message,
+        last_failure_ms: 0,
+    }
+}
+
+impl MuttActions {
+    /// The dry run. Refused before any I/O when the policy forbids the action.
+    pub async fn plan(&self, action: Action) -> Result<Plan, ActionError> {
+        self.policy.check(&action)?;
+        let now = self.store.now_ms();
+        action.validate(now)?;
+        let batch_size = self.settings.batch_size.clamp(1, MAX_BATCH);
+        let mut warnings = Vec::new();
+        let (action, count, sample) = match action {
+            Action::MuttReplay { dlq, ref scope }
+            | Action::MuttMoveToDead { dlq, ref scope }
+            | Action::MuttPurge { dlq, ref scope } => {
+                let (scope, count, sample) =
+                    self.plan_scope(dlq, scope.clone(), &mut warnings).await?;
+                let action = match action {
+                    Action::MuttReplay { .. } => Action::MuttReplay { dlq, scope },
+                    Action::MuttMoveToDead { .. } => Action::MuttMoveToDead { dlq, scope },
+                    _ => Action::MuttPurge { dlq, scope },
+                };
+                (action, count, sample)
+            }
+            Action::MuttSetConfig { .. } | Action::MuttBreaker { .. } => (action, 1, Vec::new()),
+            other => return Err(not_for_mutt(&other)),
+        };
+        self.warnings(&action, &mut warnings).await;
+        let bulk = action.is_bulk();
+        Ok(Plan {
+            id: new_ulid(now),
+            summary: action.describe(),
+            target: self.target.clone(),
+            tier: action.tier(),
+            count,
+            sample,
+            batch_size,
+            rate_per_s: self.settings.rate_per_s.filter(|_| bulk),
+            eta: if bulk { self.settings.eta(count) } else { None },
+            warnings,
+            planned_at_ms: now,
+            action,
+        })
+    }
+
+    /// The scope fixed at planning time (all → the oldest N there now; marked entries checked
+    /// to be there still), its count and a sample.
+    async fn plan_scope(
+        &self,
+        dlq: MuttDlqName,
+        scope: MuttScope,
+        warnings: &mut Vec<String>,
+    ) -> Result<(MuttScope, u64, Vec<SampleRow>), ActionError> {
+        let sample_size = self.settings.sample_size;
+        match scope {
+            MuttScope::All | MuttScope::Oldest(_) => {
+                let len = self.store.dlq_len(dlq).await?;
+                let n = match scope {
+                    MuttScope::Oldest(n) => n.min(len),
+                    _ => len,
+                };
+                let n = self.settings.max_items.map_or(n, |max| n.min(max));
+                let oldest = self
+                    .store
+                    .oldest(dlq, sample_size.min(n as usize))
+                    .await?;
+                let sample = oldest
+                    .iter()
+                    .enumerate()
+                    .map(|(i, raw)| sample_row(i, raw))
+                    .collect();
+                Ok((MuttScope::Oldest(n), n, sample))
+            }
+            MuttScope::Entries(ids) => {
+                let found = self.store.find(dlq, &ids).await?;
+                if found.len() < ids.len() {
+                    warnings.push(format!(
+                        "{} of the {} marked entries are no longer in the DLQ",
+                        ids.len() - found.len(),
+                        ids.len()
+                    ));
+                }
+                let sample = found
+                    .iter()
+                    .take(sample_size)
+                    .enumerate()
+                    .map(|(i, raw)| sample_row(i, raw))
+                    .collect();
+                let ids: Vec<String> = found
+                    .iter()
+                    .map(|raw| crate::model::mutt::content_id(raw))
+                    .collect();
+                let count = ids.len() as u64;
+                Ok((MuttScope::Entries(ids), count, sample))
+            }
+        }
+    }
+
+    /// What the operator should know: what MUTT does next, and what would undo the action.
+    async fn warnings(&self, action: &Action, out: &mut Vec<String>) {
+        match action {
+            Action::MuttReplay { dlq, .. } => {
+                out.push(format!(
+                    "MUTT's retry counters (_retry_count, _moog_retry_count) are reset to 0 and \
+                     Ward counts the replay in _ward_replays; an entry replayed {} times goes to \
+                     MUTT's dead list instead",
+                    self.settings.max_replays
+                ));
+                // MUTT's own gates (DOMAIN §8.10.5): say so before feeding a failing stage.
+                if let Ok((section, _, _)) = self.store.read(0, None).await {
+                    for b in section.breakers.iter().filter(|b| b.effective_state() == "OPEN") {
+                        out.push(format!(
+                            "the {} breaker is OPEN: replayed alerts fail again until it closes",
+                            b.name
+                        ));
+                    }
+                    if *dlq == MuttDlqName::Alerter && section.shedding.active {
+                        out.push(format!(
+                            "the alert queue is over its shed threshold ({}): the alerter sheds \
+                             replayed events back to its DLQ",
+                            section.shedding.shed_at
+                        ));
+                    }
+                }
+            }
+            Action::MuttPurge { .. } => {
+                out.push("purged entries cannot be recovered".to_owned());
+            }
+            Action::MuttSetConfig { key, .. } => {
+                if READ_AT_START.contains(&key.as_str()) {
+                    out.push(format!(
+                        "MUTT reads {key} only when a service starts: it applies after a restart"
+                    ));
+                } else if NEVER_READ.contains(&key.as_str()) {
+                    out.push(format!(
+                        "MUTT never reads {key} (its remediation takes these from the \
+                         environment): this changes nothing"
+                    ));
+                }
+            }
+            Action::MuttBreaker {
+                open_until_ms: Some(_),
+                ..
+            } => out.push(format!(
+                "MUTT half-opens a breaker {} s after its open_time: Ward writes open_time so \
+                 that this happens at the end chosen, and MUTT then probes on its own",
+                self.store.breaker_timeout().as_secs()
+            )),
+            _ => {}
+        }
+    }
+
+    /// Run a plan. Refused before any I/O when the policy forbids its action.
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(&Progress) + Send),
+    ) -> Result<Report, ActionError> {
+        self.policy.check(&plan.action)?;
+        let started = Instant::now();
+        let mut report = Report {
+            plan_id: plan.id.clone(),
+            outcome: Outcome::Completed,
+            moved: 0,
+            poisoned: 0,
+            vanished: 0,
+            batches: 0,
+            remaining: None,
+            duration_ms: 0,
+            audit_id: None,
+        };
+        let run = if self.settings.dry_run {
+            report.outcome = Outcome::DryRun;
+            Ok(())
+        } else if let Some((dlq, scope)) = plan.action.mutt_scope() {
+            self.run_bulk(plan, dlq, scope, cancel, progress, &mut report, started)
+                .await
+        } else {
+            self.apply_single(&plan.action).await.map(|()| {
+                report.moved = 1;
+            })
+        };
+        if let Err(error) = run {
+            report.outcome = Outcome::Indeterminate(error.to_string());
+        }
+        report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        report.audit_id = self.audit(plan, &report).await;
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)] // the run's context, passed apart to borrow it apart
+    async fn run_bulk(
+        &self,
+        plan: &Plan,
+        dlq: MuttDlqName,
+        scope: &MuttScope,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(&Progress) + Send),
+        report: &mut Report,
+        started: Instant,
+    ) -> StoreResult<()> {
+        let batch = plan.batch_size.clamp(1, MAX_BATCH);
+        // Marked entries are found again now: they may have moved since the plan.
+        let mut marked = match scope {
+            MuttScope::Entries(ids) => Some(self.store.find(dlq, ids).await?.into_iter()),
+            _ => None,
+        };
+        if let (Some(found), MuttScope::Entries(ids)) = (&marked, scope) {
+            report.vanished += (ids.len() - found.len()) as u64;
+        }
+        let total = plan.count;
+        let mut processed = report.vanished;
+        while processed < total {
+            if cancel.is_cancelled() {
+                report.outcome = Outcome::Cancelled;
+                break;
+            }
+            let want = usize::try_from(total - processed).map_or(batch, |left| batch.min(left));
+            let entries: Vec<String> = match marked.as_mut() {
+                Some(found) => found.by_ref().take(want).collect(),
+                None => self.store.oldest(dlq, want).await?,
+            };
+            if entries.is_empty() {
+                break;
+            }
+            processed += entries.len() as u64;
+            let moves = self.moves(&plan.action, entries);
+            let moved = self.store.move_batch(dlq, &moves).await?;
+            report.batches += 1;
+            report.vanished += moved.missing;
+            match plan.action {
+                Action::MuttReplay { .. } => {
+                    report.moved += moved.to_queue;
+                    report.poisoned += moved.to_dead;
+                }
+                Action::MuttMoveToDead { .. } => report.moved += moved.to_dead,
+                _ => report.moved += moved.purged,
+            }
+            progress(&Progress {
+                done: report.moved + report.poisoned,
+                total,
+                batches: report.batches,
+                elapsed: started.elapsed(),
+            });
+            if processed < total && !super::executor::pace(plan, processed, started, cancel).await {
+                report.outcome = Outcome::Cancelled;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// What each entry of a batch becomes.
+    fn moves(&self, action: &Action, entries: Vec<String>) -> Vec<MuttMove> {
+        entries
+            .into_iter()
+            .map(|raw| match action {
+                Action::MuttReplay { dlq, .. } => {
+                    match edit_for_replay(&raw, dlq.retry_counters(), self.settings.max_replays) {
+                        ReplayEdit::Replay(push) => MuttMove {
+                            raw,
+                            to: MuttDestination::Queue,
+                            push,
+                        },
+                        ReplayEdit::Poison => MuttMove {
+                            push: raw.clone(),
+                            raw,
+                            to: MuttDestination::Dead,
+                        },
+                    }
+                }
+                Action::MuttMoveToDead { .. } => MuttMove {
+                    push: raw.clone(),
+                    raw,
+                    to: MuttDestination::Dead,
+                },
+                _ => MuttMove {
+                    raw,
+                    to: MuttDestination::Purge,
+                    push: String::new(),
+                },
+            })
+            .collect()
+    }
+
+    async fn apply_single(&self, action: &Action) -> StoreResult<()> {
+        match action {
+            Action::MuttSetConfig { key, value, .. } => {
+                self.store.config_set(key, value.as_deref()).await
+            }
+            Action::MuttBreaker {
+                name,
+                open_until_ms,
+                ..
+            } => {
+                let timeout = self.store.breaker_timeout().as_millis() as i64;
+                let open_time = open_until_ms.map(|until| until.saturating_sub(timeout));
+                self.store.breaker_set(name, open_time).await
+            }
+            other => Err(StoreError::Invalid(format!(
+                "{} is not an action on a MUTT deployment",
+                other.kind().as_str()
+            ))),
+        }
+    }
+
+    async fn audit(&self, plan: &Plan, report: &Report) -> Option<String> {
+        let record = AuditRecord {
+            at_ms: self.store.now_ms(),
+            who: self.actor.to_string(),
+            action: plan.action.kind().as_str().to_owned(),
+            scope: plan.summary.clone(),
+            plan: serde_json::to_value(plan).unwrap_or(serde_json::Value::Null),
+            result: super::executor::result_line(report),
+            duration_ms: report.duration_ms,
+            origin: self.origin.as_str().to_owned(),
+            target: self.target.clone(),
+            batch_id: plan.id.clone(),
+        };
+        match self.store.audit_append(&record).await {
+            Ok(id) => Some(id),
+            Err(error) => {
+                tracing::error!(%error, plan = %plan.id, "could not write the audit record");
+                None
+            }
+        }
+    }
+}
