@@ -328,6 +328,7 @@ async fn snapshot(dlq_query: &DlqQuery) -> Arc<Snapshot> {
             backend: "memory".to_owned(),
             address: "in-process".to_owned(),
             read_only: None,
+            ..Target::default()
         },
     };
     let mut builder = Builder::new(poller, store.backend_name(), now);

@@ -121,8 +121,11 @@ async fn read_only_refuses_every_action_before_any_io(h: Harness) {
     let kinds: BTreeSet<ActionKind> = examples.iter().map(Action::kind).collect();
     assert_eq!(
         kinds,
-        ActionKind::ALL.into_iter().collect(),
-        "every Action variant has an example"
+        ActionKind::ALL
+            .into_iter()
+            .filter(|k| !k.is_mutt())
+            .collect(),
+        "every Action variant on Ward's store has an example (tests/mutt.rs has MUTT's)"
     );
     let writable = actions(h.store.clone(), Policy::writable(), Settings::default());
     let counting = Arc::new(CountingStore::new(h.store.clone()));

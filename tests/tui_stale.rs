@@ -85,6 +85,7 @@ async fn stale_within_two_reads_of_a_stopped_redis_and_fresh_again_when_it_retur
             backend: "redis".to_owned(),
             address: server.url(),
             read_only: None,
+            ..Target::default()
         },
     };
     let stop = CancellationToken::new();

@@ -208,8 +208,11 @@ fn fixture() -> Snapshot {
             backend: "redis".to_owned(),
             address: "redis://10.0.0.5:6379/".to_owned(),
             read_only: None,
+            ..Target::default()
         },
         sources: vec![source(Freshness::Fresh)],
+        mutt: None,
+        mutt_page: None,
         slo: Some(std::sync::Arc::new(slo_section())),
         store: Some(store),
         dlq_page: Some(DlqPageView {
@@ -480,6 +483,7 @@ fn marks_scope_a_replay_and_the_funnel_runs_plan_confirm_execute_audit() {
         outcome: Outcome::Completed,
         moved: 2,
         poisoned: 0,
+        vanished: 0,
         batches: 1,
         remaining: None,
         duration_ms: 3,

@@ -190,6 +190,18 @@ impl ActionKind {
         Self::MuttBreaker,
     ];
 
+    /// Acts on a MUTT deployment (`--profile mutt`), not on Ward's store.
+    pub fn is_mutt(self) -> bool {
+        matches!(
+            self,
+            Self::MuttReplay
+                | Self::MuttMoveToDead
+                | Self::MuttPurge
+                | Self::MuttSetConfig
+                | Self::MuttBreaker
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Replay => "replay",
@@ -359,7 +371,9 @@ impl Action {
                 "mutt_move_to_dead: the entries are already in the dead list".into(),
             )),
             Self::MuttSetConfig { key, .. }
-                if key.is_empty() || key.contains(['*', '?', '[', ' ']) || key.chars().any(char::is_control) =>
+                if key.is_empty()
+                    || key.contains(['*', '?', '[', ' '])
+                    || key.chars().any(char::is_control) =>
             {
                 Err(ActionError::Invalid(format!(
                     "mutt_set_config: {:?} is not a setting name",

@@ -142,10 +142,7 @@ impl MuttActions {
                     _ => len,
                 };
                 let n = self.settings.max_items.map_or(n, |max| n.min(max));
-                let oldest = self
-                    .store
-                    .oldest(dlq, sample_size.min(n as usize))
-                    .await?;
+                let oldest = self.store.oldest(dlq, sample_size.min(n as usize)).await?;
                 let sample = oldest
                     .iter()
                     .enumerate()
@@ -190,17 +187,21 @@ impl MuttActions {
                 ));
                 // MUTT's own gates (DOMAIN §8.10.5): say so before feeding a failing stage.
                 if let Ok((section, _, _)) = self.store.read(0, None).await {
-                    for b in section.breakers.iter().filter(|b| b.effective_state() == "OPEN") {
+                    for b in section
+                        .breakers
+                        .iter()
+                        .filter(|b| b.effective_state() == "OPEN")
+                    {
                         out.push(format!(
                             "the {} breaker is OPEN: replayed alerts fail again until it closes",
                             b.name
                         ));
                     }
-                    if *dlq == MuttDlqName::Alerter && section.shedding.active {
+                    if *dlq == MuttDlqName::Alerter && section.shedding.active() {
                         out.push(format!(
                             "the alert queue is over its shed threshold ({}): the alerter sheds \
                              replayed events back to its DLQ",
-                            section.shedding.shed_at
+                            section.shedding.shed.at
                         ));
                     }
                 }

@@ -16,9 +16,9 @@ use crate::actions::{
     Action, Actions, Actor, MuttScope, Operator, Origin, Outcome, Plan, Policy, Progress, Report,
     Scope, Settings, Tier,
 };
+use crate::config::Config;
 use crate::model::Profile;
 use crate::model::mutt::MuttDlqName;
-use crate::config::Config;
 use crate::model::{EnvelopeId, QueueName, ShedMode, sanitize};
 use crate::store::{DlqFilter, FailedSet};
 
@@ -332,7 +332,9 @@ pub struct Request<'a> {
 }
 
 fn no_mutt_form(what: &str) -> Result<Action, String> {
-    Err(format!("{what}: MUTT has no such state, so there is nothing to do on a MUTT deployment"))
+    Err(format!(
+        "{what}: MUTT has no such state, so there is nothing to do on a MUTT deployment"
+    ))
 }
 
 fn now_ms() -> i64 {
@@ -378,10 +380,13 @@ pub fn purge(args: &PurgeArgs) -> anyhow::Result<Request<'_>> {
             set: failed_set(args.dead),
             scope: args.scope.scope(),
         },
-        mutt: args.scope.mutt("purge").map(|(dlq, scope)| Action::MuttPurge {
-            dlq: if args.dead { MuttDlqName::Dead } else { dlq },
-            scope,
-        }),
+        mutt: args
+            .scope
+            .mutt("purge")
+            .map(|(dlq, scope)| Action::MuttPurge {
+                dlq: if args.dead { MuttDlqName::Dead } else { dlq },
+                scope,
+            }),
         run: &args.run,
         pace: Some(&args.pace),
     })
@@ -502,7 +507,10 @@ pub fn test_alert(args: &TestAlertArgs) -> Request<'_> {
             tenant: args.tenant.clone(),
             summary: args.summary.clone(),
         },
-        mutt: Err("test-alert: Ward cannot inject into MUTT's pipeline; POST to MUTT's ingestor".to_owned()),
+        mutt: Err(
+            "test-alert: Ward cannot inject into MUTT's pipeline; POST to MUTT's ingestor"
+                .to_owned(),
+        ),
         run: &args.run,
         pace: None,
     }
@@ -547,6 +555,35 @@ pub fn config_unset(args: &ConfigUnsetArgs) -> anyhow::Result<Request<'_>> {
         }),
         run: &args.run,
         pace: None,
+    })
+}
+
+/// The actions context on the deployment the config names: Ward's store or MUTT's.
+async fn operator(config: &Config, policy: Policy, settings: Settings) -> anyhow::Result<Operator> {
+    let target = crate::headless::status::action_target(config);
+    Ok(match config.store.profile {
+        Profile::Ward => Operator::Ward(Actions {
+            store: crate::store::open(&config.store).await.with_context(|| {
+                format!("cannot open the {} store", config.store.backend.as_str())
+            })?,
+            policy,
+            actor: Actor::current(),
+            origin: Origin::Headless,
+            target,
+            settings,
+        }),
+        Profile::Mutt => {
+            Operator::Mutt(MuttActions {
+                store: std::sync::Arc::new(crate::store::open_mutt(config).await.map_err(|e| {
+                    refused_or_unreachable(e, "cannot attach to the MUTT deployment")
+                })?),
+                policy,
+                actor: Actor::current(),
+                origin: Origin::Headless,
+                target,
+                settings,
+            })
+        }
     })
 }
 
@@ -614,31 +651,7 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
         max_items: pace.max,
         ..Settings::default()
     };
-    let target = crate::headless::status::action_target(config);
-    let actions = match config.store.profile {
-        Profile::Ward => Operator::Ward(Actions {
-            store: crate::store::open(&config.store).await.with_context(|| {
-                format!("cannot open the {} store", config.store.backend.as_str())
-            })?,
-            policy,
-            actor: Actor::current(),
-            origin: Origin::Headless,
-            target,
-            settings,
-        }),
-        Profile::Mutt => Operator::Mutt(MuttActions {
-            store: std::sync::Arc::new(
-                crate::store::open_mutt(config)
-                    .await
-                    .map_err(|e| refused_or_unreachable(e, "cannot attach to the MUTT deployment"))?,
-            ),
-            policy,
-            actor: Actor::current(),
-            origin: Origin::Headless,
-            target,
-            settings,
-        }),
-    };
+    let actions = operator(config, policy, settings).await?;
     let plan = actions.plan(action).await?;
     if run.dry_run {
         return print_plan(&plan, run.format, out);
@@ -795,7 +808,7 @@ fn print_report(
                     "{} replayed, {} to the dead list (poison guard) in {} batches",
                     report.moved, report.poisoned, report.batches
                 ),
-                Action::Purge { .. } => {
+                Action::Purge { .. } | Action::MuttPurge { .. } => {
                     format!("{} purged in {} batches", report.moved, report.batches)
                 }
                 Action::MoveToDead { .. } | Action::MuttMoveToDead { .. } => format!(
@@ -806,9 +819,7 @@ fn print_report(
                     "{} replayed with counters reset, {} to MUTT's dead list (replayed too often) in {} batches",
                     report.moved, report.poisoned, report.batches
                 ),
-                Action::MuttPurge { .. } => {
-                    format!("{} purged in {} batches", report.moved, report.batches)
-                }
+
                 other => sanitize(&other.describe()).into_owned(),
             };
             writeln!(

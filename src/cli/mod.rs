@@ -328,6 +328,16 @@ impl GlobalArgs {
 /// [`Command::needs_config`] says so.
 pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyhow::Result<()> {
     let loaded = || config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"));
+    if matches!(cli.command, Command::Up | Command::Demo(_))
+        && config.is_some_and(|c| c.store.profile == Profile::Mutt)
+    {
+        return Err(UsageError(
+            "--profile mutt attaches to a running MUTT deployment (ward tui, status, watch, \
+             check and the action subcommands); ward up and ward demo run Ward's own pipeline"
+                .to_owned(),
+        )
+        .into());
+    }
     match &cli.command {
         Command::Config(ConfigCommand::Set(args)) => {
             action_cmd::run(loaded()?, action_cmd::config_set(args), out)

@@ -13,8 +13,8 @@ use super::{Exit, UsageError, attached};
 use crate::config::Config;
 use crate::headless::status::{self, SloReader, Status};
 use crate::headless::{Thresholds, render};
-use crate::sources::poller::Builder;
 use crate::model::Profile;
+use crate::sources::poller::Builder;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -228,7 +228,6 @@ impl Reader {
         })
     }
 
-
     async fn read(&mut self) -> Result<Status, Refused> {
         let now = now_ms();
         let fresh = self
@@ -278,7 +277,9 @@ impl Reader {
                     .await
                     .map_err(Refused),
             },
-            (None, Ok(())) => Ok(status::read(Err("not opened"), &mut self.builder, slo, now).await),
+            (None, Ok(())) => {
+                Ok(status::read(Err("not opened"), &mut self.builder, slo, now).await)
+            }
         }
     }
 }
@@ -363,7 +364,10 @@ pub fn check(config: &Config, args: &CheckArgs, out: &mut dyn Write) -> anyhow::
         Ok(status) => status,
         // A check that cannot run is UNKNOWN, as for a broken config: never CRITICAL.
         Err(refused) => {
-            let line = format!("UNKNOWN configuration: {}\n", crate::model::sanitize(&refused.0));
+            let line = format!(
+                "UNKNOWN configuration: {}\n",
+                crate::model::sanitize(&refused.0)
+            );
             match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
                 Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
                     return Err(error.into());

@@ -53,6 +53,23 @@ pub fn tui(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let stop = CancellationToken::new();
         let config = &super::attached(config);
+        if config.store.profile == crate::model::Profile::Mutt {
+            let store = crate::store::open_mutt(config).await.map_err(|error| {
+                if error.is_permanent() {
+                    anyhow::Error::new(super::UsageError(format!(
+                        "cannot attach to the MUTT deployment: {error}"
+                    )))
+                } else {
+                    anyhow::Error::new(error).context("cannot reach the MUTT deployment's redis")
+                }
+            })?;
+            let slo = crate::sources::slo::from_config(config, None, &stop)
+                .map_err(anyhow::Error::msg)?;
+            let runner = mutt_runner(config, args, store, slo, &stop)?;
+            let result = crate::ui::run::run(runner, stop.clone()).await;
+            stop.cancel();
+            return result;
+        }
         let store = crate::store::open(&config.store)
             .await
             .context("cannot open the redis store")?;
@@ -137,6 +154,62 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Why this session may not act, if it may not.
+fn read_only_reason(config: &Config, args: &TuiArgs) -> Option<String> {
+    if args.wall {
+        Some("--wall".to_owned())
+    } else if args.read_only {
+        Some("--read-only".to_owned())
+    } else if config.tui.read_only && !args.write {
+        Some("tui.read_only in the config".to_owned())
+    } else {
+        None
+    }
+}
+
+fn poller(config: &Config, args: &TuiArgs) -> crate::sources::PollerConfig {
+    let refresh = Duration::from_millis(args.refresh_ms.unwrap_or(config.tui.refresh_ms).max(250));
+    let mut poller = crate::headless::poller_config(config, refresh);
+    poller.target.read_only = read_only_reason(config, args);
+    poller
+}
+
+fn settings(config: &Config) -> Settings {
+    Settings {
+        batch_size: config.dlq.replay_batch,
+        max_replays: config.queues.max_replays,
+        ..Settings::default()
+    }
+}
+
+fn policy(config: &Config, args: &TuiArgs) -> Policy {
+    match read_only_reason(config, args) {
+        Some(why) => Policy::read_only(why),
+        None => Policy::writable(),
+    }
+}
+
+/// The control room attached to a MUTT deployment: MUTT's figures, MUTT's actions.
+fn mutt_runner(
+    config: &Config,
+    args: &TuiArgs,
+    store: crate::store::mutt::MuttStore,
+    slo: Option<crate::sources::slo::SloFeed>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Runner> {
+    let source =
+        crate::sources::spawn_mutt(store.clone(), poller(config, args), slo, stop.child_token());
+    let actions = Operator::Mutt(crate::actions::mutt::MuttActions {
+        store: Arc::new(store),
+        policy: policy(config, args),
+        actor: Actor::current(),
+        origin: Origin::Key,
+        target: crate::headless::status::action_target(config),
+        settings: settings(config),
+    });
+    finish_runner(config, args, source, actions, Vec::new())
+}
+
 /// Everything the loop needs: the poller, the app state, the theme and the actions context.
 pub fn runner(
     config: &Config,
@@ -146,25 +219,33 @@ pub fn runner(
     slo: Option<crate::sources::slo::SloFeed>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Runner> {
-    let tui = &config.tui;
-    let read_only = if args.wall {
-        Some("--wall".to_owned())
-    } else if args.read_only {
-        Some("--read-only".to_owned())
-    } else if tui.read_only && !args.write {
-        Some("tui.read_only in the config".to_owned())
-    } else {
-        None
-    };
-    let refresh = Duration::from_millis(args.refresh_ms.unwrap_or(tui.refresh_ms).max(250));
-    let mut poller = crate::headless::poller_config(config, refresh);
-    poller.target.read_only.clone_from(&read_only);
+    let mut poller = poller(config, args);
     // The demo's engine shares its in-process store with the control room.
     store.backend_name().clone_into(&mut poller.target.backend);
     if poller.target.backend == "memory" {
         "in-process".clone_into(&mut poller.target.address);
     }
     let source = crate::sources::spawn_with_slo(store.clone(), poller, slo, stop.child_token());
+    let actions = Operator::Ward(Actions {
+        store,
+        policy: policy(config, args),
+        actor: Actor::current(),
+        origin: Origin::Key,
+        target: crate::headless::status::action_target(config),
+        settings: settings(config),
+    });
+    finish_runner(config, args, source, actions, channels)
+}
+
+fn finish_runner(
+    config: &Config,
+    args: &TuiArgs,
+    source: crate::sources::SourceHandle,
+    actions: Operator,
+    channels: Vec<String>,
+) -> anyhow::Result<Runner> {
+    let tui = &config.tui;
+    let read_only = read_only_reason(config, args);
     let theme_name = args.theme.clone().unwrap_or_else(|| tui.theme.clone());
     let mut theme = Theme::load(&theme_name, &args.theme_dirs)?;
     if args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
@@ -179,22 +260,6 @@ pub fn runner(
     };
     let mut app = App::new(mode, keymap, channels, source.latest());
     app.accent = crate::ui::theme::parse_color(&tui.accent);
-    let policy = match read_only {
-        Some(why) => Policy::read_only(why),
-        None => Policy::writable(),
-    };
-    let actions = Operator::Ward(Actions {
-        store,
-        policy,
-        actor: Actor::current(),
-        origin: Origin::Key,
-        target: crate::headless::status::action_target(config),
-        settings: Settings {
-            batch_size: config.dlq.replay_batch,
-            max_replays: config.queues.max_replays,
-            ..Settings::default()
-        },
-    });
     let wall_cycle =
         (args.wall && tui.wall_cycle_s > 0).then(|| Duration::from_secs(tui.wall_cycle_s));
     Ok(Runner {

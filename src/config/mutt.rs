@@ -89,10 +89,16 @@ impl MuttConfig {
         ];
         for (key, value) in names {
             if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return bad(key, format!("must be a Redis key name without spaces, got {value:?}"));
+                return bad(
+                    key,
+                    format!("must be a Redis key name without spaces, got {value:?}"),
+                );
             }
             if value.contains(['*', '?', '[']) {
-                return bad(key, format!("must not contain glob characters (* ? [), got {value:?}"));
+                return bad(
+                    key,
+                    format!("must not contain glob characters (* ? [), got {value:?}"),
+                );
             }
         }
         let lists = [
@@ -104,7 +110,10 @@ impl MuttConfig {
         ];
         for (i, a) in lists.iter().enumerate() {
             if lists[i + 1..].contains(a) {
-                return bad("ingest_queue", format!("{a:?} is named twice among the queues and DLQs"));
+                return bad(
+                    "ingest_queue",
+                    format!("{a:?} is named twice among the queues and DLQs"),
+                );
             }
         }
         // Ward's audit must never land among MUTT's keys, nor in their namespace (`mutt:`).
@@ -122,14 +131,23 @@ impl MuttConfig {
             );
         }
         for (key, prefix) in names.iter().take(names.len() - 1) {
-            if self.audit_prefix.starts_with(prefix.as_str()) || prefix.starts_with(&self.audit_prefix) {
+            if self.audit_prefix.starts_with(prefix.as_str())
+                || prefix.starts_with(&self.audit_prefix)
+            {
                 return bad(
                     "audit_prefix",
-                    format!("{:?} overlaps mutt.{key} ({prefix:?}): Ward's audit must stay out of MUTT's keys", self.audit_prefix),
+                    format!(
+                        "{:?} overlaps mutt.{key} ({prefix:?}): Ward's audit must stay out of MUTT's keys",
+                        self.audit_prefix
+                    ),
                 );
             }
         }
-        if self.breakers.iter().any(|b| b.is_empty() || b.contains(':')) {
+        if self
+            .breakers
+            .iter()
+            .any(|b| b.is_empty() || b.contains(':'))
+        {
             return bad("breakers", "each breaker is a name without ':'".to_owned());
         }
         if self.breaker_timeout_s == 0 {

@@ -471,8 +471,14 @@ pub const SECTIONS: &[SectionDoc] = &[
             "renamed it through MUTT's own environment variables.",
         ],
         keys: &[
-            key("ingest_queue", &["The ingestor's queue (MUTT's INGEST_QUEUE_NAME)."]),
-            key("alert_queue", &["The alerter's output queue (ALERT_QUEUE_NAME)."]),
+            key(
+                "ingest_queue",
+                &["The ingestor's queue (MUTT's INGEST_QUEUE_NAME)."],
+            ),
+            key(
+                "alert_queue",
+                &["The alerter's output queue (ALERT_QUEUE_NAME)."],
+            ),
             key(
                 "alerter_dlq",
                 &["The alerter's DLQ (ALERTER_DLQ_NAME); replays go to ingest_queue."],
@@ -481,7 +487,10 @@ pub const SECTIONS: &[SectionDoc] = &[
                 "moog_dlq",
                 &["The forwarder's DLQ (MOOG_DLQ_NAME); replays go to alert_queue."],
             ),
-            key("dead_letter_queue", &["The terminal dead list (DEAD_LETTER_QUEUE)."]),
+            key(
+                "dead_letter_queue",
+                &["The terminal dead list (DEAD_LETTER_QUEUE)."],
+            ),
             key(
                 "alerter_processing_prefix",
                 &["Prefix of the alerter pods' processing lists (<prefix><pod>)."],
@@ -498,13 +507,22 @@ pub const SECTIONS: &[SectionDoc] = &[
                 "breaker_prefix",
                 &["Prefix of circuit breaker keys (<prefix><name>:state|failures|open_time)."],
             ),
-            key("breakers", &["Breakers listed even before MUTT first writes them."]),
+            key(
+                "breakers",
+                &["Breakers listed even before MUTT first writes them."],
+            ),
             key(
                 "breaker_timeout_s",
                 &["MUTT's CIRCUIT_BREAKER_TIMEOUT: seconds from open_time to half-open."],
             ),
-            key("config_prefix", &["Prefix of dynamic config keys (<prefix><setting>)."]),
-            key("config_channel", &["Pub/sub channel announcing config changes."]),
+            key(
+                "config_prefix",
+                &["Prefix of dynamic config keys (<prefix><setting>)."],
+            ),
+            key(
+                "config_channel",
+                &["Pub/sub channel announcing config changes."],
+            ),
             key(
                 "metrics_prefix",
                 &["Prefix of the ingestor's per-minute, hour and day counters."],

@@ -60,15 +60,22 @@ pub fn text_lines(m: &MuttSection, now_ms: i64) -> Vec<String> {
     let sh = &m.shedding;
     out.push(format!(
         "shedding: {} (mode {}, alert queue warn {}{} / shed {}{}; ingest cap {})",
-        if sh.active { "SHEDDING NOW" } else { "not shedding" },
+        if sh.active() {
+            "SHEDDING NOW"
+        } else {
+            "not shedding"
+        },
         sanitize(&sh.mode),
-        sh.warn_at,
-        if sh.warn_default { " default" } else { "" },
-        sh.shed_at,
-        if sh.shed_default { " default" } else { "" },
+        sh.warn.at,
+        if sh.warn.from_default { " default" } else { "" },
+        sh.shed.at,
+        if sh.shed.from_default { " default" } else { "" },
         sh.ingest_cap
     ));
-    out.push(format!("{:<8} {:<28} {:>9} {:>9}", "queue", "key", "depth", "in-flight"));
+    out.push(format!(
+        "{:<8} {:<28} {:>9} {:>9}",
+        "queue", "key", "depth", "in-flight"
+    ));
     for q in &m.queues {
         out.push(format!(
             "{:<8} {:<28} {:>9} {:>9}",
@@ -84,11 +91,17 @@ pub fn text_lines(m: &MuttSection, now_ms: i64) -> Vec<String> {
             d.name,
             sanitize(&d.key),
             d.count,
-            d.replays_to.as_deref().map_or("nothing (terminal)".into(), sanitize)
+            d.replays_to
+                .as_deref()
+                .map_or("nothing (terminal)".into(), sanitize)
         ));
     }
     for b in &m.breakers {
-        out.push(format!("breaker {:<10} {}", sanitize(&b.name), breaker_line(b, now_ms)));
+        out.push(format!(
+            "breaker {:<10} {}",
+            sanitize(&b.name),
+            breaker_line(b, now_ms)
+        ));
     }
     for p in m.orphans() {
         out.push(format!(
@@ -119,11 +132,24 @@ pub fn markdown(m: &MuttSection, now_ms: i64) -> String {
         m.pods.len(),
         m.orphans().count()
     );
-    let _ = writeln!(out, "| Queue | Key | Depth | In flight |\n|---|---|--:|--:|");
+    let _ = writeln!(
+        out,
+        "| Queue | Key | Depth | In flight |\n|---|---|--:|--:|"
+    );
     for q in &m.queues {
-        let _ = writeln!(out, "| {} | {} | {} | {} |", q.name, cell(&q.key), q.depth, q.in_flight);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            q.name,
+            cell(&q.key),
+            q.depth,
+            q.in_flight
+        );
     }
-    let _ = writeln!(out, "\n| DLQ | Key | Entries | Replays to |\n|---|---|--:|---|");
+    let _ = writeln!(
+        out,
+        "\n| DLQ | Key | Entries | Replays to |\n|---|---|--:|---|"
+    );
     for d in &m.dlqs {
         let _ = writeln!(
             out,
@@ -136,7 +162,12 @@ pub fn markdown(m: &MuttSection, now_ms: i64) -> String {
     }
     let _ = writeln!(out, "\n| Breaker | State |\n|---|---|");
     for b in &m.breakers {
-        let _ = writeln!(out, "| {} | {} |", cell(&b.name), cell(&breaker_line(b, now_ms)));
+        let _ = writeln!(
+            out,
+            "| {} | {} |",
+            cell(&b.name),
+            cell(&breaker_line(b, now_ms))
+        );
     }
     out
 }
@@ -158,7 +189,12 @@ pub fn findings(m: &MuttSection, thresholds: &Thresholds, findings: &mut Vec<Fin
     let live = !m.pods.is_empty();
     for q in &m.queues {
         let subject = format!("queue {}", q.name);
-        if q.depth > 0 && !m.pods.iter().any(|p| p.service.as_deref().is_none_or(|s| s == q.consumer)) {
+        if q.depth > 0
+            && !m
+                .pods
+                .iter()
+                .any(|p| p.service.as_deref().is_none_or(|s| s == q.consumer))
+        {
             findings.push(Finding::new(
                 Severity::Critical,
                 subject.clone(),
@@ -174,28 +210,32 @@ pub fn findings(m: &MuttSection, thresholds: &Thresholds, findings: &mut Vec<Fin
             findings.push(Finding::new(
                 Severity::Critical,
                 subject.clone(),
-                format!("{} at the ingest cap {}: the ingestor refuses events (503)", q.depth, m.shedding.ingest_cap),
+                format!(
+                    "{} at the ingest cap {}: the ingestor refuses events (503)",
+                    q.depth, m.shedding.ingest_cap
+                ),
             ));
         }
-        if q.name == "alert" && m.shedding.active {
+        if q.name == "alert" && m.shedding.active() {
             findings.push(Finding::new(
                 Severity::Warning,
                 subject.clone(),
                 format!(
                     "{} over the shed threshold {}: the alerter sheds ({})",
                     q.depth,
-                    m.shedding.shed_at,
+                    m.shedding.shed.at,
                     sanitize(&m.shedding.mode)
                 ),
             ));
-        } else if q.name == "alert" && m.shedding.warning {
+        } else if q.name == "alert" && (m.shedding.load == crate::model::mutt::MuttLoad::OverWarn) {
             findings.push(Finding::new(
                 Severity::Warning,
                 subject.clone(),
-                format!("{} over the warn threshold {}", q.depth, m.shedding.warn_at),
+                format!("{} over the warn threshold {}", q.depth, m.shedding.warn.at),
             ));
         }
-        if let Some((severity, limit)) = over(q.depth, thresholds.depth_warn, thresholds.depth_crit) {
+        if let Some((severity, limit)) = over(q.depth, thresholds.depth_warn, thresholds.depth_crit)
+        {
             findings.push(Finding::new(
                 severity,
                 subject,

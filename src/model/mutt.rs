@@ -11,7 +11,17 @@ use super::AuditEntry;
 
 /// MUTT's three DLQ lists.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum MuttDlqName {
@@ -181,7 +191,9 @@ pub struct MuttPod {
 }
 
 /// The ingestor's counters of accepted events (UTC buckets).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct MuttCounters {
     pub this_minute: Option<u64>,
     /// The last whole minute: the rate MUTT ingested at.
@@ -195,17 +207,37 @@ pub struct MuttCounters {
 pub struct MuttShedding {
     /// `dlq` or `defer` (`alerter_shed_mode`, MUTT's default `dlq`).
     pub mode: String,
-    pub warn_at: u64,
-    pub shed_at: u64,
-    /// Whether each figure is MUTT's fallback (the setting is absent).
-    pub warn_default: bool,
-    pub shed_default: bool,
-    /// The alert queue is over the shed threshold now: the alerter is shedding.
-    pub active: bool,
-    /// Over the warn threshold.
-    pub warning: bool,
+    /// `alerter_queue_warn_threshold`: the alerter logs over it.
+    pub warn: MuttThreshold,
+    /// `alerter_queue_shed_threshold`: the alerter sheds over it.
+    pub shed: MuttThreshold,
+    /// The alert queue's depth against both, now.
+    pub load: MuttLoad,
     /// `max_ingest_queue_size`: the ingestor refuses (503) at this depth.
     pub ingest_cap: u64,
+}
+
+/// One of MUTT's depth thresholds.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct MuttThreshold {
+    pub at: u64,
+    /// The setting is absent: MUTT's fallback applies.
+    pub from_default: bool,
+}
+
+/// The alert queue's depth against the alerter's thresholds.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MuttLoad {
+    #[default]
+    Normal,
+    OverWarn,
+    /// Over the shed threshold: the alerter is shedding now.
+    Shedding,
 }
 
 /// The fallbacks MUTT's services use when a setting is absent.
@@ -220,24 +252,44 @@ impl MuttShedding {
     /// From the settings read and the alert queue's depth.
     pub fn from_config(config: &[(String, String)], alert_depth: u64) -> Self {
         let get = |key: &str| config.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim());
-        let number = |key: &str| get(key).and_then(|v| v.parse::<u64>().ok());
-        let warn = number("alerter_queue_warn_threshold");
-        let shed = number("alerter_queue_shed_threshold");
-        let warn_at = warn.unwrap_or(defaults::WARN_THRESHOLD);
-        let shed_at = shed.unwrap_or(defaults::SHED_THRESHOLD);
+        let threshold = |key: &str, fallback: u64| {
+            get(key).and_then(|v| v.parse::<u64>().ok()).map_or(
+                MuttThreshold {
+                    at: fallback,
+                    from_default: true,
+                },
+                |at| MuttThreshold {
+                    at,
+                    from_default: false,
+                },
+            )
+        };
+        let warn = threshold("alerter_queue_warn_threshold", defaults::WARN_THRESHOLD);
+        let shed = threshold("alerter_queue_shed_threshold", defaults::SHED_THRESHOLD);
+        let load = if alert_depth > shed.at {
+            MuttLoad::Shedding
+        } else if alert_depth > warn.at {
+            MuttLoad::OverWarn
+        } else {
+            MuttLoad::Normal
+        };
         Self {
             mode: get("alerter_shed_mode")
                 .filter(|m| !m.is_empty())
                 .unwrap_or(defaults::SHED_MODE)
                 .to_owned(),
-            warn_at,
-            shed_at,
-            warn_default: warn.is_none(),
-            shed_default: shed.is_none(),
-            active: alert_depth > shed_at,
-            warning: alert_depth > warn_at,
-            ingest_cap: number("max_ingest_queue_size").unwrap_or(defaults::INGEST_CAP),
+            warn,
+            shed,
+            load,
+            ingest_cap: get("max_ingest_queue_size")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(defaults::INGEST_CAP),
         }
+    }
+
+    /// The alerter is shedding now.
+    pub fn active(&self) -> bool {
+        self.load == MuttLoad::Shedding
     }
 }
 
@@ -304,7 +356,9 @@ const SECRET_KEYS: &[&str] = &[
 
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    SECRET_KEYS.iter().any(|s| key == *s || key.ends_with(&format!("_{s}")))
+    SECRET_KEYS
+        .iter()
+        .any(|s| key == *s || key.ends_with(&format!("_{s}")))
 }
 
 /// The text shown for a redacted value.
@@ -343,13 +397,12 @@ fn redact_text(text: &str) -> String {
             .map(|k| regex::escape(k))
             .collect::<Vec<_>>()
             .join("|");
-        regex::Regex::new(&format!(
-            r#"(?i)((?:{keys})"?\s*[:=]\s*"?)([^"\s,}}&]+)"#
-        ))
-        .ok()
+        regex::Regex::new(&format!(r#"(?i)((?:{keys})"?\s*[:=]\s*"?)([^"\s,}}&]+)"#)).ok()
     });
     match pattern {
-        Some(re) => re.replace_all(text, format!("${{1}}{REDACTED}")).into_owned(),
+        Some(re) => re
+            .replace_all(text, format!("${{1}}{REDACTED}"))
+            .into_owned(),
         // The pattern is a constant: unreachable, but never show the text unredacted.
         None => REDACTED.to_owned(),
     }
@@ -494,7 +547,10 @@ fn ordered_fields(raw: &str) -> Result<Vec<(String, Box<RawValue>)>, serde_json:
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a JSON object")
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut out = Vec::new();
             while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
                 out.push((key, value));
@@ -545,7 +601,8 @@ mod tests {
     #[test]
     fn replay_resets_counters_counts_the_replay_and_keeps_every_other_byte() {
         let raw = r#"{"hostname": "db1", "_retry_count": 4, "ts": 1795558031.7283456, "big": 123456789012345678901234567890, "raw_json": {"a": [1, 2]}}"#;
-        let ReplayEdit::Replay(out) = edit_for_replay(raw, &["_retry_count", "_moog_retry_count"], 3)
+        let ReplayEdit::Replay(out) =
+            edit_for_replay(raw, &["_retry_count", "_moog_retry_count"], 3)
         else {
             panic!("not poison");
         };
@@ -558,7 +615,10 @@ mod tests {
         };
         assert!(again.ends_with(r#""_ward_replays":2}"#), "{again}");
         let thrice = r#"{"hostname":"db1","_ward_replays":3}"#;
-        assert_eq!(edit_for_replay(thrice, &["_retry_count"], 3), ReplayEdit::Poison);
+        assert_eq!(
+            edit_for_replay(thrice, &["_retry_count"], 3),
+            ReplayEdit::Poison
+        );
         assert_eq!(
             edit_for_replay("plain text", &["_retry_count"], 3),
             ReplayEdit::Replay("plain text".to_owned())
@@ -572,11 +632,31 @@ mod tests {
             ("alerter_shed_mode".to_owned(), "defer".to_owned()),
         ];
         let s = MuttShedding::from_config(&config, 51);
-        assert!(s.active && s.warning == (51 > defaults::WARN_THRESHOLD));
-        assert_eq!((s.shed_at, s.shed_default), (50, false));
-        assert_eq!((s.warn_at, s.warn_default), (defaults::WARN_THRESHOLD, true));
+        assert!(s.active());
+        assert_eq!(
+            s.shed,
+            MuttThreshold {
+                at: 50,
+                from_default: false
+            }
+        );
+        assert_eq!(
+            s.warn,
+            MuttThreshold {
+                at: defaults::WARN_THRESHOLD,
+                from_default: true
+            }
+        );
         assert_eq!(s.mode, "defer");
-        assert!(!MuttShedding::from_config(&config, 50).active);
+        assert_eq!(
+            MuttShedding::from_config(&config, 50).load,
+            MuttLoad::Normal
+        );
+        let warn_only = vec![("alerter_queue_warn_threshold".to_owned(), "10".to_owned())];
+        assert_eq!(
+            MuttShedding::from_config(&warn_only, 11).load,
+            MuttLoad::OverWarn
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use super::snapshot::{
 };
 use crate::actions::overrides_from;
 use crate::engine::breaker::{BreakerConfig, TransitionCause};
-use crate::model::{Flag, QueueName, ShedMode, Threshold, WorkerBeat};
 use crate::model::mutt::{MuttPage, MuttSection};
+use crate::model::{Flag, QueueName, ShedMode, Threshold, WorkerBeat};
 use crate::store::mutt::{MuttPageQuery, MuttStore};
 use crate::store::{ControlRead, Store};
 

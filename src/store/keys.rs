@@ -261,14 +261,23 @@ mod tests {
         assert_eq!(keys.dlq(MuttDlqName::Alerter), "mutt:dlq:alerter");
         assert_eq!(keys.dlq(MuttDlqName::Moog), "mutt:dlq:moog");
         assert_eq!(keys.dlq(MuttDlqName::Dead), "mutt:dlq:dead");
-        assert_eq!(keys.replay_target(MuttDlqName::Alerter), Some("mutt:ingest_queue"));
-        assert_eq!(keys.replay_target(MuttDlqName::Moog), Some("mutt:alert_queue"));
+        assert_eq!(
+            keys.replay_target(MuttDlqName::Alerter),
+            Some("mutt:ingest_queue")
+        );
+        assert_eq!(
+            keys.replay_target(MuttDlqName::Moog),
+            Some("mutt:alert_queue")
+        );
         assert_eq!(keys.replay_target(MuttDlqName::Dead), None);
         assert_eq!(
             keys.breaker_open_time("moogsoft"),
             "mutt:circuit_breaker:moogsoft:open_time"
         );
-        assert_eq!(keys.config("alerter_shed_mode"), "mutt:config:alerter_shed_mode");
+        assert_eq!(
+            keys.config("alerter_shed_mode"),
+            "mutt:config:alerter_shed_mode"
+        );
         assert_eq!(keys.audit, "ward-audit:log");
         assert_eq!(keys.scan_patterns()[0], "mutt:processing:alerter:*");
         // A renamed DLQ is used as named, never derived from a queue name.

@@ -771,10 +771,8 @@ pub async fn open_observer(
 
 /// Attach to a MUTT deployment (`--profile mutt`): connects, writes nothing.
 pub async fn open_mutt(config: &crate::config::Config) -> StoreResult<mutt::MuttStore> {
-    let mut options = mutt::MuttStoreOptions::new(
-        &config.store.redis_url,
-        MuttKeys::new(&config.mutt),
-    );
+    let mut options =
+        mutt::MuttStoreOptions::new(&config.store.redis_url, MuttKeys::new(&config.mutt));
     options.breaker_timeout = Duration::from_secs(config.mutt.breaker_timeout_s);
     options.response_timeout = config.store.response_timeout();
     options.connect_timeout = config.store.connect_timeout();

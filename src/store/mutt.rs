@@ -70,7 +70,9 @@ impl MuttStoreOptions {
 }
 
 /// A DLQ page to read along with the figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct MuttPageQuery {
     pub dlq: MuttDlqName,
     /// 0 = the newest entry.
@@ -175,7 +177,7 @@ impl MuttStore {
             let start = query.offset as i64;
             let stop = start + query.limit.max(1) as i64 - 1;
             args.extend([
-                (plan.dlq_index(query.dlq) + 1).to_string(),
+                (ReadPlan::dlq_index(query.dlq) + 1).to_string(),
                 start.to_string(),
                 stop.to_string(),
             ]);
@@ -200,7 +202,7 @@ impl MuttStore {
         };
         let mut conn = self.conn();
         let mut pipe = ::redis::pipe();
-        pipe.add_command(script("EVALSHA", &scripts().read.get_hash()))
+        pipe.add_command(script("EVALSHA", scripts().read.get_hash()))
             .add_command(audit());
         round_trips += 1;
         let replies: Result<(Value, ::redis::streams::StreamRangeReply), _> =
@@ -211,7 +213,8 @@ impl MuttStore {
             Err(error) if error.code() == Some("NOSCRIPT") => {
                 round_trips += 1;
                 let mut pipe = ::redis::pipe();
-                pipe.add_command(script("EVAL", READ_SCRIPT)).add_command(audit());
+                pipe.add_command(script("EVAL", READ_SCRIPT))
+                    .add_command(audit());
                 pipe.query_async(&mut conn)
                     .await
                     .map_err(StoreError::redis("mutt read"))?
@@ -250,7 +253,9 @@ impl MuttStore {
         let mut conn = self.conn();
         while cursors.iter().any(Option::is_some) {
             let mut pipe = ::redis::pipe();
-            let active: Vec<usize> = (0..patterns.len()).filter(|i| cursors[*i].is_some()).collect();
+            let active: Vec<usize> = (0..patterns.len())
+                .filter(|i| cursors[*i].is_some())
+                .collect();
             for &i in &active {
                 pipe.cmd("SCAN")
                     .arg(cursors[i].unwrap_or(0))
@@ -412,7 +417,9 @@ impl MuttStore {
             .key(keys.breaker_failures(name))
             .key(keys.breaker_open_time(name));
         match open_time_ms {
-            Some(at) => invocation.arg("open").arg(format!("{:.3}", at as f64 / 1000.0)),
+            Some(at) => invocation
+                .arg("open")
+                .arg(format!("{:.3}", at as f64 / 1000.0)),
             None => invocation.arg("closed").arg(""),
         };
         let mut conn = self.conn();
@@ -533,7 +540,7 @@ impl ReadPlan {
         }
     }
 
-    fn dlq_index(&self, dlq: MuttDlqName) -> usize {
+    fn dlq_index(dlq: MuttDlqName) -> usize {
         match dlq {
             MuttDlqName::Alerter => 2,
             MuttDlqName::Moog => 3,
@@ -542,15 +549,22 @@ impl ReadPlan {
     }
 
     #[allow(clippy::too_many_lines)] // one decode per kind of key, in the order they were asked
-    fn decode(&self, values: Value, breaker_timeout: Duration) -> StoreResult<(MuttSection, Vec<String>)> {
+    fn decode(
+        &self,
+        values: Value,
+        breaker_timeout: Duration,
+    ) -> StoreResult<(MuttSection, Vec<String>)> {
         let Value::Array(mut items) = values else {
             return Err(protocol("the read script did not answer an array"));
         };
         if items.len() != self.keys.len() + 1 {
-            return Err(protocol("the read script answered the wrong number of items"));
+            return Err(protocol(
+                "the read script answered the wrong number of items",
+            ));
         }
-        let page: Vec<String> = ::redis::FromRedisValue::from_redis_value(items.pop().unwrap_or(Value::Nil))
-            .map_err(|e| protocol(&e.to_string()))?;
+        let page: Vec<String> =
+            ::redis::FromRedisValue::from_redis_value(items.pop().unwrap_or(Value::Nil))
+                .map_err(|e| protocol(&e.to_string()))?;
         let mut cells = self.keys.iter().zip(items);
         let mut next = |expected: &'static str| -> StoreResult<Cell> {
             let ((key, _), value) = cells.next().ok_or_else(|| protocol("short read"))?;
@@ -591,7 +605,9 @@ impl ReadPlan {
         for key in &self.heartbeats {
             let ttl = next("ttl")?;
             let Cell::Ttl(ms) = ttl else { continue };
-            let rest = key.strip_prefix(self.mutt.heartbeat_prefix.as_str()).unwrap_or(key);
+            let rest = key
+                .strip_prefix(self.mutt.heartbeat_prefix.as_str())
+                .unwrap_or(key);
             let (service, pod) = match rest.rsplit_once(':') {
                 Some((service, pod)) => (Some(service.to_owned()), pod.to_owned()),
                 None => (None, rest.to_owned()),
@@ -616,7 +632,9 @@ impl ReadPlan {
         }
         let mut counters = [None; 4];
         for counter in &mut counters {
-            *counter = next("string")?.text().and_then(|t| t.trim().parse::<u64>().ok());
+            *counter = next("string")?
+                .text()
+                .and_then(|t| t.trim().parse::<u64>().ok());
         }
         let in_flight = |service: &str| {
             processing
@@ -704,13 +722,16 @@ impl Cell {
         match (found.as_str(), expected, value) {
             ("none", _, _) => Ok(Self::Absent),
             (_, "ttl", Some(v)) => Ok(Self::Ttl(
-                ::redis::FromRedisValue::from_redis_value(v).map_err(|e| protocol(&e.to_string()))?,
+                ::redis::FromRedisValue::from_redis_value(v)
+                    .map_err(|e| protocol(&e.to_string()))?,
             )),
             ("list", "list", Some(v)) => Ok(Self::Count(
-                ::redis::FromRedisValue::from_redis_value(v).map_err(|e| protocol(&e.to_string()))?,
+                ::redis::FromRedisValue::from_redis_value(v)
+                    .map_err(|e| protocol(&e.to_string()))?,
             )),
             ("string", "string", Some(v)) => Ok(Self::Text(
-                ::redis::FromRedisValue::from_redis_value(v).map_err(|e| protocol(&e.to_string()))?,
+                ::redis::FromRedisValue::from_redis_value(v)
+                    .map_err(|e| protocol(&e.to_string()))?,
             )),
             (found, expected, _) => Err(StoreError::WrongType {
                 key: key.to_owned(),
@@ -766,7 +787,10 @@ mod tests {
     fn counter_buckets_follow_mutts_utc_names() {
         // 2026-12-06T20:15:30Z
         let now = 1_796_588_130_000;
-        assert_eq!(crate::model::time::format_rfc3339_ms(now), "2026-12-06T20:15:30.000Z");
+        assert_eq!(
+            crate::model::time::format_rfc3339_ms(now),
+            "2026-12-06T20:15:30.000Z"
+        );
         assert_eq!(
             metric_buckets(now),
             [

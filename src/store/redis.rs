@@ -128,7 +128,8 @@ impl RedisStore {
             ));
         }
         let client = Client::open(options.url.as_str()).map_err(StoreError::redis("open"))?;
-        let mut conn = connect_client(&client, options.response_timeout, options.connect_timeout).await?;
+        let mut conn =
+            connect_client(&client, options.response_timeout, options.connect_timeout).await?;
         check_server(&mut conn).await?;
         check_layout(&mut conn, &options.keys, !options.observer).await?;
         let s = scripts();

@@ -9,9 +9,13 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::command::{self, Parsed, RunSettings};
 use super::keymap::{Command, Context, Keymap};
-use crate::actions::{Action, Origin, OverrideKind, Plan, Progress, Report, Scope, Tier};
-use crate::model::{Flag, QueueName, ShedMode, sanitize};
+use crate::actions::{
+    Action, MuttScope, Origin, OverrideKind, Plan, Progress, Report, Scope, Tier,
+};
+use crate::model::mutt::{MuttDlqName, MuttEntry};
+use crate::model::{Flag, Profile, QueueName, ShedMode, Threshold, sanitize};
 use crate::sources::{DlqQuery, Freshness, Snapshot};
+use crate::store::mutt::MuttPageQuery;
 use crate::store::{DlqCursor, DlqFilter, FailedSet};
 
 /// The views, in tab order.
@@ -82,6 +86,8 @@ pub enum Effect {
     Quit,
     Refresh,
     Browse(Option<DlqQuery>),
+    /// The MUTT DLQ page to read on every refresh (`--profile mutt`).
+    BrowseMutt(Option<MuttPageQuery>),
     /// `ticket` names the dialog: the job's events come back with it.
     Plan {
         ticket: u64,
@@ -230,6 +236,50 @@ impl DlqBrowser {
     }
 }
 
+/// The MUTT DLQ browser (`--profile mutt`): MUTT's lists, newest first, paged by position;
+/// marks hold entries' content ids, as MUTT's entries have no ids of their own.
+#[derive(Debug, Clone)]
+pub struct MuttBrowser {
+    pub dlq: MuttDlqName,
+    /// Position of the page's first entry (0 = the newest).
+    pub offset: u64,
+    pub page_size: u64,
+    pub marks: BTreeSet<String>,
+    pub last_mark: Option<usize>,
+}
+
+impl Default for MuttBrowser {
+    fn default() -> Self {
+        Self {
+            // The forwarder's DLQ first: MUTT itself never replays it.
+            dlq: MuttDlqName::Moog,
+            offset: 0,
+            page_size: 100,
+            marks: BTreeSet::new(),
+            last_mark: None,
+        }
+    }
+}
+
+impl MuttBrowser {
+    pub fn query(&self) -> MuttPageQuery {
+        MuttPageQuery {
+            dlq: self.dlq,
+            offset: self.offset,
+            limit: self.page_size,
+        }
+    }
+
+    /// Marked entries, else the whole list (never just the page).
+    pub fn scope(&self) -> MuttScope {
+        if self.marks.is_empty() {
+            MuttScope::All
+        } else {
+            MuttScope::Entries(self.marks.iter().cloned().collect())
+        }
+    }
+}
+
 /// The whole control-room state.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -241,6 +291,7 @@ pub struct App {
     pub frozen: bool,
     pub rows: [usize; View::ALL.len()],
     pub dlq: DlqBrowser,
+    pub mutt: MuttBrowser,
     pub overlay: Option<Overlay>,
     pub toasts: VecDeque<Toast>,
     /// The last confirm dialog's ticket.
@@ -273,6 +324,7 @@ impl App {
             frozen: false,
             rows: [0; View::ALL.len()],
             dlq: DlqBrowser::new(queue),
+            mutt: MuttBrowser::default(),
             overlay: None,
             toasts: VecDeque::new(),
             tickets: 0,
@@ -307,6 +359,11 @@ impl App {
         while self.toasts.len() > 3 {
             self.toasts.pop_front();
         }
+    }
+
+    /// Attached to a MUTT deployment: MUTT's own figures and actions.
+    pub fn is_mutt(&self) -> bool {
+        self.snapshot.target.profile == Profile::Mutt
     }
 
     pub fn stale(&self) -> bool {
@@ -357,6 +414,11 @@ impl App {
                     Err(error) => format!("{}: {error}", plan.summary),
                 };
                 let failed = result.is_err();
+                if !failed && plan.action.mutt_scope().is_some() {
+                    // The marked entries were consumed: never offer them to another action.
+                    self.mutt.marks.clear();
+                    self.mutt.last_mark = None;
+                }
                 confirm.stage = Stage::Done {
                     plan: plan.clone(),
                     result,
@@ -452,6 +514,33 @@ impl App {
                 Vec::new()
             }
             Command::Replay => self.replay(),
+            Command::ToggleShedding if self.is_mutt() => {
+                self.toast(
+                    "MUTT sheds whenever the alert queue passes alerter_queue_shed_threshold: \
+                     `:set alerter_queue_shed_threshold=N`, or cycle the mode",
+                    false,
+                );
+                Vec::new()
+            }
+            Command::CycleSheddingMode if self.is_mutt() => {
+                let next = match self
+                    .snapshot
+                    .mutt
+                    .as_ref()
+                    .map(|m| m.shedding.mode.as_str())
+                {
+                    Some("defer") => ShedMode::Dlq,
+                    _ => ShedMode::Defer,
+                };
+                self.shedding_action(next)
+            }
+            Command::TestAlert | Command::EmergencyStop if self.is_mutt() => {
+                self.toast(
+                    format!("{}: MUTT has no such control", command.name()),
+                    false,
+                );
+                Vec::new()
+            }
             Command::ToggleShedding => {
                 let mode = if self.shedding() == ShedMode::Off {
                     ShedMode::Dlq
@@ -494,18 +583,58 @@ impl App {
                     Origin::Key,
                 )
             }
+            Command::Mark if self.is_mutt() => self.mark_mutt(false),
+            Command::MarkRange if self.is_mutt() => self.mark_mutt(true),
             Command::Mark => self.mark(false),
             Command::MarkRange => self.mark(true),
             Command::ClearMarks => {
                 self.dlq.marks.clear();
                 self.dlq.last_mark = None;
+                self.mutt.marks.clear();
+                self.mutt.last_mark = None;
                 Vec::new()
             }
             Command::Inspect => {
-                if self.selected_entry().is_some() {
+                if self.selected_entry().is_some() || self.selected_mutt_entry().is_some() {
                     self.overlay = Some(Overlay::Inspector { scroll: 0 });
                 }
                 Vec::new()
+            }
+            Command::Copy if self.is_mutt() => match self.selected_mutt_entry() {
+                Some(entry) => {
+                    let id = entry.id.clone();
+                    self.toast(format!("copied {id}"), false);
+                    vec![Effect::Copy(id)]
+                }
+                None => Vec::new(),
+            },
+            Command::NextPage if self.is_mutt() => {
+                let total = self.snapshot.mutt_page.as_ref().map_or(0, |p| p.total);
+                if self.mutt.offset + self.mutt.page_size < total {
+                    self.mutt.offset += self.mutt.page_size;
+                    self.rows[View::Dlq.index()] = 0;
+                    self.browse()
+                } else {
+                    self.toast("last page", false);
+                    Vec::new()
+                }
+            }
+            Command::PrevPage if self.is_mutt() => {
+                if self.mutt.offset == 0 {
+                    return Vec::new();
+                }
+                self.mutt.offset = self.mutt.offset.saturating_sub(self.mutt.page_size);
+                self.rows[View::Dlq.index()] = 0;
+                self.browse()
+            }
+            Command::ToggleDead if self.is_mutt() => {
+                self.mutt.dlq = match self.mutt.dlq {
+                    MuttDlqName::Alerter => MuttDlqName::Moog,
+                    MuttDlqName::Moog => MuttDlqName::Dead,
+                    MuttDlqName::Dead => MuttDlqName::Alerter,
+                };
+                self.reset_pages();
+                self.browse()
             }
             Command::Copy => match self.selected_entry() {
                 Some(entry) => {
@@ -570,7 +699,10 @@ impl App {
     }
 
     fn back(&mut self) -> Vec<Effect> {
-        if self.view == View::Dlq && !self.dlq.marks.is_empty() {
+        if self.view == View::Dlq && !self.mutt.marks.is_empty() {
+            self.mutt.marks.clear();
+            Vec::new()
+        } else if self.view == View::Dlq && !self.dlq.marks.is_empty() {
             self.dlq.marks.clear();
             Vec::new()
         } else if self.view == View::Dlq && !self.dlq.filter_text.is_empty() {
@@ -587,16 +719,24 @@ impl App {
         self.view = view;
         match (was == View::Dlq, view == View::Dlq) {
             (false, true) => self.browse(),
+            (true, false) if self.is_mutt() => vec![Effect::BrowseMutt(None)],
             (true, false) => vec![Effect::Browse(None)],
             _ => Vec::new(),
         }
     }
 
     fn browse(&self) -> Vec<Effect> {
-        vec![Effect::Browse(Some(self.dlq.query()))]
+        if self.is_mutt() {
+            vec![Effect::BrowseMutt(Some(self.mutt.query()))]
+        } else {
+            vec![Effect::Browse(Some(self.dlq.query()))]
+        }
     }
 
     fn reset_pages(&mut self) {
+        self.mutt.offset = 0;
+        self.mutt.marks.clear();
+        self.mutt.last_mark = None;
         self.dlq.pages.clear();
         self.dlq.cursor = DlqCursor::start();
         self.dlq.marks.clear();
@@ -606,6 +746,17 @@ impl App {
 
     /// Rows in the current view (for moving the selection).
     pub fn row_count(&self) -> usize {
+        if let Some(mutt) = self.snapshot.mutt.as_ref() {
+            return match self.view {
+                View::Overview => 0,
+                View::Queues => mutt.processing.len(),
+                View::Dlq => self.visible_mutt_entries().len(),
+                View::Breakers => mutt.breakers.len(),
+                View::Overrides => mutt.config.len(),
+                View::Audit => mutt.audit.len(),
+                View::Slo => self.snapshot.slo.as_ref().map_or(0, |s| s.readings.len()),
+            };
+        }
         let store = self.snapshot.store.as_ref();
         match self.view {
             View::Overview => 0,
@@ -664,6 +815,151 @@ impl App {
             .collect()
     }
 
+    /// MUTT DLQ entries of the page that pass the free-text filter.
+    pub fn visible_mutt_entries(&self) -> Vec<&MuttEntry> {
+        let Some(page) = self.snapshot.mutt_page.as_ref() else {
+            return Vec::new();
+        };
+        page.entries
+            .iter()
+            .filter(|e| {
+                self.dlq.needle.as_deref().is_none_or(|needle| {
+                    [&e.id, &e.host, &e.message, &e.team]
+                        .iter()
+                        .any(|field| field.to_lowercase().contains(needle))
+                })
+            })
+            .collect()
+    }
+
+    pub fn selected_mutt_entry(&self) -> Option<&MuttEntry> {
+        if self.view != View::Dlq {
+            return None;
+        }
+        self.visible_mutt_entries().get(self.row()).copied()
+    }
+
+    fn mark_mutt(&mut self, range: bool) -> Vec<Effect> {
+        let row = self.row();
+        let ids: Vec<String> = self
+            .visible_mutt_entries()
+            .iter()
+            .map(|e| e.id.clone())
+            .collect();
+        let Some(id) = ids.get(row) else {
+            return Vec::new();
+        };
+        if range {
+            let from = self.mutt.last_mark.unwrap_or(row);
+            for id in &ids[from.min(row)..=from.max(row).min(ids.len() - 1)] {
+                self.mutt.marks.insert(id.clone());
+            }
+        } else if !self.mutt.marks.remove(id) {
+            self.mutt.marks.insert(id.clone());
+        }
+        self.mutt.last_mark = Some(row);
+        self.move_row(1)
+    }
+
+    /// An action in MUTT's terms: the same proposal, on MUTT's lists, settings and breakers
+    /// (`Err` when MUTT has nothing like it).
+    fn mutt_form(&self, action: Action) -> Result<Action, String> {
+        let in_browser = self.view == View::Dlq;
+        let scope = |scope: &Scope| -> Result<MuttScope, String> {
+            match scope {
+                Scope::Filter(f)
+                    if f.error_class.is_some()
+                        || f.stage.is_some()
+                        || f.tenant.is_some()
+                        || f.channel.is_some() =>
+                {
+                    Err("MUTT's DLQ entries carry no error class, stage, tenant or channel to filter by: mark entries instead".to_owned())
+                }
+                _ if in_browser => Ok(self.mutt.scope()),
+                _ => Ok(MuttScope::All),
+            }
+        };
+        let dlq = self.mutt.dlq;
+        let shed_key = |t: Threshold| match t {
+            Threshold::Warn => "alerter_queue_warn_threshold",
+            Threshold::Shed => "alerter_queue_shed_threshold",
+        };
+        match action {
+            Action::Replay {
+                from: FailedSet::Dead,
+                ..
+            } => Err("MUTT's dead list names no source queue to replay to".to_owned()),
+            Action::Replay { scope: s, .. } if dlq == MuttDlqName::Dead => {
+                let _ = scope(&s)?;
+                Err(
+                    "MUTT's dead list names no source queue: switch to the alerter or moog DLQ (d)"
+                        .to_owned(),
+                )
+            }
+            Action::Replay { scope: s, .. } => Ok(Action::MuttReplay {
+                dlq,
+                scope: scope(&s)?,
+            }),
+            Action::Purge { set, scope: s, .. } => Ok(Action::MuttPurge {
+                dlq: if set == FailedSet::Dead {
+                    MuttDlqName::Dead
+                } else {
+                    dlq
+                },
+                scope: scope(&s)?,
+            }),
+            Action::MoveToDead { scope: s, .. } => Ok(Action::MuttMoveToDead {
+                dlq,
+                scope: scope(&s)?,
+            }),
+            Action::SetConfig { key, value, reason } => {
+                Ok(Action::MuttSetConfig { key, value, reason })
+            }
+            Action::Shedding {
+                mode: mode @ (ShedMode::Dlq | ShedMode::Defer),
+                reason,
+                ..
+            } => Ok(Action::MuttSetConfig {
+                key: "alerter_shed_mode".to_owned(),
+                value: Some(mode.as_str().to_owned()),
+                reason,
+            }),
+            Action::SetThreshold {
+                queue,
+                threshold,
+                value,
+                reason,
+            } if queue.as_str() == "alert" => Ok(Action::MuttSetConfig {
+                key: shed_key(threshold).to_owned(),
+                value: value.map(|v| v.to_string()),
+                reason,
+            }),
+            Action::BreakerForceOpen {
+                backend,
+                until_ms,
+                reason,
+            } => Ok(Action::MuttBreaker {
+                name: backend,
+                open_until_ms: Some(until_ms),
+                reason,
+            }),
+            Action::BreakerReset { backend, reason } => Ok(Action::MuttBreaker {
+                name: backend,
+                open_until_ms: None,
+                reason,
+            }),
+            action @ (Action::MuttReplay { .. }
+            | Action::MuttMoveToDead { .. }
+            | Action::MuttPurge { .. }
+            | Action::MuttSetConfig { .. }
+            | Action::MuttBreaker { .. }) => Ok(action),
+            other => Err(format!(
+                "{}: MUTT has no such control",
+                other.kind().as_str()
+            )),
+        }
+    }
+
     pub fn selected_entry(&self) -> Option<&crate::model::DlqEntry> {
         if self.view != View::Dlq {
             return None;
@@ -691,6 +987,37 @@ impl App {
         }
         self.dlq.last_mark = Some(row);
         self.move_row(1)
+    }
+
+    fn mutt_breaker_action(&mut self, command: Command) -> Vec<Effect> {
+        let Some(name) = self
+            .snapshot
+            .mutt
+            .as_ref()
+            .and_then(|m| m.breakers.get(self.row()))
+            .map(|b| b.name.clone())
+        else {
+            self.toast("no breaker selected", false);
+            return Vec::new();
+        };
+        let reason = REASON.to_owned();
+        let action = match command {
+            Command::ForceOpen => Action::MuttBreaker {
+                name,
+                open_until_ms: Some(self.now_ms + FORCE_OPEN_MS),
+                reason,
+            },
+            Command::DisableBreaker => {
+                self.toast("MUTT's breakers have no disabled state", false);
+                return Vec::new();
+            }
+            _ => Action::MuttBreaker {
+                name,
+                open_until_ms: None,
+                reason,
+            },
+        };
+        self.propose(action, Origin::Key)
     }
 
     fn shedding(&self) -> ShedMode {
@@ -734,6 +1061,9 @@ impl App {
     }
 
     fn breaker_action(&mut self, command: Command) -> Vec<Effect> {
+        if self.is_mutt() {
+            return self.mutt_breaker_action(command);
+        }
         let Some(breaker) = self
             .snapshot
             .store
@@ -758,6 +1088,21 @@ impl App {
     }
 
     fn lift_override(&mut self) -> Vec<Effect> {
+        if let Some(mutt) = self.snapshot.mutt.as_ref() {
+            // MUTT keeps no overrides: the view lists its settings, and lifting one deletes it.
+            let Some((key, _)) = mutt.config.get(self.row()).cloned() else {
+                self.toast("no setting selected", false);
+                return Vec::new();
+            };
+            return self.propose(
+                Action::MuttSetConfig {
+                    key,
+                    value: None,
+                    reason: REASON.to_owned(),
+                },
+                Origin::Key,
+            );
+        }
         let Some(item) = self
             .snapshot
             .store
@@ -813,6 +1158,17 @@ impl App {
             self.toast(format!("read-only: {why}"), true);
             return Vec::new();
         }
+        let action = if self.is_mutt() {
+            match self.mutt_form(action) {
+                Ok(action) => action,
+                Err(why) => {
+                    self.toast(why, true);
+                    return Vec::new();
+                }
+            }
+        } else {
+            action
+        };
         self.tickets += 1;
         let ticket = self.tickets;
         self.overlay = Some(Overlay::Confirm(Confirm {
@@ -888,14 +1244,9 @@ impl App {
                 }
                 Some(Command::Copy) => {
                     self.overlay = Some(Overlay::Inspector { scroll });
-                    match self.selected_entry().map(super::views::dlq::inspector_text) {
-                        Some(text) => {
-                            self.toast("copied the entry's JSON", false);
-                            vec![Effect::Copy(text)]
-                        }
-                        None => Vec::new(),
-                    }
+                    self.copy_inspected()
                 }
+
                 Some(Command::Quit) => vec![Effect::Quit],
                 _ => Vec::new(),
             },
@@ -946,6 +1297,23 @@ impl App {
                 }
             },
             Overlay::Confirm(confirm) => self.confirm_key(confirm, key),
+        }
+    }
+
+    /// The inspected entry's text to the clipboard.
+    fn copy_inspected(&mut self) -> Vec<Effect> {
+        let text = if self.is_mutt() {
+            self.selected_mutt_entry()
+                .map(super::views::mutt::inspector_text)
+        } else {
+            self.selected_entry().map(super::views::dlq::inspector_text)
+        };
+        match text {
+            Some(text) => {
+                self.toast("copied the entry's JSON", false);
+                vec![Effect::Copy(text)]
+            }
+            None => Vec::new(),
         }
     }
 

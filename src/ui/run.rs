@@ -114,6 +114,7 @@ async fn event_loop(
                 Effect::Quit => return Ok(()),
                 Effect::Refresh => runner.source.refresh(),
                 Effect::Browse(query) => runner.source.browse(query),
+                Effect::BrowseMutt(query) => runner.source.browse_mutt(query),
                 Effect::Plan {
                     ticket,
                     action,

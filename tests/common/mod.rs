@@ -40,10 +40,21 @@ pub const T0: i64 = 1_795_564_800_000;
 pub struct RedisServer {
     child: Child,
     pub port: u16,
+    /// `requirepass`, when the server asks for one.
+    pub password: Option<String>,
 }
 
 impl RedisServer {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A server that refuses clients without this password.
+    pub fn start_with_password(password: &str) -> Self {
+        Self::start_with(Some(password))
+    }
+
+    fn start_with(password: Option<&str>) -> Self {
         let binary = which("redis-server").unwrap_or_else(|| {
             panic!(
                 "redis-server is not installed: the Redis half of the suite needs it \
@@ -52,8 +63,12 @@ impl RedisServer {
         });
         for _ in 0..5 {
             let port = free_port();
-            let child = spawn_redis(&binary, port);
-            let mut server = Self { child, port };
+            let child = spawn_redis(&binary, port, password);
+            let mut server = Self {
+                child,
+                port,
+                password: password.map(str::to_owned),
+            };
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
             }
@@ -62,7 +77,10 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}/", self.port),
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
     }
 
     fn wait_ready(&mut self, within: Duration) -> bool {
@@ -101,7 +119,7 @@ impl RedisServer {
         let binary = which("redis-server").expect("redis-server is installed");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            self.child = spawn_redis(&binary, self.port);
+            self.child = spawn_redis(&binary, self.port, self.password.as_deref());
             // The old socket may linger a moment: try again until the port is free.
             if self.wait_ready(Duration::from_secs(2)) {
                 return;
@@ -118,8 +136,12 @@ impl Drop for RedisServer {
 }
 
 /// redis-server on `port`, loopback only, keeping nothing on disk.
-fn spawn_redis(binary: &std::path::Path, port: u16) -> Child {
-    Command::new(binary)
+fn spawn_redis(binary: &std::path::Path, port: u16, password: Option<&str>) -> Child {
+    let mut command = Command::new(binary);
+    if let Some(password) = password {
+        command.args(["--requirepass", password]);
+    }
+    command
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .args(["--loglevel", "warning", "--protected-mode", "yes"])

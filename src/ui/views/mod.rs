@@ -5,6 +5,7 @@ mod breakers;
 pub mod dlq;
 mod grid;
 mod lists;
+pub mod mutt;
 mod overlays;
 mod overview;
 mod slo;
@@ -59,7 +60,18 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
             .style(theme.style(Item::StaleBanner));
         frame.render_widget(block, banner_area);
     }
-    if app.snapshot.store.is_none() {
+    if let Some(m) = app.snapshot.mutt.as_ref() {
+        match app.view {
+            _ if app.mode.wall && app.wall_page == 0 => mutt::overview(app, m, theme, frame, body),
+            View::Overview => mutt::overview(app, m, theme, frame, body),
+            View::Queues => mutt::queues(app, m, theme, frame, body),
+            View::Dlq => mutt::dlq(app, m, theme, frame, body),
+            View::Breakers => mutt::breakers(app, m, theme, frame, body),
+            View::Overrides => mutt::settings(app, m, theme, frame, body),
+            View::Audit => mutt::audit(app, m, theme, frame, body),
+            View::Slo => slo::draw(app, theme, frame, body),
+        }
+    } else if app.snapshot.store.is_none() {
         draw_diagnostic(app, theme, frame, body);
     } else if app.mode.wall && app.wall_page == 0 {
         wall::draw(app, theme, frame, body);
@@ -137,6 +149,23 @@ fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if app.stale() {
         badge("STALE".to_owned(), Item::BadgeStale);
     }
+    if let Some(m) = snap.mutt.as_ref() {
+        badge("MUTT".to_owned(), Item::Badge);
+        if m.shedding.active() {
+            badge(
+                format!("SHEDDING {}", fit(&m.shedding.mode, 8)),
+                Item::BadgeShedding,
+            );
+        }
+        let open = m
+            .breakers
+            .iter()
+            .filter(|b| b.effective_state() == "OPEN")
+            .count();
+        if open > 0 {
+            badge(format!("{open} breaker open"), Item::BadgeStop);
+        }
+    }
     if let Some(store) = snap.store.as_ref() {
         if store.emergency_stop.is_some() {
             badge("■ STOPPED".to_owned(), Item::BadgeStop);
@@ -185,7 +214,12 @@ fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         } else {
             theme.style(Item::Text)
         };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, view.title()), style));
+        // MUTT keeps no overrides: that tab lists its settings.
+        let title = match view {
+            View::Overrides if app.is_mutt() => "Settings",
+            _ => view.title(),
+        };
+        spans.push(Span::styled(format!(" {} {title} ", i + 1), style));
         spans.push(Span::raw(" "));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -207,6 +241,15 @@ fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ),
             (1, _) => ("1 worker".to_owned(), Item::Ok),
             (n, _) => (format!("{n} workers"), Item::Ok),
+        };
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(text, figure(app, theme, item)));
+    }
+    if let Some(m) = app.snapshot.mutt.as_ref() {
+        let (text, item) = match m.pods.len() {
+            0 => ("no live MUTT pods".to_owned(), Item::Error),
+            1 => ("1 pod".to_owned(), Item::Ok),
+            n => (format!("{n} pods"), Item::Ok),
         };
         spans.push(Span::raw(" · "));
         spans.push(Span::styled(text, figure(app, theme, item)));

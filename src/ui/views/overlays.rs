@@ -48,6 +48,28 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
                 area,
             );
         }
+        Overlay::Inspector { scroll } if app.is_mutt() => {
+            let Some(entry) = app.selected_mutt_entry() else {
+                return;
+            };
+            let area = centered(
+                body,
+                body.width.saturating_sub(6),
+                body.height.saturating_sub(2),
+            );
+            frame.render_widget(Clear, area);
+            let text = super::mutt::inspector_text(entry);
+            let lines: Vec<Line> = text
+                .lines()
+                .skip(*scroll)
+                .map(|l| Line::raw(fit(l, area.width.saturating_sub(2) as usize)))
+                .collect();
+            let title = format!(" entry {} · secrets redacted · esc closes ", entry.id);
+            frame.render_widget(
+                Paragraph::new(lines).block(dialog_block(theme, &title, false)),
+                area,
+            );
+        }
         Overlay::Inspector { scroll } => {
             let Some(entry) = app.selected_entry() else {
                 return;
