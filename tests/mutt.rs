@@ -293,6 +293,32 @@ fn status_pods_settings_and_counters_equal_redis_cli() {
         "{text}"
     );
     assert!(!text.contains("moog-secret-key"), "{text}");
+    // A DLQ's entries, paged, newest first, redacted.
+    let out = m
+        .ward()
+        .args(["status", "--dlq", "moog", "--offset", "1", "--limit", "2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("entries of mutt:dlq:moog: positions 1-2 of 5"),
+        "{text}"
+    );
+    let hosts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('#'))
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(hosts, ["dbd-4", "dbd-3"], "{text}");
+    assert!(!text.contains("moog-secret-key"), "{text}");
+    let out = m
+        .ward()
+        .args(["status", "--dlq", "moog", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(doc["mutt_page"]["entries"][0]["host"], "dbd-5");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("moog-secret-key"));
 }
 
 #[test]

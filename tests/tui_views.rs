@@ -245,6 +245,7 @@ fn source(freshness: Freshness) -> SourceStatus {
         next_read_ms: NOW + 4_000,
         interval_ms: 1_000,
         round_trips: 1,
+        refused: false,
     }
 }
 

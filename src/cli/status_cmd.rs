@@ -35,6 +35,43 @@ pub struct StatusArgs {
     /// Print the JSON Schema of `--format json` and exit
     #[arg(long)]
     pub schema: bool,
+    /// With --profile mutt: also list this DLQ's entries (alerter, moog or dead), newest first,
+    /// secrets redacted
+    #[arg(long, value_name = "DLQ")]
+    pub dlq: Option<String>,
+    /// Entries to skip from the newest (with --dlq)
+    #[arg(long, default_value_t = 0, requires = "dlq", value_name = "N")]
+    pub offset: u64,
+    /// Entries to list (with --dlq)
+    #[arg(long, default_value_t = 20, requires = "dlq", value_name = "N")]
+    pub limit: u64,
+}
+
+impl StatusArgs {
+    /// The MUTT DLQ page `--dlq` asks for.
+    fn page(&self, config: &Config) -> anyhow::Result<Option<crate::store::mutt::MuttPageQuery>> {
+        let Some(text) = self.dlq.as_deref() else {
+            return Ok(None);
+        };
+        if config.store.profile != Profile::Mutt {
+            return Err(UsageError(
+                "--dlq lists a MUTT DLQ (--profile mutt); Ward's own DLQ is browsed in the control room"
+                    .to_owned(),
+            )
+            .into());
+        }
+        let dlq = crate::model::mutt::MuttDlqName::parse(text).ok_or_else(|| {
+            UsageError(format!(
+                "--dlq {:?} is not alerter, moog or dead",
+                crate::model::sanitize(text)
+            ))
+        })?;
+        Ok(Some(crate::store::mutt::MuttPageQuery {
+            dlq,
+            offset: self.offset,
+            limit: self.limit.clamp(1, 1_000),
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -212,6 +249,8 @@ struct Reader {
     /// often `ward watch` reads the store.
     last_slo: Option<(std::time::Instant, Arc<crate::sources::slo::SloSection>)>,
     builder: Builder,
+    /// A MUTT DLQ page to read along (`ward status --dlq`).
+    page: Option<crate::store::mutt::MuttPageQuery>,
 }
 
 impl Reader {
@@ -225,6 +264,7 @@ impl Reader {
             slo,
             last_slo: None,
             builder,
+            page: None,
         })
     }
 
@@ -267,13 +307,13 @@ impl Reader {
                 Ok(status::read(Ok(store.as_ref()), &mut self.builder, slo, now).await)
             }
             (Some(Attached::Mutt(store)), Ok(())) => {
-                status::read_mutt(Ok(store), &mut self.builder, slo, now)
+                status::read_mutt(Ok(store), &mut self.builder, slo, now, self.page)
                     .await
                     .map_err(Refused)
             }
             (_, Err(error)) => match self.config.store.profile {
                 Profile::Ward => Ok(status::read(Err(&error), &mut self.builder, slo, now).await),
-                Profile::Mutt => status::read_mutt(Err(&error), &mut self.builder, slo, now)
+                Profile::Mutt => status::read_mutt(Err(&error), &mut self.builder, slo, now, None)
                     .await
                     .map_err(Refused),
             },
@@ -292,6 +332,7 @@ pub fn status(config: &Config, args: &StatusArgs, out: &mut dyn Write) -> anyhow
     }
     let config = attached(config);
     let mut reader = Reader::new(&config, Duration::from_millis(config.tui.refresh_ms))?;
+    reader.page = args.page(&config)?;
     let status = runtime()?
         .block_on(reader.read())
         .map_err(|refused| UsageError(refused.to_string()))?;

@@ -186,6 +186,11 @@ fn sources(status: &Status, findings: &mut Vec<Finding>) {
         let error = source.last_error.as_deref().unwrap_or("no answer");
         match source.freshness {
             Freshness::Fresh => {}
+            _ if source.refused => findings.push(Finding::new(
+                Severity::Unknown,
+                subject,
+                format!("refused: {error}"),
+            )),
             Freshness::Connecting => findings.push(Finding::new(
                 Severity::Unknown,
                 subject,
@@ -458,6 +463,7 @@ mod tests {
             next_read_ms: 0,
             interval_ms: 1_000,
             round_trips: 1,
+            refused: false,
         };
         Status::new(
             Snapshot {

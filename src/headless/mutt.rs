@@ -122,6 +122,49 @@ pub fn text_lines(m: &MuttSection, now_ms: i64) -> Vec<String> {
     out
 }
 
+/// The lines of a MUTT DLQ page (`ward status --dlq`): newest first, redacted, sanitised.
+pub fn page_lines(page: &crate::model::mutt::MuttPage) -> Vec<String> {
+    let mut out = vec![match page.entries.len() as u64 {
+        0 => format!(
+            "entries of {}: none from position {} ({} in all)",
+            sanitize(&page.key),
+            page.offset,
+            page.total
+        ),
+        n => format!(
+            "entries of {}: positions {}-{} of {}, newest first (position, id, host, counters, message):",
+            sanitize(&page.key),
+            page.offset,
+            page.offset + n - 1,
+            page.total
+        ),
+    }];
+    for e in &page.entries {
+        let mut counters = Vec::new();
+        if let Some(n) = e.retry_count {
+            counters.push(format!("_retry_count={n}"));
+        }
+        if let Some(n) = e.moog_retry_count {
+            counters.push(format!("_moog_retry_count={n}"));
+        }
+        if e.ward_replays > 0 {
+            counters.push(format!("_ward_replays={}", e.ward_replays));
+        }
+        if let Some(reason) = &e.shedding_reason {
+            counters.push(format!("shed: {}", sanitize(reason)));
+        }
+        out.push(format!(
+            "  #{:<5} {} {:<16} {:<28} {}",
+            e.index,
+            e.id,
+            sanitize(&e.host),
+            counters.join(" "),
+            sanitize(&e.message)
+        ));
+    }
+    out
+}
+
 /// The markdown body of `ward status --profile mutt --format markdown`.
 pub fn markdown(m: &MuttSection, now_ms: i64) -> String {
     let cell = |t: &str| sanitize(t).replace('|', "\\|");

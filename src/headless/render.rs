@@ -17,6 +17,12 @@ fn freshness(status: &Status) -> Vec<String> {
         .map(|s| {
             let state = match s.freshness {
                 Freshness::Fresh => "fresh".to_owned(),
+                Freshness::Connecting | Freshness::Lagging | Freshness::Stale if s.refused => {
+                    format!(
+                        "REFUSED ({})",
+                        sanitize(s.last_error.as_deref().unwrap_or("no reason"))
+                    )
+                }
                 Freshness::Connecting => format!(
                     "UNREACHABLE ({})",
                     sanitize(s.last_error.as_deref().unwrap_or("no answer"))
@@ -213,6 +219,11 @@ pub fn text(status: &Status) -> String {
     }
     if let Some(mutt) = &s.mutt {
         for line in super::mutt::text_lines(mutt, s.taken_at_ms) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if let Some(page) = &s.mutt_page {
+        for line in super::mutt::page_lines(page) {
             let _ = writeln!(out, "  {line}");
         }
     }

@@ -152,9 +152,10 @@ pub async fn read_mutt(
     builder: &mut Builder,
     slo: Option<Arc<SloSection>>,
     now_ms: i64,
+    page: Option<crate::store::mutt::MuttPageQuery>,
 ) -> Result<Status, String> {
     let read = match store {
-        Ok(store) => crate::sources::poller::read_mutt(store, &builder.config, None).await,
+        Ok(store) => crate::sources::poller::read_mutt(store, &builder.config, page).await,
         Err(error) => crate::sources::poller::MuttRead {
             result: Err(error.to_owned()),
             permanent: false,
@@ -164,7 +165,7 @@ pub async fn read_mutt(
     if read.permanent {
         return Err(read.result.err().unwrap_or_default());
     }
-    builder.apply_mutt(read, None, now_ms);
+    builder.apply_mutt(read, page, now_ms);
     builder.slo = slo;
     Ok(Status::new(builder.snapshot(now_ms), Vec::new()))
 }

@@ -15,6 +15,12 @@ pub enum Profile {
     Mutt,
 }
 
+impl Profile {
+    pub fn is_ward(&self) -> bool {
+        *self == Self::Ward
+    }
+}
+
 /// Operator-set switches every worker obeys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Flag {

@@ -389,6 +389,7 @@ impl Builder {
             next_read_ms: now,
             interval_ms: config.interval.as_millis() as u64,
             round_trips: 0,
+            refused: false,
         };
         Self {
             config,
@@ -439,6 +440,7 @@ impl Builder {
             }
             Err(error) => {
                 self.record_failure(error, now);
+                self.status.refused = read.permanent;
                 if query.is_none() {
                     self.mutt_page = None;
                 }
@@ -447,6 +449,7 @@ impl Builder {
     }
 
     fn record_ok(&mut self, now: i64) {
+        self.status.refused = false;
         self.status.freshness = Freshness::Fresh;
         self.status.last_ok_ms = Some(now);
         self.status.failing_since_ms = None;
@@ -455,6 +458,7 @@ impl Builder {
     }
 
     fn record_failure(&mut self, error: String, now: i64) {
+        self.status.refused = false;
         self.status.consecutive_failures += 1;
         self.status.failing_since_ms.get_or_insert(now);
         self.status.last_error = Some(error);

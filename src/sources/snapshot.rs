@@ -47,8 +47,8 @@ pub struct Target {
     pub label: String,
     /// `memory` or `redis`.
     pub backend: String,
-    /// The key layout read: `ward`, or `mutt` for an existing MUTT deployment.
-    #[serde(default)]
+    /// The key layout read: `mutt` for an existing MUTT deployment; absent means `ward`.
+    #[serde(default, skip_serializing_if = "crate::model::Profile::is_ward")]
     pub profile: crate::model::Profile,
     /// Where the store is (password redacted).
     pub address: String,
@@ -87,6 +87,10 @@ pub struct SourceStatus {
     pub interval_ms: u64,
     /// Round trips the last read took.
     pub round_trips: u32,
+    /// The last error is a refusal (a password, a key of the wrong type: the settings), not an
+    /// outage: asking again will not help.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
 }
 
 impl SourceStatus {

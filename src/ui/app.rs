@@ -892,7 +892,7 @@ impl App {
             Action::Replay { scope: s, .. } if dlq == MuttDlqName::Dead => {
                 let _ = scope(&s)?;
                 Err(
-                    "MUTT's dead list names no source queue: switch to the alerter or moog DLQ (d)"
+                    "MUTT's dead list names no source queue: switch to the alerter or moog DLQ"
                         .to_owned(),
                 )
             }

@@ -109,8 +109,13 @@ fn stale_banner(app: &App) -> Option<String> {
         .iter()
         .find(|s| s.freshness == Freshness::Stale)?;
     let since = source.last_ok_ms.map_or_else(|| "start".to_owned(), clock);
+    let why = if source.refused {
+        "refused"
+    } else {
+        "unreachable"
+    };
     Some(format!(
-        "STALE since {since} — {} unreachable ({})",
+        "STALE since {since} — {} {why} ({})",
         source.name,
         fit(source.last_error.as_deref().unwrap_or("no answer"), 80)
     ))

@@ -239,8 +239,12 @@ pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: R
         ));
         spans.push(Span::raw(" "));
     }
+    let switch = app
+        .keymap
+        .key(crate::ui::Command::ToggleDead)
+        .map_or_else(String::new, |k| format!("{k} switches list · "));
     spans.push(Span::styled(
-        "d switches list · newest first · MUTT keeps no failure time or error",
+        format!("{switch}newest first · MUTT keeps no failure time or error"),
         theme.style(Item::Dim),
     ));
     frame.render_widget(Paragraph::new(Line::from(spans)), tabs);
