@@ -82,6 +82,23 @@ pub struct Report {
     pub audit_id: Option<String>,
 }
 
+impl Report {
+    /// The report of a run that has not moved anything yet.
+    pub(super) fn start(plan: &Plan) -> Self {
+        Self {
+            plan_id: plan.id.clone(),
+            outcome: Outcome::Completed,
+            moved: 0,
+            poisoned: 0,
+            vanished: 0,
+            batches: 0,
+            remaining: None,
+            duration_ms: 0,
+            audit_id: None,
+        }
+    }
+}
+
 impl Actions {
     /// Run a plan. Refused before any I/O when the policy forbids its action.
     pub async fn execute(
@@ -92,17 +109,7 @@ impl Actions {
     ) -> Result<Report, ActionError> {
         self.policy.check(&plan.action)?;
         let started = Instant::now();
-        let mut report = Report {
-            plan_id: plan.id.clone(),
-            outcome: Outcome::Completed,
-            moved: 0,
-            poisoned: 0,
-            vanished: 0,
-            batches: 0,
-            remaining: None,
-            duration_ms: 0,
-            audit_id: None,
-        };
+        let mut report = Report::start(plan);
         let run = if self.settings.dry_run {
             report.outcome = Outcome::DryRun;
             Ok(())
@@ -360,19 +367,12 @@ impl Actions {
     }
 
     async fn audit(&self, plan: &Plan, report: &Report) -> Option<String> {
-        let result = result_line(report);
-        let record = AuditRecord {
-            at_ms: self.store.now_ms(),
-            who: self.actor.to_string(),
-            action: plan.action.kind().as_str().to_owned(),
-            scope: plan.summary.clone(),
-            plan: serde_json::to_value(plan).unwrap_or(serde_json::Value::Null),
-            result,
-            duration_ms: report.duration_ms,
-            origin: self.origin.as_str().to_owned(),
-            target: self.target.clone(),
-            batch_id: plan.id.clone(),
-        };
+        let record = audit_record(
+            plan,
+            report,
+            (&self.actor, self.origin, &self.target),
+            self.store.now_ms(),
+        );
         match self.store.audit_append(&record).await {
             Ok(id) => Some(id),
             Err(error) => {
@@ -380,6 +380,27 @@ impl Actions {
                 None
             }
         }
+    }
+}
+
+/// The one audit record of a run: who (actor, origin, target), the plan and the result.
+pub(super) fn audit_record(
+    plan: &Plan,
+    report: &Report,
+    (actor, origin, target): (&super::Actor, super::Origin, &str),
+    at_ms: i64,
+) -> AuditRecord {
+    AuditRecord {
+        at_ms,
+        who: actor.to_string(),
+        action: plan.action.kind().as_str().to_owned(),
+        scope: plan.summary.clone(),
+        plan: serde_json::to_value(plan).unwrap_or(serde_json::Value::Null),
+        result: result_line(report),
+        duration_ms: report.duration_ms,
+        origin: origin.as_str().to_owned(),
+        target: target.to_owned(),
+        batch_id: plan.id.clone(),
     }
 }
 

@@ -12,7 +12,6 @@ use super::{
     SampleRow, Settings,
 };
 use crate::model::mutt::{MuttDlqName, ReplayEdit, edit_for_replay, entry_from_raw};
-use crate::model::{AuditRecord, new_ulid};
 use crate::store::mutt::{MuttDestination, MuttMove, MuttStore};
 use crate::store::{MAX_BATCH, StoreError, StoreResult};
 
@@ -62,22 +61,10 @@ fn not_for_mutt(action: &Action) -> ActionError {
 
 fn sample_row(index_from_oldest: usize, raw: &str) -> SampleRow {
     let entry = entry_from_raw(index_from_oldest as u64, raw);
-    let mut counters = Vec::new();
-    if let Some(n) = entry.retry_count {
-        counters.push(format!("_retry_count {n}"));
-    }
-    if let Some(n) = entry.moog_retry_count {
-        counters.push(format!("_moog_retry_count {n}"));
-    }
-    if entry.ward_replays > 0 {
-        counters.push(format!("replayed {}", entry.ward_replays));
-    }
     SampleRow {
+        error_class: entry.counters(),
         id: entry.id,
         tenant: entry.host,
-        error_class: entry
-            .shedding_reason
-            .map_or_else(|| counters.join(", "), |r| format!("shed: {r}")),
         error_message: entry.message,
         last_failure_ms: 0,
     }
@@ -89,7 +76,6 @@ impl MuttActions {
         self.policy.check(&action)?;
         let now = self.store.now_ms();
         action.validate(now)?;
-        let batch_size = self.settings.batch_size.clamp(1, MAX_BATCH);
         let mut warnings = Vec::new();
         let (action, count, sample) = match action {
             Action::MuttReplay { dlq, ref scope }
@@ -108,21 +94,14 @@ impl MuttActions {
             other => return Err(not_for_mutt(&other)),
         };
         self.warnings(&action, &mut warnings).await;
-        let bulk = action.is_bulk();
-        Ok(Plan {
-            id: new_ulid(now),
-            summary: action.describe(),
-            target: self.target.clone(),
-            tier: action.tier(),
-            count,
-            sample,
-            batch_size,
-            rate_per_s: self.settings.rate_per_s.filter(|_| bulk),
-            eta: if bulk { self.settings.eta(count) } else { None },
-            warnings,
-            planned_at_ms: now,
+        Ok(Plan::assemble(
             action,
-        })
+            &self.target,
+            &self.settings,
+            (count, sample),
+            warnings,
+            now,
+        ))
     }
 
     /// The scope fixed at planning time (all → the oldest N there now; marked entries checked
@@ -242,17 +221,7 @@ impl MuttActions {
     ) -> Result<Report, ActionError> {
         self.policy.check(&plan.action)?;
         let started = Instant::now();
-        let mut report = Report {
-            plan_id: plan.id.clone(),
-            outcome: Outcome::Completed,
-            moved: 0,
-            poisoned: 0,
-            vanished: 0,
-            batches: 0,
-            remaining: None,
-            duration_ms: 0,
-            audit_id: None,
-        };
+        let mut report = Report::start(plan);
         let run = if self.settings.dry_run {
             report.outcome = Outcome::DryRun;
             Ok(())
@@ -389,18 +358,12 @@ impl MuttActions {
     }
 
     async fn audit(&self, plan: &Plan, report: &Report) -> Option<String> {
-        let record = AuditRecord {
-            at_ms: self.store.now_ms(),
-            who: self.actor.to_string(),
-            action: plan.action.kind().as_str().to_owned(),
-            scope: plan.summary.clone(),
-            plan: serde_json::to_value(plan).unwrap_or(serde_json::Value::Null),
-            result: super::executor::result_line(report),
-            duration_ms: report.duration_ms,
-            origin: self.origin.as_str().to_owned(),
-            target: self.target.clone(),
-            batch_id: plan.id.clone(),
-        };
+        let record = super::executor::audit_record(
+            plan,
+            report,
+            (&self.actor, self.origin, &self.target),
+            self.store.now_ms(),
+        );
         match self.store.audit_append(&record).await {
             Ok(id) => Some(id),
             Err(error) => {

@@ -59,7 +59,6 @@ impl Actions {
             )));
         }
         let action = with_cutoff(action, now);
-        let batch_size = self.settings.batch_size.clamp(1, MAX_BATCH);
         let (count, sample) = match action.dlq_scope() {
             Some((queue, set, Scope::Filter(filter))) => {
                 let count = self.store.failed_count(queue, set, filter).await?;
@@ -102,21 +101,44 @@ impl Actions {
             }
             None => (1, Vec::new()),
         };
-        let bulk = action.dlq_scope().is_some();
-        Ok(Plan {
+        let warnings = warnings(&action);
+        Ok(Plan::assemble(
+            action,
+            &self.target,
+            &self.settings,
+            (count, sample),
+            warnings,
+            now,
+        ))
+    }
+}
+
+impl Plan {
+    /// A plan for `action` with its count and sample: the pace and the time it takes follow
+    /// from the settings for bulk actions.
+    pub(super) fn assemble(
+        action: Action,
+        target: &str,
+        settings: &super::Settings,
+        (count, sample): (u64, Vec<SampleRow>),
+        warnings: Vec<String>,
+        now: i64,
+    ) -> Self {
+        let bulk = action.is_bulk();
+        Self {
             id: new_ulid(now),
             summary: action.describe(),
-            target: self.target.clone(),
+            target: target.to_owned(),
             tier: action.tier(),
             count,
             sample,
-            batch_size,
-            rate_per_s: self.settings.rate_per_s.filter(|_| bulk),
-            eta: if bulk { self.settings.eta(count) } else { None },
-            warnings: warnings(&action),
+            batch_size: settings.batch_size.clamp(1, MAX_BATCH),
+            rate_per_s: settings.rate_per_s.filter(|_| bulk),
+            eta: if bulk { settings.eta(count) } else { None },
+            warnings,
             planned_at_ms: now,
             action,
-        })
+        }
     }
 }
 

@@ -208,7 +208,7 @@ fn sources(status: &Status, findings: &mut Vec<Finding>) {
     }
 }
 
-fn over(value: u64, warn: Option<u64>, crit: Option<u64>) -> Option<(Severity, u64)> {
+pub(crate) fn over(value: u64, warn: Option<u64>, crit: Option<u64>) -> Option<(Severity, u64)> {
     match (crit, warn) {
         (Some(c), _) if value >= c => Some((Severity::Critical, c)),
         (_, Some(w)) if value >= w => Some((Severity::Warning, w)),

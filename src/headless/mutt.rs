@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::check::{Finding, Severity, Thresholds};
+use super::check::{Finding, Severity, Thresholds, over};
 use crate::model::mutt::MuttSection;
 use crate::model::sanitize;
 use crate::ui::widgets::age;
@@ -140,25 +140,12 @@ pub fn page_lines(page: &crate::model::mutt::MuttPage) -> Vec<String> {
         ),
     }];
     for e in &page.entries {
-        let mut counters = Vec::new();
-        if let Some(n) = e.retry_count {
-            counters.push(format!("_retry_count={n}"));
-        }
-        if let Some(n) = e.moog_retry_count {
-            counters.push(format!("_moog_retry_count={n}"));
-        }
-        if e.ward_replays > 0 {
-            counters.push(format!("_ward_replays={}", e.ward_replays));
-        }
-        if let Some(reason) = &e.shedding_reason {
-            counters.push(format!("shed: {}", sanitize(reason)));
-        }
         out.push(format!(
             "  #{:<5} {} {:<16} {:<28} {}",
             e.index,
             e.id,
             sanitize(&e.host),
-            counters.join(" "),
+            sanitize(&e.counters()),
             sanitize(&e.message)
         ));
     }
@@ -306,13 +293,5 @@ pub fn findings(m: &MuttSection, thresholds: &Thresholds, findings: &mut Vec<Fin
                 orphans.len()
             ),
         ));
-    }
-}
-
-fn over(value: u64, warn: Option<u64>, crit: Option<u64>) -> Option<(Severity, u64)> {
-    match (crit, warn) {
-        (Some(c), _) if value >= c => Some((Severity::Critical, c)),
-        (_, Some(w)) if value >= w => Some((Severity::Warning, w)),
-        _ => None,
     }
 }

@@ -336,6 +336,27 @@ pub struct MuttEntry {
     pub bytes: u64,
 }
 
+impl MuttEntry {
+    /// What the entry says about its failures: `_retry_count 4, _moog_retry_count 6, replayed
+    /// 1, shed: queue_depth_exceeded:2500>2000` (MUTT keeps nothing else).
+    pub fn counters(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(n) = self.retry_count {
+            parts.push(format!("_retry_count {n}"));
+        }
+        if let Some(n) = self.moog_retry_count {
+            parts.push(format!("_moog_retry_count {n}"));
+        }
+        if self.ward_replays > 0 {
+            parts.push(format!("replayed {}", self.ward_replays));
+        }
+        if let Some(reason) = &self.shedding_reason {
+            parts.push(format!("shed: {reason}"));
+        }
+        parts.join(", ")
+    }
+}
+
 /// The field Ward counts its replays of an entry in; the poison guard reads it.
 pub const REPLAYS_FIELD: &str = "_ward_replays";
 

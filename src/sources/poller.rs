@@ -47,8 +47,14 @@ pub struct PollerConfig {
 pub struct SourceHandle {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     refresh: Arc<Notify>,
-    dlq: Arc<watch::Sender<Option<DlqQuery>>>,
-    mutt_page: Arc<watch::Sender<Option<MuttPageQuery>>>,
+    browse: Arc<watch::Sender<Browse>>,
+}
+
+/// The DLQ page read on every refresh, if the browser is open.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Browse {
+    ward: Option<DlqQuery>,
+    mutt: Option<MuttPageQuery>,
 }
 
 impl SourceHandle {
@@ -68,7 +74,21 @@ impl SourceHandle {
 
     /// Open (or change, or close with `None`) the DLQ page read on every refresh.
     pub fn browse(&self, query: Option<DlqQuery>) {
-        self.dlq.send_if_modified(|current| {
+        self.browse_with(|b| &mut b.ward, query);
+    }
+
+    /// Open (or change, or close) the MUTT DLQ page read on every refresh.
+    pub fn browse_mutt(&self, query: Option<MuttPageQuery>) {
+        self.browse_with(|b| &mut b.mutt, query);
+    }
+
+    fn browse_with<T: PartialEq>(
+        &self,
+        field: impl Fn(&mut Browse) -> &mut Option<T>,
+        query: Option<T>,
+    ) {
+        self.browse.send_if_modified(|current| {
+            let current = field(current);
             if *current == query {
                 false
             } else {
@@ -78,18 +98,34 @@ impl SourceHandle {
         });
         self.refresh();
     }
+}
 
-    /// Open (or change, or close) the MUTT DLQ page read on every refresh.
-    pub fn browse_mutt(&self, query: Option<MuttPageQuery>) {
-        self.mutt_page.send_if_modified(|current| {
-            if *current == query {
-                false
-            } else {
-                *current = query;
-                true
+/// What a poller reads: Ward's store, or a MUTT deployment's keys.
+pub enum Attached {
+    Ward(Arc<dyn Store>),
+    Mutt(MuttStore),
+}
+
+impl Attached {
+    fn now_ms(&self) -> i64 {
+        match self {
+            Self::Ward(store) => store.now_ms(),
+            Self::Mutt(store) => store.now_ms(),
+        }
+    }
+
+    /// One read folded into `builder`.
+    async fn read_into(&self, builder: &mut Builder, browse: &Browse) {
+        match self {
+            Self::Ward(store) => {
+                let read = read_once(store.as_ref(), &builder.config, browse.ward.as_ref()).await;
+                builder.apply(read, browse.ward.as_ref(), store.now_ms());
             }
-        });
-        self.refresh();
+            Self::Mutt(store) => {
+                let read = read_mutt(store, &builder.config, browse.mutt).await;
+                builder.apply_mutt(read, browse.mutt, store.now_ms());
+            }
+        }
     }
 }
 
@@ -105,19 +141,8 @@ pub fn spawn_with_slo(
     slo: Option<crate::sources::slo::SloFeed>,
     stop: CancellationToken,
 ) -> SourceHandle {
-    let now = store.now_ms();
-    let builder = Builder::new(config, store.backend_name(), now);
-    let (tx, rx) = watch::channel(Arc::new(builder.snapshot(now)));
-    let refresh = Arc::new(Notify::new());
-    let (dlq_tx, dlq_rx) = watch::channel(None);
-    let handle = SourceHandle {
-        snapshots: rx,
-        refresh: refresh.clone(),
-        dlq: Arc::new(dlq_tx),
-        mutt_page: Arc::new(watch::channel(None).0),
-    };
-    tokio::spawn(run(store, builder, tx, refresh, dlq_rx, slo, stop));
-    handle
+    let backend = store.backend_name();
+    spawn_attached(Attached::Ward(store), backend, config, slo, stop)
 }
 
 /// Start polling a MUTT deployment until `stop`.
@@ -127,38 +152,46 @@ pub fn spawn_mutt(
     slo: Option<crate::sources::slo::SloFeed>,
     stop: CancellationToken,
 ) -> SourceHandle {
-    let now = store.now_ms();
-    let builder = Builder::new(config, "redis", now);
+    spawn_attached(Attached::Mutt(store), "redis", config, slo, stop)
+}
+
+fn spawn_attached(
+    source: Attached,
+    backend: &str,
+    config: PollerConfig,
+    slo: Option<crate::sources::slo::SloFeed>,
+    stop: CancellationToken,
+) -> SourceHandle {
+    let now = source.now_ms();
+    let builder = Builder::new(config, backend, now);
     let (tx, rx) = watch::channel(Arc::new(builder.snapshot(now)));
     let refresh = Arc::new(Notify::new());
-    let (page_tx, page_rx) = watch::channel(None);
+    let (browse_tx, browse_rx) = watch::channel(Browse::default());
     let handle = SourceHandle {
         snapshots: rx,
         refresh: refresh.clone(),
-        dlq: Arc::new(watch::channel(None).0),
-        mutt_page: Arc::new(page_tx),
+        browse: Arc::new(browse_tx),
     };
-    tokio::spawn(run_mutt(store, builder, tx, refresh, page_rx, slo, stop));
+    tokio::spawn(run(source, builder, tx, refresh, browse_rx, slo, stop));
     handle
 }
 
-async fn run_mutt(
-    store: MuttStore,
+async fn run(
+    source: Attached,
     mut builder: Builder,
     tx: watch::Sender<Arc<Snapshot>>,
     refresh: Arc<Notify>,
-    mut page: watch::Receiver<Option<MuttPageQuery>>,
+    mut browse: watch::Receiver<Browse>,
     slo: Option<crate::sources::slo::SloFeed>,
     stop: CancellationToken,
 ) {
     loop {
-        let query = *page.borrow_and_update();
-        let read = tokio::select! {
+        let query = browse.borrow_and_update().clone();
+        tokio::select! {
             () = stop.cancelled() => return,
-            read = read_mutt(&store, &builder.config, query) => read,
-        };
-        let now = store.now_ms();
-        builder.apply_mutt(read, query, now);
+            () = source.read_into(&mut builder, &query) => {}
+        }
+        let now = source.now_ms();
         if let Some(slo) = slo.as_ref() {
             builder.slo.clone_from(&slo.borrow());
         }
@@ -171,7 +204,7 @@ async fn run_mutt(
             () = stop.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
             () = refresh.notified() => {}
-            _ = page.changed() => {}
+            _ = browse.changed() => {}
         }
     }
 }
@@ -212,40 +245,6 @@ pub async fn read_mutt(
             permanent: false,
             round_trips: 1,
         },
-    }
-}
-
-async fn run(
-    store: Arc<dyn Store>,
-    mut builder: Builder,
-    tx: watch::Sender<Arc<Snapshot>>,
-    refresh: Arc<Notify>,
-    mut dlq: watch::Receiver<Option<DlqQuery>>,
-    slo: Option<crate::sources::slo::SloFeed>,
-    stop: CancellationToken,
-) {
-    loop {
-        let query = dlq.borrow_and_update().clone();
-        let read = tokio::select! {
-            () = stop.cancelled() => return,
-            read = read_once(store.as_ref(), &builder.config, query.as_ref()) => read,
-        };
-        let now = store.now_ms();
-        builder.apply(read, query.as_ref(), now);
-        if let Some(slo) = slo.as_ref() {
-            builder.slo.clone_from(&slo.borrow());
-        }
-        let wait = builder.next_wait();
-        builder.status.next_read_ms = now.saturating_add(wait.as_millis() as i64);
-        if tx.send(Arc::new(builder.snapshot(now))).is_err() {
-            return;
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
-            () = refresh.notified() => {}
-            _ = dlq.changed() => {}
-        }
     }
 }
 

@@ -103,6 +103,19 @@ pub fn audit(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(store) = app.snapshot.store.as_ref() else {
         return;
     };
+    let title = format!(" Audit · newest {} ", store.audit.len());
+    audit_rows(app, theme, frame, area, title, &store.audit);
+}
+
+/// Audit records, newest first, under `title`.
+pub fn audit_rows(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    title: String,
+    audit: &[crate::model::AuditEntry],
+) {
     let header = ["time", "who", "origin", "action", "scope", "result", "took"];
     let widths = [
         Constraint::Length(8),
@@ -113,10 +126,10 @@ pub fn audit(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(13),
         Constraint::Length(6),
     ];
-    let title = format!(" Audit · newest {} ", store.audit.len());
-    grid(app, theme, title, &header, &widths, store.audit.len()).render(frame, area, |i| {
-        let r = &store.audit[i].record;
-        let item = match r.result.as_str() {
+    grid(app, theme, title, &header, &widths, audit.len()).render(frame, area, |i| {
+        let r = &audit[i].record;
+        // The outcome leads the result: `completed: 5 moved, …`.
+        let item = match r.result.split(':').next().unwrap_or_default() {
             "completed" => Item::Ok,
             "cancelled" | "dry-run" => Item::Warn,
             _ => Item::Error,

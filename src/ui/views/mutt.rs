@@ -12,7 +12,7 @@ use super::{block, figure};
 use crate::model::mutt::{MuttBreaker, MuttLoad, MuttSection, MuttThreshold};
 use crate::ui::app::App;
 use crate::ui::theme::{Item, Theme};
-use crate::ui::widgets::{age, clock, count, fit};
+use crate::ui::widgets::{age, count, fit};
 
 fn breaker_item(b: &MuttBreaker) -> Item {
     match b.effective_state() {
@@ -269,32 +269,19 @@ pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: R
         Constraint::Length(7),
         Constraint::Length(16),
         Constraint::Length(16),
-        Constraint::Length(22),
+        Constraint::Length(30),
         Constraint::Min(20),
     ];
     let marked = theme.style(Item::Marked);
     grid(app, theme, title, &header, &widths, entries.len()).render(frame, body, |i| {
         let e = entries[i];
-        let mut counters = Vec::new();
-        if let Some(n) = e.retry_count {
-            counters.push(format!("retry {n}"));
-        }
-        if let Some(n) = e.moog_retry_count {
-            counters.push(format!("moog {n}"));
-        }
-        if e.ward_replays > 0 {
-            counters.push(format!("replayed {}", e.ward_replays));
-        }
-        if e.shedding_reason.is_some() {
-            counters.push("shed".to_owned());
-        }
         let is_marked = app.mutt.marks.contains(&e.id);
         let row = GridRow::new(vec![
             raw(if is_marked { "*" } else { " " }),
             raw(e.index.to_string()),
             raw(e.id.clone()),
             raw(fit(&e.host, 16)),
-            raw(fit(&counters.join(" "), 22)),
+            raw(fit(&e.counters(), 30)),
             raw(fit(&e.message, 120)),
         ]);
         if is_marked { row.style(marked) } else { row }
@@ -368,35 +355,11 @@ pub fn settings(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, ar
 
 /// Ward's own audit of actions on this MUTT deployment.
 pub fn audit(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let header = ["time", "who", "origin", "action", "scope", "result"];
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Length(20),
-        Constraint::Length(9),
-        Constraint::Length(18),
-        Constraint::Min(16),
-        Constraint::Length(40),
-    ];
     let title = format!(
         " Audit (Ward's, outside MUTT's keys) · newest {} ",
         m.audit.len()
     );
-    grid(app, theme, title, &header, &widths, m.audit.len()).render(frame, area, |i| {
-        let r = &m.audit[i].record;
-        let item = if r.result.starts_with("completed") {
-            Item::Ok
-        } else {
-            Item::Warn
-        };
-        GridRow::new(vec![
-            raw(clock(r.at_ms)),
-            raw(fit(&r.who, 24)),
-            raw(fit(&r.origin, 9)),
-            raw(fit(&r.action, 20)),
-            raw(fit(&r.scope, 60)),
-            styled(fit(&r.result, 60), theme.style(item)),
-        ])
-    });
+    super::lists::audit_rows(app, theme, frame, area, title, &m.audit);
 }
 
 /// The inspector's text for the selected MUTT entry: summary and payload, secrets redacted.

@@ -48,51 +48,55 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
                 area,
             );
         }
-        Overlay::Inspector { scroll } if app.is_mutt() => {
-            let Some(entry) = app.selected_mutt_entry() else {
-                return;
-            };
-            let area = centered(
-                body,
-                body.width.saturating_sub(6),
-                body.height.saturating_sub(2),
-            );
-            frame.render_widget(Clear, area);
-            let text = super::mutt::inspector_text(entry);
-            let lines: Vec<Line> = text
-                .lines()
-                .skip(*scroll)
-                .map(|l| Line::raw(fit(l, area.width.saturating_sub(2) as usize)))
-                .collect();
-            let title = format!(" entry {} · secrets redacted · esc closes ", entry.id);
-            frame.render_widget(
-                Paragraph::new(lines).block(dialog_block(theme, &title, false)),
-                area,
-            );
-        }
         Overlay::Inspector { scroll } => {
-            let Some(entry) = app.selected_entry() else {
-                return;
+            let entry = if app.is_mutt() {
+                app.selected_mutt_entry().map(|e| {
+                    (
+                        super::mutt::inspector_text(e),
+                        format!(
+                            " entry {} · secrets redacted · y copies · esc closes ",
+                            e.id
+                        ),
+                    )
+                })
+            } else {
+                app.selected_entry().map(|e| {
+                    (
+                        inspector_text(e),
+                        format!(" {} · y copies · esc closes ", fit(&e.meta.id.0, 30)),
+                    )
+                })
             };
-            let area = centered(
-                body,
-                body.width.saturating_sub(6),
-                body.height.saturating_sub(2),
-            );
-            frame.render_widget(Clear, area);
-            let text = inspector_text(entry);
-            let lines: Vec<Line> = text
-                .lines()
-                .skip(*scroll)
-                .map(|l| Line::raw(fit(l, area.width.saturating_sub(2) as usize)))
-                .collect();
-            let title = format!(" {} · y copies · esc closes ", fit(&entry.meta.id.0, 30));
-            frame.render_widget(
-                Paragraph::new(lines).block(dialog_block(theme, &title, false)),
-                area,
-            );
+            if let Some((text, title)) = entry {
+                inspector(theme, frame, body, (&text, &title), *scroll);
+            }
         }
     }
+}
+
+/// An entry's text over the body, scrolled.
+fn inspector(
+    theme: &Theme,
+    frame: &mut Frame,
+    body: Rect,
+    (text, title): (&str, &str),
+    scroll: usize,
+) {
+    let area = centered(
+        body,
+        body.width.saturating_sub(6),
+        body.height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, area);
+    let lines: Vec<Line> = text
+        .lines()
+        .skip(scroll)
+        .map(|l| Line::raw(fit(l, area.width.saturating_sub(2) as usize)))
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(dialog_block(theme, title, false)),
+        area,
+    );
 }
 
 fn help(app: &App, theme: &Theme, frame: &mut Frame, body: Rect, scroll: usize) {
