@@ -467,8 +467,11 @@ fn render(app: &App, width: u16, height: u16) -> String {
     terminal.backend().to_string()
 }
 
-#[tokio::test]
-async fn every_view_shows_mutts_figures_or_says_it_has_none() {
+/// One read of the seeded deployment at `NOW_MS`, with the first page of the forwarder's DLQ.
+async fn seeded_read() -> (
+    ward::model::mutt::MuttSection,
+    Option<ward::model::mutt::MuttPage>,
+) {
     let m = Mutt::start(Some(NOW_S));
     let store = m.store(Some(ManualClock::new(NOW_MS))).await;
     let query = MuttPageQuery {
@@ -477,6 +480,12 @@ async fn every_view_shows_mutts_figures_or_says_it_has_none() {
         limit: 100,
     };
     let (section, page, _) = store.read(10, Some(query)).await.unwrap();
+    (section, page)
+}
+
+#[tokio::test]
+async fn every_view_shows_mutts_figures_or_says_it_has_none() {
+    let (section, page) = seeded_read().await;
     for (w, h) in [(160u16, 48u16), (80, 24)] {
         let mut screens = Vec::new();
         for view in View::ALL {
@@ -525,14 +534,7 @@ async fn every_view_shows_mutts_figures_or_says_it_has_none() {
 
 #[tokio::test]
 async fn keys_in_the_control_room_propose_mutt_actions() {
-    let m = Mutt::start(Some(NOW_S));
-    let store = m.store(Some(ManualClock::new(NOW_MS))).await;
-    let query = MuttPageQuery {
-        dlq: MuttDlqName::Moog,
-        offset: 0,
-        limit: 100,
-    };
-    let (section, page, _) = store.read(10, Some(query)).await.unwrap();
+    let (section, page) = seeded_read().await;
     let newest = page.as_ref().unwrap().entries[0].id.clone();
     let mut app = mutt_app(section.clone(), page.clone(), Mode::default());
     app.show(View::Dlq);
