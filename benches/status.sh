@@ -2,7 +2,9 @@
 # Wall time of `ward status --format json` (release build, a new process each run, as cron or a
 # monitoring agent calls it) against a private local redis-server, measured with hyperfine:
 # an empty store, then one holding WARD_STATUS_DLQ (100 000) DLQ entries, 60 audit records, an
-# override and a forced breaker. Also times `ward check` on the same store.
+# override and a forced breaker. Also times `ward check` on the same store, and
+# `ward --profile mutt status` on a MUTT layout (tests/fixtures/mutt/seed.sh, in database 1)
+# whose forwarder DLQ holds as many entries, beside 10 000 other MUTT keys.
 #
 #   bash benches/status.sh
 #   WARD_STATUS_RUNS=500 bash benches/status.sh
@@ -74,3 +76,28 @@ measure "status (text), $DLQ_ENTRIES DLQ entries" "${WARD[*]} status"
 measure "check, $DLQ_ENTRIES DLQ entries" "${WARD[*]} check" --ignore-failure
 printf 'round trips per status read: %s\n' \
     "$("${WARD[@]}" status --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sources"][0]["round_trips"])')"
+
+# A MUTT deployment in the same server's database 1: the seeded layout, the forwarder DLQ
+# filled, and 10 000 unhandled-message counters so the SCAN that finds pods and settings has
+# work to do.
+MUTT_URL=redis://127.0.0.1:$PORT/1
+bash tests/fixtures/mutt/seed.sh "$MUTT_URL" >/dev/null
+python3 - "$DLQ_ENTRIES" <<'EOF' | redis-cli -p "$PORT" -n 1 --pipe >/dev/null
+import sys
+n = int(sys.argv[1])
+def cmd(*args):
+    out = [f"*{len(args)}\r\n"]
+    for a in args:
+        out.append(f"${len(a.encode())}\r\n{a}\r\n")
+    return "".join(out)
+w = sys.stdout.write
+for i in range(n):
+    w(cmd("LPUSH", "mutt:dlq:moog", f'{{"api_key": "k", "hostname": "h{i}", "message_body": "m", "_moog_retry_count": 6}}'))
+for i in range(10000):
+    w(cmd("SET", f"mutt:unhandled:h{i}:0123456789abcdef", "1"))
+EOF
+MUTT=("$BIN" --config "$WORK/ward.toml" --profile mutt --redis "$MUTT_URL")
+measure "mutt status --format json, $DLQ_ENTRIES DLQ entries" "${MUTT[*]} status --format json"
+printf 'round trips per MUTT status read: %s (SCAN steps over %s keys, then one read script)\n' \
+    "$("${MUTT[@]}" status --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sources"][0]["round_trips"])')" \
+    "$(redis-cli -p "$PORT" -n 1 dbsize)"
