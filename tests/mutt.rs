@@ -1034,3 +1034,55 @@ fn ward_up_and_demo_refuse_the_mutt_profile() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("attaches to a running MUTT"));
     }
 }
+
+#[test]
+fn ward_tui_attaches_to_mutt_draws_and_replays_a_marked_entry() {
+    use common::pty::Pty;
+    let m = Mutt::start(None);
+    let url = m.server.url();
+    let mut pty = Pty::ward(
+        m.home.path(),
+        &["--profile", "mutt", "--redis", &url, "tui"],
+    );
+    pty.wait_for("MUTT's overview", Duration::from_secs(20), |s| {
+        (s.contains("MUTT · overview") && s.contains("breaker moogsoft")).then_some(())
+    });
+    pty.press("3");
+    pty.wait_for(
+        "the forwarder DLQ, newest first",
+        Duration::from_secs(10),
+        |s| s.contains("mutt:dlq:moog · 1–5 of 5").then_some(()),
+    );
+    // Mark the newest entry and replay it.
+    pty.press(" ");
+    pty.press("r");
+    pty.wait_for("the replay plan", Duration::from_secs(10), |s| {
+        (s.contains("replay 1 marked entry of MUTT's moog DLQ") && s.contains("count 1"))
+            .then_some(())
+    });
+    pty.press("\r");
+    let done = regex::Regex::new(r"completed · moved (\d+)").unwrap();
+    let moved: u64 = pty.wait_for("the replay to complete", Duration::from_secs(20), |s| {
+        done.captures(s).and_then(|c| c[1].parse().ok())
+    });
+    assert_eq!(moved, 1);
+    pty.press("\r");
+    let status = pty.quit();
+    assert!(
+        matches!(status, Some(rexpect::process::WaitStatus::Exited(_, 0))),
+        "exit status {status:?}; screen:\n{}",
+        pty.screen()
+    );
+    assert_eq!(m.llen("mutt:dlq:moog"), 4);
+    assert_eq!(m.llen("mutt:alert_queue"), 4);
+    let replayed: serde_json::Value =
+        serde_json::from_str(&m.cli(&["LINDEX", "mutt:alert_queue", "0"])).unwrap();
+    assert_eq!(replayed["hostname"], "dbd-5");
+    assert_eq!(replayed["_moog_retry_count"], 0);
+    let audit = m.cli(&["XREVRANGE", "ward-audit:log", "+", "-", "COUNT", "1"]);
+    assert!(audit.contains("mutt_replay"), "{audit}");
+    assert!(
+        audit.contains(r#"\"origin\":\"key\""#) || audit.contains(r#""origin":"key""#),
+        "{audit}"
+    );
+}

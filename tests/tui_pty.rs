@@ -4,108 +4,13 @@
 //! the terminal and the farewell line after it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should panic the test
 
-use std::num::NonZeroU16;
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::pty::{END_OF_FRAME, FAREWELL, LEAVE_ALT_SCREEN, Pty, SHOW_CURSOR, find};
 use regex::Regex;
-use rexpect::error::Error;
 use rexpect::process::WaitStatus;
-use rexpect::session::{Options, PtySession, spawn_with_options};
-use ward::config::OVERRIDE_SPECS;
-
-const ROWS: NonZeroU16 = NonZeroU16::new(48).unwrap();
-const COLS: NonZeroU16 = NonZeroU16::new(160).unwrap();
-const LEAVE_ALT_SCREEN: &[u8] = b"\x1b[?1049l";
-const SHOW_CURSOR: &[u8] = b"\x1b[?25h";
-/// crossterm's EndSynchronizedUpdate: the control room closes every frame with it.
-const END_OF_FRAME: &[u8] = b"\x1b[?2026l";
-const FAREWELL: &[u8] = b"control room closed";
-
-/// The child in its pty, the terminal it paints (`vt100`) and every raw byte it wrote.
-struct Pty {
-    session: PtySession,
-    parser: vt100::Parser,
-    raw: Vec<u8>,
-    eof: bool,
-}
-
-impl Pty {
-    /// `ward demo` with a clean environment: no WARD_* variables and HOME pointing at an empty
-    /// directory so the developer's own config never leaks in (as in tests/cli.rs).
-    fn demo(home: &Path) -> Self {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(format!("stty cols {COLS} rows {ROWS} && exec \"$0\" demo"))
-            .arg(env!("CARGO_BIN_EXE_ward"));
-        for spec in OVERRIDE_SPECS {
-            cmd.env_remove(spec.env);
-        }
-        cmd.env_remove("WARD_CONFIG")
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("RUST_LOG")
-            .env_remove("NO_COLOR")
-            .env_remove("COLUMNS")
-            .env_remove("LINES")
-            .env("HOME", home)
-            .env("TERM", "xterm-256color");
-        // The timeout bounds each read in `pump`, not a whole step: steps have their own deadlines.
-        let session = spawn_with_options(cmd, Options::new().timeout_ms(Some(100))).expect("spawn");
-        Self {
-            session,
-            parser: vt100::Parser::new(ROWS, COLS, 0),
-            raw: Vec::new(),
-            eof: false,
-        }
-    }
-
-    /// Reads whatever the child wrote (waiting at most the read timeout) into the terminal.
-    fn pump(&mut self) {
-        match self.session.exp_regex("(?s).+") {
-            Ok((_, chunk)) => {
-                // rexpect maps each byte to one Latin-1 char.
-                let bytes: Vec<u8> = chunk.chars().map(|c| u8::try_from(c).unwrap()).collect();
-                self.parser.process(&bytes);
-                self.raw.extend_from_slice(&bytes);
-            }
-            Err(Error::Timeout { .. }) => {}
-            Err(Error::EOF { .. }) => self.eof = true,
-            Err(e) => panic!("reading the pty: {e}\nscreen:\n{}", self.screen()),
-        }
-    }
-
-    fn screen(&self) -> String {
-        self.parser.screen().contents()
-    }
-
-    /// Reads until `found` returns something for the screen, or fails with the screen shown.
-    fn wait_for<T>(
-        &mut self,
-        what: &str,
-        timeout: Duration,
-        found: impl Fn(&str) -> Option<T>,
-    ) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.screen();
-            if let Some(value) = found(&screen) {
-                return value;
-            }
-            assert!(
-                !self.eof && Instant::now() < deadline,
-                "gave up waiting {timeout:?} for {what} (child closed the pty: {}); screen:\n{screen}",
-                self.eof
-            );
-            self.pump();
-        }
-    }
-
-    fn press(&mut self, keys: &str) {
-        self.session.send(keys).expect("send keys");
-        self.session.flush().expect("flush keys");
-    }
-}
 
 /// The delivery row's count in the Queues table's "DLQ" column (read by column position).
 fn delivery_dlq(screen: &str) -> Option<u64> {
@@ -125,10 +30,6 @@ fn delivery_dlq(screen: &str) -> Option<u64> {
 /// The first capture of `pattern` on the screen, as a number.
 fn capture(pattern: &Regex, screen: &str) -> Option<u64> {
     pattern.captures(screen)?[1].parse().ok()
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
 #[test]
@@ -189,25 +90,7 @@ fn replay_from_the_dlq_is_audited_and_quit_restores_the_terminal() {
         pty.screen()
     );
 
-    pty.press("q");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !pty.eof {
-        assert!(
-            Instant::now() < deadline,
-            "the control room did not exit within 10 s of `q`; screen:\n{}",
-            pty.screen()
-        );
-        pty.pump();
-    }
-    let status = loop {
-        match pty.session.process().status() {
-            Some(WaitStatus::StillAlive) | None if Instant::now() < deadline => {
-                // The pty is closed, so the exit is imminent: poll its status briefly.
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            other => break other,
-        }
-    };
+    let status = pty.quit();
     assert!(
         matches!(status, Some(WaitStatus::Exited(_, 0))),
         "exit status {status:?}; screen:\n{}",

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod prometheus;
+pub mod pty;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
