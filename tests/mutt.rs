@@ -869,6 +869,11 @@ fn reads_write_nothing_and_actions_only_their_documented_keys() {
             "breaker", "open", "moogsoft", "--for", "10m", "--reason", "t", "--yes",
         ],
         vec!["breaker", "reset", "moogsoft", "--yes"],
+        vec![
+            "requeue-orphan",
+            "mutt:processing:moog:moog-5c4b-dead",
+            "--yes",
+        ],
     ] {
         let out = m.ward().args(&args).output().unwrap();
         assert!(
@@ -888,7 +893,7 @@ fn reads_write_nothing_and_actions_only_their_documented_keys() {
         after.iter().all(|k| !k.starts_with("ward:")),
         "no Ward-layout key: {after:?}"
     );
-    assert_eq!(m.cli(&["XLEN", "ward-audit:log"]), "7");
+    assert_eq!(m.cli(&["XLEN", "ward-audit:log"]), "8");
 }
 
 #[tokio::test]
@@ -918,6 +923,9 @@ async fn read_only_refuses_every_mutt_action() {
             name: "moogsoft".into(),
             open_until_ms: Some(now),
             reason: "r".into(),
+        },
+        Action::MuttRequeueOrphan {
+            list: "mutt:processing:moog:moog-5c4b-dead".into(),
         },
     ];
     let kinds: BTreeSet<ActionKind> = examples.iter().map(Action::kind).collect();
@@ -956,6 +964,7 @@ async fn read_only_refuses_every_mutt_action() {
         vec!["config", "unset", "moog_rate_limit"],
         vec!["breaker", "open", "moogsoft", "--reason", "t"],
         vec!["breaker", "reset", "moogsoft"],
+        vec!["requeue-orphan", "mutt:processing:moog:moog-5c4b-dead"],
     ] {
         let out = m
             .ward()
@@ -1084,5 +1093,74 @@ fn ward_tui_attaches_to_mutt_draws_and_replays_a_marked_entry() {
     assert!(
         audit.contains(r#"\"origin\":\"key\""#) || audit.contains(r#""origin":"key""#),
         "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn an_orphan_goes_back_to_its_queue_and_a_live_pod_keeps_its_list() {
+    let m = Mutt::start(None);
+    let actions = m.actions(Policy::writable()).await;
+    let orphan = "mutt:processing:moog:moog-5c4b-dead";
+    let plan = actions
+        .plan(Action::MuttRequeueOrphan {
+            list: orphan.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(plan.count, 2);
+    assert_eq!(plan.sample[0].error_message, "orphan 1", "oldest first");
+    let report = run(&actions, plan.action.clone()).await;
+    assert_eq!((report.moved, report.remaining), (2, Some(0)));
+    assert_eq!(m.cli(&["EXISTS", orphan]), "0");
+    assert_eq!(m.llen("mutt:alert_queue"), 3 + 2);
+    // RPOPLPUSH, as MUTT's janitor: the oldest goes first, so the newest ends at the head.
+    let head: serde_json::Value =
+        serde_json::from_str(&m.cli(&["LINDEX", "mutt:alert_queue", "0"])).unwrap();
+    assert_eq!(head["message_body"], "orphan 2");
+    // A pod with a heartbeat owns its list.
+    let live = actions
+        .plan(Action::MuttRequeueOrphan {
+            list: "mutt:processing:alerter:alerter-7d9f-abc".into(),
+        })
+        .await;
+    assert!(
+        matches!(&live, Err(ActionError::Invalid(why)) if why.contains("live heartbeat")),
+        "{live:?}"
+    );
+    assert_eq!(m.llen("mutt:processing:alerter:alerter-7d9f-abc"), 1);
+    // Not a processing list: a usage error, nothing touched.
+    let out = m
+        .ward()
+        .args(["requeue-orphan", "mutt:dlq:moog", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(m.llen("mutt:dlq:moog"), 5);
+}
+
+#[tokio::test]
+async fn replay_on_an_orphan_row_proposes_its_requeue() {
+    let (section, page) = seeded_read().await;
+    let mut app = mutt_app(section, page, Mode::default());
+    app.show(View::Queues);
+    let effects = app.run(ward::ui::Command::Replay);
+    let action = effects.iter().find_map(|e| match e {
+        ward::ui::app::Effect::Plan { action, .. } => Some(action.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        action,
+        Some(Action::MuttRequeueOrphan {
+            list: "mutt:processing:moog:moog-5c4b-dead".into()
+        }),
+        "orphans are listed first"
+    );
+    app.run(ward::ui::Command::Down);
+    let effects = app.run(ward::ui::Command::Replay);
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, ward::ui::app::Effect::Plan { .. })),
+        "a live pod's list is not requeued"
     );
 }

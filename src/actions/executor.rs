@@ -350,7 +350,8 @@ impl Actions {
             | Action::MuttMoveToDead { .. }
             | Action::MuttPurge { .. }
             | Action::MuttSetConfig { .. }
-            | Action::MuttBreaker { .. } => Err(crate::store::StoreError::Invalid(format!(
+            | Action::MuttBreaker { .. }
+            | Action::MuttRequeueOrphan { .. } => Err(crate::store::StoreError::Invalid(format!(
                 "{} acts on a MUTT deployment: attach with --profile mutt",
                 action.kind().as_str()
             ))),

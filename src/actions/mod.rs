@@ -118,6 +118,9 @@ pub enum Action {
         open_until_ms: Option<i64>,
         reason: String,
     },
+    /// MUTT: a dead pod's processing list (no heartbeat) back onto the queue its entries came
+    /// from, as MUTT's janitor does only when a pod of that service restarts.
+    MuttRequeueOrphan { list: String },
 }
 
 /// Which entries of a MUTT DLQ an action takes. MUTT's entries have no ids: they are taken
@@ -167,10 +170,11 @@ pub enum ActionKind {
     MuttPurge,
     MuttSetConfig,
     MuttBreaker,
+    MuttRequeueOrphan,
 }
 
 impl ActionKind {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::Replay,
         Self::Purge,
         Self::MoveToDead,
@@ -188,6 +192,7 @@ impl ActionKind {
         Self::MuttPurge,
         Self::MuttSetConfig,
         Self::MuttBreaker,
+        Self::MuttRequeueOrphan,
     ];
 
     /// Acts on a MUTT deployment (`--profile mutt`), not on Ward's store.
@@ -199,6 +204,7 @@ impl ActionKind {
                 | Self::MuttPurge
                 | Self::MuttSetConfig
                 | Self::MuttBreaker
+                | Self::MuttRequeueOrphan
         )
     }
 
@@ -221,6 +227,7 @@ impl ActionKind {
             Self::MuttPurge => "mutt_purge",
             Self::MuttSetConfig => "mutt_set_config",
             Self::MuttBreaker => "mutt_breaker",
+            Self::MuttRequeueOrphan => "mutt_requeue_orphan",
         }
     }
 }
@@ -257,6 +264,7 @@ impl Action {
             Self::MuttPurge { .. } => ActionKind::MuttPurge,
             Self::MuttSetConfig { .. } => ActionKind::MuttSetConfig,
             Self::MuttBreaker { .. } => ActionKind::MuttBreaker,
+            Self::MuttRequeueOrphan { .. } => ActionKind::MuttRequeueOrphan,
         }
     }
 
@@ -272,7 +280,9 @@ impl Action {
 
     /// Moves entries in bounded batches (with a count, a pace and progress).
     pub fn is_bulk(&self) -> bool {
-        self.dlq_scope().is_some() || self.mutt_scope().is_some()
+        self.dlq_scope().is_some()
+            || self.mutt_scope().is_some()
+            || matches!(self, Self::MuttRequeueOrphan { .. })
     }
 
     /// The DLQ (or dead list) scope of a bulk action.
@@ -497,6 +507,9 @@ impl Action {
                 ),
                 None => format!("close MUTT's {name} breaker (failures to 0)"),
             },
+            Self::MuttRequeueOrphan { list } => {
+                format!("put the in-flight entries of {list} back on their queue")
+            }
         }
     }
 }

@@ -91,6 +91,36 @@ impl MuttActions {
                 (action, count, sample)
             }
             Action::MuttSetConfig { .. } | Action::MuttBreaker { .. } => (action, 1, Vec::new()),
+            Action::MuttRequeueOrphan { ref list } => {
+                if self.store.keys().processing_list(list).is_none() {
+                    return Err(ActionError::Invalid(format!(
+                        "mutt_requeue_orphan: {} is not a MUTT processing list (`ward status` \
+                         lists the orphans)",
+                        crate::model::sanitize(list)
+                    )));
+                }
+                if self.store.pod_alive(list).await? {
+                    return Err(ActionError::Invalid(format!(
+                        "mutt_requeue_orphan: {list} belongs to a pod with a live heartbeat; \
+                         a running pod owns its in-flight entries"
+                    )));
+                }
+                let count = self.store.processing_len(list).await?;
+                let sample = self
+                    .store
+                    .list_oldest(list, self.settings.sample_size.min(count as usize))
+                    .await?
+                    .iter()
+                    .enumerate()
+                    .map(|(i, raw)| sample_row(i, raw))
+                    .collect();
+                warnings.push(
+                    "MUTT's janitor does this only when a pod of that service restarts; the \
+                     entries go back to the head of their queue, as the janitor puts them"
+                        .to_owned(),
+                );
+                (action, count, sample)
+            }
             other => return Err(not_for_mutt(&other)),
         };
         self.warnings(&action, &mut warnings).await;
@@ -228,6 +258,9 @@ impl MuttActions {
         } else if let Some((dlq, scope)) = plan.action.mutt_scope() {
             self.run_bulk(plan, dlq, scope, cancel, progress, &mut report, started)
                 .await
+        } else if let Action::MuttRequeueOrphan { list } = &plan.action {
+            self.run_requeue(plan, list, cancel, progress, &mut report, started)
+                .await
         } else {
             self.apply_single(&plan.action).await.map(|()| {
                 report.moved = 1;
@@ -300,6 +333,45 @@ impl MuttActions {
                 break;
             }
         }
+        Ok(())
+    }
+
+    /// A dead pod's list back on its queue in bounded batches; stops if the pod comes back.
+    async fn run_requeue(
+        &self,
+        plan: &Plan,
+        list: &str,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(&Progress) + Send),
+        report: &mut Report,
+        started: Instant,
+    ) -> StoreResult<()> {
+        let batch = plan.batch_size.clamp(1, MAX_BATCH);
+        while report.moved < plan.count {
+            if cancel.is_cancelled() {
+                report.outcome = Outcome::Cancelled;
+                break;
+            }
+            let want = usize::try_from(plan.count - report.moved).map_or(batch, |n| batch.min(n));
+            let Some(moved) = self.store.requeue_orphan(list, want).await? else {
+                report.outcome = Outcome::Indeterminate(
+                    "the pod came back (its heartbeat exists): it owns the rest".to_owned(),
+                );
+                break;
+            };
+            report.batches += 1;
+            report.moved += moved;
+            progress(&Progress {
+                done: report.moved,
+                total: plan.count,
+                batches: report.batches,
+                elapsed: started.elapsed(),
+            });
+            if moved == 0 || !super::executor::pace(plan, report.moved, started, cancel).await {
+                break;
+            }
+        }
+        report.remaining = Some(self.store.processing_len(list).await?);
         Ok(())
     }
 

@@ -52,6 +52,7 @@ impl Actions {
                 | Action::MuttPurge { .. }
                 | Action::MuttSetConfig { .. }
                 | Action::MuttBreaker { .. }
+                | Action::MuttRequeueOrphan { .. }
         ) {
             return Err(ActionError::Invalid(format!(
                 "{} acts on a MUTT deployment: attach with --profile mutt",

@@ -310,6 +310,18 @@ pub struct ConfigSetArgs {
     pub run: RunArgs,
 }
 
+/// With --profile mutt: a dead pod's processing list back onto its queue.
+#[derive(Debug, Clone, Args)]
+pub struct RequeueArgs {
+    /// The processing list, e.g. mutt:processing:moog:moog-5c4b (`ward status` lists orphans)
+    #[arg(value_name = "LIST")]
+    pub list: String,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
 /// Delete a dynamic config value.
 #[derive(Debug, Clone, Args)]
 pub struct ConfigUnsetArgs {
@@ -516,6 +528,18 @@ pub fn test_alert(args: &TestAlertArgs) -> Request<'_> {
     }
 }
 
+pub fn requeue_orphan(args: &RequeueArgs) -> Request<'_> {
+    let action = Action::MuttRequeueOrphan {
+        list: args.list.clone(),
+    };
+    Request {
+        mutt: Ok(action.clone()),
+        action,
+        run: &args.run,
+        pace: Some(&args.pace),
+    }
+}
+
 pub fn config_set(args: &ConfigSetArgs) -> anyhow::Result<Request<'_>> {
     let what = OverrideArgs {
         reason: args.reason.clone(),
@@ -630,6 +654,13 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
         pace,
     } = request;
     let action = match config.store.profile {
+        Profile::Ward if action.kind().is_mutt() => {
+            return Err(UsageError(format!(
+                "{} acts on a MUTT deployment: attach with --profile mutt",
+                action.kind().as_str()
+            ))
+            .into());
+        }
         Profile::Ward => action,
         Profile::Mutt => mutt.map_err(UsageError)?,
     };
@@ -807,6 +838,10 @@ fn print_report(
                 Action::Replay { .. } => format!(
                     "{} replayed, {} to the dead list (poison guard) in {} batches",
                     report.moved, report.poisoned, report.batches
+                ),
+                Action::MuttRequeueOrphan { .. } => format!(
+                    "{} put back on their queue in {} batches",
+                    report.moved, report.batches
                 ),
                 Action::Purge { .. } | Action::MuttPurge { .. } => {
                     format!("{} purged in {} batches", report.moved, report.batches)

@@ -134,6 +134,9 @@ pub enum Command {
     Stop(action_cmd::StopArgs),
     /// Send a test alert through the real pipeline (to stdout unless a channel is named)
     TestAlert(action_cmd::TestAlertArgs),
+    /// With --profile mutt: put a dead pod's in-flight entries (a processing list without a
+    /// heartbeat) back on their queue, as MUTT's janitor does when a pod restarts
+    RequeueOrphan(action_cmd::RequeueArgs),
     /// One read of the deployment: queues, DLQs, breakers, flags, overrides, SLOs, freshness
     Status(status_cmd::StatusArgs),
     /// A status read every interval, one per line, until interrupted
@@ -196,6 +199,7 @@ impl Command {
             | Self::Breaker(_)
             | Self::Stop(_)
             | Self::TestAlert(_)
+            | Self::RequeueOrphan(_)
             | Self::Status(_)
             | Self::Watch(_)
             | Self::Check(_)
@@ -353,6 +357,9 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
         Command::TestAlert(args) => {
             action_cmd::run(loaded()?, Ok(action_cmd::test_alert(args)), out)
         }
+        Command::RequeueOrphan(args) => {
+            action_cmd::run(loaded()?, Ok(action_cmd::requeue_orphan(args)), out)
+        }
         Command::Status(args) => status_cmd::status(loaded()?, args, out),
         Command::Watch(args) => status_cmd::watch(loaded()?, args, out),
         Command::Check(args) => status_cmd::check(loaded()?, args, out),
@@ -389,14 +396,22 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
     }
 }
 
-/// Exit code for an error: 2 for config and usage errors, 3 for an unreachable store, 4 for a
-/// refusal by policy, 130 for an interrupted action, 1 otherwise.
+/// Exit code for an error: 2 for config and usage errors (and actions that cannot be planned as
+/// asked), 3 for an unreachable store, 4 for a refusal by policy, 130 for an interrupted action,
+/// 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
         return *code;
     }
     let any = |test: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(test);
-    if any(&|e| e.is::<ConfigError>() || e.is::<UsageError>() || e.is::<clap::Error>()) {
+    if any(&|e| {
+        e.is::<ConfigError>()
+            || e.is::<UsageError>()
+            || e.is::<clap::Error>()
+            // An action that cannot be planned as asked (no reason, a past expiry, a bad list).
+            || e.downcast_ref::<crate::actions::ActionError>()
+                .is_some_and(|a| matches!(a, crate::actions::ActionError::Invalid(_)))
+    }) {
         EXIT_USAGE
     } else if any(&|e| {
         e.is::<crate::actions::Refusal>()

@@ -288,7 +288,7 @@ pub fn findings(m: &MuttSection, thresholds: &Thresholds, findings: &mut Vec<Fin
             Severity::Warning,
             "processing".to_owned(),
             format!(
-                "{} entries in {} processing lists of pods without a heartbeat (MUTT re-queues them only when a pod of that service restarts)",
+                "{} entries in {} processing lists of pods without a heartbeat (MUTT re-queues them only when a pod of that service restarts; `ward requeue-orphan LIST` does it now)",
                 orphans.iter().map(|p| p.length).sum::<u64>(),
                 orphans.len()
             ),

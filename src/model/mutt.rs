@@ -102,6 +102,12 @@ impl MuttSection {
     pub fn orphans(&self) -> impl Iterator<Item = &MuttProcessing> {
         self.processing.iter().filter(|p| p.orphan)
     }
+    /// Processing lists in the order the Queues view lists them: orphans first.
+    pub fn processing_by_concern(&self) -> Vec<&MuttProcessing> {
+        let mut rows: Vec<&MuttProcessing> = self.processing.iter().collect();
+        rows.sort_by_key(|p| !p.orphan);
+        rows
+    }
     /// Entries in DLQ lists that can be replayed (not the dead list).
     pub fn dlq_total(&self) -> u64 {
         self.dlqs

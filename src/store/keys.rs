@@ -206,6 +206,28 @@ impl MuttKeys {
         format!("{}{bucket}", self.metrics_prefix)
     }
 
+    /// A processing list's service, the queue its entries came from, and the heartbeat keys that
+    /// prove its pod alive (`<prefix><service>:<pod>` and `<prefix><pod>`); `None` for a key
+    /// that is not a processing list.
+    pub fn processing_list(&self, key: &str) -> Option<(&'static str, &str, [String; 2])> {
+        let (service, pod, queue) =
+            if let Some(pod) = key.strip_prefix(self.alerter_processing_prefix.as_str()) {
+                ("alerter", pod, self.ingest_queue.as_str())
+            } else if let Some(pod) = key.strip_prefix(self.moog_processing_prefix.as_str()) {
+                ("moog", pod, self.alert_queue.as_str())
+            } else {
+                return None;
+            };
+        if pod.is_empty() {
+            return None;
+        }
+        let beats = [
+            format!("{}{service}:{pod}", self.heartbeat_prefix),
+            format!("{}{pod}", self.heartbeat_prefix),
+        ];
+        Some((service, queue, beats))
+    }
+
     /// SCAN patterns of the keys MUTT creates per pod, per breaker and per setting.
     pub fn scan_patterns(&self) -> [String; 5] {
         let glob = |prefix: &str| format!("{}*", glob_escape(prefix));
@@ -280,6 +302,15 @@ mod tests {
         );
         assert_eq!(keys.audit, "ward-audit:log");
         assert_eq!(keys.scan_patterns()[0], "mutt:processing:alerter:*");
+        let (service, queue, beats) = keys
+            .processing_list("mutt:processing:moog:moog-5c4b")
+            .unwrap();
+        assert_eq!((service, queue), ("moog", "mutt:alert_queue"));
+        assert_eq!(
+            beats,
+            ["mutt:heartbeat:moog:moog-5c4b", "mutt:heartbeat:moog-5c4b"]
+        );
+        assert!(keys.processing_list("mutt:dlq:moog").is_none());
         // A renamed DLQ is used as named, never derived from a queue name.
         let renamed = MuttKeys::new(&MuttConfig {
             moog_dlq: "ops:forwarder_failures".to_owned(),

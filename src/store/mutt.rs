@@ -32,6 +32,7 @@ struct Scripts {
     mv: Script,
     breaker: Script,
     config: Script,
+    requeue: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -41,6 +42,7 @@ fn scripts() -> &'static Scripts {
         mv: Script::new(include_str!("lua/mutt_move.lua")),
         breaker: Script::new(include_str!("lua/mutt_breaker.lua")),
         config: Script::new(include_str!("lua/mutt_config.lua")),
+        requeue: Script::new(include_str!("lua/mutt_requeue.lua")),
     })
 }
 
@@ -308,19 +310,7 @@ impl MuttStore {
 
     /// The oldest `n` entries of a DLQ (its tail), oldest first.
     pub async fn oldest(&self, dlq: MuttDlqName, n: usize) -> StoreResult<Vec<String>> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.conn();
-        let mut entries: Vec<String> = ::redis::cmd("LRANGE")
-            .arg(self.keys.dlq(dlq))
-            .arg(-(n as isize))
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
-            .map_err(StoreError::redis("mutt dlq read"))?;
-        entries.reverse();
-        Ok(entries)
+        self.list_oldest(self.keys.dlq(dlq), n).await
     }
 
     /// The entries with these content ids (one per id listed), searched from the oldest in
@@ -389,6 +379,73 @@ impl MuttStore {
             purged,
             missing,
         })
+    }
+
+    /// Whether a processing list's pod has a heartbeat.
+    pub async fn pod_alive(&self, list: &str) -> StoreResult<bool> {
+        let (_, _, beats) = self
+            .keys
+            .processing_list(list)
+            .ok_or_else(|| not_a_processing_list(list))?;
+        let mut conn = self.conn();
+        let alive: u64 = ::redis::cmd("EXISTS")
+            .arg(&beats[..])
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("mutt heartbeat"))?;
+        Ok(alive > 0)
+    }
+
+    /// The oldest `n` entries of any MUTT list (its tail), oldest first.
+    pub async fn list_oldest(&self, key: &str, n: usize) -> StoreResult<Vec<String>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn();
+        let mut entries: Vec<String> = ::redis::cmd("LRANGE")
+            .arg(key)
+            .arg(-(n as isize))
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("mutt list read"))?;
+        entries.reverse();
+        Ok(entries)
+    }
+
+    /// LLEN of a processing list, which must be one (by its prefix).
+    pub async fn processing_len(&self, list: &str) -> StoreResult<u64> {
+        self.keys
+            .processing_list(list)
+            .ok_or_else(|| not_a_processing_list(list))?;
+        let mut conn = self.conn();
+        ::redis::cmd("LLEN")
+            .arg(list)
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("mutt processing length"))
+    }
+
+    /// One batch of a dead pod's in-flight entries back to their queue (oldest first, as MUTT's
+    /// janitor does). `None` when the pod has a heartbeat: a live pod owns its list.
+    pub async fn requeue_orphan(&self, list: &str, max: usize) -> StoreResult<Option<u64>> {
+        super::check_step(max)?;
+        let (_, queue, beats) = self
+            .keys
+            .processing_list(list)
+            .ok_or_else(|| not_a_processing_list(list))?;
+        let mut invocation = scripts().requeue.prepare_invoke();
+        invocation.key(list).key(queue);
+        for beat in &beats {
+            invocation.key(beat);
+        }
+        invocation.arg(max);
+        let mut conn = self.conn();
+        let moved: i64 = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("mutt requeue"))?;
+        Ok(u64::try_from(moved).ok())
     }
 
     /// Set or delete one dynamic config setting, announced on MUTT's channel.
@@ -754,6 +811,12 @@ impl Cell {
             _ => None,
         }
     }
+}
+
+fn not_a_processing_list(key: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "{key} is not a MUTT processing list (mutt.alerter_processing_prefix or mutt.moog_processing_prefix)"
+    ))
 }
 
 fn protocol(detail: &str) -> StoreError {

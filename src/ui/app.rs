@@ -952,7 +952,8 @@ impl App {
             | Action::MuttMoveToDead { .. }
             | Action::MuttPurge { .. }
             | Action::MuttSetConfig { .. }
-            | Action::MuttBreaker { .. }) => Ok(action),
+            | Action::MuttBreaker { .. }
+            | Action::MuttRequeueOrphan { .. }) => Ok(action),
             other => Err(format!(
                 "{}: MUTT has no such control",
                 other.kind().as_str()
@@ -1040,6 +1041,28 @@ impl App {
     }
 
     fn replay(&mut self) -> Vec<Effect> {
+        // On MUTT's Queues view, replay means: put the selected orphan's entries back.
+        if self.view == View::Queues
+            && let Some(m) = self.snapshot.mutt.as_ref()
+        {
+            let selected = m.processing_by_concern().get(self.row()).copied().cloned();
+            return match selected {
+                Some(list) if list.orphan => {
+                    self.propose(Action::MuttRequeueOrphan { list: list.key }, Origin::Key)
+                }
+                Some(list) => {
+                    self.toast(
+                        format!(
+                            "{} has a live pod: it owns its entries",
+                            sanitize(&list.key)
+                        ),
+                        false,
+                    );
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
+        }
         let (queue, from, scope) = if self.view == View::Dlq {
             (self.dlq.queue.clone(), self.dlq.set, self.dlq.scope())
         } else {

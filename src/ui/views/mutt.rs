@@ -199,8 +199,7 @@ pub fn queues(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area
         Constraint::Length(8),
         Constraint::Length(24),
     ];
-    let mut rows: Vec<_> = m.processing.iter().collect();
-    rows.sort_by_key(|p| !p.orphan);
+    let rows = m.processing_by_concern();
     let title = format!(
         " Processing lists · {} · {} live pods ",
         rows.len(),
