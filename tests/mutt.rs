@@ -380,7 +380,7 @@ async fn dlq_pages_are_newest_first_sanitized_and_redacted() {
     assert_eq!(newest["hostname"], "dbd-5");
     assert_eq!(
         first.entries[0].id,
-        content_id(&m.cli(&["LINDEX", "mutt:dlq:moog", "0"]))
+        content_id(m.cli(&["LINDEX", "mutt:dlq:moog", "0"]).as_bytes())
     );
     let (_, second, _) = store
         .read(10, Some(page(MuttDlqName::Moog, 2, 2)))
@@ -675,7 +675,7 @@ async fn marked_entries_are_found_by_their_text_and_the_poison_guard_holds() {
     let plan = actions
         .plan(Action::MuttReplay {
             dlq: MuttDlqName::Alerter,
-            scope: MuttScope::Entries(vec![content_id(&raw)]),
+            scope: MuttScope::Entries(vec![content_id(raw.as_bytes())]),
         })
         .await
         .unwrap();
@@ -701,7 +701,7 @@ async fn marked_entries_are_found_by_their_text_and_the_poison_guard_holds() {
         .plan(Action::MuttReplay {
             dlq: MuttDlqName::Alerter,
             scope: MuttScope::Entries(vec![content_id(
-                r#"{"hostname":"loop","_retry_count":4,"_ward_replays":3}"#,
+                br#"{"hostname":"loop","_retry_count":4,"_ward_replays":3}"#,
             )]),
         })
         .await
@@ -1163,4 +1163,165 @@ async fn replay_on_an_orphan_row_proposes_its_requeue() {
             .any(|e| matches!(e, ward::ui::app::Effect::Plan { .. })),
         "a live pod's list is not requeued"
     );
+}
+
+#[tokio::test]
+async fn a_replay_never_takes_entries_newer_than_its_plan_even_when_mutt_took_some() {
+    let m = Mutt::start(Some(NOW_S));
+    let actions = m.actions(Policy::writable()).await;
+    let plan = actions
+        .plan(Action::MuttReplay {
+            dlq: MuttDlqName::Moog,
+            scope: MuttScope::All,
+        })
+        .await
+        .unwrap();
+    assert_eq!(plan.count, 5);
+    // Between plan and run, MUTT-like consumers take the two oldest from the same end, and two
+    // alerts fail anew.
+    m.cli(&["RPOP", "mutt:dlq:moog", "2"]);
+    m.cli(&[
+        "LPUSH",
+        "mutt:dlq:moog",
+        r#"{"hostname":"late-1"}"#,
+        r#"{"hostname":"late-2"}"#,
+    ]);
+    let report = actions
+        .execute(&plan, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.moved, report.vanished), (3, 2), "{report:?}");
+    let left = m.cli(&["LRANGE", "mutt:dlq:moog", "0", "-1"]);
+    assert_eq!(left.lines().count(), 2, "{left}");
+    assert!(left.contains("late-1") && left.contains("late-2"), "{left}");
+    // All planned entries gone: nothing is taken.
+    let plan = actions
+        .plan(Action::MuttReplay {
+            dlq: MuttDlqName::Moog,
+            scope: MuttScope::All,
+        })
+        .await
+        .unwrap();
+    m.cli(&["DEL", "mutt:dlq:moog"]);
+    m.cli(&["LPUSH", "mutt:dlq:moog", r#"{"hostname":"later"}"#]);
+    let report = actions
+        .execute(&plan, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.moved, report.vanished), (0, 2), "{report:?}");
+    assert_eq!(m.llen("mutt:dlq:moog"), 1);
+}
+
+#[tokio::test]
+async fn entries_that_are_not_json_objects_are_not_replayed_into_a_queue() {
+    let m = Mutt::start(Some(NOW_S));
+    let actions = m.actions(Policy::writable()).await;
+    let raw = "not json at all api_key=plain-secret";
+    let report = run(
+        &actions,
+        Action::MuttReplay {
+            dlq: MuttDlqName::Alerter,
+            scope: MuttScope::Entries(vec![content_id(raw.as_bytes())]),
+        },
+    )
+    .await;
+    assert_eq!((report.moved, report.poisoned), (0, 1));
+    assert_eq!(m.cli(&["LINDEX", "mutt:dlq:dead", "0"]), raw);
+    assert_eq!(
+        m.llen("mutt:ingest_queue"),
+        7,
+        "MUTT's alerter would have discarded it"
+    );
+}
+
+#[test]
+fn settings_and_breaker_names_are_checked_before_anything_is_written() {
+    let m = Mutt::start(None);
+    let before = m.dump_all();
+    for (args, why) in [
+        (
+            vec!["config", "set", "alerter_queue_shed_threshold", "lots"],
+            "takes a whole number",
+        ),
+        (
+            vec!["config", "set", "alerter_shed_mode", "bogus"],
+            "dlq or defer",
+        ),
+        (vec!["breaker", "reset", "moogsfot"], "no breaker named"),
+    ] {
+        let out = m
+            .ward()
+            .args(&args)
+            .args(["--reason", "t", "--yes"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
+    assert_eq!(m.dump_all(), before);
+    let out = m
+        .ward()
+        .args([
+            "config",
+            "set",
+            "alerter_shed_modee",
+            "dlq",
+            "--reason",
+            "t",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("not known to read a setting named alerter_shed_modee"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_stray_key_is_left_out_and_said_and_a_missing_password_is_refused() {
+    let m = Mutt::start(None);
+    m.cli(&["HSET", "mutt:config:weird", "a", "1"]);
+    let mutt = status_json(&m);
+    assert_eq!(mutt["skipped_keys"][0], "mutt:config:weird (hash)");
+    assert!(
+        mutt["config"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p[0] != "weird")
+    );
+    // No password at all: the server accepts the connection and refuses every command.
+    let bare = format!("redis://127.0.0.1:{}/", m.server.port);
+    let out = ward_command(m.home.path())
+        .args(["--profile", "mutt", "--redis", &bare, "status"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused the credentials"), "{stderr}");
+}
+
+#[test]
+fn secrets_inside_values_never_reach_the_output() {
+    let m = Mutt::start(None);
+    m.cli(&[
+        "LPUSH",
+        "mutt:dlq:moog",
+        r#"{"hostname":"s","message_body":"login password=hunter2 failed","raw_json":"[{\"api_key\":\"deep-secret\"}]","auth":"Authorization: Bearer sk-abc.def"}"#,
+    ]);
+    for format in ["json", "text"] {
+        let out = m
+            .ward()
+            .args(["status", "--dlq", "moog", "--format", format])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        for secret in ["hunter2", "deep-secret", "sk-abc", "moog-secret-key"] {
+            assert!(!text.contains(secret), "{format}: {secret} in {text}");
+        }
+    }
 }

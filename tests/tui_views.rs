@@ -436,6 +436,7 @@ fn plan_for(action: Action, count: u64) -> Plan {
         eta: Some(Duration::from_millis(57)),
         warnings: Vec::new(),
         planned_at_ms: NOW,
+        mutt_boundary: None,
     }
 }
 

@@ -59,7 +59,7 @@ fn not_for_mutt(action: &Action) -> ActionError {
     ))
 }
 
-fn sample_row(index_from_oldest: usize, raw: &str) -> SampleRow {
+fn sample_row(index_from_oldest: usize, raw: &[u8]) -> SampleRow {
     let entry = entry_from_raw(index_from_oldest as u64, raw);
     SampleRow {
         error_class: entry.counters(),
@@ -90,7 +90,29 @@ impl MuttActions {
                 };
                 (action, count, sample)
             }
-            Action::MuttSetConfig { .. } | Action::MuttBreaker { .. } => (action, 1, Vec::new()),
+            Action::MuttSetConfig {
+                ref key, ref value, ..
+            } => {
+                if let Some(value) = value {
+                    let note = crate::model::mutt::check_setting(key, value)
+                        .map_err(|why| ActionError::Invalid(format!("mutt_set_config: {why}")))?;
+                    warnings.extend(note);
+                }
+                (action, 1, Vec::new())
+            }
+            Action::MuttBreaker { ref name, .. } => {
+                let known = self.store.keys().breakers.contains(name)
+                    || self.store.breaker_exists(name).await?;
+                if !known {
+                    return Err(ActionError::Invalid(format!(
+                        "mutt_breaker: MUTT has no breaker named {:?} (configured: {}; others \
+                         are found by their state key)",
+                        crate::model::sanitize(name),
+                        self.store.keys().breakers.join(", ")
+                    )));
+                }
+                (action, 1, Vec::new())
+            }
             Action::MuttRequeueOrphan { ref list } => {
                 if self.store.keys().processing_list(list).is_none() {
                     return Err(ActionError::Invalid(format!(
@@ -124,14 +146,20 @@ impl MuttActions {
             other => return Err(not_for_mutt(&other)),
         };
         self.warnings(&action, &mut warnings).await;
-        Ok(Plan::assemble(
+        let boundary = match action.mutt_scope() {
+            Some((dlq, MuttScope::Oldest(n))) => self.store.nth_oldest(dlq, *n).await?,
+            _ => None,
+        };
+        let mut plan = Plan::assemble(
             action,
             &self.target,
             &self.settings,
             (count, sample),
             warnings,
             now,
-        ))
+        );
+        plan.mutt_boundary = boundary;
+        Ok(plan)
     }
 
     /// The scope fixed at planning time (all → the oldest N there now; marked entries checked
@@ -189,9 +217,10 @@ impl MuttActions {
         match action {
             Action::MuttReplay { dlq, .. } => {
                 out.push(format!(
-                    "MUTT's retry counters (_retry_count, _moog_retry_count) are reset to 0 and \
-                     Ward counts the replay in _ward_replays; an entry replayed {} times goes to \
-                     MUTT's dead list instead",
+                    "{} is reset to 0 and Ward counts the replay in _ward_replays; an entry \
+                     replayed {} times, or one that is not a JSON object (MUTT would discard it), \
+                     goes to MUTT's dead list instead",
+                    dlq.retry_counters().join(", "),
                     self.settings.max_replays
                 ));
                 // MUTT's own gates (DOMAIN §8.10.5): say so before feeding a failing stage.
@@ -199,7 +228,7 @@ impl MuttActions {
                     for b in section
                         .breakers
                         .iter()
-                        .filter(|b| b.effective_state() == "OPEN")
+                        .filter(|b| b.effective_state() == "OPEN" && *dlq == MuttDlqName::Moog)
                     {
                         out.push(format!(
                             "the {} breaker is OPEN: replayed alerts fail again until it closes",
@@ -288,12 +317,13 @@ impl MuttActions {
         let batch = plan.batch_size.clamp(1, MAX_BATCH);
         // Marked entries are found again now: they may have moved since the plan.
         let mut marked = match scope {
-            MuttScope::Entries(ids) => Some(self.store.find(dlq, ids).await?.into_iter()),
+            MuttScope::Entries(ids) => {
+                let found = self.store.find(dlq, ids).await?;
+                report.vanished += ids.len().saturating_sub(found.len()) as u64;
+                Some(found.into_iter())
+            }
             _ => None,
         };
-        if let (Some(found), MuttScope::Entries(ids)) = (&marked, scope) {
-            report.vanished += (ids.len() - found.len()) as u64;
-        }
         let total = plan.count;
         let mut processed = report.vanished;
         while processed < total {
@@ -301,10 +331,16 @@ impl MuttActions {
                 report.outcome = Outcome::Cancelled;
                 break;
             }
-            let want = usize::try_from(total - processed).map_or(batch, |left| batch.min(left));
-            let entries: Vec<String> = match marked.as_mut() {
-                Some(found) => found.by_ref().take(want).collect(),
-                None => self.store.oldest(dlq, want).await?,
+            let left = total - processed;
+            let want = usize::try_from(left).map_or(batch, |left| batch.min(left));
+            let (entries, last) = if let Some(found) = marked.as_mut() {
+                (found.by_ref().take(want).collect(), false)
+            } else if let Some(taken) = self.oldest_planned(plan, dlq, want, left).await? {
+                taken
+            } else {
+                // Every planned entry is gone (taken from the same end by MUTT).
+                report.vanished += left;
+                break;
             };
             if entries.is_empty() {
                 break;
@@ -328,6 +364,11 @@ impl MuttActions {
                 batches: report.batches,
                 elapsed: started.elapsed(),
             });
+            if last {
+                // Planned entries not met before the newest planned one were taken by others.
+                report.vanished += total.saturating_sub(processed);
+                break;
+            }
             if processed < total && !super::executor::pace(plan, processed, started, cancel).await {
                 report.outcome = Outcome::Cancelled;
                 break;
@@ -375,8 +416,37 @@ impl MuttActions {
         Ok(())
     }
 
+    /// The next oldest entries of an "oldest N" plan, never past the newest one planned: up to
+    /// `want`, and whether the batch reaches it. `None` when the planned entries are all gone.
+    async fn oldest_planned(
+        &self,
+        plan: &Plan,
+        dlq: MuttDlqName,
+        want: usize,
+        left: u64,
+    ) -> StoreResult<Option<(Vec<Vec<u8>>, bool)>> {
+        let mut entries = self.store.oldest(dlq, want).await?;
+        let Some(boundary) = plan.mutt_boundary.as_deref() else {
+            return Ok(Some((entries, false)));
+        };
+        if let Some(at) = entries.iter().position(|e| e == boundary) {
+            entries.truncate(at + 1);
+            return Ok(Some((entries, true)));
+        }
+        // The boundary is further on: these entries are older, so planned, unless something
+        // else took planned entries from this end (then the boundary is nearer, or gone).
+        let still = self.store.nth_oldest(dlq, left).await?.as_deref() == Some(boundary)
+            || self.store.among_oldest(dlq, boundary, left).await?;
+        Ok(still.then_some((entries, false)))
+    }
+
     /// What each entry of a batch becomes.
-    fn moves(&self, action: &Action, entries: Vec<String>) -> Vec<MuttMove> {
+    fn moves(&self, action: &Action, entries: Vec<Vec<u8>>) -> Vec<MuttMove> {
+        let as_is = |raw: Vec<u8>, to| MuttMove {
+            push: raw.clone(),
+            raw,
+            to,
+        };
         entries
             .into_iter()
             .map(|raw| match action {
@@ -385,24 +455,18 @@ impl MuttActions {
                         ReplayEdit::Replay(push) => MuttMove {
                             raw,
                             to: MuttDestination::Queue,
-                            push,
+                            push: push.into_bytes(),
                         },
-                        ReplayEdit::Poison => MuttMove {
-                            push: raw.clone(),
-                            raw,
-                            to: MuttDestination::Dead,
-                        },
+                        ReplayEdit::Poison | ReplayEdit::NotJson => {
+                            as_is(raw, MuttDestination::Dead)
+                        }
                     }
                 }
-                Action::MuttMoveToDead { .. } => MuttMove {
-                    push: raw.clone(),
-                    raw,
-                    to: MuttDestination::Dead,
-                },
+                Action::MuttMoveToDead { .. } => as_is(raw, MuttDestination::Dead),
                 _ => MuttMove {
                     raw,
                     to: MuttDestination::Purge,
-                    push: String::new(),
+                    push: Vec::new(),
                 },
             })
             .collect()
@@ -418,7 +482,7 @@ impl MuttActions {
                 open_until_ms,
                 ..
             } => {
-                let timeout = self.store.breaker_timeout().as_millis() as i64;
+                let timeout = self.store.effective_breaker_timeout().await?.as_millis() as i64;
                 let open_time = open_until_ms.map(|until| until.saturating_sub(timeout));
                 self.store.breaker_set(name, open_time).await
             }

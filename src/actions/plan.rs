@@ -37,6 +37,10 @@ pub struct Plan {
     /// What the operator should know before confirming.
     pub warnings: Vec<String>,
     pub planned_at_ms: i64,
+    /// The newest entry a MUTT "oldest N" plan covers, as read: the run stops there, so an
+    /// entry that failed after the plan is never taken. Kept in memory only (it may hold secrets).
+    #[serde(skip)]
+    pub mutt_boundary: Option<Vec<u8>>,
 }
 
 impl Actions {
@@ -139,6 +143,7 @@ impl Plan {
             warnings,
             planned_at_ms: now,
             action,
+            mutt_boundary: None,
         }
     }
 }

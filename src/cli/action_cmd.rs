@@ -86,6 +86,15 @@ impl ScopeArgs {
 
     /// The MUTT list and entries these flags name.
     fn mutt(&self, verb: &str) -> Result<(MuttDlqName, MuttScope), String> {
+        self.mutt_or(verb, None)
+    }
+
+    /// The MUTT list and entries, `implied` naming the list when `--dlq` does not.
+    fn mutt_or(
+        &self,
+        verb: &str,
+        implied: Option<MuttDlqName>,
+    ) -> Result<(MuttDlqName, MuttScope), String> {
         let field_filters = [
             ("--error", &self.error_class),
             ("--stage", &self.stage),
@@ -98,15 +107,28 @@ impl ScopeArgs {
                  {flag} cannot select them; use --id (content ids) or --max"
             ));
         }
-        let text = self.dlq.as_deref().ok_or_else(|| {
-            format!("{verb}: with --profile mutt, name the list: --dlq alerter, moog or dead")
-        })?;
-        let dlq = MuttDlqName::parse(text).ok_or_else(|| {
-            format!(
-                "{verb}: --dlq {:?} is not alerter, moog or dead",
-                sanitize(text)
-            )
-        })?;
+        let dlq = match (self.dlq.as_deref(), implied) {
+            (None, Some(dlq)) => dlq,
+            (None, None) => {
+                return Err(format!(
+                    "{verb}: with --profile mutt, name the list: --dlq alerter, moog or dead"
+                ));
+            }
+            (Some(text), _) => {
+                let named = MuttDlqName::parse(text).ok_or_else(|| {
+                    format!(
+                        "{verb}: --dlq {:?} is not alerter, moog or dead",
+                        sanitize(text)
+                    )
+                })?;
+                if implied.is_some_and(|i| i != named) {
+                    return Err(format!(
+                        "{verb}: --dead and --dlq {named} name two lists; give one"
+                    ));
+                }
+                named
+            }
+        };
         let scope = if self.ids.is_empty() {
             MuttScope::All
         } else {
@@ -394,11 +416,8 @@ pub fn purge(args: &PurgeArgs) -> anyhow::Result<Request<'_>> {
         },
         mutt: args
             .scope
-            .mutt("purge")
-            .map(|(dlq, scope)| Action::MuttPurge {
-                dlq: if args.dead { MuttDlqName::Dead } else { dlq },
-                scope,
-            }),
+            .mutt_or("purge", args.dead.then_some(MuttDlqName::Dead))
+            .map(|(dlq, scope)| Action::MuttPurge { dlq, scope }),
         run: &args.run,
         pace: Some(&args.pace),
     })

@@ -67,9 +67,9 @@ pub fn text_lines(m: &MuttSection, now_ms: i64) -> Vec<String> {
         },
         sanitize(&sh.mode),
         sh.warn.at,
-        if sh.warn.from_default { " default" } else { "" },
+        sanitize(&sh.warn.provenance()),
         sh.shed.at,
-        if sh.shed.from_default { " default" } else { "" },
+        sanitize(&sh.shed.provenance()),
         sh.ingest_cap
     ));
     out.push(format!(
@@ -135,7 +135,7 @@ pub fn page_lines(page: &crate::model::mutt::MuttPage) -> Vec<String> {
             "entries of {}: positions {}-{} of {}, newest first (position, id, host, counters, message):",
             sanitize(&page.key),
             page.offset,
-            page.offset + n - 1,
+            page.offset.saturating_add(n - 1),
             page.total
         ),
     }];

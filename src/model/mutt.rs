@@ -48,9 +48,15 @@ impl MuttDlqName {
         Self::ALL.into_iter().find(|d| d.as_str() == text.trim())
     }
 
-    /// The retry counters MUTT dead-letters by; a replay resets those an entry carries.
+    /// The retry counter of the stage that dead-lettered entries of this list; a replay resets
+    /// it (DOMAIN §8.10.4). An alerter entry keeps `_moog_retry_count`, which MUTT's own
+    /// remediation reads to spot poison.
     pub fn retry_counters(self) -> &'static [&'static str] {
-        &["_retry_count", "_moog_retry_count"]
+        match self {
+            Self::Alerter => &["_retry_count"],
+            Self::Moog => &["_moog_retry_count"],
+            Self::Dead => &[],
+        }
     }
 }
 
@@ -82,6 +88,10 @@ pub struct MuttSection {
     pub shedding: MuttShedding,
     /// Keys examined to find processing lists, heartbeats, breakers and settings.
     pub keys_scanned: u64,
+    /// Keys under MUTT's prefixes holding a type MUTT does not write there (`key (type)`): left
+    /// out of the figures.
+    #[serde(default)]
+    pub skipped_keys: Vec<String>,
     /// Ward's own audit of actions on this deployment, newest first.
     pub audit: Vec<AuditEntry>,
 }
@@ -168,8 +178,10 @@ impl MuttBreaker {
     }
     /// When MUTT will let a probe through (half-open), for an open breaker.
     pub fn half_opens_at_ms(&self) -> Option<i64> {
-        (self.effective_state() == "OPEN")
-            .then_some(self.open_time_ms?.saturating_add(self.timeout_ms as i64))
+        (self.effective_state() == "OPEN").then_some(
+            self.open_time_ms?
+                .saturating_add(i64::try_from(self.timeout_ms).unwrap_or(i64::MAX)),
+        )
     }
 }
 
@@ -224,13 +236,14 @@ pub struct MuttShedding {
 }
 
 /// One of MUTT's depth thresholds.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MuttThreshold {
     pub at: u64,
-    /// The setting is absent: MUTT's fallback applies.
+    /// The setting is absent or unreadable: MUTT's fallback applies.
     pub from_default: bool,
+    /// The setting's text when it is not a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 /// The alert queue's depth against the alerter's thresholds.
@@ -246,6 +259,69 @@ pub enum MuttLoad {
     Shedding,
 }
 
+/// Settings MUTT's services read (DOMAIN §8.3), and what their values must be.
+const NUMERIC_SETTINGS: &[&str] = &[
+    "max_ingest_queue_size",
+    "ingest_max_rate",
+    "ingest_rate_window",
+    "cache_reload_interval",
+    "unhandled_threshold",
+    "unhandled_expiry_seconds",
+    "alerter_queue_warn_threshold",
+    "alerter_queue_shed_threshold",
+    "alerter_defer_sleep_ms",
+    "moog_rate_limit",
+    "moog_rate_period",
+    "circuit_breaker_threshold",
+    "circuit_breaker_timeout",
+    "remediation_interval",
+    "remediation_batch_size",
+    "max_poison_retries",
+];
+
+/// A value for one of MUTT's settings: `Err` when MUTT could not use it, `Ok(Some(note))` for a
+/// setting MUTT is not known to read.
+pub fn check_setting(key: &str, value: &str) -> Result<Option<String>, String> {
+    let value = value.trim();
+    let number = |what: &str| {
+        value
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|_| None)
+            .ok_or_else(|| format!("{key} takes {what}, not {value:?}"))
+    };
+    if key == "alerter_shed_mode" {
+        return match value {
+            "dlq" | "defer" => Ok(None),
+            _ => Err(format!("alerter_shed_mode is dlq or defer, not {value:?}")),
+        };
+    }
+    if NUMERIC_SETTINGS.contains(&key) {
+        return value
+            .parse::<u64>()
+            .map(|_| None)
+            .map_err(|_| format!("{key} takes a whole number, not {value:?}"));
+    }
+    let slo = key.strip_prefix("slo_").is_some_and(|rest| {
+        [
+            "_window_hours",
+            "_burn_rate_warning",
+            "_burn_rate_critical",
+            "_upper_bound_warning",
+            "_upper_bound_critical",
+        ]
+        .iter()
+        .any(|suffix| rest.ends_with(suffix))
+    });
+    if slo {
+        return number("a number");
+    }
+    Ok(Some(format!(
+        "MUTT is not known to read a setting named {key} (a typo?)"
+    )))
+}
+
 /// The fallbacks MUTT's services use when a setting is absent.
 pub mod defaults {
     pub const WARN_THRESHOLD: u64 = 1_000;
@@ -254,21 +330,37 @@ pub mod defaults {
     pub const INGEST_CAP: u64 = 1_000_000;
 }
 
+impl MuttThreshold {
+    /// What follows the figure: nothing, ` (default)`, or ` (default: setting "lots" unreadable)`.
+    pub fn provenance(&self) -> String {
+        match (&self.unreadable, self.from_default) {
+            (Some(text), _) => format!(" (default: setting {text:?} unreadable)"),
+            (None, true) => " (default)".to_owned(),
+            (None, false) => String::new(),
+        }
+    }
+}
+
 impl MuttShedding {
     /// From the settings read and the alert queue's depth.
     pub fn from_config(config: &[(String, String)], alert_depth: u64) -> Self {
         let get = |key: &str| config.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim());
-        let threshold = |key: &str, fallback: u64| {
-            get(key).and_then(|v| v.parse::<u64>().ok()).map_or(
-                MuttThreshold {
-                    at: fallback,
-                    from_default: true,
-                },
-                |at| MuttThreshold {
-                    at,
-                    from_default: false,
-                },
-            )
+        let threshold = |key: &str, fallback: u64| match get(key).map(|v| (v, v.parse::<u64>())) {
+            Some((_, Ok(at))) => MuttThreshold {
+                at,
+                from_default: false,
+                unreadable: None,
+            },
+            Some((text, Err(_))) => MuttThreshold {
+                at: fallback,
+                from_default: true,
+                unreadable: Some(text.to_owned()),
+            },
+            None => MuttThreshold {
+                at: fallback,
+                from_default: true,
+                unreadable: None,
+            },
         };
         let warn = threshold("alerter_queue_warn_threshold", defaults::WARN_THRESHOLD);
         let shed = threshold("alerter_queue_shed_threshold", defaults::SHED_THRESHOLD);
@@ -391,8 +483,9 @@ fn is_secret_key(key: &str) -> bool {
 /// The text shown for a redacted value.
 pub const REDACTED: &str = "***";
 
-/// A JSON value with every secret field's value replaced, at any depth; a string that is itself
-/// a JSON object (MUTT's `raw_json` may be one) is redacted inside too.
+/// A JSON value with every secret field's value replaced, at any depth, and every string
+/// redacted as text; a string that is itself JSON (MUTT's `raw_json` may be one) is redacted
+/// inside too.
 fn redact_value(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
@@ -405,40 +498,52 @@ fn redact_value(value: &mut serde_json::Value) {
             }
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(redact_value),
-        serde_json::Value::String(text) if text.trim_start().starts_with('{') => {
-            if let Ok(mut inner) = serde_json::from_str::<serde_json::Value>(text) {
-                redact_value(&mut inner);
-                *text = inner.to_string();
-            }
+        serde_json::Value::String(text) => {
+            let trimmed = text.trim_start();
+            let nested = (trimmed.starts_with('{') || trimmed.starts_with('['))
+                .then(|| serde_json::from_str::<serde_json::Value>(text).ok())
+                .flatten();
+            *text = match nested {
+                Some(mut inner) => {
+                    redact_value(&mut inner);
+                    inner.to_string()
+                }
+                None => redact_text(text),
+            };
         }
         _ => {}
     }
 }
 
-/// Redact `key=value` / `"key": "value"` secrets in text that is not JSON.
-fn redact_text(text: &str) -> String {
-    static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let pattern = PATTERN.get_or_init(|| {
+/// Redact `key=value`, `"key": "value"` and `Bearer <token>` secrets in text.
+pub fn redact_text(text: &str) -> String {
+    static PATTERNS: std::sync::OnceLock<Option<[regex::Regex; 2]>> = std::sync::OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
         let keys = SECRET_KEYS
             .iter()
             .map(|k| regex::escape(k))
             .collect::<Vec<_>>()
             .join("|");
-        regex::Regex::new(&format!(r#"(?i)((?:{keys})"?\s*[:=]\s*"?)([^"\s,}}&]+)"#)).ok()
+        let pairs = regex::Regex::new(&format!(r#"(?i)((?:{keys})"?\s*[:=]\s*"?)([^"\s,}}&]+)"#));
+        let schemes = regex::Regex::new(r"(?i)\b((?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=:-]+");
+        Some([schemes.ok()?, pairs.ok()?])
     });
-    match pattern {
-        Some(re) => re
-            .replace_all(text, format!("${{1}}{REDACTED}"))
-            .into_owned(),
-        // The pattern is a constant: unreachable, but never show the text unredacted.
+    match patterns {
+        Some([schemes, pairs]) => {
+            let text = schemes.replace_all(text, format!("${{1}}{REDACTED}"));
+            pairs
+                .replace_all(&text, format!("${{1}}{REDACTED}"))
+                .into_owned()
+        }
+        // The patterns are constants: unreachable, but never show the text unredacted.
         None => REDACTED.to_owned(),
     }
 }
 
-/// A stable id for an entry's exact text (FNV-1a, 64 bits, hex): shown, marked, found again.
-pub fn content_id(raw: &str) -> String {
+/// A stable id for an entry's exact bytes (FNV-1a, 64 bits, hex): shown, marked, found again.
+pub fn content_id(raw: &[u8]) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in raw.as_bytes() {
+    for byte in raw {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
@@ -465,48 +570,50 @@ fn field_str(map: &serde_json::Map<String, serde_json::Value>, keys: &[&str]) ->
         .unwrap_or_default()
 }
 
-/// An entry read at `index`, summarised and redacted.
-pub fn entry_from_raw(index: u64, raw: &str) -> MuttEntry {
+/// An entry read at `index`, summarised and redacted (bytes that are not UTF-8 are shown as
+/// replacement characters).
+pub fn entry_from_raw(index: u64, raw: &[u8]) -> MuttEntry {
     let id = content_id(raw);
     let bytes = raw.len() as u64;
-    match serde_json::from_str::<serde_json::Value>(raw) {
-        Ok(serde_json::Value::Object(mut map)) => {
+    let text = String::from_utf8_lossy(raw);
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(map)) => {
+            let field = |keys: &[&str]| redact_text(&field_str(&map, keys));
+            let optional = |key: &str| Some(field(&[key])).filter(|s| !s.is_empty());
             let summary = MuttEntry {
                 index,
                 id,
-                host: field_str(&map, &["hostname", "host"]),
-                message: field_str(&map, &["message", "message_body"]),
-                team: field_str(&map, &["team_assignment"]),
+                host: field(&["hostname", "host"]),
+                message: field(&["message", "message_body"]),
+                team: field(&["team_assignment"]),
                 retry_count: field_u64(&map, "_retry_count"),
                 moog_retry_count: field_u64(&map, "_moog_retry_count"),
                 ward_replays: field_u64(&map, REPLAYS_FIELD).unwrap_or(0),
-                shedding_reason: Some(field_str(&map, &["shedding_reason"]))
-                    .filter(|s| !s.is_empty()),
-                correlation_id: Some(field_str(&map, &["_correlation_id"]))
-                    .filter(|s| !s.is_empty()),
+                shedding_reason: optional("shedding_reason"),
+                correlation_id: optional("_correlation_id"),
                 payload: String::new(),
                 is_json: true,
                 bytes,
             };
-            let mut value = serde_json::Value::Object(std::mem::take(&mut map));
+            let mut value = serde_json::Value::Object(map);
             redact_value(&mut value);
-            let mut summary = summary;
-            summary.message = redact_text(&summary.message);
-            summary.payload = value.to_string();
-            summary
+            MuttEntry {
+                payload: value.to_string(),
+                ..summary
+            }
         }
         _ => MuttEntry {
             index,
             id,
             host: String::new(),
-            message: redact_text(raw.lines().next().unwrap_or("")),
+            message: redact_text(text.lines().next().unwrap_or("")),
             team: String::new(),
             retry_count: None,
             moog_retry_count: None,
             ward_replays: 0,
             shedding_reason: None,
             correlation_id: None,
-            payload: redact_text(raw),
+            payload: redact_text(&text),
             is_json: false,
             bytes,
         },
@@ -520,15 +627,20 @@ pub enum ReplayEdit {
     Replay(String),
     /// Replayed `max` times already: to the dead list, as it is.
     Poison,
+    /// Not a JSON object: MUTT would discard it unprocessed, so it goes to the dead list as it
+    /// is rather than to a queue.
+    NotJson,
 }
 
-/// The entry as a replay pushes it back: MUTT's retry counters (`counters`) set to 0 and Ward's
-/// replay count raised, every other field kept byte for byte and in order. An entry replayed
-/// `max_replays` times already is poison. Text that is not a JSON object cannot have its
-/// counters reset: it is replayed unchanged only when `counters` is empty.
-pub fn edit_for_replay(raw: &str, counters: &[&str], max_replays: u32) -> ReplayEdit {
-    let Ok(fields) = ordered_fields(raw) else {
-        return ReplayEdit::Replay(raw.to_owned());
+/// The entry as a replay pushes it back: MUTT's retry counters (`counters`) that it carries set
+/// to 0 and Ward's replay count raised; every other field keeps its text and its place. An
+/// entry replayed `max_replays` times already is poison.
+pub fn edit_for_replay(raw: &[u8], counters: &[&str], max_replays: u32) -> ReplayEdit {
+    let Some(fields) = std::str::from_utf8(raw)
+        .ok()
+        .and_then(|text| ordered_fields(text).ok())
+    else {
+        return ReplayEdit::NotJson;
     };
     let replays = fields
         .iter()
@@ -541,29 +653,29 @@ pub fn edit_for_replay(raw: &str, counters: &[&str], max_replays: u32) -> Replay
     }
     let mut out = String::with_capacity(raw.len() + 24);
     out.push('{');
-    let mut first = true;
-    let mut push = |out: &mut String, key: &str, value: &str| {
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        out.push_str(&serde_json::Value::String(key.to_owned()).to_string());
-        out.push(':');
-        out.push_str(value);
-    };
     for (key, value) in &fields {
         if key == REPLAYS_FIELD {
             continue;
         }
-        if counters.contains(&key.as_str()) {
-            push(&mut out, key, "0");
+        let value = if counters.contains(&key.as_str()) {
+            "0"
         } else {
-            push(&mut out, key, value.get());
-        }
+            value.get()
+        };
+        push_field(&mut out, key, value);
     }
-    push(&mut out, REPLAYS_FIELD, &(replays + 1).to_string());
+    push_field(&mut out, REPLAYS_FIELD, &(replays + 1).to_string());
     out.push('}');
     ReplayEdit::Replay(out)
+}
+
+fn push_field(out: &mut String, key: &str, value: &str) {
+    if out.len() > 1 {
+        out.push(',');
+    }
+    out.push_str(&serde_json::Value::String(key.to_owned()).to_string());
+    out.push(':');
+    out.push_str(value);
 }
 
 /// A JSON object's fields in their order, each value as its exact text.
@@ -598,20 +710,34 @@ mod tests {
     #[test]
     fn secrets_are_redacted_at_any_depth_and_in_embedded_json() {
         let raw = r#"{"api_key":"sk-live-123","hostname":"db1","raw_json":"{\"api_key\":\"inner\",\"x\":1}","nested":{"Password":"p"}}"#;
-        let entry = entry_from_raw(0, raw);
+        let entry = entry_from_raw(0, raw.as_bytes());
         assert!(!entry.payload.contains("sk-live-123"), "{}", entry.payload);
         assert!(!entry.payload.contains("inner"), "{}", entry.payload);
         assert!(!entry.payload.contains("\"p\""), "{}", entry.payload);
         assert!(entry.payload.contains("db1"));
-        let text = entry_from_raw(1, "not json api_key=abc123 and token: xyz");
+        let text = entry_from_raw(1, b"not json api_key=abc123 and token: xyz");
         assert_eq!(text.payload, "not json api_key=*** and token: ***");
         assert!(!text.is_json);
+        // Secrets inside values, in embedded arrays, and bearer tokens.
+        let raw = br#"{"message_body":"login password=hunter2 failed","raw_json":"[{"api_key":"deep"}]","h":"Authorization: Bearer sk-abc.def"}"#;
+        let entry = entry_from_raw(2, raw);
+        for secret in ["hunter2", "deep", "sk-abc"] {
+            assert!(
+                !entry.payload.contains(secret),
+                "{secret}: {}",
+                entry.payload
+            );
+        }
+        assert!(!entry.message.contains("hunter2"), "{}", entry.message);
+        let bytes = entry_from_raw(3, b"\xff\xfe not utf-8");
+        assert!(!bytes.is_json);
+        assert_eq!(bytes.id, content_id(b"\xff\xfe not utf-8"));
     }
 
     #[test]
     fn a_summary_reads_mutts_fields() {
         let raw = r#"{"hostname":"web-1","message":"disk full","_retry_count":4,"shedding_reason":"queue_depth_exceeded:2500>2000","_correlation_id":"c-1"}"#;
-        let entry = entry_from_raw(3, raw);
+        let entry = entry_from_raw(3, raw.as_bytes());
         assert_eq!(entry.index, 3);
         assert_eq!(entry.host, "web-1");
         assert_eq!(entry.message, "disk full");
@@ -621,15 +747,15 @@ mod tests {
             entry.shedding_reason.as_deref(),
             Some("queue_depth_exceeded:2500>2000")
         );
-        assert_eq!(entry.id, content_id(raw));
-        assert_ne!(entry.id, content_id("{}"));
+        assert_eq!(entry.id, content_id(raw.as_bytes()));
+        assert_ne!(entry.id, content_id(b"{}"));
     }
 
     #[test]
     fn replay_resets_counters_counts_the_replay_and_keeps_every_other_byte() {
         let raw = r#"{"hostname": "db1", "_retry_count": 4, "ts": 1795558031.7283456, "big": 123456789012345678901234567890, "raw_json": {"a": [1, 2]}}"#;
         let ReplayEdit::Replay(out) =
-            edit_for_replay(raw, &["_retry_count", "_moog_retry_count"], 3)
+            edit_for_replay(raw.as_bytes(), &["_retry_count", "_moog_retry_count"], 3)
         else {
             panic!("not poison");
         };
@@ -637,19 +763,22 @@ mod tests {
             out,
             r#"{"hostname":"db1","_retry_count":0,"ts":1795558031.7283456,"big":123456789012345678901234567890,"raw_json":{"a": [1, 2]},"_ward_replays":1}"#
         );
-        let ReplayEdit::Replay(again) = edit_for_replay(&out, &["_retry_count"], 3) else {
+        let ReplayEdit::Replay(again) = edit_for_replay(out.as_bytes(), &["_retry_count"], 3)
+        else {
             panic!("not poison yet");
         };
         assert!(again.ends_with(r#""_ward_replays":2}"#), "{again}");
         let thrice = r#"{"hostname":"db1","_ward_replays":3}"#;
         assert_eq!(
-            edit_for_replay(thrice, &["_retry_count"], 3),
+            edit_for_replay(thrice.as_bytes(), &["_retry_count"], 3),
             ReplayEdit::Poison
         );
-        assert_eq!(
-            edit_for_replay("plain text", &["_retry_count"], 3),
-            ReplayEdit::Replay("plain text".to_owned())
-        );
+        for not_an_object in [&b"plain text"[..], b"[1, 2]", b"{\"a\": \xff}"] {
+            assert_eq!(
+                edit_for_replay(not_an_object, &["_retry_count"], 3),
+                ReplayEdit::NotJson
+            );
+        }
     }
 
     #[test]
@@ -664,17 +793,23 @@ mod tests {
             s.shed,
             MuttThreshold {
                 at: 50,
-                from_default: false
+                from_default: false,
+                unreadable: None,
             }
         );
         assert_eq!(
             s.warn,
             MuttThreshold {
                 at: defaults::WARN_THRESHOLD,
-                from_default: true
+                from_default: true,
+                unreadable: None,
             }
         );
         assert_eq!(s.mode, "defer");
+        let lots = vec![("alerter_queue_shed_threshold".to_owned(), "lots".to_owned())];
+        let unreadable = MuttShedding::from_config(&lots, 0);
+        assert_eq!(unreadable.shed.unreadable.as_deref(), Some("lots"));
+        assert_eq!(unreadable.shed.at, defaults::SHED_THRESHOLD);
         assert_eq!(
             MuttShedding::from_config(&config, 50).load,
             MuttLoad::Normal
@@ -684,6 +819,26 @@ mod tests {
             MuttShedding::from_config(&warn_only, 11).load,
             MuttLoad::OverWarn
         );
+    }
+
+    #[test]
+    fn settings_are_checked_as_mutt_reads_them() {
+        assert_eq!(
+            check_setting("alerter_queue_shed_threshold", "5000"),
+            Ok(None)
+        );
+        assert!(check_setting("alerter_queue_shed_threshold", "lots").is_err());
+        assert!(check_setting("alerter_shed_mode", "bogus").is_err());
+        assert_eq!(check_setting("alerter_shed_mode", "defer"), Ok(None));
+        assert_eq!(
+            check_setting("slo_ingestor_availability_window_hours", "24"),
+            Ok(None)
+        );
+        assert!(check_setting("slo_x_burn_rate_warning", "high").is_err());
+        assert!(matches!(
+            check_setting("alerter_shed_modee", "dlq"),
+            Ok(Some(_))
+        ));
     }
 
     #[test]

@@ -228,21 +228,38 @@ impl MuttKeys {
         Some((service, queue, beats))
     }
 
-    /// SCAN patterns of the keys MUTT creates per pod, per breaker and per setting.
-    pub fn scan_patterns(&self) -> [String; 5] {
-        let glob = |prefix: &str| format!("{}*", glob_escape(prefix));
+    /// Prefixes of the keys MUTT creates per pod, per breaker and per setting.
+    pub fn scan_prefixes(&self) -> [String; 5] {
         [
-            glob(&self.alerter_processing_prefix),
-            glob(&self.moog_processing_prefix),
-            glob(&self.heartbeat_prefix),
-            glob(&self.breaker_prefix),
-            glob(&self.config_prefix),
+            self.alerter_processing_prefix.clone(),
+            self.moog_processing_prefix.clone(),
+            self.heartbeat_prefix.clone(),
+            self.breaker_prefix.clone(),
+            self.config_prefix.clone(),
         ]
     }
 }
 
+/// The longest prefix all of `names` share (on a char boundary).
+pub fn common_prefix(names: &[String]) -> &str {
+    let Some(first) = names.first() else {
+        return "";
+    };
+    let mut end = first.len();
+    for name in &names[1..] {
+        end = first
+            .char_indices()
+            .zip(name.chars())
+            .take_while(|((_, a), b)| a == b)
+            .last()
+            .map_or(0, |((i, a), _)| i + a.len_utf8())
+            .min(end);
+    }
+    &first[..end]
+}
+
 /// A key prefix as a literal in a SCAN pattern.
-fn glob_escape(text: &str) -> String {
+pub fn glob_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {
@@ -301,7 +318,12 @@ mod tests {
             "mutt:config:alerter_shed_mode"
         );
         assert_eq!(keys.audit, "ward-audit:log");
-        assert_eq!(keys.scan_patterns()[0], "mutt:processing:alerter:*");
+        assert_eq!(common_prefix(&keys.scan_prefixes()), "mutt:");
+        assert_eq!(
+            common_prefix(&["ab:c".to_owned(), "ab:d".to_owned(), "x".to_owned()]),
+            ""
+        );
+        assert_eq!(glob_escape("a*b[1]"), "a\\*b\\[1\\]");
         let (service, queue, beats) = keys
             .processing_list("mutt:processing:moog:moog-5c4b")
             .unwrap();

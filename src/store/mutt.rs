@@ -9,7 +9,7 @@ use std::time::Duration;
 use ::redis::aio::ConnectionManager;
 use ::redis::{Script, Value};
 
-use super::keys::MuttKeys;
+use super::keys::{MuttKeys, common_prefix, glob_escape};
 use super::{StoreError, StoreResult, encode_json};
 use crate::engine::clock::{SharedClock, SystemClock};
 use crate::model::mutt::{
@@ -20,6 +20,10 @@ use crate::model::{AuditEntry, AuditRecord};
 
 /// Keys a SCAN step examines: a few ms of Redis time at most.
 const SCAN_COUNT: usize = 1_000;
+/// How long the keys found by a walk of the keyspace are reused before the next walk: pods and
+/// settings that appear are seen within this; keys that go are seen at once (the read checks
+/// each one).
+const DISCOVERY_TTL_MS: i64 = 10_000;
 /// Entries one step of a search for marked entries reads.
 const SEARCH_CHUNK: isize = 1_000;
 /// Ward's audit stream on a MUTT Redis keeps about this many records.
@@ -93,12 +97,12 @@ pub enum MuttDestination {
     Purge,
 }
 
-/// One entry of a DLQ batch: its exact text as read, where it goes and what is pushed there.
+/// One entry of a DLQ batch: its exact bytes as read, where it goes and what is pushed there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MuttMove {
-    pub raw: String,
+    pub raw: Vec<u8>,
     pub to: MuttDestination,
-    pub push: String,
+    pub push: Vec<u8>,
 }
 
 /// How one DLQ batch went.
@@ -111,6 +115,14 @@ pub struct MuttMoved {
     pub missing: u64,
 }
 
+/// The keys the last walk of the keyspace found.
+#[derive(Debug, Default)]
+struct Discovery {
+    at_ms: Option<i64>,
+    keys: Vec<String>,
+    scanned: u64,
+}
+
 /// Connected to a MUTT deployment's Redis.
 #[derive(Clone)]
 pub struct MuttStore {
@@ -118,6 +130,8 @@ pub struct MuttStore {
     keys: Arc<MuttKeys>,
     breaker_timeout: Duration,
     clock: SharedClock,
+    /// Shared by every clone: the control room's poller and its actions.
+    discovery: Arc<std::sync::Mutex<Discovery>>,
 }
 
 impl std::fmt::Debug for MuttStore {
@@ -143,6 +157,7 @@ impl MuttStore {
             keys: Arc::new(options.keys),
             breaker_timeout: options.breaker_timeout,
             clock: options.clock,
+            discovery: Arc::default(),
         })
     }
 
@@ -154,8 +169,31 @@ impl MuttStore {
         self.clock.now_ms()
     }
 
+    /// MUTT's breaker timeout as configured for Ward (`mutt.breaker_timeout_s`).
     pub fn breaker_timeout(&self) -> Duration {
         self.breaker_timeout
+    }
+
+    /// The timeout MUTT's forwarder uses: its `circuit_breaker_timeout` setting when set (read
+    /// at its start), else `mutt.breaker_timeout_s`.
+    pub async fn effective_breaker_timeout(&self) -> StoreResult<Duration> {
+        let mut conn = self.conn();
+        let setting: Option<String> = ::redis::cmd("GET")
+            .arg(self.keys.config("circuit_breaker_timeout"))
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("mutt breaker timeout"))?;
+        Ok(breaker_timeout_from(
+            setting.as_deref(),
+            self.breaker_timeout,
+        ))
+    }
+
+    /// Walk the keyspace again on the next read (after an action changed it).
+    pub fn forget_discovery(&self) {
+        if let Ok(mut discovery) = self.discovery.lock() {
+            discovery.at_ms = None;
+        }
     }
 
     fn conn(&self) -> ConnectionManager {
@@ -176,8 +214,9 @@ impl MuttStore {
         let plan = ReadPlan::new(&self.keys, found, now);
         let mut args: Vec<String> = plan.keys.iter().map(|(_, how)| (*how).to_owned()).collect();
         if let Some(query) = page {
-            let start = query.offset as i64;
-            let stop = start + query.limit.max(1) as i64 - 1;
+            let start = i64::try_from(query.offset).unwrap_or(i64::MAX);
+            let stop =
+                start.saturating_add(i64::try_from(query.limit.max(1)).unwrap_or(i64::MAX) - 1);
             args.extend([
                 (ReadPlan::dlq_index(query.dlq) + 1).to_string(),
                 start.to_string(),
@@ -238,51 +277,76 @@ impl MuttStore {
                 entries: page_raw
                     .iter()
                     .enumerate()
-                    .map(|(i, raw)| entry_from_raw(query.offset + i as u64, raw))
+                    .map(|(i, raw)| entry_from_raw(query.offset.saturating_add(i as u64), raw))
                     .collect(),
             }
         });
         Ok((section, page, round_trips))
     }
 
-    /// SCAN for the keys MUTT makes per pod, breaker and setting: every pattern's walk advances
-    /// in the same round trip.
+    /// The keys MUTT makes per pod, breaker and setting: one SCAN walk over the prefix they
+    /// share (names outside MUTT's prefixes, or not UTF-8, are dropped), reused for
+    /// `DISCOVERY_TTL_MS`. Returns the keys, the keyspace size and the round trips taken.
     async fn discover(&self) -> StoreResult<(Vec<String>, u64, u32)> {
-        let patterns = self.keys.scan_patterns();
-        let mut cursors: Vec<Option<u64>> = vec![Some(0); patterns.len()];
+        let now = self.now_ms();
+        if let Ok(cached) = self.discovery.lock()
+            && cached
+                .at_ms
+                .is_some_and(|at| (0..DISCOVERY_TTL_MS).contains(&(now - at)))
+        {
+            return Ok((cached.keys.clone(), cached.scanned, 0));
+        }
+        let prefixes = self.keys.scan_prefixes();
+        let pattern = format!("{}*", glob_escape(common_prefix(&prefixes)));
+        let mut conn = self.conn();
         let mut found = Vec::new();
         let mut round_trips = 0;
-        let mut conn = self.conn();
-        while cursors.iter().any(Option::is_some) {
+        let mut cursor = 0u64;
+        let mut scanned = 0u64;
+        loop {
             let mut pipe = ::redis::pipe();
-            let active: Vec<usize> = (0..patterns.len())
-                .filter(|i| cursors[*i].is_some())
-                .collect();
-            for &i in &active {
-                pipe.cmd("SCAN")
-                    .arg(cursors[i].unwrap_or(0))
-                    .arg("MATCH")
-                    .arg(&patterns[i])
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT);
+            pipe.cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            // SCAN does not say how many keys it examined: the keyspace size is the bound.
+            if round_trips == 0 {
+                pipe.cmd("DBSIZE");
             }
-            let replies: Vec<(u64, Vec<String>)> = pipe
+            let replies: Vec<Value> = pipe
                 .query_async(&mut conn)
                 .await
                 .map_err(StoreError::redis("mutt scan"))?;
             round_trips += 1;
-            for (i, (next, keys)) in active.into_iter().zip(replies) {
-                found.extend(keys);
-                cursors[i] = (next != 0).then_some(next);
+            let mut replies = replies.into_iter();
+            let (next, names): (u64, Vec<Vec<u8>>) =
+                ::redis::FromRedisValue::from_redis_value(replies.next().unwrap_or(Value::Nil))
+                    .map_err(|e| protocol(&e.to_string()))?;
+            if let Some(size) = replies.next() {
+                scanned = ::redis::FromRedisValue::from_redis_value(size).unwrap_or(0);
             }
+            found.extend(
+                names
+                    .into_iter()
+                    .filter_map(|name| String::from_utf8(name).ok())
+                    .filter(|name| prefixes.iter().any(|p| name.starts_with(p.as_str()))),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
         found.sort();
         found.dedup();
-        // SCAN does not say how many keys it examined: the keyspace size is the bound.
-        let scanned: u64 = ::redis::cmd("DBSIZE")
-            .query_async(&mut conn)
-            .await
-            .unwrap_or(0);
+        if let Ok(mut cache) = self.discovery.lock() {
+            *cache = Discovery {
+                at_ms: Some(now),
+                keys: found.clone(),
+                scanned,
+            };
+        }
         Ok((found, scanned, round_trips))
     }
 
@@ -309,13 +373,51 @@ impl MuttStore {
     }
 
     /// The oldest `n` entries of a DLQ (its tail), oldest first.
-    pub async fn oldest(&self, dlq: MuttDlqName, n: usize) -> StoreResult<Vec<String>> {
+    pub async fn oldest(&self, dlq: MuttDlqName, n: usize) -> StoreResult<Vec<Vec<u8>>> {
         self.list_oldest(self.keys.dlq(dlq), n).await
+    }
+
+    /// The entry `n` from the oldest end of a DLQ (1 = the oldest), if there is one.
+    pub async fn nth_oldest(&self, dlq: MuttDlqName, n: u64) -> StoreResult<Option<Vec<u8>>> {
+        let Ok(n) = i64::try_from(n) else {
+            return Ok(None);
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut conn = self.conn();
+        ::redis::cmd("LINDEX")
+            .arg(self.keys.dlq(dlq))
+            .arg(-n)
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("mutt dlq read"))
+    }
+
+    /// Whether `entry` is still among the `within` oldest entries of a DLQ.
+    pub async fn among_oldest(
+        &self,
+        dlq: MuttDlqName,
+        entry: &[u8],
+        within: u64,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let at: Option<i64> = ::redis::cmd("LPOS")
+            .arg(self.keys.dlq(dlq))
+            .arg(entry)
+            .arg("RANK")
+            .arg(-1)
+            .arg("MAXLEN")
+            .arg(within)
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("mutt dlq search"))?;
+        Ok(at.is_some())
     }
 
     /// The entries with these content ids (one per id listed), searched from the oldest in
     /// bounded steps; ids not found are left out.
-    pub async fn find(&self, dlq: MuttDlqName, ids: &[String]) -> StoreResult<Vec<String>> {
+    pub async fn find(&self, dlq: MuttDlqName, ids: &[String]) -> StoreResult<Vec<Vec<u8>>> {
         let mut wanted: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for id in ids {
             *wanted.entry(id.as_str()).or_default() += 1;
@@ -325,7 +427,7 @@ impl MuttStore {
         let mut end: isize = -1;
         while !wanted.is_empty() {
             let start = end - SEARCH_CHUNK + 1;
-            let chunk: Vec<String> = ::redis::cmd("LRANGE")
+            let chunk: Vec<Vec<u8>> = ::redis::cmd("LRANGE")
                 .arg(self.keys.dlq(dlq))
                 .arg(start)
                 .arg(end)
@@ -381,6 +483,24 @@ impl MuttStore {
         })
     }
 
+    /// Whether MUTT has written any of a breaker's keys (a name with `:` or glob characters is
+    /// no breaker name).
+    pub async fn breaker_exists(&self, name: &str) -> StoreResult<bool> {
+        if name.is_empty() || name.contains([':', '*', '?', '[', ' ']) {
+            return Ok(false);
+        }
+        let keys = &self.keys;
+        let mut conn = self.conn();
+        let n: u64 = ::redis::cmd("EXISTS")
+            .arg(keys.breaker_state(name))
+            .arg(keys.breaker_failures(name))
+            .arg(keys.breaker_open_time(name))
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("mutt breaker"))?;
+        Ok(n > 0)
+    }
+
     /// Whether a processing list's pod has a heartbeat.
     pub async fn pod_alive(&self, list: &str) -> StoreResult<bool> {
         let (_, _, beats) = self
@@ -397,12 +517,12 @@ impl MuttStore {
     }
 
     /// The oldest `n` entries of any MUTT list (its tail), oldest first.
-    pub async fn list_oldest(&self, key: &str, n: usize) -> StoreResult<Vec<String>> {
+    pub async fn list_oldest(&self, key: &str, n: usize) -> StoreResult<Vec<Vec<u8>>> {
         if n == 0 {
             return Ok(Vec::new());
         }
         let mut conn = self.conn();
-        let mut entries: Vec<String> = ::redis::cmd("LRANGE")
+        let mut entries: Vec<Vec<u8>> = ::redis::cmd("LRANGE")
             .arg(key)
             .arg(-(n as isize))
             .arg(-1)
@@ -610,7 +730,7 @@ impl ReadPlan {
         &self,
         values: Value,
         breaker_timeout: Duration,
-    ) -> StoreResult<(MuttSection, Vec<String>)> {
+    ) -> StoreResult<(MuttSection, Vec<Vec<u8>>)> {
         let Value::Array(mut items) = values else {
             return Err(protocol("the read script did not answer an array"));
         };
@@ -619,37 +739,51 @@ impl ReadPlan {
                 "the read script answered the wrong number of items",
             ));
         }
-        let page: Vec<String> =
+        let page: Vec<Vec<u8>> =
             ::redis::FromRedisValue::from_redis_value(items.pop().unwrap_or(Value::Nil))
                 .map_err(|e| protocol(&e.to_string()))?;
-        let mut cells = self.keys.iter().zip(items);
-        let mut next = |expected: &'static str| -> StoreResult<Cell> {
-            let ((key, _), value) = cells.next().ok_or_else(|| protocol("short read"))?;
-            Cell::decode(key, expected, value)
+        let mut cells = Cells {
+            answers: self
+                .keys
+                .iter()
+                .map(|(key, _)| key.as_str())
+                .zip(items)
+                .collect(),
+            next: 0,
+            skipped: Vec::new(),
         };
+        // The five lists are the key map itself: a wrong type there means the map is wrong.
         let mut lens = [0u64; 5];
         for len in &mut lens {
-            *len = next("list")?.count();
+            *len = cells.strict("list")?.count();
         }
         let mut breakers = Vec::new();
         for name in &self.breakers {
-            let state = next("string")?.text();
-            let failures = next("string")?.text().and_then(|t| t.trim().parse().ok());
-            let open_time_ms = next("string")?
+            let state = cells.lenient("string")?.text();
+            let failures = cells
+                .lenient("string")?
+                .text()
+                .and_then(|t| t.trim().parse().ok());
+            let open_time_ms = cells
+                .lenient("string")?
                 .text()
                 .and_then(|t| t.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite())
                 .map(|s| (s * 1000.0).round() as i64);
             breakers.push(MuttBreaker {
                 name: name.clone(),
                 state,
                 failures,
                 open_time_ms,
-                timeout_ms: breaker_timeout.as_millis() as u64,
+                timeout_ms: 0,
             });
         }
         let mut processing = Vec::new();
         for (key, service, pod) in &self.processing {
-            let length = next("list")?.count();
+            // A list emptied since the walk is gone: not shown.
+            let Cell::Count(length) = cells.lenient("list")? else {
+                continue;
+            };
             processing.push(MuttProcessing {
                 key: key.clone(),
                 service: service.clone(),
@@ -660,8 +794,9 @@ impl ReadPlan {
         }
         let mut pods = Vec::new();
         for key in &self.heartbeats {
-            let ttl = next("ttl")?;
-            let Cell::Ttl(ms) = ttl else { continue };
+            let Cell::Ttl(ms) = cells.lenient("ttl")? else {
+                continue;
+            };
             let rest = key
                 .strip_prefix(self.mutt.heartbeat_prefix.as_str())
                 .unwrap_or(key);
@@ -683,16 +818,28 @@ impl ReadPlan {
         }
         let mut config = Vec::new();
         for setting in &self.settings {
-            if let Some(value) = next("string")?.text() {
+            if let Some(value) = cells.lenient("string")?.text() {
                 config.push((setting.clone(), value));
             }
         }
         let mut counters = [None; 4];
         for counter in &mut counters {
-            *counter = next("string")?
+            *counter = cells
+                .lenient("string")?
                 .text()
                 .and_then(|t| t.trim().parse::<u64>().ok());
         }
+        let timeout = breaker_timeout_from(
+            config
+                .iter()
+                .find(|(k, _)| k == "circuit_breaker_timeout")
+                .map(|(_, v)| v.as_str()),
+            breaker_timeout,
+        );
+        for breaker in &mut breakers {
+            breaker.timeout_ms = timeout.as_millis() as u64;
+        }
+        let skipped_keys = cells.skipped;
         let in_flight = |service: &str| {
             processing
                 .iter()
@@ -750,11 +897,56 @@ impl ReadPlan {
                 },
                 shedding,
                 keys_scanned: 0,
+                skipped_keys,
                 audit: Vec::new(),
             },
             page,
         ))
     }
+}
+
+/// The read script's answers, key by key, in the order asked.
+struct Cells<'a> {
+    answers: Vec<(&'a str, Value)>,
+    next: usize,
+    /// Keys MUTT would not have written so (a type other than MUTT's): shown, not read.
+    skipped: Vec<String>,
+}
+
+impl Cells<'_> {
+    fn take(&mut self, expected: &'static str) -> StoreResult<Cell> {
+        let (key, value) = self
+            .answers
+            .get_mut(self.next)
+            .ok_or_else(|| protocol("short read"))?;
+        self.next += 1;
+        Cell::decode(key, expected, std::mem::replace(value, Value::Nil))
+    }
+
+    /// A key of the key map: another type is the profile's settings being wrong.
+    fn strict(&mut self, expected: &'static str) -> StoreResult<Cell> {
+        self.take(expected)
+    }
+
+    /// A key found by the walk: another type is noted and the key left out.
+    fn lenient(&mut self, expected: &'static str) -> StoreResult<Cell> {
+        match self.take(expected) {
+            Err(StoreError::WrongType { key, found, .. }) => {
+                self.skipped.push(format!("{key} ({found})"));
+                Ok(Cell::Absent)
+            }
+            other => other,
+        }
+    }
+}
+
+/// MUTT's forwarder's breaker timeout: its `circuit_breaker_timeout` setting (seconds) when it
+/// reads as one, else the configured fallback.
+fn breaker_timeout_from(setting: Option<&str>, fallback: Duration) -> Duration {
+    setting
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map_or(fallback, Duration::from_secs_f64)
 }
 
 /// One key's answer from the read script.
@@ -786,10 +978,11 @@ impl Cell {
                 ::redis::FromRedisValue::from_redis_value(v)
                     .map_err(|e| protocol(&e.to_string()))?,
             )),
-            ("string", "string", Some(v)) => Ok(Self::Text(
-                ::redis::FromRedisValue::from_redis_value(v)
-                    .map_err(|e| protocol(&e.to_string()))?,
-            )),
+            ("string", "string", Some(v)) => {
+                let bytes: Vec<u8> = ::redis::FromRedisValue::from_redis_value(v)
+                    .map_err(|e| protocol(&e.to_string()))?;
+                Ok(Self::Text(String::from_utf8_lossy(&bytes).into_owned()))
+            }
             (found, expected, _) => Err(StoreError::WrongType {
                 key: key.to_owned(),
                 found: found.to_owned(),

@@ -1531,6 +1531,19 @@ async fn connect_client(
 }
 
 pub(crate) async fn check_server(conn: &mut ConnectionManager) -> StoreResult<()> {
+    // A server that wants a password accepts the connection and refuses every command after.
+    if let Err(error) = ::redis::cmd("PING").query_async::<String>(conn).await {
+        let refused = matches!(error.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+            || error.kind() == ::redis::ErrorKind::AuthenticationFailed;
+        return Err(if refused {
+            StoreError::Invalid(format!(
+                "the server refused the credentials ({error}): put them in the URL, \
+                 redis://USER:PASSWORD@host:port/"
+            ))
+        } else {
+            StoreError::redis("ping")(error)
+        });
+    }
     match ::redis::cmd("INFO")
         .arg("server")
         .query_async::<String>(conn)

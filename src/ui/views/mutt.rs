@@ -9,7 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::grid::{GridRow, grid, raw, styled};
 use super::{block, figure};
-use crate::model::mutt::{MuttBreaker, MuttLoad, MuttSection, MuttThreshold};
+use crate::model::mutt::{MuttBreaker, MuttLoad, MuttSection};
 use crate::ui::app::App;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, count, fit};
@@ -123,7 +123,6 @@ fn state_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> 
         ),
     ]));
     let sh = &m.shedding;
-    let fallback = |t: &MuttThreshold| if t.from_default { " (default)" } else { "" };
     let (state, item) = match sh.load {
         MuttLoad::Shedding => ("SHEDDING NOW", Item::Error),
         MuttLoad::OverWarn => ("over the warn depth", Item::Warn),
@@ -137,9 +136,9 @@ fn state_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> 
                 " · mode {} · alert queue warn {}{} / shed {}{} · ingest cap {}",
                 fit(&sh.mode, 8),
                 count(sh.warn.at),
-                fallback(&sh.warn),
+                fit(&sh.warn.provenance(), 60),
                 count(sh.shed.at),
-                fallback(&sh.shed),
+                fit(&sh.shed.provenance(), 60),
                 count(sh.ingest_cap)
             ),
             text,
