@@ -299,6 +299,8 @@ impl MuttActions {
             report.outcome = Outcome::Indeterminate(error.to_string());
         }
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // A setting set or a list emptied shows on the next read, not after the next walk.
+        self.store.forget_discovery();
         report.audit_id = self.audit(plan, &report).await;
         Ok(report)
     }
