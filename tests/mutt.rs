@@ -458,6 +458,24 @@ fn mutt_app(
     )
 }
 
+/// No plan was asked for: nothing left the app.
+fn plans_nothing(effects: &[ward::ui::app::Effect]) -> bool {
+    !effects
+        .iter()
+        .any(|e| matches!(e, ward::ui::app::Effect::Plan { .. }))
+}
+
+/// The plan of replaying all of the forwarder's DLQ.
+async fn replay_all_of_moog(actions: &MuttActions) -> ward::actions::Plan {
+    actions
+        .plan(Action::MuttReplay {
+            dlq: MuttDlqName::Moog,
+            scope: MuttScope::All,
+        })
+        .await
+        .unwrap()
+}
+
 fn render(app: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     let theme = Theme::load("default", &[]).unwrap();
@@ -583,13 +601,7 @@ async fn keys_in_the_control_room_propose_mutt_actions() {
 async fn replay_moves_exactly_the_planned_entries_with_counters_reset() {
     let m = Mutt::start(Some(NOW_S));
     let actions = m.actions(Policy::writable()).await;
-    let plan = actions
-        .plan(Action::MuttReplay {
-            dlq: MuttDlqName::Moog,
-            scope: MuttScope::All,
-        })
-        .await
-        .unwrap();
+    let plan = replay_all_of_moog(&actions).await;
     assert_eq!(plan.count, 5);
     assert_eq!(
         plan.action,
@@ -1157,25 +1169,14 @@ async fn replay_on_an_orphan_row_proposes_its_requeue() {
     );
     app.run(ward::ui::Command::Down);
     let effects = app.run(ward::ui::Command::Replay);
-    assert!(
-        !effects
-            .iter()
-            .any(|e| matches!(e, ward::ui::app::Effect::Plan { .. })),
-        "a live pod's list is not requeued"
-    );
+    assert!(plans_nothing(&effects), "a live pod's list is not requeued");
 }
 
 #[tokio::test]
 async fn a_replay_never_takes_entries_newer_than_its_plan_even_when_mutt_took_some() {
     let m = Mutt::start(Some(NOW_S));
     let actions = m.actions(Policy::writable()).await;
-    let plan = actions
-        .plan(Action::MuttReplay {
-            dlq: MuttDlqName::Moog,
-            scope: MuttScope::All,
-        })
-        .await
-        .unwrap();
+    let plan = replay_all_of_moog(&actions).await;
     assert_eq!(plan.count, 5);
     // Between plan and run, MUTT-like consumers take the two oldest from the same end, and two
     // alerts fail anew.
@@ -1195,13 +1196,7 @@ async fn a_replay_never_takes_entries_newer_than_its_plan_even_when_mutt_took_so
     assert_eq!(left.lines().count(), 2, "{left}");
     assert!(left.contains("late-1") && left.contains("late-2"), "{left}");
     // All planned entries gone: nothing is taken.
-    let plan = actions
-        .plan(Action::MuttReplay {
-            dlq: MuttDlqName::Moog,
-            scope: MuttScope::All,
-        })
-        .await
-        .unwrap();
+    let plan = replay_all_of_moog(&actions).await;
     m.cli(&["DEL", "mutt:dlq:moog"]);
     m.cli(&["LPUSH", "mutt:dlq:moog", r#"{"hostname":"later"}"#]);
     let report = actions
