@@ -258,6 +258,35 @@ pub fn common_prefix(names: &[String]) -> &str {
     &first[..end]
 }
 
+/// One SCAN pattern matching every key under `prefixes` and as little else as a glob can say:
+/// their shared prefix, then a class of the characters that follow it (`mutt:[chp]*` for
+/// MUTT's config, circuit_breaker, heartbeat and processing keys), so the server filters out
+/// the rest (metrics, unhandled counters, rate limits).
+pub fn scan_pattern(prefixes: &[String]) -> String {
+    let shared = common_prefix(prefixes);
+    let mut next: Vec<char> = prefixes
+        .iter()
+        .filter_map(|p| p[shared.len()..].chars().next())
+        .collect();
+    next.sort_unstable();
+    next.dedup();
+    // A prefix that is the shared part itself leaves every key under it in play.
+    if next.is_empty() || prefixes.iter().any(|p| p.len() == shared.len()) {
+        return format!("{}*", glob_escape(shared));
+    }
+    let class: String = next
+        .iter()
+        .map(|c| {
+            if matches!(c, ']' | '\\' | '^' | '-' | '[') {
+                format!("\\{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    format!("{}[{class}]*", glob_escape(shared))
+}
+
 /// A key prefix as a literal in a SCAN pattern.
 pub fn glob_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -319,6 +348,12 @@ mod tests {
         );
         assert_eq!(keys.audit, "ward-audit:log");
         assert_eq!(common_prefix(&keys.scan_prefixes()), "mutt:");
+        assert_eq!(scan_pattern(&keys.scan_prefixes()), "mutt:[chp]*");
+        assert_eq!(
+            scan_pattern(&["a:".to_owned(), "a:b".to_owned()]),
+            "a:*",
+            "one prefix is the shared part: everything under it"
+        );
         assert_eq!(
             common_prefix(&["ab:c".to_owned(), "ab:d".to_owned(), "x".to_owned()]),
             ""

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ::redis::aio::ConnectionManager;
 use ::redis::{Script, Value};
 
-use super::keys::{MuttKeys, common_prefix, glob_escape};
+use super::keys::{MuttKeys, scan_pattern};
 use super::{StoreError, StoreResult, encode_json};
 use crate::engine::clock::{SharedClock, SystemClock};
 use crate::model::mutt::{
@@ -297,7 +297,7 @@ impl MuttStore {
             return Ok((cached.keys.clone(), cached.scanned, 0));
         }
         let prefixes = self.keys.scan_prefixes();
-        let pattern = format!("{}*", glob_escape(common_prefix(&prefixes)));
+        let pattern = scan_pattern(&prefixes);
         let mut conn = self.conn();
         let mut found = Vec::new();
         let mut round_trips = 0;
