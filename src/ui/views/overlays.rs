@@ -208,15 +208,17 @@ fn confirm_dialog(
                     .map_or_else(|| "-".to_owned(), |d| age(d.as_millis() as u64)),
             )));
             for row in &plan.sample {
+                // A marked id or a MUTT entry carries no failure time: say so, not 00:00:00.
+                let when = if row.last_failure_ms > 0 {
+                    clock(row.last_failure_ms)
+                } else {
+                    "--:--:--".to_owned()
+                };
                 lines.push(Line::styled(
                     fit(
                         &format!(
                             "  {} {} {} {} {}",
-                            clock(row.last_failure_ms),
-                            row.id,
-                            row.tenant,
-                            row.error_class,
-                            row.error_message
+                            when, row.id, row.tenant, row.error_class, row.error_message
                         ),
                         120,
                     ),
