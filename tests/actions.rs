@@ -502,6 +502,75 @@ async fn overrides_show_owner_reason_age_and_expiry_and_end_by_themselves(h: Har
     );
 }
 
+/// What the plan says is what runs: a bounded run (`max`) plans that many, and a paced run
+/// moves at most a second's worth per batch, so the pace holds from the first batch.
+async fn a_bounded_paced_plan_says_what_runs(h: Harness) {
+    fill_dlq(&h, "delivery", 9, "acme", "http_500", "deliver").await;
+    let settings = Settings {
+        batch_size: 50,
+        rate_per_s: Some(2),
+        max_items: Some(5),
+        ..Settings::default()
+    };
+    let action = Action::Replay {
+        queue: queue("delivery"),
+        from: FailedSet::Dlq,
+        scope: Scope::Filter(DlqFilter::default()),
+        reset_attempts: true,
+    };
+    let (actions, bounded) = plan(&h, action, settings).await;
+    assert_eq!(bounded.count, 5, "max=5 plans 5, not the 9 that match");
+    assert_eq!(
+        bounded.batch_size, 2,
+        "a batch is at most a second's worth at 2/s"
+    );
+    assert_eq!(bounded.eta, Some(std::time::Duration::from_millis(2_500)));
+    let mut batches = Vec::new();
+    let report = actions
+        .execute(&bounded, &CancellationToken::new(), &mut |p| {
+            batches.push(p.done);
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.moved, 5);
+    assert_eq!(batches.last(), Some(&5));
+    let mut before = 0;
+    for done in &batches {
+        assert!(
+            done - before <= 2,
+            "a batch over a second's worth: {batches:?}"
+        );
+        before = *done;
+    }
+    assert!(
+        report.duration_ms >= 1_000,
+        "paced from the first batch: {} ms for {batches:?}",
+        report.duration_ms
+    );
+    // A single change has no pace and no batch to speak of.
+    let (_, single) = plan(
+        &h,
+        Action::BreakerForceOpen {
+            backend: "slack".into(),
+            until_ms: h.store.now_ms() + 60_000,
+            reason: "vendor outage".into(),
+        },
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(
+        (single.count, single.rate_per_s, single.eta),
+        (1, None, None)
+    );
+    assert!(
+        single
+            .summary
+            .starts_with("force the slack breaker open until 20"),
+        "the expiry is in the words: {}",
+        single.summary
+    );
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
@@ -518,4 +587,5 @@ on_both!(
     dry_run_changes_nothing_but_is_audited,
     overrides_show_owner_reason_age_and_expiry_and_end_by_themselves,
     ending_an_expired_override_spares_one_set_again,
+    a_bounded_paced_plan_says_what_runs,
 );

@@ -58,7 +58,7 @@ fn replay_from_the_dlq_is_audited_and_quit_restores_the_terminal() {
         "a replay dialog planning > 0",
         Duration::from_secs(10),
         |s| {
-            s.contains("┌ replay")
+            s.contains("┌ Replay")
                 .then(|| capture(&plan, s).filter(|&n| n > 0))
                 .flatten()
         },
@@ -73,7 +73,7 @@ fn replay_from_the_dlq_is_audited_and_quit_restores_the_terminal() {
 
     pty.press("\r");
     pty.wait_for("the replay dialog to close", Duration::from_secs(10), |s| {
-        (!s.contains("┌ replay")).then_some(())
+        (!s.contains("┌ Replay")).then_some(())
     });
 
     pty.press("6");

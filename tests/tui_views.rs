@@ -793,3 +793,158 @@ fn every_figure_the_views_draw_is_in_the_status_json() {
         }
     }
 }
+
+/// Every kind of action has a dialog in the operator's words: a human title, and for a single
+/// change no count, batch or pace; its result says "applied", not "moved 1".
+#[test]
+#[allow(clippy::too_many_lines)] // one example per action kind, field by field
+fn every_action_kind_has_a_dialog_in_the_operators_words() {
+    use ward::actions::{ActionKind, MuttScope};
+    use ward::model::mutt::MuttDlqName;
+    let reason = || "incident 42".to_owned();
+    let q = QueueName::delivery;
+    let examples = vec![
+        Action::Replay {
+            queue: q(),
+            from: FailedSet::Dlq,
+            scope: Scope::Filter(ward::store::DlqFilter::default()),
+            reset_attempts: true,
+        },
+        Action::Purge {
+            queue: q(),
+            set: FailedSet::Dlq,
+            scope: Scope::Filter(ward::store::DlqFilter::default()),
+        },
+        Action::MoveToDead {
+            queue: q(),
+            scope: Scope::Filter(ward::store::DlqFilter::default()),
+        },
+        Action::Shedding {
+            mode: ShedMode::Dlq,
+            reason: reason(),
+            expires_at_ms: Some(NOW + 3_600_000),
+        },
+        Action::SetThreshold {
+            queue: q(),
+            threshold: ward::model::Threshold::Shed,
+            value: Some(10),
+            reason: reason(),
+        },
+        Action::BreakerForceOpen {
+            backend: "slack".into(),
+            until_ms: NOW + 900_000,
+            reason: reason(),
+        },
+        Action::BreakerDisable {
+            backend: "slack".into(),
+            reason: reason(),
+        },
+        Action::BreakerReset {
+            backend: "slack".into(),
+            reason: reason(),
+        },
+        Action::EmergencyStop {
+            backend: None,
+            on: true,
+            reason: reason(),
+            expires_at_ms: Some(NOW + 3_600_000),
+        },
+        Action::SetConfig {
+            key: "k".into(),
+            value: Some("v".into()),
+            reason: reason(),
+        },
+        Action::SendTestAlert {
+            channel: None,
+            tenant: "acme".into(),
+            summary: "test".into(),
+        },
+        Action::EndExpired {
+            flag: "shedding_mode".into(),
+            expected: FlagState {
+                value: "dlq".into(),
+                owner: "ops".into(),
+                reason: "old".into(),
+                set_at_ms: NOW - 10,
+                expires_at_ms: Some(NOW - 1),
+            },
+        },
+        Action::MuttReplay {
+            dlq: MuttDlqName::Moog,
+            scope: MuttScope::Oldest(5),
+        },
+        Action::MuttMoveToDead {
+            dlq: MuttDlqName::Alerter,
+            scope: MuttScope::Oldest(5),
+        },
+        Action::MuttPurge {
+            dlq: MuttDlqName::Dead,
+            scope: MuttScope::Oldest(5),
+        },
+        Action::MuttSetConfig {
+            key: "alerter_shed_mode".into(),
+            value: Some("defer".into()),
+            reason: reason(),
+        },
+        Action::MuttBreaker {
+            name: "moogsoft".into(),
+            open_until_ms: Some(NOW + 900_000),
+            reason: reason(),
+        },
+        Action::MuttRequeueOrphan {
+            list: "mutt:processing:moog:pod-1".into(),
+        },
+    ];
+    let kinds: std::collections::BTreeSet<ActionKind> = examples.iter().map(Action::kind).collect();
+    assert_eq!(kinds.len(), ActionKind::ALL.len(), "one example per kind");
+    for action in examples {
+        let kind = action.kind();
+        let mut app = app();
+        app.propose(action.clone(), ward::actions::Origin::Key);
+        let count = if action.is_bulk() { 5 } else { 1 };
+        app.job(
+            dialog(&app),
+            JobEvent::Planned(Ok(plan_for(action.clone(), count))),
+        );
+        let screen = screen(&app, 200, 50);
+        assert!(screen.contains(kind.title()), "{kind:?}: {screen}");
+        assert!(
+            !screen.contains(&format!(" {} ", kind.as_str())),
+            "{kind:?}: the internal name is not the title"
+        );
+        if action.is_bulk() {
+            assert!(screen.contains("count 5 · batch"), "{kind:?}: {screen}");
+        } else {
+            assert!(!screen.contains("batch"), "{kind:?}: {screen}");
+            assert!(screen.contains("one change, applied at once"), "{kind:?}");
+        }
+        assert!(screen.contains("enter confirms"), "{kind:?}: {screen}");
+    }
+    // A single change that ran says it was applied.
+    let mut app = app();
+    let stop = Action::BreakerReset {
+        backend: "slack".into(),
+        reason: reason(),
+    };
+    app.propose(stop.clone(), ward::actions::Origin::Key);
+    app.job(dialog(&app), JobEvent::Planned(Ok(plan_for(stop, 1))));
+    let ticket = dialog(&app);
+    app.key(key(KeyCode::Enter));
+    app.job(
+        ticket,
+        JobEvent::Finished(Ok(Report {
+            plan_id: "01PLAN".to_owned(),
+            outcome: Outcome::Completed,
+            moved: 1,
+            poisoned: 0,
+            vanished: 0,
+            batches: 0,
+            remaining: None,
+            duration_ms: 3,
+            audit_id: Some("1-0".to_owned()),
+        })),
+    );
+    let screen = screen(&app, 200, 50);
+    assert!(screen.contains("completed · applied"), "{screen}");
+    assert!(!screen.contains("moved 1"), "{screen}");
+}

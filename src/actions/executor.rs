@@ -27,14 +27,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Entries per second so far.
-    pub fn rate(&self) -> f64 {
+    /// Entries per second so far; `None` before a second has passed (one batch is no rate).
+    pub fn rate(&self) -> Option<f64> {
         let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.done as f64 / secs
-        } else {
-            0.0
-        }
+        (secs >= 1.0).then(|| self.done as f64 / secs)
     }
 }
 

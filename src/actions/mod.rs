@@ -195,6 +195,26 @@ impl ActionKind {
         Self::MuttRequeueOrphan,
     ];
 
+    /// The operator's name for it: dialog titles and help.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Replay | Self::MuttReplay => "Replay",
+            Self::Purge | Self::MuttPurge => "Purge",
+            Self::MoveToDead | Self::MuttMoveToDead => "Move to the dead list",
+            Self::Shedding => "Load shedding",
+            Self::SetThreshold => "Queue threshold",
+            Self::BreakerForceOpen => "Force breaker open",
+            Self::BreakerDisable => "Disable breaker",
+            Self::BreakerReset => "Reset breaker",
+            Self::EmergencyStop => "Emergency stop",
+            Self::SetConfig | Self::MuttSetConfig => "Setting",
+            Self::SendTestAlert => "Test alert",
+            Self::EndExpired => "End an expired override",
+            Self::MuttBreaker => "Breaker",
+            Self::MuttRequeueOrphan => "Requeue a dead pod's entries",
+        }
+    }
+
     /// Acts on a MUTT deployment (`--profile mutt`), not on Ward's store.
     pub fn is_mutt(self) -> bool {
         matches!(
@@ -435,7 +455,11 @@ impl Action {
                 "move {} from the DLQ of {queue} to the dead list",
                 describe_scope(scope)
             ),
-            Self::Shedding { mode, .. } => format!("set shedding to {}", mode.as_str()),
+            Self::Shedding {
+                mode,
+                expires_at_ms,
+                ..
+            } => format!("set shedding to {}{}", mode.as_str(), until(*expires_at_ms)),
             Self::SetThreshold {
                 queue,
                 threshold,
@@ -445,17 +469,22 @@ impl Action {
                 Some(v) => format!("set the {} depth of {queue} to {v}", threshold.as_str()),
                 None => format!("remove the {} depth of {queue}", threshold.as_str()),
             },
-            Self::BreakerForceOpen { backend, .. } => {
-                format!("force the {backend} breaker open")
-            }
+            Self::BreakerForceOpen {
+                backend, until_ms, ..
+            } => format!("force the {backend} breaker open{}", until(Some(*until_ms))),
             Self::BreakerDisable { backend, .. } => format!("disable the {backend} breaker"),
             Self::BreakerReset { backend, .. } => format!("reset the {backend} breaker"),
-            Self::EmergencyStop { backend, on, .. } => {
+            Self::EmergencyStop {
+                backend,
+                on,
+                expires_at_ms,
+                ..
+            } => {
                 let what = backend
                     .as_deref()
                     .map_or_else(|| "all sending".to_owned(), |b| format!("sending to {b}"));
                 if *on {
-                    format!("emergency stop: {what}")
+                    format!("emergency stop: {what}{}", until(*expires_at_ms))
                 } else {
                     format!("resume {what}")
                 }
@@ -472,6 +501,13 @@ impl Action {
                 "end the expired override {flag} (set by {}: {})",
                 expected.owner, expected.reason
             ),
+            mutt => mutt.describe_mutt(),
+        }
+    }
+
+    /// The MUTT actions' line (see `describe`).
+    fn describe_mutt(&self) -> String {
+        match self {
             Self::MuttReplay { dlq, scope } => format!(
                 "replay {} of MUTT's {dlq} DLQ to the {} queue",
                 scope.describe(),
@@ -510,8 +546,16 @@ impl Action {
             Self::MuttRequeueOrphan { list } => {
                 format!("put the in-flight entries of {list} back on their queue")
             }
+            _ => String::new(),
         }
     }
+}
+
+/// ` until 2026-12-06T14:30:00.000Z`, or nothing without an expiry.
+fn until(at_ms: Option<i64>) -> String {
+    at_ms.map_or_else(String::new, |at| {
+        format!(" until {}", crate::model::time::format_rfc3339_ms(at))
+    })
 }
 
 fn set_name(set: FailedSet) -> &'static str {

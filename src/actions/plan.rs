@@ -106,6 +106,8 @@ impl Actions {
             }
             None => (1, Vec::new()),
         };
+        // A bounded run (`max=`) moves at most that many: the plan says so.
+        let count = self.settings.max_items.map_or(count, |max| count.min(max));
         let warnings = warnings(&action);
         Ok(Plan::assemble(
             action,
@@ -130,6 +132,13 @@ impl Plan {
         now: i64,
     ) -> Self {
         let bulk = action.is_bulk();
+        let rate_per_s = settings.rate_per_s.filter(|r| bulk && *r > 0);
+        // Pacing happens between batches: a batch larger than a second's worth would outrun it.
+        let batch_size = rate_per_s.map_or(settings.batch_size, |r| {
+            settings
+                .batch_size
+                .min(usize::try_from(r).unwrap_or(usize::MAX))
+        });
         Self {
             id: new_ulid(now),
             summary: action.describe(),
@@ -137,8 +146,8 @@ impl Plan {
             tier: action.tier(),
             count,
             sample,
-            batch_size: settings.batch_size.clamp(1, MAX_BATCH),
-            rate_per_s: settings.rate_per_s.filter(|_| bulk),
+            batch_size: batch_size.clamp(1, MAX_BATCH),
+            rate_per_s,
             eta: if bulk { settings.eta(count) } else { None },
             warnings,
             planned_at_ms: now,

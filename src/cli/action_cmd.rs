@@ -741,11 +741,13 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
             {
                 last_shown = Instant::now();
                 eprintln!(
-                    "ward {verb}: {}/{} entries, {} batches, {:.0}/s",
+                    "ward {verb}: {}/{} entries, {} batches, {}",
                     progress.done,
                     progress.total,
                     progress.batches,
-                    progress.rate()
+                    progress
+                        .rate()
+                        .map_or_else(|| "rate not known yet".to_owned(), |r| format!("{r:.0}/s"))
                 );
             }
         })

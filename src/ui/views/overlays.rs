@@ -99,6 +99,30 @@ fn inspector(
     );
 }
 
+/// How a run ended, in the terms of what it did: entries for bulk actions, the change for others.
+fn done_line(action: &crate::actions::Action, report: &crate::actions::Report) -> String {
+    if !action.is_bulk() {
+        let what = if report.moved > 0 {
+            "applied"
+        } else {
+            "nothing changed: the state had changed meanwhile"
+        };
+        return format!("{} · {what}", report.outcome.as_str());
+    }
+    let gone = if report.vanished > 0 {
+        format!(" · {} gone before their batch", report.vanished)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} · moved {} · poisoned {} · {} batches{gone}",
+        report.outcome.as_str(),
+        report.moved,
+        report.poisoned,
+        report.batches
+    )
+}
+
 fn help(app: &App, theme: &Theme, frame: &mut Frame, body: Rect, scroll: usize) {
     let area = centered(body, 96.min(body.width), body.height);
     frame.render_widget(Clear, area);
@@ -198,15 +222,19 @@ fn confirm_dialog(
                 fit(&plan.summary, 120),
                 theme.style(Item::Title),
             ));
-            lines.push(Line::raw(format!(
-                "count {} · batch {} · rate {} · ETA {}",
-                plan.count,
-                plan.batch_size,
-                plan.rate_per_s
-                    .map_or_else(|| "unpaced".to_owned(), |r| format!("{r}/s")),
-                plan.eta
-                    .map_or_else(|| "-".to_owned(), |d| age(d.as_millis() as u64)),
-            )));
+            if plan.action.is_bulk() {
+                lines.push(Line::raw(format!(
+                    "count {} · batch {} · rate {} · ETA {}",
+                    plan.count,
+                    plan.batch_size,
+                    plan.rate_per_s
+                        .map_or_else(|| "unpaced".to_owned(), |r| format!("{r}/s")),
+                    plan.eta
+                        .map_or_else(|| "-".to_owned(), |d| age(d.as_millis() as u64)),
+                )));
+            } else {
+                lines.push(Line::raw("one change, applied at once"));
+            }
             for row in &plan.sample {
                 // A marked id or a MUTT entry carries no failure time: say so, not 00:00:00.
                 let when = if row.last_failure_ms > 0 {
@@ -249,11 +277,12 @@ fn confirm_dialog(
             ));
             match progress {
                 Some(p) => lines.push(Line::raw(format!(
-                    "{} / {} · {} batches · {:.0}/s",
+                    "{} / {} · {} batches · {}",
                     p.done,
                     p.total,
                     p.batches,
                     p.rate()
+                        .map_or_else(|| "rate not known yet".to_owned(), |r| format!("{r:.0}/s"))
                 ))),
                 None => lines.push(Line::raw("starting…")),
             }
@@ -267,13 +296,7 @@ fn confirm_dialog(
             match result {
                 Ok(report) => {
                     lines.push(Line::styled(
-                        format!(
-                            "{} · moved {} · poisoned {} · {} batches",
-                            report.outcome.as_str(),
-                            report.moved,
-                            report.poisoned,
-                            report.batches
-                        ),
+                        done_line(&plan.action, report),
                         theme.style(Item::Ok),
                     ));
                     if let Some(remaining) = report.remaining {
@@ -298,7 +321,7 @@ fn confirm_dialog(
     let width = 100.min(body.width);
     let area = centered(body, width, lines.len() as u16 + 2);
     frame.render_widget(Clear, area);
-    let title = format!(" {} ", confirm.action.kind().as_str());
+    let title = format!(" {} ", confirm.action.kind().title());
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
