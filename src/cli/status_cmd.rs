@@ -14,8 +14,8 @@ use crate::config::Config;
 use crate::headless::status::{self, SloReader, Status};
 use crate::headless::{Thresholds, render};
 use crate::model::Profile;
+use crate::sources::poller::Attached;
 use crate::sources::poller::Builder;
-use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum StatusFormat {
@@ -215,12 +215,6 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The deployment a headless read attaches to.
-enum Attached {
-    Ward(Arc<dyn Store>),
-    Mutt(crate::store::mutt::MuttStore),
 }
 
 /// Attach for reading only: on Redis nothing is written, not even a layout mark.

@@ -10,7 +10,7 @@ use ::redis::aio::ConnectionManager;
 use ::redis::{Script, Value};
 
 use super::keys::{MuttKeys, scan_pattern};
-use super::{StoreError, StoreResult, encode_json};
+use super::{StoreError, StoreResult};
 use crate::engine::clock::{SharedClock, SystemClock};
 use crate::model::mutt::{
     MuttBreaker, MuttCounters, MuttDlq, MuttDlqName, MuttPage, MuttPod, MuttProcessing, MuttQueue,
@@ -232,15 +232,7 @@ impl MuttStore {
             cmd.arg(&args);
             cmd
         };
-        let audit = || {
-            let mut cmd = ::redis::cmd("XREVRANGE");
-            cmd.arg(&self.keys.audit)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(audit_rows.max(1));
-            cmd
-        };
+        let audit = || super::redis::audit_read_cmd(&self.keys.audit, audit_rows.max(1));
         let mut conn = self.conn();
         let mut pipe = ::redis::pipe();
         pipe.add_command(script("EVALSHA", scripts().read.get_hash()))
@@ -609,34 +601,13 @@ impl MuttStore {
 
     /// Append to Ward's own audit stream (outside MUTT's namespace).
     pub async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String> {
-        let json = encode_json("audit record", record)?;
-        let mut conn = self.conn();
-        ::redis::cmd("XADD")
-            .arg(&self.keys.audit)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(AUDIT_MAX_LEN)
-            .arg("*")
-            .arg("r")
-            .arg(json)
-            .query_async(&mut conn)
+        super::redis::audit_append_to(&mut self.conn(), &self.keys.audit, AUDIT_MAX_LEN, record)
             .await
-            .map_err(StoreError::redis("audit append"))
     }
 
     /// The newest audit records, newest first.
     pub async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
-        let mut conn = self.conn();
-        let reply: ::redis::streams::StreamRangeReply = ::redis::cmd("XREVRANGE")
-            .arg(&self.keys.audit)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut conn)
-            .await
-            .map_err(StoreError::redis("audit read"))?;
-        Ok(super::redis::decode_audit(reply))
+        super::redis::audit_recent_from(&mut self.conn(), &self.keys.audit, limit).await
     }
 }
 
@@ -717,12 +688,9 @@ impl ReadPlan {
         }
     }
 
+    /// A DLQ's place among the keys read: after the two queues, in `MuttDlqName::ALL`'s order.
     fn dlq_index(dlq: MuttDlqName) -> usize {
-        match dlq {
-            MuttDlqName::Alerter => 2,
-            MuttDlqName::Moog => 3,
-            MuttDlqName::Dead => 4,
-        }
+        2 + MuttDlqName::ALL.iter().position(|d| *d == dlq).unwrap_or(0)
     }
 
     #[allow(clippy::too_many_lines)] // one decode per kind of key, in the order they were asked

@@ -1196,33 +1196,17 @@ impl Store for RedisStore {
     }
 
     async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String> {
-        let json = encode_json("audit record", record)?;
-        let mut conn = self.conn();
-        ::redis::cmd("XADD")
-            .arg(self.inner.keys.audit())
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(AUDIT_MAX_LEN)
-            .arg("*")
-            .arg("r")
-            .arg(json)
-            .query_async(&mut conn)
-            .await
-            .map_err(StoreError::redis("audit append"))
+        audit_append_to(
+            &mut self.conn(),
+            &self.inner.keys.audit(),
+            AUDIT_MAX_LEN,
+            record,
+        )
+        .await
     }
 
     async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
-        let mut conn = self.conn();
-        let reply: ::redis::streams::StreamRangeReply = ::redis::cmd("XREVRANGE")
-            .arg(self.inner.keys.audit())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut conn)
-            .await
-            .map_err(StoreError::redis("audit read"))?;
-        Ok(decode_audit(reply))
+        audit_recent_from(&mut self.conn(), &self.inner.keys.audit(), limit).await
     }
 
     async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
@@ -1252,12 +1236,7 @@ impl Store for RedisStore {
             .hgetall(keys.breakers())
             .hgetall(keys.config())
             .hgetall(keys.workers());
-        pipe.cmd("XREVRANGE")
-            .arg(keys.audit())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(audit_limit.max(1));
+        pipe.add_command(audit_read_cmd(&keys.audit(), audit_limit.max(1)));
         let mut conn = self.conn();
         let replies: Vec<Value> = pipe
             .query_async(&mut conn)
@@ -1761,6 +1740,47 @@ fn decode_flags(raw: Vec<(String, String)>) -> Vec<(String, FlagState)> {
     let mut flags = decode_json_pairs("flag", raw);
     flags.sort_by(|a, b| a.0.cmp(&b.0));
     flags
+}
+
+/// Append one record to an audit stream kept near `max_len` records; returns its id.
+pub(crate) async fn audit_append_to(
+    conn: &mut ConnectionManager,
+    key: &str,
+    max_len: usize,
+    record: &AuditRecord,
+) -> StoreResult<String> {
+    let json = encode_json("audit record", record)?;
+    ::redis::cmd("XADD")
+        .arg(key)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(max_len)
+        .arg("*")
+        .arg("r")
+        .arg(json)
+        .query_async(conn)
+        .await
+        .map_err(StoreError::redis("audit append"))
+}
+
+/// The newest `limit` records of an audit stream, newest first (for a pipeline).
+pub(crate) fn audit_read_cmd(key: &str, limit: usize) -> ::redis::Cmd {
+    let mut cmd = ::redis::cmd("XREVRANGE");
+    cmd.arg(key).arg("+").arg("-").arg("COUNT").arg(limit);
+    cmd
+}
+
+/// The newest `limit` records of an audit stream, newest first.
+pub(crate) async fn audit_recent_from(
+    conn: &mut ConnectionManager,
+    key: &str,
+    limit: usize,
+) -> StoreResult<Vec<AuditEntry>> {
+    let reply: ::redis::streams::StreamRangeReply = audit_read_cmd(key, limit)
+        .query_async(conn)
+        .await
+        .map_err(StoreError::redis("audit read"))?;
+    Ok(decode_audit(reply))
 }
 
 /// Audit records as XREVRANGE returns them, skipping (and logging) unreadable ones.

@@ -889,13 +889,10 @@ impl App {
                 from: FailedSet::Dead,
                 ..
             } => Err("MUTT's dead list names no source queue to replay to".to_owned()),
-            Action::Replay { scope: s, .. } if dlq == MuttDlqName::Dead => {
-                let _ = scope(&s)?;
-                Err(
-                    "MUTT's dead list names no source queue: switch to the alerter or moog DLQ"
-                        .to_owned(),
-                )
-            }
+            Action::Replay { .. } if dlq == MuttDlqName::Dead => Err(
+                "MUTT's dead list names no source queue: switch to the alerter or moog DLQ"
+                    .to_owned(),
+            ),
             Action::Replay { scope: s, .. } => Ok(Action::MuttReplay {
                 dlq,
                 scope: scope(&s)?,
