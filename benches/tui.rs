@@ -262,6 +262,7 @@ async fn audit(store: &MemoryStore, now: i64) {
             origin: ["key", "command", "headless", "automatic"][i as usize % 4].to_owned(),
             target: "prod".to_owned(),
             batch_id: format!("01PLAN{i:020}"),
+            reason: String::new(),
         };
         store.audit_append(&record).await.unwrap();
     }

@@ -396,7 +396,10 @@ async fn check_walks_every_exit_code_through_an_incident() {
 /// Every action subcommand, each with what it changes when it runs.
 fn subcommands() -> Vec<(&'static str, Vec<&'static str>)> {
     vec![
-        ("replay", vec!["replay", "--error", "timeout"]),
+        (
+            "replay",
+            vec!["replay", "--error", "timeout", "--reason", "vendor fixed"],
+        ),
         ("purge", vec!["purge", "--error", "timeout"]),
         ("move_to_dead", vec!["dead", "--error", "timeout"]),
         (
@@ -531,6 +534,11 @@ async fn every_action_runs_with_yes_and_leaves_a_headless_audit_record() {
         assert_eq!(entry.record.origin, "headless");
         assert_eq!(entry.record.who, "ops@ci");
     }
+    // The operator's reason is in the record: a bulk run's own, an override's.
+    let reasons: Vec<&str> = audit.iter().map(|e| e.record.reason.as_str()).collect();
+    assert_eq!(reasons[0], "vendor fixed", "{reasons:?}");
+    assert_eq!(reasons[1], "", "a purge without --reason: {reasons:?}");
+    assert_eq!(reasons[3], "burst", "{reasons:?}");
 
     // And the changes are visible to the next status read.
     fail_into_dlq(&store, 1, "http_500").await;

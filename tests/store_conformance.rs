@@ -946,6 +946,7 @@ async fn the_audit_log_is_append_only_and_reads_newest_first(h: Harness) {
             origin: "headless".into(),
             target: "test".into(),
             batch_id: format!("plan-{i}"),
+            reason: String::new(),
         };
         h.store.audit_append(&record).await.unwrap();
     }

@@ -100,6 +100,7 @@ fn fixture() -> Snapshot {
                 origin: "key".to_owned(),
                 target: "prod".to_owned(),
                 batch_id: "01PLAN".to_owned(),
+                reason: "vendor outage".to_owned(),
             },
         })
         .collect();
@@ -417,6 +418,7 @@ fn dialog(app: &App) -> u64 {
 }
 
 fn plan_for(action: Action, count: u64) -> Plan {
+    let bulk = action.is_bulk();
     Plan {
         id: "01PLAN".to_owned(),
         tier: action.tier(),
@@ -430,14 +432,44 @@ fn plan_for(action: Action, count: u64) -> Plan {
             error_class: "http_500".to_owned(),
             error_message: "slack answered 500".to_owned(),
             last_failure_ms: NOW - 30_000,
-        }],
+        }]
+        .into_iter()
+        .filter(|_| bulk)
+        .collect(),
         batch_size: 50,
         rate_per_s: Some(1_000),
         eta: Some(Duration::from_millis(57)),
         warnings: Vec::new(),
         planned_at_ms: NOW,
         mutt_boundary: None,
+        run_reason: None,
     }
+}
+
+/// The confirm dialog's box, cut out of a screen: its rows, between its corners.
+fn dialog_box(screen: &str, title: &str) -> String {
+    let rows: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let top_mark: Vec<char> = format!("┌ {title} ").chars().collect();
+    let (top, left) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(y, row)| {
+            row.windows(top_mark.len())
+                .position(|w| w == top_mark.as_slice())
+                .map(|x| (y, x))
+        })
+        .unwrap_or_else(|| panic!("no dialog titled {title}: {screen}"));
+    let right = (left + 1..rows[top].len())
+        .find(|&x| rows[top][x] == '┐')
+        .unwrap();
+    let mut out = Vec::new();
+    for row in &rows[top..] {
+        out.push(row[left..=right].iter().collect::<String>());
+        if row[left] == '└' {
+            break;
+        }
+    }
+    out.join("\n")
 }
 
 #[test]
@@ -918,6 +950,10 @@ fn every_action_kind_has_a_dialog_in_the_operators_words() {
             assert!(screen.contains("one change, applied at once"), "{kind:?}");
         }
         assert!(screen.contains("enter confirms"), "{kind:?}: {screen}");
+        snapshot(
+            &format!("dialog_{}_200x50", kind.as_str()),
+            &dialog_box(&screen, kind.title()),
+        );
     }
     // A single change that ran says it was applied.
     let mut app = app();
@@ -946,4 +982,80 @@ fn every_action_kind_has_a_dialog_in_the_operators_words() {
     let screen = screen(&app, 200, 50);
     assert!(screen.contains("completed · applied"), "{screen}");
     assert!(!screen.contains("moved 1"), "{screen}");
+}
+
+#[test]
+fn a_replay_asks_for_a_reason_and_the_run_carries_it_to_the_audit() {
+    let mut app = app();
+    app.key(ch('3'));
+    let effects = app.key(ch('r'));
+    let [Effect::Plan { action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    app.job(
+        dialog(&app),
+        JobEvent::Planned(Ok(plan_for(action.clone(), 5))),
+    );
+    assert!(
+        screen(&app, 200, 50).contains("reason (optional, kept in the audit) >"),
+        "{}",
+        screen(&app, 200, 50)
+    );
+    for c in "vendor fixed it".chars() {
+        app.key(ch(c));
+    }
+    let effects = app.key(key(KeyCode::Enter));
+    let [Effect::Execute { plan, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(plan.run_reason.as_deref(), Some("vendor fixed it"));
+    assert_eq!(plan.reason(), Some("vendor fixed it"));
+}
+
+#[test]
+fn long_samples_and_warnings_never_push_the_confirm_hint_out() {
+    let long = "upstream said: ".to_owned() + &"connection reset by peer ".repeat(30);
+    let action = Action::Replay {
+        queue: QueueName::delivery(),
+        from: FailedSet::Dlq,
+        scope: Scope::Filter(ward::store::DlqFilter::default()),
+        reset_attempts: true,
+    };
+    let mut plan = plan_for(action.clone(), 40);
+    plan.sample = (0..40)
+        .map(|i| SampleRow {
+            id: format!("01TESTENTRY{i:015}"),
+            tenant: "team-a".to_owned(),
+            error_class: "http_500".to_owned(),
+            error_message: long.clone(),
+            last_failure_ms: NOW - 30_000,
+        })
+        .collect();
+    plan.warnings = vec![long.clone(), long];
+    for (width, height) in [(200, 50), (80, 24), (60, 16)] {
+        let mut app = app();
+        app.propose(action.clone(), ward::actions::Origin::Key);
+        app.job(dialog(&app), JobEvent::Planned(Ok(plan.clone())));
+        let screen = screen(&app, width, height);
+        let dialog = dialog_box(&screen, "Replay");
+        assert!(
+            dialog.contains("enter confirms"),
+            "{width}x{height}: {dialog}"
+        );
+        assert!(
+            dialog.contains("reason (optional"),
+            "{width}x{height}: {dialog}"
+        );
+        assert!(
+            dialog.contains("more sample rows"),
+            "{width}x{height}: {dialog}"
+        );
+        for line in dialog.lines() {
+            let inner: Vec<char> = line.chars().collect();
+            assert!(
+                matches!(inner.last(), Some('│' | '┐' | '┘')),
+                "{width}x{height}: a line runs over the border: {line}"
+            );
+        }
+    }
 }

@@ -398,6 +398,7 @@ pub(super) fn audit_record(
         origin: origin.as_str().to_owned(),
         target: target.to_owned(),
         batch_id: plan.id.clone(),
+        reason: plan.reason().unwrap_or_default().to_owned(),
     }
 }
 

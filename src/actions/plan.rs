@@ -41,6 +41,20 @@ pub struct Plan {
     /// entry that failed after the plan is never taken. Kept in memory only (it may hold secrets).
     #[serde(skip)]
     pub mutt_boundary: Option<Vec<u8>>,
+    /// The operator's reason for a run whose action carries none (a bulk move): kept in the
+    /// audit record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_reason: Option<String>,
+}
+
+impl Plan {
+    /// Why the run happens: the action's own reason (an override's), else the operator's note.
+    pub fn reason(&self) -> Option<&str> {
+        self.action
+            .reason()
+            .or(self.run_reason.as_deref())
+            .filter(|r| !r.trim().is_empty())
+    }
 }
 
 impl Actions {
@@ -153,6 +167,7 @@ impl Plan {
             planned_at_ms: now,
             action,
             mutt_boundary: None,
+            run_reason: None,
         }
     }
 }

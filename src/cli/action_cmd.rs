@@ -152,10 +152,13 @@ impl ScopeArgs {
     }
 }
 
-/// Pace of a bulk action.
+/// Pace (and reason) of a bulk action.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Pace")]
 pub struct PaceArgs {
+    /// Why this run happens (kept in the audit record)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
     /// Entries per store call [default: dlq.replay_batch]
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
@@ -702,7 +705,13 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
         ..Settings::default()
     };
     let actions = operator(config, policy, settings).await?;
-    let plan = actions.plan(action).await?;
+    let mut plan = actions.plan(action).await?;
+    plan.run_reason = pace
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| sanitize(r).into_owned());
     if run.dry_run {
         return print_plan(&plan, run.format, out);
     }
@@ -800,10 +809,10 @@ fn write_plan_text(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
         sanitize(&plan.target),
         sanitize(&plan.summary)
     )?;
+    if let Some(reason) = plan.reason() {
+        writeln!(out, "  reason: {}", sanitize(reason))?;
+    }
     if !plan.action.is_bulk() {
-        if let Some(reason) = plan.action.reason() {
-            writeln!(out, "  reason: {}", sanitize(reason))?;
-        }
         for warning in &plan.warnings {
             writeln!(out, "  note: {}", sanitize(warning))?;
         }

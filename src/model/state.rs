@@ -153,6 +153,9 @@ pub struct AuditRecord {
     /// The plan's id, so the items one run moved can be found again.
     #[serde(default)]
     pub batch_id: String,
+    /// The operator's reason, when one was given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 /// An audit record as read back, with the id the store gave it.

@@ -397,7 +397,7 @@ impl App {
                 let input = if plan.tier == Tier::Irreversible {
                     String::new()
                 } else {
-                    plan.action.reason().unwrap_or_default().to_owned()
+                    plan.reason().unwrap_or_default().to_owned()
                 };
                 confirm.stage = Stage::Ready {
                     plan: Box::new(plan),
@@ -1371,16 +1371,18 @@ impl App {
                         return Vec::new();
                     }
                     let mut plan = plan.clone();
+                    let typed = input.trim();
                     if plan.tier != Tier::Irreversible
                         && let Some(reason) = plan.action.reason_mut()
                     {
-                        let typed = input.trim();
                         if typed.is_empty() {
                             self.toast("a reason is required", true);
                             self.overlay = Some(Overlay::Confirm(confirm));
                             return Vec::new();
                         }
                         *reason = sanitize(typed).into_owned();
+                    } else if plan.tier != Tier::Irreversible && !typed.is_empty() {
+                        plan.run_reason = Some(sanitize(typed).into_owned());
                     }
                     let (ticket, origin, settings) =
                         (confirm.ticket, confirm.origin, confirm.settings);

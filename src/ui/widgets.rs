@@ -68,6 +68,40 @@ pub fn fit(text: &str, width: usize) -> String {
     out
 }
 
+/// Untrusted text made inert and wrapped at words to lines of at most `width` columns; a word
+/// longer than a line is broken, never cut.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let clean = sanitize(text);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut used = 0;
+    for word in clean.split_whitespace() {
+        let word_width: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
+        if used > 0 && used + 1 + word_width > width {
+            lines.push(std::mem::take(&mut line));
+            used = 0;
+        }
+        if used > 0 {
+            line.push(' ');
+            used += 1;
+        }
+        for c in word.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width {
+                lines.push(std::mem::take(&mut line));
+                used = 0;
+            }
+            line.push(c);
+            used += w;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 /// A one-line sparkline of the last `width` points, scaled to the largest shown: one bar glyph
 /// per column, blanks first when there are fewer points than columns.
 pub fn sparkline(points: &[u64], width: usize) -> impl Iterator<Item = &'static str> + '_ {
@@ -125,6 +159,20 @@ pub fn big_text(text: &str) -> [String; 5] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_keeps_every_word_within_the_width() {
+        let lines = wrap(
+            "connection refused by \x1b[31mslack.example.com after 3 tries",
+            12,
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= 12), "{lines:?}");
+        assert!(lines.iter().all(|l| !l.contains('\x1b')), "{lines:?}");
+        assert_eq!(lines[0], "connection");
+        assert_eq!(lines.last().map(String::as_str), Some("tries"), "{lines:?}");
+        assert_eq!(wrap("", 5), vec![String::new()]);
+        assert_eq!(wrap("abcdefgh", 3), vec!["abc", "def", "gh"]);
+    }
 
     #[test]
     fn formats_are_short_and_honest() {

@@ -116,16 +116,25 @@ pub fn audit_rows(
     title: String,
     audit: &[crate::model::AuditEntry],
 ) {
-    let header = ["time", "who", "origin", "action", "scope", "result", "took"];
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Length(20),
-        Constraint::Length(9),
-        Constraint::Length(18),
-        Constraint::Min(16),
-        Constraint::Length(13),
-        Constraint::Length(6),
+    // Narrow screens keep what an incident review reads first: when, who, what, why, result.
+    let wide = area.width >= 120;
+    let columns = [
+        ("time", Constraint::Length(8), true),
+        ("who", Constraint::Length(if wide { 20 } else { 12 }), true),
+        ("origin", Constraint::Length(9), wide),
+        (
+            "action",
+            Constraint::Length(if wide { 18 } else { 14 }),
+            true,
+        ),
+        ("scope", Constraint::Min(16), true),
+        ("reason", Constraint::Min(10), true),
+        ("result", Constraint::Length(13), true),
+        ("took", Constraint::Length(6), wide),
     ];
+    let shown: Vec<bool> = columns.iter().map(|c| c.2).collect();
+    let header: Vec<&str> = columns.iter().filter(|c| c.2).map(|c| c.0).collect();
+    let widths: Vec<Constraint> = columns.iter().filter(|c| c.2).map(|c| c.1).collect();
     grid(app, theme, title, &header, &widths, audit.len()).render(frame, area, |i| {
         let r = &audit[i].record;
         // The outcome leads the result: `completed: 5 moved, …`.
@@ -134,14 +143,22 @@ pub fn audit_rows(
             "cancelled" | "dry-run" => Item::Warn,
             _ => Item::Error,
         };
-        GridRow::new(vec![
+        let cells = vec![
             raw(clock(r.at_ms)),
             raw(fit(&r.who, 24)),
             raw(fit(&r.origin, 9)),
             raw(fit(&r.action, 20)),
             raw(fit(&r.scope, 40)),
+            raw(fit(if r.reason.is_empty() { "-" } else { &r.reason }, 40)),
             styled(fit(&r.result, 14), theme.style(item)),
             raw(age(r.duration_ms)),
-        ])
+        ];
+        GridRow::new(
+            cells
+                .into_iter()
+                .zip(&shown)
+                .filter_map(|(cell, shown)| shown.then_some(cell))
+                .collect(),
+        )
     });
 }

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::dlq::inspector_text;
 use crate::actions::Tier;
@@ -12,7 +12,7 @@ use crate::ui::app::{App, Overlay, Stage};
 use crate::ui::command::VERBS;
 use crate::ui::keymap::Command;
 use crate::ui::theme::{Item, Theme};
-use crate::ui::widgets::{age, clock, fit};
+use crate::ui::widgets::{age, clock, fit, wrap};
 
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
     let Some(overlay) = app.overlay.as_ref() else {
@@ -183,6 +183,11 @@ fn input_line(theme: &Theme, frame: &mut Frame, body: Rect, prompt: &str, text: 
     );
 }
 
+/// Lines a plan's warning may take in the dialog; the CLI's `--dry-run` prints it whole.
+const WARNING_LINES: usize = 3;
+
+/// The confirm dialog: every line fits its width (long text wraps at words), and the key hint
+/// is always on the last line; sample rows give way first when the screen is short.
 #[allow(clippy::too_many_lines)] // one arm per stage of the funnel
 fn confirm_dialog(
     app: &App,
@@ -192,48 +197,60 @@ fn confirm_dialog(
     confirm: &crate::ui::app::Confirm,
 ) {
     let danger = confirm.action.tier() == Tier::Irreversible;
+    let width = 100.min(body.width);
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let wrapped = |text: &str, item: Item| -> Vec<Line<'static>> {
+        wrap(text, inner)
+            .into_iter()
+            .map(|l| Line::styled(l, theme.style(item)))
+            .collect()
+    };
     let target = &app.snapshot.target.label;
-    let mut lines = vec![Line::from(vec![
+    let mut head = vec![Line::from(vec![
         Span::styled("target  ", theme.style(Item::Dim)),
         Span::styled(
-            format!(" {} ", fit(target, 30)),
+            format!(" {} ", fit(target, inner.saturating_sub(10))),
             app.accent.map_or_else(
                 || theme.style(Item::Accent),
                 |c| ratatui::style::Style::default().fg(c),
             ),
         ),
     ])];
+    // Rows that may be left out when the screen is short, and the lines after them.
+    let mut sample: Vec<Line> = Vec::new();
+    let mut notes: Vec<Line> = Vec::new();
+    let mut tail: Vec<Line> = Vec::new();
     let hint = match &confirm.stage {
         Stage::Planning => {
-            lines.push(Line::raw(confirm.action.describe()));
-            lines.push(Line::styled(
+            head.extend(wrapped(&confirm.action.describe(), Item::Text));
+            head.push(Line::styled(
                 "planning (counting, sampling)…",
                 theme.style(Item::Dim),
             ));
             "esc cancels"
         }
         Stage::Failed(error) => {
-            lines.push(Line::raw(confirm.action.describe()));
-            lines.push(Line::styled(fit(error, 200), theme.style(Item::Error)));
+            head.extend(wrapped(&confirm.action.describe(), Item::Text));
+            head.extend(wrapped(error, Item::Error));
             "esc closes"
         }
         Stage::Ready { plan, input } => {
-            lines.push(Line::styled(
-                fit(&plan.summary, 120),
-                theme.style(Item::Title),
-            ));
+            head.extend(wrapped(&plan.summary, Item::Title));
             if plan.action.is_bulk() {
-                lines.push(Line::raw(format!(
-                    "count {} · batch {} · rate {} · ETA {}",
-                    plan.count,
-                    plan.batch_size,
-                    plan.rate_per_s
-                        .map_or_else(|| "unpaced".to_owned(), |r| format!("{r}/s")),
-                    plan.eta
-                        .map_or_else(|| "-".to_owned(), |d| age(d.as_millis() as u64)),
+                head.push(Line::raw(fit(
+                    &format!(
+                        "count {} · batch {} · rate {} · ETA {}",
+                        plan.count,
+                        plan.batch_size,
+                        plan.rate_per_s
+                            .map_or_else(|| "unpaced".to_owned(), |r| format!("{r}/s")),
+                        plan.eta
+                            .map_or_else(|| "-".to_owned(), |d| age(d.as_millis() as u64)),
+                    ),
+                    inner,
                 )));
             } else {
-                lines.push(Line::raw("one change, applied at once"));
+                head.push(Line::raw("one change, applied at once"));
             }
             for row in &plan.sample {
                 // A marked id or a MUTT entry carries no failure time: say so, not 00:00:00.
@@ -242,41 +259,51 @@ fn confirm_dialog(
                 } else {
                     "--:--:--".to_owned()
                 };
-                lines.push(Line::styled(
+                sample.push(Line::styled(
                     fit(
                         &format!(
                             "  {} {} {} {} {}",
                             when, row.id, row.tenant, row.error_class, row.error_message
                         ),
-                        120,
+                        inner,
                     ),
                     theme.style(Item::Dim),
                 ));
             }
             for warning in &plan.warnings {
-                lines.push(Line::styled(
-                    format!("! {}", fit(warning, 120)),
-                    theme.style(Item::Warn),
-                ));
+                let mut lines = wrapped(&format!("! {warning}"), Item::Warn);
+                if lines.len() > WARNING_LINES {
+                    lines.truncate(WARNING_LINES);
+                    lines.push(Line::styled("  …", theme.style(Item::Warn)));
+                }
+                notes.extend(lines);
             }
             if plan.tier == Tier::Irreversible {
-                lines.push(Line::styled(
-                    format!("cannot be undone: type {} and press enter", plan.count),
-                    theme.style(Item::Error),
+                tail.extend(wrapped(
+                    &format!("cannot be undone: type {} and press enter", plan.count),
+                    Item::Error,
                 ));
-                lines.push(Line::raw(format!("> {input}▏")));
+                tail.push(Line::raw(format!(
+                    "> {}▏",
+                    fit(input, inner.saturating_sub(3))
+                )));
             } else if plan.action.reason().is_some() {
-                lines.push(Line::raw(format!("reason > {}▏", fit(input, 80))));
+                tail.push(Line::raw(format!(
+                    "reason > {}▏",
+                    fit(input, inner.saturating_sub(10))
+                )));
+            } else if plan.action.is_bulk() {
+                tail.push(Line::raw(format!(
+                    "reason (optional, kept in the audit) > {}▏",
+                    fit(input, inner.saturating_sub(40))
+                )));
             }
             "enter confirms · esc cancels"
         }
         Stage::Running { plan, progress } => {
-            lines.push(Line::styled(
-                fit(&plan.summary, 120),
-                theme.style(Item::Title),
-            ));
+            head.extend(wrapped(&plan.summary, Item::Title));
             match progress {
-                Some(p) => lines.push(Line::raw(format!(
+                Some(p) => head.push(Line::raw(format!(
                     "{} / {} · {} batches · {}",
                     p.done,
                     p.total,
@@ -284,48 +311,60 @@ fn confirm_dialog(
                     p.rate()
                         .map_or_else(|| "rate not known yet".to_owned(), |r| format!("{r:.0}/s"))
                 ))),
-                None => lines.push(Line::raw("starting…")),
+                None => head.push(Line::raw("starting…")),
             }
             "esc cancels after the current batch"
         }
         Stage::Done { plan, result } => {
-            lines.push(Line::styled(
-                fit(&plan.summary, 120),
-                theme.style(Item::Title),
-            ));
+            head.extend(wrapped(&plan.summary, Item::Title));
             match result {
                 Ok(report) => {
-                    lines.push(Line::styled(
-                        done_line(&plan.action, report),
-                        theme.style(Item::Ok),
-                    ));
+                    head.extend(wrapped(&done_line(&plan.action, report), Item::Ok));
                     if let Some(remaining) = report.remaining {
-                        lines.push(Line::raw(format!("still matching: {remaining}")));
+                        head.push(Line::raw(format!("still matching: {remaining}")));
                     }
-                    lines.push(Line::styled(
-                        format!(
-                            "audit {} · batch {}",
-                            report.audit_id.as_deref().unwrap_or("not written"),
-                            fit(&report.plan_id, 30)
+                    head.push(Line::styled(
+                        fit(
+                            &format!(
+                                "audit {} · batch {}",
+                                report.audit_id.as_deref().unwrap_or("not written"),
+                                plan.id
+                            ),
+                            inner,
                         ),
                         theme.style(Item::Dim),
                     ));
                 }
-                Err(error) => lines.push(Line::styled(fit(error, 200), theme.style(Item::Error))),
+                Err(error) => head.extend(wrapped(error, Item::Error)),
             }
             "enter closes"
         }
     };
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(hint, theme.style(Item::KeyHint)));
-    let width = 100.min(body.width);
+    tail.push(Line::raw(""));
+    tail.push(Line::styled(hint, theme.style(Item::KeyHint)));
+    let room = usize::from(body.height.saturating_sub(2));
+    let fixed = head.len() + notes.len() + tail.len();
+    if fixed + sample.len() > room && !sample.is_empty() {
+        let shown = room.saturating_sub(fixed + 1);
+        let hidden = sample.len() - shown.min(sample.len());
+        sample.truncate(shown);
+        sample.push(Line::styled(
+            format!("  … {hidden} more sample rows"),
+            theme.style(Item::Dim),
+        ));
+    }
+    let mut lines = head;
+    lines.extend(sample);
+    lines.extend(notes);
+    // The hint is the last line whatever is cut: the operator must see how to confirm.
+    let keep = room.saturating_sub(tail.len());
+    lines.truncate(keep);
+    lines.extend(tail);
     let area = centered(body, width, lines.len() as u16 + 2);
     frame.render_widget(Clear, area);
     let title = format!(" {} ", confirm.action.kind().title());
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(dialog_block(theme, &title, danger)),
+        Paragraph::new(lines).block(dialog_block(theme, &title, danger)),
         area,
     );
 }
