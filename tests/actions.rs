@@ -571,6 +571,70 @@ async fn a_bounded_paced_plan_says_what_runs(h: Harness) {
     );
 }
 
+async fn marks_are_read_again_before_a_plan(h: Harness) {
+    let ids = fill_dlq(&h, "delivery", 4, "acme", "http_500", "deliver").await;
+    let marked = Scope::Ids(ids.clone());
+    let replay = |scope| Action::Replay {
+        queue: queue("delivery"),
+        from: FailedSet::Dlq,
+        scope,
+        reset_attempts: true,
+    };
+    // Two of the four marked entries are replayed…
+    let (actions, first) = plan(
+        &h,
+        replay(Scope::Ids(ids[..2].to_vec())),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(first.count, 2);
+    assert_eq!(
+        first.sample[0].error_class, "http_500",
+        "sampled from the store"
+    );
+    assert!(first.sample[0].last_failure_ms > 0);
+    let report = actions
+        .execute(&first, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.moved, 2);
+    // …so a purge of all four marks plans the two still there, and says why.
+    let purge = Action::Purge {
+        queue: queue("delivery"),
+        set: FailedSet::Dlq,
+        scope: marked,
+    };
+    let (actions, second) = plan(&h, purge, Settings::default()).await;
+    assert_eq!(second.count, 2, "{second:?}");
+    assert_eq!(
+        second.action.dlq_scope().map(|s| s.2),
+        Some(&Scope::Ids(ids[2..].to_vec()))
+    );
+    assert!(
+        second.warnings[0].starts_with("2 of the 4 marked entries are no longer in the DLQ"),
+        "{:?}",
+        second.warnings
+    );
+    let sampled: Vec<&str> = second.sample.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(sampled, vec![ids[2].0.as_str(), ids[3].0.as_str()]);
+    let report = actions
+        .execute(&second, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.moved, 2);
+    let dlq = h
+        .store
+        .failed_count(&queue("delivery"), FailedSet::Dlq, &DlqFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(dlq, 0);
+    assert_eq!(
+        h.store.stats(&[queue("delivery")]).await.unwrap().queues[0].depth,
+        2,
+        "the replayed two were not purged"
+    );
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
@@ -588,4 +652,5 @@ on_both!(
     overrides_show_owner_reason_age_and_expiry_and_end_by_themselves,
     ending_an_expired_override_spares_one_set_again,
     a_bounded_paced_plan_says_what_runs,
+    marks_are_read_again_before_a_plan,
 );

@@ -696,6 +696,56 @@ async fn bury_moves_dlq_entries_to_the_dead_list(h: Harness) {
     assert_eq!(replayed.touched(), 0);
 }
 
+async fn listed_entries_are_read_only_while_still_in_their_set(h: Harness) {
+    let q = queue("delivery");
+    let ids = fill_dlq(&h, "delivery", 6, "acme", "timeout", "deliver").await;
+    let missing = ward::model::EnvelopeId("01NOSUCHENTRY0000000000000".to_owned());
+    let listed = vec![
+        ids[4].clone(),
+        missing,
+        ids[1].clone(),
+        ids[4].clone(),
+        ids[0].clone(),
+    ];
+    let found = h
+        .store
+        .failed_entries(&q, FailedSet::Dlq, &listed)
+        .await
+        .unwrap();
+    let found_ids: Vec<&str> = found.iter().map(|e| e.meta.id.0.as_str()).collect();
+    assert_eq!(
+        found_ids,
+        [ids[4].0.as_str(), ids[1].0.as_str(), ids[0].0.as_str()],
+        "in the order listed, once each"
+    );
+    assert_eq!(found[0].meta.error_class, "timeout");
+    assert!(found[0].envelope.is_ok(), "with its envelope");
+    h.store
+        .bury(&q, &DlqScope::Ids(vec![ids[1].clone()]), 10)
+        .await
+        .unwrap();
+    let found = h
+        .store
+        .failed_entries(&q, FailedSet::Dlq, &listed)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2, "a buried entry is no longer in the DLQ");
+    let dead = h
+        .store
+        .failed_entries(&q, FailedSet::Dead, &listed)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].meta.id, ids[1]);
+    assert!(
+        h.store
+            .failed_entries(&q, FailedSet::Dlq, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn dlq_entries_keep_their_channel_and_filter_by_it(h: Harness) {
     let q = queue("delivery");
     let failure = |channel: &str| FailureInfo::new("http_500", "boom", "deliver").on(channel);
@@ -1367,6 +1417,7 @@ conformance!(
     replay_by_filter_moves_bounded_batches_up_to_the_cutoff,
     purge_by_ids_and_by_filter,
     bury_moves_dlq_entries_to_the_dead_list,
+    listed_entries_are_read_only_while_still_in_their_set,
     dlq_entries_keep_their_channel_and_filter_by_it,
     corrupt_envelopes_go_to_the_dlq_as_decode_errors,
     stats_report_every_figure_and_the_oldest_age,

@@ -532,6 +532,16 @@ fn marks_scope_a_replay_and_the_funnel_runs_plan_confirm_execute_audit() {
     );
     app.key(key(KeyCode::Enter));
     assert!(app.overlay.is_none());
+    // The replay consumed the marks: the next action is not offered the same ids.
+    assert!(app.dlq.marks.is_empty());
+    let effects = app.key(ch('D'));
+    let [Effect::Plan { action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert!(
+        matches!(action.dlq_scope(), Some((.., Scope::Filter(_)))),
+        "{action:?}"
+    );
 }
 
 #[test]

@@ -317,6 +317,17 @@ impl Action {
         }
     }
 
+    /// Narrow a DLQ action's listed entries to `ids` (those a plan found still there).
+    pub fn set_ids(&mut self, ids: Vec<EnvelopeId>) {
+        if let Self::Replay { scope, .. }
+        | Self::Purge { scope, .. }
+        | Self::MoveToDead { scope, .. } = self
+            && let Scope::Ids(listed) = scope
+        {
+            *listed = ids;
+        }
+    }
+
     pub fn tier(&self) -> Tier {
         match self {
             Self::Purge { .. } | Self::MuttPurge { .. } => Tier::Irreversible,

@@ -77,7 +77,9 @@ impl Actions {
                 action.kind().as_str()
             )));
         }
-        let action = with_cutoff(action, now);
+        let mut action = with_cutoff(action, now);
+        let mut stale_marks = None;
+        let mut present_ids = None;
         let (count, sample) = match action.dlq_scope() {
             Some((queue, set, Scope::Filter(filter))) => {
                 let count = self.store.failed_count(queue, set, filter).await?;
@@ -104,25 +106,52 @@ impl Actions {
                     .collect();
                 (count, rows)
             }
-            Some((_, _, Scope::Ids(ids))) => {
-                let rows = ids
+            Some((queue, set, Scope::Ids(ids))) => {
+                // Marks are re-read: an entry replayed or moved since it was marked is not offered.
+                let mut present = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(MAX_BATCH) {
+                    present.extend(self.store.failed_entries(queue, set, chunk).await?);
+                }
+                let gone = ids.len() - present.len();
+                if gone > 0 {
+                    stale_marks = Some((gone, ids.len(), set));
+                }
+                let rows = present
                     .iter()
                     .take(self.settings.sample_size)
-                    .map(|id| SampleRow {
-                        id: id.0.clone(),
-                        tenant: String::new(),
-                        error_class: String::new(),
-                        error_message: String::new(),
-                        last_failure_ms: 0,
+                    .map(|e| SampleRow {
+                        id: e.meta.id.0.clone(),
+                        tenant: e.meta.tenant.clone(),
+                        error_class: e.meta.error_class.clone(),
+                        error_message: e.meta.error_message.clone(),
+                        last_failure_ms: e.meta.last_failure_ms,
                     })
                     .collect();
-                (ids.len() as u64, rows)
+                present_ids = Some(present.into_iter().map(|e| e.meta.id).collect::<Vec<_>>());
+                (ids.len() as u64 - gone as u64, rows)
             }
             None => (1, Vec::new()),
         };
+        if let Some(present) = present_ids {
+            action.set_ids(present);
+        }
         // A bounded run (`max=`) moves at most that many: the plan says so.
         let count = self.settings.max_items.map_or(count, |max| count.min(max));
-        let warnings = warnings(&action);
+        let mut warnings = warnings(&action);
+        if let Some((gone, marked, set)) = stale_marks {
+            warnings.insert(
+                0,
+                format!(
+                    "{gone} of the {marked} marked entries are no longer in the {} (moved since \
+                     they were marked): only the {} still there are taken",
+                    match set {
+                        crate::store::FailedSet::Dlq => "DLQ",
+                        crate::store::FailedSet::Dead => "dead list",
+                    },
+                    marked - gone
+                ),
+            );
+        }
         Ok(Plan::assemble(
             action,
             &self.target,

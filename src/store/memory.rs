@@ -742,6 +742,36 @@ impl Store for MemoryStore {
         .await
     }
 
+    async fn failed_entries(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        ids: &[EnvelopeId],
+    ) -> StoreResult<Vec<DlqEntry>> {
+        check_batch(ids.len())?;
+        let mut state = self.lock();
+        let mut found = Vec::new();
+        for id in ids {
+            for (partition, part) in state.partitions.iter_mut().enumerate() {
+                let Some(key) = part.meta.get(&id.0).map(|m| m.key.clone()) else {
+                    continue;
+                };
+                let q = part.queue(queue);
+                let in_set = match set {
+                    FailedSet::Dlq => q.dlq.contains(&key),
+                    FailedSet::Dead => q.dead.contains(&key),
+                };
+                if in_set
+                    && !found.iter().any(|e: &DlqEntry| e.meta.id == *id)
+                    && let Some(entry) = part.entry(partition as u16, &id.0)
+                {
+                    found.push(entry);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn replay(
         &self,
         queue: &QueueName,

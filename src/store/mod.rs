@@ -421,6 +421,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> StoreResult<DlqPage>;
 
+    /// The listed entries that are still in the set (at most `MAX_BATCH` ids), in the order
+    /// listed: an id already replayed, purged or moved elsewhere is left out.
+    async fn failed_entries(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        ids: &[EnvelopeId],
+    ) -> StoreResult<Vec<DlqEntry>>;
+
     /// One bounded batch of replay from the DLQ (or, by explicit choice, the dead list) back to
     /// the queue, with the poison guard.
     async fn replay(

@@ -1061,6 +1061,38 @@ impl Store for RedisStore {
         .await
     }
 
+    async fn failed_entries(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        ids: &[EnvelopeId],
+    ) -> StoreResult<Vec<DlqEntry>> {
+        check_batch(ids.len())?;
+        let mut found: Vec<DlqEntry> = Vec::new();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        for partition in 0..self.partitions() {
+            let step = self
+                .failed_step(
+                    queue,
+                    partition,
+                    set,
+                    "page",
+                    &DlqFilter::default(),
+                    "",
+                    ids.len(),
+                    ReplayOptions::default(),
+                    Some(ids),
+                )
+                .await?;
+            found.extend(step.entries);
+        }
+        found.sort_by_key(|e| ids.iter().position(|id| *id == e.meta.id));
+        found.dedup_by(|a, b| a.meta.id == b.meta.id);
+        Ok(found)
+    }
+
     async fn replay(
         &self,
         queue: &QueueName,

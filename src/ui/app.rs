@@ -414,10 +414,14 @@ impl App {
                     Err(error) => format!("{}: {error}", plan.summary),
                 };
                 let failed = result.is_err();
+                // Marked entries an action took were consumed: never offer them to another.
                 if !failed && plan.action.mutt_scope().is_some() {
-                    // The marked entries were consumed: never offer them to another action.
                     self.mutt.marks.clear();
                     self.mutt.last_mark = None;
+                }
+                if !failed && matches!(plan.action.dlq_scope(), Some((.., Scope::Ids(_)))) {
+                    self.dlq.marks.clear();
+                    self.dlq.last_mark = None;
                 }
                 confirm.stage = Stage::Done {
                     plan: plan.clone(),

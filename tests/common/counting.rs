@@ -159,6 +159,15 @@ impl Store for CountingStore {
             .failed_page(queue, set, filter, cursor, limit)
             .await
     }
+    async fn failed_entries(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        ids: &[ward::model::EnvelopeId],
+    ) -> StoreResult<Vec<ward::model::DlqEntry>> {
+        self.count(false);
+        self.inner.failed_entries(queue, set, ids).await
+    }
     async fn replay(
         &self,
         queue: &QueueName,
