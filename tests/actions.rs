@@ -19,10 +19,10 @@ use ward::actions::{
     Scope, Settings, overrides,
 };
 use ward::config::{Config, IngestConfig};
-use ward::delivery::NullBackend;
+use ward::delivery::{HttpTimeouts, NullBackend, Secret, SlackBackend};
 use ward::engine::breaker::{BreakerConfig, BreakerState};
 use ward::engine::routing::RoutingConfig;
-use ward::model::{Flag, FlagState, ShedMode, Threshold};
+use ward::model::{Flag, FlagState, ShedMode, TestStatus, Threshold};
 use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
 use ward::store::{DlqFilter, FailedSet, Store};
 use ward::telemetry::{EventLog, Metrics};
@@ -38,6 +38,7 @@ fn actions(store: Arc<dyn Store>, policy: Policy, settings: Settings) -> Actions
         origin: Origin::Headless,
         target: "test".into(),
         settings,
+        channels: Vec::new(),
     }
 }
 
@@ -635,6 +636,95 @@ async fn marks_are_read_again_before_a_plan(h: Harness) {
     );
 }
 
+/// A Slack channel at a wiremock server answering every post with `status`.
+async fn slack_answering(name: &str, status: u16) -> (wiremock::MockServer, Arc<SlackBackend>) {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(status).set_body_string("vendor says no"))
+        .mount(&server)
+        .await;
+    let url = Secret::new(format!("{}/services/T0/B0/test", server.uri()));
+    let timeouts = HttpTimeouts {
+        request: std::time::Duration::from_secs(5),
+        connect: std::time::Duration::from_secs(5),
+    };
+    let backend = SlackBackend::new(name, url, timeouts).unwrap();
+    (server, Arc::new(backend))
+}
+
+async fn a_test_alert_reports_how_its_delivery_ended(h: Harness) {
+    let (ok_server, ok) = slack_answering("slack-ok", 200).await;
+    let (bad_server, bad) = slack_answering("slack-bad", 500).await;
+    let stop = CancellationToken::new();
+    let mut workers = WorkerConfig::from_config(&Config::default());
+    workers.janitor_interval_ms = 10;
+    let pipeline = Pipeline::new(PipelineParts {
+        store: h.store.clone(),
+        backends: vec![ok, bad, Arc::new(NullBackend::new("stdout"))],
+        routing: RoutingConfig {
+            default_channels: vec!["stdout".to_owned()],
+            ..RoutingConfig::default()
+        },
+        policies: Vec::new(),
+        breaker: BreakerConfig::default(),
+        ingest: IngestConfig::default(),
+        workers,
+        metrics: Metrics::new(),
+        events: EventLog::disabled(),
+    })
+    .unwrap();
+    let running = pipeline.spawn(&stop, false).await.unwrap();
+    let mut operator = actions(h.store.clone(), Policy::writable(), Settings::default());
+    operator.channels = vec!["slack-ok".into(), "slack-bad".into()];
+    let test_to = |channel: &str| Action::SendTestAlert {
+        channel: Some(channel.to_owned()),
+        tenant: "acme".into(),
+        summary: "is the pager wired?".into(),
+    };
+
+    let report = act(&operator, test_to("slack-ok")).await;
+    let test = report.test.clone().expect("followed to its end");
+    assert_eq!(test.status, TestStatus::Delivered, "{test:?}");
+    assert_eq!(test.channel, "slack-ok");
+    assert_eq!(ok_server.received_requests().await.unwrap().len(), 1);
+
+    let report = act(&operator, test_to("slack-bad")).await;
+    let test = report.test.clone().expect("followed to its end");
+    assert_eq!(test.status, TestStatus::Failed, "{test:?}");
+    let error = test.error.clone().unwrap();
+    assert!(error.starts_with("http_500"), "{error}");
+    assert!(error.contains("vendor says no"), "{error}");
+    // A test is one attempt: not retried, not dead-lettered, and the audit says how it went.
+    assert_eq!(bad_server.received_requests().await.unwrap().len(), 1);
+    let stats = h.store.stats(&[queue("delivery")]).await.unwrap();
+    assert_eq!((stats.queues[0].scheduled, stats.queues[0].dlq), (0, 0));
+    let audit = h.store.audit_recent(1).await.unwrap();
+    assert!(
+        audit[0]
+            .record
+            .result
+            .contains("test alert failed on slack-bad: http_500"),
+        "{:?}",
+        audit[0].record
+    );
+
+    // An unknown channel is refused before anything is sent.
+    let unknown = operator.plan(test_to("nosuch")).await.unwrap_err();
+    assert!(
+        matches!(&unknown, ActionError::Invalid(m) if m.contains("nosuch")),
+        "{unknown}"
+    );
+
+    stop.cancel();
+    running.join().await;
+    // With no worker running, nothing reports: the wait ends and says so.
+    operator.settings.test_timeout = std::time::Duration::from_millis(300);
+    let report = act(&operator, test_to("slack-ok")).await;
+    let test = report.test.expect("a timed-out test still reports");
+    assert_eq!(test.status, TestStatus::TimedOut);
+    assert!(test.error.unwrap().contains("ward up"));
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
@@ -653,4 +743,5 @@ on_both!(
     ending_an_expired_override_spares_one_set_again,
     a_bounded_paced_plan_says_what_runs,
     marks_are_read_again_before_a_plan,
+    a_test_alert_reports_how_its_delivery_ended,
 );

@@ -416,7 +416,7 @@ fn subcommands() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         ("breaker_reset", vec!["breaker", "reset", "slack"]),
         ("emergency_stop", vec!["stop", "on", "--reason", "storm"]),
-        ("send_test_alert", vec!["test-alert"]),
+        ("send_test_alert", vec!["test-alert", "--wait", "1s"]),
         (
             "set_config",
             vec![
@@ -516,8 +516,15 @@ async fn every_action_runs_with_yes_and_leaves_a_headless_audit_record() {
                 .args(args)
                 .args(["--yes", "--format", "json"]),
         );
-        assert_eq!(code, 0, "{args:?}: {err}");
         let result: Value = serde_json::from_str(&out).unwrap();
+        if *kind == "send_test_alert" {
+            // No worker runs here: the test alert is followed until --wait and says so.
+            assert_eq!(code, 1, "{args:?}: {err}");
+            assert_eq!(result["report"]["test"]["status"], "timed_out", "{out}");
+            assert!(err.contains("not delivered: timed out"), "{err}");
+        } else {
+            assert_eq!(code, 0, "{args:?}: {err}");
+        }
         assert_eq!(result["report"]["outcome"]["outcome"], "completed", "{out}");
         assert!(result["report"]["audit_id"].is_string(), "{out}");
         assert_eq!(result["plan"]["action"]["action"], *kind);
@@ -551,4 +558,34 @@ async fn every_action_runs_with_yes_and_leaves_a_headless_audit_record() {
     let (code, out, _) = output(ward(&redis, home.path()).args(["stop", "off", "--yes"]));
     assert_eq!(code, 0);
     assert!(out.starts_with("completed: resume all sending"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_alert_to_an_unknown_channel_is_a_usage_error_and_sends_nothing() {
+    let redis = RedisServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("channels.toml");
+    std::fs::write(
+        &config,
+        "[[delivery.channels]]\nname = \"pager\"\nkind = \"null\"\n",
+    )
+    .unwrap();
+    let _layout_written = store(&redis).await;
+    let before = fingerprint(&redis);
+    let (code, _, err) = output(
+        ward(&redis, home.path())
+            .arg("--config")
+            .arg(&config)
+            .args(["test-alert", "nosuch", "--yes"]),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no channel \"nosuch\" is configured (channels: pager)"),
+        "{err}"
+    );
+    assert_eq!(
+        fingerprint(&redis),
+        before,
+        "nothing was enqueued or audited"
+    );
 }

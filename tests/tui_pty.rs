@@ -8,6 +8,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::RedisServer;
 use common::pty::{END_OF_FRAME, FAREWELL, LEAVE_ALT_SCREEN, Pty, SHOW_CURSOR, find};
 use regex::Regex;
 use rexpect::process::WaitStatus;
@@ -117,5 +118,56 @@ fn replay_from_the_dlq_is_audited_and_quit_restores_the_terminal() {
         screen.contents().contains("control room closed"),
         "no farewell on the main screen:\n{}",
         screen.contents()
+    );
+}
+
+/// Redis down at start: the diagnostic screen (what was tried, the error, retrying) instead of
+/// an exit; no action runs before a good read nor while STALE; the dashboard opens by itself
+/// once Redis answers.
+#[test]
+fn an_unreachable_store_shows_the_diagnostic_and_refuses_actions_until_it_answers() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let url = redis.url();
+    let mut pty = Pty::ward(home.path(), &["--redis", &url, "tui"]);
+    pty.wait_for("the diagnostic screen", Duration::from_secs(20), |s| {
+        (s.contains("Waiting for the store") && s.contains(&format!("127.0.0.1:{}", redis.port)))
+            .then_some(())
+    });
+    let screen = pty.screen();
+    assert!(screen.contains("error"), "{screen}");
+    assert!(screen.contains("q quits"), "{screen}");
+
+    // A shedding toggle before any good read changes nothing and says why.
+    pty.press("s");
+    pty.wait_for("the refusal", Duration::from_secs(10), |s| {
+        s.contains("refused, nothing changed").then_some(())
+    });
+    assert!(!pty.screen().contains("┌ Shedding"), "{}", pty.screen());
+
+    redis.restart();
+    pty.wait_for(
+        "the dashboard once Redis answers",
+        Duration::from_secs(30),
+        |s| (!s.contains("Waiting for the store") && s.contains("Queues")).then_some(()),
+    );
+
+    // Redis goes away again: STALE, and actions are refused with the reason.
+    redis.kill();
+    pty.wait_for("the STALE banner", Duration::from_secs(30), |s| {
+        s.contains("STALE").then_some(())
+    });
+    pty.press("s");
+    pty.wait_for("the refusal while STALE", Duration::from_secs(10), |s| {
+        s.contains("refused, nothing changed: redis is STALE")
+            .then_some(())
+    });
+
+    let status = pty.quit();
+    assert!(
+        matches!(status, Some(WaitStatus::Exited(_, 0))),
+        "exit status {status:?}; screen:\n{}",
+        pty.screen()
     );
 }

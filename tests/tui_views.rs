@@ -522,6 +522,7 @@ fn marks_scope_a_replay_and_the_funnel_runs_plan_confirm_execute_audit() {
         remaining: None,
         duration_ms: 3,
         audit_id: Some("1-0".to_owned()),
+        test: None,
     };
     assert_eq!(
         app.job(dialog(&app), JobEvent::Finished(Ok(report))),
@@ -987,6 +988,7 @@ fn every_action_kind_has_a_dialog_in_the_operators_words() {
             remaining: None,
             duration_ms: 3,
             audit_id: Some("1-0".to_owned()),
+            test: None,
         })),
     );
     let screen = screen(&app, 200, 50);
@@ -1068,4 +1070,61 @@ fn long_samples_and_warnings_never_push_the_confirm_hint_out() {
             );
         }
     }
+}
+
+#[test]
+fn a_test_alert_shows_how_its_delivery_ended() {
+    let mut app = app();
+    app.key(ch('t'));
+    assert!(
+        matches!(app.overlay, Some(Overlay::Picker(_))),
+        "{:?}",
+        app.overlay
+    );
+    let effects = app.key(key(KeyCode::Enter));
+    let [Effect::Plan { action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let ticket = dialog(&app);
+    app.job(ticket, JobEvent::Planned(Ok(plan_for(action.clone(), 1))));
+    app.key(key(KeyCode::Enter));
+    assert!(
+        screen(&app, 200, 50).contains("waiting for the worker to report"),
+        "{}",
+        screen(&app, 200, 50)
+    );
+    app.job(
+        ticket,
+        JobEvent::Finished(Ok(Report {
+            plan_id: "01PLAN".to_owned(),
+            outcome: Outcome::Completed,
+            moved: 1,
+            poisoned: 0,
+            vanished: 0,
+            batches: 0,
+            remaining: None,
+            duration_ms: 412,
+            audit_id: Some("1-0".to_owned()),
+            test: Some(ward::model::TestDelivery {
+                status: ward::model::TestStatus::Failed,
+                channel: "slack-ops".to_owned(),
+                error: Some("http_500: slack answered 500 rollup_error".to_owned()),
+                took_ms: 380,
+                at_ms: NOW,
+            }),
+        })),
+    );
+    let screen = screen(&app, 200, 50);
+    assert!(
+        screen.contains("completed · test alert failed on slack-ops: http_500: slack answered 500"),
+        "{screen}"
+    );
+    assert!(!screen.contains("applied"), "{screen}");
+    assert!(
+        app.toasts
+            .iter()
+            .any(|t| t.error && t.text.starts_with("test alert failed on slack-ops")),
+        "{:?}",
+        app.toasts
+    );
 }

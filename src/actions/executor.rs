@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Action, ActionError, Actions, Plan, Scope};
 use crate::model::{
     Alert, AlertStatus, AuditRecord, Envelope, Flag, FlagState, Payload, QueueName, Severity,
-    TEST_CHANNEL_LABEL, fingerprint, new_ulid,
+    TEST_CHANNEL_LABEL, TestDelivery, TestStatus, fingerprint, new_ulid,
 };
 use crate::store::{BatchResult, DlqCursor, DlqScope, ReplayOptions, StoreResult, update_breaker};
 
@@ -76,6 +76,9 @@ pub struct Report {
     pub duration_ms: u64,
     /// The audit record's id, `None` if it could not be written (the error is logged).
     pub audit_id: Option<String>,
+    /// How a test alert ended: followed until its worker reports, or the timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestDelivery>,
 }
 
 impl Report {
@@ -91,6 +94,7 @@ impl Report {
             remaining: None,
             duration_ms: 0,
             audit_id: None,
+            test: None,
         }
     }
 }
@@ -112,6 +116,20 @@ impl Actions {
         } else if plan.action.dlq_scope().is_some() {
             self.run_bulk(plan, cancel, progress, &mut report, started)
                 .await
+        } else if let Action::SendTestAlert {
+            channel,
+            tenant,
+            summary,
+        } = &plan.action
+        {
+            let sent = (channel.as_deref(), tenant.as_str(), summary.as_str());
+            self.send_test(sent, cancel).await.map(|test| {
+                report.moved = 1;
+                if test.is_none() {
+                    report.outcome = Outcome::Cancelled;
+                }
+                report.test = test;
+            })
         } else {
             self.apply_single(&plan.action).await.map(|changed| {
                 report.moved = changed;
@@ -237,6 +255,43 @@ impl Actions {
         }
     }
 
+    /// Send a test alert and follow it until a worker reports how it ended (or the timeout);
+    /// `None` when cancelled while waiting.
+    async fn send_test(
+        &self,
+        (channel, tenant, summary): (Option<&str>, &str, &str),
+        cancel: &CancellationToken,
+    ) -> StoreResult<Option<TestDelivery>> {
+        let (id, envelope) = test_alert(channel, tenant, summary, self.store.now_ms());
+        self.store
+            .enqueue(&QueueName::ingest(), std::slice::from_ref(&envelope))
+            .await?;
+        let timeout = self.settings.test_timeout;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(result) = self.store.test_result_get(&id).await? {
+                return Ok(Some(result));
+            }
+            if Instant::now() >= deadline {
+                return Ok(Some(TestDelivery {
+                    status: TestStatus::TimedOut,
+                    channel: channel.unwrap_or("stdout").to_owned(),
+                    error: Some(format!(
+                        "no worker reported an outcome within {} s: is `ward up` running, and \
+                         are its queues moving?",
+                        timeout.as_secs()
+                    )),
+                    took_ms: 0,
+                    at_ms: self.store.now_ms(),
+                }));
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(None),
+                () = tokio::time::sleep(TEST_POLL) => {}
+            }
+        }
+    }
+
     /// Entries of a filter scope still in their set.
     async fn remaining(&self, action: &Action) -> Option<u64> {
         let (queue, set, Scope::Filter(filter)) = action.dlq_scope()? else {
@@ -327,18 +382,8 @@ impl Actions {
             Action::SetConfig { key, value, reason } => {
                 self.set_config(key, value.as_deref(), reason).await
             }
-            Action::SendTestAlert {
-                channel,
-                tenant,
-                summary,
-            } => {
-                let envelope = test_alert(channel.as_deref(), tenant, summary, now);
-                store
-                    .enqueue(&QueueName::ingest(), std::slice::from_ref(&envelope))
-                    .await
-                    .map(drop)
-            }
-            Action::Replay { .. }
+            Action::SendTestAlert { .. }
+            | Action::Replay { .. }
             | Action::Purge { .. }
             | Action::MoveToDead { .. }
             | Action::EndExpired { .. } => Ok(()),
@@ -421,6 +466,9 @@ pub(super) async fn pace(
 
 /// The audit record's result: `completed: 12 moved, 1 poisoned in 1 batches`.
 pub(super) fn result_line(report: &Report) -> String {
+    if let Some(test) = &report.test {
+        return format!("{}: test alert {}", report.outcome.as_str(), test.summary());
+    }
     let detail = match &report.outcome {
         Outcome::Indeterminate(detail) => format!(" ({detail})"),
         _ => String::new(),
@@ -443,8 +491,11 @@ pub(super) fn result_line(report: &Report) -> String {
     )
 }
 
-/// A test alert, marked as one, for the ingest queue.
-fn test_alert(channel: Option<&str>, tenant: &str, summary: &str, now: i64) -> Envelope {
+/// How often a sender looks for its test alert's outcome.
+const TEST_POLL: Duration = Duration::from_millis(100);
+
+/// A test alert, marked as one, for the ingest queue, with the id its outcome is kept under.
+fn test_alert(channel: Option<&str>, tenant: &str, summary: &str, now: i64) -> (String, Envelope) {
     let mut labels = BTreeMap::from([("alertname".to_owned(), "WardTestAlert".to_owned())]);
     if let Some(channel) = channel {
         labels.insert(TEST_CHANNEL_LABEL.to_owned(), channel.to_owned());
@@ -464,5 +515,7 @@ fn test_alert(channel: Option<&str>, tenant: &str, summary: &str, now: i64) -> E
         test: true,
     };
     let payload = Payload::encode(&alert).unwrap_or_else(|_| Payload::null());
-    Envelope::with_payload(tenant, payload, now).with_idempotency_key(format!("test-{id}"))
+    let envelope =
+        Envelope::with_payload(tenant, payload, now).with_idempotency_key(format!("test-{id}"));
+    (alert.correlation_id, envelope)
 }

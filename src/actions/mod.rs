@@ -680,6 +680,8 @@ pub struct Settings {
     pub dry_run: bool,
     /// Stop a bulk action after this many entries (automatic runs are bounded); `None` = all.
     pub max_items: Option<u64>,
+    /// How long a test alert is followed before it is reported as timed out.
+    pub test_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -691,6 +693,7 @@ impl Default for Settings {
             sample_size: 5,
             dry_run: false,
             max_items: None,
+            test_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -724,6 +727,8 @@ pub struct Actions {
     /// The deployment's label, shown in plans and kept in audit records.
     pub target: String,
     pub settings: Settings,
+    /// The channels a test alert may name; empty = not known here, not checked.
+    pub channels: Vec<String>,
 }
 
 impl std::fmt::Debug for Actions {

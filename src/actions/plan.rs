@@ -63,23 +63,9 @@ impl Actions {
         self.policy.check(&action)?;
         let now = self.store.now_ms();
         action.validate(now)?;
-        if matches!(
-            action,
-            Action::MuttReplay { .. }
-                | Action::MuttMoveToDead { .. }
-                | Action::MuttPurge { .. }
-                | Action::MuttSetConfig { .. }
-                | Action::MuttBreaker { .. }
-                | Action::MuttRequeueOrphan { .. }
-        ) {
-            return Err(ActionError::Invalid(format!(
-                "{} acts on a MUTT deployment: attach with --profile mutt",
-                action.kind().as_str()
-            )));
-        }
+        self.check_here(&action)?;
         let mut action = with_cutoff(action, now);
         let mut stale_marks = None;
-        let mut present_ids = None;
         let (count, sample) = match action.dlq_scope() {
             Some((queue, set, Scope::Filter(filter))) => {
                 let count = self.store.failed_count(queue, set, filter).await?;
@@ -93,17 +79,7 @@ impl Actions {
                         self.settings.sample_size,
                     )
                     .await?;
-                let rows = page
-                    .entries
-                    .into_iter()
-                    .map(|e| SampleRow {
-                        id: e.meta.id.0,
-                        tenant: e.meta.tenant,
-                        error_class: e.meta.error_class,
-                        error_message: e.meta.error_message,
-                        last_failure_ms: e.meta.last_failure_ms,
-                    })
-                    .collect();
+                let rows = page.entries.iter().map(SampleRow::of).collect();
                 (count, rows)
             }
             Some((queue, set, Scope::Ids(ids))) => {
@@ -112,46 +88,24 @@ impl Actions {
                 for chunk in ids.chunks(MAX_BATCH) {
                     present.extend(self.store.failed_entries(queue, set, chunk).await?);
                 }
-                let gone = ids.len() - present.len();
-                if gone > 0 {
-                    stale_marks = Some((gone, ids.len(), set));
+                if present.len() < ids.len() {
+                    stale_marks = Some(stale_marks_warning(ids.len(), present.len(), set));
                 }
                 let rows = present
                     .iter()
                     .take(self.settings.sample_size)
-                    .map(|e| SampleRow {
-                        id: e.meta.id.0.clone(),
-                        tenant: e.meta.tenant.clone(),
-                        error_class: e.meta.error_class.clone(),
-                        error_message: e.meta.error_message.clone(),
-                        last_failure_ms: e.meta.last_failure_ms,
-                    })
+                    .map(SampleRow::of)
                     .collect();
-                present_ids = Some(present.into_iter().map(|e| e.meta.id).collect::<Vec<_>>());
-                (ids.len() as u64 - gone as u64, rows)
+                let count = present.len() as u64;
+                action.set_ids(present.into_iter().map(|e| e.meta.id).collect());
+                (count, rows)
             }
             None => (1, Vec::new()),
         };
-        if let Some(present) = present_ids {
-            action.set_ids(present);
-        }
         // A bounded run (`max=`) moves at most that many: the plan says so.
         let count = self.settings.max_items.map_or(count, |max| count.min(max));
         let mut warnings = warnings(&action);
-        if let Some((gone, marked, set)) = stale_marks {
-            warnings.insert(
-                0,
-                format!(
-                    "{gone} of the {marked} marked entries are no longer in the {} (moved since \
-                     they were marked): only the {} still there are taken",
-                    match set {
-                        crate::store::FailedSet::Dlq => "DLQ",
-                        crate::store::FailedSet::Dead => "dead list",
-                    },
-                    marked - gone
-                ),
-            );
-        }
+        warnings.splice(0..0, stale_marks);
         Ok(Plan::assemble(
             action,
             &self.target,
@@ -160,6 +114,55 @@ impl Actions {
             warnings,
             now,
         ))
+    }
+
+    /// Refuse what cannot run on this deployment: a MUTT action, a test alert to a channel
+    /// that is not configured.
+    fn check_here(&self, action: &Action) -> Result<(), ActionError> {
+        if action.kind().is_mutt() {
+            return Err(ActionError::Invalid(format!(
+                "{} acts on a MUTT deployment: attach with --profile mutt",
+                action.kind().as_str()
+            )));
+        }
+        if let Action::SendTestAlert {
+            channel: Some(channel),
+            ..
+        } = action
+            && !self.channels.is_empty()
+            && !self.channels.contains(channel)
+        {
+            return Err(ActionError::Invalid(format!(
+                "send_test_alert: no channel {channel:?} is configured (channels: {})",
+                self.channels.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What the plan says when some marked entries went since they were marked.
+fn stale_marks_warning(marked: usize, present: usize, set: crate::store::FailedSet) -> String {
+    let place = match set {
+        crate::store::FailedSet::Dlq => "DLQ",
+        crate::store::FailedSet::Dead => "dead list",
+    };
+    format!(
+        "{} of the {marked} marked entries are no longer in the {place} (moved since they were \
+         marked): only the {present} still there are taken",
+        marked - present
+    )
+}
+
+impl SampleRow {
+    fn of(entry: &crate::model::DlqEntry) -> Self {
+        Self {
+            id: entry.meta.id.0.clone(),
+            tenant: entry.meta.tenant.clone(),
+            error_class: entry.meta.error_class.clone(),
+            error_message: entry.meta.error_message.clone(),
+            last_failure_ms: entry.meta.last_failure_ms,
+        }
     }
 }
 

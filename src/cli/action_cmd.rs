@@ -317,6 +317,9 @@ pub struct TestAlertArgs {
     /// Its summary line
     #[arg(long, default_value = "Ward test alert from the command line")]
     pub summary: String,
+    /// How long to wait for a worker to report the outcome (90s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub wait: String,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -366,6 +369,8 @@ pub struct Request<'a> {
     pub mutt: Result<Action, String>,
     pub run: &'a RunArgs,
     pub pace: Option<&'a PaceArgs>,
+    /// How long a test alert is followed (`--wait`).
+    pub test_wait: Option<std::time::Duration>,
 }
 
 fn no_mutt_form(what: &str) -> Result<Action, String> {
@@ -407,6 +412,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<Request<'_>> {
         },
         run: &args.run,
         pace: Some(&args.pace),
+        test_wait: None,
     })
 }
 
@@ -423,6 +429,7 @@ pub fn purge(args: &PurgeArgs) -> anyhow::Result<Request<'_>> {
             .map(|(dlq, scope)| Action::MuttPurge { dlq, scope }),
         run: &args.run,
         pace: Some(&args.pace),
+        test_wait: None,
     })
 }
 
@@ -438,6 +445,7 @@ pub fn dead(args: &DeadArgs) -> anyhow::Result<Request<'_>> {
             .map(|(dlq, scope)| Action::MuttMoveToDead { dlq, scope }),
         run: &args.run,
         pace: Some(&args.pace),
+        test_wait: None,
     })
 }
 
@@ -475,6 +483,7 @@ pub fn shed(args: &ShedArgs) -> anyhow::Result<Request<'_>> {
         },
         run: &args.run,
         pace: None,
+        test_wait: None,
     })
 }
 
@@ -516,6 +525,7 @@ pub fn breaker(args: &BreakerArgs) -> anyhow::Result<Request<'_>> {
         mutt,
         run: &args.run,
         pace: None,
+        test_wait: None,
     })
 }
 
@@ -531,11 +541,16 @@ pub fn stop(args: &StopArgs) -> anyhow::Result<Request<'_>> {
         mutt: no_mutt_form("stop"),
         run: &args.run,
         pace: None,
+        test_wait: None,
     })
 }
 
-pub fn test_alert(args: &TestAlertArgs) -> Request<'_> {
-    Request {
+pub fn test_alert(args: &TestAlertArgs) -> anyhow::Result<Request<'_>> {
+    let wait = crate::ui::command::duration_ms(&args.wait)
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| UsageError(format!("--wait {}: write 30s, 2m or 1h", args.wait)))?;
+    Ok(Request {
         action: Action::SendTestAlert {
             channel: args.channel.clone().filter(|c| c != "stdout"),
             tenant: args.tenant.clone(),
@@ -547,7 +562,8 @@ pub fn test_alert(args: &TestAlertArgs) -> Request<'_> {
         ),
         run: &args.run,
         pace: None,
-    }
+        test_wait: Some(wait),
+    })
 }
 
 pub fn requeue_orphan(args: &RequeueArgs) -> Request<'_> {
@@ -559,6 +575,7 @@ pub fn requeue_orphan(args: &RequeueArgs) -> Request<'_> {
         action,
         run: &args.run,
         pace: Some(&args.pace),
+        test_wait: None,
     }
 }
 
@@ -580,6 +597,7 @@ pub fn config_set(args: &ConfigSetArgs) -> anyhow::Result<Request<'_>> {
         }),
         run: &args.run,
         pace: None,
+        test_wait: None,
     })
 }
 
@@ -601,6 +619,7 @@ pub fn config_unset(args: &ConfigUnsetArgs) -> anyhow::Result<Request<'_>> {
         }),
         run: &args.run,
         pace: None,
+        test_wait: None,
     })
 }
 
@@ -617,6 +636,12 @@ async fn operator(config: &Config, policy: Policy, settings: Settings) -> anyhow
             origin: Origin::Headless,
             target,
             settings,
+            channels: config
+                .delivery
+                .channels
+                .iter()
+                .map(|c| c.name().to_owned())
+                .collect(),
         }),
         Profile::Mutt => {
             Operator::Mutt(MuttActions {
@@ -648,6 +673,11 @@ fn refused_or_unreachable(error: crate::store::StoreError, what: &str) -> anyhow
 #[error("interrupted: stopped between batches, the counts above are exact")]
 pub struct Interrupted;
 
+/// A test alert was not delivered; the report says how it ended.
+#[derive(Debug, thiserror::Error)]
+#[error("the test alert was not delivered: {0}")]
+pub struct NotDelivered(pub String);
+
 /// A batch's answer was lost; the report says what was re-read.
 #[derive(Debug, thiserror::Error)]
 #[error("the outcome is indeterminate: {0}")]
@@ -674,6 +704,7 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
         mutt,
         run,
         pace,
+        test_wait,
     } = request;
     let action = match config.store.profile {
         Profile::Ward if action.kind().is_mutt() => {
@@ -697,13 +728,7 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
     // Refused before the store is even opened.
     policy.check(&action)?;
     let pace = pace.cloned().unwrap_or_default();
-    let settings = Settings {
-        batch_size: pace.batch.unwrap_or(config.dlq.replay_batch),
-        rate_per_s: Some(pace.rate.unwrap_or(config.dlq.replay_rate_per_s)).filter(|r| *r > 0),
-        max_replays: config.queues.max_replays,
-        max_items: pace.max,
-        ..Settings::default()
-    };
+    let settings = run_settings(config, &pace, test_wait);
     let actions = operator(config, policy, settings).await?;
     let mut plan = actions.plan(action).await?;
     plan.run_reason = pace
@@ -762,10 +787,29 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
         })
         .await?;
     print_report(&plan, &report, run.format, out)?;
+    if let Some(test) = report.test.as_ref().filter(|t| !t.delivered()) {
+        return Err(NotDelivered(test.summary()).into());
+    }
     match report.outcome {
         Outcome::Cancelled => Err(Interrupted.into()),
         Outcome::Indeterminate(detail) => Err(Indeterminate(detail).into()),
         Outcome::Completed | Outcome::DryRun => Ok(()),
+    }
+}
+
+/// How a headless run goes: the flags, else the config's replay pace.
+fn run_settings(
+    config: &Config,
+    pace: &PaceArgs,
+    test_wait: Option<std::time::Duration>,
+) -> Settings {
+    Settings {
+        batch_size: pace.batch.unwrap_or(config.dlq.replay_batch),
+        rate_per_s: Some(pace.rate.unwrap_or(config.dlq.replay_rate_per_s)).filter(|r| *r > 0),
+        max_replays: config.queues.max_replays,
+        max_items: pace.max,
+        test_timeout: test_wait.unwrap_or(Settings::default().test_timeout),
+        ..Settings::default()
     }
 }
 
@@ -884,7 +928,10 @@ fn print_report(
                     "{} replayed with counters reset, {} to MUTT's dead list (replayed too often) in {} batches",
                     report.moved, report.poisoned, report.batches
                 ),
-
+                Action::SendTestAlert { .. } => match &report.test {
+                    Some(test) => format!("test alert {}", sanitize(&test.summary())),
+                    None => "test alert sent, outcome not followed".to_owned(),
+                },
                 other => sanitize(&other.describe()).into_owned(),
             };
             writeln!(

@@ -354,9 +354,7 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
         Command::Shed(args) => action_cmd::run(loaded()?, action_cmd::shed(args), out),
         Command::Breaker(args) => action_cmd::run(loaded()?, action_cmd::breaker(args), out),
         Command::Stop(args) => action_cmd::run(loaded()?, action_cmd::stop(args), out),
-        Command::TestAlert(args) => {
-            action_cmd::run(loaded()?, Ok(action_cmd::test_alert(args)), out)
-        }
+        Command::TestAlert(args) => action_cmd::run(loaded()?, action_cmd::test_alert(args), out),
         Command::RequeueOrphan(args) => {
             action_cmd::run(loaded()?, Ok(action_cmd::requeue_orphan(args)), out)
         }

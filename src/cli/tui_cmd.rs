@@ -70,7 +70,7 @@ pub fn tui(config: &Config, args: &TuiArgs) -> anyhow::Result<()> {
             stop.cancel();
             return result;
         }
-        let store = crate::store::open(&config.store)
+        let store = crate::store::open_attached(&config.store)
             .await
             .context("cannot open the redis store")?;
         let channels = config
@@ -233,6 +233,7 @@ pub fn runner(
         origin: Origin::Key,
         target: crate::headless::status::action_target(config),
         settings: settings(config),
+        channels: channels.clone(),
     });
     finish_runner(config, args, source, actions, channels)
 }

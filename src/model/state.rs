@@ -220,3 +220,49 @@ pub struct WorkerBeat {
     #[serde(default)]
     pub dead_lettered: u64,
 }
+
+/// How a test alert ended, as the delivery worker that handled it reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TestDelivery {
+    pub status: TestStatus,
+    /// The channel it was sent to (`stdout` when none was picked).
+    pub channel: String,
+    /// The error class and message, when it was not delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The send's duration (0 when nothing was sent).
+    pub took_ms: u64,
+    pub at_ms: i64,
+}
+
+impl TestDelivery {
+    pub fn delivered(&self) -> bool {
+        self.status == TestStatus::Delivered
+    }
+
+    /// One line: `delivered to slack-ops in 120ms`, `failed on pager: http_500 …`.
+    pub fn summary(&self) -> String {
+        let error = self.error.as_deref().unwrap_or("no error given");
+        match self.status {
+            TestStatus::Delivered => {
+                format!("delivered to {} in {}ms", self.channel, self.took_ms)
+            }
+            TestStatus::Failed => format!("failed on {}: {error}", self.channel),
+            TestStatus::NotSent => format!("not sent to {}: {error}", self.channel),
+            TestStatus::TimedOut => format!("timed out: {error}"),
+        }
+    }
+}
+
+/// The end of a test alert: a test is one attempt, never retried and never dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TestStatus {
+    Delivered,
+    /// The channel answered with an error.
+    Failed,
+    /// Held back before sending: an open breaker, an emergency stop, an unknown channel.
+    NotSent,
+    /// No worker reported an outcome in time (none running, or the queues are backed up).
+    TimedOut,
+}

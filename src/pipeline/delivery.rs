@@ -16,7 +16,7 @@ use crate::delivery::{Backend, Disposition, SendError};
 use crate::engine::breaker::{BreakerState, CallOutcome, Permit};
 use crate::engine::clock::duration_ms;
 use crate::engine::retry::RetryDecision;
-use crate::model::{DeliveryJob, FailureInfo, Payload};
+use crate::model::{DeliveryJob, FailureInfo, Payload, TestDelivery, TestStatus};
 use crate::store::{
     DeadLetterRequest, DedupClaim, DedupFinish, LeasedItem, MAX_BATCH, Receipt, RetryRequest,
     StoreResult, update_breaker,
@@ -92,6 +92,8 @@ struct Settlement {
     dead: Vec<DeadLetterRequest>,
     deferred: BTreeMap<i64, Vec<Receipt>>,
     released: Vec<Receipt>,
+    /// Test alerts that ended here, by correlation id, for whoever sent them.
+    tests: Vec<(String, TestDelivery)>,
 }
 
 impl Settlement {
@@ -105,6 +107,28 @@ impl Settlement {
             receipt: item.receipt,
             envelope: item.envelope,
         });
+    }
+
+    /// A test alert ends at its first answer: acknowledged, its outcome kept for its sender.
+    fn end_test(
+        &mut self,
+        receipt: Receipt,
+        job: &DeliveryJob,
+        (status, error): (TestStatus, Option<String>),
+        took: Duration,
+        now: i64,
+    ) {
+        self.acks.push(receipt);
+        self.tests.push((
+            job.alert.correlation_id.clone(),
+            TestDelivery {
+                status,
+                channel: job.channel.clone(),
+                error,
+                took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                at_ms: now,
+            },
+        ));
     }
 
     async fn apply(self, pipeline: &Pipeline) -> StoreResult<()> {
@@ -127,8 +151,46 @@ impl Settlement {
         for chunk in self.released.chunks(MAX_BATCH) {
             store.release(queue, chunk).await?;
         }
+        for (id, result) in &self.tests {
+            store.test_result_put(id, result).await?;
+        }
         Ok(())
     }
+}
+
+/// The batch's jobs by channel; what cannot be sent here (not a job, a channel this worker
+/// does not have) is settled at once.
+fn by_channel(
+    pipeline: &Pipeline,
+    items: Vec<LeasedItem>,
+    now: i64,
+    settlement: &mut Settlement,
+) -> BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>> {
+    let mut by_channel: BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>> = BTreeMap::new();
+    for item in items {
+        match item.envelope.payload.decode::<DeliveryJob>() {
+            Ok(job) if pipeline.backends.contains_key(&job.channel) => {
+                by_channel
+                    .entry(job.channel.clone())
+                    .or_default()
+                    .push((item, job));
+            }
+            Ok(job) => {
+                let message = format!("channel {:?} is not configured on this worker", job.channel);
+                if job.alert.test {
+                    let error = Some(format!("unknown_channel: {message}"));
+                    let outcome = (TestStatus::NotSent, error);
+                    settlement.end_test(item.receipt, &job, outcome, Duration::ZERO, now);
+                } else {
+                    settlement.dead_letter(item, &job.channel, "unknown_channel", message);
+                }
+            }
+            Err(error) => {
+                settlement.dead_letter(item, "", "decode", format!("not a delivery job: {error}"));
+            }
+        }
+    }
+    by_channel
 }
 
 /// Deliver one leased batch and settle every item in it, running `following` beside the
@@ -146,24 +208,7 @@ async fn deliver_batch<T>(
     // one deferred or dead-lettered meanwhile would otherwise lapse, be recovered by the
     // janitor (counting an attempt) and be handed to another worker.
     let held: Vec<Receipt> = items.iter().map(|i| i.receipt.clone()).collect();
-    let mut by_channel: BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>> = BTreeMap::new();
-    for item in items {
-        match item.envelope.payload.decode::<DeliveryJob>() {
-            Ok(job) if pipeline.backends.contains_key(&job.channel) => {
-                by_channel
-                    .entry(job.channel.clone())
-                    .or_default()
-                    .push((item, job));
-            }
-            Ok(job) => {
-                let message = format!("channel {:?} is not configured on this worker", job.channel);
-                settlement.dead_letter(item, &job.channel, "unknown_channel", message);
-            }
-            Err(error) => {
-                settlement.dead_letter(item, "", "decode", format!("not a delivery job: {error}"));
-            }
-        }
-    }
+    let by_channel = by_channel(pipeline, items, now, &mut settlement);
 
     let flags = pipeline.flags();
     let mut permitted: Vec<Permitted> = Vec::new();
@@ -180,7 +225,13 @@ async fn deliver_batch<T>(
         if flags.channel_stop(&channel, now) {
             for (item, job) in jobs {
                 count(pipeline, &backend, &job, DeliveryOutcome::stopped);
-                settlement.defer(item.receipt, now + recheck);
+                if job.alert.test {
+                    let error = Some("stopped: an emergency stop holds this channel".to_owned());
+                    let outcome = (TestStatus::NotSent, error);
+                    settlement.end_test(item.receipt, &job, outcome, Duration::ZERO, now);
+                } else {
+                    settlement.defer(item.receipt, now + recheck);
+                }
             }
             continue;
         }
@@ -217,8 +268,17 @@ async fn deliver_batch<T>(
                 }),
                 Permit::Rejected { retry_in } => {
                     count(pipeline, &backend, &job, DeliveryOutcome::breaker_open);
-                    let wait = duration_ms(retry_in).clamp(1000, recheck.max(1000));
-                    settlement.defer(item.receipt, now + wait);
+                    if job.alert.test {
+                        let error = Some(format!(
+                            "breaker_open: the {channel} breaker is open (next probe in {} s)",
+                            retry_in.as_secs()
+                        ));
+                        let outcome = (TestStatus::NotSent, error);
+                        settlement.end_test(item.receipt, &job, outcome, Duration::ZERO, now);
+                    } else {
+                        let wait = duration_ms(retry_in).clamp(1000, recheck.max(1000));
+                        settlement.defer(item.receipt, now + wait);
+                    }
                 }
             }
         }
@@ -636,7 +696,12 @@ fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settle
                 .delivery_latency
                 .get_or_create(&labels)
                 .observe(a.took.as_secs_f64());
-            settlement.acks.push(a.item.receipt);
+            if a.job.alert.test {
+                let outcome = (TestStatus::Delivered, None);
+                settlement.end_test(a.item.receipt, &a.job, outcome, a.took, now);
+            } else {
+                settlement.acks.push(a.item.receipt);
+            }
             DeliveryOutcome::delivered
         }
         Step::Duplicate => {
@@ -654,6 +719,16 @@ fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settle
             event.error_class = Some(error.class.clone());
             settlement.defer(a.item.receipt, now + 1000);
             DeliveryOutcome::store_error
+        }
+        Step::Failed(error) if a.job.alert.test => {
+            // A test reports the channel's answer now: not retried, not dead-lettered.
+            event.error_class = Some(error.class.clone());
+            let outcome = (
+                TestStatus::Failed,
+                Some(format!("{}: {}", error.class, error.message)),
+            );
+            settlement.end_test(a.item.receipt, &a.job, outcome, a.took, now);
+            DeliveryOutcome::failed
         }
         Step::Failed(error) => {
             event.error_class = Some(error.class.clone());
@@ -750,5 +825,6 @@ fn outcome_str(outcome: DeliveryOutcome) -> &'static str {
         DeliveryOutcome::breaker_open => "breaker_open",
         DeliveryOutcome::stopped => "stopped",
         DeliveryOutcome::store_error => "store_error",
+        DeliveryOutcome::failed => "failed",
     }
 }

@@ -271,7 +271,9 @@ impl Pipeline {
                 sample_size: 5,
                 dry_run: self.workers.dry_run,
                 max_items: Some(self.workers.remediation_max_per_run),
+                ..crate::actions::Settings::default()
             },
+            channels: self.backends.keys().cloned().collect(),
         }
     }
 

@@ -118,6 +118,10 @@ impl KeySchema {
     pub fn dedup_partition(&self, key: &str) -> u16 {
         crate::engine::partition::partition_for("", key, self.partitions)
     }
+    /// How one test alert ended (string of TestDelivery JSON, with a TTL).
+    pub fn test_result(&self, id: &str) -> String {
+        format!("{}:test:{id}", self.prefix)
+    }
     /// One rate limiter's theoretical arrival time, in microseconds (string with a TTL).
     pub fn rate_limit(&self, name: &str) -> String {
         format!("{}:rl:{name}", self.prefix)

@@ -27,7 +27,7 @@ use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, QueueName,
-    QueueStats, StoreStats, WorkerBeat, WorkerId, ulid_timestamp_ms,
+    QueueStats, StoreStats, TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_CAPACITY: usize = 100_000;
@@ -239,6 +239,8 @@ struct State {
     limiters: HashMap<String, (i64, i64)>,
     breakers: BTreeMap<String, (u64, Breaker)>,
     workers: BTreeMap<String, WorkerBeat>,
+    /// Test alert outcomes: id → (outcome, expiry ms).
+    test_results: HashMap<String, (TestDelivery, i64)>,
 }
 
 /// One idempotency record: delivered, or being sent by `owner`, until `expires` (ms).
@@ -909,6 +911,27 @@ impl Store for MemoryStore {
         }
         self.announce(Update::Config(key.to_owned()));
         Ok(())
+    }
+
+    async fn test_result_put(&self, id: &str, result: &TestDelivery) -> StoreResult<()> {
+        let now = self.now_ms();
+        let mut state = self.lock();
+        state.test_results.retain(|_, (_, expires)| *expires > now);
+        state.test_results.insert(
+            id.to_owned(),
+            (result.clone(), now + super::TEST_RESULT_TTL_MS),
+        );
+        Ok(())
+    }
+
+    async fn test_result_get(&self, id: &str) -> StoreResult<Option<TestDelivery>> {
+        let now = self.now_ms();
+        Ok(self
+            .lock()
+            .test_results
+            .get(id)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(result, _)| result.clone()))
     }
 
     async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {

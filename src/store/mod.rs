@@ -2,6 +2,7 @@
 //! with exactly the same semantics, proven by one conformance suite (`tests/store_conformance.rs`).
 
 pub mod keys;
+mod lazy;
 pub mod memory;
 pub mod mutt;
 pub mod redis;
@@ -16,7 +17,7 @@ use crate::engine::breaker::Breaker;
 use crate::engine::ratelimit::{RateLimit, Verdict};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
-    QueueName, StoreStats, WorkerBeat, WorkerId,
+    QueueName, StoreStats, TestDelivery, WorkerBeat, WorkerId,
 };
 
 pub use keys::{KeySchema, MuttKeys};
@@ -25,6 +26,8 @@ pub use redis::{RedisStore, RedisStoreOptions};
 
 /// The largest number of items one store call may move: keeps every Redis script short.
 pub const MAX_BATCH: usize = 500;
+/// How long a test alert's outcome is kept for whoever sent it.
+pub const TEST_RESULT_TTL_MS: i64 = 3_600_000;
 
 /// How many DLQ entries one filtered scan step may examine before returning a cursor: about
 /// 0.7 ms of Redis time (5 µs an entry): a 4 ms stall of the machine still leaves it under the
@@ -56,6 +59,9 @@ pub enum StoreError {
     Protocol { op: &'static str, detail: String },
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// Not connected: the last attempt (under a second ago) failed with this.
+    #[error("not connected: {0}")]
+    Unreachable(String),
     /// A key holds another type than the layout says: the profile or key names are wrong.
     #[error("{key} holds a {found}, expected a {expected}: check the key names of the profile")]
     WrongType {
@@ -69,7 +75,7 @@ impl StoreError {
     /// The store could not be reached or did not answer in time (not a refused request).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Timeout { .. } => true,
+            Self::Timeout { .. } | Self::Unreachable(_) => true,
             Self::Redis { source, .. } => {
                 source.is_io_error() || source.is_timeout() || source.is_connection_dropped()
             }
@@ -458,6 +464,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         max_items: usize,
     ) -> StoreResult<BatchResult>;
 
+    /// Keep how a test alert ended, for an hour, for whoever sent it.
+    async fn test_result_put(&self, id: &str, result: &TestDelivery) -> StoreResult<()>;
+
+    /// How a test alert ended, once its worker has said.
+    async fn test_result_get(&self, id: &str) -> StoreResult<Option<TestDelivery>>;
+
     /// Set (`Some`) or clear (`None`) an operator flag, announcing the change.
     async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()>;
     /// Clear a flag only while it still holds `expected` (as read); true if it was cleared.
@@ -788,6 +800,33 @@ pub async fn open_mutt(config: &crate::config::Config) -> StoreResult<mutt::Mutt
     mutt::MuttStore::connect(options).await
 }
 
+/// The store for the control room: when Redis does not answer yet, a store that connects on
+/// first use, so the control room starts and shows what it tried until Redis is back.
+pub async fn open_attached(
+    config: &crate::config::StoreConfig,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
+    match open_with(config, false).await {
+        Err(error) if error.is_unavailable() && config.backend == crate::config::Backend::Redis => {
+            Ok(std::sync::Arc::new(lazy::LazyStore::new(
+                redis_options(config, false),
+                &error,
+            )))
+        }
+        other => other,
+    }
+}
+
+fn redis_options(config: &crate::config::StoreConfig, observer: bool) -> RedisStoreOptions {
+    let mut options = RedisStoreOptions::new(
+        &config.redis_url,
+        KeySchema::new(config.profile, &config.key_prefix, config.partitions),
+    );
+    options.response_timeout = config.response_timeout();
+    options.connect_timeout = config.connect_timeout();
+    options.observer = observer;
+    options
+}
+
 async fn open_with(
     config: &crate::config::StoreConfig,
     observer: bool,
@@ -796,15 +835,8 @@ async fn open_with(
         crate::config::Backend::Memory => {
             Ok(std::sync::Arc::new(MemoryStore::new(config.partitions)))
         }
-        crate::config::Backend::Redis => {
-            let mut options = RedisStoreOptions::new(
-                &config.redis_url,
-                KeySchema::new(config.profile, &config.key_prefix, config.partitions),
-            );
-            options.response_timeout = config.response_timeout();
-            options.connect_timeout = config.connect_timeout();
-            options.observer = observer;
-            Ok(std::sync::Arc::new(RedisStore::connect(options).await?))
-        }
+        crate::config::Backend::Redis => Ok(std::sync::Arc::new(
+            RedisStore::connect(redis_options(config, observer)).await?,
+        )),
     }
 }

@@ -29,7 +29,7 @@ use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, Profile,
-    QueueName, QueueStats, StoreStats, WorkerBeat, WorkerId, ulid_timestamp_ms,
+    QueueName, QueueStats, StoreStats, TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_MAX_LEN: usize = 100_000;
@@ -1194,6 +1194,36 @@ impl Store for RedisStore {
             }
         }
         self.publish(&Update::Config(key.to_owned())).await
+    }
+
+    async fn test_result_put(&self, id: &str, result: &TestDelivery) -> StoreResult<()> {
+        let json = serde_json::to_string(result).map_err(|e| StoreError::Protocol {
+            op: "test result",
+            detail: e.to_string(),
+        })?;
+        let mut conn = self.conn();
+        conn.pset_ex::<_, _, ()>(
+            self.inner.keys.test_result(id),
+            json,
+            super::TEST_RESULT_TTL_MS.unsigned_abs(),
+        )
+        .await
+        .map_err(StoreError::redis("test result put"))
+    }
+
+    async fn test_result_get(&self, id: &str) -> StoreResult<Option<TestDelivery>> {
+        let mut conn = self.conn();
+        let raw: Option<String> = conn
+            .get(self.inner.keys.test_result(id))
+            .await
+            .map_err(StoreError::redis("test result get"))?;
+        raw.map(|raw| {
+            serde_json::from_str(&raw).map_err(|e| StoreError::Protocol {
+                op: "test result",
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
     }
 
     async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {

@@ -39,6 +39,8 @@ pub enum DeliveryOutcome {
     stopped,
     /// Not attempted: Ward's store could not claim the alert; deferred without an attempt.
     store_error,
+    /// A test alert the channel refused: reported to its sender, never retried.
+    failed,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

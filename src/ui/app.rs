@@ -373,6 +373,29 @@ impl App {
             .any(|s| s.freshness == Freshness::Stale)
     }
 
+    /// Why nothing may be changed now: the store is STALE or not read yet. An action planned
+    /// on figures the operator cannot trust, or sent to a store that does not answer, would
+    /// end indeterminate.
+    pub fn unreadable(&self) -> Option<String> {
+        if let Some(source) = self
+            .snapshot
+            .sources
+            .iter()
+            .find(|s| s.freshness == Freshness::Stale)
+        {
+            let since = source
+                .age_ms(self.now_ms)
+                .map_or_else(|| "ever".to_owned(), crate::ui::widgets::age);
+            return Some(format!(
+                "{} is STALE (no good read for {since}: {})",
+                source.name,
+                source.last_error.as_deref().unwrap_or("no answer")
+            ));
+        }
+        (self.snapshot.store.is_none() && self.snapshot.mutt.is_none())
+            .then(|| "the store has not been read yet".to_owned())
+    }
+
     /// Commands usable here and now (help and hints list only these).
     pub fn available(&self, command: Command) -> bool {
         if command.is_mutating() && self.mode.read_only.is_some() {
@@ -410,10 +433,16 @@ impl App {
             (JobEvent::Progress(p), Stage::Running { progress, .. }) => *progress = Some(p),
             (JobEvent::Finished(result), Stage::Running { plan, .. }) => {
                 let text = match &result {
-                    Ok(report) => format!("{}: {}", plan.summary, report.outcome.as_str()),
+                    Ok(report) => match &report.test {
+                        Some(test) => format!("test alert {}", test.summary()),
+                        None => format!("{}: {}", plan.summary, report.outcome.as_str()),
+                    },
                     Err(error) => format!("{}: {error}", plan.summary),
                 };
-                let failed = result.is_err();
+                let failed = match &result {
+                    Ok(report) => report.test.as_ref().is_some_and(|t| !t.delivered()),
+                    Err(_) => true,
+                };
                 // Marked entries an action took were consumed: never offer them to another.
                 if !failed && plan.action.mutt_scope().is_some() {
                     self.mutt.marks.clear();
@@ -1180,6 +1209,10 @@ impl App {
     ) -> Vec<Effect> {
         if let Some(why) = self.mode.read_only.clone() {
             self.toast(format!("read-only: {why}"), true);
+            return Vec::new();
+        }
+        if let Some(why) = self.unreadable() {
+            self.toast(format!("refused, nothing changed: {why}"), true);
             return Vec::new();
         }
         let action = if self.is_mutt() {

@@ -159,6 +159,18 @@ impl Store for CountingStore {
             .failed_page(queue, set, filter, cursor, limit)
             .await
     }
+    async fn test_result_put(
+        &self,
+        id: &str,
+        result: &ward::model::TestDelivery,
+    ) -> StoreResult<()> {
+        self.count(true);
+        self.inner.test_result_put(id, result).await
+    }
+    async fn test_result_get(&self, id: &str) -> StoreResult<Option<ward::model::TestDelivery>> {
+        self.count(false);
+        self.inner.test_result_get(id).await
+    }
     async fn failed_entries(
         &self,
         queue: &QueueName,

@@ -385,6 +385,7 @@ pub fn operator(store: Arc<dyn Store>) -> ward::actions::Actions {
         origin: ward::actions::Origin::Headless,
         target: "test".into(),
         settings: ward::actions::Settings::default(),
+        channels: Vec::new(),
     }
 }
 

@@ -101,6 +101,13 @@ fn inspector(
 
 /// How a run ended, in the terms of what it did: entries for bulk actions, the change for others.
 fn done_line(action: &crate::actions::Action, report: &crate::actions::Report) -> String {
+    if let Some(test) = &report.test {
+        return format!(
+            "{} · test alert {}",
+            report.outcome.as_str(),
+            test.summary()
+        );
+    }
     if !action.is_bulk() {
         let what = if report.moved > 0 {
             "applied"
@@ -311,6 +318,11 @@ fn confirm_dialog(
                     p.rate()
                         .map_or_else(|| "rate not known yet".to_owned(), |r| format!("{r:.0}/s"))
                 ))),
+                None if matches!(plan.action, crate::actions::Action::SendTestAlert { .. }) => {
+                    head.push(Line::raw(
+                        "sent; waiting for the worker to report how it went…",
+                    ));
+                }
                 None => head.push(Line::raw("starting…")),
             }
             "esc cancels after the current batch"
@@ -319,7 +331,11 @@ fn confirm_dialog(
             head.extend(wrapped(&plan.summary, Item::Title));
             match result {
                 Ok(report) => {
-                    head.extend(wrapped(&done_line(&plan.action, report), Item::Ok));
+                    let item = match &report.test {
+                        Some(test) if !test.delivered() => Item::Error,
+                        _ => Item::Ok,
+                    };
+                    head.extend(wrapped(&done_line(&plan.action, report), item));
                     if let Some(remaining) = report.remaining {
                         head.push(Line::raw(format!("still matching: {remaining}")));
                     }

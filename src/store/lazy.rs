@@ -1,0 +1,314 @@
+//! A Redis store that connects on first use and again after a failed attempt: the control
+//! room starts (and shows what it tried) while Redis is down, and attaches once it answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{Mutex, broadcast};
+
+use super::redis::{RedisStore, RedisStoreOptions};
+use super::{
+    BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
+    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, Receipt,
+    ReceiptOutcome, ReplayOptions, RetryRequest, Store, StoreError, StoreResult, Update,
+};
+use crate::engine::breaker::Breaker;
+use crate::engine::ratelimit::{RateLimit, Verdict};
+use crate::model::{
+    AuditEntry, AuditRecord, Envelope, Flag, FlagState, QueueName, StoreStats, WorkerBeat, WorkerId,
+};
+
+/// Attempts to connect are at least this far apart, however often the store is called.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+pub struct LazyStore {
+    options: RedisStoreOptions,
+    state: Mutex<Connection>,
+}
+
+#[derive(Default)]
+struct Connection {
+    store: Option<Arc<RedisStore>>,
+    /// The last failed attempt: when, and why.
+    failed: Option<(tokio::time::Instant, String)>,
+}
+
+impl std::fmt::Debug for LazyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyStore")
+            .field("keys", &self.options.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LazyStore {
+    /// A store that has not connected yet; `first_error` is why the first attempt failed.
+    pub fn new(options: RedisStoreOptions, first_error: &StoreError) -> Self {
+        Self {
+            options,
+            state: Mutex::new(Connection {
+                store: None,
+                failed: Some((tokio::time::Instant::now(), first_error.to_string())),
+            }),
+        }
+    }
+
+    /// The connected store, connecting now unless the last attempt was under a second ago.
+    async fn store(&self) -> StoreResult<Arc<RedisStore>> {
+        let mut state = self.state.lock().await;
+        if let Some(store) = &state.store {
+            return Ok(store.clone());
+        }
+        if let Some((at, why)) = &state.failed
+            && at.elapsed() < RETRY_EVERY
+        {
+            return Err(StoreError::Unreachable(why.clone()));
+        }
+        match RedisStore::connect(self.options.clone()).await {
+            Ok(store) => {
+                let store = Arc::new(store);
+                state.store = Some(store.clone());
+                state.failed = None;
+                Ok(store)
+            }
+            Err(error) => {
+                state.failed = Some((tokio::time::Instant::now(), error.to_string()));
+                Err(error)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for LazyStore {
+    fn backend_name(&self) -> &'static str {
+        "redis"
+    }
+    fn keys(&self) -> &KeySchema {
+        &self.options.keys
+    }
+    fn now_ms(&self) -> i64 {
+        self.options.clock.now_ms()
+    }
+    async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
+        self.store().await?.enqueue(queue, envelopes).await
+    }
+    async fn lease(
+        &self,
+        queue: &QueueName,
+        worker: &WorkerId,
+        max: usize,
+        lease_for: Duration,
+    ) -> StoreResult<Lease> {
+        self.store()
+            .await?
+            .lease(queue, worker, max, lease_for)
+            .await
+    }
+    async fn ack(&self, queue: &QueueName, receipts: &[Receipt]) -> StoreResult<ReceiptOutcome> {
+        self.store().await?.ack(queue, receipts).await
+    }
+    async fn forward(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+    ) -> StoreResult<ForwardOutcome> {
+        self.store().await?.forward(from, to, requests).await
+    }
+    async fn extend(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        lease_for: Duration,
+    ) -> StoreResult<ReceiptOutcome> {
+        self.store().await?.extend(queue, receipts, lease_for).await
+    }
+    async fn schedule_retry(
+        &self,
+        queue: &QueueName,
+        retries: &[RetryRequest],
+    ) -> StoreResult<ReceiptOutcome> {
+        self.store().await?.schedule_retry(queue, retries).await
+    }
+    async fn defer(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+        due_at_ms: i64,
+    ) -> StoreResult<ReceiptOutcome> {
+        self.store().await?.defer(queue, receipts, due_at_ms).await
+    }
+    async fn release(
+        &self,
+        queue: &QueueName,
+        receipts: &[Receipt],
+    ) -> StoreResult<ReceiptOutcome> {
+        self.store().await?.release(queue, receipts).await
+    }
+    async fn promote_due(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
+        self.store().await?.promote_due(queue, max).await
+    }
+    async fn dead_letter(
+        &self,
+        queue: &QueueName,
+        requests: &[DeadLetterRequest],
+    ) -> StoreResult<ReceiptOutcome> {
+        self.store().await?.dead_letter(queue, requests).await
+    }
+    async fn recover_expired(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
+        self.store().await?.recover_expired(queue, max).await
+    }
+    async fn failed_count(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+    ) -> StoreResult<u64> {
+        self.store().await?.failed_count(queue, set, filter).await
+    }
+    async fn failed_page(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        cursor: &DlqCursor,
+        limit: usize,
+    ) -> StoreResult<DlqPage> {
+        self.store()
+            .await?
+            .failed_page(queue, set, filter, cursor, limit)
+            .await
+    }
+    async fn test_result_put(
+        &self,
+        id: &str,
+        result: &crate::model::TestDelivery,
+    ) -> StoreResult<()> {
+        self.store().await?.test_result_put(id, result).await
+    }
+    async fn test_result_get(&self, id: &str) -> StoreResult<Option<crate::model::TestDelivery>> {
+        self.store().await?.test_result_get(id).await
+    }
+    async fn failed_entries(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        ids: &[crate::model::EnvelopeId],
+    ) -> StoreResult<Vec<crate::model::DlqEntry>> {
+        self.store().await?.failed_entries(queue, set, ids).await
+    }
+    async fn replay(
+        &self,
+        queue: &QueueName,
+        from: FailedSet,
+        scope: &DlqScope,
+        options: ReplayOptions,
+    ) -> StoreResult<BatchResult> {
+        self.store()
+            .await?
+            .replay(queue, from, scope, options)
+            .await
+    }
+    async fn purge(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        self.store()
+            .await?
+            .purge(queue, set, scope, max_items)
+            .await
+    }
+    async fn bury(
+        &self,
+        queue: &QueueName,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        self.store().await?.bury(queue, scope, max_items).await
+    }
+    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
+        self.store().await?.set_flag(flag, state).await
+    }
+    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool> {
+        self.store().await?.clear_flag_if(flag, expected).await
+    }
+    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
+        self.store().await?.flags().await
+    }
+    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        self.store().await?.config_set(key, value).await
+    }
+    async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {
+        self.store().await?.config_get(key).await
+    }
+    async fn config_all(&self) -> StoreResult<Vec<(String, String)>> {
+        self.store().await?.config_all().await
+    }
+    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>> {
+        self.store().await?.subscribe().await
+    }
+    async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String> {
+        self.store().await?.audit_append(record).await
+    }
+    async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        self.store().await?.audit_recent(limit).await
+    }
+    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
+        self.store().await?.stats(queues).await
+    }
+    async fn control_read(
+        &self,
+        queues: &[QueueName],
+        audit_limit: usize,
+    ) -> StoreResult<ControlRead> {
+        self.store().await?.control_read(queues, audit_limit).await
+    }
+    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()> {
+        self.store().await?.beat(worker, beat).await
+    }
+    async fn dedup_claim(
+        &self,
+        owner: &str,
+        keys: &[String],
+        hold: Duration,
+    ) -> StoreResult<Vec<DedupClaim>> {
+        self.store().await?.dedup_claim(owner, keys, hold).await
+    }
+    async fn dedup_finish(
+        &self,
+        owner: &str,
+        outcomes: &[(String, DedupFinish)],
+    ) -> StoreResult<()> {
+        self.store().await?.dedup_finish(owner, outcomes).await
+    }
+    async fn rate_limit(
+        &self,
+        name: &str,
+        limit: &RateLimit,
+        quantity: u32,
+    ) -> StoreResult<Verdict> {
+        self.store().await?.rate_limit(name, limit, quantity).await
+    }
+    async fn breaker_load(&self, name: &str) -> StoreResult<Option<(u64, Breaker)>> {
+        self.store().await?.breaker_load(name).await
+    }
+    async fn breaker_store(
+        &self,
+        name: &str,
+        expected: u64,
+        breaker: &Breaker,
+    ) -> StoreResult<bool> {
+        self.store()
+            .await?
+            .breaker_store(name, expected, breaker)
+            .await
+    }
+    async fn breakers(&self) -> StoreResult<Vec<(String, Breaker)>> {
+        self.store().await?.breakers().await
+    }
+}
