@@ -269,7 +269,11 @@ async fn cancel_stops_between_batches_with_exact_counts(h: Harness) {
 
 async fn single_actions_change_state_with_provenance(h: Harness) {
     let now = h.store.now_ms();
-    let settings = Settings::default();
+    // No worker runs here: the test alert is followed only briefly, and times out.
+    let settings = Settings {
+        test_timeout: std::time::Duration::from_millis(200),
+        ..Settings::default()
+    };
     for action in every_action(now)
         .into_iter()
         .filter(|a| a.dlq_scope().is_none())
@@ -281,6 +285,9 @@ async fn single_actions_change_state_with_provenance(h: Harness) {
             .await
             .unwrap();
         assert_eq!(report.outcome, Outcome::Completed, "{}", plan.summary);
+        if let Some(test) = &report.test {
+            assert_eq!(test.status, TestStatus::TimedOut, "{test:?}");
+        }
     }
     let flags = h.store.flags().await.unwrap();
     let names: BTreeSet<&str> = flags.iter().map(|(n, _)| n.as_str()).collect();
