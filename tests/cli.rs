@@ -26,6 +26,17 @@ fn home() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
+/// `text` as the config file `config.toml` in `dir`.
+fn config_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("write the config");
+    path
+}
+
+/// A store nobody serves: an action that got past the policy exits 3 (unreachable) here, so
+/// exit 4 shows it was refused before any I/O.
+const NO_STORE: [&str; 2] = ["--redis", "redis://127.0.0.1:1"];
+
 #[test]
 fn help_lists_subcommands_and_env_overrides() {
     let home = home();
@@ -333,4 +344,186 @@ fn override_table_matches_the_clap_arguments() {
 #[test]
 fn clap_definition_is_consistent() {
     Cli::command().debug_assert();
+}
+
+#[test]
+fn read_only_is_a_global_flag_before_or_after_the_subcommand() {
+    let home = home();
+    let refused = "refused: replay is not allowed (read-only: --read-only)";
+    for args in [
+        &["--read-only", "replay", "--yes"][..],
+        &["replay", "--read-only", "--yes"],
+        &["replay", "--yes", "--read-only"],
+        // --write lifts tui.read_only for a run, never --read-only.
+        &["--read-only", "replay", "--write", "--yes"],
+        &["replay", "--write", "--read-only", "--yes"],
+    ] {
+        ward(home.path())
+            .args(NO_STORE)
+            .args(args)
+            .assert()
+            .code(4)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains(refused));
+    }
+    ward(home.path())
+        .args(NO_STORE)
+        .args(["--read-only", "stop", "on", "--reason", "storm", "--yes"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "emergency_stop is not allowed (read-only: --read-only)",
+        ));
+
+    // The environment fallback, named as the reason.
+    ward(home.path())
+        .args(NO_STORE)
+        .args(["replay", "--yes"])
+        .env(ward::cli::READ_ONLY_ENV, "1")
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "(read-only: environment variable WARD_READ_ONLY)",
+        ));
+    ward(home.path())
+        .args(NO_STORE)
+        .args(["replay", "--yes"])
+        .env(ward::cli::READ_ONLY_ENV, "false")
+        .assert()
+        .code(3);
+
+    // With tui.read_only in the config: --write lifts it, --read-only still wins over --write.
+    let config = config_file(home.path(), "[tui]\nread_only = true\n");
+    let with_config = || {
+        let mut cmd = ward(home.path());
+        cmd.args(NO_STORE).arg("--config").arg(&config);
+        cmd
+    };
+    with_config()
+        .args(["replay", "--yes"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("(read-only in config)"));
+    with_config()
+        .args(["replay", "--write", "--yes"])
+        .assert()
+        .code(3);
+    with_config()
+        .args(["--read-only", "replay", "--write", "--yes"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(refused));
+
+    // The pipeline writes by design: asking it to be read-only is a mistake, not a no-op.
+    ward(home.path())
+        .args(["--read-only", "up"])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--read-only: ward up runs the pipeline",
+        ));
+
+    // The control room needs a terminal (tests/tui_pty.rs drives one): here, the parse.
+    for argv in [
+        ["ward", "--read-only", "tui"],
+        ["ward", "tui", "--read-only"],
+        ["ward", "demo", "--read-only"],
+    ] {
+        let cli = ward::cli::parse_from(argv).expect("parses");
+        assert_eq!(
+            cli.global.read_only_reason().as_deref(),
+            Some("--read-only"),
+            "{argv:?}"
+        );
+    }
+    ward(home.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--read-only"))
+        .stdout(predicate::str::contains("WARD_READ_ONLY"));
+}
+
+#[test]
+fn a_bad_key_binding_is_a_config_error_naming_the_setting() {
+    let home = home();
+    let cases = [
+        (
+            "[tui.bindings]\n\"ctrl-\" = \"quit\"\n",
+            "line 2 column 1",
+            "`tui.bindings` \"ctrl-\" is not a key",
+        ),
+        (
+            "[tui]\nbindings = { x = \"explode\" }\n",
+            "line 2 column 14",
+            "`tui.bindings` \"x\" names \"explode\", which is not a command",
+        ),
+    ];
+    for (text, at, message) in cases {
+        let path = config_file(home.path(), text);
+        for command in [&["keys"][..], &["tui"], &["demo"], &["config", "show"]] {
+            ward(home.path())
+                .arg("--config")
+                .arg(&path)
+                .args(command)
+                .assert()
+                .code(2)
+                .stdout(predicate::str::is_empty())
+                .stderr(predicate::str::starts_with(format!(
+                    "error: config error in {} {at}: ",
+                    path.display()
+                )))
+                .stderr(predicate::str::contains(message));
+        }
+    }
+}
+
+#[test]
+fn a_key_already_bound_to_another_command_is_reported() {
+    let home = home();
+    let taken = config_file(home.path(), "[tui.bindings]\nr = \"refresh\"\n");
+    for command in ["keys", "tui"] {
+        ward(home.path())
+            .arg("--config")
+            .arg(&taken)
+            .arg(command)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!(
+                "{} line 2 column 1: `tui.bindings` key \"r\" for refresh is already bound to \
+                 replay; bind replay to another key as well (then \"r\" moves to refresh)",
+                taken.display()
+            )));
+    }
+
+    // Two spellings of one key, for two commands.
+    let twice = config_file(
+        home.path(),
+        "[tui.bindings]\n\"alt-ctrl-x\" = \"help\"\n\"ctrl-alt-x\" = \"quit\"\n",
+    );
+    ward(home.path())
+        .arg("--config")
+        .arg(&twice)
+        .arg("keys")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("line 3 column 1"))
+        .stderr(predicate::str::contains(
+            "key \"ctrl-alt-x\" for quit is already bound to help (as \"alt-ctrl-x\")",
+        ));
+
+    // Giving replay a key of its own too moves r to refresh.
+    let moved = config_file(
+        home.path(),
+        "[tui.bindings]\nr = \"refresh\"\nf5 = \"replay\"\n",
+    );
+    ward(home.path())
+        .arg("--config")
+        .arg(&moved)
+        .arg("keys")
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?m)^refresh +ctrl-r r +no ").expect("regex"))
+        .stdout(predicate::str::is_match(r"(?m)^replay +f5 +yes ").expect("regex"));
 }

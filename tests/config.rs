@@ -122,10 +122,11 @@ fn full_file_sets_every_key() {
 #[test]
 fn tui_file_sets_every_key_and_bindings_parse() {
     let c = load("valid_tui.toml").expect("loads");
-    let bindings: BTreeMap<String, String> = [("ctrl-x", "quit"), ("?", "help"), ("g", "goto")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let bindings: BTreeMap<String, String> =
+        [("ctrl-x", "quit"), ("?", "help"), ("f2", "view-queues")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
     assert_eq!(
         c.tui,
         TuiConfig {
@@ -146,7 +147,8 @@ fn tui_file_sets_every_key_and_bindings_parse() {
     assert_eq!(c.tui.wall_cycle(), Some(std::time::Duration::from_secs(30)));
     assert_eq!(c.store, Config::default().store, "other sections untouched");
 
-    // The same bindings as an inline table; names are not checked here (the UI does that).
+    // The same bindings as an inline table; names are not checked here (the CLI checks them
+    // against the control room's keymap when it loads the config).
     let text = "[tui]\nbindings = { \"ctrl-x\" = \"quit\", \"not-a-key\" = \"x\" }\n";
     let c = Config::from_toml_str(text, Path::new("inline.toml"), &Overrides::default())
         .expect("inline bindings parse");

@@ -474,6 +474,27 @@ async fn every_action_refuses_without_yes_and_under_read_only_and_changes_nothin
         assert_eq!(code, 4, "{args:?} under --read-only: {err}");
         assert!(err.contains(kind) && err.contains("--read-only"), "{err}");
 
+        // The same global flag before the subcommand, and its environment variable.
+        let (code, _, err) = output(
+            ward(&redis, home.path())
+                .arg("--read-only")
+                .args(&args)
+                .arg("--yes"),
+        );
+        assert_eq!(code, 4, "--read-only {args:?}: {err}");
+        assert!(err.contains(kind) && err.contains("--read-only"), "{err}");
+        let (code, _, err) = output(
+            ward(&redis, home.path())
+                .env(ward::cli::READ_ONLY_ENV, "1")
+                .args(&args)
+                .arg("--yes"),
+        );
+        assert_eq!(code, 4, "{args:?} with WARD_READ_ONLY=1: {err}");
+        assert!(
+            err.contains(kind) && err.contains("WARD_READ_ONLY"),
+            "{err}"
+        );
+
         let (code, _, err) = output(
             ward(&redis, home.path())
                 .arg("--config")

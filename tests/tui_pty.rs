@@ -1,7 +1,7 @@
 //! PTY acceptance test of the control room: `ward demo` runs in a 160x48 pseudo-terminal, is
 //! driven by keys (wait for DLQ entries, replay them, read the audit, quit), and is asserted on
 //! the screen a terminal would show (every byte goes through `vt100`), including the restore of
-//! the terminal and the farewell line after it.
+//! the terminal and the farewell line after it; and `ward --read-only demo` refusing a key.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should panic the test
 
 mod common;
@@ -164,6 +164,27 @@ fn an_unreachable_store_shows_the_diagnostic_and_refuses_actions_until_it_answer
             .then_some(())
     });
 
+    let status = pty.quit();
+    assert!(
+        matches!(status, Some(WaitStatus::Exited(_, 0))),
+        "exit status {status:?}; screen:\n{}",
+        pty.screen()
+    );
+}
+
+#[test]
+fn read_only_before_the_subcommand_makes_the_control_room_read_only() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut pty = Pty::ward(home.path(), &["--read-only", "demo"]);
+    pty.wait_for("the READ-ONLY badge", Duration::from_secs(30), |s| {
+        s.contains("READ-ONLY").then_some(())
+    });
+    pty.press("r");
+    pty.wait_for(
+        "the refusal, with its reason",
+        Duration::from_secs(10),
+        |s| s.contains("read-only: --read-only").then_some(()),
+    );
     let status = pty.quit();
     assert!(
         matches!(status, Some(WaitStatus::Exited(_, 0))),

@@ -40,10 +40,7 @@ pub struct RunArgs {
     /// Run without asking; required when stdin is not a terminal
     #[arg(long)]
     pub yes: bool,
-    /// Refuse every change (this run is read-only)
-    #[arg(long, conflicts_with = "write")]
-    pub read_only: bool,
-    /// Allow changes even when tui.read_only is set in the config
+    /// Allow changes even when tui.read_only is set in the config (--read-only wins)
     #[arg(long)]
     pub write: bool,
     /// Output format of the plan and the result
@@ -683,10 +680,12 @@ pub struct NotDelivered(pub String);
 #[error("the outcome is indeterminate: {0}")]
 pub struct Indeterminate(pub String);
 
-/// Plan, confirm and run one request, on the deployment's store.
+/// Plan, confirm and run one request, on the deployment's store. `read_only` is why the whole
+/// run is read-only (the global `--read-only`), if it is.
 pub fn run(
     config: &Config,
     request: anyhow::Result<Request<'_>>,
+    read_only: Option<&str>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let request = request?;
@@ -695,10 +694,15 @@ pub fn run(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(execute(&super::attached(config), request, out))
+    runtime.block_on(execute(&super::attached(config), request, read_only, out))
 }
 
-async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
+async fn execute(
+    config: &Config,
+    request: Request<'_>,
+    read_only: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let Request {
         action,
         mutt,
@@ -717,14 +721,10 @@ async fn execute(config: &Config, request: Request<'_>, out: &mut dyn Write) -> 
         Profile::Ward => action,
         Profile::Mutt => mutt.map_err(UsageError)?,
     };
-    let flag = if run.read_only {
-        Some(true)
-    } else if run.write {
-        Some(false)
-    } else {
-        None
+    let policy = match read_only {
+        Some(why) => Policy::read_only(format!("read-only: {why}")),
+        None => Policy::resolve(run.write.then_some(false), None, config.tui.read_only),
     };
-    let policy = Policy::resolve(flag, None, config.tui.read_only);
     // Refused before the store is even opened.
     policy.check(&action)?;
     let pace = pace.cloned().unwrap_or_default();

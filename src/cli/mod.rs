@@ -20,14 +20,18 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{
     Backend, Config, ConfigError, ConfigLocation, LocationSource, LogConfig, OVERRIDE_SPECS,
-    Overrides, parse_profile,
+    Origin, Overrides, parse_profile,
 };
 use crate::model::Profile;
+
+/// The environment fallback of `--read-only` (any of 1, true, yes, on).
+pub const READ_ONLY_ENV: &str = "WARD_READ_ONLY";
 
 /// Exit code for usage and configuration errors.
 pub const EXIT_USAGE: u8 = 2;
@@ -104,6 +108,15 @@ pub struct GlobalArgs {
     /// Log level or tracing directives (overrides log.level; RUST_LOG wins when set)
     #[arg(long, global = true, env = "WARD_LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
+
+    /// Refuse every action, headless or in the control room (--write does not lift it)
+    #[arg(
+        long,
+        global = true,
+        env = READ_ONLY_ENV,
+        value_parser = BoolishValueParser::new()
+    )]
+    pub read_only: bool,
 
     /// Whether each argument above came from its flag or its environment variable, by arg id.
     #[arg(skip)]
@@ -267,7 +280,10 @@ where
 
 impl GlobalArgs {
     fn record_sources(&mut self, matches: &ArgMatches) {
-        let ids = OVERRIDE_SPECS.iter().map(|s| s.name).chain(["config"]);
+        let ids = OVERRIDE_SPECS
+            .iter()
+            .map(|s| s.name)
+            .chain(["config", "read_only"]);
         for id in ids {
             if let Some(source) = matches.value_source(id) {
                 self.sources.insert(id, source);
@@ -298,6 +314,14 @@ impl GlobalArgs {
         }
     }
 
+    /// Why the whole run is read-only (`--read-only` or its variable), if it is.
+    pub fn read_only_reason(&self) -> Option<String> {
+        self.read_only.then(|| match self.sources.get("read_only") {
+            Some(ValueSource::EnvVariable) => format!("environment variable {READ_ONLY_ENV}"),
+            _ => "--read-only".to_owned(),
+        })
+    }
+
     /// Where the config file is: `--config`, `$WARD_CONFIG`, or the XDG default.
     pub fn location(&self) -> ConfigLocation {
         let explicit = self.config.clone().map(|path| {
@@ -310,9 +334,13 @@ impl GlobalArgs {
         ConfigLocation::resolve(explicit, |name| std::env::var_os(name))
     }
 
-    /// The resolved config: file at [`Self::location`] with [`Self::overrides`] on top.
+    /// The resolved config: file at [`Self::location`] with [`Self::overrides`] on top, its key
+    /// bindings checked as the control room reads them.
     pub fn load_config(&self) -> Result<Config, ConfigError> {
-        Config::load(&self.location(), &self.overrides())
+        let location = self.location();
+        let config = Config::load(&location, &self.overrides())?;
+        check_bindings(&config, &location)?;
+        Ok(config)
     }
 
     /// Log settings for commands that do not load the config file: defaults plus a valid
@@ -328,10 +356,26 @@ impl GlobalArgs {
     }
 }
 
+/// `[tui.bindings]` through the control room's keymap (the config layer does not know the key
+/// names or the commands): a bad binding is a config error, named like any other.
+fn check_bindings(config: &Config, location: &ConfigLocation) -> Result<(), ConfigError> {
+    crate::ui::Keymap::new(&config.tui.bindings)
+        .map(drop)
+        .map_err(|error| ConfigError::Invalid {
+            at: location.path.as_deref().map_or(Origin::Default, |path| {
+                Origin::of_key(path, &["tui", "bindings", error.key()])
+            }),
+            key: "tui.bindings".to_owned(),
+            message: error.to_string(),
+        })
+}
+
 /// Runs the subcommand, writing its output to `out`. `config` must be `Some` when
 /// [`Command::needs_config`] says so.
 pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyhow::Result<()> {
     let loaded = || config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"));
+    let read_only_reason = cli.global.read_only_reason();
+    let read_only = read_only_reason.as_deref();
     if matches!(cli.command, Command::Up | Command::Demo(_))
         && config.is_some_and(|c| c.store.profile == Profile::Mutt)
     {
@@ -342,22 +386,36 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
         )
         .into());
     }
+    if let (Command::Up, Some(why)) = (&cli.command, read_only) {
+        return Err(UsageError(format!(
+            "{why}: ward up runs the pipeline, which writes to the store by design; read-only \
+             applies to actions and the control room"
+        ))
+        .into());
+    }
     match &cli.command {
         Command::Config(ConfigCommand::Set(args)) => {
-            action_cmd::run(loaded()?, action_cmd::config_set(args), out)
+            action_cmd::run(loaded()?, action_cmd::config_set(args), read_only, out)
         }
         Command::Config(ConfigCommand::Unset(args)) => {
-            action_cmd::run(loaded()?, action_cmd::config_unset(args), out)
+            action_cmd::run(loaded()?, action_cmd::config_unset(args), read_only, out)
         }
-        Command::Purge(args) => action_cmd::run(loaded()?, action_cmd::purge(args), out),
-        Command::Dead(args) => action_cmd::run(loaded()?, action_cmd::dead(args), out),
-        Command::Shed(args) => action_cmd::run(loaded()?, action_cmd::shed(args), out),
-        Command::Breaker(args) => action_cmd::run(loaded()?, action_cmd::breaker(args), out),
-        Command::Stop(args) => action_cmd::run(loaded()?, action_cmd::stop(args), out),
-        Command::TestAlert(args) => action_cmd::run(loaded()?, action_cmd::test_alert(args), out),
-        Command::RequeueOrphan(args) => {
-            action_cmd::run(loaded()?, Ok(action_cmd::requeue_orphan(args)), out)
+        Command::Purge(args) => action_cmd::run(loaded()?, action_cmd::purge(args), read_only, out),
+        Command::Dead(args) => action_cmd::run(loaded()?, action_cmd::dead(args), read_only, out),
+        Command::Shed(args) => action_cmd::run(loaded()?, action_cmd::shed(args), read_only, out),
+        Command::Breaker(args) => {
+            action_cmd::run(loaded()?, action_cmd::breaker(args), read_only, out)
         }
+        Command::Stop(args) => action_cmd::run(loaded()?, action_cmd::stop(args), read_only, out),
+        Command::TestAlert(args) => {
+            action_cmd::run(loaded()?, action_cmd::test_alert(args), read_only, out)
+        }
+        Command::RequeueOrphan(args) => action_cmd::run(
+            loaded()?,
+            Ok(action_cmd::requeue_orphan(args)),
+            read_only,
+            out,
+        ),
         Command::Status(args) => status_cmd::status(loaded()?, args, out),
         Command::Watch(args) => status_cmd::watch(loaded()?, args, out),
         Command::Check(args) => status_cmd::check(loaded()?, args, out),
@@ -368,10 +426,13 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
         }
         Command::PrintConfigTemplate => template_cmd::print(out),
         Command::Up => up_cmd::run(loaded()?, out),
-        Command::Replay(args) => action_cmd::run(loaded()?, action_cmd::replay(args), out),
+        Command::Replay(args) => {
+            action_cmd::run(loaded()?, action_cmd::replay(args), read_only, out)
+        }
         Command::Demo(args) | Command::Tui(args) => {
             let config = loaded()?;
             let mut args = args.clone();
+            args.read_only.clone_from(&read_only_reason);
             let location = cli.global.location();
             if let Some(dir) = location.path.as_deref().and_then(std::path::Path::parent) {
                 args.theme_dirs.push(dir.join("themes"));

@@ -19,10 +19,7 @@ use crate::ui::{App, Keymap, Mode, Theme};
 #[derive(Debug, Clone, Default, Args)]
 #[allow(clippy::struct_excessive_bools)] // independent command-line switches
 pub struct TuiArgs {
-    /// Refuse every action; the header shows READ-ONLY (overrides tui.read_only)
-    #[arg(long, conflicts_with = "write")]
-    pub read_only: bool,
-    /// Allow actions even if tui.read_only is set in the config
+    /// Allow actions even if tui.read_only is set in the config (--read-only wins)
     #[arg(long)]
     pub write: bool,
     /// Wall display: large type, read-only, optional view cycling (tui.wall_cycle_s)
@@ -44,6 +41,9 @@ pub struct TuiArgs {
     /// Where theme files are looked up (next to the config file).
     #[arg(skip)]
     pub theme_dirs: Vec<std::path::PathBuf>,
+    /// Why the whole run is read-only (the global `--read-only`), if it is.
+    #[arg(skip)]
+    pub read_only: Option<String>,
 }
 
 /// `ward tui`.
@@ -158,8 +158,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn read_only_reason(config: &Config, args: &TuiArgs) -> Option<String> {
     if args.wall {
         Some("--wall".to_owned())
-    } else if args.read_only {
-        Some("--read-only".to_owned())
+    } else if let Some(why) = &args.read_only {
+        Some(why.clone())
     } else if config.tui.read_only && !args.write {
         Some("tui.read_only in the config".to_owned())
     } else {
@@ -252,7 +252,7 @@ fn finish_runner(
     if args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         theme = theme.no_color();
     }
-    let keymap = Keymap::new(&tui.bindings)?;
+    let keymap = keymap(config)?;
     let mode = Mode {
         read_only: read_only.clone(),
         wall: args.wall,
@@ -272,6 +272,12 @@ fn finish_runner(
     })
 }
 
+/// The effective keymap; the binary has checked the bindings with the config already.
+fn keymap(config: &Config) -> anyhow::Result<Keymap> {
+    Keymap::new(&config.tui.bindings)
+        .map_err(|error| super::UsageError(format!("tui.bindings: {error}")).into())
+}
+
 /// Printed after the control room closes, so the incident channel has a trace.
 pub fn farewell(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
@@ -282,7 +288,7 @@ pub fn farewell(out: &mut dyn Write) -> std::io::Result<()> {
 
 /// `ward keys`: the effective bindings (defaults with `[tui.bindings]` applied).
 pub fn keys(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
-    let keymap = Keymap::new(&config.tui.bindings)?;
+    let keymap = keymap(config)?;
     writeln!(
         out,
         "{:<22} {:<18} {:<9} what",

@@ -166,6 +166,32 @@ fn parse_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
     }
 }
 
+impl Origin {
+    /// Where the key at the dotted path `keys` is written in the file at `path`: the file with
+    /// the key's line and column, or just the file when the key cannot be found there.
+    pub fn of_key(path: &Path, keys: &[&str]) -> Self {
+        let position = std::fs::read_to_string(path).ok().and_then(|text| {
+            let (table, _errors) = DeTable::parse_recoverable(&text);
+            let (last, parents) = keys.split_last()?;
+            let mut table = table.get_ref();
+            for name in parents {
+                let (_, value) = table.iter().find(|(key, _)| key.get_ref() == name)?;
+                let DeValue::Table(inner) = value.get_ref() else {
+                    return None;
+                };
+                table = inner;
+            }
+            let (key, _) = table.iter().find(|(key, _)| key.get_ref() == last)?;
+            Some(line_col(&text, key.span().start))
+        });
+        Self::File {
+            path: path.to_owned(),
+            line: position.map(|(line, _)| line),
+            column: position.map(|(_, column)| column),
+        }
+    }
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());

@@ -418,7 +418,9 @@ pub const SECTIONS: &[SectionDoc] = &[
                 "bindings",
                 &[
                     "Key → command overrides (see `ward keys`), as an inline table such as",
-                    "{ \"ctrl-x\" = \"quit\" } or a [tui.bindings] table.",
+                    "{ \"ctrl-x\" = \"quit\" } or a [tui.bindings] table. A command keeps its default",
+                    "keys; a key another command has is an error unless that command is given a",
+                    "key here too (then the key moves).",
                 ],
             ),
         ],

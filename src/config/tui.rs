@@ -73,7 +73,7 @@ impl TuiConfig {
         (self.wall_cycle_s > 0).then(|| Duration::from_secs(self.wall_cycle_s))
     }
 
-    // Key names in `bindings` are checked by the UI, which owns the keymap.
+    // `bindings` is checked against the keymap the UI owns, by the CLI when it loads the config.
     pub(super) fn validate(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, message: String| Err((format!("tui.{key}"), message));
         if self.refresh_ms < MIN_REFRESH_MS {

@@ -469,7 +469,7 @@ impl App {
         if let Some(overlay) = self.overlay.take() {
             return self.overlay_key(overlay, key);
         }
-        if key.code == KeyCode::Char('z') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        if super::keymap::suspends(key) {
             return vec![Effect::Suspend];
         }
         let Some(command) = self.keymap.command(key) else {

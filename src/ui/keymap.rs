@@ -2,7 +2,7 @@
 //! (`replay`, `toggle-freeze`, …); `[tui.bindings]` rebinds them, `ward keys` prints the table,
 //! and the help overlay and hint bar are generated from it, so they cannot drift.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -170,41 +170,79 @@ fn normalise(key: KeyEvent) -> (KeyCode, KeyModifiers) {
     (code, modifiers)
 }
 
-/// A binding problem in `[tui.bindings]`.
+/// Whether `key` suspends the control room (ctrl-z, as in a shell): no command can have it.
+pub fn suspends(key: KeyEvent) -> bool {
+    let (code, modifiers) = normalise(key);
+    code == KeyCode::Char('z') && modifiers.contains(KeyModifiers::CONTROL)
+}
+
+/// A binding problem in `[tui.bindings]` (the messages leave the setting's name to the caller).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeymapError {
-    #[error("tui.bindings: {0:?} is not a key (try q, ctrl-x, shift-tab, pgdn, space, f5)")]
+    #[error("{0:?} is not a key (try q, ctrl-x, shift-tab, pgdn, space, f5)")]
     BadKey(String),
-    #[error("tui.bindings: {key:?} names {command:?}, which is not a command (see `ward keys`)")]
+    #[error("{key:?} names {command:?}, which is not a command (see `ward keys`)")]
     UnknownCommand { key: String, command: String },
+    /// The key is a default of a command the bindings leave alone.
+    #[error(
+        "key {key:?} for {command} is already bound to {other}; bind {other} to another key as \
+         well (then {key:?} moves to {command})"
+    )]
+    Taken {
+        key: String,
+        command: &'static str,
+        other: &'static str,
+    },
+    /// Two bindings are spellings of one key (`backtab` and `shift-tab`).
+    #[error(
+        "key {key:?} for {command} is already bound to {other} (as {other_key:?}); bind one of \
+         them to another key"
+    )]
+    Duplicate {
+        key: String,
+        command: &'static str,
+        other: &'static str,
+        other_key: String,
+    },
+    #[error("key {key:?} for {command} is reserved: it suspends ward (fg resumes it)")]
+    Reserved { key: String, command: &'static str },
 }
+
+impl KeymapError {
+    /// The binding at fault, as written in `[tui.bindings]`.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::BadKey(key)
+            | Self::UnknownCommand { key, .. }
+            | Self::Taken { key, .. }
+            | Self::Duplicate { key, .. }
+            | Self::Reserved { key, .. } => key,
+        }
+    }
+}
+
+type Slot = (String, u8);
 
 /// The effective key table.
 #[derive(Debug, Clone)]
 pub struct Keymap {
-    by_key: BTreeMap<(String, u8), Command>,
+    by_key: BTreeMap<Slot, Command>,
     keys: BTreeMap<Command, Vec<String>>,
 }
 
-fn slot(key: KeyEvent) -> (String, u8) {
+fn slot(key: KeyEvent) -> Slot {
     let (code, modifiers) = normalise(key);
     (format!("{code:?}"), modifiers.bits())
 }
 
 impl Keymap {
-    /// The defaults with `overrides` (key → command name) applied: a rebound key leaves its old
-    /// command, which keeps its other keys.
+    /// The defaults with `overrides` (key → command name) applied. A command keeps its default
+    /// keys; an override may take another command's default key only when that command is
+    /// itself given a key in `overrides`, so no command is left unreachable by accident.
     pub fn new(overrides: &BTreeMap<String, String>) -> Result<Self, KeymapError> {
-        let mut map = Self {
-            by_key: BTreeMap::new(),
-            keys: BTreeMap::new(),
-        };
-        for &command in Command::ALL {
-            for key in command.default_keys() {
-                map.bind(key, command)?;
-            }
-        }
+        let mut wanted = Vec::with_capacity(overrides.len());
         for (key, name) in overrides {
+            let event = parse_key(key).ok_or_else(|| KeymapError::BadKey(key.clone()))?;
             let command = Command::ALL
                 .iter()
                 .copied()
@@ -213,20 +251,61 @@ impl Keymap {
                     key: key.clone(),
                     command: name.clone(),
                 })?;
-            map.bind(key, command)?;
+            if suspends(event) {
+                return Err(KeymapError::Reserved {
+                    key: key.clone(),
+                    command: command.name(),
+                });
+            }
+            wanted.push((key, slot(event), command));
+        }
+        let rebound: BTreeSet<Command> = wanted.iter().map(|&(_, _, c)| c).collect();
+
+        let mut map = Self {
+            by_key: BTreeMap::new(),
+            keys: BTreeMap::new(),
+        };
+        for &command in Command::ALL {
+            for &key in command.default_keys() {
+                let event = parse_key(key).ok_or_else(|| KeymapError::BadKey(key.to_owned()))?;
+                map.bind(key, &slot(event), command);
+            }
+        }
+        let mut from_overrides: BTreeMap<Slot, (&String, Command)> = BTreeMap::new();
+        for (key, slot, command) in wanted {
+            if let Some((other_key, other)) = from_overrides.insert(slot.clone(), (key, command))
+                && other != command
+            {
+                return Err(KeymapError::Duplicate {
+                    key: key.clone(),
+                    command: command.name(),
+                    other: other.name(),
+                    other_key: other_key.clone(),
+                });
+            }
+            if let Some(&holder) = map.by_key.get(&slot)
+                && holder != command
+                && !rebound.contains(&holder)
+            {
+                return Err(KeymapError::Taken {
+                    key: key.clone(),
+                    command: command.name(),
+                    other: holder.name(),
+                });
+            }
+            map.bind(key, &slot, command);
         }
         Ok(map)
     }
 
-    fn bind(&mut self, key: &str, command: Command) -> Result<(), KeymapError> {
-        let event = parse_key(key).ok_or_else(|| KeymapError::BadKey(key.to_owned()))?;
-        if let Some(old) = self.by_key.insert(slot(event), command)
+    /// Binds `key` (which is `slot`) to `command`, taking it from any command that had it.
+    fn bind(&mut self, key: &str, slot: &Slot, command: Command) {
+        if let Some(old) = self.by_key.insert(slot.clone(), command)
             && let Some(keys) = self.keys.get_mut(&old)
         {
-            keys.retain(|k| k != key);
+            keys.retain(|k| parse_key(k).map(self::slot).as_ref() != Some(slot));
         }
         self.keys.entry(command).or_default().push(key.to_owned());
-        Ok(())
     }
 
     pub fn command(&self, key: KeyEvent) -> Option<Command> {
@@ -272,13 +351,120 @@ mod tests {
         assert_eq!(names.len(), Command::ALL.len());
     }
 
+    fn bindings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|&(k, c)| (k.to_owned(), c.to_owned()))
+            .collect()
+    }
+
+    fn key(text: &str) -> KeyEvent {
+        parse_key(text).unwrap()
+    }
+
     #[test]
     fn a_rebinding_moves_the_key_and_keeps_the_others() {
-        let overrides = BTreeMap::from([("x".to_owned(), "quit".to_owned())]);
-        let map = Keymap::new(&overrides).unwrap();
-        assert_eq!(map.command(parse_key("x").unwrap()), Some(Command::Quit));
-        assert_eq!(map.command(parse_key("q").unwrap()), Some(Command::Quit));
-        assert!(map.keys(Command::DisableBreaker).is_empty());
+        // disable-breaker gets a key of its own, so its x may move to quit.
+        let map = Keymap::new(&bindings(&[("x", "quit"), ("z", "disable-breaker")])).unwrap();
+        assert_eq!(map.command(key("x")), Some(Command::Quit));
+        assert_eq!(map.command(key("q")), Some(Command::Quit));
+        assert_eq!(map.keys(Command::Quit), ["q", "x"]);
+        assert_eq!(map.keys(Command::DisableBreaker), ["z"]);
+        assert_eq!(map.command(key("z")), Some(Command::DisableBreaker));
+        assert!(Command::ALL.iter().all(|&c| !map.keys(c).is_empty()));
+    }
+
+    #[test]
+    fn a_free_key_or_a_commands_own_key_is_no_clash() {
+        let map = Keymap::new(&bindings(&[
+            ("ctrl-x", "quit"),
+            ("?", "help"),
+            ("backtab", "prev-view"),
+        ]))
+        .unwrap();
+        assert_eq!(map.keys(Command::Quit), ["q", "ctrl-x"]);
+        assert_eq!(map.keys(Command::Help), ["?"]);
+        // Another spelling of the command's own key replaces it; it is not listed twice.
+        assert_eq!(map.keys(Command::PrevView), ["backtab"]);
+        assert_eq!(map.command(key("shift-tab")), Some(Command::PrevView));
+    }
+
+    #[test]
+    fn taking_the_key_of_a_command_left_alone_is_reported() {
+        let err = Keymap::new(&bindings(&[("r", "refresh")])).unwrap_err();
+        assert_eq!(
+            err,
+            KeymapError::Taken {
+                key: "r".to_owned(),
+                command: "refresh",
+                other: "replay",
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "key \"r\" for refresh is already bound to replay; bind replay to another key as \
+             well (then \"r\" moves to refresh)"
+        );
+        assert_eq!(err.key(), "r");
+        let taken = |pairs: &[(&str, &str)]| match Keymap::new(&bindings(pairs)) {
+            Err(KeymapError::Taken { other, .. }) => Some(other),
+            _ => None,
+        };
+        // One of a command's two keys is still its key.
+        assert_eq!(taken(&[("k", "toggle-freeze")]), Some("up"));
+        // Spellings of one key are one key (ctrl-4 is how terminals report ctrl-\).
+        assert_eq!(taken(&[("shift-tab", "help")]), Some("prev-view"));
+        assert_eq!(taken(&[("ctrl-4", "mark")]), Some("clear-marks"));
+        // A key runs one command whatever the view, so other contexts clash too.
+        assert_eq!(taken(&[("o", "purge")]), Some("force-open"));
+        assert_eq!(taken(&[("d", "replay")]), Some("lift-override"));
+    }
+
+    #[test]
+    fn two_bindings_of_one_key_to_two_commands_are_reported() {
+        let err =
+            Keymap::new(&bindings(&[("alt-ctrl-x", "help"), ("ctrl-alt-x", "quit")])).unwrap_err();
+        assert_eq!(
+            err,
+            KeymapError::Duplicate {
+                key: "ctrl-alt-x".to_owned(),
+                command: "quit",
+                other: "help",
+                other_key: "alt-ctrl-x".to_owned(),
+            }
+        );
+        assert!(
+            err.to_string().contains("bind one of them to another key"),
+            "{err}"
+        );
+        // The same command under two spellings is only redundant.
+        let map =
+            Keymap::new(&bindings(&[("alt-ctrl-x", "quit"), ("ctrl-alt-x", "quit")])).unwrap();
+        assert_eq!(map.command(key("ctrl-alt-x")), Some(Command::Quit));
+        // A key taken from a rebound command cannot be taken twice either.
+        let err = Keymap::new(&bindings(&[
+            ("backtab", "quit"),
+            ("f5", "prev-view"),
+            ("shift-tab", "help"),
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(&err, KeymapError::Duplicate { other: "quit", other_key, .. } if other_key == "backtab"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn ctrl_z_suspends_and_cannot_be_bound() {
+        assert!(suspends(key("ctrl-z")));
+        assert!(!suspends(key("z")));
+        assert_eq!(
+            Keymap::new(&bindings(&[("ctrl-z", "quit")])).unwrap_err(),
+            KeymapError::Reserved {
+                key: "ctrl-z".to_owned(),
+                command: "quit",
+            }
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub fn ward_process(home: &std::path::Path) -> Command {
         cmd.env_remove(spec.env);
     }
     cmd.env_remove("WARD_CONFIG")
+        .env_remove(ward::cli::READ_ONLY_ENV)
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("RUST_LOG")
         .env("HOME", home);

@@ -47,6 +47,7 @@ impl Pty {
             cmd.env_remove(spec.env);
         }
         cmd.env_remove("WARD_CONFIG")
+            .env_remove(ward::cli::READ_ONLY_ENV)
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("RUST_LOG")
             .env_remove("NO_COLOR")
