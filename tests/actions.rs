@@ -732,6 +732,54 @@ async fn a_test_alert_reports_how_its_delivery_ended(h: Harness) {
     assert!(test.error.unwrap().contains("ward up"));
 }
 
+/// Alerts held back by a breaker an operator forced open are listed by channel, held (not
+/// failed), with when they are tried next, for as long as they wait.
+async fn work_held_by_an_open_breaker_is_visible_by_channel(h: Harness) {
+    let stop = CancellationToken::new();
+    let running = start_worker(&h, &stop).await;
+    let operator = common::operator(h.store.clone());
+    act(
+        &operator,
+        Action::BreakerForceOpen {
+            backend: "null".into(),
+            until_ms: h.store.now_ms() + 600_000,
+            reason: "vendor outage".into(),
+        },
+    )
+    .await;
+    let now = h.store.now_ms();
+    let alerts: Vec<_> = (0..5)
+        .map(|i| common::alert_envelope(&format!("Disk{i}"), &[("channel", "#ops")], now))
+        .collect();
+    h.store.enqueue(&queue("ingest"), &alerts).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let summary = loop {
+        let stats = h.store.stats(&[queue("delivery")]).await.unwrap();
+        let summary = stats.queues[0].waiting_retry.clone();
+        if summary.channels.first().is_some_and(|c| c.count == 5) {
+            break summary;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never held: {stats:?}"
+        );
+        tokio::task::yield_now().await;
+    };
+    let channel = &summary.channels[0];
+    assert_eq!(channel.channel, "null");
+    assert_eq!(
+        (channel.count, channel.retrying),
+        (5, 0),
+        "held, not failed"
+    );
+    assert!(
+        summary.next_due_ms.is_some_and(|due| due > now),
+        "{summary:?}"
+    );
+    stop.cancel();
+    running.join().await;
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
@@ -751,4 +799,5 @@ on_both!(
     a_bounded_paced_plan_says_what_runs,
     marks_are_read_again_before_a_plan,
     a_test_alert_reports_how_its_delivery_ended,
+    work_held_by_an_open_breaker_is_visible_by_channel,
 );

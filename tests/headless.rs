@@ -119,10 +119,20 @@ fn a_version_1_document_still_validates_and_reads() {
     )
     .unwrap();
     assert_eq!(sample["format_version"], 1);
-    if ward::headless::status::FORMAT_VERSION == 1 {
-        assert_valid(&sample);
-        let read: ward::headless::Status = serde_json::from_value(sample.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&read).unwrap(), sample, "nothing lost");
+    assert_eq!(ward::headless::status::FORMAT_VERSION, 2);
+    // A version 1 document still reads: what version 2 added takes its default.
+    let read: ward::headless::Status = serde_json::from_value(sample.clone()).unwrap();
+    let again = serde_json::to_value(&read).unwrap();
+    let queues = again["store"]["queues"].as_array().unwrap();
+    assert!(!queues.is_empty());
+    for (old, new) in sample["store"]["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(queues)
+    {
+        assert_eq!(old["stats"]["depth"], new["stats"]["depth"], "nothing lost");
+        assert_eq!(new["stats"]["waiting_retry"]["read"], 0);
     }
 }
 
@@ -150,7 +160,7 @@ async fn status_in_three_formats_validates_and_tells_the_same_figures() {
         .remove("freshness");
     assert!(!validator.is_valid(&broken));
     assert_eq!(doc["kind"], "ward.status");
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["sources"][0]["freshness"], "fresh");
     let delivery = doc["store"]["queues"]
         .as_array()

@@ -243,6 +243,81 @@ async fn a_retry_waits_until_due_and_carries_its_error(h: Harness) {
     assert_eq!(stale.stale.len(), 1);
 }
 
+async fn scheduled_work_is_summarised_by_channel_with_its_due_times(h: Harness) {
+    let q = queue("delivery");
+    let job = |channel: &str, label: &str| {
+        Envelope::new(
+            "t",
+            json!({
+                "alert": { "labels": { "alertname": "Disk", "channel": label } },
+                "channel": channel,
+                "retry_policy": "default"
+            }),
+            h.clock_now(),
+        )
+    };
+    let jobs = vec![
+        job("slack-ops", "#ops"),
+        job("slack-ops", "#ops"),
+        job("slack-ops", "#db"),
+        job("pager", "#ops"),
+        job("pager", "#ops"),
+    ];
+    h.store.enqueue(&q, &jobs).await.unwrap();
+    let mut leased = Vec::new();
+    while leased.len() < jobs.len() {
+        leased.extend(
+            h.store
+                .lease(&q, &worker("w"), 5, LEASE)
+                .await
+                .unwrap()
+                .items,
+        );
+    }
+    let now = h.clock_now();
+    for item in &leased {
+        let slack = item.envelope.payload.as_str().contains("slack-ops");
+        if slack {
+            let due = now + 5_000 + i64::from(item.envelope.id.0.as_bytes()[25] % 3) * 1_000;
+            let retry = RetryRequest {
+                receipt: item.receipt.clone(),
+                envelope: item.envelope.clone(),
+                due_at_ms: due,
+            };
+            h.store.schedule_retry(&q, &[retry]).await.unwrap();
+        } else {
+            h.store
+                .defer(&q, std::slice::from_ref(&item.receipt), now + 1_000)
+                .await
+                .unwrap();
+        }
+    }
+    h.clock.advance(Duration::from_secs(2));
+    let stats = h.store.stats(std::slice::from_ref(&q)).await.unwrap();
+    let summary = &stats.queues[0].waiting_retry;
+    assert_eq!(stats.queues[0].scheduled, 5);
+    assert_eq!(summary.read, 5, "every entry read: the figures are exact");
+    assert_eq!(
+        summary.next_due_ms,
+        Some(now + 1_000),
+        "already due counts as due"
+    );
+    assert_eq!(summary.retrying, 3, "the deferred ones never failed");
+    assert_eq!(summary.oldest_age_ms, Some(2_000));
+    let channels: Vec<(&str, u64, u64)> = summary
+        .channels
+        .iter()
+        .map(|c| (c.channel.as_str(), c.count, c.retrying))
+        .collect();
+    assert_eq!(
+        channels,
+        [("slack-ops", 3, 3), ("pager", 2, 0)],
+        "the job's channel, not a label named channel"
+    );
+    assert_eq!(summary.channels[1].next_due_ms, now + 1_000);
+    assert!(summary.channels[0].next_due_ms >= now + 5_000);
+}
+
 async fn dead_letters_keep_their_error_metadata(h: Harness) {
     let q = queue("delivery");
     h.store
@@ -1411,6 +1486,7 @@ conformance!(
     recovered_items_go_to_the_front_of_the_queue,
     a_heartbeat_extends_the_lease,
     a_retry_waits_until_due_and_carries_its_error,
+    scheduled_work_is_summarised_by_channel_with_its_due_times,
     dead_letters_keep_their_error_metadata,
     dlq_filters_count_and_page_server_side,
     replay_by_ids_returns_entries_and_the_poison_guard_stops_repeats,

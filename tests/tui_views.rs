@@ -59,9 +59,38 @@ fn dlq_entry(n: usize, tenant: &str, class: &str, message: &str) -> DlqEntry {
     }
 }
 
+/// The 12 scheduled entries of the fixture's queues: held back by an open breaker on
+/// delivery, deferred by shedding on ingest.
+fn waiting_retry(queue: &QueueName) -> ward::model::ScheduledSummary {
+    use ward::model::{ScheduledChannel, ScheduledSummary};
+    let channel = |channel: &str, count, retrying, due, oldest| ScheduledChannel {
+        channel: channel.to_owned(),
+        count,
+        retrying,
+        next_due_ms: NOW + due,
+        oldest_age_ms: oldest,
+    };
+    let channels = if *queue == QueueName::delivery() {
+        vec![
+            channel("slack-ops", 10, 0, 8_000, 310_000),
+            channel("pager", 2, 2, 21_000, 45_000),
+        ]
+    } else {
+        vec![channel("", 12, 0, 1_000, 30_000)]
+    };
+    ScheduledSummary {
+        read: 12,
+        next_due_ms: channels.iter().map(|c| c.next_due_ms).min(),
+        oldest_age_ms: channels.iter().map(|c| c.oldest_age_ms).max(),
+        retrying: channels.iter().map(|c| c.retrying).sum(),
+        channels,
+    }
+}
+
 fn queue(name: QueueName, depth: u64, dlq: u64) -> QueueView {
     QueueView {
         stats: QueueStats {
+            waiting_retry: waiting_retry(&name),
             queue: name,
             depth,
             in_flight: 4,

@@ -264,6 +264,23 @@ fn queues(
                 ),
             ));
         }
+        let waiting = &queue.stats.waiting_retry;
+        if queue.stats.scheduled > 0
+            && let Some(age) = waiting.oldest_age_ms
+            && let Some((severity, limit)) =
+                over(age, thresholds.oldest_warn_ms, thresholds.oldest_crit_ms)
+        {
+            findings.push(Finding::new(
+                severity,
+                subject.clone(),
+                format!(
+                    "{} (oldest {} s, threshold {} s)",
+                    scheduled_summary(queue.stats.scheduled, waiting, store.read_at_ms),
+                    age / 1000,
+                    limit / 1000
+                ),
+            ));
+        }
         if depth > 0 && store.workers.live == 0 && !store.workers.list.is_empty() {
             findings.push(Finding::new(
                 Severity::Critical,
@@ -275,6 +292,46 @@ fn queues(
             ));
         }
     }
+}
+
+/// `42 waiting to retry or held back: slack-ops 40 (40 held), pager 2; next try in 12 s`, and
+/// what part of the set the channels were counted over when not all of it.
+pub fn scheduled_summary(
+    scheduled: u64,
+    waiting: &crate::model::ScheduledSummary,
+    now_ms: i64,
+) -> String {
+    let channels: Vec<String> = waiting
+        .channels
+        .iter()
+        .map(|c| {
+            let name = if c.channel.is_empty() {
+                "not routed yet"
+            } else {
+                &c.channel
+            };
+            let held = c.count - c.retrying;
+            if held > 0 {
+                format!("{name} {} ({held} held)", c.count)
+            } else {
+                format!("{name} {}", c.count)
+            }
+        })
+        .collect();
+    let next = match waiting.next_due_ms {
+        Some(due) if due > now_ms => format!("; next try in {} s", (due - now_ms + 999) / 1000),
+        Some(_) => "; next try due now".to_owned(),
+        None => String::new(),
+    };
+    let over = if waiting.read < scheduled {
+        format!(" (channels over the {} due soonest)", waiting.read)
+    } else {
+        String::new()
+    };
+    format!(
+        "{scheduled} waiting to retry or held back: {}{over}{next}",
+        channels.join(", ")
+    )
 }
 
 fn dlq(
@@ -537,6 +594,49 @@ mod tests {
         assert_eq!(
             down.findings[0].line(),
             "UNKNOWN source redis: redis://127.0.0.1:6379 unreachable: connection refused"
+        );
+    }
+
+    #[test]
+    fn work_waiting_to_retry_is_reported_by_channel_with_its_next_try() {
+        use crate::model::{ScheduledChannel, ScheduledSummary};
+        let mut waiting = queue(0, None, None);
+        waiting.stats.scheduled = 42;
+        waiting.stats.waiting_retry = ScheduledSummary {
+            read: 42,
+            next_due_ms: Some(12_000),
+            oldest_age_ms: Some(400_000),
+            retrying: 2,
+            channels: vec![
+                ScheduledChannel {
+                    channel: "slack-ops".into(),
+                    count: 40,
+                    retrying: 0,
+                    next_due_ms: 12_000,
+                    oldest_age_ms: 400_000,
+                },
+                ScheduledChannel {
+                    channel: "pager".into(),
+                    count: 2,
+                    retrying: 2,
+                    next_due_ms: 30_000,
+                    oldest_age_ms: 20_000,
+                },
+            ],
+        };
+        let store = StoreSection {
+            read_at_ms: 1_000,
+            queues: vec![waiting],
+            ..StoreSection::default()
+        };
+        let verdict = evaluate(&status(Some(store), None), &Thresholds::default());
+        let lines: Vec<String> = verdict.findings.iter().map(Finding::line).collect();
+        assert_eq!(
+            lines,
+            [
+                "CRITICAL queue delivery: 42 waiting to retry or held back: slack-ops 40 (40 held), \
+              pager 2; next try in 11 s (oldest 400 s, threshold 300 s)"
+            ]
         );
     }
 

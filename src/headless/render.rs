@@ -196,6 +196,14 @@ pub fn text(status: &Status) -> String {
                 "  {name:<12} {depth:>9} {in_flight:>9} {scheduled:>9} {dlq:>9} {dead:>9} {oldest:>8}"
             );
         }
+        for q in store.queues.iter().filter(|q| q.stats.scheduled > 0) {
+            let summary = super::check::scheduled_summary(
+                q.stats.scheduled,
+                &q.stats.waiting_retry,
+                store.read_at_ms,
+            );
+            let _ = writeln!(out, "  {}: {}", q.stats.queue, sanitize(&summary));
+        }
         for recent in &status.dlq_recent {
             if let Some(n) = recent.failed.filter(|n| *n > 0) {
                 let _ = writeln!(
@@ -278,6 +286,14 @@ pub fn markdown(status: &Status) -> String {
         );
         for q in &store.queues {
             let _ = writeln!(out, "| {} |", queue_cells(q).join(" | "));
+        }
+        for q in store.queues.iter().filter(|q| q.stats.scheduled > 0) {
+            let summary = super::check::scheduled_summary(
+                q.stats.scheduled,
+                &q.stats.waiting_retry,
+                store.read_at_ms,
+            );
+            let _ = writeln!(out, "\n- {}: {}", q.stats.queue, cell(&summary));
         }
         if !store.breakers.is_empty() {
             let _ = writeln!(

@@ -16,8 +16,10 @@ use crate::store::{DlqFilter, FailedSet, Store};
 
 /// The document's name, so a consumer can tell it from other JSON.
 pub const KIND: &str = "ward.status";
-/// Bumped when a field changes meaning or goes away; new fields keep it.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped when fields are added, change meaning or go away, so a consumer can rely on every
+/// field its version names (2: scheduled work by channel, `waiting_retry`). Older documents
+/// still read: new fields default.
+pub const FORMAT_VERSION: u32 = 2;
 /// The window of [`DlqRecent`]: DLQ growth from one read, without waiting for a second.
 pub const RECENT_WINDOW: Duration = Duration::from_secs(300);
 

@@ -176,6 +176,9 @@ pub struct QueueStats {
     pub dead: u64,
     /// Age of the oldest waiting item (by creation time), `None` when empty or unknown.
     pub oldest_age_ms: Option<u64>,
+    /// The scheduled work (retries, and sends held back) by channel, with when it is due.
+    #[serde(default)]
+    pub waiting_retry: ScheduledSummary,
 }
 
 impl QueueStats {
@@ -188,6 +191,90 @@ impl QueueStats {
             dlq: 0,
             dead: 0,
             oldest_age_ms: None,
+            waiting_retry: ScheduledSummary::default(),
+        }
+    }
+}
+
+/// A queue's scheduled entries as far as one read looks: the due-soonest of each partition,
+/// up to `SCHEDULED_SAMPLE` each. The soonest due time is always exact; the other figures cover
+/// `read` of the queue's `scheduled` entries, which the views and `ward check` say when short.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ScheduledSummary {
+    /// Entries these figures were computed from.
+    pub read: u64,
+    /// When the soonest is due.
+    pub next_due_ms: Option<i64>,
+    /// Age, since it was created, of the oldest entry read.
+    pub oldest_age_ms: Option<u64>,
+    /// Entries read that failed at least once; the others are held back unsent (an open
+    /// breaker, an emergency stop, deferred shedding).
+    pub retrying: u64,
+    /// By channel, most entries first (`""`: not routed yet, the ingest queue).
+    pub channels: Vec<ScheduledChannel>,
+}
+
+/// One channel's scheduled entries among those read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ScheduledChannel {
+    pub channel: String,
+    pub count: u64,
+    pub retrying: u64,
+    pub next_due_ms: i64,
+    pub oldest_age_ms: u64,
+}
+
+/// Scheduled entries read per partition for `ScheduledSummary` (due-soonest first).
+pub const SCHEDULED_SAMPLE: usize = 100;
+
+/// One scheduled entry as a store reads it for the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledItem {
+    pub id: String,
+    pub due_ms: i64,
+    pub attempts: u32,
+    pub channel: String,
+}
+
+impl ScheduledSummary {
+    /// The summary of the entries read, across partitions.
+    pub fn of(items: &[ScheduledItem], now_ms: i64) -> Self {
+        let age = |id: &str| {
+            super::ulid_timestamp_ms(id).map_or(0, |created| {
+                u64::try_from(now_ms.saturating_sub(created)).unwrap_or(0)
+            })
+        };
+        let mut channels: Vec<ScheduledChannel> = Vec::new();
+        for item in items {
+            let age = age(&item.id);
+            let retrying = u64::from(item.attempts > 0);
+            match channels.iter_mut().find(|c| c.channel == item.channel) {
+                Some(c) => {
+                    c.count += 1;
+                    c.retrying += retrying;
+                    c.next_due_ms = c.next_due_ms.min(item.due_ms);
+                    c.oldest_age_ms = c.oldest_age_ms.max(age);
+                }
+                None => channels.push(ScheduledChannel {
+                    channel: item.channel.clone(),
+                    count: 1,
+                    retrying,
+                    next_due_ms: item.due_ms,
+                    oldest_age_ms: age,
+                }),
+            }
+        }
+        channels.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.channel.cmp(&b.channel))
+        });
+        Self {
+            read: items.len() as u64,
+            next_due_ms: items.iter().map(|i| i.due_ms).min(),
+            oldest_age_ms: items.iter().map(|i| age(&i.id)).max(),
+            retrying: items.iter().filter(|i| i.attempts > 0).count() as u64,
+            channels,
         }
     }
 }

@@ -27,7 +27,8 @@ use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, QueueName,
-    QueueStats, StoreStats, TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
+    QueueStats, SCHEDULED_SAMPLE, ScheduledItem, ScheduledSummary, StoreStats, TestDelivery,
+    WorkerBeat, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_CAPACITY: usize = 100_000;
@@ -89,6 +90,21 @@ impl Body {
                 Ok(envelope)
             }
             Self::Raw(raw) => decode_envelope(raw, attempts, replays),
+        }
+    }
+
+    /// The channel a delivery job names, if it is one.
+    fn channel(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Job {
+            channel: String,
+        }
+        match self {
+            Self::Envelope(envelope) => envelope.payload.decode::<Job>().ok().map(|j| j.channel),
+            Self::Raw(raw) => decode_envelope(raw, 0, 0)
+                .ok()
+                .and_then(|e| e.payload.decode::<Job>().ok())
+                .map(|j| j.channel),
         }
     }
 
@@ -256,6 +272,8 @@ impl State {
         let mut out = Vec::with_capacity(queues.len());
         for queue in queues {
             let mut stats = QueueStats::empty(queue.clone());
+            let mut scheduled = Vec::new();
+            let jobs = *queue == QueueName::delivery();
             for part in &self.partitions {
                 let Some((_, q)) = part.queues.iter().find(|(name, _)| name == queue) else {
                     continue;
@@ -271,7 +289,20 @@ impl State {
                     .and_then(|id| ulid_timestamp_ms(id))
                     .map(|created| now.saturating_sub(created).max(0) as u64);
                 stats.oldest_age_ms = stats.oldest_age_ms.max(age);
+                scheduled.extend(q.scheduled.iter().take(SCHEDULED_SAMPLE).map(|(due, id)| {
+                    let stored = part.bodies.get(id);
+                    ScheduledItem {
+                        id: id.clone(),
+                        due_ms: *due,
+                        attempts: stored.map_or(0, |s| s.attempts),
+                        channel: stored
+                            .filter(|_| jobs)
+                            .and_then(|s| s.body.channel())
+                            .unwrap_or_default(),
+                    }
+                }));
             }
+            stats.waiting_retry = ScheduledSummary::of(&scheduled, now);
             out.push(stats);
         }
         let mut flags: Vec<_> = self

@@ -29,7 +29,8 @@ use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, Profile,
-    QueueName, QueueStats, StoreStats, TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
+    QueueName, QueueStats, SCHEDULED_SAMPLE, ScheduledItem, ScheduledSummary, StoreStats,
+    TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_MAX_LEN: usize = 100_000;
@@ -624,6 +625,27 @@ fn field_needle(field: &str, value: Option<&str>) -> String {
     })
 }
 
+const SCHEDULED_SCRIPT: &str = include_str!("lua/scheduled.lua");
+
+/// The reply of `scheduled.lua`: flat (id, due, attempts, channel) quadruples.
+fn decode_scheduled(reply: Option<Value>) -> Vec<ScheduledItem> {
+    let Some(Value::Array(values)) = reply else {
+        return Vec::new();
+    };
+    values
+        .chunks_exact(4)
+        .filter_map(|item| {
+            let text = |v: &Value| value_string(v.clone());
+            Some(ScheduledItem {
+                id: text(&item[0])?,
+                due_ms: text(&item[1])?.parse::<f64>().ok()? as i64,
+                attempts: text(&item[2])?.parse().unwrap_or(0),
+                channel: text(&item[3]).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 fn value_string(value: Value) -> Option<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
@@ -645,6 +667,18 @@ impl RedisStore {
                     .zcard(keys.dlq(p, queue))
                     .zcard(keys.dead(p, queue))
                     .lindex(keys.queue(p, queue), -1);
+                // EVAL, not EVALSHA: a NOSCRIPT would fail the whole pipeline of a read.
+                pipe.cmd("EVAL")
+                    .arg(SCHEDULED_SCRIPT)
+                    .arg(2)
+                    .arg(keys.scheduled(p, queue))
+                    .arg(keys.bodies(p))
+                    .arg(SCHEDULED_SAMPLE)
+                    .arg(if *queue == QueueName::delivery() {
+                        "1"
+                    } else {
+                        "0"
+                    });
             }
         }
     }
@@ -659,6 +693,7 @@ impl RedisStore {
         let mut out = Vec::with_capacity(queues.len());
         for queue in queues {
             let mut stats = QueueStats::empty(queue.clone());
+            let mut scheduled = Vec::new();
             for _ in 0..self.partitions() {
                 let mut int = || match replies.next() {
                     Some(Value::Int(n)) => n.max(0) as u64,
@@ -675,7 +710,9 @@ impl RedisStore {
                     .and_then(|id| ulid_timestamp_ms(&id))
                     .map(|created| now.saturating_sub(created).max(0) as u64);
                 stats.oldest_age_ms = stats.oldest_age_ms.max(age);
+                scheduled.extend(decode_scheduled(replies.next()));
             }
+            stats.waiting_retry = ScheduledSummary::of(&scheduled, now);
             out.push(stats);
         }
         let flags = replies

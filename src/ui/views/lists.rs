@@ -1,7 +1,7 @@
 //! The table views: Queues, Overrides (the inventory of operator-set state) and Audit.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 
 use super::figure;
 use super::grid::{GridRow, grid, raw, styled};
@@ -13,22 +13,36 @@ pub fn queues(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(store) = app.snapshot.store.as_ref() else {
         return;
     };
-    let header = [
-        "queue",
-        "depth",
-        "in flight",
-        "scheduled",
-        "oldest",
-        "warn",
-        "shed",
-        "state",
-        "DLQ",
-        "dead",
+    // Narrow screens merge the thresholds and let the depth's colour say the state.
+    let wide = area.width >= 100;
+    let columns = [
+        ("queue", 10, true),
+        ("depth", 8, true),
+        ("in flight", 9, true),
+        ("scheduled", 13, true),
+        ("oldest", 7, true),
+        ("warn/shed", 10, !wide),
+        ("warn", 8, wide),
+        ("shed", 8, wide),
+        ("state", 10, wide),
+        ("DLQ", 7, true),
+        ("dead", 6, true),
     ];
-    let widths = [10, 8, 10, 10, 8, 8, 8, 10, 8, 8].map(Constraint::Length);
+    let shown: Vec<bool> = columns.iter().map(|c| c.2).collect();
+    let header: Vec<&str> = columns.iter().filter(|c| c.2).map(|c| c.0).collect();
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .filter(|c| c.2)
+        .map(|c| Constraint::Length(c.1))
+        .collect();
     let title = format!(" Queues · shedding {} ", store.shedding.as_str());
     let text = figure(app, theme, Item::Text);
-    grid(app, theme, title, &header, &widths, store.queues.len()).render(frame, area, |i| {
+    let [top, bottom] = Layout::vertical([
+        Constraint::Length(store.queues.len() as u16 + 3),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    grid(app, theme, title, &header, &widths, store.queues.len()).render(frame, top, |i| {
         let q = &store.queues[i];
         let s = &q.stats;
         let (state, item) = if q.over_shed {
@@ -38,17 +52,95 @@ pub fn queues(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         } else {
             ("ok", Item::Ok)
         };
-        GridRow::new(vec![
+        let threshold = |t: Option<u64>| t.map_or_else(|| "-".to_owned(), count);
+        let cells = vec![
             raw(s.queue.to_string()),
             styled(count(s.depth), figure(app, theme, item)),
             styled(count(s.in_flight), text),
-            styled(count(s.scheduled), text),
+            styled(super::scheduled_cell(app.now_ms, s), text),
             styled(s.oldest_age_ms.map_or_else(|| "-".to_owned(), age), text),
-            raw(q.warn_at.map_or_else(|| "-".to_owned(), count)),
-            raw(q.shed_at.map_or_else(|| "-".to_owned(), count)),
+            raw(format!("{}/{}", threshold(q.warn_at), threshold(q.shed_at))),
+            raw(threshold(q.warn_at)),
+            raw(threshold(q.shed_at)),
             styled(state, figure(app, theme, item)),
             styled(count(s.dlq), text),
             styled(count(s.dead), text),
+        ];
+        GridRow::new(
+            cells
+                .into_iter()
+                .zip(&shown)
+                .filter_map(|(cell, shown)| shown.then_some(cell))
+                .collect(),
+        )
+    });
+    scheduled_by_channel(app, theme, frame, bottom, store);
+}
+
+/// The work waiting for a due time, by queue and channel: retries, and sends held back.
+fn scheduled_by_channel(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    store: &crate::sources::StoreSection,
+) {
+    let rows: Vec<(&str, &crate::model::ScheduledChannel)> = store
+        .queues
+        .iter()
+        .flat_map(|q| {
+            q.stats
+                .waiting_retry
+                .channels
+                .iter()
+                .map(move |c| (q.stats.queue.as_str(), c))
+        })
+        .collect();
+    let scheduled: u64 = store.queues.iter().map(|q| q.stats.scheduled).sum();
+    let read: u64 = store
+        .queues
+        .iter()
+        .map(|q| q.stats.waiting_retry.read)
+        .sum();
+    let mut title = if scheduled == 0 {
+        " Waiting to retry · nothing scheduled ".to_owned()
+    } else {
+        format!(" Waiting to retry or held back · {} ", count(scheduled))
+    };
+    if read < scheduled {
+        // The figures below cover the due-soonest entries read, not the whole set.
+        title = format!("{title}· by channel over the {} due soonest ", count(read));
+    }
+    let header = [
+        "queue", "channel", "entries", "retrying", "held", "next try", "oldest",
+    ];
+    let widths = [
+        Constraint::Length(10),
+        Constraint::Min(14),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(10),
+        Constraint::Length(8),
+    ];
+    let text = figure(app, theme, Item::Text);
+    let mut table = grid(app, theme, title, &header, &widths, rows.len());
+    table.selected = None;
+    table.render(frame, area, |i| {
+        let (queue, c) = rows[i];
+        let channel = if c.channel.is_empty() {
+            "(not routed yet)"
+        } else {
+            &c.channel
+        };
+        GridRow::new(vec![
+            raw(queue.to_owned()),
+            raw(fit(channel, 30)),
+            styled(count(c.count), text),
+            styled(count(c.retrying), text),
+            styled(count(c.count - c.retrying), text),
+            styled(super::next_try(app.now_ms, Some(c.next_due_ms)), text),
+            styled(age(c.oldest_age_ms), text),
         ])
     });
 }

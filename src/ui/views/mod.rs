@@ -90,6 +90,27 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
     overlays::draw(app, theme, frame, body);
 }
 
+/// When scheduled work is next tried: `in 12s`, `due now`, or `-` when nothing waits.
+pub fn next_try(now_ms: i64, next_due_ms: Option<i64>) -> String {
+    match next_due_ms {
+        None => "-".to_owned(),
+        Some(due) if due <= now_ms => "due now".to_owned(),
+        Some(due) => format!("in {}", age(u64::try_from(due - now_ms).unwrap_or(0))),
+    }
+}
+
+/// A queue's scheduled count with its next try: `42 in 12s`, `3 due now`, `0`.
+pub fn scheduled_cell(now_ms: i64, stats: &crate::model::QueueStats) -> String {
+    if stats.scheduled == 0 {
+        return "0".to_owned();
+    }
+    format!(
+        "{} {}",
+        super::widgets::count(stats.scheduled),
+        next_try(now_ms, stats.waiting_retry.next_due_ms)
+    )
+}
+
 /// The style of figures: dimmed while the source lags or is stale.
 pub fn figure(app: &App, theme: &Theme, item: Item) -> Style {
     let style = theme.style(item);

@@ -51,12 +51,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let widths = [
         Constraint::Length(10),
         Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Length(13),
+        Constraint::Length(7),
         Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Length(11),
-        Constraint::Length(8),
-        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(6),
     ];
     let text = figure(app, theme, Item::Text);
     Grid {
@@ -86,7 +86,18 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             styled(s.queue.to_string(), text),
             styled(count(s.depth), figure(app, theme, depth_item)),
             styled(count(s.in_flight), text),
-            styled(count(s.scheduled), text),
+            styled(
+                super::scheduled_cell(app.now_ms, s),
+                figure(
+                    app,
+                    theme,
+                    if s.scheduled > 0 {
+                        Item::Warn
+                    } else {
+                        Item::Text
+                    },
+                ),
+            ),
             styled(s.oldest_age_ms.map_or_else(|| "-".to_owned(), age), text),
             styled(thresholds, figure(app, theme, Item::Dim)),
             styled(

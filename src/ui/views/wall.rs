@@ -16,6 +16,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         return;
     };
     let depth: u64 = store.queues.iter().map(|q| q.stats.depth).sum();
+    let scheduled: u64 = store.queues.iter().map(|q| q.stats.scheduled).sum();
     let open = store
         .breakers
         .iter()
@@ -38,6 +39,11 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             } else {
                 Item::Text
             },
+        ),
+        (
+            "waiting to retry",
+            count(scheduled),
+            if scheduled > 0 { Item::Warn } else { Item::Ok },
         ),
         ("delivered /s", delivered, Item::Ok),
         (
@@ -74,10 +80,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
     ];
     let rows = Layout::vertical([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).split(area);
-    for (r, row) in rows.iter().enumerate() {
-        let cells = Layout::horizontal([Constraint::Ratio(1, 3); 3]).split(*row);
-        for (c, cell) in cells.iter().enumerate() {
-            let (label, value, item) = &tiles[r * 3 + c];
+    // The work not delivered yet leads the first row; health the second.
+    let (first, second) = tiles.split_at(4);
+    for (row, tiles) in rows.iter().zip([first, second]) {
+        let cells = Layout::horizontal(vec![Constraint::Ratio(1, tiles.len() as u32); tiles.len()])
+            .split(*row);
+        for ((label, value, item), cell) in tiles.iter().zip(cells.iter()) {
             let mut lines = vec![Line::raw("")];
             lines.extend(
                 big_text(value)
