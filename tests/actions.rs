@@ -780,6 +780,80 @@ async fn work_held_by_an_open_breaker_is_visible_by_channel(h: Harness) {
     running.join().await;
 }
 
+/// `queues.max_attempts` caps a retry policy that allows more: the lower wins, and the DLQ
+/// entry says which limit stopped it.
+async fn queues_max_attempts_caps_every_retry_policy(h: Harness) {
+    use ward::engine::retry::{Backoff, Jitter, RetryPolicy};
+    let (server, bad) = slack_answering("slack-bad", 500).await;
+    let stop = CancellationToken::new();
+    let mut workers = WorkerConfig::from_config(&Config::default());
+    workers.max_attempts = 3;
+    workers.scheduler_interval_ms = 10;
+    workers.idle_poll_ms = 5;
+    let pipeline = Pipeline::new(PipelineParts {
+        store: h.store.clone(),
+        backends: vec![bad],
+        routing: RoutingConfig {
+            default_channels: vec!["slack-bad".to_owned()],
+            default_retry_policy: "fast".to_owned(),
+            ..RoutingConfig::default()
+        },
+        policies: vec![RetryPolicy {
+            name: "fast".to_owned(),
+            backoff: Backoff::Fixed {
+                delay: std::time::Duration::from_millis(10),
+            },
+            jitter: Jitter::None,
+            max_attempts: 8,
+            max_elapsed: None,
+        }],
+        breaker: BreakerConfig {
+            minimum_calls: u32::MAX,
+            ..BreakerConfig::default()
+        },
+        ingest: IngestConfig::default(),
+        workers,
+        metrics: Metrics::new(),
+        events: EventLog::disabled(),
+    })
+    .unwrap();
+    let running = pipeline.spawn(&stop, false).await.unwrap();
+    let alert = common::alert_envelope("Disk", &[], h.store.now_ms());
+    h.store.enqueue(&queue("ingest"), &[alert]).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let entry = loop {
+        let page = h
+            .store
+            .failed_page(
+                &queue("delivery"),
+                FailedSet::Dlq,
+                &DlqFilter::default(),
+                &ward::store::DlqCursor::start(),
+                10,
+            )
+            .await
+            .unwrap();
+        if let Some(entry) = page.entries.into_iter().next() {
+            break entry;
+        }
+        assert!(std::time::Instant::now() < deadline, "never dead-lettered");
+        // The harness's clock is manual: retries come due as it moves.
+        h.clock.advance(std::time::Duration::from_millis(20));
+        tokio::task::yield_now().await;
+    };
+    assert!(
+        entry
+            .meta
+            .error_message
+            .starts_with("gave up after 3 attempts (queues.max_attempts 3)"),
+        "{}",
+        entry.meta.error_message
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    stop.cancel();
+    running.join().await;
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
@@ -800,4 +874,5 @@ on_both!(
     marks_are_read_again_before_a_plan,
     a_test_alert_reports_how_its_delivery_ended,
     work_held_by_an_open_breaker_is_visible_by_channel,
+    queues_max_attempts_caps_every_retry_policy,
 );

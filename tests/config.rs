@@ -49,7 +49,7 @@ fn defaults_are_as_documented() {
     assert_eq!(c.queues.lease_ms, 30_000);
     assert_eq!(c.queues.heartbeat_ms, 5_000);
     assert_eq!(c.queues.janitor_interval_ms, 5_000);
-    assert_eq!(c.queues.max_attempts, 6);
+    assert_eq!(c.queues.max_attempts, 8);
     assert_eq!(c.queues.max_replays, 3);
     assert_eq!(c.queues.batch_size, 100);
     assert_eq!(c.dlq.replay_batch, 50);
@@ -701,4 +701,35 @@ sli = { kind = "latency", histogram = 'ward_delivery_duration_seconds{channel="p
     let message = error.to_string();
     assert!(message.contains("no error budget"), "{message}");
     assert!(message.contains("slo.toml"), "{message}");
+}
+
+#[test]
+fn a_retry_policy_above_queues_max_attempts_is_refused_saying_which_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("attempts.toml");
+    let write_and_load = |text: &str| {
+        std::fs::write(&path, text).expect("write");
+        Config::load(
+            &ConfigLocation::explicit(&path, LocationSource::Flag),
+            &Overrides::default(),
+        )
+    };
+    let policy = "[[delivery.retry_policies]]\nname = \"patient\"\nmax_attempts = 12\njitter = \"none\"\nbackoff = { kind = \"fixed\", delay = \"1s\" }\n";
+    let error = write_and_load(policy).expect_err("12 is above the default ceiling of 8");
+    assert_eq!(error.key(), Some("delivery.retry_policies[0].max_attempts"));
+    let message = error.to_string();
+    assert!(
+        message.contains(
+            "above queues.max_attempts = 8, which caps every retry policy (the lower wins"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("attempts.toml line 1"),
+        "points at the policies: {message}"
+    );
+    // Raising the ceiling resolves it.
+    let config = write_and_load(&format!("[queues]\nmax_attempts = 12\n\n{policy}"))
+        .expect("the ceiling now allows it");
+    assert_eq!(config.queues.max_attempts, 12);
 }

@@ -220,6 +220,7 @@ lease_ms = {lease_ms}
 heartbeat_ms = {heartbeat_ms}
 janitor_interval_ms = {janitor_interval_ms}
 batch_size = {batch_size}
+max_attempts = 20
 
 [ingest]
 bind = "127.0.0.1:0"

@@ -134,6 +134,7 @@ fn fixture() -> Snapshot {
         })
         .collect();
     let breaker = |channel: &str, state, rate: FailureRate| BreakerView {
+        window_ms: 60_000,
         channel: channel.to_owned(),
         state,
         failure_rate: rate,
@@ -208,6 +209,7 @@ fn fixture() -> Snapshot {
             failed_per_s: Some(12.0),
             error_ratio: Some(0.237),
             dlq_growth_per_min: Some(310.0),
+            window_ms: Some(5_000),
         },
         emergency_stop: None,
         channel_stops: Vec::new(),
@@ -218,6 +220,7 @@ fn fixture() -> Snapshot {
             delivered_per_s: (0..60).map(|i| 30 + i % 10).collect(),
             error_permille: (0..60).map(|i| if i > 40 { 800 } else { 10 }).collect(),
             dlq: (0..60).collect(),
+            at_ms: (0..60).map(|i| NOW - (59 - i) * 1_000).collect(),
         },
     };
     let entries = (0..6)
@@ -327,7 +330,7 @@ fn snapshot(name: &str, text: &str) {
 
 #[test]
 fn every_view_at_two_sizes() {
-    for (w, h) in [(80u16, 24u16), (160, 48)] {
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
         for view in View::ALL {
             let mut app = app();
             app.show(view);
@@ -1155,5 +1158,95 @@ fn a_test_alert_shows_how_its_delivery_ended() {
             .any(|t| t.error && t.text.starts_with("test alert failed on slack-ops")),
         "{:?}",
         app.toasts
+    );
+}
+
+#[test]
+fn narrow_screens_cut_nothing_silently_and_keep_every_tab() {
+    // 80×24: whole names where a cut one could pass for another, and the header's badges.
+    let mut first = app();
+    let overview = screen(&first, 80, 24);
+    for name in ["delivery-success", "delivery-latency", "ingest-success"] {
+        assert!(overview.contains(name), "{name} cut:\n{overview}");
+    }
+    assert!(overview.contains("1 overrides"), "{overview}");
+    first.show(View::Breakers);
+    let breakers = screen(&first, 80, 24);
+    assert!(breakers.contains("slack-ops"), "{breakers}");
+    assert!(breakers.contains("half-open"), "{breakers}");
+    for view in View::ALL {
+        let mut app = app();
+        app.show(view);
+        for line in screen(&app, 80, 24).lines() {
+            // A cut shows as `…`; a word never simply stops at a border.
+            assert!(!line.contains("delivery-su│"), "{line}");
+        }
+    }
+    // 60×16: every view keeps its tab, abbreviated.
+    for view in View::ALL {
+        let mut app = app();
+        app.show(view);
+        let screen = screen(&app, 60, 16);
+        let tabs = screen.lines().nth(1).unwrap();
+        for n in 1..=7 {
+            assert!(tabs.contains(&format!(" {n}")), "tab {n} missing: {tabs}");
+        }
+    }
+}
+
+#[test]
+fn the_light_theme_paints_every_cell_and_dialogs_too() {
+    let theme = Theme::load("light", &[]).unwrap();
+    let mut app = app();
+    let ticket_action = Action::BreakerReset {
+        backend: "slack".into(),
+        reason: "x".into(),
+    };
+    for with_dialog in [false, true] {
+        if with_dialog {
+            app.propose(ticket_action.clone(), ward::actions::Origin::Key);
+            app.job(
+                dialog(&app),
+                JobEvent::Planned(Ok(plan_for(ticket_action.clone(), 1))),
+            );
+        }
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        terminal
+            .draw(|frame| ward::ui::views::draw(&app, &theme, frame))
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        let bare: Vec<(u16, u16)> = buffer
+            .content()
+            .iter()
+            .enumerate()
+            .filter(|(_, cell)| cell.bg == ratatui::style::Color::Reset)
+            .map(|(i, _)| buffer.pos_of(i))
+            .collect();
+        assert!(
+            bare.is_empty(),
+            "unpainted cells (dialog {with_dialog}): {bare:?}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_recent_actions_box_yields_its_space() {
+    let mut snapshot = fixture();
+    let full = screen(&app_with(snapshot.clone(), Mode::default()), 80, 40);
+    snapshot.store.as_mut().unwrap().audit.clear();
+    let empty = screen(&app_with(snapshot, Mode::default()), 80, 40);
+    let rows_of = |screen: &str, title: &str| {
+        let lines: Vec<&str> = screen.lines().collect();
+        let top = lines.iter().position(|l| l.contains(title)).unwrap();
+        lines[top + 1..]
+            .iter()
+            .position(|l| l.contains('└'))
+            .unwrap()
+    };
+    assert!(empty.contains("Recent actions · none yet"), "{empty}");
+    assert_eq!(rows_of(&empty, "Recent actions"), 1, "{empty}");
+    assert!(
+        rows_of(&empty, "┌ Rates") > rows_of(&full, "┌ Rates"),
+        "the panels above grow:\n{empty}"
     );
 }

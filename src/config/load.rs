@@ -338,6 +338,40 @@ impl Resolver<'_> {
     }
 
     fn resolve(&self, file: FileConfig) -> Result<Config, ConfigError> {
+        let config = self.resolve_sections(file)?;
+        self.check_attempts(&config)?;
+        Ok(config)
+    }
+
+    /// `queues.max_attempts` caps every retry policy: a policy asking for more contradicts it.
+    fn check_attempts(&self, config: &Config) -> Result<(), ConfigError> {
+        let cap = config.queues.max_attempts;
+        let Some((i, policy)) = config
+            .delivery
+            .retry_policies
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.max_attempts > cap)
+        else {
+            return Ok(());
+        };
+        let at = match self.file {
+            Some((path, _)) => Origin::of_key(path, &["delivery", "retry_policies"]),
+            None => Origin::Default,
+        };
+        Err(invalid(
+            at,
+            &format!("delivery.retry_policies[{i}].max_attempts"),
+            format!(
+                "{} for {:?} is above queues.max_attempts = {cap}, which caps every retry \
+                 policy (the lower wins: deliveries would give up after {cap}); lower it, or \
+                 raise queues.max_attempts",
+                policy.max_attempts, policy.name
+            ),
+        ))
+    }
+
+    fn resolve_sections(&self, file: FileConfig) -> Result<Config, ConfigError> {
         Ok(Config {
             store: self.store(file.store.unwrap_or_default())?,
             queues: self.queues(file.queues.unwrap_or_default())?,

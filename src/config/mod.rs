@@ -254,7 +254,8 @@ pub struct QueuesConfig {
     pub heartbeat_ms: u64,
     /// How often the janitor requeues envelopes whose lease expired, in milliseconds.
     pub janitor_interval_ms: u64,
-    /// Delivery attempts before an envelope goes to the DLQ (at least 1).
+    /// Delivery attempts before an envelope goes to the DLQ (at least 1), counting the first:
+    /// the ceiling of every retry policy (a delivery gives up at the lower of the two).
     pub max_attempts: u32,
     /// How often one envelope may be replayed from the DLQ.
     pub max_replays: u32,
@@ -283,7 +284,7 @@ impl Default for QueuesConfig {
             lease_ms: 30_000,
             heartbeat_ms: 5_000,
             janitor_interval_ms: 5_000,
-            max_attempts: 6,
+            max_attempts: 8,
             max_replays: 3,
             batch_size: 100,
         }

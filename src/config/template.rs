@@ -111,7 +111,12 @@ pub const SECTIONS: &[SectionDoc] = &[
             ),
             key(
                 "max_attempts",
-                &["Delivery attempts before an envelope goes to the dead-letter queue (>= 1)."],
+                &[
+                    "Delivery attempts before an envelope goes to the dead-letter queue (>= 1),",
+                    "counting the first: the ceiling of every retry policy. A delivery gives up",
+                    "at the lower of this and its policy's max_attempts; a retry policy asking",
+                    "for more is a configuration error (the built-in ones are capped).",
+                ],
             ),
             key(
                 "max_replays",

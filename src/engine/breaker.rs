@@ -69,6 +69,17 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
+    /// How the control room writes it: `half-open`, `forced-open`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half-open",
+            Self::ForcedOpen => "forced-open",
+            Self::Disabled => "disabled",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Closed => "closed",

@@ -68,8 +68,12 @@ fn flags_line(store: &StoreSection) -> String {
 
 /// `ingest 40/s, deliver 38/s, fail 2.0/s, errors 5.0%` (unknown ones say so).
 fn rates_line(store: &StoreSection) -> String {
+    let window = store.rates.window_ms.map_or_else(
+        || "unknown window".to_owned(),
+        |w| format!("over {}", age(w)),
+    );
     format!(
-        "ingest {}, deliver {}, fail {}, errors {}",
+        "ingest {}, deliver {}, fail {}, errors {} ({window})",
         rate(store.rates.ingested_per_s),
         rate(store.rates.delivered_per_s),
         rate(store.rates.failed_per_s),

@@ -777,7 +777,13 @@ fn fail(
     let elapsed = Duration::from_millis(u64::try_from(now - first_failure).unwrap_or(0));
     let previous = job.previous_delay_ms.map(Duration::from_millis);
     let mut rng = fastrand::Rng::new();
-    match policy.decide(attempts, previous, elapsed, retry_after, &mut rng) {
+    let ceiling = pipeline.workers.max_attempts.max(1);
+    let decision = if attempts >= ceiling {
+        RetryDecision::GiveUp
+    } else {
+        policy.decide(attempts, previous, elapsed, retry_after, &mut rng)
+    };
+    match decision {
         RetryDecision::RetryAfter(delay) => {
             let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
             job.previous_delay_ms = Some(delay_ms);
@@ -805,9 +811,14 @@ fn fail(
             }
         }
         RetryDecision::GiveUp => {
+            let limit = if attempts >= ceiling && ceiling < policy.effective_max_attempts() {
+                format!("queues.max_attempts {ceiling}")
+            } else {
+                policy.name.clone()
+            };
             let message = format!(
-                "gave up after {attempts} attempts ({}): {}",
-                policy.name, error.message
+                "gave up after {attempts} attempts ({limit}): {}",
+                error.message
             );
             settlement.dead_letter(item, &job.channel, &error.class, message);
             DeliveryOutcome::dead_lettered

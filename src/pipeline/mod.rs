@@ -52,6 +52,8 @@ pub struct WorkerConfig {
     pub automatic_actions_per_hour: u32,
     pub automatic_replays_per_hour: u32,
     pub max_replays: u32,
+    /// `queues.max_attempts`: the ceiling of every retry policy.
+    pub max_attempts: u32,
     pub dry_run: bool,
     pub events_log: Option<PathBuf>,
 }
@@ -88,6 +90,7 @@ impl WorkerConfig {
             automatic_actions_per_hour: w.automatic_actions_per_hour,
             automatic_replays_per_hour: w.automatic_replays_per_hour,
             max_replays: q.max_replays,
+            max_attempts: q.max_attempts,
             dry_run: w.dry_run,
             events_log: w.events_log.clone(),
         }

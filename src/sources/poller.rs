@@ -358,6 +358,8 @@ struct BeatRates {
     ingested: f64,
     delivered: f64,
     failed: f64,
+    /// The interval between the two beats the rates come from.
+    interval_ms: i64,
     known: bool,
 }
 
@@ -555,6 +557,7 @@ impl Builder {
                     transitions: breaker.transitions,
                     owner,
                     reason,
+                    window_ms: self.config.breaker.window_ms,
                 }
             })
             .collect();
@@ -641,6 +644,7 @@ impl Builder {
                 entry.ingested = per_s(beat.ingested, entry.beat.ingested);
                 entry.delivered = per_s(beat.delivered, entry.beat.delivered);
                 entry.failed = per_s(beat.failed, entry.beat.failed);
+                entry.interval_ms = dt;
                 entry.known = true;
             }
             entry.beat = *beat;
@@ -677,6 +681,10 @@ impl Builder {
             failed_per_s: Some(failed),
             error_ratio: (delivered + failed > 0.0).then(|| failed / (delivered + failed)),
             dlq_growth_per_min: None,
+            window_ms: known
+                .iter()
+                .map(|b| u64::try_from(b.interval_ms).unwrap_or(0))
+                .max(),
         }
     }
 }
@@ -703,6 +711,7 @@ impl RingHistory {
             delivered_per_s: self.points.iter().map(|p| p.delivered_per_s).collect(),
             error_permille: self.points.iter().map(|p| p.error_permille).collect(),
             dlq: self.points.iter().map(|p| p.dlq).collect(),
+            at_ms: self.points.iter().map(|p| p.at_ms).collect(),
         }
     }
 }

@@ -159,6 +159,9 @@ pub struct BreakerView {
     /// Who set an operator state, and why.
     pub owner: Option<String>,
     pub reason: Option<String>,
+    /// The sliding window the failure rate and call count cover.
+    #[serde(default)]
+    pub window_ms: u64,
 }
 
 impl BreakerView {
@@ -209,6 +212,9 @@ pub struct Rates {
     pub error_ratio: Option<f64>,
     /// DLQ growth per minute (negative while it drains).
     pub dlq_growth_per_min: Option<f64>,
+    /// The span the rates are computed over: the workers' last heartbeat interval.
+    #[serde(default)]
+    pub window_ms: Option<u64>,
 }
 
 /// Short history for sparklines: one point per store read, newest last.
@@ -219,6 +225,20 @@ pub struct History {
     /// Error ratio in per mille.
     pub error_permille: Vec<u64>,
     pub dlq: Vec<u64>,
+    /// When each point was read, so a sparkline can say the time it spans.
+    #[serde(default)]
+    pub at_ms: Vec<i64>,
+}
+
+impl History {
+    /// The time the last `points` points span (0 with fewer than two).
+    pub fn span_ms(&self, points: usize) -> u64 {
+        let shown = &self.at_ms[self.at_ms.len().saturating_sub(points)..];
+        match (shown.first(), shown.last()) {
+            (Some(first), Some(last)) => u64::try_from(last - first).unwrap_or(0),
+            _ => 0,
+        }
+    }
 }
 
 /// What the DLQ browser asks for: one page of one queue's failed set.

@@ -41,6 +41,19 @@ impl View {
         View::Slo,
     ];
 
+    /// The tab's name on a narrow terminal.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Self::Overview => "Ovw",
+            Self::Queues => "Que",
+            Self::Dlq => "DLQ",
+            Self::Breakers => "Brk",
+            Self::Overrides => "Ovr",
+            Self::Audit => "Aud",
+            Self::Slo => "SLO",
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             View::Overview => "Overview",

@@ -16,32 +16,37 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(store) = app.snapshot.store.as_ref() else {
         return;
     };
-    let header = [
-        "channel",
-        "state",
-        "failure rate",
-        "calls",
-        "in state",
-        "remaining",
-        "refused",
-        "flips",
-        "by / why",
+    // Rates and calls cover the breaker's sliding window; refusals count since it opened.
+    let window = store.breakers.first().map_or(0, |b| b.window_ms);
+    let rate_header = format!("failure rate/{}", age(window));
+    let calls_header = format!("calls/{}", age(window));
+    // Narrow screens keep whole names and states; the history columns give way.
+    let wide = area.width >= 120;
+    let columns = [
+        ("channel", Constraint::Length(16), true),
+        ("state", Constraint::Length(13), true),
+        (
+            rate_header.as_str(),
+            Constraint::Length(if wide { 26 } else { 16 }),
+            true,
+        ),
+        (calls_header.as_str(), Constraint::Length(8), true),
+        ("in state", Constraint::Length(8), wide),
+        ("remaining", Constraint::Length(9), true),
+        ("refused", Constraint::Length(8), true),
+        ("flips", Constraint::Length(6), wide),
+        ("by / why", Constraint::Min(10), wide),
     ];
-    let widths = [
-        Constraint::Length(16),
-        Constraint::Length(14),
-        Constraint::Length(26),
-        Constraint::Length(6),
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Min(10),
-    ];
+    let shown: Vec<bool> = columns.iter().map(|c| c.2).collect();
+    let header: Vec<&str> = columns.iter().filter(|c| c.2).map(|c| c.0).collect();
+    let widths: Vec<Constraint> = columns.iter().filter(|c| c.2).map(|c| c.1).collect();
     let title = if store.breakers.is_empty() {
         " Breakers · none yet (a breaker appears with its channel's first delivery) ".to_owned()
     } else {
-        format!(" Breakers · {} · error then volume ", store.breakers.len())
+        format!(
+            " Breakers · {} · error then volume · refused: calls turned away since it opened ",
+            store.breakers.len()
+        )
     };
     let text = figure(app, theme, Item::Text);
     grid(app, theme, title, &header, &widths, store.breakers.len()).render(frame, area, |i| {
@@ -56,19 +61,22 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 format!("{:.0}% / {:.0}%", rate * 100.0, b.threshold * 100.0),
                 calls.to_string(),
             ),
-            FailureRate::NotEnoughCalls { calls, minimum } => (
+            FailureRate::NotEnoughCalls { calls, minimum } if wide => (
                 format!("not enough calls ({calls}/{minimum})"),
                 calls.to_string(),
             ),
+            FailureRate::NotEnoughCalls { calls, minimum } => {
+                (format!("too few {calls}/{minimum}"), calls.to_string())
+            }
         };
         let who = match (&b.owner, &b.reason) {
             (Some(owner), Some(reason)) => format!("{owner}: {reason}"),
             _ => String::new(),
         };
-        GridRow::new(vec![
-            raw(fit(&b.channel, 20)),
+        let cells = vec![
+            raw(fit(&b.channel, 40)),
             styled(
-                format!("{} {}", breaker_glyph(b.state), b.state.as_str()),
+                format!("{} {}", breaker_glyph(b.state), b.state.label()),
                 figure(app, theme, item),
             ),
             styled(rate, text),
@@ -77,7 +85,14 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             styled(b.remaining_ms.map_or_else(|| "-".to_owned(), age), text),
             styled(b.not_permitted.to_string(), text),
             styled(b.transitions.to_string(), text),
-            raw(fit(&who, 40)),
-        ])
+            raw(fit(&who, 120)),
+        ];
+        GridRow::new(
+            cells
+                .into_iter()
+                .zip(&shown)
+                .filter_map(|(cell, shown)| shown.then_some(cell))
+                .collect(),
+        )
     });
 }

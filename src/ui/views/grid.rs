@@ -118,7 +118,16 @@ impl Grid<'_> {
                 buf.set_style(row_area, built.style);
             }
             for (column, cell) in columns.iter().zip(&built.cells) {
-                put(buf, column.x, y, column.width, &cell.text, cell.style);
+                // A cut is shown (`…`), never silent: a cut name must not pass for another.
+                let width = usize::from(column.width);
+                let text = if cell.text.len() > width
+                    && unicode_width::UnicodeWidthStr::width(cell.text.as_ref()) > width
+                {
+                    Cow::Owned(crate::ui::widgets::fit(&cell.text, width))
+                } else {
+                    Cow::Borrowed(cell.text.as_ref())
+                };
+                put(buf, column.x, y, column.width, &text, cell.style);
             }
             if let Some((at, style)) = selected
                 && at == index

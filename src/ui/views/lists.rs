@@ -184,7 +184,7 @@ pub fn overrides(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             raw(fit(&o.name, 28)),
             raw(fit(&o.value, 14)),
             raw(fit(&o.owner, 20)),
-            raw(fit(&o.reason, 40)),
+            raw(fit(&o.reason, 200)),
             styled(age(o.age_ms), figure(app, theme, item)),
             styled(expires, figure(app, theme, item)),
         ])
@@ -240,8 +240,8 @@ pub fn audit_rows(
             raw(fit(&r.who, 24)),
             raw(fit(&r.origin, 9)),
             raw(fit(&r.action, 20)),
-            raw(fit(&r.scope, 40)),
-            raw(fit(if r.reason.is_empty() { "-" } else { &r.reason }, 40)),
+            raw(fit(&r.scope, 200)),
+            raw(fit(if r.reason.is_empty() { "-" } else { &r.reason }, 200)),
             styled(fit(&r.result, 14), theme.style(item)),
             raw(age(r.duration_ms)),
         ];

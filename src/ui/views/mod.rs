@@ -30,6 +30,8 @@ pub const MIN_HEIGHT: u16 = 12;
 /// Draw one frame.
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();
+    // The theme's background everywhere, not only under text (a light theme on a dark terminal).
+    frame.render_widget(Block::default().style(theme.style(Item::Text)), area);
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
             "terminal too small: {}×{} (needs {MIN_WIDTH}×{MIN_HEIGHT})",
@@ -90,6 +92,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
     overlays::draw(app, theme, frame, body);
 }
 
+/// Blank `area` for an overlay, in the theme's background.
+pub fn clear(theme: &Theme, frame: &mut Frame, area: Rect) {
+    frame.render_widget(Clear, area);
+    frame.render_widget(Block::default().style(theme.style(Item::Text)), area);
+}
+
 /// When scheduled work is next tried: `in 12s`, `due now`, or `-` when nothing waits.
 pub fn next_try(now_ms: i64, next_due_ms: Option<i64>) -> String {
     match next_due_ms {
@@ -138,30 +146,14 @@ fn stale_banner(app: &App) -> Option<String> {
     Some(format!(
         "STALE since {since} — {} {why} ({})",
         source.name,
-        fit(source.last_error.as_deref().unwrap_or("no answer"), 80)
+        fit(source.last_error.as_deref().unwrap_or("no answer"), 160)
     ))
 }
 
-fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+/// The header's badges: what is true of this session and deployment right now.
+fn header_badges<'a>(app: &App, theme: &Theme) -> Vec<Span<'a>> {
     let snap = &app.snapshot;
-    let mut spans = vec![
-        Span::styled(
-            " WARD ",
-            theme.style(Item::Title).add_modifier(Modifier::BOLD),
-        ),
-        Span::raw(" "),
-        Span::styled(
-            format!(" {} ", fit(&snap.target.label, 24)),
-            app.accent.map_or_else(
-                || theme.style(Item::Accent),
-                |c| Style::default().fg(c).add_modifier(Modifier::BOLD),
-            ),
-        ),
-        Span::styled(
-            format!(" {} {}", snap.target.backend, fit(&snap.target.address, 40)),
-            theme.style(Item::Dim),
-        ),
-    ];
+    let mut spans: Vec<Span> = Vec::new();
     let mut badge = |text: String, item: Item| {
         spans.push(Span::raw(" "));
         spans.push(Span::styled(format!(" {text} "), theme.style(item)));
@@ -202,15 +194,66 @@ fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             );
         }
         if store.shedding != crate::model::ShedMode::Off {
-            badge(
-                format!("SHEDDING {}", store.shedding.as_str()),
-                Item::BadgeShedding,
-            );
+            // The mode only arms shedding: a queue over its shed depth is what sheds.
+            let shedding_now: Vec<&str> = store
+                .queues
+                .iter()
+                .filter(|q| q.over_shed)
+                .map(|q| q.stats.queue.as_str())
+                .collect();
+            if shedding_now.is_empty() {
+                badge(
+                    format!("SHED {} armed · none over", store.shedding.as_str()),
+                    Item::Badge,
+                );
+            } else {
+                badge(
+                    format!(
+                        "SHEDDING {} now: {}",
+                        store.shedding.as_str(),
+                        shedding_now.join(",")
+                    ),
+                    Item::BadgeShedding,
+                );
+            }
         }
         if !store.overrides.is_empty() {
             badge(format!("{} overrides", store.overrides.len()), Item::Badge);
         }
     }
+    spans
+}
+
+fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let snap = &app.snapshot;
+    let head = vec![
+        Span::styled(
+            " WARD ",
+            theme.style(Item::Title).add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(" "),
+        Span::styled(
+            format!(" {} ", fit(&snap.target.label, 24)),
+            app.accent.map_or_else(
+                || theme.style(Item::Accent),
+                |c| Style::default().fg(c).add_modifier(Modifier::BOLD),
+            ),
+        ),
+    ];
+    let spans = header_badges(app, theme);
+    // Badges say what is happening; the address gives way to them on a narrow terminal.
+    let fixed: usize = head.iter().chain(&spans).map(Span::width).sum();
+    let room = usize::from(area.width).saturating_sub(fixed + 1);
+    let address = format!("{} {}", snap.target.backend, snap.target.address);
+    let mut line = head;
+    if room >= 8 {
+        line.push(Span::styled(
+            format!(" {}", fit(&address, room - 1)),
+            theme.style(Item::Dim),
+        ));
+    }
+    line.extend(spans);
+    let spans = line;
     let used: usize = spans.iter().map(Span::width).sum();
     frame.render_widget(
         Paragraph::new(Line::from(spans)).style(theme.style(Item::Header)),
@@ -232,21 +275,48 @@ fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
+/// Every view keeps its tab: full titles, else short ones, else numbers with the current
+/// view's title.
 fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let mut spans = Vec::new();
-    for (i, view) in View::ALL.iter().enumerate() {
-        let style = if *view == app.view {
-            theme.style(Item::Selection)
-        } else {
-            theme.style(Item::Text)
-        };
+    let title = |view: View| match view {
         // MUTT keeps no overrides: that tab lists its settings.
-        let title = match view {
-            View::Overrides if app.is_mutt() => "Settings",
-            _ => view.title(),
-        };
-        spans.push(Span::styled(format!(" {} {title} ", i + 1), style));
-        spans.push(Span::raw(" "));
+        View::Overrides if app.is_mutt() => "Settings",
+        _ => view.title(),
+    };
+    let short = |view: View| match view {
+        View::Overrides if app.is_mutt() => "Set",
+        _ => view.short_title(),
+    };
+    let tabs = |name: &dyn Fn(View) -> String, gap: &str| -> Vec<Span> {
+        let mut spans = Vec::new();
+        for (i, view) in View::ALL.iter().enumerate() {
+            let style = if *view == app.view {
+                theme.style(Item::Selection)
+            } else {
+                theme.style(Item::Text)
+            };
+            spans.push(Span::styled(format!(" {}{} ", i + 1, name(*view)), style));
+            spans.push(Span::raw(gap.to_owned()));
+        }
+        spans
+    };
+    let width = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>();
+    let room = usize::from(area.width);
+    let mut spans = tabs(&|v| format!(" {}", title(v)), " ");
+    if width(&spans) > room {
+        spans = tabs(&|v| format!(" {}", short(v)), "");
+    }
+    if width(&spans) > room {
+        spans = tabs(
+            &|v| {
+                if v == app.view {
+                    format!(" {}", short(v))
+                } else {
+                    String::new()
+                }
+            },
+            "",
+        );
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -283,6 +353,15 @@ fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let hints = hint_line(app, theme);
     let hints_width: u16 = hints.iter().map(|s| s.width() as u16).sum();
     let left_width = area.width.saturating_sub(hints_width + 1);
+    // What does not fit is cut visibly (`…`), never in the middle of a word without a mark.
+    let mut used: usize = spans.iter().map(Span::width).sum();
+    if used > usize::from(left_width) {
+        while used + 1 > usize::from(left_width) {
+            let Some(last) = spans.pop() else { break };
+            used -= last.width();
+        }
+        spans.push(Span::styled("…", theme.style(Item::Dim)));
+    }
     frame.render_widget(
         Paragraph::new(Line::from(spans)),
         Rect {
@@ -309,7 +388,7 @@ fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             width,
             height: 1,
         };
-        frame.render_widget(Clear, toast_area);
+        clear(theme, frame, toast_area);
         let item = if toast.error {
             Item::ToastError
         } else {

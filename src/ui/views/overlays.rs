@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::dlq::inspector_text;
 use crate::actions::Tier;
@@ -25,7 +25,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
         Overlay::Filter(input) => input_line(theme, frame, body, "/", &input.text),
         Overlay::Picker(picker) => {
             let area = centered(body, 40, picker.options.len() as u16 + 2);
-            frame.render_widget(Clear, area);
+            super::clear(theme, frame, area);
             let lines: Vec<Line> = picker
                 .options
                 .iter()
@@ -87,7 +87,7 @@ fn inspector(
         body.width.saturating_sub(6),
         body.height.saturating_sub(2),
     );
-    frame.render_widget(Clear, area);
+    super::clear(theme, frame, area);
     let lines: Vec<Line> = text
         .lines()
         .skip(scroll)
@@ -132,7 +132,7 @@ fn done_line(action: &crate::actions::Action, report: &crate::actions::Report) -
 
 fn help(app: &App, theme: &Theme, frame: &mut Frame, body: Rect, scroll: usize) {
     let area = centered(body, 96.min(body.width), body.height);
-    frame.render_widget(Clear, area);
+    super::clear(theme, frame, area);
     let mut lines = Vec::new();
     if let Some(why) = app.mode.read_only.as_deref() {
         lines.push(Line::styled(
@@ -179,7 +179,7 @@ fn input_line(theme: &Theme, frame: &mut Frame, body: Rect, prompt: &str, text: 
         height: 1,
         ..body
     };
-    frame.render_widget(Clear, area);
+    super::clear(theme, frame, area);
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(prompt.to_owned(), theme.style(Item::KeyHintKey)),
@@ -377,7 +377,7 @@ fn confirm_dialog(
     lines.truncate(keep);
     lines.extend(tail);
     let area = centered(body, width, lines.len() as u16 + 2);
-    frame.render_widget(Clear, area);
+    super::clear(theme, frame, area);
     let title = format!(" {} ", confirm.action.kind().title());
     frame.render_widget(
         Paragraph::new(lines).block(dialog_block(theme, &title, danger)),

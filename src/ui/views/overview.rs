@@ -31,12 +31,22 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .max(1);
     // Rates need 5 lines; health one per unhealthy breaker and per SLO besides the summary.
     let middle_height = (3 + unhealthy + slos).clamp(7, 14) as u16;
-    let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(store.queues.len() as u16 + 3),
-        Constraint::Length(middle_height),
-        Constraint::Min(3),
-    ])
-    .areas(area);
+    // With no actions to list, the Recent actions box yields its space to the panels above.
+    let [top, middle, bottom] = if store.audit.is_empty() {
+        Layout::vertical([
+            Constraint::Length(store.queues.len() as u16 + 3),
+            Constraint::Min(middle_height),
+            Constraint::Length(3),
+        ])
+        .areas(area)
+    } else {
+        Layout::vertical([
+            Constraint::Length(store.queues.len() as u16 + 3),
+            Constraint::Length(middle_height),
+            Constraint::Min(3),
+        ])
+        .areas(area)
+    };
 
     let header = [
         "queue",
@@ -110,7 +120,17 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
     let [rates_area, side] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
-    let rates_block = block(theme, " Rates ");
+    // Every figure names its span: rates over the workers' last heartbeat interval, sparklines
+    // over the reads they show, each scaled to its own largest point.
+    let rates_title = format!(
+        " Rates per {} · sparks {} ",
+        store
+            .rates
+            .window_ms
+            .map_or_else(|| "? (waiting for 2 beats)".to_owned(), age),
+        age(store.history.span_ms(app.spark_points)),
+    );
+    let rates_block = block(theme, rates_title);
     let rates_inner = rates_block.inner(rates_area);
     frame.render_widget(rates_block, rates_area);
     let spark_width = rates_area.width.saturating_sub(28) as usize;
@@ -157,9 +177,8 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
     ];
     let footer = format!(
-        "ingested {}   window {} reads",
-        rate(store.rates.ingested_per_s),
-        window
+        "ingested {}   sparks scaled to own max",
+        rate(store.rates.ingested_per_s)
     );
     let (x, right) = (rates_inner.x, rates_inner.right());
     let buf = frame.buffer_mut();
@@ -241,7 +260,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             "  {} {} {}",
             breaker_glyph(b.state),
             super::fit(&b.channel, 16),
-            b.state.as_str()
+            b.state.label()
         );
         line(y, &[(&text, figure(app, theme, Item::Warn))]);
     }
@@ -254,7 +273,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             let why = section.error.as_deref().unwrap_or("not read yet");
             line(y + 1, &[("SLOs      ", dim), (&super::fit(why, 60), dim)]);
         }
-        Some(section) => {
+        Some(section) if health.width >= 48 => {
             for (i, (text, state)) in super::slo::summary(section).iter().enumerate() {
                 let label = if i == 0 { "SLOs      " } else { "          " };
                 line(
@@ -266,9 +285,35 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 );
             }
         }
+        Some(section) => {
+            // Narrow: the whole name with a state glyph; a cut name could pass for another.
+            for (i, reading) in section.readings.iter().enumerate() {
+                let label = if i == 0 { "SLOs " } else { "     " };
+                let state = reading.figures.state;
+                let text = format!(
+                    "{} {}",
+                    super::slo::state_glyph(state),
+                    super::fit(&reading.name, usize::from(health.width.saturating_sub(7)))
+                );
+                line(
+                    y + 1 + i as u16,
+                    &[
+                        (label, dim),
+                        (&text, super::slo::state_style(app, theme, state)),
+                    ],
+                );
+            }
+        }
     }
 
-    let recent_block = block(theme, " Recent actions ");
+    let recent_block = block(
+        theme,
+        if store.audit.is_empty() {
+            " Recent actions · none yet "
+        } else {
+            " Recent actions "
+        },
+    );
     let recent = recent_block.inner(bottom);
     frame.render_widget(recent_block, bottom);
     let buf = frame.buffer_mut();

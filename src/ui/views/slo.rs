@@ -330,6 +330,16 @@ pub fn summary(section: &SloSection) -> Vec<(String, SloState)> {
         .collect()
 }
 
+/// A state in one glyph, for narrow panels: ✓ ok, ! warning, ✗ critical, ? unknown.
+pub fn state_glyph(state: SloState) -> &'static str {
+    match state {
+        SloState::Ok => "✓",
+        SloState::Warning => "!",
+        SloState::Critical => "✗",
+        SloState::Unknown => "?",
+    }
+}
+
 /// The style of a state, for the Overview.
 pub fn state_style(app: &App, theme: &Theme, state: SloState) -> Style {
     figure(
