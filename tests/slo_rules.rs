@@ -114,6 +114,7 @@ fn engine_figures(errors_per_min: f64, total_per_min: f64, minutes: f64) -> (f64
         &Measurements {
             windows: [m; WINDOWS_S.len()],
             period: m,
+            history_s: None,
         },
     );
     (

@@ -402,6 +402,13 @@ fn confirm_action(app: &App) -> Action {
 fn slo_section() -> ward::sources::slo::SloSection {
     use ward::engine::slo::{Measurement, Measurements, Objective, Period, WINDOWS_S, evaluate};
     let reading = |name: &str, target: f64, m: Measurement| ward::sources::slo::SloReading {
+        next_step: if name.starts_with("delivery-success") {
+            "page: fast burn, act now: look at breaker slack-ops (4) and the DLQ filtered \
+             channel=slack-ops (3) (the figures cover 3m of data)"
+                .to_owned()
+        } else {
+            String::new()
+        },
         name: name.to_owned(),
         description: String::new(),
         seen_at_ms: Some(if m == Measurement::Absent {
@@ -421,6 +428,8 @@ fn slo_section() -> ward::sources::slo::SloSection {
             &Measurements {
                 windows: [m; WINDOWS_S.len()],
                 period: m,
+                // `ward up` started three minutes ago: every window has 3 m of data.
+                history_s: Some(180),
             },
         ),
     };
@@ -1249,4 +1258,35 @@ fn an_empty_recent_actions_box_yields_its_space() {
         rows_of(&empty, "┌ Rates") > rows_of(&full, "┌ Rates"),
         "the panels above grow:\n{empty}"
     );
+}
+
+#[test]
+fn an_slo_in_trouble_names_the_next_step_and_the_data_behind_it() {
+    let mut app = app();
+    app.show(View::Slo);
+    app.key(key(KeyCode::Down));
+    let screen = screen(&app, 200, 50);
+    assert!(
+        screen.contains("next: page: fast burn, act now: look at breaker slack-ops (4)"),
+        "{screen}"
+    );
+    assert!(screen.contains("-1900.0% (3m)"), "{screen}");
+    assert!(screen.contains("20.00 (3m of 1h)"), "{screen}");
+    assert!(
+        !screen.contains("-1900.0%  "),
+        "a budget without its data: {screen}"
+    );
+}
+
+#[test]
+fn the_shedding_badge_says_whether_anything_is_shed_now() {
+    let shedding = screen(&app(), 200, 50);
+    assert!(shedding.contains("SHEDDING dlq now: ingest"), "{shedding}");
+    let mut calm = fixture();
+    for q in &mut calm.store.as_mut().unwrap().queues {
+        q.over_shed = false;
+    }
+    let calm = screen(&app_with(calm, Mode::default()), 200, 50);
+    assert!(calm.contains("SHED dlq armed · none over"), "{calm}");
+    assert!(!calm.contains("SHEDDING"), "{calm}");
 }

@@ -271,10 +271,10 @@ impl Reader {
         let slo = async {
             match (&self.slo, fresh) {
                 (_, Some((_, section))) => Some((None, section.clone())),
-                (Some(reader), None) => Some((
-                    Some(std::time::Instant::now()),
-                    Arc::new(reader.read_once(now).await),
-                )),
+                (Some(reader), None) => reader
+                    .read_once(now)
+                    .await
+                    .map(|section| (Some(std::time::Instant::now()), Arc::new(section))),
                 (None, None) => None,
             }
         };

@@ -14,6 +14,9 @@ pub struct SloConfig {
     /// Prometheus HTTP API to read SLO figures from, e.g. "http://127.0.0.1:9090" (empty: this
     /// process's own counters, whole only for `ward demo` and a single `ward up`).
     pub prometheus_url: String,
+    /// `ward up`'s HTTP address, whose /api/v1/slo/section the control room and `ward status`
+    /// read when no prometheus_url is set (empty: derived from ingest.bind, on this host).
+    pub api_url: String,
     /// Time allowed for one Prometheus query, in milliseconds.
     pub timeout_ms: u64,
     /// Ward's own SLOs: ingest success, delivery success per backend and delivery latency.
@@ -26,6 +29,7 @@ impl Default for SloConfig {
     fn default() -> Self {
         Self {
             prometheus_url: String::new(),
+            api_url: String::new(),
             timeout_ms: 2_000,
             builtin: true,
             objectives: Vec::new(),
@@ -77,6 +81,54 @@ pub struct SloDefinition {
     pub description: String,
     pub objective: Objective,
     pub events: Events,
+}
+
+impl SloConfig {
+    /// Where a process attached to a `ward up` reads its SLO figures without Prometheus:
+    /// `api_url`, else `ingest.bind` on this host; `None` when the port is not fixed.
+    pub fn api_section_url(&self, ingest_bind: &str) -> Option<String> {
+        let base = if self.api_url.is_empty() {
+            let (host, port) = ingest_bind.rsplit_once(':')?;
+            if port == "0" || port.is_empty() {
+                return None;
+            }
+            let host = match host.trim_matches(['[', ']']) {
+                "0.0.0.0" | "" => "127.0.0.1",
+                "::" => "[::1]",
+                _ => host,
+            };
+            format!("http://{host}:{port}")
+        } else {
+            self.api_url.trim_end_matches('/').to_owned()
+        };
+        Some(format!("{base}/api/v1/slo/section"))
+    }
+}
+
+impl SloDefinition {
+    /// Where an operator looks when this objective burns: the channel its events name, else
+    /// the stage its metric measures.
+    pub fn where_to_look(&self) -> String {
+        let [_, total] = self.events.selectors();
+        let label = |name: &str| {
+            total
+                .matchers
+                .iter()
+                .find(|m| m.label == name && m.op == MatchOp::Equal)
+                .map(|m| m.value.clone())
+        };
+        if let Some(channel) = label("channel") {
+            format!("breaker {channel} (4) and the DLQ filtered channel={channel} (3)")
+        } else if let Some(backend) = label("backend") {
+            format!("the breakers of the {backend} channels (4) and the DLQ by channel (3)")
+        } else if total.metric.contains("ingest") {
+            "ingest: the ingest queue and rejects (2), the ingest DLQ (3)".to_owned()
+        } else if total.metric.contains("duration") || total.metric.contains("latency") {
+            "slow channels: breakers (4) and what waits to retry (2)".to_owned()
+        } else {
+            "the DLQ by error (3) and the breakers (4)".to_owned()
+        }
+    }
 }
 
 /// The SLI as two counter expressions, each a sum over its selector.

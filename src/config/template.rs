@@ -445,6 +445,14 @@ pub const SECTIONS: &[SectionDoc] = &[
                 ],
             ),
             key(
+                "api_url",
+                &[
+                    "`ward up`'s HTTP address, e.g. \"http://10.0.0.7:8080\": without prometheus_url,",
+                    "`ward tui` and `ward status` read the figures it serves at /api/v1/slo/section",
+                    "(empty: ingest.bind on this host).",
+                ],
+            ),
+            key(
                 "timeout_ms",
                 &["Time allowed for one Prometheus query, in milliseconds (100 to 60000)."],
             ),

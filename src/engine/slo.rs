@@ -215,6 +215,9 @@ impl Objective {
 pub struct Measurements {
     pub windows: [Measurement; WINDOWS_S.len()],
     pub period: Measurement,
+    /// How far back the data goes, in seconds, when that is known; a window longer than this
+    /// is computed over only this much.
+    pub history_s: Option<u64>,
 }
 
 impl Measurements {
@@ -230,6 +233,7 @@ impl Measurements {
         Self {
             windows: [Measurement::Absent; WINDOWS_S.len()],
             period: Measurement::Absent,
+            history_s: None,
         }
     }
 }
@@ -241,6 +245,9 @@ pub struct WindowFigures {
     pub measurement: Measurement,
     pub error_ratio: Option<f64>,
     pub burn_rate: Option<f64>,
+    /// Seconds of data behind the figures, when less than the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered_s: Option<u64>,
 }
 
 /// One alert's state: `firing` is `None` when a window has no figure and the other does not
@@ -316,6 +323,10 @@ pub struct SloFigures {
     pub alerts: Vec<AlertFigures>,
     pub exhaustion: Exhaustion,
     pub state: SloState,
+    /// Seconds of data behind the period's figures (availability, budget), when less than the
+    /// period: a budget from minutes of data is not a month's budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_covered_s: Option<u64>,
 }
 
 /// The window whose burn rate is "current" for the time to exhaustion.
@@ -333,6 +344,7 @@ pub fn evaluate(objective: &Objective, measured: &Measurements) -> SloFigures {
                 measurement,
                 error_ratio,
                 burn_rate: error_ratio.map(|e| objective.burn_rate(e)),
+                covered_s: measured.history_s.filter(|&h| h < window_s),
             }
         })
         .collect();
@@ -399,6 +411,9 @@ pub fn evaluate(objective: &Objective, measured: &Measurements) -> SloFigures {
         alerts,
         exhaustion,
         state,
+        period_covered_s: measured
+            .history_s
+            .filter(|&h| h < objective.period.seconds()),
     }
 }
 
@@ -424,6 +439,7 @@ mod tests {
         Measurements {
             windows: [m; WINDOWS_S.len()],
             period: m,
+            history_s: None,
         }
     }
 
@@ -516,6 +532,7 @@ mod tests {
             let m = Measurements {
                 windows: [nothing; WINDOWS_S.len()],
                 period: nothing,
+                history_s: None,
             };
             let figures = evaluate(&o, &m);
             assert_eq!(figures.state, SloState::Unknown);
@@ -613,6 +630,7 @@ mod tests {
             let measured = Measurements {
                 windows: m[..WINDOWS_S.len()].try_into().unwrap(),
                 period: m[WINDOWS_S.len()],
+                history_s: None,
             };
             let figures = evaluate(&o, &measured);
             let budget = 1.0 - target;

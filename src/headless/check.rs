@@ -481,11 +481,26 @@ fn slos(status: &Status, thresholds: &Thresholds, findings: &mut Vec<Finding>) {
         let remaining = figures
             .budget_remaining
             .map_or_else(|| "unknown".to_owned(), |r| format!("{:.0}%", r * 100.0));
+        // Figures over less data than their window say so.
+        let data = figures
+            .period_covered_s
+            .map(|s| {
+                format!(
+                    " (from {} of data)",
+                    crate::model::time::short_duration(s * 1_000)
+                )
+            })
+            .unwrap_or_default();
+        let next = if reading.next_step.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", reading.next_step)
+        };
         findings.push(Finding::new(
             severity,
             format!("slo {}", reading.name),
             format!(
-                "{}: burn rate {burn} over 5m, error budget remaining {remaining}",
+                "{}: burn rate {burn} over 5m, error budget remaining {remaining}{data}{next}",
                 figures.state.as_str()
             ),
         ));
@@ -560,6 +575,7 @@ mod tests {
         let measured = Measurements {
             windows: [measurement; WINDOWS_S.len()],
             period: measurement,
+            history_s: None,
         };
         SloReading {
             name: "delivery-success".into(),
@@ -567,6 +583,7 @@ mod tests {
             figures: figures(&objective, &measured),
             trend: BurnTrend::default(),
             seen_at_ms: Some(0),
+            next_step: String::new(),
         }
     }
 

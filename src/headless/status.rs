@@ -195,15 +195,33 @@ async fn recent(store: &dyn Store, poller: &PollerConfig, now_ms: i64) -> Vec<Dl
     futures::future::join_all(counts).await
 }
 
-/// Reads SLO figures from Prometheus once, for `ward status` and `ward check`.
-pub struct SloReader(crate::sources::slo::PrometheusReader);
+/// Reads SLO figures once, for `ward status` and `ward check`: from Prometheus, else from the
+/// `ward up` the config points at.
+pub enum SloReader {
+    Prometheus(Box<crate::sources::slo::PrometheusReader>),
+    /// `named`: `slo.api_url` is set, so a `ward up` is meant to answer there.
+    Api {
+        reader: crate::sources::slo::ApiReader,
+        named: bool,
+    },
+}
 
 impl SloReader {
-    /// The reader the config asks for; `None` without `slo.prometheus_url` (a headless command
-    /// has no counters of its own to read).
+    /// The reader the config asks for; `None` when there is neither a Prometheus nor a fixed
+    /// `ward up` address (a headless command has no counters of its own to read).
     pub fn from_config(config: &Config) -> Result<Option<Self>, String> {
         if config.slo.prometheus_url.is_empty() {
-            return Ok(None);
+            let Some(url) = config.slo.api_section_url(&config.ingest.bind) else {
+                return Ok(None);
+            };
+            let reader = crate::sources::slo::ApiReader::new(
+                &url,
+                Duration::from_millis(config.slo.timeout_ms),
+            )?;
+            return Ok(Some(Self::Api {
+                reader,
+                named: !config.slo.api_url.is_empty(),
+            }));
         }
         let slos = config
             .slo
@@ -214,12 +232,20 @@ impl SloReader {
             Duration::from_millis(config.slo.timeout_ms),
         )
         .map_err(|e| format!("slo.prometheus_url: {e}"))?;
-        Ok(Some(Self(crate::sources::slo::PrometheusReader::new(
-            client, slos,
+        Ok(Some(Self::Prometheus(Box::new(
+            crate::sources::slo::PrometheusReader::new(client, slos),
         ))))
     }
 
-    pub async fn read_once(&self, now_ms: i64) -> SloSection {
-        self.0.read_once(now_ms).await
+    /// One read; `None` when the only source is a `ward up` guessed from `ingest.bind` that
+    /// does not answer (none may be running: that is no SLO source, not an outage).
+    pub async fn read_once(&self, now_ms: i64) -> Option<SloSection> {
+        match self {
+            Self::Prometheus(reader) => Some(reader.read_once(now_ms).await),
+            Self::Api { reader, named } => {
+                let section = reader.read_once().await;
+                (*named || section.error.is_none()).then_some(section)
+            }
+        }
     }
 }

@@ -138,3 +138,14 @@ mod tests {
         );
     }
 }
+
+/// A duration in its largest whole unit: `850ms`, `12s`, `3m`, `2h`, `30d`.
+pub fn short_duration(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{}s", ms / 1_000),
+        60_000..3_600_000 => format!("{}m", ms / 60_000),
+        3_600_000..86_400_000 => format!("{}h", ms / 3_600_000),
+        _ => format!("{}d", ms / 86_400_000),
+    }
+}

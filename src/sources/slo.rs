@@ -37,6 +37,16 @@ pub fn measurement_query(slo: &SloDefinition) -> String {
             ));
         }
     }
+    // When the total series first appears within the last hour (finely) and the period
+    // (coarsely): how much data backs a window.
+    let [_, total] = slo.events.selectors();
+    let period = slo.objective.period.as_str();
+    for (tag, range, step) in [("first_1h", "1h", "15s"), ("first_period", period, "1h")] {
+        parts.push(format!(
+            "label_replace(min_over_time(timestamp(sum({total}))[{range}:{step}]), \"{TAG}\", \
+             \"{tag}\", \"\", \"\")"
+        ));
+    }
     parts.join(" or ")
 }
 
@@ -46,6 +56,7 @@ pub fn measurement_query(slo: &SloDefinition) -> String {
 pub fn measurements_from_tagged(
     slo: &SloDefinition,
     values: &BTreeMap<String, f64>,
+    now_ms: i64,
 ) -> Measurements {
     let measure = |range: &str| match values.get(&format!("total_{range}")) {
         None => Measurement::Absent,
@@ -62,7 +73,24 @@ pub fn measurements_from_tagged(
     if let Some(period) = ranges.last() {
         measured.period = measure(period);
     }
+    measured.history_s = history_s(values, now_ms, slo.objective.period.seconds());
     measured
+}
+
+/// Seconds of data behind the figures, from when the total series first appears in the last
+/// hour (15 s steps) or the period (1 h steps); `None` when it goes back further than both.
+fn history_s(values: &BTreeMap<String, f64>, now_ms: i64, period_s: u64) -> Option<u64> {
+    let now = now_ms as f64 / 1_000.0;
+    let since = |first: f64| Some((now - first).max(0.0).round() as u64);
+    if let Some(&first) = values.get("first_1h")
+        && first > now - 3_600.0 + 30.0
+    {
+        return since(first);
+    }
+    match values.get("first_period") {
+        Some(&first) if first > now - period_s as f64 + 3_600.0 => since(first),
+        _ => None,
+    }
 }
 
 /// One objective's figures as shown: what it is, and the engine's evaluation.
@@ -76,6 +104,45 @@ pub struct SloReading {
     /// When its total series was last there (read within the shortest window); while it is
     /// absent, the view shows how long ago that was.
     pub seen_at_ms: Option<i64>,
+    /// What to do about its state, in a line (empty when there is nothing to do).
+    #[serde(default)]
+    pub next_step: String,
+}
+
+/// The next step for an objective in `figures`' state: page and ticket name where to look.
+pub fn next_step(slo: &SloDefinition, figures: &SloFigures) -> String {
+    use crate::engine::slo::SloState;
+    let short_data = figures
+        .windows
+        .iter()
+        .find_map(|w| w.covered_s)
+        .map(|s| {
+            format!(
+                " (the figures cover {} of data)",
+                crate::model::time::short_duration(s * 1_000)
+            )
+        })
+        .unwrap_or_default();
+    match figures.state {
+        SloState::Critical => format!(
+            "page: fast burn, act now: look at {}{short_data}",
+            slo.where_to_look()
+        ),
+        SloState::Warning => format!(
+            "ticket: slow burn, fix within the day: look at {}{short_data}",
+            slo.where_to_look()
+        ),
+        SloState::Unknown
+            if figures
+                .windows
+                .iter()
+                .all(|w| w.measurement == Measurement::Absent) =>
+        {
+            "no data: the metric is not there; check that the source scrapes ward up".to_owned()
+        }
+        SloState::Unknown => "no traffic in the windows: nothing to judge yet".to_owned(),
+        SloState::Ok => String::new(),
+    }
 }
 
 /// Burn rates over the last [`TREND_RANGE_S`], one point per column: the short (5 m) and long
@@ -217,6 +284,11 @@ impl CounterHistory {
     /// Every window of `slo` and its period.
     pub fn measurements(&self, slo: &SloDefinition) -> Measurements {
         let mut measured = Measurements::absent();
+        let first = self.samples.iter().find(|(_, _, total)| total.is_some());
+        measured.history_s = match (first, self.samples.back()) {
+            (Some(&(from, _, _)), Some(&(to, _, _))) => u64::try_from((to - from) / 1_000).ok(),
+            _ => None,
+        };
         for (slot, &window_s) in measured.windows.iter_mut().zip(&WINDOWS_S) {
             *slot = self.measure(window_s as i64 * 1_000);
         }
@@ -296,10 +368,12 @@ impl LocalSlos {
             .map(|(slo, history)| {
                 let (short_s, long_s, threshold) = fast_page(slo);
                 let step_ms = (TREND_RANGE_S / u64::from(TREND_POINTS)) as i64 * 1_000;
+                let figures = evaluate(&slo.objective, &history.measurements(slo));
                 SloReading {
                     name: slo.name.clone(),
                     description: slo.description.clone(),
-                    figures: evaluate(&slo.objective, &history.measurements(slo)),
+                    next_step: next_step(slo, &figures),
+                    figures,
                     trend: BurnTrend {
                         short: history.trend(slo, short_s as i64 * 1_000, TREND_POINTS, step_ms),
                         long: history.trend(slo, long_s as i64 * 1_000, TREND_POINTS, step_ms),
@@ -356,7 +430,24 @@ pub fn from_config(
             stop.child_token(),
         )));
     }
-    Ok(render.map(|render| spawn_local(render, slos, LOCAL_INTERVAL, stop.child_token())))
+    if let Some(render) = render {
+        return Ok(Some(spawn_local(
+            render,
+            slos,
+            LOCAL_INTERVAL,
+            stop.child_token(),
+        )));
+    }
+    // Attached without Prometheus: the figures the ward up it attaches to serves.
+    let Some(url) = config.slo.api_section_url(&config.ingest.bind) else {
+        return Ok(None);
+    };
+    let reader = ApiReader::new(&url, Duration::from_millis(config.slo.timeout_ms))?;
+    Ok(Some(spawn_api(
+        reader,
+        PROMETHEUS_INTERVAL,
+        stop.child_token(),
+    )))
 }
 
 /// The fast page's burn rates over the last hour from Prometheus: one range query per window,
@@ -531,16 +622,18 @@ impl PrometheusReader {
             .into_iter()
             .filter_map(|s| Some((s.labels.get(TAG)?.clone(), s.value)))
             .collect();
-        let measured = measurements_from_tagged(slo, &values);
+        let measured = measurements_from_tagged(slo, &values, at_ms);
         let seen_at_ms = if measured.windows[0] == Measurement::Absent {
             last.and_then(|r| r.seen_at_ms)
         } else {
             Some(at_ms)
         };
+        let figures = evaluate(&slo.objective, &measured);
         Ok(SloReading {
             name: slo.name.clone(),
             description: slo.description.clone(),
-            figures: evaluate(&slo.objective, &measured),
+            next_step: next_step(slo, &figures),
+            figures,
             trend,
             seen_at_ms,
         })
@@ -595,6 +688,84 @@ pub fn spawn_prometheus(
     spawn_feed(source, interval, stop, PrometheusReader { client, slos })
 }
 
+/// Reads the figures a `ward up` serves at `/api/v1/slo/section`: what a control room attached
+/// to it shows when there is no Prometheus.
+pub struct ApiReader {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl ApiReader {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| format!("slo.api_url: {e}"))?;
+        Ok(Self {
+            client,
+            url: url.to_owned(),
+        })
+    }
+
+    fn source(&self) -> String {
+        format!("ward up {}", self.url)
+    }
+
+    async fn fetch(&self) -> Result<SloSection, String> {
+        let response = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| format!("{}: {e} (is ward up running? set slo.api_url)", self.url))?;
+        if !response.status().is_success() {
+            return Err(format!("{} answered {}", self.url, response.status()));
+        }
+        response
+            .json::<SloSection>()
+            .await
+            .map_err(|e| format!("{}: not an SLO section: {e}", self.url))
+    }
+
+    /// One read (headless commands read once).
+    pub async fn read_once(&self) -> SloSection {
+        let mut section = SloSection {
+            source: self.source(),
+            read_at_ms: None,
+            error: None,
+            readings: Vec::new(),
+        };
+        self.read_into(&mut section).await;
+        section
+    }
+
+    async fn read_into(&self, section: &mut SloSection) {
+        match self.fetch().await {
+            Ok(read) => {
+                // Whose figures these are: this ward up's, from its own source.
+                section.source = format!("{} via {}", self.source(), read.source);
+                section.read_at_ms = read.read_at_ms;
+                section.error = read.error;
+                section.readings = read.readings;
+            }
+            // The last good figures stay, with the error beside them.
+            Err(error) => section.error = Some(error),
+        }
+    }
+}
+
+impl SectionReader for ApiReader {
+    async fn read(&mut self, section: &mut SloSection, _at_ms: i64) {
+        self.read_into(section).await;
+    }
+}
+
+/// Read `ward up`'s SLO section every `interval` until `stop`.
+pub fn spawn_api(reader: ApiReader, interval: Duration, stop: CancellationToken) -> SloFeed {
+    spawn_feed(reader.source(), interval, stop, reader)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,7 +784,8 @@ mod tests {
             assert!(query.contains(&format!("\"bad_{range}\"")), "{range}");
             assert!(query.contains(&format!("[{range}]")), "{range}");
         }
-        assert_eq!(query.matches(" or label_replace(").count(), 15);
+        assert_eq!(query.matches(" or label_replace(").count(), 17);
+        assert!(query.contains("min_over_time(timestamp(sum("), "{query}");
     }
 
     #[test]
@@ -624,7 +796,7 @@ mod tests {
         values.insert("bad_5m".to_owned(), 20.0);
         values.insert("total_1h".to_owned(), 0.0);
         values.insert("total_30d".to_owned(), 50_000.0);
-        let m = measurements_from_tagged(&slo, &values);
+        let m = measurements_from_tagged(&slo, &values, 0);
         assert_eq!(
             m.windows[0],
             Measurement::Events {

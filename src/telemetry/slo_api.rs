@@ -102,9 +102,24 @@ async fn slo(State(feed): State<SloFeed>) -> Response {
     axum::Json(report(&feed)).into_response()
 }
 
-/// `GET /api/v1/slo`, served from `feed`.
+/// The whole section as the control room reads it (every figure, trends, next steps).
+async fn section(State(feed): State<SloFeed>) -> Response {
+    let section = feed.borrow().clone();
+    match section {
+        Some(section) => axum::Json(section.as_ref().clone()).into_response(),
+        None => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "SLO figures not read yet",
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /api/v1/slo` (the report) and `/api/v1/slo/section` (everything the control room
+/// shows), served from `feed`.
 pub fn router(feed: SloFeed) -> Router {
     Router::new()
         .route("/api/v1/slo", get(slo))
+        .route("/api/v1/slo/section", get(section))
         .with_state(feed)
 }

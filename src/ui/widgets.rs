@@ -7,13 +7,7 @@ use crate::model::sanitize;
 
 /// `850ms`, `12s`, `3m`, `2h`, `4d`.
 pub fn age(ms: u64) -> String {
-    match ms {
-        0..1_000 => format!("{ms}ms"),
-        1_000..60_000 => format!("{}s", ms / 1_000),
-        60_000..3_600_000 => format!("{}m", ms / 60_000),
-        3_600_000..86_400_000 => format!("{}h", ms / 3_600_000),
-        _ => format!("{}d", ms / 86_400_000),
-    }
+    crate::model::time::short_duration(ms)
 }
 
 /// `1234567` → `1.2M`; small numbers as they are.

@@ -272,12 +272,8 @@ mod tests {
             .map(|i| {
                 [
                     format!("row {i}"),
-                    if i % 3 == 0 {
-                        "日本語 wide"
-                    } else {
-                        "ascii"
-                    }
-                    .to_owned(),
+                    // Within the column: a cut is the one place the grid differs (it marks it).
+                    if i % 3 == 0 { "日本語" } else { "ascii" }.to_owned(),
                     format!("{}", i * 1_000_003),
                 ]
             })
@@ -359,6 +355,33 @@ mod tests {
             };
             assert_eq!(draw(true), draw(false), "{n} rows, selected {selected:?}");
         }
+    }
+
+    /// A cell wider than its column ends in `…`, so a cut name never passes for another.
+    #[test]
+    fn a_cut_cell_is_marked() {
+        let widths = [Constraint::Length(8), Constraint::Length(4)];
+        let header = ["channel", "n"];
+        let mut terminal = Terminal::new(TestBackend::new(20, 4)).unwrap();
+        terminal
+            .draw(|frame| {
+                Grid {
+                    block: Block::default(),
+                    header: &header,
+                    header_style: Style::default(),
+                    widths: &widths,
+                    len: 1,
+                    selected: None,
+                }
+                .render(frame, frame.area(), |_| {
+                    GridRow::new(vec![raw("delivery-success"), raw("12")])
+                });
+            })
+            .unwrap();
+        let line: String = (0..20)
+            .map(|x| terminal.backend().buffer()[(x, 1)].symbol().to_owned())
+            .collect();
+        assert_eq!(line.trim_end(), "deliver… 12");
     }
 
     /// `put` draws every text as a `Span` would, at every width.

@@ -55,7 +55,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         "state",
         "budget lasts",
     ];
-    let widths = [
+    let mut widths = [
         Constraint::Length(24),
         Constraint::Length(7),
         Constraint::Length(6),
@@ -72,8 +72,24 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(10),
         Constraint::Min(10),
     ];
-    // Narrow terminals keep what triage needs: name, state, budget, the fast burns, alerts.
-    let shown: &[usize] = if area.width < 150 {
+    // Figures over less data than their window say how much: their columns widen for it.
+    let partial = section
+        .readings
+        .iter()
+        .any(|r| r.figures.period_covered_s.is_some());
+    let wide = area.width >= 150;
+    if partial {
+        widths[0] = Constraint::Length(22);
+        widths[5] = Constraint::Length(if wide { 15 } else { 13 });
+        for burn in &mut widths[6..11] {
+            *burn = Constraint::Length(if wide { 16 } else { 10 });
+        }
+    }
+    // Narrow terminals keep what triage needs: name, state, budget, the fast burns, alerts
+    // (the page only, when the figures carry how much data backs them).
+    let shown: &[usize] = if !wide && partial {
+        &[0, 13, 5, 6, 7, 11]
+    } else if !wide {
         &[0, 13, 5, 6, 7, 11, 12]
     } else {
         &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
@@ -86,14 +102,14 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let title = title(app, section);
     let selected = section.readings.get(app.row_within(section.readings.len()));
     let trend_height = if selected.is_some() && area.height >= 14 {
-        5
+        6
     } else {
         0
     };
     let [table, trend_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(trend_height)]).areas(area);
     grid(app, theme, title, &header, &widths, section.readings.len()).render(frame, table, |i| {
-        let mut cells: Vec<Option<_>> = cells(app, theme, &section.readings[i])
+        let mut cells: Vec<Option<_>> = cells(app, theme, &section.readings[i], wide)
             .into_iter()
             .map(Some)
             .collect();
@@ -179,10 +195,24 @@ fn draw_trend(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, reading: 
             dim,
         );
     }
+    if inner.height > 3 && !reading.next_step.is_empty() {
+        let style = state_style(app, theme, reading.figures.state);
+        put(
+            buf,
+            inner.x,
+            inner.y + 3,
+            inner.width,
+            &fit(
+                &format!("next: {}", reading.next_step),
+                usize::from(inner.width),
+            ),
+            style,
+        );
+    }
 }
 
 /// Every column of one objective's row, in header order.
-fn cells<'a>(app: &App, theme: &Theme, reading: &'a SloReading) -> Vec<GridCell<'a>> {
+fn cells<'a>(app: &App, theme: &Theme, reading: &'a SloReading, wide: bool) -> Vec<GridCell<'a>> {
     let f = &reading.figures;
     let text = figure(app, theme, Item::Text);
     let (bar, left, left_item) = budget(f);
@@ -205,7 +235,7 @@ fn cells<'a>(app: &App, theme: &Theme, reading: &'a SloReading) -> Vec<GridCell<
             .filter(|a| a.long_s == w.window_s || a.short_s == w.window_s)
             .any(|a| w.burn_rate.is_some_and(|b| b > a.factor));
         cells.push(styled(
-            burn(w),
+            burn(w, wide),
             figure(app, theme, if over { Item::Warn } else { Item::Text }),
         ));
     }
@@ -251,6 +281,18 @@ fn title(app: &App, section: &SloSection) -> String {
         },
     );
     let mut title = format!(" SLOs · {} · {read} ", fit(&section.source, 50));
+    if let Some(s) = section
+        .readings
+        .iter()
+        .filter_map(|r| r.figures.period_covered_s)
+        .max()
+    {
+        let _ = write!(
+            title,
+            "· {} of data so far, ( ) per figure ",
+            age(s * 1_000)
+        );
+    }
     if let Some(error) = &section.error {
         let _ = write!(title, "· ERROR {} ", fit(error, 80));
     }
@@ -272,12 +314,23 @@ fn unknown(windows: &[WindowFigures]) -> String {
     }
 }
 
-fn burn(w: &WindowFigures) -> String {
-    match (w.burn_rate, w.measurement) {
+/// A burn rate, with the data behind it when that is less than its window: `1.89 (3m of 1h)`
+/// (`1.89 (3m)` when narrow).
+fn burn(w: &WindowFigures, wide: bool) -> String {
+    let rate = match (w.burn_rate, w.measurement) {
         (Some(b), _) if b >= 100.0 => format!("{b:.0}"),
         (Some(b), _) => format!("{b:.2}"),
-        (None, Measurement::Absent) => "absent".to_owned(),
-        (None, _) => "—".to_owned(),
+        (None, Measurement::Absent) => return "absent".to_owned(),
+        (None, _) => return "—".to_owned(),
+    };
+    match w.covered_s {
+        Some(s) if wide => format!(
+            "{rate} ({} of {})",
+            age(s * 1_000),
+            crate::engine::slo::window_name(w.window_s)
+        ),
+        Some(s) => format!("{rate} ({})", age(s * 1_000)),
+        None => rate,
     }
 }
 
@@ -295,7 +348,11 @@ fn budget(f: &SloFigures) -> (String, String, Item) {
     } else {
         Item::Ok
     };
-    let number = format!("{:.1}%", left * 100.0);
+    // A budget from minutes of data is not the period's: say how much backs it.
+    let number = match f.period_covered_s {
+        Some(s) => format!("{:.1}% ({})", left * 100.0, age(s * 1_000)),
+        None => format!("{:.1}%", left * 100.0),
+    };
     (bar, number, item)
 }
 
@@ -316,7 +373,15 @@ pub fn summary(section: &SloSection) -> Vec<(String, SloState)> {
         .map(|r| {
             let left = r.figures.budget_remaining.map_or_else(
                 || unknown(&r.figures.windows),
-                |l| format!("{:.1}% left", l * 100.0),
+                |l| match r.figures.period_covered_s {
+                    Some(s) => format!(
+                        "{:.1}% left from {} of {}",
+                        l * 100.0,
+                        age(s * 1_000),
+                        r.figures.period.as_str()
+                    ),
+                    None => format!("{:.1}% left", l * 100.0),
+                },
             );
             (
                 format!(
