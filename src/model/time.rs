@@ -92,6 +92,17 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
 }
 
+/// A duration in its largest whole unit: `850ms`, `12s`, `3m`, `2h`, `30d`.
+pub fn short_duration(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{}s", ms / 1_000),
+        60_000..3_600_000 => format!("{}m", ms / 60_000),
+        3_600_000..86_400_000 => format!("{}h", ms / 3_600_000),
+        _ => format!("{}d", ms / 86_400_000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,16 +147,5 @@ mod tests {
             format_rfc3339_ms(1_795_564_800_123),
             "2026-11-25T00:00:00.123Z"
         );
-    }
-}
-
-/// A duration in its largest whole unit: `850ms`, `12s`, `3m`, `2h`, `30d`.
-pub fn short_duration(ms: u64) -> String {
-    match ms {
-        0..1_000 => format!("{ms}ms"),
-        1_000..60_000 => format!("{}s", ms / 1_000),
-        60_000..3_600_000 => format!("{}m", ms / 60_000),
-        3_600_000..86_400_000 => format!("{}h", ms / 3_600_000),
-        _ => format!("{}d", ms / 86_400_000),
     }
 }
