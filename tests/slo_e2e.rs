@@ -300,6 +300,57 @@ async fn wait_scraped(http: &reqwest::Client, prometheus: &str) {
     }
 }
 
+/// Minutes of data, not the windows': each figure says how much backs it, and the state
+/// names the next step.
+fn assert_data_and_next_step_are_named(reading: &Value) {
+    let covered = reading["figures"]["windows"][2]["covered_s"].as_u64();
+    assert!(
+        covered.is_some_and(|s| s < 600),
+        "1h window over minutes: {reading:#}"
+    );
+    assert!(
+        reading["figures"]["period_covered_s"]
+            .as_u64()
+            .is_some_and(|s| s < 600),
+        "{reading:#}"
+    );
+    assert!(
+        reading["next_step"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("page: ") && s.contains("webhook channels")),
+        "{reading:#}"
+    );
+}
+
+/// Without Prometheus in its config, `ward status` reads the figures this `ward up` serves.
+fn assert_status_reads_ward_up_without_prometheus(config: &Path, prometheus: &str, port: u16) {
+    let attached = config.with_file_name("attached.toml");
+    std::fs::write(
+        &attached,
+        std::fs::read_to_string(config)
+            .unwrap()
+            .replace(&format!("prometheus_url = \"{prometheus}\""), ""),
+    )
+    .unwrap();
+    let (code, json) = headless(&attached, &["status", "--format", "json"]);
+    assert_eq!(code, 0);
+    let status: Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        status["slo"]["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(&format!("ward up http://127.0.0.1:{port}/"))),
+        "{:#}",
+        status["slo"]
+    );
+    let served = status["slo"]["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == SLO)
+        .unwrap();
+    assert_eq!(served["figures"]["state"], "critical", "{served:#}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_burn_rates_match_wards_counters_and_the_state_follows_the_failures() {
     let redis = RedisServer::start();
@@ -372,51 +423,8 @@ async fn prometheus_burn_rates_match_wards_counters_and_the_state_follows_the_fa
         .unwrap()
         .clone();
     assert_eq!(reading["figures"]["state"], "critical", "{reading:#}");
-    // Minutes of data, not the windows': each figure says how much backs it, and the state
-    // names the next step.
-    let covered = reading["figures"]["windows"][2]["covered_s"].as_u64();
-    assert!(
-        covered.is_some_and(|s| s < 600),
-        "1h window over minutes: {reading:#}"
-    );
-    assert!(
-        reading["figures"]["period_covered_s"]
-            .as_u64()
-            .is_some_and(|s| s < 600),
-        "{reading:#}"
-    );
-    assert!(
-        reading["next_step"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("page: ") && s.contains("webhook channels")),
-        "{reading:#}"
-    );
-    // Without Prometheus in its config, `ward status` reads the figures this `ward up` serves.
-    let attached = config.with_file_name("attached.toml");
-    std::fs::write(
-        &attached,
-        std::fs::read_to_string(&config)
-            .unwrap()
-            .replace(&format!("prometheus_url = \"{}\"", prometheus.url), ""),
-    )
-    .unwrap();
-    let (code, json) = headless(&attached, &["status", "--format", "json"]);
-    assert_eq!(code, 0);
-    let status: Value = serde_json::from_str(&json).unwrap();
-    assert!(
-        status["slo"]["source"]
-            .as_str()
-            .is_some_and(|s| s.starts_with(&format!("ward up http://127.0.0.1:{port}/"))),
-        "{:#}",
-        status["slo"]
-    );
-    let served = status["slo"]["readings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == SLO)
-        .unwrap();
-    assert_eq!(served["figures"]["state"], "critical", "{served:#}");
+    assert_data_and_next_step_are_named(&reading);
+    assert_status_reads_ward_up_without_prometheus(&config, &prometheus.url, port);
     let (code, out) = headless(&config, &["check", "--dlq-growth-warn", "off"]);
     assert_eq!(code, 2, "{out}");
     assert!(
