@@ -307,8 +307,10 @@ pub fn keys(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long the demo runs before its screenshots: mid-way through the first failure wave, the
-/// breaker is open, the DLQ is growing and the first burst has tripped shedding.
+/// When the demo's screenshots are taken: the hero while traffic flows and Slack is healthy
+/// (before its first failure wave), the rest mid-way through that wave, with the breaker open,
+/// the DLQ growing and the first burst tripping shedding.
+const HERO_AFTER: Duration = Duration::from_secs(7);
 const SCREENSHOT_AFTER: Duration = Duration::from_secs(24);
 
 /// `ward demo --screenshots DIR`: the real engine and the real views, drawn off-screen.
@@ -319,37 +321,21 @@ fn screenshots(config: &Config, args: &TuiArgs, dir: &std::path::Path) -> anyhow
     runtime.block_on(async {
         let stop = CancellationToken::new();
         let (demo, mut runner) = start_demo(config, args, &stop).await?;
-        tokio::time::sleep(SCREENSHOT_AFTER).await;
+        let started = tokio::time::Instant::now();
         let mut shots: Vec<(String, crate::ui::App)> = Vec::new();
+        tokio::time::sleep_until(started + HERO_AFTER).await;
+        fresh_view(&mut runner, View::Overview).await;
+        shots.push(("overview".to_owned(), runner.app.clone()));
+        tokio::time::sleep_until(started + SCREENSHOT_AFTER).await;
         for view in View::ALL {
-            let app = &mut runner.app;
-            for effect in app.show(view) {
-                if let crate::ui::Effect::Browse(query) = effect {
-                    runner.source.browse(query);
-                }
-            }
-            // One fresh read, so the DLQ page (if any) is in the snapshot drawn.
-            let mut rx = runner.source.subscribe();
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                while rx.changed().await.is_ok() {
-                    let snapshot = rx.borrow_and_update().clone();
-                    let ready = view != View::Dlq || snapshot.dlq_page.is_some();
-                    app.on_snapshot(snapshot);
-                    if ready {
-                        break;
-                    }
-                }
-            })
-            .await;
-            shots.push((view.title().to_lowercase(), app.clone()));
+            fresh_view(&mut runner, view).await;
+            let name = match view {
+                View::Overview => "incident".to_owned(),
+                _ => view.title().to_lowercase(),
+            };
+            shots.push((name, runner.app.clone()));
         }
-        let mut help = runner.app.clone();
-        help.show(View::Overview);
-        help.run(crate::ui::Command::Help);
-        shots.push(("help".to_owned(), help));
-        let mut wall = runner.app.clone();
-        wall.mode.wall = true;
-        shots.push(("wall".to_owned(), wall));
+        shots.extend(overlay_shots(&mut runner).await);
         for (name, app) in shots {
             let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48))?;
             terminal.draw(|frame| crate::ui::views::draw(&app, &runner.theme, frame))?;
@@ -367,6 +353,67 @@ fn screenshots(config: &Config, args: &TuiArgs, dir: &std::path::Path) -> anyhow
         demo.join().await;
         Ok(())
     })
+}
+
+/// Show `view` and wait for one fresh read, so its page (the DLQ's) is in the snapshot drawn.
+async fn fresh_view(runner: &mut Runner, view: crate::ui::View) {
+    for effect in runner.app.show(view) {
+        if let crate::ui::Effect::Browse(query) = effect {
+            runner.source.browse(query);
+        }
+    }
+    let mut rx = runner.source.subscribe();
+    let app = &mut runner.app;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while rx.changed().await.is_ok() {
+            let snapshot = rx.borrow_and_update().clone();
+            let ready = view != crate::ui::View::Dlq || snapshot.dlq_page.is_some();
+            app.on_snapshot(snapshot);
+            if ready {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The help, the wall, a replay's confirm dialog planned by the real engine, the inspector on
+/// a DLQ entry, and the STALE banner (the demo's in-process store never goes away: its source
+/// status is marked as a failed Redis's would be).
+async fn overlay_shots(runner: &mut Runner) -> Vec<(String, crate::ui::App)> {
+    use crate::ui::View;
+    let mut shots = Vec::new();
+    let mut help = runner.app.clone();
+    help.show(View::Overview);
+    help.run(crate::ui::Command::Help);
+    shots.push(("help".to_owned(), help));
+    let mut wall = runner.app.clone();
+    wall.mode.wall = true;
+    shots.push(("wall".to_owned(), wall));
+    fresh_view(runner, View::Dlq).await;
+    let mut inspector = runner.app.clone();
+    inspector.run(crate::ui::Command::Inspect);
+    shots.push(("inspector".to_owned(), inspector));
+    let mut confirm = runner.app.clone();
+    for effect in confirm.run(crate::ui::Command::Replay) {
+        if let crate::ui::Effect::Plan { ticket, action, .. } = effect {
+            let planned = runner.actions.plan(action).await.map_err(|e| e.to_string());
+            confirm.job(ticket, crate::ui::app::JobEvent::Planned(planned));
+        }
+    }
+    shots.push(("confirm".to_owned(), confirm));
+    let mut stale = runner.app.clone();
+    stale.show(View::Overview);
+    let mut snapshot = crate::sources::Snapshot::clone(&stale.snapshot);
+    for source in &mut snapshot.sources {
+        source.freshness = crate::sources::Freshness::Stale;
+        source.failing_since_ms = source.last_ok_ms;
+        source.consecutive_failures = 4;
+        source.last_error = Some("redis ping: Connection refused (os error 111)".to_owned());
+    }
+    stale.on_snapshot(std::sync::Arc::new(snapshot));
+    shots.push(("stale".to_owned(), stale));
+    shots
 }
 
 /// `ward themes [--items]`.

@@ -221,7 +221,11 @@ pub fn audit_rows(
         ),
         ("scope", Constraint::Min(16), true),
         ("reason", Constraint::Min(10), true),
-        ("result", Constraint::Length(13), true),
+        (
+            "result",
+            Constraint::Length(if wide { 24 } else { 14 }),
+            true,
+        ),
         ("took", Constraint::Length(6), wide),
     ];
     let shown: Vec<bool> = columns.iter().map(|c| c.2).collect();
@@ -242,7 +246,17 @@ pub fn audit_rows(
             raw(fit(&r.action, 20)),
             raw(fit(&r.scope, 200)),
             raw(fit(if r.reason.is_empty() { "-" } else { &r.reason }, 200)),
-            styled(fit(&r.result, 14), theme.style(item)),
+            // Narrow: the outcome and the count moved (`completed: 12`), never a cut number.
+            styled(
+                if wide {
+                    r.result.as_str()
+                } else {
+                    r.result
+                        .find(" moved")
+                        .map_or(r.result.as_str(), |at| &r.result[..at])
+                },
+                theme.style(item),
+            ),
             raw(age(r.duration_ms)),
         ];
         GridRow::new(
