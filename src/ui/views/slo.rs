@@ -374,12 +374,7 @@ pub fn summary(section: &SloSection) -> Vec<(String, SloState)> {
             let left = r.figures.budget_remaining.map_or_else(
                 || unknown(&r.figures.windows),
                 |l| match r.figures.period_covered_s {
-                    Some(s) => format!(
-                        "{:.1}% left from {} of {}",
-                        l * 100.0,
-                        age(s * 1_000),
-                        r.figures.period.as_str()
-                    ),
+                    Some(s) => format!("{:.1}% left ({} of data)", l * 100.0, age(s * 1_000)),
                     None => format!("{:.1}% left", l * 100.0),
                 },
             );
