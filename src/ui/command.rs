@@ -31,6 +31,7 @@ impl RunSettings {
 
 /// What a command line asks for.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one at a time, straight into the funnel
 pub enum Parsed {
     Quit,
     Run(Command),
@@ -269,6 +270,7 @@ fn filter_from(args: &mut Args) -> Option<DlqFilter> {
         channel: args.take("channel"),
         failed_at_or_after_ms: None,
         failed_before_ms: None,
+        text: None,
     };
     (filter != DlqFilter::default()).then_some(filter)
 }
