@@ -972,24 +972,37 @@ impl App {
         self.move_row(1)
     }
 
+    /// The MUTT entries a browser scope names: the marks (or, outside the browser, the whole
+    /// list); `Err` for a filter MUTT's entries cannot be selected by.
+    fn mutt_scope(&self, scope: &Scope) -> Result<MuttScope, String> {
+        let in_browser = self.view == View::Dlq;
+        match scope {
+            Scope::Filter(f)
+                if f.error_class.is_some()
+                    || f.stage.is_some()
+                    || f.tenant.is_some()
+                    || f.channel.is_some() =>
+            {
+                Err("MUTT's DLQ entries carry no error class, stage, tenant or channel to filter by: mark entries instead".to_owned())
+            }
+            Scope::Filter(f)
+                if in_browser
+                    && self.mutt.marks.is_empty()
+                    && (f.failed_at_or_after_ms.is_some()
+                        || f.failed_before_ms.is_some()
+                        || f.text.is_some()) =>
+            {
+                Err("MUTT's DLQ entries carry no failure time, and words only filter the page: mark entries instead".to_owned())
+            }
+            _ if in_browser => Ok(self.mutt.scope()),
+            _ => Ok(MuttScope::All),
+        }
+    }
+
     /// An action in MUTT's terms: the same proposal, on MUTT's lists, settings and breakers
     /// (`Err` when MUTT has nothing like it).
     fn mutt_form(&self, action: Action) -> Result<Action, String> {
-        let in_browser = self.view == View::Dlq;
-        let scope = |scope: &Scope| -> Result<MuttScope, String> {
-            match scope {
-                Scope::Filter(f)
-                    if f.error_class.is_some()
-                        || f.stage.is_some()
-                        || f.tenant.is_some()
-                        || f.channel.is_some() =>
-                {
-                    Err("MUTT's DLQ entries carry no error class, stage, tenant or channel to filter by: mark entries instead".to_owned())
-                }
-                _ if in_browser => Ok(self.mutt.scope()),
-                _ => Ok(MuttScope::All),
-            }
-        };
+        let scope = |scope: &Scope| self.mutt_scope(scope);
         let dlq = self.mutt.dlq;
         let shed_key = |t: Threshold| match t {
             Threshold::Warn => "alerter_queue_warn_threshold",
