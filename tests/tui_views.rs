@@ -757,7 +757,7 @@ fn hostile_dlq_text_renders_inert() {
     page.entries = hostile
         .iter()
         .enumerate()
-        .map(|(n, text)| dlq_entry(n, text, text, text))
+        .map(|(n, text)| dlq_entry_named(n, text, text, text, text))
         .collect();
     let mut app = app_with(snapshot, Mode::default());
     app.key(ch('3'));
