@@ -102,6 +102,127 @@ async fn replay(store: Arc<dyn Store>, items: usize) -> (f64, usize) {
     (items as f64 / started.elapsed().as_secs_f64(), calls)
 }
 
+/// Fill a DLQ with `items` alert-shaped entries (delivery jobs, about 600 bytes each).
+async fn fill_alerts(store: &Arc<dyn Store>, q: &QueueName, items: usize) {
+    let worker = WorkerId::new("bench");
+    let mut filled = 0;
+    while filled < items {
+        let now = store.now_ms();
+        let envelopes: Vec<_> = (0..500)
+            .map(|i| {
+                let alert = json!({
+                    "labels": {"alertname": format!("DiskFull{}", i % 7), "host": format!("db-{i}"),
+                               "service": "checkout", "region": "eu-west-1"},
+                    "annotations": {"summary": "Disk usage is above 95% on the data volume",
+                                    "runbook": "https://runbooks.example.com/disk-full"},
+                    "severity": "critical", "status": "firing", "tenant": "bench",
+                    "fingerprint": "0123456789abcdef", "starts_at_ms": now,
+                    "correlation_id": format!("corr-{i}"),
+                });
+                Envelope::new(
+                    "bench",
+                    json!({"alert": alert, "channel": "slack-ops", "retry_policy": "default"}),
+                    now,
+                )
+            })
+            .collect();
+        store.enqueue(q, &envelopes).await.unwrap();
+        let lease = store.lease(q, &worker, 500, LEASE).await.unwrap();
+        let requests: Vec<_> = lease
+            .items
+            .into_iter()
+            .map(|i| DeadLetterRequest {
+                receipt: i.receipt,
+                envelope: i.envelope,
+                failure: ward::model::FailureInfo::new("http_500", "slack answered 500", "deliver")
+                    .on("slack-ops"),
+            })
+            .collect();
+        filled += store.dead_letter(q, &requests).await.unwrap().applied;
+    }
+}
+
+/// Script time (server side, `INFO commandstats`) of `evalsha` so far: (calls, µs).
+fn script_usec(url: &str) -> (u64, u64) {
+    let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut conn)
+        .unwrap();
+    let line = info.lines().find(|l| l.starts_with("cmdstat_evalsha:"));
+    let field = |name: &str| {
+        line.and_then(|l| l.split([':', ',']).find_map(|f| f.strip_prefix(name)))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("calls="), field("usec="))
+}
+
+/// The server time of one full-budget DLQ step, by kind: grouping steps, and page steps under a
+/// field filter or a text search whose text the JSON holds only as a key (every body decoded:
+/// the worst case) or nowhere. Returns (kind, µs a step, entries a step examines).
+async fn dlq_steps(
+    store: Arc<dyn Store>,
+    url: &str,
+    items: usize,
+) -> Vec<(&'static str, f64, u64)> {
+    let q = QueueName::new("steps").unwrap();
+    fill_alerts(&store, &q, items).await;
+    let search = |text: &str| DlqFilter {
+        text: Some(text.to_owned()),
+        ..DlqFilter::default()
+    };
+    let class = DlqFilter {
+        error_class: Some("no-such-class".to_owned()),
+        ..DlqFilter::default()
+    };
+    let cursor = DlqCursor::start();
+    let runs = 20;
+    let mut out = Vec::new();
+    for (name, filter, group) in [
+        ("group step, no search", DlqFilter::default(), true),
+        ("group step, search on every key", search("alertname"), true),
+        ("page step, field filter matching nothing", class, false),
+        ("page step, search on every key", search("alertname"), false),
+        (
+            "page step, search matching nothing",
+            search("no-such-text"),
+            false,
+        ),
+    ] {
+        let (calls, usec) = script_usec(url);
+        let mut examined = if filter.text.is_some() {
+            ward::store::TEXT_SCAN_BUDGET
+        } else {
+            ward::store::SCAN_BUDGET
+        } as u64;
+        for _ in 0..runs {
+            if group {
+                let step = store
+                    .failed_groups(
+                        &q,
+                        FailedSet::Dlq,
+                        &filter,
+                        ward::store::GROUP_BUCKET_MS,
+                        &cursor,
+                    )
+                    .await
+                    .unwrap();
+                examined = step.examined;
+            } else {
+                store
+                    .failed_page(&q, FailedSet::Dlq, &filter, &cursor, 100)
+                    .await
+                    .unwrap();
+            }
+        }
+        let (calls_after, usec_after) = script_usec(url);
+        let per = (usec_after - usec) as f64 / (calls_after - calls).max(1) as f64;
+        out.push((name, per, examined));
+    }
+    out
+}
+
 fn main() {
     let items = common::items(200_000);
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -131,5 +252,10 @@ fn main() {
         let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(options).await.unwrap());
         let (rate, calls) = replay(redis, items).await;
         println!("DLQ replay by filter, {items} entries: redis  {rate:.0} entries/s in {calls} calls");
+        let options = RedisStoreOptions::new(&url, KeySchema::ward("benchsteps", 1));
+        let redis: Arc<dyn Store> = Arc::new(RedisStore::connect(options).await.unwrap());
+        for (name, micros, examined) in dlq_steps(redis, &url, 20_000).await {
+            println!("DLQ {name}: {micros:.0} µs of script time a step ({examined} entries examined)");
+        }
     });
 }

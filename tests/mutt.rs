@@ -597,6 +597,45 @@ async fn keys_in_the_control_room_propose_mutt_actions() {
     }
 }
 
+/// MUTT's lists are plain Redis lists: `/` words filter the page only (the title says so), and
+/// neither words nor `since=`/`until=` (MUTT keeps no failure time) can scope an action, which
+/// then asks for marks instead of taking the whole list.
+#[tokio::test]
+async fn words_and_times_filter_only_mutts_page_so_actions_need_marks() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let (section, page) = seeded_read().await;
+    for filter in ["dbd-1", "since=1h"] {
+        let mut app = mutt_app(section.clone(), page.clone(), Mode::default());
+        app.show(View::Dlq);
+        app.run(ward::ui::Command::Filter);
+        for c in filter.chars().map(KeyCode::Char).chain([KeyCode::Enter]) {
+            app.key(KeyEvent::new(c, KeyModifiers::NONE));
+        }
+        if filter == "dbd-1" {
+            let screen = render(&app, 160, 48);
+            assert!(
+                screen.contains("search \"dbd-1\" covers this page only"),
+                "{screen}"
+            );
+        }
+        let effects = app.run(ward::ui::Command::Replay);
+        assert!(plans_nothing(&effects), "{filter}: {effects:?}");
+        assert!(
+            app.toasts
+                .iter()
+                .any(|t| t.error && t.text.contains("mark entries instead")),
+            "{filter}: {:?}",
+            app.toasts
+        );
+        app.run(ward::ui::Command::Mark);
+        let effects = app.run(ward::ui::Command::Replay);
+        assert!(
+            !plans_nothing(&effects),
+            "{filter}: marked entries can be replayed"
+        );
+    }
+}
+
 #[tokio::test]
 async fn replay_moves_exactly_the_planned_entries_with_counters_reset() {
     let m = Mutt::start(Some(NOW_S));

@@ -585,6 +585,24 @@ async fn ten_thousand_alerts_are_delivered_once_or_dead_lettered_and_reconcile_w
             "{meta:?}"
         );
         assert_eq!(meta.attempts as usize, MAX_ATTEMPTS, "{meta:?}");
+        // Every failed attempt is in the history the inspector shows: time, channel, error.
+        let history = entry.attempt_history();
+        let numbers: Vec<u32> = history.iter().map(|a| a.attempt).collect();
+        assert_eq!(
+            numbers,
+            (1..=MAX_ATTEMPTS as u32).collect::<Vec<_>>(),
+            "{history:?}"
+        );
+        assert!(history.iter().all(|a| a.channel == channel), "{history:?}");
+        assert_eq!(
+            history.last().map(|a| a.error_class.as_str()),
+            Some(meta.error_class.as_str())
+        );
+        assert!(
+            history.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+            "{history:?}"
+        );
+        assert_eq!(history[0].at_ms, meta.first_failure_ms, "{history:?}");
         assert!(
             meta.first_failure_ms <= meta.last_failure_ms && meta.last_failure_ms <= drained_at,
             "{meta:?}"

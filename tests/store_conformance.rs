@@ -12,10 +12,13 @@ use common::{Harness, Kind, T0, fill_dlq, fill_dlq_with, queue};
 use serde_json::json;
 use ward::engine::breaker::{Breaker, BreakerConfig, BreakerState, CallOutcome};
 use ward::engine::ratelimit::RateLimit;
-use ward::model::{AuditRecord, Envelope, FailureInfo, Flag, FlagState, WorkerId};
+use ward::model::{
+    AuditRecord, Envelope, EnvelopeId, FailedAttempt, FailureInfo, Flag, FlagState, WorkerId,
+};
 use ward::store::{
-    DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqScope,
-    FailedSet, ForwardRequest, MAX_BATCH, ReplayOptions, RetryRequest, StoreError, Update,
+    DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqGroup,
+    DlqScope, FailedSet, ForwardRequest, GROUP_BUCKET_MS, GROUP_SCAN_BUDGET, MAX_BATCH,
+    ReplayOptions, RetryRequest, StoreError, TEXT_SCAN_BUDGET, Update, merge_groups,
     update_breaker,
 };
 
@@ -1479,6 +1482,553 @@ async fn breakers_are_shared_under_compare_and_set(h: Harness) {
     assert_eq!(all[0].1.transitions, 2);
 }
 
+/// Enqueue `batch` on `q`, lease it and dead-letter every item with `failure`; the ids in order.
+async fn dead_letter_all(h: &Harness, q: &str, batch: Vec<Envelope>, failure: &FailureInfo) {
+    let q = queue(q);
+    let n = batch.len();
+    h.store.enqueue(&q, &batch).await.unwrap();
+    let lease = h.store.lease(&q, &worker("w"), n, LEASE).await.unwrap();
+    assert_eq!(lease.items.len(), n);
+    let requests: Vec<_> = lease
+        .items
+        .into_iter()
+        .map(|item| DeadLetterRequest {
+            receipt: item.receipt,
+            envelope: item.envelope,
+            failure: failure.clone(),
+        })
+        .collect();
+    assert!(
+        h.store
+            .dead_letter(&q, &requests)
+            .await
+            .unwrap()
+            .stale
+            .is_empty()
+    );
+}
+
+/// Every match of `filter`, paged (7 at a time) to the end from `start`.
+async fn paged(
+    h: &Harness,
+    q: &str,
+    filter: &DlqFilter,
+    start: DlqCursor,
+) -> Vec<ward::model::DlqEntry> {
+    let q = queue(q);
+    let mut cursor = start;
+    let mut seen = Vec::new();
+    for _ in 0..1_000 {
+        let page = h
+            .store
+            .failed_page(&q, FailedSet::Dlq, filter, &cursor, 7)
+            .await
+            .unwrap();
+        assert!(page.entries.len() <= 7);
+        seen.extend(page.entries);
+        match page.next {
+            Some(next) => cursor = next,
+            None => return seen,
+        }
+    }
+    panic!("paging must terminate");
+}
+
+// The text search reads values, never keys: metadata fields, label and annotation values, the
+// severity; ASCII case-insensitively, with quotes and non-ASCII text as they are. Count, page,
+// grouping and replay all select by it.
+async fn the_text_search_matches_label_annotation_and_error_values(h: Harness) {
+    let now = h.clock_now();
+    let job = |tenant: &str, alert: serde_json::Value| {
+        Envelope::new(
+            tenant,
+            json!({ "alert": alert, "channel": "slack", "retry_policy": "p" }),
+            now,
+        )
+    };
+    let disk = job(
+        "acme",
+        json!({"labels": {"alertname": "DiskFull", "host": "db-1"},
+               "annotations": {"summary": "Disk \"/var\" is 95% full"}, "severity": "critical"}),
+    );
+    // An ingest entry: the payload is the alert itself.
+    let latency = Envelope::new(
+        "acme",
+        json!({"labels": {"alertname": "HighLatency", "service": "checkout"},
+               "annotations": {"description": "p99 over 2s"}, "severity": "warning"}),
+        now,
+    );
+    let other = Envelope::new("acme", json!({ "n": 1 }), now);
+    let zurich = job(
+        "globex",
+        json!({"labels": {"alertname": "Down", "region": "eu-west", "zone": "Zürich"}}),
+    );
+    let ids: Vec<EnvelopeId> = [&disk, &latency, &other, &zurich]
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
+    dead_letter_all(
+        &h,
+        "delivery",
+        vec![disk],
+        &FailureInfo::new("http_500", "Slack said 500", "deliver").on("slack"),
+    )
+    .await;
+    dead_letter_all(
+        &h,
+        "delivery",
+        vec![latency],
+        &FailureInfo::new("timeout", "no answer from pager", "deliver"),
+    )
+    .await;
+    dead_letter_all(
+        &h,
+        "delivery",
+        vec![other],
+        &FailureInfo::new("decode", "bad JSON in labels field", "route"),
+    )
+    .await;
+    dead_letter_all(
+        &h,
+        "delivery",
+        vec![zurich],
+        &FailureInfo::new("timeout", "no answer", "deliver"),
+    )
+    .await;
+    let q = queue("delivery");
+    let search = |text: &str| DlqFilter {
+        text: Some(text.to_owned()),
+        ..DlqFilter::default()
+    };
+    let cases: &[(DlqFilter, &[usize])] = &[
+        (search("diskfull"), &[0]),
+        (search("DB-1"), &[0]),
+        (search("\"/var\""), &[0]),
+        (search("critical"), &[0]),
+        (search("HTTP_500"), &[0]),
+        (search("checkout"), &[1]),
+        (search("p99 over"), &[1]),
+        (search("pager"), &[1]),
+        (search("labels"), &[2]),
+        (search("alertname"), &[]),
+        (search("region"), &[]),
+        (search("eu-west"), &[3]),
+        (search("zürich"), &[3]),
+        (search("globex"), &[3]),
+        (search(ids[1].as_str()), &[1]),
+        (search("acme"), &[0, 1, 2]),
+        (
+            DlqFilter {
+                error_class: Some("timeout".into()),
+                ..search("checkout")
+            },
+            &[1],
+        ),
+        (
+            DlqFilter {
+                error_class: Some("http_500".into()),
+                ..search("checkout")
+            },
+            &[],
+        ),
+    ];
+    for (filter, want) in cases {
+        let mut want: Vec<&EnvelopeId> = want.iter().map(|&i| &ids[i]).collect();
+        want.sort();
+        let count = h
+            .store
+            .failed_count(&q, FailedSet::Dlq, filter)
+            .await
+            .unwrap();
+        assert_eq!(count, want.len() as u64, "count of {filter:?}");
+        for start in [DlqCursor::start(), DlqCursor::newest()] {
+            let mut got: Vec<EnvelopeId> = paged(&h, "delivery", filter, start)
+                .await
+                .into_iter()
+                .map(|e| e.meta.id)
+                .collect();
+            got.sort();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want, "page of {filter:?}");
+        }
+        let groups = group_all(&h, "delivery", FailedSet::Dlq, filter).await.0;
+        assert_eq!(
+            groups.iter().map(|g| g.count).sum::<u64>(),
+            want.len() as u64,
+            "groups of {filter:?}"
+        );
+    }
+    // A replay of the search moves exactly what it shows.
+    let mut cursor = Some(DlqCursor::start());
+    let mut moved = 0;
+    while let Some(at) = cursor {
+        let result = h
+            .store
+            .replay(
+                &q,
+                FailedSet::Dlq,
+                &DlqScope::Filter {
+                    filter: search("ZÜRICH"),
+                    cursor: at,
+                },
+                ReplayOptions::default(),
+            )
+            .await
+            .unwrap();
+        moved += result.moved;
+        cursor = result.next;
+    }
+    assert_eq!(moved, 0, "non-ASCII letters compare exactly");
+    let mut cursor = Some(DlqCursor::start());
+    while let Some(at) = cursor {
+        let result = h
+            .store
+            .purge(
+                &q,
+                FailedSet::Dlq,
+                &DlqScope::Filter {
+                    filter: search("CHECKOUT"),
+                    cursor: at,
+                },
+                MAX_BATCH,
+            )
+            .await
+            .unwrap();
+        moved += result.moved;
+        cursor = result.next;
+    }
+    assert_eq!(moved, 1);
+    let left: Vec<EnvelopeId> = common::failed_entries(h.store.as_ref(), &q, FailedSet::Dlq)
+        .await
+        .into_iter()
+        .map(|e| e.meta.id)
+        .collect();
+    assert_eq!(left.len(), 3);
+    assert!(!left.contains(&ids[1]));
+}
+
+// A newest-first scan visits every match once, each partition from its newest failure back,
+// within the time bounds; the oldest-first scan is its mirror.
+async fn newest_first_pages_walk_each_partition_backwards(h: Harness) {
+    fill_dlq(&h, "delivery", 30, "acme", "timeout", "deliver").await;
+    let mid = h.clock_now();
+    fill_dlq(&h, "delivery", 20, "globex", "http_500", "deliver").await;
+    fill_dlq(&h, "delivery", 10, "acme", "decode", "route").await;
+    let by_partition = |entries: &[ward::model::DlqEntry]| {
+        let mut keys = std::collections::BTreeMap::<u16, Vec<String>>::new();
+        for e in entries {
+            keys.entry(e.partition)
+                .or_default()
+                .push(e.meta.key.clone());
+        }
+        keys
+    };
+    for (filter, expected) in [
+        (DlqFilter::default(), 60),
+        (
+            DlqFilter {
+                tenant: Some("acme".into()),
+                ..DlqFilter::default()
+            },
+            40,
+        ),
+        (
+            DlqFilter {
+                failed_before_ms: Some(mid),
+                ..DlqFilter::default()
+            },
+            30,
+        ),
+        (
+            DlqFilter {
+                failed_at_or_after_ms: Some(mid),
+                ..DlqFilter::default()
+            },
+            30,
+        ),
+        (
+            DlqFilter {
+                failed_at_or_after_ms: Some(mid),
+                failed_before_ms: Some(mid + 1_000),
+                ..DlqFilter::default()
+            },
+            20,
+        ),
+    ] {
+        let newest = paged(&h, "delivery", &filter, DlqCursor::newest()).await;
+        let oldest = paged(&h, "delivery", &filter, DlqCursor::start()).await;
+        assert_eq!(newest.len(), expected, "{filter:?}");
+        let unique: HashSet<_> = newest.iter().map(|e| e.meta.id.clone()).collect();
+        assert_eq!(unique.len(), expected);
+        assert!(newest.iter().all(|e| filter.matches(&e.meta)));
+        for (partition, keys) in by_partition(&newest) {
+            assert!(
+                keys.windows(2).all(|w| w[0] > w[1]),
+                "partition {partition} newest first"
+            );
+        }
+        let mut mirrored = by_partition(&oldest);
+        for keys in mirrored.values_mut() {
+            keys.reverse();
+        }
+        assert_eq!(by_partition(&newest), mirrored, "{filter:?}");
+    }
+    if h.store.keys().partitions() == 1 {
+        let first = h
+            .store
+            .failed_page(
+                &queue("delivery"),
+                FailedSet::Dlq,
+                &DlqFilter::default(),
+                &DlqCursor::newest(),
+                1,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            first.entries[0].meta.error_class, "decode",
+            "the newest failure comes first"
+        );
+    }
+}
+
+/// Group a whole set: every step to the end; (groups, steps, the largest step's examined).
+async fn group_all(
+    h: &Harness,
+    q: &str,
+    set: FailedSet,
+    filter: &DlqFilter,
+) -> (Vec<DlqGroup>, usize, u64) {
+    let q = queue(q);
+    let mut groups = Vec::new();
+    let (mut steps, mut widest) = (0, 0);
+    let mut cursor = Some(DlqCursor::start());
+    while let Some(at) = cursor {
+        let step = h
+            .store
+            .failed_groups(&q, set, filter, GROUP_BUCKET_MS, &at)
+            .await
+            .unwrap();
+        steps += 1;
+        widest = widest.max(step.examined);
+        merge_groups(&mut groups, step.groups);
+        cursor = step.next;
+        assert!(steps < 10_000, "grouping must terminate");
+    }
+    (groups, steps, widest)
+}
+
+/// Which entries a filter should keep, said in Rust.
+type Keep = Box<dyn Fn(&ward::model::DlqMeta) -> bool>;
+
+/// The groups of the entries themselves, counted here from a full read.
+async fn groups_of(
+    h: &Harness,
+    q: &str,
+    set: FailedSet,
+    keep: impl Fn(&ward::model::DlqMeta) -> bool,
+) -> Vec<DlqGroup> {
+    let entries = common::failed_entries(h.store.as_ref(), &queue(q), set).await;
+    let mut groups = Vec::new();
+    merge_groups(
+        &mut groups,
+        entries
+            .iter()
+            .filter(|e| keep(&e.meta))
+            .map(|e| DlqGroup {
+                error_class: e.meta.error_class.clone(),
+                bucket_ms: e.meta.last_failure_ms - e.meta.last_failure_ms % GROUP_BUCKET_MS,
+                count: 1,
+            })
+            .collect(),
+    );
+    groups
+}
+
+// Grouping counts the whole filtered set, far more than a page, in bounded steps that add up
+// to exactly what the entries say, on the DLQ and the dead list.
+async fn groups_count_the_whole_filtered_set_in_bounded_steps(h: Harness) {
+    fill_dlq(&h, "delivery", 1_600, "acme", "timeout", "deliver").await;
+    h.clock.advance(Duration::from_secs(600));
+    let later = h.clock_now();
+    fill_dlq(&h, "delivery", 150, "globex", "http_500", "deliver").await;
+    h.clock.advance(Duration::from_secs(600));
+    fill_dlq(&h, "delivery", 50, "acme", "timeout", "deliver").await;
+    let all = DlqFilter::default();
+    let (groups, steps, widest) = group_all(&h, "delivery", FailedSet::Dlq, &all).await;
+    assert_eq!(
+        groups,
+        groups_of(&h, "delivery", FailedSet::Dlq, |_| true).await
+    );
+    assert_eq!(groups.iter().map(|g| g.count).sum::<u64>(), 1_800);
+    assert!(groups.len() >= 3, "{groups:?}");
+    assert!(
+        widest <= GROUP_SCAN_BUDGET as u64,
+        "a step examined {widest}"
+    );
+    let partitions = usize::from(h.store.keys().partitions());
+    assert!(steps >= partitions, "one step per partition at least");
+    if partitions == 1 {
+        assert!(steps >= 2, "1 800 entries take several steps");
+    }
+    let classes: Vec<&str> = groups.iter().map(|g| g.error_class.as_str()).collect();
+    assert!(
+        classes.windows(2).all(|w| w[0] <= w[1]),
+        "by class, then bucket"
+    );
+
+    let filters: [(DlqFilter, Keep); 4] = [
+        (
+            DlqFilter {
+                tenant: Some("acme".into()),
+                ..DlqFilter::default()
+            },
+            Box::new(|m| m.tenant == "acme"),
+        ),
+        (
+            DlqFilter {
+                error_class: Some("http_500".into()),
+                ..DlqFilter::default()
+            },
+            Box::new(|m| m.error_class == "http_500"),
+        ),
+        (
+            DlqFilter {
+                failed_at_or_after_ms: Some(later),
+                ..DlqFilter::default()
+            },
+            Box::new(move |m| m.last_failure_ms >= later),
+        ),
+        (
+            DlqFilter {
+                text: Some("GLOBEX".into()),
+                ..DlqFilter::default()
+            },
+            Box::new(|m| m.tenant == "globex"),
+        ),
+    ];
+    for (filter, keep) in filters {
+        let (groups, _, widest) = group_all(&h, "delivery", FailedSet::Dlq, &filter).await;
+        assert_eq!(
+            groups,
+            groups_of(&h, "delivery", FailedSet::Dlq, keep).await,
+            "{filter:?}"
+        );
+        let budget = if filter.text.is_some() {
+            TEXT_SCAN_BUDGET
+        } else {
+            GROUP_SCAN_BUDGET
+        };
+        assert!(
+            widest <= budget as u64,
+            "{filter:?}: a step examined {widest}"
+        );
+    }
+
+    let q = queue("delivery");
+    let http = DlqFilter {
+        error_class: Some("http_500".into()),
+        ..DlqFilter::default()
+    };
+    let mut cursor = Some(DlqCursor::start());
+    let mut buried = 0;
+    while let Some(at) = cursor {
+        let scope = DlqScope::Filter {
+            filter: http.clone(),
+            cursor: at,
+        };
+        let result = h.store.bury(&q, &scope, MAX_BATCH).await.unwrap();
+        buried += result.moved;
+        cursor = result.next;
+    }
+    assert_eq!(buried, 150);
+    let (dead, ..) = group_all(&h, "delivery", FailedSet::Dead, &all).await;
+    assert_eq!(
+        dead,
+        groups_of(&h, "delivery", FailedSet::Dead, |_| true).await
+    );
+    assert!(dead.iter().all(|g| g.error_class == "http_500"));
+    assert!(matches!(
+        h.store
+            .failed_groups(&q, FailedSet::Dlq, &all, 0, &DlqCursor::start())
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let past_the_end = DlqCursor::start().at(h.store.keys().partitions(), String::new());
+    let empty = h
+        .store
+        .failed_groups(&q, FailedSet::Dlq, &all, GROUP_BUCKET_MS, &past_the_end)
+        .await
+        .unwrap();
+    assert_eq!((empty.groups.len(), empty.next), (0, None));
+}
+
+// The attempt history an envelope carries survives a retry and the move to the DLQ.
+async fn the_attempt_history_travels_with_the_envelope(h: Harness) {
+    let q = queue("delivery");
+    h.store.enqueue(&q, &envelopes(&h, 1, "t")).await.unwrap();
+    let item = h
+        .store
+        .lease(&q, &worker("w"), 1, LEASE)
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let mut envelope = item.envelope.clone();
+    envelope.record_attempt(FailedAttempt::new(
+        1,
+        h.clock_now(),
+        "slack",
+        "http_503",
+        "HTTP 503",
+    ));
+    let due = h.clock_now();
+    h.store
+        .schedule_retry(
+            &q,
+            &[RetryRequest {
+                receipt: item.receipt,
+                envelope,
+                due_at_ms: due,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.store.promote_due(&q, 10).await.unwrap(), 1);
+    let mut item = h
+        .store
+        .lease(&q, &worker("w"), 1, LEASE)
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(item.envelope.history.len(), 1);
+    // As the delivery worker does: the failed attempt counts in the DLQ entry.
+    item.envelope.attempts += 1;
+    assert_eq!(item.envelope.history[0].error_class, "http_503");
+    h.clock.advance(Duration::from_secs(60));
+    let failure = FailureInfo::new("timeout", "no answer", "deliver").on("slack");
+    h.store
+        .dead_letter(
+            &q,
+            &[DeadLetterRequest {
+                receipt: item.receipt,
+                envelope: item.envelope,
+                failure,
+            }],
+        )
+        .await
+        .unwrap();
+    let entry = common::failed_entries(h.store.as_ref(), &q, FailedSet::Dlq)
+        .await
+        .remove(0);
+    let history = entry.attempt_history();
+    let seen: Vec<_> = history
+        .iter()
+        .map(|a| (a.attempt, a.error_class.as_str(), a.at_ms))
+        .collect();
+    assert_eq!(seen, [(1, "http_503", T0), (2, "timeout", T0 + 60_000)]);
+}
+
 conformance!(
     enqueue_lease_ack_in_fifo_order,
     batches_over_the_limit_are_refused,
@@ -1507,4 +2057,8 @@ conformance!(
     dedup_release_and_hold_touch_only_the_owners_live_claim,
     rate_limits_follow_gcra_per_name,
     breakers_are_shared_under_compare_and_set,
+    the_text_search_matches_label_annotation_and_error_values,
+    newest_first_pages_walk_each_partition_backwards,
+    groups_count_the_whole_filtered_set_in_bounded_steps,
+    the_attempt_history_travels_with_the_envelope,
 );

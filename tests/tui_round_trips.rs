@@ -213,6 +213,7 @@ fn query(filter: DlqFilter) -> DlqQuery {
         filter,
         cursor: DlqCursor::start(),
         limit: PAGE,
+        grouped: false,
     }
 }
 
@@ -348,4 +349,97 @@ async fn commands_per_refresh_do_not_grow_with_the_dlq() {
 async fn commands_per_refresh_do_not_grow_with_the_dlq_on_partitions() {
     let costs = costs_by_size(3).await;
     assert_no_growth(3, &costs);
+}
+
+/// Grouping in the control room: each refresh lets the store count the whole filtered set — far
+/// more than the page — in at most `GROUP_STEPS` bounded steps (round trips), carrying on where
+/// the last refresh stopped; the counts say how much they cover until a pass is complete, and
+/// then equal the entries' own, on memory and on Redis.
+async fn grouping_counts_the_whole_set_across_refreshes(kind: Kind, partitions: u16) {
+    use ward::sources::poller::{GROUP_STEPS, GroupScan, read_groups};
+    use ward::store::{DlqGroup, GROUP_BUCKET_MS, GROUP_SCAN_BUDGET, merge_groups};
+    let h = Harness::new(kind, partitions).await;
+    common::fill_dlq(&h, "delivery", 2_400, "acme", "timeout", "deliver").await;
+    h.clock.advance(Duration::from_secs(600));
+    common::fill_dlq(&h, "delivery", 300, "globex", "http_500", "deliver").await;
+    let config = poller_config();
+    let entries =
+        common::failed_entries(h.store.as_ref(), &QueueName::delivery(), FailedSet::Dlq).await;
+    let expected = |keep: &dyn Fn(&ward::model::DlqMeta) -> bool| {
+        let mut groups = Vec::new();
+        merge_groups(
+            &mut groups,
+            entries
+                .iter()
+                .filter(|e| keep(&e.meta))
+                .map(|e| DlqGroup {
+                    error_class: e.meta.error_class.clone(),
+                    bucket_ms: e.meta.last_failure_ms - e.meta.last_failure_ms % GROUP_BUCKET_MS,
+                    count: 1,
+                })
+                .collect(),
+        );
+        groups
+    };
+    let all = expected(&|_| true);
+    let globex = expected(&|m| m.tenant == "globex");
+    for (filter, want) in [
+        (DlqFilter::default(), all),
+        (
+            DlqFilter {
+                tenant: Some("globex".to_owned()),
+                ..DlqFilter::default()
+            },
+            globex,
+        ),
+    ] {
+        let query = DlqQuery {
+            grouped: true,
+            ..query(filter.clone())
+        };
+        let mut scan = GroupScan::default();
+        let mut refreshes = 0;
+        let view = loop {
+            refreshes += 1;
+            let read = read_once(h.store.as_ref(), &config, Some(&query)).await;
+            let page = read.page.unwrap();
+            assert!(page.entries.len() <= PAGE, "the page stays a page");
+            let trips = read_groups(h.store.as_ref(), config.timeout, &query, &mut scan).await;
+            assert!(
+                (1..=GROUP_STEPS).contains(&trips),
+                "{kind:?}/{partitions}: {trips} grouping round trips in one refresh"
+            );
+            let view = scan.view().unwrap();
+            if view.complete {
+                break view;
+            }
+            assert!(
+                view.examined <= u64::from(GROUP_STEPS) * GROUP_SCAN_BUDGET as u64 * refreshes,
+                "{view:?}"
+            );
+            assert!(view.counted() <= view.examined);
+            assert!(refreshes < 50, "a pass ends");
+        };
+        if filter == DlqFilter::default() {
+            assert!(refreshes >= 2, "2 700 entries take more than one refresh");
+        }
+        assert_eq!(view.groups, want, "{kind:?}/{partitions} {filter:?}");
+        assert_eq!(view.examined, 2_700);
+        assert!(view.finished_ms.is_some());
+        // The next refresh starts a new pass and keeps showing the finished one meanwhile.
+        read_groups(h.store.as_ref(), config.timeout, &query, &mut scan).await;
+        assert_eq!(scan.view().unwrap().groups, want);
+    }
+}
+
+#[tokio::test]
+async fn grouping_counts_the_whole_set_across_refreshes_on_memory() {
+    grouping_counts_the_whole_set_across_refreshes(Kind::Memory, 1).await;
+    grouping_counts_the_whole_set_across_refreshes(Kind::Memory, 3).await;
+}
+
+#[tokio::test]
+async fn grouping_counts_the_whole_set_across_refreshes_on_redis() {
+    grouping_counts_the_whole_set_across_refreshes(Kind::Redis, 1).await;
+    grouping_counts_the_whole_set_across_refreshes(Kind::Redis, 3).await;
 }

@@ -16,8 +16,8 @@ use ward::actions::{
 };
 use ward::engine::breaker::{BreakerState, FailureRate};
 use ward::model::{
-    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FlagState, QueueName,
-    QueueStats, ShedMode,
+    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailedAttempt, FlagState,
+    QueueName, QueueStats, ShedMode,
 };
 use ward::sources::snapshot::{
     BreakerView, DlqPageView, Freshness, History, QueueView, Rates, Snapshot, SourceStatus,
@@ -30,15 +30,58 @@ use ward::ui::{App, Keymap, Mode, Theme, View};
 /// 2026-11-30 14:02:00 UTC: every time in the fixture is relative to it.
 const NOW: i64 = 1_796_047_320_000;
 
+/// Alert names and severities the fixture's entries cycle through.
+const ALERTS: [(&str, &str); 3] = [
+    ("HighErrorRate", "critical"),
+    ("DiskFull", "warning"),
+    ("CheckoutLatency", "major"),
+];
+
 fn dlq_entry(n: usize, tenant: &str, class: &str, message: &str) -> DlqEntry {
+    dlq_entry_named(n, tenant, class, message, ALERTS[n % 3].0)
+}
+
+/// A delivery's DLQ entry: an alert for `slack-ops` that failed twice before, `n` seconds into
+/// the last minute.
+fn dlq_entry_named(
+    n: usize,
+    tenant: &str,
+    class: &str,
+    message: &str,
+    alertname: &str,
+) -> DlqEntry {
     let id = EnvelopeId(format!("01TESTENTRY{n:015}"));
     let at = NOW - 60_000 + n as i64 * 1_000;
+    let attempts = 1 + (n as u32 * 5) % 4 + 2;
     let mut envelope = Envelope::new(
         tenant,
-        serde_json::json!({"labels": {"alertname": "HighErrorRate", "service": "checkout"}, "token": "s3cret"}),
-        at,
+        serde_json::json!({
+            "alert": {
+                "labels": {"alertname": alertname, "service": "checkout"},
+                "annotations": {"summary": "errors above 5% for 10m"},
+                "severity": ALERTS[n % 3].1,
+            },
+            "channel": "slack-ops",
+            "token": "s3cret",
+        }),
+        at - 600_000,
     );
     envelope.id = id.clone();
+    envelope.idempotency_key = format!("alert-{n}@slack-ops");
+    envelope.record_attempt(FailedAttempt::new(
+        1,
+        at - 300_000,
+        "slack-ops",
+        "timeout",
+        "no answer within 10s",
+    ));
+    envelope.record_attempt(FailedAttempt::new(
+        2,
+        at - 120_000,
+        "slack-ops",
+        "http_503",
+        "slack answered 503 Service Unavailable",
+    ));
     DlqEntry {
         partition: 0,
         meta: DlqMeta {
@@ -49,9 +92,9 @@ fn dlq_entry(n: usize, tenant: &str, class: &str, message: &str) -> DlqEntry {
             error_message: message.to_owned(),
             stage: "deliver".to_owned(),
             channel: "slack-ops".to_owned(),
-            attempts: 3,
+            attempts,
             replays: 0,
-            first_failure_ms: at - 1_000,
+            first_failure_ms: at - 300_000,
             last_failure_ms: at,
             key: DlqMeta::order_key(at, &EnvelopeId(format!("01TESTENTRY{n:015}"))),
         },
@@ -224,6 +267,7 @@ fn fixture() -> Snapshot {
         },
     };
     let entries = (0..6)
+        .rev()
         .map(|n| {
             dlq_entry(
                 n,
@@ -253,14 +297,16 @@ fn fixture() -> Snapshot {
                 queue: "delivery".to_owned(),
                 set: FailedSet::Dlq,
                 filter: ward::store::DlqFilter::default(),
-                cursor: DlqCursor::start(),
+                cursor: DlqCursor::newest(),
                 limit: 100,
+                grouped: false,
             },
             read_at_ms: NOW,
             entries,
             next: None,
             matching: Some(57),
             error: None,
+            groups: None,
         }),
     }
 }
@@ -726,6 +772,7 @@ fn esc_clears_marks_then_the_filter_then_goes_back() {
     assert!(
         matches!(effects.as_slice(), [Effect::Browse(Some(q))] if q.filter.error_class.as_deref() == Some("http_500"))
     );
+    read_back(&mut app, None);
     app.key(ch(' '));
     app.key(key(KeyCode::Esc));
     assert!(app.dlq.marks.is_empty());
@@ -751,7 +798,7 @@ fn hostile_dlq_text_renders_inert() {
     page.entries = hostile
         .iter()
         .enumerate()
-        .map(|(n, text)| dlq_entry(n, text, text, text))
+        .map(|(n, text)| dlq_entry_named(n, text, text, text, text))
         .collect();
     let mut app = app_with(snapshot, Mode::default());
     app.key(ch('3'));
@@ -1289,4 +1336,466 @@ fn the_shedding_badge_says_whether_anything_is_shed_now() {
     let calm = screen(&app_with(calm, Mode::default()), 200, 50);
     assert!(calm.contains("SHED dlq armed · none over"), "{calm}");
     assert!(!calm.contains("SHEDDING"), "{calm}");
+}
+
+/// The fixture with the browser grouping: the store's counts of the whole filtered set (far more
+/// than the page's six entries), complete or still being counted.
+fn grouped_fixture(complete: bool) -> Snapshot {
+    let mut snapshot = fixture();
+    let page = snapshot.dlq_page.as_mut().unwrap();
+    page.query.grouped = true;
+    let bucket = |minutes_ago: i64| {
+        let t = NOW - minutes_ago * 60_000;
+        t - t % ward::store::GROUP_BUCKET_MS
+    };
+    let group = |class: &str, bucket_ms, count| ward::store::DlqGroup {
+        error_class: class.to_owned(),
+        bucket_ms,
+        count,
+    };
+    page.groups = Some(ward::sources::DlqGroupsView {
+        bucket_ms: ward::store::GROUP_BUCKET_MS,
+        groups: vec![
+            group("http_500", bucket(25), 1_200),
+            group("http_500", bucket(5), 340),
+            group("timeout", bucket(5), 57),
+        ],
+        examined: if complete { 1_597 } else { 600 },
+        complete,
+        started_ms: NOW - 9_000,
+        finished_ms: complete.then_some(NOW - 3_000),
+        error: None,
+    });
+    snapshot
+}
+
+/// The poller's answer to what the browser asks now: the fixture's page (or `entries`) read for
+/// the browser's query.
+fn read_back(app: &mut App, entries: Option<Vec<DlqEntry>>) {
+    let mut snapshot = (*app.snapshot).clone();
+    let page = snapshot.dlq_page.as_mut().unwrap();
+    page.query = app.dlq.query();
+    if let Some(entries) = entries {
+        page.entries = entries;
+    }
+    app.on_snapshot(Arc::new(snapshot));
+}
+
+/// An ingest entry (the payload is the alert itself) that routing dead-lettered.
+fn ingest_entry(n: usize) -> DlqEntry {
+    let mut entry = dlq_entry(n, "team-c", "validation", "alert has no tenant label");
+    let alert = serde_json::json!({
+        "labels": {"alertname": ALERTS[n % 3].0, "job": "node"},
+        "severity": ALERTS[n % 3].1,
+    });
+    entry.meta.queue = QueueName::ingest();
+    "route".clone_into(&mut entry.meta.stage);
+    entry.meta.channel = String::new();
+    entry.meta.attempts = 1;
+    if let Ok(envelope) = entry.envelope.as_mut() {
+        envelope.payload = ward::model::Payload::from_value(&alert);
+        envelope.history.clear();
+    }
+    entry
+}
+
+/// Type `text` into the open input line and press Enter.
+fn type_line(app: &mut App, text: &str) -> Vec<Effect> {
+    for c in text.chars() {
+        app.key(ch(c));
+    }
+    app.key(key(KeyCode::Enter))
+}
+
+fn browsed(effects: &[Effect]) -> ward::sources::DlqQuery {
+    match effects {
+        [Effect::Browse(Some(query))] => query.clone(),
+        other => panic!("expected one browse, got {other:?}"),
+    }
+}
+
+/// Every view the DLQ browser changed, at 80×24 and 200×50: the list with its alertname and
+/// severity columns (newest first), the dead list of another queue, the grouping of the whole
+/// set (counted, and still counting), the inspector, and the help with the browser's keys.
+#[test]
+fn the_dlq_browser_views_at_80x24_and_200x50() {
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let mut list = app();
+        list.key(ch('3'));
+        snapshot(&format!("dlq_list_{w}x{h}"), &screen(&list, w, h));
+
+        let mut dead = app();
+        dead.key(ch('3'));
+        dead.command_line("dlq ingest dead");
+        read_back(&mut dead, Some((0..3).rev().map(ingest_entry).collect()));
+        snapshot(&format!("dlq_dead_ingest_{w}x{h}"), &screen(&dead, w, h));
+
+        for (name, complete) in [("grouped", true), ("grouping", false)] {
+            let mut grouped = app_with(grouped_fixture(complete), Mode::default());
+            grouped.key(ch('3'));
+            grouped.key(ch('v'));
+            snapshot(&format!("dlq_{name}_{w}x{h}"), &screen(&grouped, w, h));
+        }
+
+        let mut inspector = app();
+        inspector.key(ch('3'));
+        inspector.key(key(KeyCode::Enter));
+        snapshot(&format!("dlq_inspector_{w}x{h}"), &screen(&inspector, w, h));
+
+        let mut help = app();
+        help.key(ch('3'));
+        help.key(ch('?'));
+        for _ in 0..12 {
+            help.key(ch('j'));
+        }
+        snapshot(&format!("dlq_help_{w}x{h}"), &screen(&help, w, h));
+    }
+}
+
+#[test]
+fn the_list_shows_each_entrys_alertname_and_severity() {
+    let mut app = app();
+    app.key(ch('3'));
+    for (w, h) in [(80u16, 24u16), (200, 50)] {
+        let screen = screen(&app, w, h);
+        let row = screen
+            .lines()
+            .find(|l| l.contains("14:01:05"))
+            .unwrap_or_else(|| panic!("{screen}"));
+        // Entry 5: CheckoutLatency, major (ALERTS[5 % 3]).
+        assert!(row.contains("CheckoutLatency"), "{row}");
+        assert!(row.contains("major"), "{row}");
+        assert!(
+            screen.contains("alertname") && screen.contains("severity"),
+            "{screen}"
+        );
+    }
+}
+
+/// `/` words go to the store, which searches the whole set (labels, annotations, errors), and
+/// the title says so; the scope of an action is that same search.
+#[test]
+fn slash_words_are_a_store_side_search_and_the_title_says_so() {
+    let mut app = app();
+    app.key(ch('3'));
+    app.key(ch('/'));
+    let query = browsed(&type_line(&mut app, "error=http_500 Checkout eu-west"));
+    assert_eq!(query.filter.error_class.as_deref(), Some("http_500"));
+    assert_eq!(query.filter.text.as_deref(), Some("Checkout eu-west"));
+    assert!(
+        screen(&app, 200, 50).contains("(words searched by the store over the whole set)"),
+        "{}",
+        screen(&app, 200, 50)
+    );
+    let effects = app.key(ch('r'));
+    let [Effect::Plan { action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert!(
+        matches!(action.dlq_scope(), Some((.., Scope::Filter(f))) if f == &query.filter),
+        "{action:?}"
+    );
+    // Until the store answers, the last page (of another filter) is not shown under this one.
+    assert!(app.visible_entries().is_empty());
+    assert!(screen(&app, 200, 50).contains("reading…"));
+    // The page the store sends back is shown as it is: no second filtering on the client.
+    read_back(&mut app, None);
+    assert_eq!(app.visible_entries().len(), 6);
+}
+
+#[test]
+fn since_and_until_bound_the_failure_time_in_the_filter_line() {
+    let mut app = app();
+    app.key(ch('3'));
+    app.key(ch('/'));
+    let query = browsed(&type_line(&mut app, "since=1h until=2026-11-30T14:00:00Z"));
+    assert_eq!(query.filter.failed_at_or_after_ms, Some(NOW - 3_600_000));
+    assert_eq!(query.filter.failed_before_ms, Some(NOW - 120_000));
+    assert!(screen(&app, 200, 50).contains("filter: since=1h until=2026-11-30T14:00:00Z"));
+    app.key(ch('/'));
+    for _ in 0..60 {
+        app.key(key(KeyCode::Backspace));
+    }
+    assert!(type_line(&mut app, "since=yesterday").is_empty());
+    assert!(
+        app.toasts
+            .iter()
+            .any(|t| t.error && t.text.contains("since=yesterday")),
+        "{:?}",
+        app.toasts
+    );
+}
+
+/// `O` cycles the order: newest first (the store scans backwards), oldest first, then most
+/// attempts within the page, which the title says.
+#[test]
+fn the_sort_key_cycles_newest_oldest_and_attempts() {
+    let mut app = app();
+    app.key(ch('3'));
+    assert!(
+        app.dlq.query().cursor.newest_first,
+        "newest first by default"
+    );
+    let oldest = browsed(&app.key(ch('O')));
+    assert!(!oldest.cursor.newest_first);
+    assert!(screen(&app, 200, 50).contains("oldest first"));
+    let attempts = browsed(&app.key(ch('O')));
+    assert!(
+        attempts.cursor.newest_first,
+        "attempts order a newest-first page"
+    );
+    let tries: Vec<u32> = app
+        .visible_entries()
+        .iter()
+        .map(|e| e.meta.attempts)
+        .collect();
+    assert!(tries.windows(2).all(|w| w[0] >= w[1]), "{tries:?}");
+    assert_ne!(tries[0], tries[5]);
+    assert!(screen(&app, 200, 50).contains("most attempts first within this page"));
+    assert!(browsed(&app.key(ch('O'))).cursor.newest_first);
+}
+
+/// Every DLQ and dead list is browsable: `Q` moves to the next queue's, `w` to its dead list,
+/// and `:dlq QUEUE [dead]` names one.
+#[test]
+fn every_queues_dlq_and_dead_list_is_browsable_by_key_and_command() {
+    let mut app = app();
+    app.key(ch('3'));
+    let next = browsed(&app.key(ch('Q')));
+    assert_eq!((next.queue.as_str(), next.set), ("ingest", FailedSet::Dlq));
+    assert!(screen(&app, 200, 50).contains("DLQ of ingest"));
+    let dead = browsed(&app.key(ch('w')));
+    assert_eq!((dead.queue.as_str(), dead.set), ("ingest", FailedSet::Dead));
+    assert!(screen(&app, 200, 50).contains("dead list of ingest"));
+    let back = browsed(&app.key(ch('Q')));
+    assert_eq!(
+        (back.queue.as_str(), back.set),
+        ("delivery", FailedSet::Dead)
+    );
+
+    let mut app = self::app();
+    let named = browsed(&app.command_line("dlq ingest"));
+    assert_eq!(app.view, View::Dlq);
+    assert_eq!(
+        (named.queue.as_str(), named.set),
+        ("ingest", FailedSet::Dlq)
+    );
+    let dead = browsed(&app.command_line("dlq dead"));
+    assert_eq!((dead.queue.as_str(), dead.set), ("ingest", FailedSet::Dead));
+    assert!(app.command_line("dlq Bad!").is_empty());
+    assert!(app.toasts.iter().any(|t| t.error), "{:?}", app.toasts);
+    // A replay from here takes the list browsed.
+    let effects = app.key(ch('r'));
+    let [Effect::Plan { action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert!(
+        matches!(action, Action::Replay { queue, from: FailedSet::Dead, .. } if queue.as_str() == "ingest"),
+        "{action:?}"
+    );
+}
+
+/// Grouping asks the store for the whole filtered set's counts; Enter on a group filters to its
+/// error class and time bucket and lists those entries.
+#[test]
+fn enter_on_a_group_filters_to_its_class_and_time_bucket() {
+    let mut app = app_with(grouped_fixture(true), Mode::default());
+    app.key(ch('3'));
+    let grouped = browsed(&app.key(ch('v')));
+    assert!(grouped.grouped);
+    assert!(app.grouping());
+    let screen = screen(&app, 200, 50);
+    assert!(
+        screen.contains("1200") || screen.contains("1.2k"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("whole filtered set: 1597 entries in 3 groups"),
+        "{screen}"
+    );
+    app.key(ch('j'));
+    let query = browsed(&app.key(key(KeyCode::Enter)));
+    let t = NOW - 5 * 60_000;
+    let bucket = t - t % ward::store::GROUP_BUCKET_MS;
+    assert!(!query.grouped && !app.dlq.grouped);
+    assert_eq!(query.filter.error_class.as_deref(), Some("http_500"));
+    assert_eq!(query.filter.failed_at_or_after_ms, Some(bucket));
+    assert_eq!(
+        query.filter.failed_before_ms,
+        Some(bucket + ward::store::GROUP_BUCKET_MS)
+    );
+    assert_eq!(
+        app.dlq.filter_text,
+        "error=http_500 since=2026-11-30T13:50:00.000Z until=2026-11-30T14:00:00.000Z"
+    );
+}
+
+#[test]
+fn partial_counts_say_they_cover_only_what_was_examined() {
+    let mut app = app_with(grouped_fixture(false), Mode::default());
+    app.key(ch('3'));
+    app.key(ch('v'));
+    let screen = screen(&app, 200, 50);
+    assert!(
+        screen.contains(
+            "counting the whole filtered set: 600 entries examined so far, counts cover only those"
+        ),
+        "{screen}"
+    );
+}
+
+/// The inspector at the narrowest layout: human times, the attempt history, and the whole
+/// error, wrapped (never cut with `…`).
+#[test]
+fn the_inspector_wraps_the_error_and_shows_times_and_attempts_at_a_narrow_width() {
+    let long = "gave up after 6 attempts (default): slack answered 500 Internal Server Error \
+                with body {\"ok\":false,\"error\":\"rollup_error\",\"detail\":\"upstream \
+                connect error or disconnect/reset before headers\"} trace-id \
+                0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-end";
+    let mut snapshot = fixture();
+    let page = snapshot.dlq_page.as_mut().unwrap();
+    page.entries = vec![dlq_entry(3, "team-a", "http_500", long)];
+    let mut app = app_with(snapshot, Mode::default());
+    app.key(ch('3'));
+    app.key(key(KeyCode::Enter));
+    let (w, h) = (60u16, 70u16);
+    let screen = screen(&app, w, h);
+    let inner: Vec<String> = screen
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_matches('"');
+            let chars: Vec<char> = l.chars().collect();
+            // The inspector's box: `│  │…│  │`, its text between the inner borders.
+            (chars.len() == usize::from(w) && chars[3] == '│' && chars[chars.len() - 4] == '│')
+                .then(|| chars[4..chars.len() - 4].iter().collect())
+        })
+        .collect();
+    assert!(inner.len() > 20, "{screen}");
+    let joined: String = inner
+        .concat()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let wanted: String = long.chars().filter(|c| !c.is_whitespace()).collect();
+    assert!(joined.contains(&wanted), "the error is cut:\n{screen}");
+    assert!(!inner.iter().any(|l| l.contains('…')), "{screen}");
+    let text = inner.join("\n");
+    for needle in [
+        "2026-11-30T14:01:03.000Z (57s ago)",
+        "#1",
+        "no answer within 10s",
+        "#2",
+        "http_503",
+        "\"token\": \"***\"",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{screen}");
+    }
+    assert!(!text.contains("s3cret"), "{screen}");
+}
+
+/// Keys through the real poller on a store: `Q` opens the ingest DLQ, `w` its dead list, `/`
+/// searches label values in the store; each screen shows what that list holds.
+#[tokio::test]
+async fn keys_browse_the_ingest_dlq_and_dead_list_through_the_poller() {
+    use ward::model::{FailureInfo, WorkerId};
+    use ward::store::{DeadLetterRequest, DlqScope, MemoryStore, Store};
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
+    let ingest = QueueName::ingest();
+    let alert = |name: &str, zone: &str| {
+        Envelope::new(
+            "acme",
+            serde_json::json!({"labels": {"alertname": name, "zone": zone}, "severity": "critical"}),
+            store.now_ms(),
+        )
+    };
+    let batch = vec![
+        alert("NodeDown", "eu-1"),
+        alert("DiskFull", "us-2"),
+        alert("Buried", "eu-1"),
+    ];
+    store.enqueue(&ingest, &batch).await.unwrap();
+    let lease = store
+        .lease(
+            &ingest,
+            &WorkerId::new("router"),
+            3,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let requests: Vec<_> = lease
+        .items
+        .into_iter()
+        .map(|item| DeadLetterRequest {
+            receipt: item.receipt,
+            envelope: item.envelope,
+            failure: FailureInfo::new("validation", "no tenant label", "route"),
+        })
+        .collect();
+    store.dead_letter(&ingest, &requests).await.unwrap();
+    let buried = vec![batch[2].id.clone()];
+    store
+        .bury(&ingest, &DlqScope::Ids(buried), 10)
+        .await
+        .unwrap();
+
+    let config = ward::sources::PollerConfig {
+        queues: vec![QueueName::ingest(), QueueName::delivery()],
+        breaker: ward::engine::breaker::BreakerConfig::default(),
+        interval: Duration::from_secs(60),
+        timeout: Duration::from_secs(5),
+        stale_after: 3,
+        audit_rows: 10,
+        heartbeat_interval: Duration::from_secs(1),
+        target: ward::sources::Target::default(),
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let handle = ward::sources::spawn(store, config, stop.clone());
+    let mut snapshots = handle.subscribe();
+    let mut app = app_with((*handle.latest()).clone(), Mode::default());
+    // Carry out the browser's effects, then take snapshots until its page is there.
+    let mut press = async |app: &mut App, key: KeyEvent| {
+        for effect in app.key(key) {
+            if let Effect::Browse(query) = effect {
+                handle.browse(query);
+            }
+        }
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                app.on_snapshot(snapshots.borrow_and_update().clone());
+                if app.dlq_page().is_some() {
+                    return;
+                }
+                snapshots.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the poller reads the page the browser asks for");
+        screen(app, 200, 50)
+    };
+    press(&mut app, ch('3')).await;
+    let screen = press(&mut app, ch('Q')).await;
+    assert!(screen.contains("DLQ of ingest"), "{screen}");
+    assert!(
+        screen.contains("NodeDown") && screen.contains("DiskFull"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Buried"), "{screen}");
+    let screen = press(&mut app, ch('w')).await;
+    assert!(screen.contains("dead list of ingest"), "{screen}");
+    assert!(
+        screen.contains("Buried") && !screen.contains("NodeDown"),
+        "{screen}"
+    );
+    app.key(ch('w'));
+    app.key(ch('/'));
+    for c in "US-2".chars() {
+        app.key(ch(c));
+    }
+    let screen = press(&mut app, key(KeyCode::Enter)).await;
+    assert!(
+        screen.contains("DiskFull") && !screen.contains("NodeDown"),
+        "{screen}"
+    );
+    stop.cancel();
 }

@@ -606,6 +606,9 @@ pub fn describe_scope(scope: &Scope) -> String {
                     crate::model::time::format_rfc3339_ms(t)
                 ));
             }
+            if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
+                parts.push(format!("search={:?}", crate::model::sanitize(text)));
+            }
             if parts.is_empty() {
                 "all entries".to_owned()
             } else {

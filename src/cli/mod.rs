@@ -5,6 +5,7 @@
 
 pub mod action_cmd;
 mod config_cmd;
+pub mod dlq_cmd;
 pub mod logging;
 mod slo_cmd;
 pub mod status_cmd;
@@ -150,6 +151,10 @@ pub enum Command {
     /// With --profile mutt: put a dead pod's in-flight entries (a processing list without a
     /// heartbeat) back on their queue, as MUTT's janitor does when a pod restarts
     RequeueOrphan(action_cmd::RequeueArgs),
+    /// Read a queue's DLQ or dead list: list or group entries with the control room's filters,
+    /// or show one (read only)
+    #[command(subcommand)]
+    Dlq(dlq_cmd::DlqCommand),
     /// One read of the deployment: queues, DLQs, breakers, flags, overrides, SLOs, freshness
     Status(status_cmd::StatusArgs),
     /// A status read every interval, one per line, until interrupted
@@ -213,6 +218,7 @@ impl Command {
             | Self::Stop(_)
             | Self::TestAlert(_)
             | Self::RequeueOrphan(_)
+            | Self::Dlq(_)
             | Self::Status(_)
             | Self::Watch(_)
             | Self::Check(_)
@@ -416,6 +422,7 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
             read_only,
             out,
         ),
+        Command::Dlq(command) => dlq_cmd::run(loaded()?, command, out),
         Command::Status(args) => status_cmd::status(loaded()?, args, out),
         Command::Watch(args) => status_cmd::watch(loaded()?, args, out),
         Command::Check(args) => status_cmd::check(loaded()?, args, out),

@@ -2,6 +2,7 @@
 //! and markdown summaries, and `ward check`'s thresholds and exit codes.
 
 pub mod check;
+pub mod dlq;
 pub mod json;
 pub mod mutt;
 pub mod render;

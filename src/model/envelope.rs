@@ -75,6 +75,10 @@ pub struct Envelope {
     pub last_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_failure_ms: Option<i64>,
+    /// The newest failed attempts (at most `ATTEMPT_HISTORY`), oldest first; entries written
+    /// before Ward kept a history have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<FailedAttempt>,
     #[serde(skip)]
     pub attempts: u32,
     #[serde(skip)]
@@ -102,9 +106,17 @@ impl Envelope {
             created_at_ms: now_ms,
             last_error: None,
             first_failure_ms: None,
+            history: Vec::new(),
             attempts: 0,
             replays: 0,
         }
+    }
+
+    /// Keep a failed attempt in the history, dropping the oldest past `ATTEMPT_HISTORY`.
+    pub fn record_attempt(&mut self, attempt: FailedAttempt) {
+        self.history.push(attempt);
+        let over = self.history.len().saturating_sub(ATTEMPT_HISTORY);
+        self.history.drain(..over);
     }
 
     #[must_use]
@@ -173,6 +185,38 @@ impl PartialEq for Payload {
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How many failed attempts an envelope keeps (the newest).
+pub const ATTEMPT_HISTORY: usize = 10;
+/// The longest error text kept per attempt in the history, in characters.
+pub const ATTEMPT_ERROR_CHARS: usize = 500;
+
+/// One failed attempt, as the worker saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedAttempt {
+    /// Its number (1 = the first send); attempts a lease expiry took leave gaps.
+    #[serde(default)]
+    pub attempt: u32,
+    pub at_ms: i64,
+    /// The channel it was sent to; empty before routing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub channel: String,
+    pub error_class: String,
+    /// The error, cut to `ATTEMPT_ERROR_CHARS` characters.
+    pub error: String,
+}
+
+impl FailedAttempt {
+    pub fn new(attempt: u32, at_ms: i64, channel: &str, error_class: &str, error: &str) -> Self {
+        Self {
+            attempt,
+            at_ms,
+            channel: channel.to_owned(),
+            error_class: error_class.to_owned(),
+            error: error.chars().take(ATTEMPT_ERROR_CHARS).collect(),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Domain types shared by every layer. Imports nothing else from the crate.
 
 mod alert;
+mod dlq;
 mod envelope;
 mod ids;
 pub mod mutt;
@@ -9,7 +10,11 @@ mod text;
 pub mod time;
 
 pub use alert::{Alert, AlertStatus, DeliveryJob, Severity, TEST_CHANNEL_LABEL, fingerprint};
-pub use envelope::{DlqEntry, DlqMeta, Envelope, FailureInfo, Payload, QueueName, QueueNameError};
+pub use dlq::{AlertGlance, redact};
+pub use envelope::{
+    ATTEMPT_ERROR_CHARS, ATTEMPT_HISTORY, DlqEntry, DlqMeta, Envelope, FailedAttempt, FailureInfo,
+    Payload, QueueName, QueueNameError,
+};
 pub use ids::{EnvelopeId, WorkerId, derived_ulid, new_ulid, ulid_timestamp_ms};
 pub use state::{
     AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, SCHEDULED_SAMPLE,

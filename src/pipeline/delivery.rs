@@ -16,7 +16,7 @@ use crate::delivery::{Backend, Disposition, SendError};
 use crate::engine::breaker::{BreakerState, CallOutcome, Permit};
 use crate::engine::clock::duration_ms;
 use crate::engine::retry::RetryDecision;
-use crate::model::{DeliveryJob, FailureInfo, Payload, TestDelivery, TestStatus};
+use crate::model::{DeliveryJob, FailedAttempt, FailureInfo, Payload, TestDelivery, TestStatus};
 use crate::store::{
     DeadLetterRequest, DedupClaim, DedupFinish, LeasedItem, MAX_BATCH, Receipt, RetryRequest,
     StoreResult, update_breaker,
@@ -791,6 +791,13 @@ fn fail(
             envelope.payload = Payload::encode(&job).unwrap_or(envelope.payload);
             envelope.last_error = Some(format!("{}: {}", error.class, error.message));
             envelope.first_failure_ms = Some(first_failure);
+            envelope.record_attempt(FailedAttempt::new(
+                attempts,
+                now,
+                &job.channel,
+                &error.class,
+                &error.message,
+            ));
             pipeline
                 .metrics
                 .retries

@@ -161,6 +161,7 @@ fn delivery(alert: &Envelope, target: &Target, now: i64) -> Envelope {
         created_at_ms: alert.created_at_ms,
         last_error: None,
         first_failure_ms: None,
+        history: Vec::new(),
         attempts: 0,
         replays: 0,
     }

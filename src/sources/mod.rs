@@ -9,5 +9,6 @@ pub mod snapshot;
 
 pub use poller::{PollerConfig, SourceHandle, spawn, spawn_mutt, spawn_with_slo};
 pub use snapshot::{
-    BreakerView, DlqPageView, DlqQuery, Freshness, Snapshot, SourceStatus, StoreSection, Target,
+    BreakerView, DlqGroupsView, DlqPageView, DlqQuery, DlqSort, Freshness, Snapshot, SourceStatus,
+    StoreSection, Target,
 };

@@ -11,18 +11,24 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::snapshot::{
-    BreakerView, DlqPageView, DlqQuery, Freshness, History, QueueView, Rates, Snapshot,
-    SourceStatus, StoreSection, Target, WorkerRow, WorkersView,
+    BreakerView, DlqGroupsView, DlqPageView, DlqQuery, Freshness, History, QueueView, Rates,
+    Snapshot, SourceStatus, StoreSection, Target, WorkerRow, WorkersView,
 };
 use crate::actions::overrides_from;
 use crate::engine::breaker::{BreakerConfig, TransitionCause};
 use crate::model::mutt::{MuttPage, MuttSection};
 use crate::model::{Flag, QueueName, ShedMode, Threshold, WorkerBeat};
 use crate::store::mutt::{MuttPageQuery, MuttStore};
-use crate::store::{ControlRead, Store};
+use crate::store::{
+    ControlRead, DlqCursor, DlqFilter, FailedSet, GROUP_BUCKET_MS, Store, merge_groups,
+};
 
 /// Points of history kept per series (10 minutes at the default 1 s refresh).
 pub const HISTORY_POINTS: usize = 600;
+
+/// Grouping steps (round trips) one refresh may take; a pass over a larger set goes on at the
+/// next refresh.
+pub const GROUP_STEPS: u32 = 8;
 
 /// A heartbeat older than this many stats intervals means the worker is not running.
 const LIVE_BEATS: i64 = 5;
@@ -118,8 +124,14 @@ impl Attached {
     async fn read_into(&self, builder: &mut Builder, browse: &Browse) {
         match self {
             Self::Ward(store) => {
-                let read = read_once(store.as_ref(), &builder.config, browse.ward.as_ref()).await;
-                builder.apply(read, browse.ward.as_ref(), store.now_ms());
+                let query = browse.ward.as_ref();
+                let mut read = read_once(store.as_ref(), &builder.config, query).await;
+                let timeout = builder.config.timeout;
+                if let (Some(query), Ok(_)) = (query.filter(|q| q.grouped), &read.control) {
+                    read.round_trips +=
+                        read_groups(store.as_ref(), timeout, query, &mut builder.groups).await;
+                }
+                builder.apply(read, query, store.now_ms());
             }
             Self::Mutt(store) => {
                 let read = read_mutt(store, &builder.config, browse.mutt).await;
@@ -297,6 +309,7 @@ async fn read_page(store: &dyn Store, timeout: Duration, query: &DlqQuery) -> (D
         next: None,
         matching: None,
         error: None,
+        groups: None,
     };
     let queue = match QueueName::new(&query.queue) {
         Ok(queue) => queue,
@@ -321,12 +334,9 @@ async fn read_page(store: &dyn Store, timeout: Duration, query: &DlqQuery) -> (D
             view.error = Some(format!("no answer within {} ms", timeout.as_millis()));
         }
     }
-    // Counting under field filters is a scan: left to the plan, which counts exactly.
-    let cheap = query.filter.error_class.is_none()
-        && query.filter.stage.is_none()
-        && query.filter.tenant.is_none()
-        && query.filter.channel.is_none();
-    if cheap {
+    // Counting under field filters or a text search is a scan: left to the plan (which counts
+    // exactly) and to grouping (bounded steps across refreshes).
+    if !query.filter.has_field_filters() {
         round_trips += 1;
         let count = store.failed_count(&queue, query.set, &query.filter);
         if let Ok(Ok(n)) = tokio::time::timeout(timeout, count).await {
@@ -334,6 +344,92 @@ async fn read_page(store: &dyn Store, timeout: Duration, query: &DlqQuery) -> (D
         }
     }
     (view, round_trips)
+}
+
+/// The DLQ browser's grouping between refreshes: the pass under way and the last one done.
+#[derive(Debug, Clone, Default)]
+pub struct GroupScan {
+    /// What is grouped: a new queue, set or filter starts over.
+    of: Option<(String, FailedSet, DlqFilter)>,
+    /// Where the pass under way continues; `None` before it starts.
+    cursor: Option<DlqCursor>,
+    current: DlqGroupsView,
+    /// The last pass that walked the whole set.
+    done: Option<DlqGroupsView>,
+}
+
+impl GroupScan {
+    /// The counts to show: the last finished pass, else the first one so far.
+    pub fn view(&self) -> Option<DlqGroupsView> {
+        self.of.as_ref()?;
+        let mut view = self.done.clone().unwrap_or_else(|| self.current.clone());
+        view.error.clone_from(&self.current.error);
+        Some(view)
+    }
+}
+
+/// Up to `GROUP_STEPS` bounded grouping steps of `query`'s set, each under the timeout, carried
+/// on from where the last refresh left `scan`; returns the round trips taken.
+pub async fn read_groups(
+    store: &dyn Store,
+    timeout: Duration,
+    query: &DlqQuery,
+    scan: &mut GroupScan,
+) -> u32 {
+    let of = (query.queue.clone(), query.set, query.filter.clone());
+    if scan.of.as_ref() != Some(&of) {
+        *scan = GroupScan {
+            of: Some(of),
+            ..GroupScan::default()
+        };
+    }
+    let queue = match crate::model::QueueName::new(&query.queue) {
+        Ok(queue) => queue,
+        Err(error) => {
+            scan.current.error = Some(error.to_string());
+            return 0;
+        }
+    };
+    let mut trips = 0;
+    while trips < GROUP_STEPS {
+        let cursor = if let Some(cursor) = scan.cursor.take() {
+            cursor
+        } else {
+            scan.current = DlqGroupsView {
+                bucket_ms: GROUP_BUCKET_MS,
+                started_ms: store.now_ms(),
+                ..DlqGroupsView::default()
+            };
+            DlqCursor::start()
+        };
+        trips += 1;
+        let step = store.failed_groups(&queue, query.set, &query.filter, GROUP_BUCKET_MS, &cursor);
+        let step = match tokio::time::timeout(timeout, step).await {
+            Ok(Ok(step)) => step,
+            Ok(Err(error)) => {
+                scan.current.error = Some(error.to_string());
+                scan.cursor = Some(cursor);
+                break;
+            }
+            Err(_) => {
+                scan.current.error = Some(format!("no answer within {} ms", timeout.as_millis()));
+                scan.cursor = Some(cursor);
+                break;
+            }
+        };
+        scan.current.error = None;
+        scan.current.examined += step.examined;
+        merge_groups(&mut scan.current.groups, step.groups);
+        if step.next.is_none() {
+            scan.current.complete = true;
+            scan.current.finished_ms = Some(store.now_ms());
+            scan.done = Some(scan.current.clone());
+            // The next refresh starts a new pass; this one has its answer.
+            break;
+        }
+        scan.cursor = step.next;
+    }
+    trips
 }
 
 /// Turns reads into snapshots: freshness, rates, history.
@@ -349,6 +445,8 @@ pub struct Builder {
     pub slo: Option<Arc<crate::sources::slo::SloSection>>,
     mutt: Option<MuttSection>,
     mutt_page: Option<MuttPage>,
+    /// The DLQ browser's grouping, carried across refreshes.
+    pub groups: GroupScan,
 }
 
 /// A worker's last heartbeat and the rates its last two distinct beats gave.
@@ -403,6 +501,7 @@ impl Builder {
             slo: None,
             mutt: None,
             mutt_page: None,
+            groups: GroupScan::default(),
         }
     }
 
@@ -417,6 +516,9 @@ impl Builder {
                 self.section = Some(section);
                 // A page for a query the browser has since left is not shown.
                 self.page = read.page.filter(|p| Some(&p.query) == query);
+                if let Some(page) = self.page.as_mut().filter(|p| p.query.grouped) {
+                    page.groups = self.groups.view();
+                }
             }
             Err(error) => {
                 self.record_failure(error, now);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::actions::Override;
 use crate::engine::breaker::{BreakerState, FailureRate};
 use crate::model::{AuditEntry, DlqEntry, FlagState, QueueStats, ShedMode};
-use crate::store::{DlqCursor, DlqFilter, FailedSet};
+use crate::store::{DlqCursor, DlqFilter, DlqGroup, FailedSet};
 
 /// Everything the control room shows at one instant.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -241,6 +241,73 @@ impl History {
     }
 }
 
+/// The order DLQ entries are listed in.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DlqSort {
+    /// Newest failure first: the store scans backwards.
+    #[default]
+    Newest,
+    /// Oldest failure first, as the store scans (the order replay takes).
+    Oldest,
+    /// Most attempts first, within each page of a newest-first scan: attempt counts are not
+    /// indexed, so the order covers the page, not the whole set.
+    Attempts,
+}
+
+impl DlqSort {
+    pub const ALL: [Self; 3] = [Self::Newest, Self::Oldest, Self::Attempts];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oldest => "oldest",
+            Self::Newest => "newest",
+            Self::Attempts => "attempts",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The next order (the browser's sort key cycles through them).
+    #[must_use]
+    pub fn next(self) -> Self {
+        match self {
+            Self::Newest => Self::Oldest,
+            Self::Oldest => Self::Attempts,
+            Self::Attempts => Self::Newest,
+        }
+    }
+
+    /// Where the store's scan starts.
+    pub fn start(self) -> DlqCursor {
+        match self {
+            Self::Oldest => DlqCursor::start(),
+            Self::Newest | Self::Attempts => DlqCursor::newest(),
+        }
+    }
+
+    /// The entries of a page in this order (the store gave them in scan order).
+    pub fn arrange<T: std::borrow::Borrow<DlqEntry>>(self, entries: &mut [T]) {
+        if self == Self::Attempts {
+            // Stable: equal counts keep the scan's newest-first order.
+            entries.sort_by_key(|e| std::cmp::Reverse(e.borrow().meta.attempts));
+        }
+    }
+
+    /// The order as a title says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Oldest => "oldest first",
+            Self::Newest => "newest first",
+            Self::Attempts => "most attempts first within this page",
+        }
+    }
+}
+
 /// What the DLQ browser asks for: one page of one queue's failed set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct DlqQuery {
@@ -250,6 +317,9 @@ pub struct DlqQuery {
     /// Where the page starts (`DlqCursor::start()` for the first page).
     pub cursor: DlqCursor,
     pub limit: usize,
+    /// Also count the whole filtered set by error class × time bucket (`DlqGroupsView`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grouped: bool,
 }
 
 /// A page of the DLQ browser.
@@ -264,4 +334,36 @@ pub struct DlqPageView {
     /// Entries of the whole set matching the filter, when that costs no scan (no field filter).
     pub matching: Option<u64>,
     pub error: Option<String>,
+    /// The whole filtered set by error class × time bucket, when the query asks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<DlqGroupsView>,
+}
+
+/// Counts by error class × time bucket over the whole filtered set (not the page), made by the
+/// store in bounded steps across refreshes: a pass walks the set and the next one starts over.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct DlqGroupsView {
+    pub bucket_ms: i64,
+    /// By error class, then bucket.
+    pub groups: Vec<DlqGroup>,
+    /// Entries the pass examined, matching the filter or not.
+    pub examined: u64,
+    /// The pass walked the whole set: the counts cover every matching entry. Otherwise the
+    /// first pass is still under way and they cover only the `examined` entries read so far.
+    pub complete: bool,
+    /// When the pass began, and when it ended.
+    pub started_ms: i64,
+    pub finished_ms: Option<i64>,
+    /// Why the last step failed (the counts shown are older).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DlqGroupsView {
+    /// Entries counted in all groups.
+    pub fn counted(&self) -> u64 {
+        self.groups.iter().map(|g| g.count).sum()
+    }
 }

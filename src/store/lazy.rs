@@ -199,6 +199,19 @@ impl Store for LazyStore {
     ) -> StoreResult<Vec<crate::model::DlqEntry>> {
         self.store().await?.failed_entries(queue, set, ids).await
     }
+    async fn failed_groups(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        bucket_ms: i64,
+        cursor: &DlqCursor,
+    ) -> StoreResult<super::GroupStep> {
+        self.store()
+            .await?
+            .failed_groups(queue, set, filter, bucket_ms, cursor)
+            .await
+    }
     async fn replay(
         &self,
         queue: &QueueName,

@@ -15,11 +15,11 @@ use tokio::sync::broadcast;
 
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
-    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, LeasedItem,
-    MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store,
-    StoreResult, Update, check_batch, check_forward, check_receipts, check_step, decode_envelope,
-    dlq_meta_for, encode_envelope, is_empty_scope, lease_token, page_across_partitions,
-    settle_corrupt,
+    DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GroupStep, KeySchema,
+    Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest,
+    SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch, check_forward,
+    check_receipts, check_step, decode_envelope, dlq_meta_for, encode_envelope, is_empty_scope,
+    lease_token, next_after_step, page_across_partitions, settle_corrupt, text_matches,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
@@ -105,6 +105,18 @@ impl Body {
                 .ok()
                 .and_then(|e| e.payload.decode::<Job>().ok())
                 .map(|j| j.channel),
+        }
+    }
+
+    /// The envelope's payload as JSON, as the text search reads it (`None` when the stored
+    /// text is not a JSON object with a payload).
+    fn payload(&self) -> Option<serde_json::Value> {
+        match self {
+            Self::Envelope(envelope) => Some(envelope.payload.to_value()),
+            Self::Raw(raw) => serde_json::from_str::<serde_json::Value>(raw)
+                .ok()?
+                .get_mut("payload")
+                .map(serde_json::Value::take),
         }
     }
 
@@ -204,13 +216,13 @@ impl Partition {
         self.set(queue, set).remove(&key).then_some(key)
     }
 
-    /// A filtered scan of one failure set (see `scan_filtered`).
+    /// A filtered scan of one failure set from the cursor (see `scan_filtered`).
     fn scan(
         &mut self,
         queue: &QueueName,
         set: FailedSet,
         filter: &DlqFilter,
-        after: &str,
+        from: &DlqCursor,
         limits: (usize, usize),
     ) -> (Vec<String>, usize, String, bool) {
         let q = queue_in(&mut self.queues, queue);
@@ -218,7 +230,18 @@ impl Partition {
             FailedSet::Dlq => &q.dlq,
             FailedSet::Dead => &q.dead,
         };
-        scan_filtered(keys, &self.meta, filter, after, limits.0, limits.1)
+        let search = filter.search();
+        let matches = |id: &str| {
+            let Some(meta) = self.meta.get(id) else {
+                return false;
+            };
+            filter.matches(meta)
+                && search.as_deref().is_none_or(|needle| {
+                    let payload = self.bodies.get(id).and_then(|b| b.body.payload());
+                    text_matches(needle, meta, payload.as_ref())
+                })
+        };
+        scan_filtered(keys, filter, from, limits, matches)
     }
 
     fn entry(&self, partition: u16, id: &str) -> Option<DlqEntry> {
@@ -399,39 +422,51 @@ impl MemoryStore {
     }
 }
 
-/// The ids a filtered scan selects in one partition, from the cursor: at most `max_hits` hits and
-/// `budget` examined. Returns (hits, examined, last key examined, reached the end).
+/// The ids a filtered scan selects in one partition, from the cursor in its direction: at most
+/// `max_hits` hits and `budget` examined. Returns (hits, examined, last key examined, reached
+/// the end).
 fn scan_filtered(
     set: &BTreeSet<String>,
-    meta: &HashMap<String, DlqMeta>,
     filter: &DlqFilter,
-    after: &str,
-    max_hits: usize,
-    budget: usize,
+    from: &DlqCursor,
+    (max_hits, budget): (usize, usize),
+    matches: impl Fn(&str) -> bool,
 ) -> (Vec<String>, usize, String, bool) {
+    use std::ops::Bound::{Excluded, Included};
     let (min, max) = filter.key_range();
-    let (lower, start) = if after.is_empty() || after < min.as_str() {
-        (std::ops::Bound::Included(min.clone()), min)
+    let after = from.after.as_str();
+    let range: Box<dyn Iterator<Item = &String>> = if from.newest_first {
+        let upper = if after.is_empty() || after > max.as_str() {
+            max
+        } else {
+            after.to_owned()
+        };
+        if min > upper {
+            return (Vec::new(), 0, after.to_owned(), true);
+        }
+        Box::new(set.range((Included(min), Excluded(upper))).rev())
     } else {
-        (
-            std::ops::Bound::Excluded(after.to_owned()),
-            after.to_owned(),
-        )
+        let (lower, start) = if after.is_empty() || after < min.as_str() {
+            (Included(min.clone()), min)
+        } else {
+            (Excluded(after.to_owned()), after.to_owned())
+        };
+        if start >= max {
+            return (Vec::new(), 0, after.to_owned(), true); // an empty (or inverted) range
+        }
+        Box::new(set.range((lower, Excluded(max))))
     };
-    if start >= max {
-        return (Vec::new(), 0, after.to_owned(), true); // an empty (or inverted) range
-    }
     let mut hits = Vec::new();
     let mut examined = 0;
     let mut last = after.to_owned();
-    for key in set.range((lower, std::ops::Bound::Excluded(max))) {
+    for key in range {
         if hits.len() >= max_hits || examined >= budget {
             return (hits, examined, last, false);
         }
         examined += 1;
         last.clone_from(key);
         let id = key_id(key);
-        if meta.get(id).is_some_and(|m| filter.matches(m)) {
+        if matches(id) {
             hits.push(id.to_owned());
         }
     }
@@ -737,7 +772,8 @@ impl Store for MemoryStore {
         let mut total = 0u64;
         for part in &mut state.partitions {
             total += if filter.has_field_filters() {
-                let (hits, ..) = part.scan(queue, set, filter, "", (usize::MAX, usize::MAX));
+                let from = DlqCursor::start();
+                let (hits, ..) = part.scan(queue, set, filter, &from, (usize::MAX, usize::MAX));
                 hits.len() as u64
             } else {
                 // Like ZLEXCOUNT: the entries in the time range.
@@ -762,10 +798,12 @@ impl Store for MemoryStore {
     ) -> StoreResult<DlqPage> {
         check_step(limit)?;
         let partitions = self.keys.partitions();
-        page_across_partitions(partitions, cursor, limit, |partition, after, want| {
+        page_across_partitions(partitions, cursor, limit, |from, want| {
             let mut state = self.lock();
+            let partition = from.partition;
             let part = &mut state.partitions[usize::from(partition)];
-            let (hits, _, last, done) = part.scan(queue, set, filter, &after, (want, SCAN_BUDGET));
+            let budget = filter.step_budget(SCAN_BUDGET);
+            let (hits, _, last, done) = part.scan(queue, set, filter, &from, (want, budget));
             let entries = hits
                 .iter()
                 .filter_map(|id| part.entry(partition, id))
@@ -803,6 +841,51 @@ impl Store for MemoryStore {
             }
         }
         Ok(found)
+    }
+
+    async fn failed_groups(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        bucket_ms: i64,
+        cursor: &DlqCursor,
+    ) -> StoreResult<GroupStep> {
+        if bucket_ms <= 0 {
+            return Err(StoreError::Invalid(format!(
+                "a group bucket of {bucket_ms} ms makes no groups"
+            )));
+        }
+        let mut state = self.lock();
+        let partitions = state.partitions.len() as u16;
+        let Some(part) = state.partitions.get_mut(usize::from(cursor.partition)) else {
+            return Ok(GroupStep::default());
+        };
+        let budget = filter.step_budget(crate::store::GROUP_SCAN_BUDGET);
+        let (hits, examined, last, done) = part.scan(queue, set, filter, cursor, (budget, budget));
+        let mut counts: std::collections::BTreeMap<(String, i64), u64> =
+            std::collections::BTreeMap::new();
+        for id in &hits {
+            if let Some(meta) = part.meta.get(id) {
+                let bucket = meta.last_failure_ms.max(0);
+                let bucket = bucket - bucket % bucket_ms;
+                *counts
+                    .entry((meta.error_class.clone(), bucket))
+                    .or_default() += 1;
+            }
+        }
+        Ok(GroupStep {
+            groups: counts
+                .into_iter()
+                .map(|((error_class, bucket_ms), count)| DlqGroup {
+                    error_class,
+                    bucket_ms,
+                    count,
+                })
+                .collect(),
+            examined: examined as u64,
+            next: next_after_step(cursor, done, last, partitions),
+        })
     }
 
     async fn replay(
@@ -1231,23 +1314,14 @@ impl MemoryStore {
                     return Ok(result);
                 }
                 let part = &mut state.partitions[usize::from(cursor.partition)];
+                let budget = filter.step_budget(SCAN_BUDGET);
                 let (hits, examined, last, done) =
-                    part.scan(queue, set, filter, &cursor.after, (max_items, SCAN_BUDGET));
+                    part.scan(queue, set, filter, cursor, (max_items, budget));
                 for id in &hits {
                     tally(&mut result, apply(part, id));
                 }
                 result.scanned = examined;
-                result.next = if done {
-                    (cursor.partition + 1 < partitions).then(|| DlqCursor {
-                        partition: cursor.partition + 1,
-                        after: String::new(),
-                    })
-                } else {
-                    Some(DlqCursor {
-                        partition: cursor.partition,
-                        after: last,
-                    })
-                };
+                result.next = next_after_step(cursor, done, last, partitions);
             }
         }
         debug_assert!(result.touched() <= MAX_BATCH);

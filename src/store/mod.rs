@@ -31,8 +31,21 @@ pub const TEST_RESULT_TTL_MS: i64 = 3_600_000;
 
 /// How many DLQ entries one filtered scan step may examine before returning a cursor: about
 /// 0.7 ms of Redis time (5 µs an entry): a 4 ms stall of the machine still leaves it under the
-/// 5 ms any one command may take.
+/// 5 ms any one command may take. A text search examines fewer (`TEXT_SCAN_BUDGET`).
 pub const SCAN_BUDGET: usize = 150;
+
+/// How many DLQ entries one step may examine under a text search: it lowercases every entry's
+/// body and decodes those holding the text, up to 16 µs an entry when every body holds it
+/// (`cargo bench --bench store`), so a step stays under 1 ms.
+pub const TEXT_SCAN_BUDGET: usize = 50;
+
+/// How many DLQ entries one grouping step may examine (no text search): grouping reads the
+/// metadata as a filtered page does and tallies it, 2.6 µs an entry measured against 2.2 for a
+/// page step (`cargo bench --bench store`): about 0.65 ms a step.
+pub const GROUP_SCAN_BUDGET: usize = 250;
+
+/// The time buckets the DLQ browser and `ward dlq ls --group` group by.
+pub const GROUP_BUCKET_MS: i64 = 10 * 60 * 1000;
 
 /// The error class given to envelopes whose stored JSON does not decode.
 pub const DECODE_ERROR_CLASS: &str = "decode";
@@ -196,6 +209,11 @@ pub struct DlqFilter {
     pub failed_at_or_after_ms: Option<i64>,
     /// Only entries whose last failure is before this time (also the replay cut-off).
     pub failed_before_ms: Option<i64>,
+    /// Free text, matched ASCII case-insensitively by the store (see `text_matches`): the
+    /// entry's id, error class and message, tenant and channel, and the values of its alert's
+    /// labels and annotations and its severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 impl DlqFilter {
@@ -213,11 +231,31 @@ impl DlqFilter {
                 .is_none_or(|t| meta.last_failure_ms < t)
     }
 
-    fn has_field_filters(&self) -> bool {
+    /// Whether selecting needs a scan (a field or the text is filtered), not only the time range.
+    pub fn has_field_filters(&self) -> bool {
         self.error_class.is_some()
             || self.stage.is_some()
             || self.tenant.is_some()
             || self.channel.is_some()
+            || self.search().is_some()
+    }
+
+    /// The search text as the store compares it (ASCII lowercase); `None` when there is none.
+    pub(crate) fn search(&self) -> Option<String> {
+        self.text
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(str::to_ascii_lowercase)
+    }
+
+    /// The examine budget of one step of this filter: `base`, or `TEXT_SCAN_BUDGET` under a
+    /// text search.
+    pub(crate) fn step_budget(&self, base: usize) -> usize {
+        if self.search().is_some() {
+            base.min(TEXT_SCAN_BUDGET)
+        } else {
+            base
+        }
     }
 
     /// The order-key range `[min, max)` the time bounds select.
@@ -238,12 +276,162 @@ pub struct DlqCursor {
     pub partition: u16,
     /// The order key of the last entry examined; empty = from the start of the partition.
     pub after: String,
+    /// The scan goes from the newest failure back (each partition in turn); pages only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub newest_first: bool,
 }
 
 impl DlqCursor {
+    /// The start of an oldest-first scan (the order replay takes).
     pub fn start() -> Self {
         Self::default()
     }
+
+    /// The start of a newest-first scan.
+    pub fn newest() -> Self {
+        Self {
+            newest_first: true,
+            ..Self::default()
+        }
+    }
+
+    /// The same scan at another position.
+    #[must_use]
+    pub fn at(&self, partition: u16, after: String) -> Self {
+        Self {
+            partition,
+            after,
+            newest_first: self.newest_first,
+        }
+    }
+
+    /// The order-key bounds of a step from this cursor under `filter`, in Redis `ZRANGEBYLEX`
+    /// syntax: (where the step starts, where it stops), in the scan's direction.
+    pub(crate) fn lex_bounds(&self, filter: &DlqFilter) -> (String, String) {
+        let (min, max) = filter.key_range();
+        let bounded = filter.failed_before_ms.is_some();
+        let after = self.after.as_str();
+        if self.newest_first {
+            let start = if after.is_empty() || (bounded && after > max.as_str()) {
+                if bounded {
+                    format!("({max}")
+                } else {
+                    "+".to_owned()
+                }
+            } else {
+                format!("({after}")
+            };
+            let stop = if min.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("[{min}")
+            };
+            (start, stop)
+        } else {
+            let start = if after.is_empty() || after < min.as_str() {
+                if min.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("[{min}")
+                }
+            } else {
+                format!("({after}")
+            };
+            let stop = if bounded {
+                format!("({max}")
+            } else {
+                "+".to_owned()
+            };
+            (start, stop)
+        }
+    }
+}
+
+/// How many entries of one error class failed in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DlqGroup {
+    pub error_class: String,
+    /// The bucket's start (Unix ms, a multiple of the bucket size).
+    pub bucket_ms: i64,
+    pub count: u64,
+}
+
+/// One bounded step of grouping a DLQ: counts over the entries it examined.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupStep {
+    /// By error class, then bucket.
+    pub groups: Vec<DlqGroup>,
+    /// Entries examined (matching or not).
+    pub examined: u64,
+    /// Where to continue; `None` when the scan reached the end.
+    pub next: Option<DlqCursor>,
+}
+
+/// Add `more` counts into `into` (both by class, then bucket), keeping the order.
+pub fn merge_groups(into: &mut Vec<DlqGroup>, more: Vec<DlqGroup>) {
+    let mut all: std::collections::BTreeMap<(String, i64), u64> = into
+        .drain(..)
+        .map(|g| ((g.error_class, g.bucket_ms), g.count))
+        .collect();
+    for g in more {
+        *all.entry((g.error_class, g.bucket_ms)).or_default() += g.count;
+    }
+    into.extend(
+        all.into_iter()
+            .map(|((error_class, bucket_ms), count)| DlqGroup {
+                error_class,
+                bucket_ms,
+                count,
+            }),
+    );
+}
+
+/// Whether a DLQ entry matches the search `needle` (ASCII lowercase, see `DlqFilter::search`):
+/// one of its metadata's id, error class, error message, tenant or channel, or one of its
+/// alert's label values, annotation values or severity, contains it, ASCII case-insensitively.
+/// The alert is the payload's `alert` (a delivery job) or the payload itself (an ingest entry).
+/// `failed.lua` applies exactly this test.
+pub(crate) fn text_matches(
+    needle: &str,
+    meta: &DlqMeta,
+    payload: Option<&serde_json::Value>,
+) -> bool {
+    let contains = |s: &str| s.to_ascii_lowercase().contains(needle);
+    let in_meta = [
+        meta.id.as_str(),
+        &meta.error_class,
+        &meta.error_message,
+        &meta.tenant,
+        &meta.channel,
+    ]
+    .into_iter()
+    .any(contains);
+    if in_meta {
+        return true;
+    }
+    let Some(payload) = payload else {
+        return false;
+    };
+    let alert = match payload.get("alert") {
+        Some(alert @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => alert,
+        _ => payload,
+    };
+    let string_values = |value: Option<&serde_json::Value>| -> Vec<String> {
+        let strings = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        match value {
+            Some(serde_json::Value::Object(map)) => map.values().filter_map(strings).collect(),
+            Some(serde_json::Value::Array(items)) => items.iter().filter_map(strings).collect(),
+            _ => Vec::new(),
+        }
+    };
+    string_values(alert.get("labels"))
+        .iter()
+        .chain(&string_values(alert.get("annotations")))
+        .any(|v| contains(v))
+        || alert
+            .get("severity")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(contains)
 }
 
 /// What a DLQ operation applies to.
@@ -435,6 +623,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         set: FailedSet,
         ids: &[EnvelopeId],
     ) -> StoreResult<Vec<DlqEntry>>;
+
+    /// One bounded step of grouping the entries matching the filter by error class × time
+    /// bucket (`bucket_ms` wide, by last failure): one partition from the cursor, at most
+    /// `GROUP_SCAN_BUDGET` entries examined (`TEXT_SCAN_BUDGET` under a text search). Callers
+    /// add the steps up (`merge_groups`) until `next` is `None`.
+    async fn failed_groups(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        bucket_ms: i64,
+        cursor: &DlqCursor,
+    ) -> StoreResult<GroupStep>;
 
     /// One bounded batch of replay from the DLQ (or, by explicit choice, the dead list) back to
     /// the queue, with the poison guard.
@@ -708,6 +909,7 @@ pub(crate) async fn settle_corrupt(
                 created_at_ms: crate::model::ulid_timestamp_ms(&receipt.id.0).unwrap_or(now),
                 last_error: None,
                 first_failure_ms: None,
+                history: Vec::new(),
                 attempts: 0,
                 replays: 0,
             },
@@ -728,8 +930,8 @@ pub(crate) async fn settle_corrupt(
     }
 }
 
-/// One page of a DLQ scan across partitions: `step(partition, after, want)` scans one partition
-/// from `after` and returns (entries, reached its end, last key examined).
+/// One page of a DLQ scan across partitions: `step(from, want)` scans one partition from the
+/// cursor `from` and returns (entries, reached its end, last key examined).
 pub(crate) async fn page_across_partitions<F, Fut>(
     partitions: u16,
     cursor: &DlqCursor,
@@ -737,34 +939,42 @@ pub(crate) async fn page_across_partitions<F, Fut>(
     mut step: F,
 ) -> StoreResult<DlqPage>
 where
-    F: FnMut(u16, String, usize) -> Fut,
+    F: FnMut(DlqCursor, usize) -> Fut,
     Fut: std::future::Future<Output = StoreResult<(Vec<DlqEntry>, bool, String)>>,
 {
     let mut page = DlqPage::default();
-    let mut partition = cursor.partition;
-    let mut after = cursor.after.clone();
-    while partition < partitions {
-        let (entries, done, last) = step(partition, after, limit - page.entries.len()).await?;
+    let mut from = cursor.clone();
+    while from.partition < partitions {
+        let partition = from.partition;
+        let (entries, done, last) = step(from, limit - page.entries.len()).await?;
         page.steps += 1;
         page.entries.extend(entries);
         if !done {
-            page.next = Some(DlqCursor {
-                partition,
-                after: last,
-            });
+            page.next = Some(cursor.at(partition, last));
             return Ok(page);
         }
-        partition += 1;
-        after = String::new();
+        from = cursor.at(partition + 1, String::new());
         if page.entries.len() >= limit {
             break;
         }
     }
-    page.next = (partition < partitions).then(|| DlqCursor {
-        partition,
-        after: String::new(),
-    });
+    page.next = (from.partition < partitions).then_some(from);
     Ok(page)
+}
+
+/// Where a one-partition step that examined up to `last` continues: the next partition when it
+/// reached the end (`None` after the last one).
+pub(crate) fn next_after_step(
+    cursor: &DlqCursor,
+    done: bool,
+    last: String,
+    partitions: u16,
+) -> Option<DlqCursor> {
+    if done {
+        (cursor.partition + 1 < partitions).then(|| cursor.at(cursor.partition + 1, String::new()))
+    } else {
+        Some(cursor.at(cursor.partition, last))
+    }
 }
 
 /// Token naming one lease call: the worker plus randomness, so two calls never share a fence.

@@ -17,11 +17,12 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
-    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, LeasedItem,
-    MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store,
-    StoreError, StoreResult, Update, check_batch, check_forward, check_step, decode_envelope,
-    dlq_meta_for, encode_envelope, encode_json, is_empty_scope, lease_token,
-    page_across_partitions, settle_corrupt,
+    DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GROUP_BUCKET_MS,
+    GROUP_SCAN_BUDGET, GroupStep, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
+    ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch,
+    check_forward, check_step, decode_envelope, dlq_meta_for, encode_envelope, encode_json,
+    is_empty_scope, lease_token, merge_groups, next_after_step, page_across_partitions,
+    settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
@@ -300,62 +301,55 @@ impl RedisStore {
         Ok(outcome)
     }
 
-    /// One call of `failed.lua` on one partition.
-    #[allow(clippy::too_many_arguments)]
+    /// One call of `failed.lua` on the cursor's partition.
     async fn failed_step(
         &self,
         queue: &QueueName,
-        partition: u16,
         set: FailedSet,
-        op: &str,
-        filter: &DlqFilter,
-        after: &str,
-        max_hits: usize,
-        options: ReplayOptions,
-        ids: Option<&[EnvelopeId]>,
+        step: &Step<'_>,
     ) -> StoreResult<FailedStep> {
-        let by_ids = ids.is_some();
-        let ids = ids.unwrap_or_default();
+        let (filter, from) = (step.filter, step.from);
+        let partition = from.partition;
         let keys = &self.inner.keys;
         let set_key = match set {
             FailedSet::Dlq => keys.dlq(partition, queue),
             FailedSet::Dead => keys.dead(partition, queue),
         };
-        let (min, max) = filter.key_range();
-        let lower = if after.is_empty() || after < min.as_str() {
-            if min.is_empty() {
-                "-".to_owned()
-            } else {
-                format!("[{min}")
-            }
-        } else {
-            format!("({after}")
-        };
-        let upper = if filter.failed_before_ms.is_some() {
-            format!("({max}")
-        } else {
-            "+".to_owned()
-        };
+        let (start, stop) = from.lex_bounds(filter);
+        let text = filter.search().unwrap_or_default();
+        let text_json = serde_json::to_string(&text).unwrap_or_default();
+        let text_json = text_json
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or_default();
         let mut call = scripts().failed.prepare_invoke();
         call.key(set_key)
             .key(keys.dlq_meta(partition))
             .key(keys.queue(partition, queue))
             .key(keys.dead(partition, queue))
             .key(keys.bodies(partition))
-            .arg(op)
-            .arg(lower)
-            .arg(upper)
-            .arg(max_hits)
-            .arg(SCAN_BUDGET)
+            .arg(step.op)
+            .arg(start)
+            .arg(stop)
+            .arg(step.max_hits)
+            .arg(filter.step_budget(step.budget))
             .arg(field_needle("error_class", filter.error_class.as_deref()))
             .arg(field_needle("stage", filter.stage.as_deref()))
             .arg(field_needle("tenant", filter.tenant.as_deref()))
             .arg(field_needle("channel", filter.channel.as_deref()))
-            .arg(options.max_replays)
-            .arg(if options.reset_attempts { "1" } else { "0" })
+            .arg(step.options.max_replays)
+            .arg(if step.options.reset_attempts {
+                "1"
+            } else {
+                "0"
+            })
             .arg(if set == FailedSet::Dlq { "1" } else { "0" })
-            .arg(if by_ids { "ids" } else { "filter" });
-        for id in ids {
+            .arg(if step.ids.is_some() { "ids" } else { "filter" })
+            .arg(&text)
+            .arg(text_json)
+            .arg(if from.newest_first { "desc" } else { "asc" })
+            .arg(step.bucket_ms);
+        for id in step.ids.unwrap_or_default() {
             call.arg(id.as_str());
         }
         let mut conn = self.conn();
@@ -363,7 +357,7 @@ impl RedisStore {
             .invoke_async(&mut conn)
             .await
             .map_err(StoreError::redis("dlq step"))?;
-        FailedStep::parse(partition, reply)
+        FailedStep::parse(partition, step.op == "groups", reply)
     }
 
     /// Purge or bury: one bounded step of a move without the replay guard's options.
@@ -399,24 +393,20 @@ impl RedisStore {
         match scope {
             DlqScope::Ids(ids) => {
                 check_batch(ids.len())?;
+                let no_filter = DlqFilter::default();
                 for partition in 0..self.partitions() {
                     let remaining = options.max_items - result.touched();
                     if remaining == 0 {
                         break;
                     }
-                    let step = self
-                        .failed_step(
-                            queue,
-                            partition,
-                            set,
-                            op,
-                            &DlqFilter::default(),
-                            "",
-                            remaining,
-                            options,
-                            Some(ids),
-                        )
-                        .await?;
+                    let from = DlqCursor::start().at(partition, String::new());
+                    let args = Step {
+                        max_hits: remaining,
+                        options,
+                        ids: Some(ids),
+                        ..Step::new(op, &no_filter, &from)
+                    };
+                    let step = self.failed_step(queue, set, &args).await?;
                     result.moved += step.moved;
                     result.poisoned += step.poisoned;
                 }
@@ -426,23 +416,16 @@ impl RedisStore {
                 if cursor.partition >= self.partitions() {
                     return Ok(result);
                 }
-                let step = self
-                    .failed_step(
-                        queue,
-                        cursor.partition,
-                        set,
-                        op,
-                        filter,
-                        &cursor.after,
-                        options.max_items,
-                        options,
-                        None,
-                    )
-                    .await?;
+                let args = Step {
+                    max_hits: options.max_items,
+                    options,
+                    ..Step::new(op, filter, cursor)
+                };
+                let step = self.failed_step(queue, set, &args).await?;
                 result.moved = step.moved;
                 result.poisoned = step.poisoned;
                 result.scanned = step.examined;
-                result.next = step.next_cursor(cursor.partition, self.partitions());
+                result.next = next_after_step(cursor, step.done, step.last, self.partitions());
             }
         }
         Ok(result)
@@ -515,6 +498,35 @@ async fn listen(
     }
 }
 
+/// What one call of `failed.lua` is asked to do.
+struct Step<'a> {
+    op: &'a str,
+    filter: &'a DlqFilter,
+    /// The partition, position and direction.
+    from: &'a DlqCursor,
+    max_hits: usize,
+    budget: usize,
+    options: ReplayOptions,
+    /// Only these entries (the filter and cursor position are then ignored).
+    ids: Option<&'a [EnvelopeId]>,
+    bucket_ms: i64,
+}
+
+impl<'a> Step<'a> {
+    fn new(op: &'a str, filter: &'a DlqFilter, from: &'a DlqCursor) -> Self {
+        Self {
+            op,
+            filter,
+            from,
+            max_hits: usize::MAX >> 1,
+            budget: SCAN_BUDGET,
+            options: ReplayOptions::default(),
+            ids: None,
+            bucket_ms: GROUP_BUCKET_MS,
+        }
+    }
+}
+
 struct FailedStep {
     done: bool,
     last: String,
@@ -522,10 +534,11 @@ struct FailedStep {
     moved: usize,
     poisoned: usize,
     entries: Vec<DlqEntry>,
+    groups: Vec<DlqGroup>,
 }
 
 impl FailedStep {
-    fn parse(partition: u16, reply: Vec<Value>) -> StoreResult<Self> {
+    fn parse(partition: u16, groups: bool, reply: Vec<Value>) -> StoreResult<Self> {
         let protocol = |detail: &str| StoreError::Protocol {
             op: "dlq step",
             detail: detail.to_owned(),
@@ -552,7 +565,31 @@ impl FailedStep {
         let moved = next_int()? as usize;
         let poisoned = next_int()? as usize;
         let rest: Vec<Value> = fields.collect();
-        let mut entries = Vec::with_capacity(rest.len() / 2);
+        let mut step = Self {
+            done,
+            last,
+            examined,
+            moved,
+            poisoned,
+            entries: Vec::new(),
+            groups: Vec::new(),
+        };
+        if groups {
+            for chunk in rest.chunks_exact(3) {
+                let (Value::Int(bucket_ms), Value::Int(count)) = (&chunk[1], &chunk[2]) else {
+                    return Err(protocol("expected a bucket and a count"));
+                };
+                step.groups.push(DlqGroup {
+                    error_class: lossy(&chunk[0]),
+                    bucket_ms: *bucket_ms,
+                    count: u64::try_from(*count).unwrap_or(0),
+                });
+            }
+            let unsorted = std::mem::take(&mut step.groups);
+            merge_groups(&mut step.groups, unsorted);
+            return Ok(step);
+        }
+        step.entries.reserve(rest.len() / 2);
         for chunk in rest.chunks_exact(2) {
             let meta: DlqMeta = serde_json::from_str(&lossy(&chunk[0]))
                 .map_err(|e| protocol(&format!("DLQ metadata does not decode: {e}")))?;
@@ -563,34 +600,13 @@ impl FailedStep {
                 }
                 None => Err(lossy(&chunk[1])),
             };
-            entries.push(DlqEntry {
+            step.entries.push(DlqEntry {
                 partition,
                 meta,
                 envelope,
             });
         }
-        Ok(Self {
-            done,
-            last,
-            examined,
-            moved,
-            poisoned,
-            entries,
-        })
-    }
-
-    fn next_cursor(&self, partition: u16, partitions: u16) -> Option<DlqCursor> {
-        if self.done {
-            (partition + 1 < partitions).then(|| DlqCursor {
-                partition: partition + 1,
-                after: String::new(),
-            })
-        } else {
-            Some(DlqCursor {
-                partition,
-                after: self.last.clone(),
-            })
-        }
+        Ok(step)
     }
 }
 
@@ -1014,17 +1030,7 @@ impl Store for RedisStore {
         };
         if !filter.has_field_filters() {
             // Every partition's count in one round trip.
-            let (min, max) = filter.key_range();
-            let lower = if min.is_empty() {
-                "-".to_owned()
-            } else {
-                format!("[{min}")
-            };
-            let upper = if filter.failed_before_ms.is_some() {
-                format!("({max}")
-            } else {
-                "+".to_owned()
-            };
+            let (lower, upper) = DlqCursor::start().lex_bounds(filter);
             let mut pipe = ::redis::pipe();
             for p in 0..self.partitions() {
                 pipe.cmd("ZLEXCOUNT")
@@ -1039,28 +1045,13 @@ impl Store for RedisStore {
             return Ok(counts.into_iter().sum());
         }
         let mut total = 0u64;
-        for p in 0..self.partitions() {
-            let mut after = String::new();
-            loop {
-                let step = self
-                    .failed_step(
-                        queue,
-                        p,
-                        set,
-                        "count",
-                        filter,
-                        &after,
-                        usize::MAX >> 1,
-                        ReplayOptions::default(),
-                        None,
-                    )
-                    .await?;
-                total += step.moved as u64;
-                if step.done {
-                    break;
-                }
-                after = step.last;
-            }
+        let mut from = Some(DlqCursor::start());
+        while let Some(cursor) = from {
+            let step = self
+                .failed_step(queue, set, &Step::new("count", filter, &cursor))
+                .await?;
+            total += step.moved as u64;
+            from = next_after_step(&cursor, step.done, step.last, self.partitions());
         }
         Ok(total)
     }
@@ -1074,27 +1065,14 @@ impl Store for RedisStore {
         limit: usize,
     ) -> StoreResult<DlqPage> {
         check_step(limit)?;
-        page_across_partitions(
-            self.partitions(),
-            cursor,
-            limit,
-            |partition, after, want| async move {
-                let step = self
-                    .failed_step(
-                        queue,
-                        partition,
-                        set,
-                        "page",
-                        filter,
-                        &after,
-                        want,
-                        ReplayOptions::default(),
-                        None,
-                    )
-                    .await?;
-                Ok((step.entries, step.done, step.last))
-            },
-        )
+        page_across_partitions(self.partitions(), cursor, limit, |from, want| async move {
+            let args = Step {
+                max_hits: want,
+                ..Step::new("page", filter, &from)
+            };
+            let step = self.failed_step(queue, set, &args).await?;
+            Ok((step.entries, step.done, step.last))
+        })
         .await
     }
 
@@ -1109,25 +1087,50 @@ impl Store for RedisStore {
         if ids.is_empty() {
             return Ok(found);
         }
+        let filter = DlqFilter::default();
         for partition in 0..self.partitions() {
-            let step = self
-                .failed_step(
-                    queue,
-                    partition,
-                    set,
-                    "page",
-                    &DlqFilter::default(),
-                    "",
-                    ids.len(),
-                    ReplayOptions::default(),
-                    Some(ids),
-                )
-                .await?;
+            let from = DlqCursor::start().at(partition, String::new());
+            let args = Step {
+                max_hits: ids.len(),
+                ids: Some(ids),
+                ..Step::new("page", &filter, &from)
+            };
+            let step = self.failed_step(queue, set, &args).await?;
             found.extend(step.entries);
         }
         found.sort_by_key(|e| ids.iter().position(|id| *id == e.meta.id));
         found.dedup_by(|a, b| a.meta.id == b.meta.id);
         Ok(found)
+    }
+
+    async fn failed_groups(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        bucket_ms: i64,
+        cursor: &DlqCursor,
+    ) -> StoreResult<GroupStep> {
+        if bucket_ms <= 0 {
+            return Err(StoreError::Invalid(format!(
+                "a group bucket of {bucket_ms} ms makes no groups"
+            )));
+        }
+        if cursor.partition >= self.partitions() {
+            return Ok(GroupStep::default());
+        }
+        let args = Step {
+            max_hits: GROUP_SCAN_BUDGET,
+            budget: GROUP_SCAN_BUDGET,
+            bucket_ms,
+            ..Step::new("groups", filter, cursor)
+        };
+        let step = self.failed_step(queue, set, &args).await?;
+        Ok(GroupStep {
+            groups: step.groups,
+            examined: step.examined as u64,
+            next: next_after_step(cursor, step.done, step.last, self.partitions()),
+        })
     }
 
     async fn replay(

@@ -14,7 +14,7 @@ use crate::actions::{
 };
 use crate::model::mutt::{MuttDlqName, MuttEntry};
 use crate::model::{Flag, Profile, QueueName, ShedMode, Threshold, sanitize};
-use crate::sources::{DlqQuery, Freshness, Snapshot};
+use crate::sources::{DlqGroupsView, DlqQuery, DlqSort, Freshness, Snapshot};
 use crate::store::mutt::MuttPageQuery;
 use crate::store::{DlqCursor, DlqFilter, FailedSet};
 
@@ -195,9 +195,12 @@ pub struct DlqBrowser {
     pub queue: QueueName,
     pub set: FailedSet,
     pub filter_text: String,
+    /// The filter the store applies, free words included (its text search).
     pub filter: DlqFilter,
-    /// Free words of the filter, matched client-side on the page (id, message, tenant).
+    /// Free words of the filter in lowercase, matched on the page of MUTT's lists (which the
+    /// store cannot search).
     pub needle: Option<String>,
+    pub sort: DlqSort,
     /// Cursors of the pages before the current one, to page back.
     pub pages: Vec<DlqCursor>,
     pub cursor: DlqCursor,
@@ -215,8 +218,9 @@ impl DlqBrowser {
             filter_text: String::new(),
             filter: DlqFilter::default(),
             needle: None,
+            sort: DlqSort::default(),
             pages: Vec::new(),
-            cursor: DlqCursor::start(),
+            cursor: DlqSort::default().start(),
             marks: BTreeSet::new(),
             last_mark: None,
             grouped: false,
@@ -231,6 +235,7 @@ impl DlqBrowser {
             filter: self.filter.clone(),
             cursor: self.cursor.clone(),
             limit: self.page_size,
+            grouped: self.grouped,
         }
     }
 
@@ -640,6 +645,7 @@ impl App {
                 self.mutt.last_mark = None;
                 Vec::new()
             }
+            Command::Inspect if self.grouping() => self.filter_to_group(),
             Command::Inspect => {
                 if self.selected_entry().is_some() || self.selected_mutt_entry().is_some() {
                     self.overlay = Some(Overlay::Inspector { scroll: 0 });
@@ -691,7 +697,7 @@ impl App {
                 None => Vec::new(),
             },
             Command::NextPage => {
-                let next = self.snapshot.dlq_page.as_ref().and_then(|p| p.next.clone());
+                let next = self.dlq_page().and_then(|p| p.next.clone());
                 if let Some(next) = next {
                     let current = std::mem::replace(&mut self.dlq.cursor, next);
                     self.dlq.pages.push(current);
@@ -710,9 +716,36 @@ impl App {
                 }
                 None => Vec::new(),
             },
+            Command::ToggleGrouping if self.is_mutt() => {
+                self.toast("MUTT's entries carry no error class to group by", false);
+                Vec::new()
+            }
             Command::ToggleGrouping => {
                 self.dlq.grouped = !self.dlq.grouped;
+                self.rows[View::Dlq.index()] = 0;
+                self.browse()
+            }
+            Command::CycleQueue if self.is_mutt() => self.run(Command::ToggleDead),
+            Command::CycleQueue => {
+                let queues: Vec<QueueName> = self.snapshot.store.as_ref().map_or_else(
+                    || vec![QueueName::ingest(), QueueName::delivery()],
+                    |s| s.queues.iter().map(|q| q.stats.queue.clone()).collect(),
+                );
+                let at = queues.iter().position(|q| *q == self.dlq.queue);
+                let next = at.map_or(0, |at| (at + 1) % queues.len().max(1));
+                match queues.get(next).cloned() {
+                    Some(queue) => self.browse_queue(queue, self.dlq.set),
+                    None => Vec::new(),
+                }
+            }
+            Command::CycleSort if self.is_mutt() => {
+                self.toast("MUTT's lists are shown newest first", false);
                 Vec::new()
+            }
+            Command::CycleSort => {
+                self.dlq.sort = self.dlq.sort.next();
+                self.reset_pages();
+                self.browse()
             }
             Command::ToggleDead => {
                 self.dlq.set = match self.dlq.set {
@@ -771,6 +804,18 @@ impl App {
         }
     }
 
+    /// Browse `queue`'s DLQ or dead list (the filter and sort stay).
+    pub fn browse_queue(&mut self, queue: QueueName, set: FailedSet) -> Vec<Effect> {
+        self.dlq.queue = queue;
+        self.dlq.set = set;
+        self.reset_pages();
+        if self.view == View::Dlq {
+            self.browse()
+        } else {
+            self.show(View::Dlq)
+        }
+    }
+
     fn browse(&self) -> Vec<Effect> {
         if self.is_mutt() {
             vec![Effect::BrowseMutt(Some(self.mutt.query()))]
@@ -784,7 +829,7 @@ impl App {
         self.mutt.marks.clear();
         self.mutt.last_mark = None;
         self.dlq.pages.clear();
-        self.dlq.cursor = DlqCursor::start();
+        self.dlq.cursor = self.dlq.sort.start();
         self.dlq.marks.clear();
         self.dlq.last_mark = None;
         self.rows[View::Dlq.index()] = 0;
@@ -807,6 +852,7 @@ impl App {
         match self.view {
             View::Overview => 0,
             View::Queues => store.map_or(0, |s| s.queues.len()),
+            View::Dlq if self.grouping() => self.visible_groups().map_or(0, |g| g.groups.len()),
             View::Dlq => self.visible_entries().len(),
             View::Breakers => store.map_or(0, |s| s.breakers.len()),
             View::Overrides => store.map_or(0, |s| s.overrides.len()),
@@ -837,28 +883,60 @@ impl App {
         Vec::new()
     }
 
-    /// DLQ entries of the page that pass the free-text part of the filter.
+    /// The page read for what the browser asks now; `None` until the poller has read it (a page
+    /// of another queue, list, filter or order is never shown under this one's title).
+    pub fn dlq_page(&self) -> Option<&crate::sources::DlqPageView> {
+        let asked = self.dlq.query();
+        self.snapshot.dlq_page.as_ref().filter(|p| {
+            let q = &p.query;
+            (&q.queue, q.set, &q.filter, &q.cursor, q.limit)
+                == (
+                    &asked.queue,
+                    asked.set,
+                    &asked.filter,
+                    &asked.cursor,
+                    asked.limit,
+                )
+        })
+    }
+
+    /// DLQ entries of the page in the browser's order (the store applied the whole filter).
     pub fn visible_entries(&self) -> Vec<&crate::model::DlqEntry> {
-        let Some(page) = self.snapshot.dlq_page.as_ref() else {
+        let Some(page) = self.dlq_page() else {
             return Vec::new();
         };
-        page.entries
-            .iter()
-            .filter(|e| {
-                self.dlq.needle.as_deref().is_none_or(|needle| {
-                    let m = &e.meta;
-                    [
-                        &m.id.0,
-                        &m.error_message,
-                        &m.tenant,
-                        &m.error_class,
-                        &m.channel,
-                    ]
-                    .iter()
-                    .any(|field| field.to_lowercase().contains(needle))
-                })
-            })
-            .collect()
+        let mut entries: Vec<_> = page.entries.iter().collect();
+        self.dlq.sort.arrange(&mut entries);
+        entries
+    }
+
+    /// The browser shows groups instead of entries.
+    pub fn grouping(&self) -> bool {
+        self.view == View::Dlq && self.dlq.grouped && !self.is_mutt()
+    }
+
+    /// The store's counts by error class × time bucket of the whole filtered set.
+    pub fn visible_groups(&self) -> Option<&DlqGroupsView> {
+        self.dlq_page()?.groups.as_ref()
+    }
+
+    /// Enter on a group: filter to its error class and time bucket, and list its entries.
+    fn filter_to_group(&mut self) -> Vec<Effect> {
+        let Some((group, bucket_ms)) = self
+            .visible_groups()
+            .and_then(|v| Some((v.groups.get(self.row())?.clone(), v.bucket_ms)))
+        else {
+            self.toast("no group selected", false);
+            return Vec::new();
+        };
+        let filter = DlqFilter {
+            error_class: Some(group.error_class),
+            failed_at_or_after_ms: Some(group.bucket_ms),
+            failed_before_ms: Some(group.bucket_ms.saturating_add(bucket_ms)),
+            ..self.dlq.filter.clone()
+        };
+        self.dlq.grouped = false;
+        self.apply_filter(command::filter_text(&filter))
     }
 
     /// MUTT DLQ entries of the page that pass the free-text filter.
@@ -907,24 +985,37 @@ impl App {
         self.move_row(1)
     }
 
+    /// The MUTT entries a browser scope names: the marks (or, outside the browser, the whole
+    /// list); `Err` for a filter MUTT's entries cannot be selected by.
+    fn mutt_scope(&self, scope: &Scope) -> Result<MuttScope, String> {
+        let in_browser = self.view == View::Dlq;
+        match scope {
+            Scope::Filter(f)
+                if f.error_class.is_some()
+                    || f.stage.is_some()
+                    || f.tenant.is_some()
+                    || f.channel.is_some() =>
+            {
+                Err("MUTT's DLQ entries carry no error class, stage, tenant or channel to filter by: mark entries instead".to_owned())
+            }
+            Scope::Filter(f)
+                if in_browser
+                    && self.mutt.marks.is_empty()
+                    && (f.failed_at_or_after_ms.is_some()
+                        || f.failed_before_ms.is_some()
+                        || f.text.is_some()) =>
+            {
+                Err("MUTT's DLQ entries carry no failure time, and words only filter the page: mark entries instead".to_owned())
+            }
+            _ if in_browser => Ok(self.mutt.scope()),
+            _ => Ok(MuttScope::All),
+        }
+    }
+
     /// An action in MUTT's terms: the same proposal, on MUTT's lists, settings and breakers
     /// (`Err` when MUTT has nothing like it).
     fn mutt_form(&self, action: Action) -> Result<Action, String> {
-        let in_browser = self.view == View::Dlq;
-        let scope = |scope: &Scope| -> Result<MuttScope, String> {
-            match scope {
-                Scope::Filter(f)
-                    if f.error_class.is_some()
-                        || f.stage.is_some()
-                        || f.tenant.is_some()
-                        || f.channel.is_some() =>
-                {
-                    Err("MUTT's DLQ entries carry no error class, stage, tenant or channel to filter by: mark entries instead".to_owned())
-                }
-                _ if in_browser => Ok(self.mutt.scope()),
-                _ => Ok(MuttScope::All),
-            }
-        };
+        let scope = |scope: &Scope| self.mutt_scope(scope);
         let dlq = self.mutt.dlq;
         let shed_key = |t: Threshold| match t {
             Threshold::Warn => "alerter_queue_warn_threshold",
@@ -1257,7 +1348,7 @@ impl App {
     }
 
     fn apply_filter(&mut self, text: String) -> Vec<Effect> {
-        match command::parse_filter(&text) {
+        match command::parse_filter(&text, self.now_ms) {
             Ok((filter, needle)) => {
                 self.dlq.filter = filter;
                 self.dlq.needle = needle;
@@ -1470,6 +1561,7 @@ impl App {
             Ok(Parsed::Quit) => vec![Effect::Quit],
             Ok(Parsed::Run(command)) => self.run(command),
             Ok(Parsed::View(view)) => self.show(view),
+            Ok(Parsed::Browse { queue, set }) => self.browse_queue(queue, set),
             Ok(Parsed::Action { action, settings }) => {
                 self.propose_with(action, Origin::Command, settings)
             }

@@ -35,6 +35,11 @@ pub enum Parsed {
     Quit,
     Run(Command),
     View(View),
+    /// Browse this queue's DLQ or dead list.
+    Browse {
+        queue: QueueName,
+        set: FailedSet,
+    },
     Action {
         action: Action,
         settings: RunSettings,
@@ -54,7 +59,7 @@ pub struct Context {
 pub const VERBS: &[(&str, &str)] = &[
     (
         "replay",
-        "[error=… stage=… tenant=… channel=… queue=… dead] [max=N rate=N/s batch=N]",
+        "[filter as / (error=… since=1h …)] [queue=… dead] [max=N rate=N/s batch=N]",
     ),
     (
         "purge",
@@ -71,10 +76,8 @@ pub const VERBS: &[(&str, &str)] = &[
     ("threshold", "QUEUE warn|shed N|none [reason=…]"),
     ("set", "KEY=VALUE [reason=…]: a dynamic config value"),
     ("unset", "KEY [reason=…]"),
-    (
-        "overview|queues|dlq|breakers|overrides|audit",
-        "switch view",
-    ),
+    ("dlq", "[QUEUE] [dead]: browse a queue's DLQ or dead list"),
+    ("overview|queues|breakers|overrides|audit", "switch view"),
     ("refresh|freeze|help|q", ""),
 ];
 
@@ -95,7 +98,24 @@ pub fn parse(text: &str, context: &Context) -> Result<Parsed, String> {
         "freeze" => Parsed::Run(Command::ToggleFreeze),
         "overview" => Parsed::View(View::Overview),
         "queues" => Parsed::View(View::Queues),
-        "dlq" => Parsed::View(View::Dlq),
+        "dlq" => {
+            let dead = args.flag("dead");
+            match args.optional_positional() {
+                Some(queue) => Parsed::Browse {
+                    queue: QueueName::new(&queue).map_err(|e| format!("dlq: {e}"))?,
+                    set: if dead {
+                        FailedSet::Dead
+                    } else {
+                        FailedSet::Dlq
+                    },
+                },
+                None if dead => Parsed::Browse {
+                    queue: context.dlq_queue.clone(),
+                    set: FailedSet::Dead,
+                },
+                None => Parsed::View(View::Dlq),
+            }
+        }
         "breakers" => Parsed::View(View::Breakers),
         "overrides" => Parsed::View(View::Overrides),
         "audit" => Parsed::View(View::Audit),
@@ -105,7 +125,7 @@ pub fn parse(text: &str, context: &Context) -> Result<Parsed, String> {
                 None => context.dlq_queue.clone(),
             };
             let dead = args.flag("dead");
-            let filter = filter_from(&mut args);
+            let filter = filter_from(&mut args, context.now_ms)?;
             let scope = match (filter, &context.dlq_scope) {
                 (Some(filter), _) => Scope::Filter(filter),
                 (None, Some(scope)) => scope.clone(),
@@ -247,30 +267,91 @@ pub fn parse(text: &str, context: &Context) -> Result<Parsed, String> {
     Ok(parsed)
 }
 
-/// A `/` filter: `error=… stage=… tenant=… channel=…` go to the store; other words match the
-/// page's ids, messages and tenants.
-pub fn parse_filter(text: &str) -> Result<(DlqFilter, Option<String>), String> {
+/// A `/` filter: `error=… stage=… tenant=… channel=… since=… until=…` and free words, all
+/// applied by the store (the words are its text search). Returns the filter and the words in
+/// lowercase (MUTT's entries, which the store cannot search, match them on the page).
+pub fn parse_filter(text: &str, now_ms: i64) -> Result<(DlqFilter, Option<String>), String> {
     let mut args = Args::new(&split(text)?)?;
-    let filter = filter_from(&mut args).unwrap_or_default();
+    let mut filter = filter_from(&mut args, now_ms)?.unwrap_or_default();
     if let Some((key, _)) = args.pairs.first() {
         return Err(format!(
-            "filter: {key:?} is not error, stage, tenant or channel"
+            "filter: {key:?} is not error, stage, tenant, channel, since or until"
         ));
     }
-    let needle = (!args.words.is_empty()).then(|| args.words.join(" ").to_lowercase());
+    let words = (!args.words.is_empty()).then(|| args.words.join(" "));
+    let needle = words.as_deref().map(str::to_lowercase);
+    filter.text = words;
     Ok((filter, needle))
 }
 
-fn filter_from(args: &mut Args) -> Option<DlqFilter> {
+/// A filter as `/` reads it back (times in RFC 3339, values with spaces quoted).
+pub fn filter_text(filter: &DlqFilter) -> String {
+    let quote = |v: &str| {
+        if v.contains(char::is_whitespace) {
+            format!("\"{v}\"")
+        } else {
+            v.to_owned()
+        }
+    };
+    let mut parts = Vec::new();
+    for (name, value) in [
+        ("error", &filter.error_class),
+        ("stage", &filter.stage),
+        ("tenant", &filter.tenant),
+        ("channel", &filter.channel),
+    ] {
+        if let Some(value) = value {
+            parts.push(format!("{name}={}", quote(value)));
+        }
+    }
+    for (name, at) in [
+        ("since", filter.failed_at_or_after_ms),
+        ("until", filter.failed_before_ms),
+    ] {
+        if let Some(at) = at {
+            parts.push(format!(
+                "{name}={}",
+                crate::model::time::format_rfc3339_ms(at)
+            ));
+        }
+    }
+    if let Some(text) = filter.text.as_deref() {
+        parts.push(text.to_owned());
+    }
+    parts.join(" ")
+}
+
+/// The filter fields of a command line; `None` when none is given.
+fn filter_from(args: &mut Args, now_ms: i64) -> Result<Option<DlqFilter>, String> {
     let filter = DlqFilter {
         error_class: args.take("error"),
         stage: args.take("stage"),
         tenant: args.take("tenant"),
         channel: args.take("channel"),
-        failed_at_or_after_ms: None,
-        failed_before_ms: None,
+        failed_at_or_after_ms: args
+            .take("since")
+            .map(|t| point_in_time("since", &t, now_ms))
+            .transpose()?,
+        failed_before_ms: args
+            .take("until")
+            .map(|t| point_in_time("until", &t, now_ms))
+            .transpose()?,
+        text: None,
     };
-    (filter != DlqFilter::default()).then_some(filter)
+    Ok((filter != DlqFilter::default()).then_some(filter))
+}
+
+/// `since=`/`until=`: an age back from now (`90s`, `15m`, `2h`, `1d`) or an RFC 3339 time.
+pub fn point_in_time(name: &str, text: &str, now_ms: i64) -> Result<i64, String> {
+    duration_ms(text)
+        .map(|ms| now_ms.saturating_sub(ms))
+        .or_else(|| crate::model::time::parse_rfc3339_ms(text))
+        .ok_or_else(|| {
+            format!(
+                "{name}={}: write an age (90s, 15m, 2h, 1d) or a time (2026-11-30T14:00:00Z)",
+                sanitize(text)
+            )
+        })
 }
 
 fn settings(args: &mut Args) -> Result<RunSettings, String> {
@@ -472,9 +553,20 @@ mod tests {
 
     #[test]
     fn filters_split_into_store_fields_and_words() {
-        let (filter, needle) = parse_filter("error=timeout db-1 Disk").unwrap();
+        let (filter, needle) = parse_filter("error=timeout db-1 Disk", 0).unwrap();
         assert_eq!(filter.error_class.as_deref(), Some("timeout"));
+        assert_eq!(filter.text.as_deref(), Some("db-1 Disk"));
         assert_eq!(needle.as_deref(), Some("db-1 disk"));
-        assert!(parse_filter("colour=red").is_err());
+        assert!(parse_filter("colour=red", 0).is_err());
+    }
+
+    #[test]
+    fn since_and_until_take_ages_or_times() {
+        let now = 1_796_047_320_000;
+        let (filter, _) = parse_filter("since=1h until=2026-11-30T14:00:00Z", now).unwrap();
+        assert_eq!(filter.failed_at_or_after_ms, Some(now - 3_600_000));
+        assert_eq!(filter.failed_before_ms, Some(1_796_047_200_000));
+        let error = parse_filter("since=yesterday", now).unwrap_err();
+        assert!(error.contains("since=yesterday"), "{error}");
     }
 }

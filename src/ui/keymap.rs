@@ -54,7 +54,7 @@ commands! {
     Help => "help", Everywhere, false, "show this help", ["?"];
     Back => "back", Everywhere, false, "close, clear the filter, go back", ["esc"];
     CommandLine => "command-line", Everywhere, false, "type a command (:replay error=timeout max=500 rate=50/s)", [":"];
-    Filter => "filter", Dlq, false, "filter the DLQ (error=… stage=… tenant=… channel=… text)", ["/"];
+    Filter => "filter", Dlq, false, "filter (error= channel= since=1h …; words: store search)", ["/"];
     Refresh => "refresh", Everywhere, false, "read the store now", ["ctrl-r"];
     ToggleFreeze => "toggle-freeze", Everywhere, false, "freeze the display (reads go on)", ["f"];
     ViewOverview => "view-overview", Everywhere, false, "overview", ["1"];
@@ -82,12 +82,14 @@ commands! {
     Mark => "mark", Dlq, false, "mark the row", ["space"];
     MarkRange => "mark-range", Dlq, false, "mark from the last mark to here", ["V"];
     ClearMarks => "clear-marks", Dlq, false, "clear marks", ["ctrl-\\"];
-    Inspect => "inspect", Dlq, false, "inspect the entry (pretty, redacted JSON)", ["enter"];
+    Inspect => "inspect", Dlq, false, "inspect the entry, or list the selected group", ["enter"];
     Copy => "copy", Dlq, false, "copy the entry's id, or its JSON in the inspector (OSC52)", ["y"];
     NextPage => "next-page", Dlq, false, "next page", ["n", "]"];
     PrevPage => "prev-page", Dlq, false, "previous page", ["p", "["];
-    ToggleGrouping => "toggle-grouping", Dlq, false, "group by error class × time", ["v"];
+    ToggleGrouping => "toggle-grouping", Dlq, false, "group the whole filtered set by error class × 10 min", ["v"];
     ToggleDead => "toggle-dead", Dlq, false, "browse the dead list instead of the DLQ", ["w"];
+    CycleQueue => "cycle-queue", Dlq, false, "browse the next queue's DLQ (ingest, delivery, …)", ["Q"];
+    CycleSort => "cycle-sort", Dlq, false, "order: newest → oldest → most attempts (in the page)", ["O"];
     Purge => "purge", Dlq, true, "delete marked rows or the filter's entries for good", ["D"];
     MoveToDead => "move-to-dead", Dlq, true, "give up on marked rows or the filter's entries", ["b"];
     ForceOpen => "force-open", Breakers, true, "hold the breaker open for 15 minutes", ["o"];

@@ -180,6 +180,19 @@ impl Store for CountingStore {
         self.count(false);
         self.inner.failed_entries(queue, set, ids).await
     }
+    async fn failed_groups(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        bucket_ms: i64,
+        cursor: &DlqCursor,
+    ) -> StoreResult<ward::store::GroupStep> {
+        self.count(false);
+        self.inner
+            .failed_groups(queue, set, filter, bucket_ms, cursor)
+            .await
+    }
     async fn replay(
         &self,
         queue: &QueueName,

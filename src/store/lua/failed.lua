@@ -1,11 +1,13 @@
 -- Read or move DLQ/dead entries of one partition in one bounded step.
 -- KEYS: set (dlq or dead), meta, queue, dead, bodies (stored as '<attempts>:<replays>:<json>')
--- ARGV: op ('page' | 'count' | 'replay' | 'purge' | 'bury'), lower, upper (ZRANGEBYLEX bounds),
---       max hits, scan budget, class, stage, tenant, channel ('' = any, else the needle
---       '"field":"value"' the metadata JSON must contain),
---       max replays, reset attempts ('1'/'0'), from dlq ('1'/'0'), scope ('ids' | 'filter'),
---       then the ids
--- Returns {done, last key examined, examined, moved, poisoned, page entries (meta, stored body)...}
+-- ARGV: op ('page' | 'count' | 'groups' | 'replay' | 'purge' | 'bury'), start, stop
+--       (ZRANGEBYLEX bounds in the scan's direction), max hits, scan budget, class, stage,
+--       tenant, channel ('' = any, else the needle '"field":"value"' the metadata JSON must
+--       contain), max replays, reset attempts ('1'/'0'), from dlq ('1'/'0'),
+--       scope ('ids' | 'filter'), search text (ASCII lowercase, '' = none), the same text
+--       JSON-escaped, direction ('asc' | 'desc'), bucket ms (groups), then the ids
+-- Returns {done, last key examined, examined, moved, poisoned, then the page entries (meta,
+-- stored body)... or the groups (class, bucket start, count)...}
 local op, lower, upper = ARGV[1], ARGV[2], ARGV[3]
 local max_hits, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local class, stage, tenant, channel = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
@@ -16,6 +18,10 @@ for _, needle in ipairs({class, stage, tenant, channel}) do
 end
 local fields = #needles > 0
 local by_ids = ARGV[13] == 'ids'
+local text, text_json = ARGV[14], ARGV[15]
+local desc = ARGV[16] == 'desc'
+local searching = text ~= ''
+local first_id = 18
 
 local function id_of(key)
   local sep = string.find(key, ':', 1, true)
@@ -23,13 +29,44 @@ local function id_of(key)
   return key
 end
 
-local function matches(raw)
+local function has_text(s)
+  return type(s) == 'string' and string.find(string.lower(s), text, 1, true) ~= nil
+end
+
+-- The search (store::text_matches): metadata fields, then the alert's label and annotation
+-- values and severity. The escaped text inside the lowercased JSON is a necessary condition
+-- (JSON escaping maps each character on its own), so most entries are never decoded.
+local function text_hit(raw, body)
+  if string.find(string.lower(raw), text_json, 1, true) then
+    local ok, m = pcall(cjson.decode, raw)
+    if ok and type(m) == 'table' and (has_text(m.id) or has_text(m.error_class)
+        or has_text(m.error_message) or has_text(m.tenant) or has_text(m.channel)) then
+      return true
+    end
+  end
+  if not body or not string.find(string.lower(body), text_json, 1, true) then return false end
+  local _, _, at = string.find(body, '^%d+:%d+:()')
+  local ok, e = pcall(cjson.decode, at and string.sub(body, at) or body)
+  if not ok or type(e) ~= 'table' or type(e.payload) ~= 'table' then return false end
+  local a = e.payload
+  if type(a.alert) == 'table' then a = a.alert end
+  for _, field in ipairs({'labels', 'annotations'}) do
+    if type(a[field]) == 'table' then
+      for _, v in pairs(a[field]) do
+        if has_text(v) then return true end
+      end
+    end
+  end
+  return has_text(a.severity)
+end
+
+local function matches(raw, body)
   if not raw then return false end
-  if not fields then return true end
   -- Plain substring tests of '"field":<json value>' (see field_needle): no JSON decoding.
   for _, needle in ipairs(needles) do
     if not string.find(raw, needle, 1, true) then return false end
   end
+  if searching then return text_hit(raw, body) end
   return true
 end
 
@@ -42,7 +79,7 @@ local function hit(id, key, raw)
 end
 if by_ids then
   local wanted, seen = {}, {}
-  for i = 14, #ARGV do
+  for i = first_id, #ARGV do
     examined = examined + 1
     if not seen[ARGV[i]] then seen[ARGV[i]] = true; wanted[#wanted + 1] = ARGV[i] end
   end
@@ -62,8 +99,12 @@ if by_ids then
     -- Only entries still in this set (an id listed twice, or already moved, is not moved again).
     if #found_keys > 0 then
       local scores = redis.call('ZMSCORE', KEYS[1], unpack(found_keys))
+      local bodies = {}
+      if searching then bodies = redis.call('HMGET', KEYS[5], unpack(found_ids)) end
       for n = 1, #found_keys do
-        if scores[n] and #ids < max_hits then hit(found_ids[n], found_keys[n], found_raws[n]) end
+        if scores[n] and #ids < max_hits and (not searching or matches(found_raws[n], bodies[n] or nil)) then
+          hit(found_ids[n], found_keys[n], found_raws[n])
+        end
       end
     end
   end
@@ -71,12 +112,15 @@ if by_ids then
 else
   last = ''
   local cursor, stop = lower, false
+  local range = desc and 'ZREVRANGEBYLEX' or 'ZRANGEBYLEX'
   while not stop do
-    local chunk = redis.call('ZRANGEBYLEX', KEYS[1], cursor, upper, 'LIMIT', 0, 100)
+    local chunk = redis.call(range, KEYS[1], cursor, upper, 'LIMIT', 0, 100)
     if #chunk == 0 then break end
     local chunk_ids = {}
     for n, key in ipairs(chunk) do chunk_ids[n] = id_of(key) end
     local raws = redis.call('HMGET', KEYS[2], unpack(chunk_ids))
+    local bodies = {}
+    if searching then bodies = redis.call('HMGET', KEYS[5], unpack(chunk_ids)) end
     for n, key in ipairs(chunk) do
       if #ids >= max_hits or examined >= budget then
         stop = true; done = 0; break
@@ -84,7 +128,7 @@ else
       examined = examined + 1
       last = key
       local raw = raws[n]
-      if raw and matches(raw) then hit(chunk_ids[n], key, raw) end
+      if raw and matches(raw, bodies[n] or nil) then hit(chunk_ids[n], key, raw) end
     end
     cursor = '(' .. chunk[#chunk]
   end
@@ -102,6 +146,27 @@ if op == 'page' then
   return out
 elseif op == 'count' then
   out[4] = count
+  return out
+elseif op == 'groups' then
+  local bucket = tonumber(ARGV[17])
+  local by_class, classes = {}, {}
+  for n = 1, count do
+    -- The class without decoding the record; one with a quote or backslash is decoded.
+    local class = string.match(metas[n], '"error_class":"([^"\\]*)"')
+    if not class then
+      local ok, m = pcall(cjson.decode, metas[n])
+      class = (ok and type(m) == 'table' and type(m.error_class) == 'string') and m.error_class or ''
+    end
+    local t = tonumber(string.sub(keys[n], 1, 13)) or 0
+    local b = t - t % bucket
+    if not by_class[class] then by_class[class] = {}; classes[#classes + 1] = class end
+    by_class[class][b] = (by_class[class][b] or 0) + 1
+  end
+  for _, class in ipairs(classes) do
+    for b, n in pairs(by_class[class]) do
+      out[#out + 1] = class; out[#out + 1] = b; out[#out + 1] = n
+    end
+  end
   return out
 end
 -- Every hit is in the set (scanned, or checked above, in this same call): remove them all.

@@ -1,67 +1,32 @@
-//! The DLQ browser: one server-side page at a time (oldest first, the order replay takes), a
-//! filter, marks, grouping by error class × time bucket, and an inspector with pretty,
-//! redacted, sanitised JSON.
+//! The DLQ browser: one server-side page at a time of any queue's DLQ or dead list, oldest or
+//! newest first or by attempts within the page, a filter the store applies (fields, times and a
+//! text search), marks, grouping of the whole filtered set by error class × time bucket (counted
+//! by the store), and an inspector with human times, the attempt history and the redacted
+//! payload, wrapped to the width.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Block, Paragraph};
 
 use super::grid::{Grid, GridRow, raw, styled};
 use super::{block, figure};
+use crate::model::time::format_rfc3339_ms;
 use crate::model::{DlqEntry, sanitize};
+use crate::sources::DlqGroupsView;
 use crate::store::FailedSet;
 use crate::ui::app::App;
 use crate::ui::theme::{Item, Theme};
-use crate::ui::widgets::{clock, count, fit};
+use crate::ui::widgets::{age, clock, count, fit, wrap};
 
-/// Time buckets of the grouped view.
-const BUCKET_MS: i64 = 10 * 60 * 1000;
+/// Inner widths from which the table shows tenant, stage and id too.
+const WIDE: u16 = 140;
 
-#[allow(clippy::too_many_lines)] // title, states and table of one view
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let browser = &app.dlq;
-    let page = app.snapshot.dlq_page.as_ref();
-    let set = match browser.set {
-        FailedSet::Dlq => "DLQ",
-        FailedSet::Dead => "dead list",
-    };
-    let total = app
-        .snapshot
-        .store
-        .as_ref()
-        .and_then(|s| s.queue(browser.queue.as_str()))
-        .map(|q| match browser.set {
-            FailedSet::Dlq => q.stats.dlq,
-            FailedSet::Dead => q.stats.dead,
-        });
-    let entries = app.visible_entries();
-    let mut title = format!(" {set} of {} · ", browser.queue);
-    match (page.and_then(|p| p.matching), total) {
-        (Some(matching), Some(total)) if !browser.filter_text.is_empty() => {
-            let _ = write!(title, "{} matching of {} · ", count(matching), count(total));
-        }
-        (_, Some(total)) => {
-            let _ = write!(title, "{} entries · ", count(total));
-        }
-        _ => {}
-    }
-    let _ = write!(
-        title,
-        "page {} shows {} · oldest first ",
-        browser.pages.len() + 1,
-        entries.len()
-    );
-    if !browser.filter_text.is_empty() {
-        let _ = write!(title, "· filter: {} ", fit(&browser.filter_text, 40));
-    }
-    if !browser.marks.is_empty() {
-        let _ = write!(title, "· {} marked ", browser.marks.len());
-    }
-    let block = block(theme, title);
+    let block = block(theme, title(app));
+    let page = app.dlq_page();
     if let Some(error) = page.and_then(|p| p.error.as_deref()) {
         frame.render_widget(
             Paragraph::new(Line::styled(
@@ -82,55 +47,13 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    if browser.grouped {
-        draw_groups(app, theme, frame, area, &entries, block);
+    if app.grouping() {
+        draw_groups(app, theme, frame, area, block);
         return;
     }
-    let header = [
-        "", "failed", "id", "tenant", "error", "channel", "stage", "tries", "message",
-    ];
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Length(8),
-        Constraint::Length(26),
-        Constraint::Length(10),
-        Constraint::Length(12),
-        Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Min(10),
-    ];
-    let empty = entries.is_empty();
-    let error_style = figure(app, theme, Item::Warn);
-    Grid {
-        block,
-        header: &header,
-        header_style: theme.style(Item::TableHeader),
-        widths: &widths,
-        len: entries.len(),
-        selected: Some((app.row_within(entries.len()), theme.style(Item::Selection))),
-    }
-    .render(frame, area, |i| {
-        let m = &entries[i].meta;
-        let marked = browser.marks.contains(&m.id.0);
-        let row = GridRow::new(vec![
-            raw(if marked { "✓" } else { " " }),
-            raw(clock(m.last_failure_ms)),
-            raw(fit(&m.id.0, 26)),
-            raw(fit(&m.tenant, 12)),
-            styled(fit(&m.error_class, 14), error_style),
-            raw(fit(&m.channel, 12)),
-            raw(fit(&m.stage, 9)),
-            raw(format!("{}/{}", m.attempts, m.replays)),
-            raw(fit(&m.error_message, 80)),
-        ]);
-        if marked {
-            row.style(theme.style(Item::Marked))
-        } else {
-            row
-        }
-    });
-    if empty {
+    let entries = app.visible_entries();
+    draw_entries(app, theme, frame, area, block, &entries);
+    if entries.is_empty() {
         let inner = Rect {
             x: area.x + 2,
             y: area.y + 2,
@@ -144,105 +67,375 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
 }
 
-fn draw_groups(
+/// ` DLQ of delivery · 57 entries · page 1 shows 6 · oldest first · filter: … `
+fn title(app: &App) -> String {
+    let browser = &app.dlq;
+    let set = match browser.set {
+        FailedSet::Dlq => "DLQ",
+        FailedSet::Dead => "dead list",
+    };
+    let total = app
+        .snapshot
+        .store
+        .as_ref()
+        .and_then(|s| s.queue(browser.queue.as_str()))
+        .map(|q| match browser.set {
+            FailedSet::Dlq => q.stats.dlq,
+            FailedSet::Dead => q.stats.dead,
+        });
+    let page = app.dlq_page();
+    let mut parts = vec![format!("{set} of {}", browser.queue)];
+    match (page.and_then(|p| p.matching), total) {
+        (Some(matching), Some(total)) if !browser.filter_text.is_empty() => {
+            parts.push(format!("{} matching of {}", count(matching), count(total)));
+        }
+        (_, Some(total)) => parts.push(format!("{} entries", count(total))),
+        _ => {}
+    }
+    if app.grouping() {
+        parts.push("grouped by error class × 10 min (enter lists a group)".to_owned());
+    } else {
+        parts.push(format!(
+            "page {} shows {}",
+            browser.pages.len() + 1,
+            page.map_or(0, |p| p.entries.len())
+        ));
+        parts.push(browser.sort.describe().to_owned());
+    }
+    if !browser.filter_text.is_empty() {
+        let mut filter = format!("filter: {}", fit(&browser.filter_text, 40));
+        if browser.filter.text.is_some() {
+            filter.push_str(" (words searched by the store over the whole set)");
+        }
+        parts.push(filter);
+    }
+    if !browser.marks.is_empty() {
+        parts.push(format!("{} marked", browser.marks.len()));
+    }
+    format!(" {} ", parts.join(" · "))
+}
+
+fn draw_entries(
     app: &App,
     theme: &Theme,
     frame: &mut Frame,
     area: Rect,
+    block: Block<'_>,
     entries: &[&DlqEntry],
-    block: ratatui::widgets::Block<'_>,
 ) {
-    let mut groups: BTreeMap<(String, i64), usize> = BTreeMap::new();
-    for e in entries {
-        let bucket = e.meta.last_failure_ms.div_euclid(BUCKET_MS) * BUCKET_MS;
-        *groups
-            .entry((e.meta.error_class.clone(), bucket))
-            .or_default() += 1;
+    let wide = area.width.saturating_sub(2) >= WIDE;
+    let (header, widths): (&[&str], Vec<Constraint>) = if wide {
+        (
+            &[
+                "",
+                "failed",
+                "alertname",
+                "severity",
+                "error",
+                "channel",
+                "attempts/replays",
+                "tenant",
+                "stage",
+                "id",
+                "message",
+            ],
+            vec![
+                Constraint::Length(1),
+                Constraint::Length(8),
+                Constraint::Length(22),
+                Constraint::Length(8),
+                Constraint::Length(14),
+                Constraint::Length(12),
+                Constraint::Length(16),
+                Constraint::Length(12),
+                Constraint::Length(8),
+                Constraint::Length(26),
+                Constraint::Min(10),
+            ],
+        )
+    } else {
+        (
+            &[
+                "",
+                "failed",
+                "alertname",
+                "severity",
+                "error",
+                "channel",
+                "att/rep",
+                "message",
+            ],
+            vec![
+                Constraint::Length(1),
+                Constraint::Length(8),
+                Constraint::Length(16),
+                Constraint::Length(8),
+                Constraint::Length(10),
+                Constraint::Length(9),
+                Constraint::Length(7),
+                Constraint::Min(10),
+            ],
+        )
+    };
+    let error_style = figure(app, theme, Item::Warn);
+    let marks = &app.dlq.marks;
+    Grid {
+        block,
+        header,
+        header_style: theme.style(Item::TableHeader),
+        widths: &widths,
+        len: entries.len(),
+        selected: Some((app.row_within(entries.len()), theme.style(Item::Selection))),
     }
-    let max = groups.values().copied().max().unwrap_or(1);
-    let groups: Vec<_> = groups.into_iter().collect();
-    let header = ["error class", "from", "entries", ""];
+    .render(frame, area, |i| {
+        let e = entries[i];
+        let m = &e.meta;
+        let glance = e.glance();
+        let marked = marks.contains(&m.id.0);
+        let or_dash = |s: &str, width: usize| {
+            if s.is_empty() {
+                "-".to_owned()
+            } else {
+                fit(s, width)
+            }
+        };
+        let mut cells = vec![
+            raw(if marked { "✓" } else { " " }),
+            raw(clock(m.last_failure_ms)),
+            raw(or_dash(&glance.alertname, if wide { 22 } else { 16 })),
+            raw(or_dash(&glance.severity, 8)),
+            styled(fit(&m.error_class, 14), error_style),
+            raw(fit(&m.channel, 12)),
+            raw(format!("{}/{}", m.attempts, m.replays)),
+        ];
+        if wide {
+            cells.push(raw(fit(&m.tenant, 12)));
+            cells.push(raw(fit(&m.stage, 9)));
+            cells.push(raw(fit(&m.id.0, 26)));
+        }
+        cells.push(raw(fit(&m.error_message, 120)));
+        let row = GridRow::new(cells);
+        if marked {
+            row.style(theme.style(Item::Marked))
+        } else {
+            row
+        }
+    });
+}
+
+/// What the group counts cover, in words: the whole set as of a pass, or so far.
+fn coverage(app: &App, view: Option<&DlqGroupsView>) -> String {
+    let Some(view) = view else {
+        return " the store is counting the whole filtered set… ".to_owned();
+    };
+    let mut note = if view.complete {
+        let at = view.finished_ms.unwrap_or(view.started_ms);
+        format!(
+            " whole filtered set: {} entries in {} groups, counted by the store {} ago ",
+            count(view.counted()),
+            view.groups.len(),
+            age(u64::try_from(app.now_ms.saturating_sub(at)).unwrap_or(0))
+        )
+    } else {
+        format!(
+            " counting the whole filtered set: {} entries examined so far, counts cover only those ",
+            count(view.examined)
+        )
+    };
+    if let Some(error) = view.error.as_deref() {
+        let _ = write!(note, "· last step failed: {} ", fit(error, 40));
+    }
+    note
+}
+
+fn draw_groups(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, block: Block<'_>) {
+    let view = app.visible_groups();
+    let groups = view.map_or(&[][..], |v| v.groups.as_slice());
+    let bucket_ms = view.map_or(crate::store::GROUP_BUCKET_MS, |v| v.bucket_ms);
+    let max = groups.iter().map(|g| g.count).max().unwrap_or(1).max(1);
+    let header = ["error class", "failed from (UTC)", "to", "entries", ""];
     let widths = [
         Constraint::Length(20),
-        Constraint::Length(9),
+        Constraint::Length(17),
+        Constraint::Length(5),
         Constraint::Length(8),
         Constraint::Min(10),
     ];
-    let title_note = Line::styled(
-        format!(
-            " grouped by error × 10 min over the {} entries of this page ",
-            entries.len()
-        ),
-        theme.style(Item::Dim),
-    );
+    let style = if view.is_some_and(|v| v.complete) {
+        theme.style(Item::Dim)
+    } else {
+        theme.style(Item::Warn)
+    };
     let (text, gauge) = (
         figure(app, theme, Item::Text),
         figure(app, theme, Item::Gauge),
     );
     Grid {
-        block: block.title_bottom(title_note),
+        block: block.title_bottom(Line::styled(coverage(app, view), style)),
         header: &header,
         header_style: theme.style(Item::TableHeader),
         widths: &widths,
         len: groups.len(),
-        selected: None,
+        selected: Some((app.row_within(groups.len()), theme.style(Item::Selection))),
     }
     .render(frame, area, |i| {
-        let ((class, bucket), n) = &groups[i];
+        let g = &groups[i];
+        let from = format_rfc3339_ms(g.bucket_ms);
+        let to = format_rfc3339_ms(g.bucket_ms.saturating_add(bucket_ms));
         GridRow::new(vec![
-            raw(fit(class, 20)),
-            raw(clock(*bucket)),
-            styled(n.to_string(), text),
-            styled("█".repeat((n * 30).div_ceil(max)), gauge),
+            raw(fit(&g.error_class, 20)),
+            raw(from[..16].replace('T', " ")),
+            raw(to[11..16].to_owned()),
+            styled(count(g.count), text),
+            styled("█".repeat((g.count * 30).div_ceil(max) as usize), gauge),
         ])
     });
 }
 
-/// Keys whose values are secrets wherever they appear in a payload.
-const SECRET_KEYS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "webhook_url",
-    "auth",
-];
+/// A time as UTC and relative to now: `2026-11-30T14:01:00.000Z (1m ago)`.
+pub fn human_time(ms: i64, now_ms: i64) -> String {
+    let relative = if ms <= now_ms {
+        format!("{} ago", age(u64::try_from(now_ms - ms).unwrap_or(0)))
+    } else {
+        format!("in {}", age(u64::try_from(ms - now_ms).unwrap_or(0)))
+    };
+    format!("{} ({relative})", format_rfc3339_ms(ms))
+}
 
-fn redact(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                let k = key.to_lowercase();
-                if SECRET_KEYS.iter().any(|s| k.contains(s)) {
-                    *v = serde_json::Value::String("***".to_owned());
-                } else {
-                    redact(v);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
-        _ => {}
+/// `label     value`, the value wrapped to `width` under itself.
+fn field(lines: &mut Vec<String>, label: &str, value: &str, width: usize) {
+    const LABEL: usize = 10;
+    let text_width = width.saturating_sub(LABEL).max(10);
+    for (i, line) in wrap(value, text_width).into_iter().enumerate() {
+        let label = if i == 0 { label } else { "" };
+        lines.push(format!("{label:<LABEL$}{line}"));
     }
 }
 
-/// The entry as the inspector shows (and copies) it: metadata and payload as pretty JSON,
-/// secrets redacted, every line sanitised.
-pub fn inspector_text(entry: &DlqEntry) -> String {
-    let mut doc = serde_json::json!({ "meta": entry.meta });
-    match &entry.envelope {
-        Ok(envelope) => {
-            doc["tenant"] = serde_json::Value::String(envelope.tenant.clone());
-            doc["created_at_ms"] = envelope.created_at_ms.into();
-            doc["payload"] = envelope.payload.to_value();
+/// A pre-formatted line (JSON) broken every `width` columns rather than cut.
+fn hard_wrap(line: &str, width: usize, lines: &mut Vec<String>) {
+    use unicode_width::UnicodeWidthChar;
+    let width = width.max(1);
+    let mut current = String::new();
+    let mut used = 0;
+    for c in sanitize(line).chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            lines.push(std::mem::take(&mut current));
+            used = 0;
         }
-        Err(raw) => doc["undecodable"] = serde_json::Value::String(raw.clone()),
+        current.push(c);
+        used += w;
     }
-    redact(&mut doc);
+    lines.push(current);
+}
+
+/// The inspector's lines for `entry` at `width` columns: what failed and when (UTC and
+/// relative), the attempt history, then the payload as pretty JSON with secrets redacted.
+/// Every untrusted string is sanitised, and nothing is cut: long text wraps.
+pub fn inspector_lines(entry: &DlqEntry, now_ms: i64, width: usize) -> Vec<String> {
+    let m = &entry.meta;
+    let glance = entry.glance();
+    let mut lines = Vec::new();
+    field(&mut lines, "id", &m.id.0, width);
+    field(
+        &mut lines,
+        "queue",
+        &format!("{} · partition {}", m.queue, entry.partition),
+        width,
+    );
+    if !glance.alertname.is_empty() || !glance.severity.is_empty() {
+        field(
+            &mut lines,
+            "alert",
+            &format!("{} · {}", glance.alertname, glance.severity),
+            width,
+        );
+    }
+    field(&mut lines, "tenant", &m.tenant, width);
+    field(
+        &mut lines,
+        "failed",
+        &format!(
+            "{} in stage {} on channel {}",
+            human_time(m.last_failure_ms, now_ms),
+            m.stage,
+            if m.channel.is_empty() {
+                "-"
+            } else {
+                &m.channel
+            }
+        ),
+        width,
+    );
+    field(
+        &mut lines,
+        "first",
+        &format!("failure {}", human_time(m.first_failure_ms, now_ms)),
+        width,
+    );
+    if let Ok(envelope) = &entry.envelope {
+        field(
+            &mut lines,
+            "created",
+            &human_time(envelope.created_at_ms, now_ms),
+            width,
+        );
+    }
+    field(
+        &mut lines,
+        "counters",
+        &format!("{} attempts, replayed {} times", m.attempts, m.replays),
+        width,
+    );
+    field(&mut lines, "error", &m.error_class, width);
+    field(&mut lines, "", &m.error_message, width);
+    lines.push(String::new());
+    let history = entry.attempt_history();
+    lines.push(format!(
+        "attempt history ({} recorded of {} attempts; the newest {} are kept)",
+        history.len(),
+        m.attempts,
+        crate::model::ATTEMPT_HISTORY
+    ));
+    for a in &history {
+        let channel = if a.channel.is_empty() {
+            "-"
+        } else {
+            &a.channel
+        };
+        field(
+            &mut lines,
+            &format!("  #{}", a.attempt),
+            &format!(
+                "{} · {channel} · {}",
+                human_time(a.at_ms, now_ms),
+                a.error_class
+            ),
+            width,
+        );
+        field(&mut lines, "", &a.error, width);
+    }
+    lines.push(String::new());
+    lines.push("content (secrets redacted)".to_owned());
+    let mut doc = entry.document();
+    if let Some(map) = doc.as_object_mut() {
+        map.remove("meta");
+        map.remove("attempt_history");
+    }
     let pretty =
         serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("(cannot show: {e})"));
+    for line in pretty.lines() {
+        hard_wrap(line, width, &mut lines);
+    }
+    lines
+}
+
+/// The entry as the inspector copies it: the whole document (metadata, attempt history,
+/// payload) as pretty JSON, secrets redacted, every line sanitised.
+pub fn inspector_text(entry: &DlqEntry) -> String {
+    let pretty = serde_json::to_string_pretty(&entry.document())
+        .unwrap_or_else(|e| format!("(cannot show: {e})"));
     pretty
         .lines()
         .map(|l| sanitize(l).into_owned())

@@ -2,6 +2,8 @@
 //! MUTT keeps nothing (leases, scheduled retries, failure times, operator overrides, worker
 //! totals), a view says so instead of showing 0.
 
+use std::fmt::Write as _;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -249,7 +251,7 @@ pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: R
     let entries = app.visible_mutt_entries();
     let page = app.snapshot.mutt_page.as_ref();
     let total = page.map_or(0, |p| p.total);
-    let title = match page {
+    let mut title = match page {
         Some(p) if p.total == 0 => format!(" {} · empty ", fit(&p.key, 30)),
         Some(p) => format!(
             " {} · {}–{} of {} · {} marked ",
@@ -261,6 +263,14 @@ pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: R
         ),
         None => " reading… ".to_owned(),
     };
+    if let Some(needle) = app.dlq.needle.as_deref() {
+        // MUTT's lists are plain Redis lists: no store-side search.
+        let _ = write!(
+            title,
+            "· search {:?} covers this page only ",
+            fit(needle, 30)
+        );
+    }
     let header = ["", "#", "id", "host", "counters", "message"];
     let widths = [
         Constraint::Length(1),

@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::dlq::inspector_text;
+use super::dlq::inspector_lines;
 use crate::actions::Tier;
 use crate::ui::app::{App, Overlay, Stage};
 use crate::ui::command::VERBS;
@@ -49,10 +49,19 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
             );
         }
         Overlay::Inspector { scroll } => {
+            let area = centered(
+                body,
+                body.width.saturating_sub(6),
+                body.height.saturating_sub(2),
+            );
+            let width = usize::from(area.width.saturating_sub(2));
             let entry = if app.is_mutt() {
                 app.selected_mutt_entry().map(|e| {
                     (
-                        super::mutt::inspector_text(e),
+                        super::mutt::inspector_text(e)
+                            .lines()
+                            .map(|l| fit(l, width))
+                            .collect(),
                         format!(
                             " entry {} · secrets redacted · y copies · esc closes ",
                             e.id
@@ -62,36 +71,34 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
             } else {
                 app.selected_entry().map(|e| {
                     (
-                        inspector_text(e),
-                        format!(" {} · y copies · esc closes ", fit(&e.meta.id.0, 30)),
+                        inspector_lines(e, app.now_ms, width),
+                        format!(
+                            " {} · y copies the JSON · esc closes ",
+                            fit(&e.meta.id.0, 30)
+                        ),
                     )
                 })
             };
-            if let Some((text, title)) = entry {
-                inspector(theme, frame, body, (&text, &title), *scroll);
+            if let Some((lines, title)) = entry {
+                inspector(theme, frame, area, (&lines, &title), *scroll);
             }
         }
     }
 }
 
-/// An entry's text over the body, scrolled.
+/// An entry's lines (sanitised, fitted to the width) in `area`, scrolled.
 fn inspector(
     theme: &Theme,
     frame: &mut Frame,
-    body: Rect,
-    (text, title): (&str, &str),
+    area: Rect,
+    (text, title): (&[String], &str),
     scroll: usize,
 ) {
-    let area = centered(
-        body,
-        body.width.saturating_sub(6),
-        body.height.saturating_sub(2),
-    );
     super::clear(theme, frame, area);
     let lines: Vec<Line> = text
-        .lines()
+        .iter()
         .skip(scroll)
-        .map(|l| Line::raw(fit(l, area.width.saturating_sub(2) as usize)))
+        .map(|l| Line::raw(l.as_str()))
         .collect();
     frame.render_widget(
         Paragraph::new(lines).block(dialog_block(theme, title, false)),
