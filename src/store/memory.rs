@@ -17,7 +17,7 @@ use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
     DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GroupStep, KeySchema,
     Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest,
-    SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch, check_forward,
+    SCAN_BUDGET, Store, StoreResult, Update, check_batch, check_bucket, check_forward,
     check_receipts, check_step, decode_envelope, dlq_meta_for, encode_envelope, is_empty_scope,
     lease_token, next_after_step, page_across_partitions, settle_corrupt, text_matches,
 };
@@ -851,11 +851,7 @@ impl Store for MemoryStore {
         bucket_ms: i64,
         cursor: &DlqCursor,
     ) -> StoreResult<GroupStep> {
-        if bucket_ms <= 0 {
-            return Err(StoreError::Invalid(format!(
-                "a group bucket of {bucket_ms} ms makes no groups"
-            )));
-        }
+        check_bucket(bucket_ms)?;
         let mut state = self.lock();
         let partitions = state.partitions.len() as u16;
         let Some(part) = state.partitions.get_mut(usize::from(cursor.partition)) else {

@@ -804,6 +804,16 @@ pub(crate) fn check_batch(got: usize) -> StoreResult<()> {
     }
 }
 
+/// A grouping's time bucket must be positive, or nothing would group.
+pub(crate) fn check_bucket(bucket_ms: i64) -> StoreResult<()> {
+    if bucket_ms <= 0 {
+        return Err(StoreError::Invalid(format!(
+            "a group bucket of {bucket_ms} ms makes no groups"
+        )));
+    }
+    Ok(())
+}
+
 /// A step that could move or read nothing is a caller's mistake (and would stall a cursor).
 pub(crate) fn check_step(n: usize) -> StoreResult<()> {
     check_batch(n)?;

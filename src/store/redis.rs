@@ -20,9 +20,9 @@ use super::{
     DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GROUP_BUCKET_MS,
     GROUP_SCAN_BUDGET, GroupStep, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
     ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch,
-    check_forward, check_step, decode_envelope, dlq_meta_for, encode_envelope, encode_json,
-    is_empty_scope, lease_token, merge_groups, next_after_step, page_across_partitions,
-    settle_corrupt,
+    check_bucket, check_forward, check_step, decode_envelope, dlq_meta_for, encode_envelope,
+    encode_json, is_empty_scope, lease_token, merge_groups, next_after_step,
+    page_across_partitions, settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
@@ -1111,11 +1111,7 @@ impl Store for RedisStore {
         bucket_ms: i64,
         cursor: &DlqCursor,
     ) -> StoreResult<GroupStep> {
-        if bucket_ms <= 0 {
-            return Err(StoreError::Invalid(format!(
-                "a group bucket of {bucket_ms} ms makes no groups"
-            )));
-        }
+        check_bucket(bucket_ms)?;
         if cursor.partition >= self.partitions() {
             return Ok(GroupStep::default());
         }
