@@ -336,11 +336,13 @@ async fn commands_per_refresh_do_not_grow_with_the_dlq() {
             );
         }
     }
-    // The control read alone is one pipeline whose length depends on the queues only.
+    // The control read alone is one pipeline whose length depends on the queues only; its
+    // scripts (one scheduled-work summary per queue: a ZRANGE, and an HMGET of at most 100
+    // bodies when anything is scheduled) are bounded the same way.
     let control = &costs[0].1;
     assert!(control.iter().all(|c| c == &control[0]), "{control:?}");
     assert_eq!(control[0].round_trips, 1);
-    assert_eq!(control[0].in_scripts, 0);
+    assert!(control[0].in_scripts <= 2 * 2, "{:?}", control[0]);
 }
 
 /// Three partitions: a page walks partitions until it is full, so a small DLQ spread over all
