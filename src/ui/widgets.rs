@@ -113,6 +113,37 @@ pub fn sparkline(points: &[u64], width: usize) -> impl Iterator<Item = &'static 
     }))
 }
 
+/// A sparkline `rows` lines tall (top line first), each column filled in eighths of a line up
+/// to its share of the largest point shown; the smallest point still shows a sliver.
+pub fn sparkline_rows(points: &[u64], width: usize, rows: usize) -> Vec<Vec<&'static str>> {
+    const BARS: [&str; 8] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
+    let rows = rows.max(1);
+    let shown = &points[points.len().saturating_sub(width)..];
+    let max = shown.iter().copied().max().unwrap_or(0);
+    let eighths = rows * 8;
+    let filled: Vec<Option<usize>> = std::iter::repeat_n(None, width.saturating_sub(shown.len()))
+        .chain(shown.iter().map(|&p| {
+            Some(if max == 0 {
+                1
+            } else {
+                1 + ((p as f64 / max as f64) * (eighths - 1) as f64).round() as usize
+            })
+        }))
+        .collect();
+    (0..rows)
+        .map(|row| {
+            let base = (rows - 1 - row) * 8;
+            filled
+                .iter()
+                .map(|f| match f.map(|f| f.saturating_sub(base).min(8)) {
+                    None | Some(0) => " ",
+                    Some(n) => BARS[n - 1],
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Digits and a few signs in a 3×5 block font, for the wall display.
 pub fn big_text(text: &str) -> [String; 5] {
     const GLYPHS: &[(char, [&str; 5])] = &[
@@ -153,6 +184,16 @@ pub fn big_text(text: &str) -> [String; 5] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_taller_sparkline_stacks_eighths_and_one_row_matches_the_flat_one() {
+        let points = [0, 4, 8];
+        let flat: Vec<&str> = sparkline(&points, 4).collect();
+        assert_eq!(sparkline_rows(&points, 4, 1), vec![flat]);
+        let two = sparkline_rows(&points, 3, 2);
+        assert_eq!(two[0], [" ", "▁", "█"], "top row: only what passes half");
+        assert_eq!(two[1], ["▁", "█", "█"], "bottom row: full under the top");
+    }
 
     #[test]
     fn wrap_keeps_every_word_within_the_width() {

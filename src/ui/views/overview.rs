@@ -10,7 +10,7 @@ use super::{block, figure};
 use crate::engine::breaker::BreakerState;
 use crate::ui::app::App;
 use crate::ui::theme::{Item, Theme};
-use crate::ui::widgets::{age, clock, count, percent, rate, sparkline};
+use crate::ui::widgets::{age, clock, count, percent, rate, sparkline_rows};
 
 #[allow(clippy::too_many_lines)] // four panels of one screen
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -183,10 +183,22 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let (x, right) = (rates_inner.x, rates_inner.right());
     let buf = frame.buffer_mut();
     let mut y = rates_inner.y;
+    // Room to spare (a tall terminal, no recent actions) makes the sparklines taller.
+    let rows = usize::from(rates_inner.height.saturating_sub(1) / 4).clamp(1, 4);
     for (label, value, item, points) in series {
-        if y >= rates_inner.bottom() {
+        if y + rows as u16 > rates_inner.bottom() {
             break;
         }
+        let points = &points[points.len().saturating_sub(window)..];
+        let spark_style = figure(app, theme, Item::Sparkline);
+        for line in sparkline_rows(points, spark_width, rows) {
+            for (column, bar) in (x.saturating_add(25)..right).zip(line) {
+                buf[(column, y)].set_symbol(bar).set_style(spark_style);
+            }
+            y += 1;
+        }
+        // The label and value sit on the band's bottom line, beside the bars' base.
+        let y = y - 1;
         let label = format!("{label:<10}");
         let value = format!("{value:>14} ");
         put(buf, x, y, right - x, &label, theme.style(Item::Dim));
@@ -199,12 +211,6 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             &value,
             figure(app, theme, item),
         );
-        let points = &points[points.len().saturating_sub(window)..];
-        let spark_style = figure(app, theme, Item::Sparkline);
-        for (column, bar) in (x.saturating_add(25)..right).zip(sparkline(points, spark_width)) {
-            buf[(column, y)].set_symbol(bar).set_style(spark_style);
-        }
-        y += 1;
     }
     if y < rates_inner.bottom() {
         put(buf, x, y, right - x, &footer, theme.style(Item::Dim));
