@@ -310,8 +310,8 @@ pub fn keys(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
 /// When the demo's screenshots are taken: the hero while traffic flows and Slack is healthy
 /// (before its first failure wave), the rest mid-way through that wave, with the breaker open,
 /// the DLQ growing and the first burst tripping shedding.
-const HERO_AFTER: Duration = Duration::from_secs(7);
-const SCREENSHOT_AFTER: Duration = Duration::from_secs(24);
+const HERO_AFTER: Duration = Duration::from_secs(19);
+const SCREENSHOT_AFTER: Duration = Duration::from_secs(36);
 
 /// `ward demo --screenshots DIR`: the real engine and the real views, drawn off-screen.
 fn screenshots(config: &Config, args: &TuiArgs, dir: &std::path::Path) -> anyhow::Result<()> {

@@ -21,12 +21,14 @@ use crate::telemetry::{EventLog, Metrics};
 
 /// One fault cycle of the flaky Slack sink: healthy, then failing.
 const CYCLE_MS: u64 = 60_000;
-const FAILING_FROM_MS: u64 = 8_000;
-const FAILING_UNTIL_MS: u64 = 30_000;
+const FAILING_FROM_MS: u64 = 20_000;
+const FAILING_UNTIL_MS: u64 = 42_000;
 /// Synthetic alerts per second, and the burst that trips shedding.
 const ALERTS_PER_S: u64 = 40;
 const BURST: usize = 1_500;
 const BURST_EVERY_S: u64 = 45;
+/// When, in its cycle, the burst comes: inside the first failure wave.
+const BURST_AT_S: u64 = 30;
 
 /// A running demo.
 pub struct Demo {
@@ -228,7 +230,7 @@ async fn traffic(address: std::net::SocketAddr, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         n += 1;
-        let burst = n % (ALERTS_PER_S * BURST_EVERY_S) == ALERTS_PER_S * 15;
+        let burst = n % (ALERTS_PER_S * BURST_EVERY_S) == ALERTS_PER_S * BURST_AT_S;
         let count = if burst { BURST } else { 1 };
         let alerts: Vec<serde_json::Value> = (0..count)
             .map(|i| {
