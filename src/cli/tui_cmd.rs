@@ -409,7 +409,7 @@ async fn overlay_shots(runner: &mut Runner) -> Vec<(String, crate::ui::App)> {
         source.freshness = crate::sources::Freshness::Stale;
         source.failing_since_ms = source.last_ok_ms;
         source.consecutive_failures = 4;
-        source.last_error = Some("redis ping: Connection refused (os error 111)".to_owned());
+        source.last_error = Some("no answer within 2s".to_owned());
     }
     stale.on_snapshot(std::sync::Arc::new(snapshot));
     shots.push(("stale".to_owned(), stale));
