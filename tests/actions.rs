@@ -398,15 +398,20 @@ async fn dry_run_changes_nothing_but_is_audited(h: Harness) {
     assert!(audit[0].record.result.starts_with("dry-run"));
 }
 
-/// One worker (router, delivery to a null channel, janitor every 10 ms) on `h`'s store.
-async fn start_worker(h: &Harness, stop: &CancellationToken) -> ward::pipeline::Running {
+/// A worker's parts on `h`'s store: `backends`, alerts routed to `channel`, the janitor every
+/// 10 ms; a test changes what it is about.
+fn worker_parts(
+    h: &Harness,
+    backends: Vec<Arc<dyn ward::delivery::Backend>>,
+    channel: &str,
+) -> PipelineParts {
     let mut workers = WorkerConfig::from_config(&Config::default());
     workers.janitor_interval_ms = 10;
-    let pipeline = Pipeline::new(PipelineParts {
+    PipelineParts {
         store: h.store.clone(),
-        backends: vec![Arc::new(NullBackend::new("null"))],
+        backends,
         routing: RoutingConfig {
-            default_channels: vec!["null".to_owned()],
+            default_channels: vec![channel.to_owned()],
             ..RoutingConfig::default()
         },
         policies: Vec::new(),
@@ -415,9 +420,21 @@ async fn start_worker(h: &Harness, stop: &CancellationToken) -> ward::pipeline::
         workers,
         metrics: Metrics::new(),
         events: EventLog::disabled(),
-    })
-    .unwrap();
-    pipeline.spawn(stop, false).await.unwrap()
+    }
+}
+
+async fn spawn_worker(parts: PipelineParts, stop: &CancellationToken) -> ward::pipeline::Running {
+    Pipeline::new(parts)
+        .unwrap()
+        .spawn(stop, false)
+        .await
+        .unwrap()
+}
+
+/// One worker (router, delivery to a null channel, janitor every 10 ms) on `h`'s store.
+async fn start_worker(h: &Harness, stop: &CancellationToken) -> ward::pipeline::Running {
+    let parts = worker_parts(h, vec![Arc::new(NullBackend::new("null"))], "null");
+    spawn_worker(parts, stop).await
 }
 
 async fn overrides_show_owner_reason_age_and_expiry_and_end_by_themselves(h: Harness) {
@@ -663,24 +680,9 @@ async fn a_test_alert_reports_how_its_delivery_ended(h: Harness) {
     let (ok_server, ok) = slack_answering("slack-ok", 200).await;
     let (bad_server, bad) = slack_answering("slack-bad", 500).await;
     let stop = CancellationToken::new();
-    let mut workers = WorkerConfig::from_config(&Config::default());
-    workers.janitor_interval_ms = 10;
-    let pipeline = Pipeline::new(PipelineParts {
-        store: h.store.clone(),
-        backends: vec![ok, bad, Arc::new(NullBackend::new("stdout"))],
-        routing: RoutingConfig {
-            default_channels: vec!["stdout".to_owned()],
-            ..RoutingConfig::default()
-        },
-        policies: Vec::new(),
-        breaker: BreakerConfig::default(),
-        ingest: IngestConfig::default(),
-        workers,
-        metrics: Metrics::new(),
-        events: EventLog::disabled(),
-    })
-    .unwrap();
-    let running = pipeline.spawn(&stop, false).await.unwrap();
+    let backends: Vec<Arc<dyn ward::delivery::Backend>> =
+        vec![ok, bad, Arc::new(NullBackend::new("stdout"))];
+    let running = spawn_worker(worker_parts(&h, backends, "stdout"), &stop).await;
     let mut operator = actions(h.store.clone(), Policy::writable(), Settings::default());
     operator.channels = vec!["slack-ok".into(), "slack-bad".into()];
     let test_to = |channel: &str| Action::SendTestAlert {
@@ -786,18 +788,13 @@ async fn queues_max_attempts_caps_every_retry_policy(h: Harness) {
     use ward::engine::retry::{Backoff, Jitter, RetryPolicy};
     let (server, bad) = slack_answering("slack-bad", 500).await;
     let stop = CancellationToken::new();
-    let mut workers = WorkerConfig::from_config(&Config::default());
-    workers.max_attempts = 3;
-    workers.scheduler_interval_ms = 10;
-    workers.idle_poll_ms = 5;
-    let pipeline = Pipeline::new(PipelineParts {
-        store: h.store.clone(),
-        backends: vec![bad],
-        routing: RoutingConfig {
-            default_channels: vec!["slack-bad".to_owned()],
-            default_retry_policy: "fast".to_owned(),
-            ..RoutingConfig::default()
-        },
+    let mut parts = worker_parts(&h, vec![bad], "slack-bad");
+    parts.workers.max_attempts = 3;
+    parts.workers.scheduler_interval_ms = 10;
+    parts.workers.idle_poll_ms = 5;
+    "fast".clone_into(&mut parts.routing.default_retry_policy);
+    parts.breaker.minimum_calls = u32::MAX;
+    let parts = PipelineParts {
         policies: vec![RetryPolicy {
             name: "fast".to_owned(),
             backoff: Backoff::Fixed {
@@ -807,17 +804,9 @@ async fn queues_max_attempts_caps_every_retry_policy(h: Harness) {
             max_attempts: 8,
             max_elapsed: None,
         }],
-        breaker: BreakerConfig {
-            minimum_calls: u32::MAX,
-            ..BreakerConfig::default()
-        },
-        ingest: IngestConfig::default(),
-        workers,
-        metrics: Metrics::new(),
-        events: EventLog::disabled(),
-    })
-    .unwrap();
-    let running = pipeline.spawn(&stop, false).await.unwrap();
+        ..parts
+    };
+    let running = spawn_worker(parts, &stop).await;
     let alert = common::alert_envelope("Disk", &[], h.store.now_ms());
     h.store.enqueue(&queue("ingest"), &[alert]).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -24,14 +24,10 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 pub struct LazyStore {
     options: RedisStoreOptions,
-    state: Mutex<Connection>,
-}
-
-#[derive(Default)]
-struct Connection {
-    store: Option<Arc<RedisStore>>,
-    /// The last failed attempt: when, and why.
-    failed: Option<(tokio::time::Instant, String)>,
+    /// Set once connected: every call after that goes straight to it, with no lock.
+    connected: std::sync::OnceLock<Arc<RedisStore>>,
+    /// The last failed attempt (when, and why); held while an attempt runs, so one at a time.
+    failed: Mutex<Option<(tokio::time::Instant, String)>>,
 }
 
 impl std::fmt::Debug for LazyStore {
@@ -47,33 +43,33 @@ impl LazyStore {
     pub fn new(options: RedisStoreOptions, first_error: &StoreError) -> Self {
         Self {
             options,
-            state: Mutex::new(Connection {
-                store: None,
-                failed: Some((tokio::time::Instant::now(), first_error.to_string())),
-            }),
+            connected: std::sync::OnceLock::new(),
+            failed: Mutex::new(Some((tokio::time::Instant::now(), first_error.to_string()))),
         }
     }
 
     /// The connected store, connecting now unless the last attempt was under a second ago.
     async fn store(&self) -> StoreResult<Arc<RedisStore>> {
-        let mut state = self.state.lock().await;
-        if let Some(store) = &state.store {
+        if let Some(store) = self.connected.get() {
             return Ok(store.clone());
         }
-        if let Some((at, why)) = &state.failed
+        let mut failed = self.failed.lock().await;
+        // Another caller may have connected while this one waited for the lock.
+        if let Some(store) = self.connected.get() {
+            return Ok(store.clone());
+        }
+        if let Some((at, why)) = failed.as_ref()
             && at.elapsed() < RETRY_EVERY
         {
             return Err(StoreError::Unreachable(why.clone()));
         }
         match RedisStore::connect(self.options.clone()).await {
             Ok(store) => {
-                let store = Arc::new(store);
-                state.store = Some(store.clone());
-                state.failed = None;
-                Ok(store)
+                *failed = None;
+                Ok(self.connected.get_or_init(|| Arc::new(store)).clone())
             }
             Err(error) => {
-                state.failed = Some((tokio::time::Instant::now(), error.to_string()));
+                *failed = Some((tokio::time::Instant::now(), error.to_string()));
                 Err(error)
             }
         }

@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 
 use super::figure;
-use super::grid::{GridRow, grid, raw, styled};
+use super::grid::{Columns, grid, raw, styled};
 use super::overview::breaker_glyph;
 use crate::engine::breaker::{BreakerState, FailureRate};
 use crate::ui::app::App;
@@ -37,9 +37,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("flips", Constraint::Length(6), wide),
         ("by / why", Constraint::Min(10), wide),
     ];
-    let shown: Vec<bool> = columns.iter().map(|c| c.2).collect();
-    let header: Vec<&str> = columns.iter().filter(|c| c.2).map(|c| c.0).collect();
-    let widths: Vec<Constraint> = columns.iter().filter(|c| c.2).map(|c| c.1).collect();
+    let columns = Columns::new(&columns);
     let title = if store.breakers.is_empty() {
         " Breakers · none yet (a breaker appears with its channel's first delivery) ".to_owned()
     } else {
@@ -49,7 +47,15 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         )
     };
     let text = figure(app, theme, Item::Text);
-    grid(app, theme, title, &header, &widths, store.breakers.len()).render(frame, area, |i| {
+    grid(
+        app,
+        theme,
+        title,
+        &columns.header,
+        &columns.widths,
+        store.breakers.len(),
+    )
+    .render(frame, area, |i| {
         let b = &store.breakers[i];
         let item = match b.state {
             BreakerState::Closed => Item::Ok,
@@ -87,12 +93,6 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             styled(b.transitions.to_string(), text),
             raw(fit(&who, 120)),
         ];
-        GridRow::new(
-            cells
-                .into_iter()
-                .zip(&shown)
-                .filter_map(|(cell, shown)| shown.then_some(cell))
-                .collect(),
-        )
+        columns.row(cells)
     });
 }

@@ -238,6 +238,36 @@ fn next_ascii_pair(bytes: &[u8], from: usize) -> usize {
         .unwrap_or(bytes.len())
 }
 
+/// The columns a table shows at its width: each is (header, width, shown); rows are built
+/// with every cell and keep those of the shown columns.
+pub struct Columns<'a> {
+    pub header: Vec<&'a str>,
+    pub widths: Vec<Constraint>,
+    shown: Vec<bool>,
+}
+
+impl<'a> Columns<'a> {
+    pub fn new(specs: &[(&'a str, Constraint, bool)]) -> Self {
+        let visible = || specs.iter().filter(|c| c.2);
+        Self {
+            header: visible().map(|c| c.0).collect(),
+            widths: visible().map(|c| c.1).collect(),
+            shown: specs.iter().map(|c| c.2).collect(),
+        }
+    }
+
+    /// A row of the shown columns' cells, from one cell per column spec.
+    pub fn row<'r>(&self, cells: Vec<GridCell<'r>>) -> GridRow<'r> {
+        GridRow::new(
+            cells
+                .into_iter()
+                .zip(&self.shown)
+                .filter_map(|(cell, shown)| shown.then_some(cell))
+                .collect(),
+        )
+    }
+}
+
 /// A table of the current view: the theme's header and selection, the app's selected row.
 pub fn grid<'a>(
     app: &App,

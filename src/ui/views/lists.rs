@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 
 use super::figure;
-use super::grid::{GridRow, grid, raw, styled};
+use super::grid::{Columns, GridRow, grid, raw, styled};
 use crate::ui::app::App;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, clock, count, fit};
@@ -28,13 +28,8 @@ pub fn queues(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("DLQ", 7, true),
         ("dead", 6, true),
     ];
-    let shown: Vec<bool> = columns.iter().map(|c| c.2).collect();
-    let header: Vec<&str> = columns.iter().filter(|c| c.2).map(|c| c.0).collect();
-    let widths: Vec<Constraint> = columns
-        .iter()
-        .filter(|c| c.2)
-        .map(|c| Constraint::Length(c.1))
-        .collect();
+    let columns =
+        Columns::new(&columns.map(|(name, width, shown)| (name, Constraint::Length(width), shown)));
     let title = format!(" Queues · shedding {} ", store.shedding.as_str());
     let text = figure(app, theme, Item::Text);
     let [top, bottom] = Layout::vertical([
@@ -42,7 +37,15 @@ pub fn queues(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Constraint::Min(3),
     ])
     .areas(area);
-    grid(app, theme, title, &header, &widths, store.queues.len()).render(frame, top, |i| {
+    grid(
+        app,
+        theme,
+        title,
+        &columns.header,
+        &columns.widths,
+        store.queues.len(),
+    )
+    .render(frame, top, |i| {
         let q = &store.queues[i];
         let s = &q.stats;
         let (state, item) = if q.over_shed {
@@ -66,13 +69,7 @@ pub fn queues(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             styled(count(s.dlq), text),
             styled(count(s.dead), text),
         ];
-        GridRow::new(
-            cells
-                .into_iter()
-                .zip(&shown)
-                .filter_map(|(cell, shown)| shown.then_some(cell))
-                .collect(),
-        )
+        columns.row(cells)
     });
     scheduled_by_channel(app, theme, frame, bottom, store);
 }
@@ -228,10 +225,16 @@ pub fn audit_rows(
         ),
         ("took", Constraint::Length(6), wide),
     ];
-    let shown: Vec<bool> = columns.iter().map(|c| c.2).collect();
-    let header: Vec<&str> = columns.iter().filter(|c| c.2).map(|c| c.0).collect();
-    let widths: Vec<Constraint> = columns.iter().filter(|c| c.2).map(|c| c.1).collect();
-    grid(app, theme, title, &header, &widths, audit.len()).render(frame, area, |i| {
+    let columns = Columns::new(&columns);
+    grid(
+        app,
+        theme,
+        title,
+        &columns.header,
+        &columns.widths,
+        audit.len(),
+    )
+    .render(frame, area, |i| {
         let r = &audit[i].record;
         // The outcome leads the result: `completed: 5 moved, …`.
         let item = match r.result.split(':').next().unwrap_or_default() {
@@ -259,12 +262,6 @@ pub fn audit_rows(
             ),
             raw(age(r.duration_ms)),
         ];
-        GridRow::new(
-            cells
-                .into_iter()
-                .zip(&shown)
-                .filter_map(|(cell, shown)| shown.then_some(cell))
-                .collect(),
-        )
+        columns.row(cells)
     });
 }
