@@ -37,11 +37,15 @@ pub fn measurement_query(slo: &SloDefinition) -> String {
             ));
         }
     }
-    // When the total series first appears within the last hour (finely) and the period
-    // (coarsely): how much data backs a window.
+    // When the total series first appears within the last two minutes (to the second), the
+    // hour and the period (ever more coarsely): how much data backs a window.
     let [_, total] = slo.events.selectors();
     let period = slo.objective.period.as_str();
-    for (tag, range, step) in [("first_1h", "1h", "15s"), ("first_period", period, "1h")] {
+    for (tag, range, step) in [
+        ("first_2m", "2m", "1s"),
+        ("first_1h", "1h", "15s"),
+        ("first_period", period, "1h"),
+    ] {
         parts.push(format!(
             "label_replace(min_over_time(timestamp(sum({total}))[{range}:{step}]), \"{TAG}\", \
              \"{tag}\", \"\", \"\")"
@@ -78,14 +82,17 @@ pub fn measurements_from_tagged(
 }
 
 /// Seconds of data behind the figures, from when the total series first appears in the last
-/// hour (15 s steps) or the period (1 h steps); `None` when it goes back further than both.
+/// two minutes (1 s steps), hour (15 s steps) or period (1 h steps); `None` when it goes back
+/// further than all three.
 fn history_s(values: &BTreeMap<String, f64>, now_ms: i64, period_s: u64) -> Option<u64> {
     let now = now_ms as f64 / 1_000.0;
     let since = |first: f64| Some((now - first).max(0.0).round() as u64);
-    if let Some(&first) = values.get("first_1h")
-        && first > now - 3_600.0 + 30.0
-    {
-        return since(first);
+    for (tag, span) in [("first_2m", 120.0), ("first_1h", 3_600.0)] {
+        if let Some(&first) = values.get(tag)
+            && first > now - span + 30.0
+        {
+            return since(first);
+        }
     }
     match values.get("first_period") {
         Some(&first) if first > now - period_s as f64 + 3_600.0 => since(first),
@@ -784,8 +791,38 @@ mod tests {
             assert!(query.contains(&format!("\"bad_{range}\"")), "{range}");
             assert!(query.contains(&format!("[{range}]")), "{range}");
         }
-        assert_eq!(query.matches(" or label_replace(").count(), 17);
+        assert_eq!(query.matches(" or label_replace(").count(), 18);
         assert!(query.contains("min_over_time(timestamp(sum("), "{query}");
+    }
+
+    #[test]
+    fn the_data_behind_the_figures_is_read_at_the_finest_step_that_saw_its_start() {
+        let now_ms = 1_000_000_000;
+        let now = now_ms as f64 / 1_000.0;
+        let at = |pairs: &[(&str, f64)]| {
+            let values: BTreeMap<String, f64> =
+                pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+            history_s(&values, now_ms, 30 * 86_400)
+        };
+        // Ten seconds of data: the 1 s steps see it; the coarser ones may not have a step yet.
+        assert_eq!(at(&[("first_2m", now - 10.0)]), Some(10));
+        assert_eq!(
+            at(&[("first_2m", now - 119.0), ("first_1h", now - 1_000.0)]),
+            Some(1_000)
+        );
+        assert_eq!(
+            at(&[
+                ("first_2m", now - 119.0),
+                ("first_1h", now - 3_599.0),
+                ("first_period", now - 7_200.0)
+            ]),
+            Some(7_200)
+        );
+        assert_eq!(
+            at(&[("first_period", now - 30.0 * 86_400.0)]),
+            None,
+            "the whole period"
+        );
     }
 
     #[test]
