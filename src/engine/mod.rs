@@ -3,9 +3,12 @@
 
 pub mod breaker;
 pub mod clock;
+pub mod inhibit;
+pub mod matcher;
 pub mod partition;
 pub mod ratelimit;
 pub mod retry;
 pub mod routing;
 pub mod shedding;
+pub mod silence;
 pub mod slo;

@@ -5,6 +5,7 @@ mod dlq;
 mod envelope;
 mod ids;
 pub mod mutt;
+mod silence;
 mod state;
 mod text;
 pub mod time;
@@ -16,6 +17,10 @@ pub use envelope::{
     Payload, QueueName, QueueNameError,
 };
 pub use ids::{EnvelopeId, WorkerId, derived_ulid, new_ulid, ulid_timestamp_ms};
+pub use silence::{
+    LabelMatcher, MatchOp, RESOLVE_TIMEOUT_MS, SEEN_RETENTION_MS, SILENCE_RETENTION_MS, SeenAlert,
+    Silence, SilenceKind, SilenceState, Suppression, match_labels, matchers_text,
+};
 pub use state::{
     AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, SCHEDULED_SAMPLE,
     ScheduledChannel, ScheduledItem, ScheduledSummary, ShedMode, StoreStats, TestDelivery,
