@@ -13,7 +13,8 @@ use serde_json::json;
 use ward::engine::breaker::{Breaker, BreakerConfig, BreakerState, CallOutcome};
 use ward::engine::ratelimit::RateLimit;
 use ward::model::{
-    AuditRecord, Envelope, EnvelopeId, FailedAttempt, FailureInfo, Flag, FlagState, WorkerId,
+    AlertStatus, AuditRecord, Envelope, EnvelopeId, FailedAttempt, FailureInfo, Flag, FlagState,
+    LabelMatcher, MatchOp, SeenAlert, Silence, SilenceKind, WorkerId,
 };
 use ward::store::{
     DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqGroup,
@@ -2029,6 +2030,79 @@ async fn the_attempt_history_travels_with_the_envelope(h: Harness) {
     assert_eq!(seen, [(1, "http_503", T0), (2, "timeout", T0 + 60_000)]);
 }
 
+fn a_silence(id: &str, ends_at_ms: i64) -> Silence {
+    Silence {
+        id: id.to_owned(),
+        matchers: vec![LabelMatcher::new("alertname", MatchOp::Equal, "Disk")],
+        starts_at_ms: T0,
+        ends_at_ms,
+        created_by: "ann".to_owned(),
+        comment: "disk swap".to_owned(),
+        updated_at_ms: T0,
+        kind: SilenceKind::Silence,
+    }
+}
+
+async fn silences_are_shared_announced_kept_and_pruned_after_they_end(h: Harness) {
+    let mut updates = h.store.subscribe().await.unwrap();
+    let early = a_silence("s-early", T0 + 60_000);
+    let late = a_silence("s-late", T0 + 3_600_000);
+    h.store.silence_put(&early).await.unwrap();
+    h.store.silence_put(&late).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), updates.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Update::Silence("s-early".into()));
+    let mut all = h.store.silences().await.unwrap();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(all, vec![early.clone(), late.clone()]);
+    // Expiring rewrites in place: same id, new end.
+    let expired = early.expired_at(T0 + 1_000);
+    h.store.silence_put(&expired).await.unwrap();
+    assert_eq!(
+        h.store.silence_get("s-early").await.unwrap(),
+        Some(expired.clone())
+    );
+    assert_eq!(h.store.silence_get("nope").await.unwrap(), None);
+    assert_eq!(h.store.silences_prune(T0 + 1_000).await.unwrap(), 0, "the bound is exclusive");
+    assert_eq!(h.store.silences_prune(T0 + 1_001).await.unwrap(), 1);
+    assert_eq!(h.store.silences().await.unwrap(), vec![late]);
+}
+
+fn seen(fp: &str, at: i64) -> SeenAlert {
+    SeenAlert {
+        fingerprint: fp.to_owned(),
+        labels: [("alertname".to_owned(), format!("A-{fp}"))].into(),
+        status: AlertStatus::Firing,
+        starts_at_ms: at,
+        ends_at_ms: None,
+        first_seen_ms: at,
+        last_seen_ms: at,
+    }
+}
+
+async fn seen_alerts_read_newest_first_per_partition_and_prune_by_time(h: Harness) {
+    let alerts: Vec<SeenAlert> = (0..20).map(|i| seen(&format!("fp{i:02}"), T0 + i)).collect();
+    h.store.alerts_note(&alerts).await.unwrap();
+    // A fingerprint seen again replaces what was known.
+    let mut again = seen("fp03", T0 + 100);
+    again.status = AlertStatus::Resolved;
+    h.store.alerts_note(std::slice::from_ref(&again)).await.unwrap();
+    let all = h.store.alerts_seen(T0, 1_000).await.unwrap();
+    assert_eq!(all.len(), 20);
+    assert_eq!(all[0], again, "newest first");
+    assert!(all.windows(2).all(|w| w[0].last_seen_ms >= w[1].last_seen_ms));
+    let recent = h.store.alerts_seen(T0 + 15, 1_000).await.unwrap();
+    assert_eq!(recent.len(), 6, "fp15..fp19 and fp03 again");
+    let partitions = usize::from(h.store.keys().partitions());
+    let capped = h.store.alerts_seen(T0, 2).await.unwrap();
+    assert!(capped.len() <= 2 * partitions && !capped.is_empty());
+    assert_eq!(capped[0], again);
+    assert_eq!(h.store.alerts_prune(T0 + 10).await.unwrap(), 9, "fp00..fp09 but fp03");
+    assert_eq!(h.store.alerts_seen(0, 1_000).await.unwrap().len(), 11);
+}
+
 conformance!(
     enqueue_lease_ack_in_fifo_order,
     batches_over_the_limit_are_refused,
@@ -2061,4 +2135,6 @@ conformance!(
     newest_first_pages_walk_each_partition_backwards,
     groups_count_the_whole_filtered_set_in_bounded_steps,
     the_attempt_history_travels_with_the_envelope,
+    silences_are_shared_announced_kept_and_pruned_after_they_end,
+    seen_alerts_read_newest_first_per_partition_and_prune_by_time,
 );

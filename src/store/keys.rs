@@ -122,6 +122,26 @@ impl KeySchema {
     pub fn test_result(&self, id: &str) -> String {
         format!("{}:test:{id}", self.prefix)
     }
+    /// Silences (hash id → Silence JSON), every state, kept until pruned after retention.
+    pub fn silences(&self) -> String {
+        self.global("silences")
+    }
+    /// Silences by end (zset id → ends_at ms): what pruning reads.
+    pub fn silences_by_end(&self) -> String {
+        self.global("silences:end")
+    }
+    /// Alerts the router saw (hash fingerprint → SeenAlert JSON), in the fingerprint's partition.
+    pub fn seen_alerts(&self, partition: u16) -> String {
+        self.part(partition, "seen")
+    }
+    /// When each seen alert was last seen (zset fingerprint → ms).
+    pub fn seen_alerts_by_time(&self, partition: u16) -> String {
+        self.part(partition, "seen:at")
+    }
+    /// The partition an alert's seen record lives in: a stable hash of its fingerprint.
+    pub fn alert_partition(&self, fingerprint: &str) -> u16 {
+        crate::engine::partition::partition_for("", fingerprint, self.partitions)
+    }
     /// One rate limiter's theoretical arrival time, in microseconds (string with a TTL).
     pub fn rate_limit(&self, name: &str) -> String {
         format!("{}:rl:{name}", self.prefix)

@@ -184,6 +184,27 @@ impl Store for LazyStore {
     ) -> StoreResult<()> {
         self.store().await?.test_result_put(id, result).await
     }
+    async fn silence_put(&self, silence: &crate::model::Silence) -> StoreResult<()> {
+        self.store().await?.silence_put(silence).await
+    }
+    async fn silences(&self) -> StoreResult<Vec<crate::model::Silence>> {
+        self.store().await?.silences().await
+    }
+    async fn silence_get(&self, id: &str) -> StoreResult<Option<crate::model::Silence>> {
+        self.store().await?.silence_get(id).await
+    }
+    async fn silences_prune(&self, ended_before_ms: i64) -> StoreResult<usize> {
+        self.store().await?.silences_prune(ended_before_ms).await
+    }
+    async fn alerts_note(&self, alerts: &[crate::model::SeenAlert]) -> StoreResult<()> {
+        self.store().await?.alerts_note(alerts).await
+    }
+    async fn alerts_seen(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<crate::model::SeenAlert>> {
+        self.store().await?.alerts_seen(since_ms, limit).await
+    }
+    async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize> {
+        self.store().await?.alerts_prune(seen_before_ms).await
+    }
     async fn test_result_get(&self, id: &str) -> StoreResult<Option<crate::model::TestDelivery>> {
         self.store().await?.test_result_get(id).await
     }

@@ -27,8 +27,8 @@ use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, QueueName,
-    QueueStats, SCHEDULED_SAMPLE, ScheduledItem, ScheduledSummary, StoreStats, TestDelivery,
-    WorkerBeat, WorkerId, ulid_timestamp_ms,
+    QueueStats, SCHEDULED_SAMPLE, ScheduledItem, ScheduledSummary, SeenAlert, Silence, StoreStats,
+    TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_CAPACITY: usize = 100_000;
@@ -280,6 +280,9 @@ struct State {
     workers: BTreeMap<String, WorkerBeat>,
     /// Test alert outcomes: id → (outcome, expiry ms).
     test_results: HashMap<String, (TestDelivery, i64)>,
+    silences: BTreeMap<String, Silence>,
+    /// Alerts the router saw, by fingerprint.
+    seen: HashMap<String, SeenAlert>,
 }
 
 /// One idempotency record: delivered, or being sent by `owner`, until `expires` (ms).
@@ -359,6 +362,15 @@ pub struct MemoryStore {
     keys: KeySchema,
     clock: SharedClock,
     updates: broadcast::Sender<Update>,
+}
+
+/// Newest first, ties by fingerprint descending: the order Redis's ZREVRANGEBYSCORE gives.
+fn newest_seen_first(alerts: &mut [&SeenAlert]) {
+    alerts.sort_by(|a, b| {
+        b.last_seen_ms
+            .cmp(&a.last_seen_ms)
+            .then_with(|| b.fingerprint.cmp(&a.fingerprint))
+    });
 }
 
 impl MemoryStore {
@@ -1032,6 +1044,68 @@ impl Store for MemoryStore {
             (result.clone(), now + super::TEST_RESULT_TTL_MS),
         );
         Ok(())
+    }
+
+    async fn silence_put(&self, silence: &Silence) -> StoreResult<()> {
+        self.lock()
+            .silences
+            .insert(silence.id.clone(), silence.clone());
+        self.announce(Update::Silence(silence.id.clone()));
+        Ok(())
+    }
+
+    async fn silences(&self) -> StoreResult<Vec<Silence>> {
+        Ok(self.lock().silences.values().cloned().collect())
+    }
+
+    async fn silence_get(&self, id: &str) -> StoreResult<Option<Silence>> {
+        Ok(self.lock().silences.get(id).cloned())
+    }
+
+    async fn silences_prune(&self, ended_before_ms: i64) -> StoreResult<usize> {
+        let mut state = self.lock();
+        let before = state.silences.len();
+        state.silences.retain(|_, s| s.ends_at_ms >= ended_before_ms);
+        Ok(before - state.silences.len())
+    }
+
+    async fn alerts_note(&self, alerts: &[SeenAlert]) -> StoreResult<()> {
+        let mut state = self.lock();
+        for alert in alerts {
+            state.seen.insert(alert.fingerprint.clone(), alert.clone());
+        }
+        Ok(())
+    }
+
+    async fn alerts_seen(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<SeenAlert>> {
+        let state = self.lock();
+        let mut by_partition: BTreeMap<u16, Vec<&SeenAlert>> = BTreeMap::new();
+        for alert in state.seen.values().filter(|a| a.last_seen_ms >= since_ms) {
+            by_partition
+                .entry(self.keys.alert_partition(&alert.fingerprint))
+                .or_default()
+                .push(alert);
+        }
+        let mut out: Vec<SeenAlert> = by_partition
+            .into_values()
+            .flat_map(|mut alerts| {
+                newest_seen_first(&mut alerts);
+                alerts.into_iter().take(limit).cloned()
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.last_seen_ms
+                .cmp(&a.last_seen_ms)
+                .then_with(|| b.fingerprint.cmp(&a.fingerprint))
+        });
+        Ok(out)
+    }
+
+    async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize> {
+        let mut state = self.lock();
+        let before = state.seen.len();
+        state.seen.retain(|_, a| a.last_seen_ms >= seen_before_ms);
+        Ok(before - state.seen.len())
     }
 
     async fn test_result_get(&self, id: &str) -> StoreResult<Option<TestDelivery>> {

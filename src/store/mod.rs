@@ -17,7 +17,7 @@ use crate::engine::breaker::Breaker;
 use crate::engine::ratelimit::{RateLimit, Verdict};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
-    QueueName, StoreStats, TestDelivery, WorkerBeat, WorkerId,
+    QueueName, SeenAlert, Silence, StoreStats, TestDelivery, WorkerBeat, WorkerId,
 };
 
 pub use keys::{KeySchema, MuttKeys};
@@ -502,6 +502,8 @@ impl BatchResult {
 pub enum Update {
     Config(String),
     Flag(String),
+    /// A silence was created, changed or expired (its id).
+    Silence(String),
 }
 
 /// What the control room reads on each refresh (see `Store::control_read`).
@@ -670,6 +672,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// How a test alert ended, once its worker has said.
     async fn test_result_get(&self, id: &str) -> StoreResult<Option<TestDelivery>>;
+
+    /// Create or replace a silence (by id), announcing the change.
+    async fn silence_put(&self, silence: &Silence) -> StoreResult<()>;
+
+    /// Every silence kept: active, pending, and expired ones not yet pruned.
+    async fn silences(&self) -> StoreResult<Vec<Silence>>;
+
+    async fn silence_get(&self, id: &str) -> StoreResult<Option<Silence>>;
+
+    /// Forget silences that ended before `ended_before_ms`; how many went.
+    async fn silences_prune(&self, ended_before_ms: i64) -> StoreResult<usize>;
+
+    /// Record alerts as seen, each replacing what was known of its fingerprint.
+    async fn alerts_note(&self, alerts: &[SeenAlert]) -> StoreResult<()>;
+
+    /// Alerts last seen at or after `since_ms`, newest first, at most `limit` per partition.
+    async fn alerts_seen(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<SeenAlert>>;
+
+    /// Forget alerts last seen before `seen_before_ms`; how many went.
+    async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize>;
 
     /// Set (`Some`) or clear (`None`) an operator flag, announcing the change.
     async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()>;

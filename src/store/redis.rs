@@ -31,7 +31,7 @@ use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, Profile,
     QueueName, QueueStats, SCHEDULED_SAMPLE, ScheduledItem, ScheduledSummary, StoreStats,
-    TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
+    SeenAlert, Silence, TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_MAX_LEN: usize = 100_000;
@@ -49,6 +49,7 @@ struct Scripts {
     gcra: Script,
     breaker_cas: Script,
     flag_cad: Script,
+    prune: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -62,6 +63,7 @@ fn scripts() -> &'static Scripts {
         gcra: Script::new(include_str!("lua/gcra.lua")),
         breaker_cas: Script::new(include_str!("lua/breaker_cas.lua")),
         flag_cad: Script::new(include_str!("lua/flag_cad.lua")),
+        prune: Script::new(include_str!("lua/prune.lua")),
     })
 }
 
@@ -642,6 +644,16 @@ fn field_needle(field: &str, value: Option<&str>) -> String {
 }
 
 const SCHEDULED_SCRIPT: &str = include_str!("lua/scheduled.lua");
+const SEEN_SCRIPT: &str = include_str!("lua/seen.lua");
+/// Seen alerts read per partition at most: the script unpacks them into one HMGET.
+const SEEN_READ_MAX: usize = 5_000;
+
+fn decode_record<T: serde::de::DeserializeOwned>(op: &'static str, raw: &str) -> StoreResult<T> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Protocol {
+        op,
+        detail: e.to_string(),
+    })
+}
 
 /// The reply of `scheduled.lua`: flat (id, due, attempts, channel) quadruples.
 fn decode_scheduled(reply: Option<Value>) -> Vec<ScheduledItem> {
@@ -1260,6 +1272,151 @@ impl Store for RedisStore {
             })
         })
         .transpose()
+    }
+
+    async fn silence_put(&self, silence: &Silence) -> StoreResult<()> {
+        let keys = &self.inner.keys;
+        let json = encode_json("silence", silence)?;
+        let mut conn = self.conn();
+        ::redis::pipe()
+            .atomic()
+            .hset(keys.silences(), &silence.id, json)
+            .ignore()
+            .zadd(keys.silences_by_end(), &silence.id, silence.ends_at_ms)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(StoreError::redis("silence put"))?;
+        self.publish(&Update::Silence(silence.id.clone())).await
+    }
+
+    async fn silences(&self) -> StoreResult<Vec<Silence>> {
+        let mut conn = self.conn();
+        let all: Vec<(String, String)> = conn
+            .hgetall(self.inner.keys.silences())
+            .await
+            .map_err(StoreError::redis("silences"))?;
+        let mut out = Vec::with_capacity(all.len());
+        for (id, raw) in all {
+            match decode_record::<Silence>("silence", &raw) {
+                Ok(silence) => out.push(silence),
+                Err(error) => tracing::warn!(id, %error, "skipping an unreadable silence"),
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn silence_get(&self, id: &str) -> StoreResult<Option<Silence>> {
+        let mut conn = self.conn();
+        let raw: Option<String> = conn
+            .hget(self.inner.keys.silences(), id)
+            .await
+            .map_err(StoreError::redis("silence get"))?;
+        raw.map(|raw| decode_record("silence", &raw)).transpose()
+    }
+
+    async fn silences_prune(&self, ended_before_ms: i64) -> StoreResult<usize> {
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let mut pruned = 0;
+        loop {
+            let n: usize = scripts()
+                .prune
+                .key(keys.silences())
+                .key(keys.silences_by_end())
+                .arg(ended_before_ms)
+                .arg(MAX_BATCH)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("silences prune"))?;
+            pruned += n;
+            if n < MAX_BATCH {
+                return Ok(pruned);
+            }
+        }
+    }
+
+    async fn alerts_note(&self, alerts: &[SeenAlert]) -> StoreResult<()> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let keys = &self.inner.keys;
+        let mut pipe = ::redis::pipe();
+        for alert in alerts {
+            let partition = keys.alert_partition(&alert.fingerprint);
+            pipe.hset(
+                keys.seen_alerts(partition),
+                &alert.fingerprint,
+                encode_json("seen alert", alert)?,
+            )
+            .ignore()
+            .zadd(
+                keys.seen_alerts_by_time(partition),
+                &alert.fingerprint,
+                alert.last_seen_ms,
+            )
+            .ignore();
+        }
+        let mut conn = self.conn();
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(StoreError::redis("alerts note"))
+    }
+
+    async fn alerts_seen(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<SeenAlert>> {
+        let keys = &self.inner.keys;
+        let mut pipe = ::redis::pipe();
+        for p in 0..self.partitions() {
+            pipe.cmd("EVAL")
+                .arg(SEEN_SCRIPT)
+                .arg(2)
+                .arg(keys.seen_alerts(p))
+                .arg(keys.seen_alerts_by_time(p))
+                .arg(since_ms)
+                .arg(limit.min(SEEN_READ_MAX));
+        }
+        let mut conn = self.conn();
+        let replies: Vec<Vec<Option<String>>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("alerts seen"))?;
+        let mut out: Vec<SeenAlert> = replies
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|raw| decode_record("seen alert", &raw).ok())
+            .collect();
+        out.sort_by(|a, b| {
+            b.last_seen_ms
+                .cmp(&a.last_seen_ms)
+                .then_with(|| b.fingerprint.cmp(&a.fingerprint))
+        });
+        Ok(out)
+    }
+
+    async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize> {
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let mut pruned = 0;
+        for p in 0..self.partitions() {
+            loop {
+                let n: usize = scripts()
+                    .prune
+                    .key(keys.seen_alerts(p))
+                    .key(keys.seen_alerts_by_time(p))
+                    .arg(seen_before_ms)
+                    .arg(MAX_BATCH)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(StoreError::redis("alerts prune"))?;
+                pruned += n;
+                if n < MAX_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(pruned)
     }
 
     async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {

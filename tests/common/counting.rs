@@ -167,6 +167,34 @@ impl Store for CountingStore {
         self.count(true);
         self.inner.test_result_put(id, result).await
     }
+    async fn silence_put(&self, silence: &ward::model::Silence) -> StoreResult<()> {
+        self.count(true);
+        self.inner.silence_put(silence).await
+    }
+    async fn silences(&self) -> StoreResult<Vec<ward::model::Silence>> {
+        self.count(false);
+        self.inner.silences().await
+    }
+    async fn silence_get(&self, id: &str) -> StoreResult<Option<ward::model::Silence>> {
+        self.count(false);
+        self.inner.silence_get(id).await
+    }
+    async fn silences_prune(&self, ended_before_ms: i64) -> StoreResult<usize> {
+        self.count(true);
+        self.inner.silences_prune(ended_before_ms).await
+    }
+    async fn alerts_note(&self, alerts: &[ward::model::SeenAlert]) -> StoreResult<()> {
+        self.count(true);
+        self.inner.alerts_note(alerts).await
+    }
+    async fn alerts_seen(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<ward::model::SeenAlert>> {
+        self.count(false);
+        self.inner.alerts_seen(since_ms, limit).await
+    }
+    async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize> {
+        self.count(true);
+        self.inner.alerts_prune(seen_before_ms).await
+    }
     async fn test_result_get(&self, id: &str) -> StoreResult<Option<ward::model::TestDelivery>> {
         self.count(false);
         self.inner.test_result_get(id).await
