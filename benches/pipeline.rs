@@ -100,6 +100,7 @@ async fn run(store: Arc<dyn Store>, batches: Vec<Vec<Envelope>>, workers: usize)
             workers: worker_config.clone(),
             metrics: Metrics::new(),
             events: EventLog::disabled(),
+            alerting: ward::config::alerting::AlertingConfig::default(),
         })
         .unwrap();
         running.push(pipeline.spawn(&stop, false).await.unwrap());

@@ -357,6 +357,7 @@ async fn snapshot(dlq_query: &DlqQuery) -> Arc<Snapshot> {
                 delivered: delivered[n],
                 failed: (step as u64 / 10) * (n as u64 + 1),
                 dead_lettered: step as u64 / 40,
+                suppressed: 0,
             };
             store.beat(id, Some(&beat)).await.unwrap();
         }

@@ -420,6 +420,7 @@ fn worker_parts(
         workers,
         metrics: Metrics::new(),
         events: EventLog::disabled(),
+        alerting: ward::config::alerting::AlertingConfig::default(),
     }
 }
 

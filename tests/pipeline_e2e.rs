@@ -251,6 +251,7 @@ impl Running {
             workers,
             metrics: Metrics::new(),
             events: EventLog::disabled(),
+            alerting: ward::config::alerting::AlertingConfig::default(),
         })
         .unwrap();
         let stop = CancellationToken::new();

@@ -96,6 +96,7 @@ async fn start_with(
         workers,
         metrics: Metrics::new(),
         events: EventLog::disabled(),
+        alerting: ward::config::alerting::AlertingConfig::default(),
     })
     .unwrap();
     let stop = CancellationToken::new();

@@ -2077,7 +2077,6 @@ fn seen(fp: &str, at: i64) -> SeenAlert {
         status: AlertStatus::Firing,
         starts_at_ms: at,
         ends_at_ms: None,
-        first_seen_ms: at,
         last_seen_ms: at,
     }
 }

@@ -47,6 +47,7 @@ async fn serve(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         workers,
         metrics: metrics.clone(),
         events,
+        alerting: config.alerting.clone(),
     })?;
     let stop = CancellationToken::new();
     // SLOs from Prometheus when configured, else from this process's own counters.

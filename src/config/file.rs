@@ -26,6 +26,7 @@ pub(super) struct FileConfig {
     pub tui: Option<Spanned<super::TuiConfig>>,
     pub slo: Option<Spanned<super::slo::SloConfig>>,
     pub mutt: Option<Spanned<super::mutt::MuttConfig>>,
+    pub alerting: Option<Spanned<super::alerting::AlertingConfig>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -385,6 +385,7 @@ impl Resolver<'_> {
             tui: self.section(file.tui, super::TuiConfig::validate)?,
             slo: self.section(file.slo, super::slo::SloConfig::validate)?,
             mutt: self.section(file.mutt, super::mutt::MuttConfig::validate)?,
+            alerting: self.section(file.alerting, super::alerting::AlertingConfig::validate)?,
         })
     }
 

@@ -17,6 +17,7 @@ mod load;
 mod location;
 pub mod mutt;
 mod pipeline;
+pub mod alerting;
 pub mod slo;
 pub mod template;
 mod tui;
@@ -61,6 +62,7 @@ pub struct Config {
     pub tui: TuiConfig,
     pub slo: slo::SloConfig,
     pub mutt: mutt::MuttConfig,
+    pub alerting: alerting::AlertingConfig,
 }
 
 impl Config {

@@ -96,10 +96,13 @@ struct Source {
     is_target_too: bool,
 }
 
-/// The rules with their firing sources, grouped by the values of the `equal` labels.
+/// A rule's firing sources, by the values of its `equal` labels.
+type SourcesByEqual = HashMap<Vec<String>, Vec<Source>>;
+
+/// The rules with their firing sources.
 #[derive(Default)]
 pub struct Inhibitor {
-    rules: Vec<(InhibitRule, HashMap<Vec<String>, Vec<Source>>)>,
+    rules: Vec<(InhibitRule, SourcesByEqual)>,
 }
 
 impl std::fmt::Debug for Inhibitor {
@@ -117,7 +120,7 @@ impl Inhibitor {
         let rules = rules
             .iter()
             .map(|rule| {
-                let mut sources: HashMap<Vec<String>, Vec<Source>> = HashMap::new();
+                let mut sources = SourcesByEqual::new();
                 for alert in alerts.iter().filter(|a| a.is_firing(now_ms)) {
                     if matches_all(&rule.source, &alert.labels) {
                         sources
@@ -181,7 +184,6 @@ mod tests {
             status,
             starts_at_ms: 0,
             ends_at_ms: None,
-            first_seen_ms: 0,
             last_seen_ms: 0,
         }
     }

@@ -203,17 +203,18 @@ fn split_outside_quotes(text: &str) -> Result<Vec<String>, String> {
             ',' => parts.push(std::mem::take(&mut current)),
             c if c.is_whitespace() => {
                 // Whitespace around an operator belongs to the matcher; between matchers it splits.
-                let ends_with_op = current.ends_with(['=', '~']) || current.ends_with("!");
+                let ends_with_op = current.ends_with(['=', '~', '!']);
                 if !current.is_empty() && !ends_with_op {
                     parts.push(std::mem::take(&mut current));
                 }
             }
             c => {
                 let starts_op = matches!(c, '=' | '!' | '~');
-                if starts_op && current.is_empty() {
-                    if let Some(previous) = parts.pop() {
-                        current = previous;
-                    }
+                if starts_op
+                    && current.is_empty()
+                    && let Some(previous) = parts.pop()
+                {
+                    current = previous;
                 }
                 current.push(c);
             }

@@ -12,3 +12,4 @@ pub mod routing;
 pub mod shedding;
 pub mod silence;
 pub mod slo;
+pub mod suppress;

@@ -169,6 +169,7 @@ impl Silence {
 
     /// The silence ended now: an active one ends, a pending one never starts, an expired one
     /// is left as it was.
+    #[must_use]
     pub fn expired_at(&self, now_ms: i64) -> Self {
         let mut out = self.clone();
         match self.state(now_ms) {
@@ -194,7 +195,6 @@ pub struct SeenAlert {
     pub starts_at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ends_at_ms: Option<i64>,
-    pub first_seen_ms: i64,
     pub last_seen_ms: i64,
 }
 
@@ -214,7 +214,6 @@ impl SeenAlert {
             status: alert.status,
             starts_at_ms: alert.starts_at_ms,
             ends_at_ms: alert.ends_at_ms,
-            first_seen_ms: now_ms,
             last_seen_ms: now_ms,
         }
     }

@@ -306,6 +306,9 @@ pub struct WorkerBeat {
     pub failed: u64,
     #[serde(default)]
     pub dead_lettered: u64,
+    /// Deliveries held back by a silence, inhibition or maintenance window.
+    #[serde(default)]
+    pub suppressed: u64,
 }
 
 /// How a test alert ended, as the delivery worker that handled it reports it.

@@ -93,6 +93,35 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     }
 }
 
+/// Inhibition sources are the alerts seen within this long (they fire for at most the resolve
+/// timeout after their last sighting unless they carry a later end).
+const INHIBIT_LOOKBACK_MS: i64 = 24 * 3_600_000;
+/// Most alerts read per partition as inhibition sources.
+const INHIBIT_SOURCES_MAX: usize = 5_000;
+
+/// Read the silences (and, with inhibition rules, the firing alerts) every worker obeys.
+async fn refresh_suppressor(pipeline: &Pipeline, now: i64) -> StoreResult<()> {
+    let store = pipeline.store.as_ref();
+    let silences = store.silences().await?;
+    let alerts = if pipeline.inhibit_rules.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .alerts_seen(now - INHIBIT_LOOKBACK_MS, INHIBIT_SOURCES_MAX)
+            .await?
+    };
+    let suppressor = crate::engine::suppress::Suppressor::new(
+        silences,
+        &pipeline.inhibit_rules,
+        &alerts,
+        now,
+    );
+    if let Ok(mut current) = pipeline.suppressor.write() {
+        *current = Arc::new(suppressor);
+    }
+    Ok(())
+}
+
 /// Wait for the next update notice; true once the channel has closed.
 async fn notice(updates: &mut Option<broadcast::Receiver<Update>>) -> bool {
     match updates {
@@ -120,6 +149,7 @@ pub async fn check(pipeline: &Pipeline) -> StoreResult<()> {
             read_at_ms: now,
         };
     }
+    refresh_suppressor(pipeline, now).await?;
     let thresholds = thresholds(&store.config_all().await?);
     let mut pressures = BTreeMap::new();
     if !thresholds.is_empty() {

@@ -16,7 +16,10 @@ use crate::delivery::{Backend, Disposition, SendError};
 use crate::engine::breaker::{BreakerState, CallOutcome, Permit};
 use crate::engine::clock::duration_ms;
 use crate::engine::retry::RetryDecision;
-use crate::model::{DeliveryJob, FailedAttempt, FailureInfo, Payload, TestDelivery, TestStatus};
+use crate::model::{
+    DeliveryJob, FailedAttempt, FailureInfo, Payload, Suppression, TestDelivery, TestStatus,
+    match_labels,
+};
 use crate::store::{
     DeadLetterRequest, DedupClaim, DedupFinish, LeasedItem, MAX_BATCH, Receipt, RetryRequest,
     StoreResult, update_breaker,
@@ -193,6 +196,43 @@ fn by_channel(
     by_channel
 }
 
+/// Acknowledge, unsent, the jobs a silence or inhibition holds back (test alerts excepted: they
+/// test the channel).
+fn hold_back_suppressed(
+    pipeline: &Pipeline,
+    by_channel: &mut BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>>,
+    now: i64,
+    settlement: &mut Settlement,
+) {
+    let suppressor = pipeline.suppressor();
+    if suppressor.is_idle() {
+        return;
+    }
+    for (channel, jobs) in by_channel.iter_mut() {
+        let Some(backend) = pipeline.backends.get(channel) else {
+            continue;
+        };
+        jobs.retain(|(item, job)| {
+            if job.alert.test {
+                return true;
+            }
+            let labels = match_labels(&job.alert);
+            let Some(why) = suppressor.check(&job.alert.fingerprint, &labels, now) else {
+                return true;
+            };
+            let outcome = match why {
+                Suppression::Silenced { .. } => DeliveryOutcome::silenced,
+                Suppression::Inhibited { .. } => DeliveryOutcome::inhibited,
+                Suppression::Maintenance { .. } => DeliveryOutcome::muted,
+            };
+            count(pipeline, backend, job, outcome);
+            tracing::debug!(channel, fingerprint = %job.alert.fingerprint, %why, "delivery: held back");
+            settlement.acks.push(item.receipt.clone());
+            false
+        });
+    }
+}
+
 /// Deliver one leased batch and settle every item in it, running `following` beside the
 /// settlement.
 async fn deliver_batch<T>(
@@ -208,7 +248,8 @@ async fn deliver_batch<T>(
     // one deferred or dead-lettered meanwhile would otherwise lapse, be recovered by the
     // janitor (counting an attempt) and be handed to another worker.
     let held: Vec<Receipt> = items.iter().map(|i| i.receipt.clone()).collect();
-    let by_channel = by_channel(pipeline, items, now, &mut settlement);
+    let mut by_channel = by_channel(pipeline, items, now, &mut settlement);
+    hold_back_suppressed(pipeline, &mut by_channel, now, &mut settlement);
 
     let flags = pipeline.flags();
     let mut permitted: Vec<Permitted> = Vec::new();
@@ -844,5 +885,8 @@ fn outcome_str(outcome: DeliveryOutcome) -> &'static str {
         DeliveryOutcome::stopped => "stopped",
         DeliveryOutcome::store_error => "store_error",
         DeliveryOutcome::failed => "failed",
+        DeliveryOutcome::silenced => "silenced",
+        DeliveryOutcome::inhibited => "inhibited",
+        DeliveryOutcome::muted => "muted",
     }
 }

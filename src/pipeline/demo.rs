@@ -134,6 +134,7 @@ pub async fn start(base: &Config, stop: &CancellationToken) -> anyhow::Result<De
         workers: WorkerConfig::from_config(&config),
         metrics: metrics.clone(),
         events: EventLog::disabled(),
+        alerting: config.alerting.clone(),
     })?;
     seed(store.as_ref()).await?;
     let running = pipeline.spawn(stop, true).await?;

@@ -141,6 +141,9 @@ pub struct Pipeline {
     pub worker: WorkerId,
     pub flags: RwLock<FlagsView>,
     pub controls: RwLock<control::Controls>,
+    pub inhibit_rules: Vec<crate::engine::inhibit::InhibitRule>,
+    /// Silences and inhibition as last read (see `control::check`).
+    pub suppressor: RwLock<Arc<crate::engine::suppress::Suppressor>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -164,6 +167,7 @@ pub struct PipelineParts {
     pub workers: WorkerConfig,
     pub metrics: Metrics,
     pub events: EventLog,
+    pub alerting: crate::config::alerting::AlertingConfig,
 }
 
 /// A pipeline that cannot start: the configuration is inconsistent.
@@ -241,6 +245,8 @@ impl Pipeline {
             )),
             flags: RwLock::new(FlagsView::default()),
             controls: RwLock::new(control::Controls::default()),
+            inhibit_rules: parts.alerting.inhibit_rules(),
+            suppressor: RwLock::new(Arc::default()),
         }))
     }
 
@@ -278,6 +284,12 @@ impl Pipeline {
             },
             channels: self.backends.keys().cloned().collect(),
         }
+    }
+
+    pub fn suppressor(&self) -> Arc<crate::engine::suppress::Suppressor> {
+        self.suppressor
+            .read()
+            .map_or_else(|poisoned| poisoned.into_inner().clone(), |s| s.clone())
     }
 
     pub fn controls(&self) -> control::Controls {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Pipeline, hand_back, lease_once, next_batch};
 use crate::engine::routing::Target;
-use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, derived_ulid};
+use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, SeenAlert, derived_ulid};
 use crate::store::{DeadLetterRequest, ForwardRequest, LeasedItem, MAX_BATCH, StoreResult};
 use crate::telemetry::metrics::RouteLabels;
 
@@ -56,6 +56,7 @@ async fn route_batch(
     let now = pipeline.store.now_ms();
     let mut routed: Vec<ForwardRequest> = Vec::new();
     let mut invalid: Vec<DeadLetterRequest> = Vec::new();
+    let mut seen: Vec<SeenAlert> = Vec::new();
     for item in items {
         let alert = match item.envelope.payload.decode::<Alert>() {
             Ok(alert) => alert,
@@ -68,6 +69,9 @@ async fn route_batch(
                 continue;
             }
         };
+        if !alert.test {
+            seen.push(SeenAlert::of(&alert, now));
+        }
         // More deliveries than one store step takes is refused; no routing table needs them.
         let decision = match router.route(&alert).and_then(|decision| {
             if decision.targets.len() > MAX_BATCH {
@@ -125,9 +129,21 @@ async fn route_batch(
             envelopes,
         });
     }
-    let settle = async {
+    let settle = settle(pipeline, &routed, &invalid, &seen);
+    tokio::join!(settle, next)
+}
+
+/// Enqueue the routed deliveries, dead-letter what could not be routed, and record the alerts
+/// seen meanwhile.
+async fn settle(
+    pipeline: &Pipeline,
+    routed: &[ForwardRequest],
+    invalid: &[DeadLetterRequest],
+    seen: &[SeenAlert],
+) -> StoreResult<()> {
+    let forward = async {
         let queues = &pipeline.workers;
-        for chunk in forward_chunks(&routed) {
+        for chunk in forward_chunks(routed) {
             let outcome = pipeline
                 .store
                 .forward(&queues.ingest_queue, &queues.delivery_queue, chunk)
@@ -147,7 +163,13 @@ async fn route_batch(
         }
         Ok(())
     };
-    tokio::join!(settle, next)
+    // What silences match and inhibition reads; losing a sighting costs only freshness.
+    let note = async {
+        if let Err(error) = pipeline.store.alerts_note(seen).await {
+            tracing::warn!(%error, "router: could not record the alerts seen");
+        }
+    };
+    tokio::join!(forward, note).0
 }
 
 /// The delivery of `alert` to one routing target; its id is derived, so routing the alert again

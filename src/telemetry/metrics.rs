@@ -41,6 +41,12 @@ pub enum DeliveryOutcome {
     store_error,
     /// A test alert the channel refused: reported to its sender, never retried.
     failed,
+    /// Held back by an active silence: acknowledged, never sent.
+    silenced,
+    /// Held back because a firing alert inhibits it.
+    inhibited,
+    /// Held back by an open maintenance window.
+    muted,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -137,6 +143,8 @@ pub struct Totals {
     pub delivered: AtomicU64,
     pub failed: AtomicU64,
     pub dead_lettered: AtomicU64,
+    /// Deliveries held back by a silence, inhibition or maintenance window.
+    pub suppressed: AtomicU64,
 }
 
 impl Totals {
@@ -151,6 +159,7 @@ impl Totals {
             delivered: read(&self.delivered),
             failed: read(&self.failed),
             dead_lettered: read(&self.dead_lettered),
+            suppressed: read(&self.suppressed),
         }
     }
 }
@@ -370,6 +379,9 @@ impl Metrics {
             DeliveryOutcome::dead_lettered => {
                 bump(&self.totals.failed);
                 bump(&self.totals.dead_lettered);
+            }
+            DeliveryOutcome::silenced | DeliveryOutcome::inhibited | DeliveryOutcome::muted => {
+                bump(&self.totals.suppressed);
             }
             _ => {}
         }

@@ -431,6 +431,7 @@ pub async fn start_worker(
         workers,
         metrics: ward::telemetry::Metrics::new(),
         events: ward::telemetry::EventLog::disabled(),
+        alerting: ward::config::alerting::AlertingConfig::default(),
     })
     .unwrap();
     let running = pipeline.spawn(stop, false).await.unwrap();
