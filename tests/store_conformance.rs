@@ -320,6 +320,19 @@ async fn scheduled_work_is_summarised_by_channel_with_its_due_times(h: Harness) 
     );
     assert_eq!(summary.channels[1].next_due_ms, now + 1_000);
     assert!(summary.channels[0].next_due_ms >= now + 5_000);
+    // The entries themselves, due soonest first in each partition, with their counters.
+    let entries = h.store.scheduled_entries(&q, 100).await.unwrap();
+    let mut ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut want: Vec<&str> = leased.iter().map(|i| i.envelope.id.as_str()).collect();
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    let one = h.store.scheduled_entries(&q, 1).await.unwrap();
+    let partitions = usize::from(h.store.keys().partitions());
+    assert!(!one.is_empty() && one.len() <= partitions);
+    if partitions == 1 {
+        assert!(one[0].payload.as_str().contains("pager"), "the due-soonest first");
+    }
 }
 
 async fn dead_letters_keep_their_error_metadata(h: Harness) {

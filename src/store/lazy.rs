@@ -184,6 +184,16 @@ impl Store for LazyStore {
     ) -> StoreResult<()> {
         self.store().await?.test_result_put(id, result).await
     }
+    async fn scheduled_entries(
+        &self,
+        queue: &crate::model::QueueName,
+        max_per_partition: usize,
+    ) -> StoreResult<Vec<crate::model::Envelope>> {
+        self.store()
+            .await?
+            .scheduled_entries(queue, max_per_partition)
+            .await
+    }
     async fn silence_put(&self, silence: &crate::model::Silence) -> StoreResult<()> {
         self.store().await?.silence_put(silence).await
     }

@@ -1046,6 +1046,28 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn scheduled_entries(
+        &self,
+        queue: &QueueName,
+        max_per_partition: usize,
+    ) -> StoreResult<Vec<Envelope>> {
+        let state = self.lock();
+        let mut out = Vec::new();
+        for part in &state.partitions {
+            let Some((_, q)) = part.queues.iter().find(|(name, _)| name == queue) else {
+                continue;
+            };
+            out.extend(
+                q.scheduled
+                    .iter()
+                    .take(max_per_partition)
+                    .filter_map(|(_, id)| part.bodies.get(id))
+                    .filter_map(|s| s.body.decode(s.attempts, s.replays).ok()),
+            );
+        }
+        Ok(out)
+    }
+
     async fn silence_put(&self, silence: &Silence) -> StoreResult<()> {
         self.lock()
             .silences

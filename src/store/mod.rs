@@ -673,6 +673,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// How a test alert ended, once its worker has said.
     async fn test_result_get(&self, id: &str) -> StoreResult<Option<TestDelivery>>;
 
+    /// The scheduled entries (retries, held-back sends) due soonest, at most `max_per_partition`
+    /// from each partition; entries that do not decode are left out.
+    async fn scheduled_entries(
+        &self,
+        queue: &QueueName,
+        max_per_partition: usize,
+    ) -> StoreResult<Vec<Envelope>>;
+
     /// Create or replace a silence (by id), announcing the change.
     async fn silence_put(&self, silence: &Silence) -> StoreResult<()>;
 

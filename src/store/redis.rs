@@ -645,6 +645,7 @@ fn field_needle(field: &str, value: Option<&str>) -> String {
 
 const SCHEDULED_SCRIPT: &str = include_str!("lua/scheduled.lua");
 const SEEN_SCRIPT: &str = include_str!("lua/seen.lua");
+const SCHEDULED_BODIES_SCRIPT: &str = include_str!("lua/scheduled_bodies.lua");
 /// Seen alerts read per partition at most: the script unpacks them into one HMGET.
 const SEEN_READ_MAX: usize = 5_000;
 
@@ -1272,6 +1273,37 @@ impl Store for RedisStore {
             })
         })
         .transpose()
+    }
+
+    async fn scheduled_entries(
+        &self,
+        queue: &QueueName,
+        max_per_partition: usize,
+    ) -> StoreResult<Vec<Envelope>> {
+        let keys = &self.inner.keys;
+        let mut pipe = ::redis::pipe();
+        for p in 0..self.partitions() {
+            pipe.cmd("EVAL")
+                .arg(SCHEDULED_BODIES_SCRIPT)
+                .arg(2)
+                .arg(keys.scheduled(p, queue))
+                .arg(keys.bodies(p))
+                .arg(max_per_partition.clamp(1, SEEN_READ_MAX));
+        }
+        let mut conn = self.conn();
+        let replies: Vec<Vec<Option<String>>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("scheduled entries"))?;
+        Ok(replies
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|stored| {
+                let (attempts, replays, json) = split_stored(&stored);
+                decode_envelope(json, attempts, replays).ok()
+            })
+            .collect())
     }
 
     async fn silence_put(&self, silence: &Silence) -> StoreResult<()> {

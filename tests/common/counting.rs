@@ -167,6 +167,14 @@ impl Store for CountingStore {
         self.count(true);
         self.inner.test_result_put(id, result).await
     }
+    async fn scheduled_entries(
+        &self,
+        queue: &ward::model::QueueName,
+        max_per_partition: usize,
+    ) -> StoreResult<Vec<ward::model::Envelope>> {
+        self.count(false);
+        self.inner.scheduled_entries(queue, max_per_partition).await
+    }
     async fn silence_put(&self, silence: &ward::model::Silence) -> StoreResult<()> {
         self.count(true);
         self.inner.silence_put(silence).await
