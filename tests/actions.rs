@@ -22,7 +22,9 @@ use ward::config::{Config, IngestConfig};
 use ward::delivery::{HttpTimeouts, NullBackend, Secret, SlackBackend};
 use ward::engine::breaker::{BreakerConfig, BreakerState};
 use ward::engine::routing::RoutingConfig;
-use ward::model::{Flag, FlagState, ShedMode, TestStatus, Threshold};
+use ward::model::{
+    Flag, FlagState, LabelMatcher, MatchOp, ShedMode, Silence, SilenceKind, TestStatus, Threshold,
+};
 use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
 use ward::store::{DlqFilter, FailedSet, Store};
 use ward::telemetry::{EventLog, Metrics};
@@ -39,6 +41,7 @@ fn actions(store: Arc<dyn Store>, policy: Policy, settings: Settings) -> Actions
         target: "test".into(),
         settings,
         channels: Vec::new(),
+        silences: ward::engine::silence::SilencePolicy::default(),
     }
 }
 
@@ -112,11 +115,39 @@ fn every_action(now: i64) -> Vec<Action> {
                 expires_at_ms: Some(now - 1),
             },
         },
+        Action::SilenceCreate {
+            matchers: vec![LabelMatcher::new("alertname", MatchOp::Equal, "Disk")],
+            starts_at_ms: now,
+            ends_at_ms: now + 3_600_000,
+            comment: "disk swap".into(),
+            replaces: None,
+        },
+        Action::SilenceExpire {
+            id: "s-existing".into(),
+        },
     ]
+}
+
+/// A silence already in the store, as `SilenceExpire { id: "s-existing" }` expects.
+async fn existing_silence(h: &Harness) -> Silence {
+    let now = h.store.now_ms();
+    let silence = Silence {
+        id: "s-existing".into(),
+        matchers: vec![LabelMatcher::new("alertname", MatchOp::Equal, "Disk")],
+        starts_at_ms: now,
+        ends_at_ms: now + 3_600_000,
+        created_by: "ann".into(),
+        comment: "disk swap".into(),
+        updated_at_ms: now,
+        kind: SilenceKind::Silence,
+    };
+    h.store.silence_put(&silence).await.unwrap();
+    silence
 }
 
 async fn read_only_refuses_every_action_before_any_io(h: Harness) {
     fill_dlq(&h, "delivery", 3, "acme", "timeout", "deliver").await;
+    let silence = existing_silence(&h).await;
     let now = h.store.now_ms();
     let examples = every_action(now);
     let kinds: BTreeSet<ActionKind> = examples.iter().map(Action::kind).collect();
@@ -158,6 +189,11 @@ async fn read_only_refuses_every_action_before_any_io(h: Harness) {
     assert_eq!(stats.queues[0].dlq, 3, "nothing moved");
     assert!(h.store.flags().await.unwrap().is_empty(), "no flag set");
     assert!(h.store.audit_recent(10).await.unwrap().is_empty());
+    assert_eq!(
+        h.store.silences().await.unwrap(),
+        vec![silence],
+        "no silence created or expired"
+    );
 }
 
 async fn plan(h: &Harness, action: Action, settings: Settings) -> (Actions, Plan) {
@@ -269,6 +305,7 @@ async fn cancel_stops_between_batches_with_exact_counts(h: Harness) {
 
 async fn single_actions_change_state_with_provenance(h: Harness) {
     let now = h.store.now_ms();
+    existing_silence(&h).await;
     // No worker runs here: the test alert is followed only briefly, and times out.
     let settings = Settings {
         test_timeout: std::time::Duration::from_millis(200),
@@ -316,8 +353,25 @@ async fn single_actions_change_state_with_provenance(h: Harness) {
     // The test alert waits on the ingest queue, marked as a test.
     let stats = h.store.stats(&[queue("ingest")]).await.unwrap();
     assert_eq!(stats.queues[0].depth, 1);
+    // A silence was created, and the existing one expired in place.
+    let silences = h.store.silences().await.unwrap();
+    assert_eq!(silences.len(), 2);
+    let states: BTreeSet<(&str, ward::model::SilenceState)> = silences
+        .iter()
+        .map(|s| {
+            let id = if s.id == "s-existing" { "old" } else { "new" };
+            (id, s.state(now + 1))
+        })
+        .collect();
+    assert_eq!(
+        states,
+        BTreeSet::from([
+            ("new", ward::model::SilenceState::Active),
+            ("old", ward::model::SilenceState::Expired)
+        ])
+    );
     let audit = h.store.audit_recent(20).await.unwrap();
-    assert_eq!(audit.len(), 9, "one record per executed action");
+    assert_eq!(audit.len(), 11, "one record per executed action");
 }
 
 async fn ending_an_expired_override_spares_one_set_again(h: Harness) {

@@ -331,7 +331,10 @@ async fn scheduled_work_is_summarised_by_channel_with_its_due_times(h: Harness) 
     let partitions = usize::from(h.store.keys().partitions());
     assert!(!one.is_empty() && one.len() <= partitions);
     if partitions == 1 {
-        assert!(one[0].payload.as_str().contains("pager"), "the due-soonest first");
+        assert!(
+            one[0].payload.as_str().contains("pager"),
+            "the due-soonest first"
+        );
     }
 }
 
@@ -2078,7 +2081,11 @@ async fn silences_are_shared_announced_kept_and_pruned_after_they_end(h: Harness
         Some(expired.clone())
     );
     assert_eq!(h.store.silence_get("nope").await.unwrap(), None);
-    assert_eq!(h.store.silences_prune(T0 + 1_000).await.unwrap(), 0, "the bound is exclusive");
+    assert_eq!(
+        h.store.silences_prune(T0 + 1_000).await.unwrap(),
+        0,
+        "the bound is exclusive"
+    );
     assert_eq!(h.store.silences_prune(T0 + 1_001).await.unwrap(), 1);
     assert_eq!(h.store.silences().await.unwrap(), vec![late]);
 }
@@ -2095,23 +2102,35 @@ fn seen(fp: &str, at: i64) -> SeenAlert {
 }
 
 async fn seen_alerts_read_newest_first_per_partition_and_prune_by_time(h: Harness) {
-    let alerts: Vec<SeenAlert> = (0..20).map(|i| seen(&format!("fp{i:02}"), T0 + i)).collect();
+    let alerts: Vec<SeenAlert> = (0..20)
+        .map(|i| seen(&format!("fp{i:02}"), T0 + i))
+        .collect();
     h.store.alerts_note(&alerts).await.unwrap();
     // A fingerprint seen again replaces what was known.
     let mut again = seen("fp03", T0 + 100);
     again.status = AlertStatus::Resolved;
-    h.store.alerts_note(std::slice::from_ref(&again)).await.unwrap();
+    h.store
+        .alerts_note(std::slice::from_ref(&again))
+        .await
+        .unwrap();
     let all = h.store.alerts_seen(T0, 1_000).await.unwrap();
     assert_eq!(all.len(), 20);
     assert_eq!(all[0], again, "newest first");
-    assert!(all.windows(2).all(|w| w[0].last_seen_ms >= w[1].last_seen_ms));
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].last_seen_ms >= w[1].last_seen_ms)
+    );
     let recent = h.store.alerts_seen(T0 + 15, 1_000).await.unwrap();
     assert_eq!(recent.len(), 6, "fp15..fp19 and fp03 again");
     let partitions = usize::from(h.store.keys().partitions());
     let capped = h.store.alerts_seen(T0, 2).await.unwrap();
     assert!(capped.len() <= 2 * partitions && !capped.is_empty());
     assert_eq!(capped[0], again);
-    assert_eq!(h.store.alerts_prune(T0 + 10).await.unwrap(), 9, "fp00..fp09 but fp03");
+    assert_eq!(
+        h.store.alerts_prune(T0 + 10).await.unwrap(),
+        9,
+        "fp00..fp09 but fp03"
+    );
     assert_eq!(h.store.alerts_seen(0, 1_000).await.unwrap().len(), 11);
 }
 

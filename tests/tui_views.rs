@@ -506,6 +506,46 @@ fn dialog(app: &App) -> u64 {
 
 fn plan_for(action: Action, count: u64) -> Plan {
     let bulk = action.is_bulk();
+    let (silence, preview) = match &action {
+        Action::SilenceCreate {
+            matchers,
+            starts_at_ms,
+            ends_at_ms,
+            comment,
+            ..
+        } => (
+            Some(ward::model::Silence {
+                id: "01silence".to_owned(),
+                matchers: matchers.clone(),
+                starts_at_ms: *starts_at_ms,
+                ends_at_ms: *ends_at_ms,
+                created_by: "ops".to_owned(),
+                comment: comment.clone(),
+                updated_at_ms: NOW,
+                kind: ward::model::SilenceKind::Silence,
+            }),
+            Some(ward::actions::SilencePreview {
+                last_hour: ward::actions::PreviewCount {
+                    matched: 3,
+                    examined: 40,
+                    total: None,
+                },
+                firing_now: 2,
+                dlq: ward::actions::PreviewCount {
+                    matched: 1,
+                    examined: 5_000,
+                    total: Some(12_000),
+                },
+                scheduled: ward::actions::PreviewCount {
+                    matched: 0,
+                    examined: 4,
+                    total: Some(4),
+                },
+                sample: vec!["DiskFull {instance=\"db-1\", severity=\"warning\"}".to_owned()],
+            }),
+        ),
+        _ => (None, None),
+    };
     Plan {
         id: "01PLAN".to_owned(),
         tier: action.tier(),
@@ -530,6 +570,8 @@ fn plan_for(action: Action, count: u64) -> Plan {
         planned_at_ms: NOW,
         mutt_boundary: None,
         run_reason: None,
+        silence,
+        preview,
     }
 }
 
@@ -610,6 +652,7 @@ fn marks_scope_a_replay_and_the_funnel_runs_plan_confirm_execute_audit() {
         duration_ms: 3,
         audit_id: Some("1-0".to_owned()),
         test: None,
+        silence_id: None,
     };
     assert_eq!(
         app.job(dialog(&app), JobEvent::Finished(Ok(report))),
@@ -1025,6 +1068,20 @@ fn every_action_kind_has_a_dialog_in_the_operators_words() {
         Action::MuttRequeueOrphan {
             list: "mutt:processing:moog:pod-1".into(),
         },
+        Action::SilenceCreate {
+            matchers: vec![ward::model::LabelMatcher::new(
+                "alertname",
+                ward::model::MatchOp::Equal,
+                "DiskFull",
+            )],
+            starts_at_ms: NOW,
+            ends_at_ms: NOW + 7_200_000,
+            comment: "disk swap, OPS-12".into(),
+            replaces: None,
+        },
+        Action::SilenceExpire {
+            id: "01silence".into(),
+        },
     ];
     let kinds: std::collections::BTreeSet<ActionKind> = examples.iter().map(Action::kind).collect();
     assert_eq!(kinds.len(), ActionKind::ALL.len(), "one example per kind");
@@ -1077,6 +1134,7 @@ fn every_action_kind_has_a_dialog_in_the_operators_words() {
             duration_ms: 3,
             audit_id: Some("1-0".to_owned()),
             test: None,
+            silence_id: None,
         })),
     );
     let screen = screen(&app, 200, 50);
@@ -1200,6 +1258,7 @@ fn a_test_alert_shows_how_its_delivery_ended() {
                 took_ms: 380,
                 at_ms: NOW,
             }),
+            silence_id: None,
         })),
     );
     let screen = screen(&app, 200, 50);

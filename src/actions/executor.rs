@@ -79,6 +79,9 @@ pub struct Report {
     /// How a test alert ended: followed until its worker reports, or the timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<TestDelivery>,
+    /// The id of the silence created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence_id: Option<String>,
 }
 
 impl Report {
@@ -95,6 +98,7 @@ impl Report {
             duration_ms: 0,
             audit_id: None,
             test: None,
+            silence_id: None,
         }
     }
 }
@@ -129,6 +133,11 @@ impl Actions {
                     report.outcome = Outcome::Cancelled;
                 }
                 report.test = test;
+            })
+        } else if let Action::SilenceCreate { .. } = &plan.action {
+            self.create_silence(plan).await.map(|id| {
+                report.moved = 1;
+                report.silence_id = Some(id);
             })
         } else {
             self.apply_single(&plan.action).await.map(|changed| {
@@ -321,6 +330,7 @@ impl Actions {
                 let cleared = self.store.clear_flag_if(&flag, expected).await?;
                 Ok(u64::from(cleared))
             }
+            Action::SilenceExpire { id } => self.expire_silence(id).await,
             other => self.apply_change(other).await.map(|()| 1),
         }
     }
@@ -386,7 +396,9 @@ impl Actions {
             | Action::Replay { .. }
             | Action::Purge { .. }
             | Action::MoveToDead { .. }
-            | Action::EndExpired { .. } => Ok(()),
+            | Action::EndExpired { .. }
+            | Action::SilenceCreate { .. }
+            | Action::SilenceExpire { .. } => Ok(()),
             Action::MuttReplay { .. }
             | Action::MuttMoveToDead { .. }
             | Action::MuttPurge { .. }

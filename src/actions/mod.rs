@@ -8,6 +8,7 @@ pub mod mutt;
 mod overrides;
 mod plan;
 mod policy;
+mod silence;
 
 use std::time::Duration;
 
@@ -17,9 +18,10 @@ pub use executor::{Outcome, Progress, Report};
 pub use overrides::{Override, OverrideKind, end_expired, overrides, overrides_from};
 pub use plan::{Plan, SampleRow};
 pub use policy::{Policy, Refusal};
+pub use silence::{PreviewCount, SilencePreview};
 
 use crate::model::mutt::MuttDlqName;
-use crate::model::{EnvelopeId, FlagState, QueueName, ShedMode, Threshold};
+use crate::model::{EnvelopeId, FlagState, LabelMatcher, QueueName, ShedMode, Threshold};
 use crate::store::{DlqFilter, FailedSet, StoreError};
 
 /// What a DLQ action applies to: marked entries, or everything a filter selects.
@@ -93,6 +95,20 @@ pub enum Action {
         tenant: String,
         summary: String,
     },
+    /// A silence: alerts whose labels match every matcher are not delivered from start to end.
+    /// With `replaces`, the silence it edits ends as this one is created (a changed silence is a
+    /// new one, as in Alertmanager, so history is kept).
+    SilenceCreate {
+        matchers: Vec<LabelMatcher>,
+        starts_at_ms: i64,
+        ends_at_ms: i64,
+        /// Why: shown in the Silences view and kept in the audit.
+        comment: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
+    },
+    /// End a silence now (a pending one never starts); an expired one is left as it is.
+    SilenceExpire { id: String },
     /// Lift an expired override (a flag by name), only if it still holds the value read: an
     /// operator may have set it again meanwhile.
     EndExpired { flag: String, expected: FlagState },
@@ -165,6 +181,8 @@ pub enum ActionKind {
     SetConfig,
     SendTestAlert,
     EndExpired,
+    SilenceCreate,
+    SilenceExpire,
     MuttReplay,
     MuttMoveToDead,
     MuttPurge,
@@ -174,7 +192,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 20] = [
         Self::Replay,
         Self::Purge,
         Self::MoveToDead,
@@ -187,6 +205,8 @@ impl ActionKind {
         Self::SetConfig,
         Self::SendTestAlert,
         Self::EndExpired,
+        Self::SilenceCreate,
+        Self::SilenceExpire,
         Self::MuttReplay,
         Self::MuttMoveToDead,
         Self::MuttPurge,
@@ -210,6 +230,8 @@ impl ActionKind {
             Self::SetConfig | Self::MuttSetConfig => "Setting",
             Self::SendTestAlert => "Test alert",
             Self::EndExpired => "End an expired override",
+            Self::SilenceCreate => "Silence",
+            Self::SilenceExpire => "Expire a silence",
             Self::MuttBreaker => "Breaker",
             Self::MuttRequeueOrphan => "Requeue a dead pod's entries",
         }
@@ -242,6 +264,8 @@ impl ActionKind {
             Self::SetConfig => "set_config",
             Self::SendTestAlert => "send_test_alert",
             Self::EndExpired => "end_expired",
+            Self::SilenceCreate => "silence_create",
+            Self::SilenceExpire => "silence_expire",
             Self::MuttReplay => "mutt_replay",
             Self::MuttMoveToDead => "mutt_move_to_dead",
             Self::MuttPurge => "mutt_purge",
@@ -279,6 +303,8 @@ impl Action {
             Self::SetConfig { .. } => ActionKind::SetConfig,
             Self::SendTestAlert { .. } => ActionKind::SendTestAlert,
             Self::EndExpired { .. } => ActionKind::EndExpired,
+            Self::SilenceCreate { .. } => ActionKind::SilenceCreate,
+            Self::SilenceExpire { .. } => ActionKind::SilenceExpire,
             Self::MuttReplay { .. } => ActionKind::MuttReplay,
             Self::MuttMoveToDead { .. } => ActionKind::MuttMoveToDead,
             Self::MuttPurge { .. } => ActionKind::MuttPurge,
@@ -339,7 +365,9 @@ impl Action {
                 scope: Scope::Ids(ids),
                 ..
             } if ids.len() == 1 => Tier::Single,
-            Self::SendTestAlert { .. } | Self::EndExpired { .. } => Tier::Single,
+            Self::SendTestAlert { .. } | Self::EndExpired { .. } | Self::SilenceExpire { .. } => {
+                Tier::Single
+            }
             _ => Tier::Bulk,
         }
     }
@@ -355,7 +383,10 @@ impl Action {
             | Self::SetThreshold { reason, .. }
             | Self::SetConfig { reason, .. }
             | Self::MuttSetConfig { reason, .. }
-            | Self::MuttBreaker { reason, .. } => Some(reason),
+            | Self::MuttBreaker { reason, .. }
+            | Self::SilenceCreate {
+                comment: reason, ..
+            } => Some(reason),
             _ => None,
         }
     }
@@ -371,7 +402,10 @@ impl Action {
             | Self::SetThreshold { reason, .. }
             | Self::SetConfig { reason, .. }
             | Self::MuttSetConfig { reason, .. }
-            | Self::MuttBreaker { reason, .. } => Some(reason),
+            | Self::MuttBreaker { reason, .. }
+            | Self::SilenceCreate {
+                comment: reason, ..
+            } => Some(reason),
             _ => None,
         }
     }
@@ -512,6 +546,24 @@ impl Action {
                 "end the expired override {flag} (set by {}: {})",
                 expected.owner, expected.reason
             ),
+            Self::SilenceCreate {
+                matchers,
+                starts_at_ms,
+                ends_at_ms,
+                replaces,
+                ..
+            } => {
+                let from = crate::model::time::format_rfc3339_ms(*starts_at_ms);
+                let to = crate::model::time::format_rfc3339_ms(*ends_at_ms);
+                let edit = replaces
+                    .as_deref()
+                    .map_or_else(String::new, |id| format!(" (replacing {id})"));
+                format!(
+                    "silence {} from {from} until {to}{edit}",
+                    crate::model::sanitize(&crate::model::matchers_text(matchers))
+                )
+            }
+            Self::SilenceExpire { id } => format!("expire silence {}", crate::model::sanitize(id)),
             mutt => mutt.describe_mutt(),
         }
     }
@@ -732,6 +784,8 @@ pub struct Actions {
     pub settings: Settings,
     /// The channels a test alert may name; empty = not known here, not checked.
     pub channels: Vec<String>,
+    /// The rules new silences follow (`[alerting.silences]`).
+    pub silences: crate::engine::silence::SilencePolicy,
 }
 
 impl std::fmt::Debug for Actions {

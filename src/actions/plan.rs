@@ -45,6 +45,12 @@ pub struct Plan {
     /// audit record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_reason: Option<String>,
+    /// The silence a create will write, exactly (id, owner, times as stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<crate::model::Silence>,
+    /// What that silence would have hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<super::SilencePreview>,
 }
 
 impl Plan {
@@ -106,14 +112,29 @@ impl Actions {
         let count = self.settings.max_items.map_or(count, |max| count.min(max));
         let mut warnings = warnings(&action);
         warnings.splice(0..0, stale_marks);
-        Ok(Plan::assemble(
+        let (silence, preview) = match &action {
+            Action::SilenceCreate { .. } => {
+                let silence = self.silence_record(&action, now)?;
+                let preview = self.silence_preview(&silence, now).await?;
+                (Some(silence), Some(preview))
+            }
+            Action::SilenceExpire { id } => {
+                warnings.extend(self.expire_warnings(id, now).await?);
+                (None, None)
+            }
+            _ => (None, None),
+        };
+        let mut plan = Plan::assemble(
             action,
             &self.target,
             &self.settings,
             (count, sample),
             warnings,
             now,
-        ))
+        );
+        plan.silence = silence;
+        plan.preview = preview;
+        Ok(plan)
     }
 
     /// Refuse what cannot run on this deployment: a MUTT action, a test alert to a channel
@@ -200,6 +221,8 @@ impl Plan {
             action,
             mutt_boundary: None,
             run_reason: None,
+            silence: None,
+            preview: None,
         }
     }
 }

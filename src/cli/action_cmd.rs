@@ -639,6 +639,7 @@ async fn operator(config: &Config, policy: Policy, settings: Settings) -> anyhow
                 .iter()
                 .map(|c| c.name().to_owned())
                 .collect(),
+            silences: config.alerting.silence_policy(),
         }),
         Profile::Mutt => {
             Operator::Mutt(MuttActions {

@@ -234,6 +234,7 @@ pub fn runner(
         target: crate::headless::status::action_target(config),
         settings: settings(config),
         channels: channels.clone(),
+        silences: config.alerting.silence_policy(),
     });
     finish_runner(config, args, source, actions, channels)
 }

@@ -11,13 +11,13 @@
 //! `resolve_…` step in `load.rs`, and its documentation in `template.rs` (a test checks that the
 //! template covers every key).
 
+pub mod alerting;
 mod error;
 mod file;
 mod load;
 mod location;
 pub mod mutt;
 mod pipeline;
-pub mod alerting;
 pub mod slo;
 pub mod template;
 mod tui;

@@ -203,13 +203,29 @@ mod tests {
         let rules = node_down_rule();
         let source = seen(
             "src",
-            &[("alertname", "NodeDown"), ("severity", "critical"), ("instance", "a")],
+            &[
+                ("alertname", "NodeDown"),
+                ("severity", "critical"),
+                ("instance", "a"),
+            ],
             AlertStatus::Firing,
         );
         let inhibitor = Inhibitor::new(&rules, &[source], 1);
-        let warning_a = seen("t1", &[("severity", "warning"), ("instance", "a")], AlertStatus::Firing);
-        let warning_b = seen("t2", &[("severity", "warning"), ("instance", "b")], AlertStatus::Firing);
-        let critical_a = seen("t3", &[("severity", "critical"), ("instance", "a")], AlertStatus::Firing);
+        let warning_a = seen(
+            "t1",
+            &[("severity", "warning"), ("instance", "a")],
+            AlertStatus::Firing,
+        );
+        let warning_b = seen(
+            "t2",
+            &[("severity", "warning"), ("instance", "b")],
+            AlertStatus::Firing,
+        );
+        let critical_a = seen(
+            "t3",
+            &[("severity", "critical"), ("instance", "a")],
+            AlertStatus::Firing,
+        );
         assert_eq!(
             inhibitor.inhibited_by("t1", &warning_a.labels),
             Some(Suppression::Inhibited {
@@ -233,10 +249,18 @@ mod tests {
         let a = seen("a", &[("team", "db")], AlertStatus::Firing);
         let b = seen("b", &[("team", "db")], AlertStatus::Firing);
         let inhibitor = Inhibitor::new(&rules, &[a.clone(), b.clone()], 1);
-        assert_eq!(inhibitor.inhibited_by("a", &a.labels), None, "rule 4: peers on both sides");
+        assert_eq!(
+            inhibitor.inhibited_by("a", &a.labels),
+            None,
+            "rule 4: peers on both sides"
+        );
         let resolved = seen(
             "src",
-            &[("alertname", "NodeDown"), ("severity", "critical"), ("instance", "a")],
+            &[
+                ("alertname", "NodeDown"),
+                ("severity", "critical"),
+                ("instance", "a"),
+            ],
             AlertStatus::Resolved,
         );
         let inhibitor = Inhibitor::new(&node_down_rule(), &[resolved], 1);

@@ -287,7 +287,10 @@ mod tests {
         let m = |s: &str| Matcher::compile(&parse_one(s).unwrap()).unwrap();
         let set = labels(&[("job", "node-exporter")]);
         assert!(m("job=~\"node.*\"").matches(&set));
-        assert!(!m("job=~\"node\"").matches(&set), "anchored: no substring match");
+        assert!(
+            !m("job=~\"node\"").matches(&set),
+            "anchored: no substring match"
+        );
         assert!(!m("job=~\"exporter\"").matches(&set));
         assert!(m("team=\"\"").matches(&set), "a missing label is empty");
         assert!(m("team!~\".+\"").matches(&set));

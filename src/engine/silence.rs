@@ -280,7 +280,10 @@ mod tests {
         }
         let mut no_owner = ok.clone();
         no_owner.created_by = " ".to_owned();
-        assert_eq!(validate_new(&no_owner, now, &policy), Err(SilenceError::NoOwner));
+        assert_eq!(
+            validate_new(&no_owner, now, &policy),
+            Err(SilenceError::NoOwner)
+        );
         let mut no_ticket = ok.clone();
         no_ticket.comment = "swap".to_owned();
         assert!(matches!(
@@ -313,9 +316,20 @@ mod tests {
             vec!["empty", "eq", "ne", "re"]
         );
         let matching: Vec<&str> = index.matching(&alert).map(|s| s.id.as_str()).collect();
-        assert!(matching.contains(&"pending"), "pending ones match but do not silence");
-        let prod = labels(&[("alertname", "Disk"), ("instance", "web-1"), ("env", "prod")]);
+        assert!(
+            matching.contains(&"pending"),
+            "pending ones match but do not silence"
+        );
+        let prod = labels(&[
+            ("alertname", "Disk"),
+            ("instance", "web-1"),
+            ("env", "prod"),
+        ]);
         assert_eq!(index.silenced_by(&prod, now), vec!["empty"]);
-        assert!(index.silenced_by(&prod, 600).contains(&"pending".to_owned()));
+        assert!(
+            index
+                .silenced_by(&prod, 600)
+                .contains(&"pending".to_owned())
+        );
     }
 }

@@ -110,12 +110,8 @@ async fn refresh_suppressor(pipeline: &Pipeline, now: i64) -> StoreResult<()> {
             .alerts_seen(now - INHIBIT_LOOKBACK_MS, INHIBIT_SOURCES_MAX)
             .await?
     };
-    let suppressor = crate::engine::suppress::Suppressor::new(
-        silences,
-        &pipeline.inhibit_rules,
-        &alerts,
-        now,
-    );
+    let suppressor =
+        crate::engine::suppress::Suppressor::new(silences, &pipeline.inhibit_rules, &alerts, now);
     if let Ok(mut current) = pipeline.suppressor.write() {
         *current = Arc::new(suppressor);
     }

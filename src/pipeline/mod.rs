@@ -283,6 +283,7 @@ impl Pipeline {
                 ..crate::actions::Settings::default()
             },
             channels: self.backends.keys().cloned().collect(),
+            silences: crate::engine::silence::SilencePolicy::default(),
         }
     }
 

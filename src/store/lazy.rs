@@ -209,7 +209,11 @@ impl Store for LazyStore {
     async fn alerts_note(&self, alerts: &[crate::model::SeenAlert]) -> StoreResult<()> {
         self.store().await?.alerts_note(alerts).await
     }
-    async fn alerts_seen(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<crate::model::SeenAlert>> {
+    async fn alerts_seen(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::model::SeenAlert>> {
         self.store().await?.alerts_seen(since_ms, limit).await
     }
     async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize> {

@@ -1087,7 +1087,9 @@ impl Store for MemoryStore {
     async fn silences_prune(&self, ended_before_ms: i64) -> StoreResult<usize> {
         let mut state = self.lock();
         let before = state.silences.len();
-        state.silences.retain(|_, s| s.ends_at_ms >= ended_before_ms);
+        state
+            .silences
+            .retain(|_, s| s.ends_at_ms >= ended_before_ms);
         Ok(before - state.silences.len())
     }
 

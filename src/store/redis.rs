@@ -30,8 +30,8 @@ use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, Flag, FlagState, Profile,
-    QueueName, QueueStats, SCHEDULED_SAMPLE, ScheduledItem, ScheduledSummary, StoreStats,
-    SeenAlert, Silence, TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
+    QueueName, QueueStats, SCHEDULED_SAMPLE, ScheduledItem, ScheduledSummary, SeenAlert, Silence,
+    StoreStats, TestDelivery, WorkerBeat, WorkerId, ulid_timestamp_ms,
 };
 
 const AUDIT_MAX_LEN: usize = 100_000;

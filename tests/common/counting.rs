@@ -195,7 +195,11 @@ impl Store for CountingStore {
         self.count(true);
         self.inner.alerts_note(alerts).await
     }
-    async fn alerts_seen(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<ward::model::SeenAlert>> {
+    async fn alerts_seen(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<ward::model::SeenAlert>> {
         self.count(false);
         self.inner.alerts_seen(since_ms, limit).await
     }

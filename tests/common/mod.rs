@@ -387,6 +387,7 @@ pub fn operator(store: Arc<dyn Store>) -> ward::actions::Actions {
         target: "test".into(),
         settings: ward::actions::Settings::default(),
         channels: Vec::new(),
+        silences: ward::engine::silence::SilencePolicy::default(),
     }
 }
 

@@ -266,6 +266,30 @@ fn confirm_dialog(
             } else {
                 head.push(Line::raw("one change, applied at once"));
             }
+            if let Some(silence) = &plan.silence {
+                head.extend(wrapped(
+                    &format!(
+                        "id {} · owner {} · {}",
+                        silence.id,
+                        crate::model::sanitize(&silence.created_by),
+                        crate::model::time::short_duration(
+                            (silence.ends_at_ms - silence.starts_at_ms).max(0) as u64
+                        )
+                    ),
+                    Item::Dim,
+                ));
+            }
+            if let Some(preview) = &plan.preview {
+                for line in preview.lines() {
+                    head.extend(wrapped(&line, Item::Text));
+                }
+                for alert in &preview.sample {
+                    sample.push(Line::styled(
+                        fit(&format!("  {alert}"), inner),
+                        theme.style(Item::Dim),
+                    ));
+                }
+            }
             for row in &plan.sample {
                 // A marked id or a MUTT entry carries no failure time: say so, not 00:00:00.
                 let when = if row.last_failure_ms > 0 {
@@ -302,9 +326,14 @@ fn confirm_dialog(
                     fit(input, inner.saturating_sub(3))
                 )));
             } else if plan.action.reason().is_some() {
+                let label = if matches!(plan.action, crate::actions::Action::SilenceCreate { .. }) {
+                    "comment"
+                } else {
+                    "reason"
+                };
                 tail.push(Line::raw(format!(
-                    "reason > {}▏",
-                    fit(input, inner.saturating_sub(10))
+                    "{label} > {}▏",
+                    fit(input, inner.saturating_sub(11))
                 )));
             } else if plan.action.is_bulk() {
                 tail.push(Line::raw(format!(
