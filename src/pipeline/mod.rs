@@ -142,6 +142,8 @@ pub struct Pipeline {
     pub flags: RwLock<FlagsView>,
     pub controls: RwLock<control::Controls>,
     pub inhibit_rules: Vec<crate::engine::inhibit::InhibitRule>,
+    /// The rules silences created through this worker (its API) follow.
+    pub silence_policy: crate::engine::silence::SilencePolicy,
     /// Silences and inhibition as last read (see `control::check`).
     pub suppressor: RwLock<Arc<crate::engine::suppress::Suppressor>>,
 }
@@ -246,6 +248,7 @@ impl Pipeline {
             flags: RwLock::new(FlagsView::default()),
             controls: RwLock::new(control::Controls::default()),
             inhibit_rules: parts.alerting.inhibit_rules(),
+            silence_policy: parts.alerting.silence_policy(),
             suppressor: RwLock::new(Arc::default()),
         }))
     }
@@ -283,7 +286,7 @@ impl Pipeline {
                 ..crate::actions::Settings::default()
             },
             channels: self.backends.keys().cloned().collect(),
-            silences: crate::engine::silence::SilencePolicy::default(),
+            silences: self.silence_policy.clone(),
         }
     }
 
