@@ -265,6 +265,7 @@ fn fixture() -> Snapshot {
             dlq: (0..60).collect(),
             at_ms: (0..60).map(|i| NOW - (59 - i) * 1_000).collect(),
         },
+        alerting: ward::sources::AlertingView::default(),
     };
     let entries = (0..6)
         .rev()
@@ -1806,6 +1807,7 @@ async fn keys_browse_the_ingest_dlq_and_dead_list_through_the_poller() {
         stale_after: 3,
         audit_rows: 10,
         heartbeat_interval: Duration::from_secs(1),
+        inhibit_rules: Vec::new(),
         target: ward::sources::Target::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();

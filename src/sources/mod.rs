@@ -9,6 +9,6 @@ pub mod snapshot;
 
 pub use poller::{PollerConfig, SourceHandle, spawn, spawn_mutt, spawn_with_slo};
 pub use snapshot::{
-    BreakerView, DlqGroupsView, DlqPageView, DlqQuery, DlqSort, Freshness, Snapshot, SourceStatus,
-    StoreSection, Target,
+    AlertRow, AlertingView, BreakerView, DlqGroupsView, DlqPageView, DlqQuery, DlqSort,
+    ENDING_SOON_MS, Freshness, SilenceRow, Snapshot, SourceStatus, StoreSection, Target,
 };

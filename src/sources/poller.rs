@@ -46,6 +46,8 @@ pub struct PollerConfig {
     /// Workers write heartbeats this often.
     pub heartbeat_interval: Duration,
     pub target: Target,
+    /// Inhibition rules, so the control room says what they hold back.
+    pub inhibit_rules: Vec<crate::engine::inhibit::InhibitRule>,
 }
 
 /// The control room's side of a running poller.
@@ -685,6 +687,8 @@ impl Builder {
             })
             .collect();
         let workers = self.workers(&read.workers, now);
+        // A partition's cap can only have cut the read when the read holds at least that many.
+        let alerts_capped = read.alerts.len() >= crate::store::CONTROL_ALERTS;
         let mut rates = self.rates(&workers);
         let dlq_total: u64 = queues.iter().map(|q| q.stats.dlq).sum();
         rates.dlq_growth_per_min = self.history.growth_per_min(now, dlq_total);
@@ -711,6 +715,13 @@ impl Builder {
             workers,
             rates,
             history: History::default(),
+            alerting: crate::sources::snapshot::AlertingView::build(
+                read.silences,
+                read.alerts,
+                &self.config.inhibit_rules,
+                alerts_capped,
+                now,
+            ),
         }
     }
 

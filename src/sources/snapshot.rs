@@ -116,6 +116,131 @@ pub struct StoreSection {
     pub shedding: ShedMode,
     pub shedding_flag: Option<FlagState>,
     pub history: History,
+    /// Silences, and the alerts seen lately with what holds each back.
+    #[serde(default)]
+    pub alerting: AlertingView,
+}
+
+/// Silences and the alerts they (and inhibition) hold back, as last read.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct AlertingView {
+    /// Active (ending soonest first), then pending, then expired (latest end first).
+    pub silences: Vec<SilenceRow>,
+    /// Alerts seen in the last hour: firing first, then newest.
+    pub alerts: Vec<AlertRow>,
+    /// The newest `CONTROL_ALERTS` per partition are read: more may have been seen.
+    pub alerts_capped: bool,
+    pub active: usize,
+    pub pending: usize,
+    pub expired: usize,
+    /// Active silences ending within five minutes.
+    pub ending_soon: usize,
+    pub firing_now: usize,
+    pub silenced_now: usize,
+    pub inhibited_now: usize,
+}
+
+/// Active silences ending within this long are flagged.
+pub const ENDING_SOON_MS: i64 = 5 * 60_000;
+
+/// One silence, with how many firing alerts it matches now.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct SilenceRow {
+    pub silence: crate::model::Silence,
+    pub state: crate::model::SilenceState,
+    /// Firing alerts (of those read) its matchers match now.
+    pub matched_now: usize,
+}
+
+/// One alert seen lately, and what holds it back now.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct AlertRow {
+    pub alert: crate::model::SeenAlert,
+    pub firing: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<crate::model::Suppression>,
+}
+
+impl AlertingView {
+    /// Classify what was read at `now_ms`, with the same engine the workers use.
+    pub fn build(
+        silences: Vec<crate::model::Silence>,
+        alerts: Vec<crate::model::SeenAlert>,
+        rules: &[crate::engine::inhibit::InhibitRule],
+        capped: bool,
+        now_ms: i64,
+    ) -> Self {
+        use crate::model::SilenceState;
+        let suppressor =
+            crate::engine::suppress::Suppressor::new(silences.clone(), rules, &alerts, now_ms);
+        let mut view = Self {
+            alerts_capped: capped,
+            ..Self::default()
+        };
+        let mut rows: Vec<AlertRow> = alerts
+            .into_iter()
+            .map(|alert| {
+                let firing = alert.is_firing(now_ms);
+                let suppressed = firing
+                    .then(|| suppressor.check(&alert.fingerprint, &alert.labels, now_ms))
+                    .flatten();
+                AlertRow {
+                    alert,
+                    firing,
+                    suppressed,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.firing
+                .cmp(&a.firing)
+                .then(b.alert.last_seen_ms.cmp(&a.alert.last_seen_ms))
+        });
+        let mut matched: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
+        for row in rows.iter().filter(|r| r.firing) {
+            view.firing_now += 1;
+            for silence in suppressor.silences.matching(&row.alert.labels) {
+                *matched.entry(silence.id.clone()).or_default() += 1;
+            }
+            match &row.suppressed {
+                Some(crate::model::Suppression::Inhibited { .. }) => view.inhibited_now += 1,
+                Some(_) => view.silenced_now += 1,
+                None => {}
+            }
+        }
+        let mut silences: Vec<SilenceRow> = silences
+            .into_iter()
+            .map(|silence| {
+                let state = silence.state(now_ms);
+                match state {
+                    SilenceState::Active => {
+                        view.active += 1;
+                        if silence.ends_at_ms - now_ms <= ENDING_SOON_MS {
+                            view.ending_soon += 1;
+                        }
+                    }
+                    SilenceState::Pending => view.pending += 1,
+                    SilenceState::Expired => view.expired += 1,
+                }
+                SilenceRow {
+                    matched_now: matched.get(&silence.id).copied().unwrap_or_default(),
+                    silence,
+                    state,
+                }
+            })
+            .collect();
+        silences.sort_by(|a, b| {
+            a.state.cmp(&b.state).then_with(|| match a.state {
+                SilenceState::Active => a.silence.ends_at_ms.cmp(&b.silence.ends_at_ms),
+                SilenceState::Pending => a.silence.starts_at_ms.cmp(&b.silence.starts_at_ms),
+                SilenceState::Expired => b.silence.ends_at_ms.cmp(&a.silence.ends_at_ms),
+            })
+        });
+        view.silences = silences;
+        view.alerts = rows;
+        view
+    }
 }
 
 impl StoreSection {

@@ -395,6 +395,26 @@ impl MemoryStore {
         }
     }
 
+    /// Alerts seen at or after `since_ms`, newest first, at most `limit` per partition.
+    fn seen_since(&self, state: &State, since_ms: i64, limit: usize) -> Vec<SeenAlert> {
+        let mut by_partition: BTreeMap<u16, Vec<&SeenAlert>> = BTreeMap::new();
+        for alert in state.seen.values().filter(|a| a.last_seen_ms >= since_ms) {
+            by_partition
+                .entry(self.keys.alert_partition(&alert.fingerprint))
+                .or_default()
+                .push(alert);
+        }
+        let mut out: Vec<SeenAlert> = by_partition
+            .into_values()
+            .flat_map(|mut alerts| {
+                newest_seen_first(&mut alerts);
+                alerts.into_iter().take(limit).cloned()
+            })
+            .collect();
+        super::redis::newest_first(&mut out);
+        out
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied move: every operation
         // mutates only after its checks, so the data is still consistent.
@@ -1102,27 +1122,7 @@ impl Store for MemoryStore {
     }
 
     async fn alerts_seen(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<SeenAlert>> {
-        let state = self.lock();
-        let mut by_partition: BTreeMap<u16, Vec<&SeenAlert>> = BTreeMap::new();
-        for alert in state.seen.values().filter(|a| a.last_seen_ms >= since_ms) {
-            by_partition
-                .entry(self.keys.alert_partition(&alert.fingerprint))
-                .or_default()
-                .push(alert);
-        }
-        let mut out: Vec<SeenAlert> = by_partition
-            .into_values()
-            .flat_map(|mut alerts| {
-                newest_seen_first(&mut alerts);
-                alerts.into_iter().take(limit).cloned()
-            })
-            .collect();
-        out.sort_by(|a, b| {
-            b.last_seen_ms
-                .cmp(&a.last_seen_ms)
-                .then_with(|| b.fingerprint.cmp(&a.fingerprint))
-        });
-        Ok(out)
+        Ok(self.seen_since(&self.lock(), since_ms, limit))
     }
 
     async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize> {
@@ -1224,6 +1224,12 @@ impl Store for MemoryStore {
                 .take(audit_limit)
                 .cloned()
                 .collect(),
+            silences: state.silences.values().cloned().collect(),
+            alerts: self.seen_since(
+                &state,
+                now - crate::model::SEEN_RETENTION_MS,
+                super::CONTROL_ALERTS,
+            ),
         })
     }
 

@@ -515,7 +515,14 @@ pub struct ControlRead {
     pub workers: Vec<(String, WorkerBeat)>,
     /// Newest first.
     pub audit: Vec<AuditEntry>,
+    /// Every silence kept (active, pending, expired within retention).
+    pub silences: Vec<Silence>,
+    /// Alerts seen in the last hour, newest first, at most `CONTROL_ALERTS` per partition.
+    pub alerts: Vec<SeenAlert>,
 }
+
+/// Seen alerts a control read takes per partition: the newest, enough for a screen.
+pub const CONTROL_ALERTS: usize = 500;
 
 /// The one interface to pipeline state. Every method is one atomic step per partition.
 #[async_trait]

@@ -649,6 +649,15 @@ const SCHEDULED_BODIES_SCRIPT: &str = include_str!("lua/scheduled_bodies.lua");
 /// Seen alerts read per partition at most: the script unpacks them into one HMGET.
 const SEEN_READ_MAX: usize = 5_000;
 
+/// Newest sighting first, ties by fingerprint descending (ZREVRANGEBYSCORE's order).
+pub(crate) fn newest_first(alerts: &mut [SeenAlert]) {
+    alerts.sort_by(|a, b| {
+        b.last_seen_ms
+            .cmp(&a.last_seen_ms)
+            .then_with(|| b.fingerprint.cmp(&a.fingerprint))
+    });
+}
+
 fn decode_record<T: serde::de::DeserializeOwned>(op: &'static str, raw: &str) -> StoreResult<T> {
     serde_json::from_str(raw).map_err(|e| StoreError::Protocol {
         op,
@@ -1419,11 +1428,7 @@ impl Store for RedisStore {
             .flatten()
             .filter_map(|raw| decode_record("seen alert", &raw).ok())
             .collect();
-        out.sort_by(|a, b| {
-            b.last_seen_ms
-                .cmp(&a.last_seen_ms)
-                .then_with(|| b.fingerprint.cmp(&a.fingerprint))
-        });
+        newest_first(&mut out);
         Ok(out)
     }
 
@@ -1524,6 +1529,16 @@ impl Store for RedisStore {
             .hgetall(keys.config())
             .hgetall(keys.workers());
         pipe.add_command(audit_read_cmd(&keys.audit(), audit_limit.max(1)));
+        pipe.hgetall(keys.silences());
+        for p in 0..self.partitions() {
+            pipe.cmd("EVAL")
+                .arg(SEEN_SCRIPT)
+                .arg(2)
+                .arg(keys.seen_alerts(p))
+                .arg(keys.seen_alerts_by_time(p))
+                .arg(now - crate::model::SEEN_RETENTION_MS)
+                .arg(super::CONTROL_ALERTS);
+        }
         let mut conn = self.conn();
         let replies: Vec<Value> = pipe
             .query_async(&mut conn)
@@ -1551,12 +1566,34 @@ impl Store for RedisStore {
                     .map(decode_audit)
             })
             .unwrap_or_default();
+        let silence_pairs: Vec<(String, String)> = replies
+            .next()
+            .and_then(|v| ::redis::FromRedisValue::from_redis_value(v).ok())
+            .unwrap_or_default();
+        let mut silences: Vec<Silence> = silence_pairs
+            .into_iter()
+            .filter_map(|(_, raw)| decode_record("silence", &raw).ok())
+            .collect();
+        silences.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut alerts: Vec<SeenAlert> = replies
+            .filter_map(|v| {
+                ::redis::FromRedisValue::from_redis_value(v)
+                    .ok()
+                    .map(|raws: Vec<Option<String>>| raws)
+            })
+            .flatten()
+            .flatten()
+            .filter_map(|raw| decode_record("seen alert", &raw).ok())
+            .collect();
+        newest_first(&mut alerts);
         Ok(ControlRead {
             stats,
             breakers,
             config,
             workers,
             audit: audit.into_iter().take(audit_limit).collect(),
+            silences,
+            alerts,
         })
     }
 
