@@ -857,6 +857,24 @@ fn write_plan_text(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(reason) = plan.reason() {
         writeln!(out, "  reason: {}", sanitize(reason))?;
     }
+    if let Some(silence) = &plan.silence {
+        writeln!(
+            out,
+            "  silence {} by {}, {} to {}",
+            silence.id,
+            sanitize(&silence.created_by),
+            crate::model::time::format_rfc3339_ms(silence.starts_at_ms),
+            crate::model::time::format_rfc3339_ms(silence.ends_at_ms)
+        )?;
+    }
+    if let Some(preview) = &plan.preview {
+        for line in preview.lines() {
+            writeln!(out, "  {line}")?;
+        }
+        for alert in &preview.sample {
+            writeln!(out, "    {}", sanitize(alert))?;
+        }
+    }
     if !plan.action.is_bulk() {
         for warning in &plan.warnings {
             writeln!(out, "  note: {}", sanitize(warning))?;
@@ -929,6 +947,13 @@ fn print_report(
                     "{} replayed with counters reset, {} to MUTT's dead list (replayed too often) in {} batches",
                     report.moved, report.poisoned, report.batches
                 ),
+                Action::SilenceCreate { .. } => format!(
+                    "silence {} created",
+                    report.silence_id.as_deref().unwrap_or("(none)")
+                ),
+                Action::SilenceExpire { id } if report.moved == 0 => {
+                    format!("silence {} had already expired", sanitize(id))
+                }
                 Action::SendTestAlert { .. } => match &report.test {
                     Some(test) => format!("test alert {}", sanitize(&test.summary())),
                     None => "test alert sent, outcome not followed".to_owned(),

@@ -7,6 +7,7 @@ pub mod action_cmd;
 mod config_cmd;
 pub mod dlq_cmd;
 pub mod logging;
+pub mod silence_cmd;
 mod slo_cmd;
 pub mod status_cmd;
 mod template_cmd;
@@ -155,6 +156,9 @@ pub enum Command {
     /// or show one (read only)
     #[command(subcommand)]
     Dlq(dlq_cmd::DlqCommand),
+    /// Silences: add (plan with a preview of what it would hide, confirm, audit), ls, expire
+    #[command(subcommand)]
+    Silence(silence_cmd::SilenceCommand),
     /// One read of the deployment: queues, DLQs, breakers, flags, overrides, SLOs, freshness
     Status(status_cmd::StatusArgs),
     /// A status read every interval, one per line, until interrupted
@@ -219,6 +223,7 @@ impl Command {
             | Self::TestAlert(_)
             | Self::RequeueOrphan(_)
             | Self::Dlq(_)
+            | Self::Silence(_)
             | Self::Status(_)
             | Self::Watch(_)
             | Self::Check(_)
@@ -423,6 +428,15 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
             out,
         ),
         Command::Dlq(command) => dlq_cmd::run(loaded()?, command, out),
+        Command::Silence(silence_cmd::SilenceCommand::Add(args)) => {
+            action_cmd::run(loaded()?, silence_cmd::add(args), read_only, out)
+        }
+        Command::Silence(silence_cmd::SilenceCommand::Expire(args)) => {
+            action_cmd::run(loaded()?, Ok(silence_cmd::expire(args)), read_only, out)
+        }
+        Command::Silence(silence_cmd::SilenceCommand::Ls(args)) => {
+            silence_cmd::ls(loaded()?, args, out)
+        }
         Command::Status(args) => status_cmd::status(loaded()?, args, out),
         Command::Watch(args) => status_cmd::watch(loaded()?, args, out),
         Command::Check(args) => status_cmd::check(loaded()?, args, out),
