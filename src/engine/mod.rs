@@ -1,5 +1,5 @@
 //! Pure logic, no I/O, clock injected: retry policy, breaker, rate-limit maths, routing, shedding,
-//! SLO maths.
+//! SLO maths, recurring time intervals.
 
 pub mod breaker;
 pub mod clock;
@@ -9,3 +9,4 @@ pub mod retry;
 pub mod routing;
 pub mod shedding;
 pub mod slo;
+pub mod timeinterval;
