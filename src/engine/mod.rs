@@ -1,5 +1,5 @@
 //! Pure logic, no I/O, clock injected: retry policy, breaker, rate-limit maths, routing, shedding,
-//! SLO maths.
+//! SLO maths, recurring time intervals.
 
 pub mod breaker;
 pub mod clock;
@@ -13,3 +13,4 @@ pub mod shedding;
 pub mod silence;
 pub mod slo;
 pub mod suppress;
+pub mod timeinterval;
