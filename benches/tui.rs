@@ -324,7 +324,7 @@ async fn snapshot(dlq_query: &DlqQuery) -> Arc<Snapshot> {
         stale_after: 2,
         audit_rows: 50,
         heartbeat_interval: Duration::from_secs(1),
-        inhibit_rules: Vec::new(),
+        rules: ward::engine::suppress::Rules::default(),
         target: Target {
             label: "prod-eu-west".to_owned(),
             backend: "memory".to_owned(),

@@ -328,7 +328,71 @@ async fn a_firing_source_inhibits_targets_of_its_instance(h: Harness) {
     stop.cancel();
 }
 
+async fn a_maintenance_window_holds_back_while_open_and_is_listed(h: Harness) {
+    let now = h.store.now_ms();
+    let stop = CancellationToken::new();
+    let config: AlertingConfig = toml::from_str(
+        r#"
+        [[maintenance]]
+        name = "db-patching"
+        every = "Mon-Sun"
+        matchers = ['cluster="db"']
+        comment = "rolling kernel updates"
+        "#,
+    )
+    .unwrap();
+    let rules = config.rules();
+    let (pipeline, server) = worker(&h, config, &stop).await;
+    eventually("the worker reads its controls", || {
+        !pipeline.suppressor().maintenance.is_empty()
+    })
+    .await;
+    let alerts = [
+        alert_envelope("Disk", &[("cluster", "db")], now),
+        alert_envelope("Disk", &[("cluster", "web")], now),
+    ];
+    h.store.enqueue(&queue("ingest"), &alerts).await.unwrap();
+    let totals = &pipeline.metrics.totals;
+    eventually("web delivered, db held back", || {
+        totals.delivered.load(std::sync::atomic::Ordering::Relaxed) == 1
+            && totals.suppressed.load(std::sync::atomic::Ordering::Relaxed) == 1
+    })
+    .await;
+    let sent = bodies(&server).await;
+    assert!(
+        sent[0].contains("web") && !sent[0].contains("\"db\""),
+        "{sent:?}"
+    );
+    assert!(pipeline.metrics.render().contains(r#"outcome="muted""#));
+    // The control room lists the window as an active silence of kind maintenance.
+    let seen = h.store.alerts_seen(now - 1, 100).await.unwrap();
+    let view = ward::sources::AlertingView::build(Vec::new(), seen, &rules, false, now);
+    let row = &view.silences[0];
+    assert_eq!(row.silence.id, "maintenance:db-patching");
+    assert_eq!(row.silence.kind, ward::model::SilenceKind::Maintenance);
+    assert_eq!(row.state, SilenceState::Active);
+    assert_eq!(row.matched_now, 1);
+    assert!(
+        row.silence.comment.contains("rolling kernel updates"),
+        "{:?}",
+        row.silence.comment
+    );
+    let held = view
+        .alerts
+        .iter()
+        .find(|a| a.alert.labels.get("cluster").map(String::as_str) == Some("db"))
+        .unwrap();
+    assert_eq!(
+        held.suppressed,
+        Some(ward::model::Suppression::Maintenance {
+            window: "db-patching".into()
+        })
+    );
+    stop.cancel();
+}
+
 conformance!(
+    a_maintenance_window_holds_back_while_open_and_is_listed,
     a_silence_plan_previews_what_it_would_hide_and_runs_exactly_that,
     a_worker_holds_back_silenced_alerts_and_counts_them,
     a_firing_source_inhibits_targets_of_its_instance,

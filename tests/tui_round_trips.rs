@@ -202,7 +202,7 @@ fn poller_config() -> PollerConfig {
         stale_after: 2,
         audit_rows: 50,
         heartbeat_interval: Duration::from_secs(1),
-        inhibit_rules: Vec::new(),
+        rules: ward::engine::suppress::Rules::default(),
         target: Target::default(),
     }
 }

@@ -80,7 +80,7 @@ async fn stale_within_two_reads_of_a_stopped_redis_and_fresh_again_when_it_retur
         stale_after: 2,
         audit_rows: 10,
         heartbeat_interval: Duration::from_secs(1),
-        inhibit_rules: Vec::new(),
+        rules: ward::engine::suppress::Rules::default(),
         target: Target {
             label: "test".to_owned(),
             backend: "redis".to_owned(),

@@ -1807,7 +1807,7 @@ async fn keys_browse_the_ingest_dlq_and_dead_list_through_the_poller() {
         stale_after: 3,
         audit_rows: 10,
         heartbeat_interval: Duration::from_secs(1),
-        inhibit_rules: Vec::new(),
+        rules: ward::engine::suppress::Rules::default(),
         target: ward::sources::Target::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();

@@ -100,7 +100,8 @@ fn now_ms() -> i64 {
 /// The create action `ward silence add` asks for.
 pub fn add(args: &AddArgs) -> anyhow::Result<Request<'_>> {
     let now = now_ms();
-    let matchers = parse_matchers(&args.matchers.join(" ")).map_err(|e| UsageError(e.to_string()))?;
+    let matchers =
+        parse_matchers(&args.matchers.join(" ")).map_err(|e| UsageError(e.to_string()))?;
     let time = |flag: &str, text: &str| {
         parse_rfc3339_ms(text).ok_or_else(|| {
             UsageError(format!(
@@ -182,7 +183,7 @@ pub fn ls(config: &Config, args: &LsArgs, out: &mut dyn Write) -> anyhow::Result
             )
             .await?;
         let capped = alerts.len() >= crate::store::CONTROL_ALERTS;
-        let rules = config.alerting.inhibit_rules();
+        let rules = config.alerting.rules();
         anyhow::Ok((
             AlertingView::build(silences, alerts, &rules, capped, now),
             now,

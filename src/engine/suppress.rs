@@ -1,39 +1,92 @@
-//! Whether an alert is held back, and by what: inhibition first, then silences (Alertmanager's
-//! order). The pipeline asks before each send; the control room asks the same question of the
-//! alerts it shows.
+//! Whether an alert is held back, and by what: inhibition first, then maintenance windows,
+//! then silences (Alertmanager's order: inhibit, time intervals, silence). The pipeline asks
+//! before each send; the control room asks the same question of the alerts it shows.
 
 use std::collections::BTreeMap;
 
 use super::inhibit::{InhibitRule, Inhibitor};
+use super::matcher::{Matcher, matches_all};
 use super::silence::SilenceIndex;
-use crate::model::{SeenAlert, Silence, Suppression};
+use super::timeinterval::{Occurrence, TimeIntervals};
+use crate::model::{SeenAlert, Silence, SilenceKind, Suppression};
 
-/// Silences, and inhibition over the alerts firing when it was built.
+/// Planned work that silences itself: matching alerts are held back while a window is open.
+#[derive(Debug, Clone)]
+pub struct MaintenanceWindow {
+    pub name: String,
+    pub intervals: TimeIntervals,
+    pub matchers: Vec<Matcher>,
+    pub comment: String,
+}
+
+impl MaintenanceWindow {
+    pub fn is_open(&self, at_ms: i64) -> bool {
+        self.intervals.any_contains(at_ms)
+    }
+
+    /// The occurrence open at `at_ms`, else the next one.
+    pub fn current_or_next(&self, at_ms: i64) -> Option<Occurrence> {
+        self.intervals.current_or_next(at_ms)
+    }
+
+    pub fn holds(&self, labels: &BTreeMap<String, String>, at_ms: i64) -> bool {
+        matches_all(&self.matchers, labels) && self.is_open(at_ms)
+    }
+
+    /// The window as an inventory row: a silence of kind maintenance over its current or next
+    /// occurrence (an expired one when none is ahead), owned by the config.
+    pub fn as_silence(&self, at_ms: i64) -> Silence {
+        let occurrence = self.current_or_next(at_ms);
+        let (starts_at_ms, ends_at_ms) = occurrence.map_or((at_ms - 1, at_ms - 1), |o| {
+            (o.start_ms, o.end_ms.saturating_sub(1))
+        });
+        Silence {
+            id: format!("maintenance:{}", self.name),
+            matchers: self.matchers.iter().map(|m| m.spec().clone()).collect(),
+            starts_at_ms,
+            ends_at_ms,
+            created_by: "config".to_owned(),
+            comment: if self.comment.is_empty() {
+                format!("every {}", self.intervals)
+            } else {
+                format!("{} (every {})", self.comment, self.intervals)
+            },
+            updated_at_ms: at_ms,
+            kind: SilenceKind::Maintenance,
+        }
+    }
+}
+
+/// What the configuration holds back with: inhibition rules and maintenance windows.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub inhibit: Vec<InhibitRule>,
+    pub maintenance: Vec<MaintenanceWindow>,
+}
+
+/// Silences, maintenance windows, and inhibition over the alerts firing when it was built.
 #[derive(Debug, Default)]
 pub struct Suppressor {
     pub silences: SilenceIndex,
     pub inhibitor: Inhibitor,
+    pub maintenance: Vec<MaintenanceWindow>,
     /// When the silences and alerts were read (ms).
     pub read_at_ms: i64,
 }
 
 impl Suppressor {
-    pub fn new(
-        silences: Vec<Silence>,
-        rules: &[InhibitRule],
-        alerts: &[SeenAlert],
-        now_ms: i64,
-    ) -> Self {
+    pub fn new(silences: Vec<Silence>, rules: &Rules, alerts: &[SeenAlert], now_ms: i64) -> Self {
         Self {
             silences: SilenceIndex::new(silences, now_ms),
-            inhibitor: Inhibitor::new(rules, alerts, now_ms),
+            inhibitor: Inhibitor::new(&rules.inhibit, alerts, now_ms),
+            maintenance: rules.maintenance.clone(),
             read_at_ms: now_ms,
         }
     }
 
     /// Nothing could hold an alert back.
     pub fn is_idle(&self) -> bool {
-        self.silences.is_empty() && self.inhibitor.is_empty()
+        self.silences.is_empty() && self.inhibitor.is_empty() && self.maintenance.is_empty()
     }
 
     /// Why this alert is held back at `now_ms`, if it is.
@@ -45,6 +98,11 @@ impl Suppressor {
     ) -> Option<Suppression> {
         if let Some(inhibited) = self.inhibitor.inhibited_by(fingerprint, labels) {
             return Some(inhibited);
+        }
+        if let Some(window) = self.maintenance.iter().find(|w| w.holds(labels, now_ms)) {
+            return Some(Suppression::Maintenance {
+                window: window.name.clone(),
+            });
         }
         let ids = self.silences.silenced_by(labels, now_ms);
         (!ids.is_empty()).then_some(Suppression::Silenced { ids })

@@ -96,7 +96,7 @@ pub fn poller_config(config: &Config, interval: Duration) -> PollerConfig {
         stale_after: config.tui.stale_after_polls.max(1),
         audit_rows: config.tui.audit_rows,
         heartbeat_interval: Duration::from_millis(config.workers.stats_interval_ms),
-        inhibit_rules: config.alerting.inhibit_rules(),
+        rules: config.alerting.rules(),
         target: Target {
             label: if config.tui.label.is_empty() {
                 config.store.short_label()

@@ -103,7 +103,7 @@ const INHIBIT_SOURCES_MAX: usize = 5_000;
 async fn refresh_suppressor(pipeline: &Pipeline, now: i64) -> StoreResult<()> {
     let store = pipeline.store.as_ref();
     let silences = store.silences().await?;
-    let alerts = if pipeline.inhibit_rules.is_empty() {
+    let alerts = if pipeline.rules.inhibit.is_empty() {
         Vec::new()
     } else {
         store
@@ -111,7 +111,7 @@ async fn refresh_suppressor(pipeline: &Pipeline, now: i64) -> StoreResult<()> {
             .await?
     };
     let suppressor =
-        crate::engine::suppress::Suppressor::new(silences, &pipeline.inhibit_rules, &alerts, now);
+        crate::engine::suppress::Suppressor::new(silences, &pipeline.rules, &alerts, now);
     if let Ok(mut current) = pipeline.suppressor.write() {
         *current = Arc::new(suppressor);
     }

@@ -141,7 +141,8 @@ pub struct Pipeline {
     pub worker: WorkerId,
     pub flags: RwLock<FlagsView>,
     pub controls: RwLock<control::Controls>,
-    pub inhibit_rules: Vec<crate::engine::inhibit::InhibitRule>,
+    /// Inhibition rules and maintenance windows from the config.
+    pub rules: crate::engine::suppress::Rules,
     /// The rules silences created through this worker (its API) follow.
     pub silence_policy: crate::engine::silence::SilencePolicy,
     /// Silences and inhibition as last read (see `control::check`).
@@ -247,7 +248,7 @@ impl Pipeline {
             )),
             flags: RwLock::new(FlagsView::default()),
             controls: RwLock::new(control::Controls::default()),
-            inhibit_rules: parts.alerting.inhibit_rules(),
+            rules: parts.alerting.rules(),
             silence_policy: parts.alerting.silence_policy(),
             suppressor: RwLock::new(Arc::default()),
         }))

@@ -46,8 +46,8 @@ pub struct PollerConfig {
     /// Workers write heartbeats this often.
     pub heartbeat_interval: Duration,
     pub target: Target,
-    /// Inhibition rules, so the control room says what they hold back.
-    pub inhibit_rules: Vec<crate::engine::inhibit::InhibitRule>,
+    /// Inhibition rules and maintenance windows, so the control room says what they hold back.
+    pub rules: crate::engine::suppress::Rules,
 }
 
 /// The control room's side of a running poller.
@@ -718,7 +718,7 @@ impl Builder {
             alerting: crate::sources::snapshot::AlertingView::build(
                 read.silences,
                 read.alerts,
-                &self.config.inhibit_rules,
+                &self.config.rules,
                 alerts_capped,
                 now,
             ),

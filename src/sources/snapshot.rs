@@ -166,13 +166,18 @@ impl AlertingView {
     pub fn build(
         silences: Vec<crate::model::Silence>,
         alerts: Vec<crate::model::SeenAlert>,
-        rules: &[crate::engine::inhibit::InhibitRule],
+        rules: &crate::engine::suppress::Rules,
         capped: bool,
         now_ms: i64,
     ) -> Self {
         use crate::model::SilenceState;
         let suppressor =
             crate::engine::suppress::Suppressor::new(silences.clone(), rules, &alerts, now_ms);
+        // Maintenance windows are listed with the silences, over their current or next opening.
+        let silences: Vec<crate::model::Silence> = silences
+            .into_iter()
+            .chain(rules.maintenance.iter().map(|w| w.as_silence(now_ms)))
+            .collect();
         let mut view = Self {
             alerts_capped: capped,
             ..Self::default()
@@ -202,6 +207,15 @@ impl AlertingView {
             view.firing_now += 1;
             for silence in suppressor.silences.matching(&row.alert.labels) {
                 *matched.entry(silence.id.clone()).or_default() += 1;
+            }
+            for window in rules
+                .maintenance
+                .iter()
+                .filter(|w| crate::engine::matcher::matches_all(&w.matchers, &row.alert.labels))
+            {
+                *matched
+                    .entry(format!("maintenance:{}", window.name))
+                    .or_default() += 1;
             }
             match &row.suppressed {
                 Some(crate::model::Suppression::Inhibited { .. }) => view.inhibited_now += 1,
