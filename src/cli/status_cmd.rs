@@ -174,6 +174,9 @@ pub struct CheckArgs {
     /// An SLO that cannot be decided (no traffic, absent series) warns instead of passing
     #[arg(long)]
     pub slo_unknown_warns: bool,
+    /// Warn about active silences ending within this long (e.g. 15m); off by default
+    #[arg(long, default_value = "off", value_name = "AGE")]
+    pub silences_ending: AgeLimit,
     #[arg(long, value_enum, default_value_t = CheckFormat::Text, help_heading = "Output")]
     pub format: CheckFormat,
 }
@@ -190,6 +193,7 @@ impl CheckArgs {
             oldest_warn_ms: self.oldest_warn.0,
             oldest_crit_ms: self.oldest_crit.0,
             slo_unknown_warns: self.slo_unknown_warns,
+            silences_ending_ms: self.silences_ending.0,
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct Thresholds {
     pub oldest_crit_ms: Option<u64>,
     /// An SLO whose state cannot be decided (no traffic, absent series) is a warning.
     pub slo_unknown_warns: bool,
+    /// An active silence (not a maintenance window) ending within this long warns: someone
+    /// should extend it or be ready for its alerts.
+    pub silences_ending_ms: Option<u64>,
 }
 
 impl Default for Thresholds {
@@ -109,6 +112,7 @@ impl Default for Thresholds {
             oldest_warn_ms: Some(60_000),
             oldest_crit_ms: Some(300_000),
             slo_unknown_warns: false,
+            silences_ending_ms: None,
         }
     }
 }
@@ -164,6 +168,7 @@ pub fn evaluate(status: &Status, thresholds: &Thresholds) -> Verdict {
         dlq(status, store, thresholds, &mut findings);
         breakers(store, &mut findings);
         flags(store, &mut findings);
+        silences(status, store, thresholds, &mut findings);
     }
     if let Some(mutt) = status.snapshot.mutt.as_ref() {
         super::mutt::findings(mutt, thresholds, &mut findings);
@@ -177,6 +182,39 @@ pub fn evaluate(status: &Status, thresholds: &Thresholds) -> Verdict {
             .max()
             .unwrap_or(Severity::Ok),
         findings,
+    }
+}
+
+fn silences(
+    status: &Status,
+    store: &crate::sources::StoreSection,
+    thresholds: &Thresholds,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(within) = thresholds.silences_ending_ms else {
+        return;
+    };
+    let now = status.snapshot.taken_at_ms;
+    for row in &store.alerting.silences {
+        let silence = &row.silence;
+        let left = silence.ends_at_ms - now;
+        if row.state == crate::model::SilenceState::Active
+            && silence.kind == crate::model::SilenceKind::Silence
+            && left <= i64::try_from(within).unwrap_or(i64::MAX)
+        {
+            findings.push(Finding::new(
+                Severity::Warning,
+                format!("silence {}", crate::model::sanitize(&silence.id)),
+                format!(
+                    "ends in {} ({} by {}: {}), matching {} firing alerts now",
+                    crate::model::time::short_duration(left.max(0) as u64),
+                    crate::model::sanitize(&crate::model::matchers_text(&silence.matchers)),
+                    crate::model::sanitize(&silence.created_by),
+                    crate::model::sanitize(&silence.comment),
+                    row.matched_now
+                ),
+            ));
+        }
     }
 }
 

@@ -56,9 +56,29 @@ pub async fn janitor(pipeline: Arc<Pipeline>, stop: CancellationToken) {
             }
         }
         end_expired_overrides(&pipeline).await;
+        forget_old(&pipeline).await;
         if !pause(&stop, every).await {
             return;
         }
+    }
+}
+
+/// Forget silences expired past their retention and alerts last seen more than an hour ago
+/// (idempotent, so every janitor may do it).
+async fn forget_old(pipeline: &Pipeline) {
+    let store = pipeline.store.as_ref();
+    let now = store.now_ms();
+    if let Err(error) = store
+        .silences_prune(now - crate::model::SILENCE_RETENTION_MS)
+        .await
+    {
+        tracing::warn!(%error, "janitor: could not prune old silences");
+    }
+    if let Err(error) = store
+        .alerts_prune(now - crate::model::SEEN_RETENTION_MS)
+        .await
+    {
+        tracing::warn!(%error, "janitor: could not prune old alerts");
     }
 }
 
