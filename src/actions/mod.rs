@@ -707,6 +707,8 @@ pub enum Origin {
     Command,
     Headless,
     Automatic,
+    /// Alertmanager's API v2 on `ward up` (e.g. `amtool`).
+    Api,
 }
 
 impl Origin {
@@ -716,6 +718,7 @@ impl Origin {
             Self::Command => "command",
             Self::Headless => "headless",
             Self::Automatic => "automatic",
+            Self::Api => "api",
         }
     }
 }

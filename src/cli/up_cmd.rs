@@ -61,7 +61,7 @@ async fn serve(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(address) = running.address {
         writeln!(
             out,
-            "ward up: ingest on http://{address} (POST /v1/alerts, /v1/alertmanager; GET /healthz, /metrics, /api/v1/slo)"
+            "ward up: ingest on http://{address} (POST /v1/alerts, /v1/alertmanager; GET /healthz, /metrics, /api/v1/slo; Alertmanager API /api/v2/silences)"
         )?;
         out.flush()?;
     }

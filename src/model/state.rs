@@ -144,7 +144,7 @@ pub struct AuditRecord {
     pub plan: serde_json::Value,
     pub result: String,
     pub duration_ms: u64,
-    /// Where the action came from: `key`, `command`, `headless` or `automatic`.
+    /// Where the action came from: `key`, `command`, `headless`, `automatic` or `api`.
     #[serde(default)]
     pub origin: String,
     /// The deployment acted on (its label or profile).

@@ -105,6 +105,18 @@ fn correlation_id(headers: &HeaderMap, now_ms: i64) -> String {
 
 /// The tenant a key speaks for: `Ok(None)` when any tenant may be named.
 fn authenticate(pipeline: &Pipeline, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+    match api_key(pipeline, headers) {
+        Ok(key) => Ok(key.and_then(|k| k.tenant.clone())),
+        Err(message) => Err(Refusal::new(StatusCode::UNAUTHORIZED, "auth", message)),
+    }
+}
+
+/// The configured key the request presents (`X-API-Key` or `Authorization: Bearer`): `Ok(None)`
+/// when no keys are configured, else why it is refused.
+pub(super) fn api_key<'a>(
+    pipeline: &'a Pipeline,
+    headers: &HeaderMap,
+) -> Result<Option<&'a crate::config::ApiKey>, &'static str> {
     let keys = &pipeline.ingest.api_keys;
     if keys.is_empty() {
         return Ok(None);
@@ -119,16 +131,12 @@ fn authenticate(pipeline: &Pipeline, headers: &HeaderMap) -> Result<Option<Strin
                 .and_then(|v| v.strip_prefix("Bearer "))
         });
     let Some(presented) = presented else {
-        return Err(Refusal::new(
-            StatusCode::UNAUTHORIZED,
-            "auth",
-            "missing API key: send X-API-Key or Authorization: Bearer",
-        ));
+        return Err("missing API key: send X-API-Key or Authorization: Bearer");
     };
     keys.iter()
         .find(|k| constant_time_eq(k.key.expose().as_bytes(), presented.as_bytes()))
-        .map(|k| k.tenant.clone())
-        .ok_or_else(|| Refusal::new(StatusCode::UNAUTHORIZED, "auth", "unknown API key"))
+        .map(Some)
+        .ok_or("unknown API key")
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

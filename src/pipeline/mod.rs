@@ -1,7 +1,9 @@
 //! The pipeline workers as tokio tasks, each stopped by one `CancellationToken`: ingest (HTTP),
 //! router, delivery, scheduler (due retries), janitor (expired leases and overrides), a stats
-//! publisher, the controls reader (flags, shedding) and remediation (DLQ replay).
+//! publisher, the controls reader (flags, shedding) and remediation (DLQ replay). The ingest
+//! server also serves Alertmanager's API v2 silences (`am_api`).
 
+pub mod am_api;
 pub mod control;
 pub mod delivery;
 pub mod demo;
@@ -322,7 +324,8 @@ impl Pipeline {
         self.policies.get(name).unwrap_or(&self.default_policy)
     }
 
-    /// Start every worker (and, if `serve_http`, the ingest server) until `stop` is cancelled.
+    /// Start every worker (and, if `serve_http`, the ingest server with Alertmanager's silences
+    /// API) until `stop` is cancelled.
     pub async fn spawn(
         self: &Arc<Self>,
         stop: &CancellationToken,
@@ -349,7 +352,9 @@ impl Pipeline {
                     source,
                 })?;
             address = listener.local_addr().ok();
-            let app = ingest::app(self.clone()).merge(routes);
+            let app = ingest::app(self.clone())
+                .merge(am_api::app(self.clone()))
+                .merge(routes);
             let stop = stop.clone();
             tasks.spawn(async move {
                 let served = axum::serve(listener, app)
