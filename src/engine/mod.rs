@@ -1,8 +1,9 @@
-//! Pure logic, no I/O, clock injected: retry policy, breaker, rate-limit maths, routing, shedding,
-//! SLO maths.
+//! Pure logic, no I/O, clock injected: retry policy, breaker, rate-limit maths, routing, grouping,
+//! shedding, SLO maths.
 
 pub mod breaker;
 pub mod clock;
+pub mod grouping;
 pub mod inhibit;
 pub mod matcher;
 pub mod partition;
