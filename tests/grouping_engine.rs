@@ -457,10 +457,14 @@ proptest! {
         let key = group_key("route", &picked);
         prop_assert_eq!(&key, &group_key("route", &group_labels(&config_shuffled, &labels_shuffled)));
         prop_assert_eq!(group_id(&key), group_id(&key));
-        for (name, value) in &picked {
-            prop_assert!(config.group_by.as_ref().unwrap().contains(name));
-            prop_assert_eq!(Some(value), labels.get(name));
+        // Exactly the non-empty labels named (all of them for "...").
+        let named = config.group_by.as_ref().unwrap();
+        let all = named.iter().any(|n| n == "...");
+        for (name, value) in &labels {
+            let wanted = !value.is_empty() && (all || named.contains(name));
+            prop_assert_eq!(picked.get(name), wanted.then_some(value));
         }
+        prop_assert!(picked.keys().all(|name| labels.contains_key(name)));
     }
 
     #[test]
