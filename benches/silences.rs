@@ -49,7 +49,10 @@ fn alert(i: usize) -> BTreeMap<String, String> {
         ("alertname", format!("Alert{}", i % 300)),
         ("instance", format!("host-{}", (i * 7919) % 20_000)),
         ("team", format!("team-{}", i % 80)),
-        ("env", if i.is_multiple_of(3) { "dev" } else { "prod" }.to_owned()),
+        (
+            "env",
+            if i.is_multiple_of(3) { "dev" } else { "prod" }.to_owned(),
+        ),
         ("job", "node".to_owned()),
         ("severity", "warning".to_owned()),
     ]

@@ -1,8 +1,9 @@
-//! Pure logic, no I/O, clock injected: retry policy, breaker, rate-limit maths, routing, shedding,
-//! SLO maths, recurring time intervals.
+//! Pure logic, no I/O, clock injected: retry policy, breaker, rate-limit maths, routing, grouping,
+//! silences and inhibition, shedding, SLO maths, recurring time intervals.
 
 pub mod breaker;
 pub mod clock;
+pub mod grouping;
 pub mod inhibit;
 pub mod matcher;
 pub mod partition;
