@@ -2134,6 +2134,77 @@ async fn seen_alerts_read_newest_first_per_partition_and_prune_by_time(h: Harnes
     assert_eq!(h.store.alerts_seen(0, 1_000).await.unwrap().len(), 11);
 }
 
+fn grouped_alert(name: &str, now: i64) -> ward::model::Alert {
+    let labels: std::collections::BTreeMap<String, String> =
+        [("alertname".to_owned(), name.to_owned())].into();
+    ward::model::Alert {
+        fingerprint: ward::model::fingerprint(&labels),
+        labels,
+        annotations: std::collections::BTreeMap::new(),
+        severity: ward::model::Severity::Warning,
+        status: AlertStatus::Firing,
+        tenant: "acme".to_owned(),
+        starts_at_ms: now,
+        ends_at_ms: None,
+        generator_url: None,
+        correlation_id: name.to_owned(),
+        test: false,
+    }
+}
+
+async fn groups_are_written_by_compare_and_set_and_claimed_once_when_due(h: Harness) {
+    use ward::engine::grouping::{GroupState, GroupingConfig, NotifyLog};
+    let now = h.clock_now();
+    let config = GroupingConfig {
+        group_by: Some(vec!["alertname".to_owned()]),
+        group_wait_ms: 30_000,
+        ..GroupingConfig::default()
+    };
+    let mut state = GroupState::new("ops", "slack", &config, &grouped_alert("Disk", now), now);
+    let id = state.id();
+    assert_eq!(h.store.group_load(&id).await.unwrap(), None);
+    assert!(h.store.group_store(&id, 0, &state).await.unwrap());
+    assert!(!h.store.group_store(&id, 0, &state).await.unwrap(), "exists already");
+    let (version, loaded) = h.store.group_load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded, state);
+    state.insert(&grouped_alert("Disk", now), now + 1);
+    assert!(h.store.group_store(&id, version, &state).await.unwrap());
+    assert!(
+        !h.store.group_store(&id, version, &state).await.unwrap(),
+        "a stale version loses"
+    );
+    assert_eq!(h.store.groups_summary().await.unwrap(), (1, Some(now + 30_000)));
+
+    // Not due yet; then due, claimed once, and held from other flushers.
+    assert!(h.store.groups_due(10, Duration::from_secs(60)).await.unwrap().is_empty());
+    h.clock.advance(Duration::from_secs(30));
+    assert_eq!(
+        h.store.groups_due(10, Duration::from_secs(60)).await.unwrap(),
+        vec![id.clone()]
+    );
+    assert!(h.store.groups_due(10, Duration::from_secs(60)).await.unwrap().is_empty());
+    h.clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        h.store.groups_due(10, Duration::from_secs(60)).await.unwrap(),
+        vec![id.clone()],
+        "a flusher that died lets the group go after its hold"
+    );
+
+    // The notification log expires with its TTL.
+    let log = NotifyLog::after_send(
+        [state.alerts.keys().next().unwrap().clone()].into(),
+        std::collections::BTreeSet::new(),
+        h.clock_now(),
+    );
+    h.store.notify_log_put(&id, &log, 5_000).await.unwrap();
+    assert_eq!(h.store.notify_log_get(&id).await.unwrap(), Some(log));
+    let (version, _) = h.store.group_load(&id).await.unwrap().unwrap();
+    assert!(!h.store.group_delete(&id, version + 1).await.unwrap());
+    assert!(h.store.group_delete(&id, version).await.unwrap());
+    assert_eq!(h.store.group_load(&id).await.unwrap(), None);
+    assert_eq!(h.store.groups_summary().await.unwrap(), (0, None));
+}
+
 conformance!(
     enqueue_lease_ack_in_fifo_order,
     batches_over_the_limit_are_refused,
@@ -2168,4 +2239,5 @@ conformance!(
     the_attempt_history_travels_with_the_envelope,
     silences_are_shared_announced_kept_and_pruned_after_they_end,
     seen_alerts_read_newest_first_per_partition_and_prune_by_time,
+    groups_are_written_by_compare_and_set_and_claimed_once_when_due,
 );

@@ -142,6 +142,22 @@ impl KeySchema {
     pub fn alert_partition(&self, fingerprint: &str) -> u16 {
         crate::engine::partition::partition_for("", fingerprint, self.partitions)
     }
+    /// The partition an aggregation group (a target group id) lives in.
+    pub fn group_partition(&self, id: &str) -> u16 {
+        crate::engine::partition::partition_for("", id, self.partitions)
+    }
+    /// One aggregation group (hash: `v` version, `s` GroupState JSON).
+    pub fn group(&self, id: &str) -> String {
+        self.part(self.group_partition(id), &format!("ag:{id}"))
+    }
+    /// Groups by their next flush (zset id → ms), per partition: what flushers claim from.
+    pub fn groups_due(&self, partition: u16) -> String {
+        self.part(partition, "ag:due")
+    }
+    /// A group's notification log (string of NotifyLog JSON, with a TTL).
+    pub fn notify_log(&self, id: &str) -> String {
+        self.part(self.group_partition(id), &format!("nflog:{id}"))
+    }
     /// One rate limiter's theoretical arrival time, in microseconds (string with a TTL).
     pub fn rate_limit(&self, name: &str) -> String {
         format!("{}:rl:{name}", self.prefix)

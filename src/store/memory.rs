@@ -22,6 +22,7 @@ use super::{
     lease_token, next_after_step, page_across_partitions, settle_corrupt, text_matches,
 };
 use crate::engine::breaker::Breaker;
+use crate::engine::grouping::{GroupState, NotifyLog};
 use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
 use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
@@ -283,6 +284,10 @@ struct State {
     silences: BTreeMap<String, Silence>,
     /// Alerts the router saw, by fingerprint.
     seen: HashMap<String, SeenAlert>,
+    /// Aggregation groups: id → (version, state, scheduled flush ms).
+    groups: HashMap<String, (u64, GroupState, i64)>,
+    /// Notification logs: id → (log, expiry ms).
+    notify_logs: HashMap<String, (NotifyLog, i64)>,
 }
 
 /// One idempotency record: delivered, or being sent by `owner`, until `expires` (ms).
@@ -1086,6 +1091,85 @@ impl Store for MemoryStore {
             );
         }
         Ok(out)
+    }
+
+    async fn group_load(&self, id: &str) -> StoreResult<Option<(u64, GroupState)>> {
+        Ok(self
+            .lock()
+            .groups
+            .get(id)
+            .map(|(version, state, _)| (*version, state.clone())))
+    }
+
+    async fn group_store(&self, id: &str, expected: u64, state: &GroupState) -> StoreResult<bool> {
+        let mut guard = self.lock();
+        let current = guard.groups.get(id).map_or(0, |(v, _, _)| *v);
+        if current != expected {
+            return Ok(false);
+        }
+        guard.groups.insert(
+            id.to_owned(),
+            (expected + 1, state.clone(), state.next_flush_ms),
+        );
+        Ok(true)
+    }
+
+    async fn group_delete(&self, id: &str, expected: u64) -> StoreResult<bool> {
+        let mut guard = self.lock();
+        if guard.groups.get(id).map(|(v, _, _)| *v) != Some(expected) {
+            return Ok(false);
+        }
+        guard.groups.remove(id);
+        Ok(true)
+    }
+
+    async fn groups_due(&self, max: usize, hold: Duration) -> StoreResult<Vec<String>> {
+        let now = self.now_ms();
+        let mut guard = self.lock();
+        let mut due: Vec<(i64, String)> = guard
+            .groups
+            .iter()
+            .filter(|(_, (_, _, at))| *at <= now)
+            .map(|(id, (_, _, at))| (*at, id.clone()))
+            .collect();
+        due.sort();
+        due.truncate(max);
+        let until = now + duration_ms(hold);
+        for (_, id) in &due {
+            if let Some(entry) = guard.groups.get_mut(id) {
+                entry.2 = until;
+            }
+        }
+        Ok(due.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn groups_summary(&self) -> StoreResult<(u64, Option<i64>)> {
+        let guard = self.lock();
+        Ok((
+            guard.groups.len() as u64,
+            guard.groups.values().map(|(_, _, at)| *at).min(),
+        ))
+    }
+
+    async fn notify_log_get(&self, id: &str) -> StoreResult<Option<NotifyLog>> {
+        let now = self.now_ms();
+        Ok(self
+            .lock()
+            .notify_logs
+            .get(id)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(log, _)| log.clone()))
+    }
+
+    async fn notify_log_put(&self, id: &str, log: &NotifyLog, ttl_ms: u64) -> StoreResult<()> {
+        let now = self.now_ms();
+        let mut guard = self.lock();
+        guard.notify_logs.retain(|_, (_, expires)| *expires > now);
+        let expires = now.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+        guard
+            .notify_logs
+            .insert(id.to_owned(), (log.clone(), expires));
+        Ok(())
     }
 
     async fn silence_put(&self, silence: &Silence) -> StoreResult<()> {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::engine::breaker::Breaker;
+use crate::engine::grouping::{GroupState, NotifyLog};
 use crate::engine::ratelimit::{RateLimit, Verdict};
 use crate::model::{
     AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailureInfo, Flag, FlagState,
@@ -707,6 +708,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Forget alerts last seen before `seen_before_ms`; how many went.
     async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize>;
+
+    /// An aggregation group (by target group id) and its version, for compare-and-set.
+    async fn group_load(&self, id: &str) -> StoreResult<Option<(u64, GroupState)>>;
+
+    /// Write a group if its version is still `expected` (0: it must not exist yet), and schedule
+    /// its next flush at `state.next_flush_ms`; false when another writer came first.
+    async fn group_store(&self, id: &str, expected: u64, state: &GroupState) -> StoreResult<bool>;
+
+    /// Delete a group (and its schedule) if its version is still `expected`.
+    async fn group_delete(&self, id: &str, expected: u64) -> StoreResult<bool>;
+
+    /// Claim up to `max` groups due at or before now, across partitions: each is re-scheduled
+    /// `hold` ahead so no other flusher takes it meanwhile. Their ids.
+    async fn groups_due(&self, max: usize, hold: Duration) -> StoreResult<Vec<String>>;
+
+    /// How many groups exist, and the soonest next flush (for the control room).
+    async fn groups_summary(&self) -> StoreResult<(u64, Option<i64>)>;
+
+    async fn notify_log_get(&self, id: &str) -> StoreResult<Option<NotifyLog>>;
+
+    /// Record what a group's last notification held, kept `ttl_ms`.
+    async fn notify_log_put(&self, id: &str, log: &NotifyLog, ttl_ms: u64) -> StoreResult<()>;
 
     /// Set (`Some`) or clear (`None`) an operator flag, announcing the change.
     async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()>;

@@ -25,6 +25,7 @@ use super::{
     page_across_partitions, settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
+use crate::engine::grouping::{GroupState, NotifyLog};
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
 use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
@@ -50,6 +51,9 @@ struct Scripts {
     breaker_cas: Script,
     flag_cad: Script,
     prune: Script,
+    group_store: Script,
+    group_delete: Script,
+    groups_due: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -64,6 +68,9 @@ fn scripts() -> &'static Scripts {
         breaker_cas: Script::new(include_str!("lua/breaker_cas.lua")),
         flag_cad: Script::new(include_str!("lua/flag_cad.lua")),
         prune: Script::new(include_str!("lua/prune.lua")),
+        group_store: Script::new(include_str!("lua/group_store.lua")),
+        group_delete: Script::new(include_str!("lua/group_delete.lua")),
+        groups_due: Script::new(include_str!("lua/groups_due.lua")),
     })
 }
 
@@ -1313,6 +1320,126 @@ impl Store for RedisStore {
                 decode_envelope(json, attempts, replays).ok()
             })
             .collect())
+    }
+
+    async fn group_load(&self, id: &str) -> StoreResult<Option<(u64, GroupState)>> {
+        let mut conn = self.conn();
+        let (version, state): (Option<u64>, Option<String>) = ::redis::cmd("HMGET")
+            .arg(self.inner.keys.group(id))
+            .arg("v")
+            .arg("s")
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("group load"))?;
+        match (version, state) {
+            (Some(version), Some(state)) => {
+                Ok(Some((version, decode_record("aggregation group", &state)?)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn group_store(&self, id: &str, expected: u64, state: &GroupState) -> StoreResult<bool> {
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let written: i64 = scripts()
+            .group_store
+            .key(keys.group(id))
+            .key(keys.groups_due(keys.group_partition(id)))
+            .arg(expected)
+            .arg(encode_json("aggregation group", state)?)
+            .arg(state.next_flush_ms)
+            .arg(id)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("group store"))?;
+        Ok(written == 1)
+    }
+
+    async fn group_delete(&self, id: &str, expected: u64) -> StoreResult<bool> {
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let deleted: i64 = scripts()
+            .group_delete
+            .key(keys.group(id))
+            .key(keys.groups_due(keys.group_partition(id)))
+            .arg(expected)
+            .arg(id)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("group delete"))?;
+        Ok(deleted == 1)
+    }
+
+    async fn groups_due(&self, max: usize, hold: Duration) -> StoreResult<Vec<String>> {
+        let keys = &self.inner.keys;
+        let now = self.now_ms();
+        let until = now + duration_ms(hold);
+        let mut conn = self.conn();
+        let mut out = Vec::new();
+        for p in 0..self.partitions() {
+            if out.len() >= max {
+                break;
+            }
+            let ids: Vec<String> = scripts()
+                .groups_due
+                .key(keys.groups_due(p))
+                .arg(now)
+                .arg(until)
+                .arg(max - out.len())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("groups due"))?;
+            out.extend(ids);
+        }
+        Ok(out)
+    }
+
+    async fn groups_summary(&self) -> StoreResult<(u64, Option<i64>)> {
+        let keys = &self.inner.keys;
+        let mut pipe = ::redis::pipe();
+        for p in 0..self.partitions() {
+            pipe.zcard(keys.groups_due(p))
+                .zrange_withscores(keys.groups_due(p), 0, 0);
+        }
+        let mut conn = self.conn();
+        let replies: Vec<Value> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("groups summary"))?;
+        let mut count = 0;
+        let mut soonest: Option<i64> = None;
+        for pair in replies.chunks(2) {
+            count += ::redis::FromRedisValue::from_redis_value(pair[0].clone()).unwrap_or(0u64);
+            let first: Vec<(String, f64)> =
+                ::redis::FromRedisValue::from_redis_value(pair[1].clone()).unwrap_or_default();
+            if let Some((_, at)) = first.first() {
+                let at = *at as i64;
+                soonest = Some(soonest.map_or(at, |s| s.min(at)));
+            }
+        }
+        Ok((count, soonest))
+    }
+
+    async fn notify_log_get(&self, id: &str) -> StoreResult<Option<NotifyLog>> {
+        let mut conn = self.conn();
+        let raw: Option<String> = conn
+            .get(self.inner.keys.notify_log(id))
+            .await
+            .map_err(StoreError::redis("notify log get"))?;
+        raw.map(|raw| decode_record("notification log", &raw))
+            .transpose()
+    }
+
+    async fn notify_log_put(&self, id: &str, log: &NotifyLog, ttl_ms: u64) -> StoreResult<()> {
+        let mut conn = self.conn();
+        conn.pset_ex::<_, _, ()>(
+            self.inner.keys.notify_log(id),
+            encode_json("notification log", log)?,
+            ttl_ms.max(1),
+        )
+        .await
+        .map_err(StoreError::redis("notify log put"))
     }
 
     async fn silence_put(&self, silence: &Silence) -> StoreResult<()> {
