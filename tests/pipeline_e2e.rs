@@ -905,6 +905,7 @@ async fn duplicates_and_replays_of_a_delivered_alert_are_not_sent_again() {
         channel: SLACK.to_owned(),
         retry_policy: POLICY.to_owned(),
         previous_delay_ms: None,
+        group: None,
     };
     let delivery_key = format!("{replayed_key}@{SLACK}");
     let copy = || {

@@ -2164,7 +2164,10 @@ async fn groups_are_written_by_compare_and_set_and_claimed_once_when_due(h: Harn
     let id = state.id();
     assert_eq!(h.store.group_load(&id).await.unwrap(), None);
     assert!(h.store.group_store(&id, 0, &state).await.unwrap());
-    assert!(!h.store.group_store(&id, 0, &state).await.unwrap(), "exists already");
+    assert!(
+        !h.store.group_store(&id, 0, &state).await.unwrap(),
+        "exists already"
+    );
     let (version, loaded) = h.store.group_load(&id).await.unwrap().unwrap();
     assert_eq!(loaded, state);
     state.insert(&grouped_alert("Disk", now), now + 1);
@@ -2173,19 +2176,40 @@ async fn groups_are_written_by_compare_and_set_and_claimed_once_when_due(h: Harn
         !h.store.group_store(&id, version, &state).await.unwrap(),
         "a stale version loses"
     );
-    assert_eq!(h.store.groups_summary().await.unwrap(), (1, Some(now + 30_000)));
+    assert_eq!(
+        h.store.groups_summary().await.unwrap(),
+        (1, Some(now + 30_000))
+    );
 
     // Not due yet; then due, claimed once, and held from other flushers.
-    assert!(h.store.groups_due(10, Duration::from_secs(60)).await.unwrap().is_empty());
+    assert!(
+        h.store
+            .groups_due(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     h.clock.advance(Duration::from_secs(30));
     assert_eq!(
-        h.store.groups_due(10, Duration::from_secs(60)).await.unwrap(),
+        h.store
+            .groups_due(10, Duration::from_secs(60))
+            .await
+            .unwrap(),
         vec![id.clone()]
     );
-    assert!(h.store.groups_due(10, Duration::from_secs(60)).await.unwrap().is_empty());
+    assert!(
+        h.store
+            .groups_due(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     h.clock.advance(Duration::from_secs(60));
     assert_eq!(
-        h.store.groups_due(10, Duration::from_secs(60)).await.unwrap(),
+        h.store
+            .groups_due(10, Duration::from_secs(60))
+            .await
+            .unwrap(),
         vec![id.clone()],
         "a flusher that died lets the group go after its hold"
     );

@@ -211,6 +211,7 @@ mod tests {
             channel: "moog".to_owned(),
             retry_policy: "default".to_owned(),
             previous_delay_ms: None,
+            group: None,
         }
     }
 

@@ -479,6 +479,7 @@ mod tests {
             channel: "mail".to_owned(),
             retry_policy: "default".to_owned(),
             previous_delay_ms: None,
+            group: None,
         }
     }
 

@@ -116,6 +116,7 @@ mod tests {
             channel: "debug".to_owned(),
             retry_policy: "default".to_owned(),
             previous_delay_ms: None,
+            group: None,
         }
     }
 

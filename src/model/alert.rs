@@ -150,4 +150,49 @@ pub struct DeliveryJob {
     /// The delay chosen before this attempt (decorrelated jitter needs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_delay_ms: Option<u64>,
+    /// A grouped route's notification: every alert of the group it lists (`alert` is its
+    /// first, for what reads one alert: telemetry, the DLQ's glance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupNotification>,
+}
+
+/// One notification for an aggregation group (Alertmanager's grouping): its firing alerts and
+/// those resolved since the last one, and why it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupNotification {
+    /// The route and group labels: `ops:{alertname="Disk"}`.
+    pub group_key: String,
+    pub route: String,
+    pub group_labels: BTreeMap<String, String>,
+    /// `firing` when any listed alert fires, else `resolved`.
+    pub status: AlertStatus,
+    /// Alertmanager's `notification_reason`: `first notification`, `new alerts added`, …
+    pub reason: String,
+    /// Firing first, then resolved; a resolved alert carries its end.
+    pub alerts: Vec<Alert>,
+    /// Resolved alerts whose firing an earlier notification of this group carried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved_after_notified: Vec<String>,
+}
+
+impl GroupNotification {
+    pub fn firing(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts
+            .iter()
+            .filter(|a| a.status == AlertStatus::Firing)
+    }
+
+    pub fn resolved(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts
+            .iter()
+            .filter(|a| a.status == AlertStatus::Resolved)
+    }
+
+    /// `[FIRING:2] ops:{alertname="Disk"}`, or `[RESOLVED] …`.
+    pub fn title(&self) -> String {
+        match self.status {
+            AlertStatus::Firing => format!("[FIRING:{}] {}", self.firing().count(), self.group_key),
+            AlertStatus::Resolved => format!("[RESOLVED] {}", self.group_key),
+        }
+    }
 }

@@ -10,7 +10,9 @@ mod state;
 mod text;
 pub mod time;
 
-pub use alert::{Alert, AlertStatus, DeliveryJob, Severity, TEST_CHANNEL_LABEL, fingerprint};
+pub use alert::{
+    Alert, AlertStatus, DeliveryJob, GroupNotification, Severity, TEST_CHANNEL_LABEL, fingerprint,
+};
 pub use dlq::{AlertGlance, redact};
 pub use envelope::{
     ATTEMPT_ERROR_CHARS, ATTEMPT_HISTORY, DlqEntry, DlqMeta, Envelope, FailedAttempt, FailureInfo,

@@ -303,6 +303,7 @@ mod tests {
                 channel: "slack".to_owned(),
                 retry_policy: "default".to_owned(),
                 previous_delay_ms: None,
+                group: None,
             }
         );
     }

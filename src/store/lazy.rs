@@ -194,10 +194,18 @@ impl Store for LazyStore {
             .scheduled_entries(queue, max_per_partition)
             .await
     }
-    async fn group_load(&self, id: &str) -> StoreResult<Option<(u64, crate::engine::grouping::GroupState)>> {
+    async fn group_load(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(u64, crate::engine::grouping::GroupState)>> {
         self.store().await?.group_load(id).await
     }
-    async fn group_store(&self, id: &str, expected: u64, state: &crate::engine::grouping::GroupState) -> StoreResult<bool> {
+    async fn group_store(
+        &self,
+        id: &str,
+        expected: u64,
+        state: &crate::engine::grouping::GroupState,
+    ) -> StoreResult<bool> {
         self.store().await?.group_store(id, expected, state).await
     }
     async fn group_delete(&self, id: &str, expected: u64) -> StoreResult<bool> {
@@ -209,10 +217,18 @@ impl Store for LazyStore {
     async fn groups_summary(&self) -> StoreResult<(u64, Option<i64>)> {
         self.store().await?.groups_summary().await
     }
-    async fn notify_log_get(&self, id: &str) -> StoreResult<Option<crate::engine::grouping::NotifyLog>> {
+    async fn notify_log_get(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<crate::engine::grouping::NotifyLog>> {
         self.store().await?.notify_log_get(id).await
     }
-    async fn notify_log_put(&self, id: &str, log: &crate::engine::grouping::NotifyLog, ttl_ms: u64) -> StoreResult<()> {
+    async fn notify_log_put(
+        &self,
+        id: &str,
+        log: &crate::engine::grouping::NotifyLog,
+        ttl_ms: u64,
+    ) -> StoreResult<()> {
         self.store().await?.notify_log_put(id, log, ttl_ms).await
     }
     async fn silence_put(&self, silence: &crate::model::Silence) -> StoreResult<()> {

@@ -22,8 +22,8 @@ use super::{
     lease_token, next_after_step, page_across_partitions, settle_corrupt, text_matches,
 };
 use crate::engine::breaker::Breaker;
-use crate::engine::grouping::{GroupState, NotifyLog};
 use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
+use crate::engine::grouping::{GroupState, NotifyLog};
 use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{

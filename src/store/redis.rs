@@ -25,8 +25,8 @@ use super::{
     page_across_partitions, settle_corrupt,
 };
 use crate::engine::breaker::Breaker;
-use crate::engine::grouping::{GroupState, NotifyLog};
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
+use crate::engine::grouping::{GroupState, NotifyLog};
 use crate::engine::partition::partition_for;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::model::{

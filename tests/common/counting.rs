@@ -175,11 +175,19 @@ impl Store for CountingStore {
         self.count(false);
         self.inner.scheduled_entries(queue, max_per_partition).await
     }
-    async fn group_load(&self, id: &str) -> StoreResult<Option<(u64, ward::engine::grouping::GroupState)>> {
+    async fn group_load(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(u64, ward::engine::grouping::GroupState)>> {
         self.count(false);
         self.inner.group_load(id).await
     }
-    async fn group_store(&self, id: &str, expected: u64, state: &ward::engine::grouping::GroupState) -> StoreResult<bool> {
+    async fn group_store(
+        &self,
+        id: &str,
+        expected: u64,
+        state: &ward::engine::grouping::GroupState,
+    ) -> StoreResult<bool> {
         self.count(true);
         self.inner.group_store(id, expected, state).await
     }
@@ -195,11 +203,19 @@ impl Store for CountingStore {
         self.count(false);
         self.inner.groups_summary().await
     }
-    async fn notify_log_get(&self, id: &str) -> StoreResult<Option<ward::engine::grouping::NotifyLog>> {
+    async fn notify_log_get(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<ward::engine::grouping::NotifyLog>> {
         self.count(false);
         self.inner.notify_log_get(id).await
     }
-    async fn notify_log_put(&self, id: &str, log: &ward::engine::grouping::NotifyLog, ttl_ms: u64) -> StoreResult<()> {
+    async fn notify_log_put(
+        &self,
+        id: &str,
+        log: &ward::engine::grouping::NotifyLog,
+        ttl_ms: u64,
+    ) -> StoreResult<()> {
         self.count(true);
         self.inner.notify_log_put(id, log, ttl_ms).await
     }

@@ -42,6 +42,7 @@ pub fn job(channel: &str) -> DeliveryJob {
         channel: channel.to_owned(),
         retry_policy: "default".to_owned(),
         previous_delay_ms: None,
+        group: None,
     }
 }
 
