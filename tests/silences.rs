@@ -391,9 +391,48 @@ async fn a_maintenance_window_holds_back_while_open_and_is_listed(h: Harness) {
     stop.cancel();
 }
 
+/// The confirm dialog lets the operator edit the comment after the plan: the silence written
+/// carries the comment confirmed, checked as the planned one was.
+async fn a_comment_edited_at_confirm_is_the_one_written(h: Harness) {
+    let now = h.store.now_ms();
+    let operator = operator(h.store.clone());
+    let plan = operator.plan(silence_disk(now)).await.unwrap();
+    let mut blank = plan.clone();
+    if let Some(comment) = blank.action.reason_mut() {
+        "  ".clone_into(comment);
+    }
+    let error = operator
+        .execute(&blank, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ActionError::Invalid(m) if m.contains("comment")),
+        "{error}"
+    );
+    assert!(
+        h.store.silences().await.unwrap().is_empty(),
+        "nothing written"
+    );
+    let mut edited = plan.clone();
+    if let Some(comment) = edited.action.reason_mut() {
+        "disk swap on db-1 and db-2, OPS-13".clone_into(comment);
+    }
+    let report = operator
+        .execute(&edited, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    let written = h.store.silences().await.unwrap();
+    assert_eq!(written.len(), 1);
+    assert_eq!(Some(written[0].id.as_str()), report.silence_id.as_deref());
+    assert_eq!(written[0].comment, "disk swap on db-1 and db-2, OPS-13");
+    let audit = h.store.audit_recent(1).await.unwrap();
+    assert_eq!(audit[0].record.reason, "disk swap on db-1 and db-2, OPS-13");
+}
+
 conformance!(
     a_maintenance_window_holds_back_while_open_and_is_listed,
     a_silence_plan_previews_what_it_would_hide_and_runs_exactly_that,
+    a_comment_edited_at_confirm_is_the_one_written,
     a_worker_holds_back_silenced_alerts_and_counts_them,
     a_firing_source_inhibits_targets_of_its_instance,
 );

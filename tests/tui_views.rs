@@ -15,10 +15,13 @@ use ward::actions::{
     Action, Outcome, Override, OverrideKind, Plan, Report, SampleRow, Scope, Tier,
 };
 use ward::engine::breaker::{BreakerState, FailureRate};
+use ward::engine::inhibit::{InhibitRule, InhibitRuleConfig};
+use ward::engine::matcher::parse_matchers;
 use ward::model::{
-    AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailedAttempt, FlagState,
-    QueueName, QueueStats, ShedMode,
+    AlertStatus, AuditEntry, AuditRecord, DlqEntry, DlqMeta, Envelope, EnvelopeId, FailedAttempt,
+    FlagState, QueueName, QueueStats, SeenAlert, ShedMode, Silence, SilenceKind,
 };
+use ward::sources::AlertingView;
 use ward::sources::snapshot::{
     BreakerView, DlqPageView, Freshness, History, QueueView, Rates, Snapshot, SourceStatus,
     StoreSection, Target, WorkerRow, WorkersView,
@@ -265,7 +268,7 @@ fn fixture() -> Snapshot {
             dlq: (0..60).collect(),
             at_ms: (0..60).map(|i| NOW - (59 - i) * 1_000).collect(),
         },
-        alerting: ward::sources::AlertingView::default(),
+        alerting: alerting(),
     };
     let entries = (0..6)
         .rev()
@@ -310,6 +313,133 @@ fn fixture() -> Snapshot {
             groups: None,
         }),
     }
+}
+
+/// A silence of the fixture, its matchers as an operator types them.
+fn silence(
+    id: &str,
+    matchers: &str,
+    (starts, ends): (i64, i64),
+    owner: &str,
+    comment: &str,
+) -> Silence {
+    Silence {
+        id: id.to_owned(),
+        matchers: parse_matchers(matchers).unwrap(),
+        starts_at_ms: starts,
+        ends_at_ms: ends,
+        created_by: owner.to_owned(),
+        comment: comment.to_owned(),
+        updated_at_ms: starts,
+        kind: SilenceKind::Silence,
+    }
+}
+
+/// An alert the router saw, firing or resolved.
+fn seen_alert(labels: &[(&str, &str)], status: AlertStatus, started_min_ago: i64) -> SeenAlert {
+    let labels: BTreeMap<String, String> = labels
+        .iter()
+        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    SeenAlert {
+        fingerprint: ward::model::fingerprint(&labels),
+        labels,
+        status,
+        starts_at_ms: NOW - started_min_ago * 60_000,
+        ends_at_ms: (status == AlertStatus::Resolved).then_some(NOW - 120_000),
+        last_seen_ms: NOW - 2_000,
+    }
+}
+
+/// Silences and the alerts seen, classified by the engine the workers use: an active silence
+/// ending in 3 minutes, a pending one and one expired 4 minutes ago; NodeDown on db-2 firing
+/// (and inhibiting db-2's warnings), DiskFull on db-1 silenced, DiskFull on db-2 inhibited, and
+/// HighErrorRate resolved.
+fn alerting() -> AlertingView {
+    alerting_with(
+        "disk swap on db-1, OPS-12",
+        &[
+            ("alertname", "DiskFull"),
+            ("instance", "db-1"),
+            ("job", "node"),
+            ("severity", "warning"),
+        ],
+    )
+}
+
+/// The fixture's silences and alerts, with the active silence's comment and the silenced
+/// alert's labels as given.
+fn alerting_with(comment: &str, silenced: &[(&str, &str)]) -> AlertingView {
+    let silences = vec![
+        silence(
+            "01jdw7q3kx5m2n8p4r6t9v1b3c",
+            "{alertname=\"DiskFull\", instance=~\"db-.*\"}",
+            (NOW - 3_600_000, NOW + 180_000),
+            "ana@ops-1",
+            comment,
+        ),
+        silence(
+            "01jdw9e2c4f6h8j0k2m4n6p8q0",
+            "{alertname=\"CheckoutLatency\", service=\"checkout\"}",
+            (NOW + 600_000, NOW + 7_800_000),
+            "bo@ops-2",
+            "checkout deploy window, CHG-881",
+        ),
+        silence(
+            "01jdv1a3b5d7f9g1h3j5k7m9n1",
+            "{alertname=\"HighErrorRate\"}",
+            (NOW - 7_200_000, NOW - 240_000),
+            "cy@ops-1",
+            "vendor outage, INC-42",
+        ),
+    ];
+    let alerts = vec![
+        seen_alert(
+            &[
+                ("alertname", "NodeDown"),
+                ("instance", "db-2"),
+                ("job", "node"),
+                ("severity", "critical"),
+            ],
+            AlertStatus::Firing,
+            12,
+        ),
+        seen_alert(silenced, AlertStatus::Firing, 40),
+        seen_alert(
+            &[
+                ("alertname", "DiskFull"),
+                ("instance", "db-2"),
+                ("job", "node"),
+                ("severity", "warning"),
+            ],
+            AlertStatus::Firing,
+            11,
+        ),
+        seen_alert(
+            &[
+                ("alertname", "HighErrorRate"),
+                ("service", "checkout"),
+                ("severity", "critical"),
+            ],
+            AlertStatus::Resolved,
+            55,
+        ),
+    ];
+    let rule = InhibitRule::new(
+        &InhibitRuleConfig {
+            name: "node-down-mutes-its-warnings".to_owned(),
+            source_matchers: vec!["alertname=\"NodeDown\"".to_owned()],
+            target_matchers: vec!["severity=\"warning\"".to_owned()],
+            equal: vec!["instance".to_owned()],
+        },
+        0,
+    )
+    .unwrap();
+    let rules = ward::engine::suppress::Rules {
+        inhibit: vec![rule],
+        maintenance: Vec::new(),
+    };
+    AlertingView::build(silences, alerts, &rules, false, NOW)
 }
 
 fn source(freshness: Freshness) -> SourceStatus {
@@ -938,6 +1068,8 @@ fn every_figure_the_views_draw_is_in_the_status_json() {
         (View::Overrides, false),
         (View::Audit, false),
         (View::Slo, false),
+        (View::Silences, false),
+        (View::Alerts, false),
         (View::Dlq, false),
     ];
     for (view, wall) in cases {
@@ -1304,7 +1436,7 @@ fn narrow_screens_cut_nothing_silently_and_keep_every_tab() {
         app.show(view);
         let screen = screen(&app, 60, 16);
         let tabs = screen.lines().nth(1).unwrap();
-        for n in 1..=7 {
+        for n in 1..=View::ALL.len() {
             assert!(tabs.contains(&format!(" {n}")), "tab {n} missing: {tabs}");
         }
     }
@@ -1859,4 +1991,334 @@ async fn keys_browse_the_ingest_dlq_and_dead_list_through_the_poller() {
         "{screen}"
     );
     stop.cancel();
+}
+
+/// The proposal a key or line just made.
+fn proposed(effects: &[Effect]) -> Action {
+    match effects {
+        [Effect::Plan { action, .. }] => action.clone(),
+        other => panic!("expected one plan, got {other:?}"),
+    }
+}
+
+fn open_editor(app: &App) -> &ward::ui::silences::SilenceEditor {
+    match &app.overlay {
+        Some(Overlay::Silence(editor)) => editor,
+        other => panic!("no silence editor: {other:?}"),
+    }
+}
+
+#[test]
+fn the_expire_key_proposes_expiring_the_selected_silence() {
+    let mut app = app();
+    app.key(ch('8'));
+    assert_eq!(app.view, View::Silences);
+    app.key(key(KeyCode::Down));
+    let action = proposed(&app.key(ch('X')));
+    assert_eq!(
+        action,
+        Action::SilenceExpire {
+            id: "01jdw9e2c4f6h8j0k2m4n6p8q0".to_owned()
+        },
+        "the pending silence, second in the list"
+    );
+    app.key(key(KeyCode::Esc));
+    // An expired silence has nothing left to end.
+    app.key(ch('G'));
+    assert!(app.key(ch('X')).is_empty());
+    assert!(
+        app.toasts
+            .back()
+            .is_some_and(|t| t.text.contains("already expired")),
+        "{:?}",
+        app.toasts
+    );
+    // `:expire` does the same, and `:expire ID` names one anywhere.
+    app.key(ch('g'));
+    let action = proposed(&app.command_line("expire"));
+    assert!(
+        matches!(&action, Action::SilenceExpire { id } if id == "01jdw7q3kx5m2n8p4r6t9v1b3c"),
+        "{action:?}"
+    );
+    // The help of the Silences view lists its keys and the commands.
+    let mut help = self::app();
+    help.key(ch('8'));
+    help.key(ch('?'));
+    let text = screen(&help, 200, 80);
+    for line in [
+        "X  expire-silence",
+        "S  silence",
+        "8  view-silences",
+        "9  view-alerts",
+        ":silence [MATCHERS]",
+        ":expire [ID]",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    let mut app = self::app();
+    let action = proposed(&app.command_line("expire 01jdv1a3b5d7f9g1h3j5k7m9n1"));
+    assert!(matches!(&action, Action::SilenceExpire { id } if id == "01jdv1a3b5d7f9g1h3j5k7m9n1"));
+}
+
+#[test]
+fn s_on_a_dlq_entry_opens_the_editor_and_submits_a_silence_for_two_hours() {
+    let mut app = app();
+    app.key(ch('3'));
+    app.key(key(KeyCode::Down));
+    assert_eq!(app.selected_entry().unwrap().glance().alertname, "DiskFull");
+    app.key(ch('S'));
+    let shown = open_editor(&app);
+    assert_eq!(
+        shown.matchers,
+        "{alertname=\"DiskFull\", service=\"checkout\"}"
+    );
+    assert_eq!(shown.duration, "2h");
+    assert_eq!(shown.focus, ward::ui::silences::Field::Comment);
+    snapshot("silence_editor_80x24", &screen(&app, 80, 24));
+    // Enter without a comment: the editor stays, and says why under the line.
+    assert!(app.key(key(KeyCode::Enter)).is_empty());
+    assert!(
+        open_editor(&app)
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("say why"))
+    );
+    let effects = type_line(&mut app, "disk swap on db-1, OPS-12");
+    let Action::SilenceCreate {
+        matchers,
+        starts_at_ms,
+        ends_at_ms,
+        comment,
+        replaces,
+    } = proposed(&effects)
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(
+        matchers,
+        parse_matchers("alertname=\"DiskFull\" service=\"checkout\"").unwrap()
+    );
+    assert_eq!((starts_at_ms, ends_at_ms), (NOW, NOW + 2 * 3_600_000));
+    assert_eq!(comment, "disk swap on db-1, OPS-12");
+    assert_eq!(replaces, None);
+    // The confirm dialog shows the plan's preview and asks for the comment.
+    let action = confirm_action(&app);
+    app.job(dialog(&app), JobEvent::Planned(Ok(plan_for(action, 1))));
+    let dialog = dialog_box(&screen(&app, 200, 50), "Silence");
+    assert!(dialog.contains("would have hidden 3 alerts"), "{dialog}");
+    assert!(
+        dialog.contains("comment > disk swap on db-1, OPS-12"),
+        "{dialog}"
+    );
+}
+
+#[test]
+fn the_editor_checks_what_is_typed_and_moves_between_lines() {
+    let mut app = app();
+    app.key(ch(':'));
+    type_line(&mut app, "silence alertname=DiskFull instance=~\"db-(\"");
+    let text = screen(&app, 200, 50);
+    assert!(text.contains("┌ New silence"), "{text}");
+    assert!(text.contains("the regex does not compile"), "{text}");
+    assert_eq!(open_editor(&app).focus, ward::ui::silences::Field::Matchers);
+    app.key(key(KeyCode::Backspace));
+    app.key(key(KeyCode::Backspace));
+    type_line(&mut app, "1\"");
+    // Enter on a comment-less silence: the comment line is focused and says why.
+    assert_eq!(open_editor(&app).focus, ward::ui::silences::Field::Comment);
+    let text = screen(&app, 200, 50);
+    assert!(
+        text.contains("2 matchers · match 1 of the 3 alerts firing now"),
+        "{text}"
+    );
+    app.key(key(KeyCode::BackTab));
+    for _ in 0..2 {
+        app.key(key(KeyCode::Backspace));
+    }
+    app.key(ch('x'));
+    let text = screen(&app, 200, 50);
+    assert!(text.contains("\"x\" is not a duration"), "{text}");
+    app.key(key(KeyCode::Backspace));
+    for c in "30m".chars() {
+        app.key(ch(c));
+    }
+    app.key(key(KeyCode::Tab));
+    let action = proposed(&type_line(&mut app, "db-2 disk"));
+    assert!(
+        matches!(action, Action::SilenceCreate { ends_at_ms, .. } if ends_at_ms == NOW + 30 * 60_000)
+    );
+    // Esc drops the editor without a proposal.
+    let mut app = self::app();
+    app.key(ch('S'));
+    assert!(app.key(key(KeyCode::Esc)).is_empty());
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn s_on_an_alert_or_a_silence_prefills_from_it() {
+    let mut app = app();
+    app.key(ch('9'));
+    assert_eq!(app.view, View::Alerts);
+    // Firing first: NodeDown, DiskFull db-1 (silenced), DiskFull db-2 (inhibited); then resolved.
+    app.key(key(KeyCode::Down));
+    assert_eq!(
+        app.selected_alert().unwrap().alert.labels["instance"],
+        "db-1"
+    );
+    app.key(ch('S'));
+    assert_eq!(
+        open_editor(&app).matchers,
+        "{alertname=\"DiskFull\", job=\"node\", instance=\"db-1\"}"
+    );
+    app.key(key(KeyCode::Esc));
+    app.key(ch('8'));
+    app.key(ch('S'));
+    let shown = open_editor(&app);
+    assert_eq!(
+        shown.replaces.as_deref(),
+        Some("01jdw7q3kx5m2n8p4r6t9v1b3c")
+    );
+    assert_eq!(shown.comment, "disk swap on db-1, OPS-12");
+    let action = proposed(&app.key(key(KeyCode::Enter)));
+    assert!(
+        matches!(&action, Action::SilenceCreate { replaces: Some(id), .. } if id == "01jdw7q3kx5m2n8p4r6t9v1b3c"),
+        "{action:?}"
+    );
+    // From the inspector, and from a group of the page's entries.
+    let mut app = self::app();
+    app.key(ch('3'));
+    app.key(key(KeyCode::Enter));
+    assert!(matches!(app.overlay, Some(Overlay::Inspector { .. })));
+    app.key(ch('S'));
+    assert!(open_editor(&app).matchers.contains("CheckoutLatency"));
+    let mut snapshot = grouped_fixture(true);
+    let bucket = NOW - 60_000 - (NOW - 60_000) % ward::store::GROUP_BUCKET_MS;
+    snapshot
+        .dlq_page
+        .as_mut()
+        .unwrap()
+        .groups
+        .as_mut()
+        .unwrap()
+        .groups
+        .insert(
+            0,
+            ward::store::DlqGroup {
+                error_class: "http_500".to_owned(),
+                bucket_ms: bucket,
+                count: 6,
+            },
+        );
+    let mut app = app_with(snapshot, Mode::default());
+    app.dlq.grouped = true;
+    app.key(ch('3'));
+    app.key(ch('S'));
+    assert_eq!(
+        open_editor(&app).matchers,
+        "{alertname=~\"CheckoutLatency|DiskFull|HighErrorRate\", service=\"checkout\"}"
+    );
+}
+
+#[test]
+fn the_alerts_say_what_holds_each_back() {
+    let mut app = app();
+    app.key(ch('9'));
+    let wide = screen(&app, 200, 50);
+    assert!(
+        wide.contains("3 firing now (1 silenced · 1 inhibited)"),
+        "{wide}"
+    );
+    assert!(
+        wide.contains("silenced by 01jdw7q3kx5m2n8p4r6t9v1b3c: disk swap on db-1, OPS-12"),
+        "{wide}"
+    );
+    assert!(wide.contains("inhibited by NodeDown/"), "{wide}");
+    assert!(wide.contains("(node-down-mutes-its-warnings)"), "{wide}");
+    // The resolved HighErrorRate names the silence that expired on it 4 minutes ago (#1497).
+    app.key(ch('G'));
+    let wide = screen(&app, 200, 50);
+    assert!(
+        wide.contains("01jdv1a3b5d7f9g1h3j5k7m9n1 by cy@ops-1 ended 4m ago: vendor outage"),
+        "{wide}"
+    );
+    let mut capped = fixture();
+    capped.store.as_mut().unwrap().alerting.alerts_capped = true;
+    let mut app = app_with(capped, Mode::default());
+    app.key(ch('9'));
+    assert!(screen(&app, 200, 50).contains("newest 4 read"));
+    // The silences: the flag and time left of the one ending soon, the alerts it matches now.
+    let mut app = self::app();
+    app.key(ch('8'));
+    let wide = screen(&app, 200, 50);
+    assert!(wide.contains("1 ends in < 5 m"), "{wide}");
+    assert!(wide.contains("3m left <5m"), "{wide}");
+    assert!(wide.contains("starts in 10m"), "{wide}");
+    assert!(wide.contains("ended 4m ago"), "{wide}");
+    assert!(
+        wide.contains(
+            "2 firing now: DiskFull instance=db-1 job=node, DiskFull instance=db-2 job=node"
+        ),
+        "{wide}"
+    );
+    // The Overview and the header say what is held back, at a glance.
+    let overview = screen(&self::app(), 80, 24);
+    assert!(overview.contains("2 held back"), "{overview}");
+    assert!(overview.contains("1 active · 1 ends <5m"), "{overview}");
+    let overview = screen(&self::app(), 200, 50);
+    assert!(
+        overview.contains("3 firing · 1 silenced · 1 inhibited"),
+        "{overview}"
+    );
+}
+
+#[test]
+fn hostile_silence_comments_and_alert_labels_render_inert() {
+    let hostile = "\u{1b}[31mred\u{1b}]52;c;ZXZpbA==\u{7}\u{202E}gnp";
+    let mut snapshot = fixture();
+    snapshot.store.as_mut().unwrap().alerting = alerting_with(
+        hostile,
+        &[
+            ("alertname", "DiskFull"),
+            ("instance", "db-1"),
+            ("job", hostile),
+            ("severity", "warning"),
+        ],
+    );
+    let mut frames = Vec::new();
+    for (view, with_editor) in [
+        (View::Silences, false),
+        (View::Alerts, false),
+        (View::Alerts, true),
+    ] {
+        let mut app = app_with(snapshot.clone(), Mode::default());
+        app.show(view);
+        // The silenced alert (second), whose label carries the escape.
+        app.key(key(KeyCode::Down));
+        if view == View::Silences {
+            app.key(ch('g'));
+        }
+        if with_editor {
+            app.key(ch('S'));
+            assert!(
+                open_editor(&app).matchers.contains('\u{1b}'),
+                "the value is kept"
+            );
+        }
+        for (w, h) in [(80, 24), (200, 50)] {
+            frames.push(render(&app, w, h));
+        }
+    }
+    for terminal in &frames {
+        for cell in terminal.backend().buffer().content() {
+            let symbol = cell.symbol();
+            assert!(
+                !symbol.chars().any(|c| c.is_control()
+                    || ('\u{202A}'..='\u{202E}').contains(&c)
+                    || ('\u{2066}'..='\u{2069}').contains(&c)),
+                "unsafe character {symbol:?} reached the screen"
+            );
+        }
+    }
+    let text = frames[1].backend().to_string();
+    assert!(text.contains("?[31mred"), "{text}");
 }

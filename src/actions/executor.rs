@@ -112,6 +112,8 @@ impl Actions {
         progress: &mut (dyn FnMut(&Progress) + Send),
     ) -> Result<Report, ActionError> {
         self.policy.check(&plan.action)?;
+        let confirmed = self.confirmed_silence(plan)?;
+        let plan = confirmed.as_ref().unwrap_or(plan);
         let started = Instant::now();
         let mut report = Report::start(plan);
         let run = if self.settings.dry_run {

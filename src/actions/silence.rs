@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, ActionError, Actions};
 use crate::engine::matcher::{Matcher, compile_all, matches_all};
-use crate::engine::silence::validate_new;
+use crate::engine::silence::{validate_comment, validate_new};
 use crate::model::{
     Alert, DeliveryJob, Envelope, QueueName, SEEN_RETENTION_MS, Silence, SilenceKind, match_labels,
     matchers_text, new_ulid,
@@ -191,6 +191,28 @@ impl Actions {
         } else {
             Vec::new()
         })
+    }
+
+    /// The plan as confirmed: a comment edited in the confirm dialog goes into the silence it
+    /// writes, checked against the policy as the planned one was. `None` when nothing changed.
+    pub(super) fn confirmed_silence(
+        &self,
+        plan: &super::Plan,
+    ) -> Result<Option<super::Plan>, ActionError> {
+        let (Action::SilenceCreate { comment, .. }, Some(silence)) = (&plan.action, &plan.silence)
+        else {
+            return Ok(None);
+        };
+        if *comment == silence.comment {
+            return Ok(None);
+        }
+        validate_comment(comment, &self.silences)
+            .map_err(|e| ActionError::Invalid(format!("silence: {e}")))?;
+        let mut plan = plan.clone();
+        if let Some(silence) = plan.silence.as_mut() {
+            silence.comment.clone_from(comment);
+        }
+        Ok(Some(plan))
     }
 
     /// Write a planned silence (ending the one it replaces); its id.

@@ -87,20 +87,26 @@ pub fn validate_new(
     if out.created_by.trim().is_empty() {
         return Err(SilenceError::NoOwner);
     }
-    if out.comment.trim().chars().count() < policy.min_comment_chars.max(1) {
+    validate_comment(&out.comment, policy)?;
+    out.updated_at_ms = now_ms;
+    Ok(out)
+}
+
+/// Check a silence's comment against the policy: long enough, and matching its pattern.
+pub fn validate_comment(comment: &str, policy: &SilencePolicy) -> Result<(), SilenceError> {
+    if comment.trim().chars().count() < policy.min_comment_chars.max(1) {
         return Err(SilenceError::CommentTooShort {
             min: policy.min_comment_chars.max(1),
         });
     }
     if let Some(pattern) = &policy.comment_pattern
-        && !pattern.is_match(&out.comment)
+        && !pattern.is_match(comment)
     {
         return Err(SilenceError::CommentPattern {
             pattern: pattern.as_str().to_owned(),
         });
     }
-    out.updated_at_ms = now_ms;
-    Ok(out)
+    Ok(())
 }
 
 struct Indexed {

@@ -66,6 +66,37 @@ impl DlqEntry {
         }
     }
 
+    /// The alert's labels as silences see them (string labels, with `severity` from the field
+    /// when no label carries it): from the payload's `alert` or the payload itself; empty when
+    /// the payload is not an alert. Unsanitised.
+    pub fn alert_labels(&self) -> std::collections::BTreeMap<String, String> {
+        let Ok(envelope) = &self.envelope else {
+            return std::collections::BTreeMap::new();
+        };
+        let payload = envelope.payload.to_value();
+        let alert = payload
+            .get("alert")
+            .filter(|a| a.is_object())
+            .unwrap_or(&payload);
+        let mut labels: std::collections::BTreeMap<String, String> = alert
+            .get("labels")
+            .and_then(serde_json::Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !labels.is_empty()
+            && let Some(severity) = alert.get("severity").and_then(serde_json::Value::as_str)
+        {
+            labels
+                .entry("severity".to_owned())
+                .or_insert_with(|| severity.to_owned());
+        }
+        labels
+    }
+
     /// Every failed attempt known, oldest first: those the envelope kept (at most
     /// `ATTEMPT_HISTORY`), then the failure that put it here, from the metadata.
     pub fn attempt_history(&self) -> Vec<FailedAttempt> {

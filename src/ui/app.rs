@@ -28,10 +28,12 @@ pub enum View {
     Overrides,
     Audit,
     Slo,
+    Silences,
+    Alerts,
 }
 
 impl View {
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 9] = [
         View::Overview,
         View::Queues,
         View::Dlq,
@@ -39,6 +41,8 @@ impl View {
         View::Overrides,
         View::Audit,
         View::Slo,
+        View::Silences,
+        View::Alerts,
     ];
 
     /// The tab's name on a narrow terminal.
@@ -51,6 +55,8 @@ impl View {
             Self::Overrides => "Ovr",
             Self::Audit => "Aud",
             Self::Slo => "SLO",
+            Self::Silences => "Sil",
+            Self::Alerts => "Alr",
         }
     }
 
@@ -63,6 +69,8 @@ impl View {
             View::Overrides => "Overrides",
             View::Audit => "Audit",
             View::Slo => "SLOs",
+            View::Silences => "Silences",
+            View::Alerts => "Alerts",
         }
     }
 
@@ -75,6 +83,7 @@ impl View {
             View::Dlq => Context::Dlq,
             View::Breakers => Context::Breakers,
             View::Overrides => Context::Overrides,
+            View::Silences => Context::Silences,
             _ => Context::Everywhere,
         }
     }
@@ -174,12 +183,18 @@ pub struct Picker {
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // at most one, held by the app
 pub enum Overlay {
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
     Confirm(Confirm),
     Command(Input),
     Filter(Input),
     Picker(Picker),
-    Inspector { scroll: usize },
+    Inspector {
+        scroll: usize,
+    },
+    /// The silence editor: matchers, duration and comment, before the confirm funnel.
+    Silence(super::silences::SilenceEditor),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -545,6 +560,8 @@ impl App {
             Command::ViewOverrides => self.show(View::Overrides),
             Command::ViewAudit => self.show(View::Audit),
             Command::ViewSlo => self.show(View::Slo),
+            Command::ViewSilences => self.show(View::Silences),
+            Command::ViewAlerts => self.show(View::Alerts),
             Command::NextView => self.show(View::ALL[(self.view.index() + 1) % View::ALL.len()]),
             Command::PrevView => {
                 self.show(View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()])
@@ -774,6 +791,8 @@ impl App {
                 self.breaker_action(command)
             }
             Command::LiftOverride => self.lift_override(),
+            Command::Silence => self.open_silence_editor(None, Origin::Key),
+            Command::ExpireSilence => self.expire_selected_silence(Origin::Key),
         }
     }
 
@@ -839,7 +858,7 @@ impl App {
     pub fn row_count(&self) -> usize {
         if let Some(mutt) = self.snapshot.mutt.as_ref() {
             return match self.view {
-                View::Overview => 0,
+                View::Overview | View::Silences | View::Alerts => 0,
                 View::Queues => mutt.processing.len(),
                 View::Dlq => self.visible_mutt_entries().len(),
                 View::Breakers => mutt.breakers.len(),
@@ -858,6 +877,8 @@ impl App {
             View::Overrides => store.map_or(0, |s| s.overrides.len()),
             View::Audit => store.map_or(0, |s| s.audit.len()),
             View::Slo => self.snapshot.slo.as_ref().map_or(0, |s| s.readings.len()),
+            View::Silences => store.map_or(0, |s| s.alerting.silences.len()),
+            View::Alerts => store.map_or(0, |s| s.alerting.alerts.len()),
         }
     }
 
@@ -1407,6 +1428,8 @@ impl App {
                     self.overlay = Some(Overlay::Inspector { scroll });
                     self.copy_inspected()
                 }
+                // Silence the inspected entry's alert: the editor takes the inspector's place.
+                Some(Command::Silence) => self.run(Command::Silence),
 
                 Some(Command::Quit) => vec![Effect::Quit],
                 _ => Vec::new(),
@@ -1458,6 +1481,7 @@ impl App {
                 }
             },
             Overlay::Confirm(confirm) => self.confirm_key(confirm, key),
+            Overlay::Silence(editor) => self.silence_editor_key(editor, key),
         }
     }
 
@@ -1565,6 +1589,8 @@ impl App {
             Ok(Parsed::Action { action, settings }) => {
                 self.propose_with(action, Origin::Command, settings)
             }
+            Ok(Parsed::Silence(matchers)) => self.open_silence_editor(matchers, Origin::Command),
+            Ok(Parsed::Expire) => self.expire_selected_silence(Origin::Command),
             Err(error) => {
                 self.toast(error, true);
                 Vec::new()
@@ -1573,7 +1599,7 @@ impl App {
     }
 }
 
-enum Edit {
+pub(super) enum Edit {
     Cancel,
     Submit,
     Changed,
@@ -1581,6 +1607,11 @@ enum Edit {
 
 /// Line editing for inputs: characters, backspace, ctrl-u clears, Esc cancels, Enter submits.
 fn edit(text: &mut String, key: KeyEvent) -> Edit {
+    edit_within(text, key, 200)
+}
+
+/// `edit`, for a line of at most `max` characters.
+pub(super) fn edit_within(text: &mut String, key: KeyEvent, max: usize) -> Edit {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     match key.code {
         KeyCode::Esc => Edit::Cancel,
@@ -1594,7 +1625,7 @@ fn edit(text: &mut String, key: KeyEvent) -> Edit {
             text.clear();
             Edit::Changed
         }
-        KeyCode::Char(c) if !ctrl && !c.is_control() && text.chars().count() < 200 => {
+        KeyCode::Char(c) if !ctrl && !c.is_control() && text.chars().count() < max => {
             text.push(c);
             Edit::Changed
         }

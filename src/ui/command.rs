@@ -44,6 +44,10 @@ pub enum Parsed {
         action: Action,
         settings: RunSettings,
     },
+    /// Open the silence editor, with these matchers or prefilled from the selection.
+    Silence(Option<String>),
+    /// Expire the selected silence.
+    Expire,
 }
 
 /// What a command line is read against.
@@ -77,7 +81,15 @@ pub const VERBS: &[(&str, &str)] = &[
     ("set", "KEY=VALUE [reason=…]: a dynamic config value"),
     ("unset", "KEY [reason=…]"),
     ("dlq", "[QUEUE] [dead]: browse a queue's DLQ or dead list"),
-    ("overview|queues|breakers|overrides|audit", "switch view"),
+    (
+        "silence",
+        "[MATCHERS]: the silence editor (alertname=\"Disk\" instance=~\"db-.*\"), else from the selection",
+    ),
+    ("expire", "[ID]: expire the selected silence, or silence ID"),
+    (
+        "overview|queues|breakers|overrides|audit|silences|alerts",
+        "switch view",
+    ),
     ("refresh|freeze|help|q", ""),
 ];
 
@@ -86,6 +98,14 @@ const DEFAULT_REASON: &str = "set from the control room";
 /// Parse a command line. One arm per verb.
 #[allow(clippy::too_many_lines)]
 pub fn parse(text: &str, context: &Context) -> Result<Parsed, String> {
+    // Matchers keep their quotes: the rest of the line is the editor's text, as typed.
+    let line = text.trim().trim_start_matches(':');
+    if let Some(rest) = line.strip_prefix("silence")
+        && (rest.is_empty() || rest.starts_with(char::is_whitespace))
+    {
+        let rest = rest.trim();
+        return Ok(Parsed::Silence((!rest.is_empty()).then(|| rest.to_owned())));
+    }
     let words = split(text)?;
     let Some((verb, rest)) = words.split_first() else {
         return Err("type a command, e.g. replay error=timeout max=500".to_owned());
@@ -119,6 +139,15 @@ pub fn parse(text: &str, context: &Context) -> Result<Parsed, String> {
         "breakers" => Parsed::View(View::Breakers),
         "overrides" => Parsed::View(View::Overrides),
         "audit" => Parsed::View(View::Audit),
+        "silences" => Parsed::View(View::Silences),
+        "alerts" => Parsed::View(View::Alerts),
+        "expire" => match args.optional_positional() {
+            Some(id) => Parsed::Action {
+                action: Action::SilenceExpire { id },
+                settings: RunSettings::default(),
+            },
+            None => Parsed::Expire,
+        },
         "replay" | "purge" | "bury" => {
             let queue = match args.take("queue") {
                 Some(q) => QueueName::new(&q).map_err(|e| e.to_string())?,
@@ -549,6 +578,34 @@ mod tests {
                 expires_at_ms: Some(1_000 + 30 * 60_000)
             }
         );
+    }
+
+    #[test]
+    fn silence_keeps_its_matchers_as_typed_and_expire_takes_an_id() {
+        let context = context();
+        assert_eq!(
+            parse(":silence alertname=Disk instance=~\"db-.*\"", &context),
+            Ok(Parsed::Silence(Some(
+                "alertname=Disk instance=~\"db-.*\"".to_owned()
+            )))
+        );
+        assert_eq!(parse("silence", &context), Ok(Parsed::Silence(None)));
+        assert_eq!(
+            parse("silences", &context),
+            Ok(Parsed::View(View::Silences))
+        );
+        assert_eq!(parse("alerts", &context), Ok(Parsed::View(View::Alerts)));
+        assert_eq!(parse("expire", &context), Ok(Parsed::Expire));
+        assert_eq!(
+            parse("expire 01abc", &context),
+            Ok(Parsed::Action {
+                action: Action::SilenceExpire {
+                    id: "01abc".to_owned()
+                },
+                settings: RunSettings::default(),
+            })
+        );
+        assert!(parse("expire a b", &context).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub enum Context {
     Dlq,
     Breakers,
     Overrides,
+    Silences,
 }
 
 macro_rules! commands {
@@ -64,6 +65,8 @@ commands! {
     ViewOverrides => "view-overrides", Everywhere, false, "overrides inventory", ["5"];
     ViewAudit => "view-audit", Everywhere, false, "audit log", ["6"];
     ViewSlo => "view-slo", Everywhere, false, "service level objectives and burn rates", ["7"];
+    ViewSilences => "view-silences", Everywhere, false, "silences: active, pending, expired, and what they match", ["8"];
+    ViewAlerts => "view-alerts", Everywhere, false, "alerts seen, and what holds each back", ["9"];
     NextView => "next-view", Everywhere, false, "next view", ["tab"];
     PrevView => "prev-view", Everywhere, false, "previous view", ["shift-tab"];
     Up => "up", Everywhere, false, "move up", ["up", "k"];
@@ -76,7 +79,8 @@ commands! {
     HistoryShorter => "history-shorter", Everywhere, false, "shorter sparkline window", ["-"];
     Replay => "replay", Everywhere, true, "replay the DLQ: marked rows, else the current filter", ["r"];
     ToggleShedding => "toggle-shedding", Everywhere, true, "load shedding on (dlq) or off", ["s"];
-    CycleSheddingMode => "cycle-shedding-mode", Everywhere, true, "shedding mode: off → dlq → defer", ["S"];
+    CycleSheddingMode => "cycle-shedding-mode", Everywhere, true, "shedding mode: off → dlq → defer", ["M"];
+    Silence => "silence", Everywhere, true, "silence the selected alert or DLQ entry (edit a silence)", ["S"];
     TestAlert => "test-alert", Everywhere, true, "send a test alert (pick the channel)", ["t"];
     EmergencyStop => "emergency-stop", Everywhere, true, "emergency stop on/off (all sending)", ["E"];
     Mark => "mark", Dlq, false, "mark the row", ["space"];
@@ -96,6 +100,7 @@ commands! {
     ResetBreaker => "reset-breaker", Breakers, true, "reset the breaker to closed", ["c"];
     DisableBreaker => "disable-breaker", Breakers, true, "disable the breaker", ["x"];
     LiftOverride => "lift-override", Overrides, true, "lift the selected override", ["d"];
+    ExpireSilence => "expire-silence", Silences, true, "expire the selected silence now", ["X"];
 }
 
 /// A key as written in config and shown in help: `q`, `ctrl-c`, `shift-tab`, `pgdn`, `space`.

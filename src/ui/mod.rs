@@ -6,6 +6,7 @@ pub mod command;
 pub mod export;
 pub mod keymap;
 pub mod run;
+pub mod silences;
 pub mod theme;
 pub mod views;
 pub mod widgets;

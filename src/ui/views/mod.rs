@@ -8,6 +8,7 @@ mod lists;
 pub mod mutt;
 mod overlays;
 mod overview;
+mod silences;
 mod slo;
 mod wall;
 
@@ -72,6 +73,14 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
             View::Overrides => mutt::settings(app, m, theme, frame, body),
             View::Audit => mutt::audit(app, m, theme, frame, body),
             View::Slo => slo::draw(app, theme, frame, body),
+            View::Silences | View::Alerts => frame.render_widget(
+                Paragraph::new(
+                    "Silences and held-back alerts are Ward's own: MUTT keeps none that Ward reads",
+                )
+                .style(theme.style(Item::Dim))
+                .block(block(theme, format!(" {} ", app.view.title()))),
+                body,
+            ),
         }
     } else if app.snapshot.store.is_none() {
         draw_diagnostic(app, theme, frame, body);
@@ -86,6 +95,8 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
             View::Overrides => lists::overrides(app, theme, frame, body),
             View::Audit => lists::audit(app, theme, frame, body),
             View::Slo => slo::draw(app, theme, frame, body),
+            View::Silences => silences::silences(app, theme, frame, body),
+            View::Alerts => silences::alerts(app, theme, frame, body),
         }
     }
     draw_status(app, theme, frame, status);
@@ -220,8 +231,18 @@ fn header_badges<'a>(app: &App, theme: &Theme) -> Vec<Span<'a>> {
         if !store.overrides.is_empty() {
             badge(format!("{} overrides", store.overrides.len()), Item::Badge);
         }
+        if let Some(text) = held_back_badge(&store.alerting) {
+            badge(text, Item::Badge);
+        }
     }
     spans
+}
+
+/// `2 held back`: alerts silenced or inhibited now (`None` when none), so every view shows
+/// that alerts are being held back.
+fn held_back_badge(alerting: &crate::sources::AlertingView) -> Option<String> {
+    let held = alerting.silenced_now + alerting.inhibited_now;
+    (held > 0).then(|| format!("{held} held back"))
 }
 
 fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -275,8 +296,8 @@ fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
-/// Every view keeps its tab: full titles, else short ones, else numbers with the current
-/// view's title.
+/// Every view keeps its tab: full titles, else the current one's with the others short, else
+/// short ones, else numbers with the current view's short title.
 fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let title = |view: View| match view {
         // MUTT keeps no overrides: that tab lists its settings.
@@ -303,6 +324,19 @@ fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let width = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>();
     let room = usize::from(area.width);
     let mut spans = tabs(&|v| format!(" {}", title(v)), " ");
+    if width(&spans) > room {
+        // The current view keeps its whole title, the others are abbreviated.
+        spans = tabs(
+            &|v| {
+                if v == app.view {
+                    format!(" {}", title(v))
+                } else {
+                    format!(" {}", short(v))
+                }
+            },
+            "",
+        );
+    }
     if width(&spans) > room {
         spans = tabs(&|v| format!(" {}", short(v)), "");
     }
@@ -438,6 +472,13 @@ fn hint_line<'a>(app: &App, theme: &Theme) -> Vec<Span<'a>> {
             Command::Quit,
         ],
         View::Overrides => &[Command::LiftOverride, Command::Help, Command::Quit],
+        View::Silences => &[
+            Command::ExpireSilence,
+            Command::Silence,
+            Command::Help,
+            Command::Quit,
+        ],
+        View::Alerts => &[Command::Silence, Command::Help, Command::Quit],
         _ => &[
             Command::Replay,
             Command::ToggleShedding,
@@ -470,6 +511,7 @@ fn short_name(command: Command) -> &'static str {
         Command::ForceOpen => "open",
         Command::ResetBreaker => "reset",
         Command::LiftOverride => "lift",
+        Command::ExpireSilence => "expire",
         other => other.name(),
     }
 }

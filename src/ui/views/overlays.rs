@@ -23,6 +23,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
         Overlay::Confirm(confirm) => confirm_dialog(app, theme, frame, body, confirm),
         Overlay::Command(input) => input_line(theme, frame, body, ":", &input.text),
         Overlay::Filter(input) => input_line(theme, frame, body, "/", &input.text),
+        Overlay::Silence(editor) => super::silences::editor(app, theme, frame, body, editor),
         Overlay::Picker(picker) => {
             let area = centered(body, 40, picker.options.len() as u16 + 2);
             super::clear(theme, frame, area);
@@ -421,7 +422,7 @@ fn confirm_dialog(
     );
 }
 
-fn dialog_block<'a>(theme: &Theme, title: &str, danger: bool) -> Block<'a> {
+pub(super) fn dialog_block<'a>(theme: &Theme, title: &str, danger: bool) -> Block<'a> {
     let item = if danger {
         Item::DialogDanger
     } else {
@@ -434,7 +435,7 @@ fn dialog_block<'a>(theme: &Theme, title: &str, danger: bool) -> Block<'a> {
         .title_style(theme.style(item))
 }
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
         .flex(ratatui::layout::Flex::Center)
         .areas(area);

@@ -1,6 +1,8 @@
 //! Overview: queues (depth, in flight, oldest age, thresholds), rates with sparklines, the DLQ
 //! and its growth, breakers, workers, and the SLO slot.
 
+use std::fmt::Write as _;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -29,8 +31,9 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .as_ref()
         .map_or(0, |s| s.readings.len())
         .max(1);
-    // Rates need 5 lines; health one per unhealthy breaker and per SLO besides the summary.
-    let middle_height = (3 + unhealthy + slos).clamp(7, 14) as u16;
+    // Rates need 5 lines; health one per unhealthy breaker and per SLO besides the summary,
+    // and two for alerts and silences.
+    let middle_height = (5 + unhealthy + slos).clamp(7, 16) as u16;
     // With no actions to list, the Recent actions box yields its space to the panels above.
     let [top, middle, bottom] = if store.audit.is_empty() {
         Layout::vertical([
@@ -270,6 +273,10 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         line(y, &[(&text, figure(app, theme, Item::Warn))]);
     }
+    for (label, text, item) in alerting_lines(&store.alerting, health.width < 48) {
+        y += 1;
+        line(y, &[(label, dim), (&text, figure(app, theme, item))]);
+    }
     match app.snapshot.slo.as_deref() {
         None => line(
             y + 1,
@@ -344,6 +351,46 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Style::default(),
         );
     }
+}
+
+/// The Health panel's alerts and silences lines: what is held back now, and the silences
+/// doing it (with those about to end); shorter on a narrow panel.
+fn alerting_lines(
+    alerting: &crate::sources::AlertingView,
+    narrow: bool,
+) -> [(&'static str, String, Item); 2] {
+    let held = alerting.silenced_now + alerting.inhibited_now;
+    let (firing, silenced, inhibited) = (
+        alerting.firing_now,
+        alerting.silenced_now,
+        alerting.inhibited_now,
+    );
+    let alerts = (
+        if narrow { "alerts " } else { "alerts    " },
+        if narrow {
+            format!("{firing} firing · {held} held back")
+        } else {
+            format!("{firing} firing · {silenced} silenced · {inhibited} inhibited")
+        },
+        if held > 0 { Item::Info } else { Item::Text },
+    );
+    let mut text = format!("{} active", alerting.active);
+    if alerting.ending_soon > 0 {
+        let _ = write!(text, " · {} ends <5m", alerting.ending_soon);
+    }
+    if !narrow {
+        let _ = write!(text, " · {} pending", alerting.pending);
+    }
+    let silences = (
+        if narrow { "silences " } else { "silences  " },
+        text,
+        if alerting.ending_soon > 0 {
+            Item::Warn
+        } else {
+            Item::Text
+        },
+    );
+    [alerts, silences]
 }
 
 pub fn breaker_glyph(state: BreakerState) -> &'static str {

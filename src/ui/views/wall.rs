@@ -1,4 +1,5 @@
-//! The wall display: a few figures in large type, readable across a room, with their age.
+//! The wall display: a few figures in large type, readable across a room, with their age:
+//! the work not delivered yet, then health (breakers, alerts held back, workers).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -30,6 +31,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .rates
         .error_ratio
         .map_or_else(|| "?".to_owned(), |r| format!("{:.0}%", r * 100.0));
+    let held_back = store.alerting.silenced_now + store.alerting.inhibited_now;
     let tiles = [
         (
             "queued",
@@ -68,6 +70,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             "open breakers",
             open.to_string(),
             if open > 0 { Item::Error } else { Item::Ok },
+        ),
+        (
+            // Alerts silenced or inhibited now: firing, and not sent.
+            "held back",
+            held_back.to_string(),
+            if held_back > 0 { Item::Warn } else { Item::Ok },
         ),
         (
             "live workers",
