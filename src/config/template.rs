@@ -479,6 +479,47 @@ pub const SECTIONS: &[SectionDoc] = &[
         ],
     },
     SectionDoc {
+        name: "alerting",
+        doc: &[
+            "Noise control: the rules new silences follow, inhibition, and maintenance windows.",
+            "Silences themselves are created at run time (ward silence add, the control room's S,",
+            "or Alertmanager's API v2 on ward up) and shared by every worker through the store.",
+        ],
+        keys: &[
+            key(
+                "silences",
+                &[
+                    "max_duration_h: the longest silence an operator may create (default 7 days);",
+                    "min_comment_chars: the shortest comment (a silence says why); comment_pattern:",
+                    "a regex the comment must contain, e.g. a ticket reference '[A-Z]+-[0-9]+'.",
+                ],
+            ),
+            KeyDoc {
+                key: "inhibit_rules",
+                doc: &[
+                    "Alertmanager's inhibit_rules: while an alert matching source_matchers fires, alerts",
+                    "matching target_matchers that agree with it on every `equal` label are held back",
+                    "(an alert never inhibits itself). Matchers use Alertmanager's syntax.",
+                ],
+                example: Some(
+                    "inhibit_rules = [{ name = \"node-down\", source_matchers = ['alertname=\"NodeDown\"', 'severity=\"critical\"'], target_matchers = ['severity=\"warning\"'], equal = [\"instance\"] }]",
+                ),
+            },
+            KeyDoc {
+                key: "maintenance",
+                doc: &[
+                    "Recurring windows of planned work: while one is open, matching alerts are held",
+                    "back (counted as muted). `every` is weekdays, a time range and an IANA zone; or",
+                    "give Alertmanager's time_intervals (times, weekdays, days_of_month, months, years,",
+                    "location). The control room lists each with its current or next opening.",
+                ],
+                example: Some(
+                    "maintenance = [{ name = \"db-patching\", every = \"Sun 02:00-04:00 Europe/Berlin\", matchers = ['cluster=\"db\"'], comment = \"weekly kernel updates\" }]",
+                ),
+            },
+        ],
+    },
+    SectionDoc {
         name: "mutt",
         doc: &[
             "An existing MUTT deployment, attached with --profile mutt (store.profile = \"mutt\").",
