@@ -105,6 +105,14 @@ pub struct RouteConfig {
     pub retry_policy: Option<String>,
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+    /// Alertmanager's grouping (`group_by`, `group_wait_ms`, `group_interval_ms`,
+    /// `repeat_interval_ms`): with `group_by` set, this route's alerts are gathered into groups
+    /// and each group is notified once per flush; without it, every alert is sent on its own.
+    #[serde(flatten)]
+    pub grouping: crate::engine::grouping::GroupingConfig,
+    /// With grouping: notify resolved alerts too (Alertmanager's send_resolved; default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_resolved: Option<bool>,
 }
 
 /// One recipient's channel preferences: the first tier whose floor the severity reaches wins.
@@ -222,6 +230,16 @@ pub struct Target {
     pub channel: String,
     pub retry_policy: String,
     pub route: String,
+    /// The route groups its alerts: the alert joins a group instead of being sent alone.
+    pub grouped: bool,
+}
+
+/// How a grouped route notifies.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteGrouping<'a> {
+    pub config: &'a crate::engine::grouping::GroupingConfig,
+    pub send_resolved: bool,
+    pub retry_policy: &'a str,
 }
 
 /// The router's answer for one alert.
@@ -268,6 +286,10 @@ impl Router {
                 message,
             };
             check_channels(&route.name, "channels", &route.channels)?;
+            route
+                .grouping
+                .validate()
+                .map_err(|e| error(e.field, e.message))?;
             if let Some(unknown) = route
                 .recipients
                 .iter()
@@ -342,6 +364,22 @@ impl Router {
             .unwrap_or_default()
     }
 
+    /// How a grouped route notifies (`None` for a route that does not group, or is gone).
+    pub fn grouping(&self, route: &str) -> Option<RouteGrouping<'_>> {
+        self.routes
+            .iter()
+            .find(|r| r.config.name == route && r.config.grouping.is_enabled())
+            .map(|r| RouteGrouping {
+                config: &r.config.grouping,
+                send_resolved: r.config.send_resolved.unwrap_or(true),
+                retry_policy: r
+                    .config
+                    .retry_policy
+                    .as_deref()
+                    .unwrap_or(&self.default_retry_policy),
+            })
+    }
+
     /// Where an alert goes.
     pub fn route(&self, alert: &Alert) -> Result<Decision, String> {
         let directive = Directive::of(alert)?;
@@ -353,12 +391,17 @@ impl Router {
             targets: Vec::new(),
             matched: Vec::new(),
         };
-        let add = |targets: &mut Vec<Target>, channel: String, policy: &str, route: &str| {
+        let add = |targets: &mut Vec<Target>,
+                   channel: String,
+                   policy: &str,
+                   route: &str,
+                   grouped: bool| {
             if !targets.iter().any(|t| t.channel == channel) {
                 targets.push(Target {
                     channel,
                     retry_policy: policy.to_owned(),
                     route: route.to_owned(),
+                    grouped,
                 });
             }
         };
@@ -382,8 +425,15 @@ impl Router {
                 {
                     channels.extend(self.recipient_channels(recipient, alert.severity));
                 }
+                let grouped = route.config.grouping.is_enabled();
                 for channel in channels {
-                    add(&mut decision.targets, channel, policy, &route.config.name);
+                    add(
+                        &mut decision.targets,
+                        channel,
+                        policy,
+                        &route.config.name,
+                        grouped,
+                    );
                 }
             }
             if !route.config.continue_matching {
@@ -397,6 +447,7 @@ impl Router {
                     channel.clone(),
                     &self.default_retry_policy,
                     "(default)",
+                    false,
                 );
             }
         }
@@ -418,6 +469,7 @@ impl Router {
                 channel: c.clone(),
                 retry_policy: self.default_retry_policy.clone(),
                 route: "(test)".to_owned(),
+                grouped: false,
             })
             .collect();
         Decision {

@@ -213,7 +213,8 @@ fn hold_back_suppressed(
             continue;
         };
         jobs.retain(|(item, job)| {
-            if job.alert.test {
+            // A group's notification was filtered when it was flushed.
+            if job.alert.test || job.group.is_some() {
                 return true;
             }
             let labels = match_labels(&job.alert);

@@ -7,6 +7,7 @@ pub mod am_api;
 pub mod control;
 pub mod delivery;
 pub mod demo;
+pub mod grouping;
 pub mod ingest;
 pub mod maintenance;
 pub mod remediation;
@@ -372,6 +373,7 @@ impl Pipeline {
         tasks.spawn(maintenance::stats(self.clone(), stop.clone()));
         tasks.spawn(control::run(self.clone(), stop.clone()));
         tasks.spawn(remediation::run(self.clone(), stop.clone()));
+        tasks.spawn(grouping::run(self.clone(), stop.clone()));
         Ok(Running { tasks, address })
     }
 }

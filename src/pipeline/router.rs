@@ -57,6 +57,7 @@ async fn route_batch(
     let mut routed: Vec<ForwardRequest> = Vec::new();
     let mut invalid: Vec<DeadLetterRequest> = Vec::new();
     let mut seen: Vec<SeenAlert> = Vec::new();
+    let mut grouped: Vec<(Target, Alert)> = Vec::new();
     for item in items {
         let alert = match item.envelope.payload.decode::<Alert>() {
             Ok(alert) => alert,
@@ -119,8 +120,10 @@ async fn route_batch(
             .totals
             .routed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let envelopes = decision
-            .targets
+        let (to_groups, direct): (Vec<Target>, Vec<Target>) =
+            decision.targets.into_iter().partition(|t| t.grouped);
+        grouped.extend(to_groups.into_iter().map(|t| (t, alert.clone())));
+        let envelopes = direct
             .into_iter()
             .map(|target| delivery(&item.envelope, &target, now))
             .collect();
@@ -129,7 +132,13 @@ async fn route_batch(
             envelopes,
         });
     }
-    let settle = settle(pipeline, &routed, &invalid, &seen);
+    let settle = async {
+        // Into their groups first: an item is acked (by `forward`) only once its alert is there.
+        for (target, alert) in &grouped {
+            super::grouping::join(pipeline, target, alert).await?;
+        }
+        settle(pipeline, &routed, &invalid, &seen).await
+    };
     tokio::join!(settle, next)
 }
 

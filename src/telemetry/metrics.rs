@@ -123,6 +123,8 @@ pub struct Metrics {
     pub dlq_size: GaugeFamily<QueueLabels>,
     pub dead_size: GaugeFamily<QueueLabels>,
     pub recovered_leases: Counter<u64, AtomicU64>,
+    /// Group notifications handed to the delivery queue.
+    pub group_notifications: Counter<u64, AtomicU64>,
     pub queue_pressure: GaugeFamily<QueueLabels>,
     pub shed_events: Family<ShedLabels, Counter>,
     pub shed_items: Family<QueueLabels, Counter>,
@@ -300,6 +302,12 @@ impl Metrics {
                 &mut r,
                 "recovered_leases",
                 "Expired leases the janitor returned to their queue",
+                Counter::default(),
+            ),
+            group_notifications: add(
+                &mut r,
+                "group_notifications",
+                "Notifications of aggregation groups handed to the delivery queue",
                 Counter::default(),
             ),
             queue_pressure: add(
