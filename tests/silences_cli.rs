@@ -132,6 +132,13 @@ async fn silences_are_added_listed_checked_and_expired_from_the_command_line() {
     );
     assert!(text.contains("1 firing alerts: 1 silenced"), "{text}");
 
+    // `status` says what is held back.
+    let (_, out, _) = output(ward(&redis, home.path()).args(["status"]));
+    assert!(
+        out.contains("alerting: 1 firing, 1 silenced, 0 inhibited; silences 1 active"),
+        "{out}"
+    );
+
     // `check` warns of a silence ending soon only when asked.
     let (code, out, _) = output(ward(&redis, home.path()).args(["check"]));
     assert_eq!(code, 0, "{out}");

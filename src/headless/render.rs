@@ -228,6 +228,14 @@ pub fn text(status: &Status) -> String {
         for o in &store.overrides {
             let _ = writeln!(out, "  override {}", override_line(o, s.taken_at_ms));
         }
+        let a = &store.alerting;
+        if a.active + a.pending + a.firing_now > 0 {
+            let _ = writeln!(
+                out,
+                "  alerting: {} firing, {} silenced, {} inhibited; silences {} active ({} ending within 5 min), {} pending",
+                a.firing_now, a.silenced_now, a.inhibited_now, a.active, a.ending_soon, a.pending
+            );
+        }
     }
     if let Some(mutt) = &s.mutt {
         for line in super::mutt::text_lines(mutt, s.taken_at_ms) {
