@@ -22,8 +22,10 @@ fn matches(text: &str, set: &BTreeMap<String, String>) -> bool {
     matches_all(&compiled, set)
 }
 
-/// (matchers as documented, labels, expected).
-const DOCUMENTED: &[(&str, &[(&str, &str)], bool)] = &[
+/// Matchers as documented, the alert's labels, and whether they match.
+type Case = (&'static str, &'static [(&'static str, &'static str)], bool);
+
+const DOCUMENTED: &[Case] = &[
     // "The name of the label, the operator and the value": the four operators.
     ("alertname = Watchdog", &[("alertname", "Watchdog")], true),
     ("alertname = Watchdog", &[("alertname", "WatchdogX")], false),
