@@ -3,7 +3,7 @@
 //!
 //! `cargo bench --bench pipeline` starts a private `redis-server` (or uses `WARD_BENCH_REDIS_URL`).
 //! `WARD_BENCH_ITEMS` sets the alert count per run (default 200 000); `WARD_BENCH_ONLY=memory`
-//! or `=redis` runs one half; `WARD_BENCH_BATCH` overrides `queues.batch_size` (default 100).
+//! or `=redis` runs one half, `=silences` only the cost of 1 000 active silences; `WARD_BENCH_BATCH` overrides `queues.batch_size` (default 100).
 //! Each figure is the median of three runs (`WARD_BENCH_RUNS` to change); redis-benchmark's LPUSH
 //! is measured between the Redis configurations (`WARD_BENCH_CONFIGS="4x2,4x4"`: partitions ×
 //! workers). Each Redis figure also gives the CPU time per alert of Ward (this process, the
@@ -70,6 +70,39 @@ fn alerts(items: usize, now: i64) -> Vec<Vec<Envelope>> {
 /// `workers` pipelines (router + delivery each) on `store`, one producer enqueueing `batches`.
 /// Returns alerts delivered per second, first enqueue to last ack.
 async fn run(store: Arc<dyn Store>, batches: Vec<Vec<Envelope>>, workers: usize) -> f64 {
+    run_with(store, batches, workers, 0).await
+}
+
+/// `silences` active silences that match none of the bench's alerts, as operators write them
+/// (an alertname and an instance): every delivery is checked against them all.
+async fn add_silences(store: &Arc<dyn Store>, silences: usize) {
+    let now = store.now_ms();
+    for i in 0..silences {
+        let silence = ward::model::Silence {
+            id: format!("bench-{i}"),
+            matchers: ward::engine::matcher::parse_matchers(&format!(
+                "alertname=Other{} instance=host-{i}",
+                i % 50
+            ))
+            .unwrap(),
+            starts_at_ms: now - 1_000,
+            ends_at_ms: now + 3_600_000,
+            created_by: "bench".into(),
+            comment: "bench".into(),
+            updated_at_ms: now,
+            kind: ward::model::SilenceKind::Silence,
+        };
+        store.silence_put(&silence).await.unwrap();
+    }
+}
+
+async fn run_with(
+    store: Arc<dyn Store>,
+    batches: Vec<Vec<Envelope>>,
+    workers: usize,
+    silences: usize,
+) -> f64 {
+    add_silences(&store, silences).await;
     let items: usize = batches.iter().map(Vec::len).sum();
     let null = Arc::new(NullBackend::new("null"));
     let stop = CancellationToken::new();
@@ -104,6 +137,11 @@ async fn run(store: Arc<dyn Store>, batches: Vec<Vec<Envelope>>, workers: usize)
         })
         .unwrap();
         running.push(pipeline.spawn(&stop, false).await.unwrap());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while pipeline.suppressor().silences.len() < silences {
+            assert!(Instant::now() < deadline, "the workers never read the silences");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
     let queue = worker_config.ingest_queue.clone();
     let started = Instant::now();
@@ -165,6 +203,43 @@ fn spread(values: &[f64]) -> String {
     format!("(runs {low:.0}–{high:.0})")
 }
 
+/// The same run with and without 1 000 active silences, alternating so load changes hit both;
+/// the target is a loss of at most 10 %.
+async fn silence_cost(items: usize, only: &str) {
+    const SILENCES: usize = 1_000;
+    let (_server, url) = if only == "memory" {
+        (None, String::new())
+    } else {
+        common::start_redis()
+    };
+    for backend in ["memory", "redis"] {
+        if (backend == "redis" && only == "memory") || (backend == "memory" && only == "redis") {
+            continue;
+        }
+        let (mut plain, mut silenced) = (Vec::new(), Vec::new());
+        for run_index in 0..runs() {
+            for (silences, into) in [(0, &mut plain), (SILENCES, &mut silenced)] {
+                let store: Arc<dyn Store> = if backend == "memory" {
+                    Arc::new(MemoryStore::new(1))
+                } else {
+                    let prefix = format!("benchs{silences}r{run_index}");
+                    let options = RedisStoreOptions::new(&url, KeySchema::ward(&prefix, 1));
+                    Arc::new(RedisStore::connect(options).await.unwrap())
+                };
+                let batches = alerts(items, store.now_ms());
+                into.push(run_with(store, batches, 1, silences).await);
+            }
+        }
+        let (p, s) = (median(plain.clone()), median(silenced.clone()));
+        println!(
+            "  {backend:<6}  1 worker, {SILENCES} silences: {s:>10.0} alerts/s {} vs {p:.0} without {}: {:+.1} % (target ≥ -10 %)",
+            spread(&silenced),
+            spread(&plain),
+            (s / p - 1.0) * 100.0
+        );
+    }
+}
+
 fn main() {
     let items = common::items(200_000);
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -175,6 +250,10 @@ fn main() {
             runs()
         );
         let only = std::env::var("WARD_BENCH_ONLY").unwrap_or_default();
+        if only == "silences" {
+            silence_cost(items, "").await;
+            return;
+        }
         for workers in [1, 2] {
             if only == "redis" {
                 break;
@@ -191,6 +270,7 @@ fn main() {
                 spread(&rates)
             );
         }
+        silence_cost(items, &only).await;
         if only == "memory" {
             return;
         }
