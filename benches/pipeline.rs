@@ -139,7 +139,10 @@ async fn run_with(
         running.push(pipeline.spawn(&stop, false).await.unwrap());
         let deadline = Instant::now() + Duration::from_secs(60);
         while pipeline.suppressor().silences.len() < silences {
-            assert!(Instant::now() < deadline, "the workers never read the silences");
+            assert!(
+                Instant::now() < deadline,
+                "the workers never read the silences"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{RedisServer, queue};
+use common::{RedisServer, output, queue};
 use serde_json::{Value, json};
 use ward::model::{Envelope, FailedAttempt, FailureInfo, WorkerId};
-use ward::store::{DeadLetterRequest, DlqScope, KeySchema, RedisStore, RedisStoreOptions, Store};
+use ward::store::{DeadLetterRequest, DlqScope, Store};
 
 fn ward(redis: &RedisServer, home: &Path) -> assert_cmd::Command {
     let mut cmd = common::ward_command(home);
@@ -21,23 +21,8 @@ fn ward(redis: &RedisServer, home: &Path) -> assert_cmd::Command {
     cmd
 }
 
-/// Exit code, stdout, stderr; a command that hangs fails the test instead of the suite.
-fn output(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
-    let out = cmd.timeout(Duration::from_secs(60)).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-async fn store(redis: &RedisServer) -> Arc<dyn Store> {
-    let options = RedisStoreOptions::new(&redis.url(), KeySchema::ward("ward", 1));
-    Arc::new(RedisStore::connect(options).await.unwrap())
 }
 
 /// A delivery of alert `name` (labels, severity) to slack-ops that failed once before.
@@ -107,7 +92,7 @@ async fn dead_letter(
 /// The DLQs the tests read: delivery (150 DiskFull timeouts in eu-1, then NodeDown and an
 /// ANSI-laden http_500 in us-2), ingest (one validation failure) and ingest's dead list.
 async fn fill(redis: &RedisServer) -> Arc<dyn Store> {
-    let store = store(redis).await;
+    let store = common::default_redis_store(redis).await;
     let many = (0..150)
         .map(|_| delivery(&store, "DiskFull", "eu-1", "warning"))
         .collect();

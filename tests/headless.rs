@@ -11,10 +11,10 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{RedisServer, queue};
+use common::{RedisServer, output, queue};
 use serde_json::Value;
 use ward::model::{Envelope, FailureInfo, WorkerId};
-use ward::store::{DeadLetterRequest, KeySchema, RedisStore, RedisStoreOptions, Store};
+use ward::store::{DeadLetterRequest, Store};
 
 /// `ward` attached to `redis`, with no config file and no stray WARD_* variables.
 fn ward_process(redis: &RedisServer, home: &Path) -> std::process::Command {
@@ -27,21 +27,6 @@ fn ward_process(redis: &RedisServer, home: &Path) -> std::process::Command {
 
 fn ward(redis: &RedisServer, home: &Path) -> assert_cmd::Command {
     assert_cmd::Command::from_std(ward_process(redis, home))
-}
-
-/// Exit code, stdout, stderr; a command that hangs fails the test instead of the suite.
-fn output(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
-    let out = cmd.timeout(Duration::from_secs(60)).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-async fn store(redis: &RedisServer) -> Arc<dyn Store> {
-    let options = RedisStoreOptions::new(&redis.url(), KeySchema::ward("ward", 1));
-    Arc::new(RedisStore::connect(options).await.unwrap())
 }
 
 /// `n` alerts through the delivery queue into its DLQ, failed just now (by the system clock).
@@ -140,7 +125,7 @@ fn a_version_1_document_still_validates_and_reads() {
 async fn status_in_three_formats_validates_and_tells_the_same_figures() {
     let redis = RedisServer::start();
     let home = tempfile::tempdir().unwrap();
-    let store = store(&redis).await;
+    let store = common::default_redis_store(&redis).await;
     fail_into_dlq(&store, 7, "timeout").await;
 
     let (code, json, _) = output(ward(&redis, home.path()).args(["status", "--format", "json"]));
@@ -347,7 +332,7 @@ async fn check_walks_every_exit_code_through_an_incident() {
     let (code, _, _) = output(ward(&redis, home.path()).args(["status", "--format", "yaml"]));
     assert_eq!(code, 2, "other commands keep the usage code");
 
-    let store = store(&redis).await;
+    let store = common::default_redis_store(&redis).await;
     fail_into_dlq(&store, 3, "http_500").await;
     let (code, out, _) = check(&redis);
     assert_eq!(code, 1, "{out}");
@@ -462,7 +447,7 @@ fn fingerprint(redis: &RedisServer) -> Vec<String> {
 async fn every_action_refuses_without_yes_and_under_read_only_and_changes_nothing() {
     let redis = RedisServer::start();
     let home = tempfile::tempdir().unwrap();
-    let store = store(&redis).await;
+    let store = common::default_redis_store(&redis).await;
     fail_into_dlq(&store, 4, "timeout").await;
     let before = fingerprint(&redis);
 
@@ -533,7 +518,7 @@ async fn every_action_refuses_without_yes_and_under_read_only_and_changes_nothin
 async fn every_action_runs_with_yes_and_leaves_a_headless_audit_record() {
     let redis = RedisServer::start();
     let home = tempfile::tempdir().unwrap();
-    let store = store(&redis).await;
+    let store = common::default_redis_store(&redis).await;
     fail_into_dlq(&store, 6, "timeout").await;
 
     let commands = subcommands();
@@ -601,7 +586,7 @@ async fn a_test_alert_to_an_unknown_channel_is_a_usage_error_and_sends_nothing()
         "[[delivery.channels]]\nname = \"pager\"\nkind = \"null\"\n",
     )
     .unwrap();
-    let _layout_written = store(&redis).await;
+    let _layout_written = common::default_redis_store(&redis).await;
     let before = fingerprint(&redis);
     let (code, _, err) = output(
         ward(&redis, home.path())

@@ -5,13 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
-use common::RedisServer;
+use common::{RedisServer, output};
 use serde_json::Value;
 use ward::model::{AlertStatus, SeenAlert, SilenceState, fingerprint};
-use ward::store::{KeySchema, RedisStore, RedisStoreOptions, Store};
 
 fn ward(redis: &RedisServer, home: &Path) -> assert_cmd::Command {
     let mut cmd = common::ward_command(home);
@@ -19,29 +16,15 @@ fn ward(redis: &RedisServer, home: &Path) -> assert_cmd::Command {
     cmd
 }
 
-fn output(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
-    let out = cmd.timeout(Duration::from_secs(60)).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-async fn store(redis: &RedisServer) -> Arc<dyn Store> {
-    let options = RedisStoreOptions::new(&redis.url(), KeySchema::ward("ward", 1));
-    Arc::new(RedisStore::connect(options).await.unwrap())
 }
 
 #[tokio::test]
 async fn silences_are_added_listed_checked_and_expired_from_the_command_line() {
     let redis = RedisServer::start();
     let home = tempfile::tempdir().unwrap();
-    let store = store(&redis).await;
+    let store = common::default_redis_store(&redis).await;
     let now = store.now_ms();
     let labels: std::collections::BTreeMap<String, String> = [
         ("alertname".to_owned(), "Disk".to_owned()),

@@ -369,15 +369,6 @@ pub struct MemoryStore {
     updates: broadcast::Sender<Update>,
 }
 
-/// Newest first, ties by fingerprint descending: the order Redis's ZREVRANGEBYSCORE gives.
-fn newest_seen_first(alerts: &mut [&SeenAlert]) {
-    alerts.sort_by(|a, b| {
-        b.last_seen_ms
-            .cmp(&a.last_seen_ms)
-            .then_with(|| b.fingerprint.cmp(&a.fingerprint))
-    });
-}
-
 impl MemoryStore {
     pub fn new(partitions: u16) -> Self {
         Self::with_clock(partitions, Arc::new(SystemClock))
@@ -412,7 +403,7 @@ impl MemoryStore {
         let mut out: Vec<SeenAlert> = by_partition
             .into_values()
             .flat_map(|mut alerts| {
-                newest_seen_first(&mut alerts);
+                super::redis::newest_first(&mut alerts);
                 alerts.into_iter().take(limit).cloned()
             })
             .collect();

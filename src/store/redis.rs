@@ -657,8 +657,9 @@ const SCHEDULED_BODIES_SCRIPT: &str = include_str!("lua/scheduled_bodies.lua");
 const SEEN_READ_MAX: usize = 5_000;
 
 /// Newest sighting first, ties by fingerprint descending (ZREVRANGEBYSCORE's order).
-pub(crate) fn newest_first(alerts: &mut [SeenAlert]) {
+pub(crate) fn newest_first<T: std::borrow::Borrow<SeenAlert>>(alerts: &mut [T]) {
     alerts.sort_by(|a, b| {
+        let (a, b) = (a.borrow(), b.borrow());
         b.last_seen_ms
             .cmp(&a.last_seen_ms)
             .then_with(|| b.fingerprint.cmp(&a.fingerprint))
@@ -701,6 +702,27 @@ fn value_string(value: Value) -> Option<String> {
 }
 
 impl RedisStore {
+    /// Forget every member a zset scores below `bound`, from it and its hash, in bounded steps.
+    async fn prune(&self, hash: &str, zset: &str, bound: i64) -> StoreResult<usize> {
+        let mut conn = self.conn();
+        let mut pruned = 0;
+        loop {
+            let n: usize = scripts()
+                .prune
+                .key(hash)
+                .key(zset)
+                .arg(bound)
+                .arg(MAX_BATCH)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("prune"))?;
+            pruned += n;
+            if n < MAX_BATCH {
+                return Ok(pruned);
+            }
+        }
+    }
+
     /// Six commands per queue and partition: the figures `decode_stats` reads back.
     fn queue_stats_commands(&self, pipe: &mut ::redis::Pipeline, queues: &[QueueName]) {
         let keys = &self.inner.keys;
@@ -1486,23 +1508,8 @@ impl Store for RedisStore {
 
     async fn silences_prune(&self, ended_before_ms: i64) -> StoreResult<usize> {
         let keys = &self.inner.keys;
-        let mut conn = self.conn();
-        let mut pruned = 0;
-        loop {
-            let n: usize = scripts()
-                .prune
-                .key(keys.silences())
-                .key(keys.silences_by_end())
-                .arg(ended_before_ms)
-                .arg(MAX_BATCH)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(StoreError::redis("silences prune"))?;
-            pruned += n;
-            if n < MAX_BATCH {
-                return Ok(pruned);
-            }
-        }
+        self.prune(&keys.silences(), &keys.silences_by_end(), ended_before_ms)
+            .await
     }
 
     async fn alerts_note(&self, alerts: &[SeenAlert]) -> StoreResult<()> {
@@ -1561,24 +1568,15 @@ impl Store for RedisStore {
 
     async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize> {
         let keys = &self.inner.keys;
-        let mut conn = self.conn();
         let mut pruned = 0;
         for p in 0..self.partitions() {
-            loop {
-                let n: usize = scripts()
-                    .prune
-                    .key(keys.seen_alerts(p))
-                    .key(keys.seen_alerts_by_time(p))
-                    .arg(seen_before_ms)
-                    .arg(MAX_BATCH)
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(StoreError::redis("alerts prune"))?;
-                pruned += n;
-                if n < MAX_BATCH {
-                    break;
-                }
-            }
+            pruned += self
+                .prune(
+                    &keys.seen_alerts(p),
+                    &keys.seen_alerts_by_time(p),
+                    seen_before_ms,
+                )
+                .await?;
         }
         Ok(pruned)
     }

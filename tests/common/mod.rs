@@ -35,6 +35,23 @@ pub fn ward_command(home: &std::path::Path) -> assert_cmd::Command {
     assert_cmd::Command::from_std(ward_process(home))
 }
 
+/// Exit code, stdout, stderr; a command that hangs fails the test instead of the suite.
+pub fn output(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
+    let out = cmd.timeout(Duration::from_secs(60)).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The store `ward` uses on `redis` by default (prefix `ward`, one partition).
+pub async fn default_redis_store(redis: &RedisServer) -> Arc<dyn Store> {
+    let options =
+        ward::store::RedisStoreOptions::new(&redis.url(), ward::store::KeySchema::ward("ward", 1));
+    Arc::new(ward::store::RedisStore::connect(options).await.unwrap())
+}
+
 /// A fixed start time (2026-11-25T00:00:00Z) so failure times and ages are predictable.
 pub const T0: i64 = 1_795_564_800_000;
 
