@@ -317,7 +317,7 @@ fn labels_of(envelope: &Envelope) -> Option<BTreeMap<String, String>> {
         .map(|job| job.alert)
         .or_else(|_| envelope.payload.decode::<Alert>())
         .ok()
-        .map(|alert| match_labels(&alert))
+        .map(|alert| match_labels(&alert).into_owned())
 }
 
 fn note_sample(sample: &mut BTreeSet<String>, labels: &BTreeMap<String, String>) {

@@ -120,7 +120,8 @@ struct Indexed {
 #[derive(Default)]
 pub struct SilenceIndex {
     silences: Vec<Indexed>,
-    by_equal: HashMap<(String, String), Vec<usize>>,
+    /// Label name → value → silences indexed by that `name="value"` matcher.
+    by_equal: HashMap<String, HashMap<String, Vec<usize>>>,
     scanned: Vec<usize>,
     /// Silences left out because a matcher did not compile (stored by an older or foreign writer).
     pub unreadable: usize,
@@ -156,14 +157,16 @@ impl SilenceIndex {
                 *frequency.entry(key).or_default() += 1;
             }
         }
-        let mut by_equal: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        let mut by_equal: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
         let mut scanned = Vec::new();
         for (at, indexed) in out.silences.iter().enumerate() {
             let rarest = equality_keys(&indexed.matchers)
                 .min_by_key(|key| frequency.get(key).copied().unwrap_or_default());
             match rarest {
                 Some((name, value)) => by_equal
-                    .entry((name.to_owned(), value.to_owned()))
+                    .entry(name.to_owned())
+                    .or_default()
+                    .entry(value.to_owned())
                     .or_default()
                     .push(at),
                 None => scanned.push(at),
@@ -189,7 +192,11 @@ impl SilenceIndex {
     ) -> impl Iterator<Item = &'a Silence> + 'a {
         let candidates = labels
             .iter()
-            .filter_map(|(name, value)| self.by_equal.get(&(name.clone(), value.clone())))
+            .filter_map(|(name, value)| {
+                self.by_equal
+                    .get(name.as_str())
+                    .and_then(|values| values.get(value.as_str()))
+            })
             .flatten()
             .chain(self.scanned.iter());
         candidates

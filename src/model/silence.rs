@@ -230,7 +230,7 @@ impl SeenAlert {
     pub fn of(alert: &Alert, now_ms: i64) -> Self {
         Self {
             fingerprint: alert.fingerprint.clone(),
-            labels: match_labels(alert),
+            labels: match_labels(alert).into_owned(),
             status: alert.status,
             starts_at_ms: alert.starts_at_ms,
             ends_at_ms: alert.ends_at_ms,
@@ -255,12 +255,13 @@ impl SeenAlert {
 
 /// The labels silences and inhibition rules see: the alert's own, plus `severity` from the field
 /// when no label carries it.
-pub fn match_labels(alert: &Alert) -> BTreeMap<String, String> {
+pub fn match_labels(alert: &Alert) -> std::borrow::Cow<'_, BTreeMap<String, String>> {
+    if alert.labels.contains_key("severity") {
+        return std::borrow::Cow::Borrowed(&alert.labels);
+    }
     let mut labels = alert.labels.clone();
-    labels
-        .entry("severity".to_owned())
-        .or_insert_with(|| alert.severity.as_str().to_owned());
-    labels
+    labels.insert("severity".to_owned(), alert.severity.as_str().to_owned());
+    std::borrow::Cow::Owned(labels)
 }
 
 /// Why an alert was held back, so the control room can say by what.
