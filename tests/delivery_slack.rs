@@ -6,7 +6,9 @@ mod delivery_common;
 
 use std::time::{Duration, Instant};
 
-use delivery_common::{assert_hidden, assert_permanent, assert_retryable, job, refused_addr};
+use delivery_common::{
+    assert_hidden, assert_permanent, assert_retryable, group_job, job, refused_addr,
+};
 use ward::delivery::{
     Backend, BackendKind, Disposition, HttpTimeouts, Secret, SendError, SlackBackend,
 };
@@ -94,6 +96,49 @@ async fn success_posts_text_and_blocks() {
     }
     assert!(!all.contains("[TEST]"), "{all}");
     assert_hidden(TOKEN, &[format!("{backend:?}")]);
+}
+
+#[tokio::test]
+async fn a_group_is_one_post_listing_every_alert() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let backend = backend_at(&server.uri());
+    backend
+        .send(&group_job("slack-ops"), "key-g")
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: serde_json::Value = requests[0].body_json().unwrap();
+    assert_eq!(
+        body["text"],
+        "[FIRING:2] payments:{alertname=\"HighLatency\"} (new alerts added)"
+    );
+    assert!(
+        body["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("[FIRING:2] payments:{alertname=\"HighLatency\"}"),
+        "{body}"
+    );
+    let parts = body["attachments"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{body}");
+    let firing = parts[0].to_string();
+    let resolved = parts[1].to_string();
+    assert!(firing.contains("*Firing (2)*"), "{firing}");
+    assert!(firing.contains("`instance` = api-7:9090"), "{firing}");
+    assert!(firing.contains("`instance` = api-8:9090"), "{firing}");
+    assert!(
+        firing.contains("p99 latency above 2 s for 10 minutes"),
+        "{firing}"
+    );
+    assert!(resolved.contains("*Resolved (1)*"), "{resolved}");
+    assert!(resolved.contains("`instance` = api-9:9090"), "{resolved}");
+    assert!(
+        resolved.contains("resolved (was notified firing)"),
+        "{resolved}"
+    );
+    assert_ne!(parts[0]["color"], parts[1]["color"]);
 }
 
 #[tokio::test]

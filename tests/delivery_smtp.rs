@@ -8,7 +8,9 @@ mod smtp_common;
 
 use std::time::{Duration, Instant};
 
-use delivery_common::{assert_hidden, assert_permanent, assert_retryable, job, refused_addr};
+use delivery_common::{
+    assert_hidden, assert_permanent, assert_retryable, group_job, job, refused_addr,
+};
 use smtp_common::{Script, SmtpStub};
 use ward::delivery::config::SmtpConfig;
 use ward::delivery::smtp::SmtpMode;
@@ -83,6 +85,43 @@ async fn plain_mode_delivers_subject_and_body() {
         "{}",
         received[1].data
     );
+}
+
+#[tokio::test]
+async fn a_group_is_one_mail_listing_every_alert() {
+    let stub = SmtpStub::start(Script::default()).await;
+    let mut config = config(stub.port);
+    config.subject = Some("{SEVERITY} {title} ({tenant})".to_owned());
+    let backend = SmtpBackend::from_config(&config).unwrap();
+    backend
+        .send(&group_job("mail-ops"), "01JD8G-mail")
+        .await
+        .unwrap();
+
+    let received = stub.received();
+    assert_eq!(received.len(), 1);
+    let data = &received[0].data;
+    for expected in [
+        "Subject: CRITICAL [FIRING:2] payments:{alertname=\"HighLatency\"} (acme)\n",
+        "Message-ID: <01JD8G-mail@ward>\n",
+        "Reason:  new alerts added\n",
+        "Group:   alertname=HighLatency\n",
+        "FIRING (2):\n",
+        "RESOLVED (1):\n",
+        "Resolved after an earlier mail said it was firing.\n",
+        "   Ended:       ",
+    ] {
+        assert!(
+            data.contains(expected),
+            "{expected:?} missing from:\n{data}"
+        );
+    }
+    let at = |instance: &str| {
+        data.find(&format!("     instance = {instance}:9090\n"))
+            .unwrap_or_else(|| panic!("{instance} missing from:\n{data}"))
+    };
+    let resolved = data.find("RESOLVED (1):").unwrap();
+    assert!(at("api-7") < at("api-8") && at("api-8") < resolved && resolved < at("api-9"));
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@ mod delivery_common;
 
 use std::time::{Duration, Instant};
 
-use delivery_common::{assert_hidden, assert_permanent, assert_retryable, job, refused_addr};
+use delivery_common::{
+    assert_hidden, assert_permanent, assert_retryable, group_job, job, refused_addr,
+};
 use ward::delivery::webhook::WebhookFormat;
 use ward::delivery::{
     Backend, BackendKind, Disposition, HttpTimeouts, Secret, SendError, WebhookBackend,
@@ -109,6 +111,77 @@ async fn posts_the_ward_payload_with_idempotency_key_and_token() {
     );
     assert_eq!(alert["test"], false);
     assert_eq!(alert["fingerprint"].as_str().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn a_group_is_one_post_carrying_every_alert() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(hook_path()))
+        .and(header("Idempotency-Key", "idem-group"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = backend_at(&server.uri(), WebhookFormat::Ward);
+    backend
+        .send(&group_job("ops-hook"), "idem-group")
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: serde_json::Value = requests[0].body_json().unwrap();
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["alert"]["labels"]["instance"], "api-7:9090");
+    let group = &body["group"];
+    assert_eq!(group["group_key"], "payments:{alertname=\"HighLatency\"}");
+    assert_eq!(group["route"], "payments");
+    assert_eq!(group["group_labels"]["alertname"], "HighLatency");
+    assert_eq!(group["status"], "firing");
+    assert_eq!(group["notification_reason"], "new alerts added");
+    let alerts = group["alerts"].as_array().unwrap();
+    let listed: Vec<(&str, &str)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["labels"]["instance"].as_str().unwrap(),
+                a["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("api-7:9090", "firing"),
+            ("api-8:9090", "firing"),
+            ("api-9:9090", "resolved")
+        ]
+    );
+    assert_eq!(alerts[2]["ends_at_ms"], 1_795_565_400_000_i64);
+    assert_eq!(
+        group["resolved_after_notified"],
+        serde_json::json!([alerts[2]["fingerprint"]])
+    );
+}
+
+#[tokio::test]
+async fn moog_format_sends_one_event_for_a_group() {
+    let server = server_answering(ResponseTemplate::new(200)).await;
+    let backend = backend_at(&server.uri(), WebhookFormat::Moog);
+    backend
+        .send(&group_job("ops-hook"), "idem-g")
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: serde_json::Value = requests[0].body_json().unwrap();
+    assert_eq!(body["signature"], "api-7:9090");
+    assert_eq!(body["severity"], 5);
+    let alerts = body["custom_info"]["group"]["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 3);
+    assert_eq!(alerts[2]["status"], "resolved");
 }
 
 #[tokio::test]

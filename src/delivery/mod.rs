@@ -15,6 +15,8 @@ pub mod secret;
 pub mod slack;
 pub mod smtp;
 pub mod stdout;
+#[cfg(test)]
+mod test_support;
 pub mod webhook;
 
 use std::fmt;

@@ -32,6 +32,36 @@
 //! `critical`; `ends_at_ms` and `generator_url` are `null` when unknown. The same key is sent in
 //! the `Idempotency-Key` header.
 //!
+//! ## `group` (grouped routes only)
+//!
+//! A route that groups alerts (Alertmanager's `group_by`) sends one notification per
+//! aggregation group. Its payload has the fields above, with `alert` the group's first alert
+//! (so a receiver reading one alert keeps working), plus a `group` object; the key is absent
+//! for an ungrouped alert:
+//!
+//! ```json
+//! "group": {
+//!   "group_key": "ops:{alertname=\"DiskFull\"}",
+//!   "route": "ops",
+//!   "group_labels": {"alertname": "DiskFull"},
+//!   "status": "firing",
+//!   "notification_reason": "new alerts added",
+//!   "title": "[FIRING:2] ops:{alertname=\"DiskFull\"}",
+//!   "alerts": [
+//!     {"title": "DiskFull", "status": "firing", "fingerprint": "…", "…": "…"},
+//!     {"title": "DiskFull", "status": "firing", "fingerprint": "…", "…": "…"},
+//!     {"title": "DiskFull", "status": "resolved", "ends_at_ms": 1764000600000, "…": "…"}
+//!   ],
+//!   "resolved_after_notified": ["5e6f…"]
+//! }
+//! ```
+//!
+//! `status` is `firing` when any listed alert fires, else `resolved`. `alerts` holds every
+//! alert of the notification in the shape of `alert` above, firing first, then resolved (each
+//! with its own `status` and `ends_at_ms`). `resolved_after_notified` lists the fingerprints of
+//! resolved alerts whose firing an earlier notification of the group carried (a receiver can
+//! pair them with it); it is `[]` when there are none.
+//!
 //! # Moog payload (`format = "moog"`)
 //!
 //! MUTT's forwarder shape: `signature` and `source_id` are the host (`hostname`, `host` or
@@ -40,13 +70,19 @@
 //! Info 1, **0 = Clear for a resolved alert**), `description` the title and description,
 //! `agent_time` epoch seconds of the event (start, or end once resolved), `custom_info` the whole
 //! version-1 payload above.
+//!
+//! Moog deduplicates one event per alert, so a grouped notification is still **one** event, built
+//! from the job's `alert` (the group's first: a firing one while any fires, else the first
+//! resolved one, which then clears it); every other alert of the group, firing or resolved,
+//! reaches Moog only inside `custom_info.group`. A route whose alerts each need their own Moog
+//! event and clear should not group.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::model::{Alert, AlertStatus, DeliveryJob, Severity};
+use crate::model::{Alert, AlertStatus, DeliveryJob, GroupNotification, Severity};
 
 /// Version of [`WebhookPayload`].
 pub const WEBHOOK_PAYLOAD_VERSION: u32 = 1;
@@ -58,6 +94,37 @@ pub struct WebhookPayload<'a> {
     pub channel: &'a str,
     pub idempotency_key: &'a str,
     pub alert: AlertPayload<'a>,
+    /// A grouped route's notification; absent for an ungrouped alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupPayload<'a>>,
+}
+
+/// The `group` object of [`WebhookPayload`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupPayload<'a> {
+    pub group_key: &'a str,
+    pub route: &'a str,
+    pub group_labels: &'a BTreeMap<String, String>,
+    pub status: AlertStatus,
+    pub notification_reason: &'a str,
+    pub title: String,
+    pub alerts: Vec<AlertPayload<'a>>,
+    pub resolved_after_notified: &'a [String],
+}
+
+impl<'a> GroupPayload<'a> {
+    pub fn new(group: &'a GroupNotification) -> Self {
+        Self {
+            group_key: &group.group_key,
+            route: &group.route,
+            group_labels: &group.group_labels,
+            status: group.status,
+            notification_reason: &group.reason,
+            title: group.title(),
+            alerts: group.alerts.iter().map(AlertPayload::new).collect(),
+            resolved_after_notified: &group.resolved_after_notified,
+        }
+    }
 }
 
 /// The alert inside [`WebhookPayload`].
@@ -78,28 +145,34 @@ pub struct AlertPayload<'a> {
     pub test: bool,
 }
 
+impl<'a> AlertPayload<'a> {
+    pub fn new(alert: &'a Alert) -> Self {
+        Self {
+            title: alert.title(),
+            description: alert.description(),
+            status: alert.status,
+            severity: alert.severity,
+            tenant: &alert.tenant,
+            fingerprint: &alert.fingerprint,
+            correlation_id: &alert.correlation_id,
+            labels: &alert.labels,
+            annotations: &alert.annotations,
+            starts_at_ms: alert.starts_at_ms,
+            ends_at_ms: alert.ends_at_ms,
+            generator_url: alert.generator_url.as_deref(),
+            test: alert.test,
+        }
+    }
+}
+
 impl<'a> WebhookPayload<'a> {
     pub fn new(job: &'a DeliveryJob, idempotency_key: &'a str) -> Self {
-        let alert = &job.alert;
         Self {
             version: WEBHOOK_PAYLOAD_VERSION,
             channel: &job.channel,
             idempotency_key,
-            alert: AlertPayload {
-                title: alert.title(),
-                description: alert.description(),
-                status: alert.status,
-                severity: alert.severity,
-                tenant: &alert.tenant,
-                fingerprint: &alert.fingerprint,
-                correlation_id: &alert.correlation_id,
-                labels: &alert.labels,
-                annotations: &alert.annotations,
-                starts_at_ms: alert.starts_at_ms,
-                ends_at_ms: alert.ends_at_ms,
-                generator_url: alert.generator_url.as_deref(),
-                test: alert.test,
-            },
+            alert: AlertPayload::new(&job.alert),
+            group: job.group.as_ref().map(GroupPayload::new),
         }
     }
 }
@@ -183,6 +256,8 @@ pub(crate) fn time_text(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn job(status: AlertStatus) -> DeliveryJob {
@@ -265,5 +340,62 @@ mod tests {
         let json = serde_json::to_value(MoogPayload::new(&resolved, "k")).unwrap();
         assert_eq!(json["severity"], 0, "resolved is Clear");
         assert_eq!(json["agent_time"], 1_764_000_600);
+    }
+
+    #[test]
+    fn ungrouped_payload_has_no_group_key() {
+        let job = job(AlertStatus::Firing);
+        let json = serde_json::to_value(WebhookPayload::new(&job, "k")).unwrap();
+        assert!(json.get("group").is_none(), "{json}");
+    }
+
+    #[test]
+    fn group_payload_lists_every_alert_with_its_status() {
+        let job = crate::delivery::test_support::group_of_three("hook");
+        let json = serde_json::to_value(WebhookPayload::new(&job, "k")).unwrap();
+        assert_eq!(json["alert"]["labels"]["instance"], "db-1");
+        let group = &json["group"];
+        assert_eq!(group["group_key"], "ops:{alertname=\"DiskFull\"}");
+        assert_eq!(group["route"], "ops");
+        assert_eq!(group["group_labels"]["alertname"], "DiskFull");
+        assert_eq!(group["status"], "firing");
+        assert_eq!(group["notification_reason"], "new alerts added");
+        assert_eq!(group["title"], "[FIRING:2] ops:{alertname=\"DiskFull\"}");
+        let alerts = group["alerts"].as_array().unwrap();
+        let shape: Vec<(&str, &str)> = alerts
+            .iter()
+            .map(|a| {
+                (
+                    a["labels"]["instance"].as_str().unwrap(),
+                    a["status"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [("db-1", "firing"), ("db-2", "firing"), ("db-3", "resolved")]
+        );
+        assert!(alerts[0]["ends_at_ms"].is_null());
+        assert_eq!(alerts[2]["ends_at_ms"], 1_764_000_600_000_i64);
+        assert_eq!(alerts[2].as_object().unwrap().len(), 13);
+        assert_eq!(
+            group["resolved_after_notified"],
+            json!([alerts[2]["fingerprint"]])
+        );
+    }
+
+    #[test]
+    fn moog_sends_one_event_for_the_group_with_the_group_inside() {
+        let job = crate::delivery::test_support::group_of_three("moog");
+        let json = serde_json::to_value(MoogPayload::new(&job, "k")).unwrap();
+        assert_eq!(json["signature"], "db-1");
+        assert_eq!(json["severity"], 4);
+        assert_eq!(
+            json["custom_info"]["group"]["alerts"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
     }
 }

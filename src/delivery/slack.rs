@@ -1,5 +1,9 @@
 //! Slack incoming webhook (DOMAIN.md §7.1): one POST of `text` + `blocks` per job.
 //!
+//! A grouped route's job ([`GroupNotification`]) is one message for the whole group: the group
+//! title and reason in `blocks`, then a red "Firing" and a green "Resolved" attachment listing
+//! up to 20 of its alerts ("… and N more" for the rest).
+//!
 //! Success is any 2xx. Failures are classified by `delivery::http`: 429 is rate-limited with
 //! `Retry-After` (header, else body `retry_after`), 5xx/timeouts/connection errors retry,
 //! 400/403/404/410 (and every other 4xx) are permanent with Slack's error string
@@ -7,19 +11,26 @@
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use super::config::SlackConfig;
 use super::http::{self, HttpTimeouts, Reply};
 use super::payload::time_text;
 use super::{Backend, BackendKind, BuildError, Secret, SendError, redact_url};
-use crate::model::{Alert, AlertStatus, DeliveryJob};
+use crate::model::{Alert, AlertStatus, DeliveryJob, GroupNotification};
 
 /// Slack's limits: header text 150 characters, section text 3000, a field 2000.
 const HEADER_MAX: usize = 150;
 const SECTION_MAX: usize = 3000;
 const FIELD_MAX: usize = 2000;
 const FALLBACK_MAX: usize = 300;
+/// Alerts listed in a group message: keeps it far below Slack's 50 blocks.
+const GROUP_LISTED_MAX: usize = 20;
+/// A listed alert's description, cut so twenty of them stay readable.
+const GROUP_TEXT_MAX: usize = 500;
+/// Slack's own danger and good colours.
+const FIRING_COLOR: &str = "#E01E5A";
+const RESOLVED_COLOR: &str = "#2EB67D";
 
 /// Posts to one Slack incoming webhook.
 pub struct SlackBackend {
@@ -78,7 +89,10 @@ impl Backend for SlackBackend {
 
     async fn send(&self, job: &DeliveryJob, _idempotency_key: &str) -> Result<(), SendError> {
         let secrets = [&self.webhook_url];
-        let body = message(&job.alert);
+        let body = match &job.group {
+            Some(group) => group_message(group),
+            None => message(&job.alert),
+        };
         let result = self
             .client
             .post(self.webhook_url.expose())
@@ -186,6 +200,161 @@ pub fn message(alert: &Alert) -> Value {
     json!({ "text": text, "blocks": blocks })
 }
 
+/// One message for a whole group, capped at [`GROUP_LISTED_MAX`] listed alerts (module docs).
+pub fn group_message(group: &GroupNotification) -> Value {
+    let test = if group.alerts.iter().any(|a| a.test) {
+        "[TEST] "
+    } else {
+        ""
+    };
+    let icon = match group.status {
+        AlertStatus::Firing => ":rotating_light:",
+        AlertStatus::Resolved => ":white_check_mark:",
+    };
+    let title = group.title();
+    let text = escape(&http::one_line(
+        &format!("{test}{title} ({})", group.reason),
+        FALLBACK_MAX,
+    ));
+    let mut context = vec![
+        format!("*{}*", inline(&group.reason, 200)),
+        format!("route `{}`", code(&http::one_line(&group.route, 200))),
+    ];
+    context.extend(group.group_labels.iter().map(|(k, v)| label(k, v)));
+    let mut blocks = vec![
+        json!({
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": http::one_line(&format!("{icon} {test}{title}"), HEADER_MAX - 1),
+                "emoji": true,
+            },
+        }),
+        context_block(&context.join(" · ")),
+    ];
+    if !test.is_empty() {
+        blocks.push(context_block(
+            ":test_tube: *[TEST]* alerts sent by an operator through the real path; no action needed.",
+        ));
+    }
+    let firing: Vec<&Alert> = group.firing().collect();
+    let resolved: Vec<&Alert> = group.resolved().collect();
+    let firing_listed = firing.len().min(GROUP_LISTED_MAX);
+    let resolved_listed = resolved.len().min(GROUP_LISTED_MAX - firing_listed);
+    let mut attachments = Vec::new();
+    if !firing.is_empty() {
+        attachments.push(group_part(
+            group,
+            "Firing",
+            &firing,
+            firing_listed,
+            FIRING_COLOR,
+        ));
+    }
+    if !resolved.is_empty() {
+        attachments.push(group_part(
+            group,
+            "Resolved",
+            &resolved,
+            resolved_listed,
+            RESOLVED_COLOR,
+        ));
+    }
+    json!({ "text": text, "blocks": blocks, "attachments": attachments })
+}
+
+/// One coloured attachment: heading with the count, `listed` alerts, the rest counted.
+fn group_part(
+    group: &GroupNotification,
+    heading: &str,
+    alerts: &[&Alert],
+    listed: usize,
+    color: &str,
+) -> Value {
+    let heading = format!("{heading} ({})", alerts.len());
+    let mut blocks = vec![section(&format!("*{heading}*"))];
+    blocks.extend(
+        alerts
+            .iter()
+            .take(listed)
+            .map(|alert| section(&group_alert_text(group, alert))),
+    );
+    if alerts.len() > listed {
+        blocks.push(context_block(&format!(
+            "… and {} more",
+            alerts.len() - listed
+        )));
+    }
+    json!({ "color": color, "fallback": heading, "blocks": blocks })
+}
+
+/// One listed alert; only the labels that tell it apart from the group's others.
+fn group_alert_text(group: &GroupNotification, alert: &Alert) -> String {
+    let mut text = format!("*{}*", inline(alert.title(), 200));
+    if alert.test {
+        text.push_str(" [TEST]");
+    }
+    match alert.status {
+        AlertStatus::Firing => {
+            let _ = write!(
+                text,
+                " · {} · since {}",
+                alert.severity,
+                time_text(alert.starts_at_ms)
+            );
+        }
+        AlertStatus::Resolved => {
+            if group.resolved_after_notified.contains(&alert.fingerprint) {
+                text.push_str(" · resolved (was notified firing)");
+            } else {
+                text.push_str(" · resolved");
+            }
+            if let Some(ends) = alert.ends_at_ms {
+                let _ = write!(text, " at {}", time_text(ends));
+            }
+        }
+    }
+    let labels: Vec<String> = alert
+        .labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "alertname" && !group.group_labels.contains_key(*k))
+        .map(|(k, v)| label(k, v))
+        .collect();
+    if !labels.is_empty() {
+        text.push('\n');
+        text.push_str(&labels.join(" · "));
+    }
+    if !alert.description().is_empty() {
+        text.push('\n');
+        text.push_str(&inline(alert.description(), GROUP_TEXT_MAX));
+    }
+    if let Some(url) = alert.generator_url.as_deref().filter(|u| is_http(u)) {
+        let _ = write!(text, " <{}|source>", link_target(url));
+    }
+    text
+}
+
+/// `key` = value on one line, escaped: a label cannot add lines or mrkdwn.
+fn label(key: &str, value: &str) -> String {
+    format!(
+        "`{}` = {}",
+        code(&http::one_line(key, 100)),
+        inline(value, 200)
+    )
+}
+
+/// User text on one line (control characters become spaces), cut and escaped.
+fn inline(text: &str, max: usize) -> String {
+    escape(&http::one_line(text, max))
+}
+
+fn context_block(text: &str) -> Value {
+    json!({
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": truncate(text, FIELD_MAX)}],
+    })
+}
+
 fn field(label: &str, value: &str) -> Value {
     json!({"type": "mrkdwn", "text": truncate(&format!("*{label}*\n{}", escape(value)), FIELD_MAX)})
 }
@@ -233,6 +402,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::delivery::test_support::{disk_alert, group_job, group_of_three};
     use crate::model::Severity;
 
     fn alert() -> Alert {
@@ -295,5 +465,142 @@ mod tests {
                 assert!(text.chars().count() <= SECTION_MAX);
             }
         }
+    }
+
+    fn part_texts(part: &Value) -> Vec<String> {
+        part["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                b["text"]["text"]
+                    .as_str()
+                    .or_else(|| b["elements"][0]["text"].as_str())
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_group_is_one_message_listing_firing_then_resolved() {
+        let job = group_of_three("slack");
+        let msg = group_message(job.group.as_ref().unwrap());
+        assert_eq!(
+            msg["text"],
+            "[FIRING:2] ops:{alertname=\"DiskFull\"} (new alerts added)"
+        );
+        let header = msg["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert_eq!(
+            header,
+            ":rotating_light: [FIRING:2] ops:{alertname=\"DiskFull\"}"
+        );
+        let context = msg["blocks"][1]["elements"][0]["text"].as_str().unwrap();
+        assert_eq!(
+            context,
+            "*new alerts added* · route `ops` · `alertname` = DiskFull"
+        );
+        let parts = msg["attachments"].as_array().unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0]["color"], FIRING_COLOR);
+        assert_eq!(parts[1]["color"], RESOLVED_COLOR);
+        let firing = part_texts(&parts[0]);
+        assert_eq!(firing[0], "*Firing (2)*");
+        assert!(
+            firing[1].starts_with("*DiskFull* · major · since "),
+            "{firing:?}"
+        );
+        assert!(firing[1].contains("\n`instance` = db-1 · `team` = storage\ndb-1 disk above 90%"));
+        assert!(firing[1].ends_with(" <https://prom.example/graph?g0.expr=disk|source>"));
+        assert!(firing[2].contains("`instance` = db-2"), "{firing:?}");
+        let resolved = part_texts(&parts[1]);
+        assert_eq!(resolved[0], "*Resolved (1)*");
+        assert!(
+            resolved[1].starts_with("*DiskFull* · resolved (was notified firing) at "),
+            "{resolved:?}"
+        );
+        assert!(resolved[1].contains("`instance` = db-3"), "{resolved:?}");
+    }
+
+    #[test]
+    fn a_resolved_group_is_green_and_tells_unnotified_resolutions_apart() {
+        let mut job = group_job(
+            "slack",
+            vec![
+                disk_alert("db-1", AlertStatus::Resolved),
+                disk_alert("db-2", AlertStatus::Resolved),
+            ],
+        );
+        let group = job.group.as_mut().unwrap();
+        group.resolved_after_notified.truncate(1);
+        let msg = group_message(group);
+        assert!(msg["text"].as_str().unwrap().starts_with("[RESOLVED] ops:"));
+        let parts = msg["attachments"].as_array().unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0]["color"], RESOLVED_COLOR);
+        let texts = part_texts(&parts[0]);
+        assert!(
+            texts[1].contains("resolved (was notified firing)"),
+            "{texts:?}"
+        );
+        assert!(texts[2].contains("· resolved at "), "{texts:?}");
+        assert!(!texts[2].contains("was notified"), "{texts:?}");
+    }
+
+    #[test]
+    fn a_big_group_lists_twenty_and_counts_the_rest() {
+        let alerts = (0..25)
+            .map(|i| disk_alert(&format!("db-{i}"), AlertStatus::Firing))
+            .chain((0..5).map(|i| disk_alert(&format!("old-{i}"), AlertStatus::Resolved)))
+            .collect();
+        let msg = group_message(group_job("slack", alerts).group.as_ref().unwrap());
+        let parts = msg["attachments"].as_array().unwrap();
+        let firing = part_texts(&parts[0]);
+        assert_eq!(firing[0], "*Firing (25)*");
+        assert_eq!(firing.len(), 1 + GROUP_LISTED_MAX + 1);
+        assert_eq!(firing.last().unwrap(), "… and 5 more");
+        let resolved = part_texts(&parts[1]);
+        assert_eq!(resolved, ["*Resolved (5)*", "… and 5 more"]);
+        let blocks = msg["blocks"].as_array().unwrap().len()
+            + parts
+                .iter()
+                .map(|p| p["blocks"].as_array().unwrap().len())
+                .sum::<usize>();
+        assert!(blocks <= 50, "{blocks} blocks");
+    }
+
+    #[test]
+    fn group_labels_cannot_add_lines_or_mrkdwn() {
+        let mut evil = disk_alert("db-1", AlertStatus::Firing);
+        evil.labels.insert(
+            "instance".to_owned(),
+            "db-1\n\r\u{7}*bold* <!channel> & <http://evil|x>".to_owned(),
+        );
+        evil.labels
+            .insert("alertname".to_owned(), "Disk\nFull <!here>".to_owned());
+        let mut job = group_job("slack", vec![evil]);
+        let group = job.group.as_mut().unwrap();
+        group.reason = "new\nalerts <!channel>".to_owned();
+        group.route = "ops`\n".to_owned();
+        let msg = group_message(group);
+        let all = msg.to_string();
+        assert!(
+            !all.contains("<!channel>") && !all.contains("<!here>"),
+            "{all}"
+        );
+        assert!(!all.contains("<http://evil"), "{all}");
+        assert!(!all.contains('\u{7}'), "{all}");
+        let line = &part_texts(&msg["attachments"][0])[1];
+        assert!(line.starts_with("*Disk Full &lt;!here&gt;*"), "{line}");
+        let labels = line.lines().nth(1).unwrap();
+        assert_eq!(
+            labels,
+            "`instance` = db-1 *bold* &lt;!channel&gt; &amp; &lt;http://evil|x&gt; · `team` = storage"
+        );
+        let context = msg["blocks"][1]["elements"][0]["text"].as_str().unwrap();
+        assert!(
+            context.starts_with("*new alerts &lt;!channel&gt;* · route `ops'`"),
+            "{context}"
+        );
     }
 }

@@ -27,7 +27,7 @@ use super::config::SmtpConfig;
 use super::http::{error_chain, one_line, scrub};
 use super::payload::time_text;
 use super::{Backend, BackendKind, BuildError, Secret, SendError};
-use crate::model::{AlertStatus, DeliveryJob};
+use crate::model::{Alert, AlertStatus, DeliveryJob, GroupNotification, Severity};
 
 /// The subject template when a channel sets none.
 pub const DEFAULT_SUBJECT: &str = "[{severity}] {title}";
@@ -363,18 +363,33 @@ fn message_id(idempotency_key: &str) -> String {
 
 /// The subject: `[TEST] ` and `[RESOLVED] ` markers, then the template with `{severity}`,
 /// `{SEVERITY}`, `{title}`, `{status}`, `{tenant}`, `{channel}` and `{fingerprint}` filled in
-/// (unknown placeholders stay as written), on one line.
+/// (unknown placeholders stay as written), on one line. For a group, `{title}` is the group's
+/// (`[FIRING:2] ops:{alertname="Disk"}`, which carries the status, so no `[RESOLVED] `),
+/// `{severity}` the highest of its firing alerts (of all when none fires), `{status}` the
+/// group's and `{fingerprint}` the group key.
 pub fn subject(template: &str, job: &DeliveryJob) -> String {
     let alert = &job.alert;
-    let status = match alert.status {
-        AlertStatus::Firing => "firing",
-        AlertStatus::Resolved => "resolved",
+    let (status, severity, title, fingerprint, test) = match &job.group {
+        Some(group) => (
+            group.status,
+            group_severity(group),
+            group.title(),
+            group.group_key.as_str(),
+            group.alerts.iter().any(|a| a.test),
+        ),
+        None => (
+            alert.status,
+            alert.severity,
+            alert.title().to_owned(),
+            alert.fingerprint.as_str(),
+            alert.test,
+        ),
     };
     let mut out = String::new();
-    if alert.test {
+    if test {
         out.push_str("[TEST] ");
     }
-    if alert.status == AlertStatus::Resolved {
+    if status == AlertStatus::Resolved && job.group.is_none() {
         out.push_str("[RESOLVED] ");
     }
     let mut rest = template;
@@ -386,13 +401,13 @@ pub fn subject(template: &str, job: &DeliveryJob) -> String {
             break;
         };
         let value = match &after[1..close] {
-            "severity" => Some(alert.severity.as_str().to_owned()),
-            "SEVERITY" => Some(alert.severity.as_str().to_uppercase()),
-            "title" => Some(alert.title().to_owned()),
-            "status" => Some(status.to_owned()),
+            "severity" => Some(severity.as_str().to_owned()),
+            "SEVERITY" => Some(severity.as_str().to_uppercase()),
+            "title" => Some(title.clone()),
+            "status" => Some(status_text(status).to_owned()),
             "tenant" => Some(alert.tenant.clone()),
             "channel" => Some(job.channel.clone()),
-            "fingerprint" => Some(alert.fingerprint.clone()),
+            "fingerprint" => Some(fingerprint.to_owned()),
             _ => None,
         };
         if let Some(value) = value {
@@ -407,8 +422,28 @@ pub fn subject(template: &str, job: &DeliveryJob) -> String {
     one_line(&out, 250)
 }
 
+fn status_text(status: AlertStatus) -> &'static str {
+    match status {
+        AlertStatus::Firing => "firing",
+        AlertStatus::Resolved => "resolved",
+    }
+}
+
+/// The highest severity among the firing alerts, else among all: what the group pages for.
+fn group_severity(group: &GroupNotification) -> Severity {
+    group
+        .firing()
+        .map(|a| a.severity)
+        .max()
+        .or_else(|| group.alerts.iter().map(|a| a.severity).max())
+        .unwrap_or_default()
+}
+
 /// The plain-text body: what, how bad, where, since when, labels, annotations, links.
 pub fn body(job: &DeliveryJob) -> String {
+    if let Some(group) = &job.group {
+        return group_body(job, group);
+    }
     let alert = &job.alert;
     let mut out = String::new();
     if alert.test {
@@ -454,12 +489,95 @@ pub fn body(job: &DeliveryJob) -> String {
     out
 }
 
+/// Every firing then resolved alert; each value on one line so a label cannot forge mail lines.
+pub fn group_body(job: &DeliveryJob, group: &GroupNotification) -> String {
+    let mut out = String::new();
+    if group.alerts.iter().any(|a| a.test) {
+        out.push_str(
+            "[TEST] These are test alerts sent by an operator through the real path. \
+             No action is needed.\n\n",
+        );
+    }
+    let _ = writeln!(out, "{}", one_line(&group.title(), 1000));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Reason:  {}", one_line(&group.reason, 200));
+    let _ = writeln!(out, "Route:   {}", one_line(&group.route, 200));
+    if !group.group_labels.is_empty() {
+        let labels: Vec<String> = group
+            .group_labels
+            .iter()
+            .map(|(k, v)| format!("{}={}", one_line(k, 200), one_line(v, 200)))
+            .collect();
+        let _ = writeln!(out, "Group:   {}", labels.join(", "));
+    }
+    for (heading, alerts) in [
+        ("FIRING", group.firing().collect::<Vec<_>>()),
+        ("RESOLVED", group.resolved().collect()),
+    ] {
+        if alerts.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{heading} ({}):", alerts.len());
+        for (n, alert) in alerts.into_iter().enumerate() {
+            group_alert(&mut out, n + 1, group, alert);
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Group key: {}", one_line(&group.group_key, 1000));
+    let _ = writeln!(out, "Channel:   {}", job.channel);
+    out
+}
+
+/// One alert of a group body, numbered, its details indented.
+fn group_alert(out: &mut String, n: usize, group: &GroupNotification, alert: &Alert) {
+    let test = if alert.test { " [TEST]" } else { "" };
+    let _ = writeln!(
+        out,
+        "\n{n}. {} [{}]{test}",
+        one_line(alert.title(), 200),
+        alert.severity
+    );
+    if alert.status == AlertStatus::Resolved
+        && group.resolved_after_notified.contains(&alert.fingerprint)
+    {
+        let _ = writeln!(out, "   Resolved after an earlier mail said it was firing.");
+    }
+    let _ = writeln!(out, "   Started:     {}", time_text(alert.starts_at_ms));
+    if let Some(ends) = alert.ends_at_ms {
+        let _ = writeln!(out, "   Ended:       {}", time_text(ends));
+    }
+    if !alert.description().is_empty() {
+        let _ = writeln!(out, "   {}", one_line(alert.description(), 1000));
+    }
+    for (heading, map) in [
+        ("Labels", &alert.labels),
+        ("Annotations", &alert.annotations),
+    ] {
+        if map.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "   {heading}:");
+        for (key, value) in map {
+            let _ = writeln!(
+                out,
+                "     {} = {}",
+                one_line(key, 200),
+                one_line(value, 1000)
+            );
+        }
+    }
+    if let Some(url) = &alert.generator_url {
+        let _ = writeln!(out, "   Source:      {}", one_line(url, 1000));
+    }
+    let _ = writeln!(out, "   Fingerprint: {}", alert.fingerprint);
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::model::{Alert, Severity};
+    use crate::delivery::test_support::{disk_alert, group_job, group_of_three};
 
     fn job() -> DeliveryJob {
         DeliveryJob {
@@ -514,5 +632,72 @@ mod tests {
         assert!(text.starts_with("FIRING: QueueBacklog {x}\n"), "{text}");
         assert!(text.contains("  alertname = QueueBacklog {x}\n"), "{text}");
         assert!(text.contains("Severity:  major\n"), "{text}");
+    }
+
+    #[test]
+    fn a_group_subject_carries_the_group_title() {
+        let mut job = group_of_three("mail");
+        job.group.as_mut().unwrap().alerts[1].severity = Severity::Critical;
+        job.group.as_mut().unwrap().alerts[2].severity = Severity::Critical;
+        assert_eq!(
+            subject(DEFAULT_SUBJECT, &job),
+            "[critical] [FIRING:2] ops:{alertname=\"DiskFull\"}"
+        );
+        assert_eq!(
+            subject("{status} {fingerprint} {tenant}", &job),
+            "firing ops:{alertname=\"DiskFull\"} acme"
+        );
+        let resolved = group_job("mail", vec![disk_alert("db-3", AlertStatus::Resolved)]);
+        assert_eq!(
+            subject(DEFAULT_SUBJECT, &resolved),
+            "[major] [RESOLVED] ops:{alertname=\"DiskFull\"}"
+        );
+    }
+
+    #[test]
+    fn a_group_body_lists_firing_then_resolved_with_labels_and_times() {
+        let text = body(&group_of_three("mail"));
+        assert!(
+            text.starts_with(
+                "[FIRING:2] ops:{alertname=\"DiskFull\"}\n\nReason:  new alerts added\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Group:   alertname=DiskFull\n"), "{text}");
+        let firing = text.find("\nFIRING (2):\n").unwrap();
+        let resolved = text.find("\nRESOLVED (1):\n").unwrap();
+        let db = |name: &str| text.find(&format!("     instance = {name}\n")).unwrap();
+        assert!(firing < db("db-1") && db("db-1") < db("db-2") && db("db-2") < resolved);
+        assert!(resolved < db("db-3"), "{text}");
+        let tail = &text[resolved..];
+        assert!(
+            tail.contains("Resolved after an earlier mail said it was firing.\n"),
+            "{tail}"
+        );
+        assert!(
+            tail.contains("   Ended:       Mon, 24 Nov 2025 16:10:00 GMT\n"),
+            "{tail}"
+        );
+        assert!(text.contains("   Started:     Mon, 24 Nov 2025 16:00:00 GMT\n"));
+        assert!(
+            text.contains("     summary = db-2 disk above 90%\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("Channel:   mail\n"), "{text}");
+    }
+
+    #[test]
+    fn group_labels_cannot_forge_mail_lines() {
+        let mut evil = disk_alert("db-1", AlertStatus::Firing);
+        evil.labels.insert(
+            "instance".to_owned(),
+            "db-1\r\n\r\nFIRING\u{7}(0):".to_owned(),
+        );
+        let text = body(&group_job("mail", vec![evil]));
+        assert!(
+            text.contains("     instance = db-1 FIRING (0):\n"),
+            "{text}"
+        );
+        assert!(!text.contains('\r') && !text.contains('\u{7}'), "{text:?}");
     }
 }

@@ -1,4 +1,5 @@
-//! Stdout: one JSON line per job ([`WebhookPayload`], version 1) through one shared, locked
+//! Stdout: one JSON line per job ([`WebhookPayload`], version 1, with its `group` for a grouped
+//! route's notification) through one shared, locked
 //! writer, so lines from concurrent workers never interleave. Also the fallback for a
 //! misconfigured channel.
 //!
@@ -151,6 +152,38 @@ mod tests {
         assert_eq!(lines[0]["version"], 1);
         assert_eq!(lines[0]["alert"]["title"], "Down");
         assert!(text.ends_with('\n'));
+    }
+
+    #[tokio::test]
+    async fn a_group_is_one_line_carrying_every_alert() {
+        let captured = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let backend = StdoutBackend::with_writer("debug", captured.clone());
+        let mut job = crate::delivery::test_support::group_of_three("debug");
+        job.group.as_mut().unwrap().alerts[0]
+            .labels
+            .insert("instance".to_owned(), "db-1\n{\"x\":1}\u{7}".to_owned());
+        backend.send(&job, "k").await.unwrap();
+        let text = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let line: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let group = &line["group"];
+        assert_eq!(group["status"], "firing");
+        assert_eq!(group["notification_reason"], "new alerts added");
+        let statuses: Vec<&str> = group["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["firing", "firing", "resolved"]);
+        assert_eq!(
+            group["alerts"][0]["labels"]["instance"],
+            "db-1\n{\"x\":1}\u{7}"
+        );
+        assert_eq!(
+            group["resolved_after_notified"].as_array().unwrap().len(),
+            1
+        );
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 
 use ward::delivery::{Disposition, SendError};
-use ward::model::{Alert, AlertStatus, DeliveryJob, Severity};
+use ward::model::{Alert, AlertStatus, DeliveryJob, GroupNotification, Severity};
 
 /// A firing critical alert for `channel`.
 pub fn job(channel: &str) -> DeliveryJob {
@@ -43,6 +43,44 @@ pub fn job(channel: &str) -> DeliveryJob {
         retry_policy: "default".to_owned(),
         previous_delay_ms: None,
         group: None,
+    }
+}
+
+/// A grouped route's notification for `channel`: `HighLatency` on api-7 and api-8 firing, on
+/// api-9 resolved after an earlier notification carried its firing.
+pub fn group_job(channel: &str) -> DeliveryJob {
+    let alert = |instance: &str, status: AlertStatus| {
+        let mut alert = job(channel).alert;
+        alert
+            .labels
+            .insert("instance".to_owned(), format!("{instance}:9090"));
+        alert.fingerprint = ward::model::fingerprint(&alert.labels);
+        alert.status = status;
+        alert.correlation_id = format!("corr-{instance}");
+        if status == AlertStatus::Resolved {
+            alert.severity = Severity::Major;
+            alert.ends_at_ms = Some(alert.starts_at_ms + 600_000);
+        }
+        alert
+    };
+    let alerts = vec![
+        alert("api-7", AlertStatus::Firing),
+        alert("api-8", AlertStatus::Firing),
+        alert("api-9", AlertStatus::Resolved),
+    ];
+    let group = GroupNotification {
+        group_key: "payments:{alertname=\"HighLatency\"}".to_owned(),
+        route: "payments".to_owned(),
+        group_labels: [("alertname".to_owned(), "HighLatency".to_owned())].into(),
+        status: AlertStatus::Firing,
+        reason: "new alerts added".to_owned(),
+        resolved_after_notified: vec![alerts[2].fingerprint.clone()],
+        alerts,
+    };
+    DeliveryJob {
+        alert: group.alerts[0].clone(),
+        group: Some(group),
+        ..job(channel)
     }
 }
 
