@@ -205,6 +205,20 @@ impl SilenceIndex {
             .map(|indexed| &indexed.silence)
     }
 
+    /// Whether any silence could match: some `name="value"` it is indexed by is among the labels
+    /// (or `extra`), or a silence must be tried one by one. Cheap, and borrows only.
+    pub fn has_candidates<'a>(
+        &self,
+        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> bool {
+        !self.scanned.is_empty()
+            || labels.into_iter().any(|(name, value)| {
+                self.by_equal
+                    .get(name)
+                    .is_some_and(|values| values.contains_key(value))
+            })
+    }
+
     /// Ids of the silences active at `now_ms` that hide this label set, sorted.
     pub fn silenced_by(&self, labels: &BTreeMap<String, String>, now_ms: i64) -> Vec<String> {
         if self.silences.is_empty() {

@@ -72,6 +72,8 @@ pub struct Suppressor {
     pub maintenance: Vec<MaintenanceWindow>,
     /// When the silences and alerts were read (ms).
     pub read_at_ms: i64,
+    /// Built from a read (the default, before any read, holds nothing back).
+    pub loaded: bool,
 }
 
 impl Suppressor {
@@ -81,12 +83,26 @@ impl Suppressor {
             inhibitor: Inhibitor::new(&rules.inhibit, alerts, now_ms),
             maintenance: rules.maintenance.clone(),
             read_at_ms: now_ms,
+            loaded: true,
         }
     }
 
     /// Nothing could hold an alert back.
     pub fn is_idle(&self) -> bool {
         self.silences.is_empty() && self.inhibitor.is_empty() && self.maintenance.is_empty()
+    }
+
+    /// Whether this alert (its labels and severity) could be held back at all: false lets the
+    /// pipeline skip building its label set for the full check.
+    pub fn may_hold(&self, labels: &BTreeMap<String, String>, severity: &str) -> bool {
+        !self.inhibitor.is_empty()
+            || !self.maintenance.is_empty()
+            || self.silences.has_candidates(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .chain(std::iter::once(("severity", severity))),
+            )
     }
 
     /// Why this alert is held back at `now_ms`, if it is.

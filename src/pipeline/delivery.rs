@@ -31,6 +31,7 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
     let queue = pipeline.workers.delivery_queue.clone();
     let mut ahead = None;
+    pipeline.first_controls(&stop).await;
     while !stop.is_cancelled() {
         let items = if let Some(items) = ahead.take() {
             items
@@ -215,6 +216,9 @@ fn hold_back_suppressed(
         jobs.retain(|(item, job)| {
             // A group's notification was filtered when it was flushed.
             if job.alert.test || job.group.is_some() {
+                return true;
+            }
+            if !suppressor.may_hold(&job.alert.labels, job.alert.severity.as_str()) {
                 return true;
             }
             let labels = match_labels(&job.alert);

@@ -62,6 +62,7 @@ pub async fn join(pipeline: &Pipeline, target: &Target, alert: &Alert) -> StoreR
 /// Claim due groups and flush them, until stopped.
 pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let every = Duration::from_millis(pipeline.workers.scheduler_interval_ms.max(10));
+    pipeline.first_controls(&stop).await;
     loop {
         match pipeline.store.groups_due(FLUSH_BATCH, FLUSH_HOLD).await {
             Ok(ids) => {

@@ -300,6 +300,19 @@ impl Pipeline {
             .map_or_else(|poisoned| poisoned.into_inner().clone(), |s| s.clone())
     }
 
+    /// Wait (at most 5 s) for the first read of silences and inhibition sources, so a worker
+    /// that just started does not send what a silence holds back; a store that cannot be read
+    /// by then leaves the worker to send as it can.
+    pub async fn first_controls(&self, stop: &CancellationToken) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let idle = Duration::from_millis(self.workers.idle_poll_ms.clamp(1, 50));
+        while !self.suppressor().loaded && tokio::time::Instant::now() < deadline {
+            if !pause(stop, idle).await {
+                return;
+            }
+        }
+    }
+
     pub fn controls(&self) -> control::Controls {
         self.controls
             .read()
