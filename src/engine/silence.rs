@@ -1,7 +1,10 @@
 //! Silences: what makes one valid, and an index that finds the active silences matching an
 //! alert without trying each one (candidates are looked up by one equality matcher).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+/// Looked up for every delivery: foldhash, not SipHash (the keys are the operator's labels).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::matcher::{Matcher, MatcherError, compile_all, matches_all};
 use crate::model::{MatchOp, Silence, SilenceState};
@@ -151,13 +154,13 @@ impl SilenceIndex {
                 _ => out.unreadable += 1,
             }
         }
-        let mut frequency: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut frequency: HashMap<(&str, &str), usize> = HashMap::default();
         for indexed in &out.silences {
             for key in equality_keys(&indexed.matchers) {
                 *frequency.entry(key).or_default() += 1;
             }
         }
-        let mut by_equal: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
+        let mut by_equal: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::default();
         let mut scanned = Vec::new();
         for (at, indexed) in out.silences.iter().enumerate() {
             let rarest = equality_keys(&indexed.matchers)
@@ -207,10 +210,7 @@ impl SilenceIndex {
 
     /// Whether any silence could match: some `name="value"` it is indexed by is among the labels
     /// (or `extra`), or a silence must be tried one by one. Cheap, and borrows only.
-    pub fn has_candidates<'a>(
-        &self,
-        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> bool {
+    pub fn has_candidates<'a>(&self, labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
         !self.scanned.is_empty()
             || labels.into_iter().any(|(name, value)| {
                 self.by_equal
@@ -347,6 +347,20 @@ mod tests {
             matching.contains(&"pending"),
             "pending ones match but do not silence"
         );
+        assert!(
+            index.has_candidates(alert.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            "what matches has candidates"
+        );
+        let only_eq = SilenceIndex::new(
+            vec![silence("eq", "alertname=Disk instance=db-1", 0, 1_000)],
+            now,
+        );
+        assert!(!only_eq.has_candidates([("alertname", "Cpu"), ("instance", "db-1")]));
+        assert!(only_eq.has_candidates([
+            ("alertname", "Cpu"),
+            ("instance", "db-1"),
+            ("alertname", "Disk")
+        ]));
         let prod = labels(&[
             ("alertname", "Disk"),
             ("instance", "web-1"),
