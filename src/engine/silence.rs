@@ -128,6 +128,8 @@ pub struct SilenceIndex {
     scanned: Vec<usize>,
     /// Silences left out because a matcher did not compile (stored by an older or foreign writer).
     pub unreadable: usize,
+    /// What the index was built from (see [`SilenceIndex::digest_of`]).
+    pub digest: u64,
 }
 
 impl std::fmt::Debug for SilenceIndex {
@@ -140,9 +142,26 @@ impl std::fmt::Debug for SilenceIndex {
 }
 
 impl SilenceIndex {
+    /// A digest of what decides matching (ids, matchers, times): equal digests, equal indexes,
+    /// so a worker re-reading unchanged silences keeps its index (regexes are costly to build).
+    pub fn digest_of(silences: &[Silence]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for silence in silences {
+            silence.id.hash(&mut hasher);
+            silence.matchers.hash(&mut hasher);
+            silence.starts_at_ms.hash(&mut hasher);
+            silence.ends_at_ms.hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
     /// Index every silence not expired at `now_ms`.
-    pub fn new(silences: impl IntoIterator<Item = Silence>, now_ms: i64) -> Self {
-        let mut out = Self::default();
+    pub fn new(silences: Vec<Silence>, now_ms: i64) -> Self {
+        let mut out = Self {
+            digest: Self::digest_of(&silences),
+            ..Self::default()
+        };
         for silence in silences {
             if silence.state(now_ms) == SilenceState::Expired {
                 continue;

@@ -67,7 +67,7 @@ pub struct Rules {
 /// Silences, maintenance windows, and inhibition over the alerts firing when it was built.
 #[derive(Debug, Default)]
 pub struct Suppressor {
-    pub silences: SilenceIndex,
+    pub silences: std::sync::Arc<SilenceIndex>,
     pub inhibitor: Inhibitor,
     pub maintenance: Vec<MaintenanceWindow>,
     /// When the silences and alerts were read (ms).
@@ -79,7 +79,31 @@ pub struct Suppressor {
 impl Suppressor {
     pub fn new(silences: Vec<Silence>, rules: &Rules, alerts: &[SeenAlert], now_ms: i64) -> Self {
         Self {
-            silences: SilenceIndex::new(silences, now_ms),
+            silences: std::sync::Arc::new(SilenceIndex::new(silences, now_ms)),
+            inhibitor: Inhibitor::new(&rules.inhibit, alerts, now_ms),
+            maintenance: rules.maintenance.clone(),
+            read_at_ms: now_ms,
+            loaded: true,
+        }
+    }
+
+    /// As [`Suppressor::new`], keeping `previous`'s silence index when the silences are the
+    /// same (workers re-read them every control interval).
+    pub fn renewed(
+        previous: &Self,
+        silences: Vec<Silence>,
+        rules: &Rules,
+        alerts: &[SeenAlert],
+        now_ms: i64,
+    ) -> Self {
+        let index =
+            if previous.loaded && previous.silences.digest == SilenceIndex::digest_of(&silences) {
+                previous.silences.clone()
+            } else {
+                std::sync::Arc::new(SilenceIndex::new(silences, now_ms))
+            };
+        Self {
+            silences: index,
             inhibitor: Inhibitor::new(&rules.inhibit, alerts, now_ms),
             maintenance: rules.maintenance.clone(),
             read_at_ms: now_ms,
@@ -122,5 +146,46 @@ impl Suppressor {
         }
         let ids = self.silences.silenced_by(labels, now_ms);
         (!ids.is_empty()).then_some(Suppression::Silenced { ids })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::matcher::parse_matchers;
+
+    fn silence(id: &str, matchers: &str) -> Silence {
+        Silence {
+            id: id.to_owned(),
+            matchers: parse_matchers(matchers).unwrap(),
+            starts_at_ms: 0,
+            ends_at_ms: 1_000,
+            created_by: "ann".to_owned(),
+            comment: "why".to_owned(),
+            updated_at_ms: 0,
+            kind: SilenceKind::Silence,
+        }
+    }
+
+    #[test]
+    fn unchanged_silences_keep_their_index_and_a_change_rebuilds_it() {
+        let rules = Rules::default();
+        let first = Suppressor::new(vec![silence("a", "x=~\"db-.*\"")], &rules, &[], 10);
+        let same = Suppressor::renewed(&first, vec![silence("a", "x=~\"db-.*\"")], &rules, &[], 20);
+        assert!(std::sync::Arc::ptr_eq(&first.silences, &same.silences));
+        assert_eq!(same.read_at_ms, 20);
+        let mut expired = silence("a", "x=~\"db-.*\"");
+        expired.ends_at_ms = 15;
+        let changed = Suppressor::renewed(&same, vec![expired], &rules, &[], 20);
+        assert!(!std::sync::Arc::ptr_eq(&same.silences, &changed.silences));
+        let labels = [("x".to_owned(), "db-1".to_owned())].into();
+        assert!(same.check("fp", &labels, 20).is_some());
+        assert!(
+            changed.check("fp", &labels, 20).is_none(),
+            "the end moved: rebuilt"
+        );
+        let unloaded = Suppressor::default();
+        let built = Suppressor::renewed(&unloaded, Vec::new(), &rules, &[], 1);
+        assert!(built.loaded);
     }
 }

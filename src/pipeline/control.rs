@@ -110,8 +110,13 @@ async fn refresh_suppressor(pipeline: &Pipeline, now: i64) -> StoreResult<()> {
             .alerts_seen(now - INHIBIT_LOOKBACK_MS, INHIBIT_SOURCES_MAX)
             .await?
     };
-    let suppressor =
-        crate::engine::suppress::Suppressor::new(silences, &pipeline.rules, &alerts, now);
+    let suppressor = crate::engine::suppress::Suppressor::renewed(
+        &pipeline.suppressor(),
+        silences,
+        &pipeline.rules,
+        &alerts,
+        now,
+    );
     if let Ok(mut current) = pipeline.suppressor.write() {
         *current = Arc::new(suppressor);
     }
