@@ -150,7 +150,10 @@ pub async fn check(pipeline: &Pipeline) -> StoreResult<()> {
             read_at_ms: now,
         };
     }
-    refresh_suppressor(pipeline, now).await?;
+    // Silences unread this round keep the last ones read; shedding must not wait on them.
+    if let Err(error) = refresh_suppressor(pipeline, now).await {
+        tracing::warn!(%error, "could not read silences and inhibition sources");
+    }
     let thresholds = thresholds(&store.config_all().await?);
     let mut pressures = BTreeMap::new();
     if !thresholds.is_empty() {
