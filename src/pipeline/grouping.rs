@@ -91,6 +91,11 @@ async fn flush(pipeline: &Pipeline, id: &str) -> StoreResult<()> {
     let router = pipeline.router();
     let Some(grouping) = router.grouping(&state.route) else {
         // The route no longer groups (config changed): the group has nowhere to go.
+        tracing::warn!(
+            group = %state.key,
+            alerts = state.alerts.len(),
+            "flusher: the route no longer groups; its pending group is dropped unsent"
+        );
         store.group_delete(id, version).await?;
         return Ok(());
     };
