@@ -21,7 +21,8 @@ pub use envelope::{
 pub use ids::{EnvelopeId, WorkerId, derived_ulid, new_ulid, ulid_timestamp_ms};
 pub use silence::{
     LabelMatcher, MatchOp, RESOLVE_TIMEOUT_MS, SEEN_RETENTION_MS, SILENCE_RETENTION_MS, SeenAlert,
-    Silence, SilenceKind, SilenceState, Suppression, match_labels, matchers_text,
+    Silence, SilenceKind, SilenceState, Suppression, labels_with_severity, match_labels,
+    matchers_text,
 };
 pub use state::{
     AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, SCHEDULED_SAMPLE,

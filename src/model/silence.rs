@@ -256,11 +256,19 @@ impl SeenAlert {
 /// The labels silences and inhibition rules see: the alert's own, plus `severity` from the field
 /// when no label carries it.
 pub fn match_labels(alert: &Alert) -> std::borrow::Cow<'_, BTreeMap<String, String>> {
-    if alert.labels.contains_key("severity") {
-        return std::borrow::Cow::Borrowed(&alert.labels);
+    labels_with_severity(&alert.labels, alert.severity)
+}
+
+/// `labels`, with `severity` added when no label carries it (cloned only then).
+pub fn labels_with_severity(
+    labels: &BTreeMap<String, String>,
+    severity: super::alert::Severity,
+) -> std::borrow::Cow<'_, BTreeMap<String, String>> {
+    if labels.contains_key("severity") {
+        return std::borrow::Cow::Borrowed(labels);
     }
-    let mut labels = alert.labels.clone();
-    labels.insert("severity".to_owned(), alert.severity.as_str().to_owned());
+    let mut labels = labels.clone();
+    labels.insert("severity".to_owned(), severity.as_str().to_owned());
     std::borrow::Cow::Owned(labels)
 }
 

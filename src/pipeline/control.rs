@@ -110,13 +110,22 @@ async fn refresh_suppressor(pipeline: &Pipeline, now: i64) -> StoreResult<()> {
             .alerts_seen(now - INHIBIT_LOOKBACK_MS, INHIBIT_SOURCES_MAX)
             .await?
     };
+    let previous = pipeline.suppressor();
     let suppressor = crate::engine::suppress::Suppressor::renewed(
-        &pipeline.suppressor(),
+        &previous,
         silences,
         &pipeline.rules,
         &alerts,
         now,
     );
+    // Said once per rebuild, not on every read of unchanged silences.
+    let rebuilt = !Arc::ptr_eq(&previous.silences, &suppressor.silences);
+    if rebuilt && suppressor.silences.unreadable > 0 {
+        tracing::warn!(
+            skipped = suppressor.silences.unreadable,
+            "silences whose matchers do not compile are ignored"
+        );
+    }
     if let Ok(mut current) = pipeline.suppressor.write() {
         *current = Arc::new(suppressor);
     }

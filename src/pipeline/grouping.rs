@@ -114,7 +114,11 @@ async fn flush(pipeline: &Pipeline, id: &str) -> StoreResult<()> {
         .iter()
         .filter(|a| {
             suppressor
-                .check(&a.fingerprint, &labels_of(a), now)
+                .check(
+                    &a.fingerprint,
+                    &crate::model::labels_with_severity(&a.labels, a.severity),
+                    now,
+                )
                 .is_some()
         })
         .map(|a| a.fingerprint.clone())
@@ -180,14 +184,6 @@ async fn settle(pipeline: &Pipeline, id: &str, batch: &FlushBatch) -> StoreResul
     Err(StoreError::Invalid(format!(
         "group {id}: {CAS_ATTEMPTS} concurrent writers won in a row"
     )))
-}
-
-fn labels_of(alert: &GroupedAlert) -> std::collections::BTreeMap<String, String> {
-    let mut labels = alert.labels.clone();
-    labels
-        .entry("severity".to_owned())
-        .or_insert_with(|| alert.severity.as_str().to_owned());
-    labels
 }
 
 fn to_alert(alert: &GroupedAlert, batch: &FlushBatch) -> Alert {
