@@ -615,11 +615,17 @@ impl Resolver<'_> {
 
 fn check_redis_url(url: &str) -> Result<(), String> {
     const SCHEMES: [&str; 3] = ["redis://", "rediss://", "redis+unix://"];
+    if let Some(seeds) = super::cluster_seeds(url) {
+        return seeds.map(drop);
+    }
     let rest = SCHEMES
         .iter()
         .find_map(|scheme| url.strip_prefix(scheme))
         .ok_or_else(|| {
-            format!("must start with redis://, rediss:// (TLS) or redis+unix://, got {url:?}")
+            format!(
+                "must start with redis://, rediss:// (TLS), redis+unix:// or \
+                 redis+cluster:// (a Redis Cluster's seed nodes), got {url:?}"
+            )
         })?;
     if rest.is_empty() || rest.chars().any(char::is_whitespace) {
         return Err(format!("is not a usable Redis URL: {url:?}"));
@@ -706,6 +712,8 @@ mod tests {
         assert!(check_redis_url("redis://localhost:6379/0").is_ok());
         assert!(check_redis_url("rediss://user:pw@host:6380").is_ok());
         assert!(check_redis_url("redis+unix:///run/redis.sock").is_ok());
+        assert!(check_redis_url("redis+cluster://a:7000,b:7001").is_ok());
+        assert!(check_redis_url("redis+cluster://a:7000/2").is_err());
         assert!(check_redis_url("http://localhost").is_err());
         assert!(check_redis_url("redis://").is_err());
     }

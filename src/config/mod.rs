@@ -95,6 +95,47 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The schemes that name a cluster's seed nodes.
+const CLUSTER_SCHEMES: [(&str, &str); 2] = [
+    ("redis+cluster://", "redis://"),
+    ("rediss+cluster://", "rediss://"),
+];
+
+/// A cluster URL is `redis+cluster://[user:password@]host:port[,host:port…]` (`rediss+cluster://`
+/// for TLS): seed nodes, any of which tells the client the rest.
+/// The seed nodes of a cluster URL, each as a plain `redis://` URL carrying the credentials;
+/// `None` when `url` names a single server.
+pub fn cluster_seeds(url: &str) -> Option<Result<Vec<String>, String>> {
+    let (scheme, rest) = CLUSTER_SCHEMES
+        .iter()
+        .find_map(|(cluster, plain)| url.strip_prefix(cluster).map(|rest| (*plain, rest)))?;
+    let rest = rest.trim_end_matches('/');
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), rest),
+    };
+    if hosts.contains('/') || hosts.contains('?') {
+        return Some(Err(
+            "a cluster URL names seed nodes only (host:port,host:port): a cluster has no \
+             database number"
+                .to_owned(),
+        ));
+    }
+    let seeds: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .map(|host| format!("{scheme}{auth}{host}/"))
+        .collect();
+    if seeds.is_empty() {
+        return Some(Err(
+            "a cluster URL needs at least one seed node: redis+cluster://host:port[,host:port]"
+                .to_owned(),
+        ));
+    }
+    Some(Ok(seeds))
+}
+
 /// Which store implementation to run against.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -339,5 +380,29 @@ impl Default for LogConfig {
             format: LogFormat::Text,
             file: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod cluster_url_tests {
+    use super::*;
+
+    #[test]
+    fn cluster_urls_name_their_seeds() {
+        assert!(cluster_seeds("redis://h:1/").is_none());
+        assert_eq!(
+            cluster_seeds("redis+cluster://a:7000,b:7001")
+                .unwrap()
+                .unwrap(),
+            ["redis://a:7000/", "redis://b:7001/"]
+        );
+        assert_eq!(
+            cluster_seeds("rediss+cluster://u:pw@a:7000,b:7001/")
+                .unwrap()
+                .unwrap(),
+            ["rediss://u:pw@a:7000/", "rediss://u:pw@b:7001/"]
+        );
+        assert!(cluster_seeds("redis+cluster://a:7000/0").unwrap().is_err());
+        assert!(cluster_seeds("redis+cluster://").unwrap().is_err());
     }
 }

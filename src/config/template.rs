@@ -52,7 +52,9 @@ pub const SECTIONS: &[SectionDoc] = &[
                 "redis_url",
                 &[
                     "Redis server: redis://host:port/db, rediss://… for TLS, or",
-                    "redis+unix:///path/to/socket. Only used when backend = \"redis\".",
+                    "redis+unix:///path/to/socket; a Redis Cluster by its seed nodes:",
+                    "redis+cluster://host:port,host:port (rediss+cluster:// for TLS).",
+                    "Only used when backend = \"redis\".",
                 ],
             ),
             key(

@@ -6,6 +6,7 @@ mod lazy;
 pub mod memory;
 pub mod mutt;
 pub mod redis;
+mod redis_conn;
 
 use std::time::Duration;
 

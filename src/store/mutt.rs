@@ -145,13 +145,13 @@ impl std::fmt::Debug for MuttStore {
 impl MuttStore {
     /// Connect; writes nothing.
     pub async fn connect(options: MuttStoreOptions) -> StoreResult<Self> {
-        let mut conn = super::redis::connect_manager(
+        let conn = super::redis::connect_manager(
             &options.url,
             options.response_timeout,
             options.connect_timeout,
         )
         .await?;
-        super::redis::check_server(&mut conn).await?;
+        super::redis::check_server(&mut super::redis_conn::Conn::Single(conn.clone())).await?;
         Ok(Self {
             conn,
             keys: Arc::new(options.keys),

@@ -1,4 +1,4 @@
-//! The production store: Redis through a `ConnectionManager`. Every move is atomic: one Lua
+//! The production store: Redis (one server or a Cluster, see `redis_conn`). Every move is atomic: one Lua
 //! script per partition (loaded once, called by SHA), or a MULTI around one (enqueue); lease
 //! bodies and dedup records travel as plain pipelined commands, since bytes copied into Lua
 //! cost more than the commands. Every read for the control room is one pipeline.
@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Client, Script, Value};
 use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::redis_conn::Conn;
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
     DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GROUP_BUCKET_MS,
@@ -24,6 +25,7 @@ use super::{
     encode_json, is_empty_scope, lease_token, merge_groups, next_after_step,
     page_across_partitions, settle_corrupt,
 };
+use crate::config::cluster_seeds;
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
 use crate::engine::grouping::{GroupState, NotifyLog};
@@ -102,8 +104,9 @@ impl RedisStoreOptions {
 }
 
 struct Inner {
-    client: Client,
-    conn: ConnectionManager,
+    /// One client per server (one, or a cluster's seeds) for the updates subscription.
+    clients: Vec<Client>,
+    conn: Conn,
     keys: KeySchema,
     clock: SharedClock,
     lease_start: AtomicUsize,
@@ -138,9 +141,27 @@ impl RedisStore {
                     .to_owned(),
             ));
         }
-        let client = Client::open(options.url.as_str()).map_err(StoreError::redis("open"))?;
-        let mut conn =
-            connect_client(&client, options.response_timeout, options.connect_timeout).await?;
+        let (clients, mut conn) = match cluster_seeds(&options.url) {
+            Some(seeds) => {
+                let seeds = seeds.map_err(StoreError::Invalid)?;
+                let clients = seeds
+                    .iter()
+                    .map(|seed| Client::open(seed.as_str()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(StoreError::redis("open"))?;
+                let conn = Conn::cluster(&seeds, options.response_timeout, options.connect_timeout)
+                    .await?;
+                (clients, conn)
+            }
+            None => {
+                let client =
+                    Client::open(options.url.as_str()).map_err(StoreError::redis("open"))?;
+                let conn =
+                    connect_client(&client, options.response_timeout, options.connect_timeout)
+                        .await?;
+                (vec![client], Conn::Single(conn))
+            }
+        };
         check_server(&mut conn).await?;
         check_layout(&mut conn, &options.keys, !options.observer).await?;
         let s = scripts();
@@ -167,7 +188,7 @@ impl RedisStore {
         let listener_token = CancellationToken::new();
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                clients,
                 conn,
                 keys: options.keys,
                 clock: options.clock,
@@ -180,7 +201,7 @@ impl RedisStore {
         })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.inner.conn.clone()
     }
 
@@ -443,17 +464,18 @@ impl RedisStore {
     fn updates_sender(&self) -> &broadcast::Sender<Update> {
         self.inner.updates.get_or_init(|| {
             let (tx, _) = broadcast::channel(1024);
-            let client = self.inner.client.clone();
+            let clients = self.inner.clients.clone();
             let channel = self.inner.keys.updates_channel();
             let stop = self.inner.listener_token.clone();
             let forward = tx.clone();
             let listening = self.inner.listening.clone();
             tokio::spawn(async move {
                 let mut backoff = Duration::from_millis(100);
-                loop {
+                // A cluster broadcasts PUBLISH to every node: any seed that answers will do.
+                for client in clients.iter().cycle() {
                     tokio::select! {
                         () = stop.cancelled() => return,
-                        () = listen(&client, &channel, &forward, &listening) => {}
+                        () = listen(client, &channel, &forward, &listening) => {}
                     }
                     listening.send_replace(false);
                     tracing::warn!(channel, "updates subscription lost; reconnecting");
@@ -1958,7 +1980,7 @@ async fn connect_client(
         .map_err(StoreError::redis("connect"))
 }
 
-pub(crate) async fn check_server(conn: &mut ConnectionManager) -> StoreResult<()> {
+pub(crate) async fn check_server(conn: &mut Conn) -> StoreResult<()> {
     // A server that wants a password accepts the connection and refuses every command after.
     if let Err(error) = ::redis::cmd("PING").query_async::<String>(conn).await {
         let refused = matches!(error.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
@@ -1972,34 +1994,40 @@ pub(crate) async fn check_server(conn: &mut ConnectionManager) -> StoreResult<()
             StoreError::redis("ping")(error)
         });
     }
-    match ::redis::cmd("INFO")
-        .arg("server")
-        .query_async::<String>(conn)
-        .await
-    {
-        Ok(info) => {
-            if let Some(version) = too_old(&info) {
-                return Err(StoreError::Invalid(format!(
-                    "Ward needs Redis 7.0 or newer; the server reports version {version:?}"
-                )));
+    let mut info = ::redis::cmd("INFO");
+    info.arg("server");
+    match conn.on_every_primary(info).await {
+        Ok(replies) => {
+            for (node, reply) in replies {
+                let info: String = ::redis::from_redis_value(reply).unwrap_or_default();
+                if let Some(version) = too_old(&info) {
+                    let at = if node.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" at {node}")
+                    };
+                    return Err(StoreError::Invalid(format!(
+                        "Ward needs Redis 7.0 or newer; the server{at} reports version {version:?}"
+                    )));
+                }
             }
         }
         Err(error) => tracing::warn!(%error, "could not read the Redis version"),
     }
-    let policy: Result<Vec<String>, _> = ::redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxmemory-policy")
-        .query_async(conn)
-        .await;
-    if let Ok(policy) = policy
-        && let Some(policy) = policy.get(1)
-        && policy != "noeviction"
-    {
-        tracing::warn!(
-            policy,
-            "Redis may evict keys under memory pressure (maxmemory-policy); set noeviction, \
-             or queued alerts and idempotency records can vanish"
-        );
+    let mut policy = ::redis::cmd("CONFIG");
+    policy.arg("GET").arg("maxmemory-policy");
+    for (node, reply) in conn.on_every_primary(policy).await.unwrap_or_default() {
+        let pair: Vec<String> = ::redis::from_redis_value(reply).unwrap_or_default();
+        if let Some(policy) = pair.get(1)
+            && policy != "noeviction"
+        {
+            tracing::warn!(
+                policy,
+                node,
+                "Redis may evict keys under memory pressure (maxmemory-policy); set noeviction, \
+                 or queued alerts and idempotency records can vanish"
+            );
+        }
     }
     Ok(())
 }
@@ -2009,11 +2037,7 @@ const LAYOUT: &str = "2";
 
 /// Refuse a key prefix written by a build with another layout, and mark an unmarked one with
 /// this layout. Reads first, so attaching to a marked deployment (or a replica) writes nothing.
-async fn check_layout(
-    conn: &mut ConnectionManager,
-    keys: &KeySchema,
-    claim: bool,
-) -> StoreResult<()> {
+async fn check_layout(conn: &mut Conn, keys: &KeySchema, claim: bool) -> StoreResult<()> {
     let key = keys.layout();
     let mut found: Option<String> = conn.get(&key).await.map_err(StoreError::redis("layout"))?;
     if found.is_none() && !claim {
@@ -2193,7 +2217,7 @@ fn decode_flags(raw: Vec<(String, String)>) -> Vec<(String, FlagState)> {
 
 /// Append one record to an audit stream kept near `max_len` records; returns its id.
 pub(crate) async fn audit_append_to(
-    conn: &mut ConnectionManager,
+    conn: &mut (impl ConnectionLike + Send),
     key: &str,
     max_len: usize,
     record: &AuditRecord,
@@ -2221,7 +2245,7 @@ pub(crate) fn audit_read_cmd(key: &str, limit: usize) -> ::redis::Cmd {
 
 /// The newest `limit` records of an audit stream, newest first.
 pub(crate) async fn audit_recent_from(
-    conn: &mut ConnectionManager,
+    conn: &mut (impl ConnectionLike + Send),
     key: &str,
     limit: usize,
 ) -> StoreResult<Vec<AuditEntry>> {

@@ -186,10 +186,265 @@ pub fn which(name: &str) -> Option<std::path::PathBuf> {
     })
 }
 
+/// A private Redis Cluster: six redis-server processes on loopback, three primaries with one
+/// replica each, made by `redis-cli --cluster create`. A watchdog process stops them and removes
+/// their directory once the test process is gone, so a cluster shared by a whole test binary
+/// (`RedisCluster::shared`) outlives no run.
+pub struct RedisCluster {
+    nodes: Vec<(u16, Option<Child>)>,
+    dir: tempfile::TempDir,
+}
+
+/// How long a silent primary has before its replica takes over (Redis's default is 15 s).
+pub const CLUSTER_NODE_TIMEOUT_MS: u64 = 1_000;
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let binary = which("redis-server").unwrap_or_else(|| {
+            panic!("redis-server is not installed (apt-get install -y redis-server, or run `bash .ci/test`)")
+        });
+        let cli = which("redis-cli").expect("redis-cli is installed with redis-server");
+        for _attempt in 0..5 {
+            let mut cluster = Self {
+                nodes: Vec::new(),
+                dir: tempfile::tempdir().unwrap(),
+            };
+            for _ in 0..6 {
+                let port = free_port();
+                let child = spawn_cluster_node(&binary, port, cluster.dir.path());
+                cluster.nodes.push((port, Some(child)));
+            }
+            cluster.watchdog();
+            if !cluster.nodes_ready(Duration::from_secs(10)) {
+                continue; // a port was taken between asking and binding: try others
+            }
+            let status = Command::new(&cli)
+                .args(["--cluster", "create"])
+                .args(
+                    cluster
+                        .nodes
+                        .iter()
+                        .map(|(port, _)| format!("127.0.0.1:{port}")),
+                )
+                .args(["--cluster-replicas", "1", "--cluster-yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "redis-cli --cluster create failed");
+            cluster.wait_healthy(Duration::from_secs(30));
+            return cluster;
+        }
+        panic!("no Redis Cluster started on any of 5 sets of free ports");
+    }
+
+    /// One cluster for every test of this binary, each test under its own key prefix.
+    pub fn shared() -> &'static RedisCluster {
+        static CLUSTER: std::sync::OnceLock<RedisCluster> = std::sync::OnceLock::new();
+        CLUSTER.get_or_init(RedisCluster::start)
+    }
+
+    /// `redis+cluster://` with every node as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|(port, _)| format!("127.0.0.1:{port}"))
+            .collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|(port, _)| *port).collect()
+    }
+
+    pub fn node(&self, port: u16) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// A cluster connection for writing by hand (corrupt-input tests).
+    pub fn connection(&self) -> redis::cluster::ClusterConnection {
+        let seeds: Vec<String> = self
+            .ports()
+            .iter()
+            .map(|port| format!("redis://127.0.0.1:{port}/"))
+            .collect();
+        redis::cluster::ClusterClient::new(seeds)
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// The port of the primary that holds `key`'s slot.
+    pub fn primary_for(&self, key: &str) -> u16 {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.node(self.ports()[0]))
+            .unwrap();
+        for port in self.live_ports() {
+            let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut self.node(port)).unwrap();
+            if !matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+                continue;
+            }
+            let owned: String = redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query(&mut self.node(port))
+                .unwrap();
+            let mine = owned.lines().find(|line| line.contains("myself")).unwrap();
+            let holds = mine.split_whitespace().skip(8).any(|range| {
+                let (from, to) = range.split_once('-').unwrap_or((range, range));
+                let (Ok(from), Ok(to)) = (from.parse::<u16>(), to.parse::<u16>()) else {
+                    return false;
+                };
+                (from..=to).contains(&slot)
+            });
+            if holds {
+                return port;
+            }
+        }
+        panic!("no primary holds the slot of {key}");
+    }
+
+    /// Stop one node at once (SIGKILL: no goodbye to the cluster).
+    pub fn kill(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|(p, _)| *p == port).unwrap();
+        if let Some(mut child) = node.1.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn live_ports(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .filter(|(_, child)| child.is_some())
+            .map(|(port, _)| *port)
+            .collect()
+    }
+
+    /// Wait until every live node sees every slot served and every replica is in sync.
+    pub fn wait_healthy(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let healthy = self.live_ports().into_iter().all(|port| {
+                let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+                    return false;
+                };
+                let Ok(mut conn) = client.get_connection() else {
+                    return false;
+                };
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut conn)
+                    .unwrap_or_default();
+                let replication: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut conn)
+                    .unwrap_or_default();
+                info.contains("cluster_state:ok")
+                    && (!replication.contains("role:slave")
+                        || replication.contains("master_link_status:up"))
+            });
+            if healthy {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Redis Cluster did not settle within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn nodes_ready(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        for (port, child) in &mut self.nodes {
+            loop {
+                if let Some(child) = child
+                    && let Ok(Some(_)) = child.try_wait()
+                {
+                    return false;
+                }
+                let ready = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                    .ok()
+                    .and_then(|client| client.get_connection().ok())
+                    .is_some_and(|mut conn| redis::cmd("PING").query::<String>(&mut conn).is_ok());
+                if ready {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        true
+    }
+
+    /// A shell that stops the nodes and removes their files when this process is gone.
+    fn watchdog(&self) {
+        let pids: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|(_, child)| child.as_ref().map(|c| c.id().to_string()))
+            .collect();
+        let script = format!(
+            "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill -9 {pids} 2>/dev/null; rm -rf '{dir}'",
+            me = std::process::id(),
+            pids = pids.join(" "),
+            dir = self.dir.path().display(),
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.nodes {
+            if let Some(mut child) = child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// A cluster node on `port` keeping its cluster state in `dir`, nothing else on disk.
+fn spawn_cluster_node(binary: &std::path::Path, port: u16, dir: &std::path::Path) -> Child {
+    Command::new(binary)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--cluster-enabled", "yes"])
+        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+        .args([
+            "--cluster-node-timeout",
+            &CLUSTER_NODE_TIMEOUT_MS.to_string(),
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .args(["--loglevel", "warning", "--protected-mode", "yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Memory,
     Redis,
+    /// The binary's shared Redis Cluster, under a key prefix of the harness's own.
+    Cluster,
 }
 
 /// One store under test plus the clock it reads.
@@ -226,6 +481,28 @@ impl Harness {
                     memory: None,
                 }
             }
+            Kind::Cluster => {
+                static NEXT_PREFIX: std::sync::atomic::AtomicU32 =
+                    std::sync::atomic::AtomicU32::new(0);
+                let cluster = tokio::task::spawn_blocking(RedisCluster::shared)
+                    .await
+                    .unwrap();
+                let n = NEXT_PREFIX.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let prefix = format!("ward{}-{n}", std::process::id());
+                let mut options =
+                    RedisStoreOptions::new(&cluster.url(), KeySchema::ward(&prefix, partitions));
+                options.clock = Arc::new(clock.clone());
+                let store = RedisStore::connect(options)
+                    .await
+                    .expect("connect to the test Redis Cluster");
+                Self {
+                    store: Arc::new(store),
+                    clock,
+                    kind,
+                    server: None,
+                    memory: None,
+                }
+            }
         }
     }
 
@@ -233,18 +510,25 @@ impl Harness {
     pub fn write_raw(&self, partition: u16, queue: &QueueName, id: &str, raw: &str) {
         match (&self.memory, &self.server) {
             (Some(memory), _) => memory.inject_raw(partition, queue, id, raw),
-            (None, Some(server)) => {
+            (None, server) => {
                 let keys = self.store.keys();
-                let mut conn = server.connection();
-                redis::pipe()
-                    .hset(keys.bodies(partition), id, raw)
+                let mut pipe = redis::pipe();
+                pipe.hset(keys.bodies(partition), id, raw)
                     .ignore()
                     .lpush(keys.queue(partition, queue), id)
-                    .ignore()
-                    .query::<()>(&mut conn)
-                    .unwrap();
+                    .ignore();
+                match server {
+                    Some(server) => pipe.query::<()>(&mut server.connection()).unwrap(),
+                    // The cluster's sync connection pipelines only with cluster_pipe().
+                    None => redis::cluster::cluster_pipe()
+                        .hset(keys.bodies(partition), id, raw)
+                        .ignore()
+                        .lpush(keys.queue(partition, queue), id)
+                        .ignore()
+                        .query::<()>(&mut RedisCluster::shared().connection())
+                        .unwrap(),
+                }
             }
-            (None, None) => unreachable!("a harness has a backend"),
         }
     }
 }
@@ -261,8 +545,8 @@ pub fn queue(name: &str) -> QueueName {
     QueueName::new(name).unwrap()
 }
 
-/// Run each case against memory and Redis, with one and three partitions: the same body four
-/// times. The calling crate imports `Harness` and `Kind`.
+/// Run each case against memory and Redis, with one and three partitions, and on a Redis
+/// Cluster with three partitions: the same body five times. The calling crate imports `Harness` and `Kind`.
 #[macro_export]
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
@@ -270,6 +554,7 @@ macro_rules! conformance {
         mod memory_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Memory, 3).await).await } )* }
         mod redis_1 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 1).await).await } )* }
         mod redis_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Redis, 3).await).await } )* }
+        mod cluster_3 { $( #[tokio::test] async fn $case() { super::$case(super::Harness::new(super::Kind::Cluster, 3).await).await } )* }
     };
 }
 
