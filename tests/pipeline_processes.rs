@@ -1052,3 +1052,128 @@ async fn sigkill_under_load_loses_nothing_and_resends_only_unrecorded_sends() {
         repeated.len()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. A Redis Cluster primary killed under load
+
+/// Post five alerts every 40 ms to `base` until `stop` is set, going on through refusals (a
+/// store that fails over answers 503 for a while).
+fn stream_through(
+    base: String,
+    prefix: &'static str,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(Posted, usize)> {
+    tokio::spawn(async move {
+        let http = http();
+        let mut posted = Posted::default();
+        let mut refused = 0;
+        let mut pace = tokio::time::interval(Duration::from_millis(40));
+        for n in 0.. {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            pace.tick().await;
+            let keys: Vec<String> = (0..5).map(|i| format!("{prefix}-{n}-{i}")).collect();
+            posted.attempted.extend(keys.iter().cloned());
+            match post(&http, &base, &keys).await {
+                Ok(ids) => posted.accepted.extend(ids.into_iter().zip(keys)),
+                Err(error) => {
+                    refused += 1;
+                    posted.ended_by = error;
+                }
+            }
+        }
+        (posted, refused)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_primary_killed_under_load_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = tokio::task::spawn_blocking(common::RedisCluster::start)
+        .await
+        .unwrap();
+    let store = redis_store(
+        &cluster.url(),
+        PARTITIONS,
+        ManualClock::new(SystemClock.now_ms()),
+    )
+    .await;
+    let schema = store.keys().clone();
+    let hook = Hook::start(200, Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &cluster.url(),
+        &hook.url,
+        &Setup {
+            batch_size: 5,
+            concurrency: 5,
+            lease_ms: 4_000,
+            janitor_interval_ms: 100,
+            send_timeout_ms: 5_000,
+            breaker: "",
+        },
+    );
+    let a = Worker::start("worker-a", &config).await;
+    let b = Worker::start("worker-b", &config).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load_a = stream_through(a.base.clone(), "fa", stop.clone());
+    let load_b = stream_through(b.base.clone(), "fb", stop.clone());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while hook.hits().len() < 50 {
+        assert!(Instant::now() < deadline, "the load never got going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // The primary of partition 0's ingest queue dies mid-run; its replica takes over.
+    let victim = cluster.primary_for(&schema.queue(0, &QueueName::ingest()));
+    cluster.kill(victim);
+    let killed_at = hook.hits().len();
+    let cluster = Arc::new(cluster);
+    let watch = cluster.clone();
+    tokio::task::spawn_blocking(move || watch.wait_healthy(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let promoted = cluster.primary_for(&schema.queue(0, &QueueName::ingest()));
+    assert_ne!(promoted, victim, "a replica serves partition 0 now");
+    // Both workers go on: new alerts are accepted and delivered after the failover.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hook.hits().len() < killed_at + 100 {
+        assert!(
+            Instant::now() < deadline,
+            "deliveries did not resume after the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (posted_a, refused_a) = load_a.await.unwrap();
+    let (posted_b, refused_b) = load_b.await.unwrap();
+    let mut posted = posted_a;
+    posted.accepted.extend(posted_b.accepted);
+    posted.attempted.extend(posted_b.attempted);
+
+    let keys: Vec<String> = posted.accepted.values().cloned().collect();
+    wait_drained(&store, &hook, &keys, Duration::from_secs(60)).await;
+    assert_nothing_lost(&store, &hook, &posted).await;
+    // At least once: an alert is sent again only when the failover took the record of its
+    // first send (a send in flight, or recorded on the primary and not yet replicated).
+    let received = hook.received();
+    let repeated: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.iter().all(|(_, n)| **n == 2),
+        "an alert was sent more than twice: {repeated:?}"
+    );
+    assert!(
+        repeated.len() <= 2 * 5 * 2,
+        "more repeats ({}) than two workers' batches in flight around the failover",
+        repeated.len()
+    );
+    eprintln!(
+        "cluster failover: {} accepted, {} posts refused during the failover, {} sent twice",
+        keys.len(),
+        refused_a + refused_b,
+        repeated.len()
+    );
+    drop((a, b));
+}

@@ -156,25 +156,48 @@ async fn crash_child_consumer() {
     }
 }
 
-/// Connections Redis currently serves, not counting the one asking.
-fn client_count(server: &RedisServer) -> usize {
-    let list: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query(&mut server.connection())
-        .unwrap();
-    list.lines().count() - 1
+/// Connections the servers currently serve, not counting the ones asking.
+fn client_count(servers: &mut dyn FnMut() -> Vec<redis::Connection>) -> usize {
+    servers()
+        .iter_mut()
+        .map(|conn| {
+            let list: String = redis::cmd("CLIENT").arg("LIST").query(conn).unwrap();
+            list.lines().count() - 1
+        })
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_loss_when_consumers_are_killed_redis() {
     let server = RedisServer::start();
+    no_loss_when_consumers_are_killed(&server.url(), &mut || vec![server.connection()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_loss_when_consumers_are_killed_cluster() {
+    let cluster = tokio::task::spawn_blocking(common::RedisCluster::start)
+        .await
+        .unwrap();
+    let ports = cluster.ports();
+    no_loss_when_consumers_are_killed(&cluster.url(), &mut || {
+        ports.iter().map(|port| cluster.node(*port)).collect()
+    })
+    .await;
+}
+
+/// A consumer process holding 2 000 leases is SIGKILLed: its leases come back when they
+/// expire, and every item is settled exactly once.
+async fn no_loss_when_consumers_are_killed(
+    url: &str,
+    servers: &mut dyn FnMut() -> Vec<redis::Connection>,
+) {
     let clock = ManualClock::new(SystemClock.now_ms());
-    let store = redis_store(&server.url(), 2, clock.clone()).await;
+    let store = redis_store(url, 2, clock.clone()).await;
     let q = queue("delivery");
     let expected = enqueue_all(&store, &q, 10_000, clock.now_ms()).await;
     let ledger = Ledger::default();
 
-    let clients_before = client_count(&server);
+    let clients_before = client_count(servers);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -183,7 +206,7 @@ async fn no_loss_when_consumers_are_killed_redis() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_URL, server.url())
+        .env(CHILD_URL, url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -227,7 +250,7 @@ async fn no_loss_when_consumers_are_killed_redis() {
     // Redis still runs what the child sent before dying; once its connection is gone, nothing
     // more can arrive from it.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while client_count(&server) > clients_before {
+    while client_count(servers) > clients_before {
         assert!(
             std::time::Instant::now() < deadline,
             "redis never noticed the killed child"

@@ -110,6 +110,8 @@ struct Inner {
     keys: KeySchema,
     clock: SharedClock,
     lease_start: AtomicUsize,
+    /// Cluster only: new alerts count as accepted once a replica has them too (WAIT).
+    replication: Replication,
     updates: OnceLock<broadcast::Sender<Update>>,
     /// True while the updates listener is subscribed.
     listening: tokio::sync::watch::Sender<bool>,
@@ -141,29 +143,25 @@ impl RedisStore {
                     .to_owned(),
             ));
         }
-        let (clients, mut conn) = match cluster_seeds(&options.url) {
-            Some(seeds) => {
-                let seeds = seeds.map_err(StoreError::Invalid)?;
-                let clients = seeds
-                    .iter()
-                    .map(|seed| Client::open(seed.as_str()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(StoreError::redis("open"))?;
-                let conn = Conn::cluster(&seeds, options.response_timeout, options.connect_timeout)
-                    .await?;
-                (clients, conn)
-            }
-            None => {
-                let client =
-                    Client::open(options.url.as_str()).map_err(StoreError::redis("open"))?;
-                let conn =
-                    connect_client(&client, options.response_timeout, options.connect_timeout)
-                        .await?;
-                (vec![client], Conn::Single(conn))
-            }
+        let (clients, mut conn) = if let Some(seeds) = cluster_seeds(&options.url) {
+            let seeds = seeds.map_err(StoreError::Invalid)?;
+            let clients = seeds
+                .iter()
+                .map(|seed| Client::open(seed.as_str()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(StoreError::redis("open"))?;
+            let conn =
+                Conn::cluster(&seeds, options.response_timeout, options.connect_timeout).await?;
+            (clients, conn)
+        } else {
+            let client = Client::open(options.url.as_str()).map_err(StoreError::redis("open"))?;
+            let conn =
+                connect_client(&client, options.response_timeout, options.connect_timeout).await?;
+            (vec![client], Conn::Single(conn))
         };
         check_server(&mut conn).await?;
         check_layout(&mut conn, &options.keys, !options.observer).await?;
+        let replication = Replication::of(&mut conn, options.response_timeout).await;
         let s = scripts();
         let load = if options.observer {
             &[][..]
@@ -193,6 +191,7 @@ impl RedisStore {
                 keys: options.keys,
                 clock: options.clock,
                 lease_start: AtomicUsize::new(0),
+                replication,
                 updates: OnceLock::new(),
                 listening: tokio::sync::watch::Sender::new(false),
                 _stop_listener: listener_token.clone().drop_guard(),
@@ -848,6 +847,13 @@ impl Store for RedisStore {
         let replies = futures::future::try_join_all(calls)
             .await
             .map_err(StoreError::redis("enqueue"))?;
+        let touched: Vec<String> = by_partition
+            .iter()
+            .enumerate()
+            .filter(|(_, items)| !items.is_empty())
+            .map(|(partition, _)| self.inner.keys.queue(partition as u16, queue))
+            .collect();
+        self.inner.replication.wait(&self.conn(), &touched).await;
         Ok(replies.into_iter().map(|(added, _)| added).sum())
     }
 
@@ -2030,6 +2036,107 @@ pub(crate) async fn check_server(conn: &mut Conn) -> StoreResult<()> {
         }
     }
     Ok(())
+}
+
+/// How new alerts are made to survive a primary's loss on a Cluster: once an enqueue is done,
+/// WAIT until one replica of each primary written to has it. Off on a single server and on a
+/// cluster whose primaries lack replicas. A replica that does not answer in time is logged and
+/// not waited for again for a while, so a lost replica slows ingest for one timeout, not each
+/// request: the alert is then on the primary only, as on a single server.
+struct Replication {
+    replicas: u32,
+    timeout: Duration,
+    /// Milliseconds since the Unix epoch before which no WAIT is sent.
+    paused_until_ms: std::sync::atomic::AtomicI64,
+}
+
+const REPLICATION_PAUSE_MS: i64 = 5_000;
+
+impl Replication {
+    async fn of(conn: &mut Conn, response_timeout: Duration) -> Self {
+        let replicas = if conn.is_cluster() {
+            every_primary_has_a_replica(conn).await
+        } else {
+            0
+        };
+        Self {
+            replicas,
+            timeout: response_timeout / 4,
+            paused_until_ms: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    async fn wait(&self, conn: &Conn, keys: &[String]) {
+        let now = crate::engine::clock::Clock::now_ms(&SystemClock);
+        if self.replicas == 0 || now < self.paused_until_ms.load(Ordering::Relaxed) {
+            return;
+        }
+        let waits = keys.iter().map(|key| {
+            let mut conn = conn.clone();
+            async move { conn.wait_replicated(key, self.replicas, self.timeout).await }
+        });
+        for (key, acked) in keys.iter().zip(futures::future::join_all(waits).await) {
+            match acked {
+                Ok(n) if n >= self.replicas => {}
+                other => {
+                    self.paused_until_ms
+                        .store(now + REPLICATION_PAUSE_MS, Ordering::Relaxed);
+                    tracing::warn!(
+                        key,
+                        reply = ?other,
+                        "no replica confirmed new alerts within {:?}; they are on the primary \
+                         only, and replication is not awaited for {REPLICATION_PAUSE_MS} ms",
+                        self.timeout
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// 1 when every primary of the cluster has a replica, else 0 (with a warning).
+async fn every_primary_has_a_replica(conn: &mut Conn) -> u32 {
+    let nodes: Result<String, _> = ::redis::cmd("CLUSTER").arg("NODES").query_async(conn).await;
+    let Ok(nodes) = nodes else {
+        tracing::warn!("could not read CLUSTER NODES; new alerts are not awaited on replicas");
+        return 0;
+    };
+    let mut primaries: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut replicas_of = Vec::new();
+    for line in nodes.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(id), Some(flags), Some(primary)) = (fields.first(), fields.get(2), fields.get(3))
+        else {
+            continue;
+        };
+        if flags.contains("fail") {
+            continue;
+        }
+        if flags.contains("master") {
+            primaries.entry(id).or_default();
+        } else if flags.contains("slave") {
+            replicas_of.push(*primary);
+        }
+    }
+    for primary in replicas_of {
+        if let Some(count) = primaries.get_mut(primary) {
+            *count += 1;
+        }
+    }
+    let bare: Vec<&str> = primaries
+        .iter()
+        .filter(|(_, replicas)| **replicas == 0)
+        .map(|(id, _)| *id)
+        .collect();
+    if bare.is_empty() && !primaries.is_empty() {
+        1
+    } else {
+        tracing::warn!(
+            primaries = ?bare,
+            "cluster primaries without a replica: a primary's loss can lose alerts it accepted"
+        );
+        0
+    }
 }
 
 /// The layout of Ward's data that this build reads and writes.

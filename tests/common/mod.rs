@@ -259,6 +259,10 @@ impl RedisCluster {
     }
 
     pub fn node(&self, port: u16) -> redis::Connection {
+        assert!(
+            self.ports().contains(&port),
+            "{port} is not a node of this cluster"
+        );
         redis::Client::open(format!("redis://127.0.0.1:{port}/"))
             .unwrap()
             .get_connection()
@@ -398,6 +402,8 @@ impl RedisCluster {
             pids = pids.join(" "),
             dir = self.dir.path().display(),
         );
+        // Never waited for: it outlives this process on purpose.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
