@@ -290,8 +290,7 @@ impl RedisCluster {
             .query(&mut self.node(self.ports()[0]))
             .unwrap();
         for port in self.live_ports() {
-            let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut self.node(port)).unwrap();
-            if !matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+            if !self.is_primary(port) {
                 continue;
             }
             let owned: String = redis::cmd("CLUSTER")
@@ -311,6 +310,43 @@ impl RedisCluster {
             }
         }
         panic!("no primary holds the slot of {key}");
+    }
+
+    /// Start moving the slot of `key` to another primary the way `redis-cli --cluster reshard`
+    /// does: IMPORTING on the target, MIGRATING on the source; then `migrate_one` key at a
+    /// time and `finish` (SETSLOT NODE).
+    pub fn begin_slot_move(&self, key: &str) -> SlotMove {
+        let from = self.primary_for(key);
+        let to = self
+            .live_ports()
+            .into_iter()
+            .find(|port| *port != from && self.is_primary(*port))
+            .unwrap();
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.node(from))
+            .unwrap();
+        let id = |port: u16| -> String {
+            redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(&mut self.node(port))
+                .unwrap()
+        };
+        let moving = SlotMove {
+            slot,
+            from,
+            to,
+            to_id: id(to),
+        };
+        moving.setslot(self, to, &["IMPORTING", &id(from)]);
+        moving.setslot(self, from, &["MIGRATING", &moving.to_id]);
+        moving
+    }
+
+    fn is_primary(&self, port: u16) -> bool {
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut self.node(port)).unwrap();
+        matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master")
     }
 
     /// Stop one node at once (SIGKILL: no goodbye to the cluster).
@@ -420,6 +456,58 @@ impl Drop for RedisCluster {
             if let Some(mut child) = child.take() {
                 let _ = child.kill();
                 let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// A slot on its way from one primary to another.
+pub struct SlotMove {
+    pub slot: u16,
+    pub from: u16,
+    pub to: u16,
+    to_id: String,
+}
+
+impl SlotMove {
+    fn setslot(&self, cluster: &RedisCluster, port: u16, args: &[&str]) {
+        let _: () = redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(self.slot)
+            .arg(args)
+            .query(&mut cluster.node(port))
+            .unwrap();
+    }
+
+    /// Move one more key of the slot; false once none is left on the source.
+    pub fn migrate_one(&self, cluster: &RedisCluster) -> bool {
+        let keys: Vec<String> = redis::cmd("CLUSTER")
+            .arg("GETKEYSINSLOT")
+            .arg(self.slot)
+            .arg(1)
+            .query(&mut cluster.node(self.from))
+            .unwrap();
+        if keys.is_empty() {
+            return false;
+        }
+        let _: redis::Value = redis::cmd("MIGRATE")
+            .arg("127.0.0.1")
+            .arg(self.to)
+            .arg("")
+            .arg(0)
+            .arg(5_000)
+            .arg("KEYS")
+            .arg(&keys)
+            .query(&mut cluster.node(self.from))
+            .unwrap();
+        true
+    }
+
+    /// Every primary learns the slot's new owner.
+    pub fn finish(&self, cluster: &RedisCluster) {
+        for port in cluster.live_ports() {
+            if cluster.is_primary(port) {
+                self.setslot(cluster, port, &["NODE", &self.to_id]);
             }
         }
     }
