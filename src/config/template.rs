@@ -72,7 +72,8 @@ pub const SECTIONS: &[SectionDoc] = &[
                 "partitions",
                 &[
                     "Number of partitions each queue is split into, 1 to 1024. All workers",
-                    "sharing a store must agree on it.",
+                    "sharing a store must agree on it. On a Redis Cluster each partition is",
+                    "one hash slot: use a few per primary so the load spreads over them.",
                 ],
             ),
             key(
