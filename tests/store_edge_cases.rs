@@ -769,3 +769,21 @@ async fn cluster_slot_moving_under_a_consumer_loses_nothing() {
         moving.slot, moving.from, moving.to
     );
 }
+
+/// A single-server URL that names a cluster node is refused with what to write instead, not
+/// with the first MOVED.
+#[tokio::test]
+async fn a_cluster_node_named_as_a_single_server_is_refused_with_the_cluster_url() {
+    let cluster = tokio::task::spawn_blocking(common::RedisCluster::shared)
+        .await
+        .unwrap();
+    let url = format!("redis://127.0.0.1:{}/", cluster.ports()[0]);
+    let error = RedisStore::connect(RedisStoreOptions::new(
+        &url,
+        ward::store::KeySchema::ward("ward", 1),
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("redis+cluster://"), "{error}");
+}

@@ -2000,6 +2000,20 @@ pub(crate) async fn check_server(conn: &mut Conn) -> StoreResult<()> {
             StoreError::redis("ping")(error)
         });
     }
+    if !conn.is_cluster() {
+        let cluster: String = ::redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(conn)
+            .await
+            .unwrap_or_default();
+        if cluster.contains("cluster_enabled:1") {
+            return Err(StoreError::Invalid(
+                "the server is a node of a Redis Cluster: name the cluster's seed nodes, \
+                 redis+cluster://host:port[,host:port]"
+                    .to_owned(),
+            ));
+        }
+    }
     let mut info = ::redis::cmd("INFO");
     info.arg("server");
     match conn.on_every_primary(info).await {
