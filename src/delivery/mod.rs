@@ -61,24 +61,26 @@ pub struct SendError {
 
 impl SendError {
     pub fn retryable(class: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            class: class.into(),
-            message: message.into(),
-            disposition: Disposition::Retryable,
-        }
+        Self::new(class.into(), message.into(), Disposition::Retryable)
     }
     pub fn permanent(class: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            class: class.into(),
-            message: message.into(),
-            disposition: Disposition::Permanent,
-        }
+        Self::new(class.into(), message.into(), Disposition::Permanent)
     }
     pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        Self::new(
+            "http_429".to_owned(),
+            message.into(),
+            Disposition::RateLimited(retry_after),
+        )
+    }
+
+    /// Every delivery error is built here: the receiver's words lose their invisible format
+    /// characters (zero-width, bidi) once, before they reach the DLQ, the history or a log.
+    fn new(class: String, message: String, disposition: Disposition) -> Self {
         Self {
-            class: "http_429".to_owned(),
-            message: message.into(),
-            disposition: Disposition::RateLimited(retry_after),
+            class,
+            message: crate::model::strip_invisible(message),
+            disposition,
         }
     }
 }
