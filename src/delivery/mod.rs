@@ -43,7 +43,8 @@ pub enum Disposition {
     /// The receiver asked us to slow down (429): retry no earlier than this, not a breaker
     /// failure. `None` when it gave no usable `Retry-After`.
     RateLimited(Option<Duration>),
-    /// Will never work as sent (4xx other than 429, bad address): straight to the DLQ.
+    /// Will never work as sent (4xx other than 429, bad address, a reply that is not HTTP):
+    /// straight to the DLQ.
     Permanent,
 }
 
@@ -52,7 +53,7 @@ pub enum Disposition {
 #[error("{class}: {message}")]
 pub struct SendError {
     /// Short and stable, for metrics and DLQ filters: `http_500`, `http_429`, `timeout`,
-    /// `connect`, `smtp_550`, `invalid_payload`, …
+    /// `connect`, `network`, `protocol`, `smtp_550`, `invalid_payload`, …
     pub class: String,
     /// Human-readable detail, secrets redacted.
     pub message: String,
