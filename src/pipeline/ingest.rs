@@ -136,8 +136,7 @@ pub(super) fn api_key<'a>(
         return Err("missing API key: send X-API-Key or Authorization: Bearer");
     };
     let presented = key_digest(presented);
-    // Every key is compared, whole digest against whole digest: the time taken depends neither
-    // on which key matches nor on how long the presented or configured keys are.
+    // Fixed-length digests, every key compared: the time says nothing of any key's length.
     let mut matched = None;
     for key in keys {
         let same = key_digest(key.key.expose()).ct_eq(&presented);

@@ -68,8 +68,7 @@ impl BodyTimeout {
     }
 }
 
-/// Serve `app` on `listener` within `limits` until `stop`; then let open requests finish (each
-/// is bounded by the timeouts) and close idle connections.
+/// Serve `app` within `limits` until `stop`, then let open requests finish (timeouts bound them).
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
@@ -127,8 +126,7 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-/// One request: its body under the deadline, and `Connection: close` on the connection's last
-/// answer (or after a body timeout, which leaves the rest of the body unread).
+/// One request, its body under the deadline; the connection's last answer says `Connection: close`.
 async fn handle(
     app: axum::Router,
     request: Request<Incoming>,
@@ -175,8 +173,7 @@ fn refuse(stream: &TcpStream) {
     tracing::debug!("ingest: connection refused, the server is at ingest.max_connections");
 }
 
-/// After a failed accept: a connection that died in the backlog is nothing; anything else (out
-/// of file descriptors, most likely) pauses accepting a moment instead of spinning.
+/// Out of file descriptors (most likely) pauses accepting a moment rather than spinning.
 async fn accept_failed(error: &std::io::Error, stop: &CancellationToken) {
     use std::io::ErrorKind;
     if matches!(
@@ -192,8 +189,7 @@ async fn accept_failed(error: &std::io::Error, stop: &CancellationToken) {
     }
 }
 
-/// A request body that fails with [`BodyTimeout`] once its deadline has passed, and says so
-/// through `timed_out`.
+/// A request body that fails with [`BodyTimeout`] once its deadline has passed.
 struct DeadlineBody {
     inner: Incoming,
     deadline: Instant,
