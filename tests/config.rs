@@ -733,3 +733,74 @@ fn a_retry_policy_above_queues_max_attempts_is_refused_saying_which_wins() {
         .expect("the ceiling now allows it");
     assert_eq!(config.queues.max_attempts, 12);
 }
+
+#[test]
+fn ingest_limits_default_and_are_validated_at_load() {
+    let ingest = Config::default().ingest;
+    assert_eq!(ingest.header_timeout_ms, 10_000);
+    assert_eq!(ingest.body_timeout_ms, 30_000);
+    assert_eq!(ingest.max_connections, 4096);
+    assert_eq!(ingest.max_requests_per_connection, 1000);
+    assert_eq!(ingest.max_labels_per_alert, 64);
+    assert_eq!(ingest.max_annotations_per_alert, 64);
+    assert_eq!(ingest.max_alert_text_bytes, 16 * 1024);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ingest.toml");
+    let write_and_load = |text: &str| {
+        std::fs::write(&path, format!("[ingest]\n{text}\n")).expect("write");
+        Config::load(
+            &ConfigLocation::explicit(&path, LocationSource::Flag),
+            &Overrides::default(),
+        )
+    };
+    for (line, key, fragment) in [
+        (
+            "header_timeout_ms = 0",
+            "ingest.header_timeout_ms",
+            "at least 1",
+        ),
+        (
+            "body_timeout_ms = 0",
+            "ingest.body_timeout_ms",
+            "at least 1",
+        ),
+        (
+            "max_connections = 0",
+            "ingest.max_connections",
+            "at least 1",
+        ),
+        (
+            "max_connections = 2000000",
+            "ingest.max_connections",
+            "at most 1000000",
+        ),
+        (
+            "max_requests_per_connection = 0",
+            "ingest.max_requests_per_connection",
+            "at least 1",
+        ),
+        (
+            "max_labels_per_alert = 0",
+            "ingest.max_labels_per_alert",
+            "at least 1",
+        ),
+        (
+            "max_alert_text_bytes = 100",
+            "ingest.max_alert_text_bytes",
+            "at least 256",
+        ),
+    ] {
+        let error = write_and_load(line).expect_err(line);
+        assert_eq!(error.key(), Some(key), "{line}: {error}");
+        assert!(error.to_string().contains(fragment), "{line}: {error}");
+    }
+    let config = write_and_load(
+        "header_timeout_ms = 200\nbody_timeout_ms = 300\nmax_connections = 2\n\
+         max_requests_per_connection = 1\nmax_labels_per_alert = 1\n\
+         max_annotations_per_alert = 0\nmax_alert_text_bytes = 256",
+    )
+    .expect("the smallest limits are valid");
+    assert_eq!(config.ingest.max_annotations_per_alert, 0);
+    assert_eq!(config.ingest.header_timeout_ms, 200);
+}

@@ -307,3 +307,38 @@ async fn connection_refused_is_retryable_connect() {
     let err = send_failing(&backend).await;
     assert_retryable(&err, "connect");
 }
+
+/// A TCP server that answers its first connection with `reply` whatever was asked.
+async fn answering_raw(reply: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf).await;
+        let _ = stream.write_all(reply).await;
+        // Read on until the client hangs up, so it sees the reply rather than a reset.
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_reply_that_is_not_http_is_a_permanent_protocol_error() {
+    for reply in [
+        &b"HTTP/1.1 200 \x01OK\r\ncontent-length: 0\r\n\r\n"[..],
+        b"HTTP/1.1 2OO OK\r\ncontent-length: 0\r\n\r\n",
+        b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nx-bad\x01header: 1\r\ncontent-length: 0\r\n\r\n",
+    ] {
+        let base = answering_raw(reply).await;
+        let err = send_failing(&backend_at(&base, WebhookFormat::Ward)).await;
+        assert_permanent(&err, "protocol");
+        assert!(
+            !err.message.contains('\u{1}'),
+            "{:?}: {err}",
+            String::from_utf8_lossy(reply)
+        );
+    }
+}

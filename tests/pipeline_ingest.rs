@@ -1,6 +1,7 @@
 //! The pipeline in process on the memory store: alerts posted over real HTTP come out of a
 //! stdout channel exactly once; bad input is refused with a clear 4xx and enqueues nothing; a
-//! send slower than the lease keeps its lease by heartbeat and is not sent twice.
+//! send slower than the lease keeps its lease by heartbeat and is not sent twice; hostile
+//! clients and receivers are held to their limits (`hardening`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -19,6 +20,9 @@ use ward::model::{DeliveryJob, Envelope, QueueName};
 use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
 use ward::store::{MemoryStore, Store};
 use ward::telemetry::{EventLog, Metrics};
+
+#[path = "pipeline_ingest/hardening.rs"]
+mod hardening;
 
 /// Lines written by the stdout channel.
 #[derive(Clone, Default)]

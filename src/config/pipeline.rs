@@ -31,6 +31,19 @@ pub struct IngestConfig {
     pub rate_limit: RateLimit,
     pub queue_cap: u64,
     pub default_tenant: String,
+    /// Longest wait for a request's headers (and for the next request on a kept-alive
+    /// connection); a client that takes longer is disconnected.
+    pub header_timeout_ms: u64,
+    /// Longest wait for a request's body once its headers are in; then 408.
+    pub body_timeout_ms: u64,
+    /// Connections open at once; those past it are closed as they arrive.
+    pub max_connections: usize,
+    /// Requests one kept-alive connection may carry; the last answer closes it.
+    pub max_requests_per_connection: u32,
+    pub max_labels_per_alert: usize,
+    pub max_annotations_per_alert: usize,
+    /// Bytes of one alert's label and annotation names and values together.
+    pub max_alert_text_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -47,6 +60,13 @@ impl Default for IngestConfig {
             },
             queue_cap: 1_000_000,
             default_tenant: "default".to_owned(),
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_connections: 4096,
+            max_requests_per_connection: 1000,
+            max_labels_per_alert: 64,
+            max_annotations_per_alert: 64,
+            max_alert_text_bytes: 16 * 1024,
         }
     }
 }
@@ -80,6 +100,25 @@ impl IngestConfig {
         }
         if self.queue_cap == 0 {
             return bad("queue_cap", "must be at least 1".to_owned());
+        }
+        let at_least_one = [
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+            ("max_connections", self.max_connections as u64),
+            (
+                "max_requests_per_connection",
+                u64::from(self.max_requests_per_connection),
+            ),
+            ("max_labels_per_alert", self.max_labels_per_alert as u64),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
+            return bad(key, "must be at least 1".to_owned());
+        }
+        if self.max_connections > 1_000_000 {
+            return bad("max_connections", "must be at most 1000000".to_owned());
+        }
+        if self.max_alert_text_bytes < 256 {
+            return bad("max_alert_text_bytes", "must be at least 256".to_owned());
         }
         if let Some(key) = self.api_keys.iter().find(|k| k.key.expose().len() < 16) {
             return bad(

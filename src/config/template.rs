@@ -186,6 +186,40 @@ pub const SECTIONS: &[SectionDoc] = &[
                 "default_tenant",
                 &["Tenant of alerts that name none (with a key bound to none)."],
             ),
+            key(
+                "header_timeout_ms",
+                &[
+                    "Longest wait for a request's headers, and for the next request on a",
+                    "kept-alive connection; a client that takes longer is disconnected.",
+                ],
+            ),
+            key(
+                "body_timeout_ms",
+                &["Longest wait for a request's body once its headers are in; then 408."],
+            ),
+            key(
+                "max_connections",
+                &["Connections open at once; more are closed as they arrive (503 when possible)."],
+            ),
+            key(
+                "max_requests_per_connection",
+                &["Requests one kept-alive connection may carry; the last answer closes it."],
+            ),
+            key(
+                "max_labels_per_alert",
+                &["Most labels one alert may carry; more is refused with 413."],
+            ),
+            key(
+                "max_annotations_per_alert",
+                &["Most annotations one alert may carry; more is refused with 413."],
+            ),
+            key(
+                "max_alert_text_bytes",
+                &[
+                    "Most bytes of one alert's label and annotation names and values together",
+                    "(at least 256); more is refused with 413.",
+                ],
+            ),
         ],
     },
     SectionDoc {

@@ -8,6 +8,7 @@
 //! | other 4xx (400, 403, 404, 410, …), 3xx | permanent, with the receiver's error string | `http_404`, … |
 //! | no connection or no complete answer within the timeouts | retryable | `timeout` |
 //! | connection refused, DNS, TLS handshake | retryable | `connect` |
+//! | a reply that is not valid HTTP (bad status line or headers) | permanent | `protocol` |
 //! | connection lost mid-request | retryable | `network` |
 //! | request could not be built | permanent | `invalid_payload` |
 
@@ -176,9 +177,28 @@ pub(crate) fn classify_transport(err: reqwest::Error, secrets: &[&Secret]) -> Se
         SendError::retryable("connect", message)
     } else if err.is_builder() {
         SendError::permanent("invalid_payload", message)
+    } else if unparsable_reply(&err) {
+        // The receiver is not speaking HTTP: sending the same request again will not change it.
+        SendError::permanent("protocol", message)
     } else {
         SendError::retryable("network", message)
     }
+}
+
+/// The receiver answered, but not in HTTP the client can read (a status line or header that
+/// does not parse, or a head too large).
+fn unparsable_reply(err: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// A `Retry-After` value: delay-seconds (a fractional value is accepted too) or an HTTP-date,

@@ -43,7 +43,8 @@ pub enum Disposition {
     /// The receiver asked us to slow down (429): retry no earlier than this, not a breaker
     /// failure. `None` when it gave no usable `Retry-After`.
     RateLimited(Option<Duration>),
-    /// Will never work as sent (4xx other than 429, bad address): straight to the DLQ.
+    /// Will never work as sent (4xx other than 429, bad address, a reply that is not HTTP):
+    /// straight to the DLQ.
     Permanent,
 }
 
@@ -52,7 +53,7 @@ pub enum Disposition {
 #[error("{class}: {message}")]
 pub struct SendError {
     /// Short and stable, for metrics and DLQ filters: `http_500`, `http_429`, `timeout`,
-    /// `connect`, `smtp_550`, `invalid_payload`, …
+    /// `connect`, `network`, `protocol`, `smtp_550`, `invalid_payload`, …
     pub class: String,
     /// Human-readable detail, secrets redacted.
     pub message: String,
@@ -61,24 +62,26 @@ pub struct SendError {
 
 impl SendError {
     pub fn retryable(class: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            class: class.into(),
-            message: message.into(),
-            disposition: Disposition::Retryable,
-        }
+        Self::new(class.into(), message.into(), Disposition::Retryable)
     }
     pub fn permanent(class: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            class: class.into(),
-            message: message.into(),
-            disposition: Disposition::Permanent,
-        }
+        Self::new(class.into(), message.into(), Disposition::Permanent)
     }
     pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        Self::new(
+            "http_429".to_owned(),
+            message.into(),
+            Disposition::RateLimited(retry_after),
+        )
+    }
+
+    /// Every delivery error is built here: the receiver's words lose their invisible format
+    /// characters (zero-width, bidi) once, before they reach the DLQ, the history or a log.
+    fn new(class: String, message: String, disposition: Disposition) -> Self {
         Self {
-            class: "http_429".to_owned(),
-            message: message.into(),
-            disposition: Disposition::RateLimited(retry_after),
+            class,
+            message: crate::model::strip_invisible(message),
+            disposition,
         }
     }
 }

@@ -234,10 +234,11 @@ pub struct FailureInfo {
 }
 
 impl FailureInfo {
+    /// Invisible format characters in the message are dropped: it is stored and shown as is.
     pub fn new(error_class: &str, error_message: impl Into<String>, stage: &str) -> Self {
         Self {
             error_class: error_class.to_owned(),
-            error_message: error_message.into(),
+            error_message: super::text::strip_invisible(error_message.into()),
             stage: stage.to_owned(),
             channel: String::new(),
         }

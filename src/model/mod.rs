@@ -29,4 +29,4 @@ pub use state::{
     ScheduledChannel, ScheduledItem, ScheduledSummary, ShedMode, StoreStats, TestDelivery,
     TestStatus, Threshold, WorkerBeat,
 };
-pub use text::sanitize;
+pub use text::{is_invisible_format, sanitize, strip_invisible};

@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 
 use super::Pipeline;
 use crate::engine::ratelimit;
@@ -133,30 +135,141 @@ pub(super) fn api_key<'a>(
     let Some(presented) = presented else {
         return Err("missing API key: send X-API-Key or Authorization: Bearer");
     };
-    keys.iter()
-        .find(|k| constant_time_eq(k.key.expose().as_bytes(), presented.as_bytes()))
-        .map(Some)
-        .ok_or("unknown API key")
+    let presented = key_digest(presented);
+    // Fixed-length digests, every key compared: the time says nothing of any key's length.
+    let mut matched = None;
+    for key in keys {
+        let same = key_digest(key.key.expose()).ct_eq(&presented);
+        if bool::from(same) && matched.is_none() {
+            matched = Some(key);
+        }
+    }
+    matched.map(Some).ok_or("unknown API key")
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The fixed-length form a key is compared in.
+fn key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
 }
 
-async fn read_body(pipeline: &Pipeline, body: Body) -> Result<axum::body::Bytes, Refusal> {
+/// The request body, if it is plain, arrives in time and fits the limit.
+async fn read_body(
+    pipeline: &Pipeline,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, Refusal> {
+    check_encoding(headers)?;
     let limit = pipeline.ingest.body_limit_bytes;
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("request body is over the limit of {limit} bytes"),
-        )
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if super::server::BodyTimeout::caused(&error) {
+            let mut refusal = Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!(
+                    "the request body did not arrive within ingest.body_timeout_ms = {}",
+                    pipeline.ingest.body_timeout_ms
+                ),
+            );
+            refusal.headers = vec![("Connection", "close".to_owned())];
+            refusal
+        } else {
+            Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("request body is over the limit of {limit} bytes"),
+            )
+        }
     })
+}
+
+/// Bodies are read as sent: a compressed one would be refused as bad JSON, so say why instead.
+fn check_encoding(headers: &HeaderMap) -> Result<(), Refusal> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let unsupported = text
+            .split(',')
+            .map(str::trim)
+            .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"));
+        if let Some(coding) = unsupported {
+            return Err(Refusal::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "encoding",
+                format!(
+                    "Content-Encoding {:?} is not supported: send the body uncompressed",
+                    crate::model::sanitize(coding)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a JSON object that names a key twice, at any depth (serde would keep the last).
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key {:?}",
+                    crate::model::sanitize(&key)
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+            seen.insert(key);
+        }
+        Ok(self)
+    }
 }
 
 fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Refusal> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    json_refusal(serde_path_to_error::deserialize::<_, UniqueKeys>(
+        &mut deserializer,
+    ))?;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    json_refusal(serde_path_to_error::deserialize(&mut deserializer))
+}
+
+fn json_refusal<T>(
+    result: Result<T, serde_path_to_error::Error<serde_json::Error>>,
+) -> Result<T, Refusal> {
+    result.map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         let reason = if inner.is_syntax() || inner.is_eof() {
@@ -192,6 +305,7 @@ fn check_text(field: &str, value: &str, max: usize, allow_newlines: bool) -> Res
 }
 
 fn check_labels(
+    pipeline: &Pipeline,
     at: &str,
     labels: &BTreeMap<String, String>,
     annotations: &BTreeMap<String, String>,
@@ -201,6 +315,7 @@ fn check_labels(
             "{at}labels: at least one label is required"
         )));
     }
+    check_size(pipeline, at, labels, annotations)?;
     for (name, value) in labels {
         let valid_name = !name.is_empty()
             && name.len() <= 128
@@ -222,6 +337,56 @@ fn check_labels(
             MAX_ANNOTATION_VALUE,
             true,
         )?;
+    }
+    Ok(())
+}
+
+/// One alert's labels and annotations within the configured counts and bytes.
+fn check_size(
+    pipeline: &Pipeline,
+    at: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(), Refusal> {
+    let ingest = &pipeline.ingest;
+    let too_large = |message: String| {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("{at}{message}"),
+        )
+    };
+    if labels.len() > ingest.max_labels_per_alert {
+        return Err(too_large(format!(
+            "labels: {} labels; the limit is ingest.max_labels_per_alert = {}",
+            labels.len(),
+            ingest.max_labels_per_alert
+        )));
+    }
+    if annotations.len() > ingest.max_annotations_per_alert {
+        return Err(too_large(format!(
+            "annotations: {} annotations; the limit is ingest.max_annotations_per_alert = {}",
+            annotations.len(),
+            ingest.max_annotations_per_alert
+        )));
+    }
+    let bytes: usize = labels
+        .iter()
+        .chain(annotations)
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    if bytes > ingest.max_alert_text_bytes {
+        let field = at.trim_end_matches('.');
+        let field = if field.is_empty() { "alert" } else { field };
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "{field}: labels and annotations take {bytes} bytes; the limit is \
+                 ingest.max_alert_text_bytes = {}",
+                ingest.max_alert_text_bytes
+            ),
+        ));
     }
     Ok(())
 }
@@ -318,7 +483,7 @@ fn ward_alerts(
                 String::new()
             };
             let input: WardAlertIn = from_value(item, &at)?;
-            check_labels(&at, &input.labels, &input.annotations)?;
+            check_labels(pipeline, &at, &input.labels, &input.annotations)?;
             let severity = match input.severity.as_deref() {
                 Some(s) => s
                     .parse::<Severity>()
@@ -458,7 +623,7 @@ fn alertmanager_alerts(
         .enumerate()
         .map(|(i, am)| {
             let at = format!("alerts[{i}].");
-            check_labels(&at, &am.labels, &am.annotations)?;
+            check_labels(pipeline, &at, &am.labels, &am.annotations)?;
             let severity = am
                 .labels
                 .get("severity")
@@ -549,7 +714,7 @@ async fn accept_inner(
     correlation_id: &str,
 ) -> Result<(usize, Vec<String>), Refusal> {
     let bound = authenticate(pipeline, headers)?;
-    let bytes = read_body(pipeline, body).await?;
+    let bytes = read_body(pipeline, headers, body).await?;
     let now = pipeline.store.now_ms();
     let accepted = parse(pipeline, &bytes, bound.as_deref(), correlation_id, now)?;
 

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod maintenance;
 pub mod remediation;
 pub mod router;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -369,15 +370,14 @@ impl Pipeline {
             let app = ingest::app(self.clone())
                 .merge(am_api::app(self.clone()))
                 .merge(routes);
-            let stop = stop.clone();
-            tasks.spawn(async move {
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await;
-                if let Err(error) = served {
-                    tracing::error!(%error, "ingest server stopped");
-                }
-            });
+            let limits = server::ServerLimits::from_config(&self.ingest);
+            tasks.spawn(server::serve(
+                listener,
+                app,
+                limits,
+                self.metrics.clone(),
+                stop.clone(),
+            ));
         }
         tasks.spawn(router::run(self.clone(), stop.clone()));
         tasks.spawn(delivery::run(self.clone(), stop.clone()));

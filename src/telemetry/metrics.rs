@@ -110,6 +110,8 @@ pub struct Metrics {
     pub ingest_requests: Family<IngestLabels, Counter>,
     pub ingest_latency: Histogram,
     pub rate_limit_hits: Counter,
+    /// Ingest connections closed on arrival because `ingest.max_connections` were open.
+    pub ingest_connections_refused: Counter,
     pub routed: Family<RouteLabels, Counter>,
     pub deliveries: Family<DeliveryLabels, Counter>,
     pub delivery_latency: Family<ChannelLabels, Histogram>,
@@ -224,6 +226,12 @@ impl Metrics {
                 &mut r,
                 "rate_limit_hits",
                 "Ingest requests refused by a tenant's rate limit",
+                Counter::default(),
+            ),
+            ingest_connections_refused: add(
+                &mut r,
+                "ingest_connections_refused",
+                "Ingest connections closed on arrival because ingest.max_connections were open",
                 Counter::default(),
             ),
             routed: add(
