@@ -18,11 +18,12 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
     DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GROUP_BUCKET_MS,
-    GROUP_SCAN_BUDGET, GroupStep, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
-    ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch,
-    check_bucket, check_forward, check_step, decode_envelope, dlq_meta_for, encode_envelope,
-    encode_json, is_empty_scope, lease_token, merge_groups, next_after_step,
-    page_across_partitions, settle_corrupt,
+    GROUP_SCAN_BUDGET, GroupStep, IngestLimits, IngestOutcome, KeySchema, Lease, LeasedItem,
+    MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store,
+    StoreError, StoreResult, Update, cap_share, check_batch, check_bucket, check_forward,
+    check_ingest, check_step, decode_envelope, dlq_meta_for, encode_envelope, encode_json,
+    ingest_partition, is_empty_scope, lease_token, merge_groups, next_after_step,
+    page_across_partitions, partition_share, settle_corrupt, tenant_quantities,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{SharedClock, SystemClock, duration_ms};
@@ -54,6 +55,7 @@ struct Scripts {
     group_store: Script,
     group_delete: Script,
     groups_due: Script,
+    ingest: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -71,6 +73,7 @@ fn scripts() -> &'static Scripts {
         group_store: Script::new(include_str!("lua/group_store.lua")),
         group_delete: Script::new(include_str!("lua/group_delete.lua")),
         groups_due: Script::new(include_str!("lua/groups_due.lua")),
+        ingest: Script::new(include_str!("lua/ingest.lua")),
     })
 }
 
@@ -827,6 +830,78 @@ impl Store for RedisStore {
             .await
             .map_err(StoreError::redis("enqueue"))?;
         Ok(replies.into_iter().map(|(added, _)| added).sum())
+    }
+
+    async fn ingest(
+        &self,
+        queue: &QueueName,
+        limits: &IngestLimits<'_>,
+        envelopes: &[Envelope],
+    ) -> StoreResult<IngestOutcome> {
+        check_ingest(envelopes)?;
+        let keys = &self.inner.keys;
+        let partitions = self.partitions();
+        let p = ingest_partition(envelopes, partitions);
+        let share = partition_share(&limits.rate_limit, partitions);
+        let cap = cap_share(limits.queue_cap, partitions);
+        let tenants = tenant_quantities(envelopes);
+        let now_us = self.now_ms().saturating_mul(1000);
+        let t = share.emission_interval_us();
+        let tau = t.saturating_mul(i64::from(share.burst.max(1)));
+        // One EVALSHA carrying the bodies: the script alone decides whether they are written.
+        let mut call = scripts().ingest.prepare_invoke();
+        call.key(keys.queue(p, queue)).key(keys.bodies(p));
+        for (tenant, _) in &tenants {
+            call.key(keys.rate_limit_in(p, &format!("{}:{tenant}", limits.limiter)));
+        }
+        call.arg(now_us).arg(t).arg(tau).arg(cap);
+        for (_, quantity) in &tenants {
+            call.arg(*quantity);
+        }
+        for envelope in envelopes {
+            call.arg(envelope.id.as_str())
+                .arg(encode_stored(envelope)?.into_bytes());
+        }
+        let mut conn = self.conn();
+        let reply: Vec<Value> = call
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("ingest"))?;
+        let protocol = |detail: &str| StoreError::Protocol {
+            op: "ingest",
+            detail: detail.to_owned(),
+        };
+        let mut reply = reply.into_iter();
+        let verdict = reply.next().and_then(value_string);
+        match (verdict.as_deref(), reply.next(), reply.next()) {
+            (Some("ok"), Some(Value::Int(added)), _) => Ok(IngestOutcome::Accepted {
+                partition: p,
+                added: usize::try_from(added).unwrap_or(0),
+                ids: envelopes.iter().map(|e| e.id.clone()).collect(),
+            }),
+            (Some("full"), Some(Value::Int(depth)), _) => Ok(IngestOutcome::Full {
+                partition: p,
+                depth: u64::try_from(depth).unwrap_or(0),
+                cap,
+            }),
+            (Some("rate"), Some(Value::Int(index)), stored) => {
+                let (tenant, quantity) = usize::try_from(index - 1)
+                    .ok()
+                    .and_then(|i| tenants.get(i))
+                    .ok_or_else(|| protocol("refusing tenant out of range"))?;
+                let stored = stored.and_then(value_string).and_then(|s| s.parse().ok());
+                let verdict = gcra(&share, stored, now_us, *quantity);
+                if verdict.allowed {
+                    return Err(protocol("the script and the engine disagree"));
+                }
+                Ok(IngestOutcome::RateLimited {
+                    tenant: (*tenant).to_owned(),
+                    limit: share,
+                    verdict,
+                })
+            }
+            _ => Err(protocol("unexpected reply")),
+        }
     }
 
     async fn forward(
