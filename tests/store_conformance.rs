@@ -1627,6 +1627,17 @@ async fn ingest_checks_the_partitions_limits_and_cap_then_enqueues_in_one_step(h
         ..limits
     };
     assert_eq!(cap_share(capped.queue_cap, partitions), 3);
+    let five = request(&h, 5, "acme", "k-acme", None);
+    assert_eq!(
+        h.store.ingest(&q, &capped, &five).await.unwrap(),
+        IngestOutcome::Full {
+            partition: p,
+            depth: 0,
+            cap: 3
+        },
+        "more than the cap in one request"
+    );
+    assert_eq!(depth(&h).await, 0, "a full queue stores nothing");
     let two = request(&h, 2, "acme", "k-acme", None);
     assert!(matches!(
         h.store.ingest(&q, &capped, &two).await.unwrap(),
