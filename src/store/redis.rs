@@ -1,7 +1,7 @@
 //! The production store: Redis through a `ConnectionManager`. Every move is atomic: one Lua
-//! script per partition (loaded once, called by SHA), or a MULTI around one (enqueue); lease
-//! bodies and dedup records travel as plain pipelined commands, since bytes copied into Lua
-//! cost more than the commands. Every read for the control room is one pipeline.
+//! script per partition (loaded once, called by SHA; ingest and enqueue hand it the bodies to
+//! store, one variadic HSET being cheaper than a command per body); lease reads bodies and dedup
+//! records travel as plain pipelined commands. Every read for the control room is one pipeline.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,10 +38,6 @@ use crate::model::{
 
 const AUDIT_MAX_LEN: usize = 100_000;
 
-/// Run inside a MULTI by `enqueue` and `forward` (see the script), so sent as source rather than
-/// loaded.
-const ENQUEUE_SCRIPT: &str = include_str!("lua/enqueue.lua");
-
 struct Scripts {
     lease: Script,
     settle: Script,
@@ -56,6 +52,7 @@ struct Scripts {
     group_delete: Script,
     groups_due: Script,
     ingest: Script,
+    enqueue: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -74,6 +71,7 @@ fn scripts() -> &'static Scripts {
         group_delete: Script::new(include_str!("lua/group_delete.lua")),
         groups_due: Script::new(include_str!("lua/groups_due.lua")),
         ingest: Script::new(include_str!("lua/ingest.lua")),
+        enqueue: Script::new(include_str!("lua/enqueue.lua")),
     })
 }
 
@@ -199,56 +197,32 @@ impl RedisStore {
         self.inner.keys.partitions()
     }
 
-    /// One partition's enqueue: a MULTI of enqueue.lua (ids only, and the acks of the items
-    /// they were routed from when forwarding) and one HSETNX per body. Returns how many ids
-    /// were added and which acks were stale.
+    /// One partition's enqueue: one call of enqueue.lua with the ids and bodies (and the acks
+    /// of the items they were routed from when forwarding). Returns how many ids were added and
+    /// which acks were stale.
     fn enqueue_in(
         &self,
         p: u16,
         queue: &QueueName,
-        items: &[(&str, String)],
+        items: Vec<(&str, Vec<u8>)>,
         acks: Option<(&QueueName, &[&Receipt])>,
     ) -> impl Future<Output = ::redis::RedisResult<(usize, Vec<String>)>> + use<> {
         let keys = &self.inner.keys;
-        let bodies = keys.bodies(p);
         let (from, receipts) = acks.unwrap_or((queue, &[]));
-        // EVAL, not EVALSHA: a NOSCRIPT inside the transaction would still let the HSETNXs
-        // run, storing bodies that no queue lists. (Only a wrong-typed key could fail the
-        // script itself.)
-        // Commands sized up front: growing their buffers was a tenth of the bench's CPU.
-        let mut script = ::redis::Cmd::with_capacity(
-            6 + 2 * receipts.len() + items.len(),
-            ENQUEUE_SCRIPT.len() + 128 + 128 * receipts.len() + 32 * items.len(),
-        );
-        script
-            .arg("EVAL")
-            .arg(ENQUEUE_SCRIPT)
-            .arg(3)
-            .arg(keys.queue(p, queue))
-            .arg(&bodies)
-            .arg(keys.leases(p, from))
+        let mut call = scripts().enqueue.prepare_invoke();
+        call.key(keys.queue(p, queue))
+            .key(keys.bodies(p))
+            .key(keys.leases(p, from))
             .arg(receipts.len());
         for receipt in receipts {
-            script
-                .arg(receipt.id.as_str())
+            call.arg(receipt.id.as_str())
                 .arg(lease_member(&receipt.token, &receipt.id));
         }
-        for (id, _) in items {
-            script.arg(*id);
-        }
-        let mut pipe = ::redis::Pipeline::with_capacity(1 + items.len());
-        pipe.atomic().add_command(script);
         for (id, body) in items {
-            let mut store_body =
-                ::redis::Cmd::with_capacity(4, 16 + bodies.len() + id.len() + body.len());
-            store_body.arg("HSETNX").arg(&bodies).arg(*id).arg(body);
-            pipe.add_command(store_body).ignore();
+            call.arg(id).arg(body);
         }
         let mut conn = self.conn();
-        async move {
-            let (reply,): ((usize, Vec<String>),) = pipe.query_async(&mut conn).await?;
-            Ok(reply)
-        }
+        async move { call.invoke_async(&mut conn).await }
     }
 
     /// One settle script call per partition touched.
@@ -814,15 +788,15 @@ impl Store for RedisStore {
 
     async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         check_batch(envelopes.len())?;
-        let mut by_partition: Vec<Vec<(&str, String)>> =
+        let mut by_partition: Vec<Vec<(&str, Vec<u8>)>> =
             (0..self.partitions()).map(|_| Vec::new()).collect();
         for envelope in envelopes {
             by_partition[usize::from(self.partition_of(envelope))]
-                .push((envelope.id.as_str(), encode_stored(envelope)?));
+                .push((envelope.id.as_str(), encode_stored(envelope)?.into_bytes()));
         }
         // One call per partition touched, all sent at once on the multiplexed connection.
         let calls = by_partition
-            .iter()
+            .into_iter()
             .enumerate()
             .filter(|(_, items)| !items.is_empty())
             .map(|(partition, items)| self.enqueue_in(partition as u16, queue, items, None));
@@ -911,30 +885,34 @@ impl Store for RedisStore {
         requests: &[ForwardRequest],
     ) -> StoreResult<ForwardOutcome> {
         check_forward(requests, self.partitions())?;
-        let mut by_partition: Vec<(Vec<&Receipt>, Vec<(&str, String)>)> =
+        let mut by_partition: Vec<(Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> =
             (0..self.partitions()).map(|_| Default::default()).collect();
         for request in requests {
             let (receipts, items) = &mut by_partition[usize::from(request.receipt.partition)];
             receipts.push(&request.receipt);
             for envelope in &request.envelopes {
-                items.push((envelope.id.as_str(), encode_stored(envelope)?));
+                items.push((envelope.id.as_str(), encode_stored(envelope)?.into_bytes()));
             }
         }
-        let touched: Vec<_> = by_partition
-            .iter()
+        let touched: Vec<(usize, Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> = by_partition
+            .into_iter()
             .enumerate()
             .filter(|(_, (receipts, _))| !receipts.is_empty())
+            .map(|(partition, (receipts, items))| (partition, receipts, items))
             .collect();
-        let calls = touched.iter().map(|(partition, (receipts, items))| {
-            self.enqueue_in(*partition as u16, to, items, Some((from, receipts)))
-        });
+        let mut calls = Vec::with_capacity(touched.len());
+        let mut counts = Vec::with_capacity(touched.len());
+        for (partition, receipts, items) in touched {
+            counts.push(receipts.len());
+            calls.push(self.enqueue_in(partition as u16, to, items, Some((from, &receipts))));
+        }
         let replies = futures::future::try_join_all(calls)
             .await
             .map_err(StoreError::redis("forward"))?;
         let mut outcome = ForwardOutcome::default();
-        for ((_, (receipts, _)), (added, stale)) in touched.iter().zip(replies) {
+        for (receipts, (added, stale)) in counts.into_iter().zip(replies) {
             outcome.enqueued += added;
-            outcome.acked.applied += receipts.len() - stale.len();
+            outcome.acked.applied += receipts - stale.len();
             outcome
                 .acked
                 .stale
