@@ -1473,7 +1473,7 @@ fn request(h: &Harness, n: usize, tenant: &str, key: &str, others: Option<&str>)
 
 /// An idempotency key that puts `tenant`'s alert in `partition`.
 fn key_in(tenant: &str, partition: u16, partitions: u16) -> String {
-    (0..)
+    (0..10_000)
         .map(|i| format!("k{i}"))
         .find(|k| ward::engine::partition::partition_for(tenant, k, partitions) == partition)
         .unwrap()
