@@ -792,7 +792,7 @@ impl Store for RedisStore {
             (0..self.partitions()).map(|_| Vec::new()).collect();
         for envelope in envelopes {
             by_partition[usize::from(self.partition_of(envelope))]
-                .push((envelope.id.as_str(), encode_stored(envelope)?.into_bytes()));
+                .push((envelope.id.as_str(), encode_stored(envelope)?));
         }
         // One call per partition touched, all sent at once on the multiplexed connection.
         let calls = by_partition
@@ -833,8 +833,7 @@ impl Store for RedisStore {
             call.arg(*quantity);
         }
         for envelope in envelopes {
-            call.arg(envelope.id.as_str())
-                .arg(encode_stored(envelope)?.into_bytes());
+            call.arg(envelope.id.as_str()).arg(encode_stored(envelope)?);
         }
         let mut conn = self.conn();
         let reply: Vec<Value> = call
@@ -891,7 +890,7 @@ impl Store for RedisStore {
             let (receipts, items) = &mut by_partition[usize::from(request.receipt.partition)];
             receipts.push(&request.receipt);
             for envelope in &request.envelopes {
-                items.push((envelope.id.as_str(), encode_stored(envelope)?.into_bytes()));
+                items.push((envelope.id.as_str(), encode_stored(envelope)?));
             }
         }
         let touched: Vec<(usize, Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> = by_partition
@@ -2212,14 +2211,14 @@ impl RedisStore {
 
 /// A stored body: the store-owned counters in front of the envelope JSON, so one hash field
 /// carries an item and the scripts count attempts and replays without a second structure.
-fn encode_stored(envelope: &Envelope) -> StoreResult<String> {
+fn encode_stored(envelope: &Envelope) -> StoreResult<Vec<u8>> {
     let mut stored = Vec::with_capacity(512);
     stored.extend_from_slice(b"0:0:");
     serde_json::to_writer(&mut stored, envelope).map_err(|source| StoreError::Encode {
         what: "envelope",
         source,
     })?;
-    String::from_utf8(stored).map_err(|e| StoreError::Invalid(e.to_string()))
+    Ok(stored)
 }
 
 /// Attempts, replays and JSON of a stored body; text without the counters is all JSON.
@@ -2331,7 +2330,7 @@ mod tests {
     #[test]
     fn stored_bodies_carry_their_counters_in_front() {
         let envelope = Envelope::new("t", serde_json::json!({"a": 1}), 0);
-        let stored = encode_stored(&envelope).unwrap();
+        let stored = String::from_utf8(encode_stored(&envelope).unwrap()).unwrap();
         let (attempts, replays, json) = split_stored(&stored);
         assert_eq!((attempts, replays), (0, 0));
         assert_eq!(decode_envelope(json, 3, 1).unwrap().id, envelope.id);
