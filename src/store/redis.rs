@@ -1,7 +1,7 @@
 //! The production store: Redis through a `ConnectionManager`. Every move is atomic: one Lua
 //! script per partition (loaded once, called by SHA; ingest and enqueue hand it the bodies to
-//! store, one variadic HSET being cheaper than a command per body, and lease returns them with
-//! the ids); dedup records travel as plain pipelined commands. Every read for the control room is one pipeline.
+//! store, one variadic HSET being cheaper than a command per body); lease reads bodies and dedup
+//! records travel as plain pipelined commands. Every read for the control room is one pipeline.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -941,35 +941,61 @@ impl Store for RedisStore {
             ..Lease::default()
         };
         let mut conn = self.conn();
-        let mut corrupt = Vec::new();
+        let mut leased: Vec<(u16, Vec<String>)> = Vec::new();
         let mut taken = 0;
         for offset in 0..partitions {
             if taken >= max {
                 break;
             }
             let p = ((start + offset) % partitions) as u16;
-            // The ids and their bodies in one round trip: leased to this token now, so the
-            // bodies cannot change.
-            let pairs: Vec<Value> = scripts()
+            let ids: Vec<String> = scripts()
                 .lease
                 .key(keys.queue(p, queue))
                 .key(keys.leases(p, queue))
-                .key(keys.bodies(p))
                 .arg(max - taken)
                 .arg(deadline)
                 .arg(&token)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(StoreError::redis("lease"))?;
-            let mut pairs = pairs.into_iter();
-            while let (Some(id), Some(body)) = (pairs.next(), pairs.next()) {
-                taken += 1;
+            if !ids.is_empty() {
+                taken += ids.len();
+                leased.push((p, ids));
+            }
+        }
+        if leased.is_empty() {
+            return Ok(lease);
+        }
+        // Leased to this token now, so the bodies cannot change; if this read fails, the
+        // janitor hands the items out again when the lease lapses. One round trip for all.
+        let mut pipe = ::redis::pipe();
+        for (p, ids) in &leased {
+            pipe.cmd("HMGET").arg(keys.bodies(*p)).arg(ids);
+        }
+        let bodies: Vec<Vec<Value>> = match pipe.query_async(&mut conn).await {
+            Ok(bodies) => bodies,
+            Err(error) => {
+                // Handed back at once, counting no attempt; if that fails too, the janitor does.
+                let receipts: Vec<Receipt> = leased
+                    .iter()
+                    .flat_map(|(p, ids)| {
+                        ids.iter().map(|id| Receipt {
+                            partition: *p,
+                            id: EnvelopeId(id.clone()),
+                            token: token.clone(),
+                        })
+                    })
+                    .collect();
+                let _ = self.release(queue, &receipts).await;
+                return Err(StoreError::redis("lease")(error));
+            }
+        };
+        let mut corrupt = Vec::new();
+        for ((p, ids), bodies) in leased.into_iter().zip(bodies) {
+            for (id, body) in ids.into_iter().zip(bodies) {
                 let receipt = Receipt {
                     partition: p,
-                    id: EnvelopeId(value_string(id).ok_or_else(|| StoreError::Protocol {
-                        op: "lease",
-                        detail: "an id that is not text".to_owned(),
-                    })?),
+                    id: EnvelopeId(id),
                     token: token.clone(),
                 };
                 // A body that is not even UTF-8 is corrupt like any other undecodable one.

@@ -32,25 +32,15 @@ if n > 0 then
     redis.call('LPUSH', KEYS[1], unpack(fresh))
   end
 end
--- The fence, as in settle.lua: one ZMSCORE, then one ZREM of the leases held.
+-- Removing the lease is the fence, as in settle.lua.
 local done, stale = {}, {}
-if acks > 0 then
-  local members, seen, gone = {}, {}, {}
-  for k = 1, acks do members[k] = ARGV[2 * k + 1] end
-  local scores = redis.call('ZMSCORE', KEYS[3], unpack(members))
-  for k = 1, acks do
-    local member = members[k]
-    if scores[k] and not seen[member] then
-      done[#done + 1] = ARGV[2 * k]
-      gone[#gone + 1] = member
-    else
-      stale[#stale + 1] = ARGV[2 * k]
-    end
-    seen[member] = true
-  end
-  if #gone > 0 then
-    redis.call('ZREM', KEYS[3], unpack(gone))
-    redis.call('HDEL', KEYS[2], unpack(done))
+for k = 1, acks do
+  local id = ARGV[2 * k]
+  if redis.call('ZREM', KEYS[3], ARGV[2 * k + 1]) == 1 then
+    done[#done + 1] = id
+  else
+    stale[#stale + 1] = id
   end
 end
+if #done > 0 then redis.call('HDEL', KEYS[2], unpack(done)) end
 return {added, stale}

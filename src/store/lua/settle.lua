@@ -24,20 +24,9 @@ if op == 'extend' then
   local scores = redis.call('ZMSCORE', KEYS[1], unpack(members))
   for n = 1, count do sort(n, scores[n]) end
 else
-  -- The fence: one ZMSCORE answers for every lease and one ZREM removes the held ones (a call
-  -- per item cost more than formatting the scores). A second copy of a lease in one call is
-  -- stale, as removing it a second time would say.
-  local members, seen, gone = {}, {}, {}
-  for n = 1, count do members[n] = ARGV[4 * n] end
-  local scores = redis.call('ZMSCORE', KEYS[1], unpack(members))
-  for n = 1, count do
-    local member = members[n]
-    local is_held = scores[n] and not seen[member]
-    seen[member] = true
-    if is_held then gone[#gone + 1] = member end
-    sort(n, is_held)
-  end
-  if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
+  -- Removing the lease is the fence: it answers 1 only while this token holds it, so a second
+  -- copy of a lease in one call is stale. (ZMSCORE would format every score as text.)
+  for n = 1, count do sort(n, redis.call('ZREM', KEYS[1], ARGV[4 * n]) == 1) end
 end
 if h == 0 then return stale end
 -- field(i, k) and value(i, k) of the k-th held item (its id at ARGV index i), flattened for
