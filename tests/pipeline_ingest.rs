@@ -79,7 +79,16 @@ async fn start_with(
     backend: Arc<dyn Backend>,
     tweak: impl FnOnce(&mut WorkerConfig),
 ) -> Running {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(1));
+    start_on(Arc::new(MemoryStore::new(1)), ingest, backend, tweak).await
+}
+
+/// [`start_with`] on a given store.
+async fn start_on(
+    store: Arc<dyn Store>,
+    ingest: IngestConfig,
+    backend: Arc<dyn Backend>,
+    tweak: impl FnOnce(&mut WorkerConfig),
+) -> Running {
     let channel = backend.name().to_owned();
     let mut workers = WorkerConfig::from_config(&Config::default());
     workers.idle_poll_ms = 5;
@@ -391,6 +400,54 @@ async fn rate_limits_and_queue_caps_refuse_with_headers() {
         "a refused request enqueues nothing"
     );
     capped.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_partitions_refusals_report_the_share_that_refused() {
+    // Three partitions: each bucket keeps 1 alert per 180 s with a burst of 1, and each
+    // partition's queue 1 alert (⌈3 / 3⌉).
+    let ingest = IngestConfig {
+        rate_limit: RateLimit {
+            count: 1,
+            period_ms: 60_000,
+            burst: 3,
+        },
+        queue_cap: 3,
+        ..IngestConfig::default()
+    };
+    let backend: Arc<dyn Backend> = Arc::new(StdoutBackend::with_writer(
+        "out",
+        Arc::new(Mutex::new(Captured::default())),
+    ));
+    let p = start_on(Arc::new(MemoryStore::new(3)), ingest, backend, |_| {}).await;
+    let one = serde_json::to_vec(&alert(1)).unwrap();
+    assert_eq!(p.post("/v1/alerts", one.clone()).await.0, 202);
+    // The same alert again: the same partition, whose bucket is spent.
+    let (status, headers, body) = p.post("/v1/alerts", one).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        headers["ratelimit-policy"].to_str().unwrap(),
+        "\"default\";q=1;w=180",
+        "the policy of the bucket that refused: 1 per 3 × 60 s"
+    );
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=180).contains(&retry_after), "{retry_after}");
+    // Two tenants with budget left, two alerts: over the partition's share of the cap.
+    let two = json!([
+        { "labels": { "alertname": "A" }, "tenant": "t1" },
+        { "labels": { "alertname": "B" }, "tenant": "t2" },
+    ]);
+    let (status, _, body) = p
+        .post("/v1/alerts", serde_json::to_vec(&two).unwrap())
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "queue_full");
+    assert_eq!(
+        body["queue_limit"], 1,
+        "the share it compared with: ⌈3 / 3⌉"
+    );
+    assert!(body["queue_depth"].is_u64(), "{body}");
+    p.stop.cancel();
 }
 
 /// A channel whose every send takes `delay`; counts the sends begun and finished.

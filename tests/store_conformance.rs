@@ -18,8 +18,9 @@ use ward::model::{
 };
 use ward::store::{
     DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqGroup,
-    DlqScope, FailedSet, ForwardRequest, GROUP_BUCKET_MS, GROUP_SCAN_BUDGET, MAX_BATCH,
-    ReplayOptions, RetryRequest, StoreError, TEXT_SCAN_BUDGET, Update, merge_groups,
+    DlqScope, FailedSet, ForwardRequest, GROUP_BUCKET_MS, GROUP_SCAN_BUDGET, IngestLimits,
+    IngestOutcome, MAX_BATCH, MAX_INGEST, ReplayOptions, RetryRequest, StoreError,
+    TEXT_SCAN_BUDGET, Update, cap_share, ingest_partition, merge_groups, partition_share,
     update_breaker,
 };
 
@@ -1450,6 +1451,236 @@ async fn rate_limits_follow_gcra_per_name(h: Harness) {
     );
 }
 
+/// A request of `n` alerts: the first of `tenant` with idempotency key `key` (which picks the
+/// partition), the rest of `others` (or `tenant`) with keys of their own.
+fn request(h: &Harness, n: usize, tenant: &str, key: &str, others: Option<&str>) -> Vec<Envelope> {
+    (0..n)
+        .map(|i| {
+            let t = if i == 0 {
+                tenant
+            } else {
+                others.unwrap_or(tenant)
+            };
+            let e = Envelope::new(t, json!({ "n": i }), h.clock_now());
+            if i == 0 {
+                e.with_idempotency_key(key)
+            } else {
+                e
+            }
+        })
+        .collect()
+}
+
+/// An idempotency key that puts `tenant`'s alert in `partition`.
+fn key_in(tenant: &str, partition: u16, partitions: u16) -> String {
+    (0..10_000)
+        .map(|i| format!("k{i}"))
+        .find(|k| ward::engine::partition::partition_for(tenant, k, partitions) == partition)
+        .unwrap()
+}
+
+async fn ingest_checks_the_partitions_limits_and_cap_then_enqueues_in_one_step(h: Harness) {
+    let q = queue("ingest");
+    let partitions = h.store.keys().partitions();
+    let configured = RateLimit {
+        count: 10,
+        period_ms: 1000,
+        burst: 6,
+    };
+    let limits = IngestLimits {
+        limiter: "ingest",
+        rate_limit: configured,
+        queue_cap: 1_000,
+    };
+    // Each partition's bucket: 1/N of the rate (emission interval × N), ⌈burst / N⌉ of the burst.
+    let share = partition_share(&configured, partitions);
+    assert_eq!(
+        share.emission_interval_us(),
+        configured.emission_interval_us() * i64::from(partitions)
+    );
+    assert_eq!(share.burst, 6u32.div_ceil(u32::from(partitions)));
+    if partitions == 1 {
+        assert_eq!(
+            share, configured,
+            "one partition: exactly the configured limit"
+        );
+    }
+    let burst = share.burst as usize;
+    let depth = |h: &Harness| {
+        let store = h.store.clone();
+        let q = q.clone();
+        async move { store.stats(std::slice::from_ref(&q)).await.unwrap().queues[0].depth }
+    };
+
+    // A whole burst in one request, of two tenants: every alert in the first one's partition.
+    let first = request(&h, burst, "acme", "k-acme", Some("globex"));
+    let p = ingest_partition(&first, partitions);
+    let outcome = h.store.ingest(&q, &limits, &first).await.unwrap();
+    assert_eq!(
+        outcome,
+        IngestOutcome::Accepted {
+            partition: p,
+            added: burst,
+            ids: first.iter().map(|e| e.id.clone()).collect(),
+        }
+    );
+    assert_eq!(depth(&h).await, burst as u64);
+    let leased = h.store.lease(&q, &worker("w"), 50, LEASE).await.unwrap();
+    assert_eq!(leased.items.len(), burst);
+    assert!(
+        leased.items.iter().all(|i| i.receipt.partition == p),
+        "one request, one partition"
+    );
+    let receipts: Vec<_> = leased.items.iter().map(|i| i.receipt.clone()).collect();
+    h.store.ack(&q, &receipts).await.unwrap();
+
+    // acme's bucket in p is now full (the first alert was acme's, the rest globex's when
+    // burst > 1): one more acme alert there is refused, with the state the headers need.
+    let fill = request(&h, burst - 1, "acme", "k-acme", None);
+    if !fill.is_empty() {
+        assert!(matches!(
+            h.store.ingest(&q, &limits, &fill).await.unwrap(),
+            IngestOutcome::Accepted { .. }
+        ));
+    }
+    let over = request(&h, 1, "acme", "k-acme", None);
+    let before = depth(&h).await;
+    match h.store.ingest(&q, &limits, &over).await.unwrap() {
+        IngestOutcome::RateLimited {
+            tenant,
+            limit,
+            verdict,
+        } => {
+            assert_eq!(tenant, "acme");
+            assert_eq!(
+                limit, share,
+                "the refusing bucket's own limit, for the headers"
+            );
+            assert!(!verdict.allowed);
+            assert_eq!(verdict.remaining, 0);
+            assert_eq!(
+                verdict.retry_after,
+                Duration::from_micros(share.emission_interval_us().unsigned_abs())
+            );
+        }
+        other => panic!("expected a rate limit, got {other:?}"),
+    }
+    assert_eq!(depth(&h).await, before, "a refused request stores nothing");
+
+    // A request naming a tenant over its limit is refused whole, and charges no other tenant.
+    let mixed = request(&h, 2, "acme", "k-acme", Some("initech"));
+    match h.store.ingest(&q, &limits, &mixed).await.unwrap() {
+        IngestOutcome::RateLimited { tenant, .. } => assert_eq!(tenant, "acme"),
+        other => panic!("expected acme's refusal, got {other:?}"),
+    }
+    let initech = request(
+        &h,
+        burst,
+        "initech",
+        &key_in("initech", p, partitions),
+        None,
+    );
+    assert_eq!(ingest_partition(&initech, partitions), p);
+    assert!(
+        matches!(
+            h.store.ingest(&q, &limits, &initech).await.unwrap(),
+            IngestOutcome::Accepted { .. }
+        ),
+        "initech's bucket was not charged by the refused request"
+    );
+    // More than a bucket's burst at once is never allowed.
+    let huge = request(&h, burst + 1, "umbrella", "k-u", None);
+    assert!(matches!(
+        h.store.ingest(&q, &limits, &huge).await.unwrap(),
+        IngestOutcome::RateLimited { .. }
+    ));
+
+    // Refilled after the emission interval: acme is allowed again.
+    h.clock.advance(Duration::from_micros(
+        share.emission_interval_us().unsigned_abs(),
+    ));
+    let again = request(&h, 1, "acme", "k-acme", None);
+    let accepted = h.store.ingest(&q, &limits, &again).await.unwrap();
+    assert!(
+        matches!(accepted, IngestOutcome::Accepted { added: 1, .. }),
+        "{accepted:?}"
+    );
+    // The same call again (its reply lost): nothing stored twice.
+    h.clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        h.store.ingest(&q, &limits, &again).await.unwrap(),
+        IngestOutcome::Accepted {
+            partition: p,
+            added: 0,
+            ids: vec![again[0].id.clone()],
+        }
+    );
+
+    // The cap: the partition's own depth against its share of the cap.
+    let leased = h.store.lease(&q, &worker("w"), 500, LEASE).await.unwrap();
+    let receipts: Vec<_> = leased.items.iter().map(|i| i.receipt.clone()).collect();
+    h.store.ack(&q, &receipts).await.unwrap();
+    assert_eq!(depth(&h).await, 0);
+    let capped = IngestLimits {
+        queue_cap: 3 * u64::from(partitions),
+        rate_limit: RateLimit::per_second(1_000_000, 1_000_000),
+        ..limits
+    };
+    assert_eq!(cap_share(capped.queue_cap, partitions), 3);
+    let five = request(&h, 5, "acme", "k-acme", None);
+    assert_eq!(
+        h.store.ingest(&q, &capped, &five).await.unwrap(),
+        IngestOutcome::Full {
+            partition: p,
+            depth: 0,
+            cap: 3
+        },
+        "more than the cap in one request"
+    );
+    assert_eq!(depth(&h).await, 0, "a full queue stores nothing");
+    let two = request(&h, 2, "acme", "k-acme", None);
+    assert!(matches!(
+        h.store.ingest(&q, &capped, &two).await.unwrap(),
+        IngestOutcome::Accepted { added: 2, .. }
+    ));
+    let two_more = request(&h, 2, "acme", "k-acme", None);
+    assert_eq!(
+        h.store.ingest(&q, &capped, &two_more).await.unwrap(),
+        IngestOutcome::Full {
+            partition: p,
+            depth: 2,
+            cap: 3
+        }
+    );
+    assert_eq!(depth(&h).await, 2, "a full queue stores nothing");
+    let one_more = request(&h, 1, "acme", "k-acme", None);
+    assert!(matches!(
+        h.store.ingest(&q, &capped, &one_more).await.unwrap(),
+        IngestOutcome::Accepted { added: 1, .. }
+    ));
+    if let Some(server) = &h.server {
+        // Every key the script touched is in the partition's slot.
+        let key = h.store.keys().rate_limit_in(p, "ingest:acme");
+        assert!(key.contains(&format!("{{p{p}}}")));
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&key)
+            .query(&mut server.connection())
+            .unwrap();
+        assert!(exists, "{key} holds acme's bucket");
+    }
+
+    // Bounds: at least one alert, at most MAX_INGEST.
+    assert!(matches!(
+        h.store.ingest(&q, &limits, &[]).await.unwrap_err(),
+        StoreError::Invalid(_)
+    ));
+    let too_many = envelopes(&h, MAX_INGEST + 1, "t");
+    assert!(matches!(
+        h.store.ingest(&q, &limits, &too_many).await.unwrap_err(),
+        StoreError::BatchTooLarge { .. }
+    ));
+}
+
 async fn breakers_are_shared_under_compare_and_set(h: Harness) {
     assert!(h.store.breaker_load("slack-ops").await.unwrap().is_none());
     let config = BreakerConfig {
@@ -2256,6 +2487,7 @@ conformance!(
     dedup_batches_answer_per_key_in_order,
     dedup_release_and_hold_touch_only_the_owners_live_claim,
     rate_limits_follow_gcra_per_name,
+    ingest_checks_the_partitions_limits_and_cap_then_enqueues_in_one_step,
     breakers_are_shared_under_compare_and_set,
     the_text_search_matches_label_annotation_and_error_values,
     newest_first_pages_walk_each_partition_backwards,

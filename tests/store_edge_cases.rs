@@ -105,6 +105,37 @@ async fn duplicate_ids_in_a_purge_batch_count_once(h: Harness) {
     assert_eq!(r.moved, 1);
 }
 
+// the same receipt twice in one ack or forward settles it once: the second copy is stale.
+async fn a_receipt_twice_in_one_call_settles_once(h: Harness) {
+    let (from, to) = (queue("ingest"), queue("delivery"));
+    let items: Vec<Envelope> = (0..2)
+        .map(|i| Envelope::new("acme", json!(i), h.store.now_ms()))
+        .collect();
+    h.store.enqueue(&from, &items).await.unwrap();
+    let lease = h.store.lease(&from, &w("w"), 2, LEASE).await.unwrap();
+    let (a, b) = (&lease.items[0].receipt, &lease.items[1].receipt);
+    let acked = h.store.ack(&from, &[a.clone(), a.clone()]).await.unwrap();
+    assert_eq!(
+        (acked.applied, acked.stale.clone()),
+        (1, vec![a.id.clone()])
+    );
+    let request = ward::store::ForwardRequest {
+        receipt: b.clone(),
+        envelopes: Vec::new(),
+    };
+    let forwarded = h
+        .store
+        .forward(&from, &to, &[request.clone(), request])
+        .await
+        .unwrap();
+    assert_eq!(
+        (forwarded.acked.applied, forwarded.acked.stale),
+        (1, vec![b.id.clone()])
+    );
+    let stats = h.store.stats(&[from]).await.unwrap();
+    assert_eq!(stats.queues[0].depth + stats.queues[0].in_flight, 0);
+}
+
 // a receipt naming a partition the store does not have is an error, and nothing is applied.
 async fn receipt_for_unknown_partition_is_an_error(h: Harness) {
     let q = queue("delivery");
@@ -551,6 +582,7 @@ conformance!(
     empty_ids_scope_touches_nothing,
     duplicate_ids_in_a_replay_batch_move_once,
     duplicate_ids_in_a_purge_batch_count_once,
+    a_receipt_twice_in_one_call_settles_once,
     receipt_for_unknown_partition_is_an_error,
     inverted_time_filter_selects_nothing,
     empty_string_field_filter_is_not_a_wildcard,

@@ -176,11 +176,16 @@ pub const SECTIONS: &[SectionDoc] = &[
                 &[
                     "Per-tenant limit on alerts (GCRA): count per period_ms, bursts up to burst.",
                     "Over it: 429 with Retry-After, RateLimit and RateLimit-Policy headers.",
+                    "With N store partitions each keeps its own share: count per N × period_ms,",
+                    "bursts up to ceil(burst / N) (a request goes to one partition).",
                 ],
             ),
             key(
                 "queue_cap",
-                &["503 once the ingest queue holds this many alerts."],
+                &[
+                    "503 once the ingest queue holds this many alerts; with N partitions, once",
+                    "the request's partition holds ceil(queue_cap / N).",
+                ],
             ),
             key(
                 "default_tenant",

@@ -21,7 +21,7 @@ use super::Pipeline;
 use crate::engine::ratelimit;
 use crate::model::time::parse_rfc3339_ms;
 use crate::model::{Alert, AlertStatus, Envelope, Payload, Severity, fingerprint, new_ulid};
-use crate::store::MAX_BATCH;
+use crate::store::{IngestLimits, IngestOutcome, MAX_BATCH};
 use crate::telemetry::OPENMETRICS_CONTENT_TYPE;
 
 const CORRELATION_HEADER: &str = "x-correlation-id";
@@ -718,32 +718,6 @@ async fn accept_inner(
     let now = pipeline.store.now_ms();
     let accepted = parse(pipeline, &bytes, bound.as_deref(), correlation_id, now)?;
 
-    let mut per_tenant: BTreeMap<&str, u32> = BTreeMap::new();
-    for a in &accepted {
-        *per_tenant.entry(a.alert.tenant.as_str()).or_default() += 1;
-    }
-    let limit = pipeline.ingest.rate_limit;
-    for (tenant, count) in per_tenant {
-        let verdict = pipeline
-            .store
-            .rate_limit(&format!("ingest:{tenant}"), &limit, count)
-            .await
-            .map_err(|e| store_unavailable(&e))?;
-        if !verdict.allowed {
-            let mut refusal = Refusal::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit",
-                format!(
-                    "tenant {tenant:?} is over its limit of {} alerts per {} ms",
-                    limit.count, limit.period_ms
-                ),
-            );
-            refusal.headers = ratelimit::headers(tenant, &limit, &verdict);
-            refusal.extra = json!({ "retry_after": verdict.retry_after.as_secs_f64().ceil() });
-            return Err(refusal);
-        }
-    }
-
     if pipeline.deferring(&pipeline.workers.ingest_queue) {
         let mut refusal = Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -756,45 +730,58 @@ async fn accept_inner(
         refusal.headers = vec![("Retry-After", "1".to_owned())];
         return Err(refusal);
     }
-    let depth = pipeline
-        .store
-        .stats(std::slice::from_ref(&pipeline.workers.ingest_queue))
-        .await
-        .map_err(|e| store_unavailable(&e))?
-        .queues
-        .first()
-        .map_or(0, |q| q.depth);
-    let cap = pipeline.ingest.queue_cap;
-    if depth + accepted.len() as u64 > cap {
-        let mut refusal = Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "queue_full",
-            format!("the ingest queue holds {depth} alerts; the limit is {cap}"),
-        );
-        refusal.extra = json!({ "queue_depth": depth, "queue_limit": cap });
-        refusal.headers = vec![("Retry-After", "1".to_owned())];
-        return Err(refusal);
-    }
 
     let envelopes: Vec<Envelope> = accepted
         .into_iter()
         .map(|a| {
-            let tenant = a.alert.tenant.clone();
             let payload = Payload::encode(&a.alert).unwrap_or_else(|_| Payload::null());
-            Envelope::with_payload(&tenant, payload, now).with_idempotency_key(a.idempotency_key)
+            Envelope::with_payload(&a.alert.tenant, payload, now)
+                .with_idempotency_key(a.idempotency_key)
         })
         .collect();
-    for chunk in envelopes.chunks(MAX_BATCH) {
-        pipeline
-            .store
-            .enqueue(&pipeline.workers.ingest_queue, chunk)
-            .await
-            .map_err(|e| store_unavailable(&e))?;
+    // Rate limits, queue cap and enqueue: one store call, one round trip on Redis.
+    let limits = IngestLimits {
+        limiter: "ingest",
+        rate_limit: pipeline.ingest.rate_limit,
+        queue_cap: pipeline.ingest.queue_cap,
+    };
+    let outcome = pipeline
+        .store
+        .ingest(&pipeline.workers.ingest_queue, &limits, &envelopes)
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    match outcome {
+        IngestOutcome::Accepted { ids, .. } => {
+            Ok((ids.len(), ids.into_iter().map(|id| id.0).collect()))
+        }
+        IngestOutcome::RateLimited {
+            tenant,
+            limit,
+            verdict,
+        } => {
+            let mut refusal = Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit",
+                format!(
+                    "tenant {tenant:?} is over its limit of {} alerts per {} ms",
+                    limit.count, limit.period_ms
+                ),
+            );
+            refusal.headers = ratelimit::headers(&tenant, &limit, &verdict);
+            refusal.extra = json!({ "retry_after": verdict.retry_after.as_secs_f64().ceil() });
+            Err(refusal)
+        }
+        IngestOutcome::Full { depth, cap, .. } => {
+            let mut refusal = Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_full",
+                format!("the ingest queue holds {depth} alerts; the limit is {cap}"),
+            );
+            refusal.extra = json!({ "queue_depth": depth, "queue_limit": cap });
+            refusal.headers = vec![("Retry-After", "1".to_owned())];
+            Err(refusal)
+        }
     }
-    Ok((
-        envelopes.len(),
-        envelopes.iter().map(|e| e.id.0.clone()).collect(),
-    ))
 }
 
 fn store_unavailable(error: &crate::store::StoreError) -> Refusal {

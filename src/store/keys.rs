@@ -162,6 +162,11 @@ impl KeySchema {
     pub fn rate_limit(&self, name: &str) -> String {
         format!("{}:rl:{name}", self.prefix)
     }
+    /// One partition's bucket of a limiter split over the partitions (ingest's per-tenant
+    /// limits): in the partition's slot, so one script checks it and enqueues.
+    pub fn rate_limit_in(&self, partition: u16, name: &str) -> String {
+        self.part(partition, &format!("rl:{name}"))
+    }
 }
 
 /// MUTT's keys (`--profile mutt`), each named by `[mutt]` in the config: MUTT's DLQ names do not
@@ -351,6 +356,11 @@ mod tests {
         assert_eq!(keys.dlq(3, &q), "ward:{p3}:dlq:delivery");
         assert_eq!(keys.bodies(3), "ward:{p3}:env");
         assert_eq!(keys.flags(), "ward:{g}:flags");
+        assert_eq!(
+            keys.rate_limit_in(2, "ingest:a{b}"),
+            "ward:{p2}:rl:ingest:a{b}",
+            "the first hash tag decides the slot, whatever the tenant holds"
+        );
         for key in [
             keys.queue(1, &q),
             keys.leases(1, &q),

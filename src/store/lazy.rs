@@ -10,8 +10,9 @@ use tokio::sync::{Mutex, broadcast};
 use super::redis::{RedisStore, RedisStoreOptions};
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
-    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, Receipt,
-    ReceiptOutcome, ReplayOptions, RetryRequest, Store, StoreError, StoreResult, Update,
+    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, IngestLimits, IngestOutcome,
+    KeySchema, Lease, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, Store, StoreError,
+    StoreResult, Update,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::ratelimit::{RateLimit, Verdict};
@@ -89,6 +90,14 @@ impl Store for LazyStore {
     }
     async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         self.store().await?.enqueue(queue, envelopes).await
+    }
+    async fn ingest(
+        &self,
+        queue: &QueueName,
+        limits: &IngestLimits<'_>,
+        envelopes: &[Envelope],
+    ) -> StoreResult<IngestOutcome> {
+        self.store().await?.ingest(queue, limits, envelopes).await
     }
     async fn lease(
         &self,

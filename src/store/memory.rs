@@ -15,11 +15,12 @@ use tokio::sync::broadcast;
 
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
-    DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GroupStep, KeySchema,
-    Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest,
-    SCAN_BUDGET, Store, StoreResult, Update, check_batch, check_bucket, check_forward,
-    check_receipts, check_step, decode_envelope, dlq_meta_for, encode_envelope, is_empty_scope,
-    lease_token, next_after_step, page_across_partitions, settle_corrupt, text_matches,
+    DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GroupStep,
+    IngestLimits, IngestOutcome, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
+    ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreResult, Update, cap_share, check_batch,
+    check_bucket, check_forward, check_ingest, check_receipts, check_step, decode_envelope,
+    dlq_meta_for, encode_envelope, ingest_partition, is_empty_scope, lease_token, next_after_step,
+    page_across_partitions, partition_share, settle_corrupt, tenant_quantities, text_matches,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{Clock, SharedClock, SystemClock, duration_ms};
@@ -534,6 +535,77 @@ impl Store for MemoryStore {
             added += usize::from(state.partitions[usize::from(partition)].add(queue, id, body));
         }
         Ok(added)
+    }
+
+    async fn ingest(
+        &self,
+        queue: &QueueName,
+        limits: &IngestLimits<'_>,
+        envelopes: &[Envelope],
+    ) -> StoreResult<IngestOutcome> {
+        check_ingest(envelopes)?;
+        let partitions = self.keys.partitions();
+        let p = ingest_partition(envelopes, partitions);
+        let share = partition_share(&limits.rate_limit, partitions);
+        let cap = cap_share(limits.queue_cap, partitions);
+        let tenants: Vec<(String, u32)> = tenant_quantities(envelopes)
+            .into_iter()
+            .map(|(tenant, quantity)| {
+                let name = format!("{}:{tenant}", limits.limiter);
+                (self.keys.rate_limit_in(p, &name), quantity)
+            })
+            .collect();
+        let bodies: Vec<_> = envelopes
+            .iter()
+            .map(|e| (e.id.0.clone(), Body::Envelope(Arc::new(e.clone()))))
+            .collect();
+        let now = self.now_ms();
+        let now_us = now.saturating_mul(1000);
+        let mut state = self.lock();
+        // Every bucket first (as the script does): a refusal charges none.
+        let mut tats = Vec::with_capacity(tenants.len());
+        for (index, (key, quantity)) in tenants.iter().enumerate() {
+            let stored = state
+                .limiters
+                .get(key)
+                .filter(|(_, expires)| *expires > now)
+                .map(|(tat, _)| *tat);
+            let verdict = gcra(&share, stored, now_us, *quantity);
+            if !verdict.allowed {
+                let tenant = tenant_quantities(envelopes)
+                    .get(index)
+                    .map_or_else(String::new, |(t, _)| (*t).to_owned());
+                return Ok(IngestOutcome::RateLimited {
+                    tenant,
+                    limit: share,
+                    verdict,
+                });
+            }
+            tats.push(verdict.tat_us);
+        }
+        let part = &mut state.partitions[usize::from(p)];
+        let depth = part.queue(queue).waiting.len() as u64;
+        if depth + envelopes.len() as u64 > cap {
+            return Ok(IngestOutcome::Full {
+                partition: p,
+                depth,
+                cap,
+            });
+        }
+        let mut added = 0;
+        for (id, body) in bodies {
+            added += usize::from(part.add(queue, id, body));
+        }
+        for ((key, _), tat) in tenants.into_iter().zip(tats) {
+            // Kept a minute past its TAT, like the Redis key.
+            let expires = now + (tat - now_us) / 1000 + 60_000;
+            state.limiters.insert(key, (tat, expires));
+        }
+        Ok(IngestOutcome::Accepted {
+            partition: p,
+            added,
+            ids: envelopes.iter().map(|e| e.id.clone()).collect(),
+        })
     }
 
     async fn lease(

@@ -523,6 +523,101 @@ pub struct ControlRead {
     pub alerts: Vec<SeenAlert>,
 }
 
+/// The most envelopes one `Store::ingest` call takes: an ingest request's limit
+/// (`ingest.max_alerts_per_request`). Its script only checks limits and stores bodies, about a
+/// microsecond of Redis time an alert, in steps of `MAX_BATCH`.
+pub const MAX_INGEST: usize = 20 * MAX_BATCH;
+
+/// What an ingest request must satisfy before its alerts are stored (see `Store::ingest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestLimits<'a> {
+    /// The limiters' name prefix: each tenant's bucket is `<limiter>:<tenant>` in the
+    /// request's partition (`KeySchema::rate_limit_in`).
+    pub limiter: &'a str,
+    /// The per-tenant limit over all partitions; each partition's bucket applies its share
+    /// (`partition_share`).
+    pub rate_limit: RateLimit,
+    /// The most alerts the queue may hold over all partitions; each partition compares its own
+    /// depth with its share (`cap_share`).
+    pub queue_cap: u64,
+}
+
+/// How an ingest call went. A refused call stores nothing and charges no limiter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestOutcome {
+    /// Stored, durably enqueued in `partition`; `added` of them were new (a retried call skips
+    /// ids already stored), `ids` every envelope's id in order.
+    Accepted {
+        partition: u16,
+        added: usize,
+        ids: Vec<EnvelopeId>,
+    },
+    /// `tenant`'s bucket in the partition refused: `limit` is that bucket's share of the
+    /// configured limit and `verdict` its state, for the 429 headers.
+    RateLimited {
+        tenant: String,
+        limit: RateLimit,
+        verdict: Verdict,
+    },
+    /// The partition's queue holds `depth` alerts, and `depth` plus the request's would pass
+    /// `cap`, the partition's share of the queue cap.
+    Full {
+        partition: u16,
+        depth: u64,
+        cap: u64,
+    },
+}
+
+/// One partition's share of a rate limit over `partitions`: the emission interval × N (the
+/// same count over N times the period) and ⌈burst / N⌉, at least 1. With one partition, the
+/// limit itself.
+pub fn partition_share(limit: &RateLimit, partitions: u16) -> RateLimit {
+    let n = u32::from(partitions.max(1));
+    RateLimit {
+        count: limit.count,
+        period_ms: limit.period_ms.saturating_mul(u64::from(n)),
+        burst: limit.burst.div_ceil(n).max(1),
+    }
+}
+
+/// One partition's share of the ingest queue cap: ⌈cap / N⌉, at least 1.
+pub fn cap_share(cap: u64, partitions: u16) -> u64 {
+    cap.div_ceil(u64::from(partitions.max(1))).max(1)
+}
+
+/// The partition one ingest request goes to: its first alert's, by tenant and idempotency key.
+pub fn ingest_partition(envelopes: &[Envelope], partitions: u16) -> u16 {
+    envelopes.first().map_or(0, |first| {
+        crate::engine::partition::partition_for(&first.tenant, &first.idempotency_key, partitions)
+    })
+}
+
+/// How many of `envelopes` each tenant posts, by tenant name (the order limits are checked in).
+pub(crate) fn tenant_quantities(envelopes: &[Envelope]) -> Vec<(&str, u32)> {
+    let mut counts: Vec<(&str, u32)> = Vec::with_capacity(1);
+    for envelope in envelopes {
+        match counts.binary_search_by(|(t, _)| (*t).cmp(envelope.tenant.as_str())) {
+            Ok(i) => counts[i].1 = counts[i].1.saturating_add(1),
+            Err(i) => counts.insert(i, (envelope.tenant.as_str(), 1)),
+        }
+    }
+    counts
+}
+
+/// `ingest`'s bounds: at least one envelope, at most `MAX_INGEST`.
+pub(crate) fn check_ingest(envelopes: &[Envelope]) -> StoreResult<()> {
+    if envelopes.is_empty() {
+        return Err(StoreError::Invalid("an ingest of no alerts".to_owned()));
+    }
+    if envelopes.len() > MAX_INGEST {
+        return Err(StoreError::BatchTooLarge {
+            got: envelopes.len(),
+            max: MAX_INGEST,
+        });
+    }
+    Ok(())
+}
+
 /// Seen alerts a control read takes per partition: the newest, enough for a screen.
 pub const CONTROL_ALERTS: usize = 500;
 
@@ -538,6 +633,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// An id the store already holds is skipped, so a retried enqueue never duplicates;
     /// returns how many were added.
     async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize>;
+
+    /// An ingest request in one atomic step (one round trip on Redis): every envelope goes to
+    /// one partition (`ingest_partition`); each tenant's bucket there (its share of
+    /// `limits.rate_limit`) is charged its alert count, the partition's queue depth is compared
+    /// with its share of `limits.queue_cap`, and only if all pass are the envelopes stored and
+    /// enqueued (ids already held are skipped, as in `enqueue`). A refusal stores nothing and
+    /// charges nothing. At most `MAX_INGEST` envelopes, at least one.
+    async fn ingest(
+        &self,
+        queue: &QueueName,
+        limits: &IngestLimits<'_>,
+        envelopes: &[Envelope],
+    ) -> StoreResult<IngestOutcome>;
 
     /// Take up to `max` items (≤ `MAX_BATCH`) from the front of the queue, across partitions,
     /// leasing each until now + `lease_for`.

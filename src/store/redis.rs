@@ -1,7 +1,8 @@
-//! The production store: Redis (one server or a Cluster, see `redis_conn`). Every move is atomic: one Lua
-//! script per partition (loaded once, called by SHA), or a MULTI around one (enqueue); lease
-//! bodies and dedup records travel as plain pipelined commands, since bytes copied into Lua
-//! cost more than the commands. Every read for the control room is one pipeline.
+//! The production store: Redis, one server or a Cluster (see `redis_conn`). Every move is
+//! atomic: one Lua script per partition (loaded once, called by SHA; ingest and enqueue hand it
+//! the bodies to store, one variadic HSET being cheaper than a command per body); lease reads
+//! bodies and dedup records travel as plain pipelined commands. Every read for the control room
+//! is one pipeline.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,11 +20,12 @@ use super::redis_conn::Conn;
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
     DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GROUP_BUCKET_MS,
-    GROUP_SCAN_BUDGET, GroupStep, KeySchema, Lease, LeasedItem, MAX_BATCH, Receipt, ReceiptOutcome,
-    ReplayOptions, RetryRequest, SCAN_BUDGET, Store, StoreError, StoreResult, Update, check_batch,
-    check_bucket, check_forward, check_step, decode_envelope, dlq_meta_for, encode_envelope,
-    encode_json, is_empty_scope, lease_token, merge_groups, next_after_step,
-    page_across_partitions, settle_corrupt,
+    GROUP_SCAN_BUDGET, GroupStep, IngestLimits, IngestOutcome, KeySchema, Lease, LeasedItem,
+    MAX_BATCH, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, SCAN_BUDGET, Store,
+    StoreError, StoreResult, Update, cap_share, check_batch, check_bucket, check_forward,
+    check_ingest, check_step, decode_envelope, dlq_meta_for, encode_envelope, encode_json,
+    ingest_partition, is_empty_scope, lease_token, merge_groups, next_after_step,
+    page_across_partitions, partition_share, settle_corrupt, tenant_quantities,
 };
 use crate::config::cluster_seeds;
 use crate::engine::breaker::Breaker;
@@ -39,10 +41,6 @@ use crate::model::{
 
 const AUDIT_MAX_LEN: usize = 100_000;
 
-/// Run inside a MULTI by `enqueue` and `forward` (see the script), so sent as source rather than
-/// loaded.
-const ENQUEUE_SCRIPT: &str = include_str!("lua/enqueue.lua");
-
 struct Scripts {
     lease: Script,
     settle: Script,
@@ -56,6 +54,8 @@ struct Scripts {
     group_store: Script,
     group_delete: Script,
     groups_due: Script,
+    ingest: Script,
+    enqueue: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -73,6 +73,8 @@ fn scripts() -> &'static Scripts {
         group_store: Script::new(include_str!("lua/group_store.lua")),
         group_delete: Script::new(include_str!("lua/group_delete.lua")),
         groups_due: Script::new(include_str!("lua/groups_due.lua")),
+        ingest: Script::new(include_str!("lua/ingest.lua")),
+        enqueue: Script::new(include_str!("lua/enqueue.lua")),
     })
 }
 
@@ -216,56 +218,32 @@ impl RedisStore {
         self.inner.keys.partitions()
     }
 
-    /// One partition's enqueue: a MULTI of enqueue.lua (ids only, and the acks of the items
-    /// they were routed from when forwarding) and one HSETNX per body. Returns how many ids
-    /// were added and which acks were stale.
+    /// One partition's enqueue: one call of enqueue.lua with the ids and bodies (and the acks
+    /// of the items they were routed from when forwarding). Returns how many ids were added and
+    /// which acks were stale.
     fn enqueue_in(
         &self,
         p: u16,
         queue: &QueueName,
-        items: &[(&str, String)],
+        items: Vec<(&str, Vec<u8>)>,
         acks: Option<(&QueueName, &[&Receipt])>,
     ) -> impl Future<Output = ::redis::RedisResult<(usize, Vec<String>)>> + use<> {
         let keys = &self.inner.keys;
-        let bodies = keys.bodies(p);
         let (from, receipts) = acks.unwrap_or((queue, &[]));
-        // EVAL, not EVALSHA: a NOSCRIPT inside the transaction would still let the HSETNXs
-        // run, storing bodies that no queue lists. (Only a wrong-typed key could fail the
-        // script itself.)
-        // Commands sized up front: growing their buffers was a tenth of the bench's CPU.
-        let mut script = ::redis::Cmd::with_capacity(
-            6 + 2 * receipts.len() + items.len(),
-            ENQUEUE_SCRIPT.len() + 128 + 128 * receipts.len() + 32 * items.len(),
-        );
-        script
-            .arg("EVAL")
-            .arg(ENQUEUE_SCRIPT)
-            .arg(3)
-            .arg(keys.queue(p, queue))
-            .arg(&bodies)
-            .arg(keys.leases(p, from))
+        let mut call = scripts().enqueue.prepare_invoke();
+        call.key(keys.queue(p, queue))
+            .key(keys.bodies(p))
+            .key(keys.leases(p, from))
             .arg(receipts.len());
         for receipt in receipts {
-            script
-                .arg(receipt.id.as_str())
+            call.arg(receipt.id.as_str())
                 .arg(lease_member(&receipt.token, &receipt.id));
         }
-        for (id, _) in items {
-            script.arg(*id);
-        }
-        let mut pipe = ::redis::Pipeline::with_capacity(1 + items.len());
-        pipe.atomic().add_command(script);
         for (id, body) in items {
-            let mut store_body =
-                ::redis::Cmd::with_capacity(4, 16 + bodies.len() + id.len() + body.len());
-            store_body.arg("HSETNX").arg(&bodies).arg(*id).arg(body);
-            pipe.add_command(store_body).ignore();
+            call.arg(id).arg(body);
         }
         let mut conn = self.conn();
-        async move {
-            let (reply,): ((usize, Vec<String>),) = pipe.query_async(&mut conn).await?;
-            Ok(reply)
-        }
+        async move { call.invoke_async(&mut conn).await }
     }
 
     /// One settle script call per partition touched.
@@ -832,29 +810,107 @@ impl Store for RedisStore {
 
     async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         check_batch(envelopes.len())?;
-        let mut by_partition: Vec<Vec<(&str, String)>> =
+        let mut by_partition: Vec<Vec<(&str, Vec<u8>)>> =
             (0..self.partitions()).map(|_| Vec::new()).collect();
         for envelope in envelopes {
             by_partition[usize::from(self.partition_of(envelope))]
                 .push((envelope.id.as_str(), encode_stored(envelope)?));
         }
-        // One call per partition touched, all sent at once on the multiplexed connection.
-        let calls = by_partition
-            .iter()
-            .enumerate()
-            .filter(|(_, items)| !items.is_empty())
-            .map(|(partition, items)| self.enqueue_in(partition as u16, queue, items, None));
-        let replies = futures::future::try_join_all(calls)
-            .await
-            .map_err(StoreError::redis("enqueue"))?;
         let touched: Vec<String> = by_partition
             .iter()
             .enumerate()
             .filter(|(_, items)| !items.is_empty())
             .map(|(partition, _)| self.inner.keys.queue(partition as u16, queue))
             .collect();
+        // One call per partition touched, all sent at once on the multiplexed connection.
+        let calls = by_partition
+            .into_iter()
+            .enumerate()
+            .filter(|(_, items)| !items.is_empty())
+            .map(|(partition, items)| self.enqueue_in(partition as u16, queue, items, None));
+        let replies = futures::future::try_join_all(calls)
+            .await
+            .map_err(StoreError::redis("enqueue"))?;
         self.inner.replication.wait(&self.conn(), &touched).await;
         Ok(replies.into_iter().map(|(added, _)| added).sum())
+    }
+
+    async fn ingest(
+        &self,
+        queue: &QueueName,
+        limits: &IngestLimits<'_>,
+        envelopes: &[Envelope],
+    ) -> StoreResult<IngestOutcome> {
+        check_ingest(envelopes)?;
+        let keys = &self.inner.keys;
+        let partitions = self.partitions();
+        let p = ingest_partition(envelopes, partitions);
+        let share = partition_share(&limits.rate_limit, partitions);
+        let cap = cap_share(limits.queue_cap, partitions);
+        let tenants = tenant_quantities(envelopes);
+        let now_us = self.now_ms().saturating_mul(1000);
+        let t = share.emission_interval_us();
+        let tau = t.saturating_mul(i64::from(share.burst.max(1)));
+        // One EVALSHA carrying the bodies: the script alone decides whether they are written.
+        let mut call = scripts().ingest.prepare_invoke();
+        call.key(keys.queue(p, queue)).key(keys.bodies(p));
+        for (tenant, _) in &tenants {
+            call.key(keys.rate_limit_in(p, &format!("{}:{tenant}", limits.limiter)));
+        }
+        call.arg(now_us).arg(t).arg(tau).arg(cap);
+        for (_, quantity) in &tenants {
+            call.arg(*quantity);
+        }
+        for envelope in envelopes {
+            call.arg(envelope.id.as_str()).arg(encode_stored(envelope)?);
+        }
+        let mut conn = self.conn();
+        let reply: Vec<Value> = call
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis("ingest"))?;
+        let protocol = |detail: &str| StoreError::Protocol {
+            op: "ingest",
+            detail: detail.to_owned(),
+        };
+        let mut reply = reply.into_iter();
+        let verdict = reply.next().and_then(value_string);
+        match (verdict.as_deref(), reply.next(), reply.next()) {
+            (Some("ok"), Some(Value::Int(added)), _) => {
+                let queue_key = keys.queue(p, queue);
+                self.inner
+                    .replication
+                    .wait(&conn, std::slice::from_ref(&queue_key))
+                    .await;
+                Ok(IngestOutcome::Accepted {
+                    partition: p,
+                    added: usize::try_from(added).unwrap_or(0),
+                    ids: envelopes.iter().map(|e| e.id.clone()).collect(),
+                })
+            }
+            (Some("full"), Some(Value::Int(depth)), _) => Ok(IngestOutcome::Full {
+                partition: p,
+                depth: u64::try_from(depth).unwrap_or(0),
+                cap,
+            }),
+            (Some("rate"), Some(Value::Int(index)), stored) => {
+                let (tenant, quantity) = usize::try_from(index - 1)
+                    .ok()
+                    .and_then(|i| tenants.get(i))
+                    .ok_or_else(|| protocol("refusing tenant out of range"))?;
+                let stored = stored.and_then(value_string).and_then(|s| s.parse().ok());
+                let verdict = gcra(&share, stored, now_us, *quantity);
+                if verdict.allowed {
+                    return Err(protocol("the script and the engine disagree"));
+                }
+                Ok(IngestOutcome::RateLimited {
+                    tenant: (*tenant).to_owned(),
+                    limit: share,
+                    verdict,
+                })
+            }
+            _ => Err(protocol("unexpected reply")),
+        }
     }
 
     async fn forward(
@@ -864,7 +920,7 @@ impl Store for RedisStore {
         requests: &[ForwardRequest],
     ) -> StoreResult<ForwardOutcome> {
         check_forward(requests, self.partitions())?;
-        let mut by_partition: Vec<(Vec<&Receipt>, Vec<(&str, String)>)> =
+        let mut by_partition: Vec<(Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> =
             (0..self.partitions()).map(|_| Default::default()).collect();
         for request in requests {
             let (receipts, items) = &mut by_partition[usize::from(request.receipt.partition)];
@@ -873,21 +929,25 @@ impl Store for RedisStore {
                 items.push((envelope.id.as_str(), encode_stored(envelope)?));
             }
         }
-        let touched: Vec<_> = by_partition
-            .iter()
+        let touched: Vec<(usize, Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> = by_partition
+            .into_iter()
             .enumerate()
             .filter(|(_, (receipts, _))| !receipts.is_empty())
+            .map(|(partition, (receipts, items))| (partition, receipts, items))
             .collect();
-        let calls = touched.iter().map(|(partition, (receipts, items))| {
-            self.enqueue_in(*partition as u16, to, items, Some((from, receipts)))
-        });
+        let mut calls = Vec::with_capacity(touched.len());
+        let mut counts = Vec::with_capacity(touched.len());
+        for (partition, receipts, items) in touched {
+            counts.push(receipts.len());
+            calls.push(self.enqueue_in(partition as u16, to, items, Some((from, &receipts))));
+        }
         let replies = futures::future::try_join_all(calls)
             .await
             .map_err(StoreError::redis("forward"))?;
         let mut outcome = ForwardOutcome::default();
-        for ((_, (receipts, _)), (added, stale)) in touched.iter().zip(replies) {
+        for (receipts, (added, stale)) in counts.into_iter().zip(replies) {
             outcome.enqueued += added;
-            outcome.acked.applied += receipts.len() - stale.len();
+            outcome.acked.applied += receipts - stale.len();
             outcome
                 .acked
                 .stale
@@ -2304,14 +2364,14 @@ impl RedisStore {
 
 /// A stored body: the store-owned counters in front of the envelope JSON, so one hash field
 /// carries an item and the scripts count attempts and replays without a second structure.
-fn encode_stored(envelope: &Envelope) -> StoreResult<String> {
+fn encode_stored(envelope: &Envelope) -> StoreResult<Vec<u8>> {
     let mut stored = Vec::with_capacity(512);
     stored.extend_from_slice(b"0:0:");
     serde_json::to_writer(&mut stored, envelope).map_err(|source| StoreError::Encode {
         what: "envelope",
         source,
     })?;
-    String::from_utf8(stored).map_err(|e| StoreError::Invalid(e.to_string()))
+    Ok(stored)
 }
 
 /// Attempts, replays and JSON of a stored body; text without the counters is all JSON.
@@ -2423,7 +2483,7 @@ mod tests {
     #[test]
     fn stored_bodies_carry_their_counters_in_front() {
         let envelope = Envelope::new("t", serde_json::json!({"a": 1}), 0);
-        let stored = encode_stored(&envelope).unwrap();
+        let stored = String::from_utf8(encode_stored(&envelope).unwrap()).unwrap();
         let (attempts, replays, json) = split_stored(&stored);
         assert_eq!((attempts, replays), (0, 0));
         assert_eq!(decode_envelope(json, 3, 1).unwrap().id, envelope.id);

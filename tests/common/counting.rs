@@ -14,8 +14,9 @@ use ward::model::{
 };
 use ward::store::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
-    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, KeySchema, Lease, Receipt,
-    ReceiptOutcome, ReplayOptions, RetryRequest, Store, StoreResult, Update,
+    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, IngestLimits, IngestOutcome,
+    KeySchema, Lease, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, Store, StoreResult,
+    Update,
 };
 
 #[derive(Debug)]
@@ -63,6 +64,15 @@ impl Store for CountingStore {
     async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         self.count(true);
         self.inner.enqueue(queue, envelopes).await
+    }
+    async fn ingest(
+        &self,
+        queue: &QueueName,
+        limits: &IngestLimits<'_>,
+        envelopes: &[Envelope],
+    ) -> StoreResult<IngestOutcome> {
+        self.count(true);
+        self.inner.ingest(queue, limits, envelopes).await
     }
     async fn lease(
         &self,

@@ -1,34 +1,42 @@
--- Push the ids of one partition's new items, then (when forwarding) ack the leased items they
--- were routed from. Runs first in a MULTI whose HSETNX commands then store the new bodies, so
--- bodies never pass through Lua (Redis's Lua copies and hashes every byte of each string it is
--- handed). An id already stored (or earlier in this call) is skipped, so retrying a call whose
--- reply was lost never duplicates an item.
+-- Store and push one partition's new items, then (when forwarding) ack the leased items they
+-- were routed from. The bodies come in as arguments: one EVALSHA stores them all with one
+-- variadic HSET, where a MULTI of this script's source (hashed by Redis on every EVAL) and one
+-- HSETNX per body cost Redis more per item than copying the body into Lua. An id already
+-- stored (or earlier in this call) is skipped, so retrying a call whose reply was lost never
+-- duplicates an item.
 -- KEYS: queue, bodies, leases of the forwarded items' queue.
--- ARGV[1] = n acks; then n × (id, lease member '<token>|<id>'); then the new ids.
+-- ARGV[1] = n acks; then n × (id, lease member '<token>|<id>'); then (id, stored body) pairs,
+-- at most 500 (the store's batch limit keeps every unpack within Lua's stack).
 -- Returns {added, ids of the acks whose lease was not held}.
 local acks = tonumber(ARGV[1])
 local first = 2 * acks + 2
+local n = (#ARGV - first + 1) / 2
 local added = 0
-if #ARGV >= first then
+if n > 0 then
   local ids = {}
-  for n = first, #ARGV do ids[n - first + 1] = ARGV[n] end
+  for k = 1, n do ids[k] = ARGV[first + 2 * k - 2] end
   local stored = redis.call('HMGET', KEYS[2], unpack(ids))
-  local fresh, seen = {}, {}
-  for n = 1, #ids do
-    local id = ids[n]
-    if not stored[n] and not seen[id] then
+  local fresh, bodies, seen = {}, {}, {}
+  for k = 1, n do
+    local id = ids[k]
+    if not stored[k] and not seen[id] then
       seen[id] = true
       added = added + 1
       fresh[added] = id
+      bodies[2 * added - 1] = id
+      bodies[2 * added] = ARGV[first + 2 * k - 1]
     end
   end
-  if added > 0 then redis.call('LPUSH', KEYS[1], unpack(fresh)) end
+  if added > 0 then
+    redis.call('HSET', KEYS[2], unpack(bodies))
+    redis.call('LPUSH', KEYS[1], unpack(fresh))
+  end
 end
 -- Removing the lease is the fence, as in settle.lua.
 local done, stale = {}, {}
-for n = 1, acks do
-  local id = ARGV[2 * n]
-  if redis.call('ZREM', KEYS[3], ARGV[2 * n + 1]) == 1 then
+for k = 1, acks do
+  local id = ARGV[2 * k]
+  if redis.call('ZREM', KEYS[3], ARGV[2 * k + 1]) == 1 then
     done[#done + 1] = id
   else
     stale[#stale + 1] = id
