@@ -8,6 +8,7 @@
 #
 #   bash benches/ingest.sh
 #   WARD_INGEST_DURATION=20s WARD_INGEST_CONNECTIONS=32 bash benches/ingest.sh
+#   WARD_BIN=/tmp/ward-old bash benches/ingest.sh        # another build, for a before/after
 #
 # Target: ≥ 30 000 req/s with p99 ≤ 5 ms on Redis. Needs redis-server, redis-cli,
 # redis-benchmark and wrk (apt-get install -y redis-server wrk).
@@ -23,9 +24,14 @@ for tool in redis-server redis-cli redis-benchmark wrk curl; do
     command -v "$tool" >/dev/null || { echo "ingest: $tool is not installed (apt-get install -y $tool)" >&2; exit 1; }
 done
 
-cargo build --release --bin ward
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ward
-[[ $BIN == /* ]] || BIN=$PWD/$BIN
+# WARD_BIN measures another build (e.g. an older commit's) instead of building this one.
+if [[ -n ${WARD_BIN:-} ]]; then
+    BIN=$WARD_BIN
+else
+    cargo build --release --bin ward
+    BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ward
+    [[ $BIN == /* ]] || BIN=$PWD/$BIN
+fi
 
 WORK=$(mktemp -d)
 REDIS_PID=

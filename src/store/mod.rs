@@ -1229,3 +1229,54 @@ async fn open_with(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_partition_gets_its_share_of_the_ingest_limits() {
+        let limit = RateLimit {
+            count: 1000,
+            period_ms: 1000,
+            burst: 2000,
+        };
+        assert_eq!(
+            partition_share(&limit, 1),
+            limit,
+            "one partition: the limit itself"
+        );
+        let share = partition_share(&limit, 3);
+        assert_eq!(
+            share.emission_interval_us(),
+            3 * limit.emission_interval_us()
+        );
+        assert_eq!(share.burst, 667, "⌈2000 / 3⌉");
+        let tiny = RateLimit {
+            count: 1,
+            period_ms: 60_000,
+            burst: 1,
+        };
+        assert_eq!(partition_share(&tiny, 4).burst, 1, "never below one");
+        assert_eq!(cap_share(1_000_000, 1), 1_000_000);
+        assert_eq!(cap_share(10, 3), 4);
+        assert_eq!(cap_share(1, 8), 1);
+    }
+
+    #[test]
+    fn a_request_goes_where_its_first_alert_does_and_counts_per_tenant() {
+        let envelopes: Vec<Envelope> = ["b", "a", "b", "c", "a", "b"]
+            .iter()
+            .map(|t| Envelope::new(t, serde_json::json!(1), 0).with_idempotency_key("k"))
+            .collect();
+        assert_eq!(
+            tenant_quantities(&envelopes),
+            vec![("a", 2), ("b", 3), ("c", 1)]
+        );
+        let p = crate::engine::partition::partition_for("b", "k", 8);
+        assert_eq!(ingest_partition(&envelopes, 8), p);
+        assert_eq!(ingest_partition(&envelopes, 1), 0);
+        assert!(check_ingest(&[]).is_err());
+        assert!(check_ingest(&envelopes).is_ok());
+    }
+}
