@@ -156,18 +156,23 @@ impl Drop for RedisServer {
 
 /// redis-server on `port`, loopback only, keeping nothing on disk.
 fn spawn_redis(binary: &std::path::Path, port: u16, password: Option<&str>) -> Child {
-    let mut command = Command::new(binary);
+    let mut command = redis_command(binary, port);
     if let Some(password) = password {
         command.args(["--requirepass", password]);
     }
+    command.spawn().expect("spawn redis-server")
+}
+
+/// redis-server on loopback `port`, keeping nothing on disk, quiet.
+fn redis_command(binary: &std::path::Path, port: u16) -> Command {
+    let mut command = Command::new(binary);
     command
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .args(["--loglevel", "warning", "--protected-mode", "yes"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server")
+        .stderr(Stdio::null());
+    command
 }
 
 fn free_port() -> u16 {
@@ -515,8 +520,7 @@ impl SlotMove {
 
 /// A cluster node on `port` keeping its cluster state in `dir`, nothing else on disk.
 fn spawn_cluster_node(binary: &std::path::Path, port: u16, dir: &std::path::Path) -> Child {
-    Command::new(binary)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+    redis_command(binary, port)
         .args(["--cluster-enabled", "yes"])
         .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
         .args([
@@ -525,10 +529,6 @@ fn spawn_cluster_node(binary: &std::path::Path, port: u16, dir: &std::path::Path
         ])
         .arg("--dir")
         .arg(dir)
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-        .args(["--loglevel", "warning", "--protected-mode", "yes"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("spawn redis-server")
 }
