@@ -263,7 +263,8 @@ async fn no_loss_when_consumers_are_killed(
         in_flight >= 2_000,
         "the killed consumer's leases are still out: {in_flight}"
     );
-    clock.advance(LEASE + Duration::from_secs(1));
+    // Past the child's leases, which its own clock (started later than ours) dated.
+    clock.set(SystemClock.now_ms() + (LEASE + Duration::from_secs(1)).as_millis() as i64);
     let mut recovered = 0;
     loop {
         let n = store.recover_expired(&q, MAX_BATCH).await.unwrap();
