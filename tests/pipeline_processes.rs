@@ -479,13 +479,8 @@ async fn finished(load: tokio::task::JoinHandle<Posted>) -> Posted {
         .unwrap()
 }
 
-async fn store_for(server: &RedisServer) -> RedisStore {
-    redis_store(
-        &server.url(),
-        PARTITIONS,
-        ManualClock::new(SystemClock.now_ms()),
-    )
-    .await
+async fn store_for(url: &str) -> RedisStore {
+    redis_store(url, PARTITIONS, ManualClock::new(SystemClock.now_ms())).await
 }
 
 fn queues() -> [QueueName; 2] {
@@ -645,7 +640,7 @@ async fn breaker(store: &dyn Store) -> Option<Breaker> {
 async fn breaker_opened_by_one_process_holds_back_another_until_probes_close_it() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
-    let store = store_for(&redis).await;
+    let store = store_for(&redis.url()).await;
     let hook = Hook::start(500, Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     // One alert per lease and one send at a time: the breaker sees each call on its own, so
@@ -838,7 +833,7 @@ async fn breaker_opened_by_one_process_holds_back_another_until_probes_close_it(
 async fn sigterm_under_load_finishes_in_flight_sends_and_loses_nothing() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
-    let store = store_for(&redis).await;
+    let store = store_for(&redis.url()).await;
     let hook = Hook::start(200, Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().unwrap();
     // A long lease: if the stopping worker kept its leases instead of handing them back, the
@@ -922,7 +917,7 @@ async fn sigterm_under_load_finishes_in_flight_sends_and_loses_nothing() {
 async fn sigkill_under_load_loses_nothing_and_resends_only_unrecorded_sends() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
-    let store = store_for(&redis).await;
+    let store = store_for(&redis.url()).await;
     let schema = store.keys().clone();
     let hook = Hook::start(200, Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().unwrap();
@@ -1093,12 +1088,7 @@ async fn cluster_primary_killed_under_load_loses_nothing() {
     let mut cluster = tokio::task::spawn_blocking(common::RedisCluster::start)
         .await
         .unwrap();
-    let store = redis_store(
-        &cluster.url(),
-        PARTITIONS,
-        ManualClock::new(SystemClock.now_ms()),
-    )
-    .await;
+    let store = store_for(&cluster.url()).await;
     let schema = store.keys().clone();
     let hook = Hook::start(200, Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();

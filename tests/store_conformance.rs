@@ -2366,20 +2366,9 @@ async fn seen_alerts_read_newest_first_per_partition_and_prune_by_time(h: Harnes
 }
 
 fn grouped_alert(name: &str, now: i64) -> ward::model::Alert {
-    let labels: std::collections::BTreeMap<String, String> =
-        [("alertname".to_owned(), name.to_owned())].into();
     ward::model::Alert {
-        fingerprint: ward::model::fingerprint(&labels),
-        labels,
-        annotations: std::collections::BTreeMap::new(),
         severity: ward::model::Severity::Warning,
-        status: AlertStatus::Firing,
-        tenant: "acme".to_owned(),
-        starts_at_ms: now,
-        ends_at_ms: None,
-        generator_url: None,
-        correlation_id: name.to_owned(),
-        test: false,
+        ..common::alert(name, &[], now)
     }
 }
 
@@ -2413,34 +2402,14 @@ async fn groups_are_written_by_compare_and_set_and_claimed_once_when_due(h: Harn
     );
 
     // Not due yet; then due, claimed once, and held from other flushers.
-    assert!(
-        h.store
-            .groups_due(10, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let due = || h.store.groups_due(10, Duration::from_secs(60));
+    assert!(due().await.unwrap().is_empty());
     h.clock.advance(Duration::from_secs(30));
-    assert_eq!(
-        h.store
-            .groups_due(10, Duration::from_secs(60))
-            .await
-            .unwrap(),
-        vec![id.clone()]
-    );
-    assert!(
-        h.store
-            .groups_due(10, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(due().await.unwrap(), vec![id.clone()]);
+    assert!(due().await.unwrap().is_empty());
     h.clock.advance(Duration::from_secs(60));
     assert_eq!(
-        h.store
-            .groups_due(10, Duration::from_secs(60))
-            .await
-            .unwrap(),
+        due().await.unwrap(),
         vec![id.clone()],
         "a flusher that died lets the group go after its hold"
     );

@@ -743,9 +743,9 @@ pub async fn failed_entries(
     }
 }
 
-/// An alert envelope for the ingest queue: `alertname` = `name` plus `labels`, tenant `acme`,
+/// An alert: `alertname` = `name` plus `labels`, critical, firing since `now`, tenant `acme`,
 /// correlation id `name` (what test backends record).
-pub fn alert_envelope(name: &str, labels: &[(&str, &str)], now: i64) -> ward::model::Envelope {
+pub fn alert(name: &str, labels: &[(&str, &str)], now: i64) -> ward::model::Alert {
     use std::collections::BTreeMap;
     let mut all = BTreeMap::from([("alertname".to_owned(), name.to_owned())]);
     all.extend(
@@ -753,7 +753,7 @@ pub fn alert_envelope(name: &str, labels: &[(&str, &str)], now: i64) -> ward::mo
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    let alert = ward::model::Alert {
+    ward::model::Alert {
         fingerprint: ward::model::fingerprint(&all),
         labels: all,
         annotations: BTreeMap::new(),
@@ -765,7 +765,12 @@ pub fn alert_envelope(name: &str, labels: &[(&str, &str)], now: i64) -> ward::mo
         generator_url: None,
         correlation_id: name.to_owned(),
         test: false,
-    };
+    }
+}
+
+/// [`alert`] as an envelope for the ingest queue.
+pub fn alert_envelope(name: &str, labels: &[(&str, &str)], now: i64) -> ward::model::Envelope {
+    let alert = alert(name, labels, now);
     let payload = ward::model::Payload::encode(&alert).unwrap();
     ward::model::Envelope::with_payload("acme", payload, now)
 }
