@@ -45,6 +45,7 @@ fn defaults_are_as_documented() {
     assert_eq!(c.store.partitions, 1);
     assert_eq!(c.store.response_timeout_ms, 2000);
     assert_eq!(c.store.connect_timeout_ms, 1000);
+    assert_eq!(c.store.replica_acks, None, "1 on a cluster, 0 on a single server");
     assert_eq!(c.queues.names, queues(&["ingest", "delivery"]));
     assert_eq!(c.queues.lease_ms, 30_000);
     assert_eq!(c.queues.heartbeat_ms, 5_000);
@@ -102,6 +103,7 @@ fn full_file_sets_every_key() {
     assert_eq!(c.store.partitions, 16);
     assert_eq!(c.store.response_timeout_ms, 5000);
     assert_eq!(c.store.connect_timeout_ms, 1500);
+    assert_eq!(c.store.replica_acks, Some(2));
     assert_eq!(
         c.queues.names,
         queues(&["ingest", "delivery", "remediation"])
@@ -250,6 +252,13 @@ const INVALID: &[(&str, usize, usize, &str, &str)] = &[
         14,
         "store.partitions",
         "between 1 and 1024, got 0",
+    ),
+    (
+        "invalid_replica_acks.toml",
+        4,
+        16,
+        "store.replica_acks",
+        "between 0 and 5, got 9",
     ),
     (
         "invalid_bad_redis_url.toml",

@@ -1083,8 +1083,6 @@ fn stream_through(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "lost 110 of 995 accepted alerts once under CI load (2026-12-07): the cause is open, \
-            see issue 19's note; run with --ignored"]
 async fn cluster_primary_killed_under_load_loses_nothing() {
     let _serial = SERIAL.lock().await;
     let mut cluster = tokio::task::spawn_blocking(common::RedisCluster::start)

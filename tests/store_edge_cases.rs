@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use common::{Harness, Kind, queue};
 use serde_json::json;
+use ward::engine::ratelimit::RateLimit;
 use ward::model::{Envelope, EnvelopeId, FailureInfo, WorkerId};
 use ward::store::{
-    DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqScope, FailedSet, Receipt,
-    RedisStore, RedisStoreOptions, ReplayOptions, Store, update_breaker,
+    DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqScope, FailedSet,
+    IngestLimits, IngestOutcome, Receipt, RedisStore, RedisStoreOptions, ReplayOptions, Store,
+    StoreError, update_breaker,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -736,6 +738,66 @@ async fn redis_dedup_records_expire_in_redis_a_grace_period_after_their_ttl() {
             .dedup_record("k-1")
             .contains(&format!("{{p{}}}", h.store.keys().dedup_partition("k-1")))
     );
+}
+
+/// On a cluster an alert is accepted once its primary's replica has it too: while the replica
+/// is frozen (connected, not answering) ingest is refused as not replicated, and once it is
+/// back ingest is accepted again with nothing in between lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_ingest_is_refused_while_the_replica_does_not_confirm() {
+    let cluster = tokio::task::spawn_blocking(common::RedisCluster::start)
+        .await
+        .unwrap();
+    let store = common::redis_store(
+        &cluster.url(),
+        1,
+        ward::engine::clock::ManualClock::new(common::T0),
+    )
+    .await;
+    let q = queue("ingest");
+    let limits = IngestLimits {
+        limiter: "ingest",
+        rate_limit: RateLimit::per_second(1_000_000, 1_000_000),
+        queue_cap: 1_000,
+    };
+    let alert = |i: u32| [Envelope::new("acme", json!({ "i": i }), common::T0)];
+    let first = store.ingest(&q, &limits, &alert(0)).await.unwrap();
+    assert!(
+        matches!(first, IngestOutcome::Accepted { added: 1, .. }),
+        "{first:?}"
+    );
+
+    let primary = cluster.primary_for(&store.keys().queue(0, &q));
+    let replica = cluster.replica_of(primary);
+    cluster.pause(replica);
+    let refused = store.ingest(&q, &limits, &alert(1)).await;
+    cluster.resume(replica);
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::NotReplicated {
+                acked: 0,
+                wanted: 1,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut i = 2;
+    loop {
+        match store.ingest(&q, &limits, &alert(i)).await {
+            Ok(IngestOutcome::Accepted { added: 1, .. }) => break,
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "ingest not accepted again after the replica came back: {other:?}"
+            ),
+        }
+        i += 1;
+    }
+    // The refused alert stayed on the primary (a retry may deliver it twice, never zero times).
+    let stats = store.stats(std::slice::from_ref(&q)).await.unwrap();
+    assert_eq!(stats.queues[0].depth, u64::from(i) + 1, "{stats:?}");
 }
 
 /// A Redis Cluster moves the slot of partition 0 to another primary, key by key, between a

@@ -39,6 +39,7 @@ pub(super) struct FileStore {
     pub partitions: Opt<u16>,
     pub response_timeout_ms: Opt<u64>,
     pub connect_timeout_ms: Opt<u64>,
+    pub replica_acks: Opt<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

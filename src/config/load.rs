@@ -463,6 +463,12 @@ impl Resolver<'_> {
                 d.connect_timeout_ms,
                 (1, u64::MAX),
             )?,
+            replica_acks: match f.replica_acks {
+                Some(given) => {
+                    Some(self.ranged("store.replica_acks", None, Some(given), 0, (0, 5))?)
+                }
+                None => d.replica_acks,
+            },
         })
     }
 

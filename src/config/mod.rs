@@ -238,6 +238,9 @@ pub struct StoreConfig {
     pub response_timeout_ms: u64,
     /// How long to wait for a Redis connection, in milliseconds.
     pub connect_timeout_ms: u64,
+    /// Replicas that must confirm a new alert before it is accepted; `None`: 1 on a cluster,
+    /// 0 on a single server.
+    pub replica_acks: Option<u32>,
 }
 
 impl StoreConfig {
@@ -282,6 +285,7 @@ impl Default for StoreConfig {
             partitions: 1,
             response_timeout_ms: 2000,
             connect_timeout_ms: 1000,
+            replica_acks: None,
         }
     }
 }

@@ -87,6 +87,18 @@ pub const SECTIONS: &[SectionDoc] = &[
                 "connect_timeout_ms",
                 &["How long to wait for a Redis connection, in milliseconds."],
             ),
+            KeyDoc {
+                key: "replica_acks",
+                doc: &[
+                    "Replicas that must have a new alert before it is accepted (WAIT), 0 to 5.",
+                    "Default: unset, meaning 1 on a Redis Cluster and 0 on a single server. Only",
+                    "the replicas its primary has connected are waited for. When they do not",
+                    "confirm within half of response_timeout_ms the request is refused with 503",
+                    "and the sender retries: the alert may arrive twice, never be lost by a",
+                    "failover. Example:",
+                ],
+                example: Some("replica_acks = 1"),
+            },
         ],
     },
     SectionDoc {

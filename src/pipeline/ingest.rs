@@ -785,12 +785,24 @@ async fn accept_inner(
 }
 
 fn store_unavailable(error: &crate::store::StoreError) -> Refusal {
-    tracing::warn!(%error, "ingest could not reach the store");
-    let mut refusal = Refusal::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "store",
-        "the store is unavailable; nothing was accepted, try again",
-    );
+    let mut refusal = if let crate::store::StoreError::NotReplicated { .. } = error {
+        tracing::warn!(%error, "ingest refused alerts their replicas did not confirm");
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "replication",
+            format!(
+                "not accepted: {error}, so a failover could lose it; send it again (it may \
+                 then be delivered twice)"
+            ),
+        )
+    } else {
+        tracing::warn!(%error, "ingest could not reach the store");
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store",
+            "the store is unavailable; nothing was accepted, try again",
+        )
+    };
     refusal.headers = vec![("Retry-After", "1".to_owned())];
     refusal
 }

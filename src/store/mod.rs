@@ -7,6 +7,7 @@ pub mod memory;
 pub mod mutt;
 pub mod redis;
 mod redis_conn;
+mod replication;
 
 use std::time::Duration;
 
@@ -74,6 +75,17 @@ pub enum StoreError {
     Protocol { op: &'static str, detail: String },
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// Written on the primary, but its replicas did not confirm it in time: a failover now
+    /// could lose it, so the caller is told to send it again.
+    #[error(
+        "{acked} of {wanted} replicas confirmed the write within {timeout:?}; it is on the \
+         primary only"
+    )]
+    NotReplicated {
+        acked: u32,
+        wanted: u32,
+        timeout: Duration,
+    },
     /// Not connected: the last attempt (under a second ago) failed with this.
     #[error("not connected: {0}")]
     Unreachable(String),
@@ -1213,6 +1225,7 @@ fn redis_options(config: &crate::config::StoreConfig, observer: bool) -> RedisSt
     options.response_timeout = config.response_timeout();
     options.connect_timeout = config.connect_timeout();
     options.observer = observer;
+    options.replica_acks = config.replica_acks;
     options
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::redis_conn::Conn;
+use super::replication::Replication;
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
     DlqGroup, DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, GROUP_BUCKET_MS,
@@ -90,6 +91,9 @@ pub struct RedisStoreOptions {
     /// Only reads (`ward status`, `check`, `watch`): never marks the data layout of an empty
     /// store, and leaves the scripts to load on first use.
     pub observer: bool,
+    /// Replicas that must have a new alert before it is accepted; `None`: 1 on a cluster, 0 on
+    /// a single server.
+    pub replica_acks: Option<u32>,
 }
 
 impl RedisStoreOptions {
@@ -101,6 +105,7 @@ impl RedisStoreOptions {
             connect_timeout: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
             observer: false,
+            replica_acks: None,
         }
     }
 }
@@ -112,7 +117,7 @@ struct Inner {
     keys: KeySchema,
     clock: SharedClock,
     lease_start: AtomicUsize,
-    /// Cluster only: new alerts count as accepted once a replica has them too (WAIT).
+    /// New alerts count as accepted once their primary's replicas have them too (WAIT).
     replication: Replication,
     updates: OnceLock<broadcast::Sender<Update>>,
     /// True while the updates listener is subscribed.
@@ -163,7 +168,9 @@ impl RedisStore {
         };
         check_server(&mut conn).await?;
         check_layout(&mut conn, &options.keys, !options.observer).await?;
-        let replication = Replication::of(&mut conn, options.response_timeout).await;
+        // A cluster's primaries have replicas by design; a single server's rarely.
+        let replica_acks = options.replica_acks.unwrap_or(u32::from(conn.is_cluster()));
+        let replication = Replication::new(replica_acks, options.response_timeout / 2);
         let s = scripts();
         let load = if options.observer {
             &[][..]
@@ -831,7 +838,7 @@ impl Store for RedisStore {
         let replies = futures::future::try_join_all(calls)
             .await
             .map_err(StoreError::redis("enqueue"))?;
-        self.inner.replication.wait(&self.conn(), &touched).await;
+        self.inner.replication.wait(&self.conn(), &touched).await?;
         Ok(replies.into_iter().map(|(added, _)| added).sum())
     }
 
@@ -881,7 +888,7 @@ impl Store for RedisStore {
                 self.inner
                     .replication
                     .wait(&conn, std::slice::from_ref(&queue_key))
-                    .await;
+                    .await?;
                 Ok(IngestOutcome::Accepted {
                     partition: p,
                     added: usize::try_from(added).unwrap_or(0),
@@ -2110,107 +2117,6 @@ pub(crate) async fn check_server(conn: &mut Conn) -> StoreResult<()> {
         }
     }
     Ok(())
-}
-
-/// How new alerts are made to survive a primary's loss on a Cluster: once an enqueue is done,
-/// WAIT until one replica of each primary written to has it. Off on a single server and on a
-/// cluster whose primaries lack replicas. A replica that does not answer in time is logged and
-/// not waited for again for a while, so a lost replica slows ingest for one timeout, not each
-/// request: the alert is then on the primary only, as on a single server.
-struct Replication {
-    replicas: u32,
-    timeout: Duration,
-    /// Milliseconds since the Unix epoch before which no WAIT is sent.
-    paused_until_ms: std::sync::atomic::AtomicI64,
-}
-
-const REPLICATION_PAUSE_MS: i64 = 5_000;
-
-impl Replication {
-    async fn of(conn: &mut Conn, response_timeout: Duration) -> Self {
-        let replicas = if conn.is_cluster() {
-            every_primary_has_a_replica(conn).await
-        } else {
-            0
-        };
-        Self {
-            replicas,
-            timeout: response_timeout / 4,
-            paused_until_ms: std::sync::atomic::AtomicI64::new(0),
-        }
-    }
-
-    async fn wait(&self, conn: &Conn, keys: &[String]) {
-        let now = crate::engine::clock::Clock::now_ms(&SystemClock);
-        if self.replicas == 0 || now < self.paused_until_ms.load(Ordering::Relaxed) {
-            return;
-        }
-        let waits = keys.iter().map(|key| {
-            let mut conn = conn.clone();
-            async move { conn.wait_replicated(key, self.replicas, self.timeout).await }
-        });
-        for (key, acked) in keys.iter().zip(futures::future::join_all(waits).await) {
-            match acked {
-                Ok(n) if n >= self.replicas => {}
-                other => {
-                    self.paused_until_ms
-                        .store(now + REPLICATION_PAUSE_MS, Ordering::Relaxed);
-                    tracing::warn!(
-                        key,
-                        reply = ?other,
-                        "no replica confirmed new alerts within {:?}; they are on the primary \
-                         only, and replication is not awaited for {REPLICATION_PAUSE_MS} ms",
-                        self.timeout
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// 1 when every primary of the cluster has a replica, else 0 (with a warning).
-async fn every_primary_has_a_replica(conn: &mut Conn) -> u32 {
-    let nodes: Result<String, _> = ::redis::cmd("CLUSTER").arg("NODES").query_async(conn).await;
-    let Ok(nodes) = nodes else {
-        tracing::warn!("could not read CLUSTER NODES; new alerts are not awaited on replicas");
-        return 0;
-    };
-    let mut primaries: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut replicas_of = Vec::new();
-    for line in nodes.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (Some(id), Some(flags), Some(primary)) = (fields.first(), fields.get(2), fields.get(3))
-        else {
-            continue;
-        };
-        if flags.contains("fail") {
-            continue;
-        }
-        if flags.contains("master") {
-            primaries.entry(id).or_default();
-        } else if flags.contains("slave") {
-            replicas_of.push(*primary);
-        }
-    }
-    for primary in replicas_of {
-        if let Some(count) = primaries.get_mut(primary) {
-            *count += 1;
-        }
-    }
-    let bare: Vec<&str> = primaries
-        .iter()
-        .filter(|(_, replicas)| **replicas == 0)
-        .map(|(id, _)| *id)
-        .collect();
-    if bare.is_empty() && !primaries.is_empty() {
-        1
-    } else {
-        tracing::warn!(
-            primaries = ?bare,
-            "cluster primaries without a replica: a primary's loss can lose alerts it accepted"
-        );
-        0
-    }
 }
 
 /// The layout of Ward's data that this build reads and writes.

@@ -86,17 +86,38 @@ impl Conn {
     ) -> RedisResult<u32> {
         let mut wait = ::redis::cmd("WAIT");
         wait.arg(replicas).arg(timeout.as_millis() as u64);
+        let reply = self.on_primary_of(key, wait).await?;
+        Ok(::redis::from_redis_value(reply)?)
+    }
+
+    /// How many replicas the node holding `key` has connected now (ROLE); 0 if it is not a
+    /// primary.
+    pub(crate) async fn connected_replicas(&mut self, key: &str) -> RedisResult<u32> {
+        let reply = self.on_primary_of(key, ::redis::cmd("ROLE")).await?;
+        Ok(match reply {
+            Value::Array(role) if role.first().map(lossy).as_deref() == Some("master") => {
+                match role.get(2) {
+                    Some(Value::Array(replicas)) => {
+                        u32::try_from(replicas.len()).unwrap_or(u32::MAX)
+                    }
+                    _ => 0,
+                }
+            }
+            _ => 0,
+        })
+    }
+
+    /// Run `cmd` on the primary that holds `key` (the one server when not a cluster).
+    async fn on_primary_of(&mut self, key: &str, cmd: Cmd) -> RedisResult<Value> {
         match self {
-            Self::Single(conn) => wait.query_async(conn).await,
+            Self::Single(conn) => cmd.query_async(conn).await,
             Self::Cluster(conn) => {
                 let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(
                     key.as_bytes(),
                     SlotAddr::Master,
                 ));
-                let reply = conn
-                    .route_command(wait, RoutingInfo::SingleNode(route))
-                    .await?;
-                Ok(::redis::from_redis_value(reply)?)
+                conn.route_command(cmd, RoutingInfo::SingleNode(route))
+                    .await
             }
         }
     }

@@ -363,6 +363,41 @@ impl RedisCluster {
         }
     }
 
+    /// The port of a replica of the primary on `primary` (from its ROLE).
+    pub fn replica_of(&self, primary: u16) -> u16 {
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut self.node(primary)).unwrap();
+        let Some(redis::Value::Array(replicas)) = role.get(2) else {
+            panic!("{primary} is not a primary: {role:?}");
+        };
+        let Some(redis::Value::Array(first)) = replicas.first() else {
+            panic!("{primary} has no replica connected");
+        };
+        redis::from_redis_value::<String>(first[1].clone())
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Freeze a node (SIGSTOP): its connections stay open and nothing is answered.
+    pub fn pause(&self, port: u16) {
+        self.signal(port, "-STOP");
+    }
+
+    /// Let a paused node go on (SIGCONT).
+    pub fn resume(&self, port: u16) {
+        self.signal(port, "-CONT");
+    }
+
+    fn signal(&self, port: u16, signal: &str) {
+        let (_, child) = self.nodes.iter().find(|(p, _)| *p == port).unwrap();
+        let pid = child.as_ref().expect("the node is running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     fn live_ports(&self) -> Vec<u16> {
         self.nodes
             .iter()
