@@ -45,7 +45,10 @@ fn defaults_are_as_documented() {
     assert_eq!(c.store.partitions, 1);
     assert_eq!(c.store.response_timeout_ms, 2000);
     assert_eq!(c.store.connect_timeout_ms, 1000);
-    assert_eq!(c.store.replica_acks, None, "1 on a cluster, 0 on a single server");
+    assert_eq!(
+        c.store.replica_acks, None,
+        "1 on a cluster, 0 on a single server"
+    );
     assert_eq!(c.queues.names, queues(&["ingest", "delivery"]));
     assert_eq!(c.queues.lease_ms, 30_000);
     assert_eq!(c.queues.heartbeat_ms, 5_000);

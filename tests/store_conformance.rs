@@ -1479,6 +1479,87 @@ fn key_in(tenant: &str, partition: u16, partitions: u16) -> String {
         .unwrap()
 }
 
+/// Requests that arrive together (Redis sends those of a partition in one script call) are
+/// each checked and stored as if it came alone: a burst's worth is accepted and no more, the
+/// cap is never passed, and the same request sent twice at once is stored once.
+async fn ingest_of_concurrent_requests_is_as_if_each_came_alone(h: Harness) {
+    let q = queue("ingest");
+    let partitions = h.store.keys().partitions();
+    let key = key_in("acme", 0, partitions);
+    let limits = IngestLimits {
+        limiter: "ingest",
+        rate_limit: RateLimit {
+            count: 10,
+            period_ms: 1000,
+            burst: 40 * u32::from(partitions),
+        },
+        queue_cap: 1_000_000,
+    };
+    let burst = partition_share(&limits.rate_limit, partitions).burst as usize;
+    assert_eq!(burst, 40);
+    let depth = async || {
+        h.store
+            .stats(std::slice::from_ref(&q))
+            .await
+            .unwrap()
+            .queues[0]
+            .depth
+    };
+    let at_once = async |limits: &IngestLimits<'_>| {
+        let requests: Vec<Vec<Envelope>> = (0..100)
+            .map(|_| request(&h, 1, "acme", &key, None))
+            .collect();
+        let outcomes =
+            futures::future::join_all(requests.iter().map(|r| h.store.ingest(&q, limits, r))).await;
+        let count = |want: fn(&IngestOutcome) -> bool| {
+            outcomes
+                .iter()
+                .filter(|o| o.as_ref().is_ok_and(want))
+                .count()
+        };
+        (
+            count(|o| matches!(o, IngestOutcome::Accepted { added: 1, .. })),
+            count(|o| matches!(o, IngestOutcome::RateLimited { .. })),
+            count(|o| matches!(o, IngestOutcome::Full { .. })),
+        )
+    };
+
+    assert_eq!(
+        at_once(&limits).await,
+        (burst, 100 - burst, 0),
+        "the burst and no more"
+    );
+    assert_eq!(depth().await, burst as u64);
+    // Another limiter (its own buckets), so only the cap can refuse.
+    let capped = IngestLimits {
+        limiter: "unlimited",
+        queue_cap: (burst as u64 + 25) * u64::from(partitions),
+        rate_limit: RateLimit::per_second(1_000_000, 1_000_000),
+    };
+    assert_eq!(
+        at_once(&capped).await,
+        (25, 0, 75),
+        "up to the cap and no further"
+    );
+    assert_eq!(depth().await, burst as u64 + 25);
+
+    let roomy = IngestLimits {
+        queue_cap: 1_000_000,
+        ..capped
+    };
+    let twice = request(&h, 3, "acme", &key, None);
+    let (a, b) = tokio::join!(
+        h.store.ingest(&q, &roomy, &twice),
+        h.store.ingest(&q, &roomy, &twice)
+    );
+    let added = |o: &IngestOutcome| match o {
+        IngestOutcome::Accepted { added, .. } => *added,
+        other => panic!("expected acceptance, got {other:?}"),
+    };
+    assert_eq!(added(&a.unwrap()) + added(&b.unwrap()), 3, "stored once");
+    assert_eq!(depth().await, burst as u64 + 28);
+}
+
 async fn ingest_checks_the_partitions_limits_and_cap_then_enqueues_in_one_step(h: Harness) {
     let q = queue("ingest");
     let partitions = h.store.keys().partitions();
@@ -2457,6 +2538,7 @@ conformance!(
     dedup_release_and_hold_touch_only_the_owners_live_claim,
     rate_limits_follow_gcra_per_name,
     ingest_checks_the_partitions_limits_and_cap_then_enqueues_in_one_step,
+    ingest_of_concurrent_requests_is_as_if_each_came_alone,
     breakers_are_shared_under_compare_and_set,
     the_text_search_matches_label_annotation_and_error_values,
     newest_first_pages_walk_each_partition_backwards,

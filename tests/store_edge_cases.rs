@@ -740,6 +740,63 @@ async fn redis_dedup_records_expire_in_redis_a_grace_period_after_their_ttl() {
     );
 }
 
+/// Ingest requests that arrive together for a partition share one script call on Redis
+/// (group commit): 200 at once take far fewer calls than 200, and every one is stored.
+#[tokio::test]
+async fn concurrent_ingest_requests_share_script_calls() {
+    let server = common::RedisServer::start();
+    let store = common::redis_store(
+        &server.url(),
+        1,
+        ward::engine::clock::ManualClock::new(common::T0),
+    )
+    .await;
+    let q = queue("ingest");
+    let limits = IngestLimits {
+        limiter: "ingest",
+        rate_limit: RateLimit::per_second(1_000_000, 1_000_000),
+        queue_cap: 1_000_000,
+    };
+    let requests: Vec<[Envelope; 1]> = (0..200)
+        .map(|i| [Envelope::new("acme", json!({ "i": i }), common::T0)])
+        .collect();
+    let mut conn = server.connection();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut conn)
+        .unwrap();
+    let outcomes =
+        futures::future::join_all(requests.iter().map(|r| store.ingest(&q, &limits, r))).await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(IngestOutcome::Accepted { added: 1, .. }))),
+        "{outcomes:?}"
+    );
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut conn)
+        .unwrap();
+    let calls: usize = stats
+        .lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .filter_map(|line| {
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        (1..=20).contains(&calls),
+        "{calls} script calls for 200 requests:\n{stats}"
+    );
+    let depth = store.stats(std::slice::from_ref(&q)).await.unwrap().queues[0].depth;
+    assert_eq!(depth, 200);
+}
+
 /// On a cluster an alert is accepted once its primary's replica has it too: while the replica
 /// is frozen (connected, not answering) ingest is refused as not replicated, and once it is
 /// back ingest is accepted again with nothing in between lost.

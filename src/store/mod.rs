@@ -7,6 +7,7 @@ pub mod memory;
 pub mod mutt;
 pub mod redis;
 mod redis_conn;
+mod redis_ingest;
 mod replication;
 
 use std::time::Duration;

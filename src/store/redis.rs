@@ -17,6 +17,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::redis_conn::Conn;
+use super::redis_ingest::{IngestJob, IngestWriters, ScriptVerdict, WriterParts};
 use super::replication::Replication;
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
@@ -55,7 +56,6 @@ struct Scripts {
     group_store: Script,
     group_delete: Script,
     groups_due: Script,
-    ingest: Script,
     enqueue: Script,
 }
 
@@ -74,7 +74,6 @@ fn scripts() -> &'static Scripts {
         group_store: Script::new(include_str!("lua/group_store.lua")),
         group_delete: Script::new(include_str!("lua/group_delete.lua")),
         groups_due: Script::new(include_str!("lua/groups_due.lua")),
-        ingest: Script::new(include_str!("lua/ingest.lua")),
         enqueue: Script::new(include_str!("lua/enqueue.lua")),
     })
 }
@@ -118,7 +117,10 @@ struct Inner {
     clock: SharedClock,
     lease_start: AtomicUsize,
     /// New alerts count as accepted once their primary's replicas have them too (WAIT).
-    replication: Replication,
+    replication: Arc<Replication>,
+    /// One group-committing ingest writer per partition, and what they run on.
+    ingest_writers: IngestWriters,
+    writer_parts: WriterParts,
     updates: OnceLock<broadcast::Sender<Update>>,
     /// True while the updates listener is subscribed.
     listening: tokio::sync::watch::Sender<bool>,
@@ -170,7 +172,13 @@ impl RedisStore {
         check_layout(&mut conn, &options.keys, !options.observer).await?;
         // A cluster's primaries have replicas by design; a single server's rarely.
         let replica_acks = options.replica_acks.unwrap_or(u32::from(conn.is_cluster()));
-        let replication = Replication::new(replica_acks, options.response_timeout / 2);
+        let replication = Arc::new(Replication::new(replica_acks, options.response_timeout / 2));
+        let ingest_writers = IngestWriters::new(options.keys.partitions());
+        let writer_parts = WriterParts {
+            conn: conn.clone(),
+            keys: options.keys.clone(),
+            replication: replication.clone(),
+        };
         let s = scripts();
         let load = if options.observer {
             &[][..]
@@ -201,6 +209,8 @@ impl RedisStore {
                 clock: options.clock,
                 lease_start: AtomicUsize::new(0),
                 replication,
+                ingest_writers,
+                writer_parts,
                 updates: OnceLock::new(),
                 listening: tokio::sync::watch::Sender::new(false),
                 _stop_listener: listener_token.clone().drop_guard(),
@@ -849,64 +859,56 @@ impl Store for RedisStore {
         envelopes: &[Envelope],
     ) -> StoreResult<IngestOutcome> {
         check_ingest(envelopes)?;
-        let keys = &self.inner.keys;
         let partitions = self.partitions();
         let p = ingest_partition(envelopes, partitions);
         let share = partition_share(&limits.rate_limit, partitions);
         let cap = cap_share(limits.queue_cap, partitions);
         let tenants = tenant_quantities(envelopes);
         let now_us = self.now_ms().saturating_mul(1000);
-        let t = share.emission_interval_us();
-        let tau = t.saturating_mul(i64::from(share.burst.max(1)));
-        // One EVALSHA carrying the bodies: the script alone decides whether they are written.
-        let mut call = scripts().ingest.prepare_invoke();
-        call.key(keys.queue(p, queue)).key(keys.bodies(p));
-        for (tenant, _) in &tenants {
-            call.key(keys.rate_limit_in(p, &format!("{}:{tenant}", limits.limiter)));
-        }
-        call.arg(now_us).arg(t).arg(tau).arg(cap);
-        for (_, quantity) in &tenants {
-            call.arg(*quantity);
-        }
-        for envelope in envelopes {
-            call.arg(envelope.id.as_str()).arg(encode_stored(envelope)?);
-        }
-        let mut conn = self.conn();
-        let reply: Vec<Value> = call
-            .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::redis("ingest"))?;
-        let protocol = |detail: &str| StoreError::Protocol {
-            op: "ingest",
-            detail: detail.to_owned(),
+        let items = envelopes
+            .iter()
+            .map(|envelope| Ok((envelope.id.0.clone(), encode_stored(envelope)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let (reply, verdict) = tokio::sync::oneshot::channel();
+        let job = IngestJob {
+            queue: queue.clone(),
+            limiter: limits.limiter.to_owned(),
+            share,
+            cap,
+            tenants: tenants
+                .iter()
+                .map(|(tenant, quantity)| ((*tenant).to_owned(), *quantity))
+                .collect(),
+            items,
+            now_us,
+            reply,
         };
-        let mut reply = reply.into_iter();
-        let verdict = reply.next().and_then(value_string);
-        match (verdict.as_deref(), reply.next(), reply.next()) {
-            (Some("ok"), Some(Value::Int(added)), _) => {
-                let queue_key = keys.queue(p, queue);
-                self.inner
-                    .replication
-                    .wait(&conn, std::slice::from_ref(&queue_key))
-                    .await?;
-                Ok(IngestOutcome::Accepted {
-                    partition: p,
-                    added: usize::try_from(added).unwrap_or(0),
-                    ids: envelopes.iter().map(|e| e.id.clone()).collect(),
-                })
-            }
-            (Some("full"), Some(Value::Int(depth)), _) => Ok(IngestOutcome::Full {
+        // The partition's writer sends it with whatever else arrived meanwhile (one EVALSHA).
+        let verdict = self
+            .inner
+            .ingest_writers
+            .submit(&self.inner.writer_parts, p, job, verdict)
+            .await?;
+        match verdict {
+            ScriptVerdict::Stored { added } => Ok(IngestOutcome::Accepted {
                 partition: p,
-                depth: u64::try_from(depth).unwrap_or(0),
+                added,
+                ids: envelopes.iter().map(|e| e.id.clone()).collect(),
+            }),
+            ScriptVerdict::Full { depth } => Ok(IngestOutcome::Full {
+                partition: p,
+                depth,
                 cap,
             }),
-            (Some("rate"), Some(Value::Int(index)), stored) => {
-                let (tenant, quantity) = usize::try_from(index - 1)
-                    .ok()
-                    .and_then(|i| tenants.get(i))
+            ScriptVerdict::Rated { tenant, tat_seen } => {
+                let protocol = |detail: &str| StoreError::Protocol {
+                    op: "ingest",
+                    detail: detail.to_owned(),
+                };
+                let (tenant, quantity) = tenants
+                    .get(tenant)
                     .ok_or_else(|| protocol("refusing tenant out of range"))?;
-                let stored = stored.and_then(value_string).and_then(|s| s.parse().ok());
-                let verdict = gcra(&share, stored, now_us, *quantity);
+                let verdict = gcra(&share, tat_seen, now_us, *quantity);
                 if verdict.allowed {
                     return Err(protocol("the script and the engine disagree"));
                 }
@@ -916,7 +918,6 @@ impl Store for RedisStore {
                     verdict,
                 })
             }
-            _ => Err(protocol("unexpected reply")),
         }
     }
 

@@ -1,72 +1,95 @@
--- One ingest request, all in one partition: charge each tenant's GCRA bucket (gcra.lua's
--- arithmetic), compare the queue's depth with the partition's share of the cap, and only if
--- both pass keep the bodies and ids it stored. A refusal leaves nothing behind. The bodies come
--- in as arguments (one EVALSHA, no MULTI): the script alone decides whether they stay.
--- KEYS[1] = queue, KEYS[2] = bodies, KEYS[3..] = one TAT key per tenant.
--- ARGV[1] = now µs, ARGV[2] = T µs, ARGV[3] = tau µs, ARGV[4] = cap; then each tenant's
--- alert count (one per TAT key); then (id, stored body) pairs. An id already stored (or
--- earlier in this call) is skipped, so a retried call never duplicates an item.
--- Returns {'ok', added} | {'rate', tenant index from 1, TAT seen ('' if none)} | {'full', depth}.
--- Each redis.call costs about a microsecond over its command: the common path makes as few as
--- it can (the cap is checked from LPUSH's answer, and undone on a refusal).
+-- Ingest requests that arrived together for one partition, in one call (group commit): each
+-- request, in order, is checked and stored exactly as if it came alone. For a request: charge
+-- each of its tenants' GCRA buckets (gcra.lua's arithmetic, on the bucket as the earlier
+-- requests of this call left it), compare the queue's depth with the partition's share of the
+-- cap, and only if both pass keep its bodies and ids. A refused request leaves nothing behind.
+-- KEYS[1] = queue, KEYS[2] = bodies, KEYS[3..] = the TAT key of each tenant named in the call.
+-- ARGV[1] = now µs, ARGV[2] = T µs, ARGV[3] = tau µs, ARGV[4] = cap, ARGV[5] = requests; then
+-- per request: its tenant count m, m pairs (TAT key index from 1, alert count), its alert
+-- count n, n pairs (id, stored body). An id already stored (or earlier in this call) is
+-- skipped, so a retried request never duplicates an item.
+-- Returns one verdict per request: {'ok', added} | {'rate', tenant index from 1 within the
+-- request, TAT it saw ('' if none)} | {'full', depth}.
 local now, t, tau, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local tenants = #KEYS - 2
-local tats = {}
-for i = 1, tenants do
-  local stored = redis.call('GET', KEYS[i + 2])
-  local tat = now
-  if stored and tonumber(stored) > now then tat = tonumber(stored) end
-  local new_tat = tat + t * tonumber(ARGV[4 + i])
-  if now < new_tat - tau then return {'rate', i, stored or ''} end
-  tats[i] = new_tat
-end
-local first = 5 + tenants
-local n = (#ARGV - first + 1) / 2
--- Store the new bodies: HSETNX each (one call per id) for a few, else HMGET then one HSET per
--- step of 500 (so no unpack grows past Lua's stack).
-local fresh, seen = {}, {}
-if n <= 4 then
-  for k = 1, n do
-    local id = ARGV[first + 2 * k - 2]
-    if redis.call('HSETNX', KEYS[2], id, ARGV[first + 2 * k - 1]) == 1 then
-      fresh[#fresh + 1] = id
+local requests = tonumber(ARGV[5])
+local tat, shown, dirty = {}, {}, {}
+local depth = redis.call('LLEN', KEYS[1])
+local pushed, seen, verdicts = {}, {}, {}
+local a = 6
+for r = 1, requests do
+  local m = tonumber(ARGV[a])
+  a = a + 1
+  local refused
+  local charged = {}
+  for i = 1, m do
+    local k, quantity = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    a = a + 2
+    if tat[k] == nil then
+      local stored = redis.call('GET', KEYS[k + 2])
+      shown[k] = stored or ''
+      tat[k] = stored and tonumber(stored) or false
     end
-  end
-else
-  for from = 0, n - 1, 500 do
-    local ids = {}
-    for k = from + 1, math.min(n, from + 500) do ids[k - from] = ARGV[first + 2 * k - 2] end
-    local held = redis.call('HMGET', KEYS[2], unpack(ids))
-    local bodies = {}
-    for j = 1, #ids do
-      local id = ids[j]
-      if not held[j] and not seen[id] then
-        seen[id] = true
-        fresh[#fresh + 1] = id
-        bodies[#bodies + 1] = id
-        bodies[#bodies + 1] = ARGV[first + 2 * (from + j) - 1]
+    if not refused then
+      local base = now
+      if tat[k] and tat[k] > now then base = tat[k] end
+      local new_tat = base + t * quantity
+      if now < new_tat - tau then
+        refused = {'rate', i, shown[k]}
+      else
+        charged[k] = new_tat
       end
     end
-    if #bodies > 0 then redis.call('HSET', KEYS[2], unpack(bodies)) end
+  end
+  local n = tonumber(ARGV[a])
+  local first = a + 1
+  a = first + 2 * n
+  if not refused and depth + n > cap then refused = {'full', depth} end
+  if refused then
+    verdicts[r] = refused
+  else
+    local fresh = 0
+    if n <= 4 then
+      for j = 0, n - 1 do
+        local id = ARGV[first + 2 * j]
+        if not seen[id] and redis.call('HSETNX', KEYS[2], id, ARGV[first + 2 * j + 1]) == 1 then
+          seen[id] = true
+          fresh = fresh + 1
+          pushed[#pushed + 1] = id
+        end
+      end
+    else
+      -- HMGET then one HSET per step of 500, so no unpack grows past Lua's stack.
+      for from = 0, n - 1, 500 do
+        local ids = {}
+        for j = from, math.min(n, from + 500) - 1 do ids[#ids + 1] = ARGV[first + 2 * j] end
+        local held = redis.call('HMGET', KEYS[2], unpack(ids))
+        local bodies = {}
+        for j = 1, #ids do
+          local id = ids[j]
+          if not held[j] and not seen[id] then
+            seen[id] = true
+            fresh = fresh + 1
+            pushed[#pushed + 1] = id
+            bodies[#bodies + 1] = id
+            bodies[#bodies + 1] = ARGV[first + 2 * (from + j - 1) + 1]
+          end
+        end
+        if #bodies > 0 then redis.call('HSET', KEYS[2], unpack(bodies)) end
+      end
+    end
+    for k, value in pairs(charged) do
+      tat[k] = value
+      shown[k] = string.format('%.0f', value)
+      dirty[k] = true
+    end
+    depth = depth + fresh
+    verdicts[r] = {'ok', fresh}
   end
 end
-local depth = 0
-for from = 1, #fresh, 500 do
-  depth = redis.call('LPUSH', KEYS[1], unpack(fresh, from, math.min(#fresh, from + 499)))
+for from = 1, #pushed, 500 do
+  redis.call('LPUSH', KEYS[1], unpack(pushed, from, math.min(#pushed, from + 499)))
 end
-if #fresh == 0 then depth = redis.call('LLEN', KEYS[1]) end
-depth = depth - #fresh
-if depth + n > cap then
-  -- Undone: the ids just pushed are the list's head, and their bodies are new.
-  for from = 1, #fresh, 500 do
-    local upto = math.min(#fresh, from + 499)
-    redis.call('LPOP', KEYS[1], upto - from + 1)
-    redis.call('HDEL', KEYS[2], unpack(fresh, from, upto))
-  end
-  return {'full', depth}
+for k in pairs(dirty) do
+  redis.call('SET', KEYS[k + 2], shown[k], 'PX', math.floor((tat[k] - now) / 1000) + 60000)
 end
-for i = 1, tenants do
-  redis.call('SET', KEYS[i + 2], string.format('%.0f', tats[i]), 'PX',
-    math.floor((tats[i] - now) / 1000) + 60000)
-end
-return {'ok', #fresh}
+return verdicts
