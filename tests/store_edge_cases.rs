@@ -818,14 +818,15 @@ async fn cluster_ingest_is_refused_while_the_replica_does_not_confirm() {
         queue_cap: 1_000,
     };
     let alert = |i: u32| [Envelope::new("acme", json!({ "i": i }), common::T0)];
+    // The replica is connected before the store first asks how many its primary has.
+    let primary = cluster.primary_for(&store.keys().queue(0, &q));
+    let replica = cluster.replica_of(primary);
     let first = store.ingest(&q, &limits, &alert(0)).await.unwrap();
     assert!(
         matches!(first, IngestOutcome::Accepted { added: 1, .. }),
         "{first:?}"
     );
 
-    let primary = cluster.primary_for(&store.keys().queue(0, &q));
-    let replica = cluster.replica_of(primary);
     cluster.pause(replica);
     let refused = store.ingest(&q, &limits, &alert(1)).await;
     cluster.resume(replica);

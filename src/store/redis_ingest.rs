@@ -35,13 +35,12 @@ pub(crate) struct IngestJob {
 }
 
 impl IngestJob {
-    /// Requests of one call share the queue, the limits and the time.
+    /// Requests of one call share the queue and the limits.
     fn joins(&self, other: &Self) -> bool {
         self.queue == other.queue
             && self.limiter == other.limiter
             && self.share == other.share
             && self.cap == other.cap
-            && self.now_us == other.now_us
     }
 }
 
@@ -164,11 +163,15 @@ async fn write(parts: WriterParts, partition: u16, mut receiver: mpsc::Receiver<
                 break;
             }
         }
-        let outcome = call(&parts, partition, &batch).await;
-        match outcome {
-            Ok(verdicts) => {
+        match call(&parts, partition, &batch).await {
+            Ok((verdicts, replicated)) => {
                 for (job, verdict) in batch.into_iter().zip(verdicts) {
-                    let _ = job.reply.send(Ok(verdict));
+                    // Only what was stored waited for the replicas; a refusal stands as it is.
+                    let reply = match (&verdict, &replicated) {
+                        (ScriptVerdict::Stored { .. }, Err(error)) => Err(copy_error(error)),
+                        _ => Ok(verdict),
+                    };
+                    let _ = job.reply.send(reply);
                 }
             }
             Err(error) => {
@@ -180,12 +183,13 @@ async fn write(parts: WriterParts, partition: u16, mut receiver: mpsc::Receiver<
     }
 }
 
-/// One script call for `batch`; then, on a cluster, the wait for the replicas.
+/// One script call for `batch`, its verdicts, and then (on a cluster) whether the replicas
+/// confirmed what it stored. The call is made at the latest of the requests' times.
 async fn call(
     parts: &WriterParts,
     partition: u16,
     batch: &[IngestJob],
-) -> StoreResult<Vec<ScriptVerdict>> {
+) -> StoreResult<(Vec<ScriptVerdict>, StoreResult<()>)> {
     let head = &batch[0];
     let keys = &parts.keys;
     let queue_key = keys.queue(partition, &head.queue);
@@ -211,8 +215,13 @@ async fn call(
     }
     let t = head.share.emission_interval_us();
     let tau = t.saturating_mul(i64::from(head.share.burst.max(1)));
+    let now_us = batch
+        .iter()
+        .map(|job| job.now_us)
+        .max()
+        .unwrap_or(head.now_us);
     invoke
-        .arg(head.now_us)
+        .arg(now_us)
         .arg(t)
         .arg(tau)
         .arg(head.cap)
@@ -239,16 +248,19 @@ async fn call(
     if verdicts.len() != batch.len() {
         return Err(protocol("a verdict per request"));
     }
-    if verdicts
+    // Even a request whose ids were all stored before waits: its first try may not have.
+    let stored = verdicts
         .iter()
-        .any(|v| matches!(v, ScriptVerdict::Stored { added } if *added > 0))
-    {
+        .any(|v| matches!(v, ScriptVerdict::Stored { .. }));
+    let replicated = if stored {
         parts
             .replication
             .wait(&conn, std::slice::from_ref(&queue_key))
-            .await?;
-    }
-    Ok(verdicts)
+            .await
+    } else {
+        Ok(())
+    };
+    Ok((verdicts, replicated))
 }
 
 fn decode(value: Value) -> StoreResult<ScriptVerdict> {

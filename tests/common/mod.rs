@@ -363,19 +363,27 @@ impl RedisCluster {
         }
     }
 
-    /// The port of a replica of the primary on `primary` (from its ROLE).
+    /// The port of a replica connected to the primary on `primary` (from its ROLE), waiting
+    /// for one to connect (just after the cluster forms, a replica may still be syncing).
     pub fn replica_of(&self, primary: u16) -> u16 {
-        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut self.node(primary)).unwrap();
-        let Some(redis::Value::Array(replicas)) = role.get(2) else {
-            panic!("{primary} is not a primary: {role:?}");
-        };
-        let Some(redis::Value::Array(first)) = replicas.first() else {
-            panic!("{primary} has no replica connected");
-        };
-        redis::from_redis_value::<String>(first[1].clone())
-            .unwrap()
-            .parse()
-            .unwrap()
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let role: Vec<redis::Value> =
+                redis::cmd("ROLE").query(&mut self.node(primary)).unwrap();
+            if let Some(redis::Value::Array(replicas)) = role.get(2)
+                && let Some(redis::Value::Array(first)) = replicas.first()
+            {
+                return redis::from_redis_value::<String>(first[1].clone())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{primary} has no replica connected: {role:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Freeze a node (SIGSTOP): its connections stay open and nothing is answered.
