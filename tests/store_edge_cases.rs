@@ -740,23 +740,28 @@ async fn redis_dedup_records_expire_in_redis_a_grace_period_after_their_ttl() {
     );
 }
 
+/// A one-partition Redis store at `url` on a manual clock, for the ingest cases.
+async fn ingest_store(url: &str) -> RedisStore {
+    common::redis_store(url, 1, ward::engine::clock::ManualClock::new(common::T0)).await
+}
+
+/// Ingest limits no test here reaches, but the queue cap.
+fn no_limits(queue_cap: u64) -> IngestLimits<'static> {
+    IngestLimits {
+        limiter: "ingest",
+        rate_limit: RateLimit::per_second(1_000_000, 1_000_000),
+        queue_cap,
+    }
+}
+
 /// Ingest requests that arrive together for a partition share one script call on Redis
 /// (group commit): 200 at once take far fewer calls than 200, and every one is stored.
 #[tokio::test]
 async fn concurrent_ingest_requests_share_script_calls() {
     let server = common::RedisServer::start();
-    let store = common::redis_store(
-        &server.url(),
-        1,
-        ward::engine::clock::ManualClock::new(common::T0),
-    )
-    .await;
+    let store = ingest_store(&server.url()).await;
     let q = queue("ingest");
-    let limits = IngestLimits {
-        limiter: "ingest",
-        rate_limit: RateLimit::per_second(1_000_000, 1_000_000),
-        queue_cap: 1_000_000,
-    };
+    let limits = no_limits(1_000_000);
     let requests: Vec<[Envelope; 1]> = (0..200)
         .map(|i| [Envelope::new("acme", json!({ "i": i }), common::T0)])
         .collect();
@@ -805,18 +810,9 @@ async fn cluster_ingest_is_refused_while_the_replica_does_not_confirm() {
     let cluster = tokio::task::spawn_blocking(common::RedisCluster::start)
         .await
         .unwrap();
-    let store = common::redis_store(
-        &cluster.url(),
-        1,
-        ward::engine::clock::ManualClock::new(common::T0),
-    )
-    .await;
+    let store = ingest_store(&cluster.url()).await;
     let q = queue("ingest");
-    let limits = IngestLimits {
-        limiter: "ingest",
-        rate_limit: RateLimit::per_second(1_000_000, 1_000_000),
-        queue_cap: 1_000,
-    };
+    let limits = no_limits(1_000);
     let alert = |i: u32| [Envelope::new("acme", json!({ "i": i }), common::T0)];
     // The replica is connected before the store first asks how many its primary has.
     let primary = cluster.primary_for(&store.keys().queue(0, &q));
