@@ -1558,6 +1558,19 @@ async fn ingest_of_concurrent_requests_is_as_if_each_came_alone(h: Harness) {
     };
     assert_eq!(added(&a.unwrap()) + added(&b.unwrap()), 3, "stored once");
     assert_eq!(depth().await, burst as u64 + 28);
+
+    // Past the script's steps of 500, with a retry of it in the same call: stored once.
+    let big = request(&h, 1_200, "acme", &key, None);
+    let (a, b) = tokio::join!(
+        h.store.ingest(&q, &roomy, &big),
+        h.store.ingest(&q, &roomy, &big)
+    );
+    assert_eq!(
+        added(&a.unwrap()) + added(&b.unwrap()),
+        1_200,
+        "stored once"
+    );
+    assert_eq!(depth().await, burst as u64 + 1_228);
 }
 
 async fn ingest_checks_the_partitions_limits_and_cap_then_enqueues_in_one_step(h: Harness) {
