@@ -32,68 +32,76 @@ for from = 1, #ids, 500 do
     if found[j - from + 1] then held[ids[j]] = true end
   end
 end
-local tat, shown, dirty = {}, {}, {}
+-- Per TAT key: its value (µs, false if none), the text read (for a refusal's reply), and
+-- whether this call changed it. Lua's per-operation cost is what a request costs here: no
+-- table or string is made per request on the common path.
+local tat, read, dirty = {}, {}, {}
+local function seen_text(k)
+  if dirty[k] then return string.format('%.0f', tat[k]) end
+  return read[k]
+end
 local depth = redis.call('LLEN', KEYS[1])
 local pushed, bodies, verdicts = {}, {}, {}
+local np, nb = 0, 0
 for r = 1, requests do
   a = starts[r]
   local m = tonumber(ARGV[a])
-  a = a + 1
   local refused
-  local charged = {}
+  -- First every tenant is checked, then (all allowed) charged: a refusal charges none.
   for i = 1, m do
-    local k, quantity = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-    a = a + 2
+    local k, quantity = tonumber(ARGV[a + 2 * i - 1]), tonumber(ARGV[a + 2 * i])
     if tat[k] == nil then
       local stored = redis.call('GET', KEYS[k + 2])
-      shown[k] = stored or ''
+      read[k] = stored or ''
       tat[k] = stored and tonumber(stored) or false
     end
-    if not refused then
-      local base = now
-      if tat[k] and tat[k] > now then base = tat[k] end
-      local new_tat = base + t * quantity
-      if now < new_tat - tau then
-        refused = {'rate', i, shown[k]}
-      else
-        charged[k] = new_tat
-      end
+    local base = tat[k]
+    if not base or base < now then base = now end
+    if now < base + t * quantity - tau then
+      refused = {'rate', i, seen_text(k)}
+      break
     end
   end
+  a = a + 1 + 2 * m
   local n = tonumber(ARGV[a])
   local first = a + 1
   if not refused and depth + n > cap then refused = {'full', depth} end
   if refused then
     verdicts[r] = refused
   else
+    for i = 1, m do
+      local k, quantity = tonumber(ARGV[starts[r] + 2 * i - 1]), tonumber(ARGV[starts[r] + 2 * i])
+      local base = tat[k]
+      if not base or base < now then base = now end
+      tat[k] = base + t * quantity
+      dirty[k] = true
+    end
     local fresh = 0
-    for j = 0, n - 1 do
-      local id = ARGV[first + 2 * j]
+    for j = first, first + 2 * n - 2, 2 do
+      local id = ARGV[j]
       if not held[id] then
         held[id] = true
         fresh = fresh + 1
-        pushed[#pushed + 1] = id
-        bodies[#bodies + 1] = id
-        bodies[#bodies + 1] = ARGV[first + 2 * j + 1]
+        np = np + 1
+        pushed[np] = id
+        bodies[nb + 1] = id
+        bodies[nb + 2] = ARGV[j + 1]
+        nb = nb + 2
       end
-    end
-    for k, value in pairs(charged) do
-      tat[k] = value
-      shown[k] = string.format('%.0f', value)
-      dirty[k] = true
     end
     depth = depth + fresh
     verdicts[r] = {'ok', fresh}
   end
 end
 -- One HSET per 500 bodies and one LPUSH per 500 ids, so no unpack grows past Lua's stack.
-for from = 1, #bodies, 1000 do
-  redis.call('HSET', KEYS[2], unpack(bodies, from, math.min(#bodies, from + 999)))
+for from = 1, nb, 1000 do
+  redis.call('HSET', KEYS[2], unpack(bodies, from, math.min(nb, from + 999)))
 end
-for from = 1, #pushed, 500 do
-  redis.call('LPUSH', KEYS[1], unpack(pushed, from, math.min(#pushed, from + 499)))
+for from = 1, np, 500 do
+  redis.call('LPUSH', KEYS[1], unpack(pushed, from, math.min(np, from + 499)))
 end
 for k in pairs(dirty) do
-  redis.call('SET', KEYS[k + 2], shown[k], 'PX', math.floor((tat[k] - now) / 1000) + 60000)
+  redis.call('SET', KEYS[k + 2], string.format('%.0f', tat[k]), 'PX',
+    math.floor((tat[k] - now) / 1000) + 60000)
 end
 return verdicts
