@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::redis_conn::Conn;
-use super::redis_ingest::{IngestJob, IngestWriters, ScriptVerdict, WriterParts};
+use super::redis_ingest::{IngestRequest, IngestWriters, ScriptVerdict, WriterParts};
 use super::replication::Replication;
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
@@ -118,9 +118,8 @@ struct Inner {
     lease_start: AtomicUsize,
     /// New alerts count as accepted once their primary's replicas have them too (WAIT).
     replication: Arc<Replication>,
-    /// One group-committing ingest writer per partition, and what they run on.
+    /// One group-committing ingest writer per partition.
     ingest_writers: IngestWriters,
-    writer_parts: WriterParts,
     updates: OnceLock<broadcast::Sender<Update>>,
     /// True while the updates listener is subscribed.
     listening: tokio::sync::watch::Sender<bool>,
@@ -173,12 +172,14 @@ impl RedisStore {
         // A cluster's primaries have replicas by design; a single server's rarely.
         let replica_acks = options.replica_acks.unwrap_or(u32::from(conn.is_cluster()));
         let replication = Arc::new(Replication::new(replica_acks, options.response_timeout / 2));
-        let ingest_writers = IngestWriters::new(options.keys.partitions());
-        let writer_parts = WriterParts {
-            conn: conn.clone(),
-            keys: options.keys.clone(),
-            replication: replication.clone(),
-        };
+        let ingest_writers = IngestWriters::new(
+            WriterParts {
+                conn: conn.clone(),
+                keys: options.keys.clone(),
+                replication: replication.clone(),
+            },
+            options.keys.partitions(),
+        );
         let s = scripts();
         let load = if options.observer {
             &[][..]
@@ -210,7 +211,6 @@ impl RedisStore {
                 lease_start: AtomicUsize::new(0),
                 replication,
                 ingest_writers,
-                writer_parts,
                 updates: OnceLock::new(),
                 listening: tokio::sync::watch::Sender::new(false),
                 _stop_listener: listener_token.clone().drop_guard(),
@@ -708,7 +708,7 @@ fn decode_scheduled(reply: Option<Value>) -> Vec<ScheduledItem> {
         .collect()
 }
 
-fn value_string(value: Value) -> Option<String> {
+pub(crate) fn value_string(value: Value) -> Option<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
         Value::SimpleString(s) => Some(s),
@@ -869,8 +869,7 @@ impl Store for RedisStore {
             .iter()
             .map(|envelope| Ok((envelope.id.0.clone(), encode_stored(envelope)?)))
             .collect::<StoreResult<Vec<_>>>()?;
-        let (reply, verdict) = tokio::sync::oneshot::channel();
-        let job = IngestJob {
+        let request = IngestRequest {
             queue: queue.clone(),
             limiter: limits.limiter.to_owned(),
             share,
@@ -881,14 +880,9 @@ impl Store for RedisStore {
                 .collect(),
             items,
             now_us,
-            reply,
         };
         // The partition's writer sends it with whatever else arrived meanwhile (one EVALSHA).
-        let verdict = self
-            .inner
-            .ingest_writers
-            .submit(&self.inner.writer_parts, p, job, verdict)
-            .await?;
+        let verdict = self.inner.ingest_writers.submit(p, request).await?;
         match verdict {
             ScriptVerdict::Stored { added } => Ok(IngestOutcome::Accepted {
                 partition: p,

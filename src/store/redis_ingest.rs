@@ -9,6 +9,7 @@ use ::redis::{Script, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::keys::KeySchema;
+use super::redis::value_string;
 use super::redis_conn::Conn;
 use super::replication::Replication;
 use super::{MAX_INGEST, StoreError, StoreResult};
@@ -20,8 +21,8 @@ const MAX_REQUESTS_PER_CALL: usize = 64;
 /// Requests waiting for their partition's writer before senders wait too.
 const QUEUED_REQUESTS: usize = 1_024;
 
-/// One ingest request, its bodies encoded, waiting for its partition's writer.
-pub(crate) struct IngestJob {
+/// One ingest request, its bodies encoded, for its partition's writer.
+pub(crate) struct IngestRequest {
     pub queue: QueueName,
     pub limiter: String,
     pub share: RateLimit,
@@ -31,10 +32,9 @@ pub(crate) struct IngestJob {
     /// (id, stored body) of each alert.
     pub items: Vec<(String, Vec<u8>)>,
     pub now_us: i64,
-    pub reply: oneshot::Sender<StoreResult<ScriptVerdict>>,
 }
 
-impl IngestJob {
+impl IngestRequest {
     /// Requests of one call share the queue and the limits.
     fn joins(&self, other: &Self) -> bool {
         self.queue == other.queue
@@ -42,6 +42,12 @@ impl IngestJob {
             && self.share == other.share
             && self.cap == other.cap
     }
+}
+
+/// A request waiting for its writer, and where its verdict goes.
+struct Job {
+    request: IngestRequest,
+    reply: oneshot::Sender<StoreResult<ScriptVerdict>>,
 }
 
 /// What the script said of one request.
@@ -72,30 +78,31 @@ pub(crate) struct WriterParts {
 /// The writers, one per partition, started on first use and again if one has stopped (its
 /// runtime ended, as between tests).
 pub(crate) struct IngestWriters {
-    senders: Vec<Mutex<Option<mpsc::Sender<IngestJob>>>>,
+    parts: WriterParts,
+    senders: Vec<Mutex<Option<mpsc::Sender<Job>>>>,
 }
 
 impl IngestWriters {
-    pub(crate) fn new(partitions: u16) -> Self {
+    pub(crate) fn new(parts: WriterParts, partitions: u16) -> Self {
         Self {
+            parts,
             senders: (0..partitions).map(|_| Mutex::new(None)).collect(),
         }
     }
 
-    /// Hand `job` to `partition`'s writer and wait for its verdict.
+    /// Hand `request` to `partition`'s writer and wait for its verdict.
     pub(crate) async fn submit(
         &self,
-        parts: &WriterParts,
         partition: u16,
-        job: IngestJob,
-        reply: oneshot::Receiver<StoreResult<ScriptVerdict>>,
+        request: IngestRequest,
     ) -> StoreResult<ScriptVerdict> {
-        let mut job = job;
+        let (reply, verdict) = oneshot::channel();
+        let mut job = Job { request, reply };
         for _attempt in 0..2 {
-            let sender = self.sender(parts, partition);
+            let sender = self.sender(partition);
             match sender.send(job).await {
                 Ok(()) => {
-                    return reply.await.unwrap_or_else(|_| {
+                    return verdict.await.unwrap_or_else(|_| {
                         Err(StoreError::Unreachable(
                             "the ingest writer stopped before answering".to_owned(),
                         ))
@@ -112,7 +119,7 @@ impl IngestWriters {
         ))
     }
 
-    fn sender(&self, parts: &WriterParts, partition: u16) -> mpsc::Sender<IngestJob> {
+    fn sender(&self, partition: u16) -> mpsc::Sender<Job> {
         let mut slot = self.senders[usize::from(partition)]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -120,12 +127,12 @@ impl IngestWriters {
             return sender.clone();
         }
         let (sender, receiver) = mpsc::channel(QUEUED_REQUESTS);
-        tokio::spawn(write(parts.clone(), partition, receiver));
+        tokio::spawn(write(self.parts.clone(), partition, receiver));
         *slot = Some(sender.clone());
         sender
     }
 
-    fn forget(&self, partition: u16, stopped: &mpsc::Sender<IngestJob>) {
+    fn forget(&self, partition: u16, stopped: &mpsc::Sender<Job>) {
         let mut slot = self.senders[usize::from(partition)]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -141,7 +148,7 @@ fn script() -> &'static Script {
 }
 
 /// A partition's writer: one call at a time, each carrying every request queued meanwhile.
-async fn write(parts: WriterParts, partition: u16, mut receiver: mpsc::Receiver<IngestJob>) {
+async fn write(parts: WriterParts, partition: u16, mut receiver: mpsc::Receiver<Job>) {
     let mut next = None;
     loop {
         let first = match next.take() {
@@ -151,19 +158,21 @@ async fn write(parts: WriterParts, partition: u16, mut receiver: mpsc::Receiver<
                 None => return,
             },
         };
-        let mut alerts = first.items.len();
+        let mut alerts = first.request.items.len();
         let mut batch = vec![first];
         while batch.len() < MAX_REQUESTS_PER_CALL {
             let Ok(job) = receiver.try_recv() else { break };
-            if batch[0].joins(&job) && alerts + job.items.len() <= MAX_INGEST {
-                alerts += job.items.len();
+            let items = job.request.items.len();
+            if batch[0].request.joins(&job.request) && alerts + items <= MAX_INGEST {
+                alerts += items;
                 batch.push(job);
             } else {
                 next = Some(job);
                 break;
             }
         }
-        match call(&parts, partition, &batch).await {
+        let requests: Vec<&IngestRequest> = batch.iter().map(|job| &job.request).collect();
+        match call(&parts, partition, &requests).await {
             Ok((verdicts, replicated)) => {
                 for (job, verdict) in batch.into_iter().zip(verdicts) {
                     // Only what was stored waited for the replicas; a refusal stands as it is.
@@ -188,9 +197,9 @@ async fn write(parts: WriterParts, partition: u16, mut receiver: mpsc::Receiver<
 async fn call(
     parts: &WriterParts,
     partition: u16,
-    batch: &[IngestJob],
+    batch: &[&IngestRequest],
 ) -> StoreResult<(Vec<ScriptVerdict>, StoreResult<()>)> {
-    let head = &batch[0];
+    let head = batch[0];
     let keys = &parts.keys;
     let queue_key = keys.queue(partition, &head.queue);
     let mut invoke = script().prepare_invoke();
@@ -268,7 +277,7 @@ fn decode(value: Value) -> StoreResult<ScriptVerdict> {
         return Err(protocol("a verdict is an array"));
     };
     let mut fields = fields.into_iter();
-    let word = fields.next().and_then(text);
+    let word = fields.next().and_then(value_string);
     match (word.as_deref(), fields.next(), fields.next()) {
         (Some("ok"), Some(Value::Int(added)), _) => Ok(ScriptVerdict::Stored {
             added: usize::try_from(added).unwrap_or(0),
@@ -278,17 +287,9 @@ fn decode(value: Value) -> StoreResult<ScriptVerdict> {
         }),
         (Some("rate"), Some(Value::Int(index)), seen) => Ok(ScriptVerdict::Rated {
             tenant: usize::try_from(index - 1).map_err(|_| protocol("tenant index from 1"))?,
-            tat_seen: seen.and_then(text).and_then(|s| s.parse().ok()),
+            tat_seen: seen.and_then(value_string).and_then(|s| s.parse().ok()),
         }),
         _ => Err(protocol("unexpected verdict")),
-    }
-}
-
-fn text(value: Value) -> Option<String> {
-    match value {
-        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
-        Value::SimpleString(text) => Some(text),
-        _ => None,
     }
 }
 
