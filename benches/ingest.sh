@@ -3,8 +3,11 @@
 # `wrk -t2 -c16 -d10s`, on a private local redis-server (random port, --save '' --appendonly no)
 # and on the memory store, with `redis-benchmark -t lpush -P 1` on the same server in the same
 # run for reference. Prints requests per second and p99 side by side, and the CPU time per
-# request of Ward and of redis-server (steadier than rates on a shared machine). The router runs
-# too (no channels: each alert is routed to none and acked), as in production.
+# request of Ward and of redis-server (steadier than rates on a shared machine).
+# The target line is the ingest tier: `ward up --role ingest --threads 1` (on this 2-core box
+# wrk and Redis take the other core; one runtime thread spends less CPU waking another). The
+# next line is the all-in-one default (`ward up`, one thread per core, the router running too:
+# no channels, so each alert is routed to none and acked), sharing the same two cores.
 #
 #   bash benches/ingest.sh
 #   WARD_INGEST_DURATION=20s WARD_INGEST_CONNECTIONS=32 bash benches/ingest.sh
@@ -66,9 +69,10 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# $1 label, $2 backend: starts `ward up`, runs wrk, prints one line.
+# $1 label, $2 backend, then `ward up`'s own arguments: starts it, runs wrk, prints one line.
 run_ward() {
     local label=$1 backend=$2 port
+    shift 2
     port=$(free_port)
     cat >"$WORK/ward.toml" <<EOF
 [store]
@@ -79,8 +83,8 @@ bind = "127.0.0.1:$port"
 queue_cap = 100000000
 rate_limit = { count = 100000000, period_ms = 1000, burst = 100000000 }
 EOF
-    local args=(--config "$WORK/ward.toml" up)
-    [[ $backend == redis ]] && args=(--config "$WORK/ward.toml" --redis "$URL" up)
+    local args=(--config "$WORK/ward.toml" up "$@")
+    [[ $backend == redis ]] && args=(--config "$WORK/ward.toml" --redis "$URL" up "$@")
     "$BIN" "${args[@]}" >"$WORK/ward.out" 2>"$WORK/ward.err" &
     WARD_PID=$!
     wait_for 30 curl -sf "http://127.0.0.1:$port/healthz" || {
@@ -126,8 +130,9 @@ EOF
 
 start_redis
 echo "ingest over HTTP: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one alert per POST /v1/alerts, $PARTITIONS partition(s); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-run_ward "ward up, Redis" redis
-run_ward "ward up, memory store" memory
+run_ward "ingest tier, Redis" redis --role ingest --threads 1
+run_ward "all in one, Redis" redis
+run_ward "memory store, one thread" memory --threads 1
 redis-benchmark -p "$PORT" -t lpush -P 1 -n 200000 --csv 2>/dev/null >"$WORK/lpush.csv"
 python3 - "$WORK/lpush.csv" <<'EOF'
 import csv, sys

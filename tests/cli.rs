@@ -423,6 +423,19 @@ fn read_only_is_a_global_flag_before_or_after_the_subcommand() {
         .stderr(predicate::str::contains(
             "--read-only: ward up runs the pipeline",
         ));
+    // A role apart from the others needs a store the other processes share.
+    for (role, why) in [
+        ("ingest", "could consume what it accepts"),
+        ("workers", "could feed its workers"),
+    ] {
+        ward(home.path())
+            .args(["--store", "memory", "up", "--role", role])
+            .timeout(std::time::Duration::from_secs(30))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(why))
+            .stderr(predicate::str::contains("store.backend = \"redis\""));
+    }
 
     // The control room needs a terminal (tests/tui_pty.rs drives one): here, the parse.
     for argv in [

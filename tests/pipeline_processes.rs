@@ -273,9 +273,15 @@ struct Worker {
 impl Worker {
     /// Start `ward up` with `config` and wait for its "ingest on" line.
     async fn start(name: &'static str, config: &Path) -> Self {
+        Self::start_as(name, config, "all").await
+    }
+
+    /// Start `ward up --role <role>` and wait until it says it runs (a workers-only process
+    /// has no endpoint: its `base` stays empty).
+    async fn start_as(name: &'static str, config: &Path, role: &str) -> Self {
         let log = config.with_file_name(format!("{name}.log"));
         let child = common::ward_process(config.parent().unwrap_or(config))
-            .arg("up")
+            .args(["up", "--role", role])
             .env("WARD_CONFIG", config)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -304,6 +310,9 @@ impl Worker {
                             .next()
                             .unwrap()
                             .clone_into(&mut worker.base);
+                        return worker;
+                    }
+                    if line.starts_with("ward up: workers only") {
                         return worker;
                     }
                 }
@@ -908,6 +917,72 @@ async fn sigterm_under_load_finishes_in_flight_sends_and_loses_nothing() {
     );
     b.terminate();
     assert_eq!(b.wait_exit(Duration::from_secs(10)).await.code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Roles: an ingest-only process and a workers-only process share one Redis
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_node_only_accepts_and_a_workers_node_only_delivers() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    let store = store_for(&redis.url()).await;
+    let hook = Hook::start(200, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &redis.url(),
+        &hook.url,
+        &Setup {
+            batch_size: 8,
+            concurrency: 8,
+            lease_ms: 5_000,
+            janitor_interval_ms: 1_000,
+            send_timeout_ms: 5_000,
+            breaker: "",
+        },
+    );
+    let front = Worker::start_as("ingest-node", &config, "ingest").await;
+    let http = http();
+    let keys: Vec<String> = (0..20).map(|i| format!("role-{i}")).collect();
+    post(&http, &front.base, &keys).await.unwrap();
+
+    // The ingest node beats (its stats loop runs) but never leases: two beats later, with a
+    // router that would poll every 10 ms, all 20 still wait and nothing was sent.
+    let first_beat = wait_for_beat(&store, i64::MIN).await;
+    wait_for_beat(&store, first_beat + 200).await;
+    assert_eq!(
+        backlog(&store).await,
+        (20, 0, 0),
+        "the ingest node consumed nothing"
+    );
+    assert!(hook.hits().is_empty(), "nothing was sent");
+
+    let back = Worker::start_as("workers-node", &config, "workers").await;
+    assert!(back.base.is_empty(), "a workers node serves no endpoint");
+    wait_drained(&store, &hook, &keys, Duration::from_secs(20)).await;
+    let delivered = hook.delivered();
+    for key in &keys {
+        assert!(delivered.contains_key(key), "{key} was delivered");
+    }
+}
+
+/// The newest heartbeat's time once it is at least `after` (ms), polling the store.
+async fn wait_for_beat(store: &dyn Store, after: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = store.control_read(&[], 0).await.unwrap();
+        if let Some(at) = read.workers.iter().map(|(_, beat)| beat.at_ms).max()
+            && at >= after
+        {
+            return at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat at or after {after}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ pub enum Command {
     /// Print a config file documenting every option and its default, all commented out
     PrintConfigTemplate,
     /// Run the pipeline workers and the ingest endpoint until SIGINT or SIGTERM
-    Up,
+    Up(up_cmd::UpArgs),
     /// Replay DLQ entries to their queue: plan, confirm, run in bounded batches, audit
     Replay(ReplayArgs),
     /// Delete DLQ (or dead-list) entries for good: plan, confirm by typing the count, audit
@@ -213,7 +213,7 @@ impl Command {
     pub fn needs_config(&self) -> bool {
         match self {
             Self::Config(ConfigCommand::Show | ConfigCommand::Set(_) | ConfigCommand::Unset(_))
-            | Self::Up
+            | Self::Up(_)
             | Self::Replay(_)
             | Self::Purge(_)
             | Self::Dead(_)
@@ -387,7 +387,7 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
     let loaded = || config.ok_or_else(|| anyhow::anyhow!("internal error: config was not loaded"));
     let read_only_reason = cli.global.read_only_reason();
     let read_only = read_only_reason.as_deref();
-    if matches!(cli.command, Command::Up | Command::Demo(_))
+    if matches!(cli.command, Command::Up(_) | Command::Demo(_))
         && config.is_some_and(|c| c.store.profile == Profile::Mutt)
     {
         return Err(UsageError(
@@ -397,7 +397,7 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
         )
         .into());
     }
-    if let (Command::Up, Some(why)) = (&cli.command, read_only) {
+    if let (Command::Up(_), Some(why)) = (&cli.command, read_only) {
         return Err(UsageError(format!(
             "{why}: ward up runs the pipeline, which writes to the store by design; read-only \
              applies to actions and the control room"
@@ -446,7 +446,7 @@ pub fn dispatch(cli: &Cli, config: Option<&Config>, out: &mut dyn Write) -> anyh
             config_cmd::show(&cli.global.location(), config, out)
         }
         Command::PrintConfigTemplate => template_cmd::print(out),
-        Command::Up => up_cmd::run(loaded()?, out),
+        Command::Up(args) => up_cmd::run(loaded()?, args, out),
         Command::Replay(args) => {
             action_cmd::run(loaded()?, action_cmd::replay(args), read_only, out)
         }

@@ -3,22 +3,53 @@
 use std::io::Write;
 
 use anyhow::Context as _;
+use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use super::UsageError;
+use crate::config::{Backend, Config};
 use crate::delivery::build_backends;
-use crate::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use crate::pipeline::{Pipeline, PipelineParts, Role, WorkerConfig};
 use crate::telemetry::{EventLog, Metrics};
 
-pub fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// What this process runs: the ingest endpoint and the consumers (all), only the endpoint
+    /// (ingest), or only the consumers (workers); processes of any roles share one store
+    #[arg(long, value_enum, default_value_t = Role::All, env = "WARD_ROLE")]
+    pub role: Role,
+    /// Threads of the async runtime (default: one per core); on a box shared with Redis and
+    /// the senders, fewer threads spend less CPU waking each other
+    #[arg(long, env = "WARD_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+}
+
+pub fn run(config: &Config, args: &UpArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if args.role != Role::All && config.store.backend == Backend::Memory {
+        return Err(UsageError(format!(
+            "ward up --role {}: the memory store lives in this process, so no other process \
+             could {}; split roles on a shared store (store.backend = \"redis\")",
+            args.role.as_str(),
+            if args.role == Role::Ingest {
+                "consume what it accepts"
+            } else {
+                "feed its workers"
+            }
+        ))
+        .into());
+    }
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(usize::from(threads));
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, out))
+    runtime.block_on(serve(config, args.role, out))
 }
 
-async fn serve(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+async fn serve(config: &Config, role: Role, out: &mut dyn Write) -> anyhow::Result<()> {
     let store = crate::store::open(&config.store)
         .await
         .with_context(|| format!("cannot open the {} store", config.store.backend.as_str()))?;
@@ -56,8 +87,12 @@ async fn serve(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?
         .context("no SLO source")?;
     let running = pipeline
-        .spawn_serving(&stop, true, crate::telemetry::slo_api::router(slo))
+        .spawn_serving(&stop, role, crate::telemetry::slo_api::router(slo))
         .await?;
+    if role == Role::Workers {
+        writeln!(out, "ward up: workers only (no ingest endpoint)")?;
+        out.flush()?;
+    }
     if let Some(address) = running.address {
         writeln!(
             out,

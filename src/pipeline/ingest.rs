@@ -286,7 +286,12 @@ fn json_refusal<T>(
     })
 }
 
-fn check_text(field: &str, value: &str, max: usize, allow_newlines: bool) -> Result<(), Refusal> {
+fn check_text(
+    field: std::fmt::Arguments<'_>,
+    value: &str,
+    max: usize,
+    allow_newlines: bool,
+) -> Result<(), Refusal> {
     if value.len() > max {
         return Err(Refusal::invalid(format!(
             "{field}: longer than {max} bytes"
@@ -327,12 +332,17 @@ fn check_labels(
                 "{at}labels: {name:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"
             )));
         }
-        check_text(&format!("{at}labels.{name}"), value, MAX_LABEL_VALUE, false)?;
+        check_text(
+            format_args!("{at}labels.{name}"),
+            value,
+            MAX_LABEL_VALUE,
+            false,
+        )?;
     }
     for (name, value) in annotations {
-        check_text(&format!("{at}annotations"), name, 128, false)?;
+        check_text(format_args!("{at}annotations"), name, 128, false)?;
         check_text(
-            &format!("{at}annotations.{name}"),
+            format_args!("{at}annotations.{name}"),
             value,
             MAX_ANNOTATION_VALUE,
             true,
@@ -391,7 +401,7 @@ fn check_size(
     Ok(())
 }
 
-fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, Refusal> {
+fn parse_time(field: std::fmt::Arguments<'_>, value: Option<&str>) -> Result<Option<i64>, Refusal> {
     value
         .map(|text| {
             parse_rfc3339_ms(text).ok_or_else(|| {
@@ -416,7 +426,7 @@ fn resolve_tenant(
         )),
         (Some(bound), _) => Ok(bound.to_owned()),
         (None, Some(named)) => {
-            check_text(&format!("{at}tenant"), named, 128, false)?;
+            check_text(format_args!("{at}tenant"), named, 128, false)?;
             if named.is_empty() {
                 return Err(Refusal::invalid(format!("{at}tenant: must not be empty")));
             }
@@ -463,10 +473,13 @@ fn ward_alerts(
     correlation_id: &str,
     now: i64,
 ) -> Result<Vec<Accepted>, Refusal> {
-    let (items, many) = match parse_json::<serde_json::Value>(bytes)? {
-        serde_json::Value::Array(items) => (items, true),
-        one @ serde_json::Value::Object(_) => (vec![one], false),
+    // Straight into the typed alerts (one pass, no intermediate JSON value).
+    let (items, many) = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => (parse_json::<Vec<WardAlertIn>>(bytes)?, true),
+        Some(b'{') => (vec![parse_json::<WardAlertIn>(bytes)?], false),
+        // Not JSON at all says so; JSON of another type is the wrong shape.
         _ => {
+            parse_json::<serde::de::IgnoredAny>(bytes)?;
             return Err(Refusal::invalid(
                 "the body must be an alert object or an array of them",
             ));
@@ -476,13 +489,12 @@ fn ward_alerts(
     items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| {
+        .map(|(i, input)| {
             let at = if many {
                 format!("[{i}].")
             } else {
                 String::new()
             };
-            let input: WardAlertIn = from_value(item, &at)?;
             check_labels(pipeline, &at, &input.labels, &input.annotations)?;
             let severity = match input.severity.as_deref() {
                 Some(s) => s
@@ -491,17 +503,23 @@ fn ward_alerts(
                 None => Severity::default(),
             };
             let tenant = resolve_tenant(pipeline, bound, input.tenant.as_deref(), &at)?;
-            let given_start = parse_time(&format!("{at}starts_at"), input.starts_at.as_deref())?;
+            let given_start =
+                parse_time(format_args!("{at}starts_at"), input.starts_at.as_deref())?;
             let starts_at_ms = given_start.unwrap_or(now);
-            let ends_at_ms = parse_time(&format!("{at}ends_at"), input.ends_at.as_deref())?;
+            let ends_at_ms = parse_time(format_args!("{at}ends_at"), input.ends_at.as_deref())?;
             if let Some(url) = &input.generator_url {
-                check_text(&format!("{at}generator_url"), url, MAX_LABEL_VALUE, false)?;
+                check_text(
+                    format_args!("{at}generator_url"),
+                    url,
+                    MAX_LABEL_VALUE,
+                    false,
+                )?;
             }
             let status = input.status.unwrap_or_default();
             let fingerprint = fingerprint(&input.labels);
             let idempotency_key = match input.idempotency_key {
                 Some(key) => {
-                    check_text(&format!("{at}idempotency_key"), &key, MAX_KEY, false)?;
+                    check_text(format_args!("{at}idempotency_key"), &key, MAX_KEY, false)?;
                     key
                 }
                 // Without a start time, the same labels and status are the same alert: posting
@@ -530,23 +548,6 @@ fn ward_alerts(
             })
         })
         .collect()
-}
-
-/// Decode one item, naming the failing field with its position, e.g. `[3].labels.team: …`.
-fn from_value<T: serde::de::DeserializeOwned>(
-    value: serde_json::Value,
-    at: &str,
-) -> Result<T, Refusal> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let field = if path == "." {
-            at.trim_end_matches('.').to_owned()
-        } else {
-            format!("{at}{path}")
-        };
-        let sep = if field.is_empty() { "" } else { ": " };
-        Refusal::invalid(format!("{field}{sep}{}", error.into_inner()))
-    })
 }
 
 fn status_str(status: AlertStatus) -> &'static str {
@@ -636,15 +637,20 @@ fn alertmanager_alerts(
                 &at,
             )?;
             let starts_at_ms =
-                parse_time(&format!("{at}startsAt"), am.starts_at.as_deref())?.unwrap_or(now);
-            let ends_at_ms = parse_time(&format!("{at}endsAt"), am.ends_at.as_deref())?
+                parse_time(format_args!("{at}startsAt"), am.starts_at.as_deref())?.unwrap_or(now);
+            let ends_at_ms = parse_time(format_args!("{at}endsAt"), am.ends_at.as_deref())?
                 .filter(|t| *t > AM_ZERO_TIME);
             if let Some(url) = &am.generator_url {
-                check_text(&format!("{at}generatorURL"), url, MAX_LABEL_VALUE, false)?;
+                check_text(
+                    format_args!("{at}generatorURL"),
+                    url,
+                    MAX_LABEL_VALUE,
+                    false,
+                )?;
             }
             let fingerprint = match am.fingerprint {
                 Some(f) => {
-                    check_text(&format!("{at}fingerprint"), &f, MAX_KEY, false)?;
+                    check_text(format_args!("{at}fingerprint"), &f, MAX_KEY, false)?;
                     f
                 }
                 None => fingerprint(&am.labels),

@@ -346,20 +346,21 @@ impl Pipeline {
         stop: &CancellationToken,
         serve_http: bool,
     ) -> Result<Running, PipelineError> {
-        self.spawn_serving(stop, serve_http, axum::Router::new())
-            .await
+        let role = if serve_http { Role::All } else { Role::Workers };
+        self.spawn_serving(stop, role, axum::Router::new()).await
     }
 
-    /// As [`Pipeline::spawn`], the ingest server also serving `routes` (e.g. `/api/v1/slo`).
+    /// As [`Pipeline::spawn`] for one `role`, the ingest server also serving `routes` (e.g.
+    /// `/api/v1/slo`).
     pub async fn spawn_serving(
         self: &Arc<Self>,
         stop: &CancellationToken,
-        serve_http: bool,
+        role: Role,
         routes: axum::Router,
     ) -> Result<Running, PipelineError> {
         let mut tasks = JoinSet::new();
         let mut address = None;
-        if serve_http {
+        if role.serves_http() {
             let listener = tokio::net::TcpListener::bind(&self.ingest.bind)
                 .await
                 .map_err(|source| PipelineError::Bind {
@@ -379,15 +380,48 @@ impl Pipeline {
                 stop.clone(),
             ));
         }
-        tasks.spawn(router::run(self.clone(), stop.clone()));
-        tasks.spawn(delivery::run(self.clone(), stop.clone()));
-        tasks.spawn(maintenance::scheduler(self.clone(), stop.clone()));
-        tasks.spawn(maintenance::janitor(self.clone(), stop.clone()));
+        // Every role reads the operator's controls (an ingest node defers while shedding) and
+        // beats with its figures.
         tasks.spawn(maintenance::stats(self.clone(), stop.clone()));
         tasks.spawn(control::run(self.clone(), stop.clone()));
-        tasks.spawn(remediation::run(self.clone(), stop.clone()));
-        tasks.spawn(grouping::run(self.clone(), stop.clone()));
+        if role.consumes() {
+            tasks.spawn(router::run(self.clone(), stop.clone()));
+            tasks.spawn(delivery::run(self.clone(), stop.clone()));
+            tasks.spawn(maintenance::scheduler(self.clone(), stop.clone()));
+            tasks.spawn(maintenance::janitor(self.clone(), stop.clone()));
+            tasks.spawn(remediation::run(self.clone(), stop.clone()));
+            tasks.spawn(grouping::run(self.clone(), stop.clone()));
+        }
         Ok(Running { tasks, address })
+    }
+}
+
+/// What one `ward up` process runs: a deployment may split the ingest endpoint from the
+/// consumers (route, deliver, schedule, remediate, group) and scale each apart on one store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// The ingest endpoint and every consumer.
+    #[default]
+    All,
+    /// Only the ingest endpoint (and the control and stats loops every role runs).
+    Ingest,
+    /// Only the consumers: no HTTP endpoint.
+    Workers,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Ingest => "ingest",
+            Self::Workers => "workers",
+        }
+    }
+    pub fn serves_http(self) -> bool {
+        matches!(self, Self::All | Self::Ingest)
+    }
+    pub fn consumes(self) -> bool {
+        matches!(self, Self::All | Self::Workers)
     }
 }
 
