@@ -2457,6 +2457,18 @@ async fn seen_alerts_read_newest_first_per_partition_and_prune_by_time(h: Harnes
         "fp00..fp09 but fp03"
     );
     assert_eq!(h.store.alerts_seen(0, 1_000).await.unwrap().len(), 11);
+
+    // Named twice in one batch (one router batch), the later sighting is what stays.
+    let first = seen("fp50", T0 + 200);
+    let mut later = seen("fp50", T0 + 300);
+    later.status = AlertStatus::Resolved;
+    h.store.alerts_note(&[first, later.clone()]).await.unwrap();
+    let newest = h.store.alerts_seen(T0 + 250, 1_000).await.unwrap();
+    assert_eq!(
+        newest,
+        vec![later],
+        "one record, the later one, by its later time"
+    );
 }
 
 fn grouped_alert(name: &str, now: i64) -> ward::model::Alert {

@@ -1607,21 +1607,21 @@ impl Store for RedisStore {
             return Ok(());
         }
         let keys = &self.inner.keys;
-        let mut pipe = ::redis::pipe();
+        // One HSET and one ZADD per partition for the whole batch (each command costs Redis
+        // more than a field of it); a fingerprint named twice keeps its last record.
+        let mut by_partition: BTreeMap<u16, SeenRecords<'_>> = BTreeMap::new();
         for alert in alerts {
             let partition = keys.alert_partition(&alert.fingerprint);
-            pipe.hset(
-                keys.seen_alerts(partition),
-                &alert.fingerprint,
-                encode_json("seen alert", alert)?,
-            )
-            .ignore()
-            .zadd(
-                keys.seen_alerts_by_time(partition),
-                &alert.fingerprint,
-                alert.last_seen_ms,
-            )
-            .ignore();
+            let (records, times) = by_partition.entry(partition).or_default();
+            records.push((&alert.fingerprint, encode_json("seen alert", alert)?));
+            times.push((alert.last_seen_ms, &alert.fingerprint));
+        }
+        let mut pipe = ::redis::pipe();
+        for (partition, (records, times)) in &by_partition {
+            pipe.hset_multiple(keys.seen_alerts(*partition), records)
+                .ignore()
+                .zadd_multiple(keys.seen_alerts_by_time(*partition), times)
+                .ignore();
         }
         let mut conn = self.conn();
         pipe.query_async::<()>(&mut conn)
@@ -2265,6 +2265,9 @@ impl RedisStore {
 
 /// A stored body: the store-owned counters in front of the envelope JSON, so one hash field
 /// carries an item and the scripts count attempts and replays without a second structure.
+/// One partition's seen alerts of a batch: (fingerprint, record) and (last seen ms, fingerprint).
+type SeenRecords<'a> = (Vec<(&'a str, String)>, Vec<(i64, &'a str)>);
+
 fn encode_stored(envelope: &Envelope) -> StoreResult<Vec<u8>> {
     let mut stored = Vec::with_capacity(512);
     stored.extend_from_slice(b"0:0:");
