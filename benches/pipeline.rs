@@ -23,8 +23,8 @@ use ward::config::{Config, IngestConfig};
 use ward::delivery::{Backend, NullBackend};
 use ward::engine::breaker::BreakerConfig;
 use ward::engine::routing::RoutingConfig;
-use ward::model::{Alert, AlertStatus, Envelope, Payload, Severity, fingerprint};
-use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::model::{Alert, AlertStatus, Envelope, Payload, QueueName, Severity, fingerprint};
+use ward::pipeline::{Pipeline, PipelineParts};
 use ward::store::{KeySchema, MAX_BATCH, MemoryStore, RedisStore, RedisStoreOptions, Store};
 use ward::telemetry::{EventLog, Metrics};
 
@@ -117,7 +117,6 @@ async fn run_with(
     {
         config.queues.batch_size = batch;
     }
-    let worker_config = WorkerConfig::from_config(&config);
     let mut running = Vec::new();
     for _ in 0..workers {
         let backend: Arc<dyn Backend> = null.clone();
@@ -131,7 +130,8 @@ async fn run_with(
             policies: Vec::new(),
             breaker: BreakerConfig::default(),
             ingest: IngestConfig::default(),
-            workers: worker_config.clone(),
+            queues: config.queues.clone(),
+            workers: config.workers.clone(),
             metrics: Metrics::new(),
             events: EventLog::disabled(),
             alerting: ward::config::alerting::AlertingConfig::default(),
@@ -147,7 +147,7 @@ async fn run_with(
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    let queue = worker_config.ingest_queue.clone();
+    let queue = QueueName::ingest();
     let started = Instant::now();
     let producer = {
         let store = store.clone();

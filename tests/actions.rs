@@ -18,14 +18,14 @@ use ward::actions::{
     Action, ActionError, ActionKind, Actions, Actor, Origin, Outcome, OverrideKind, Plan, Policy,
     Scope, Settings, overrides,
 };
-use ward::config::{Config, IngestConfig};
+use ward::config::{IngestConfig, QueuesConfig, WorkersConfig};
 use ward::delivery::{HttpTimeouts, NullBackend, Secret, SlackBackend};
 use ward::engine::breaker::{BreakerConfig, BreakerState};
 use ward::engine::routing::RoutingConfig;
 use ward::model::{
     Flag, FlagState, LabelMatcher, MatchOp, ShedMode, Silence, SilenceKind, TestStatus, Threshold,
 };
-use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::pipeline::{Pipeline, PipelineParts};
 use ward::store::{DlqFilter, FailedSet, Store};
 use ward::telemetry::{EventLog, Metrics};
 
@@ -459,8 +459,10 @@ fn worker_parts(
     backends: Vec<Arc<dyn ward::delivery::Backend>>,
     channel: &str,
 ) -> PipelineParts {
-    let mut workers = WorkerConfig::from_config(&Config::default());
-    workers.janitor_interval_ms = 10;
+    let queues = QueuesConfig {
+        janitor_interval_ms: 10,
+        ..QueuesConfig::default()
+    };
     PipelineParts {
         store: h.store.clone(),
         backends,
@@ -471,7 +473,8 @@ fn worker_parts(
         policies: Vec::new(),
         breaker: BreakerConfig::default(),
         ingest: IngestConfig::default(),
-        workers,
+        queues,
+        workers: WorkersConfig::default(),
         metrics: Metrics::new(),
         events: EventLog::disabled(),
         alerting: ward::config::alerting::AlertingConfig::default(),
@@ -844,7 +847,7 @@ async fn queues_max_attempts_caps_every_retry_policy(h: Harness) {
     let (server, bad) = slack_answering("slack-bad", 500).await;
     let stop = CancellationToken::new();
     let mut parts = worker_parts(&h, vec![bad], "slack-bad");
-    parts.workers.max_attempts = 3;
+    parts.queues.max_attempts = 3;
     parts.workers.scheduler_interval_ms = 10;
     parts.workers.idle_poll_ms = 5;
     "fast".clone_into(&mut parts.routing.default_retry_policy);

@@ -24,7 +24,7 @@ use ward::engine::clock::{Clock, ManualClock, SystemClock};
 use ward::engine::routing::RoutingConfig;
 use ward::model::time::format_rfc3339_ms;
 use ward::model::{MatchOp, SilenceState};
-use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::pipeline::{Pipeline, PipelineParts};
 use ward::store::Store;
 use ward::telemetry::{EventLog, Metrics};
 
@@ -45,8 +45,8 @@ impl Drop for Served {
 }
 
 async fn serve(h: &Harness, api_keys: Vec<ApiKey>) -> Served {
-    let mut workers = WorkerConfig::from_config(&Config::default());
-    workers.idle_poll_ms = 5;
+    let mut config = Config::default();
+    config.workers.idle_poll_ms = 5;
     let pipeline = Pipeline::new(PipelineParts {
         store: h.store.clone(),
         backends: vec![Arc::new(NullBackend::new("void"))],
@@ -61,7 +61,8 @@ async fn serve(h: &Harness, api_keys: Vec<ApiKey>) -> Served {
             api_keys,
             ..IngestConfig::default()
         },
-        workers,
+        queues: config.queues,
+        workers: config.workers,
         metrics: Metrics::new(),
         events: EventLog::disabled(),
         alerting: ward::config::alerting::AlertingConfig::default(),

@@ -18,7 +18,7 @@ use ward::engine::breaker::BreakerConfig;
 use ward::engine::grouping::GroupingConfig;
 use ward::engine::routing::{RouteConfig, RoutingConfig};
 use ward::model::{Alert, AlertStatus, Envelope, Payload, Severity, fingerprint};
-use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::pipeline::{Pipeline, PipelineParts};
 use ward::telemetry::{EventLog, Metrics};
 
 fn alert(name: &str, team: &str, status: AlertStatus, now: i64) -> Envelope {
@@ -84,10 +84,10 @@ fn routing() -> RoutingConfig {
 }
 
 async fn worker(h: &Harness, hook: Arc<dyn Backend>, stop: &CancellationToken) -> Arc<Pipeline> {
-    let mut workers = WorkerConfig::from_config(&Config::default());
-    workers.idle_poll_ms = 5;
-    workers.scheduler_interval_ms = 10;
-    workers.control_interval_ms = 20;
+    let mut config = Config::default();
+    config.workers.idle_poll_ms = 5;
+    config.workers.scheduler_interval_ms = 10;
+    config.workers.control_interval_ms = 20;
     let pipeline = Pipeline::new(PipelineParts {
         store: h.store.clone(),
         backends: vec![hook],
@@ -95,7 +95,8 @@ async fn worker(h: &Harness, hook: Arc<dyn Backend>, stop: &CancellationToken) -
         policies: Vec::new(),
         breaker: BreakerConfig::default(),
         ingest: IngestConfig::default(),
-        workers,
+        queues: config.queues,
+        workers: config.workers,
         metrics: Metrics::new(),
         events: EventLog::disabled(),
         alerting: AlertingConfig::default(),
@@ -128,7 +129,7 @@ async fn requests(server: &wiremock::MockServer) -> usize {
 fn jobs(pipelines: &[&Arc<Pipeline>]) -> u64 {
     pipelines
         .iter()
-        .map(|p| p.metrics.group_notifications.get())
+        .map(|p| p.metrics().group_notifications.get())
         .sum()
 }
 

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use smtp_common::{Script, SmtpStub};
 use tokio_util::sync::CancellationToken;
-use ward::config::IngestConfig;
+use ward::config::{IngestConfig, QueuesConfig, WorkersConfig};
 use ward::delivery::config::{SlackConfig, SmtpConfig};
 use ward::delivery::smtp::SmtpMode;
 use ward::delivery::{Backend, ChannelConfig, Secret};
@@ -29,7 +29,7 @@ use ward::model::{
     Alert, AlertStatus, DeliveryJob, DlqEntry, Envelope, FailureInfo, QueueName, Severity,
     WorkerId, fingerprint,
 };
-use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::pipeline::{Pipeline, PipelineParts};
 use ward::store::{
     DeadLetterRequest, DlqFilter, DlqScope, FailedSet, KeySchema, MAX_BATCH, RedisStore,
     RedisStoreOptions, ReplayOptions, Store,
@@ -219,13 +219,16 @@ impl Running {
     ) -> Self {
         let backends: Vec<Arc<dyn Backend>> = channels.iter().map(|c| c.build().unwrap()).collect();
         // Big batches and many sends in flight, and quick polling so retries come back on time.
-        let workers = WorkerConfig {
+        let queues = QueuesConfig {
             batch_size: MAX_BATCH,
+            ..QueuesConfig::default()
+        };
+        let workers = WorkersConfig {
             concurrency: 128,
             idle_poll_ms: 5,
             scheduler_interval_ms: 10,
             stats_interval_ms: 200,
-            ..WorkerConfig::default()
+            ..WorkersConfig::default()
         };
         let pipeline = Pipeline::new(PipelineParts {
             store,
@@ -248,6 +251,7 @@ impl Running {
                 },
                 ..IngestConfig::default()
             },
+            queues,
             workers,
             metrics: Metrics::new(),
             events: EventLog::disabled(),

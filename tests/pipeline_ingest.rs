@@ -17,7 +17,7 @@ use ward::delivery::{Backend, BackendKind, SendError, StdoutBackend};
 use ward::engine::ratelimit::RateLimit;
 use ward::engine::routing::RoutingConfig;
 use ward::model::{DeliveryJob, Envelope, QueueName};
-use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::pipeline::{Pipeline, PipelineParts};
 use ward::store::{MemoryStore, Store};
 use ward::telemetry::{EventLog, Metrics};
 
@@ -77,7 +77,7 @@ async fn start(ingest: IngestConfig) -> Running {
 async fn start_with(
     ingest: IngestConfig,
     backend: Arc<dyn Backend>,
-    tweak: impl FnOnce(&mut WorkerConfig),
+    tweak: impl FnOnce(&mut Config),
 ) -> Running {
     start_on(Arc::new(MemoryStore::new(1)), ingest, backend, tweak).await
 }
@@ -87,12 +87,12 @@ async fn start_on(
     store: Arc<dyn Store>,
     ingest: IngestConfig,
     backend: Arc<dyn Backend>,
-    tweak: impl FnOnce(&mut WorkerConfig),
+    tweak: impl FnOnce(&mut Config),
 ) -> Running {
     let channel = backend.name().to_owned();
-    let mut workers = WorkerConfig::from_config(&Config::default());
-    workers.idle_poll_ms = 5;
-    tweak(&mut workers);
+    let mut config = Config::default();
+    config.workers.idle_poll_ms = 5;
+    tweak(&mut config);
     let pipeline = Pipeline::new(PipelineParts {
         store: store.clone(),
         backends: vec![backend],
@@ -106,7 +106,8 @@ async fn start_on(
             bind: "127.0.0.1:0".to_owned(),
             ..ingest
         },
-        workers,
+        queues: config.queues,
+        workers: config.workers,
         metrics: Metrics::new(),
         events: EventLog::disabled(),
         alerting: ward::config::alerting::AlertingConfig::default(),
@@ -486,10 +487,10 @@ async fn start_slow() -> (Arc<SlowBackend>, Running) {
         finished: AtomicUsize::new(0),
     });
     let running = start_with(IngestConfig::default(), backend.clone(), |w| {
-        w.lease_ms = LEASE_MS;
-        w.heartbeat_ms = 100;
-        w.janitor_interval_ms = 50;
-        w.send_timeout_ms = 60_000;
+        w.queues.lease_ms = LEASE_MS;
+        w.queues.heartbeat_ms = 100;
+        w.queues.janitor_interval_ms = 50;
+        w.workers.send_timeout_ms = 60_000;
     })
     .await;
     (backend, running)

@@ -14,9 +14,10 @@ use async_trait::async_trait;
 use common::{Harness, Kind, alert_envelope, operator, queue, start_worker};
 use tokio_util::sync::CancellationToken;
 use ward::actions::Action;
+use ward::config::Config;
 use ward::delivery::{Backend, BackendKind, SendError};
 use ward::model::{DeliveryJob, Envelope, QueueName};
-use ward::pipeline::{Pipeline, WorkerConfig};
+use ward::pipeline::Pipeline;
 use ward::store::Store;
 
 const MIN_AGE: Duration = Duration::from_secs(60);
@@ -68,13 +69,13 @@ async fn start_with(
     h: &Harness,
     backend: Arc<Picky>,
     stop: &CancellationToken,
-    tweak: impl FnOnce(&mut WorkerConfig),
+    tweak: impl FnOnce(&mut Config),
 ) -> Arc<Pipeline> {
     start_worker(&h.store, backend, stop, |w| {
-        w.remediation_interval_ms = 20;
-        w.remediation_min_age_ms = MIN_AGE.as_millis() as u64;
-        w.remediation_cooldown_ms = 0;
-        w.max_replays = MAX_REPLAYS;
+        w.workers.remediation_interval_ms = 20;
+        w.workers.remediation_min_age_ms = MIN_AGE.as_millis() as u64;
+        w.workers.remediation_cooldown_ms = 0;
+        w.queues.max_replays = MAX_REPLAYS;
         tweak(w);
     })
     .await
@@ -96,9 +97,9 @@ async fn until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
 
 /// Wait until this worker has run remediation `n` more times.
 async fn runs(pipeline: &Pipeline, n: u64) {
-    let target = pipeline.metrics.remediation_runs.get() + n;
+    let target = pipeline.metrics().remediation_runs.get() + n;
     until("remediation runs", async || {
-        pipeline.metrics.remediation_runs.get() >= target
+        pipeline.metrics().remediation_runs.get() >= target
     })
     .await;
 }
@@ -202,7 +203,7 @@ async fn poison_goes_dead_healthy_is_delivered_once_nothing_while_open(h: Harnes
 }
 
 fn skipped(pipeline: &Pipeline, reason: &str) -> bool {
-    pipeline.metrics.render().lines().any(|l| {
+    pipeline.metrics().render().lines().any(|l| {
         l.starts_with("ward_remediation_skipped_total") && l.contains(reason) && !l.ends_with(" 0")
     })
 }
@@ -213,7 +214,7 @@ fn skipped(pipeline: &Pipeline, reason: &str) -> bool {
 async fn failing_twice(
     h: &Harness,
     stop: &CancellationToken,
-    tweak: impl FnOnce(&mut WorkerConfig),
+    tweak: impl FnOnce(&mut Config),
 ) -> (Arc<Picky>, Arc<Pipeline>) {
     let backend = Arc::new(Picky::default());
     backend.broken.store(true, Ordering::SeqCst);
@@ -240,7 +241,7 @@ fn sends(backend: &Picky) -> u32 {
 async fn a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing(h: Harness) {
     let stop = CancellationToken::new();
     let (backend, pipeline) = failing_twice(&h, &stop, |w| {
-        w.remediation_cooldown_ms = 600_000;
+        w.workers.remediation_cooldown_ms = 600_000;
     })
     .await;
     assert_eq!(sends(&backend), 2, "replayed inside the cooldown");
@@ -256,7 +257,7 @@ async fn a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing(h: Harness)
     .await;
     let stop = CancellationToken::new();
     let dry = start_with(&h, Arc::new(Picky::default()), &stop, |w| {
-        w.dry_run = true;
+        w.workers.dry_run = true;
     })
     .await;
     h.clock.advance(Duration::from_secs(3_600));
@@ -274,7 +275,7 @@ async fn a_cooldown_holds_a_channel_back_and_dry_run_changes_nothing(h: Harness)
 async fn automatic_replays_stop_at_their_hourly_limit(h: Harness) {
     let stop = CancellationToken::new();
     let (backend, pipeline) = failing_twice(&h, &stop, |w| {
-        w.automatic_replays_per_hour = 1;
+        w.workers.automatic_replays_per_hour = 1;
     })
     .await;
     assert_eq!(

@@ -69,8 +69,8 @@ async fn start(h: &Harness) -> Setup {
         let channel: Arc<dyn Backend> = backend.clone();
         pipelines.push(
             start_worker(&h.store, channel, &stop, |w| {
-                w.batch_size = 1;
-                w.concurrency = 1;
+                w.queues.batch_size = 1;
+                w.workers.concurrency = 1;
             })
             .await,
         );

@@ -20,7 +20,7 @@ use ward::engine::inhibit::InhibitRuleConfig;
 use ward::engine::matcher::parse_matchers;
 use ward::engine::routing::RoutingConfig;
 use ward::model::{AlertStatus, FailureInfo, SeenAlert, SilenceState, WorkerId, fingerprint};
-use ward::pipeline::{Pipeline, PipelineParts, WorkerConfig};
+use ward::pipeline::{Pipeline, PipelineParts};
 use ward::store::{DeadLetterRequest, RetryRequest};
 use ward::telemetry::{EventLog, Metrics};
 
@@ -197,9 +197,9 @@ async fn worker(
     stop: &CancellationToken,
 ) -> (Arc<Pipeline>, wiremock::MockServer) {
     let (server, backend) = slack().await;
-    let mut workers = WorkerConfig::from_config(&Config::default());
-    workers.idle_poll_ms = 5;
-    workers.control_interval_ms = 20;
+    let mut config = Config::default();
+    config.workers.idle_poll_ms = 5;
+    config.workers.control_interval_ms = 20;
     let pipeline = Pipeline::new(PipelineParts {
         store: h.store.clone(),
         backends: vec![backend],
@@ -210,7 +210,8 @@ async fn worker(
         policies: Vec::new(),
         breaker: BreakerConfig::default(),
         ingest: IngestConfig::default(),
-        workers,
+        queues: config.queues,
+        workers: config.workers,
         metrics: Metrics::new(),
         events: EventLog::disabled(),
         alerting,
@@ -254,7 +255,7 @@ async fn a_worker_holds_back_silenced_alerts_and_counts_them(h: Harness) {
         alert_envelope("Cpu", &[("instance", "db-1")], now),
     ];
     h.store.enqueue(&queue("ingest"), &alerts).await.unwrap();
-    let totals = &pipeline.metrics.totals;
+    let totals = &pipeline.metrics().totals;
     eventually("one delivered, one held back", || {
         totals.delivered.load(std::sync::atomic::Ordering::Relaxed) == 1
             && totals.suppressed.load(std::sync::atomic::Ordering::Relaxed) == 1
@@ -288,7 +289,7 @@ async fn a_worker_holds_back_silenced_alerts_and_counts_them(h: Harness) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let metrics = pipeline.metrics.render();
+    let metrics = pipeline.metrics().render();
     assert!(
         metrics.contains(r#"outcome="silenced""#),
         "the metric counts it: {metrics}"
@@ -323,7 +324,7 @@ async fn a_firing_source_inhibits_targets_of_its_instance(h: Harness) {
         alert_envelope("Disk", &[("instance", "b"), ("severity", "warning")], now),
     ];
     h.store.enqueue(&queue("ingest"), &targets).await.unwrap();
-    let totals = &pipeline.metrics.totals;
+    let totals = &pipeline.metrics().totals;
     eventually(
         "source and instance b delivered, instance a inhibited",
         || {
@@ -334,7 +335,12 @@ async fn a_firing_source_inhibits_targets_of_its_instance(h: Harness) {
     .await;
     let sent = bodies(&server).await;
     assert_eq!(sent.len(), 2, "{sent:?}");
-    assert!(pipeline.metrics.render().contains(r#"outcome="inhibited""#));
+    assert!(
+        pipeline
+            .metrics()
+            .render()
+            .contains(r#"outcome="inhibited""#)
+    );
     stop.cancel();
 }
 
@@ -362,7 +368,7 @@ async fn a_maintenance_window_holds_back_while_open_and_is_listed(h: Harness) {
         alert_envelope("Disk", &[("cluster", "web")], now),
     ];
     h.store.enqueue(&queue("ingest"), &alerts).await.unwrap();
-    let totals = &pipeline.metrics.totals;
+    let totals = &pipeline.metrics().totals;
     eventually("web delivered, db held back", || {
         totals.delivered.load(std::sync::atomic::Ordering::Relaxed) == 1
             && totals.suppressed.load(std::sync::atomic::Ordering::Relaxed) == 1
@@ -373,7 +379,7 @@ async fn a_maintenance_window_holds_back_while_open_and_is_listed(h: Harness) {
         sent[0].contains("web") && !sent[0].contains("\"db\""),
         "{sent:?}"
     );
-    assert!(pipeline.metrics.render().contains(r#"outcome="muted""#));
+    assert!(pipeline.metrics().render().contains(r#"outcome="muted""#));
     // The control room lists the window as an active silence of kind maintenance.
     let seen = h.store.alerts_seen(now - 1, 100).await.unwrap();
     let view = ward::sources::AlertingView::build(Vec::new(), seen, &rules, false, now);

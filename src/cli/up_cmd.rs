@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::UsageError;
 use crate::config::{Backend, Config};
 use crate::delivery::build_backends;
-use crate::pipeline::{Pipeline, PipelineParts, Role, WorkerConfig};
+use crate::pipeline::{Pipeline, PipelineParts, Role};
 use crate::telemetry::{EventLog, Metrics};
 
 #[derive(Debug, Clone, Args)]
@@ -57,8 +57,7 @@ async fn serve(config: &Config, role: Role, out: &mut dyn Write) -> anyhow::Resu
     for problem in &problems {
         problem.log();
     }
-    let workers = WorkerConfig::from_config(config);
-    let (events, writer) = match &workers.events_log {
+    let (events, writer) = match &config.workers.events_log {
         Some(path) => {
             let (log, task) = EventLog::to_file(path)
                 .await
@@ -75,7 +74,8 @@ async fn serve(config: &Config, role: Role, out: &mut dyn Write) -> anyhow::Resu
         policies: config.delivery.retry_policies.clone(),
         breaker: config.breaker.clone(),
         ingest: config.ingest.clone(),
-        workers,
+        queues: config.queues.clone(),
+        workers: config.workers.clone(),
         metrics: metrics.clone(),
         events,
         alerting: config.alerting.clone(),

@@ -303,7 +303,7 @@ async fn shed_oldest(
             .min(MAX_BATCH);
         let lease = pipeline
             .store
-            .lease(queue, &pipeline.worker, want, pipeline.workers.lease())
+            .lease(queue, &pipeline.worker, want, pipeline.queues.lease())
             .await?;
         if lease.items.is_empty() {
             break;
@@ -327,8 +327,8 @@ async fn shed_oldest(
 /// defers; ingest itself answers 503 while the ingest queue defers.
 pub fn feeds(pipeline: &Pipeline, source: &QueueName) -> BTreeSet<QueueName> {
     let mut out = BTreeSet::new();
-    if *source == pipeline.workers.ingest_queue {
-        out.insert(pipeline.workers.delivery_queue.clone());
+    if *source == pipeline.ingest_queue {
+        out.insert(pipeline.delivery_queue.clone());
     }
     out
 }

@@ -29,7 +29,7 @@ use crate::telemetry::{DeliveryEvent, DeliveryOutcome};
 
 pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
-    let queue = pipeline.workers.delivery_queue.clone();
+    let queue = pipeline.delivery_queue.clone();
     let mut ahead = None;
     pipeline.first_controls(&stop).await;
     while !stop.is_cancelled() {
@@ -137,7 +137,7 @@ impl Settlement {
 
     async fn apply(self, pipeline: &Pipeline) -> StoreResult<()> {
         let store = pipeline.store.as_ref();
-        let queue = &pipeline.workers.delivery_queue;
+        let queue = &pipeline.delivery_queue;
         for chunk in self.acks.chunks(MAX_BATCH) {
             store.ack(queue, chunk).await?;
         }
@@ -402,17 +402,17 @@ async fn with_heartbeat<T>(
     claims: &Claims,
     work: impl std::future::Future<Output = T>,
 ) -> T {
-    let every = Duration::from_millis(pipeline.workers.heartbeat_ms.max(1));
+    let every = Duration::from_millis(pipeline.queues.heartbeat_ms.max(1));
     let heartbeat = async {
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let queue = &pipeline.workers.delivery_queue;
+        let queue = &pipeline.delivery_queue;
         loop {
             beat.tick().await;
             for chunk in held.chunks(MAX_BATCH) {
                 match pipeline
                     .store
-                    .extend(queue, chunk, pipeline.workers.lease())
+                    .extend(queue, chunk, pipeline.queues.lease())
                     .await
                 {
                     Ok(outcome) if !outcome.stale.is_empty() => tracing::warn!(
@@ -425,7 +425,7 @@ async fn with_heartbeat<T>(
             }
             let holds: Vec<(String, DedupFinish)> = claims.with(|keys| {
                 keys.iter()
-                    .map(|k| (k.clone(), DedupFinish::Hold(pipeline.workers.lease())))
+                    .map(|k| (k.clone(), DedupFinish::Hold(pipeline.queues.lease())))
                     .collect()
             });
             if !holds.is_empty()
@@ -451,7 +451,7 @@ async fn claim_and_send(
     claims: &Claims,
 ) -> (Vec<Attempt>, Vec<(String, DedupFinish)>) {
     let concurrency = pipeline.workers.concurrency.max(1);
-    let hold = pipeline.workers.lease();
+    let hold = pipeline.queues.lease();
     let ttl = Duration::from_millis(pipeline.workers.dedup_ttl_ms);
     let mut waves = permitted.into_iter().peekable();
     let mut claimed: std::collections::VecDeque<Permitted> = std::collections::VecDeque::new();
@@ -823,7 +823,7 @@ fn fail(
     let elapsed = Duration::from_millis(u64::try_from(now - first_failure).unwrap_or(0));
     let previous = job.previous_delay_ms.map(Duration::from_millis);
     let mut rng = fastrand::Rng::new();
-    let ceiling = pipeline.workers.max_attempts.max(1);
+    let ceiling = pipeline.queues.max_attempts.max(1);
     let decision = if attempts >= ceiling {
         RetryDecision::GiveUp
     } else {

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use axum::http::StatusCode;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, PipelineParts, Running, WorkerConfig};
+use super::{Pipeline, PipelineParts, Running};
 use crate::actions::Actor;
 use crate::config::{Config, Overrides};
 use crate::delivery::build_backends;
@@ -131,7 +131,8 @@ pub async fn start(base: &Config, stop: &CancellationToken) -> anyhow::Result<De
         policies: config.delivery.retry_policies.clone(),
         breaker: config.breaker.clone(),
         ingest: config.ingest.clone(),
-        workers: WorkerConfig::from_config(&config),
+        queues: config.queues.clone(),
+        workers: config.workers.clone(),
         metrics: metrics.clone(),
         events: EventLog::disabled(),
         alerting: config.alerting.clone(),

@@ -152,9 +152,7 @@ async fn flush(pipeline: &Pipeline, id: &str) -> StoreResult<()> {
             &plan.digest,
             now,
         )?;
-        store
-            .enqueue(&pipeline.workers.delivery_queue, &[envelope])
-            .await?;
+        store.enqueue(&pipeline.delivery_queue, &[envelope]).await?;
         pipeline.metrics.group_notifications.inc();
     }
     if let Some(entry) = plan.log_entry(now) {

@@ -724,13 +724,13 @@ async fn accept_inner(
     let now = pipeline.store.now_ms();
     let accepted = parse(pipeline, &bytes, bound.as_deref(), correlation_id, now)?;
 
-    if pipeline.deferring(&pipeline.workers.ingest_queue) {
+    if pipeline.deferring(&pipeline.ingest_queue) {
         let mut refusal = Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shedding",
             format!(
                 "the {} queue is over its shed depth and defers new alerts; retry later",
-                pipeline.workers.ingest_queue
+                pipeline.ingest_queue
             ),
         );
         refusal.headers = vec![("Retry-After", "1".to_owned())];
@@ -753,7 +753,7 @@ async fn accept_inner(
     };
     let outcome = pipeline
         .store
-        .ingest(&pipeline.workers.ingest_queue, &limits, &envelopes)
+        .ingest(&pipeline.ingest_queue, &limits, &envelopes)
         .await
         .map_err(|e| store_unavailable(&e))?;
     match outcome {

@@ -14,7 +14,7 @@ use crate::store::MAX_BATCH;
 pub async fn scheduler(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let every = Duration::from_millis(pipeline.workers.scheduler_interval_ms);
     loop {
-        for queue in pipeline.workers.queues() {
+        for queue in pipeline.queue_names() {
             loop {
                 match pipeline.store.promote_due(&queue, MAX_BATCH).await {
                     Ok(MAX_BATCH) if !stop.is_cancelled() => {}
@@ -35,9 +35,9 @@ pub async fn scheduler(pipeline: Arc<Pipeline>, stop: CancellationToken) {
 /// Return expired leases (crashed or stalled workers) to the front of their queues, and end
 /// expired operator overrides.
 pub async fn janitor(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let every = Duration::from_millis(pipeline.workers.janitor_interval_ms);
+    let every = Duration::from_millis(pipeline.queues.janitor_interval_ms);
     loop {
-        for queue in pipeline.workers.queues() {
+        for queue in pipeline.queue_names() {
             loop {
                 match pipeline.store.recover_expired(&queue, MAX_BATCH).await {
                     Ok(0) => break,
@@ -86,7 +86,7 @@ async fn forget_old(pipeline: &Pipeline) {
 /// audit shows each one ended.
 async fn end_expired_overrides(pipeline: &Pipeline) {
     let actions = pipeline.automatic_actions();
-    let hold = Duration::from_millis(pipeline.workers.janitor_interval_ms.saturating_mul(4));
+    let hold = Duration::from_millis(pipeline.queues.janitor_interval_ms.saturating_mul(4));
     let ended = super::control::one_at_a_time(pipeline, "expire-overrides", hold, async {
         crate::actions::end_expired(&actions, &pipeline.breaker).await
     })
@@ -162,7 +162,7 @@ async fn forget_dead_workers(pipeline: &Pipeline, now: i64) {
 
 /// One refresh of the flags and gauges; the workers read the result.
 pub async fn refresh(pipeline: &Pipeline) {
-    match pipeline.store.stats(&pipeline.workers.queues()).await {
+    match pipeline.store.stats(&pipeline.queue_names()).await {
         Ok(stats) => {
             pipeline.metrics.observe_stats(&stats);
             let view = FlagsView {

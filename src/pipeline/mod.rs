@@ -15,14 +15,13 @@ pub mod router;
 pub mod server;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, IngestConfig};
+use crate::config::{IngestConfig, QueuesConfig, WorkersConfig};
 use crate::delivery::Backend;
 use crate::engine::breaker::BreakerConfig;
 use crate::engine::retry::RetryPolicy;
@@ -30,82 +29,6 @@ use crate::engine::routing::{Router, RoutingConfig};
 use crate::model::{FlagState, QueueName, WorkerId};
 use crate::store::Store;
 use crate::telemetry::{EventLog, Metrics};
-
-/// How the workers run: the `[queues]` and `[workers]` sections together.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerConfig {
-    pub ingest_queue: QueueName,
-    pub delivery_queue: QueueName,
-    pub batch_size: usize,
-    pub lease_ms: u64,
-    pub heartbeat_ms: u64,
-    pub concurrency: usize,
-    pub send_timeout_ms: u64,
-    pub dedup_ttl_ms: u64,
-    pub idle_poll_ms: u64,
-    pub scheduler_interval_ms: u64,
-    pub janitor_interval_ms: u64,
-    pub stats_interval_ms: u64,
-    pub control_interval_ms: u64,
-    pub recheck_ms: u64,
-    pub remediation_interval_ms: u64,
-    pub remediation_min_age_ms: u64,
-    pub remediation_batch: usize,
-    pub remediation_max_per_run: u64,
-    pub remediation_cooldown_ms: u64,
-    pub automatic_actions_per_hour: u32,
-    pub automatic_replays_per_hour: u32,
-    pub max_replays: u32,
-    /// `queues.max_attempts`: the ceiling of every retry policy.
-    pub max_attempts: u32,
-    pub dry_run: bool,
-    pub events_log: Option<PathBuf>,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        Self::from_config(&Config::default())
-    }
-}
-
-impl WorkerConfig {
-    pub fn from_config(config: &Config) -> Self {
-        let (q, w) = (&config.queues, &config.workers);
-        Self {
-            ingest_queue: QueueName::ingest(),
-            delivery_queue: QueueName::delivery(),
-            batch_size: q.batch_size,
-            lease_ms: q.lease_ms,
-            heartbeat_ms: q.heartbeat_ms,
-            concurrency: w.concurrency,
-            send_timeout_ms: w.send_timeout_ms,
-            dedup_ttl_ms: w.dedup_ttl_ms,
-            idle_poll_ms: w.idle_poll_ms,
-            scheduler_interval_ms: w.scheduler_interval_ms,
-            janitor_interval_ms: q.janitor_interval_ms,
-            stats_interval_ms: w.stats_interval_ms,
-            control_interval_ms: w.control_interval_ms,
-            recheck_ms: w.recheck_ms,
-            remediation_interval_ms: w.remediation_interval_ms,
-            remediation_min_age_ms: w.remediation_min_age_ms,
-            remediation_batch: w.remediation_batch,
-            remediation_max_per_run: w.remediation_max_per_run,
-            remediation_cooldown_ms: w.remediation_cooldown_ms,
-            automatic_actions_per_hour: w.automatic_actions_per_hour,
-            automatic_replays_per_hour: w.automatic_replays_per_hour,
-            max_replays: q.max_replays,
-            max_attempts: q.max_attempts,
-            dry_run: w.dry_run,
-            events_log: w.events_log.clone(),
-        }
-    }
-    pub fn lease(&self) -> Duration {
-        Duration::from_millis(self.lease_ms)
-    }
-    pub fn queues(&self) -> [QueueName; 2] {
-        [self.ingest_queue.clone(), self.delivery_queue.clone()]
-    }
-}
 
 /// Operator flags as the workers last read them.
 #[derive(Debug, Clone, Default)]
@@ -130,27 +53,32 @@ impl FlagsView {
     }
 }
 
-/// Everything the workers share.
+/// Everything the workers share. Its fields are the pipeline module's own: from outside, a
+/// pipeline is built, spawned and read through its methods.
 pub struct Pipeline {
-    pub store: Arc<dyn Store>,
-    pub metrics: Metrics,
-    pub events: EventLog,
-    pub backends: BTreeMap<String, Arc<dyn Backend>>,
-    pub policies: BTreeMap<String, RetryPolicy>,
-    pub default_policy: RetryPolicy,
-    pub router: RwLock<Arc<Router>>,
-    pub breaker: BreakerConfig,
-    pub ingest: IngestConfig,
-    pub workers: WorkerConfig,
-    pub worker: WorkerId,
-    pub flags: RwLock<FlagsView>,
-    pub controls: RwLock<control::Controls>,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    events: EventLog,
+    backends: BTreeMap<String, Arc<dyn Backend>>,
+    policies: BTreeMap<String, RetryPolicy>,
+    default_policy: RetryPolicy,
+    router: RwLock<Arc<Router>>,
+    breaker: BreakerConfig,
+    ingest: IngestConfig,
+    queues: QueuesConfig,
+    workers: WorkersConfig,
+    /// Where accepted alerts wait for the router, and routed deliveries for delivery.
+    ingest_queue: QueueName,
+    delivery_queue: QueueName,
+    worker: WorkerId,
+    flags: RwLock<FlagsView>,
+    controls: RwLock<control::Controls>,
     /// Inhibition rules and maintenance windows from the config.
-    pub rules: crate::engine::suppress::Rules,
+    rules: crate::engine::suppress::Rules,
     /// The rules silences created through this worker (its API) follow.
-    pub silence_policy: crate::engine::silence::SilencePolicy,
+    silence_policy: crate::engine::silence::SilencePolicy,
     /// Silences and inhibition as last read (see `control::check`).
-    pub suppressor: RwLock<Arc<crate::engine::suppress::Suppressor>>,
+    suppressor: RwLock<Arc<crate::engine::suppress::Suppressor>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -171,7 +99,8 @@ pub struct PipelineParts {
     pub policies: Vec<RetryPolicy>,
     pub breaker: BreakerConfig,
     pub ingest: IngestConfig,
-    pub workers: WorkerConfig,
+    pub queues: QueuesConfig,
+    pub workers: WorkersConfig,
     pub metrics: Metrics,
     pub events: EventLog,
     pub alerting: crate::config::alerting::AlertingConfig,
@@ -243,7 +172,10 @@ impl Pipeline {
             router: RwLock::new(Arc::new(router)),
             breaker: parts.breaker,
             ingest: parts.ingest,
+            queues: parts.queues,
             workers: parts.workers,
+            ingest_queue: QueueName::ingest(),
+            delivery_queue: QueueName::delivery(),
             // Unique per pipeline, so two in one process (tests, the demo) are two workers.
             worker: WorkerId::new(format!(
                 "{host}:{}:{:04x}",
@@ -256,6 +188,11 @@ impl Pipeline {
             silence_policy: parts.alerting.silence_policy(),
             suppressor: RwLock::new(Arc::default()),
         }))
+    }
+
+    /// This worker's metrics (what `/metrics` renders).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn router(&self) -> Arc<Router> {
@@ -284,7 +221,7 @@ impl Pipeline {
             settings: crate::actions::Settings {
                 batch_size: self.workers.remediation_batch,
                 rate_per_s: None,
-                max_replays: self.workers.max_replays,
+                max_replays: self.queues.max_replays,
                 sample_size: 5,
                 dry_run: self.workers.dry_run,
                 max_items: Some(self.workers.remediation_max_per_run),
@@ -333,6 +270,11 @@ impl Pipeline {
         control::feeds(self, source)
             .iter()
             .any(|q| self.deferring(q))
+    }
+
+    /// The queues the workers consume, ingest first.
+    pub fn queue_names(&self) -> [QueueName; 2] {
+        [self.ingest_queue.clone(), self.delivery_queue.clone()]
     }
 
     pub fn policy(&self, name: &str) -> &RetryPolicy {
@@ -486,8 +428,8 @@ async fn lease_batch(
         .lease(
             queue,
             &pipeline.worker,
-            pipeline.workers.batch_size,
-            pipeline.workers.lease(),
+            pipeline.queues.batch_size,
+            pipeline.queues.lease(),
         )
         .await
 }

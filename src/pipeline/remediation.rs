@@ -95,7 +95,7 @@ pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<
         }
         let min_age = i64::try_from(w.remediation_min_age_ms).unwrap_or(i64::MAX);
         let action = Action::Replay {
-            queue: w.delivery_queue.clone(),
+            queue: pipeline.delivery_queue.clone(),
             from: FailedSet::Dlq,
             scope: Scope::Filter(DlqFilter {
                 channel: Some(channel.clone()),

@@ -18,7 +18,7 @@ use crate::store::{DeadLetterRequest, ForwardRequest, LeasedItem, MAX_BATCH, Sto
 use crate::telemetry::metrics::RouteLabels;
 
 pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let queue = pipeline.workers.ingest_queue.clone();
+    let queue = pipeline.ingest_queue.clone();
     let mut ahead = None;
     while !stop.is_cancelled() {
         let items = match ahead.take() {
@@ -151,11 +151,10 @@ async fn settle(
     seen: &[SeenAlert],
 ) -> StoreResult<()> {
     let forward = async {
-        let queues = &pipeline.workers;
         for chunk in forward_chunks(routed) {
             let outcome = pipeline
                 .store
-                .forward(&queues.ingest_queue, &queues.delivery_queue, chunk)
+                .forward(&pipeline.ingest_queue, &pipeline.delivery_queue, chunk)
                 .await?;
             if !outcome.acked.stale.is_empty() {
                 tracing::warn!(
@@ -167,7 +166,7 @@ async fn settle(
         for chunk in invalid.chunks(MAX_BATCH) {
             pipeline
                 .store
-                .dead_letter(&queues.ingest_queue, chunk)
+                .dead_letter(&pipeline.ingest_queue, chunk)
                 .await?;
         }
         Ok(())

@@ -857,11 +857,11 @@ pub async fn start_worker(
     store: &Arc<dyn Store>,
     backend: Arc<dyn ward::delivery::Backend>,
     stop: &tokio_util::sync::CancellationToken,
-    tweak: impl FnOnce(&mut ward::pipeline::WorkerConfig),
+    tweak: impl FnOnce(&mut ward::config::Config),
 ) -> Arc<ward::pipeline::Pipeline> {
-    let mut workers = ward::pipeline::WorkerConfig::from_config(&ward::config::Config::default());
-    workers.idle_poll_ms = 5;
-    tweak(&mut workers);
+    let mut config = ward::config::Config::default();
+    config.workers.idle_poll_ms = 5;
+    tweak(&mut config);
     let channel = backend.name().to_owned();
     let pipeline = ward::pipeline::Pipeline::new(ward::pipeline::PipelineParts {
         store: store.clone(),
@@ -873,7 +873,8 @@ pub async fn start_worker(
         policies: Vec::new(),
         breaker: ward::engine::breaker::BreakerConfig::default(),
         ingest: ward::config::IngestConfig::default(),
-        workers,
+        queues: config.queues,
+        workers: config.workers,
         metrics: ward::telemetry::Metrics::new(),
         events: ward::telemetry::EventLog::disabled(),
         alerting: ward::config::alerting::AlertingConfig::default(),

@@ -444,7 +444,7 @@ async fn stored_error_texts_lose_invisible_characters() {
     let p = start_with(
         IngestConfig::default(),
         webhook(&format!("{}/hook", receiver.uri())),
-        |w| w.max_attempts = 2,
+        |w| w.queues.max_attempts = 2,
     )
     .await;
     let (status, _, body) = p
