@@ -353,6 +353,7 @@ async fn snapshot(dlq_query: &DlqQuery) -> Arc<Snapshot> {
             let beat = WorkerBeat {
                 at_ms: at,
                 started_ms: started,
+                role: ward::model::Role::All,
                 ingested: delivered[n] + 40,
                 routed: delivered[n] + 20,
                 delivered: delivered[n],

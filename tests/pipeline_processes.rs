@@ -17,7 +17,7 @@ use common::{RedisServer, redis_store};
 use serde_json::{Value, json};
 use ward::engine::breaker::{Breaker, BreakerState, TransitionCause};
 use ward::engine::clock::{Clock, ManualClock, SystemClock};
-use ward::model::QueueName;
+use ward::model::{QueueName, Role};
 use ward::store::{FailedSet, KeySchema, RedisStore, Store};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -964,6 +964,19 @@ async fn an_ingest_node_only_accepts_and_a_workers_node_only_delivers() {
     let delivered = hook.delivered();
     for key in &keys {
         assert!(delivered.contains_key(key), "{key} was delivered");
+    }
+    // Each beats with its role, so the control room and `ward check` can tell a process that
+    // drains the queues from one that only fills them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = store.control_read(&[], 0).await.unwrap();
+        let mut roles: Vec<Role> = read.workers.iter().map(|(_, beat)| beat.role).collect();
+        roles.sort_by_key(|role| role.as_str());
+        if roles == [Role::Ingest, Role::Workers] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "heartbeat roles: {roles:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

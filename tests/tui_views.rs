@@ -240,10 +240,12 @@ fn fixture() -> Snapshot {
         audit,
         workers: WorkersView {
             live: 2,
+            live_consumers: 2,
             silent: 0,
             newest_beat_age_ms: Some(400),
             list: vec![WorkerRow {
                 id: "ops-1:42:beef".to_owned(),
+                role: ward::model::Role::All,
                 beat_age_ms: 400,
                 uptime_ms: 3_600_000,
                 live: true,
@@ -527,6 +529,29 @@ fn every_view_at_two_sizes() {
         app.show(View::Overview);
         snapshot(&format!("wall_{w}x{h}"), &screen(&app, w, h));
     }
+}
+
+#[test]
+fn ingest_only_processes_are_not_counted_as_draining_the_queues() {
+    let with_workers = |live: usize, live_consumers: usize| {
+        let mut snapshot = fixture();
+        let workers = &mut snapshot.store.as_mut().unwrap().workers;
+        workers.live = live;
+        workers.live_consumers = live_consumers;
+        snapshot
+    };
+    let text = screen(&app_with(with_workers(2, 1), Mode::default()), 200, 50);
+    assert!(text.contains("2 workers (1 ingest-only)"), "{text}");
+    let text = screen(&app_with(with_workers(1, 0), Mode::default()), 200, 50);
+    assert!(text.contains("no consumer (1 ingest-only)"), "{text}");
+
+    let wall = Mode {
+        wall: true,
+        read_only: Some("--wall".to_owned()),
+        ..Mode::default()
+    };
+    let text = screen(&app_with(with_workers(3, 2), wall), 200, 50);
+    assert!(text.contains(" live workers, +1 ingest-only "), "{text}");
 }
 
 #[test]

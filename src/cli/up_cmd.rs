@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::Context as _;
 use clap::Args;
+use clap::builder::TypedValueParser as _;
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
@@ -16,7 +17,13 @@ use crate::telemetry::{EventLog, Metrics};
 pub struct UpArgs {
     /// What this process runs: the ingest endpoint and the consumers (all), only the endpoint
     /// (ingest), or only the consumers (workers); processes of any roles share one store
-    #[arg(long, value_enum, default_value_t = Role::All, env = "WARD_ROLE")]
+    #[arg(
+        long,
+        default_value_t = Role::All,
+        env = "WARD_ROLE",
+        value_parser = clap::builder::PossibleValuesParser::new(Role::NAMES)
+            .map(|name| name.parse::<Role>().unwrap_or_default())
+    )]
     pub role: Role,
     /// Threads of the async runtime (default: one per core); on a box shared with Redis and
     /// the senders, fewer threads spend less CPU waking each other

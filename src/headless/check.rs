@@ -319,13 +319,19 @@ fn queues(
                 ),
             ));
         }
-        if depth > 0 && store.workers.live == 0 && !store.workers.list.is_empty() {
+        // Only a consumer drains a queue: live ingest-only processes do not count.
+        let workers = &store.workers;
+        if depth > 0 && workers.live_consumers == 0 && !workers.list.is_empty() {
+            let ingest_only = match workers.live_ingest_only() {
+                0 => String::new(),
+                n => format!(", {n} ingest-only live"),
+            };
             findings.push(Finding::new(
                 Severity::Critical,
                 subject,
                 format!(
-                    "{depth} waiting and no live worker ({} silent)",
-                    store.workers.silent
+                    "{depth} waiting and no live worker ({} silent{ingest_only})",
+                    workers.silent
                 ),
             ));
         }
@@ -739,6 +745,64 @@ mod tests {
             evaluate(&status(Some(store), None), &strict).findings[0].line(),
             "CRITICAL queue delivery: depth 10000 is at or over the threshold 5000"
         );
+    }
+
+    #[test]
+    fn waiting_work_with_only_ingest_only_processes_live_is_critical() {
+        use crate::model::Role;
+        use crate::sources::snapshot::{WorkerRow, WorkersView};
+        let row = |id: &str, role| WorkerRow {
+            id: id.to_owned(),
+            role,
+            beat_age_ms: 500,
+            uptime_ms: 60_000,
+            live: true,
+        };
+        let section = |workers| StoreSection {
+            queues: vec![queue(40, None, None)],
+            workers,
+            ..StoreSection::default()
+        };
+        let ingest_only = WorkersView {
+            live: 1,
+            live_consumers: 0,
+            silent: 0,
+            newest_beat_age_ms: Some(500),
+            list: vec![row("front:1:aa", Role::Ingest)],
+        };
+        let lines: Vec<String> = evaluate(
+            &status(Some(section(ingest_only)), None),
+            &Thresholds::default(),
+        )
+        .findings
+        .iter()
+        .map(Finding::line)
+        .collect();
+        assert_eq!(
+            lines,
+            [
+                "CRITICAL queue delivery: 40 waiting and no live worker (0 silent, 1 ingest-only live)"
+            ]
+        );
+        let with_a_consumer = WorkersView {
+            live: 2,
+            live_consumers: 1,
+            silent: 0,
+            newest_beat_age_ms: Some(500),
+            list: vec![
+                row("front:1:aa", Role::Ingest),
+                row("back:2:bb", Role::Workers),
+            ],
+        };
+        assert_eq!(
+            evaluate(
+                &status(Some(section(with_a_consumer.clone())), None),
+                &Thresholds::default()
+            )
+            .severity,
+            Severity::Ok
+        );
+        assert_eq!(with_a_consumer.live_text(), "2 live (1 ingest-only)");
     }
 
     #[test]

@@ -182,8 +182,8 @@ pub fn text(status: &Status) -> String {
     if let Some(store) = &s.store {
         let _ = writeln!(
             out,
-            "  workers: {} live, {} silent; flags: {}",
-            store.workers.live,
+            "  workers: {}, {} silent; flags: {}",
+            store.workers.live_text(),
             store.workers.silent,
             flags_line(store)
         );
@@ -286,8 +286,8 @@ pub fn markdown(status: &Status) -> String {
         }
         let _ = writeln!(
             out,
-            "- Workers: {} live, {} silent\n- Flags: {}\n- Rates: {}\n",
-            store.workers.live,
+            "- Workers: {}, {} silent\n- Flags: {}\n- Rates: {}\n",
+            store.workers.live_text(),
             store.workers.silent,
             cell(&flags_line(store)),
             rates_line(store)

@@ -25,7 +25,7 @@ pub use silence::{
     matchers_text,
 };
 pub use state::{
-    AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, SCHEDULED_SAMPLE,
+    AuditEntry, AuditRecord, Flag, FlagState, Profile, QueueStats, Role, SCHEDULED_SAMPLE,
     ScheduledChannel, ScheduledItem, ScheduledSummary, ShedMode, StoreStats, TestDelivery,
     TestStatus, Threshold, WorkerBeat,
 };

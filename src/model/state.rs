@@ -295,6 +295,9 @@ pub struct StoreStats {
 pub struct WorkerBeat {
     pub at_ms: i64,
     pub started_ms: i64,
+    /// What the process runs; beats written before roles existed are `all`.
+    #[serde(default)]
+    pub role: Role,
     #[serde(default)]
     pub ingested: u64,
     #[serde(default)]
@@ -309,6 +312,59 @@ pub struct WorkerBeat {
     /// Deliveries held back by a silence, inhibition or maintenance window.
     #[serde(default)]
     pub suppressed: u64,
+}
+
+/// What one `ward up` process runs: a deployment may split the ingest endpoint from the
+/// consumers (route, deliver, schedule, remediate, group) and scale each apart on one store.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The ingest endpoint and every consumer.
+    #[default]
+    All,
+    /// Only the ingest endpoint (and the control and stats loops every role runs).
+    Ingest,
+    /// Only the consumers: no HTTP endpoint.
+    Workers,
+}
+
+impl Role {
+    pub const NAMES: [&'static str; 3] = ["all", "ingest", "workers"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Ingest => "ingest",
+            Self::Workers => "workers",
+        }
+    }
+    pub fn serves_http(self) -> bool {
+        matches!(self, Self::All | Self::Ingest)
+    }
+    /// Leases from the queues: a queue with only non-consumers live is not being drained.
+    pub fn consumes(self) -> bool {
+        matches!(self, Self::All | Self::Workers)
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "all" => Ok(Self::All),
+            "ingest" => Ok(Self::Ingest),
+            "workers" => Ok(Self::Workers),
+            other => Err(format!("unknown role {other:?}: all, ingest or workers")),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How a test alert ended, as the delivery worker that handled it reports it.

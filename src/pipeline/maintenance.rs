@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{FlagsView, Pipeline, pause};
+use super::{FlagsView, Pipeline, Role, pause};
+use crate::model::WorkerBeat;
 use crate::store::MAX_BATCH;
 
 /// Move due retries back to their queues, in bounded steps.
@@ -100,7 +101,7 @@ async fn end_expired_overrides(pipeline: &Pipeline) {
 
 /// Read the store's figures once per interval (queue gauges, breaker gauges and the flags) and
 /// write this worker's heartbeat; on stop, remove it.
-pub async fn stats(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+pub async fn stats(pipeline: Arc<Pipeline>, stop: CancellationToken, role: Role) {
     let every = Duration::from_millis(pipeline.workers.stats_interval_ms);
     let mut updates = pipeline.store.subscribe().await.ok();
     let started_ms = pipeline.store.now_ms();
@@ -111,7 +112,10 @@ pub async fn stats(pipeline: Arc<Pipeline>, stop: CancellationToken) {
         // Flag changes wake this loop early; the heartbeat keeps its own pace.
         if now.saturating_sub(last_beat_ms) >= every.as_millis() as i64 {
             last_beat_ms = now;
-            let beat = pipeline.metrics.totals.beat(started_ms, now);
+            let beat = WorkerBeat {
+                role,
+                ..pipeline.metrics.totals.beat(started_ms, now)
+            };
             if let Err(error) = pipeline
                 .store
                 .beat(pipeline.worker.as_str(), Some(&beat))

@@ -26,6 +26,7 @@ use crate::delivery::Backend;
 use crate::engine::breaker::BreakerConfig;
 use crate::engine::retry::RetryPolicy;
 use crate::engine::routing::{Router, RoutingConfig};
+pub use crate::model::Role;
 use crate::model::{FlagState, QueueName, WorkerId};
 use crate::store::Store;
 use crate::telemetry::{EventLog, Metrics};
@@ -324,7 +325,7 @@ impl Pipeline {
         }
         // Every role reads the operator's controls (an ingest node defers while shedding) and
         // beats with its figures.
-        tasks.spawn(maintenance::stats(self.clone(), stop.clone()));
+        tasks.spawn(maintenance::stats(self.clone(), stop.clone(), role));
         tasks.spawn(control::run(self.clone(), stop.clone()));
         if role.consumes() {
             tasks.spawn(router::run(self.clone(), stop.clone()));
@@ -335,35 +336,6 @@ impl Pipeline {
             tasks.spawn(grouping::run(self.clone(), stop.clone()));
         }
         Ok(Running { tasks, address })
-    }
-}
-
-/// What one `ward up` process runs: a deployment may split the ingest endpoint from the
-/// consumers (route, deliver, schedule, remediate, group) and scale each apart on one store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Role {
-    /// The ingest endpoint and every consumer.
-    #[default]
-    All,
-    /// Only the ingest endpoint (and the control and stats loops every role runs).
-    Ingest,
-    /// Only the consumers: no HTTP endpoint.
-    Workers,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::All => "all",
-            Self::Ingest => "ingest",
-            Self::Workers => "workers",
-        }
-    }
-    pub fn serves_http(self) -> bool {
-        matches!(self, Self::All | Self::Ingest)
-    }
-    pub fn consumes(self) -> bool {
-        matches!(self, Self::All | Self::Workers)
     }
 }
 

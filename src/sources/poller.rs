@@ -734,6 +734,9 @@ impl Builder {
             let live = age <= live_window;
             if live {
                 view.live += 1;
+                if beat.role.consumes() {
+                    view.live_consumers += 1;
+                }
             } else {
                 view.silent += 1;
             }
@@ -742,6 +745,7 @@ impl Builder {
                 Some(view.newest_beat_age_ms.map_or(age_ms, |a| a.min(age_ms)));
             view.list.push(WorkerRow {
                 id: id.clone(),
+                role: beat.role,
                 beat_age_ms: age_ms,
                 uptime_ms: now.saturating_sub(beat.started_ms).max(0) as u64,
                 live,

@@ -325,6 +325,9 @@ impl BreakerView {
 pub struct WorkersView {
     /// Heartbeat within the live window.
     pub live: usize,
+    /// Live and consuming (role `all` or `workers`): an ingest-only process drains nothing.
+    #[serde(default)]
+    pub live_consumers: usize,
     /// Heartbeat older than the live window (a process that stopped or lost the store).
     pub silent: usize,
     /// Age of the newest heartbeat; `None` when no worker ever wrote one.
@@ -332,9 +335,26 @@ pub struct WorkersView {
     pub list: Vec<WorkerRow>,
 }
 
+impl WorkersView {
+    /// Live processes that only take alerts in (`ward up --role ingest`).
+    pub fn live_ingest_only(&self) -> usize {
+        self.live.saturating_sub(self.live_consumers)
+    }
+
+    /// `3 live` or `3 live (1 ingest-only)`.
+    pub fn live_text(&self) -> String {
+        match self.live_ingest_only() {
+            0 => format!("{} live", self.live),
+            n => format!("{} live ({n} ingest-only)", self.live),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct WorkerRow {
     pub id: String,
+    #[serde(default)]
+    pub role: crate::model::Role,
     pub beat_age_ms: u64,
     pub uptime_ms: u64,
     pub live: bool,

@@ -158,6 +158,7 @@ impl Totals {
         crate::model::WorkerBeat {
             at_ms,
             started_ms,
+            role: crate::model::Role::All,
             ingested: read(&self.ingested),
             routed: read(&self.routed),
             delivered: read(&self.delivered),

@@ -363,12 +363,19 @@ fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     if let Some(store) = app.snapshot.store.as_ref() {
         let workers = &store.workers;
+        let ingest_only = workers.live_ingest_only();
         let (text, item) = match (workers.live, workers.newest_beat_age_ms) {
             (0, None) => ("no workers".to_owned(), Item::Warn),
             (0, Some(age_ms)) => (
                 format!("no live workers (last beat {} ago)", age(age_ms)),
                 Item::Error,
             ),
+            (n, _) if workers.live_consumers == 0 => {
+                (format!("no consumer ({n} ingest-only)"), Item::Error)
+            }
+            (n, _) if ingest_only > 0 => {
+                (format!("{n} workers ({ingest_only} ingest-only)"), Item::Ok)
+            }
             (1, _) => ("1 worker".to_owned(), Item::Ok),
             (n, _) => (format!("{n} workers"), Item::Ok),
         };

@@ -32,6 +32,11 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .error_ratio
         .map_or_else(|| "?".to_owned(), |r| format!("{:.0}%", r * 100.0));
     let held_back = store.alerting.silenced_now + store.alerting.inhibited_now;
+    // The figure counts what drains the queues; ingest-only processes are named apart.
+    let workers_label = match store.workers.live_ingest_only() {
+        0 => "live workers".to_owned(),
+        n => format!("live workers, +{n} ingest-only"),
+    };
     let tiles = [
         (
             "queued",
@@ -78,9 +83,9 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             if held_back > 0 { Item::Warn } else { Item::Ok },
         ),
         (
-            "live workers",
-            store.workers.live.to_string(),
-            if store.workers.live == 0 {
+            workers_label.as_str(),
+            store.workers.live_consumers.to_string(),
+            if store.workers.live_consumers == 0 {
                 Item::Error
             } else {
                 Item::Ok
