@@ -261,6 +261,33 @@ level = "info"
     file
 }
 
+/// What every process test starts with: a Redis, a store on it, the webhook receiver answering
+/// `status` after `delay`, and a `ward up` config for both in a temporary directory.
+struct Rig {
+    redis: RedisServer,
+    store: RedisStore,
+    hook: Hook,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Rig {
+    async fn start(status: u16, delay: Duration, setup: Setup) -> Self {
+        let redis = RedisServer::start();
+        let store = store_for(&redis.url()).await;
+        let hook = Hook::start(status, delay).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &redis.url(), &hook.url, &setup);
+        Self {
+            redis,
+            store,
+            hook,
+            dir,
+            config,
+        }
+    }
+}
+
 /// A running `ward up`; killed (and its log printed, if the test failed) when dropped.
 struct Worker {
     name: &'static str,
@@ -648,17 +675,18 @@ async fn breaker(store: &dyn Store) -> Option<Breaker> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breaker_opened_by_one_process_holds_back_another_until_probes_close_it() {
     let _serial = SERIAL.lock().await;
-    let redis = RedisServer::start();
-    let store = store_for(&redis.url()).await;
-    let hook = Hook::start(500, Duration::ZERO).await;
-    let dir = tempfile::tempdir().unwrap();
     // One alert per lease and one send at a time: the breaker sees each call on its own, so
     // "opens after the threshold" is exact.
-    let config = write_config(
-        dir.path(),
-        &redis.url(),
-        &hook.url,
-        &Setup {
+    let Rig {
+        redis: _redis,
+        store,
+        hook,
+        dir: _dir,
+        config,
+    } = Rig::start(
+        500,
+        Duration::ZERO,
+        Setup {
             batch_size: 1,
             concurrency: 1,
             lease_ms: 10_000,
@@ -667,7 +695,8 @@ async fn breaker_opened_by_one_process_holds_back_another_until_probes_close_it(
             breaker: "failure_rate_threshold = 0.5\nminimum_calls = 4\nwindow_ms = 60000\n\
                       buckets = 10\nopen_wait_ms = 5000\nhalf_open_probes = 2",
         },
-    );
+    )
+    .await;
     let http = http();
     let keys: Vec<String> = (0..10).map(|i| format!("brk-{i}")).collect();
 
@@ -841,17 +870,18 @@ async fn breaker_opened_by_one_process_holds_back_another_until_probes_close_it(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_finishes_in_flight_sends_and_loses_nothing() {
     let _serial = SERIAL.lock().await;
-    let redis = RedisServer::start();
-    let store = store_for(&redis.url()).await;
-    let hook = Hook::start(200, Duration::from_millis(100)).await;
-    let dir = tempfile::tempdir().unwrap();
     // A long lease: if the stopping worker kept its leases instead of handing them back, the
     // next worker could not have them for 30 s and the drain below would time out.
-    let config = write_config(
-        dir.path(),
-        &redis.url(),
-        &hook.url,
-        &Setup {
+    let Rig {
+        redis,
+        store,
+        hook,
+        dir: _dir,
+        config,
+    } = Rig::start(
+        200,
+        Duration::from_millis(100),
+        Setup {
             batch_size: 8,
             concurrency: 8,
             lease_ms: 30_000,
@@ -859,7 +889,8 @@ async fn sigterm_under_load_finishes_in_flight_sends_and_loses_nothing() {
             send_timeout_ms: 5_000,
             breaker: "",
         },
-    );
+    )
+    .await;
 
     let mut a = Worker::start("worker-a", &config).await;
     let load = stream(a.base.clone(), "term");
@@ -925,15 +956,16 @@ async fn sigterm_under_load_finishes_in_flight_sends_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ingest_node_only_accepts_and_a_workers_node_only_delivers() {
     let _serial = SERIAL.lock().await;
-    let redis = RedisServer::start();
-    let store = store_for(&redis.url()).await;
-    let hook = Hook::start(200, Duration::ZERO).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &redis.url(),
-        &hook.url,
-        &Setup {
+    let Rig {
+        redis: _redis,
+        store,
+        hook,
+        dir: _dir,
+        config,
+    } = Rig::start(
+        200,
+        Duration::ZERO,
+        Setup {
             batch_size: 8,
             concurrency: 8,
             lease_ms: 5_000,
@@ -941,7 +973,8 @@ async fn an_ingest_node_only_accepts_and_a_workers_node_only_delivers() {
             send_timeout_ms: 5_000,
             breaker: "",
         },
-    );
+    )
+    .await;
     let front = Worker::start_as("ingest-node", &config, "ingest").await;
     let http = http();
     let keys: Vec<String> = (0..20).map(|i| format!("role-{i}")).collect();
@@ -1004,18 +1037,18 @@ async fn wait_for_beat(store: &dyn Store, after: i64) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_and_resends_only_unrecorded_sends() {
     let _serial = SERIAL.lock().await;
-    let redis = RedisServer::start();
-    let store = store_for(&redis.url()).await;
-    let schema = store.keys().clone();
-    let hook = Hook::start(200, Duration::from_millis(100)).await;
-    let dir = tempfile::tempdir().unwrap();
     // A batch's sends all run at once (concurrency = batch size); a short lease and a busy
     // janitor let the next worker take over the dead one's leases within seconds.
-    let config = write_config(
-        dir.path(),
-        &redis.url(),
-        &hook.url,
-        &Setup {
+    let Rig {
+        redis,
+        store,
+        hook,
+        dir: _dir,
+        config,
+    } = Rig::start(
+        200,
+        Duration::from_millis(100),
+        Setup {
             batch_size: 5,
             concurrency: 5,
             lease_ms: 4_000,
@@ -1023,7 +1056,9 @@ async fn sigkill_under_load_loses_nothing_and_resends_only_unrecorded_sends() {
             send_timeout_ms: 20_000,
             breaker: "",
         },
-    );
+    )
+    .await;
+    let schema = store.keys().clone();
 
     let mut a = Worker::start("worker-a", &config).await;
     let load = stream(a.base.clone(), "kill");
