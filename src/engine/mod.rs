@@ -6,6 +6,7 @@ pub mod clock;
 pub mod grouping;
 pub mod inhibit;
 pub mod matcher;
+pub mod overrides;
 pub mod partition;
 pub mod ratelimit;
 pub mod retry;

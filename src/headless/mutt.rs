@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use super::check::{Finding, Severity, Thresholds, over};
+use crate::model::format::age;
 use crate::model::mutt::MuttSection;
 use crate::model::sanitize;
-use crate::ui::widgets::age;
 
 fn count(n: Option<u64>) -> String {
     n.map_or_else(|| "-".to_owned(), |n| n.to_string())

@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use super::status::Status;
+use crate::model::format::{age, percent, rate};
 use crate::model::sanitize;
 use crate::sources::{Freshness, StoreSection};
-use crate::ui::widgets::{age, percent, rate};
 
 fn freshness(status: &Status) -> Vec<String> {
     let now = status.snapshot.taken_at_ms;

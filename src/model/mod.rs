@@ -3,6 +3,7 @@
 mod alert;
 mod dlq;
 mod envelope;
+pub mod format;
 mod ids;
 pub mod mutt;
 mod silence;

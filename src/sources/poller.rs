@@ -14,8 +14,8 @@ use super::snapshot::{
     BreakerView, DlqGroupsView, DlqPageView, DlqQuery, Freshness, History, QueueView, Rates,
     Snapshot, SourceStatus, StoreSection, Target, WorkerRow, WorkersView,
 };
-use crate::actions::overrides_from;
 use crate::engine::breaker::{BreakerConfig, TransitionCause};
+use crate::engine::overrides::overrides_from;
 use crate::model::mutt::{MuttPage, MuttSection};
 use crate::model::{Flag, QueueName, ShedMode, Threshold, WorkerBeat};
 use crate::store::mutt::{MuttPageQuery, MuttStore};

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::actions::Override;
 use crate::engine::breaker::{BreakerState, FailureRate};
+use crate::engine::overrides::Override;
 use crate::model::{AuditEntry, DlqEntry, FlagState, QueueStats, ShedMode};
 use crate::store::{DlqCursor, DlqFilter, DlqGroup, FailedSet};
 
