@@ -94,7 +94,7 @@ async fn serve(config: &Config, role: Role, out: &mut dyn Write) -> anyhow::Resu
         .map_err(anyhow::Error::msg)?
         .context("no SLO source")?;
     let running = pipeline
-        .spawn_serving(&stop, role, crate::telemetry::slo_api::router(slo))
+        .spawn_serving(&stop, role, crate::headless::slo_api::router(slo))
         .await?;
     if role == Role::Workers {
         writeln!(out, "ward up: workers only (no ingest endpoint)")?;

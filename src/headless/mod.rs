@@ -6,6 +6,7 @@ pub mod dlq;
 pub mod json;
 pub mod mutt;
 pub mod render;
+pub mod slo_api;
 pub mod status;
 
 pub use check::{Finding, Severity, Thresholds, Verdict, evaluate};

@@ -2,7 +2,6 @@
 
 pub mod events;
 pub mod metrics;
-pub mod slo_api;
 pub mod slo_rules;
 
 pub use events::{DeliveryEvent, EventLog};
