@@ -21,7 +21,7 @@ pub struct UpArgs {
         long,
         default_value_t = Role::All,
         env = "WARD_ROLE",
-        value_parser = clap::builder::PossibleValuesParser::new(Role::NAMES)
+        value_parser = clap::builder::PossibleValuesParser::new(Role::ALL.map(Role::as_str))
             .map(|name| name.parse::<Role>().unwrap_or_default())
     )]
     pub role: Role,

@@ -331,7 +331,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const NAMES: [&'static str; 3] = ["all", "ingest", "workers"];
+    pub const ALL: [Role; 3] = [Self::All, Self::Ingest, Self::Workers];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -352,12 +352,10 @@ impl Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "all" => Ok(Self::All),
-            "ingest" => Ok(Self::Ingest),
-            "workers" => Ok(Self::Workers),
-            other => Err(format!("unknown role {other:?}: all, ingest or workers")),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| format!("unknown role {text:?}: all, ingest or workers"))
     }
 }
 
