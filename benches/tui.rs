@@ -24,6 +24,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use ward::store::prelude::*;
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -36,7 +37,7 @@ use ward::sources::poller::{Builder, HISTORY_POINTS, PollerConfig, read_once};
 use ward::sources::{DlqQuery, Snapshot, Target};
 use ward::store::{
     DeadLetterRequest, DlqCursor, DlqFilter, DlqScope, FailedSet, MAX_BATCH, MemoryStore,
-    RetryRequest, Store,
+    RetryRequest,
 };
 use ward::ui::{App, Keymap, Mode, Theme, View};
 

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use ward::store::prelude::*;
 
 use common::{Harness, Kind, RedisServer, T0};
 use serde_json::{Value, json};
@@ -25,7 +26,6 @@ use ward::engine::routing::RoutingConfig;
 use ward::model::time::format_rfc3339_ms;
 use ward::model::{MatchOp, SilenceState};
 use ward::pipeline::{Pipeline, PipelineParts};
-use ward::store::Store;
 use ward::telemetry::{EventLog, Metrics};
 
 const OPS_KEY: &str = "ops-key-0123456789abcdef";

@@ -12,13 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+use ward::store::prelude::*;
 
 use common::{RedisServer, redis_store};
 use serde_json::{Value, json};
 use ward::engine::breaker::{Breaker, BreakerState, TransitionCause};
 use ward::engine::clock::{Clock, ManualClock, SystemClock};
 use ward::model::{QueueName, Role};
-use ward::store::{FailedSet, KeySchema, RedisStore, Store};
+use ward::store::{FailedSet, KeySchema, RedisStore};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use ward::store::prelude::*;
 
 use common::{Harness, Kind, RedisServer, queue, redis_store};
 use serde_json::json;

@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
+use ward::store::prelude::*;
 
 use common::{Harness, Kind, queue};
 use serde_json::json;
@@ -13,8 +14,8 @@ use ward::engine::ratelimit::RateLimit;
 use ward::model::{Envelope, EnvelopeId, FailureInfo, WorkerId};
 use ward::store::{
     DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqScope, FailedSet,
-    IngestLimits, IngestOutcome, Receipt, RedisStore, RedisStoreOptions, ReplayOptions, Store,
-    StoreError, update_breaker,
+    IngestLimits, IngestOutcome, Receipt, RedisStore, RedisStoreOptions, ReplayOptions, StoreError,
+    update_breaker,
 };
 
 const LEASE: Duration = Duration::from_secs(30);

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex, broadcast};
 
 use super::redis::{RedisStore, RedisStoreOptions};
+use super::{AlertStore, AuditStore, ControlStore, DlqStore, GuardStore, QueueStore, StatsStore};
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
     DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, IngestLimits, IngestOutcome,
@@ -77,7 +78,6 @@ impl LazyStore {
     }
 }
 
-#[async_trait]
 impl Store for LazyStore {
     fn backend_name(&self) -> &'static str {
         "redis"
@@ -88,6 +88,10 @@ impl Store for LazyStore {
     fn now_ms(&self) -> i64 {
         self.options.clock.now_ms()
     }
+}
+
+#[async_trait]
+impl QueueStore for LazyStore {
     async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         self.store().await?.enqueue(queue, envelopes).await
     }
@@ -165,6 +169,20 @@ impl Store for LazyStore {
     async fn recover_expired(&self, queue: &QueueName, max: usize) -> StoreResult<usize> {
         self.store().await?.recover_expired(queue, max).await
     }
+    async fn scheduled_entries(
+        &self,
+        queue: &crate::model::QueueName,
+        max_per_partition: usize,
+    ) -> StoreResult<Vec<crate::model::Envelope>> {
+        self.store()
+            .await?
+            .scheduled_entries(queue, max_per_partition)
+            .await
+    }
+}
+
+#[async_trait]
+impl DlqStore for LazyStore {
     async fn failed_count(
         &self,
         queue: &QueueName,
@@ -186,6 +204,63 @@ impl Store for LazyStore {
             .failed_page(queue, set, filter, cursor, limit)
             .await
     }
+    async fn failed_entries(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        ids: &[crate::model::EnvelopeId],
+    ) -> StoreResult<Vec<crate::model::DlqEntry>> {
+        self.store().await?.failed_entries(queue, set, ids).await
+    }
+    async fn failed_groups(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        bucket_ms: i64,
+        cursor: &DlqCursor,
+    ) -> StoreResult<super::GroupStep> {
+        self.store()
+            .await?
+            .failed_groups(queue, set, filter, bucket_ms, cursor)
+            .await
+    }
+    async fn replay(
+        &self,
+        queue: &QueueName,
+        from: FailedSet,
+        scope: &DlqScope,
+        options: ReplayOptions,
+    ) -> StoreResult<BatchResult> {
+        self.store()
+            .await?
+            .replay(queue, from, scope, options)
+            .await
+    }
+    async fn purge(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        self.store()
+            .await?
+            .purge(queue, set, scope, max_items)
+            .await
+    }
+    async fn bury(
+        &self,
+        queue: &QueueName,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        self.store().await?.bury(queue, scope, max_items).await
+    }
+}
+
+#[async_trait]
+impl ControlStore for LazyStore {
     async fn test_result_put(
         &self,
         id: &str,
@@ -193,16 +268,34 @@ impl Store for LazyStore {
     ) -> StoreResult<()> {
         self.store().await?.test_result_put(id, result).await
     }
-    async fn scheduled_entries(
-        &self,
-        queue: &crate::model::QueueName,
-        max_per_partition: usize,
-    ) -> StoreResult<Vec<crate::model::Envelope>> {
-        self.store()
-            .await?
-            .scheduled_entries(queue, max_per_partition)
-            .await
+    async fn test_result_get(&self, id: &str) -> StoreResult<Option<crate::model::TestDelivery>> {
+        self.store().await?.test_result_get(id).await
     }
+    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
+        self.store().await?.set_flag(flag, state).await
+    }
+    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool> {
+        self.store().await?.clear_flag_if(flag, expected).await
+    }
+    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
+        self.store().await?.flags().await
+    }
+    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        self.store().await?.config_set(key, value).await
+    }
+    async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {
+        self.store().await?.config_get(key).await
+    }
+    async fn config_all(&self) -> StoreResult<Vec<(String, String)>> {
+        self.store().await?.config_all().await
+    }
+    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>> {
+        self.store().await?.subscribe().await
+    }
+}
+
+#[async_trait]
+impl AlertStore for LazyStore {
     async fn group_load(
         &self,
         id: &str,
@@ -265,102 +358,20 @@ impl Store for LazyStore {
     async fn alerts_prune(&self, seen_before_ms: i64) -> StoreResult<usize> {
         self.store().await?.alerts_prune(seen_before_ms).await
     }
-    async fn test_result_get(&self, id: &str) -> StoreResult<Option<crate::model::TestDelivery>> {
-        self.store().await?.test_result_get(id).await
-    }
-    async fn failed_entries(
-        &self,
-        queue: &QueueName,
-        set: FailedSet,
-        ids: &[crate::model::EnvelopeId],
-    ) -> StoreResult<Vec<crate::model::DlqEntry>> {
-        self.store().await?.failed_entries(queue, set, ids).await
-    }
-    async fn failed_groups(
-        &self,
-        queue: &QueueName,
-        set: FailedSet,
-        filter: &DlqFilter,
-        bucket_ms: i64,
-        cursor: &DlqCursor,
-    ) -> StoreResult<super::GroupStep> {
-        self.store()
-            .await?
-            .failed_groups(queue, set, filter, bucket_ms, cursor)
-            .await
-    }
-    async fn replay(
-        &self,
-        queue: &QueueName,
-        from: FailedSet,
-        scope: &DlqScope,
-        options: ReplayOptions,
-    ) -> StoreResult<BatchResult> {
-        self.store()
-            .await?
-            .replay(queue, from, scope, options)
-            .await
-    }
-    async fn purge(
-        &self,
-        queue: &QueueName,
-        set: FailedSet,
-        scope: &DlqScope,
-        max_items: usize,
-    ) -> StoreResult<BatchResult> {
-        self.store()
-            .await?
-            .purge(queue, set, scope, max_items)
-            .await
-    }
-    async fn bury(
-        &self,
-        queue: &QueueName,
-        scope: &DlqScope,
-        max_items: usize,
-    ) -> StoreResult<BatchResult> {
-        self.store().await?.bury(queue, scope, max_items).await
-    }
-    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
-        self.store().await?.set_flag(flag, state).await
-    }
-    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool> {
-        self.store().await?.clear_flag_if(flag, expected).await
-    }
-    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
-        self.store().await?.flags().await
-    }
-    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
-        self.store().await?.config_set(key, value).await
-    }
-    async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {
-        self.store().await?.config_get(key).await
-    }
-    async fn config_all(&self) -> StoreResult<Vec<(String, String)>> {
-        self.store().await?.config_all().await
-    }
-    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>> {
-        self.store().await?.subscribe().await
-    }
+}
+
+#[async_trait]
+impl AuditStore for LazyStore {
     async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String> {
         self.store().await?.audit_append(record).await
     }
     async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
         self.store().await?.audit_recent(limit).await
     }
-    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
-        self.store().await?.stats(queues).await
-    }
-    async fn control_read(
-        &self,
-        queues: &[QueueName],
-        audit_limit: usize,
-    ) -> StoreResult<ControlRead> {
-        self.store().await?.control_read(queues, audit_limit).await
-    }
-    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()> {
-        self.store().await?.beat(worker, beat).await
-    }
+}
+
+#[async_trait]
+impl GuardStore for LazyStore {
     async fn dedup_claim(
         &self,
         owner: &str,
@@ -400,5 +411,22 @@ impl Store for LazyStore {
     }
     async fn breakers(&self) -> StoreResult<Vec<(String, Breaker)>> {
         self.store().await?.breakers().await
+    }
+}
+
+#[async_trait]
+impl StatsStore for LazyStore {
+    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
+        self.store().await?.stats(queues).await
+    }
+    async fn control_read(
+        &self,
+        queues: &[QueueName],
+        audit_limit: usize,
+    ) -> StoreResult<ControlRead> {
+        self.store().await?.control_read(queues, audit_limit).await
+    }
+    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()> {
+        self.store().await?.beat(worker, beat).await
     }
 }

@@ -6,9 +6,6 @@ mod lazy;
 pub mod memory;
 pub mod mutt;
 pub mod redis;
-mod redis_conn;
-mod redis_ingest;
-mod replication;
 
 use std::time::Duration;
 
@@ -27,6 +24,14 @@ use crate::model::{
 pub use keys::{KeySchema, MuttKeys};
 pub use memory::MemoryStore;
 pub use redis::{RedisStore, RedisStoreOptions};
+
+/// Every capability trait, for code that calls a concrete store (`MemoryStore`, `RedisStore`)
+/// rather than a `dyn Store`.
+pub mod prelude {
+    pub use super::{
+        AlertStore, AuditStore, ControlStore, DlqStore, GuardStore, QueueStore, StatsStore, Store,
+    };
+}
 
 /// The largest number of items one store call may move: keeps every Redis script short.
 pub const MAX_BATCH: usize = 500;
@@ -56,11 +61,13 @@ pub const DECODE_ERROR_CLASS: &str = "decode";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("redis {op}: {source}")]
-    Redis {
+    /// The backend failed the call; `failure` says whether asking again can help.
+    #[error("{backend} {op}: {detail}")]
+    Backend {
+        backend: &'static str,
         op: &'static str,
-        #[source]
-        source: ::redis::RedisError,
+        failure: BackendFailure,
+        detail: String,
     },
     #[error("{op}: no answer from the store within {timeout:?}")]
     Timeout { op: &'static str, timeout: Duration },
@@ -104,9 +111,7 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Timeout { .. } | Self::Unreachable(_) => true,
-            Self::Redis { source, .. } => {
-                source.is_io_error() || source.is_timeout() || source.is_connection_dropped()
-            }
+            Self::Backend { failure, .. } => *failure == BackendFailure::Unavailable,
             _ => false,
         }
     }
@@ -116,21 +121,22 @@ impl StoreError {
     pub fn is_permanent(&self) -> bool {
         match self {
             Self::Invalid(_) | Self::WrongType { .. } => true,
-            Self::Redis { source, .. } => {
-                matches!(
-                    source.kind(),
-                    ::redis::ErrorKind::AuthenticationFailed
-                        | ::redis::ErrorKind::InvalidClientConfig
-                        | ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoPerm)
-                ) || matches!(source.code(), Some("WRONGTYPE" | "NOAUTH" | "WRONGPASS"))
-            }
+            Self::Backend { failure, .. } => *failure == BackendFailure::Refused,
             _ => false,
         }
     }
+}
 
-    pub(crate) fn redis(op: &'static str) -> impl FnOnce(::redis::RedisError) -> Self {
-        move |source| Self::Redis { op, source }
-    }
+/// What a backend's failure means for the caller, in no backend's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendFailure {
+    /// Not reached, dropped or timed out: the same call may succeed later.
+    Unavailable,
+    /// Refused for its settings (credentials, permissions, a key of the wrong type): asking
+    /// again will not help.
+    Refused,
+    /// Any other error the backend answered with.
+    Failed,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -634,14 +640,28 @@ pub(crate) fn check_ingest(envelopes: &[Envelope]) -> StoreResult<()> {
 /// Seen alerts a control read takes per partition: the newest, enough for a screen.
 pub const CONTROL_ALERTS: usize = 500;
 
-/// The one interface to pipeline state. Every method is one atomic step per partition.
-#[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+/// The one interface to pipeline state, one capability trait per concern; every method is one
+/// atomic step per partition.
+pub trait Store:
+    QueueStore
+    + DlqStore
+    + ControlStore
+    + AlertStore
+    + AuditStore
+    + GuardStore
+    + StatsStore
+    + std::fmt::Debug
+{
     /// `memory` or `redis`, for status lines.
     fn backend_name(&self) -> &'static str;
     fn keys(&self) -> &KeySchema;
     fn now_ms(&self) -> i64;
+}
 
+/// Reliable queues: enqueue, lease, settle (ack, retry, defer, release, dead-letter), and
+/// the janitor's moves of due and expired items.
+#[async_trait]
+pub trait QueueStore: Send + Sync {
     /// Add envelopes to the back of a queue, each in its partition; at most `MAX_BATCH`.
     /// An id the store already holds is skipped, so a retried enqueue never duplicates;
     /// returns how many were added.
@@ -729,6 +749,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// attempts + 1. Returns how many moved.
     async fn recover_expired(&self, queue: &QueueName, max: usize) -> StoreResult<usize>;
 
+    /// The scheduled entries (retries, held-back sends) due soonest, at most `max_per_partition`
+    /// from each partition; entries that do not decode are left out.
+    async fn scheduled_entries(
+        &self,
+        queue: &QueueName,
+        max_per_partition: usize,
+    ) -> StoreResult<Vec<Envelope>>;
+}
+
+/// The dead-letter queue: count, page, search, group, and the remediations (replay, purge, bury).
+#[async_trait]
+pub trait DlqStore: Send + Sync {
     /// Count entries matching the filter (scans in bounded steps when field filters are set).
     async fn failed_count(
         &self,
@@ -796,21 +828,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         scope: &DlqScope,
         max_items: usize,
     ) -> StoreResult<BatchResult>;
+}
 
+/// Operator controls: flags (emergency stop, shedding, pauses), runtime config, change
+/// notifications and test-alert results.
+#[async_trait]
+pub trait ControlStore: Send + Sync {
     /// Keep how a test alert ended, for an hour, for whoever sent it.
     async fn test_result_put(&self, id: &str, result: &TestDelivery) -> StoreResult<()>;
 
     /// How a test alert ended, once its worker has said.
     async fn test_result_get(&self, id: &str) -> StoreResult<Option<TestDelivery>>;
 
-    /// The scheduled entries (retries, held-back sends) due soonest, at most `max_per_partition`
-    /// from each partition; entries that do not decode are left out.
-    async fn scheduled_entries(
-        &self,
-        queue: &QueueName,
-        max_per_partition: usize,
-    ) -> StoreResult<Vec<Envelope>>;
+    /// Set (`Some`) or clear (`None`) an operator flag, announcing the change.
+    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()>;
+    /// Clear a flag only while it still holds `expected` (as read); true if it was cleared.
+    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool>;
+    /// Every flag currently set (expired ones included: callers decide with `is_expired`).
+    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>>;
 
+    /// Set (`Some`) or delete (`None`) a dynamic config value, announcing the change.
+    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()>;
+    async fn config_get(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn config_all(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Changes to flags and config, as they happen.
+    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>>;
+}
+
+/// Alerting state: silences, the alerts seen, aggregation groups and their notify log.
+#[async_trait]
+pub trait AlertStore: Send + Sync {
     /// Create or replace a silence (by id), announcing the change.
     async fn silence_put(&self, silence: &Silence) -> StoreResult<()>;
 
@@ -852,40 +899,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Record what a group's last notification held, kept `ttl_ms`.
     async fn notify_log_put(&self, id: &str, log: &NotifyLog, ttl_ms: u64) -> StoreResult<()>;
+}
 
-    /// Set (`Some`) or clear (`None`) an operator flag, announcing the change.
-    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()>;
-    /// Clear a flag only while it still holds `expected` (as read); true if it was cleared.
-    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool>;
-    /// Every flag currently set (expired ones included: callers decide with `is_expired`).
-    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>>;
-
-    /// Set (`Some`) or delete (`None`) a dynamic config value, announcing the change.
-    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()>;
-    async fn config_get(&self, key: &str) -> StoreResult<Option<String>>;
-    async fn config_all(&self) -> StoreResult<Vec<(String, String)>>;
-    /// Changes to flags and config, as they happen.
-    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>>;
-
+/// The append-only audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Append an audit record; returns its id.
     async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String>;
     /// The newest `limit` audit records, newest first.
     async fn audit_recent(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+}
 
-    /// The queue figures and flags every worker obeys, in one round trip.
-    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats>;
-
-    /// Everything the control room shows, in one round trip whatever the queue and DLQ sizes:
-    /// the `stats` figures, breakers, dynamic config, heartbeats and the newest audit records.
-    async fn control_read(
-        &self,
-        queues: &[QueueName],
-        audit_limit: usize,
-    ) -> StoreResult<ControlRead>;
-
-    /// Write (`Some`) or remove (`None`) a worker's heartbeat.
-    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()>;
-
+/// What guards a send: dedup claims, rate limits and circuit breakers, shared by every worker.
+#[async_trait]
+pub trait GuardStore: Send + Sync {
     /// Claim idempotency keys for `owner` before sending, one answer per key in order: `Claimed`
     /// (send now, then `dedup_finish`), `AlreadyDone` (delivered before: do not send) or
     /// `InFlight` (someone is sending it now, or the key came earlier in `keys`). A claim lapses
@@ -925,6 +952,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<bool>;
     /// Every breaker, by name.
     async fn breakers(&self) -> StoreResult<Vec<(String, Breaker)>>;
+}
+
+/// What the control room and `ward status` read: queue statistics, one control read and
+/// worker heartbeats.
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// The queue figures and flags every worker obeys, in one round trip.
+    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats>;
+
+    /// Everything the control room shows, in one round trip whatever the queue and DLQ sizes:
+    /// the `stats` figures, breakers, dynamic config, heartbeats and the newest audit records.
+    async fn control_read(
+        &self,
+        queues: &[QueueName],
+        audit_limit: usize,
+    ) -> StoreResult<ControlRead>;
+
+    /// Write (`Some`) or remove (`None`) a worker's heartbeat.
+    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()>;
 }
 
 /// The answer to a dedup claim.

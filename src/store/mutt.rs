@@ -151,7 +151,7 @@ impl MuttStore {
             options.connect_timeout,
         )
         .await?;
-        super::redis::check_server(&mut super::redis_conn::Conn::Single(conn.clone())).await?;
+        super::redis::check_server(&mut super::redis::Conn::Single(conn.clone())).await?;
         Ok(Self {
             conn,
             keys: Arc::new(options.keys),

@@ -13,10 +13,10 @@ use ward::model::{
     AuditEntry, AuditRecord, Envelope, Flag, FlagState, QueueName, StoreStats, WorkerBeat, WorkerId,
 };
 use ward::store::{
-    BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
-    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, IngestLimits, IngestOutcome,
-    KeySchema, Lease, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, Store, StoreResult,
-    Update,
+    AlertStore, AuditStore, BatchResult, ControlRead, ControlStore, DeadLetterRequest, DedupClaim,
+    DedupFinish, DlqCursor, DlqFilter, DlqPage, DlqScope, DlqStore, FailedSet, ForwardOutcome,
+    ForwardRequest, GuardStore, IngestLimits, IngestOutcome, KeySchema, Lease, QueueStore, Receipt,
+    ReceiptOutcome, ReplayOptions, RetryRequest, StatsStore, Store, StoreResult, Update,
 };
 
 #[derive(Debug)]
@@ -50,7 +50,6 @@ impl CountingStore {
     }
 }
 
-#[async_trait]
 impl Store for CountingStore {
     fn backend_name(&self) -> &'static str {
         self.inner.backend_name()
@@ -61,6 +60,10 @@ impl Store for CountingStore {
     fn now_ms(&self) -> i64 {
         self.inner.now_ms()
     }
+}
+
+#[async_trait]
+impl QueueStore for CountingStore {
     async fn enqueue(&self, queue: &QueueName, envelopes: &[Envelope]) -> StoreResult<usize> {
         self.count(true);
         self.inner.enqueue(queue, envelopes).await
@@ -147,6 +150,18 @@ impl Store for CountingStore {
         self.count(true);
         self.inner.recover_expired(queue, max).await
     }
+    async fn scheduled_entries(
+        &self,
+        queue: &ward::model::QueueName,
+        max_per_partition: usize,
+    ) -> StoreResult<Vec<ward::model::Envelope>> {
+        self.count(false);
+        self.inner.scheduled_entries(queue, max_per_partition).await
+    }
+}
+
+#[async_trait]
+impl DlqStore for CountingStore {
     async fn failed_count(
         &self,
         queue: &QueueName,
@@ -169,6 +184,61 @@ impl Store for CountingStore {
             .failed_page(queue, set, filter, cursor, limit)
             .await
     }
+    async fn failed_entries(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        ids: &[ward::model::EnvelopeId],
+    ) -> StoreResult<Vec<ward::model::DlqEntry>> {
+        self.count(false);
+        self.inner.failed_entries(queue, set, ids).await
+    }
+    async fn failed_groups(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        filter: &DlqFilter,
+        bucket_ms: i64,
+        cursor: &DlqCursor,
+    ) -> StoreResult<ward::store::GroupStep> {
+        self.count(false);
+        self.inner
+            .failed_groups(queue, set, filter, bucket_ms, cursor)
+            .await
+    }
+    async fn replay(
+        &self,
+        queue: &QueueName,
+        from: FailedSet,
+        scope: &DlqScope,
+        options: ReplayOptions,
+    ) -> StoreResult<BatchResult> {
+        self.count(true);
+        self.inner.replay(queue, from, scope, options).await
+    }
+    async fn purge(
+        &self,
+        queue: &QueueName,
+        set: FailedSet,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        self.count(true);
+        self.inner.purge(queue, set, scope, max_items).await
+    }
+    async fn bury(
+        &self,
+        queue: &QueueName,
+        scope: &DlqScope,
+        max_items: usize,
+    ) -> StoreResult<BatchResult> {
+        self.count(true);
+        self.inner.bury(queue, scope, max_items).await
+    }
+}
+
+#[async_trait]
+impl ControlStore for CountingStore {
     async fn test_result_put(
         &self,
         id: &str,
@@ -177,14 +247,42 @@ impl Store for CountingStore {
         self.count(true);
         self.inner.test_result_put(id, result).await
     }
-    async fn scheduled_entries(
-        &self,
-        queue: &ward::model::QueueName,
-        max_per_partition: usize,
-    ) -> StoreResult<Vec<ward::model::Envelope>> {
+    async fn test_result_get(&self, id: &str) -> StoreResult<Option<ward::model::TestDelivery>> {
         self.count(false);
-        self.inner.scheduled_entries(queue, max_per_partition).await
+        self.inner.test_result_get(id).await
     }
+    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
+        self.count(true);
+        self.inner.set_flag(flag, state).await
+    }
+    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool> {
+        self.count(true);
+        self.inner.clear_flag_if(flag, expected).await
+    }
+    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
+        self.count(false);
+        self.inner.flags().await
+    }
+    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        self.count(true);
+        self.inner.config_set(key, value).await
+    }
+    async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {
+        self.count(false);
+        self.inner.config_get(key).await
+    }
+    async fn config_all(&self) -> StoreResult<Vec<(String, String)>> {
+        self.count(false);
+        self.inner.config_all().await
+    }
+    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>> {
+        self.count(false);
+        self.inner.subscribe().await
+    }
+}
+
+#[async_trait]
+impl AlertStore for CountingStore {
     async fn group_load(
         &self,
         id: &str,
@@ -261,89 +359,10 @@ impl Store for CountingStore {
         self.count(true);
         self.inner.alerts_prune(seen_before_ms).await
     }
-    async fn test_result_get(&self, id: &str) -> StoreResult<Option<ward::model::TestDelivery>> {
-        self.count(false);
-        self.inner.test_result_get(id).await
-    }
-    async fn failed_entries(
-        &self,
-        queue: &QueueName,
-        set: FailedSet,
-        ids: &[ward::model::EnvelopeId],
-    ) -> StoreResult<Vec<ward::model::DlqEntry>> {
-        self.count(false);
-        self.inner.failed_entries(queue, set, ids).await
-    }
-    async fn failed_groups(
-        &self,
-        queue: &QueueName,
-        set: FailedSet,
-        filter: &DlqFilter,
-        bucket_ms: i64,
-        cursor: &DlqCursor,
-    ) -> StoreResult<ward::store::GroupStep> {
-        self.count(false);
-        self.inner
-            .failed_groups(queue, set, filter, bucket_ms, cursor)
-            .await
-    }
-    async fn replay(
-        &self,
-        queue: &QueueName,
-        from: FailedSet,
-        scope: &DlqScope,
-        options: ReplayOptions,
-    ) -> StoreResult<BatchResult> {
-        self.count(true);
-        self.inner.replay(queue, from, scope, options).await
-    }
-    async fn purge(
-        &self,
-        queue: &QueueName,
-        set: FailedSet,
-        scope: &DlqScope,
-        max_items: usize,
-    ) -> StoreResult<BatchResult> {
-        self.count(true);
-        self.inner.purge(queue, set, scope, max_items).await
-    }
-    async fn bury(
-        &self,
-        queue: &QueueName,
-        scope: &DlqScope,
-        max_items: usize,
-    ) -> StoreResult<BatchResult> {
-        self.count(true);
-        self.inner.bury(queue, scope, max_items).await
-    }
-    async fn set_flag(&self, flag: &Flag, state: Option<&FlagState>) -> StoreResult<()> {
-        self.count(true);
-        self.inner.set_flag(flag, state).await
-    }
-    async fn clear_flag_if(&self, flag: &Flag, expected: &FlagState) -> StoreResult<bool> {
-        self.count(true);
-        self.inner.clear_flag_if(flag, expected).await
-    }
-    async fn flags(&self) -> StoreResult<Vec<(String, FlagState)>> {
-        self.count(false);
-        self.inner.flags().await
-    }
-    async fn config_set(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
-        self.count(true);
-        self.inner.config_set(key, value).await
-    }
-    async fn config_get(&self, key: &str) -> StoreResult<Option<String>> {
-        self.count(false);
-        self.inner.config_get(key).await
-    }
-    async fn config_all(&self) -> StoreResult<Vec<(String, String)>> {
-        self.count(false);
-        self.inner.config_all().await
-    }
-    async fn subscribe(&self) -> StoreResult<broadcast::Receiver<Update>> {
-        self.count(false);
-        self.inner.subscribe().await
-    }
+}
+
+#[async_trait]
+impl AuditStore for CountingStore {
     async fn audit_append(&self, record: &AuditRecord) -> StoreResult<String> {
         self.count(true);
         self.inner.audit_append(record).await
@@ -352,22 +371,10 @@ impl Store for CountingStore {
         self.count(false);
         self.inner.audit_recent(limit).await
     }
-    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
-        self.count(false);
-        self.inner.stats(queues).await
-    }
-    async fn control_read(
-        &self,
-        queues: &[QueueName],
-        audit_limit: usize,
-    ) -> StoreResult<ControlRead> {
-        self.count(false);
-        self.inner.control_read(queues, audit_limit).await
-    }
-    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()> {
-        self.count(true);
-        self.inner.beat(worker, beat).await
-    }
+}
+
+#[async_trait]
+impl GuardStore for CountingStore {
     async fn dedup_claim(
         &self,
         owner: &str,
@@ -410,5 +417,25 @@ impl Store for CountingStore {
     async fn breakers(&self) -> StoreResult<Vec<(String, Breaker)>> {
         self.count(false);
         self.inner.breakers().await
+    }
+}
+
+#[async_trait]
+impl StatsStore for CountingStore {
+    async fn stats(&self, queues: &[QueueName]) -> StoreResult<StoreStats> {
+        self.count(false);
+        self.inner.stats(queues).await
+    }
+    async fn control_read(
+        &self,
+        queues: &[QueueName],
+        audit_limit: usize,
+    ) -> StoreResult<ControlRead> {
+        self.count(false);
+        self.inner.control_read(queues, audit_limit).await
+    }
+    async fn beat(&self, worker: &str, beat: Option<&WorkerBeat>) -> StoreResult<()> {
+        self.count(true);
+        self.inner.beat(worker, beat).await
     }
 }

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::redis_conn::Conn;
-use super::{StoreError, StoreResult};
+use super::conn::Conn;
 use crate::engine::clock::{Clock, SystemClock};
+use crate::store::{StoreError, StoreResult};
 
 /// How long a primary's count of connected replicas is trusted before ROLE is asked again.
 const ROLE_FRESH_MS: i64 = 1_000;

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ::redis::{Script, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::keys::KeySchema;
-use super::redis::value_string;
-use super::redis_conn::Conn;
+use super::conn::Conn;
 use super::replication::Replication;
-use super::{MAX_INGEST, StoreError, StoreResult};
+use super::value_string;
 use crate::engine::ratelimit::RateLimit;
 use crate::model::QueueName;
+use crate::store::keys::KeySchema;
+use crate::store::{MAX_INGEST, StoreError, StoreResult};
 
 /// The most requests one call takes; with `MAX_INGEST` alerts in all, it bounds the call.
 const MAX_REQUESTS_PER_CALL: usize = 64;

@@ -14,7 +14,7 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use ::redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-use super::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 
 /// A connection to one server or to a cluster; cheap to clone (both multiplex).
 #[derive(Clone)]
