@@ -714,6 +714,28 @@ mod tests {
     use crate::store::decode_envelope;
 
     #[test]
+    fn redis_errors_are_classed_in_neutral_terms() {
+        let class = |error: ::redis::RedisError| StoreError::redis("lease")(error);
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let down = class(refused.into());
+        assert!(down.is_unavailable() && !down.is_permanent(), "{down:?}");
+        assert!(down.to_string().starts_with("redis lease: "), "{down}");
+        let wrong_type = class(::redis::make_extension_error("WRONGTYPE".into(), None));
+        let auth = class((::redis::ErrorKind::AuthenticationFailed, "bad password").into());
+        for refused in [wrong_type, auth] {
+            assert!(
+                refused.is_permanent() && !refused.is_unavailable(),
+                "{refused:?}"
+            );
+        }
+        let other = class((::redis::ErrorKind::Client, "odd reply").into());
+        assert!(
+            !other.is_permanent() && !other.is_unavailable(),
+            "{other:?}"
+        );
+    }
+
+    #[test]
     fn stored_bodies_carry_their_counters_in_front() {
         let envelope = Envelope::new("t", serde_json::json!({"a": 1}), 0);
         let stored = String::from_utf8(encode_stored(&envelope).unwrap()).unwrap();
