@@ -23,9 +23,9 @@ use ward::actions::{Action, ActionError, ActionKind, Actor, MuttScope, Origin, P
 use ward::config::{Config, Overrides};
 use ward::engine::clock::ManualClock;
 use ward::model::Profile;
-use ward::model::mutt::{MuttDlqName, content_id};
+use ward::model::mutt::{MuttDlqName, MuttPageQuery, content_id};
 use ward::store::MuttKeys;
-use ward::store::mutt::{MuttPageQuery, MuttStore, MuttStoreOptions};
+use ward::store::mutt::{MuttStore, MuttStoreOptions};
 use ward::ui::{App, Keymap, Mode, Theme, View};
 
 const PASSWORD: &str = "mutt-pw-1";

@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Action, ActionError, Actions, Plan, Scope};
 use crate::model::{
-    Alert, AlertStatus, AuditRecord, Envelope, Flag, FlagState, Payload, QueueName, Severity,
-    TEST_CHANNEL_LABEL, TestDelivery, TestStatus, fingerprint, new_ulid,
+    Alert, AlertStatus, AuditRecord, DlqCursor, DlqScope, Envelope, Flag, FlagState, Payload,
+    QueueName, Severity, TEST_CHANNEL_LABEL, TestDelivery, TestStatus, fingerprint, new_ulid,
 };
-use crate::store::{BatchResult, DlqCursor, DlqScope, ReplayOptions, StoreResult, update_breaker};
+use crate::store::{BatchResult, ReplayOptions, StoreResult, update_breaker};
 
 /// How far a running plan has got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,8 +21,10 @@ pub use policy::{Policy, Refusal};
 pub use silence::{PreviewCount, SilencePreview};
 
 use crate::model::mutt::MuttDlqName;
-use crate::model::{EnvelopeId, FlagState, LabelMatcher, QueueName, ShedMode, Threshold};
-use crate::store::{DlqFilter, FailedSet, StoreError};
+use crate::model::{
+    DlqFilter, EnvelopeId, FailedSet, FlagState, LabelMatcher, QueueName, ShedMode, Threshold,
+};
+use crate::store::StoreError;
 
 /// What a DLQ action applies to: marked entries, or everything a filter selects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,9 +11,10 @@ use super::{
     Action, ActionError, Actor, MuttScope, Origin, Outcome, Plan, Policy, Progress, Report,
     SampleRow, Settings,
 };
+use crate::model::MAX_BATCH;
 use crate::model::mutt::{MuttDlqName, ReplayEdit, edit_for_replay, entry_from_raw};
 use crate::store::mutt::{MuttDestination, MuttMove, MuttStore};
-use crate::store::{MAX_BATCH, StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 
 /// Settings MUTT's services read only when they start: a change waits for a restart.
 const READ_AT_START: &[&str] = &[

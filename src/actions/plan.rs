@@ -5,8 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Action, ActionError, Actions, Scope, Tier};
-use crate::model::new_ulid;
-use crate::store::{DlqCursor, MAX_BATCH};
+use crate::model::{DlqCursor, MAX_BATCH, new_ulid};
 
 /// One entry of a plan's sample, as the confirm dialog lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,10 +162,10 @@ impl Actions {
 }
 
 /// What the plan says when some marked entries went since they were marked.
-fn stale_marks_warning(marked: usize, present: usize, set: crate::store::FailedSet) -> String {
+fn stale_marks_warning(marked: usize, present: usize, set: crate::model::FailedSet) -> String {
     let place = match set {
-        crate::store::FailedSet::Dlq => "DLQ",
-        crate::store::FailedSet::Dead => "dead list",
+        crate::model::FailedSet::Dlq => "DLQ",
+        crate::model::FailedSet::Dead => "dead list",
     };
     format!(
         "{} of the {marked} marked entries are no longer in the {place} (moved since they were \
@@ -254,7 +253,7 @@ fn warnings(action: &Action) -> Vec<String> {
     match action {
         Action::Purge { .. } => out.push("purged entries cannot be recovered".to_owned()),
         Action::Replay {
-            from: crate::store::FailedSet::Dead,
+            from: crate::model::FailedSet::Dead,
             ..
         } => out.push("replaying from the dead list bypasses the poison guard".to_owned()),
         Action::BreakerReset { .. } => {

@@ -9,10 +9,9 @@ use super::{Action, ActionError, Actions};
 use crate::engine::matcher::{Matcher, compile_all, matches_all};
 use crate::engine::silence::{validate_comment, validate_new};
 use crate::model::{
-    Alert, DeliveryJob, Envelope, QueueName, SEEN_RETENTION_MS, Silence, SilenceKind, match_labels,
-    matchers_text, new_ulid,
+    Alert, DeliveryJob, DlqCursor, DlqFilter, Envelope, FailedSet, QueueName, SEEN_RETENTION_MS,
+    Silence, SilenceKind, match_labels, matchers_text, new_ulid,
 };
-use crate::store::{DlqCursor, DlqFilter, FailedSet};
 
 /// Alerts seen in the last hour read for a preview, per partition.
 pub const PREVIEW_SEEN_MAX: usize = 5_000;

@@ -49,7 +49,7 @@ pub struct StatusArgs {
 
 impl StatusArgs {
     /// The MUTT DLQ page `--dlq` asks for.
-    fn page(&self, config: &Config) -> anyhow::Result<Option<crate::store::mutt::MuttPageQuery>> {
+    fn page(&self, config: &Config) -> anyhow::Result<Option<crate::model::mutt::MuttPageQuery>> {
         let Some(text) = self.dlq.as_deref() else {
             return Ok(None);
         };
@@ -66,7 +66,7 @@ impl StatusArgs {
                 crate::model::sanitize(text)
             ))
         })?;
-        Ok(Some(crate::store::mutt::MuttPageQuery {
+        Ok(Some(crate::model::mutt::MuttPageQuery {
             dlq,
             offset: self.offset,
             limit: self.limit.clamp(1, 1_000),
@@ -248,7 +248,7 @@ struct Reader {
     last_slo: Option<(std::time::Instant, Arc<crate::sources::slo::SloSection>)>,
     builder: Builder,
     /// A MUTT DLQ page to read along (`ward status --dlq`).
-    page: Option<crate::store::mutt::MuttPageQuery>,
+    page: Option<crate::model::mutt::MuttPageQuery>,
 }
 
 impl Reader {

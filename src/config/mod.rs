@@ -43,9 +43,8 @@ use crate::engine::routing::RoutingConfig;
 /// Most partitions a deployment may have.
 pub const MAX_PARTITIONS: u16 = 1024;
 
-/// Largest `queues.batch_size` and `dlq.replay_batch`: the store's per-call limit
-/// (`crate::store::MAX_BATCH`; a test keeps the two equal).
-pub const MAX_BATCH_SIZE: usize = 500;
+/// Largest `queues.batch_size` and `dlq.replay_batch`: the store's per-call limit.
+pub const MAX_BATCH_SIZE: usize = crate::model::MAX_BATCH;
 
 /// The fully resolved configuration: every layer merged, every value validated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -217,10 +217,10 @@ impl WorkersConfig {
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err((format!("workers.{key}"), "must be at least 1".to_owned()));
         }
-        if self.remediation_batch > crate::store::MAX_BATCH {
+        if self.remediation_batch > crate::model::MAX_BATCH {
             return Err((
                 "workers.remediation_batch".to_owned(),
-                format!("must be at most {}", crate::store::MAX_BATCH),
+                format!("must be at most {}", crate::model::MAX_BATCH),
             ));
         }
         Ok(())

@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::model::time::format_rfc3339_ms;
-use crate::model::{DlqEntry, EnvelopeId, QueueName, sanitize};
-use crate::sources::DlqSort;
-use crate::store::{
-    DlqCursor, DlqFilter, DlqGroup, FailedSet, GROUP_BUCKET_MS, MAX_BATCH, Store, StoreError,
-    StoreResult, merge_groups,
+use crate::model::{
+    DlqCursor, DlqEntry, DlqFilter, DlqGroup, EnvelopeId, FailedSet, GROUP_BUCKET_MS, MAX_BATCH,
+    QueueName, merge_groups, sanitize,
 };
+use crate::sources::DlqSort;
+use crate::store::{Store, StoreError, StoreResult};
 
 /// The version of the `ward dlq` JSON documents.
 pub const FORMAT_VERSION: u32 = 1;

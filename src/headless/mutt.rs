@@ -4,40 +4,11 @@
 use std::fmt::Write as _;
 
 use super::check::{Finding, Severity, Thresholds, over};
-use crate::model::format::age;
 use crate::model::mutt::MuttSection;
 use crate::model::sanitize;
 
 fn count(n: Option<u64>) -> String {
     n.map_or_else(|| "-".to_owned(), |n| n.to_string())
-}
-
-/// `OPEN, 10 failures, opened 4m ago, half-opens in 1m` (MUTT's own terms).
-pub fn breaker_line(b: &crate::model::mutt::MuttBreaker, now_ms: i64) -> String {
-    let mut parts = vec![match &b.state {
-        Some(state) => sanitize(state).into_owned(),
-        None => "CLOSED (never written)".to_owned(),
-    }];
-    if let Some(failures) = b.failures {
-        parts.push(format!("{failures} consecutive failures"));
-    }
-    if let Some(at) = b.open_time_ms {
-        let since = now_ms.saturating_sub(at);
-        parts.push(if since >= 0 {
-            format!("opened {} ago", age(since as u64))
-        } else {
-            format!("open_time {} ahead", age(since.unsigned_abs()))
-        });
-    }
-    if let Some(at) = b.half_opens_at_ms() {
-        let left = at.saturating_sub(now_ms);
-        parts.push(if left > 0 {
-            format!("half-opens in {}", age(left as u64))
-        } else {
-            "half-opens on MUTT's next read".to_owned()
-        });
-    }
-    parts.join(", ")
 }
 
 /// The lines of `ward status --profile mutt` (text).
@@ -100,7 +71,7 @@ pub fn text_lines(m: &MuttSection, now_ms: i64) -> Vec<String> {
         out.push(format!(
             "breaker {:<10} {}",
             sanitize(&b.name),
-            breaker_line(b, now_ms)
+            b.describe(now_ms)
         ));
     }
     for p in m.orphans() {
@@ -192,12 +163,7 @@ pub fn markdown(m: &MuttSection, now_ms: i64) -> String {
     }
     let _ = writeln!(out, "\n| Breaker | State |\n|---|---|");
     for b in &m.breakers {
-        let _ = writeln!(
-            out,
-            "| {} | {} |",
-            cell(&b.name),
-            cell(&breaker_line(b, now_ms))
-        );
+        let _ = writeln!(out, "| {} | {} |", cell(&b.name), cell(&b.describe(now_ms)));
     }
     out
 }
@@ -213,7 +179,7 @@ pub fn findings(m: &MuttSection, thresholds: &Thresholds, findings: &mut Vec<Fin
         findings.push(Finding::new(
             severity,
             format!("breaker {}", sanitize(&b.name)),
-            breaker_line(b, m.read_at_ms),
+            b.describe(m.read_at_ms),
         ));
     }
     let live = !m.pods.is_empty();

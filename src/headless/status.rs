@@ -8,11 +8,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::model::QueueName;
+use crate::model::{DlqFilter, FailedSet, QueueName};
 use crate::sources::poller::{Builder, PollerConfig, Read, read_once};
 use crate::sources::slo::SloSection;
 use crate::sources::{Snapshot, Target};
-use crate::store::{DlqFilter, FailedSet, Store};
+use crate::store::Store;
 
 /// The document's name, so a consumer can tell it from other JSON.
 pub const KIND: &str = "ward.status";
@@ -155,7 +155,7 @@ pub async fn read_mutt(
     builder: &mut Builder,
     slo: Option<Arc<SloSection>>,
     now_ms: i64,
-    page: Option<crate::store::mutt::MuttPageQuery>,
+    page: Option<crate::model::mutt::MuttPageQuery>,
 ) -> Result<Status, String> {
     let read = match store {
         Ok(store) => crate::sources::poller::read_mutt(store, &builder.config, page).await,

@@ -2,6 +2,7 @@
 
 mod alert;
 mod dlq;
+mod dlq_query;
 mod envelope;
 pub mod format;
 mod ids;
@@ -15,6 +16,9 @@ pub use alert::{
     Alert, AlertStatus, DeliveryJob, GroupNotification, Severity, TEST_CHANNEL_LABEL, fingerprint,
 };
 pub use dlq::{AlertGlance, redact};
+pub use dlq_query::{
+    DlqCursor, DlqFilter, DlqGroup, DlqScope, FailedSet, GROUP_BUCKET_MS, MAX_BATCH, merge_groups,
+};
 pub use envelope::{
     ATTEMPT_ERROR_CHARS, ATTEMPT_HISTORY, DlqEntry, DlqMeta, Envelope, FailedAttempt, FailureInfo,
     Payload, QueueName, QueueNameError,

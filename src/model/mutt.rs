@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::AuditEntry;
+use super::format::age;
+use super::{AuditEntry, sanitize};
 
 /// MUTT's three DLQ lists.
 #[derive(
@@ -172,6 +173,34 @@ pub struct MuttBreaker {
 }
 
 impl MuttBreaker {
+    /// `OPEN, 10 failures, opened 4m ago, half-opens in 1m` (MUTT's own terms).
+    pub fn describe(&self, now_ms: i64) -> String {
+        let mut parts = vec![match &self.state {
+            Some(state) => sanitize(state).into_owned(),
+            None => "CLOSED (never written)".to_owned(),
+        }];
+        if let Some(failures) = self.failures {
+            parts.push(format!("{failures} consecutive failures"));
+        }
+        if let Some(at) = self.open_time_ms {
+            let since = now_ms.saturating_sub(at);
+            parts.push(if since >= 0 {
+                format!("opened {} ago", age(since as u64))
+            } else {
+                format!("open_time {} ahead", age(since.unsigned_abs()))
+            });
+        }
+        if let Some(at) = self.half_opens_at_ms() {
+            let left = at.saturating_sub(now_ms);
+            parts.push(if left > 0 {
+                format!("half-opens in {}", age(left as u64))
+            } else {
+                "half-opens on MUTT's next read".to_owned()
+            });
+        }
+        parts.join(", ")
+    }
+
     /// The state MUTT acts on: a missing key reads as CLOSED.
     pub fn effective_state(&self) -> &str {
         self.state.as_deref().unwrap_or("CLOSED")
@@ -855,4 +884,13 @@ mod tests {
         assert_eq!(never.effective_state(), "CLOSED");
         assert_eq!(never.half_opens_at_ms(), None);
     }
+}
+
+/// A DLQ page to read along with the figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MuttPageQuery {
+    pub dlq: MuttDlqName,
+    /// 0 = the newest entry.
+    pub offset: u64,
+    pub limit: u64,
 }

@@ -8,8 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{FlagsView, Pipeline, Role, pause};
-use crate::model::WorkerBeat;
-use crate::store::MAX_BATCH;
+use crate::model::{MAX_BATCH, WorkerBeat};
 
 /// Move due retries back to their queues, in bounded steps.
 pub async fn scheduler(pipeline: Arc<Pipeline>, stop: CancellationToken) {

@@ -437,7 +437,7 @@ pub(crate) async fn hand_back(
 ) {
     let Some(items) = items else { return };
     let receipts: Vec<_> = items.into_iter().map(|i| i.receipt).collect();
-    for chunk in receipts.chunks(crate::store::MAX_BATCH) {
+    for chunk in receipts.chunks(crate::model::MAX_BATCH) {
         if let Err(error) = pipeline.store.release(queue, chunk).await {
             tracing::warn!(%error, "could not hand back a batch; the janitor will");
         }

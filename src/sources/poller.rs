@@ -16,12 +16,14 @@ use super::snapshot::{
 };
 use crate::engine::breaker::{BreakerConfig, TransitionCause};
 use crate::engine::overrides::overrides_from;
+use crate::model::mutt::MuttPageQuery;
 use crate::model::mutt::{MuttPage, MuttSection};
-use crate::model::{Flag, QueueName, ShedMode, Threshold, WorkerBeat};
-use crate::store::mutt::{MuttPageQuery, MuttStore};
-use crate::store::{
-    ControlRead, DlqCursor, DlqFilter, FailedSet, GROUP_BUCKET_MS, Store, merge_groups,
+use crate::model::{
+    DlqCursor, DlqFilter, FailedSet, Flag, GROUP_BUCKET_MS, QueueName, ShedMode, Threshold,
+    WorkerBeat, merge_groups,
 };
+use crate::store::mutt::MuttStore;
+use crate::store::{ControlRead, Store};
 
 /// Points of history kept per series (10 minutes at the default 1 s refresh).
 pub const HISTORY_POINTS: usize = 600;

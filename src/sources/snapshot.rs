@@ -6,8 +6,10 @@ use serde::Serialize;
 
 use crate::engine::breaker::{BreakerState, FailureRate};
 use crate::engine::overrides::Override;
-use crate::model::{AuditEntry, DlqEntry, FlagState, QueueStats, ShedMode};
-use crate::store::{DlqCursor, DlqFilter, DlqGroup, FailedSet};
+use crate::model::{
+    AuditEntry, DlqCursor, DlqEntry, DlqFilter, DlqGroup, FailedSet, FlagState, QueueStats,
+    ShedMode,
+};
 
 /// Everything the control room shows at one instant.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]

@@ -13,8 +13,8 @@ use super::keys::{MuttKeys, scan_pattern};
 use super::{StoreError, StoreResult};
 use crate::engine::clock::{SharedClock, SystemClock};
 use crate::model::mutt::{
-    MuttBreaker, MuttCounters, MuttDlq, MuttDlqName, MuttPage, MuttPod, MuttProcessing, MuttQueue,
-    MuttSection, MuttShedding, entry_from_raw,
+    MuttBreaker, MuttCounters, MuttDlq, MuttDlqName, MuttPage, MuttPageQuery, MuttPod,
+    MuttProcessing, MuttQueue, MuttSection, MuttShedding, entry_from_raw,
 };
 use crate::model::{AuditEntry, AuditRecord};
 
@@ -73,17 +73,6 @@ impl MuttStoreOptions {
             clock: Arc::new(SystemClock),
         }
     }
-}
-
-/// A DLQ page to read along with the figures.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-pub struct MuttPageQuery {
-    pub dlq: MuttDlqName,
-    /// 0 = the newest entry.
-    pub offset: u64,
-    pub limit: u64,
 }
 
 /// Where a DLQ action sends one entry.

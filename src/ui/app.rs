@@ -12,11 +12,12 @@ use super::keymap::{Command, Context, Keymap};
 use crate::actions::{
     Action, MuttScope, Origin, OverrideKind, Plan, Progress, Report, Scope, Tier,
 };
+use crate::model::mutt::MuttPageQuery;
 use crate::model::mutt::{MuttDlqName, MuttEntry};
-use crate::model::{Flag, Profile, QueueName, ShedMode, Threshold, sanitize};
+use crate::model::{
+    DlqCursor, DlqFilter, FailedSet, Flag, Profile, QueueName, ShedMode, Threshold, sanitize,
+};
 use crate::sources::{DlqGroupsView, DlqQuery, DlqSort, Freshness, Snapshot};
-use crate::store::mutt::MuttPageQuery;
-use crate::store::{DlqCursor, DlqFilter, FailedSet};
 
 /// The views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

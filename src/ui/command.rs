@@ -4,8 +4,7 @@
 use super::app::View;
 use super::keymap::Command;
 use crate::actions::{Action, Scope};
-use crate::model::{QueueName, ShedMode, Threshold, sanitize};
-use crate::store::{DlqFilter, FailedSet};
+use crate::model::{DlqFilter, FailedSet, QueueName, ShedMode, Threshold, sanitize};
 
 /// Overrides of the run settings for one action (`max=500 rate=50/s batch=100`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,7 +23,7 @@ impl RunSettings {
             settings.rate_per_s = (rate > 0).then_some(rate);
         }
         if let Some(batch) = self.batch_size {
-            settings.batch_size = batch.clamp(1, crate::store::MAX_BATCH);
+            settings.batch_size = batch.clamp(1, crate::model::MAX_BATCH);
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::model::{DlqEntry, EnvelopeId, QueueName};
 use crate::store::{
     BatchResult, DlqCursor, DlqFilter, DlqGroup, DlqPage, DlqScope, DlqStore, FailedSet, GroupStep,
     ReplayOptions, SCAN_BUDGET, StoreResult, check_batch, check_bucket, check_step, is_empty_scope,
-    next_after_step, page_across_partitions,
+    next_after_step, page_across_partitions, step_budget,
 };
 
 #[async_trait]
@@ -54,7 +54,7 @@ impl DlqStore for MemoryStore {
             let mut state = self.lock();
             let partition = from.partition;
             let part = &mut state.partitions[usize::from(partition)];
-            let budget = filter.step_budget(SCAN_BUDGET);
+            let budget = step_budget(filter, SCAN_BUDGET);
             let (hits, _, last, done) = part.scan(queue, set, filter, &from, (want, budget));
             let entries = hits
                 .iter()
@@ -109,7 +109,7 @@ impl DlqStore for MemoryStore {
         let Some(part) = state.partitions.get_mut(usize::from(cursor.partition)) else {
             return Ok(GroupStep::default());
         };
-        let budget = filter.step_budget(crate::store::GROUP_SCAN_BUDGET);
+        let budget = step_budget(filter, crate::store::GROUP_SCAN_BUDGET);
         let (hits, examined, last, done) = part.scan(queue, set, filter, cursor, (budget, budget));
         let mut counts: std::collections::BTreeMap<(String, i64), u64> =
             std::collections::BTreeMap::new();

@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use super::{
     BatchResult, DlqCursor, DlqFilter, DlqScope, FailedSet, KeySchema, MAX_BATCH, Receipt,
     ReceiptOutcome, SCAN_BUDGET, Store, StoreResult, Update, check_batch, check_receipts,
-    decode_envelope, encode_envelope, next_after_step, text_matches,
+    decode_envelope, encode_envelope, next_after_step, step_budget, text_matches,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::{Clock, SharedClock, SystemClock};
@@ -574,7 +574,7 @@ impl MemoryStore {
                     return Ok(result);
                 }
                 let part = &mut state.partitions[usize::from(cursor.partition)];
-                let budget = filter.step_budget(SCAN_BUDGET);
+                let budget = step_budget(filter, SCAN_BUDGET);
                 let (hits, examined, last, done) =
                     part.scan(queue, set, filter, cursor, (max_items, budget));
                 for id in &hits {

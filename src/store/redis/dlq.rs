@@ -9,7 +9,7 @@ use crate::store::{
     BatchResult, DlqCursor, DlqFilter, DlqGroup, DlqPage, DlqScope, DlqStore, FailedSet,
     GROUP_BUCKET_MS, GROUP_SCAN_BUDGET, GroupStep, ReplayOptions, SCAN_BUDGET, StoreError,
     StoreResult, check_batch, check_bucket, check_step, decode_envelope, is_empty_scope,
-    merge_groups, next_after_step, page_across_partitions,
+    merge_groups, next_after_step, page_across_partitions, step_budget,
 };
 
 #[async_trait]
@@ -28,7 +28,7 @@ impl DlqStore for RedisStore {
         };
         if !filter.has_field_filters() {
             // Every partition's count in one round trip.
-            let (lower, upper) = DlqCursor::start().lex_bounds(filter);
+            let (lower, upper) = lex_bounds(&DlqCursor::start(), filter);
             let mut pipe = ::redis::pipe();
             for p in 0..self.partitions() {
                 pipe.cmd("ZLEXCOUNT")
@@ -322,7 +322,7 @@ impl RedisStore {
             FailedSet::Dlq => keys.dlq(partition, queue),
             FailedSet::Dead => keys.dead(partition, queue),
         };
-        let (start, stop) = from.lex_bounds(filter);
+        let (start, stop) = lex_bounds(from, filter);
         let text = filter.search().unwrap_or_default();
         let text_json = serde_json::to_string(&text).unwrap_or_default();
         let text_json = text_json
@@ -339,7 +339,7 @@ impl RedisStore {
             .arg(start)
             .arg(stop)
             .arg(step.max_hits)
-            .arg(filter.step_budget(step.budget))
+            .arg(step_budget(filter, step.budget))
             .arg(field_needle("error_class", filter.error_class.as_deref()))
             .arg(field_needle("stage", filter.stage.as_deref()))
             .arg(field_needle("tenant", filter.tenant.as_deref()))
@@ -436,5 +436,46 @@ impl RedisStore {
             }
         }
         Ok(result)
+    }
+}
+
+/// The order-key bounds of a step from `cursor` under `filter`, in Redis `ZRANGEBYLEX`
+/// syntax: (where the step starts, where it stops), in the scan's direction.
+fn lex_bounds(cursor: &DlqCursor, filter: &DlqFilter) -> (String, String) {
+    let (min, max) = filter.key_range();
+    let bounded = filter.failed_before_ms.is_some();
+    let after = cursor.after.as_str();
+    if cursor.newest_first {
+        let start = if after.is_empty() || (bounded && after > max.as_str()) {
+            if bounded {
+                format!("({max}")
+            } else {
+                "+".to_owned()
+            }
+        } else {
+            format!("({after}")
+        };
+        let stop = if min.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("[{min}")
+        };
+        (start, stop)
+    } else {
+        let start = if after.is_empty() || after < min.as_str() {
+            if min.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("[{min}")
+            }
+        } else {
+            format!("({after}")
+        };
+        let stop = if bounded {
+            format!("({max}")
+        } else {
+            "+".to_owned()
+        };
+        (start, stop)
     }
 }

@@ -14,9 +14,8 @@ use ratatui::widgets::{Block, Paragraph};
 use super::grid::{Grid, GridRow, raw, styled};
 use super::{block, figure};
 use crate::model::time::format_rfc3339_ms;
-use crate::model::{DlqEntry, sanitize};
+use crate::model::{DlqEntry, FailedSet, sanitize};
 use crate::sources::DlqGroupsView;
-use crate::store::FailedSet;
 use crate::ui::app::App;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, clock, count, fit, wrap};
@@ -251,7 +250,7 @@ fn coverage(app: &App, view: Option<&DlqGroupsView>) -> String {
 fn draw_groups(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, block: Block<'_>) {
     let view = app.visible_groups();
     let groups = view.map_or(&[][..], |v| v.groups.as_slice());
-    let bucket_ms = view.map_or(crate::store::GROUP_BUCKET_MS, |v| v.bucket_ms);
+    let bucket_ms = view.map_or(crate::model::GROUP_BUCKET_MS, |v| v.bucket_ms);
     let max = groups.iter().map(|g| g.count).max().unwrap_or(1).max(1);
     let header = ["error class", "failed from (UTC)", "to", "entries", ""];
     let widths = [

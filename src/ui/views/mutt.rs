@@ -92,10 +92,7 @@ fn state_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> 
     for b in &m.breakers {
         lines.push(Line::from(vec![
             label(theme, &format!("breaker {}", fit(&b.name, 8))),
-            Span::styled(
-                crate::headless::mutt::breaker_line(b, app.now_ms),
-                figure(app, theme, breaker_item(b)),
-            ),
+            Span::styled(b.describe(app.now_ms), figure(app, theme, breaker_item(b))),
         ]));
     }
     let orphans: Vec<_> = m.orphans().collect();
