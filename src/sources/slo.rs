@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::slo::{Events, Selector, SloDefinition};
 use crate::engine::slo::{Measurement, Measurements, SloFigures, WINDOWS_S, evaluate, window_name};
+pub use crate::sources::snapshot::{
+    BurnTrend, SloReading, SloSection, TREND_POINTS, TREND_RANGE_S,
+};
 
 /// The label that tags each part of an objective's combined query.
 const TAG: &str = "ward_q";
@@ -100,22 +102,6 @@ fn history_s(values: &BTreeMap<String, f64>, now_ms: i64, period_s: u64) -> Opti
     }
 }
 
-/// One objective's figures as shown: what it is, and the engine's evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct SloReading {
-    pub name: String,
-    pub description: String,
-    pub figures: SloFigures,
-    /// The fast page's burn rates over the last hour, oldest first, for the sparklines.
-    pub trend: BurnTrend,
-    /// When its total series was last there (read within the shortest window); while it is
-    /// absent, the view shows how long ago that was.
-    pub seen_at_ms: Option<i64>,
-    /// What to do about its state, in a line (empty when there is nothing to do).
-    #[serde(default)]
-    pub next_step: String,
-}
-
 /// The next step for an objective in `figures`' state: page and ticket name where to look.
 pub fn next_step(slo: &SloDefinition, figures: &SloFigures) -> String {
     use crate::engine::slo::SloState;
@@ -151,20 +137,6 @@ pub fn next_step(slo: &SloDefinition, figures: &SloFigures) -> String {
         SloState::Ok => String::new(),
     }
 }
-
-/// Burn rates over the last [`TREND_RANGE_S`], one point per column: the short (5 m) and long
-/// (1 h) windows of the fast page, and the threshold they are compared with. `None` points are
-/// unknown (no traffic, no series).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct BurnTrend {
-    pub short: Vec<Option<f64>>,
-    pub long: Vec<Option<f64>>,
-    pub threshold: f64,
-}
-
-/// How far back the sparklines reach, and in how many points.
-pub const TREND_RANGE_S: u64 = 3_600;
-pub const TREND_POINTS: u16 = 60;
 
 /// The fast page's windows (5 m and 1 h) and threshold for `slo`.
 fn fast_page(slo: &SloDefinition) -> (u64, u64, f64) {
@@ -391,19 +363,6 @@ impl LocalSlos {
             })
             .collect()
     }
-}
-
-/// The SLO part of a snapshot: the last good evaluation of every objective, kept (with its
-/// time) while the source fails, and the source's last error.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct SloSection {
-    /// Where the figures come from: `prometheus <url>` or `this process's counters`.
-    pub source: String,
-    /// When the figures below were read; `None` before the first good read.
-    pub read_at_ms: Option<i64>,
-    /// Why the last read failed, if it did (shown in the SLO widget, not hidden in a log).
-    pub error: Option<String>,
-    pub readings: Vec<SloReading>,
 }
 
 /// How often SLO figures are read from Prometheus: each read is one query per objective over

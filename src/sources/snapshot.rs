@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::engine::breaker::{BreakerState, FailureRate};
 use crate::engine::overrides::Override;
+use crate::engine::slo::SloFigures;
 use crate::model::{
     AuditEntry, DlqCursor, DlqEntry, DlqFilter, DlqGroup, FailedSet, FlagState, QueueStats,
     ShedMode,
@@ -25,7 +26,7 @@ pub struct Snapshot {
     /// The DLQ page the browser asked for, if it is open.
     pub dlq_page: Option<DlqPageView>,
     /// Service level objectives, when a source for them is configured.
-    pub slo: Option<std::sync::Arc<crate::sources::slo::SloSection>>,
+    pub slo: Option<std::sync::Arc<SloSection>>,
     /// A MUTT deployment's own figures (`--profile mutt`), in place of `store`: MUTT keeps no
     /// leases, schedules, heartbeat totals or operator flags, so none is shown as 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -528,3 +529,46 @@ impl DlqGroupsView {
         self.groups.iter().map(|g| g.count).sum()
     }
 }
+
+/// One objective's figures as shown: what it is, and the engine's evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct SloReading {
+    pub name: String,
+    pub description: String,
+    pub figures: SloFigures,
+    /// The fast page's burn rates over the last hour, oldest first, for the sparklines.
+    pub trend: BurnTrend,
+    /// When its total series was last there (read within the shortest window); while it is
+    /// absent, the view shows how long ago that was.
+    pub seen_at_ms: Option<i64>,
+    /// What to do about its state, in a line (empty when there is nothing to do).
+    #[serde(default)]
+    pub next_step: String,
+}
+
+/// Burn rates over the last [`TREND_RANGE_S`], one point per column: the short (5 m) and long
+/// (1 h) windows of the fast page, and the threshold they are compared with. `None` points are
+/// unknown (no traffic, no series).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct BurnTrend {
+    pub short: Vec<Option<f64>>,
+    pub long: Vec<Option<f64>>,
+    pub threshold: f64,
+}
+
+/// The SLO part of a snapshot: the last good evaluation of every objective, kept (with its
+/// time) while the source fails, and the source's last error.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct SloSection {
+    /// Where the figures come from: `prometheus <url>` or `this process's counters`.
+    pub source: String,
+    /// When the figures below were read; `None` before the first good read.
+    pub read_at_ms: Option<i64>,
+    /// Why the last read failed, if it did (shown in the SLO widget, not hidden in a log).
+    pub error: Option<String>,
+    pub readings: Vec<SloReading>,
+}
+
+/// How far back the sparklines reach, and in how many points.
+pub const TREND_RANGE_S: u64 = 3_600;
+pub const TREND_POINTS: u16 = 60;
