@@ -5,13 +5,13 @@
 // Unit tests may unwrap; library code may not (see `[lints.clippy]` in Cargo.toml).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub use ward_core::{engine, model};
+
 pub mod actions;
 pub mod cli;
 pub mod config;
 pub mod delivery;
-pub mod engine;
 pub mod headless;
-pub mod model;
 pub mod pipeline;
 pub mod sources;
 pub mod store;

@@ -5,7 +5,7 @@ pub mod poller;
 pub mod prometheus;
 pub mod scrape;
 pub mod slo;
-pub mod snapshot;
+pub use ward_core::snapshot;
 
 pub use poller::{PollerConfig, SourceHandle, spawn, spawn_mutt, spawn_with_slo};
 pub use snapshot::{
