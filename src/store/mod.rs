@@ -1,5 +1,5 @@
 //! The store: every pipeline state change is one atomic call. Two backends, memory and Redis,
-//! with exactly the same semantics, proven by one conformance suite (`tests/store_conformance.rs`).
+//! with exactly the same semantics, proven by one conformance suite (`tests/store/conformance.rs`).
 
 pub mod keys;
 mod lazy;

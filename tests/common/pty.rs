@@ -29,7 +29,7 @@ pub struct Pty {
 
 impl Pty {
     /// `ward demo` with a clean environment: no WARD_* variables and HOME pointing at an empty
-    /// directory so the developer's own config never leaks in (as in tests/cli.rs).
+    /// directory so the developer's own config never leaks in (as in tests/headless/cli.rs).
     pub fn demo(home: &Path) -> Self {
         Self::ward(home, &["demo"])
     }
