@@ -441,7 +441,7 @@ fn frames_of(
 /// One view (or the wall) drawn `frames` times in one case.
 fn measure(app: &mut App, theme: &Theme, case: Case, frames: usize) -> Figures {
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).unwrap();
-    let base = app.now_ms;
+    let base = app.ui.now_ms;
     let app = std::cell::RefCell::new(app);
     let figures = frames_of(
         &mut terminal,
@@ -455,7 +455,7 @@ fn measure(app: &mut App, theme: &Theme, case: Case, frames: usize) -> Figures {
         |terminal| {
             let app = app.borrow();
             terminal
-                .draw(|frame| ward::ui::views::draw(&app, theme, frame))
+                .draw(|frame| ward::ui::views::draw(app.scene(), theme, frame))
                 .unwrap();
         },
     );
@@ -527,7 +527,7 @@ fn main() {
         channels.clone(),
         Arc::new(Snapshot::default()),
     );
-    let query = probe.dlq.query();
+    let query = probe.ui.dlq.query();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -576,7 +576,7 @@ fn main() {
         };
         let mut app = App::new(mode, keymap.clone(), channels.clone(), snapshot.clone());
         let _ = app.show(view);
-        app.dlq.grouped = grouped;
+        app.ui.dlq.grouped = grouped;
         print!("  {name:<14}");
         for (case_name, case) in cases {
             let p99 = measure(&mut app, &theme, case, frames).print();

@@ -261,7 +261,7 @@ fn finish_runner(
         lock_refresh: tui.lock_refresh,
     };
     let mut app = App::new(mode, keymap, channels, source.latest());
-    app.accent = crate::ui::theme::parse_color(&tui.accent);
+    app.ui.accent = crate::ui::theme::parse_color(&tui.accent);
     let wall_cycle =
         (args.wall && tui.wall_cycle_s > 0).then(|| Duration::from_secs(tui.wall_cycle_s));
     Ok(Runner {
@@ -339,7 +339,7 @@ fn screenshots(config: &Config, args: &TuiArgs, dir: &std::path::Path) -> anyhow
         shots.extend(overlay_shots(&mut runner).await);
         for (name, app) in shots {
             let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48))?;
-            terminal.draw(|frame| crate::ui::views::draw(&app, &runner.theme, frame))?;
+            terminal.draw(|frame| crate::ui::views::draw(app.scene(), &runner.theme, frame))?;
             let buffer = terminal.backend().buffer();
             std::fs::write(
                 dir.join(format!("{name}.svg")),
@@ -389,7 +389,7 @@ async fn overlay_shots(runner: &mut Runner) -> Vec<(String, crate::ui::App)> {
     help.run(crate::ui::Command::Help);
     shots.push(("help".to_owned(), help));
     let mut wall = runner.app.clone();
-    wall.mode.wall = true;
+    wall.ui.mode.wall = true;
     shots.push(("wall".to_owned(), wall));
     fresh_view(runner, View::Dlq).await;
     let mut inspector = runner.app.clone();

@@ -9,15 +9,16 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::command::{self, Parsed, RunSettings};
 use super::keymap::{Command, Context, Keymap};
+use super::state::{Scene, UiState};
 use crate::actions::{
     Action, MuttScope, Origin, OverrideKind, Plan, Progress, Report, Scope, Tier,
 };
+use crate::model::mutt::MuttDlqName;
 use crate::model::mutt::MuttPageQuery;
-use crate::model::mutt::{MuttDlqName, MuttEntry};
 use crate::model::{
-    DlqCursor, DlqFilter, FailedSet, Flag, Profile, QueueName, ShedMode, Threshold, sanitize,
+    DlqCursor, DlqFilter, FailedSet, Flag, QueueName, ShedMode, Threshold, sanitize,
 };
-use crate::sources::{DlqGroupsView, DlqQuery, DlqSort, Freshness, Snapshot};
+use crate::sources::{DlqQuery, DlqSort, Snapshot};
 
 /// The views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +76,11 @@ impl View {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         View::ALL.iter().position(|v| *v == self).unwrap_or(0)
     }
 
-    fn context(self) -> Context {
+    pub(crate) fn context(self) -> Context {
         match self {
             View::Dlq => Context::Dlq,
             View::Breakers => Context::Breakers,
@@ -314,31 +315,12 @@ impl MuttBrowser {
     }
 }
 
-/// The whole control-room state.
+/// The whole control-room state: the snapshot drawn and the state around it.
 #[derive(Debug, Clone)]
 pub struct App {
-    pub mode: Mode,
-    pub keymap: Keymap,
-    pub view: View,
     /// The snapshot drawn (the newest, or the one frozen).
     pub snapshot: Arc<Snapshot>,
-    pub frozen: bool,
-    pub rows: [usize; View::ALL.len()],
-    pub dlq: DlqBrowser,
-    pub mutt: MuttBrowser,
-    pub overlay: Option<Overlay>,
-    pub toasts: VecDeque<Toast>,
-    /// The last confirm dialog's ticket.
-    tickets: u64,
-    /// Points of history the sparklines show.
-    pub spark_points: usize,
-    /// Channels a test alert can go to.
-    pub channels: Vec<String>,
-    pub now_ms: i64,
-    /// The wall's current view when cycling.
-    pub wall_page: usize,
-    /// The environment's colour (config `tui.accent`), else the theme's.
-    pub accent: Option<ratatui::style::Color>,
+    pub ui: UiState,
 }
 
 const TOAST_MS: i64 = 4_000;
@@ -347,14 +329,21 @@ const OVERRIDE_TTL_MS: i64 = 60 * 60 * 1000;
 const REASON: &str = "set from the control room";
 
 impl App {
+    /// What the views draw from.
+    pub fn scene(&self) -> Scene<'_> {
+        Scene {
+            snapshot: &self.snapshot,
+            ui: &self.ui,
+        }
+    }
+
     pub fn new(mode: Mode, keymap: Keymap, channels: Vec<String>, snapshot: Arc<Snapshot>) -> Self {
         let queue = QueueName::delivery();
-        Self {
+        let ui = UiState {
             mode,
             keymap,
             view: View::Overview,
             now_ms: snapshot.taken_at_ms,
-            snapshot,
             frozen: false,
             rows: [0; View::ALL.len()],
             dlq: DlqBrowser::new(queue),
@@ -366,84 +355,39 @@ impl App {
             channels,
             wall_page: 0,
             accent: None,
-        }
+        };
+        Self { snapshot, ui }
     }
 
     /// A new snapshot arrived (ignored while frozen, except for freshness).
     pub fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) {
-        self.now_ms = snapshot.taken_at_ms;
-        if !self.frozen {
+        self.ui.now_ms = snapshot.taken_at_ms;
+        if !self.ui.frozen {
             self.snapshot = snapshot;
         }
     }
 
     pub fn tick(&mut self, now_ms: i64) {
-        self.now_ms = now_ms;
-        while self.toasts.front().is_some_and(|t| t.until_ms <= now_ms) {
-            self.toasts.pop_front();
+        self.ui.now_ms = now_ms;
+        while self.ui.toasts.front().is_some_and(|t| t.until_ms <= now_ms) {
+            self.ui.toasts.pop_front();
         }
     }
 
     pub fn toast(&mut self, text: impl Into<String>, error: bool) {
-        self.toasts.push_back(Toast {
+        self.ui.toasts.push_back(Toast {
             text: text.into(),
             error,
-            until_ms: self.now_ms + TOAST_MS,
+            until_ms: self.ui.now_ms + TOAST_MS,
         });
-        while self.toasts.len() > 3 {
-            self.toasts.pop_front();
-        }
-    }
-
-    /// Attached to a MUTT deployment: MUTT's own figures and actions.
-    pub fn is_mutt(&self) -> bool {
-        self.snapshot.target.profile == Profile::Mutt
-    }
-
-    pub fn stale(&self) -> bool {
-        self.snapshot
-            .sources
-            .iter()
-            .any(|s| s.freshness == Freshness::Stale)
-    }
-
-    /// Why nothing may be changed now: the store is STALE or not read yet. An action planned
-    /// on figures the operator cannot trust, or sent to a store that does not answer, would
-    /// end indeterminate.
-    pub fn unreadable(&self) -> Option<String> {
-        if let Some(source) = self
-            .snapshot
-            .sources
-            .iter()
-            .find(|s| s.freshness == Freshness::Stale)
-        {
-            let since = source
-                .age_ms(self.now_ms)
-                .map_or_else(|| "ever".to_owned(), crate::ui::widgets::age);
-            return Some(format!(
-                "{} is STALE (no good read for {since}: {})",
-                source.name,
-                source.last_error.as_deref().unwrap_or("no answer")
-            ));
-        }
-        (self.snapshot.store.is_none() && self.snapshot.mutt.is_none())
-            .then(|| "the store has not been read yet".to_owned())
-    }
-
-    /// Commands usable here and now (help and hints list only these).
-    pub fn available(&self, command: Command) -> bool {
-        if command.is_mutating() && self.mode.read_only.is_some() {
-            return false;
-        }
-        match command.context() {
-            Context::Everywhere => true,
-            context => self.view.context() == context,
+        while self.ui.toasts.len() > 3 {
+            self.ui.toasts.pop_front();
         }
     }
 
     /// An event of the job started from dialog `ticket`; ignored once that dialog is gone.
     pub fn job(&mut self, ticket: u64, event: JobEvent) -> Vec<Effect> {
-        let Some(Overlay::Confirm(confirm)) = self.overlay.as_mut() else {
+        let Some(Overlay::Confirm(confirm)) = self.ui.overlay.as_mut() else {
             return Vec::new();
         };
         if confirm.ticket != ticket {
@@ -479,12 +423,12 @@ impl App {
                 };
                 // Marked entries an action took were consumed: never offer them to another.
                 if !failed && plan.action.mutt_scope().is_some() {
-                    self.mutt.marks.clear();
-                    self.mutt.last_mark = None;
+                    self.ui.mutt.marks.clear();
+                    self.ui.mutt.last_mark = None;
                 }
                 if !failed && matches!(plan.action.dlq_scope(), Some((.., Scope::Ids(_)))) {
-                    self.dlq.marks.clear();
-                    self.dlq.last_mark = None;
+                    self.ui.dlq.marks.clear();
+                    self.ui.dlq.last_mark = None;
                 }
                 confirm.stage = Stage::Done {
                     plan: plan.clone(),
@@ -500,13 +444,13 @@ impl App {
 
     /// A key press.
     pub fn key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        if let Some(overlay) = self.overlay.take() {
+        if let Some(overlay) = self.ui.overlay.take() {
             return self.overlay_key(overlay, key);
         }
         if super::keymap::suspends(key) {
             return vec![Effect::Suspend];
         }
-        let Some(command) = self.keymap.command(key) else {
+        let Some(command) = self.ui.keymap.command(key) else {
             return Vec::new();
         };
         self.run(command)
@@ -516,17 +460,17 @@ impl App {
     #[allow(clippy::too_many_lines)]
     pub fn run(&mut self, command: Command) -> Vec<Effect> {
         if command.is_mutating()
-            && let Some(why) = self.mode.read_only.clone()
+            && let Some(why) = self.ui.mode.read_only.clone()
         {
             self.toast(format!("read-only: {why}"), true);
             return Vec::new();
         }
-        if command.context() != Context::Everywhere && command.context() != self.view.context() {
+        if command.context() != Context::Everywhere && command.context() != self.ui.view.context() {
             self.toast(format!("{} works in another view", command.name()), false);
             return Vec::new();
         }
         match command {
-            Command::Interrupt if self.mode.no_exit_on_ctrl_c => {
+            Command::Interrupt if self.ui.mode.no_exit_on_ctrl_c => {
                 self.toast(
                     "ctrl-c does not quit here (no_exit_on_ctrl_c): press q",
                     false,
@@ -535,23 +479,23 @@ impl App {
             }
             Command::Quit | Command::Interrupt => vec![Effect::Quit],
             Command::Help => {
-                self.overlay = Some(Overlay::Help { scroll: 0 });
+                self.ui.overlay = Some(Overlay::Help { scroll: 0 });
                 Vec::new()
             }
             Command::Back => self.back(),
             Command::CommandLine => {
-                self.overlay = Some(Overlay::Command(Input::default()));
+                self.ui.overlay = Some(Overlay::Command(Input::default()));
                 Vec::new()
             }
             Command::Filter => {
-                self.overlay = Some(Overlay::Filter(Input {
-                    text: self.dlq.filter_text.clone(),
+                self.ui.overlay = Some(Overlay::Filter(Input {
+                    text: self.ui.dlq.filter_text.clone(),
                 }));
                 Vec::new()
             }
             Command::Refresh => vec![Effect::Refresh],
             Command::ToggleFreeze => {
-                self.frozen = !self.frozen;
+                self.ui.frozen = !self.ui.frozen;
                 Vec::new()
             }
             Command::ViewOverview => self.show(View::Overview),
@@ -563,9 +507,9 @@ impl App {
             Command::ViewSlo => self.show(View::Slo),
             Command::ViewSilences => self.show(View::Silences),
             Command::ViewAlerts => self.show(View::Alerts),
-            Command::NextView => self.show(View::ALL[(self.view.index() + 1) % View::ALL.len()]),
+            Command::NextView => self.show(View::ALL[(self.ui.view.index() + 1) % View::ALL.len()]),
             Command::PrevView => {
-                self.show(View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()])
+                self.show(View::ALL[(self.ui.view.index() + View::ALL.len() - 1) % View::ALL.len()])
             }
             Command::Up => self.move_row(-1),
             Command::Down => self.move_row(1),
@@ -574,16 +518,16 @@ impl App {
             Command::Top => self.move_row(i64::MIN / 2),
             Command::Bottom => self.move_row(i64::MAX / 2),
             Command::HistoryLonger => {
-                self.spark_points =
-                    (self.spark_points * 2).min(crate::sources::poller::HISTORY_POINTS);
+                self.ui.spark_points =
+                    (self.ui.spark_points * 2).min(crate::sources::poller::HISTORY_POINTS);
                 Vec::new()
             }
             Command::HistoryShorter => {
-                self.spark_points = (self.spark_points / 2).max(15);
+                self.ui.spark_points = (self.ui.spark_points / 2).max(15);
                 Vec::new()
             }
             Command::Replay => self.replay(),
-            Command::ToggleShedding if self.is_mutt() => {
+            Command::ToggleShedding if self.scene().is_mutt() => {
                 self.toast(
                     "MUTT sheds whenever the alert queue passes alerter_queue_shed_threshold: \
                      `:set alerter_queue_shed_threshold=N`, or cycle the mode",
@@ -591,7 +535,7 @@ impl App {
                 );
                 Vec::new()
             }
-            Command::CycleSheddingMode if self.is_mutt() => {
+            Command::CycleSheddingMode if self.scene().is_mutt() => {
                 let next = match self
                     .snapshot
                     .mutt
@@ -603,7 +547,7 @@ impl App {
                 };
                 self.shedding_action(next)
             }
-            Command::TestAlert | Command::EmergencyStop if self.is_mutt() => {
+            Command::TestAlert | Command::EmergencyStop if self.scene().is_mutt() => {
                 self.toast(
                     format!("{}: MUTT has no such control", command.name()),
                     false,
@@ -611,7 +555,7 @@ impl App {
                 Vec::new()
             }
             Command::ToggleShedding => {
-                let mode = if self.shedding() == ShedMode::Off {
+                let mode = if self.scene().shedding() == ShedMode::Off {
                     ShedMode::Dlq
                 } else {
                     ShedMode::Off
@@ -619,7 +563,7 @@ impl App {
                 self.shedding_action(mode)
             }
             Command::CycleSheddingMode => {
-                let mode = match self.shedding() {
+                let mode = match self.scene().shedding() {
                     ShedMode::Off => ShedMode::Dlq,
                     ShedMode::Dlq => ShedMode::Defer,
                     ShedMode::Defer => ShedMode::Off,
@@ -627,10 +571,10 @@ impl App {
                 self.shedding_action(mode)
             }
             Command::TestAlert => {
-                let mut options = self.channels.clone();
+                let mut options = self.ui.channels.clone();
                 options.insert(0, "stdout".to_owned());
                 options.dedup();
-                self.overlay = Some(Overlay::Picker(Picker {
+                self.ui.overlay = Some(Overlay::Picker(Picker {
                     options,
                     selected: 0,
                 }));
@@ -647,30 +591,32 @@ impl App {
                         backend: None,
                         on,
                         reason: REASON.to_owned(),
-                        expires_at_ms: on.then_some(self.now_ms + OVERRIDE_TTL_MS),
+                        expires_at_ms: on.then_some(self.ui.now_ms + OVERRIDE_TTL_MS),
                     },
                     Origin::Key,
                 )
             }
-            Command::Mark if self.is_mutt() => self.mark_mutt(false),
-            Command::MarkRange if self.is_mutt() => self.mark_mutt(true),
+            Command::Mark if self.scene().is_mutt() => self.mark_mutt(false),
+            Command::MarkRange if self.scene().is_mutt() => self.mark_mutt(true),
             Command::Mark => self.mark(false),
             Command::MarkRange => self.mark(true),
             Command::ClearMarks => {
-                self.dlq.marks.clear();
-                self.dlq.last_mark = None;
-                self.mutt.marks.clear();
-                self.mutt.last_mark = None;
+                self.ui.dlq.marks.clear();
+                self.ui.dlq.last_mark = None;
+                self.ui.mutt.marks.clear();
+                self.ui.mutt.last_mark = None;
                 Vec::new()
             }
-            Command::Inspect if self.grouping() => self.filter_to_group(),
+            Command::Inspect if self.scene().grouping() => self.filter_to_group(),
             Command::Inspect => {
-                if self.selected_entry().is_some() || self.selected_mutt_entry().is_some() {
-                    self.overlay = Some(Overlay::Inspector { scroll: 0 });
+                if self.scene().selected_entry().is_some()
+                    || self.scene().selected_mutt_entry().is_some()
+                {
+                    self.ui.overlay = Some(Overlay::Inspector { scroll: 0 });
                 }
                 Vec::new()
             }
-            Command::Copy if self.is_mutt() => match self.selected_mutt_entry() {
+            Command::Copy if self.scene().is_mutt() => match self.scene().selected_mutt_entry() {
                 Some(entry) => {
                     let id = entry.id.clone();
                     self.toast(format!("copied {id}"), false);
@@ -678,27 +624,27 @@ impl App {
                 }
                 None => Vec::new(),
             },
-            Command::NextPage if self.is_mutt() => {
+            Command::NextPage if self.scene().is_mutt() => {
                 let total = self.snapshot.mutt_page.as_ref().map_or(0, |p| p.total);
-                if self.mutt.offset + self.mutt.page_size < total {
-                    self.mutt.offset += self.mutt.page_size;
-                    self.rows[View::Dlq.index()] = 0;
+                if self.ui.mutt.offset + self.ui.mutt.page_size < total {
+                    self.ui.mutt.offset += self.ui.mutt.page_size;
+                    self.ui.rows[View::Dlq.index()] = 0;
                     self.browse()
                 } else {
                     self.toast("last page", false);
                     Vec::new()
                 }
             }
-            Command::PrevPage if self.is_mutt() => {
-                if self.mutt.offset == 0 {
+            Command::PrevPage if self.scene().is_mutt() => {
+                if self.ui.mutt.offset == 0 {
                     return Vec::new();
                 }
-                self.mutt.offset = self.mutt.offset.saturating_sub(self.mutt.page_size);
-                self.rows[View::Dlq.index()] = 0;
+                self.ui.mutt.offset = self.ui.mutt.offset.saturating_sub(self.ui.mutt.page_size);
+                self.ui.rows[View::Dlq.index()] = 0;
                 self.browse()
             }
-            Command::ToggleDead if self.is_mutt() => {
-                self.mutt.dlq = match self.mutt.dlq {
+            Command::ToggleDead if self.scene().is_mutt() => {
+                self.ui.mutt.dlq = match self.ui.mutt.dlq {
                     MuttDlqName::Alerter => MuttDlqName::Moog,
                     MuttDlqName::Moog => MuttDlqName::Dead,
                     MuttDlqName::Dead => MuttDlqName::Alerter,
@@ -706,7 +652,7 @@ impl App {
                 self.reset_pages();
                 self.browse()
             }
-            Command::Copy => match self.selected_entry() {
+            Command::Copy => match self.scene().selected_entry() {
                 Some(entry) => {
                     let id = entry.meta.id.0.clone();
                     self.toast(format!("copied {id}"), false);
@@ -715,58 +661,58 @@ impl App {
                 None => Vec::new(),
             },
             Command::NextPage => {
-                let next = self.dlq_page().and_then(|p| p.next.clone());
+                let next = self.scene().dlq_page().and_then(|p| p.next.clone());
                 if let Some(next) = next {
-                    let current = std::mem::replace(&mut self.dlq.cursor, next);
-                    self.dlq.pages.push(current);
-                    self.rows[View::Dlq.index()] = 0;
+                    let current = std::mem::replace(&mut self.ui.dlq.cursor, next);
+                    self.ui.dlq.pages.push(current);
+                    self.ui.rows[View::Dlq.index()] = 0;
                     self.browse()
                 } else {
                     self.toast("last page", false);
                     Vec::new()
                 }
             }
-            Command::PrevPage => match self.dlq.pages.pop() {
+            Command::PrevPage => match self.ui.dlq.pages.pop() {
                 Some(cursor) => {
-                    self.dlq.cursor = cursor;
-                    self.rows[View::Dlq.index()] = 0;
+                    self.ui.dlq.cursor = cursor;
+                    self.ui.rows[View::Dlq.index()] = 0;
                     self.browse()
                 }
                 None => Vec::new(),
             },
-            Command::ToggleGrouping if self.is_mutt() => {
+            Command::ToggleGrouping if self.scene().is_mutt() => {
                 self.toast("MUTT's entries carry no error class to group by", false);
                 Vec::new()
             }
             Command::ToggleGrouping => {
-                self.dlq.grouped = !self.dlq.grouped;
-                self.rows[View::Dlq.index()] = 0;
+                self.ui.dlq.grouped = !self.ui.dlq.grouped;
+                self.ui.rows[View::Dlq.index()] = 0;
                 self.browse()
             }
-            Command::CycleQueue if self.is_mutt() => self.run(Command::ToggleDead),
+            Command::CycleQueue if self.scene().is_mutt() => self.run(Command::ToggleDead),
             Command::CycleQueue => {
                 let queues: Vec<QueueName> = self.snapshot.store.as_ref().map_or_else(
                     || vec![QueueName::ingest(), QueueName::delivery()],
                     |s| s.queues.iter().map(|q| q.stats.queue.clone()).collect(),
                 );
-                let at = queues.iter().position(|q| *q == self.dlq.queue);
+                let at = queues.iter().position(|q| *q == self.ui.dlq.queue);
                 let next = at.map_or(0, |at| (at + 1) % queues.len().max(1));
                 match queues.get(next).cloned() {
-                    Some(queue) => self.browse_queue(queue, self.dlq.set),
+                    Some(queue) => self.browse_queue(queue, self.ui.dlq.set),
                     None => Vec::new(),
                 }
             }
-            Command::CycleSort if self.is_mutt() => {
+            Command::CycleSort if self.scene().is_mutt() => {
                 self.toast("MUTT's lists are shown newest first", false);
                 Vec::new()
             }
             Command::CycleSort => {
-                self.dlq.sort = self.dlq.sort.next();
+                self.ui.dlq.sort = self.ui.dlq.sort.next();
                 self.reset_pages();
                 self.browse()
             }
             Command::ToggleDead => {
-                self.dlq.set = match self.dlq.set {
+                self.ui.dlq.set = match self.ui.dlq.set {
                     FailedSet::Dlq => FailedSet::Dead,
                     FailedSet::Dead => FailedSet::Dlq,
                 };
@@ -775,16 +721,16 @@ impl App {
             }
             Command::Purge => self.propose(
                 Action::Purge {
-                    queue: self.dlq.queue.clone(),
-                    set: self.dlq.set,
-                    scope: self.dlq.scope(),
+                    queue: self.ui.dlq.queue.clone(),
+                    set: self.ui.dlq.set,
+                    scope: self.ui.dlq.scope(),
                 },
                 Origin::Key,
             ),
             Command::MoveToDead => self.propose(
                 Action::MoveToDead {
-                    queue: self.dlq.queue.clone(),
-                    scope: self.dlq.scope(),
+                    queue: self.ui.dlq.queue.clone(),
+                    scope: self.ui.dlq.scope(),
                 },
                 Origin::Key,
             ),
@@ -798,15 +744,15 @@ impl App {
     }
 
     fn back(&mut self) -> Vec<Effect> {
-        if self.view == View::Dlq && !self.mutt.marks.is_empty() {
-            self.mutt.marks.clear();
+        if self.ui.view == View::Dlq && !self.ui.mutt.marks.is_empty() {
+            self.ui.mutt.marks.clear();
             Vec::new()
-        } else if self.view == View::Dlq && !self.dlq.marks.is_empty() {
-            self.dlq.marks.clear();
+        } else if self.ui.view == View::Dlq && !self.ui.dlq.marks.is_empty() {
+            self.ui.dlq.marks.clear();
             Vec::new()
-        } else if self.view == View::Dlq && !self.dlq.filter_text.is_empty() {
+        } else if self.ui.view == View::Dlq && !self.ui.dlq.filter_text.is_empty() {
             self.apply_filter(String::new())
-        } else if self.view != View::Overview {
+        } else if self.ui.view != View::Overview {
             self.show(View::Overview)
         } else {
             Vec::new()
@@ -814,11 +760,11 @@ impl App {
     }
 
     pub fn show(&mut self, view: View) -> Vec<Effect> {
-        let was = self.view;
-        self.view = view;
+        let was = self.ui.view;
+        self.ui.view = view;
         match (was == View::Dlq, view == View::Dlq) {
             (false, true) => self.browse(),
-            (true, false) if self.is_mutt() => vec![Effect::BrowseMutt(None)],
+            (true, false) if self.scene().is_mutt() => vec![Effect::BrowseMutt(None)],
             (true, false) => vec![Effect::Browse(None)],
             _ => Vec::new(),
         }
@@ -826,10 +772,10 @@ impl App {
 
     /// Browse `queue`'s DLQ or dead list (the filter and sort stay).
     pub fn browse_queue(&mut self, queue: QueueName, set: FailedSet) -> Vec<Effect> {
-        self.dlq.queue = queue;
-        self.dlq.set = set;
+        self.ui.dlq.queue = queue;
+        self.ui.dlq.set = set;
         self.reset_pages();
-        if self.view == View::Dlq {
+        if self.ui.view == View::Dlq {
             self.browse()
         } else {
             self.show(View::Dlq)
@@ -837,116 +783,43 @@ impl App {
     }
 
     fn browse(&self) -> Vec<Effect> {
-        if self.is_mutt() {
-            vec![Effect::BrowseMutt(Some(self.mutt.query()))]
+        if self.scene().is_mutt() {
+            vec![Effect::BrowseMutt(Some(self.ui.mutt.query()))]
         } else {
-            vec![Effect::Browse(Some(self.dlq.query()))]
+            vec![Effect::Browse(Some(self.ui.dlq.query()))]
         }
     }
 
     fn reset_pages(&mut self) {
-        self.mutt.offset = 0;
-        self.mutt.marks.clear();
-        self.mutt.last_mark = None;
-        self.dlq.pages.clear();
-        self.dlq.cursor = self.dlq.sort.start();
-        self.dlq.marks.clear();
-        self.dlq.last_mark = None;
-        self.rows[View::Dlq.index()] = 0;
-    }
-
-    /// Rows in the current view (for moving the selection).
-    pub fn row_count(&self) -> usize {
-        if let Some(mutt) = self.snapshot.mutt.as_ref() {
-            return match self.view {
-                View::Overview | View::Silences | View::Alerts => 0,
-                View::Queues => mutt.processing.len(),
-                View::Dlq => self.visible_mutt_entries().len(),
-                View::Breakers => mutt.breakers.len(),
-                View::Overrides => mutt.config.len(),
-                View::Audit => mutt.audit.len(),
-                View::Slo => self.snapshot.slo.as_ref().map_or(0, |s| s.readings.len()),
-            };
-        }
-        let store = self.snapshot.store.as_ref();
-        match self.view {
-            View::Overview => 0,
-            View::Queues => store.map_or(0, |s| s.queues.len()),
-            View::Dlq if self.grouping() => self.visible_groups().map_or(0, |g| g.groups.len()),
-            View::Dlq => self.visible_entries().len(),
-            View::Breakers => store.map_or(0, |s| s.breakers.len()),
-            View::Overrides => store.map_or(0, |s| s.overrides.len()),
-            View::Audit => store.map_or(0, |s| s.audit.len()),
-            View::Slo => self.snapshot.slo.as_ref().map_or(0, |s| s.readings.len()),
-            View::Silences => store.map_or(0, |s| s.alerting.silences.len()),
-            View::Alerts => store.map_or(0, |s| s.alerting.alerts.len()),
-        }
-    }
-
-    pub fn row(&self) -> usize {
-        self.row_within(self.row_count())
-    }
-
-    /// The selected row among `count` rows (for draw code that has already counted them).
-    pub fn row_within(&self, count: usize) -> usize {
-        self.rows[self.view.index()].min(count.saturating_sub(1))
+        self.ui.mutt.offset = 0;
+        self.ui.mutt.marks.clear();
+        self.ui.mutt.last_mark = None;
+        self.ui.dlq.pages.clear();
+        self.ui.dlq.cursor = self.ui.dlq.sort.start();
+        self.ui.dlq.marks.clear();
+        self.ui.dlq.last_mark = None;
+        self.ui.rows[View::Dlq.index()] = 0;
     }
 
     fn move_row(&mut self, by: i64) -> Vec<Effect> {
         if let Some(Overlay::Inspector { scroll } | Overlay::Help { scroll }) =
-            self.overlay.as_mut()
+            self.ui.overlay.as_mut()
         {
             *scroll = (*scroll as i64 + by).max(0) as usize;
             return Vec::new();
         }
-        let count = self.row_count() as i64;
-        let current = self.row() as i64;
-        self.rows[self.view.index()] = (current + by).clamp(0, (count - 1).max(0)) as usize;
+        let count = self.scene().row_count() as i64;
+        let current = self.scene().row() as i64;
+        self.ui.rows[self.ui.view.index()] = (current + by).clamp(0, (count - 1).max(0)) as usize;
         Vec::new()
-    }
-
-    /// The page read for what the browser asks now; `None` until the poller has read it (a page
-    /// of another queue, list, filter or order is never shown under this one's title).
-    pub fn dlq_page(&self) -> Option<&crate::sources::DlqPageView> {
-        let asked = self.dlq.query();
-        self.snapshot.dlq_page.as_ref().filter(|p| {
-            let q = &p.query;
-            (&q.queue, q.set, &q.filter, &q.cursor, q.limit)
-                == (
-                    &asked.queue,
-                    asked.set,
-                    &asked.filter,
-                    &asked.cursor,
-                    asked.limit,
-                )
-        })
-    }
-
-    /// DLQ entries of the page in the browser's order (the store applied the whole filter).
-    pub fn visible_entries(&self) -> Vec<&crate::model::DlqEntry> {
-        let Some(page) = self.dlq_page() else {
-            return Vec::new();
-        };
-        let mut entries: Vec<_> = page.entries.iter().collect();
-        self.dlq.sort.arrange(&mut entries);
-        entries
-    }
-
-    /// The browser shows groups instead of entries.
-    pub fn grouping(&self) -> bool {
-        self.view == View::Dlq && self.dlq.grouped && !self.is_mutt()
-    }
-
-    /// The store's counts by error class × time bucket of the whole filtered set.
-    pub fn visible_groups(&self) -> Option<&DlqGroupsView> {
-        self.dlq_page()?.groups.as_ref()
     }
 
     /// Enter on a group: filter to its error class and time bucket, and list its entries.
     fn filter_to_group(&mut self) -> Vec<Effect> {
         let Some((group, bucket_ms)) = self
+            .scene()
             .visible_groups()
-            .and_then(|v| Some((v.groups.get(self.row())?.clone(), v.bucket_ms)))
+            .and_then(|v| Some((v.groups.get(self.scene().row())?.clone(), v.bucket_ms)))
         else {
             self.toast("no group selected", false);
             return Vec::new();
@@ -955,39 +828,16 @@ impl App {
             error_class: Some(group.error_class),
             failed_at_or_after_ms: Some(group.bucket_ms),
             failed_before_ms: Some(group.bucket_ms.saturating_add(bucket_ms)),
-            ..self.dlq.filter.clone()
+            ..self.ui.dlq.filter.clone()
         };
-        self.dlq.grouped = false;
+        self.ui.dlq.grouped = false;
         self.apply_filter(command::filter_text(&filter))
     }
 
-    /// MUTT DLQ entries of the page that pass the free-text filter.
-    pub fn visible_mutt_entries(&self) -> Vec<&MuttEntry> {
-        let Some(page) = self.snapshot.mutt_page.as_ref() else {
-            return Vec::new();
-        };
-        page.entries
-            .iter()
-            .filter(|e| {
-                self.dlq.needle.as_deref().is_none_or(|needle| {
-                    [&e.id, &e.host, &e.message, &e.team]
-                        .iter()
-                        .any(|field| field.to_lowercase().contains(needle))
-                })
-            })
-            .collect()
-    }
-
-    pub fn selected_mutt_entry(&self) -> Option<&MuttEntry> {
-        if self.view != View::Dlq {
-            return None;
-        }
-        self.visible_mutt_entries().get(self.row()).copied()
-    }
-
     fn mark_mutt(&mut self, range: bool) -> Vec<Effect> {
-        let row = self.row();
+        let row = self.scene().row();
         let ids: Vec<String> = self
+            .scene()
             .visible_mutt_entries()
             .iter()
             .map(|e| e.id.clone())
@@ -996,21 +846,21 @@ impl App {
             return Vec::new();
         };
         if range {
-            let from = self.mutt.last_mark.unwrap_or(row);
+            let from = self.ui.mutt.last_mark.unwrap_or(row);
             for id in &ids[from.min(row)..=from.max(row).min(ids.len() - 1)] {
-                self.mutt.marks.insert(id.clone());
+                self.ui.mutt.marks.insert(id.clone());
             }
-        } else if !self.mutt.marks.remove(id) {
-            self.mutt.marks.insert(id.clone());
+        } else if !self.ui.mutt.marks.remove(id) {
+            self.ui.mutt.marks.insert(id.clone());
         }
-        self.mutt.last_mark = Some(row);
+        self.ui.mutt.last_mark = Some(row);
         self.move_row(1)
     }
 
     /// The MUTT entries a browser scope names: the marks (or, outside the browser, the whole
     /// list); `Err` for a filter MUTT's entries cannot be selected by.
     fn mutt_scope(&self, scope: &Scope) -> Result<MuttScope, String> {
-        let in_browser = self.view == View::Dlq;
+        let in_browser = self.ui.view == View::Dlq;
         match scope {
             Scope::Filter(f)
                 if f.error_class.is_some()
@@ -1022,14 +872,14 @@ impl App {
             }
             Scope::Filter(f)
                 if in_browser
-                    && self.mutt.marks.is_empty()
+                    && self.ui.mutt.marks.is_empty()
                     && (f.failed_at_or_after_ms.is_some()
                         || f.failed_before_ms.is_some()
                         || f.text.is_some()) =>
             {
                 Err("MUTT's DLQ entries carry no failure time, and words only filter the page: mark entries instead".to_owned())
             }
-            _ if in_browser => Ok(self.mutt.scope()),
+            _ if in_browser => Ok(self.ui.mutt.scope()),
             _ => Ok(MuttScope::All),
         }
     }
@@ -1038,7 +888,7 @@ impl App {
     /// (`Err` when MUTT has nothing like it).
     fn mutt_form(&self, action: Action) -> Result<Action, String> {
         let scope = |scope: &Scope| self.mutt_scope(scope);
-        let dlq = self.mutt.dlq;
+        let dlq = self.ui.mutt.dlq;
         let shed_key = |t: Threshold| match t {
             Threshold::Warn => "alerter_queue_warn_threshold",
             Threshold::Shed => "alerter_queue_shed_threshold",
@@ -1117,16 +967,10 @@ impl App {
         }
     }
 
-    pub fn selected_entry(&self) -> Option<&crate::model::DlqEntry> {
-        if self.view != View::Dlq {
-            return None;
-        }
-        self.visible_entries().get(self.row()).copied()
-    }
-
     fn mark(&mut self, range: bool) -> Vec<Effect> {
-        let row = self.row();
+        let row = self.scene().row();
         let ids: Vec<String> = self
+            .scene()
             .visible_entries()
             .iter()
             .map(|e| e.meta.id.0.clone())
@@ -1135,14 +979,14 @@ impl App {
             return Vec::new();
         };
         if range {
-            let from = self.dlq.last_mark.unwrap_or(row);
+            let from = self.ui.dlq.last_mark.unwrap_or(row);
             for id in &ids[from.min(row)..=from.max(row).min(ids.len() - 1)] {
-                self.dlq.marks.insert(id.clone());
+                self.ui.dlq.marks.insert(id.clone());
             }
-        } else if !self.dlq.marks.remove(id) {
-            self.dlq.marks.insert(id.clone());
+        } else if !self.ui.dlq.marks.remove(id) {
+            self.ui.dlq.marks.insert(id.clone());
         }
-        self.dlq.last_mark = Some(row);
+        self.ui.dlq.last_mark = Some(row);
         self.move_row(1)
     }
 
@@ -1151,7 +995,7 @@ impl App {
             .snapshot
             .mutt
             .as_ref()
-            .and_then(|m| m.breakers.get(self.row()))
+            .and_then(|m| m.breakers.get(self.scene().row()))
             .map(|b| b.name.clone())
         else {
             self.toast("no breaker selected", false);
@@ -1161,7 +1005,7 @@ impl App {
         let action = match command {
             Command::ForceOpen => Action::MuttBreaker {
                 name,
-                open_until_ms: Some(self.now_ms + FORCE_OPEN_MS),
+                open_until_ms: Some(self.ui.now_ms + FORCE_OPEN_MS),
                 reason,
             },
             Command::DisableBreaker => {
@@ -1177,15 +1021,8 @@ impl App {
         self.propose(action, Origin::Key)
     }
 
-    fn shedding(&self) -> ShedMode {
-        self.snapshot
-            .store
-            .as_ref()
-            .map_or(ShedMode::Off, |s| s.shedding)
-    }
-
     fn shedding_action(&mut self, mode: ShedMode) -> Vec<Effect> {
-        let expires_at_ms = (mode != ShedMode::Off).then_some(self.now_ms + OVERRIDE_TTL_MS);
+        let expires_at_ms = (mode != ShedMode::Off).then_some(self.ui.now_ms + OVERRIDE_TTL_MS);
         self.propose(
             Action::Shedding {
                 mode,
@@ -1198,10 +1035,14 @@ impl App {
 
     fn replay(&mut self) -> Vec<Effect> {
         // On MUTT's Queues view, replay means: put the selected orphan's entries back.
-        if self.view == View::Queues
+        if self.ui.view == View::Queues
             && let Some(m) = self.snapshot.mutt.as_ref()
         {
-            let selected = m.processing_by_concern().get(self.row()).copied().cloned();
+            let selected = m
+                .processing_by_concern()
+                .get(self.scene().row())
+                .copied()
+                .cloned();
             return match selected {
                 Some(list) if list.orphan => {
                     self.propose(Action::MuttRequeueOrphan { list: list.key }, Origin::Key)
@@ -1219,11 +1060,15 @@ impl App {
                 None => Vec::new(),
             };
         }
-        let (queue, from, scope) = if self.view == View::Dlq {
-            (self.dlq.queue.clone(), self.dlq.set, self.dlq.scope())
+        let (queue, from, scope) = if self.ui.view == View::Dlq {
+            (
+                self.ui.dlq.queue.clone(),
+                self.ui.dlq.set,
+                self.ui.dlq.scope(),
+            )
         } else {
             (
-                self.dlq.queue.clone(),
+                self.ui.dlq.queue.clone(),
                 FailedSet::Dlq,
                 Scope::Filter(DlqFilter::default()),
             )
@@ -1240,14 +1085,14 @@ impl App {
     }
 
     fn breaker_action(&mut self, command: Command) -> Vec<Effect> {
-        if self.is_mutt() {
+        if self.scene().is_mutt() {
             return self.mutt_breaker_action(command);
         }
         let Some(breaker) = self
             .snapshot
             .store
             .as_ref()
-            .and_then(|s| s.breakers.get(self.row()))
+            .and_then(|s| s.breakers.get(self.scene().row()))
         else {
             self.toast("no breaker selected", false);
             return Vec::new();
@@ -1257,7 +1102,7 @@ impl App {
         let action = match command {
             Command::ForceOpen => Action::BreakerForceOpen {
                 backend,
-                until_ms: self.now_ms + FORCE_OPEN_MS,
+                until_ms: self.ui.now_ms + FORCE_OPEN_MS,
                 reason,
             },
             Command::DisableBreaker => Action::BreakerDisable { backend, reason },
@@ -1269,7 +1114,7 @@ impl App {
     fn lift_override(&mut self) -> Vec<Effect> {
         if let Some(mutt) = self.snapshot.mutt.as_ref() {
             // MUTT keeps no overrides: the view lists its settings, and lifting one deletes it.
-            let Some((key, _)) = mutt.config.get(self.row()).cloned() else {
+            let Some((key, _)) = mutt.config.get(self.scene().row()).cloned() else {
                 self.toast("no setting selected", false);
                 return Vec::new();
             };
@@ -1286,7 +1131,7 @@ impl App {
             .snapshot
             .store
             .as_ref()
-            .and_then(|s| s.overrides.get(self.row()))
+            .and_then(|s| s.overrides.get(self.scene().row()))
             .cloned()
         else {
             self.toast("no override selected", false);
@@ -1333,15 +1178,15 @@ impl App {
         origin: Origin,
         settings: RunSettings,
     ) -> Vec<Effect> {
-        if let Some(why) = self.mode.read_only.clone() {
+        if let Some(why) = self.ui.mode.read_only.clone() {
             self.toast(format!("read-only: {why}"), true);
             return Vec::new();
         }
-        if let Some(why) = self.unreadable() {
+        if let Some(why) = self.scene().unreadable() {
             self.toast(format!("refused, nothing changed: {why}"), true);
             return Vec::new();
         }
-        let action = if self.is_mutt() {
+        let action = if self.scene().is_mutt() {
             match self.mutt_form(action) {
                 Ok(action) => action,
                 Err(why) => {
@@ -1352,9 +1197,9 @@ impl App {
         } else {
             action
         };
-        self.tickets += 1;
-        let ticket = self.tickets;
-        self.overlay = Some(Overlay::Confirm(Confirm {
+        self.ui.tickets += 1;
+        let ticket = self.ui.tickets;
+        self.ui.overlay = Some(Overlay::Confirm(Confirm {
             ticket,
             action: action.clone(),
             origin,
@@ -1370,11 +1215,11 @@ impl App {
     }
 
     fn apply_filter(&mut self, text: String) -> Vec<Effect> {
-        match command::parse_filter(&text, self.now_ms) {
+        match command::parse_filter(&text, self.ui.now_ms) {
             Ok((filter, needle)) => {
-                self.dlq.filter = filter;
-                self.dlq.needle = needle;
-                self.dlq.filter_text = text;
+                self.ui.dlq.filter = filter;
+                self.ui.dlq.needle = needle;
+                self.ui.dlq.filter_text = text;
                 self.reset_pages();
                 self.browse()
             }
@@ -1386,17 +1231,17 @@ impl App {
     }
 
     fn overlay_key(&mut self, overlay: Overlay, key: KeyEvent) -> Vec<Effect> {
-        let command = self.keymap.command(key);
+        let command = self.ui.keymap.command(key);
         match overlay {
             Overlay::Help { scroll } => match command {
                 Some(Command::Up) => {
-                    self.overlay = Some(Overlay::Help {
+                    self.ui.overlay = Some(Overlay::Help {
                         scroll: scroll.saturating_sub(1),
                     });
                     Vec::new()
                 }
                 Some(Command::Down) => {
-                    self.overlay = Some(Overlay::Help { scroll: scroll + 1 });
+                    self.ui.overlay = Some(Overlay::Help { scroll: scroll + 1 });
                     Vec::new()
                 }
                 Some(Command::Quit) => vec![Effect::Quit],
@@ -1404,29 +1249,29 @@ impl App {
             },
             Overlay::Inspector { scroll } => match command {
                 Some(Command::Up) => {
-                    self.overlay = Some(Overlay::Inspector {
+                    self.ui.overlay = Some(Overlay::Inspector {
                         scroll: scroll.saturating_sub(1),
                     });
                     Vec::new()
                 }
                 Some(Command::Down) => {
-                    self.overlay = Some(Overlay::Inspector { scroll: scroll + 1 });
+                    self.ui.overlay = Some(Overlay::Inspector { scroll: scroll + 1 });
                     Vec::new()
                 }
                 Some(Command::PageDown) => {
-                    self.overlay = Some(Overlay::Inspector {
+                    self.ui.overlay = Some(Overlay::Inspector {
                         scroll: scroll + 10,
                     });
                     Vec::new()
                 }
                 Some(Command::PageUp) => {
-                    self.overlay = Some(Overlay::Inspector {
+                    self.ui.overlay = Some(Overlay::Inspector {
                         scroll: scroll.saturating_sub(10),
                     });
                     Vec::new()
                 }
                 Some(Command::Copy) => {
-                    self.overlay = Some(Overlay::Inspector { scroll });
+                    self.ui.overlay = Some(Overlay::Inspector { scroll });
                     self.copy_inspected()
                 }
                 // Silence the inspected entry's alert: the editor takes the inspector's place.
@@ -1439,7 +1284,7 @@ impl App {
                 Edit::Cancel => Vec::new(),
                 Edit::Submit => self.command_line(&input.text),
                 Edit::Changed => {
-                    self.overlay = Some(Overlay::Command(input));
+                    self.ui.overlay = Some(Overlay::Command(input));
                     Vec::new()
                 }
             },
@@ -1447,7 +1292,7 @@ impl App {
                 Edit::Cancel => Vec::new(),
                 Edit::Submit => self.apply_filter(input.text),
                 Edit::Changed => {
-                    self.overlay = Some(Overlay::Filter(input));
+                    self.ui.overlay = Some(Overlay::Filter(input));
                     Vec::new()
                 }
             },
@@ -1467,17 +1312,17 @@ impl App {
                 }
                 (_, Some(Command::Up)) => {
                     picker.selected = picker.selected.saturating_sub(1);
-                    self.overlay = Some(Overlay::Picker(picker));
+                    self.ui.overlay = Some(Overlay::Picker(picker));
                     Vec::new()
                 }
                 (_, Some(Command::Down)) => {
                     picker.selected =
                         (picker.selected + 1).min(picker.options.len().saturating_sub(1));
-                    self.overlay = Some(Overlay::Picker(picker));
+                    self.ui.overlay = Some(Overlay::Picker(picker));
                     Vec::new()
                 }
                 _ => {
-                    self.overlay = Some(Overlay::Picker(picker));
+                    self.ui.overlay = Some(Overlay::Picker(picker));
                     Vec::new()
                 }
             },
@@ -1488,11 +1333,14 @@ impl App {
 
     /// The inspected entry's text to the clipboard.
     fn copy_inspected(&mut self) -> Vec<Effect> {
-        let text = if self.is_mutt() {
-            self.selected_mutt_entry()
+        let text = if self.scene().is_mutt() {
+            self.scene()
+                .selected_mutt_entry()
                 .map(super::views::mutt::inspector_text)
         } else {
-            self.selected_entry().map(super::views::dlq::inspector_text)
+            self.scene()
+                .selected_entry()
+                .map(super::views::dlq::inspector_text)
         };
         match text {
             Some(text) => {
@@ -1508,7 +1356,7 @@ impl App {
             key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
         match &mut confirm.stage {
             Stage::Running { .. } => {
-                self.overlay = Some(Overlay::Confirm(confirm));
+                self.ui.overlay = Some(Overlay::Confirm(confirm));
                 if key.code == KeyCode::Esc || ctrl_c {
                     self.toast("cancelling after the current batch", false);
                     return vec![Effect::Cancel];
@@ -1519,21 +1367,21 @@ impl App {
                 if key.code == KeyCode::Esc || ctrl_c {
                     return Vec::new();
                 }
-                self.overlay = Some(Overlay::Confirm(confirm));
+                self.ui.overlay = Some(Overlay::Confirm(confirm));
                 Vec::new()
             }
             Stage::Done { .. } | Stage::Failed(_) => {
                 if matches!(key.code, KeyCode::Esc | KeyCode::Enter) || ctrl_c {
                     return Vec::new();
                 }
-                self.overlay = Some(Overlay::Confirm(confirm));
+                self.ui.overlay = Some(Overlay::Confirm(confirm));
                 Vec::new()
             }
             Stage::Ready { plan, input } => {
                 if key.code == KeyCode::Enter {
                     if plan.tier == Tier::Irreversible && input.trim() != plan.count.to_string() {
                         self.toast(format!("type {} to confirm", plan.count), true);
-                        self.overlay = Some(Overlay::Confirm(confirm));
+                        self.ui.overlay = Some(Overlay::Confirm(confirm));
                         return Vec::new();
                     }
                     let mut plan = plan.clone();
@@ -1543,7 +1391,7 @@ impl App {
                     {
                         if typed.is_empty() {
                             self.toast("a reason is required", true);
-                            self.overlay = Some(Overlay::Confirm(confirm));
+                            self.ui.overlay = Some(Overlay::Confirm(confirm));
                             return Vec::new();
                         }
                         *reason = sanitize(typed).into_owned();
@@ -1556,7 +1404,7 @@ impl App {
                         plan: plan.clone(),
                         progress: None,
                     };
-                    self.overlay = Some(Overlay::Confirm(confirm));
+                    self.ui.overlay = Some(Overlay::Confirm(confirm));
                     return vec![Effect::Execute {
                         ticket,
                         plan,
@@ -1569,7 +1417,7 @@ impl App {
                     return Vec::new();
                 }
                 let _ = edit(input, key);
-                self.overlay = Some(Overlay::Confirm(confirm));
+                self.ui.overlay = Some(Overlay::Confirm(confirm));
                 Vec::new()
             }
         }
@@ -1578,9 +1426,9 @@ impl App {
     /// A `:` command line.
     pub fn command_line(&mut self, text: &str) -> Vec<Effect> {
         let context = command::Context {
-            now_ms: self.now_ms,
-            dlq_queue: self.dlq.queue.clone(),
-            dlq_scope: (self.view == View::Dlq).then(|| self.dlq.scope()),
+            now_ms: self.ui.now_ms,
+            dlq_queue: self.ui.dlq.queue.clone(),
+            dlq_scope: (self.ui.view == View::Dlq).then(|| self.ui.dlq.scope()),
         };
         match command::parse(text, &context) {
             Ok(Parsed::Quit) => vec![Effect::Quit],

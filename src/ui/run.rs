@@ -77,7 +77,7 @@ async fn event_loop(
                     return Ok(());
                 }
                 let snapshot = snapshots.borrow_and_update().clone();
-                dirty = runner.app.snapshot.version != snapshot.version || !runner.app.frozen;
+                dirty = runner.app.snapshot.version != snapshot.version || !runner.app.ui.frozen;
                 runner.app.on_snapshot(snapshot);
                 if dirty {
                     // This frame shows the ages too: the next tick is a second after it, so a
@@ -99,8 +99,8 @@ async fn event_loop(
                 {
                     last_cycle = tokio::time::Instant::now();
                     // The large-type summary, then each view in turn.
-                    runner.app.wall_page = (runner.app.wall_page + 1) % (View::ALL.len() + 1);
-                    let view = View::ALL[runner.app.wall_page.saturating_sub(1)];
+                    runner.app.ui.wall_page = (runner.app.ui.wall_page + 1) % (View::ALL.len() + 1);
+                    let view = View::ALL[runner.app.ui.wall_page.saturating_sub(1)];
                     dirty = true;
                     runner.app.show(view)
                 } else {
@@ -175,7 +175,7 @@ fn context(base: &Operator, origin: Origin, settings: super::command::RunSetting
 /// One frame, wrapped so the terminal shows it whole (no tearing over SSH).
 fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App, theme: &Theme) -> std::io::Result<()> {
     crossterm::queue!(std::io::stdout(), BeginSynchronizedUpdate)?;
-    terminal.draw(|frame| super::views::draw(app, theme, frame))?;
+    terminal.draw(|frame| super::views::draw(app.scene(), theme, frame))?;
     crossterm::execute!(std::io::stdout(), EndSynchronizedUpdate)?;
     Ok(())
 }

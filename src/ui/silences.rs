@@ -11,7 +11,6 @@ use crate::actions::{Action, Origin};
 use crate::engine::matcher::{compile_all, parse_matchers};
 use crate::engine::silence::SilenceError;
 use crate::model::{LabelMatcher, MatchOp, SilenceState, matchers_text, sanitize};
-use crate::sources::snapshot::{AlertRow, SilenceRow};
 
 /// Labels that say which thing an alert is about, from the most general to the most specific:
 /// the editor's matchers take those the selection carries, `alertname` first.
@@ -228,24 +227,6 @@ fn escape(value: &str) -> String {
 }
 
 impl App {
-    /// The silence under the cursor in the Silences view.
-    pub fn selected_silence(&self) -> Option<&SilenceRow> {
-        if self.view != View::Silences {
-            return None;
-        }
-        let store = self.snapshot.store.as_ref()?;
-        store.alerting.silences.get(self.row())
-    }
-
-    /// The alert under the cursor in the Alerts view.
-    pub fn selected_alert(&self) -> Option<&AlertRow> {
-        if self.view != View::Alerts {
-            return None;
-        }
-        let store = self.snapshot.store.as_ref()?;
-        store.alerting.alerts.get(self.row())
-    }
-
     /// Open the editor with `matchers`, or prefilled from what is selected: a DLQ entry or
     /// group, an alert, or a silence (then the new silence replaces it).
     pub(super) fn open_silence_editor(
@@ -253,11 +234,11 @@ impl App {
         matchers: Option<String>,
         origin: Origin,
     ) -> Vec<Effect> {
-        if let Some(why) = self.mode.read_only.clone() {
+        if let Some(why) = self.ui.mode.read_only.clone() {
             self.toast(format!("read-only: {why}"), true);
             return Vec::new();
         }
-        if self.is_mutt() {
+        if self.scene().is_mutt() {
             self.toast(
                 "silences are Ward's own: MUTT keeps none that Ward reads",
                 false,
@@ -268,21 +249,21 @@ impl App {
             Some(text) => SilenceEditor::new(text, "the command line".to_owned(), origin),
             None => self.editor_from_selection(origin),
         };
-        self.overlay = Some(Overlay::Silence(editor));
+        self.ui.overlay = Some(Overlay::Silence(editor));
         Vec::new()
     }
 
     fn editor_from_selection(&self, origin: Origin) -> SilenceEditor {
         let mut editor = SilenceEditor::new(String::new(), "nothing selected".to_owned(), origin);
-        match self.view {
-            View::Dlq if self.grouping() => {
+        match self.ui.view {
+            View::Dlq if self.scene().grouping() => {
                 if let Some((matchers, source)) = self.group_prefill() {
                     editor.matchers = matchers;
                     editor.source = source;
                 }
             }
             View::Dlq => {
-                if let Some(entry) = self.selected_entry() {
+                if let Some(entry) = self.scene().selected_entry() {
                     editor.matchers = prefill(&[&entry.alert_labels()]);
                     editor.source = format!("DLQ entry {}", entry.meta.id.0);
                     if editor.matchers.is_empty() {
@@ -293,7 +274,7 @@ impl App {
                 }
             }
             View::Alerts => {
-                if let Some(row) = self.selected_alert() {
+                if let Some(row) = self.scene().selected_alert() {
                     editor.matchers = prefill(&[&row.alert.labels]);
                     editor.source = format!(
                         "alert {} ({})",
@@ -303,7 +284,7 @@ impl App {
                 }
             }
             View::Silences => {
-                if let Some(row) = self.selected_silence() {
+                if let Some(row) = self.scene().selected_silence() {
                     let s = &row.silence;
                     editor.matchers = matchers_text(&s.matchers);
                     editor.comment.clone_from(&s.comment);
@@ -329,10 +310,11 @@ impl App {
 
     /// The matchers of the selected group's entries on this page, and what they came from.
     fn group_prefill(&self) -> Option<(String, String)> {
-        let view = self.visible_groups()?;
-        let group = view.groups.get(self.row())?;
+        let view = self.scene().visible_groups()?;
+        let group = view.groups.get(self.scene().row())?;
         let end = group.bucket_ms.saturating_add(view.bucket_ms);
         let labels: Vec<BTreeMap<String, String>> = self
+            .scene()
             .visible_entries()
             .iter()
             .filter(|e| {
@@ -365,14 +347,14 @@ impl App {
 
     /// Propose the expiry of the selected silence.
     pub(super) fn expire_selected_silence(&mut self, origin: Origin) -> Vec<Effect> {
-        if self.view != View::Silences {
+        if self.ui.view != View::Silences {
             self.toast(
                 "select a silence in the Silences view to expire it, or :expire ID",
                 false,
             );
             return Vec::new();
         }
-        let Some(row) = self.selected_silence() else {
+        let Some(row) = self.scene().selected_silence() else {
             self.toast("no silence selected", false);
             return Vec::new();
         };
@@ -412,23 +394,23 @@ impl App {
                 }
             }
         }
-        self.overlay = Some(Overlay::Silence(editor));
+        self.ui.overlay = Some(Overlay::Silence(editor));
         Vec::new()
     }
 
     fn submit_silence(&mut self, mut editor: SilenceEditor) -> Vec<Effect> {
-        let refused = match editor.action(self.now_ms) {
+        let refused = match editor.action(self.ui.now_ms) {
             Err((field, why)) => {
                 editor.focus = field;
                 why
             }
-            Ok(action) => match self.unreadable() {
+            Ok(action) => match self.scene().unreadable() {
                 Some(why) => format!("refused, nothing changed: {why}"),
                 None => return self.propose(action, editor.origin),
             },
         };
         editor.error = Some(refused);
-        self.overlay = Some(Overlay::Silence(editor));
+        self.ui.overlay = Some(Overlay::Silence(editor));
         Vec::new()
     }
 }

@@ -51,7 +51,7 @@ fn screen(snapshot: Arc<Snapshot>) -> String {
     let theme = Theme::load("default", &[]).unwrap();
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
     terminal
-        .draw(|frame| ward::ui::views::draw(&app, &theme, frame))
+        .draw(|frame| ward::ui::views::draw(app.scene(), &theme, frame))
         .unwrap();
     terminal.backend().to_string()
 }

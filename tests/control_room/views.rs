@@ -483,7 +483,7 @@ fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     let theme = theme();
     terminal
-        .draw(|frame| ward::ui::views::draw(app, &theme, frame))
+        .draw(|frame| ward::ui::views::draw(app.scene(), &theme, frame))
         .unwrap();
     terminal
 }
@@ -593,7 +593,7 @@ fn overlays_and_states_at_160x48() {
 }
 
 fn confirm_action(app: &App) -> Action {
-    match app.overlay.as_ref() {
+    match app.ui.overlay.as_ref() {
         Some(Overlay::Confirm(confirm)) => confirm.action.clone(),
         other => panic!("no confirm dialog: {other:?}"),
     }
@@ -654,7 +654,7 @@ fn slo_section() -> ward::sources::slo::SloSection {
 
 /// The ticket of the open confirm dialog.
 fn dialog(app: &App) -> u64 {
-    match &app.overlay {
+    match &app.ui.overlay {
         Some(Overlay::Confirm(confirm)) => confirm.ticket,
         other => panic!("no confirm dialog: {other:?}"),
     }
@@ -761,12 +761,12 @@ fn dialog_box(screen: &str, title: &str) -> String {
 fn number_keys_switch_views_and_the_dlq_view_asks_for_its_page() {
     let mut app = app();
     let effects = app.key(ch('3'));
-    assert_eq!(app.view, View::Dlq);
+    assert_eq!(app.ui.view, View::Dlq);
     assert!(matches!(effects.as_slice(), [Effect::Browse(Some(q))] if q.queue == "delivery"));
     assert_eq!(app.key(ch('1')), vec![Effect::Browse(None)]);
-    assert_eq!(app.view, View::Overview);
+    assert_eq!(app.ui.view, View::Overview);
     app.key(key(KeyCode::Tab));
-    assert_eq!(app.view, View::Queues);
+    assert_eq!(app.ui.view, View::Queues);
 }
 
 #[test]
@@ -775,7 +775,7 @@ fn marks_scope_a_replay_and_the_funnel_runs_plan_confirm_execute_audit() {
     app.key(ch('3'));
     app.key(ch(' '));
     app.key(ch(' '));
-    assert_eq!(app.dlq.marks.len(), 2);
+    assert_eq!(app.ui.dlq.marks.len(), 2);
     let effects = app.key(ch('r'));
     let [Effect::Plan { action, .. }] = effects.as_slice() else {
         panic!("{effects:?}")
@@ -815,12 +815,12 @@ fn marks_scope_a_replay_and_the_funnel_runs_plan_confirm_execute_audit() {
         vec![Effect::Refresh]
     );
     assert!(
-        matches!(&app.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Done { .. }))
+        matches!(&app.ui.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Done { .. }))
     );
     app.key(key(KeyCode::Enter));
-    assert!(app.overlay.is_none());
+    assert!(app.ui.overlay.is_none());
     // The replay consumed the marks: the next action is not offered the same ids.
-    assert!(app.dlq.marks.is_empty());
+    assert!(app.ui.dlq.marks.is_empty());
     let effects = app.key(ch('D'));
     let [Effect::Plan { action, .. }] = effects.as_slice() else {
         panic!("{effects:?}")
@@ -853,7 +853,7 @@ fn esc_cancels_a_plan_without_running_it() {
         JobEvent::Planned(Ok(plan_for(action.clone(), 1))),
     );
     assert!(app.key(key(KeyCode::Esc)).is_empty());
-    assert!(app.overlay.is_none());
+    assert!(app.ui.overlay.is_none());
 }
 
 #[test]
@@ -891,7 +891,7 @@ fn read_only_hides_and_refuses_every_mutating_key_and_says_why() {
             continue;
         }
         assert!(
-            !app.available(command),
+            !app.scene().available(command),
             "{} offered read-only",
             command.name()
         );
@@ -901,7 +901,8 @@ fn read_only_hides_and_refuses_every_mutating_key_and_says_why() {
             command.name()
         );
         assert!(
-            app.toasts
+            app.ui
+                .toasts
                 .back()
                 .is_some_and(|t| t.text.contains("read-only: --read-only"))
         );
@@ -953,7 +954,8 @@ fn the_command_line_plans_with_its_settings_and_names_mistakes() {
     let mut app = self::app();
     assert!(app.command_line("replay colour=red").is_empty());
     assert!(
-        app.toasts
+        app.ui
+            .toasts
             .back()
             .is_some_and(|t| t.error && t.text.contains("colour"))
     );
@@ -974,12 +976,12 @@ fn esc_clears_marks_then_the_filter_then_goes_back() {
     read_back(&mut app, None);
     app.key(ch(' '));
     app.key(key(KeyCode::Esc));
-    assert!(app.dlq.marks.is_empty());
-    assert_eq!(app.dlq.filter_text, "error=http_500");
+    assert!(app.ui.dlq.marks.is_empty());
+    assert_eq!(app.ui.dlq.filter_text, "error=http_500");
     app.key(key(KeyCode::Esc));
-    assert!(app.dlq.filter_text.is_empty());
+    assert!(app.ui.dlq.filter_text.is_empty());
     app.key(key(KeyCode::Esc));
-    assert_eq!(app.view, View::Overview);
+    assert_eq!(app.ui.view, View::Overview);
 }
 
 #[test]
@@ -1045,9 +1047,9 @@ fn a_late_plan_or_error_for_a_dropped_action_is_not_shown_for_the_next_one() {
         JobEvent::Planned(Err("store unreachable".to_owned())),
     );
     assert!(
-        matches!(&app.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Planning) && matches!(c.action, Action::EmergencyStop { .. })),
+        matches!(&app.ui.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Planning) && matches!(c.action, Action::EmergencyStop { .. })),
         "{:?}",
-        app.overlay
+        app.ui.overlay
     );
 }
 
@@ -1069,7 +1071,7 @@ fn a_plan_that_fixed_a_cut_off_is_shown_for_its_action() {
     assert_ne!(&planned, action, "planning changed the action");
     app.job(dialog(&app), JobEvent::Planned(Ok(plan_for(planned, 57))));
     assert!(
-        matches!(&app.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Ready { .. }))
+        matches!(&app.ui.overlay, Some(Overlay::Confirm(c)) if matches!(c.stage, Stage::Ready { .. }))
     );
 }
 
@@ -1381,9 +1383,9 @@ fn a_test_alert_shows_how_its_delivery_ended() {
     let mut app = app();
     app.key(ch('t'));
     assert!(
-        matches!(app.overlay, Some(Overlay::Picker(_))),
+        matches!(app.ui.overlay, Some(Overlay::Picker(_))),
         "{:?}",
-        app.overlay
+        app.ui.overlay
     );
     let effects = app.key(key(KeyCode::Enter));
     let [Effect::Plan { action, .. }] = effects.as_slice() else {
@@ -1426,11 +1428,12 @@ fn a_test_alert_shows_how_its_delivery_ended() {
     );
     assert!(!screen.contains("applied"), "{screen}");
     assert!(
-        app.toasts
+        app.ui
+            .toasts
             .iter()
             .any(|t| t.error && t.text.starts_with("test alert failed on slack-ops")),
         "{:?}",
-        app.toasts
+        app.ui.toasts
     );
 }
 
@@ -1485,7 +1488,7 @@ fn the_light_theme_paints_every_cell_and_dialogs_too() {
         }
         let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
         terminal
-            .draw(|frame| ward::ui::views::draw(&app, &theme, frame))
+            .draw(|frame| ward::ui::views::draw(app.scene(), &theme, frame))
             .unwrap();
         let buffer = terminal.backend().buffer();
         let bare: Vec<(u16, u16)> = buffer
@@ -1591,7 +1594,7 @@ fn grouped_fixture(complete: bool) -> Snapshot {
 fn read_back(app: &mut App, entries: Option<Vec<DlqEntry>>) {
     let mut snapshot = (*app.snapshot).clone();
     let page = snapshot.dlq_page.as_mut().unwrap();
-    page.query = app.dlq.query();
+    page.query = app.ui.dlq.query();
     if let Some(entries) = entries {
         page.entries = entries;
     }
@@ -1713,11 +1716,11 @@ fn slash_words_are_a_store_side_search_and_the_title_says_so() {
         "{action:?}"
     );
     // Until the store answers, the last page (of another filter) is not shown under this one.
-    assert!(app.visible_entries().is_empty());
+    assert!(app.scene().visible_entries().is_empty());
     assert!(screen(&app, 200, 50).contains("reading…"));
     // The page the store sends back is shown as it is: no second filtering on the client.
     read_back(&mut app, None);
-    assert_eq!(app.visible_entries().len(), 6);
+    assert_eq!(app.scene().visible_entries().len(), 6);
 }
 
 #[test]
@@ -1735,11 +1738,12 @@ fn since_and_until_bound_the_failure_time_in_the_filter_line() {
     }
     assert!(type_line(&mut app, "since=yesterday").is_empty());
     assert!(
-        app.toasts
+        app.ui
+            .toasts
             .iter()
             .any(|t| t.error && t.text.contains("since=yesterday")),
         "{:?}",
-        app.toasts
+        app.ui.toasts
     );
 }
 
@@ -1750,7 +1754,7 @@ fn the_sort_key_cycles_newest_oldest_and_attempts() {
     let mut app = app();
     app.key(ch('3'));
     assert!(
-        app.dlq.query().cursor.newest_first,
+        app.ui.dlq.query().cursor.newest_first,
         "newest first by default"
     );
     let oldest = browsed(&app.key(ch('O')));
@@ -1762,6 +1766,7 @@ fn the_sort_key_cycles_newest_oldest_and_attempts() {
         "attempts order a newest-first page"
     );
     let tries: Vec<u32> = app
+        .scene()
         .visible_entries()
         .iter()
         .map(|e| e.meta.attempts)
@@ -1792,7 +1797,7 @@ fn every_queues_dlq_and_dead_list_is_browsable_by_key_and_command() {
 
     let mut app = self::app();
     let named = browsed(&app.command_line("dlq ingest"));
-    assert_eq!(app.view, View::Dlq);
+    assert_eq!(app.ui.view, View::Dlq);
     assert_eq!(
         (named.queue.as_str(), named.set),
         ("ingest", FailedSet::Dlq)
@@ -1800,7 +1805,7 @@ fn every_queues_dlq_and_dead_list_is_browsable_by_key_and_command() {
     let dead = browsed(&app.command_line("dlq dead"));
     assert_eq!((dead.queue.as_str(), dead.set), ("ingest", FailedSet::Dead));
     assert!(app.command_line("dlq Bad!").is_empty());
-    assert!(app.toasts.iter().any(|t| t.error), "{:?}", app.toasts);
+    assert!(app.ui.toasts.iter().any(|t| t.error), "{:?}", app.ui.toasts);
     // A replay from here takes the list browsed.
     let effects = app.key(ch('r'));
     let [Effect::Plan { action, .. }] = effects.as_slice() else {
@@ -1820,7 +1825,7 @@ fn enter_on_a_group_filters_to_its_class_and_time_bucket() {
     app.key(ch('3'));
     let grouped = browsed(&app.key(ch('v')));
     assert!(grouped.grouped);
-    assert!(app.grouping());
+    assert!(app.scene().grouping());
     let screen = screen(&app, 200, 50);
     assert!(
         screen.contains("1200") || screen.contains("1.2k"),
@@ -1834,7 +1839,7 @@ fn enter_on_a_group_filters_to_its_class_and_time_bucket() {
     let query = browsed(&app.key(key(KeyCode::Enter)));
     let t = NOW - 5 * 60_000;
     let bucket = t - t % ward::store::GROUP_BUCKET_MS;
-    assert!(!query.grouped && !app.dlq.grouped);
+    assert!(!query.grouped && !app.ui.dlq.grouped);
     assert_eq!(query.filter.error_class.as_deref(), Some("http_500"));
     assert_eq!(query.filter.failed_at_or_after_ms, Some(bucket));
     assert_eq!(
@@ -1842,7 +1847,7 @@ fn enter_on_a_group_filters_to_its_class_and_time_bucket() {
         Some(bucket + ward::store::GROUP_BUCKET_MS)
     );
     assert_eq!(
-        app.dlq.filter_text,
+        app.ui.dlq.filter_text,
         "error=http_500 since=2026-11-30T13:50:00.000Z until=2026-11-30T14:00:00.000Z"
     );
 }
@@ -1981,7 +1986,7 @@ async fn keys_browse_the_ingest_dlq_and_dead_list_through_the_poller() {
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 app.on_snapshot(snapshots.borrow_and_update().clone());
-                if app.dlq_page().is_some() {
+                if app.scene().dlq_page().is_some() {
                     return;
                 }
                 snapshots.changed().await.unwrap();
@@ -2027,7 +2032,7 @@ fn proposed(effects: &[Effect]) -> Action {
 }
 
 fn open_editor(app: &App) -> &ward::ui::silences::SilenceEditor {
-    match &app.overlay {
+    match &app.ui.overlay {
         Some(Overlay::Silence(editor)) => editor,
         other => panic!("no silence editor: {other:?}"),
     }
@@ -2037,7 +2042,7 @@ fn open_editor(app: &App) -> &ward::ui::silences::SilenceEditor {
 fn the_expire_key_proposes_expiring_the_selected_silence() {
     let mut app = app();
     app.key(ch('8'));
-    assert_eq!(app.view, View::Silences);
+    assert_eq!(app.ui.view, View::Silences);
     app.key(key(KeyCode::Down));
     let action = proposed(&app.key(ch('X')));
     assert_eq!(
@@ -2052,11 +2057,12 @@ fn the_expire_key_proposes_expiring_the_selected_silence() {
     app.key(ch('G'));
     assert!(app.key(ch('X')).is_empty());
     assert!(
-        app.toasts
+        app.ui
+            .toasts
             .back()
             .is_some_and(|t| t.text.contains("already expired")),
         "{:?}",
-        app.toasts
+        app.ui.toasts
     );
     // `:expire` does the same, and `:expire ID` names one anywhere.
     app.key(ch('g'));
@@ -2090,7 +2096,10 @@ fn s_on_a_dlq_entry_opens_the_editor_and_submits_a_silence_for_two_hours() {
     let mut app = app();
     app.key(ch('3'));
     app.key(key(KeyCode::Down));
-    assert_eq!(app.selected_entry().unwrap().glance().alertname, "DiskFull");
+    assert_eq!(
+        app.scene().selected_entry().unwrap().glance().alertname,
+        "DiskFull"
+    );
     app.key(ch('S'));
     let shown = open_editor(&app);
     assert_eq!(
@@ -2176,18 +2185,18 @@ fn the_editor_checks_what_is_typed_and_moves_between_lines() {
     let mut app = self::app();
     app.key(ch('S'));
     assert!(app.key(key(KeyCode::Esc)).is_empty());
-    assert!(app.overlay.is_none());
+    assert!(app.ui.overlay.is_none());
 }
 
 #[test]
 fn s_on_an_alert_or_a_silence_prefills_from_it() {
     let mut app = app();
     app.key(ch('9'));
-    assert_eq!(app.view, View::Alerts);
+    assert_eq!(app.ui.view, View::Alerts);
     // Firing first: NodeDown, DiskFull db-1 (silenced), DiskFull db-2 (inhibited); then resolved.
     app.key(key(KeyCode::Down));
     assert_eq!(
-        app.selected_alert().unwrap().alert.labels["instance"],
+        app.scene().selected_alert().unwrap().alert.labels["instance"],
         "db-1"
     );
     app.key(ch('S'));
@@ -2213,7 +2222,7 @@ fn s_on_an_alert_or_a_silence_prefills_from_it() {
     let mut app = self::app();
     app.key(ch('3'));
     app.key(key(KeyCode::Enter));
-    assert!(matches!(app.overlay, Some(Overlay::Inspector { .. })));
+    assert!(matches!(app.ui.overlay, Some(Overlay::Inspector { .. })));
     app.key(ch('S'));
     assert!(open_editor(&app).matchers.contains("CheckoutLatency"));
     let mut snapshot = grouped_fixture(true);
@@ -2235,7 +2244,7 @@ fn s_on_an_alert_or_a_silence_prefills_from_it() {
             },
         );
     let mut app = app_with(snapshot, Mode::default());
-    app.dlq.grouped = true;
+    app.ui.dlq.grouped = true;
     app.key(ch('3'));
     app.key(ch('S'));
     assert_eq!(

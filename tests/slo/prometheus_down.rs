@@ -133,7 +133,7 @@ async fn prometheus_down_keeps_the_last_figures_with_their_age_and_shows_the_err
     let theme = Theme::load("default", &[]).unwrap();
     let mut terminal = Terminal::new(TestBackend::new(200, 30)).unwrap();
     terminal
-        .draw(|frame| ward::ui::views::draw(&app, &theme, frame))
+        .draw(|frame| ward::ui::views::draw(app.scene(), &theme, frame))
         .unwrap();
     let screen = terminal.backend().to_string();
     assert!(screen.contains("read 42s ago"), "{screen}");

@@ -414,7 +414,7 @@ async fn dlq_pages_are_newest_first_sanitized_and_redacted() {
         .await
         .unwrap();
     let mut app = mutt_app(section, page_view, Mode::default());
-    app.mutt.dlq = MuttDlqName::Alerter;
+    app.ui.mutt.dlq = MuttDlqName::Alerter;
     app.show(View::Dlq);
     let screen = render(&app, 160, 48);
     assert!(!screen.contains('\u{1b}'), "{screen}");
@@ -480,7 +480,7 @@ fn render(app: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     let theme = Theme::load("default", &[]).unwrap();
     terminal
-        .draw(|frame| ward::ui::views::draw(app, &theme, frame))
+        .draw(|frame| ward::ui::views::draw(app.scene(), &theme, frame))
         .unwrap();
     terminal.backend().to_string()
 }
@@ -621,11 +621,12 @@ async fn words_and_times_filter_only_mutts_page_so_actions_need_marks() {
         let effects = app.run(ward::ui::Command::Replay);
         assert!(plans_nothing(&effects), "{filter}: {effects:?}");
         assert!(
-            app.toasts
+            app.ui
+                .toasts
                 .iter()
                 .any(|t| t.error && t.text.contains("mark entries instead")),
             "{filter}: {:?}",
-            app.toasts
+            app.ui.toasts
         );
         app.run(ward::ui::Command::Mark);
         let effects = app.run(ward::ui::Command::Replay);

@@ -8,12 +8,12 @@ use super::figure;
 use super::grid::{Columns, grid, raw, styled};
 use super::overview::breaker_glyph;
 use crate::engine::breaker::{BreakerState, FailureRate};
-use crate::ui::app::App;
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, fit};
 
-pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(store) = app.snapshot.store.as_ref() else {
+pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = scene.snapshot.store.as_ref() else {
         return;
     };
     // Rates and calls cover the breaker's sliding window; refusals count since it opened.
@@ -46,9 +46,9 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             store.breakers.len()
         )
     };
-    let text = figure(app, theme, Item::Text);
+    let text = figure(scene, theme, Item::Text);
     grid(
-        app,
+        scene,
         theme,
         title,
         &columns.header,
@@ -83,7 +83,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             raw(fit(&b.channel, 40)),
             styled(
                 format!("{} {}", breaker_glyph(b.state), b.state.label()),
-                figure(app, theme, item),
+                figure(scene, theme, item),
             ),
             styled(rate, text),
             styled(calls, text),

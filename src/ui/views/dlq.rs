@@ -16,16 +16,16 @@ use super::{block, figure};
 use crate::model::time::format_rfc3339_ms;
 use crate::model::{DlqEntry, FailedSet, sanitize};
 use crate::sources::DlqGroupsView;
-use crate::ui::app::App;
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, clock, count, fit, wrap};
 
 /// Inner widths from which the table shows tenant, stage and id too.
 const WIDE: u16 = 140;
 
-pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let block = block(theme, title(app));
-    let page = app.dlq_page();
+pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let block = block(theme, title(scene));
+    let page = scene.dlq_page();
     if let Some(error) = page.and_then(|p| p.error.as_deref()) {
         frame.render_widget(
             Paragraph::new(Line::styled(
@@ -46,12 +46,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    if app.grouping() {
-        draw_groups(app, theme, frame, area, block);
+    if scene.grouping() {
+        draw_groups(scene, theme, frame, area, block);
         return;
     }
-    let entries = app.visible_entries();
-    draw_entries(app, theme, frame, area, block, &entries);
+    let entries = scene.visible_entries();
+    draw_entries(scene, theme, frame, area, block, &entries);
     if entries.is_empty() {
         let inner = Rect {
             x: area.x + 2,
@@ -67,13 +67,13 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 /// ` DLQ of delivery · 57 entries · page 1 shows 6 · oldest first · filter: … `
-fn title(app: &App) -> String {
-    let browser = &app.dlq;
+fn title(scene: Scene<'_>) -> String {
+    let browser = &scene.ui.dlq;
     let set = match browser.set {
         FailedSet::Dlq => "DLQ",
         FailedSet::Dead => "dead list",
     };
-    let total = app
+    let total = scene
         .snapshot
         .store
         .as_ref()
@@ -82,7 +82,7 @@ fn title(app: &App) -> String {
             FailedSet::Dlq => q.stats.dlq,
             FailedSet::Dead => q.stats.dead,
         });
-    let page = app.dlq_page();
+    let page = scene.dlq_page();
     let mut parts = vec![format!("{set} of {}", browser.queue)];
     match (page.and_then(|p| p.matching), total) {
         (Some(matching), Some(total)) if !browser.filter_text.is_empty() => {
@@ -91,7 +91,7 @@ fn title(app: &App) -> String {
         (_, Some(total)) => parts.push(format!("{} entries", count(total))),
         _ => {}
     }
-    if app.grouping() {
+    if scene.grouping() {
         parts.push("grouped by error class × 10 min (enter lists a group)".to_owned());
     } else {
         parts.push(format!(
@@ -114,16 +114,9 @@ fn title(app: &App) -> String {
     format!(" {} ", parts.join(" · "))
 }
 
-fn draw_entries(
-    app: &App,
-    theme: &Theme,
-    frame: &mut Frame,
-    area: Rect,
-    block: Block<'_>,
-    entries: &[&DlqEntry],
-) {
-    let wide = area.width.saturating_sub(2) >= WIDE;
-    let (header, widths): (&[&str], Vec<Constraint>) = if wide {
+/// The DLQ table's headers and widths: every field when `wide`, the essentials otherwise.
+fn entry_columns(wide: bool) -> (&'static [&'static str], Vec<Constraint>) {
+    if wide {
         (
             &[
                 "",
@@ -175,16 +168,31 @@ fn draw_entries(
                 Constraint::Min(10),
             ],
         )
-    };
-    let error_style = figure(app, theme, Item::Warn);
-    let marks = &app.dlq.marks;
+    }
+}
+
+fn draw_entries(
+    scene: Scene<'_>,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    block: Block<'_>,
+    entries: &[&DlqEntry],
+) {
+    let wide = area.width.saturating_sub(2) >= WIDE;
+    let (header, widths) = entry_columns(wide);
+    let error_style = figure(scene, theme, Item::Warn);
+    let marks = &scene.ui.dlq.marks;
     Grid {
         block,
         header,
         header_style: theme.style(Item::TableHeader),
         widths: &widths,
         len: entries.len(),
-        selected: Some((app.row_within(entries.len()), theme.style(Item::Selection))),
+        selected: Some((
+            scene.row_within(entries.len()),
+            theme.style(Item::Selection),
+        )),
     }
     .render(frame, area, |i| {
         let e = entries[i];
@@ -223,7 +231,7 @@ fn draw_entries(
 }
 
 /// What the group counts cover, in words: the whole set as of a pass, or so far.
-fn coverage(app: &App, view: Option<&DlqGroupsView>) -> String {
+fn coverage(scene: Scene<'_>, view: Option<&DlqGroupsView>) -> String {
     let Some(view) = view else {
         return " the store is counting the whole filtered set… ".to_owned();
     };
@@ -233,7 +241,7 @@ fn coverage(app: &App, view: Option<&DlqGroupsView>) -> String {
             " whole filtered set: {} entries in {} groups, counted by the store {} ago ",
             count(view.counted()),
             view.groups.len(),
-            age(u64::try_from(app.now_ms.saturating_sub(at)).unwrap_or(0))
+            age(u64::try_from(scene.ui.now_ms.saturating_sub(at)).unwrap_or(0))
         )
     } else {
         format!(
@@ -247,8 +255,8 @@ fn coverage(app: &App, view: Option<&DlqGroupsView>) -> String {
     note
 }
 
-fn draw_groups(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, block: Block<'_>) {
-    let view = app.visible_groups();
+fn draw_groups(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect, block: Block<'_>) {
+    let view = scene.visible_groups();
     let groups = view.map_or(&[][..], |v| v.groups.as_slice());
     let bucket_ms = view.map_or(crate::model::GROUP_BUCKET_MS, |v| v.bucket_ms);
     let max = groups.iter().map(|g| g.count).max().unwrap_or(1).max(1);
@@ -266,16 +274,16 @@ fn draw_groups(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, block: B
         theme.style(Item::Warn)
     };
     let (text, gauge) = (
-        figure(app, theme, Item::Text),
-        figure(app, theme, Item::Gauge),
+        figure(scene, theme, Item::Text),
+        figure(scene, theme, Item::Gauge),
     );
     Grid {
-        block: block.title_bottom(Line::styled(coverage(app, view), style)),
+        block: block.title_bottom(Line::styled(coverage(scene, view), style)),
         header: &header,
         header_style: theme.style(Item::TableHeader),
         widths: &widths,
         len: groups.len(),
-        selected: Some((app.row_within(groups.len()), theme.style(Item::Selection))),
+        selected: Some((scene.row_within(groups.len()), theme.style(Item::Selection))),
     }
     .render(frame, area, |i| {
         let g = &groups[i];

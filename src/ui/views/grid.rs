@@ -14,7 +14,7 @@ use ratatui::widgets::Block;
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::block;
-use crate::ui::app::App;
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 
 /// One cell: text already made safe (`widgets::fit` for untrusted text) and its style.
@@ -270,7 +270,7 @@ impl<'a> Columns<'a> {
 
 /// A table of the current view: the theme's header and selection, the app's selected row.
 pub fn grid<'a>(
-    app: &App,
+    scene: Scene<'_>,
     theme: &Theme,
     title: impl Into<Line<'a>>,
     header: &'a [&'a str],
@@ -283,7 +283,7 @@ pub fn grid<'a>(
         header_style: theme.style(Item::TableHeader),
         widths,
         len,
-        selected: Some((app.row_within(len), theme.style(Item::Selection))),
+        selected: Some((scene.row_within(len), theme.style(Item::Selection))),
     }
 }
 

@@ -5,12 +5,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 
 use super::figure;
 use super::grid::{Columns, GridRow, grid, raw, styled};
-use crate::ui::app::App;
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, clock, count, fit};
 
-pub fn queues(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(store) = app.snapshot.store.as_ref() else {
+pub fn queues(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = scene.snapshot.store.as_ref() else {
         return;
     };
     // Narrow screens merge the thresholds and let the depth's colour say the state.
@@ -31,14 +31,14 @@ pub fn queues(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let columns =
         Columns::new(&columns.map(|(name, width, shown)| (name, Constraint::Length(width), shown)));
     let title = format!(" Queues · shedding {} ", store.shedding.as_str());
-    let text = figure(app, theme, Item::Text);
+    let text = figure(scene, theme, Item::Text);
     let [top, bottom] = Layout::vertical([
         Constraint::Length(store.queues.len() as u16 + 3),
         Constraint::Min(3),
     ])
     .areas(area);
     grid(
-        app,
+        scene,
         theme,
         title,
         &columns.header,
@@ -58,25 +58,25 @@ pub fn queues(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let threshold = |t: Option<u64>| t.map_or_else(|| "-".to_owned(), count);
         let cells = vec![
             raw(s.queue.to_string()),
-            styled(count(s.depth), figure(app, theme, item)),
+            styled(count(s.depth), figure(scene, theme, item)),
             styled(count(s.in_flight), text),
-            styled(super::scheduled_cell(app.now_ms, s), text),
+            styled(super::scheduled_cell(scene.ui.now_ms, s), text),
             styled(s.oldest_age_ms.map_or_else(|| "-".to_owned(), age), text),
             raw(format!("{}/{}", threshold(q.warn_at), threshold(q.shed_at))),
             raw(threshold(q.warn_at)),
             raw(threshold(q.shed_at)),
-            styled(state, figure(app, theme, item)),
+            styled(state, figure(scene, theme, item)),
             styled(count(s.dlq), text),
             styled(count(s.dead), text),
         ];
         columns.row(cells)
     });
-    scheduled_by_channel(app, theme, frame, bottom, store);
+    scheduled_by_channel(scene, theme, frame, bottom, store);
 }
 
 /// The work waiting for a due time, by queue and channel: retries, and sends held back.
 fn scheduled_by_channel(
-    app: &App,
+    scene: Scene<'_>,
     theme: &Theme,
     frame: &mut Frame,
     area: Rect,
@@ -120,8 +120,8 @@ fn scheduled_by_channel(
         Constraint::Length(10),
         Constraint::Length(8),
     ];
-    let text = figure(app, theme, Item::Text);
-    let mut table = grid(app, theme, title, &header, &widths, rows.len());
+    let text = figure(scene, theme, Item::Text);
+    let mut table = grid(scene, theme, title, &header, &widths, rows.len());
     table.selected = None;
     table.render(frame, area, |i| {
         let (queue, c) = rows[i];
@@ -136,14 +136,14 @@ fn scheduled_by_channel(
             styled(count(c.count), text),
             styled(count(c.retrying), text),
             styled(count(c.count - c.retrying), text),
-            styled(super::next_try(app.now_ms, Some(c.next_due_ms)), text),
+            styled(super::next_try(scene.ui.now_ms, Some(c.next_due_ms)), text),
             styled(age(c.oldest_age_ms), text),
         ])
     });
 }
 
-pub fn overrides(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(store) = app.snapshot.store.as_ref() else {
+pub fn overrides(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = scene.snapshot.store.as_ref() else {
         return;
     };
     let header = ["kind", "name", "value", "owner", "reason", "age", "expires"];
@@ -161,8 +161,8 @@ pub fn overrides(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         format!(" Overrides · {} ", store.overrides.len())
     };
-    let now = app.now_ms;
-    grid(app, theme, title, &header, &widths, store.overrides.len()).render(frame, area, |i| {
+    let now = scene.ui.now_ms;
+    grid(scene, theme, title, &header, &widths, store.overrides.len()).render(frame, area, |i| {
         let o = &store.overrides[i];
         let expires = match o.expires_at_ms {
             Some(_) if o.expired => "EXPIRED".to_owned(),
@@ -182,23 +182,23 @@ pub fn overrides(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             raw(fit(&o.value, 14)),
             raw(fit(&o.owner, 20)),
             raw(fit(&o.reason, 200)),
-            styled(age(o.age_ms), figure(app, theme, item)),
-            styled(expires, figure(app, theme, item)),
+            styled(age(o.age_ms), figure(scene, theme, item)),
+            styled(expires, figure(scene, theme, item)),
         ])
     });
 }
 
-pub fn audit(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(store) = app.snapshot.store.as_ref() else {
+pub fn audit(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = scene.snapshot.store.as_ref() else {
         return;
     };
     let title = format!(" Audit · newest {} ", store.audit.len());
-    audit_rows(app, theme, frame, area, title, &store.audit);
+    audit_rows(scene, theme, frame, area, title, &store.audit);
 }
 
 /// Audit records, newest first, under `title`.
 pub fn audit_rows(
-    app: &App,
+    scene: Scene<'_>,
     theme: &Theme,
     frame: &mut Frame,
     area: Rect,
@@ -227,7 +227,7 @@ pub fn audit_rows(
     ];
     let columns = Columns::new(&columns);
     grid(
-        app,
+        scene,
         theme,
         title,
         &columns.header,

@@ -18,18 +18,19 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::app::{App, View};
+use super::app::View;
 use super::keymap::Command;
 use super::theme::{Item, Theme};
 use super::widgets::{age, clock, fit};
 use crate::sources::{Freshness, SourceStatus};
+use crate::ui::state::Scene;
 
 /// The smallest terminal the layout is drawn in.
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 12;
 
 /// Draw one frame.
-pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
+pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();
     // The theme's background everywhere, not only under text (a light theme on a dark terminal).
     frame.render_widget(Block::default().style(theme.style(Item::Text)), area);
@@ -46,7 +47,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
         );
         return;
     }
-    let banner = stale_banner(app);
+    let banner = stale_banner(scene);
     let [header, tabs, banner_area, body, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
@@ -55,52 +56,54 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
-    draw_header(app, theme, frame, header);
-    draw_tabs(app, theme, frame, tabs);
+    draw_header(scene, theme, frame, header);
+    draw_tabs(scene, theme, frame, tabs);
     if let Some(text) = banner {
         let block = Paragraph::new(vec![Line::raw(""), Line::raw(text), Line::raw("")])
             .alignment(ratatui::layout::Alignment::Center)
             .style(theme.style(Item::StaleBanner));
         frame.render_widget(block, banner_area);
     }
-    if let Some(m) = app.snapshot.mutt.as_ref() {
-        match app.view {
-            _ if app.mode.wall && app.wall_page == 0 => mutt::overview(app, m, theme, frame, body),
-            View::Overview => mutt::overview(app, m, theme, frame, body),
-            View::Queues => mutt::queues(app, m, theme, frame, body),
-            View::Dlq => mutt::dlq(app, m, theme, frame, body),
-            View::Breakers => mutt::breakers(app, m, theme, frame, body),
-            View::Overrides => mutt::settings(app, m, theme, frame, body),
-            View::Audit => mutt::audit(app, m, theme, frame, body),
-            View::Slo => slo::draw(app, theme, frame, body),
+    if let Some(m) = scene.snapshot.mutt.as_ref() {
+        match scene.ui.view {
+            _ if scene.ui.mode.wall && scene.ui.wall_page == 0 => {
+                mutt::overview(scene, m, theme, frame, body);
+            }
+            View::Overview => mutt::overview(scene, m, theme, frame, body),
+            View::Queues => mutt::queues(scene, m, theme, frame, body),
+            View::Dlq => mutt::dlq(scene, m, theme, frame, body),
+            View::Breakers => mutt::breakers(scene, m, theme, frame, body),
+            View::Overrides => mutt::settings(scene, m, theme, frame, body),
+            View::Audit => mutt::audit(scene, m, theme, frame, body),
+            View::Slo => slo::draw(scene, theme, frame, body),
             View::Silences | View::Alerts => frame.render_widget(
                 Paragraph::new(
                     "Silences and held-back alerts are Ward's own: MUTT keeps none that Ward reads",
                 )
                 .style(theme.style(Item::Dim))
-                .block(block(theme, format!(" {} ", app.view.title()))),
+                .block(block(theme, format!(" {} ", scene.ui.view.title()))),
                 body,
             ),
         }
-    } else if app.snapshot.store.is_none() {
-        draw_diagnostic(app, theme, frame, body);
-    } else if app.mode.wall && app.wall_page == 0 {
-        wall::draw(app, theme, frame, body);
+    } else if scene.snapshot.store.is_none() {
+        draw_diagnostic(scene, theme, frame, body);
+    } else if scene.ui.mode.wall && scene.ui.wall_page == 0 {
+        wall::draw(scene, theme, frame, body);
     } else {
-        match app.view {
-            View::Overview => overview::draw(app, theme, frame, body),
-            View::Queues => lists::queues(app, theme, frame, body),
-            View::Dlq => dlq::draw(app, theme, frame, body),
-            View::Breakers => breakers::draw(app, theme, frame, body),
-            View::Overrides => lists::overrides(app, theme, frame, body),
-            View::Audit => lists::audit(app, theme, frame, body),
-            View::Slo => slo::draw(app, theme, frame, body),
-            View::Silences => silences::silences(app, theme, frame, body),
-            View::Alerts => silences::alerts(app, theme, frame, body),
+        match scene.ui.view {
+            View::Overview => overview::draw(scene, theme, frame, body),
+            View::Queues => lists::queues(scene, theme, frame, body),
+            View::Dlq => dlq::draw(scene, theme, frame, body),
+            View::Breakers => breakers::draw(scene, theme, frame, body),
+            View::Overrides => lists::overrides(scene, theme, frame, body),
+            View::Audit => lists::audit(scene, theme, frame, body),
+            View::Slo => slo::draw(scene, theme, frame, body),
+            View::Silences => silences::silences(scene, theme, frame, body),
+            View::Alerts => silences::alerts(scene, theme, frame, body),
         }
     }
-    draw_status(app, theme, frame, status);
-    overlays::draw(app, theme, frame, body);
+    draw_status(scene, theme, frame, status);
+    overlays::draw(scene, theme, frame, body);
 }
 
 /// Blank `area` for an overlay, in the theme's background.
@@ -131,9 +134,9 @@ pub fn scheduled_cell(now_ms: i64, stats: &crate::model::QueueStats) -> String {
 }
 
 /// The style of figures: dimmed while the source lags or is stale.
-pub fn figure(app: &App, theme: &Theme, item: Item) -> Style {
+pub fn figure(scene: Scene<'_>, theme: &Theme, item: Item) -> Style {
     let style = theme.style(item);
-    match app.snapshot.sources.first().map(|s| s.freshness) {
+    match scene.snapshot.sources.first().map(|s| s.freshness) {
         Some(Freshness::Fresh) | None => style,
         Some(_) => style
             .patch(theme.style(Item::Dim))
@@ -142,8 +145,8 @@ pub fn figure(app: &App, theme: &Theme, item: Item) -> Style {
 }
 
 /// The banner text when a source is stale.
-fn stale_banner(app: &App) -> Option<String> {
-    let source = app
+fn stale_banner(scene: Scene<'_>) -> Option<String> {
+    let source = scene
         .snapshot
         .sources
         .iter()
@@ -162,20 +165,20 @@ fn stale_banner(app: &App) -> Option<String> {
 }
 
 /// The header's badges: what is true of this session and deployment right now.
-fn header_badges<'a>(app: &App, theme: &Theme) -> Vec<Span<'a>> {
-    let snap = &app.snapshot;
+fn header_badges<'a>(scene: Scene<'_>, theme: &Theme) -> Vec<Span<'a>> {
+    let snap = &scene.snapshot;
     let mut spans: Vec<Span> = Vec::new();
     let mut badge = |text: String, item: Item| {
         spans.push(Span::raw(" "));
         spans.push(Span::styled(format!(" {text} "), theme.style(item)));
     };
-    if app.mode.read_only.is_some() {
+    if scene.ui.mode.read_only.is_some() {
         badge("READ-ONLY".to_owned(), Item::BadgeReadOnly);
     }
-    if app.frozen {
+    if scene.ui.frozen {
         badge("FROZEN".to_owned(), Item::BadgeFrozen);
     }
-    if app.stale() {
+    if scene.stale() {
         badge("STALE".to_owned(), Item::BadgeStale);
     }
     if let Some(m) = snap.mutt.as_ref() {
@@ -245,8 +248,8 @@ fn held_back_badge(alerting: &crate::sources::AlertingView) -> Option<String> {
     (held > 0).then(|| format!("{held} held back"))
 }
 
-fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let snap = &app.snapshot;
+fn draw_header(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let snap = &scene.snapshot;
     let head = vec![
         Span::styled(
             " WARD ",
@@ -255,13 +258,13 @@ fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Span::raw(" "),
         Span::styled(
             format!(" {} ", fit(&snap.target.label, 24)),
-            app.accent.map_or_else(
+            scene.ui.accent.map_or_else(
                 || theme.style(Item::Accent),
                 |c| Style::default().fg(c).add_modifier(Modifier::BOLD),
             ),
         ),
     ];
-    let spans = header_badges(app, theme);
+    let spans = header_badges(scene, theme);
     // Badges say what is happening; the address gives way to them on a narrow terminal.
     let fixed: usize = head.iter().chain(&spans).map(Span::width).sum();
     let room = usize::from(area.width).saturating_sub(fixed + 1);
@@ -280,7 +283,7 @@ fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Paragraph::new(Line::from(spans)).style(theme.style(Item::Header)),
         area,
     );
-    let time = clock(app.now_ms);
+    let time = clock(scene.ui.now_ms);
     // Badges matter more than the clock on a narrow terminal.
     if used + time.len() + 6 > usize::from(area.width) {
         return;
@@ -298,20 +301,20 @@ fn draw_header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 /// Every view keeps its tab: full titles, else the current one's with the others short, else
 /// short ones, else numbers with the current view's short title.
-fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+fn draw_tabs(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
     let title = |view: View| match view {
         // MUTT keeps no overrides: that tab lists its settings.
-        View::Overrides if app.is_mutt() => "Settings",
+        View::Overrides if scene.is_mutt() => "Settings",
         _ => view.title(),
     };
     let short = |view: View| match view {
-        View::Overrides if app.is_mutt() => "Set",
+        View::Overrides if scene.is_mutt() => "Set",
         _ => view.short_title(),
     };
     let tabs = |name: &dyn Fn(View) -> String, gap: &str| -> Vec<Span> {
         let mut spans = Vec::new();
         for (i, view) in View::ALL.iter().enumerate() {
-            let style = if *view == app.view {
+            let style = if *view == scene.ui.view {
                 theme.style(Item::Selection)
             } else {
                 theme.style(Item::Text)
@@ -328,7 +331,7 @@ fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         // The current view keeps its whole title, the others are abbreviated.
         spans = tabs(
             &|v| {
-                if v == app.view {
+                if v == scene.ui.view {
                     format!(" {}", title(v))
                 } else {
                     format!(" {}", short(v))
@@ -343,7 +346,7 @@ fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if width(&spans) > room {
         spans = tabs(
             &|v| {
-                if v == app.view {
+                if v == scene.ui.view {
                     format!(" {}", short(v))
                 } else {
                     String::new()
@@ -356,12 +359,12 @@ fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 /// Source ages on the left; the live key hints on the right.
-fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+fn draw_status(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut spans = Vec::new();
-    for source in &app.snapshot.sources {
-        spans.extend(source_span(app, theme, source));
+    for source in &scene.snapshot.sources {
+        spans.extend(source_span(scene, theme, source));
     }
-    if let Some(store) = app.snapshot.store.as_ref() {
+    if let Some(store) = scene.snapshot.store.as_ref() {
         let workers = &store.workers;
         let ingest_only = workers.live_ingest_only();
         let (text, item) = match (workers.live, workers.newest_beat_age_ms) {
@@ -380,18 +383,18 @@ fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             (n, _) => (format!("{n} workers"), Item::Ok),
         };
         spans.push(Span::raw(" · "));
-        spans.push(Span::styled(text, figure(app, theme, item)));
+        spans.push(Span::styled(text, figure(scene, theme, item)));
     }
-    if let Some(m) = app.snapshot.mutt.as_ref() {
+    if let Some(m) = scene.snapshot.mutt.as_ref() {
         let (text, item) = match m.pods.len() {
             0 => ("no live MUTT pods".to_owned(), Item::Error),
             1 => ("1 pod".to_owned(), Item::Ok),
             n => (format!("{n} pods"), Item::Ok),
         };
         spans.push(Span::raw(" · "));
-        spans.push(Span::styled(text, figure(app, theme, item)));
+        spans.push(Span::styled(text, figure(scene, theme, item)));
     }
-    let hints = hint_line(app, theme);
+    let hints = hint_line(scene, theme);
     let hints_width: u16 = hints.iter().map(|s| s.width() as u16).sum();
     let left_width = area.width.saturating_sub(hints_width + 1);
     // What does not fit is cut visibly (`…`), never in the middle of a word without a mark.
@@ -420,7 +423,7 @@ fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             },
         );
     }
-    if let Some(toast) = app.toasts.back() {
+    if let Some(toast) = scene.ui.toasts.back() {
         let text = fit(&toast.text, area.width.saturating_sub(2) as usize);
         let width = (text.chars().count() as u16 + 2).min(area.width);
         let toast_area = Rect {
@@ -442,8 +445,8 @@ fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
 }
 
-fn source_span<'a>(app: &App, theme: &Theme, source: &'a SourceStatus) -> Vec<Span<'a>> {
-    let (text, item) = match (source.freshness, source.age_ms(app.now_ms)) {
+fn source_span<'a>(scene: Scene<'_>, theme: &Theme, source: &'a SourceStatus) -> Vec<Span<'a>> {
+    let (text, item) = match (source.freshness, source.age_ms(scene.ui.now_ms)) {
         (Freshness::Connecting, _) => ("connecting…".to_owned(), Item::Warn),
         (Freshness::Fresh, Some(ms)) => (format!("{} ago", age(ms)), Item::Ok),
         (Freshness::Lagging, Some(ms)) => (format!("{} ago, retrying", age(ms)), Item::Warn),
@@ -462,8 +465,8 @@ fn source_span<'a>(app: &App, theme: &Theme, source: &'a SourceStatus) -> Vec<Sp
 }
 
 /// The always-visible hints, from the live keymap (only usable commands).
-fn hint_line<'a>(app: &App, theme: &Theme) -> Vec<Span<'a>> {
-    let wanted: &[Command] = match app.view {
+fn hint_line<'a>(scene: Scene<'_>, theme: &Theme) -> Vec<Span<'a>> {
+    let wanted: &[Command] = match scene.ui.view {
         View::Dlq => &[
             Command::Filter,
             Command::Mark,
@@ -496,10 +499,10 @@ fn hint_line<'a>(app: &App, theme: &Theme) -> Vec<Span<'a>> {
     };
     let mut spans = Vec::new();
     for &command in wanted {
-        if !app.available(command) {
+        if !scene.available(command) {
             continue;
         }
-        let Some(key) = app.keymap.key(command) else {
+        let Some(key) = scene.ui.keymap.key(command) else {
             continue;
         };
         spans.push(Span::styled(key.to_owned(), theme.style(Item::KeyHintKey)));
@@ -524,12 +527,12 @@ fn short_name(command: Command) -> &'static str {
 }
 
 /// Before the first good read: what was tried, the error, likely causes, the next attempt.
-fn draw_diagnostic(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+fn draw_diagnostic(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut lines = vec![
         Line::styled("Waiting for the store", theme.style(Item::Title)),
         Line::raw(""),
     ];
-    for source in &app.snapshot.sources {
+    for source in &scene.snapshot.sources {
         lines.push(Line::from(vec![
             Span::styled("tried      ", theme.style(Item::Dim)),
             Span::raw(format!("{} at {}", source.name, fit(&source.address, 80))),
@@ -543,7 +546,7 @@ fn draw_diagnostic(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Span::styled("attempts   ", theme.style(Item::Dim)),
             Span::raw(source.consecutive_failures.to_string()),
         ]));
-        let next = u64::try_from(source.next_read_ms.saturating_sub(app.now_ms)).unwrap_or(0);
+        let next = u64::try_from(source.next_read_ms.saturating_sub(scene.ui.now_ms)).unwrap_or(0);
         lines.push(Line::from(vec![
             Span::styled("next try   ", theme.style(Item::Dim)),
             Span::raw(format!("in {}", age(next))),

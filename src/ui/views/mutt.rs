@@ -12,7 +12,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::grid::{GridRow, grid, raw, styled};
 use super::{block, figure};
 use crate::model::mutt::{MuttBreaker, MuttLoad, MuttSection};
-use crate::ui::app::App;
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, count, fit};
 
@@ -28,10 +28,10 @@ fn breaker_item(b: &MuttBreaker) -> Item {
 const NOT_KEPT: &str = "MUTT keeps no leases, scheduled retries, failure times or worker totals: \
                         those figures are not shown";
 
-pub fn overview(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let mut lines = list_lines(app, m, theme);
+pub fn overview(scene: Scene<'_>, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut lines = list_lines(scene, m, theme);
     lines.push(Line::raw(""));
-    lines.extend(state_lines(app, m, theme));
+    lines.extend(state_lines(scene, m, theme));
     lines.push(Line::raw(""));
     lines.push(Line::styled(NOT_KEPT, theme.style(Item::Dim)));
     frame.render_widget(
@@ -47,8 +47,8 @@ fn label(theme: &Theme, text: &str) -> Span<'static> {
 }
 
 /// The queues and DLQ lists, one line each.
-fn list_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> {
-    let text = figure(app, theme, Item::Text);
+fn list_lines(scene: Scene<'_>, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> {
+    let text = figure(scene, theme, Item::Text);
     let mut lines = Vec::new();
     for q in &m.queues {
         let item = match (q.name.as_str(), m.shedding.load) {
@@ -58,7 +58,7 @@ fn list_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> {
         };
         lines.push(Line::from(vec![
             label(theme, &format!("queue {}", q.name)),
-            Span::styled(format!("{:>9}", count(q.depth)), figure(app, theme, item)),
+            Span::styled(format!("{:>9}", count(q.depth)), figure(scene, theme, item)),
             Span::styled(
                 format!(
                     "  in flight {}  ({}, read by {})",
@@ -78,7 +78,7 @@ fn list_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> {
         );
         lines.push(Line::from(vec![
             label(theme, &format!("dlq {}", d.name)),
-            Span::styled(format!("{:>9}", count(d.count)), figure(app, theme, item)),
+            Span::styled(format!("{:>9}", count(d.count)), figure(scene, theme, item)),
             Span::styled(format!("  {} · {target}", fit(&d.key, 28)), text),
         ]));
     }
@@ -86,13 +86,16 @@ fn list_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> {
 }
 
 /// Breakers, pods, shedding and the ingestor's counters.
-fn state_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> {
-    let text = figure(app, theme, Item::Text);
+fn state_lines(scene: Scene<'_>, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> {
+    let text = figure(scene, theme, Item::Text);
     let mut lines = Vec::new();
     for b in &m.breakers {
         lines.push(Line::from(vec![
             label(theme, &format!("breaker {}", fit(&b.name, 8))),
-            Span::styled(b.describe(app.now_ms), figure(app, theme, breaker_item(b))),
+            Span::styled(
+                b.describe(scene.ui.now_ms),
+                figure(scene, theme, breaker_item(b)),
+            ),
         ]));
     }
     let orphans: Vec<_> = m.orphans().collect();
@@ -110,7 +113,7 @@ fn state_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> 
         label(theme, "pods"),
         Span::styled(
             format!("{} live (heartbeats)", m.pods.len()),
-            figure(app, theme, pods_item),
+            figure(scene, theme, pods_item),
         ),
         Span::styled(
             format!(
@@ -118,7 +121,7 @@ fn state_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> 
                 orphans.len(),
                 orphans.iter().map(|p| p.length).sum::<u64>()
             ),
-            figure(app, theme, orphan_item),
+            figure(scene, theme, orphan_item),
         ),
     ]));
     let sh = &m.shedding;
@@ -129,7 +132,7 @@ fn state_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> 
     };
     lines.push(Line::from(vec![
         label(theme, "shedding"),
-        Span::styled(state, figure(app, theme, item)),
+        Span::styled(state, figure(scene, theme, item)),
         Span::styled(
             format!(
                 " · mode {} · alert queue warn {}{} / shed {}{} · ingest cap {}",
@@ -162,13 +165,13 @@ fn state_lines(app: &App, m: &MuttSection, theme: &Theme) -> Vec<Line<'static>> 
 }
 
 /// Queues, then the pods' processing lists (orphans first) and the live pods.
-pub fn queues(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
+pub fn queues(scene: Scene<'_>, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [top, bottom] = Layout::vertical([
         Constraint::Length(m.queues.len() as u16 + 4),
         Constraint::Min(3),
     ])
     .areas(area);
-    let text = figure(app, theme, Item::Text);
+    let text = figure(scene, theme, Item::Text);
     let lines: Vec<Line> = m
         .queues
         .iter()
@@ -203,7 +206,7 @@ pub fn queues(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area
         rows.len(),
         m.pods.len()
     );
-    grid(app, theme, title, &header, &widths, rows.len()).render(frame, bottom, |i| {
+    grid(scene, theme, title, &header, &widths, rows.len()).render(frame, bottom, |i| {
         let p = rows[i];
         let (beat, item) = if p.orphan {
             ("ORPHAN: no heartbeat".to_owned(), Item::Warn)
@@ -215,17 +218,17 @@ pub fn queues(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area
             raw(fit(&p.service, 8)),
             raw(fit(&p.pod, 24)),
             styled(count(p.length), text),
-            styled(beat, figure(app, theme, item)),
+            styled(beat, figure(scene, theme, item)),
         ])
     });
 }
 
 /// MUTT's DLQ lists, newest first, paged by position.
-pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
+pub fn dlq(scene: Scene<'_>, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [tabs, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
     let mut spans = Vec::new();
     for d in &m.dlqs {
-        let style = if d.name == app.mutt.dlq.as_str() {
+        let style = if d.name == scene.ui.mutt.dlq.as_str() {
             theme.style(Item::Selection)
         } else {
             theme.style(Item::Text)
@@ -236,7 +239,8 @@ pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: R
         ));
         spans.push(Span::raw(" "));
     }
-    let switch = app
+    let switch = scene
+        .ui
         .keymap
         .key(crate::ui::Command::ToggleDead)
         .map_or_else(String::new, |k| format!("{k} switches list · "));
@@ -245,8 +249,8 @@ pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: R
         theme.style(Item::Dim),
     ));
     frame.render_widget(Paragraph::new(Line::from(spans)), tabs);
-    let entries = app.visible_mutt_entries();
-    let page = app.snapshot.mutt_page.as_ref();
+    let entries = scene.visible_mutt_entries();
+    let page = scene.snapshot.mutt_page.as_ref();
     let total = page.map_or(0, |p| p.total);
     let mut title = match page {
         Some(p) if p.total == 0 => format!(" {} · empty ", fit(&p.key, 30)),
@@ -256,11 +260,11 @@ pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: R
             p.offset + 1,
             p.offset + p.entries.len() as u64,
             count(total),
-            app.mutt.marks.len()
+            scene.ui.mutt.marks.len()
         ),
         None => " reading… ".to_owned(),
     };
-    if let Some(needle) = app.dlq.needle.as_deref() {
+    if let Some(needle) = scene.ui.dlq.needle.as_deref() {
         // MUTT's lists are plain Redis lists: no store-side search.
         let _ = write!(
             title,
@@ -278,9 +282,9 @@ pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: R
         Constraint::Min(20),
     ];
     let marked = theme.style(Item::Marked);
-    grid(app, theme, title, &header, &widths, entries.len()).render(frame, body, |i| {
+    grid(scene, theme, title, &header, &widths, entries.len()).render(frame, body, |i| {
         let e = entries[i];
-        let is_marked = app.mutt.marks.contains(&e.id);
+        let is_marked = scene.ui.mutt.marks.contains(&e.id);
         let row = GridRow::new(vec![
             raw(if is_marked { "*" } else { " " }),
             raw(e.index.to_string()),
@@ -293,7 +297,7 @@ pub fn dlq(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: R
     });
 }
 
-pub fn breakers(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
+pub fn breakers(scene: Scene<'_>, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
     let header = ["breaker", "state", "failures", "opened", "half-opens"];
     let widths = [
         Constraint::Length(14),
@@ -302,10 +306,10 @@ pub fn breakers(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, ar
         Constraint::Length(12),
         Constraint::Min(14),
     ];
-    let now = app.now_ms;
+    let now = scene.ui.now_ms;
     let title = " MUTT breakers · consecutive failures; MUTT half-opens after its timeout ";
     grid(
-        app,
+        scene,
         theme,
         title.to_owned(),
         &header,
@@ -335,7 +339,7 @@ pub fn breakers(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, ar
         );
         GridRow::new(vec![
             raw(fit(&b.name, 14)),
-            styled(state, figure(app, theme, breaker_item(b))),
+            styled(state, figure(scene, theme, breaker_item(b))),
             raw(b.failures.map_or_else(|| "-".to_owned(), count)),
             raw(opened),
             raw(half),
@@ -345,26 +349,26 @@ pub fn breakers(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, ar
 
 /// MUTT keeps no overrides with an owner or a reason: its dynamic settings are listed instead
 /// (Ward's audit has who changed them through Ward).
-pub fn settings(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
+pub fn settings(scene: Scene<'_>, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
     let header = ["setting", "value"];
     let widths = [Constraint::Length(36), Constraint::Min(20)];
     let title = format!(
         " MUTT settings · {} · MUTT keeps no owner, reason or expiry: see Audit ",
         m.config.len()
     );
-    grid(app, theme, title, &header, &widths, m.config.len()).render(frame, area, |i| {
+    grid(scene, theme, title, &header, &widths, m.config.len()).render(frame, area, |i| {
         let (key, value) = &m.config[i];
         GridRow::new(vec![raw(fit(key, 36)), raw(fit(value, 80))])
     });
 }
 
 /// Ward's own audit of actions on this MUTT deployment.
-pub fn audit(app: &App, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
+pub fn audit(scene: Scene<'_>, m: &MuttSection, theme: &Theme, frame: &mut Frame, area: Rect) {
     let title = format!(
         " Audit (Ward's, outside MUTT's keys) · newest {} ",
         m.audit.len()
     );
-    super::lists::audit_rows(app, theme, frame, area, title, &m.audit);
+    super::lists::audit_rows(scene, theme, frame, area, title, &m.audit);
 }
 
 /// The inspector's text for the selected MUTT entry: summary and payload, secrets redacted.

@@ -8,22 +8,23 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::dlq::inspector_lines;
 use crate::actions::Tier;
-use crate::ui::app::{App, Overlay, Stage};
+use crate::ui::app::{Overlay, Stage};
 use crate::ui::command::VERBS;
 use crate::ui::keymap::Command;
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, clock, fit, wrap};
 
-pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
-    let Some(overlay) = app.overlay.as_ref() else {
+pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, body: Rect) {
+    let Some(overlay) = scene.ui.overlay.as_ref() else {
         return;
     };
     match overlay {
-        Overlay::Help { scroll } => help(app, theme, frame, body, *scroll),
-        Overlay::Confirm(confirm) => confirm_dialog(app, theme, frame, body, confirm),
+        Overlay::Help { scroll } => help(scene, theme, frame, body, *scroll),
+        Overlay::Confirm(confirm) => confirm_dialog(scene, theme, frame, body, confirm),
         Overlay::Command(input) => input_line(theme, frame, body, ":", &input.text),
         Overlay::Filter(input) => input_line(theme, frame, body, "/", &input.text),
-        Overlay::Silence(editor) => super::silences::editor(app, theme, frame, body, editor),
+        Overlay::Silence(editor) => super::silences::editor(scene, theme, frame, body, editor),
         Overlay::Picker(picker) => {
             let area = centered(body, 40, picker.options.len() as u16 + 2);
             super::clear(theme, frame, area);
@@ -56,8 +57,8 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
                 body.height.saturating_sub(2),
             );
             let width = usize::from(area.width.saturating_sub(2));
-            let entry = if app.is_mutt() {
-                app.selected_mutt_entry().map(|e| {
+            let entry = if scene.is_mutt() {
+                scene.selected_mutt_entry().map(|e| {
                     (
                         super::mutt::inspector_text(e)
                             .lines()
@@ -70,9 +71,9 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, body: Rect) {
                     )
                 })
             } else {
-                app.selected_entry().map(|e| {
+                scene.selected_entry().map(|e| {
                     (
-                        inspector_lines(e, app.now_ms, width),
+                        inspector_lines(e, scene.ui.now_ms, width),
                         format!(
                             " {} · y copies the JSON · esc closes ",
                             fit(&e.meta.id.0, 30)
@@ -138,21 +139,21 @@ fn done_line(action: &crate::actions::Action, report: &crate::actions::Report) -
     )
 }
 
-fn help(app: &App, theme: &Theme, frame: &mut Frame, body: Rect, scroll: usize) {
+fn help(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, body: Rect, scroll: usize) {
     let area = centered(body, 96.min(body.width), body.height);
     super::clear(theme, frame, area);
     let mut lines = Vec::new();
-    if let Some(why) = app.mode.read_only.as_deref() {
+    if let Some(why) = scene.ui.mode.read_only.as_deref() {
         lines.push(Line::styled(
             format!("read-only ({}): action keys are hidden", fit(why, 60)),
             theme.style(Item::BadgeReadOnly),
         ));
     }
     for &command in Command::ALL {
-        if !app.available(command) {
+        if !scene.available(command) {
             continue;
         }
-        let keys = app.keymap.keys(command).join(" ");
+        let keys = scene.ui.keymap.keys(command).join(" ");
         if keys.is_empty() {
             continue;
         }
@@ -205,7 +206,7 @@ const WARNING_LINES: usize = 3;
 /// is always on the last line; sample rows give way first when the screen is short.
 #[allow(clippy::too_many_lines)] // one arm per stage of the funnel
 fn confirm_dialog(
-    app: &App,
+    scene: Scene<'_>,
     theme: &Theme,
     frame: &mut Frame,
     body: Rect,
@@ -220,12 +221,12 @@ fn confirm_dialog(
             .map(|l| Line::styled(l, theme.style(item)))
             .collect()
     };
-    let target = &app.snapshot.target.label;
+    let target = &scene.snapshot.target.label;
     let mut head = vec![Line::from(vec![
         Span::styled("target  ", theme.style(Item::Dim)),
         Span::styled(
             format!(" {} ", fit(target, inner.saturating_sub(10))),
-            app.accent.map_or_else(
+            scene.ui.accent.map_or_else(
                 || theme.style(Item::Accent),
                 |c| ratatui::style::Style::default().fg(c),
             ),

@@ -10,13 +10,13 @@ use ratatui::style::Style;
 use super::grid::{Grid, GridRow, put, styled};
 use super::{block, figure};
 use crate::engine::breaker::BreakerState;
-use crate::ui::app::App;
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, clock, count, percent, rate, sparkline_rows};
 
 #[allow(clippy::too_many_lines)] // four panels of one screen
-pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(store) = app.snapshot.store.as_ref() else {
+pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = scene.snapshot.store.as_ref() else {
         return;
     };
     let unhealthy = store
@@ -25,7 +25,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .filter(|b| b.state != BreakerState::Closed)
         .count()
         .min(3);
-    let slos = app
+    let slos = scene
         .snapshot
         .slo
         .as_ref()
@@ -71,7 +71,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(7),
         Constraint::Length(6),
     ];
-    let text = figure(app, theme, Item::Text);
+    let text = figure(scene, theme, Item::Text);
     Grid {
         block: block(theme, " Queues "),
         header: &header,
@@ -97,12 +97,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         GridRow::new(vec![
             styled(s.queue.to_string(), text),
-            styled(count(s.depth), figure(app, theme, depth_item)),
+            styled(count(s.depth), figure(scene, theme, depth_item)),
             styled(count(s.in_flight), text),
             styled(
-                super::scheduled_cell(app.now_ms, s),
+                super::scheduled_cell(scene.ui.now_ms, s),
                 figure(
-                    app,
+                    scene,
                     theme,
                     if s.scheduled > 0 {
                         Item::Warn
@@ -112,10 +112,14 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 ),
             ),
             styled(s.oldest_age_ms.map_or_else(|| "-".to_owned(), age), text),
-            styled(thresholds, figure(app, theme, Item::Dim)),
+            styled(thresholds, figure(scene, theme, Item::Dim)),
             styled(
                 count(s.dlq),
-                figure(app, theme, if s.dlq > 0 { Item::Warn } else { Item::Text }),
+                figure(
+                    scene,
+                    theme,
+                    if s.dlq > 0 { Item::Warn } else { Item::Text },
+                ),
             ),
             styled(count(s.dead), text),
         ])
@@ -131,14 +135,14 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .rates
             .window_ms
             .map_or_else(|| "? (waiting for 2 beats)".to_owned(), age),
-        age(store.history.span_ms(app.spark_points)),
+        age(store.history.span_ms(scene.ui.spark_points)),
     );
     let rates_block = block(theme, rates_title);
     let rates_inner = rates_block.inner(rates_area);
     frame.render_widget(rates_block, rates_area);
     let spark_width = rates_area.width.saturating_sub(28) as usize;
     let history = &store.history;
-    let window = app.spark_points;
+    let window = scene.ui.spark_points;
     let growth = store
         .rates
         .dlq_growth_per_min
@@ -193,7 +197,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             break;
         }
         let points = &points[points.len().saturating_sub(window)..];
-        let spark_style = figure(app, theme, Item::Sparkline);
+        let spark_style = figure(scene, theme, Item::Sparkline);
         for line in sparkline_rows(points, spark_width, rows) {
             for (column, bar) in (x.saturating_add(25)..right).zip(line) {
                 buf[(column, y)].set_symbol(bar).set_style(spark_style);
@@ -212,7 +216,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             y,
             right - value_x,
             &value,
-            figure(app, theme, item),
+            figure(scene, theme, item),
         );
     }
     if y < rates_inner.bottom() {
@@ -254,7 +258,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ("breakers  ", dim),
             (
                 &summary,
-                figure(app, theme, if open > 0 { Item::Error } else { Item::Ok }),
+                figure(scene, theme, if open > 0 { Item::Error } else { Item::Ok }),
             ),
         ],
     );
@@ -271,13 +275,13 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             super::fit(&b.channel, 16),
             b.state.label()
         );
-        line(y, &[(&text, figure(app, theme, Item::Warn))]);
+        line(y, &[(&text, figure(scene, theme, Item::Warn))]);
     }
     for (label, text, item) in alerting_lines(&store.alerting, health.width < 48) {
         y += 1;
-        line(y, &[(label, dim), (&text, figure(app, theme, item))]);
+        line(y, &[(label, dim), (&text, figure(scene, theme, item))]);
     }
-    match app.snapshot.slo.as_deref() {
+    match scene.snapshot.slo.as_deref() {
         None => line(
             y + 1,
             &[("SLOs      ", dim), ("no source (slo.prometheus_url)", dim)],
@@ -293,7 +297,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     y + 1 + i as u16,
                     &[
                         (label, dim),
-                        (text, super::slo::state_style(app, theme, *state)),
+                        (text, super::slo::state_style(scene, theme, *state)),
                     ],
                 );
             }
@@ -312,7 +316,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     y + 1 + i as u16,
                     &[
                         (label, dim),
-                        (&text, super::slo::state_style(app, theme, state)),
+                        (&text, super::slo::state_style(scene, theme, state)),
                     ],
                 );
             }

@@ -16,8 +16,8 @@ use super::grid::{Columns, grid, styled};
 use crate::engine::matcher::{compile_all, matches_all};
 use crate::model::{SeenAlert, SilenceState, Suppression, matchers_text};
 use crate::sources::snapshot::{AlertRow, AlertingView, ENDING_SOON_MS, SilenceRow};
-use crate::ui::app::App;
 use crate::ui::silences::{Field, IDENTIFYING, SilenceEditor};
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, clock, fit, wrap};
 
@@ -80,8 +80,8 @@ fn silences_title(alerting: &AlertingView) -> String {
     format!(" Silences · {} ", parts.join(" · "))
 }
 
-pub fn silences(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(store) = app.snapshot.store.as_ref() else {
+pub fn silences(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = scene.snapshot.store.as_ref() else {
         return;
     };
     let alerting = &store.alerting;
@@ -108,10 +108,10 @@ pub fn silences(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("alerts", Constraint::Length(6), true),
         ("id", Constraint::Length(26), wide),
     ]);
-    let now = app.now_ms;
-    let text = figure(app, theme, Item::Text);
+    let now = scene.ui.now_ms;
+    let text = figure(scene, theme, Item::Text);
     grid(
-        app,
+        scene,
         theme,
         silences_title(alerting),
         &columns.header,
@@ -135,20 +135,23 @@ pub fn silences(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Item::Text
         };
         columns.row(vec![
-            styled(if soon { "!" } else { " " }, figure(app, theme, Item::Warn)),
+            styled(
+                if soon { "!" } else { " " },
+                figure(scene, theme, Item::Warn),
+            ),
             styled(
                 row.state.as_str(),
-                figure(app, theme, state_item(row.state)),
+                figure(scene, theme, state_item(row.state)),
             ),
             styled(s.kind.as_str(), text),
             styled(fit(&matchers_text(&s.matchers), 200), text),
             styled(fit(or_dash(&s.created_by), 24), text),
             styled(fit(or_dash(&s.comment), 200), text),
             styled(started, text),
-            styled(left, figure(app, theme, left_item)),
+            styled(left, figure(scene, theme, left_item)),
             styled(
                 row.matched_now.to_string(),
-                figure(app, theme, matched_item),
+                figure(scene, theme, matched_item),
             ),
             styled(fit(&s.id, 26), text),
         ])
@@ -162,7 +165,7 @@ pub fn silences(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
     }
     if let Some(details) = details {
-        silence_details(app, theme, frame, details, alerting);
+        silence_details(scene, theme, frame, details, alerting);
     }
 }
 
@@ -251,15 +254,15 @@ fn identifying_labels(alert: &SeenAlert) -> String {
 }
 
 fn silence_details(
-    app: &App,
+    scene: Scene<'_>,
     theme: &Theme,
     frame: &mut Frame,
     area: Rect,
     alerting: &AlertingView,
 ) {
-    let now = app.now_ms;
+    let now = scene.ui.now_ms;
     let width = usize::from(area.width.saturating_sub(2));
-    let Some(row) = app.selected_silence() else {
+    let Some(row) = scene.selected_silence() else {
         frame.render_widget(
             Paragraph::new("select a silence to see it whole")
                 .style(theme.style(Item::Dim))
@@ -388,8 +391,8 @@ fn alerts_title(alerting: &AlertingView) -> String {
     title
 }
 
-pub fn alerts(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(store) = app.snapshot.store.as_ref() else {
+pub fn alerts(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = scene.snapshot.store.as_ref() else {
         return;
     };
     let alerting = &store.alerting;
@@ -412,10 +415,10 @@ pub fn alerts(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             true,
         ),
     ]);
-    let now = app.now_ms;
-    let text = figure(app, theme, Item::Text);
+    let now = scene.ui.now_ms;
+    let text = figure(scene, theme, Item::Text);
     grid(
-        app,
+        scene,
         theme,
         alerts_title(alerting),
         &columns.header,
@@ -432,7 +435,7 @@ pub fn alerts(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             None => "-".to_owned(),
         };
         columns.row(vec![
-            styled(state, figure(app, theme, item)),
+            styled(state, figure(scene, theme, item)),
             styled(fit(or_dash(a.alertname()), 40), text),
             styled(fit(&identifying_labels(a), 200), text),
             styled(ago(now, a.starts_at_ms), text),
@@ -444,14 +447,20 @@ pub fn alerts(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         empty_note(theme, frame, table, "no alerts seen in the last hour");
     }
     if let Some(details) = details {
-        alert_details(app, theme, frame, details, alerting);
+        alert_details(scene, theme, frame, details, alerting);
     }
 }
 
-fn alert_details(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, alerting: &AlertingView) {
-    let now = app.now_ms;
+fn alert_details(
+    scene: Scene<'_>,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    alerting: &AlertingView,
+) {
+    let now = scene.ui.now_ms;
     let width = usize::from(area.width.saturating_sub(2));
-    let Some(row) = app.selected_alert() else {
+    let Some(row) = scene.selected_alert() else {
         frame.render_widget(
             Paragraph::new("select an alert to see it whole")
                 .style(theme.style(Item::Dim))
@@ -509,10 +518,11 @@ fn alert_details(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, alerti
     if !recent.is_empty() {
         lines.extend(field_lines(theme, "expired", &recent.join("; "), width));
     }
-    let key = app
+    let key = scene
+        .ui
         .keymap
         .key(crate::ui::Command::Silence)
-        .filter(|_| app.available(crate::ui::Command::Silence));
+        .filter(|_| scene.available(crate::ui::Command::Silence));
     if let Some(key) = key {
         lines.push(Line::styled(
             format!("{key} silences it: the editor takes its alertname and identifying labels"),
@@ -553,13 +563,13 @@ fn tail(text: &str, width: usize) -> String {
 }
 
 /// What the editor says under a line: the check of what is typed.
-fn check(app: &App, editor: &SilenceEditor, field: Field) -> (String, Item) {
-    let now = app.now_ms;
+fn check(scene: Scene<'_>, editor: &SilenceEditor, field: Field) -> (String, Item) {
+    let now = scene.ui.now_ms;
     match field {
         Field::Matchers => match editor.parsed_matchers() {
             Err(why) => (why, Item::Error),
             Ok(matchers) => {
-                let alerting = app.snapshot.store.as_ref().map(|s| &s.alerting);
+                let alerting = scene.snapshot.store.as_ref().map(|s| &s.alerting);
                 let firing = alerting.map_or(0, |a| a.firing_now);
                 let matched = alerting
                     .and_then(|a| firing_matches(a, &matchers))
@@ -595,15 +605,21 @@ fn check(app: &App, editor: &SilenceEditor, field: Field) -> (String, Item) {
 }
 
 /// The silence editor, over the view it was opened from.
-pub fn editor(app: &App, theme: &Theme, frame: &mut Frame, body: Rect, editor: &SilenceEditor) {
+pub fn editor(
+    scene: Scene<'_>,
+    theme: &Theme,
+    frame: &mut Frame,
+    body: Rect,
+    editor: &SilenceEditor,
+) {
     let width = 100.min(body.width);
     let inner = usize::from(width.saturating_sub(2)).max(1);
     let mut lines = vec![
         Line::from(vec![
             Span::styled("target   ", theme.style(Item::Dim)),
             Span::styled(
-                format!(" {} ", fit(&app.snapshot.target.label, 40)),
-                app.accent.map_or_else(
+                format!(" {} ", fit(&scene.snapshot.target.label, 40)),
+                scene.ui.accent.map_or_else(
                     || theme.style(Item::Accent),
                     |c| ratatui::style::Style::default().fg(c),
                 ),
@@ -630,7 +646,7 @@ pub fn editor(app: &App, theme: &Theme, frame: &mut Frame, body: Rect, editor: &
             Span::styled(label, theme.style(label_item)),
             Span::raw(shown),
         ]));
-        let (note, item) = check(app, editor, field);
+        let (note, item) = check(scene, editor, field);
         for line in wrap(&note, inner.saturating_sub(11)) {
             lines.push(Line::styled(format!("{:11}{line}", ""), theme.style(item)));
         }

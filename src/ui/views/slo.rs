@@ -13,31 +13,75 @@ use super::figure;
 use super::grid::{GridCell, GridRow, grid, put, raw, styled};
 use crate::engine::slo::{Exhaustion, Measurement, Severity, SloFigures, SloState, WindowFigures};
 use crate::sources::slo::{SloReading, SloSection};
-use crate::ui::app::App;
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, fit};
 
 /// Cells of the budget bar.
 const BAR: usize = 10;
 
-pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(section) = app.snapshot.slo.as_deref() else {
-        let block = super::block(theme, " SLOs ");
-        frame.render_widget(
-            ratatui::widgets::Paragraph::new(vec![
-                ratatui::text::Line::raw(
-                    "No SLO source: set slo.prometheus_url in the config to read",
-                ),
-                ratatui::text::Line::raw(
-                    "the objectives from Prometheus (`ward demo` reads its own counters).",
-                ),
-            ])
-            .style(theme.style(Item::Dim))
-            .block(block),
-            area,
-        );
+pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(section) = scene.snapshot.slo.as_deref() else {
+        draw_no_source(theme, frame, area);
         return;
     };
+    let wide = area.width >= 150;
+    let (shown, header, widths) = columns(section, wide);
+    let title = title(scene, section);
+    let selected = section
+        .readings
+        .get(scene.row_within(section.readings.len()));
+    let trend_height = if selected.is_some() && area.height >= 14 {
+        6
+    } else {
+        0
+    };
+    let [table, trend_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(trend_height)]).areas(area);
+    grid(
+        scene,
+        theme,
+        title,
+        &header,
+        &widths,
+        section.readings.len(),
+    )
+    .render(frame, table, |i| {
+        let mut cells: Vec<Option<_>> = cells(scene, theme, &section.readings[i], wide)
+            .into_iter()
+            .map(Some)
+            .collect();
+        GridRow::new(shown.iter().filter_map(|&c| cells[c].take()).collect())
+    });
+    if let Some(reading) = selected
+        && trend_height > 0
+    {
+        draw_trend(scene, theme, frame, trend_area, reading);
+    }
+}
+
+/// What the view says when no SLO source is configured.
+fn draw_no_source(theme: &Theme, frame: &mut Frame, area: Rect) {
+    let block = super::block(theme, " SLOs ");
+    frame.render_widget(
+        ratatui::widgets::Paragraph::new(vec![
+            ratatui::text::Line::raw("No SLO source: set slo.prometheus_url in the config to read"),
+            ratatui::text::Line::raw(
+                "the objectives from Prometheus (`ward demo` reads its own counters).",
+            ),
+        ])
+        .style(theme.style(Item::Dim))
+        .block(block),
+        area,
+    );
+}
+
+/// The columns shown at this width, their headers and widths: narrow terminals keep what
+/// triage needs, and figures over less data than their window widen to say how much.
+fn columns(
+    section: &SloSection,
+    wide: bool,
+) -> (&'static [usize], Vec<&'static str>, Vec<Constraint>) {
     let header = [
         "objective",
         "target",
@@ -77,7 +121,6 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .readings
         .iter()
         .any(|r| r.figures.period_covered_s.is_some());
-    let wide = area.width >= 150;
     if partial {
         widths[0] = Constraint::Length(22);
         widths[5] = Constraint::Length(if wide { 15 } else { 13 });
@@ -94,38 +137,24 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
     };
-    let header: Vec<&str> = shown.iter().map(|&c| header[c]).collect();
+    let header: Vec<&'static str> = shown.iter().map(|&c| header[c]).collect();
     let mut widths: Vec<Constraint> = shown.iter().map(|&c| widths[c]).collect();
     if let Some(last) = widths.last_mut() {
         *last = Constraint::Min(6);
     }
-    let title = title(app, section);
-    let selected = section.readings.get(app.row_within(section.readings.len()));
-    let trend_height = if selected.is_some() && area.height >= 14 {
-        6
-    } else {
-        0
-    };
-    let [table, trend_area] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(trend_height)]).areas(area);
-    grid(app, theme, title, &header, &widths, section.readings.len()).render(frame, table, |i| {
-        let mut cells: Vec<Option<_>> = cells(app, theme, &section.readings[i], wide)
-            .into_iter()
-            .map(Some)
-            .collect();
-        GridRow::new(shown.iter().filter_map(|&c| cells[c].take()).collect())
-    });
-    if let Some(reading) = selected
-        && trend_height > 0
-    {
-        draw_trend(app, theme, frame, trend_area, reading);
-    }
+    (shown, header, widths)
 }
 
 /// The selected objective's fast-page burn rates over the last hour, against the threshold:
 /// bars scaled to the larger of the threshold and the peak, red above the threshold, blank
 /// where unknown.
-fn draw_trend(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, reading: &SloReading) {
+fn draw_trend(
+    scene: Scene<'_>,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    reading: &SloReading,
+) {
     const BARS: [&str; 8] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
     let trend = &reading.trend;
     let title = format!(
@@ -165,7 +194,7 @@ fn draw_trend(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, reading: 
             };
             buf[(x, y)]
                 .set_symbol(glyph)
-                .set_style(figure(app, theme, item));
+                .set_style(figure(scene, theme, item));
             x += 1;
         }
         let now = points
@@ -196,7 +225,7 @@ fn draw_trend(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, reading: 
         );
     }
     if inner.height > 3 && !reading.next_step.is_empty() {
-        let style = state_style(app, theme, reading.figures.state);
+        let style = state_style(scene, theme, reading.figures.state);
         put(
             buf,
             inner.x,
@@ -212,9 +241,14 @@ fn draw_trend(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, reading: 
 }
 
 /// Every column of one objective's row, in header order.
-fn cells<'a>(app: &App, theme: &Theme, reading: &'a SloReading, wide: bool) -> Vec<GridCell<'a>> {
+fn cells<'a>(
+    scene: Scene<'_>,
+    theme: &Theme,
+    reading: &'a SloReading,
+    wide: bool,
+) -> Vec<GridCell<'a>> {
     let f = &reading.figures;
-    let text = figure(app, theme, Item::Text);
+    let text = figure(scene, theme, Item::Text);
     let (bar, left, left_item) = budget(f);
     let mut cells = vec![
         raw(fit(&reading.name, 24)),
@@ -224,8 +258,8 @@ fn cells<'a>(app: &App, theme: &Theme, reading: &'a SloReading, wide: bool) -> V
             f.availability.map_or_else(|| unknown(&f.windows), percent),
             text,
         ),
-        styled(bar, figure(app, theme, Item::Gauge)),
-        styled(left, figure(app, theme, left_item)),
+        styled(bar, figure(scene, theme, Item::Gauge)),
+        styled(left, figure(scene, theme, left_item)),
     ];
     for window in [0, 2, 4, 5, 6] {
         let w = &f.windows[window];
@@ -236,7 +270,7 @@ fn cells<'a>(app: &App, theme: &Theme, reading: &'a SloReading, wide: bool) -> V
             .any(|a| w.burn_rate.is_some_and(|b| b > a.factor));
         cells.push(styled(
             burn(w, wide),
-            figure(app, theme, if over { Item::Warn } else { Item::Text }),
+            figure(scene, theme, if over { Item::Warn } else { Item::Text }),
         ));
     }
     for severity in [Severity::Page, Severity::Ticket] {
@@ -253,30 +287,30 @@ fn cells<'a>(app: &App, theme: &Theme, reading: &'a SloReading, wide: bool) -> V
         } else {
             ("-", Item::Ok)
         };
-        cells.push(styled(label, figure(app, theme, item)));
+        cells.push(styled(label, figure(scene, theme, item)));
     }
     let state = match (f.windows[0].measurement, reading.seen_at_ms) {
         (Measurement::Absent, Some(seen)) => {
             format!(
                 "absent {}",
-                age(u64::try_from(app.now_ms - seen).unwrap_or(0))
+                age(u64::try_from(scene.ui.now_ms - seen).unwrap_or(0))
             )
         }
         (Measurement::Absent, None) => "absent".to_owned(),
         _ => f.state.as_str().to_owned(),
     };
-    cells.push(styled(state, state_style(app, theme, f.state)));
+    cells.push(styled(state, state_style(scene, theme, f.state)));
     cells.push(styled(lasts(f.exhaustion), text));
     cells
 }
 
-fn title(app: &App, section: &SloSection) -> String {
+fn title(scene: Scene<'_>, section: &SloSection) -> String {
     let read = section.read_at_ms.map_or_else(
         || "not read yet".to_owned(),
         |at| {
             format!(
                 "read {} ago",
-                age(u64::try_from(app.now_ms - at).unwrap_or(0))
+                age(u64::try_from(scene.ui.now_ms - at).unwrap_or(0))
             )
         },
     );
@@ -401,9 +435,9 @@ pub fn state_glyph(state: SloState) -> &'static str {
 }
 
 /// The style of a state, for the Overview.
-pub fn state_style(app: &App, theme: &Theme, state: SloState) -> Style {
+pub fn state_style(scene: Scene<'_>, theme: &Theme, state: SloState) -> Style {
     figure(
-        app,
+        scene,
         theme,
         match state {
             SloState::Ok => Item::Ok,

@@ -8,12 +8,12 @@ use ratatui::widgets::Paragraph;
 
 use super::{block, figure};
 use crate::engine::breaker::BreakerState;
-use crate::ui::app::App;
+use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{big_text, count};
 
-pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(store) = app.snapshot.store.as_ref() else {
+pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = scene.snapshot.store.as_ref() else {
         return;
     };
     let depth: u64 = store.queues.iter().map(|q| q.stats.depth).sum();
@@ -103,7 +103,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             lines.extend(
                 big_text(value)
                     .into_iter()
-                    .map(|l| Line::styled(l, figure(app, theme, *item))),
+                    .map(|l| Line::styled(l, figure(scene, theme, *item))),
             );
             frame.render_widget(
                 Paragraph::new(lines)

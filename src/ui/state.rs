@@ -1,0 +1,223 @@
+//! The control room's state apart from its snapshot, and the `Scene` every view draws from.
+
+use std::collections::VecDeque;
+
+use super::app::{DlqBrowser, Mode, MuttBrowser, Overlay, Toast, View};
+use super::keymap::{Command, Context, Keymap};
+use crate::model::mutt::MuttEntry;
+use crate::model::{Profile, ShedMode};
+use crate::sources::snapshot::{AlertRow, SilenceRow};
+use crate::sources::{DlqGroupsView, Freshness, Snapshot};
+
+/// The control room's own state: where the operator is and what they see, apart from the
+/// snapshot itself.
+#[derive(Debug, Clone)]
+pub struct UiState {
+    pub mode: Mode,
+    pub keymap: Keymap,
+    pub view: View,
+    pub frozen: bool,
+    pub rows: [usize; View::ALL.len()],
+    pub dlq: DlqBrowser,
+    pub mutt: MuttBrowser,
+    pub overlay: Option<Overlay>,
+    pub toasts: VecDeque<Toast>,
+    /// The last confirm dialog's ticket.
+    pub(crate) tickets: u64,
+    /// Points of history the sparklines show.
+    pub spark_points: usize,
+    /// Channels a test alert can go to.
+    pub channels: Vec<String>,
+    pub now_ms: i64,
+    /// The wall's current view when cycling.
+    pub wall_page: usize,
+    /// The environment's colour (config `tui.accent`), else the theme's.
+    pub accent: Option<ratatui::style::Color>,
+}
+
+/// What every view draws from: the snapshot shown and the control room's own state, nothing
+/// else (no store, no App). Cheap to copy; its read-only questions (the visible rows, the
+/// selected entry, whether a command is available) answer from those two alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Scene<'a> {
+    pub snapshot: &'a Snapshot,
+    pub ui: &'a UiState,
+}
+
+impl<'a> Scene<'a> {
+    /// Attached to a MUTT deployment: MUTT's own figures and actions.
+    pub fn is_mutt(self) -> bool {
+        self.snapshot.target.profile == Profile::Mutt
+    }
+
+    pub fn stale(self) -> bool {
+        self.snapshot
+            .sources
+            .iter()
+            .any(|s| s.freshness == Freshness::Stale)
+    }
+
+    /// Why nothing may be changed now: the store is STALE or not read yet. An action planned
+    /// on figures the operator cannot trust, or sent to a store that does not answer, would
+    /// end indeterminate.
+    pub fn unreadable(self) -> Option<String> {
+        if let Some(source) = self
+            .snapshot
+            .sources
+            .iter()
+            .find(|s| s.freshness == Freshness::Stale)
+        {
+            let since = source
+                .age_ms(self.ui.now_ms)
+                .map_or_else(|| "ever".to_owned(), crate::ui::widgets::age);
+            return Some(format!(
+                "{} is STALE (no good read for {since}: {})",
+                source.name,
+                source.last_error.as_deref().unwrap_or("no answer")
+            ));
+        }
+        (self.snapshot.store.is_none() && self.snapshot.mutt.is_none())
+            .then(|| "the store has not been read yet".to_owned())
+    }
+
+    /// Commands usable here and now (help and hints list only these).
+    pub fn available(self, command: Command) -> bool {
+        if command.is_mutating() && self.ui.mode.read_only.is_some() {
+            return false;
+        }
+        match command.context() {
+            Context::Everywhere => true,
+            context => self.ui.view.context() == context,
+        }
+    }
+
+    /// Rows in the current view (for moving the selection).
+    pub fn row_count(self) -> usize {
+        if let Some(mutt) = self.snapshot.mutt.as_ref() {
+            return match self.ui.view {
+                View::Overview | View::Silences | View::Alerts => 0,
+                View::Queues => mutt.processing.len(),
+                View::Dlq => self.visible_mutt_entries().len(),
+                View::Breakers => mutt.breakers.len(),
+                View::Overrides => mutt.config.len(),
+                View::Audit => mutt.audit.len(),
+                View::Slo => self.snapshot.slo.as_ref().map_or(0, |s| s.readings.len()),
+            };
+        }
+        let store = self.snapshot.store.as_ref();
+        match self.ui.view {
+            View::Overview => 0,
+            View::Queues => store.map_or(0, |s| s.queues.len()),
+            View::Dlq if self.grouping() => self.visible_groups().map_or(0, |g| g.groups.len()),
+            View::Dlq => self.visible_entries().len(),
+            View::Breakers => store.map_or(0, |s| s.breakers.len()),
+            View::Overrides => store.map_or(0, |s| s.overrides.len()),
+            View::Audit => store.map_or(0, |s| s.audit.len()),
+            View::Slo => self.snapshot.slo.as_ref().map_or(0, |s| s.readings.len()),
+            View::Silences => store.map_or(0, |s| s.alerting.silences.len()),
+            View::Alerts => store.map_or(0, |s| s.alerting.alerts.len()),
+        }
+    }
+
+    pub fn row(self) -> usize {
+        self.row_within(self.row_count())
+    }
+
+    /// The selected row among `count` rows (for draw code that has already counted them).
+    pub fn row_within(self, count: usize) -> usize {
+        self.ui.rows[self.ui.view.index()].min(count.saturating_sub(1))
+    }
+
+    /// The page read for what the browser asks now; `None` until the poller has read it (a page
+    /// of another queue, list, filter or order is never shown under this one's title).
+    pub fn dlq_page(self) -> Option<&'a crate::sources::DlqPageView> {
+        let asked = self.ui.dlq.query();
+        self.snapshot.dlq_page.as_ref().filter(|p| {
+            let q = &p.query;
+            (&q.queue, q.set, &q.filter, &q.cursor, q.limit)
+                == (
+                    &asked.queue,
+                    asked.set,
+                    &asked.filter,
+                    &asked.cursor,
+                    asked.limit,
+                )
+        })
+    }
+
+    /// DLQ entries of the page in the browser's order (the store applied the whole filter).
+    pub fn visible_entries(self) -> Vec<&'a crate::model::DlqEntry> {
+        let Some(page) = self.dlq_page() else {
+            return Vec::new();
+        };
+        let mut entries: Vec<_> = page.entries.iter().collect();
+        self.ui.dlq.sort.arrange(&mut entries);
+        entries
+    }
+
+    /// The browser shows groups instead of entries.
+    pub fn grouping(self) -> bool {
+        self.ui.view == View::Dlq && self.ui.dlq.grouped && !self.is_mutt()
+    }
+
+    /// The store's counts by error class × time bucket of the whole filtered set.
+    pub fn visible_groups(self) -> Option<&'a DlqGroupsView> {
+        self.dlq_page()?.groups.as_ref()
+    }
+
+    /// MUTT DLQ entries of the page that pass the free-text filter.
+    pub fn visible_mutt_entries(self) -> Vec<&'a MuttEntry> {
+        let Some(page) = self.snapshot.mutt_page.as_ref() else {
+            return Vec::new();
+        };
+        page.entries
+            .iter()
+            .filter(|e| {
+                self.ui.dlq.needle.as_deref().is_none_or(|needle| {
+                    [&e.id, &e.host, &e.message, &e.team]
+                        .iter()
+                        .any(|field| field.to_lowercase().contains(needle))
+                })
+            })
+            .collect()
+    }
+
+    pub fn selected_mutt_entry(self) -> Option<&'a MuttEntry> {
+        if self.ui.view != View::Dlq {
+            return None;
+        }
+        self.visible_mutt_entries().get(self.row()).copied()
+    }
+
+    pub fn selected_entry(self) -> Option<&'a crate::model::DlqEntry> {
+        if self.ui.view != View::Dlq {
+            return None;
+        }
+        self.visible_entries().get(self.row()).copied()
+    }
+
+    pub(crate) fn shedding(self) -> ShedMode {
+        self.snapshot
+            .store
+            .as_ref()
+            .map_or(ShedMode::Off, |s| s.shedding)
+    }
+
+    /// The silence under the cursor in the Silences view.
+    pub fn selected_silence(self) -> Option<&'a SilenceRow> {
+        if self.ui.view != View::Silences {
+            return None;
+        }
+        let store = self.snapshot.store.as_ref()?;
+        store.alerting.silences.get(self.row())
+    }
+
+    /// The alert under the cursor in the Alerts view.
+    pub fn selected_alert(self) -> Option<&'a AlertRow> {
+        if self.ui.view != View::Alerts {
+            return None;
+        }
+        let store = self.snapshot.store.as_ref()?;
+        store.alerting.alerts.get(self.row())
+    }
+}
