@@ -213,7 +213,7 @@ pub fn run(config: &Config, command: &DlqCommand, out: &mut dyn Write) -> anyhow
                         "DLQ"
                     };
                     let mut text = format!("{list} of {queue}\n");
-                    for line in crate::ui::views::dlq::inspector_lines(&shown.raw, now, 100) {
+                    for line in crate::ui::views::parts::inspector_lines(&shown.raw, now, 100) {
                         text.push_str(&line);
                         text.push('\n');
                     }

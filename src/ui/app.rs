@@ -1336,7 +1336,7 @@ impl App {
         let text = if self.scene().is_mutt() {
             self.scene()
                 .selected_mutt_entry()
-                .map(super::views::mutt::inspector_text)
+                .map(super::views::parts::mutt_inspector_text)
         } else {
             self.scene()
                 .selected_entry()

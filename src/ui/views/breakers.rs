@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 
 use super::figure;
 use super::grid::{Columns, grid, raw, styled};
-use super::overview::breaker_glyph;
+use super::parts::breaker_glyph;
 use crate::engine::breaker::{BreakerState, FailureRate};
 use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};

@@ -5,9 +5,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 
 use super::figure;
 use super::grid::{Columns, GridRow, grid, raw, styled};
+use super::parts::audit_rows;
 use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
-use crate::ui::widgets::{age, clock, count, fit};
+use crate::ui::widgets::{age, count, fit};
 
 pub fn queues(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(store) = scene.snapshot.store.as_ref() else {
@@ -194,74 +195,4 @@ pub fn audit(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
     let title = format!(" Audit · newest {} ", store.audit.len());
     audit_rows(scene, theme, frame, area, title, &store.audit);
-}
-
-/// Audit records, newest first, under `title`.
-pub fn audit_rows(
-    scene: Scene<'_>,
-    theme: &Theme,
-    frame: &mut Frame,
-    area: Rect,
-    title: String,
-    audit: &[crate::model::AuditEntry],
-) {
-    // Narrow screens keep what an incident review reads first: when, who, what, why, result.
-    let wide = area.width >= 120;
-    let columns = [
-        ("time", Constraint::Length(8), true),
-        ("who", Constraint::Length(if wide { 20 } else { 12 }), true),
-        ("origin", Constraint::Length(9), wide),
-        (
-            "action",
-            Constraint::Length(if wide { 18 } else { 14 }),
-            true,
-        ),
-        ("scope", Constraint::Min(16), true),
-        ("reason", Constraint::Min(10), true),
-        (
-            "result",
-            Constraint::Length(if wide { 24 } else { 14 }),
-            true,
-        ),
-        ("took", Constraint::Length(6), wide),
-    ];
-    let columns = Columns::new(&columns);
-    grid(
-        scene,
-        theme,
-        title,
-        &columns.header,
-        &columns.widths,
-        audit.len(),
-    )
-    .render(frame, area, |i| {
-        let r = &audit[i].record;
-        // The outcome leads the result: `completed: 5 moved, …`.
-        let item = match r.result.split(':').next().unwrap_or_default() {
-            "completed" => Item::Ok,
-            "cancelled" | "dry-run" => Item::Warn,
-            _ => Item::Error,
-        };
-        let cells = vec![
-            raw(clock(r.at_ms)),
-            raw(fit(&r.who, 24)),
-            raw(fit(&r.origin, 9)),
-            raw(fit(&r.action, 20)),
-            raw(fit(&r.scope, 200)),
-            raw(fit(if r.reason.is_empty() { "-" } else { &r.reason }, 200)),
-            // Narrow: the outcome and the count moved (`completed: 12`), never a cut number.
-            styled(
-                if wide {
-                    r.result.as_str()
-                } else {
-                    r.result
-                        .find(" moved")
-                        .map_or(r.result.as_str(), |at| &r.result[..at])
-                },
-                theme.style(item),
-            ),
-            raw(age(r.duration_ms)),
-        ];
-        columns.row(cells)
-    });
 }

@@ -8,6 +8,7 @@ mod lists;
 pub mod mutt;
 mod overlays;
 mod overview;
+pub mod parts;
 mod silences;
 mod slo;
 mod wall;

@@ -368,29 +368,5 @@ pub fn audit(scene: Scene<'_>, m: &MuttSection, theme: &Theme, frame: &mut Frame
         " Audit (Ward's, outside MUTT's keys) · newest {} ",
         m.audit.len()
     );
-    super::lists::audit_rows(scene, theme, frame, area, title, &m.audit);
-}
-
-/// The inspector's text for the selected MUTT entry: summary and payload, secrets redacted.
-pub fn inspector_text(entry: &crate::model::mutt::MuttEntry) -> String {
-    let pretty = if entry.is_json {
-        serde_json::from_str::<serde_json::Value>(&entry.payload)
-            .ok()
-            .and_then(|v| serde_json::to_string_pretty(&v).ok())
-            .unwrap_or_else(|| entry.payload.clone())
-    } else {
-        entry.payload.clone()
-    };
-    let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
-    format!(
-        "position   {} (0 = newest)\nid         {} (hash of the entry's text)\nhost       {}\nretries    _retry_count {} · _moog_retry_count {} · replayed by Ward {}\nshed       {}\nbytes      {}\n\n{pretty}",
-        entry.index,
-        entry.id,
-        entry.host,
-        opt(entry.retry_count),
-        opt(entry.moog_retry_count),
-        entry.ward_replays,
-        entry.shedding_reason.as_deref().unwrap_or("-"),
-        entry.bytes,
-    )
+    super::parts::audit_rows(scene, theme, frame, area, title, &m.audit);
 }

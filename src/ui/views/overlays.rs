@@ -2,11 +2,11 @@
 //! lines, the channel picker and the DLQ inspector.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
-use super::dlq::inspector_lines;
+use super::parts::{centered, dialog_block, inspector_lines};
 use crate::actions::Tier;
 use crate::ui::app::{Overlay, Stage};
 use crate::ui::command::VERBS;
@@ -24,7 +24,7 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, body: Rect) {
         Overlay::Confirm(confirm) => confirm_dialog(scene, theme, frame, body, confirm),
         Overlay::Command(input) => input_line(theme, frame, body, ":", &input.text),
         Overlay::Filter(input) => input_line(theme, frame, body, "/", &input.text),
-        Overlay::Silence(editor) => super::silences::editor(scene, theme, frame, body, editor),
+        Overlay::Silence(editor) => super::parts::editor(scene, theme, frame, body, editor),
         Overlay::Picker(picker) => {
             let area = centered(body, 40, picker.options.len() as u16 + 2);
             super::clear(theme, frame, area);
@@ -60,7 +60,7 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, body: Rect) {
             let entry = if scene.is_mutt() {
                 scene.selected_mutt_entry().map(|e| {
                     (
-                        super::mutt::inspector_text(e)
+                        super::parts::mutt_inspector_text(e)
                             .lines()
                             .map(|l| fit(l, width))
                             .collect(),
@@ -421,27 +421,4 @@ fn confirm_dialog(
         Paragraph::new(lines).block(dialog_block(theme, &title, danger)),
         area,
     );
-}
-
-pub(super) fn dialog_block<'a>(theme: &Theme, title: &str, danger: bool) -> Block<'a> {
-    let item = if danger {
-        Item::DialogDanger
-    } else {
-        Item::Dialog
-    };
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.style(item))
-        .title(title.to_owned())
-        .title_style(theme.style(item))
-}
-
-pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
-        .flex(ratatui::layout::Flex::Center)
-        .areas(area);
-    let [cell] = Layout::horizontal([Constraint::Length(width.min(area.width))])
-        .flex(ratatui::layout::Flex::Center)
-        .areas(row);
-    cell
 }

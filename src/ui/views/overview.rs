@@ -8,6 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 
 use super::grid::{Grid, GridRow, put, styled};
+use super::parts::breaker_glyph;
 use super::{block, figure};
 use crate::engine::breaker::BreakerState;
 use crate::ui::state::Scene;
@@ -291,13 +292,13 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
             line(y + 1, &[("SLOs      ", dim), (&super::fit(why, 60), dim)]);
         }
         Some(section) if health.width >= 48 => {
-            for (i, (text, state)) in super::slo::summary(section).iter().enumerate() {
+            for (i, (text, state)) in super::parts::summary(section).iter().enumerate() {
                 let label = if i == 0 { "SLOs      " } else { "          " };
                 line(
                     y + 1 + i as u16,
                     &[
                         (label, dim),
-                        (text, super::slo::state_style(scene, theme, *state)),
+                        (text, super::parts::state_style(scene, theme, *state)),
                     ],
                 );
             }
@@ -309,14 +310,14 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
                 let state = reading.figures.state;
                 let text = format!(
                     "{} {}",
-                    super::slo::state_glyph(state),
+                    super::parts::state_glyph(state),
                     super::fit(&reading.name, usize::from(health.width.saturating_sub(7)))
                 );
                 line(
                     y + 1 + i as u16,
                     &[
                         (label, dim),
-                        (&text, super::slo::state_style(scene, theme, state)),
+                        (&text, super::parts::state_style(scene, theme, state)),
                     ],
                 );
             }
@@ -395,14 +396,4 @@ fn alerting_lines(
         },
     );
     [alerts, silences]
-}
-
-pub fn breaker_glyph(state: BreakerState) -> &'static str {
-    match state {
-        BreakerState::Closed => "●",
-        BreakerState::Open => "○",
-        BreakerState::HalfOpen => "◐",
-        BreakerState::ForcedOpen => "⊘",
-        BreakerState::Disabled => "◌",
-    }
 }

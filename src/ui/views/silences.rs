@@ -10,16 +10,17 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::dlq::human_time;
 use super::figure;
 use super::grid::{Columns, grid, styled};
+use super::parts::firing_matches;
+use super::parts::human_time;
 use crate::engine::matcher::{compile_all, matches_all};
 use crate::model::{SeenAlert, SilenceState, Suppression, matchers_text};
 use crate::sources::snapshot::{AlertRow, AlertingView, ENDING_SOON_MS, SilenceRow};
-use crate::ui::silences::{Field, IDENTIFYING, SilenceEditor};
+use crate::ui::silences::IDENTIFYING;
 use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
-use crate::ui::widgets::{age, clock, fit, wrap};
+use crate::ui::widgets::{age, fit, wrap};
 
 /// Inner widths from which the tables show every column.
 const WIDE: u16 = 140;
@@ -213,22 +214,6 @@ fn field_lines<'a>(theme: &Theme, label: &str, value: &str, width: usize) -> Vec
             ])
         })
         .collect()
-}
-
-/// The firing alerts a silence's matchers match now; `None` when they do not compile.
-fn firing_matches<'a>(
-    alerting: &'a AlertingView,
-    matchers: &[crate::model::LabelMatcher],
-) -> Option<Vec<&'a SeenAlert>> {
-    let compiled = compile_all(matchers).ok()?;
-    Some(
-        alerting
-            .alerts
-            .iter()
-            .filter(|a| a.firing && matches_all(&compiled, &a.alert.labels))
-            .map(|a| &a.alert)
-            .collect(),
-    )
 }
 
 /// `DiskFull instance=db-1 job=node`: an alert by its identifying labels.
@@ -536,143 +521,6 @@ fn alert_details(
     );
     frame.render_widget(
         Paragraph::new(lines).block(super::block(theme, title)),
-        area,
-    );
-}
-
-/// The last `width` columns of `text`, sanitised, with `…` when its start is cut: a line being
-/// typed shows its end.
-fn tail(text: &str, width: usize) -> String {
-    use unicode_width::UnicodeWidthChar;
-    let clean = crate::model::sanitize(text);
-    let total: usize = clean.chars().map(|c| c.width().unwrap_or(0)).sum();
-    if total <= width {
-        return clean.into_owned();
-    }
-    let mut kept: Vec<char> = Vec::new();
-    let mut used = 1;
-    for c in clean.chars().rev() {
-        let w = c.width().unwrap_or(0);
-        if used + w > width {
-            break;
-        }
-        used += w;
-        kept.push(c);
-    }
-    std::iter::once('…').chain(kept.into_iter().rev()).collect()
-}
-
-/// What the editor says under a line: the check of what is typed.
-fn check(scene: Scene<'_>, editor: &SilenceEditor, field: Field) -> (String, Item) {
-    let now = scene.ui.now_ms;
-    match field {
-        Field::Matchers => match editor.parsed_matchers() {
-            Err(why) => (why, Item::Error),
-            Ok(matchers) => {
-                let alerting = scene.snapshot.store.as_ref().map(|s| &s.alerting);
-                let firing = alerting.map_or(0, |a| a.firing_now);
-                let matched = alerting
-                    .and_then(|a| firing_matches(a, &matchers))
-                    .map_or(0, |m| m.len());
-                (
-                    format!(
-                        "{} matchers · match {matched} of the {firing} alerts firing now (the plan counts the last hour, the DLQ and scheduled sends)",
-                        matchers.len()
-                    ),
-                    Item::Ok,
-                )
-            }
-        },
-        Field::Duration => match editor.duration_ms() {
-            Err(why) => (why, Item::Error),
-            Ok(ms) => (
-                format!(
-                    "starts now, ends {} UTC ({} from now)",
-                    clock(now.saturating_add(ms)),
-                    age(u64::try_from(ms).unwrap_or(0))
-                ),
-                Item::Dim,
-            ),
-        },
-        Field::Comment => match editor.comment_error() {
-            Some(why) => (why.to_owned(), Item::Warn),
-            None => (
-                "kept with the silence, with you as its owner, and in the audit".to_owned(),
-                Item::Dim,
-            ),
-        },
-    }
-}
-
-/// The silence editor, over the view it was opened from.
-pub fn editor(
-    scene: Scene<'_>,
-    theme: &Theme,
-    frame: &mut Frame,
-    body: Rect,
-    editor: &SilenceEditor,
-) {
-    let width = 100.min(body.width);
-    let inner = usize::from(width.saturating_sub(2)).max(1);
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled("target   ", theme.style(Item::Dim)),
-            Span::styled(
-                format!(" {} ", fit(&scene.snapshot.target.label, 40)),
-                scene.ui.accent.map_or_else(
-                    || theme.style(Item::Accent),
-                    |c| ratatui::style::Style::default().fg(c),
-                ),
-            ),
-        ]),
-        Line::styled(
-            fit(&format!("from      {}", editor.source), inner),
-            theme.style(Item::Dim),
-        ),
-        Line::raw(""),
-    ];
-    for field in Field::ALL {
-        let focused = field == editor.focus;
-        let label = format!("{:<9}> ", field.label());
-        let room = inner.saturating_sub(label.len() + 1);
-        let text = editor.text(field);
-        let shown = if focused {
-            format!("{}▏", tail(text, room))
-        } else {
-            fit(text, room)
-        };
-        let label_item = if focused { Item::KeyHintKey } else { Item::Dim };
-        lines.push(Line::from(vec![
-            Span::styled(label, theme.style(label_item)),
-            Span::raw(shown),
-        ]));
-        let (note, item) = check(scene, editor, field);
-        for line in wrap(&note, inner.saturating_sub(11)) {
-            lines.push(Line::styled(format!("{:11}{line}", ""), theme.style(item)));
-        }
-    }
-    if let Some(error) = editor.error.as_deref() {
-        lines.push(Line::raw(""));
-        for line in wrap(error, inner) {
-            lines.push(Line::styled(line, theme.style(Item::Error)));
-        }
-    }
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        fit(
-            "tab next line · enter plans it (preview, then confirm) · esc cancels",
-            inner,
-        ),
-        theme.style(Item::KeyHint),
-    ));
-    let title = match editor.replaces.as_deref() {
-        Some(id) => format!(" Edit silence {} (a new one replaces it) ", fit(id, 30)),
-        None => " New silence ".to_owned(),
-    };
-    let area = super::overlays::centered(body, width, lines.len() as u16 + 2);
-    super::clear(theme, frame, area);
-    frame.render_widget(
-        Paragraph::new(lines).block(super::overlays::dialog_block(theme, &title, false)),
         area,
     );
 }

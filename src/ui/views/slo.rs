@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 
 use super::figure;
 use super::grid::{GridCell, GridRow, grid, put, raw, styled};
-use crate::engine::slo::{Exhaustion, Measurement, Severity, SloFigures, SloState, WindowFigures};
+use super::parts::{state_style, unknown};
+use crate::engine::slo::{Exhaustion, Measurement, Severity, SloFigures, WindowFigures};
 use crate::sources::slo::{SloReading, SloSection};
 use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
@@ -339,15 +339,6 @@ fn percent(ratio: f64) -> String {
     format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
 }
 
-/// Why a figure is missing: no traffic, or a series that is not there.
-fn unknown(windows: &[WindowFigures]) -> String {
-    if windows.iter().all(|w| w.measurement == Measurement::Absent) {
-        "absent".to_owned()
-    } else {
-        "no traffic".to_owned()
-    }
-}
-
 /// A burn rate, with the data behind it when that is less than its window: `1.89 (3m of 1h)`
 /// (`1.89 (3m)` when narrow).
 fn burn(w: &WindowFigures, wide: bool) -> String {
@@ -397,53 +388,4 @@ fn lasts(exhaustion: Exhaustion) -> String {
         Exhaustion::NotBurning => "not burning".to_owned(),
         Exhaustion::Unknown => "unknown".to_owned(),
     }
-}
-
-/// One line per objective for the Overview's health panel: state, name and budget left.
-pub fn summary(section: &SloSection) -> Vec<(String, SloState)> {
-    section
-        .readings
-        .iter()
-        .map(|r| {
-            let left = r.figures.budget_remaining.map_or_else(
-                || unknown(&r.figures.windows),
-                |l| match r.figures.period_covered_s {
-                    Some(s) => format!("{:.1}% left ({} of data)", l * 100.0, age(s * 1_000)),
-                    None => format!("{:.1}% left", l * 100.0),
-                },
-            );
-            (
-                format!(
-                    "{:<8} {} · {left}",
-                    r.figures.state.as_str(),
-                    fit(&r.name, 22)
-                ),
-                r.figures.state,
-            )
-        })
-        .collect()
-}
-
-/// A state in one glyph, for narrow panels: ✓ ok, ! warning, ✗ critical, ? unknown.
-pub fn state_glyph(state: SloState) -> &'static str {
-    match state {
-        SloState::Ok => "✓",
-        SloState::Warning => "!",
-        SloState::Critical => "✗",
-        SloState::Unknown => "?",
-    }
-}
-
-/// The style of a state, for the Overview.
-pub fn state_style(scene: Scene<'_>, theme: &Theme, state: SloState) -> Style {
-    figure(
-        scene,
-        theme,
-        match state {
-            SloState::Ok => Item::Ok,
-            SloState::Warning => Item::Warn,
-            SloState::Critical => Item::Error,
-            SloState::Unknown => Item::Dim,
-        },
-    )
 }
