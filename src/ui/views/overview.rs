@@ -11,11 +11,12 @@ use super::grid::{Grid, GridRow, put, styled};
 use super::parts::breaker_glyph;
 use super::{block, figure};
 use crate::engine::breaker::BreakerState;
+use crate::sources::StoreSection;
 use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, clock, count, percent, rate, sparkline_rows};
 
-#[allow(clippy::too_many_lines)] // four panels of one screen
+/// Four panels of one screen: queues, rates, health, recent actions.
 pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(store) = scene.snapshot.store.as_ref() else {
         return;
@@ -51,37 +52,54 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
         ])
         .areas(area)
     };
+    draw_queues(scene, theme, frame, top, store);
+    let [rates_area, side] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
+    draw_rates(scene, theme, frame, rates_area, store);
+    draw_health(scene, theme, frame, side, store);
+    draw_recent(theme, frame, bottom, store);
+}
 
-    let header = [
-        "queue",
-        "depth",
-        "in flight",
-        "scheduled",
-        "oldest",
-        "warn/shed",
-        "DLQ",
-        "dead",
-    ];
-    let widths = [
-        Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Length(13),
-        Constraint::Length(7),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(6),
-    ];
+/// The queues table's columns.
+const QUEUE_HEADER: [&str; 8] = [
+    "queue",
+    "depth",
+    "in flight",
+    "scheduled",
+    "oldest",
+    "warn/shed",
+    "DLQ",
+    "dead",
+];
+const QUEUE_WIDTHS: [Constraint; 8] = [
+    Constraint::Length(10),
+    Constraint::Length(8),
+    Constraint::Length(9),
+    Constraint::Length(13),
+    Constraint::Length(7),
+    Constraint::Length(10),
+    Constraint::Length(7),
+    Constraint::Length(6),
+];
+
+/// Each queue's depth, in flight, scheduled, oldest age, thresholds and failure sets.
+fn draw_queues(
+    scene: Scene<'_>,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    store: &StoreSection,
+) {
     let text = figure(scene, theme, Item::Text);
     Grid {
         block: block(theme, " Queues "),
-        header: &header,
+        header: &QUEUE_HEADER,
         header_style: theme.style(Item::TableHeader),
-        widths: &widths,
+        widths: &QUEUE_WIDTHS,
         len: store.queues.len(),
         selected: None,
     }
-    .render(frame, top, |i| {
+    .render(frame, area, |i| {
         let q = &store.queues[i];
         let s = &q.stats;
         let depth_item = if q.over_shed {
@@ -125,9 +143,16 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
             styled(count(s.dead), text),
         ])
     });
+}
 
-    let [rates_area, side] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
+/// Rates over the workers' last beat with a sparkline each.
+fn draw_rates(
+    scene: Scene<'_>,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    store: &StoreSection,
+) {
     // Every figure names its span: rates over the workers' last heartbeat interval, sparklines
     // over the reads they show, each scaled to its own largest point.
     let rates_title = format!(
@@ -139,51 +164,11 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
         age(store.history.span_ms(scene.ui.spark_points)),
     );
     let rates_block = block(theme, rates_title);
-    let rates_inner = rates_block.inner(rates_area);
-    frame.render_widget(rates_block, rates_area);
-    let spark_width = rates_area.width.saturating_sub(28) as usize;
-    let history = &store.history;
+    let rates_inner = rates_block.inner(area);
+    frame.render_widget(rates_block, area);
+    let spark_width = area.width.saturating_sub(28) as usize;
     let window = scene.ui.spark_points;
-    let growth = store
-        .rates
-        .dlq_growth_per_min
-        .map_or_else(|| "unknown".to_owned(), |g| format!("{g:+.0}/min"));
-    let error_item = match store.rates.error_ratio {
-        Some(r) if r >= 0.5 => Item::Error,
-        Some(r) if r >= 0.05 => Item::Warn,
-        _ => Item::Ok,
-    };
-    let dlq_item = if store.dlq_total() > 0 {
-        Item::Warn
-    } else {
-        Item::Text
-    };
-    let series: [(&str, String, Item, &[u64]); 4] = [
-        (
-            "delivered",
-            rate(store.rates.delivered_per_s),
-            Item::Text,
-            &history.delivered_per_s,
-        ),
-        (
-            "errors",
-            percent(store.rates.error_ratio),
-            error_item,
-            &history.error_permille,
-        ),
-        (
-            "depth",
-            count(store.queues.iter().map(|q| q.stats.depth).sum()),
-            Item::Text,
-            &history.depth,
-        ),
-        (
-            "DLQ",
-            format!("{} {growth}", count(store.dlq_total())),
-            dlq_item,
-            &history.dlq,
-        ),
-    ];
+    let series = rate_series(store);
     let footer = format!(
         "ingested {}   sparks scaled to own max",
         rate(store.rates.ingested_per_s)
@@ -223,7 +208,89 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
     if y < rates_inner.bottom() {
         put(buf, x, y, right - x, &footer, theme.style(Item::Dim));
     }
+}
 
+/// The four rates the panel shows: label, value, its colour and its history.
+fn rate_series(store: &StoreSection) -> [(&'static str, String, Item, &[u64]); 4] {
+    let history = &store.history;
+    let growth = store
+        .rates
+        .dlq_growth_per_min
+        .map_or_else(|| "unknown".to_owned(), |g| format!("{g:+.0}/min"));
+    let error_item = match store.rates.error_ratio {
+        Some(r) if r >= 0.5 => Item::Error,
+        Some(r) if r >= 0.05 => Item::Warn,
+        _ => Item::Ok,
+    };
+    let dlq_item = if store.dlq_total() > 0 {
+        Item::Warn
+    } else {
+        Item::Text
+    };
+    [
+        (
+            "delivered",
+            rate(store.rates.delivered_per_s),
+            Item::Text,
+            &history.delivered_per_s,
+        ),
+        (
+            "errors",
+            percent(store.rates.error_ratio),
+            error_item,
+            &history.error_permille,
+        ),
+        (
+            "depth",
+            count(store.queues.iter().map(|q| q.stats.depth).sum()),
+            Item::Text,
+            &history.depth,
+        ),
+        (
+            "DLQ",
+            format!("{} {growth}", count(store.dlq_total())),
+            dlq_item,
+            &history.dlq,
+        ),
+    ]
+}
+
+/// Breakers, what alerting holds back, and the SLOs.
+fn draw_health(
+    scene: Scene<'_>,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    store: &StoreSection,
+) {
+    let health_block = block(theme, " Health ");
+    let health = health_block.inner(area);
+    frame.render_widget(health_block, area);
+    let dim = theme.style(Item::Dim);
+    let mut lines = breaker_lines(scene, theme, store);
+    for (label, text, item) in alerting_lines(&store.alerting, health.width < 48) {
+        lines.push(vec![
+            (label.to_owned(), dim),
+            (text, figure(scene, theme, item)),
+        ]);
+    }
+    lines.extend(slo_lines(scene, theme, health.width));
+    let buf = frame.buffer_mut();
+    let right = health.right();
+    for (y, parts) in (health.y..health.bottom()).zip(&lines) {
+        let mut at = health.x;
+        for (text, style) in parts {
+            at = put(buf, at, y, right.saturating_sub(at), text, *style);
+        }
+    }
+}
+
+/// The breakers' summary, then each of (up to three) not closed.
+fn breaker_lines(
+    scene: Scene<'_>,
+    theme: &Theme,
+    store: &StoreSection,
+) -> Vec<Vec<(String, Style)>> {
     let open = store
         .breakers
         .iter()
@@ -234,96 +301,84 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .filter(|b| b.state == BreakerState::HalfOpen)
         .count();
-    let health_block = block(theme, " Health ");
-    let health = health_block.inner(side);
-    frame.render_widget(health_block, side);
-    let buf = frame.buffer_mut();
-    let (x, right) = (health.x, health.right());
-    let dim = theme.style(Item::Dim);
     let summary = format!(
         "{} closed · {open} open · {half} half-open",
         store.breakers.len() - open - half
     );
-    let mut y = health.y;
-    let mut line = |y: u16, parts: &[(&str, Style)]| {
-        if y < health.bottom() {
-            let mut at = x;
-            for (text, style) in parts {
-                at = put(buf, at, y, right.saturating_sub(at), text, *style);
-            }
-        }
-    };
-    line(
-        y,
-        &[
-            ("breakers  ", dim),
-            (
-                &summary,
-                figure(scene, theme, if open > 0 { Item::Error } else { Item::Ok }),
-            ),
-        ],
-    );
+    let mut lines = vec![vec![
+        ("breakers  ".to_owned(), theme.style(Item::Dim)),
+        (
+            summary,
+            figure(scene, theme, if open > 0 { Item::Error } else { Item::Ok }),
+        ),
+    ]];
     for b in store
         .breakers
         .iter()
         .filter(|b| b.state != BreakerState::Closed)
         .take(3)
     {
-        y += 1;
         let text = format!(
             "  {} {} {}",
             breaker_glyph(b.state),
             super::fit(&b.channel, 16),
             b.state.label()
         );
-        line(y, &[(&text, figure(scene, theme, Item::Warn))]);
+        lines.push(vec![(text, figure(scene, theme, Item::Warn))]);
     }
-    for (label, text, item) in alerting_lines(&store.alerting, health.width < 48) {
-        y += 1;
-        line(y, &[(label, dim), (&text, figure(scene, theme, item))]);
-    }
+    lines
+}
+
+/// The SLO lines: a summary per state on a wide panel, every objective's whole name with its
+/// state glyph on a narrow one (a cut name could pass for another).
+fn slo_lines(scene: Scene<'_>, theme: &Theme, width: u16) -> Vec<Vec<(String, Style)>> {
+    let dim = theme.style(Item::Dim);
+    let label = |i: usize, wide: &str, narrow: &str| if i == 0 { wide } else { narrow }.to_owned();
     match scene.snapshot.slo.as_deref() {
-        None => line(
-            y + 1,
-            &[("SLOs      ", dim), ("no source (slo.prometheus_url)", dim)],
-        ),
+        None => vec![vec![
+            ("SLOs      ".to_owned(), dim),
+            ("no source (slo.prometheus_url)".to_owned(), dim),
+        ]],
         Some(section) if section.readings.is_empty() => {
             let why = section.error.as_deref().unwrap_or("not read yet");
-            line(y + 1, &[("SLOs      ", dim), (&super::fit(why, 60), dim)]);
+            vec![vec![
+                ("SLOs      ".to_owned(), dim),
+                (super::fit(why, 60), dim),
+            ]]
         }
-        Some(section) if health.width >= 48 => {
-            for (i, (text, state)) in super::parts::summary(section).iter().enumerate() {
-                let label = if i == 0 { "SLOs      " } else { "          " };
-                line(
-                    y + 1 + i as u16,
-                    &[
-                        (label, dim),
-                        (text, super::parts::state_style(scene, theme, *state)),
-                    ],
-                );
-            }
-        }
-        Some(section) => {
-            // Narrow: the whole name with a state glyph; a cut name could pass for another.
-            for (i, reading) in section.readings.iter().enumerate() {
-                let label = if i == 0 { "SLOs " } else { "     " };
+        Some(section) if width >= 48 => super::parts::summary(section)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (text, state))| {
+                vec![
+                    (label(i, "SLOs      ", "          "), dim),
+                    (text, super::parts::state_style(scene, theme, state)),
+                ]
+            })
+            .collect(),
+        Some(section) => section
+            .readings
+            .iter()
+            .enumerate()
+            .map(|(i, reading)| {
                 let state = reading.figures.state;
                 let text = format!(
                     "{} {}",
                     super::parts::state_glyph(state),
-                    super::fit(&reading.name, usize::from(health.width.saturating_sub(7)))
+                    super::fit(&reading.name, usize::from(width.saturating_sub(7)))
                 );
-                line(
-                    y + 1 + i as u16,
-                    &[
-                        (label, dim),
-                        (&text, super::parts::state_style(scene, theme, state)),
-                    ],
-                );
-            }
-        }
+                vec![
+                    (label(i, "SLOs ", "     "), dim),
+                    (text, super::parts::state_style(scene, theme, state)),
+                ]
+            })
+            .collect(),
     }
+}
 
+/// The newest audit records.
+fn draw_recent(theme: &Theme, frame: &mut Frame, area: Rect, store: &StoreSection) {
+    let dim = theme.style(Item::Dim);
     let recent_block = block(
         theme,
         if store.audit.is_empty() {
@@ -332,10 +387,10 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
             " Recent actions "
         },
     );
-    let recent = recent_block.inner(bottom);
-    frame.render_widget(recent_block, bottom);
+    let recent = recent_block.inner(area);
+    frame.render_widget(recent_block, area);
     let buf = frame.buffer_mut();
-    let text_width = bottom.width.saturating_sub(12) as usize;
+    let text_width = area.width.saturating_sub(12) as usize;
     for (y, entry) in (recent.y..recent.bottom()).zip(&store.audit) {
         let r = &entry.record;
         let at = put(
