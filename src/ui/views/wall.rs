@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{block, figure};
 use crate::engine::breaker::BreakerState;
+use crate::sources::StoreSection;
 use crate::ui::state::Scene;
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{big_text, count};
@@ -16,82 +17,7 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(store) = scene.snapshot.store.as_ref() else {
         return;
     };
-    let depth: u64 = store.queues.iter().map(|q| q.stats.depth).sum();
-    let scheduled: u64 = store.queues.iter().map(|q| q.stats.scheduled).sum();
-    let open = store
-        .breakers
-        .iter()
-        .filter(|b| matches!(b.state, BreakerState::Open | BreakerState::ForcedOpen))
-        .count();
-    let delivered = store
-        .rates
-        .delivered_per_s
-        .map_or_else(|| "?".to_owned(), |r| count(r.round() as u64));
-    let errors = store
-        .rates
-        .error_ratio
-        .map_or_else(|| "?".to_owned(), |r| format!("{:.0}%", r * 100.0));
-    let held_back = store.alerting.silenced_now + store.alerting.inhibited_now;
-    // The figure counts what drains the queues; ingest-only processes are named apart.
-    let workers_label = match store.workers.live_ingest_only() {
-        0 => "live workers".to_owned(),
-        n => format!("live workers, +{n} ingest-only"),
-    };
-    let tiles = [
-        (
-            "queued",
-            count(depth),
-            if store.queues.iter().any(|q| q.over_shed) {
-                Item::Error
-            } else {
-                Item::Text
-            },
-        ),
-        (
-            "waiting to retry",
-            count(scheduled),
-            if scheduled > 0 { Item::Warn } else { Item::Ok },
-        ),
-        ("delivered /s", delivered, Item::Ok),
-        (
-            "errors",
-            errors,
-            if store.rates.error_ratio.unwrap_or(0.0) >= 0.05 {
-                Item::Error
-            } else {
-                Item::Ok
-            },
-        ),
-        (
-            "DLQ",
-            count(store.dlq_total()),
-            if store.dlq_total() > 0 {
-                Item::Warn
-            } else {
-                Item::Ok
-            },
-        ),
-        (
-            "open breakers",
-            open.to_string(),
-            if open > 0 { Item::Error } else { Item::Ok },
-        ),
-        (
-            // Alerts silenced or inhibited now: firing, and not sent.
-            "held back",
-            held_back.to_string(),
-            if held_back > 0 { Item::Warn } else { Item::Ok },
-        ),
-        (
-            workers_label.as_str(),
-            store.workers.live_consumers.to_string(),
-            if store.workers.live_consumers == 0 {
-                Item::Error
-            } else {
-                Item::Ok
-            },
-        ),
-    ];
+    let tiles = tiles(store);
     let rows = Layout::vertical([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).split(area);
     // The work not delivered yet leads the first row; health the second.
     let (first, second) = tiles.split_at(4);
@@ -113,4 +39,84 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
             );
         }
     }
+}
+
+/// The eight tiles, each a label, its figure and its colour.
+fn tiles(store: &StoreSection) -> [(String, String, Item); 8] {
+    let depth: u64 = store.queues.iter().map(|q| q.stats.depth).sum();
+    let scheduled: u64 = store.queues.iter().map(|q| q.stats.scheduled).sum();
+    let open = store
+        .breakers
+        .iter()
+        .filter(|b| matches!(b.state, BreakerState::Open | BreakerState::ForcedOpen))
+        .count();
+    let delivered = store
+        .rates
+        .delivered_per_s
+        .map_or_else(|| "?".to_owned(), |r| count(r.round() as u64));
+    let errors = store
+        .rates
+        .error_ratio
+        .map_or_else(|| "?".to_owned(), |r| format!("{:.0}%", r * 100.0));
+    let held_back = store.alerting.silenced_now + store.alerting.inhibited_now;
+    // The figure counts what drains the queues; ingest-only processes are named apart.
+    let workers_label = match store.workers.live_ingest_only() {
+        0 => "live workers".to_owned(),
+        n => format!("live workers, +{n} ingest-only"),
+    };
+    [
+        (
+            "queued".to_owned(),
+            count(depth),
+            if store.queues.iter().any(|q| q.over_shed) {
+                Item::Error
+            } else {
+                Item::Text
+            },
+        ),
+        (
+            "waiting to retry".to_owned(),
+            count(scheduled),
+            if scheduled > 0 { Item::Warn } else { Item::Ok },
+        ),
+        ("delivered /s".to_owned(), delivered, Item::Ok),
+        (
+            "errors".to_owned(),
+            errors,
+            if store.rates.error_ratio.unwrap_or(0.0) >= 0.05 {
+                Item::Error
+            } else {
+                Item::Ok
+            },
+        ),
+        (
+            "DLQ".to_owned(),
+            count(store.dlq_total()),
+            if store.dlq_total() > 0 {
+                Item::Warn
+            } else {
+                Item::Ok
+            },
+        ),
+        (
+            "open breakers".to_owned(),
+            open.to_string(),
+            if open > 0 { Item::Error } else { Item::Ok },
+        ),
+        (
+            // Alerts silenced or inhibited now: firing, and not sent.
+            "held back".to_owned(),
+            held_back.to_string(),
+            if held_back > 0 { Item::Warn } else { Item::Ok },
+        ),
+        (
+            workers_label,
+            store.workers.live_consumers.to_string(),
+            if store.workers.live_consumers == 0 {
+                Item::Error
+            } else {
+                Item::Ok
+            },
+        ),
+    ]
 }
