@@ -38,14 +38,7 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("by / why", Constraint::Min(10), wide),
     ];
     let columns = Columns::new(&columns);
-    let title = if store.breakers.is_empty() {
-        " Breakers · none yet (a breaker appears with its channel's first delivery) ".to_owned()
-    } else {
-        format!(
-            " Breakers · {} · error then volume · refused: calls turned away since it opened ",
-            store.breakers.len()
-        )
-    };
+    let title = title(store.breakers.len());
     let text = figure(scene, theme, Item::Text);
     grid(
         scene,
@@ -95,4 +88,14 @@ pub fn draw(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
         ];
         columns.row(cells)
     });
+}
+
+fn title(breakers: usize) -> String {
+    if breakers == 0 {
+        " Breakers · none yet (a breaker appears with its channel's first delivery) ".to_owned()
+    } else {
+        format!(
+            " Breakers · {breakers} · error then volume · refused: calls turned away since it opened "
+        )
+    }
 }
