@@ -366,23 +366,7 @@ fn draw_status(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
         spans.extend(source_span(scene, theme, source));
     }
     if let Some(store) = scene.snapshot.store.as_ref() {
-        let workers = &store.workers;
-        let ingest_only = workers.live_ingest_only();
-        let (text, item) = match (workers.live, workers.newest_beat_age_ms) {
-            (0, None) => ("no workers".to_owned(), Item::Warn),
-            (0, Some(age_ms)) => (
-                format!("no live workers (last beat {} ago)", age(age_ms)),
-                Item::Error,
-            ),
-            (n, _) if workers.live_consumers == 0 => {
-                (format!("no consumer ({n} ingest-only)"), Item::Error)
-            }
-            (n, _) if ingest_only > 0 => {
-                (format!("{n} workers ({ingest_only} ingest-only)"), Item::Ok)
-            }
-            (1, _) => ("1 worker".to_owned(), Item::Ok),
-            (n, _) => (format!("{n} workers"), Item::Ok),
-        };
+        let (text, item) = workers_text(&store.workers);
         spans.push(Span::raw(" · "));
         spans.push(Span::styled(text, figure(scene, theme, item)));
     }
@@ -424,26 +408,50 @@ fn draw_status(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
             },
         );
     }
-    if let Some(toast) = scene.ui.toasts.back() {
-        let text = fit(&toast.text, area.width.saturating_sub(2) as usize);
-        let width = (text.chars().count() as u16 + 2).min(area.width);
-        let toast_area = Rect {
-            x: area.right().saturating_sub(width),
-            y: area.y.saturating_sub(1),
-            width,
-            height: 1,
-        };
-        clear(theme, frame, toast_area);
-        let item = if toast.error {
-            Item::ToastError
-        } else {
-            Item::Toast
-        };
-        frame.render_widget(
-            Paragraph::new(format!(" {text} ")).style(theme.style(item)),
-            toast_area,
-        );
+    draw_toast(scene, theme, frame, area);
+}
+
+/// How many workers beat, and whether any consumes (ingest-only processes are named apart).
+fn workers_text(workers: &crate::sources::snapshot::WorkersView) -> (String, Item) {
+    let ingest_only = workers.live_ingest_only();
+    match (workers.live, workers.newest_beat_age_ms) {
+        (0, None) => ("no workers".to_owned(), Item::Warn),
+        (0, Some(age_ms)) => (
+            format!("no live workers (last beat {} ago)", age(age_ms)),
+            Item::Error,
+        ),
+        (n, _) if workers.live_consumers == 0 => {
+            (format!("no consumer ({n} ingest-only)"), Item::Error)
+        }
+        (n, _) if ingest_only > 0 => (format!("{n} workers ({ingest_only} ingest-only)"), Item::Ok),
+        (1, _) => ("1 worker".to_owned(), Item::Ok),
+        (n, _) => (format!("{n} workers"), Item::Ok),
     }
+}
+
+/// The newest toast, over the status line's right end.
+fn draw_toast(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(toast) = scene.ui.toasts.back() else {
+        return;
+    };
+    let text = fit(&toast.text, area.width.saturating_sub(2) as usize);
+    let width = (text.chars().count() as u16 + 2).min(area.width);
+    let toast_area = Rect {
+        x: area.right().saturating_sub(width),
+        y: area.y.saturating_sub(1),
+        width,
+        height: 1,
+    };
+    clear(theme, frame, toast_area);
+    let item = if toast.error {
+        Item::ToastError
+    } else {
+        Item::Toast
+    };
+    frame.render_widget(
+        Paragraph::new(format!(" {text} ")).style(theme.style(item)),
+        toast_area,
+    );
 }
 
 fn source_span<'a>(scene: Scene<'_>, theme: &Theme, source: &'a SourceStatus) -> Vec<Span<'a>> {
