@@ -81,15 +81,9 @@ fn silences_title(alerting: &AlertingView) -> String {
     format!(" Silences · {} ", parts.join(" · "))
 }
 
-pub fn silences(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(store) = scene.snapshot.store.as_ref() else {
-        return;
-    };
-    let alerting = &store.alerting;
-    let rows = &alerting.silences;
-    let (table, details) = split(area, rows.len());
-    let wide = area.width.saturating_sub(2) >= WIDE;
-    let columns = Columns::new(&[
+/// The silences table's columns; the history columns give way on a narrow screen.
+fn silence_columns(wide: bool) -> Columns<'static> {
+    Columns::new(&[
         ("", Constraint::Length(1), true),
         ("state", Constraint::Length(7), true),
         ("kind", Constraint::Length(11), wide),
@@ -108,7 +102,18 @@ pub fn silences(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) 
         ("time left", Constraint::Length(13), true),
         ("alerts", Constraint::Length(6), true),
         ("id", Constraint::Length(26), wide),
-    ]);
+    ])
+}
+
+pub fn silences(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(store) = scene.snapshot.store.as_ref() else {
+        return;
+    };
+    let alerting = &store.alerting;
+    let rows = &alerting.silences;
+    let (table, details) = split(area, rows.len());
+    let wide = area.width.saturating_sub(2) >= WIDE;
+    let columns = silence_columns(wide);
     let now = scene.ui.now_ms;
     let text = figure(scene, theme, Item::Text);
     grid(
@@ -436,6 +441,28 @@ pub fn alerts(scene: Scene<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
 }
 
+/// The silences that ended within `RECENTLY_EXPIRED_MS` and matched this alert: why it may
+/// have come back.
+fn recently_expired(alerting: &AlertingView, a: &SeenAlert, now: i64) -> Vec<String> {
+    alerting
+        .silences
+        .iter()
+        .filter(|r| {
+            r.state == SilenceState::Expired && now - r.silence.ends_at_ms <= RECENTLY_EXPIRED_MS
+        })
+        .filter(|r| compile_all(&r.silence.matchers).is_ok_and(|m| matches_all(&m, &a.labels)))
+        .map(|r| {
+            format!(
+                "{} by {} ended {} ago: {}",
+                r.silence.id,
+                or_dash(&r.silence.created_by),
+                ago(now, r.silence.ends_at_ms),
+                or_dash(&r.silence.comment)
+            )
+        })
+        .collect()
+}
+
 fn alert_details(
     scene: Scene<'_>,
     theme: &Theme,
@@ -483,23 +510,7 @@ fn alert_details(
         None => "-".to_owned(),
     };
     lines.extend(field_lines(theme, "held back", &held, width));
-    let recent: Vec<String> = alerting
-        .silences
-        .iter()
-        .filter(|r| {
-            r.state == SilenceState::Expired && now - r.silence.ends_at_ms <= RECENTLY_EXPIRED_MS
-        })
-        .filter(|r| compile_all(&r.silence.matchers).is_ok_and(|m| matches_all(&m, &a.labels)))
-        .map(|r| {
-            format!(
-                "{} by {} ended {} ago: {}",
-                r.silence.id,
-                or_dash(&r.silence.created_by),
-                ago(now, r.silence.ends_at_ms),
-                or_dash(&r.silence.comment)
-            )
-        })
-        .collect();
+    let recent = recently_expired(alerting, a, now);
     if !recent.is_empty() {
         lines.extend(field_lines(theme, "expired", &recent.join("; "), width));
     }
