@@ -129,12 +129,19 @@ pub fn inspector_lines(entry: &DlqEntry, now_ms: i64, width: usize) -> Vec<Strin
     );
     field(&mut lines, "error", &m.error_class, width);
     field(&mut lines, "", &m.error_message, width);
+    attempt_lines(&mut lines, entry, now_ms, width);
+    content_lines(&mut lines, entry, width);
+    lines
+}
+
+/// The entry's attempt history, newest kept, one field per attempt and its error.
+fn attempt_lines(lines: &mut Vec<String>, entry: &DlqEntry, now_ms: i64, width: usize) {
     lines.push(String::new());
     let history = entry.attempt_history();
     lines.push(format!(
         "attempt history ({} recorded of {} attempts; the newest {} are kept)",
         history.len(),
-        m.attempts,
+        entry.meta.attempts,
         crate::model::ATTEMPT_HISTORY
     ));
     for a in &history {
@@ -144,7 +151,7 @@ pub fn inspector_lines(entry: &DlqEntry, now_ms: i64, width: usize) -> Vec<Strin
             &a.channel
         };
         field(
-            &mut lines,
+            lines,
             &format!("  #{}", a.attempt),
             &format!(
                 "{} · {channel} · {}",
@@ -153,8 +160,12 @@ pub fn inspector_lines(entry: &DlqEntry, now_ms: i64, width: usize) -> Vec<Strin
             ),
             width,
         );
-        field(&mut lines, "", &a.error, width);
+        field(lines, "", &a.error, width);
     }
+}
+
+/// The entry's content as stored, secrets redacted, pretty-printed and wrapped to `width`.
+fn content_lines(lines: &mut Vec<String>, entry: &DlqEntry, width: usize) {
     lines.push(String::new());
     lines.push("content (secrets redacted)".to_owned());
     let mut doc = entry.document();
@@ -165,9 +176,8 @@ pub fn inspector_lines(entry: &DlqEntry, now_ms: i64, width: usize) -> Vec<Strin
     let pretty =
         serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("(cannot show: {e})"));
     for line in pretty.lines() {
-        hard_wrap(line, width, &mut lines);
+        hard_wrap(line, width, lines);
     }
-    lines
 }
 
 /// The inspector's text for the selected MUTT entry: summary and payload, secrets redacted.

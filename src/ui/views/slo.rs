@@ -145,6 +145,24 @@ fn columns(
     (shown, header, widths)
 }
 
+/// One point of a burn line: a bar scaled to `peak`, red above the page's threshold; a gap
+/// where the burn is unknown.
+fn burn_bar(point: Option<f64>, peak: f64, threshold: f64) -> (&'static str, Item) {
+    const BARS: [&str; 8] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
+    match point {
+        None => (" ", Item::Dim),
+        Some(burn) => {
+            let level = ((burn / peak) * 7.0).round().clamp(0.0, 7.0) as usize;
+            let item = if burn > threshold {
+                Item::Error
+            } else {
+                Item::Sparkline
+            };
+            (BARS[level], item)
+        }
+    }
+}
+
 /// The selected objective's fast-page burn rates over the last hour, against the threshold:
 /// bars scaled to the larger of the threshold and the peak, red above the threshold, blank
 /// where unknown.
@@ -155,7 +173,6 @@ fn draw_trend(
     area: Rect,
     reading: &SloReading,
 ) {
-    const BARS: [&str; 8] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
     let trend = &reading.trend;
     let title = format!(
         " {} · burn over the last hour, 5 m and 1 h windows · pages above {} ",
@@ -180,18 +197,7 @@ fn draw_trend(
             if x >= inner.right() {
                 break;
             }
-            let (glyph, item) = match point {
-                None => (" ", Item::Dim),
-                Some(burn) => {
-                    let level = ((burn / peak) * 7.0).round().clamp(0.0, 7.0) as usize;
-                    let item = if *burn > trend.threshold {
-                        Item::Error
-                    } else {
-                        Item::Sparkline
-                    };
-                    (BARS[level], item)
-                }
-            };
+            let (glyph, item) = burn_bar(*point, peak, trend.threshold);
             buf[(x, y)]
                 .set_symbol(glyph)
                 .set_style(figure(scene, theme, item));
