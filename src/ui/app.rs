@@ -889,10 +889,6 @@ impl App {
     fn mutt_form(&self, action: Action) -> Result<Action, String> {
         let scope = |scope: &Scope| self.mutt_scope(scope);
         let dlq = self.ui.mutt.dlq;
-        let shed_key = |t: Threshold| match t {
-            Threshold::Warn => "alerter_queue_warn_threshold",
-            Threshold::Shed => "alerter_queue_shed_threshold",
-        };
         match action {
             Action::Replay {
                 from: FailedSet::Dead,
@@ -936,7 +932,7 @@ impl App {
                 value,
                 reason,
             } if queue.as_str() == "alert" => Ok(Action::MuttSetConfig {
-                key: shed_key(threshold).to_owned(),
+                key: mutt_threshold_key(threshold).to_owned(),
                 value: value.map(|v| v.to_string()),
                 reason,
             }),
@@ -1479,5 +1475,13 @@ pub(super) fn edit_within(text: &mut String, key: KeyEvent, max: usize) -> Edit 
             Edit::Changed
         }
         _ => Edit::Changed,
+    }
+}
+
+/// MUTT's config key for the alert queue's threshold `t`.
+fn mutt_threshold_key(t: Threshold) -> &'static str {
+    match t {
+        Threshold::Warn => "alerter_queue_warn_threshold",
+        Threshold::Shed => "alerter_queue_shed_threshold",
     }
 }
