@@ -1243,39 +1243,7 @@ impl App {
                 Some(Command::Quit) => vec![Effect::Quit],
                 _ => Vec::new(),
             },
-            Overlay::Inspector { scroll } => match command {
-                Some(Command::Up) => {
-                    self.ui.overlay = Some(Overlay::Inspector {
-                        scroll: scroll.saturating_sub(1),
-                    });
-                    Vec::new()
-                }
-                Some(Command::Down) => {
-                    self.ui.overlay = Some(Overlay::Inspector { scroll: scroll + 1 });
-                    Vec::new()
-                }
-                Some(Command::PageDown) => {
-                    self.ui.overlay = Some(Overlay::Inspector {
-                        scroll: scroll + 10,
-                    });
-                    Vec::new()
-                }
-                Some(Command::PageUp) => {
-                    self.ui.overlay = Some(Overlay::Inspector {
-                        scroll: scroll.saturating_sub(10),
-                    });
-                    Vec::new()
-                }
-                Some(Command::Copy) => {
-                    self.ui.overlay = Some(Overlay::Inspector { scroll });
-                    self.copy_inspected()
-                }
-                // Silence the inspected entry's alert: the editor takes the inspector's place.
-                Some(Command::Silence) => self.run(Command::Silence),
-
-                Some(Command::Quit) => vec![Effect::Quit],
-                _ => Vec::new(),
-            },
+            Overlay::Inspector { scroll } => self.inspector_key(scroll, command),
             Overlay::Command(mut input) => match edit(&mut input.text, key) {
                 Edit::Cancel => Vec::new(),
                 Edit::Submit => self.command_line(&input.text),
@@ -1292,38 +1260,84 @@ impl App {
                     Vec::new()
                 }
             },
-            Overlay::Picker(mut picker) => match (key.code, command) {
-                (KeyCode::Esc, _) => Vec::new(),
-                (KeyCode::Enter, _) => {
-                    let channel = picker.options.get(picker.selected).cloned();
-                    let channel = channel.filter(|c| c != "stdout");
-                    self.propose(
-                        Action::SendTestAlert {
-                            channel,
-                            tenant: "default".to_owned(),
-                            summary: "Ward test alert from the control room".to_owned(),
-                        },
-                        Origin::Key,
-                    )
-                }
-                (_, Some(Command::Up)) => {
-                    picker.selected = picker.selected.saturating_sub(1);
-                    self.ui.overlay = Some(Overlay::Picker(picker));
-                    Vec::new()
-                }
-                (_, Some(Command::Down)) => {
-                    picker.selected =
-                        (picker.selected + 1).min(picker.options.len().saturating_sub(1));
-                    self.ui.overlay = Some(Overlay::Picker(picker));
-                    Vec::new()
-                }
-                _ => {
-                    self.ui.overlay = Some(Overlay::Picker(picker));
-                    Vec::new()
-                }
-            },
+            Overlay::Picker(picker) => self.picker_key(picker, key.code, command),
             Overlay::Confirm(confirm) => self.confirm_key(confirm, key),
             Overlay::Silence(editor) => self.silence_editor_key(editor, key),
+        }
+    }
+
+    /// A key in the entry inspector: scroll, copy, silence, close.
+    fn inspector_key(&mut self, scroll: usize, command: Option<Command>) -> Vec<Effect> {
+        match command {
+            Some(Command::Up) => {
+                self.ui.overlay = Some(Overlay::Inspector {
+                    scroll: scroll.saturating_sub(1),
+                });
+                Vec::new()
+            }
+            Some(Command::Down) => {
+                self.ui.overlay = Some(Overlay::Inspector { scroll: scroll + 1 });
+                Vec::new()
+            }
+            Some(Command::PageDown) => {
+                self.ui.overlay = Some(Overlay::Inspector {
+                    scroll: scroll + 10,
+                });
+                Vec::new()
+            }
+            Some(Command::PageUp) => {
+                self.ui.overlay = Some(Overlay::Inspector {
+                    scroll: scroll.saturating_sub(10),
+                });
+                Vec::new()
+            }
+            Some(Command::Copy) => {
+                self.ui.overlay = Some(Overlay::Inspector { scroll });
+                self.copy_inspected()
+            }
+            // Silence the inspected entry's alert: the editor takes the inspector's place.
+            Some(Command::Silence) => self.run(Command::Silence),
+
+            Some(Command::Quit) => vec![Effect::Quit],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A key in the test alert's channel picker: move, choose, cancel.
+    fn picker_key(
+        &mut self,
+        mut picker: Picker,
+        code: KeyCode,
+        command: Option<Command>,
+    ) -> Vec<Effect> {
+        match (code, command) {
+            (KeyCode::Esc, _) => Vec::new(),
+            (KeyCode::Enter, _) => {
+                let channel = picker.options.get(picker.selected).cloned();
+                let channel = channel.filter(|c| c != "stdout");
+                self.propose(
+                    Action::SendTestAlert {
+                        channel,
+                        tenant: "default".to_owned(),
+                        summary: "Ward test alert from the control room".to_owned(),
+                    },
+                    Origin::Key,
+                )
+            }
+            (_, Some(Command::Up)) => {
+                picker.selected = picker.selected.saturating_sub(1);
+                self.ui.overlay = Some(Overlay::Picker(picker));
+                Vec::new()
+            }
+            (_, Some(Command::Down)) => {
+                picker.selected = (picker.selected + 1).min(picker.options.len().saturating_sub(1));
+                self.ui.overlay = Some(Overlay::Picker(picker));
+                Vec::new()
+            }
+            _ => {
+                self.ui.overlay = Some(Overlay::Picker(picker));
+                Vec::new()
+            }
         }
     }
 
