@@ -1,8 +1,10 @@
 //! Ward: an alert-pipeline engine and the terminal control room that runs it.
 //!
-//! Dependency arrows point one way: `cli → ui/headless → actions/sources → store/engine → model`.
+//! Dependency arrows point one way: `cli → ui/headless → actions/sources → store → ward-core`
+//! (`ward-core`: `snapshot → engine → model`, re-exported here as `model`, `engine` and
+//! `sources::snapshot`).
 
-// Unit tests may unwrap; library code may not (see `[lints.clippy]` in Cargo.toml).
+// Unit tests may unwrap; library code may not (see `[workspace.lints.clippy]` in Cargo.toml).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub use ward_core::{engine, model};
