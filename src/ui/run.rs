@@ -35,8 +35,6 @@ pub async fn run(mut runner: Runner, stop: CancellationToken) -> anyhow::Result<
     result
 }
 
-// The select and the effects it yields read best in one place.
-#[allow(clippy::too_many_lines)]
 async fn event_loop(
     runner: &mut Runner,
     terminal: &mut ratatui::DefaultTerminal,
@@ -92,77 +90,105 @@ async fn event_loop(
                 runner.app.job(ticket, job)
             }
             _ = tick.tick() => {
-                // Ages and toasts tick once a second; nothing else redraws an idle screen.
-                runner.app.tick(runner.actions.now_ms());
-                if let Some(every) = runner.wall_cycle
-                    && last_cycle.elapsed() >= every
-                {
-                    last_cycle = tokio::time::Instant::now();
-                    // The large-type summary, then each view in turn.
-                    runner.app.ui.wall_page = (runner.app.ui.wall_page + 1) % (View::ALL.len() + 1);
-                    let view = View::ALL[runner.app.ui.wall_page.saturating_sub(1)];
-                    dirty = true;
-                    runner.app.show(view)
-                } else {
-                    dirty = true;
-                    Vec::new()
-                }
+                dirty = true;
+                on_tick(runner, &mut last_cycle)
             }
         };
         for effect in effects {
-            match effect {
-                Effect::Quit => return Ok(()),
-                Effect::Refresh => runner.source.refresh(),
-                Effect::Browse(query) => runner.source.browse(query),
-                Effect::BrowseMutt(query) => runner.source.browse_mutt(query),
-                Effect::Plan {
-                    ticket,
-                    action,
-                    origin,
-                    settings,
-                } => {
-                    let actions = context(&runner.actions, origin, settings);
-                    let tx = jobs_tx.clone();
-                    tokio::spawn(async move {
-                        let plan = actions.plan(action).await.map_err(|e| e.to_string());
-                        let _ = tx.send((ticket, JobEvent::Planned(plan)));
-                    });
-                }
-                Effect::Execute {
-                    ticket,
-                    plan,
-                    origin,
-                    settings,
-                } => {
-                    let actions = context(&runner.actions, origin, settings);
-                    let cancel = CancellationToken::new();
-                    running = Some(cancel.clone());
-                    let tx = jobs_tx.clone();
-                    tokio::spawn(async move {
-                        let progress_tx = tx.clone();
-                        let mut progress = move |p: &crate::actions::Progress| {
-                            let _ = progress_tx.send((ticket, JobEvent::Progress(p.clone())));
-                        };
-                        let report = actions
-                            .execute(&plan, &cancel, &mut progress)
-                            .await
-                            .map_err(|e| e.to_string());
-                        let _ = tx.send((ticket, JobEvent::Finished(report)));
-                    });
-                }
-                Effect::Cancel => {
-                    if let Some(cancel) = running.take() {
-                        cancel.cancel();
-                    }
-                }
-                Effect::Copy(text) => copy_osc52(&text)?,
-                Effect::Suspend => {
-                    suspend(terminal)?;
-                    dirty = true;
-                }
+            match apply(effect, runner, terminal, &jobs_tx, &mut running)? {
+                After::Quit => return Ok(()),
+                After::Redraw => dirty = true,
+                After::Continue => {}
             }
         }
     }
+}
+
+/// A second passed: ages and toasts tick (nothing else redraws an idle screen), and a wall
+/// cycling its views shows the next one when its time is up.
+fn on_tick(runner: &mut Runner, last_cycle: &mut tokio::time::Instant) -> Vec<Effect> {
+    runner.app.tick(runner.actions.now_ms());
+    let Some(every) = runner.wall_cycle else {
+        return Vec::new();
+    };
+    if last_cycle.elapsed() < every {
+        return Vec::new();
+    }
+    *last_cycle = tokio::time::Instant::now();
+    // The large-type summary, then each view in turn.
+    runner.app.ui.wall_page = (runner.app.ui.wall_page + 1) % (View::ALL.len() + 1);
+    let view = View::ALL[runner.app.ui.wall_page.saturating_sub(1)];
+    runner.app.show(view)
+}
+
+/// What an effect asks of the event loop afterwards.
+enum After {
+    Continue,
+    Redraw,
+    Quit,
+}
+
+/// Carry out one effect the app asked for: store reads, planning and running actions (as
+/// tasks that report back on `jobs`), the clipboard, suspending.
+fn apply(
+    effect: Effect,
+    runner: &mut Runner,
+    terminal: &mut ratatui::DefaultTerminal,
+    jobs: &mpsc::UnboundedSender<(u64, JobEvent)>,
+    running: &mut Option<CancellationToken>,
+) -> anyhow::Result<After> {
+    match effect {
+        Effect::Quit => return Ok(After::Quit),
+        Effect::Refresh => runner.source.refresh(),
+        Effect::Browse(query) => runner.source.browse(query),
+        Effect::BrowseMutt(query) => runner.source.browse_mutt(query),
+        Effect::Plan {
+            ticket,
+            action,
+            origin,
+            settings,
+        } => {
+            let actions = context(&runner.actions, origin, settings);
+            let tx = jobs.clone();
+            tokio::spawn(async move {
+                let plan = actions.plan(action).await.map_err(|e| e.to_string());
+                let _ = tx.send((ticket, JobEvent::Planned(plan)));
+            });
+        }
+        Effect::Execute {
+            ticket,
+            plan,
+            origin,
+            settings,
+        } => {
+            let actions = context(&runner.actions, origin, settings);
+            let cancel = CancellationToken::new();
+            *running = Some(cancel.clone());
+            let tx = jobs.clone();
+            tokio::spawn(async move {
+                let progress_tx = tx.clone();
+                let mut progress = move |p: &crate::actions::Progress| {
+                    let _ = progress_tx.send((ticket, JobEvent::Progress(p.clone())));
+                };
+                let report = actions
+                    .execute(&plan, &cancel, &mut progress)
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = tx.send((ticket, JobEvent::Finished(report)));
+            });
+        }
+        Effect::Cancel => {
+            if let Some(cancel) = running.take() {
+                cancel.cancel();
+            }
+        }
+        Effect::Copy(text) => copy_osc52(&text)?,
+        Effect::Suspend => {
+            suspend(terminal)?;
+            return Ok(After::Redraw);
+        }
+    }
+    Ok(After::Continue)
 }
 
 fn context(base: &Operator, origin: Origin, settings: super::command::RunSettings) -> Operator {
