@@ -456,8 +456,7 @@ impl App {
         self.run(command)
     }
 
-    /// Run a named command (from a key). One arm per command, by design.
-    #[allow(clippy::too_many_lines)]
+    /// Run a named command (from a key): the guards, then one arm per group of commands.
     pub fn run(&mut self, command: Command) -> Vec<Effect> {
         if command.is_mutating()
             && let Some(why) = self.ui.mode.read_only.clone()
@@ -470,34 +469,70 @@ impl App {
             return Vec::new();
         }
         match command {
-            Command::Interrupt if self.ui.mode.no_exit_on_ctrl_c => {
-                self.toast(
-                    "ctrl-c does not quit here (no_exit_on_ctrl_c): press q",
-                    false,
-                );
-                Vec::new()
+            Command::ViewOverview
+            | Command::ViewQueues
+            | Command::ViewDlq
+            | Command::ViewBreakers
+            | Command::ViewOverrides
+            | Command::ViewAudit
+            | Command::ViewSlo
+            | Command::ViewSilences
+            | Command::ViewAlerts
+            | Command::NextView
+            | Command::PrevView
+            | Command::Up
+            | Command::Down
+            | Command::PageUp
+            | Command::PageDown
+            | Command::Top
+            | Command::Bottom => self.run_navigation(command),
+            Command::ToggleShedding
+            | Command::CycleSheddingMode
+            | Command::TestAlert
+            | Command::EmergencyStop => self.run_control(command),
+            Command::Mark
+            | Command::MarkRange
+            | Command::Copy
+            | Command::NextPage
+            | Command::PrevPage
+            | Command::ToggleDead
+            | Command::ToggleGrouping
+            | Command::CycleQueue
+            | Command::CycleSort => {
+                if self.scene().is_mutt() {
+                    self.run_mutt_browse(command)
+                } else {
+                    self.run_dlq_browse(command)
+                }
             }
-            Command::Quit | Command::Interrupt => vec![Effect::Quit],
-            Command::Help => {
-                self.ui.overlay = Some(Overlay::Help { scroll: 0 });
-                Vec::new()
+            Command::Replay
+            | Command::ClearMarks
+            | Command::Inspect
+            | Command::Purge
+            | Command::MoveToDead => self.run_dlq_action(command),
+            Command::ForceOpen | Command::ResetBreaker | Command::DisableBreaker => {
+                self.breaker_action(command)
             }
-            Command::Back => self.back(),
-            Command::CommandLine => {
-                self.ui.overlay = Some(Overlay::Command(Input::default()));
-                Vec::new()
-            }
-            Command::Filter => {
-                self.ui.overlay = Some(Overlay::Filter(Input {
-                    text: self.ui.dlq.filter_text.clone(),
-                }));
-                Vec::new()
-            }
-            Command::Refresh => vec![Effect::Refresh],
-            Command::ToggleFreeze => {
-                self.ui.frozen = !self.ui.frozen;
-                Vec::new()
-            }
+            Command::LiftOverride => self.lift_override(),
+            Command::Silence => self.open_silence_editor(None, Origin::Key),
+            Command::ExpireSilence => self.expire_selected_silence(Origin::Key),
+            Command::Interrupt
+            | Command::Quit
+            | Command::Help
+            | Command::Back
+            | Command::CommandLine
+            | Command::Filter
+            | Command::Refresh
+            | Command::ToggleFreeze
+            | Command::HistoryLonger
+            | Command::HistoryShorter => self.run_general(command),
+        }
+    }
+
+    /// Switching views and moving the selection.
+    fn run_navigation(&mut self, command: Command) -> Vec<Effect> {
+        let views = View::ALL.len();
+        match command {
             Command::ViewOverview => self.show(View::Overview),
             Command::ViewQueues => self.show(View::Queues),
             Command::ViewDlq => self.show(View::Dlq),
@@ -507,27 +542,92 @@ impl App {
             Command::ViewSlo => self.show(View::Slo),
             Command::ViewSilences => self.show(View::Silences),
             Command::ViewAlerts => self.show(View::Alerts),
-            Command::NextView => self.show(View::ALL[(self.ui.view.index() + 1) % View::ALL.len()]),
-            Command::PrevView => {
-                self.show(View::ALL[(self.ui.view.index() + View::ALL.len() - 1) % View::ALL.len()])
-            }
+            Command::NextView => self.show(View::ALL[(self.ui.view.index() + 1) % views]),
+            Command::PrevView => self.show(View::ALL[(self.ui.view.index() + views - 1) % views]),
             Command::Up => self.move_row(-1),
             Command::Down => self.move_row(1),
             Command::PageUp => self.move_row(-10),
             Command::PageDown => self.move_row(10),
             Command::Top => self.move_row(i64::MIN / 2),
             Command::Bottom => self.move_row(i64::MAX / 2),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Replay, purge and bury over the marks, the filter or the selection; marks and the inspector.
+    fn run_dlq_action(&mut self, command: Command) -> Vec<Effect> {
+        match command {
+            Command::Replay => self.replay(),
+            Command::ClearMarks => {
+                self.ui.dlq.marks.clear();
+                self.ui.dlq.last_mark = None;
+                self.ui.mutt.marks.clear();
+                self.ui.mutt.last_mark = None;
+                Vec::new()
+            }
+            Command::Inspect if self.scene().grouping() => self.filter_to_group(),
+            Command::Inspect => {
+                if self.scene().selected_entry().is_some()
+                    || self.scene().selected_mutt_entry().is_some()
+                {
+                    self.ui.overlay = Some(Overlay::Inspector { scroll: 0 });
+                }
+                Vec::new()
+            }
+            Command::Purge => self.propose(
+                Action::Purge {
+                    queue: self.ui.dlq.queue.clone(),
+                    set: self.ui.dlq.set,
+                    scope: self.ui.dlq.scope(),
+                },
+                Origin::Key,
+            ),
+            Command::MoveToDead => self.propose(
+                Action::MoveToDead {
+                    queue: self.ui.dlq.queue.clone(),
+                    scope: self.ui.dlq.scope(),
+                },
+                Origin::Key,
+            ),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Quitting, overlays, refresh and the history length.
+    fn run_general(&mut self, command: Command) -> Vec<Effect> {
+        match command {
+            Command::Interrupt if self.ui.mode.no_exit_on_ctrl_c => {
+                self.toast(
+                    "ctrl-c does not quit here (no_exit_on_ctrl_c): press q",
+                    false,
+                );
+            }
+            Command::Quit | Command::Interrupt => return vec![Effect::Quit],
+            Command::Help => self.ui.overlay = Some(Overlay::Help { scroll: 0 }),
+            Command::Back => return self.back(),
+            Command::CommandLine => self.ui.overlay = Some(Overlay::Command(Input::default())),
+            Command::Filter => {
+                self.ui.overlay = Some(Overlay::Filter(Input {
+                    text: self.ui.dlq.filter_text.clone(),
+                }));
+            }
+            Command::Refresh => return vec![Effect::Refresh],
+            Command::ToggleFreeze => self.ui.frozen = !self.ui.frozen,
             Command::HistoryLonger => {
                 self.ui.spark_points =
                     (self.ui.spark_points * 2).min(crate::sources::poller::HISTORY_POINTS);
-                Vec::new()
             }
-            Command::HistoryShorter => {
-                self.ui.spark_points = (self.ui.spark_points / 2).max(15);
-                Vec::new()
-            }
-            Command::Replay => self.replay(),
-            Command::ToggleShedding if self.scene().is_mutt() => {
+            Command::HistoryShorter => self.ui.spark_points = (self.ui.spark_points / 2).max(15),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Shedding, the test alert and the emergency stop; MUTT has only its shedding mode.
+    fn run_control(&mut self, command: Command) -> Vec<Effect> {
+        let mutt = self.scene().is_mutt();
+        match command {
+            Command::ToggleShedding if mutt => {
                 self.toast(
                     "MUTT sheds whenever the alert queue passes alerter_queue_shed_threshold: \
                      `:set alerter_queue_shed_threshold=N`, or cycle the mode",
@@ -535,7 +635,7 @@ impl App {
                 );
                 Vec::new()
             }
-            Command::CycleSheddingMode if self.scene().is_mutt() => {
+            Command::CycleSheddingMode if mutt => {
                 let next = match self
                     .snapshot
                     .mutt
@@ -547,7 +647,7 @@ impl App {
                 };
                 self.shedding_action(next)
             }
-            Command::TestAlert | Command::EmergencyStop if self.scene().is_mutt() => {
+            Command::TestAlert | Command::EmergencyStop if mutt => {
                 self.toast(
                     format!("{}: MUTT has no such control", command.name()),
                     false,
@@ -596,27 +696,16 @@ impl App {
                     Origin::Key,
                 )
             }
-            Command::Mark if self.scene().is_mutt() => self.mark_mutt(false),
-            Command::MarkRange if self.scene().is_mutt() => self.mark_mutt(true),
-            Command::Mark => self.mark(false),
-            Command::MarkRange => self.mark(true),
-            Command::ClearMarks => {
-                self.ui.dlq.marks.clear();
-                self.ui.dlq.last_mark = None;
-                self.ui.mutt.marks.clear();
-                self.ui.mutt.last_mark = None;
-                Vec::new()
-            }
-            Command::Inspect if self.scene().grouping() => self.filter_to_group(),
-            Command::Inspect => {
-                if self.scene().selected_entry().is_some()
-                    || self.scene().selected_mutt_entry().is_some()
-                {
-                    self.ui.overlay = Some(Overlay::Inspector { scroll: 0 });
-                }
-                Vec::new()
-            }
-            Command::Copy if self.scene().is_mutt() => match self.scene().selected_mutt_entry() {
+            _ => Vec::new(),
+        }
+    }
+
+    /// Browsing MUTT's lists: pages by offset, three lists, newest first, no groups.
+    fn run_mutt_browse(&mut self, command: Command) -> Vec<Effect> {
+        match command {
+            Command::Mark => self.mark_mutt(false),
+            Command::MarkRange => self.mark_mutt(true),
+            Command::Copy => match self.scene().selected_mutt_entry() {
                 Some(entry) => {
                     let id = entry.id.clone();
                     self.toast(format!("copied {id}"), false);
@@ -624,7 +713,7 @@ impl App {
                 }
                 None => Vec::new(),
             },
-            Command::NextPage if self.scene().is_mutt() => {
+            Command::NextPage => {
                 let total = self.snapshot.mutt_page.as_ref().map_or(0, |p| p.total);
                 if self.ui.mutt.offset + self.ui.mutt.page_size < total {
                     self.ui.mutt.offset += self.ui.mutt.page_size;
@@ -635,7 +724,7 @@ impl App {
                     Vec::new()
                 }
             }
-            Command::PrevPage if self.scene().is_mutt() => {
+            Command::PrevPage => {
                 if self.ui.mutt.offset == 0 {
                     return Vec::new();
                 }
@@ -643,7 +732,7 @@ impl App {
                 self.ui.rows[View::Dlq.index()] = 0;
                 self.browse()
             }
-            Command::ToggleDead if self.scene().is_mutt() => {
+            Command::ToggleDead | Command::CycleQueue => {
                 self.ui.mutt.dlq = match self.ui.mutt.dlq {
                     MuttDlqName::Alerter => MuttDlqName::Moog,
                     MuttDlqName::Moog => MuttDlqName::Dead,
@@ -652,6 +741,23 @@ impl App {
                 self.reset_pages();
                 self.browse()
             }
+            Command::ToggleGrouping => {
+                self.toast("MUTT's entries carry no error class to group by", false);
+                Vec::new()
+            }
+            Command::CycleSort => {
+                self.toast("MUTT's lists are shown newest first", false);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Browsing Ward's DLQ: cursor pages, groups, sort orders, the queue and the set shown.
+    fn run_dlq_browse(&mut self, command: Command) -> Vec<Effect> {
+        match command {
+            Command::Mark => self.mark(false),
+            Command::MarkRange => self.mark(true),
             Command::Copy => match self.scene().selected_entry() {
                 Some(entry) => {
                     let id = entry.meta.id.0.clone();
@@ -680,16 +786,11 @@ impl App {
                 }
                 None => Vec::new(),
             },
-            Command::ToggleGrouping if self.scene().is_mutt() => {
-                self.toast("MUTT's entries carry no error class to group by", false);
-                Vec::new()
-            }
             Command::ToggleGrouping => {
                 self.ui.dlq.grouped = !self.ui.dlq.grouped;
                 self.ui.rows[View::Dlq.index()] = 0;
                 self.browse()
             }
-            Command::CycleQueue if self.scene().is_mutt() => self.run(Command::ToggleDead),
             Command::CycleQueue => {
                 let queues: Vec<QueueName> = self.snapshot.store.as_ref().map_or_else(
                     || vec![QueueName::ingest(), QueueName::delivery()],
@@ -701,10 +802,6 @@ impl App {
                     Some(queue) => self.browse_queue(queue, self.ui.dlq.set),
                     None => Vec::new(),
                 }
-            }
-            Command::CycleSort if self.scene().is_mutt() => {
-                self.toast("MUTT's lists are shown newest first", false);
-                Vec::new()
             }
             Command::CycleSort => {
                 self.ui.dlq.sort = self.ui.dlq.sort.next();
@@ -719,27 +816,7 @@ impl App {
                 self.reset_pages();
                 self.browse()
             }
-            Command::Purge => self.propose(
-                Action::Purge {
-                    queue: self.ui.dlq.queue.clone(),
-                    set: self.ui.dlq.set,
-                    scope: self.ui.dlq.scope(),
-                },
-                Origin::Key,
-            ),
-            Command::MoveToDead => self.propose(
-                Action::MoveToDead {
-                    queue: self.ui.dlq.queue.clone(),
-                    scope: self.ui.dlq.scope(),
-                },
-                Origin::Key,
-            ),
-            Command::ForceOpen | Command::ResetBreaker | Command::DisableBreaker => {
-                self.breaker_action(command)
-            }
-            Command::LiftOverride => self.lift_override(),
-            Command::Silence => self.open_silence_editor(None, Origin::Key),
-            Command::ExpireSilence => self.expire_selected_silence(Origin::Key),
+            _ => Vec::new(),
         }
     }
 

@@ -95,7 +95,6 @@ pub const VERBS: &[(&str, &str)] = &[
 const DEFAULT_REASON: &str = "set from the control room";
 
 /// Parse a command line. One arm per verb.
-#[allow(clippy::too_many_lines)]
 pub fn parse(text: &str, context: &Context) -> Result<Parsed, String> {
     // Matchers keep their quotes: the rest of the line is the editor's text, as typed.
     let line = text.trim().trim_start_matches(':');
@@ -117,182 +116,179 @@ pub fn parse(text: &str, context: &Context) -> Result<Parsed, String> {
         "freeze" => Parsed::Run(Command::ToggleFreeze),
         "overview" => Parsed::View(View::Overview),
         "queues" => Parsed::View(View::Queues),
-        "dlq" => {
-            let dead = args.flag("dead");
-            match args.optional_positional() {
-                Some(queue) => Parsed::Browse {
-                    queue: QueueName::new(&queue).map_err(|e| format!("dlq: {e}"))?,
-                    set: if dead {
-                        FailedSet::Dead
-                    } else {
-                        FailedSet::Dlq
-                    },
-                },
-                None if dead => Parsed::Browse {
-                    queue: context.dlq_queue.clone(),
-                    set: FailedSet::Dead,
-                },
-                None => Parsed::View(View::Dlq),
-            }
-        }
+        "dlq" => parse_dlq(&mut args, context)?,
         "breakers" => Parsed::View(View::Breakers),
         "overrides" => Parsed::View(View::Overrides),
         "audit" => Parsed::View(View::Audit),
         "silences" => Parsed::View(View::Silences),
         "alerts" => Parsed::View(View::Alerts),
         "expire" => match args.optional_positional() {
-            Some(id) => Parsed::Action {
-                action: Action::SilenceExpire { id },
-                settings: RunSettings::default(),
-            },
+            Some(id) => immediate(Action::SilenceExpire { id }),
             None => Parsed::Expire,
         },
-        "replay" | "purge" | "bury" => {
-            let queue = match args.take("queue") {
-                Some(q) => QueueName::new(&q).map_err(|e| e.to_string())?,
-                None => context.dlq_queue.clone(),
-            };
-            let dead = args.flag("dead");
-            let filter = filter_from(&mut args, context.now_ms)?;
-            let scope = match (filter, &context.dlq_scope) {
-                (Some(filter), _) => Scope::Filter(filter),
-                (None, Some(scope)) => scope.clone(),
-                (None, None) => Scope::Filter(DlqFilter::default()),
-            };
-            let set = if dead {
-                FailedSet::Dead
-            } else {
-                FailedSet::Dlq
-            };
-            let action = match verb.as_str() {
-                "replay" => Action::Replay {
-                    queue,
-                    from: set,
-                    scope,
-                    reset_attempts: !args.flag("keep-attempts"),
-                },
-                "purge" => Action::Purge { queue, set, scope },
-                _ => Action::MoveToDead { queue, scope },
-            };
-            Parsed::Action {
-                action,
-                settings: settings(&mut args)?,
-            }
-        }
-        "shed" => {
-            let mode = args.positional("off|dlq|defer")?;
-            let mode = ShedMode::parse(&mode)
-                .ok_or_else(|| format!("shed: {mode:?} is not off, dlq or defer"))?;
-            let expires = expiry(
-                &mut args,
-                context.now_ms,
-                (mode != ShedMode::Off).then_some(3_600_000),
-            )?;
-            Parsed::Action {
-                action: Action::Shedding {
-                    mode,
-                    reason: reason(&mut args),
-                    expires_at_ms: expires,
-                },
-                settings: RunSettings::default(),
-            }
-        }
-        "stop" => {
-            let on = match args.positional("on|off")?.as_str() {
-                "on" => true,
-                "off" => false,
-                other => return Err(format!("stop: {other:?} is not on or off")),
-            };
-            let expires = expiry(&mut args, context.now_ms, on.then_some(3_600_000))?;
-            Parsed::Action {
-                action: Action::EmergencyStop {
-                    backend: args.take("channel"),
-                    on,
-                    reason: reason(&mut args),
-                    expires_at_ms: expires,
-                },
-                settings: RunSettings::default(),
-            }
-        }
-        "test" => Parsed::Action {
-            action: Action::SendTestAlert {
-                channel: args.optional_positional().filter(|c| c != "stdout"),
-                tenant: args.take("tenant").unwrap_or_else(|| "default".to_owned()),
-                summary: "Ward test alert from the control room".to_owned(),
-            },
-            settings: RunSettings::default(),
-        },
-        "breaker" => {
-            let what = args.positional("open|reset|disable")?;
-            let backend = args.positional("a channel")?;
-            let reason = reason(&mut args);
-            let action = match what.as_str() {
-                "open" => Action::BreakerForceOpen {
-                    backend,
-                    until_ms: expiry(&mut args, context.now_ms, Some(15 * 60_000))?
-                        .unwrap_or(context.now_ms),
-                    reason,
-                },
-                "reset" => Action::BreakerReset { backend, reason },
-                "disable" => Action::BreakerDisable { backend, reason },
-                other => return Err(format!("breaker: {other:?} is not open, reset or disable")),
-            };
-            Parsed::Action {
-                action,
-                settings: RunSettings::default(),
-            }
-        }
-        "threshold" => {
-            let queue = QueueName::new(&args.positional("a queue")?).map_err(|e| e.to_string())?;
-            let threshold = match args.positional("warn|shed")?.as_str() {
-                "warn" => Threshold::Warn,
-                "shed" => Threshold::Shed,
-                other => return Err(format!("threshold: {other:?} is not warn or shed")),
-            };
-            let value = match args.positional("a depth or none")?.as_str() {
-                "none" => None,
-                n => Some(
-                    n.parse::<u64>()
-                        .map_err(|_| format!("threshold: {n:?} is not a depth"))?,
-                ),
-            };
-            Parsed::Action {
-                action: Action::SetThreshold {
-                    queue,
-                    threshold,
-                    value,
-                    reason: reason(&mut args),
-                },
-                settings: RunSettings::default(),
-            }
-        }
+        "replay" | "purge" | "bury" => parse_failed_action(verb, &mut args, context)?,
+        "shed" => parse_shed(&mut args, context)?,
+        "stop" => parse_stop(&mut args, context)?,
+        "test" => immediate(Action::SendTestAlert {
+            channel: args.optional_positional().filter(|c| c != "stdout"),
+            tenant: args.take("tenant").unwrap_or_else(|| "default".to_owned()),
+            summary: "Ward test alert from the control room".to_owned(),
+        }),
+        "breaker" => parse_breaker(&mut args, context)?,
+        "threshold" => parse_threshold(&mut args)?,
         "set" => {
             let reason = reason(&mut args);
             let (key, value) = args
                 .pairs
                 .pop()
                 .ok_or_else(|| "set: write KEY=VALUE".to_owned())?;
-            Parsed::Action {
-                action: Action::SetConfig {
-                    key,
-                    value: Some(value),
-                    reason,
-                },
-                settings: RunSettings::default(),
-            }
+            immediate(Action::SetConfig {
+                key,
+                value: Some(value),
+                reason,
+            })
         }
-        "unset" => Parsed::Action {
-            action: Action::SetConfig {
-                key: args.positional("a config key")?,
-                value: None,
-                reason: reason(&mut args),
-            },
-            settings: RunSettings::default(),
-        },
+        "unset" => immediate(Action::SetConfig {
+            key: args.positional("a config key")?,
+            value: None,
+            reason: reason(&mut args),
+        }),
         other => return Err(format!("{other:?} is not a command (press ? for the list)")),
     };
     args.finish(verb)?;
     Ok(parsed)
+}
+
+/// An action that runs in one step, with the default run settings.
+fn immediate(action: Action) -> Parsed {
+    Parsed::Action {
+        action,
+        settings: RunSettings::default(),
+    }
+}
+
+/// `dlq [QUEUE] [dead]`: browse a queue's failed set, or switch to the DLQ view.
+fn parse_dlq(args: &mut Args, context: &Context) -> Result<Parsed, String> {
+    let dead = args.flag("dead");
+    let set = if dead {
+        FailedSet::Dead
+    } else {
+        FailedSet::Dlq
+    };
+    Ok(match args.optional_positional() {
+        Some(queue) => Parsed::Browse {
+            queue: QueueName::new(&queue).map_err(|e| format!("dlq: {e}"))?,
+            set,
+        },
+        None if dead => Parsed::Browse {
+            queue: context.dlq_queue.clone(),
+            set,
+        },
+        None => Parsed::View(View::Dlq),
+    })
+}
+
+/// `replay|purge|bury [queue=…] [dead] [filter…]`: over the filter typed, else the browsed scope.
+fn parse_failed_action(verb: &str, args: &mut Args, context: &Context) -> Result<Parsed, String> {
+    let queue = match args.take("queue") {
+        Some(q) => QueueName::new(&q).map_err(|e| e.to_string())?,
+        None => context.dlq_queue.clone(),
+    };
+    let dead = args.flag("dead");
+    let filter = filter_from(args, context.now_ms)?;
+    let scope = match (filter, &context.dlq_scope) {
+        (Some(filter), _) => Scope::Filter(filter),
+        (None, Some(scope)) => scope.clone(),
+        (None, None) => Scope::Filter(DlqFilter::default()),
+    };
+    let set = if dead {
+        FailedSet::Dead
+    } else {
+        FailedSet::Dlq
+    };
+    let action = match verb {
+        "replay" => Action::Replay {
+            queue,
+            from: set,
+            scope,
+            reset_attempts: !args.flag("keep-attempts"),
+        },
+        "purge" => Action::Purge { queue, set, scope },
+        _ => Action::MoveToDead { queue, scope },
+    };
+    Ok(Parsed::Action {
+        action,
+        settings: settings(args)?,
+    })
+}
+
+fn parse_shed(args: &mut Args, context: &Context) -> Result<Parsed, String> {
+    let mode = args.positional("off|dlq|defer")?;
+    let mode =
+        ShedMode::parse(&mode).ok_or_else(|| format!("shed: {mode:?} is not off, dlq or defer"))?;
+    let expires = expiry(
+        args,
+        context.now_ms,
+        (mode != ShedMode::Off).then_some(3_600_000),
+    )?;
+    Ok(immediate(Action::Shedding {
+        mode,
+        reason: reason(args),
+        expires_at_ms: expires,
+    }))
+}
+
+fn parse_stop(args: &mut Args, context: &Context) -> Result<Parsed, String> {
+    let on = match args.positional("on|off")?.as_str() {
+        "on" => true,
+        "off" => false,
+        other => return Err(format!("stop: {other:?} is not on or off")),
+    };
+    let expires = expiry(args, context.now_ms, on.then_some(3_600_000))?;
+    Ok(immediate(Action::EmergencyStop {
+        backend: args.take("channel"),
+        on,
+        reason: reason(args),
+        expires_at_ms: expires,
+    }))
+}
+
+fn parse_breaker(args: &mut Args, context: &Context) -> Result<Parsed, String> {
+    let what = args.positional("open|reset|disable")?;
+    let backend = args.positional("a channel")?;
+    let reason = reason(args);
+    Ok(immediate(match what.as_str() {
+        "open" => Action::BreakerForceOpen {
+            backend,
+            until_ms: expiry(args, context.now_ms, Some(15 * 60_000))?.unwrap_or(context.now_ms),
+            reason,
+        },
+        "reset" => Action::BreakerReset { backend, reason },
+        "disable" => Action::BreakerDisable { backend, reason },
+        other => return Err(format!("breaker: {other:?} is not open, reset or disable")),
+    }))
+}
+
+fn parse_threshold(args: &mut Args) -> Result<Parsed, String> {
+    let queue = QueueName::new(&args.positional("a queue")?).map_err(|e| e.to_string())?;
+    let threshold = match args.positional("warn|shed")?.as_str() {
+        "warn" => Threshold::Warn,
+        "shed" => Threshold::Shed,
+        other => return Err(format!("threshold: {other:?} is not warn or shed")),
+    };
+    let value = match args.positional("a depth or none")?.as_str() {
+        "none" => None,
+        n => Some(
+            n.parse::<u64>()
+                .map_err(|_| format!("threshold: {n:?} is not a depth"))?,
+        ),
+    };
+    Ok(immediate(Action::SetThreshold {
+        queue,
+        threshold,
+        value,
+        reason: reason(args),
+    }))
 }
 
 /// A `/` filter: `error=… stage=… tenant=… channel=… since=… until=…` and free words, all

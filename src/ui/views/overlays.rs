@@ -202,9 +202,36 @@ fn input_line(theme: &Theme, frame: &mut Frame, body: Rect, prompt: &str, text: 
 /// Lines a plan's warning may take in the dialog; the CLI's `--dry-run` prints it whole.
 const WARNING_LINES: usize = 3;
 
+/// The dialog's lines by part: sample rows give way first when the screen is short.
+#[derive(Default)]
+struct DialogLines {
+    head: Vec<Line<'static>>,
+    sample: Vec<Line<'static>>,
+    notes: Vec<Line<'static>>,
+    tail: Vec<Line<'static>>,
+}
+
+/// What every part of the dialog is drawn with: the theme and the inner width.
+struct Pen<'t> {
+    theme: &'t Theme,
+    inner: usize,
+}
+
+impl Pen<'_> {
+    fn wrapped(&self, text: &str, item: Item) -> Vec<Line<'static>> {
+        wrap(text, self.inner)
+            .into_iter()
+            .map(|l| Line::styled(l, self.theme.style(item)))
+            .collect()
+    }
+
+    fn dim(&self, text: &str) -> Line<'static> {
+        Line::styled(fit(text, self.inner), self.theme.style(Item::Dim))
+    }
+}
+
 /// The confirm dialog: every line fits its width (long text wraps at words), and the key hint
 /// is always on the last line; sample rows give way first when the screen is short.
-#[allow(clippy::too_many_lines)] // one arm per stage of the funnel
 fn confirm_dialog(
     scene: Scene<'_>,
     theme: &Theme,
@@ -214,189 +241,77 @@ fn confirm_dialog(
 ) {
     let danger = confirm.action.tier() == Tier::Irreversible;
     let width = 100.min(body.width);
-    let inner = usize::from(width.saturating_sub(2)).max(1);
-    let wrapped = |text: &str, item: Item| -> Vec<Line<'static>> {
-        wrap(text, inner)
-            .into_iter()
-            .map(|l| Line::styled(l, theme.style(item)))
-            .collect()
+    let pen = Pen {
+        theme,
+        inner: usize::from(width.saturating_sub(2)).max(1),
     };
-    let target = &scene.snapshot.target.label;
-    let mut head = vec![Line::from(vec![
+    let mut parts = DialogLines::default();
+    parts.head.push(Line::from(vec![
         Span::styled("target  ", theme.style(Item::Dim)),
         Span::styled(
-            format!(" {} ", fit(target, inner.saturating_sub(10))),
+            format!(
+                " {} ",
+                fit(&scene.snapshot.target.label, pen.inner.saturating_sub(10))
+            ),
             scene.ui.accent.map_or_else(
                 || theme.style(Item::Accent),
                 |c| ratatui::style::Style::default().fg(c),
             ),
         ),
-    ])];
-    // Rows that may be left out when the screen is short, and the lines after them.
-    let mut sample: Vec<Line> = Vec::new();
-    let mut notes: Vec<Line> = Vec::new();
-    let mut tail: Vec<Line> = Vec::new();
+    ]));
     let hint = match &confirm.stage {
         Stage::Planning => {
-            head.extend(wrapped(&confirm.action.describe(), Item::Text));
-            head.push(Line::styled(
+            parts
+                .head
+                .extend(pen.wrapped(&confirm.action.describe(), Item::Text));
+            parts.head.push(Line::styled(
                 "planning (counting, sampling)…",
                 theme.style(Item::Dim),
             ));
             "esc cancels"
         }
         Stage::Failed(error) => {
-            head.extend(wrapped(&confirm.action.describe(), Item::Text));
-            head.extend(wrapped(error, Item::Error));
+            parts
+                .head
+                .extend(pen.wrapped(&confirm.action.describe(), Item::Text));
+            parts.head.extend(pen.wrapped(error, Item::Error));
             "esc closes"
         }
         Stage::Ready { plan, input } => {
-            head.extend(wrapped(&plan.summary, Item::Title));
-            if plan.action.is_bulk() {
-                head.push(Line::raw(fit(
-                    &format!(
-                        "count {} · batch {} · rate {} · ETA {}",
-                        plan.count,
-                        plan.batch_size,
-                        plan.rate_per_s
-                            .map_or_else(|| "unpaced".to_owned(), |r| format!("{r}/s")),
-                        plan.eta
-                            .map_or_else(|| "-".to_owned(), |d| age(d.as_millis() as u64)),
-                    ),
-                    inner,
-                )));
-            } else {
-                head.push(Line::raw("one change, applied at once"));
-            }
-            if let Some(silence) = &plan.silence {
-                head.extend(wrapped(
-                    &format!(
-                        "id {} · owner {} · {}",
-                        silence.id,
-                        crate::model::sanitize(&silence.created_by),
-                        crate::model::time::short_duration(
-                            (silence.ends_at_ms - silence.starts_at_ms).max(0) as u64
-                        )
-                    ),
-                    Item::Dim,
-                ));
-            }
-            if let Some(preview) = &plan.preview {
-                for line in preview.lines() {
-                    head.extend(wrapped(&line, Item::Text));
-                }
-                for alert in &preview.sample {
-                    sample.push(Line::styled(
-                        fit(&format!("  {alert}"), inner),
-                        theme.style(Item::Dim),
-                    ));
-                }
-            }
-            for row in &plan.sample {
-                // A marked id or a MUTT entry carries no failure time: say so, not 00:00:00.
-                let when = if row.last_failure_ms > 0 {
-                    clock(row.last_failure_ms)
-                } else {
-                    "--:--:--".to_owned()
-                };
-                sample.push(Line::styled(
-                    fit(
-                        &format!(
-                            "  {} {} {} {} {}",
-                            when, row.id, row.tenant, row.error_class, row.error_message
-                        ),
-                        inner,
-                    ),
-                    theme.style(Item::Dim),
-                ));
-            }
-            for warning in &plan.warnings {
-                let mut lines = wrapped(&format!("! {warning}"), Item::Warn);
-                if lines.len() > WARNING_LINES {
-                    lines.truncate(WARNING_LINES);
-                    lines.push(Line::styled("  …", theme.style(Item::Warn)));
-                }
-                notes.extend(lines);
-            }
-            if plan.tier == Tier::Irreversible {
-                tail.extend(wrapped(
-                    &format!("cannot be undone: type {} and press enter", plan.count),
-                    Item::Error,
-                ));
-                tail.push(Line::raw(format!(
-                    "> {}▏",
-                    fit(input, inner.saturating_sub(3))
-                )));
-            } else if plan.action.reason().is_some() {
-                let label = if matches!(plan.action, crate::actions::Action::SilenceCreate { .. }) {
-                    "comment"
-                } else {
-                    "reason"
-                };
-                tail.push(Line::raw(format!(
-                    "{label} > {}▏",
-                    fit(input, inner.saturating_sub(11))
-                )));
-            } else if plan.action.is_bulk() {
-                tail.push(Line::raw(format!(
-                    "reason (optional, kept in the audit) > {}▏",
-                    fit(input, inner.saturating_sub(40))
-                )));
-            }
+            ready_lines(&pen, plan, input, &mut parts);
             "enter confirms · esc cancels"
         }
         Stage::Running { plan, progress } => {
-            head.extend(wrapped(&plan.summary, Item::Title));
-            match progress {
-                Some(p) => head.push(Line::raw(format!(
-                    "{} / {} · {} batches · {}",
-                    p.done,
-                    p.total,
-                    p.batches,
-                    p.rate()
-                        .map_or_else(|| "rate not known yet".to_owned(), |r| format!("{r:.0}/s"))
-                ))),
-                None if matches!(plan.action, crate::actions::Action::SendTestAlert { .. }) => {
-                    head.push(Line::raw(
-                        "sent; waiting for the worker to report how it went…",
-                    ));
-                }
-                None => head.push(Line::raw("starting…")),
-            }
+            running_lines(&pen, plan, progress.as_ref(), &mut parts.head);
             "esc cancels after the current batch"
         }
         Stage::Done { plan, result } => {
-            head.extend(wrapped(&plan.summary, Item::Title));
-            match result {
-                Ok(report) => {
-                    let item = match &report.test {
-                        Some(test) if !test.delivered() => Item::Error,
-                        _ => Item::Ok,
-                    };
-                    head.extend(wrapped(&done_line(&plan.action, report), item));
-                    if let Some(remaining) = report.remaining {
-                        head.push(Line::raw(format!("still matching: {remaining}")));
-                    }
-                    head.push(Line::styled(
-                        fit(
-                            &format!(
-                                "audit {} · batch {}",
-                                report.audit_id.as_deref().unwrap_or("not written"),
-                                plan.id
-                            ),
-                            inner,
-                        ),
-                        theme.style(Item::Dim),
-                    ));
-                }
-                Err(error) => head.extend(wrapped(error, Item::Error)),
-            }
+            done_lines(&pen, plan, result, &mut parts.head);
             "enter closes"
         }
     };
-    tail.push(Line::raw(""));
-    tail.push(Line::styled(hint, theme.style(Item::KeyHint)));
-    let room = usize::from(body.height.saturating_sub(2));
+    parts.tail.push(Line::raw(""));
+    parts
+        .tail
+        .push(Line::styled(hint, theme.style(Item::KeyHint)));
+    let lines = fit_to_room(parts, usize::from(body.height.saturating_sub(2)), theme);
+    let area = centered(body, width, lines.len() as u16 + 2);
+    super::clear(theme, frame, area);
+    let title = format!(" {} ", confirm.action.kind().title());
+    frame.render_widget(
+        Paragraph::new(lines).block(dialog_block(theme, &title, danger)),
+        area,
+    );
+}
+
+/// Cuts sample rows first, then whatever precedes the tail: the key hint is always the last line.
+fn fit_to_room(parts: DialogLines, room: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let DialogLines {
+        head,
+        mut sample,
+        notes,
+        tail,
+    } = parts;
     let fixed = head.len() + notes.len() + tail.len();
     if fixed + sample.len() > room && !sample.is_empty() {
         let shown = room.saturating_sub(fixed + 1);
@@ -414,11 +329,155 @@ fn confirm_dialog(
     let keep = room.saturating_sub(tail.len());
     lines.truncate(keep);
     lines.extend(tail);
-    let area = centered(body, width, lines.len() as u16 + 2);
-    super::clear(theme, frame, area);
-    let title = format!(" {} ", confirm.action.kind().title());
-    frame.render_widget(
-        Paragraph::new(lines).block(dialog_block(theme, &title, danger)),
-        area,
-    );
+    lines
+}
+
+/// A plan ready to confirm: its figures, what it would change, samples, warnings and the input.
+fn ready_lines(pen: &Pen<'_>, plan: &crate::actions::Plan, input: &str, parts: &mut DialogLines) {
+    parts.head.extend(pen.wrapped(&plan.summary, Item::Title));
+    if plan.action.is_bulk() {
+        parts.head.push(Line::raw(fit(
+            &format!(
+                "count {} · batch {} · rate {} · ETA {}",
+                plan.count,
+                plan.batch_size,
+                plan.rate_per_s
+                    .map_or_else(|| "unpaced".to_owned(), |r| format!("{r}/s")),
+                plan.eta
+                    .map_or_else(|| "-".to_owned(), |d| age(d.as_millis() as u64)),
+            ),
+            pen.inner,
+        )));
+    } else {
+        parts.head.push(Line::raw("one change, applied at once"));
+    }
+    if let Some(silence) = &plan.silence {
+        parts.head.extend(pen.wrapped(
+            &format!(
+                "id {} · owner {} · {}",
+                silence.id,
+                crate::model::sanitize(&silence.created_by),
+                crate::model::time::short_duration(
+                    (silence.ends_at_ms - silence.starts_at_ms).max(0) as u64
+                )
+            ),
+            Item::Dim,
+        ));
+    }
+    if let Some(preview) = &plan.preview {
+        for line in preview.lines() {
+            parts.head.extend(pen.wrapped(&line, Item::Text));
+        }
+        for alert in &preview.sample {
+            parts.sample.push(pen.dim(&format!("  {alert}")));
+        }
+    }
+    for row in &plan.sample {
+        // A marked id or a MUTT entry carries no failure time: say so, not 00:00:00.
+        let when = if row.last_failure_ms > 0 {
+            clock(row.last_failure_ms)
+        } else {
+            "--:--:--".to_owned()
+        };
+        parts.sample.push(pen.dim(&format!(
+            "  {} {} {} {} {}",
+            when, row.id, row.tenant, row.error_class, row.error_message
+        )));
+    }
+    for warning in &plan.warnings {
+        let mut lines = pen.wrapped(&format!("! {warning}"), Item::Warn);
+        if lines.len() > WARNING_LINES {
+            lines.truncate(WARNING_LINES);
+            lines.push(Line::styled("  …", pen.theme.style(Item::Warn)));
+        }
+        parts.notes.extend(lines);
+    }
+    input_lines(pen, plan, input, &mut parts.tail);
+}
+
+/// What the operator types: the count for an irreversible plan, else the reason or comment.
+fn input_lines(
+    pen: &Pen<'_>,
+    plan: &crate::actions::Plan,
+    input: &str,
+    tail: &mut Vec<Line<'static>>,
+) {
+    let inner = pen.inner;
+    if plan.tier == Tier::Irreversible {
+        tail.extend(pen.wrapped(
+            &format!("cannot be undone: type {} and press enter", plan.count),
+            Item::Error,
+        ));
+        tail.push(Line::raw(format!(
+            "> {}▏",
+            fit(input, inner.saturating_sub(3))
+        )));
+    } else if plan.action.reason().is_some() {
+        let label = if matches!(plan.action, crate::actions::Action::SilenceCreate { .. }) {
+            "comment"
+        } else {
+            "reason"
+        };
+        tail.push(Line::raw(format!(
+            "{label} > {}▏",
+            fit(input, inner.saturating_sub(11))
+        )));
+    } else if plan.action.is_bulk() {
+        tail.push(Line::raw(format!(
+            "reason (optional, kept in the audit) > {}▏",
+            fit(input, inner.saturating_sub(40))
+        )));
+    }
+}
+
+fn running_lines(
+    pen: &Pen<'_>,
+    plan: &crate::actions::Plan,
+    progress: Option<&crate::actions::Progress>,
+    head: &mut Vec<Line<'static>>,
+) {
+    head.extend(pen.wrapped(&plan.summary, Item::Title));
+    match progress {
+        Some(p) => head.push(Line::raw(format!(
+            "{} / {} · {} batches · {}",
+            p.done,
+            p.total,
+            p.batches,
+            p.rate()
+                .map_or_else(|| "rate not known yet".to_owned(), |r| format!("{r:.0}/s"))
+        ))),
+        None if matches!(plan.action, crate::actions::Action::SendTestAlert { .. }) => {
+            head.push(Line::raw(
+                "sent; waiting for the worker to report how it went…",
+            ));
+        }
+        None => head.push(Line::raw("starting…")),
+    }
+}
+
+fn done_lines(
+    pen: &Pen<'_>,
+    plan: &crate::actions::Plan,
+    result: &Result<crate::actions::Report, String>,
+    head: &mut Vec<Line<'static>>,
+) {
+    head.extend(pen.wrapped(&plan.summary, Item::Title));
+    match result {
+        Ok(report) => {
+            let item = match &report.test {
+                Some(test) if !test.delivered() => Item::Error,
+                _ => Item::Ok,
+            };
+            head.extend(pen.wrapped(&done_line(&plan.action, report), item));
+            if let Some(remaining) = report.remaining {
+                head.push(Line::raw(format!("still matching: {remaining}")));
+            }
+            head.push(pen.dim(&format!(
+                "audit {} · batch {}",
+                report.audit_id.as_deref().unwrap_or("not written"),
+                plan.id
+            )));
+        }
+        Err(error) => head.extend(pen.wrapped(error, Item::Error)),
+    }
 }
