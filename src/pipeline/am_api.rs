@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
-use super::Pipeline;
+use super::Shared;
 use crate::actions::{
     Action, ActionError, Actions, Actor, Origin, Outcome, Policy, Report, Settings,
 };
@@ -30,25 +30,33 @@ use crate::model::{LabelMatcher, MatchOp, Silence, SilenceState, sanitize};
 /// Longest `createdBy` accepted: it becomes the audit record's user.
 const MAX_CREATED_BY: usize = 256;
 
+/// What Alertmanager's silences API needs: the shared part, the silence rules, the channels and
+/// the keys and body limit of the ingest server it is served by.
+#[derive(Debug)]
+pub struct SilencesApi {
+    pub(super) shared: Arc<Shared>,
+    pub(super) silence_policy: crate::engine::silence::SilencePolicy,
+    pub(super) channels: Vec<String>,
+    pub(super) api_keys: Vec<crate::config::ApiKey>,
+    pub(super) body_limit_bytes: usize,
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 struct Api {
-    pipeline: Arc<Pipeline>,
+    am: Arc<SilencesApi>,
     /// When this server started (`uptime` in the status).
     started_ms: i64,
 }
 
 /// The Alertmanager API v2 routes (silences and status).
-pub fn app(pipeline: Arc<Pipeline>) -> Router {
-    let started_ms = pipeline.store.now_ms();
+pub fn app(am: Arc<SilencesApi>) -> Router {
+    let started_ms = am.shared.store.now_ms();
     Router::new()
         .route("/api/v2/silences", get(list).post(post))
         .route("/api/v2/silence/{id}", get(one).delete(expire))
         .route("/api/v2/status", get(status))
-        .with_state(Api {
-            pipeline,
-            started_ms,
-        })
+        .with_state(Api { am, started_ms })
 }
 
 /// A refusal as Alertmanager answers one: the status, the message as a JSON string.
@@ -109,10 +117,10 @@ impl From<crate::store::StoreError> for ApiError {
 
 /// The key a request presents, when keys are configured: it must not be bound to a tenant.
 fn authorize<'a>(
-    pipeline: &'a Pipeline,
+    am: &'a SilencesApi,
     headers: &HeaderMap,
 ) -> Result<Option<&'a crate::config::ApiKey>, ApiError> {
-    let key = super::ingest::api_key(pipeline, headers)
+    let key = super::ingest::api_key(&am.api_keys, headers)
         .map_err(|why| ApiError::new(StatusCode::UNAUTHORIZED, why))?;
     if let Some(tenant) = key.and_then(|k| k.tenant.as_deref()) {
         return Err(ApiError::new(
@@ -273,11 +281,12 @@ async fn list(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    authorize(&api.pipeline, &headers)?;
+    authorize(&api.am, &headers)?;
     let query = ListQuery::parse(&pairs)?;
-    let now = api.pipeline.store.now_ms();
+    let now = api.am.shared.store.now_ms();
     let mut silences: Vec<Silence> = api
-        .pipeline
+        .am
+        .shared
         .store
         .silences()
         .await?
@@ -297,35 +306,36 @@ async fn one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&api.pipeline, &headers)?;
+    authorize(&api.am, &headers)?;
     let silence = api
-        .pipeline
+        .am
+        .shared
         .store
         .silence_get(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(&id))?;
-    let now = api.pipeline.store.now_ms();
+    let now = api.am.shared.store.now_ms();
     Ok(axum::Json(GettableSilence::of(&silence, now)).into_response())
 }
 
 /// The actions context of one request: `user@api`, or `user@api:<key name>` with a key.
-fn actions_for(pipeline: &Pipeline, user: &str, key: Option<&crate::config::ApiKey>) -> Actions {
+fn actions_for(am: &SilencesApi, user: &str, key: Option<&crate::config::ApiKey>) -> Actions {
     Actions {
-        store: pipeline.store.clone(),
+        store: am.shared.store.clone(),
         policy: Policy::writable(),
         actor: Actor {
             user: user.to_owned(),
             host: key.map_or_else(|| "api".to_owned(), |k| format!("api:{}", k.name)),
         },
         origin: Origin::Api,
-        target: pipeline.store.backend_name().to_owned(),
+        target: am.shared.store.backend_name().to_owned(),
         // An operator's explicit request: `workers.dry_run` is for automatic actions only.
         settings: Settings {
             dry_run: false,
             ..Settings::default()
         },
-        channels: pipeline.backends.keys().cloned().collect(),
-        silences: pipeline.silence_policy.clone(),
+        channels: am.channels.clone(),
+        silences: am.silence_policy.clone(),
     }
 }
 
@@ -420,9 +430,9 @@ async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let pipeline = &api.pipeline;
-    let key = authorize(pipeline, &headers)?;
-    let limit = pipeline.ingest.body_limit_bytes;
+    let am = &api.am;
+    let key = authorize(am, &headers)?;
+    let limit = am.body_limit_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -433,11 +443,11 @@ async fn post(
     if let Action::SilenceCreate {
         replaces: Some(id), ..
     } = &action
-        && pipeline.store.silence_get(id).await?.is_none()
+        && am.shared.store.silence_get(id).await?.is_none()
     {
         return Err(ApiError::not_found(id));
     }
-    let actions = actions_for(pipeline, &created_by, key);
+    let actions = actions_for(am, &created_by, key);
     let report = run(&actions, action).await?;
     let id = report.silence_id.ok_or_else(|| {
         ApiError::new(
@@ -454,20 +464,20 @@ async fn expire(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let pipeline = &api.pipeline;
-    let key = authorize(pipeline, &headers)?;
-    if pipeline.store.silence_get(&id).await?.is_none() {
+    let am = &api.am;
+    let key = authorize(am, &headers)?;
+    if am.shared.store.silence_get(&id).await?.is_none() {
         return Err(ApiError::not_found(&id));
     }
     // Alertmanager's DELETE names no author: the audit keeps the key's name, if any.
-    let actions = actions_for(pipeline, "anonymous", key);
+    let actions = actions_for(am, "anonymous", key);
     run(&actions, Action::SilenceExpire { id: id.clone() }).await?;
     tracing::info!(silence = %id, who = %actions.actor, "silence expired through the API");
     Ok(StatusCode::OK.into_response())
 }
 
 async fn status(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&api.pipeline, &headers)?;
+    authorize(&api.am, &headers)?;
     let version = env!("CARGO_PKG_VERSION");
     Ok(axum::Json(serde_json::json!({
         "cluster": { "status": "disabled", "peers": [] },

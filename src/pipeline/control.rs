@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{FlagsView, Pipeline};
+use super::{FlagsView, Shared};
 use crate::engine::shedding::{Pressure, pressure};
 use crate::model::{FailureInfo, QueueName, ShedMode, Threshold};
 use crate::store::{DeadLetterRequest, DedupClaim, DedupFinish, MAX_BATCH, StoreResult, Update};
@@ -67,10 +67,19 @@ fn thresholds(config: &[(String, String)]) -> BTreeMap<QueueName, Thresholds> {
     out
 }
 
+/// What the controls reader needs: the shared part (whose views it refreshes), the inhibition
+/// rules, how often to read, and the lease it sheds under.
+#[derive(Debug, Clone)]
+pub struct ControlWorker {
+    pub(super) shared: Arc<Shared>,
+    pub(super) rules: crate::engine::suppress::Rules,
+    pub(super) every: Duration,
+    pub(super) lease: Duration,
+}
+
 /// Re-read the controls and check the queues, until stopped.
-pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let every = Duration::from_millis(pipeline.workers.control_interval_ms);
-    let mut updates = match pipeline.store.subscribe().await {
+pub async fn run(worker: ControlWorker, stop: CancellationToken) {
+    let mut updates = match worker.shared.store.subscribe().await {
         Ok(updates) => Some(updates),
         Err(error) => {
             tracing::warn!(%error, "no update notices; controls are read every interval");
@@ -78,12 +87,12 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
         }
     };
     while !stop.is_cancelled() {
-        if let Err(error) = check(&pipeline).await {
+        if let Err(error) = check(&worker).await {
             tracing::warn!(%error, "could not read the operator controls");
         }
         tokio::select! {
             () = stop.cancelled() => break,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(worker.every) => {}
             closed = notice(&mut updates) => {
                 if closed {
                     updates = None;
@@ -100,21 +109,21 @@ const INHIBIT_LOOKBACK_MS: i64 = 24 * 3_600_000;
 const INHIBIT_SOURCES_MAX: usize = 5_000;
 
 /// Read the silences (and, with inhibition rules, the firing alerts) every worker obeys.
-async fn refresh_suppressor(pipeline: &Pipeline, now: i64) -> StoreResult<()> {
-    let store = pipeline.store.as_ref();
+async fn refresh_suppressor(worker: &ControlWorker, now: i64) -> StoreResult<()> {
+    let store = worker.shared.store.as_ref();
     let silences = store.silences().await?;
-    let alerts = if pipeline.rules.inhibit.is_empty() {
+    let alerts = if worker.rules.inhibit.is_empty() {
         Vec::new()
     } else {
         store
             .alerts_seen(now - INHIBIT_LOOKBACK_MS, INHIBIT_SOURCES_MAX)
             .await?
     };
-    let previous = pipeline.suppressor();
+    let previous = worker.shared.suppressor();
     let suppressor = crate::engine::suppress::Suppressor::renewed(
         &previous,
         silences,
-        &pipeline.rules,
+        &worker.rules,
         &alerts,
         now,
     );
@@ -126,9 +135,7 @@ async fn refresh_suppressor(pipeline: &Pipeline, now: i64) -> StoreResult<()> {
             "silences whose matchers do not compile are ignored"
         );
     }
-    if let Ok(mut current) = pipeline.suppressor.write() {
-        *current = Arc::new(suppressor);
-    }
+    worker.shared.set_suppressor(suppressor);
     Ok(())
 }
 
@@ -144,8 +151,9 @@ async fn notice(updates: &mut Option<broadcast::Receiver<Update>>) -> bool {
 }
 
 /// One read of the controls, then one backpressure step per queue with thresholds.
-pub async fn check(pipeline: &Pipeline) -> StoreResult<()> {
-    let store = pipeline.store.as_ref();
+pub async fn check(worker: &ControlWorker) -> StoreResult<()> {
+    let shared = &*worker.shared;
+    let store = shared.store.as_ref();
     let now = store.now_ms();
     let flags = store.flags().await?;
     let mode = flags
@@ -153,14 +161,12 @@ pub async fn check(pipeline: &Pipeline) -> StoreResult<()> {
         .find(|(name, state)| name == "shedding_mode" && !state.is_expired(now))
         .and_then(|(_, state)| ShedMode::parse(&state.value))
         .unwrap_or_default();
-    if let Ok(mut view) = pipeline.flags.write() {
-        *view = FlagsView {
-            flags,
-            read_at_ms: now,
-        };
-    }
+    shared.set_flags(FlagsView {
+        flags,
+        read_at_ms: now,
+    });
     // Silences unread this round keep the last ones read; shedding must not wait on them.
-    if let Err(error) = refresh_suppressor(pipeline, now).await {
+    if let Err(error) = refresh_suppressor(worker, now).await {
         tracing::warn!(%error, "could not read silences and inhibition sources");
     }
     let thresholds = thresholds(&store.config_all().await?);
@@ -168,15 +174,15 @@ pub async fn check(pipeline: &Pipeline) -> StoreResult<()> {
     if !thresholds.is_empty() {
         let queues: Vec<QueueName> = thresholds.keys().cloned().collect();
         let stats = store.stats(&queues).await?;
-        let before = pipeline.controls().pressure;
+        let before = shared.controls().pressure;
         for q in &stats.queues {
             let limits = thresholds.get(&q.queue).copied().unwrap_or_default();
             let now_pressure = pressure(q.depth, limits.warn, limits.shed, mode);
             let was = before.get(&q.queue).copied().unwrap_or(Pressure::Normal);
-            report(pipeline, &q.queue, q.depth, limits, was, now_pressure);
+            report(shared, &q.queue, q.depth, limits, was, now_pressure);
             if let (Pressure::Shed { .. }, Some(limit)) = (now_pressure, limits.shed) {
-                let moved = shed_step(pipeline, &q.queue, limit).await?;
-                pipeline
+                let moved = shed_step(worker, &q.queue, limit).await?;
+                shared
                     .metrics
                     .shed_items
                     .get_or_create(&QueueLabels {
@@ -187,21 +193,20 @@ pub async fn check(pipeline: &Pipeline) -> StoreResult<()> {
             pressures.insert(q.queue.clone(), now_pressure);
         }
     }
-    if let Ok(mut controls) = pipeline.controls.write() {
-        *controls = Controls {
-            mode,
-            thresholds,
-            pressure: pressures,
-            read_at_ms: now,
-            reads: controls.reads + 1,
-        };
-    }
+    let reads = shared.controls().reads + 1;
+    shared.set_controls(Controls {
+        mode,
+        thresholds,
+        pressure: pressures,
+        read_at_ms: now,
+        reads,
+    });
     Ok(())
 }
 
 /// Gauges, shed-event counts and a log line when a queue's pressure changes.
 fn report(
-    pipeline: &Pipeline,
+    shared: &Shared,
     queue: &QueueName,
     depth: u64,
     limits: Thresholds,
@@ -211,7 +216,7 @@ fn report(
     let labels = QueueLabels {
         queue: queue.to_string(),
     };
-    pipeline
+    shared
         .metrics
         .queue_pressure
         .get_or_create(&labels)
@@ -225,7 +230,7 @@ fn report(
         Pressure::Normal | Pressure::Warn => None,
     };
     if let Some(mode) = mode {
-        pipeline
+        shared
             .metrics
             .shed_events
             .get_or_create(&ShedLabels {
@@ -243,17 +248,21 @@ fn report(
 
 /// One worker at a time sheds a queue, down to `limit` as it reads the depth once its turn is
 /// held, so workers that saw the same depth do not each remove the whole excess.
-async fn shed_step(pipeline: &Pipeline, queue: &QueueName, limit: u64) -> StoreResult<u64> {
-    let hold = Duration::from_millis(pipeline.workers.control_interval_ms.saturating_mul(4));
-    let moved = one_at_a_time(pipeline, &format!("shed-step:{queue}"), hold, async {
-        let stats = pipeline.store.stats(std::slice::from_ref(queue)).await?;
+async fn shed_step(worker: &ControlWorker, queue: &QueueName, limit: u64) -> StoreResult<u64> {
+    let hold = worker.every.saturating_mul(4);
+    let moved = one_at_a_time(&worker.shared, &format!("shed-step:{queue}"), hold, async {
+        let stats = worker
+            .shared
+            .store
+            .stats(std::slice::from_ref(queue))
+            .await?;
         let depth = stats.queues.first().map_or(0, |q| q.depth);
         let excess = depth.saturating_sub(limit).min(SHED_BUDGET);
         if excess == 0 {
             return Ok(0);
         }
         let reason = format!("{queue} held {depth} items, over its shed depth {limit}");
-        shed_oldest(pipeline, queue, excess, &reason).await
+        shed_oldest(worker, queue, excess, &reason).await
     })
     .await?;
     Ok(moved.unwrap_or(0))
@@ -263,7 +272,7 @@ async fn shed_step(pipeline: &Pipeline, queue: &QueueName, limit: u64) -> StoreR
 /// turn is a claim record (the dedup claim: set-if-absent with expiry), released when the step
 /// ends and lapsing after `hold` if its worker dies mid-step.
 pub(crate) async fn one_at_a_time<T, E>(
-    pipeline: &Pipeline,
+    shared: &Shared,
     turn: &str,
     hold: Duration,
     work: impl Future<Output = Result<T, E>>,
@@ -272,13 +281,13 @@ where
     E: From<crate::store::StoreError>,
 {
     let turn = vec![turn.to_owned()];
-    let owner = pipeline.worker.as_str();
-    let claim = pipeline.store.dedup_claim(owner, &turn, hold).await?;
+    let owner = shared.worker.as_str();
+    let claim = shared.store.dedup_claim(owner, &turn, hold).await?;
     if claim.first() != Some(&DedupClaim::Claimed) {
         return Ok(None);
     }
     let result = work.await;
-    let released = pipeline
+    let released = shared
         .store
         .dedup_finish(owner, &[(turn[0].clone(), DedupFinish::Release)])
         .await;
@@ -291,7 +300,7 @@ where
 /// leased, then dead-lettered under that lease, two atomic steps (a crash between them leaves
 /// the items to the janitor, not lost). Returns how many moved.
 async fn shed_oldest(
-    pipeline: &Pipeline,
+    worker: &ControlWorker,
     queue: &QueueName,
     count: u64,
     reason: &str,
@@ -301,9 +310,10 @@ async fn shed_oldest(
         let want = usize::try_from(count - moved)
             .unwrap_or(MAX_BATCH)
             .min(MAX_BATCH);
-        let lease = pipeline
+        let shared = &worker.shared;
+        let lease = shared
             .store
-            .lease(queue, &pipeline.worker, want, pipeline.queues.lease())
+            .lease(queue, &shared.worker, want, worker.lease)
             .await?;
         if lease.items.is_empty() {
             break;
@@ -317,7 +327,7 @@ async fn shed_oldest(
                 failure: FailureInfo::new("shed", reason, "shed"),
             })
             .collect();
-        let outcome = pipeline.store.dead_letter(queue, &requests).await?;
+        let outcome = shared.store.dead_letter(queue, &requests).await?;
         moved += outcome.applied as u64;
     }
     Ok(moved)
@@ -325,10 +335,10 @@ async fn shed_oldest(
 
 /// The queues a deferring queue holds back: the router stops taking from ingest while delivery
 /// defers; ingest itself answers 503 while the ingest queue defers.
-pub fn feeds(pipeline: &Pipeline, source: &QueueName) -> BTreeSet<QueueName> {
+pub fn feeds(shared: &Shared, source: &QueueName) -> BTreeSet<QueueName> {
     let mut out = BTreeSet::new();
-    if *source == pipeline.ingest_queue {
-        out.insert(pipeline.delivery_queue.clone());
+    if *source == shared.ingest_queue {
+        out.insert(shared.delivery_queue.clone());
     }
     out
 }

@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt as _, StreamExt as _};
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, hand_back, lease_once, next_batch, pause};
+use super::{Leasing, Shared, hand_back, lease_once, next_batch, pause};
+use crate::config::{QueuesConfig, WorkersConfig};
 use crate::delivery::{Backend, Disposition, SendError};
 use crate::engine::breaker::{BreakerState, CallOutcome, Permit};
 use crate::engine::clock::duration_ms;
 use crate::engine::retry::RetryDecision;
+use crate::engine::retry::RetryPolicy;
 use crate::model::{
     DeliveryJob, FailedAttempt, FailureInfo, Payload, Suppression, TestDelivery, TestStatus,
     match_labels,
@@ -24,19 +26,55 @@ use crate::store::{
     DeadLetterRequest, DedupClaim, DedupFinish, LeasedItem, MAX_BATCH, Receipt, RetryRequest,
     StoreResult, update_breaker,
 };
+use crate::telemetry::EventLog;
 use crate::telemetry::metrics::{ChannelLabels, TransitionLabels};
 use crate::telemetry::{DeliveryEvent, DeliveryOutcome};
 
-pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
-    let queue = pipeline.delivery_queue.clone();
+/// The retry policies by name, and the one a job naming none (or an unknown one) follows.
+#[derive(Debug)]
+pub struct Policies {
+    pub(super) by_name: BTreeMap<String, RetryPolicy>,
+    pub(super) default: RetryPolicy,
+}
+
+impl Policies {
+    fn get(&self, name: &str) -> &RetryPolicy {
+        self.by_name.get(name).unwrap_or(&self.default)
+    }
+}
+
+/// What a delivery worker needs: how to lease (with the shared part), the channels, retry
+/// policies, breaker settings, the event log, and its worker and queue settings.
+pub struct DeliveryWorker {
+    pub(super) leasing: Leasing,
+    pub(super) backends: Arc<BTreeMap<String, Arc<dyn Backend>>>,
+    pub(super) policies: Arc<Policies>,
+    pub(super) breaker: crate::engine::breaker::BreakerConfig,
+    pub(super) events: EventLog,
+    pub(super) workers: WorkersConfig,
+    pub(super) queues: QueuesConfig,
+}
+
+impl DeliveryWorker {
+    fn shared(&self) -> &Shared {
+        &self.leasing.shared
+    }
+}
+
+pub async fn run(delivery: DeliveryWorker, stop: CancellationToken) {
+    let idle = delivery.leasing.idle;
+    let queue = delivery.shared().delivery_queue.clone();
     let mut ahead = None;
-    pipeline.first_controls(&stop).await;
+    delivery.shared().first_controls(&stop, idle).await;
     while !stop.is_cancelled() {
         let items = if let Some(items) = ahead.take() {
             items
         } else {
-            if pipeline.flags().global_stop(pipeline.store.now_ms()) {
+            if delivery
+                .shared()
+                .flags()
+                .global_stop(delivery.shared().store.now_ms())
+            {
                 // Emergency stop: nothing is leased, so nothing is sent and nothing ages in a
                 // lease.
                 if !pause(&stop, idle * 10).await {
@@ -44,20 +82,20 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
                 }
                 continue;
             }
-            let Some(items) = next_batch(&pipeline, &queue, &stop, "delivery").await else {
+            let Some(items) = next_batch(&delivery.leasing, &queue, &stop, "delivery").await else {
                 return;
             };
             items
         };
         // The next batch is leased while this one settles, so their round trips overlap.
-        let next = lease_once(&pipeline, &queue, &stop);
-        let (settled, next) = deliver_batch(&pipeline, items, &stop, next).await;
+        let next = lease_once(&delivery.leasing, &queue, &stop);
+        let (settled, next) = deliver_batch(&delivery, items, &stop, next).await;
         if let Err(error) = settled {
             tracing::warn!(%error, "delivery: batch not settled; the janitor will return it");
         }
         ahead = next;
     }
-    hand_back(&pipeline, &queue, ahead).await;
+    hand_back(delivery.shared(), &queue, ahead).await;
 }
 
 /// The error class of a delivery that failed in Ward's store, not in the backend.
@@ -135,9 +173,9 @@ impl Settlement {
         ));
     }
 
-    async fn apply(self, pipeline: &Pipeline) -> StoreResult<()> {
-        let store = pipeline.store.as_ref();
-        let queue = &pipeline.delivery_queue;
+    async fn apply(self, delivery: &DeliveryWorker) -> StoreResult<()> {
+        let store = delivery.shared().store.as_ref();
+        let queue = &delivery.shared().delivery_queue;
         for chunk in self.acks.chunks(MAX_BATCH) {
             store.ack(queue, chunk).await?;
         }
@@ -165,7 +203,7 @@ impl Settlement {
 /// The batch's jobs by channel; what cannot be sent here (not a job, a channel this worker
 /// does not have) is settled at once.
 fn by_channel(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     items: Vec<LeasedItem>,
     now: i64,
     settlement: &mut Settlement,
@@ -173,7 +211,7 @@ fn by_channel(
     let mut by_channel: BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>> = BTreeMap::new();
     for item in items {
         match item.envelope.payload.decode::<DeliveryJob>() {
-            Ok(job) if pipeline.backends.contains_key(&job.channel) => {
+            Ok(job) if delivery.backends.contains_key(&job.channel) => {
                 by_channel
                     .entry(job.channel.clone())
                     .or_default()
@@ -200,17 +238,17 @@ fn by_channel(
 /// Acknowledge, unsent, the jobs a silence or inhibition holds back (test alerts excepted: they
 /// test the channel).
 fn hold_back_suppressed(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     by_channel: &mut BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>>,
     now: i64,
     settlement: &mut Settlement,
 ) {
-    let suppressor = pipeline.suppressor();
+    let suppressor = delivery.shared().suppressor();
     if suppressor.is_idle() {
         return;
     }
     for (channel, jobs) in by_channel.iter_mut() {
-        let Some(backend) = pipeline.backends.get(channel) else {
+        let Some(backend) = delivery.backends.get(channel) else {
             continue;
         };
         jobs.retain(|(item, job)| {
@@ -230,7 +268,7 @@ fn hold_back_suppressed(
                 Suppression::Inhibited { .. } => DeliveryOutcome::inhibited,
                 Suppression::Maintenance { .. } => DeliveryOutcome::muted,
             };
-            count(pipeline, backend, job, outcome);
+            count(delivery, backend, job, outcome);
             tracing::debug!(channel, fingerprint = %job.alert.fingerprint, %why, "delivery: held back");
             settlement.acks.push(item.receipt.clone());
             false
@@ -241,25 +279,25 @@ fn hold_back_suppressed(
 /// Deliver one leased batch and settle every item in it, running `following` beside the
 /// settlement.
 async fn deliver_batch<T>(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     items: Vec<LeasedItem>,
     stop: &CancellationToken,
     following: impl Future<Output = T>,
 ) -> (StoreResult<()>, T) {
-    let now = pipeline.store.now_ms();
-    let recheck = i64::try_from(pipeline.workers.recheck_ms).unwrap_or(i64::MAX);
+    let now = delivery.shared().store.now_ms();
+    let recheck = i64::try_from(delivery.workers.recheck_ms).unwrap_or(i64::MAX);
     let mut settlement = Settlement::default();
     // Every item stays leased until the batch settles at the end, not only those being sent:
     // one deferred or dead-lettered meanwhile would otherwise lapse, be recovered by the
     // janitor (counting an attempt) and be handed to another worker.
     let held: Vec<Receipt> = items.iter().map(|i| i.receipt.clone()).collect();
-    let mut by_channel = by_channel(pipeline, items, now, &mut settlement);
-    hold_back_suppressed(pipeline, &mut by_channel, now, &mut settlement);
+    let mut by_channel = by_channel(delivery, items, now, &mut settlement);
+    hold_back_suppressed(delivery, &mut by_channel, now, &mut settlement);
 
-    let flags = pipeline.flags();
+    let flags = delivery.shared().flags();
     let mut permitted: Vec<Permitted> = Vec::new();
     for (channel, jobs) in by_channel {
-        let Some(backend) = pipeline.backends.get(&channel).cloned() else {
+        let Some(backend) = delivery.backends.get(&channel).cloned() else {
             continue;
         };
         if stop.is_cancelled() {
@@ -270,7 +308,7 @@ async fn deliver_batch<T>(
         }
         if flags.channel_stop(&channel, now) {
             for (item, job) in jobs {
-                count(pipeline, &backend, &job, DeliveryOutcome::stopped);
+                count(delivery, &backend, &job, DeliveryOutcome::stopped);
                 if job.alert.test {
                     let error = Some("stopped: an emergency stop holds this channel".to_owned());
                     let outcome = (TestStatus::NotSent, error);
@@ -283,11 +321,11 @@ async fn deliver_batch<T>(
         }
         let mut permits = Vec::new();
         let mut before = BreakerState::Closed;
-        let updated = update_breaker(pipeline.store.as_ref(), &channel, |b| {
+        let updated = update_breaker(delivery.shared().store.as_ref(), &channel, |b| {
             before = b.state;
             permits = jobs
                 .iter()
-                .map(|_| b.permit(&pipeline.breaker, now))
+                .map(|_| b.permit(&delivery.breaker, now))
                 .collect();
         })
         .await;
@@ -297,13 +335,13 @@ async fn deliver_batch<T>(
                 // The breaker is unknown: send nothing on this channel now, count no attempt.
                 tracing::warn!(%error, channel, "delivery: could not read the breaker");
                 for (item, job) in jobs {
-                    count(pipeline, &backend, &job, DeliveryOutcome::store_error);
+                    count(delivery, &backend, &job, DeliveryOutcome::store_error);
                     settlement.defer(item.receipt, now + 1000);
                 }
                 continue;
             }
         };
-        note_transition(pipeline, &channel, before, breaker.state);
+        note_transition(delivery, &channel, before, breaker.state);
         for ((item, job), permit) in jobs.into_iter().zip(permits) {
             match permit {
                 Permit::Call | Permit::Probe => permitted.push(Permitted {
@@ -313,7 +351,7 @@ async fn deliver_batch<T>(
                     probe: permit == Permit::Probe,
                 }),
                 Permit::Rejected { retry_in } => {
-                    count(pipeline, &backend, &job, DeliveryOutcome::breaker_open);
+                    count(delivery, &backend, &job, DeliveryOutcome::breaker_open);
                     if job.alert.test {
                         let error = Some(format!(
                             "breaker_open: the {channel} breaker is open (next probe in {} s)",
@@ -330,38 +368,38 @@ async fn deliver_batch<T>(
         }
     }
 
-    let claims = Claims::new(pipeline);
+    let claims = Claims::new(delivery);
     let (attempts, last_sends) = with_heartbeat(
-        pipeline,
+        delivery,
         &held,
         &claims,
-        claim_and_send(pipeline, permitted, &claims),
+        claim_and_send(delivery, permitted, &claims),
     )
     .await;
 
-    let finished = finish_batch(pipeline, attempts, settlement, &claims.owner, &last_sends);
+    let finished = finish_batch(delivery, attempts, settlement, &claims.owner, &last_sends);
     tokio::join!(finished, following)
 }
 
 /// Record the last sends for dedup and then settle the batch's attempts, telling the breakers
 /// meanwhile: a delivery is remembered before its ack, and the breakers are independent.
 async fn finish_batch(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     attempts: Vec<Attempt>,
     mut settlement: Settlement,
     owner: &str,
     last_sends: &[(String, DedupFinish)],
 ) -> StoreResult<()> {
     let outcomes = breaker_outcomes(&attempts);
-    let done = pipeline.store.now_ms();
+    let done = delivery.shared().store.now_ms();
     for attempt in attempts {
-        settle_one(pipeline, attempt, done, &mut settlement);
+        settle_one(delivery, attempt, done, &mut settlement);
     }
     let settle = async {
-        record_finish(pipeline, owner, last_sends).await;
-        settlement.apply(pipeline).await
+        record_finish(delivery, owner, last_sends).await;
+        settlement.apply(delivery).await
     };
-    let (recorded, settled) = tokio::join!(record_outcomes(pipeline, outcomes), settle);
+    let (recorded, settled) = tokio::join!(record_outcomes(delivery, outcomes), settle);
     if let Err(error) = recorded {
         // The sends happened: they are settled anyway, or the janitor would hand them out again.
         tracing::warn!(%error, "delivery: could not update the breakers");
@@ -377,9 +415,13 @@ struct Claims {
 }
 
 impl Claims {
-    fn new(pipeline: &Pipeline) -> Self {
+    fn new(delivery: &DeliveryWorker) -> Self {
         Self {
-            owner: format!("{}#{:016x}", pipeline.worker.as_str(), fastrand::u64(..)),
+            owner: format!(
+                "{}#{:016x}",
+                delivery.shared().worker.as_str(),
+                fastrand::u64(..)
+            ),
             open: std::sync::Mutex::default(),
         }
     }
@@ -397,22 +439,23 @@ impl Claims {
 /// sent again by one holding a copy of the alert. The heartbeat runs beside the sends, never
 /// in their way.
 async fn with_heartbeat<T>(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     held: &[Receipt],
     claims: &Claims,
     work: impl std::future::Future<Output = T>,
 ) -> T {
-    let every = Duration::from_millis(pipeline.queues.heartbeat_ms.max(1));
+    let every = Duration::from_millis(delivery.queues.heartbeat_ms.max(1));
     let heartbeat = async {
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let queue = &pipeline.delivery_queue;
+        let queue = &delivery.shared().delivery_queue;
         loop {
             beat.tick().await;
             for chunk in held.chunks(MAX_BATCH) {
-                match pipeline
+                match delivery
+                    .shared()
                     .store
-                    .extend(queue, chunk, pipeline.queues.lease())
+                    .extend(queue, chunk, delivery.queues.lease())
                     .await
                 {
                     Ok(outcome) if !outcome.stale.is_empty() => tracing::warn!(
@@ -425,11 +468,15 @@ async fn with_heartbeat<T>(
             }
             let holds: Vec<(String, DedupFinish)> = claims.with(|keys| {
                 keys.iter()
-                    .map(|k| (k.clone(), DedupFinish::Hold(pipeline.queues.lease())))
+                    .map(|k| (k.clone(), DedupFinish::Hold(delivery.queues.lease())))
                     .collect()
             });
             if !holds.is_empty()
-                && let Err(error) = pipeline.store.dedup_finish(&claims.owner, &holds).await
+                && let Err(error) = delivery
+                    .shared()
+                    .store
+                    .dedup_finish(&claims.owner, &holds)
+                    .await
             {
                 tracing::warn!(%error, "delivery: could not extend dedup claims");
             }
@@ -446,13 +493,13 @@ async fn with_heartbeat<T>(
 /// chunk's, which are returned to be recorded beside the batch's settlement. Claims are held
 /// for one lease and extended by the heartbeat, so a dead worker's claims lapse with its leases.
 async fn claim_and_send(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     permitted: Vec<Permitted>,
     claims: &Claims,
 ) -> (Vec<Attempt>, Vec<(String, DedupFinish)>) {
-    let concurrency = pipeline.workers.concurrency.max(1);
-    let hold = pipeline.queues.lease();
-    let ttl = Duration::from_millis(pipeline.workers.dedup_ttl_ms);
+    let concurrency = delivery.workers.concurrency.max(1);
+    let hold = delivery.queues.lease();
+    let ttl = Duration::from_millis(delivery.workers.dedup_ttl_ms);
     let mut waves = permitted.into_iter().peekable();
     let mut claimed: std::collections::VecDeque<Permitted> = std::collections::VecDeque::new();
     let mut sending = futures::stream::FuturesUnordered::new();
@@ -463,14 +510,14 @@ async fn claim_and_send(
         // Keep `concurrency` sends going, claiming the next wave only when it is needed.
         while sending.len() < concurrency {
             if let Some(p) = claimed.pop_front() {
-                sending.push(send(pipeline, p));
+                sending.push(send(delivery, p));
                 continue;
             }
             if waves.peek().is_none() {
                 break;
             }
             let wave: Vec<Permitted> = waves.by_ref().take(concurrency).collect();
-            let claim = claim_wave(pipeline, &claims.owner, wave, hold);
+            let claim = claim_wave(delivery, &claims.owner, wave, hold);
             for ready in polling(claim, &mut sending, &mut finished).await {
                 match ready {
                     Claimed::Send(p) => {
@@ -510,7 +557,7 @@ async fn claim_and_send(
             attempts.extend(chunk);
             return (attempts, outcomes);
         }
-        let record = record_finish(pipeline, &claims.owner, &outcomes);
+        let record = record_finish(delivery, &claims.owner, &outcomes);
         polling(record, &mut sending, &mut finished).await;
         claims.with(|keys| {
             for (key, _) in &outcomes {
@@ -551,7 +598,7 @@ enum Claimed {
 
 /// Claim one wave of deliveries in one store call.
 async fn claim_wave(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     owner: &str,
     wave: Vec<Permitted>,
     hold: Duration,
@@ -560,23 +607,27 @@ async fn claim_wave(
         .iter()
         .map(|p| p.item.envelope.idempotency_key.clone())
         .collect();
-    let claims: Vec<Result<DedupClaim, String>> =
-        match pipeline.store.dedup_claim(owner, &keys, hold).await {
-            Ok(claims) if claims.len() == keys.len() => claims.into_iter().map(Ok).collect(),
-            Ok(claims) => {
-                let message = format!("{} dedup answers for {} keys", claims.len(), keys.len());
-                vec![Err(message); keys.len()]
-            }
-            Err(error) => {
-                // Some partitions' claims may have been written before the error: free them.
-                let release: Vec<(String, DedupFinish)> = keys
-                    .iter()
-                    .map(|k| (k.clone(), DedupFinish::Release))
-                    .collect();
-                let _ = pipeline.store.dedup_finish(owner, &release).await;
-                vec![Err(format!("could not claim the alert: {error}")); keys.len()]
-            }
-        };
+    let claims: Vec<Result<DedupClaim, String>> = match delivery
+        .shared()
+        .store
+        .dedup_claim(owner, &keys, hold)
+        .await
+    {
+        Ok(claims) if claims.len() == keys.len() => claims.into_iter().map(Ok).collect(),
+        Ok(claims) => {
+            let message = format!("{} dedup answers for {} keys", claims.len(), keys.len());
+            vec![Err(message); keys.len()]
+        }
+        Err(error) => {
+            // Some partitions' claims may have been written before the error: free them.
+            let release: Vec<(String, DedupFinish)> = keys
+                .iter()
+                .map(|k| (k.clone(), DedupFinish::Release))
+                .collect();
+            let _ = delivery.shared().store.dedup_finish(owner, &release).await;
+            vec![Err(format!("could not claim the alert: {error}")); keys.len()]
+        }
+    };
     wave.into_iter()
         .zip(claims)
         .map(|(p, claim)| {
@@ -599,17 +650,24 @@ async fn claim_wave(
 
 /// Remember how claimed sends ended; one retry, since a lost `done` lets a later copy of the
 /// alert be sent again once the claim lapses.
-async fn record_finish(pipeline: &Pipeline, owner: &str, outcomes: &[(String, DedupFinish)]) {
-    if outcomes.is_empty() || pipeline.store.dedup_finish(owner, outcomes).await.is_ok() {
+async fn record_finish(delivery: &DeliveryWorker, owner: &str, outcomes: &[(String, DedupFinish)]) {
+    if outcomes.is_empty()
+        || delivery
+            .shared()
+            .store
+            .dedup_finish(owner, outcomes)
+            .await
+            .is_ok()
+    {
         return;
     }
-    if let Err(error) = pipeline.store.dedup_finish(owner, outcomes).await {
+    if let Err(error) = delivery.shared().store.dedup_finish(owner, outcomes).await {
         tracing::warn!(%error, "could not record the deliveries for dedup");
     }
 }
 
 /// Send one claimed delivery through its backend, within the send timeout.
-async fn send(pipeline: &Pipeline, permitted: Permitted) -> Attempt {
+async fn send(delivery: &DeliveryWorker, permitted: Permitted) -> Attempt {
     let Permitted {
         backend,
         item,
@@ -617,7 +675,7 @@ async fn send(pipeline: &Pipeline, permitted: Permitted) -> Attempt {
         probe,
     } = permitted;
     let started = Instant::now();
-    let timeout = Duration::from_millis(pipeline.workers.send_timeout_ms);
+    let timeout = Duration::from_millis(delivery.workers.send_timeout_ms);
     let sent = tokio::time::timeout(timeout, backend.send(&job, &item.envelope.idempotency_key))
         .await
         .unwrap_or_else(|_| {
@@ -659,26 +717,26 @@ fn breaker_outcomes(attempts: &[Attempt]) -> BTreeMap<String, Vec<(CallOutcome, 
 
 /// Feed the batch's outcomes into each channel's shared breaker.
 async fn record_outcomes(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     per_channel: BTreeMap<String, Vec<(CallOutcome, bool)>>,
 ) -> StoreResult<()> {
-    let now = pipeline.store.now_ms();
+    let now = delivery.shared().store.now_ms();
     for (channel, outcomes) in per_channel {
         let mut before = BreakerState::Closed;
-        let breaker = update_breaker(pipeline.store.as_ref(), &channel, |b| {
+        let breaker = update_breaker(delivery.shared().store.as_ref(), &channel, |b| {
             before = b.state;
             for (outcome, probe) in &outcomes {
-                b.record(&pipeline.breaker, now, *outcome, *probe);
+                b.record(&delivery.breaker, now, *outcome, *probe);
             }
         })
         .await?;
-        note_transition(pipeline, &channel, before, breaker.state);
+        note_transition(delivery, &channel, before, breaker.state);
     }
     Ok(())
 }
 
-fn note_transition(pipeline: &Pipeline, channel: &str, from: BreakerState, to: BreakerState) {
-    pipeline.metrics.set_breaker(channel, to);
+fn note_transition(delivery: &DeliveryWorker, channel: &str, from: BreakerState, to: BreakerState) {
+    delivery.shared().metrics.set_breaker(channel, to);
     if from != to {
         tracing::info!(
             channel,
@@ -686,7 +744,8 @@ fn note_transition(pipeline: &Pipeline, channel: &str, from: BreakerState, to: B
             to = to.as_str(),
             "breaker changed state"
         );
-        pipeline
+        delivery
+            .shared()
             .metrics
             .breaker_transitions
             .get_or_create(&TransitionLabels {
@@ -699,12 +758,12 @@ fn note_transition(pipeline: &Pipeline, channel: &str, from: BreakerState, to: B
 }
 
 fn count(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     backend: &Arc<dyn Backend>,
     job: &DeliveryJob,
     outcome: DeliveryOutcome,
 ) {
-    pipeline.metrics.delivery(
+    delivery.shared().metrics.delivery(
         &job.channel,
         backend.kind().as_str(),
         outcome,
@@ -712,8 +771,8 @@ fn count(
     );
 }
 
-fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settlement) {
-    let backend_kind = pipeline
+fn settle_one(delivery: &DeliveryWorker, a: Attempt, now: i64, settlement: &mut Settlement) {
+    let backend_kind = delivery
         .backends
         .get(&a.job.channel)
         .map_or("unknown", |b| b.kind().as_str());
@@ -737,7 +796,8 @@ fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settle
     };
     let outcome = match a.step {
         Step::Delivered => {
-            pipeline
+            delivery
+                .shared()
                 .metrics
                 .delivery_latency
                 .get_or_create(&labels)
@@ -751,7 +811,12 @@ fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settle
             DeliveryOutcome::delivered
         }
         Step::Duplicate => {
-            pipeline.metrics.dedup_hits.get_or_create(&labels).inc();
+            delivery
+                .shared()
+                .metrics
+                .dedup_hits
+                .get_or_create(&labels)
+                .inc();
             settlement.acks.push(a.item.receipt);
             DeliveryOutcome::deduplicated
         }
@@ -779,7 +844,7 @@ fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settle
         Step::Failed(error) => {
             event.error_class = Some(error.class.clone());
             fail(
-                pipeline,
+                delivery,
                 a.item,
                 a.job.clone(),
                 &error,
@@ -790,15 +855,16 @@ fn settle_one(pipeline: &Pipeline, a: Attempt, now: i64, settlement: &mut Settle
         }
     };
     event.alert_status = outcome_str(outcome);
-    pipeline
+    delivery
+        .shared()
         .metrics
         .delivery(&a.job.channel, backend_kind, outcome, a.job.alert.test);
-    pipeline.events.record(event);
+    delivery.events.record(event);
 }
 
 /// A failed send: retry per the job's policy, or dead-letter it.
 fn fail(
-    pipeline: &Pipeline,
+    delivery: &DeliveryWorker,
     mut item: LeasedItem,
     mut job: DeliveryJob,
     error: &SendError,
@@ -818,12 +884,12 @@ fn fail(
         Disposition::RateLimited(wait) => wait,
         Disposition::Retryable => None,
     };
-    let policy = pipeline.policy(&job.retry_policy);
+    let policy = delivery.policies.get(&job.retry_policy);
     let first_failure = item.envelope.first_failure_ms.unwrap_or(now);
     let elapsed = Duration::from_millis(u64::try_from(now - first_failure).unwrap_or(0));
     let previous = job.previous_delay_ms.map(Duration::from_millis);
     let mut rng = fastrand::Rng::new();
-    let ceiling = pipeline.queues.max_attempts.max(1);
+    let ceiling = delivery.queues.max_attempts.max(1);
     let decision = if attempts >= ceiling {
         RetryDecision::GiveUp
     } else {
@@ -844,7 +910,8 @@ fn fail(
                 &error.class,
                 &error.message,
             ));
-            pipeline
+            delivery
+                .shared()
                 .metrics
                 .retries
                 .get_or_create(&crate::telemetry::metrics::PolicyLabels {

@@ -8,12 +8,11 @@
 //! lose one (at least once, as Alertmanager's HA accepts).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, pause};
+use super::{Shared, pause};
 use crate::engine::grouping::{
     FlushBatch, GroupState, GroupedAlert, group_key, group_labels, nflog_ttl_ms, target_group_id,
 };
@@ -30,14 +29,14 @@ const FLUSH_HOLD: Duration = Duration::from_secs(30);
 
 /// Add `alert` to its group on `target`'s route (creating the group, whose first flush is
 /// `group_wait` away); the group's timer is not reset by later alerts.
-pub async fn join(pipeline: &Pipeline, target: &Target, alert: &Alert) -> StoreResult<()> {
-    let router = pipeline.router();
+pub async fn join(shared: &Shared, target: &Target, alert: &Alert) -> StoreResult<()> {
+    let router = shared.router();
     let Some(grouping) = router.grouping(&target.route) else {
         return Ok(());
     };
     let labels = group_labels(grouping.config, &alert.labels);
     let id = target_group_id(&group_key(&target.route, &labels), &target.channel);
-    let store = pipeline.store.as_ref();
+    let store = shared.store.as_ref();
     for _ in 0..CAS_ATTEMPTS {
         let now = store.now_ms();
         let (version, state) = match store.group_load(&id).await? {
@@ -59,22 +58,30 @@ pub async fn join(pipeline: &Pipeline, target: &Target, alert: &Alert) -> StoreR
     )))
 }
 
+/// What the flusher needs: the shared part and how often to look for due groups.
+#[derive(Debug, Clone)]
+pub struct GroupingWorker {
+    pub(super) shared: std::sync::Arc<Shared>,
+    pub(super) every: Duration,
+    pub(super) idle: Duration,
+}
+
 /// Claim due groups and flush them, until stopped.
-pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let every = Duration::from_millis(pipeline.workers.scheduler_interval_ms.max(10));
-    pipeline.first_controls(&stop).await;
+pub async fn run(worker: GroupingWorker, stop: CancellationToken) {
+    let shared = &*worker.shared;
+    shared.first_controls(&stop, worker.idle).await;
     loop {
-        match pipeline.store.groups_due(FLUSH_BATCH, FLUSH_HOLD).await {
+        match shared.store.groups_due(FLUSH_BATCH, FLUSH_HOLD).await {
             Ok(ids) => {
                 for id in ids {
-                    if let Err(error) = flush(&pipeline, &id).await {
+                    if let Err(error) = flush(shared, &id).await {
                         tracing::warn!(%error, group = id, "flusher: group not flushed; retried at its next tick");
                     }
                 }
             }
             Err(error) => tracing::warn!(%error, "flusher: could not claim due groups"),
         }
-        if !pause(&stop, every).await {
+        if !pause(&stop, worker.every).await {
             return;
         }
     }
@@ -82,13 +89,13 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
 
 /// One group's flush: re-arm its timer, decide, enqueue its notification, log it, and drop the
 /// resolved alerts it carried.
-async fn flush(pipeline: &Pipeline, id: &str) -> StoreResult<()> {
-    let store = pipeline.store.as_ref();
+async fn flush(shared: &Shared, id: &str) -> StoreResult<()> {
+    let store = shared.store.as_ref();
     let now = store.now_ms();
     let Some((version, mut state)) = store.group_load(id).await? else {
         return Ok(());
     };
-    let router = pipeline.router();
+    let router = shared.router();
     let Some(grouping) = router.grouping(&state.route) else {
         // The route no longer groups (config changed): the group has nowhere to go.
         tracing::warn!(
@@ -108,7 +115,7 @@ async fn flush(pipeline: &Pipeline, id: &str) -> StoreResult<()> {
     if !store.group_store(id, version, &state).await? {
         return Ok(());
     }
-    let suppressor = pipeline.suppressor();
+    let suppressor = shared.suppressor();
     let muted: BTreeSet<String> = batch
         .alerts
         .iter()
@@ -152,20 +159,20 @@ async fn flush(pipeline: &Pipeline, id: &str) -> StoreResult<()> {
             &plan.digest,
             now,
         )?;
-        store.enqueue(&pipeline.delivery_queue, &[envelope]).await?;
-        pipeline.metrics.group_notifications.inc();
+        store.enqueue(&shared.delivery_queue, &[envelope]).await?;
+        shared.metrics.group_notifications.inc();
     }
     if let Some(entry) = plan.log_entry(now) {
         store
             .notify_log_put(id, &entry, nflog_ttl_ms(grouping.config.repeat_interval_ms))
             .await?;
     }
-    settle(pipeline, id, &batch).await
+    settle(shared, id, &batch).await
 }
 
 /// Drop the resolved alerts the flush carried (unless updated since), and the group once empty.
-async fn settle(pipeline: &Pipeline, id: &str, batch: &FlushBatch) -> StoreResult<()> {
-    let store = pipeline.store.as_ref();
+async fn settle(shared: &Shared, id: &str, batch: &FlushBatch) -> StoreResult<()> {
+    let store = shared.store.as_ref();
     for _ in 0..CAS_ATTEMPTS {
         let Some((version, mut state)) = store.group_load(id).await? else {
             return Ok(());

@@ -17,7 +17,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use super::Pipeline;
+use super::Shared;
 use crate::engine::ratelimit;
 use crate::model::time::parse_rfc3339_ms;
 use crate::model::{Alert, AlertStatus, Envelope, Payload, Severity, fingerprint, new_ulid};
@@ -29,14 +29,21 @@ const MAX_LABEL_VALUE: usize = 2048;
 const MAX_ANNOTATION_VALUE: usize = 16 * 1024;
 const MAX_KEY: usize = 256;
 
+/// What the ingest endpoints need: the shared part and the ingest settings.
+#[derive(Debug)]
+pub struct IngestApi {
+    pub(super) shared: Arc<Shared>,
+    pub(super) ingest: crate::config::IngestConfig,
+}
+
 /// The ingest HTTP application.
-pub fn app(pipeline: Arc<Pipeline>) -> Router {
+pub fn app(api: Arc<IngestApi>) -> Router {
     Router::new()
         .route("/v1/alerts", post(post_alerts))
         .route("/v1/alertmanager", post(post_alertmanager))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(pipeline)
+        .with_state(api)
 }
 
 /// A refusal: status, a stable reason (metric label), a message naming the problem.
@@ -106,8 +113,8 @@ fn correlation_id(headers: &HeaderMap, now_ms: i64) -> String {
 }
 
 /// The tenant a key speaks for: `Ok(None)` when any tenant may be named.
-fn authenticate(pipeline: &Pipeline, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
-    match api_key(pipeline, headers) {
+fn authenticate(api: &IngestApi, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+    match api_key(&api.ingest.api_keys, headers) {
         Ok(key) => Ok(key.and_then(|k| k.tenant.clone())),
         Err(message) => Err(Refusal::new(StatusCode::UNAUTHORIZED, "auth", message)),
     }
@@ -116,10 +123,9 @@ fn authenticate(pipeline: &Pipeline, headers: &HeaderMap) -> Result<Option<Strin
 /// The configured key the request presents (`X-API-Key` or `Authorization: Bearer`): `Ok(None)`
 /// when no keys are configured, else why it is refused.
 pub(super) fn api_key<'a>(
-    pipeline: &'a Pipeline,
+    keys: &'a [crate::config::ApiKey],
     headers: &HeaderMap,
 ) -> Result<Option<&'a crate::config::ApiKey>, &'static str> {
-    let keys = &pipeline.ingest.api_keys;
     if keys.is_empty() {
         return Ok(None);
     }
@@ -154,12 +160,12 @@ fn key_digest(key: &str) -> [u8; 32] {
 
 /// The request body, if it is plain, arrives in time and fits the limit.
 async fn read_body(
-    pipeline: &Pipeline,
+    api: &IngestApi,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<axum::body::Bytes, Refusal> {
     check_encoding(headers)?;
-    let limit = pipeline.ingest.body_limit_bytes;
+    let limit = api.ingest.body_limit_bytes;
     axum::body::to_bytes(body, limit).await.map_err(|error| {
         if super::server::BodyTimeout::caused(&error) {
             let mut refusal = Refusal::new(
@@ -167,7 +173,7 @@ async fn read_body(
                 "timeout",
                 format!(
                     "the request body did not arrive within ingest.body_timeout_ms = {}",
-                    pipeline.ingest.body_timeout_ms
+                    api.ingest.body_timeout_ms
                 ),
             );
             refusal.headers = vec![("Connection", "close".to_owned())];
@@ -310,7 +316,7 @@ fn check_text(
 }
 
 fn check_labels(
-    pipeline: &Pipeline,
+    api: &IngestApi,
     at: &str,
     labels: &BTreeMap<String, String>,
     annotations: &BTreeMap<String, String>,
@@ -320,7 +326,7 @@ fn check_labels(
             "{at}labels: at least one label is required"
         )));
     }
-    check_size(pipeline, at, labels, annotations)?;
+    check_size(api, at, labels, annotations)?;
     for (name, value) in labels {
         let valid_name = !name.is_empty()
             && name.len() <= 128
@@ -353,12 +359,12 @@ fn check_labels(
 
 /// One alert's labels and annotations within the configured counts and bytes.
 fn check_size(
-    pipeline: &Pipeline,
+    api: &IngestApi,
     at: &str,
     labels: &BTreeMap<String, String>,
     annotations: &BTreeMap<String, String>,
 ) -> Result<(), Refusal> {
-    let ingest = &pipeline.ingest;
+    let ingest = &api.ingest;
     let too_large = |message: String| {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -413,7 +419,7 @@ fn parse_time(field: std::fmt::Arguments<'_>, value: Option<&str>) -> Result<Opt
 
 /// The tenant of one alert: the key's, else the one named, else the default.
 fn resolve_tenant(
-    pipeline: &Pipeline,
+    api: &IngestApi,
     bound: Option<&str>,
     named: Option<&str>,
     at: &str,
@@ -432,7 +438,7 @@ fn resolve_tenant(
             }
             Ok(named.to_owned())
         }
-        (None, None) => Ok(pipeline.ingest.default_tenant.clone()),
+        (None, None) => Ok(api.ingest.default_tenant.clone()),
     }
 }
 
@@ -467,7 +473,7 @@ struct Accepted {
 }
 
 fn ward_alerts(
-    pipeline: &Pipeline,
+    api: &IngestApi,
     bytes: &[u8],
     bound: Option<&str>,
     correlation_id: &str,
@@ -485,7 +491,7 @@ fn ward_alerts(
             ));
         }
     };
-    check_count(pipeline, items.len())?;
+    check_count(api, items.len())?;
     items
         .into_iter()
         .enumerate()
@@ -495,14 +501,14 @@ fn ward_alerts(
             } else {
                 String::new()
             };
-            check_labels(pipeline, &at, &input.labels, &input.annotations)?;
+            check_labels(api, &at, &input.labels, &input.annotations)?;
             let severity = match input.severity.as_deref() {
                 Some(s) => s
                     .parse::<Severity>()
                     .map_err(|e| Refusal::invalid(format!("{at}severity: {e}")))?,
                 None => Severity::default(),
             };
-            let tenant = resolve_tenant(pipeline, bound, input.tenant.as_deref(), &at)?;
+            let tenant = resolve_tenant(api, bound, input.tenant.as_deref(), &at)?;
             let given_start =
                 parse_time(format_args!("{at}starts_at"), input.starts_at.as_deref())?;
             let starts_at_ms = given_start.unwrap_or(now);
@@ -557,8 +563,8 @@ fn status_str(status: AlertStatus) -> &'static str {
     }
 }
 
-fn check_count(pipeline: &Pipeline, count: usize) -> Result<(), Refusal> {
-    let max = pipeline.ingest.max_alerts_per_request.min(MAX_BATCH * 20);
+fn check_count(api: &IngestApi, count: usize) -> Result<(), Refusal> {
+    let max = api.ingest.max_alerts_per_request.min(MAX_BATCH * 20);
     if count == 0 {
         return Err(Refusal::invalid("no alerts in the request"));
     }
@@ -603,7 +609,7 @@ struct AmAlert {
 const AM_ZERO_TIME: i64 = -62_135_596_800_000;
 
 fn alertmanager_alerts(
-    pipeline: &Pipeline,
+    api: &IngestApi,
     bytes: &[u8],
     bound: Option<&str>,
     correlation_id: &str,
@@ -617,25 +623,21 @@ fn alertmanager_alerts(
             "version: {version:?} is not supported (Alertmanager webhook version 4)"
         )));
     }
-    check_count(pipeline, payload.alerts.len())?;
+    check_count(api, payload.alerts.len())?;
     payload
         .alerts
         .into_iter()
         .enumerate()
         .map(|(i, am)| {
             let at = format!("alerts[{i}].");
-            check_labels(pipeline, &at, &am.labels, &am.annotations)?;
+            check_labels(api, &at, &am.labels, &am.annotations)?;
             let severity = am
                 .labels
                 .get("severity")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_default();
-            let tenant = resolve_tenant(
-                pipeline,
-                bound,
-                am.labels.get("tenant").map(String::as_str),
-                &at,
-            )?;
+            let tenant =
+                resolve_tenant(api, bound, am.labels.get("tenant").map(String::as_str), &at)?;
             let starts_at_ms =
                 parse_time(format_args!("{at}startsAt"), am.starts_at.as_deref())?.unwrap_or(now);
             let ends_at_ms = parse_time(format_args!("{at}endsAt"), am.ends_at.as_deref())?
@@ -676,25 +678,25 @@ fn alertmanager_alerts(
         .collect()
 }
 
-type Parser = fn(&Pipeline, &[u8], Option<&str>, &str, i64) -> Result<Vec<Accepted>, Refusal>;
+type Parser = fn(&IngestApi, &[u8], Option<&str>, &str, i64) -> Result<Vec<Accepted>, Refusal>;
 
 async fn accept(
-    pipeline: Arc<Pipeline>,
+    api: Arc<IngestApi>,
     endpoint: &'static str,
     headers: HeaderMap,
     body: Body,
     parse: Parser,
 ) -> Response {
     let started = Instant::now();
-    let correlation_id = correlation_id(&headers, pipeline.store.now_ms());
-    let result = accept_inner(&pipeline, &headers, body, parse, &correlation_id).await;
-    pipeline
+    let correlation_id = correlation_id(&headers, api.shared.store.now_ms());
+    let result = accept_inner(&api, &headers, body, parse, &correlation_id).await;
+    api.shared
         .metrics
         .ingest_latency
         .observe(started.elapsed().as_secs_f64());
     match result {
         Ok((count, ids)) => {
-            pipeline.metrics.ingest(endpoint, "", 1);
+            api.shared.metrics.ingest(endpoint, "", 1);
             respond(
                 StatusCode::ACCEPTED,
                 &correlation_id,
@@ -703,9 +705,9 @@ async fn accept(
             )
         }
         Err(refusal) => {
-            pipeline.metrics.ingest(endpoint, refusal.reason, 1);
+            api.shared.metrics.ingest(endpoint, refusal.reason, 1);
             if refusal.reason == "rate_limit" {
-                pipeline.metrics.rate_limit_hits.inc();
+                api.shared.metrics.rate_limit_hits.inc();
             }
             refusal_response(refusal, &correlation_id)
         }
@@ -713,24 +715,24 @@ async fn accept(
 }
 
 async fn accept_inner(
-    pipeline: &Pipeline,
+    api: &IngestApi,
     headers: &HeaderMap,
     body: Body,
     parse: Parser,
     correlation_id: &str,
 ) -> Result<(usize, Vec<String>), Refusal> {
-    let bound = authenticate(pipeline, headers)?;
-    let bytes = read_body(pipeline, headers, body).await?;
-    let now = pipeline.store.now_ms();
-    let accepted = parse(pipeline, &bytes, bound.as_deref(), correlation_id, now)?;
+    let bound = authenticate(api, headers)?;
+    let bytes = read_body(api, headers, body).await?;
+    let now = api.shared.store.now_ms();
+    let accepted = parse(api, &bytes, bound.as_deref(), correlation_id, now)?;
 
-    if pipeline.deferring(&pipeline.ingest_queue) {
+    if api.shared.deferring(&api.shared.ingest_queue) {
         let mut refusal = Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shedding",
             format!(
                 "the {} queue is over its shed depth and defers new alerts; retry later",
-                pipeline.ingest_queue
+                api.shared.ingest_queue
             ),
         );
         refusal.headers = vec![("Retry-After", "1".to_owned())];
@@ -748,12 +750,13 @@ async fn accept_inner(
     // Rate limits, queue cap and enqueue: one store call, one round trip on Redis.
     let limits = IngestLimits {
         limiter: "ingest",
-        rate_limit: pipeline.ingest.rate_limit,
-        queue_cap: pipeline.ingest.queue_cap,
+        rate_limit: api.ingest.rate_limit,
+        queue_cap: api.ingest.queue_cap,
     };
-    let outcome = pipeline
+    let outcome = api
+        .shared
         .store
-        .ingest(&pipeline.ingest_queue, &limits, &envelopes)
+        .ingest(&api.shared.ingest_queue, &limits, &envelopes)
         .await
         .map_err(|e| store_unavailable(&e))?;
     match outcome {
@@ -814,36 +817,36 @@ fn store_unavailable(error: &crate::store::StoreError) -> Refusal {
 }
 
 async fn post_alerts(
-    State(pipeline): State<Arc<Pipeline>>,
+    State(api): State<Arc<IngestApi>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    accept(pipeline, "alerts", headers, body, ward_alerts).await
+    accept(api, "alerts", headers, body, ward_alerts).await
 }
 
 async fn post_alertmanager(
-    State(pipeline): State<Arc<Pipeline>>,
+    State(api): State<Arc<IngestApi>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    accept(pipeline, "alertmanager", headers, body, alertmanager_alerts).await
+    accept(api, "alertmanager", headers, body, alertmanager_alerts).await
 }
 
-async fn healthz(State(pipeline): State<Arc<Pipeline>>) -> Response {
-    match pipeline.store.stats(&[]).await {
-        Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok", "store": pipeline.store.backend_name() }))).into_response(),
+async fn healthz(State(api): State<Arc<IngestApi>>) -> Response {
+    match api.shared.store.stats(&[]).await {
+        Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok", "store": api.shared.store.backend_name() }))).into_response(),
         Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "status": "degraded", "store": pipeline.store.backend_name(), "error": error.to_string() })),
+            axum::Json(json!({ "status": "degraded", "store": api.shared.store.backend_name(), "error": error.to_string() })),
         )
             .into_response(),
     }
 }
 
-async fn metrics(State(pipeline): State<Arc<Pipeline>>) -> Response {
+async fn metrics(State(api): State<Arc<IngestApi>>) -> Response {
     (
         [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
-        pipeline.metrics.render(),
+        api.shared.metrics.render(),
     )
         .into_response()
 }

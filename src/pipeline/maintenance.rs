@@ -7,16 +7,28 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{FlagsView, Pipeline, Role, pause};
+use super::{FlagsView, Role, Shared, pause};
 use crate::model::{MAX_BATCH, WorkerBeat};
 
+/// What the background steps need: the shared part, the automatic actions' context (audited as
+/// this worker), breaker settings and their intervals.
+pub struct Maintenance {
+    pub(super) shared: Arc<Shared>,
+    pub(super) actions: crate::actions::Actions,
+    pub(super) breaker: crate::engine::breaker::BreakerConfig,
+    pub(super) scheduler_every: Duration,
+    pub(super) janitor_every: Duration,
+    pub(super) stats_every: Duration,
+}
+
 /// Move due retries back to their queues, in bounded steps.
-pub async fn scheduler(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let every = Duration::from_millis(pipeline.workers.scheduler_interval_ms);
+pub async fn scheduler(maintenance: Arc<Maintenance>, stop: CancellationToken) {
+    let shared = &*maintenance.shared;
+    let every = maintenance.scheduler_every;
     loop {
-        for queue in pipeline.queue_names() {
+        for queue in shared.queue_names() {
             loop {
-                match pipeline.store.promote_due(&queue, MAX_BATCH).await {
+                match shared.store.promote_due(&queue, MAX_BATCH).await {
                     Ok(MAX_BATCH) if !stop.is_cancelled() => {}
                     Ok(_) => break,
                     Err(error) => {
@@ -34,15 +46,16 @@ pub async fn scheduler(pipeline: Arc<Pipeline>, stop: CancellationToken) {
 
 /// Return expired leases (crashed or stalled workers) to the front of their queues, and end
 /// expired operator overrides.
-pub async fn janitor(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let every = Duration::from_millis(pipeline.queues.janitor_interval_ms);
+pub async fn janitor(maintenance: Arc<Maintenance>, stop: CancellationToken) {
+    let shared = &*maintenance.shared;
+    let every = maintenance.janitor_every;
     loop {
-        for queue in pipeline.queue_names() {
+        for queue in shared.queue_names() {
             loop {
-                match pipeline.store.recover_expired(&queue, MAX_BATCH).await {
+                match shared.store.recover_expired(&queue, MAX_BATCH).await {
                     Ok(0) => break,
                     Ok(n) => {
-                        pipeline.metrics.recovered_leases.inc_by(n as u64);
+                        shared.metrics.recovered_leases.inc_by(n as u64);
                         tracing::info!(%queue, recovered = n, "janitor: returned expired leases");
                         if n < MAX_BATCH || stop.is_cancelled() {
                             break;
@@ -55,8 +68,8 @@ pub async fn janitor(pipeline: Arc<Pipeline>, stop: CancellationToken) {
                 }
             }
         }
-        end_expired_overrides(&pipeline).await;
-        forget_old(&pipeline).await;
+        end_expired_overrides(&maintenance).await;
+        forget_old(shared).await;
         if !pause(&stop, every).await {
             return;
         }
@@ -65,8 +78,8 @@ pub async fn janitor(pipeline: Arc<Pipeline>, stop: CancellationToken) {
 
 /// Forget silences expired past their retention and alerts last seen more than an hour ago
 /// (idempotent, so every janitor may do it).
-async fn forget_old(pipeline: &Pipeline) {
-    let store = pipeline.store.as_ref();
+async fn forget_old(shared: &Shared) {
+    let store = shared.store.as_ref();
     let now = store.now_ms();
     if let Err(error) = store
         .silences_prune(now - crate::model::SILENCE_RETENTION_MS)
@@ -84,11 +97,11 @@ async fn forget_old(pipeline: &Pipeline) {
 
 /// Lift expired operator overrides (one worker at a time), through the actions layer so the
 /// audit shows each one ended.
-async fn end_expired_overrides(pipeline: &Pipeline) {
-    let actions = pipeline.automatic_actions();
-    let hold = Duration::from_millis(pipeline.queues.janitor_interval_ms.saturating_mul(4));
-    let ended = super::control::one_at_a_time(pipeline, "expire-overrides", hold, async {
-        crate::actions::end_expired(&actions, &pipeline.breaker).await
+async fn end_expired_overrides(maintenance: &Maintenance) {
+    let hold = maintenance.janitor_every.saturating_mul(4);
+    let turn = "expire-overrides";
+    let ended = super::control::one_at_a_time(&maintenance.shared, turn, hold, async {
+        crate::actions::end_expired(&maintenance.actions, &maintenance.breaker).await
     })
     .await;
     match ended {
@@ -100,29 +113,26 @@ async fn end_expired_overrides(pipeline: &Pipeline) {
 
 /// Read the store's figures once per interval (queue gauges, breaker gauges and the flags) and
 /// write this worker's heartbeat; on stop, remove it.
-pub async fn stats(pipeline: Arc<Pipeline>, stop: CancellationToken, role: Role) {
-    let every = Duration::from_millis(pipeline.workers.stats_interval_ms);
-    let mut updates = pipeline.store.subscribe().await.ok();
-    let started_ms = pipeline.store.now_ms();
+pub async fn stats(maintenance: Arc<Maintenance>, stop: CancellationToken, role: Role) {
+    let shared = &*maintenance.shared;
+    let every = maintenance.stats_every;
+    let mut updates = shared.store.subscribe().await.ok();
+    let started_ms = shared.store.now_ms();
     let mut last_beat_ms = i64::MIN;
     loop {
-        refresh(&pipeline).await;
-        let now = pipeline.store.now_ms();
+        refresh(shared).await;
+        let now = shared.store.now_ms();
         // Flag changes wake this loop early; the heartbeat keeps its own pace.
         if now.saturating_sub(last_beat_ms) >= every.as_millis() as i64 {
             last_beat_ms = now;
             let beat = WorkerBeat {
                 role,
-                ..pipeline.metrics.totals.beat(started_ms, now)
+                ..shared.metrics.totals.beat(started_ms, now)
             };
-            if let Err(error) = pipeline
-                .store
-                .beat(pipeline.worker.as_str(), Some(&beat))
-                .await
-            {
+            if let Err(error) = shared.store.beat(shared.worker.as_str(), Some(&beat)).await {
                 tracing::warn!(%error, "stats: could not write the heartbeat");
             }
-            forget_dead_workers(&pipeline, now).await;
+            forget_dead_workers(shared, now).await;
         }
         // Wake early when an operator changes a flag, so a stop reaches every worker at once.
         let changed = async {
@@ -139,7 +149,7 @@ pub async fn stats(pipeline: Arc<Pipeline>, stop: CancellationToken, role: Role)
             () = changed => {}
         }
     }
-    if let Err(error) = pipeline.store.beat(pipeline.worker.as_str(), None).await {
+    if let Err(error) = shared.store.beat(shared.worker.as_str(), None).await {
         tracing::debug!(%error, "stats: could not remove the heartbeat");
     }
 }
@@ -149,38 +159,36 @@ const FORGET_WORKER_AFTER_MS: i64 = 15 * 60 * 1000;
 
 /// Remove heartbeats of workers long dead, so the list stays the size of the fleet. Only every
 /// minute or so: the read is a full control read.
-async fn forget_dead_workers(pipeline: &Pipeline, now: i64) {
+async fn forget_dead_workers(shared: &Shared, now: i64) {
     if fastrand::u8(..) >= 4 {
         return;
     }
-    let Ok(read) = pipeline.store.control_read(&[], 0).await else {
+    let Ok(read) = shared.store.control_read(&[], 0).await else {
         return;
     };
     for (id, beat) in read.workers {
         if now.saturating_sub(beat.at_ms) > FORGET_WORKER_AFTER_MS {
-            let _ = pipeline.store.beat(&id, None).await;
+            let _ = shared.store.beat(&id, None).await;
         }
     }
 }
 
 /// One refresh of the flags and gauges; the workers read the result.
-pub async fn refresh(pipeline: &Pipeline) {
-    match pipeline.store.stats(&pipeline.queue_names()).await {
+pub async fn refresh(shared: &Shared) {
+    match shared.store.stats(&shared.queue_names()).await {
         Ok(stats) => {
-            pipeline.metrics.observe_stats(&stats);
+            shared.metrics.observe_stats(&stats);
             let view = FlagsView {
                 flags: stats.flags,
                 read_at_ms: stats.read_at_ms,
             };
-            if let Ok(mut flags) = pipeline.flags.write() {
-                *flags = view;
-            }
+            shared.set_flags(view);
         }
         Err(error) => tracing::warn!(%error, "stats: could not read the store"),
     }
-    if let Ok(breakers) = pipeline.store.breakers().await {
+    if let Ok(breakers) = shared.store.breakers().await {
         for (name, breaker) in breakers {
-            pipeline.metrics.set_breaker(&name, breaker.state);
+            shared.metrics.set_breaker(&name, breaker.state);
         }
     }
 }

@@ -54,39 +54,141 @@ impl FlagsView {
     }
 }
 
-/// Everything the workers share. Its fields are the pipeline module's own: from outside, a
-/// pipeline is built, spawned and read through its methods.
-pub struct Pipeline {
+/// What every worker of this process shares: the store, who it is, its metrics, the queues and
+/// routes, and the operator's controls as the control loop last read them.
+pub struct Shared {
     store: Arc<dyn Store>,
     metrics: Metrics,
+    worker: WorkerId,
+    /// Where accepted alerts wait for the router, and routed deliveries for delivery.
+    ingest_queue: QueueName,
+    delivery_queue: QueueName,
+    router: Arc<Router>,
+    flags: RwLock<FlagsView>,
+    controls: RwLock<control::Controls>,
+    /// Silences and inhibition as last read (see `control::check`).
+    suppressor: RwLock<Arc<crate::engine::suppress::Suppressor>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("store", &self.store)
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub fn router(&self) -> Arc<Router> {
+        self.router.clone()
+    }
+
+    pub fn flags(&self) -> FlagsView {
+        self.flags
+            .read()
+            .map_or_else(|poisoned| poisoned.into_inner().clone(), |f| f.clone())
+    }
+
+    fn set_flags(&self, flags: FlagsView) {
+        match self.flags.write() {
+            Ok(mut current) => *current = flags,
+            Err(poisoned) => *poisoned.into_inner() = flags,
+        }
+    }
+
+    pub fn suppressor(&self) -> Arc<crate::engine::suppress::Suppressor> {
+        self.suppressor
+            .read()
+            .map_or_else(|poisoned| poisoned.into_inner().clone(), |s| s.clone())
+    }
+
+    fn set_suppressor(&self, suppressor: crate::engine::suppress::Suppressor) {
+        let suppressor = Arc::new(suppressor);
+        match self.suppressor.write() {
+            Ok(mut current) => *current = suppressor,
+            Err(poisoned) => *poisoned.into_inner() = suppressor,
+        }
+    }
+
+    pub fn controls(&self) -> control::Controls {
+        self.controls
+            .read()
+            .map_or_else(|poisoned| poisoned.into_inner().clone(), |c| c.clone())
+    }
+
+    fn set_controls(&self, controls: control::Controls) {
+        match self.controls.write() {
+            Ok(mut current) => *current = controls,
+            Err(poisoned) => *poisoned.into_inner() = controls,
+        }
+    }
+
+    /// Wait (at most 5 s) for the first read of silences and inhibition sources, so a worker
+    /// that just started does not send what a silence holds back; a store that cannot be read
+    /// by then leaves the worker to send as it can.
+    pub async fn first_controls(&self, stop: &CancellationToken, idle: Duration) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let idle = idle.clamp(Duration::from_millis(1), Duration::from_millis(50));
+        while !self.suppressor().loaded && tokio::time::Instant::now() < deadline {
+            if !pause(stop, idle).await {
+                return;
+            }
+        }
+    }
+
+    /// The queues the workers consume, ingest first.
+    pub fn queue_names(&self) -> [QueueName; 2] {
+        [self.ingest_queue.clone(), self.delivery_queue.clone()]
+    }
+
+    /// `queue` is deferring under load (read in place: this is on every lease and request).
+    pub fn deferring(&self, queue: &QueueName) -> bool {
+        self.controls.read().map_or_else(
+            |poisoned| poisoned.into_inner().deferring(queue),
+            |c| c.deferring(queue),
+        )
+    }
+
+    /// Leasing from `source` waits: a queue it feeds is deferring under load.
+    pub fn holding_back(&self, source: &QueueName) -> bool {
+        control::feeds(self, source)
+            .iter()
+            .any(|q| self.deferring(q))
+    }
+}
+
+/// How a consuming worker leases: from the shared store, in batches of the configured size.
+#[derive(Debug, Clone)]
+pub struct Leasing {
+    shared: Arc<Shared>,
+    batch_size: usize,
+    lease: Duration,
+    idle: Duration,
+}
+
+/// The built pipeline: the shared part and each worker's settings, handed to each worker as the
+/// context it needs when spawned. Its fields are the pipeline module's own.
+pub struct Pipeline {
+    shared: Arc<Shared>,
     events: EventLog,
-    backends: BTreeMap<String, Arc<dyn Backend>>,
-    policies: BTreeMap<String, RetryPolicy>,
-    default_policy: RetryPolicy,
-    router: RwLock<Arc<Router>>,
+    backends: Arc<BTreeMap<String, Arc<dyn Backend>>>,
+    policies: Arc<delivery::Policies>,
     breaker: BreakerConfig,
     ingest: IngestConfig,
     queues: QueuesConfig,
     workers: WorkersConfig,
-    /// Where accepted alerts wait for the router, and routed deliveries for delivery.
-    ingest_queue: QueueName,
-    delivery_queue: QueueName,
-    worker: WorkerId,
-    flags: RwLock<FlagsView>,
-    controls: RwLock<control::Controls>,
     /// Inhibition rules and maintenance windows from the config.
     rules: crate::engine::suppress::Rules,
     /// The rules silences created through this worker (its API) follow.
     silence_policy: crate::engine::silence::SilencePolicy,
-    /// Silences and inhibition as last read (see `control::check`).
-    suppressor: RwLock<Arc<crate::engine::suppress::Suppressor>>,
 }
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
-            .field("store", &self.store)
-            .field("worker", &self.worker)
+            .field("store", &self.shared.store)
+            .field("worker", &self.shared.worker)
             .field("channels", &self.backends.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
@@ -163,62 +265,69 @@ impl Pipeline {
                 policy: parts.routing.default_retry_policy.clone(),
             })?;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
-        Ok(Arc::new(Self {
+        let shared = Shared {
             store: parts.store,
             metrics: parts.metrics,
-            events: parts.events,
-            backends,
-            policies,
-            default_policy,
-            router: RwLock::new(Arc::new(router)),
-            breaker: parts.breaker,
-            ingest: parts.ingest,
-            queues: parts.queues,
-            workers: parts.workers,
-            ingest_queue: QueueName::ingest(),
-            delivery_queue: QueueName::delivery(),
             // Unique per pipeline, so two in one process (tests, the demo) are two workers.
             worker: WorkerId::new(format!(
                 "{host}:{}:{:04x}",
                 std::process::id(),
                 fastrand::u16(..)
             )),
+            ingest_queue: QueueName::ingest(),
+            delivery_queue: QueueName::delivery(),
+            router: Arc::new(router),
             flags: RwLock::new(FlagsView::default()),
             controls: RwLock::new(control::Controls::default()),
+            suppressor: RwLock::new(Arc::default()),
+        };
+        Ok(Arc::new(Self {
+            shared: Arc::new(shared),
+            events: parts.events,
+            backends: Arc::new(backends),
+            policies: Arc::new(delivery::Policies {
+                by_name: policies,
+                default: default_policy,
+            }),
+            breaker: parts.breaker,
+            ingest: parts.ingest,
+            queues: parts.queues,
+            workers: parts.workers,
             rules: parts.alerting.rules(),
             silence_policy: parts.alerting.silence_policy(),
-            suppressor: RwLock::new(Arc::default()),
         }))
     }
 
     /// This worker's metrics (what `/metrics` renders).
     pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+        &self.shared.metrics
     }
 
-    pub fn router(&self) -> Arc<Router> {
-        self.router
-            .read()
-            .map_or_else(|poisoned| poisoned.into_inner().clone(), |r| r.clone())
+    /// Silences and inhibition as this worker last read them.
+    pub fn suppressor(&self) -> Arc<crate::engine::suppress::Suppressor> {
+        self.shared.suppressor()
     }
 
-    pub fn flags(&self) -> FlagsView {
-        self.flags
-            .read()
-            .map_or_else(|poisoned| poisoned.into_inner().clone(), |f| f.clone())
+    /// The operator's controls (shedding, thresholds, pressure) as this worker last read them.
+    pub fn controls(&self) -> control::Controls {
+        self.shared.controls()
+    }
+
+    fn channels(&self) -> Vec<String> {
+        self.backends.keys().cloned().collect()
     }
 
     /// The actions context of this worker's automatic steps: audited as `ward@<worker>`.
-    pub fn automatic_actions(&self) -> crate::actions::Actions {
+    fn automatic_actions(&self) -> crate::actions::Actions {
         crate::actions::Actions {
-            store: self.store.clone(),
+            store: self.shared.store.clone(),
             policy: crate::actions::Policy::writable(),
             actor: crate::actions::Actor {
                 user: "ward".to_owned(),
-                host: self.worker.as_str().to_owned(),
+                host: self.shared.worker.as_str().to_owned(),
             },
             origin: crate::actions::Origin::Automatic,
-            target: self.store.backend_name().to_owned(),
+            target: self.shared.store.backend_name().to_owned(),
             settings: crate::actions::Settings {
                 batch_size: self.workers.remediation_batch,
                 rate_per_s: None,
@@ -228,58 +337,95 @@ impl Pipeline {
                 max_items: Some(self.workers.remediation_max_per_run),
                 ..crate::actions::Settings::default()
             },
-            channels: self.backends.keys().cloned().collect(),
+            channels: self.channels(),
             silences: self.silence_policy.clone(),
         }
     }
 
-    pub fn suppressor(&self) -> Arc<crate::engine::suppress::Suppressor> {
-        self.suppressor
-            .read()
-            .map_or_else(|poisoned| poisoned.into_inner().clone(), |s| s.clone())
-    }
-
-    /// Wait (at most 5 s) for the first read of silences and inhibition sources, so a worker
-    /// that just started does not send what a silence holds back; a store that cannot be read
-    /// by then leaves the worker to send as it can.
-    pub async fn first_controls(&self, stop: &CancellationToken) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let idle = Duration::from_millis(self.workers.idle_poll_ms.clamp(1, 50));
-        while !self.suppressor().loaded && tokio::time::Instant::now() < deadline {
-            if !pause(stop, idle).await {
-                return;
-            }
+    fn leasing(&self) -> Leasing {
+        Leasing {
+            shared: self.shared.clone(),
+            batch_size: self.queues.batch_size,
+            lease: self.queues.lease(),
+            idle: Duration::from_millis(self.workers.idle_poll_ms),
         }
     }
 
-    pub fn controls(&self) -> control::Controls {
-        self.controls
-            .read()
-            .map_or_else(|poisoned| poisoned.into_inner().clone(), |c| c.clone())
+    /// What the ingest endpoints need: the shared part and the ingest settings.
+    pub fn ingest_api(&self) -> ingest::IngestApi {
+        ingest::IngestApi {
+            shared: self.shared.clone(),
+            ingest: self.ingest.clone(),
+        }
     }
 
-    /// `queue` is deferring under load (read in place: this is on every lease and request).
-    pub fn deferring(&self, queue: &QueueName) -> bool {
-        self.controls.read().map_or_else(
-            |poisoned| poisoned.into_inner().deferring(queue),
-            |c| c.deferring(queue),
-        )
+    /// What Alertmanager's silences API needs.
+    pub fn silences_api(&self) -> am_api::SilencesApi {
+        am_api::SilencesApi {
+            shared: self.shared.clone(),
+            silence_policy: self.silence_policy.clone(),
+            channels: self.channels(),
+            api_keys: self.ingest.api_keys.clone(),
+            body_limit_bytes: self.ingest.body_limit_bytes,
+        }
     }
 
-    /// Leasing from `source` waits: a queue it feeds is deferring under load.
-    pub fn holding_back(&self, source: &QueueName) -> bool {
-        control::feeds(self, source)
-            .iter()
-            .any(|q| self.deferring(q))
+    pub fn router_worker(&self) -> router::RouterWorker {
+        router::RouterWorker {
+            leasing: self.leasing(),
+        }
     }
 
-    /// The queues the workers consume, ingest first.
-    pub fn queue_names(&self) -> [QueueName; 2] {
-        [self.ingest_queue.clone(), self.delivery_queue.clone()]
+    /// What a delivery worker needs: leasing, the channels, retry policies, breaker settings and
+    /// its events.
+    pub fn delivery_worker(&self) -> delivery::DeliveryWorker {
+        delivery::DeliveryWorker {
+            leasing: self.leasing(),
+            backends: self.backends.clone(),
+            policies: self.policies.clone(),
+            breaker: self.breaker.clone(),
+            events: self.events.clone(),
+            workers: self.workers.clone(),
+            queues: self.queues.clone(),
+        }
     }
 
-    pub fn policy(&self, name: &str) -> &RetryPolicy {
-        self.policies.get(name).unwrap_or(&self.default_policy)
+    pub fn control_worker(&self) -> control::ControlWorker {
+        control::ControlWorker {
+            shared: self.shared.clone(),
+            rules: self.rules.clone(),
+            every: Duration::from_millis(self.workers.control_interval_ms),
+            lease: self.queues.lease(),
+        }
+    }
+
+    pub fn grouping_worker(&self) -> grouping::GroupingWorker {
+        grouping::GroupingWorker {
+            shared: self.shared.clone(),
+            every: Duration::from_millis(self.workers.scheduler_interval_ms.max(10)),
+            idle: Duration::from_millis(self.workers.idle_poll_ms),
+        }
+    }
+
+    pub fn maintenance(&self) -> maintenance::Maintenance {
+        maintenance::Maintenance {
+            shared: self.shared.clone(),
+            actions: self.automatic_actions(),
+            breaker: self.breaker.clone(),
+            scheduler_every: Duration::from_millis(self.workers.scheduler_interval_ms),
+            janitor_every: Duration::from_millis(self.queues.janitor_interval_ms),
+            stats_every: Duration::from_millis(self.workers.stats_interval_ms),
+        }
+    }
+
+    pub fn remediation(&self) -> remediation::Remediation {
+        remediation::Remediation {
+            shared: self.shared.clone(),
+            actions: self.automatic_actions(),
+            breaker: self.breaker.clone(),
+            channels: self.channels(),
+            workers: self.workers.clone(),
+        }
     }
 
     /// Start every worker (and, if `serve_http`, the ingest server with Alertmanager's silences
@@ -311,29 +457,30 @@ impl Pipeline {
                     source,
                 })?;
             address = listener.local_addr().ok();
-            let app = ingest::app(self.clone())
-                .merge(am_api::app(self.clone()))
+            let app = ingest::app(Arc::new(self.ingest_api()))
+                .merge(am_api::app(Arc::new(self.silences_api())))
                 .merge(routes);
             let limits = server::ServerLimits::from_config(&self.ingest);
             tasks.spawn(server::serve(
                 listener,
                 app,
                 limits,
-                self.metrics.clone(),
+                self.shared.metrics.clone(),
                 stop.clone(),
             ));
         }
         // Every role reads the operator's controls (an ingest node defers while shedding) and
         // beats with its figures.
-        tasks.spawn(maintenance::stats(self.clone(), stop.clone(), role));
-        tasks.spawn(control::run(self.clone(), stop.clone()));
+        let maintenance = Arc::new(self.maintenance());
+        tasks.spawn(maintenance::stats(maintenance.clone(), stop.clone(), role));
+        tasks.spawn(control::run(self.control_worker(), stop.clone()));
         if role.consumes() {
-            tasks.spawn(router::run(self.clone(), stop.clone()));
-            tasks.spawn(delivery::run(self.clone(), stop.clone()));
-            tasks.spawn(maintenance::scheduler(self.clone(), stop.clone()));
-            tasks.spawn(maintenance::janitor(self.clone(), stop.clone()));
-            tasks.spawn(remediation::run(self.clone(), stop.clone()));
-            tasks.spawn(grouping::run(self.clone(), stop.clone()));
+            tasks.spawn(router::run(self.router_worker(), stop.clone()));
+            tasks.spawn(delivery::run(self.delivery_worker(), stop.clone()));
+            tasks.spawn(maintenance::scheduler(maintenance.clone(), stop.clone()));
+            tasks.spawn(maintenance::janitor(maintenance, stop.clone()));
+            tasks.spawn(remediation::run(self.remediation(), stop.clone()));
+            tasks.spawn(grouping::run(self.grouping_worker(), stop.clone()));
         }
         Ok(Running { tasks, address })
     }
@@ -362,20 +509,20 @@ impl Running {
 /// The next batch from `queue`, waiting (idle poll, or longer after a store error) while there is
 /// none; `None` once stopped.
 pub(crate) async fn next_batch(
-    pipeline: &Pipeline,
+    leasing: &Leasing,
     queue: &QueueName,
     stop: &CancellationToken,
     who: &str,
 ) -> Option<Vec<crate::store::LeasedItem>> {
-    let idle = Duration::from_millis(pipeline.workers.idle_poll_ms);
+    let idle = leasing.idle;
     while !stop.is_cancelled() {
-        if pipeline.holding_back(queue) {
+        if leasing.shared.holding_back(queue) {
             if !pause(stop, idle).await {
                 return None;
             }
             continue;
         }
-        let wait = match lease_batch(pipeline, queue).await {
+        let wait = match lease_batch(leasing, queue).await {
             Ok(lease) if !lease.items.is_empty() => return Some(lease.items),
             Ok(_) => idle,
             Err(error) => {
@@ -392,34 +539,31 @@ pub(crate) async fn next_batch(
 
 /// One batch of `queue` for this worker, with the configured size and lease.
 async fn lease_batch(
-    pipeline: &Pipeline,
+    leasing: &Leasing,
     queue: &QueueName,
 ) -> crate::store::StoreResult<crate::store::Lease> {
-    pipeline
+    let shared = &leasing.shared;
+    shared
         .store
-        .lease(
-            queue,
-            &pipeline.worker,
-            pipeline.queues.batch_size,
-            pipeline.queues.lease(),
-        )
+        .lease(queue, &shared.worker, leasing.batch_size, leasing.lease)
         .await
 }
 
 /// One lease attempt, for a worker to take its next batch while the last one settles: `None`
 /// when stopped, the queue is empty or the store fails (the caller's loop then waits as usual).
 pub(crate) async fn lease_once(
-    pipeline: &Pipeline,
+    leasing: &Leasing,
     queue: &QueueName,
     stop: &CancellationToken,
 ) -> Option<Vec<crate::store::LeasedItem>> {
+    let shared = &leasing.shared;
     if stop.is_cancelled()
-        || pipeline.flags().global_stop(pipeline.store.now_ms())
-        || pipeline.holding_back(queue)
+        || shared.flags().global_stop(shared.store.now_ms())
+        || shared.holding_back(queue)
     {
         return None;
     }
-    match lease_batch(pipeline, queue).await {
+    match lease_batch(leasing, queue).await {
         Ok(lease) if !lease.items.is_empty() => Some(lease.items),
         Ok(_) => None,
         Err(error) => {
@@ -431,14 +575,14 @@ pub(crate) async fn lease_once(
 
 /// Hand back a batch leased ahead that will not be worked on (shutdown).
 pub(crate) async fn hand_back(
-    pipeline: &Pipeline,
+    shared: &Shared,
     queue: &QueueName,
     items: Option<Vec<crate::store::LeasedItem>>,
 ) {
     let Some(items) = items else { return };
     let receipts: Vec<_> = items.into_iter().map(|i| i.receipt).collect();
     for chunk in receipts.chunks(crate::model::MAX_BATCH) {
-        if let Err(error) = pipeline.store.release(queue, chunk).await {
+        if let Err(error) = shared.store.release(queue, chunk).await {
             tracing::warn!(%error, "could not hand back a batch; the janitor will");
         }
     }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, pause};
+use super::{Shared, pause};
 use crate::actions::{Action, ActionError, Outcome, Scope};
+use crate::config::WorkersConfig;
 use crate::engine::breaker::BreakerState;
 use crate::engine::ratelimit::RateLimit;
 use crate::store::{DlqFilter, FailedSet};
@@ -38,36 +39,50 @@ impl Skip {
     }
 }
 
-pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let every = pipeline.workers.remediation_interval_ms;
+/// What remediation needs: the shared part, the automatic actions' context, the channels, breaker
+/// settings and its limits.
+pub struct Remediation {
+    pub(super) shared: Arc<Shared>,
+    pub(super) actions: crate::actions::Actions,
+    pub(super) breaker: crate::engine::breaker::BreakerConfig,
+    pub(super) channels: Vec<String>,
+    pub(super) workers: WorkersConfig,
+}
+
+pub async fn run(remediation: Remediation, stop: CancellationToken) {
+    let every = remediation.workers.remediation_interval_ms;
     if every == 0 {
         return;
     }
     // The first run waits one interval, so a restart does not replay at once.
     while pause(&stop, Duration::from_millis(every)).await {
         let hold = Duration::from_millis(every.max(60_000));
-        let ran = super::control::one_at_a_time(&pipeline, "remediation", hold, async {
-            remediate(&pipeline, &stop).await
+        let ran = super::control::one_at_a_time(&remediation.shared, "remediation", hold, async {
+            remediate(&remediation, &stop).await
         })
         .await;
         if let Err(error) = ran {
-            pipeline.metrics.remediation_failures.inc();
+            remediation.shared.metrics.remediation_failures.inc();
             tracing::warn!(%error, "remediation: run failed");
         }
     }
 }
 
 /// One remediation run over every configured channel.
-pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<(), ActionError> {
-    pipeline.metrics.remediation_runs.inc();
-    let store = pipeline.store.as_ref();
+pub async fn remediate(
+    remediation: &Remediation,
+    stop: &CancellationToken,
+) -> Result<(), ActionError> {
+    let shared = &*remediation.shared;
+    shared.metrics.remediation_runs.inc();
+    let store = shared.store.as_ref();
     let now = store.now_ms();
     let breakers = store.breakers().await?;
     // The stop flags as the controls reader last read them (within its interval).
-    let stops = pipeline.flags();
-    let actions = pipeline.automatic_actions();
-    let w = &pipeline.workers;
-    for channel in pipeline.backends.keys() {
+    let stops = shared.flags();
+    let actions = &remediation.actions;
+    let w = &remediation.workers;
+    for channel in &remediation.channels {
         if stop.is_cancelled() {
             break;
         }
@@ -75,7 +90,7 @@ pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<
             BreakerState::Closed,
             |(_, b)| {
                 let mut b = b.clone();
-                b.tick(&pipeline.breaker, now);
+                b.tick(&remediation.breaker, now);
                 b.state
             },
         );
@@ -90,12 +105,12 @@ pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<
             None
         };
         if let Some(skip) = skip {
-            skipped(pipeline, channel, skip);
+            skipped(shared, channel, skip);
             continue;
         }
         let min_age = i64::try_from(w.remediation_min_age_ms).unwrap_or(i64::MAX);
         let action = Action::Replay {
-            queue: pipeline.delivery_queue.clone(),
+            queue: shared.delivery_queue.clone(),
             from: FailedSet::Dlq,
             scope: Scope::Filter(DlqFilter {
                 channel: Some(channel.clone()),
@@ -108,27 +123,27 @@ pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<
         if plan.count == 0 {
             continue;
         }
-        if let Some(skip) = over_limits(pipeline, channel).await? {
-            skipped(pipeline, channel, skip);
+        if let Some(skip) = over_limits(shared, w, channel).await? {
+            skipped(shared, channel, skip);
             continue;
         }
         let report = actions.execute(&plan, stop, &mut |_| {}).await?;
         let labels = ChannelLabels {
             channel: channel.clone(),
         };
-        pipeline
+        shared
             .metrics
             .remediation_replayed
             .get_or_create(&labels)
             .inc_by(report.moved);
-        pipeline
+        shared
             .metrics
             .remediation_poisoned
             .get_or_create(&labels)
             .inc_by(report.poisoned);
         match report.outcome {
             Outcome::Indeterminate(detail) => {
-                pipeline.metrics.remediation_failures.inc();
+                shared.metrics.remediation_failures.inc();
                 tracing::warn!(%channel, detail, "remediation: replay indeterminate");
             }
             outcome => tracing::info!(
@@ -145,9 +160,12 @@ pub async fn remediate(pipeline: &Pipeline, stop: &CancellationToken) -> Result<
 
 /// The channel's cooldown, then the hourly limits of automatic replays and of all automatic
 /// actions, kept in the store so every worker shares them.
-async fn over_limits(pipeline: &Pipeline, channel: &str) -> Result<Option<Skip>, ActionError> {
-    let w = &pipeline.workers;
-    let store = pipeline.store.as_ref();
+async fn over_limits(
+    shared: &Shared,
+    w: &WorkersConfig,
+    channel: &str,
+) -> Result<Option<Skip>, ActionError> {
+    let store = shared.store.as_ref();
     if w.remediation_cooldown_ms > 0 {
         let cooldown = RateLimit {
             count: 1,
@@ -177,8 +195,8 @@ async fn over_limits(pipeline: &Pipeline, channel: &str) -> Result<Option<Skip>,
     Ok(None)
 }
 
-fn skipped(pipeline: &Pipeline, channel: &str, skip: Skip) {
-    pipeline
+fn skipped(shared: &Shared, channel: &str, skip: Skip) {
+    shared
         .metrics
         .remediation_skipped
         .get_or_create(&SkipLabels {

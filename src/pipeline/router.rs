@@ -6,54 +6,59 @@
 //! (after its lease lapsed mid-route) re-creates the same deliveries: the store's idempotent
 //! enqueue skips those still stored, and dedup stops a second send of those already delivered.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, hand_back, lease_once, next_batch};
+use super::{Leasing, Shared, hand_back, lease_once, next_batch};
 use crate::engine::routing::Target;
 use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, SeenAlert, derived_ulid};
 use crate::store::{DeadLetterRequest, ForwardRequest, LeasedItem, MAX_BATCH, StoreResult};
 use crate::telemetry::metrics::RouteLabels;
 
-pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let queue = pipeline.ingest_queue.clone();
+/// What the router needs: how to lease (which holds the shared part, the routes among it).
+#[derive(Debug, Clone)]
+pub struct RouterWorker {
+    pub(super) leasing: Leasing,
+}
+
+pub async fn run(worker: RouterWorker, stop: CancellationToken) {
+    let leasing = &worker.leasing;
+    let shared = &*leasing.shared;
+    let queue = shared.ingest_queue.clone();
     let mut ahead = None;
     while !stop.is_cancelled() {
         let items = match ahead.take() {
             Some(items) => items,
-            None => match next_batch(&pipeline, &queue, &stop, "router").await {
+            None => match next_batch(leasing, &queue, &stop, "router").await {
                 Some(items) => items,
                 None => break,
             },
         };
         // The next batch is leased while this one is acked, so their round trips overlap.
-        let next = lease_once(&pipeline, &queue, &stop);
-        let (routed, next) = route_batch(&pipeline, items, next).await;
+        let next = lease_once(leasing, &queue, &stop);
+        let (routed, next) = route_batch(shared, items, next).await;
         ahead = next;
         if let Err(error) = routed {
             // Unsettled items come back through the janitor once their lease expires.
             tracing::warn!(%error, "router: batch not settled");
-            let idle = std::time::Duration::from_millis(pipeline.workers.idle_poll_ms);
-            if !super::pause(&stop, idle * 20).await {
+            if !super::pause(&stop, leasing.idle * 20).await {
                 break;
             }
         }
     }
-    hand_back(&pipeline, &queue, ahead).await;
+    hand_back(shared, &queue, ahead).await;
 }
 
 /// Route one leased batch: each routed item's deliveries are enqueued and the item acked in one
 /// store step (`forward`), items that cannot be routed are dead-lettered, and the next batch is
 /// leased with `next` meanwhile.
 async fn route_batch(
-    pipeline: &Pipeline,
+    shared: &Shared,
     items: Vec<LeasedItem>,
     next: impl Future<Output = Option<Vec<LeasedItem>>>,
 ) -> (StoreResult<()>, Option<Vec<LeasedItem>>) {
-    let router = pipeline.router();
-    let now = pipeline.store.now_ms();
+    let router = shared.router();
+    let now = shared.store.now_ms();
     let mut routed: Vec<ForwardRequest> = Vec::new();
     let mut invalid: Vec<DeadLetterRequest> = Vec::new();
     let mut seen: Vec<SeenAlert> = Vec::new();
@@ -86,7 +91,7 @@ async fn route_batch(
         }) {
             Ok(decision) => decision,
             Err(error) => {
-                pipeline
+                shared
                     .metrics
                     .routed
                     .get_or_create(&RouteLabels {
@@ -107,7 +112,7 @@ async fn route_batch(
         } else {
             "routed"
         };
-        pipeline
+        shared
             .metrics
             .routed
             .get_or_create(&RouteLabels {
@@ -115,7 +120,7 @@ async fn route_batch(
                 result,
             })
             .inc();
-        pipeline
+        shared
             .metrics
             .totals
             .routed
@@ -135,9 +140,9 @@ async fn route_batch(
     let settle = async {
         // Into their groups first: an item is acked (by `forward`) only once its alert is there.
         for (target, alert) in &grouped {
-            super::grouping::join(pipeline, target, alert).await?;
+            super::grouping::join(shared, target, alert).await?;
         }
-        settle(pipeline, &routed, &invalid, &seen).await
+        settle(shared, &routed, &invalid, &seen).await
     };
     tokio::join!(settle, next)
 }
@@ -145,16 +150,16 @@ async fn route_batch(
 /// Enqueue the routed deliveries, dead-letter what could not be routed, and record the alerts
 /// seen meanwhile.
 async fn settle(
-    pipeline: &Pipeline,
+    shared: &Shared,
     routed: &[ForwardRequest],
     invalid: &[DeadLetterRequest],
     seen: &[SeenAlert],
 ) -> StoreResult<()> {
     let forward = async {
         for chunk in forward_chunks(routed) {
-            let outcome = pipeline
+            let outcome = shared
                 .store
-                .forward(&pipeline.ingest_queue, &pipeline.delivery_queue, chunk)
+                .forward(&shared.ingest_queue, &shared.delivery_queue, chunk)
                 .await?;
             if !outcome.acked.stale.is_empty() {
                 tracing::warn!(
@@ -164,16 +169,16 @@ async fn settle(
             }
         }
         for chunk in invalid.chunks(MAX_BATCH) {
-            pipeline
+            shared
                 .store
-                .dead_letter(&pipeline.ingest_queue, chunk)
+                .dead_letter(&shared.ingest_queue, chunk)
                 .await?;
         }
         Ok(())
     };
     // What silences match and inhibition reads; losing a sighting costs only freshness.
     let note = async {
-        if let Err(error) = pipeline.store.alerts_note(seen).await {
+        if let Err(error) = shared.store.alerts_note(seen).await {
             tracing::warn!(%error, "router: could not record the alerts seen");
         }
     };

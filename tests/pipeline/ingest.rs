@@ -502,7 +502,7 @@ async fn a_send_slower_than_the_lease_keeps_its_lease_and_is_sent_once() {
     // lease mid-send, this one would lease the alert and (its dedup claim lapsed with the
     // lease) send it again, while the first worker is still busy.
     tokio::spawn(ward::pipeline::delivery::run(
-        p.pipeline.clone(),
+        p.pipeline.delivery_worker(),
         p.stop.clone(),
     ));
 
