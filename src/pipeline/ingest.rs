@@ -2,6 +2,7 @@
 //! `GET /healthz`, `GET /metrics`. Every accepted alert is in the store before the reply; a
 //! refused request enqueues nothing.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -71,10 +72,19 @@ impl Refusal {
     }
 }
 
+/// The answer to alerts accepted (built straight into the reply, not through a JSON value).
+#[derive(Serialize)]
+struct Queued<'a> {
+    status: &'static str,
+    correlation_id: &'a str,
+    accepted: usize,
+    ids: &'a [String],
+}
+
 fn respond(
     status: StatusCode,
     correlation_id: &str,
-    body: &serde_json::Value,
+    body: &impl Serialize,
     headers: &[(&'static str, String)],
 ) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
@@ -248,26 +258,73 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeys {
         Ok(self)
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if seen.contains(&key) {
+        // Keys borrowed from the body where they have no escapes; a scan while the object is
+        // small (alerts' are), a hash set once it is not.
+        let mut few: Vec<Cow<'de, str>> = Vec::new();
+        let mut many: std::collections::HashSet<Cow<'de, str>> = std::collections::HashSet::new();
+        while let Some(KeyText(key)) = map.next_key::<KeyText<'de>>()? {
+            let repeated = if many.is_empty() {
+                few.contains(&key)
+            } else {
+                many.contains(&key)
+            };
+            if repeated {
                 return Err(serde::de::Error::custom(format_args!(
                     "duplicate key {:?}",
                     crate::model::sanitize(&key)
                 )));
             }
             map.next_value::<UniqueKeys>()?;
-            seen.insert(key);
+            if !many.is_empty() {
+                many.insert(key);
+            } else if few.len() < SCANNED_KEYS {
+                few.push(key);
+            } else {
+                many.extend(few.drain(..));
+                many.insert(key);
+            }
         }
         Ok(self)
     }
 }
 
+/// Keys an object may have before duplicates are looked up in a hash set instead of a scan.
+const SCANNED_KEYS: usize = 16;
+
+/// An object key, borrowed from the body when it can be.
+struct KeyText<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for KeyText<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = KeyText<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+                Ok(KeyText(Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+                Ok(KeyText(Cow::Owned(key.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// The body as `T`, refused with the path of its first problem. Parsed without tracking the
+/// path (which allocates per key); a body that fails is parsed again with it, for the message.
 fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Refusal> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    json_refusal(serde_path_to_error::deserialize::<_, UniqueKeys>(
-        &mut deserializer,
-    ))?;
+    if UniqueKeys::deserialize(&mut serde_json::Deserializer::from_slice(bytes)).is_err() {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        json_refusal(serde_path_to_error::deserialize::<_, UniqueKeys>(
+            &mut deserializer,
+        ))?;
+    }
+    if let Ok(value) = T::deserialize(&mut serde_json::Deserializer::from_slice(bytes)) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     json_refusal(serde_path_to_error::deserialize(&mut deserializer))
 }
@@ -697,12 +754,13 @@ async fn accept(
     match result {
         Ok((count, ids)) => {
             api.shared.metrics.ingest(endpoint, "", 1);
-            respond(
-                StatusCode::ACCEPTED,
-                &correlation_id,
-                &json!({ "status": "queued", "correlation_id": correlation_id, "accepted": count, "ids": ids }),
-                &[],
-            )
+            let body = Queued {
+                status: "queued",
+                correlation_id: &correlation_id,
+                accepted: count,
+                ids: &ids,
+            };
+            respond(StatusCode::ACCEPTED, &correlation_id, &body, &[])
         }
         Err(refusal) => {
             api.shared.metrics.ingest(endpoint, refusal.reason, 1);
