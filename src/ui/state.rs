@@ -1,13 +1,275 @@
-//! The control room's state apart from its snapshot, and the `Scene` every view draws from.
+//! The control room's state apart from its snapshot (views, overlays, the confirm funnel's
+//! stages, the DLQ and MUTT browsers), and the `Scene` every view draws from.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
-use super::app::{DlqBrowser, Mode, MuttBrowser, Overlay, Toast, View};
+use super::command::RunSettings;
 use super::keymap::{Command, Context, Keymap};
-use crate::model::mutt::MuttEntry;
-use crate::model::{Profile, ShedMode};
+use crate::actions::{Action, MuttScope, Origin, Plan, Progress, Report, Scope};
+use crate::model::mutt::{MuttDlqName, MuttEntry, MuttPageQuery};
+use crate::model::{DlqCursor, DlqFilter, FailedSet, Profile, QueueName, ShedMode};
 use crate::sources::snapshot::{AlertRow, SilenceRow};
-use crate::sources::{DlqGroupsView, Freshness, Snapshot};
+use crate::sources::{DlqGroupsView, DlqQuery, DlqSort, Freshness, Snapshot};
+
+/// The views, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Overview,
+    Queues,
+    Dlq,
+    Breakers,
+    Overrides,
+    Audit,
+    Slo,
+    Silences,
+    Alerts,
+}
+
+impl View {
+    pub const ALL: [View; 9] = [
+        View::Overview,
+        View::Queues,
+        View::Dlq,
+        View::Breakers,
+        View::Overrides,
+        View::Audit,
+        View::Slo,
+        View::Silences,
+        View::Alerts,
+    ];
+
+    /// The tab's name on a narrow terminal.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Self::Overview => "Ovw",
+            Self::Queues => "Que",
+            Self::Dlq => "DLQ",
+            Self::Breakers => "Brk",
+            Self::Overrides => "Ovr",
+            Self::Audit => "Aud",
+            Self::Slo => "SLO",
+            Self::Silences => "Sil",
+            Self::Alerts => "Alr",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Overview => "Overview",
+            View::Queues => "Queues",
+            View::Dlq => "DLQ",
+            View::Breakers => "Breakers",
+            View::Overrides => "Overrides",
+            View::Audit => "Audit",
+            View::Slo => "SLOs",
+            View::Silences => "Silences",
+            View::Alerts => "Alerts",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+
+    pub(crate) fn context(self) -> Context {
+        match self {
+            View::Dlq => Context::Dlq,
+            View::Breakers => Context::Breakers,
+            View::Overrides => Context::Overrides,
+            View::Silences => Context::Silences,
+            _ => Context::Everywhere,
+        }
+    }
+}
+
+/// How the control room runs.
+#[derive(Debug, Clone, Default)]
+pub struct Mode {
+    /// Why actions are refused (`--read-only`, config, wall).
+    pub read_only: Option<String>,
+    /// The large-type wall layout.
+    pub wall: bool,
+    /// ctrl-c does not quit.
+    pub no_exit_on_ctrl_c: bool,
+    /// The refresh interval cannot be changed.
+    pub lock_refresh: bool,
+}
+
+/// One action on its way through the funnel.
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    /// Which dialog this is: events of a job started from an earlier one are not for it.
+    pub ticket: u64,
+    pub action: Action,
+    pub origin: Origin,
+    pub settings: RunSettings,
+    pub stage: Stage,
+}
+
+#[derive(Debug, Clone)]
+pub enum Stage {
+    Planning,
+    /// Waiting for the operator: `input` is the reason, or the count typed for a tier-3 action.
+    Ready {
+        plan: Box<Plan>,
+        input: String,
+    },
+    Running {
+        plan: Box<Plan>,
+        progress: Option<Progress>,
+    },
+    Done {
+        plan: Box<Plan>,
+        result: Result<Report, String>,
+    },
+    Failed(String),
+}
+
+/// A text input line (`:` commands and `/` filters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Input {
+    pub text: String,
+}
+
+/// The channel picker of the test alert.
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pub options: Vec<String>,
+    pub selected: usize,
+}
+
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // at most one, held by the app
+pub enum Overlay {
+    Help {
+        scroll: usize,
+    },
+    Confirm(Confirm),
+    Command(Input),
+    Filter(Input),
+    Picker(Picker),
+    Inspector {
+        scroll: usize,
+    },
+    /// The silence editor: matchers, duration and comment, before the confirm funnel.
+    Silence(super::silences::SilenceEditor),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+    pub until_ms: i64,
+}
+
+/// The DLQ browser's state: what to read and what is marked.
+#[derive(Debug, Clone)]
+pub struct DlqBrowser {
+    pub queue: QueueName,
+    pub set: FailedSet,
+    pub filter_text: String,
+    /// The filter the store applies, free words included (its text search).
+    pub filter: DlqFilter,
+    /// Free words of the filter in lowercase, matched on the page of MUTT's lists (which the
+    /// store cannot search).
+    pub needle: Option<String>,
+    pub sort: DlqSort,
+    /// Cursors of the pages before the current one, to page back.
+    pub pages: Vec<DlqCursor>,
+    pub cursor: DlqCursor,
+    pub marks: BTreeSet<String>,
+    pub last_mark: Option<usize>,
+    pub grouped: bool,
+    pub page_size: usize,
+}
+
+impl DlqBrowser {
+    pub(super) fn new(queue: QueueName) -> Self {
+        Self {
+            queue,
+            set: FailedSet::Dlq,
+            filter_text: String::new(),
+            filter: DlqFilter::default(),
+            needle: None,
+            sort: DlqSort::default(),
+            pages: Vec::new(),
+            cursor: DlqSort::default().start(),
+            marks: BTreeSet::new(),
+            last_mark: None,
+            grouped: false,
+            page_size: 100,
+        }
+    }
+
+    pub fn query(&self) -> DlqQuery {
+        DlqQuery {
+            queue: self.queue.as_str().to_owned(),
+            set: self.set,
+            filter: self.filter.clone(),
+            cursor: self.cursor.clone(),
+            limit: self.page_size,
+            grouped: self.grouped,
+        }
+    }
+
+    /// The action scope: marked rows, else the whole filter (never just the page).
+    pub fn scope(&self) -> Scope {
+        if self.marks.is_empty() {
+            Scope::Filter(self.filter.clone())
+        } else {
+            Scope::Ids(
+                self.marks
+                    .iter()
+                    .map(|id| crate::model::EnvelopeId(id.clone()))
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// The MUTT DLQ browser (`--profile mutt`): MUTT's lists, newest first, paged by position;
+/// marks hold entries' content ids, as MUTT's entries have no ids of their own.
+#[derive(Debug, Clone)]
+pub struct MuttBrowser {
+    pub dlq: MuttDlqName,
+    /// Position of the page's first entry (0 = the newest).
+    pub offset: u64,
+    pub page_size: u64,
+    pub marks: BTreeSet<String>,
+    pub last_mark: Option<usize>,
+}
+
+impl Default for MuttBrowser {
+    fn default() -> Self {
+        Self {
+            // The forwarder's DLQ first: MUTT itself never replays it.
+            dlq: MuttDlqName::Moog,
+            offset: 0,
+            page_size: 100,
+            marks: BTreeSet::new(),
+            last_mark: None,
+        }
+    }
+}
+
+impl MuttBrowser {
+    pub fn query(&self) -> MuttPageQuery {
+        MuttPageQuery {
+            dlq: self.dlq,
+            offset: self.offset,
+            limit: self.page_size,
+        }
+    }
+
+    /// Marked entries, else the whole list (never just the page).
+    pub fn scope(&self) -> MuttScope {
+        if self.marks.is_empty() {
+            MuttScope::All
+        } else {
+            MuttScope::Entries(self.marks.iter().cloned().collect())
+        }
+    }
+}
 
 /// The control room's own state: where the operator is and what they see, apart from the
 /// snapshot itself.

@@ -19,8 +19,8 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::app::View;
 use super::keymap::Command;
+use super::state::View;
 use super::theme::{Item, Theme};
 use super::widgets::{age, clock, fit};
 use crate::sources::{Freshness, SourceStatus};

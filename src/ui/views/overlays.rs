@@ -8,10 +8,10 @@ use ratatui::widgets::Paragraph;
 
 use super::parts::{centered, dialog_block, inspector_lines};
 use crate::actions::Tier;
-use crate::ui::app::{Overlay, Stage};
 use crate::ui::command::VERBS;
 use crate::ui::keymap::Command;
 use crate::ui::state::Scene;
+use crate::ui::state::{Overlay, Stage};
 use crate::ui::theme::{Item, Theme};
 use crate::ui::widgets::{age, clock, fit, wrap};
 
@@ -237,7 +237,7 @@ fn confirm_dialog(
     theme: &Theme,
     frame: &mut Frame,
     body: Rect,
-    confirm: &crate::ui::app::Confirm,
+    confirm: &crate::ui::state::Confirm,
 ) {
     let danger = confirm.action.tier() == Tier::Irreversible;
     let width = 100.min(body.width);
