@@ -442,19 +442,22 @@ impl App {
         }
     }
 
+    /// Copy the selected entry's id (to the clipboard, by the runner).
+    fn copy(&mut self, id: Option<String>) -> Vec<Effect> {
+        let Some(id) = id else { return Vec::new() };
+        self.toast(format!("copied {id}"), false);
+        vec![Effect::Copy(id)]
+    }
+
     /// Browsing MUTT's lists: pages by offset, three lists, newest first, no groups.
     fn run_mutt_browse(&mut self, command: Command) -> Vec<Effect> {
         match command {
             Command::Mark => self.mark_mutt(false),
             Command::MarkRange => self.mark_mutt(true),
-            Command::Copy => match self.scene().selected_mutt_entry() {
-                Some(entry) => {
-                    let id = entry.id.clone();
-                    self.toast(format!("copied {id}"), false);
-                    vec![Effect::Copy(id)]
-                }
-                None => Vec::new(),
-            },
+            Command::Copy => {
+                let id = self.scene().selected_mutt_entry().map(|e| e.id.clone());
+                self.copy(id)
+            }
             Command::NextPage => {
                 let total = self.snapshot.mutt_page.as_ref().map_or(0, |p| p.total);
                 if self.ui.mutt.offset + self.ui.mutt.page_size < total {
@@ -500,14 +503,10 @@ impl App {
         match command {
             Command::Mark => self.mark(false),
             Command::MarkRange => self.mark(true),
-            Command::Copy => match self.scene().selected_entry() {
-                Some(entry) => {
-                    let id = entry.meta.id.0.clone();
-                    self.toast(format!("copied {id}"), false);
-                    vec![Effect::Copy(id)]
-                }
-                None => Vec::new(),
-            },
+            Command::Copy => {
+                let id = self.scene().selected_entry().map(|e| e.meta.id.0.clone());
+                self.copy(id)
+            }
             Command::NextPage => {
                 let next = self.scene().dlq_page().and_then(|p| p.next.clone());
                 if let Some(next) = next {
