@@ -193,13 +193,12 @@ pub async fn check(worker: &ControlWorker) -> StoreResult<()> {
             pressures.insert(q.queue.clone(), now_pressure);
         }
     }
-    let reads = shared.controls().reads + 1;
     shared.set_controls(Controls {
         mode,
         thresholds,
         pressure: pressures,
         read_at_ms: now,
-        reads,
+        reads: 0, // counted by set_controls, under its lock
     });
     Ok(())
 }

@@ -117,11 +117,14 @@ impl Shared {
             .map_or_else(|poisoned| poisoned.into_inner().clone(), |c| c.clone())
     }
 
-    fn set_controls(&self, controls: control::Controls) {
-        match self.controls.write() {
-            Ok(mut current) => *current = controls,
-            Err(poisoned) => *poisoned.into_inner() = controls,
-        }
+    /// Replace the controls read, counting the read in the same locked step.
+    fn set_controls(&self, mut controls: control::Controls) {
+        let mut current = self
+            .controls
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        controls.reads = current.reads + 1;
+        *current = controls;
     }
 
     /// Wait (at most 5 s) for the first read of silences and inhibition sources, so a worker
