@@ -85,44 +85,28 @@ impl Shared {
     }
 
     pub fn flags(&self) -> FlagsView {
-        self.flags
-            .read()
-            .map_or_else(|poisoned| poisoned.into_inner().clone(), |f| f.clone())
+        read_view(&self.flags)
     }
 
     fn set_flags(&self, flags: FlagsView) {
-        match self.flags.write() {
-            Ok(mut current) => *current = flags,
-            Err(poisoned) => *poisoned.into_inner() = flags,
-        }
+        *write_view(&self.flags) = flags;
     }
 
     pub fn suppressor(&self) -> Arc<crate::engine::suppress::Suppressor> {
-        self.suppressor
-            .read()
-            .map_or_else(|poisoned| poisoned.into_inner().clone(), |s| s.clone())
+        read_view(&self.suppressor)
     }
 
     fn set_suppressor(&self, suppressor: crate::engine::suppress::Suppressor) {
-        let suppressor = Arc::new(suppressor);
-        match self.suppressor.write() {
-            Ok(mut current) => *current = suppressor,
-            Err(poisoned) => *poisoned.into_inner() = suppressor,
-        }
+        *write_view(&self.suppressor) = Arc::new(suppressor);
     }
 
     pub fn controls(&self) -> control::Controls {
-        self.controls
-            .read()
-            .map_or_else(|poisoned| poisoned.into_inner().clone(), |c| c.clone())
+        read_view(&self.controls)
     }
 
     /// Replace the controls read, counting the read in the same locked step.
     fn set_controls(&self, mut controls: control::Controls) {
-        let mut current = self
-            .controls
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut current = write_view(&self.controls);
         controls.reads = current.reads + 1;
         *current = controls;
     }
@@ -147,10 +131,10 @@ impl Shared {
 
     /// `queue` is deferring under load (read in place: this is on every lease and request).
     pub fn deferring(&self, queue: &QueueName) -> bool {
-        self.controls.read().map_or_else(
-            |poisoned| poisoned.into_inner().deferring(queue),
-            |c| c.deferring(queue),
-        )
+        self.controls
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .deferring(queue)
     }
 
     /// Leasing from `source` waits: a queue it feeds is deferring under load.
@@ -159,6 +143,18 @@ impl Shared {
             .iter()
             .any(|q| self.deferring(q))
     }
+}
+
+/// A copy of a view the control loop keeps; a writer that panicked left a whole value behind.
+fn read_view<T: Clone>(view: &RwLock<T>) -> T {
+    view.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+fn write_view<T>(view: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    view.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// How a consuming worker leases: from the shared store, in batches of the configured size.

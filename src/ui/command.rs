@@ -170,11 +170,7 @@ fn immediate(action: Action) -> Parsed {
 /// `dlq [QUEUE] [dead]`: browse a queue's failed set, or switch to the DLQ view.
 fn parse_dlq(args: &mut Args, context: &Context) -> Result<Parsed, String> {
     let dead = args.flag("dead");
-    let set = if dead {
-        FailedSet::Dead
-    } else {
-        FailedSet::Dlq
-    };
+    let set = failed_set(dead);
     Ok(match args.optional_positional() {
         Some(queue) => Parsed::Browse {
             queue: QueueName::new(&queue).map_err(|e| format!("dlq: {e}"))?,
@@ -201,11 +197,7 @@ fn parse_failed_action(verb: &str, args: &mut Args, context: &Context) -> Result
         (None, Some(scope)) => scope.clone(),
         (None, None) => Scope::Filter(DlqFilter::default()),
     };
-    let set = if dead {
-        FailedSet::Dead
-    } else {
-        FailedSet::Dlq
-    };
+    let set = failed_set(dead);
     let action = match verb {
         "replay" => Action::Replay {
             queue,
@@ -220,6 +212,15 @@ fn parse_failed_action(verb: &str, args: &mut Args, context: &Context) -> Result
         action,
         settings: settings(args)?,
     })
+}
+
+/// The dead list when `dead` was typed, else the DLQ.
+fn failed_set(dead: bool) -> FailedSet {
+    if dead {
+        FailedSet::Dead
+    } else {
+        FailedSet::Dlq
+    }
 }
 
 fn parse_shed(args: &mut Args, context: &Context) -> Result<Parsed, String> {
