@@ -11,7 +11,7 @@ use super::redis::{RedisStore, RedisStoreOptions};
 use super::{AlertStore, AuditStore, ControlStore, DlqStore, GuardStore, QueueStore, StatsStore};
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
-    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, IngestLimits, IngestOutcome,
+    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, Hold, IngestLimits, IngestOutcome,
     KeySchema, Lease, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, Store, StoreError,
     StoreResult, Update,
 };
@@ -125,6 +125,18 @@ impl QueueStore for LazyStore {
         requests: &[ForwardRequest],
     ) -> StoreResult<ForwardOutcome> {
         self.store().await?.forward(from, to, requests).await
+    }
+    async fn forward_held(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+        hold: Hold<'_>,
+    ) -> StoreResult<ForwardOutcome> {
+        self.store()
+            .await?
+            .forward_held(from, to, requests, hold)
+            .await
     }
     async fn extend(
         &self,

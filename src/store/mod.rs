@@ -186,6 +186,15 @@ pub struct ForwardOutcome {
     pub enqueued: usize,
     /// The acks of the forwarded items.
     pub acked: ReceiptOutcome,
+    /// `forward_held` only: a receipt for each envelope it added, leased to the caller.
+    pub held: Vec<Receipt>,
+}
+
+/// Whom `forward_held` leases the envelopes it adds to, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Hold<'a> {
+    pub worker: &'a WorkerId,
+    pub lease_for: Duration,
 }
 
 /// A leased item to try again later.
@@ -511,6 +520,18 @@ pub trait QueueStore: Send + Sync {
         from: &QueueName,
         to: &QueueName,
         requests: &[ForwardRequest],
+    ) -> StoreResult<ForwardOutcome>;
+
+    /// `forward`, but each envelope added is leased to `hold.worker` instead of queued, its
+    /// receipt in `held`: the router's step for deliveries it attempted itself that must be
+    /// stored to be retried, deferred or dead-lettered (it settles them at once with those
+    /// receipts). An id the store already holds is skipped and gets no receipt.
+    async fn forward_held(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+        hold: Hold<'_>,
     ) -> StoreResult<ForwardOutcome>;
 
     /// Heartbeat: push the lease deadline to now + `lease_for`.

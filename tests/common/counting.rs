@@ -15,7 +15,7 @@ use ward::model::{
 use ward::store::{
     AlertStore, AuditStore, BatchResult, ControlRead, ControlStore, DeadLetterRequest, DedupClaim,
     DedupFinish, DlqCursor, DlqFilter, DlqPage, DlqScope, DlqStore, FailedSet, ForwardOutcome,
-    ForwardRequest, GuardStore, IngestLimits, IngestOutcome, KeySchema, Lease, QueueStore, Receipt,
+    ForwardRequest, GuardStore, Hold, IngestLimits, IngestOutcome, KeySchema, Lease, QueueStore, Receipt,
     ReceiptOutcome, ReplayOptions, RetryRequest, StatsStore, Store, StoreResult, Update,
 };
 
@@ -99,6 +99,16 @@ impl QueueStore for CountingStore {
     ) -> StoreResult<ForwardOutcome> {
         self.count(true);
         self.inner.forward(from, to, requests).await
+    }
+    async fn forward_held(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+        hold: Hold<'_>,
+    ) -> StoreResult<ForwardOutcome> {
+        self.count(true);
+        self.inner.forward_held(from, to, requests, hold).await
     }
     async fn extend(
         &self,

@@ -17,7 +17,7 @@ use ward::model::{
 };
 use ward::store::{
     DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqGroup,
-    DlqScope, FailedSet, ForwardRequest, GROUP_BUCKET_MS, GROUP_SCAN_BUDGET, IngestLimits,
+    DlqScope, FailedSet, ForwardRequest, GROUP_BUCKET_MS, Hold, GROUP_SCAN_BUDGET, IngestLimits,
     IngestOutcome, MAX_BATCH, MAX_INGEST, ReplayOptions, RetryRequest, StoreError,
     TEXT_SCAN_BUDGET, Update, cap_share, ingest_partition, merge_groups, partition_share,
     update_breaker,
@@ -1239,6 +1239,107 @@ async fn forward_enqueues_in_the_items_partition_and_acks_it_in_one_step(h: Harn
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");
     let stats = h.store.stats(&[to]).await.unwrap();
     assert_eq!(stats.queues[0].depth, 1, "only the late delivery waits");
+}
+
+/// `forward_held`: the new envelopes are leased to the caller (not queued), and its receipts
+/// settle them like any lease; an id already stored gets none; a lapsed hold comes back.
+async fn forward_held_leases_what_it_adds_to_the_caller(h: Harness) {
+    let (from, to) = (queue("ingest"), queue("delivery"));
+    h.store.enqueue(&from, &envelopes(&h, 3, "t")).await.unwrap();
+    let lease = h
+        .store
+        .lease(&from, &worker("router"), 3, LEASE)
+        .await
+        .unwrap();
+    let deliveries: Vec<Envelope> = envelopes(&h, 3, "d");
+    let requests: Vec<ForwardRequest> = lease
+        .items
+        .iter()
+        .zip(&deliveries)
+        .map(|(item, delivery)| ForwardRequest {
+            receipt: item.receipt.clone(),
+            envelopes: vec![delivery.clone()],
+        })
+        .collect();
+    let hold = Hold {
+        worker: &worker("router"),
+        lease_for: LEASE,
+    };
+    let outcome = h
+        .store
+        .forward_held(&from, &to, &requests, hold)
+        .await
+        .unwrap();
+    assert_eq!((outcome.enqueued, outcome.acked.applied), (3, 3));
+    let mut held: Vec<String> = outcome.held.iter().map(|r| r.id.0.clone()).collect();
+    let mut wanted: Vec<String> = deliveries.iter().map(|d| d.id.0.clone()).collect();
+    held.sort();
+    wanted.sort();
+    assert_eq!(held, wanted, "a receipt per envelope added");
+    for receipt in &outcome.held {
+        let request = requests
+            .iter()
+            .find(|r| r.envelopes[0].id == receipt.id)
+            .unwrap();
+        assert_eq!(
+            receipt.partition, request.receipt.partition,
+            "held in its alert's partition"
+        );
+    }
+    let stats = h.store.stats(&[from.clone(), to.clone()]).await.unwrap();
+    assert_eq!(stats.queues[0].depth + stats.queues[0].in_flight, 0, "acked");
+    assert_eq!(
+        (stats.queues[1].depth, stats.queues[1].in_flight),
+        (0, 3),
+        "held, not queued"
+    );
+    assert!(
+        h.store
+            .lease(&to, &worker("other"), 10, LEASE)
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "no other worker can lease a held envelope"
+    );
+
+    // The receipts settle like a lease's: a retry counts its attempt and schedules it.
+    let retry = RetryRequest {
+        receipt: outcome.held[0].clone(),
+        envelope: deliveries
+            .iter()
+            .find(|d| d.id == outcome.held[0].id)
+            .unwrap()
+            .clone(),
+        due_at_ms: h.clock_now() + 60_000,
+    };
+    let retried = h.store.schedule_retry(&to, &[retry]).await.unwrap();
+    assert_eq!(retried.applied, 1);
+    let acked = h.store.ack(&to, &outcome.held[1..2]).await.unwrap();
+    assert_eq!(acked.applied, 1);
+
+    // The same call again (its reply lost): only the id no longer stored (acked since) is
+    // added and held; the others get no receipt, and the acks are stale now.
+    let again = h
+        .store
+        .forward_held(&from, &to, &requests, hold)
+        .await
+        .unwrap();
+    assert_eq!(again.enqueued, 1);
+    assert_eq!(
+        again.held.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&outcome.held[1].id]
+    );
+    assert_eq!(again.acked.stale.len(), 3);
+    assert_eq!(h.store.ack(&to, &again.held).await.unwrap().applied, 1);
+
+    // The one left unsettled: its hold lapses and the janitor puts it back in the queue.
+    h.clock.advance(LEASE + Duration::from_secs(1));
+    assert_eq!(h.store.recover_expired(&to, 10).await.unwrap(), 1);
+    let back = h.store.lease(&to, &worker("other"), 10, LEASE).await.unwrap();
+    assert_eq!(back.items.len(), 1);
+    assert_eq!(back.items[0].envelope.id, outcome.held[2].id);
+    assert_eq!(back.items[0].envelope.attempts, 1, "a lapsed hold counts an attempt");
 }
 
 async fn claim(h: &Harness, key: &str) -> DedupClaim {
@@ -2557,6 +2658,7 @@ conformance!(
     the_audit_log_is_append_only_and_reads_newest_first,
     partitions_spread_items_and_leases_cover_them_all,
     forward_enqueues_in_the_items_partition_and_acks_it_in_one_step,
+    forward_held_leases_what_it_adds_to_the_caller,
     dedup_claims_once_and_remembers_success,
     dedup_batches_answer_per_key_in_order,
     dedup_release_and_hold_touch_only_the_owners_live_claim,

@@ -200,6 +200,24 @@ impl Partition {
         true
     }
 
+    /// Store a new item leased to `token` until `deadline`; false if the id is held.
+    fn add_held(
+        &mut self,
+        queue: &QueueName,
+        id: String,
+        body: Body,
+        (deadline, token): (i64, &str),
+    ) -> bool {
+        if self.bodies.contains_key(&id) {
+            return false;
+        }
+        self.bodies.insert(id.clone(), Stored::new(body));
+        let q = self.queue(queue);
+        q.leases.insert((deadline, id.clone()));
+        q.lease_of.insert(id, (deadline, token.to_owned()));
+        true
+    }
+
     fn forget(&mut self, id: &str) {
         self.bodies.remove(id);
         self.meta.remove(id);

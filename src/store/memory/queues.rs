@@ -10,7 +10,7 @@ use crate::engine::clock::duration_ms;
 use crate::engine::ratelimit::gcra;
 use crate::model::{Envelope, EnvelopeId, QueueName, WorkerId};
 use crate::store::{
-    DeadLetterRequest, ForwardOutcome, ForwardRequest, IngestLimits, IngestOutcome, Lease,
+    DeadLetterRequest, ForwardOutcome, ForwardRequest, Hold, IngestLimits, IngestOutcome, Lease,
     LeasedItem, QueueStore, Receipt, ReceiptOutcome, RetryRequest, Store, StoreResult, cap_share,
     check_batch, check_forward, check_ingest, dlq_meta_for, ingest_partition, lease_token,
     partition_share, settle_corrupt, tenant_quantities,
@@ -178,30 +178,19 @@ impl QueueStore for MemoryStore {
         to: &QueueName,
         requests: &[ForwardRequest],
     ) -> StoreResult<ForwardOutcome> {
-        check_forward(requests, self.keys.partitions())?;
-        let bodies: Vec<_> = requests
-            .iter()
-            .flat_map(|r| {
-                r.envelopes.iter().map(|e| {
-                    let body = Body::Envelope(Arc::new(e.clone()));
-                    (r.receipt.partition, e.id.0.clone(), body)
-                })
-            })
-            .collect();
-        let mut state = self.lock();
-        let mut outcome = ForwardOutcome::default();
-        for (partition, id, body) in bodies {
-            let part = &mut state.partitions[usize::from(partition)];
-            outcome.enqueued += usize::from(part.add(to, id, body));
-        }
-        outcome.acked = fence(
-            &mut state,
-            from,
-            requests.iter(),
-            |r| &r.receipt,
-            |part, r| part.forget(&r.receipt.id.0),
-        );
-        Ok(outcome)
+        self.forward_into(from, to, requests, None)
+    }
+
+    async fn forward_held(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+        hold: Hold<'_>,
+    ) -> StoreResult<ForwardOutcome> {
+        let deadline = self.now_ms().saturating_add(duration_ms(hold.lease_for));
+        let token = lease_token(hold.worker);
+        self.forward_into(from, to, requests, Some((deadline, &token)))
     }
 
     async fn extend(
@@ -380,5 +369,58 @@ impl QueueStore for MemoryStore {
             );
         }
         Ok(out)
+    }
+}
+
+impl MemoryStore {
+    /// `forward`'s step: each request's envelopes added on `to` (leased to `held`'s token
+    /// until its deadline, when given, else queued), then the requests' receipts acked on
+    /// `from`.
+    fn forward_into(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+        held: Option<(i64, &str)>,
+    ) -> StoreResult<ForwardOutcome> {
+        check_forward(requests, self.keys.partitions())?;
+        let bodies: Vec<_> = requests
+            .iter()
+            .flat_map(|r| {
+                r.envelopes.iter().map(|e| {
+                    let body = Body::Envelope(Arc::new(e.clone()));
+                    (r.receipt.partition, e.id.0.clone(), body)
+                })
+            })
+            .collect();
+        let mut state = self.lock();
+        let mut outcome = ForwardOutcome::default();
+        for (partition, id, body) in bodies {
+            let part = &mut state.partitions[usize::from(partition)];
+            let added = match held {
+                None => part.add(to, id, body),
+                Some((deadline, token)) => {
+                    let receipt = Receipt {
+                        partition,
+                        id: EnvelopeId(id.clone()),
+                        token: token.to_owned(),
+                    };
+                    let added = part.add_held(to, id, body, (deadline, token));
+                    if added {
+                        outcome.held.push(receipt);
+                    }
+                    added
+                }
+            };
+            outcome.enqueued += usize::from(added);
+        }
+        outcome.acked = fence(
+            &mut state,
+            from,
+            requests.iter(),
+            |r| &r.receipt,
+            |part, r| part.forget(&r.receipt.id.0),
+        );
+        Ok(outcome)
     }
 }

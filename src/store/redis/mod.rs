@@ -260,22 +260,30 @@ impl RedisStore {
     }
 
     /// One partition's enqueue: one call of enqueue.lua with the ids and bodies (and the acks
-    /// of the items they were routed from when forwarding). Returns how many ids were added and
-    /// which acks were stale.
+    /// of the items they were routed from when forwarding), the new items pushed or, `held`,
+    /// leased to its token until its deadline. Returns how many ids were added, which acks
+    /// were stale and which ids were held.
     fn enqueue_in(
         &self,
         p: u16,
         queue: &QueueName,
         items: Vec<(&str, Vec<u8>)>,
         acks: Option<(&QueueName, &[&Receipt])>,
-    ) -> impl Future<Output = ::redis::RedisResult<(usize, Vec<String>)>> + use<> {
+        held: Option<(i64, &str)>,
+    ) -> impl Future<Output = ::redis::RedisResult<(usize, Vec<String>, Vec<String>)>> + use<>
+    {
         let keys = &self.inner.keys;
         let (from, receipts) = acks.unwrap_or((queue, &[]));
         let mut call = scripts().enqueue.prepare_invoke();
         call.key(keys.queue(p, queue))
             .key(keys.bodies(p))
             .key(keys.leases(p, from))
+            .key(keys.leases(p, queue))
             .arg(receipts.len());
+        match held {
+            Some((deadline, token)) => call.arg(deadline).arg(token),
+            None => call.arg("").arg(""),
+        };
         for receipt in receipts {
             call.arg(receipt.id.as_str())
                 .arg(lease_member(&receipt.token, &receipt.id));
@@ -677,6 +685,13 @@ fn split_stored(stored: &str) -> (u32, u32, &str) {
         return (attempts, replays, json);
     }
     (0, 0, stored)
+}
+
+/// A lease token of `worker` as the leases zset keeps it: at least 64 bytes, as Redis keeps a
+/// zset of up to 128 members of up to 64 bytes as a listpack, whose every insert and lookup
+/// scans it; longer members keep it a hash table.
+fn redis_lease_token(worker: &crate::model::WorkerId) -> String {
+    format!("{:.<64}", crate::store::lease_token(worker))
 }
 
 /// The leases-zset member of one lease: its token fences it, its id names the item.

@@ -8,16 +8,17 @@ use async_trait::async_trait;
 
 use super::ingest::{IngestRequest, ScriptVerdict};
 use super::{
-    RedisStore, SCHEDULED_BODIES_SCRIPT, SEEN_READ_MAX, encode_stored, scripts, split_stored,
+    RedisStore, SCHEDULED_BODIES_SCRIPT, SEEN_READ_MAX, encode_stored, redis_lease_token, scripts,
+    split_stored,
 };
 use crate::engine::clock::duration_ms;
 use crate::engine::ratelimit::gcra;
 use crate::model::{Envelope, EnvelopeId, QueueName, WorkerId};
 use crate::store::{
-    DeadLetterRequest, ForwardOutcome, ForwardRequest, IngestLimits, IngestOutcome, Lease,
+    DeadLetterRequest, ForwardOutcome, ForwardRequest, Hold, IngestLimits, IngestOutcome, Lease,
     LeasedItem, QueueStore, Receipt, ReceiptOutcome, RetryRequest, Store, StoreError, StoreResult,
     cap_share, check_batch, check_forward, check_ingest, decode_envelope, dlq_meta_for,
-    encode_envelope, encode_json, ingest_partition, lease_token, partition_share, settle_corrupt,
+    encode_envelope, encode_json, ingest_partition, partition_share, settle_corrupt,
     tenant_quantities,
 };
 
@@ -42,12 +43,12 @@ impl QueueStore for RedisStore {
             .into_iter()
             .enumerate()
             .filter(|(_, items)| !items.is_empty())
-            .map(|(partition, items)| self.enqueue_in(partition as u16, queue, items, None));
+            .map(|(partition, items)| self.enqueue_in(partition as u16, queue, items, None, None));
         let replies = futures::future::try_join_all(calls)
             .await
             .map_err(StoreError::redis("enqueue"))?;
         self.inner.replication.wait(&self.conn(), &touched).await?;
-        Ok(replies.into_iter().map(|(added, _)| added).sum())
+        Ok(replies.into_iter().map(|(added, _, _)| added).sum())
     }
 
     async fn ingest(
@@ -119,41 +120,22 @@ impl QueueStore for RedisStore {
         to: &QueueName,
         requests: &[ForwardRequest],
     ) -> StoreResult<ForwardOutcome> {
-        check_forward(requests, self.partitions())?;
-        let mut by_partition: Vec<(Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> =
-            (0..self.partitions()).map(|_| Default::default()).collect();
-        for request in requests {
-            let (receipts, items) = &mut by_partition[usize::from(request.receipt.partition)];
-            receipts.push(&request.receipt);
-            for envelope in &request.envelopes {
-                items.push((envelope.id.as_str(), encode_stored(envelope)?));
-            }
-        }
-        let touched: Vec<(usize, Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> = by_partition
-            .into_iter()
-            .enumerate()
-            .filter(|(_, (receipts, _))| !receipts.is_empty())
-            .map(|(partition, (receipts, items))| (partition, receipts, items))
-            .collect();
-        let mut calls = Vec::with_capacity(touched.len());
-        let mut counts = Vec::with_capacity(touched.len());
-        for (partition, receipts, items) in touched {
-            counts.push(receipts.len());
-            calls.push(self.enqueue_in(partition as u16, to, items, Some((from, &receipts))));
-        }
-        let replies = futures::future::try_join_all(calls)
+        self.forward_into(from, to, requests, None).await
+    }
+
+    async fn forward_held(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+        hold: Hold<'_>,
+    ) -> StoreResult<ForwardOutcome> {
+        let deadline = self
+            .now_ms()
+            .saturating_add(duration_ms(hold.lease_for));
+        let token = redis_lease_token(hold.worker);
+        self.forward_into(from, to, requests, Some((deadline, &token)))
             .await
-            .map_err(StoreError::redis("forward"))?;
-        let mut outcome = ForwardOutcome::default();
-        for (receipts, (added, stale)) in counts.into_iter().zip(replies) {
-            outcome.enqueued += added;
-            outcome.acked.applied += receipts - stale.len();
-            outcome
-                .acked
-                .stale
-                .extend(stale.into_iter().map(EnvelopeId));
-        }
-        Ok(outcome)
     }
 
     async fn lease(
@@ -167,9 +149,7 @@ impl QueueStore for RedisStore {
         let keys = &self.inner.keys;
         let now = self.now_ms();
         let deadline = now.saturating_add(duration_ms(lease_for));
-        // At least 64 bytes: Redis keeps a zset of up to 128 members of up to 64 bytes as a
-        // listpack, whose every insert and lookup scans it; longer members keep it a hash table.
-        let token = format!("{:.<64}", lease_token(worker));
+        let token = redis_lease_token(worker);
         let partitions = usize::from(self.partitions());
         let start = self.inner.lease_start.fetch_add(1, Ordering::Relaxed) % partitions;
         let mut lease = Lease {
@@ -396,6 +376,65 @@ enum MoveDue {
 }
 
 impl RedisStore {
+    /// `forward`'s step, the new envelopes pushed or (`held`) leased to its token until its
+    /// deadline: one enqueue.lua call per partition touched.
+    async fn forward_into(
+        &self,
+        from: &QueueName,
+        to: &QueueName,
+        requests: &[ForwardRequest],
+        held: Option<(i64, &str)>,
+    ) -> StoreResult<ForwardOutcome> {
+        check_forward(requests, self.partitions())?;
+        let mut by_partition: Vec<(Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> =
+            (0..self.partitions()).map(|_| Default::default()).collect();
+        for request in requests {
+            let (receipts, items) = &mut by_partition[usize::from(request.receipt.partition)];
+            receipts.push(&request.receipt);
+            for envelope in &request.envelopes {
+                items.push((envelope.id.as_str(), encode_stored(envelope)?));
+            }
+        }
+        let touched: Vec<(usize, Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> = by_partition
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (receipts, _))| !receipts.is_empty())
+            .map(|(partition, (receipts, items))| (partition, receipts, items))
+            .collect();
+        let mut calls = Vec::with_capacity(touched.len());
+        let mut counts = Vec::with_capacity(touched.len());
+        for (partition, receipts, items) in touched {
+            counts.push((partition as u16, receipts.len()));
+            calls.push(self.enqueue_in(
+                partition as u16,
+                to,
+                items,
+                Some((from, &receipts)),
+                held,
+            ));
+        }
+        let replies = futures::future::try_join_all(calls)
+            .await
+            .map_err(StoreError::redis("forward"))?;
+        let mut outcome = ForwardOutcome::default();
+        for ((partition, receipts), (added, stale, ids)) in counts.into_iter().zip(replies) {
+            outcome.enqueued += added;
+            outcome.acked.applied += receipts - stale.len();
+            outcome
+                .acked
+                .stale
+                .extend(stale.into_iter().map(EnvelopeId));
+            if let Some((_, token)) = held {
+                outcome.held.extend(ids.into_iter().map(|id| Receipt {
+                    partition,
+                    id: EnvelopeId(id),
+                    token: token.to_owned(),
+                }));
+            }
+        }
+        Ok(outcome)
+    }
+
     async fn move_due(&self, queue: &QueueName, max: usize, what: MoveDue) -> StoreResult<usize> {
         check_batch(max)?;
         let now = self.now_ms();
