@@ -163,6 +163,10 @@ pub struct WorkersConfig {
     pub automatic_replays_per_hour: u32,
     /// Automatic actions are planned and audited but change nothing.
     pub dry_run: bool,
+    /// The router sends each alert it routes itself, under its lease on the alert: only a
+    /// delivery that must wait (a retry, a deferral, a dead letter) is stored on the delivery
+    /// queue. Off, every delivery is stored there for the delivery workers.
+    pub deliver_on_route: bool,
     /// Append one JSON line per delivery attempt to this file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events_log: Option<PathBuf>,
@@ -187,6 +191,7 @@ impl Default for WorkersConfig {
             automatic_actions_per_hour: 120,
             automatic_replays_per_hour: 60,
             dry_run: false,
+            deliver_on_route: true,
             events_log: None,
         }
     }

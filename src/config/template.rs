@@ -309,6 +309,14 @@ pub const SECTIONS: &[SectionDoc] = &[
                 "dry_run",
                 &["Automatic actions are planned and audited but change nothing."],
             ),
+            key(
+                "deliver_on_route",
+                &[
+                    "The router sends each alert it routes itself, under its lease on the alert:",
+                    "only a delivery that must wait (retry, deferral, dead letter) is stored on the",
+                    "delivery queue. Off, every delivery is stored there for the delivery workers.",
+                ],
+            ),
             KeyDoc {
                 key: "events_log",
                 doc: &[

@@ -19,12 +19,12 @@ use crate::engine::clock::duration_ms;
 use crate::engine::retry::RetryDecision;
 use crate::engine::retry::RetryPolicy;
 use crate::model::{
-    DeliveryJob, FailedAttempt, FailureInfo, Payload, Suppression, TestDelivery, TestStatus,
-    match_labels,
+    DeliveryJob, EnvelopeId, FailedAttempt, FailureInfo, Payload, QueueName, Suppression,
+    TestDelivery, TestStatus, match_labels,
 };
 use crate::store::{
-    DeadLetterRequest, DedupClaim, DedupFinish, LeasedItem, MAX_BATCH, Receipt, RetryRequest,
-    StoreResult, update_breaker,
+    DeadLetterRequest, DedupClaim, DedupFinish, ForwardRequest, Hold, LeasedItem, MAX_BATCH,
+    Receipt, RetryRequest, StoreResult, update_breaker,
 };
 use crate::telemetry::EventLog;
 use crate::telemetry::metrics::{ChannelLabels, TransitionLabels};
@@ -139,6 +139,30 @@ struct Settlement {
 }
 
 impl Settlement {
+    /// The ids of items that do not end with this batch: retried, dead-lettered, deferred or
+    /// released.
+    fn waiting(&self) -> std::collections::BTreeSet<EnvelopeId> {
+        let deferred = self.deferred.values().flatten();
+        self.retries
+            .iter()
+            .map(|r| &r.receipt)
+            .chain(self.dead.iter().map(|d| &d.receipt))
+            .chain(deferred)
+            .chain(&self.released)
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// Swap each waiting item's receipt for `new`'s, dropping the items it has none for.
+    fn rebind(&mut self, new: impl Fn(&Receipt) -> Option<Receipt>) {
+        self.retries.retain_mut(|r| rebound(&mut r.receipt, &new));
+        self.dead.retain_mut(|d| rebound(&mut d.receipt, &new));
+        for receipts in self.deferred.values_mut() {
+            receipts.retain_mut(|r| rebound(r, &new));
+        }
+        self.released.retain_mut(|r| rebound(r, &new));
+    }
+
     fn defer(&mut self, receipt: Receipt, until_ms: i64) {
         self.deferred.entry(until_ms).or_default().push(receipt);
     }
@@ -197,6 +221,16 @@ impl Settlement {
             store.test_result_put(id, result).await?;
         }
         Ok(())
+    }
+}
+
+fn rebound(receipt: &mut Receipt, new: impl Fn(&Receipt) -> Option<Receipt>) -> bool {
+    match new(receipt) {
+        Some(found) => {
+            *receipt = found;
+            true
+        }
+        None => false,
     }
 }
 
@@ -284,16 +318,78 @@ async fn deliver_batch<T>(
     stop: &CancellationToken,
     following: impl Future<Output = T>,
 ) -> (StoreResult<()>, T) {
-    let now = delivery.shared().store.now_ms();
-    let recheck = i64::try_from(delivery.workers.recheck_ms).unwrap_or(i64::MAX);
-    let mut settlement = Settlement::default();
     // Every item stays leased until the batch settles at the end, not only those being sent:
     // one deferred or dead-lettered meanwhile would otherwise lapse, be recovered by the
     // janitor (counting an attempt) and be handed to another worker.
     let held: Vec<Receipt> = items.iter().map(|i| i.receipt.clone()).collect();
+    let queue = &delivery.shared().delivery_queue;
+    let sent = send_batch(delivery, items, stop, (queue, &held)).await;
+    tokio::join!(finish_batch(delivery, sent, Held::Leased), following)
+}
+
+/// Deliver what the router just routed, under its leases on the alerts (`routed`'s receipts),
+/// running `following` beside the settlement: deliveries that end here (sent, duplicates, held
+/// back by a silence) store nothing; the others are stored as their alerts are acked, and
+/// settled as a leased batch's would be.
+pub(super) async fn deliver_routed<T>(
+    delivery: &DeliveryWorker,
+    routed: &[ForwardRequest],
+    stop: &CancellationToken,
+    following: impl Future<Output = T>,
+) -> (StoreResult<()>, T) {
+    let items: Vec<LeasedItem> = routed
+        .iter()
+        .flat_map(|request| {
+            request.envelopes.iter().map(|envelope| LeasedItem {
+                receipt: Receipt {
+                    partition: request.receipt.partition,
+                    id: envelope.id.clone(),
+                    // Not stored, so held by no lease yet: `settle_routed` gives it one if needed.
+                    token: String::new(),
+                },
+                envelope: envelope.clone(),
+            })
+        })
+        .collect();
+    let alerts: Vec<Receipt> = routed.iter().map(|r| r.receipt.clone()).collect();
+    let queue = &delivery.shared().ingest_queue;
+    let sent = send_batch(delivery, items, stop, (queue, &alerts)).await;
+    tokio::join!(
+        finish_batch(delivery, sent, Held::Routed(routed)),
+        following
+    )
+}
+
+/// A batch after its sends: each attempt, what is settled already, and the claims to finish.
+struct Sent {
+    attempts: Vec<Attempt>,
+    settlement: Settlement,
+    owner: String,
+    last_sends: Vec<(String, DedupFinish)>,
+}
+
+/// Where a batch's items are while it is sent.
+enum Held<'a> {
+    /// Leased from the delivery queue.
+    Leased,
+    /// Routed by this worker and not stored: each request's receipt is its alert's lease on the
+    /// ingest queue, its envelopes the alert's deliveries.
+    Routed(&'a [ForwardRequest]),
+}
+
+/// Check, claim and send one batch, extending the leases `held` names (on their queue) while
+/// it runs.
+async fn send_batch(
+    delivery: &DeliveryWorker,
+    items: Vec<LeasedItem>,
+    stop: &CancellationToken,
+    held: (&QueueName, &[Receipt]),
+) -> Sent {
+    let now = delivery.shared().store.now_ms();
+    let recheck = i64::try_from(delivery.workers.recheck_ms).unwrap_or(i64::MAX);
+    let mut settlement = Settlement::default();
     let mut by_channel = by_channel(delivery, items, now, &mut settlement);
     hold_back_suppressed(delivery, &mut by_channel, now, &mut settlement);
-
     let flags = delivery.shared().flags();
     let mut permitted: Vec<Permitted> = Vec::new();
     for (channel, jobs) in by_channel {
@@ -371,33 +467,39 @@ async fn deliver_batch<T>(
     let claims = Claims::new(delivery);
     let (attempts, last_sends) = with_heartbeat(
         delivery,
-        &held,
+        held,
         &claims,
         claim_and_send(delivery, permitted, &claims),
     )
     .await;
-
-    let finished = finish_batch(delivery, attempts, settlement, &claims.owner, &last_sends);
-    tokio::join!(finished, following)
+    Sent {
+        attempts,
+        settlement,
+        owner: claims.owner,
+        last_sends,
+    }
 }
 
 /// Record the last sends for dedup and then settle the batch's attempts, telling the breakers
 /// meanwhile: a delivery is remembered before its ack, and the breakers are independent.
-async fn finish_batch(
-    delivery: &DeliveryWorker,
-    attempts: Vec<Attempt>,
-    mut settlement: Settlement,
-    owner: &str,
-    last_sends: &[(String, DedupFinish)],
-) -> StoreResult<()> {
+async fn finish_batch(delivery: &DeliveryWorker, sent: Sent, held: Held<'_>) -> StoreResult<()> {
+    let Sent {
+        attempts,
+        mut settlement,
+        owner,
+        last_sends,
+    } = sent;
     let outcomes = breaker_outcomes(&attempts);
     let done = delivery.shared().store.now_ms();
     for attempt in attempts {
         settle_one(delivery, attempt, done, &mut settlement);
     }
     let settle = async {
-        record_finish(delivery, owner, last_sends).await;
-        settlement.apply(delivery).await
+        record_finish(delivery, &owner, &last_sends).await;
+        match held {
+            Held::Leased => settlement.apply(delivery).await,
+            Held::Routed(routed) => settle_routed(delivery, settlement, routed).await,
+        }
     };
     let (recorded, settled) = tokio::join!(record_outcomes(delivery, outcomes), settle);
     if let Err(error) = recorded {
@@ -405,6 +507,54 @@ async fn finish_batch(
         tracing::warn!(%error, "delivery: could not update the breakers");
     }
     settled
+}
+
+/// Settle deliveries the router attempted. Those that must wait (a retry, a deferral, a dead
+/// letter, a release) are stored leased to this worker as their alerts are acked, in one step
+/// per partition (`forward_held`), then settled with the receipts that returns; the alerts
+/// whose deliveries all ended are acked in the same step, storing nothing more.
+async fn settle_routed(
+    delivery: &DeliveryWorker,
+    mut settlement: Settlement,
+    routed: &[ForwardRequest],
+) -> StoreResult<()> {
+    let shared = delivery.shared();
+    // Acks of routed deliveries have nothing to remove: they were never stored.
+    settlement.acks.clear();
+    let waiting = settlement.waiting();
+    let requests: Vec<ForwardRequest> = routed
+        .iter()
+        .map(|request| ForwardRequest {
+            receipt: request.receipt.clone(),
+            envelopes: request
+                .envelopes
+                .iter()
+                .filter(|e| waiting.contains(&e.id))
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    let hold = Hold {
+        worker: &shared.worker,
+        lease_for: delivery.queues.lease(),
+    };
+    let mut receipts: BTreeMap<EnvelopeId, Receipt> = BTreeMap::new();
+    for chunk in super::router::forward_chunks(&requests) {
+        let outcome = shared
+            .store
+            .forward_held(&shared.ingest_queue, &shared.delivery_queue, chunk, hold)
+            .await?;
+        if !outcome.acked.stale.is_empty() {
+            tracing::warn!(
+                lost = outcome.acked.stale.len(),
+                "router: leases lapsed mid-batch; the janitor has handed those alerts on"
+            );
+        }
+        receipts.extend(outcome.held.into_iter().map(|r| (r.id.clone(), r)));
+    }
+    // A delivery stored already (its alert routed before) is settled by whoever holds it.
+    settlement.rebind(|receipt| receipts.get(&receipt.id).cloned());
+    settlement.apply(delivery).await
 }
 
 /// This batch's claims: the owner token it claims under, and the keys claimed and not yet
@@ -440,7 +590,7 @@ impl Claims {
 /// in their way.
 async fn with_heartbeat<T>(
     delivery: &DeliveryWorker,
-    held: &[Receipt],
+    (queue, held): (&QueueName, &[Receipt]),
     claims: &Claims,
     work: impl std::future::Future<Output = T>,
 ) -> T {
@@ -448,7 +598,6 @@ async fn with_heartbeat<T>(
     let heartbeat = async {
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let queue = &delivery.shared().delivery_queue;
         loop {
             beat.tick().await;
             for chunk in held.chunks(MAX_BATCH) {

@@ -372,6 +372,10 @@ impl Pipeline {
     pub fn router_worker(&self) -> router::RouterWorker {
         router::RouterWorker {
             leasing: self.leasing(),
+            deliver: self
+                .workers
+                .deliver_on_route
+                .then(|| Arc::new(self.delivery_worker())),
         }
     }
 

@@ -9,16 +9,18 @@
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::delivery::DeliveryWorker;
 use super::{Leasing, Shared, hand_back, lease_once, next_batch};
 use crate::engine::routing::Target;
 use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, SeenAlert, derived_ulid};
 use crate::store::{DeadLetterRequest, ForwardRequest, LeasedItem, MAX_BATCH, StoreResult};
 use crate::telemetry::metrics::RouteLabels;
 
-/// What the router needs: how to lease (which holds the shared part, the routes among it).
-#[derive(Debug, Clone)]
+/// What the router needs: how to lease (which holds the shared part, the routes among it),
+/// and the delivery worker it sends through itself when `workers.deliver_on_route` is on.
 pub struct RouterWorker {
     pub(super) leasing: Leasing,
+    pub(super) deliver: Option<std::sync::Arc<super::delivery::DeliveryWorker>>,
 }
 
 pub async fn run(worker: RouterWorker, stop: CancellationToken) {
@@ -36,7 +38,8 @@ pub async fn run(worker: RouterWorker, stop: CancellationToken) {
         };
         // The next batch is leased while this one is acked, so their round trips overlap.
         let next = lease_once(leasing, &queue, &stop);
-        let (routed, next) = route_batch(shared, items, next).await;
+        let deliver = worker.deliver.as_deref();
+        let (routed, next) = route_batch(shared, deliver, items, next, &stop).await;
         ahead = next;
         if let Err(error) = routed {
             // Unsettled items come back through the janitor once their lease expires.
@@ -49,13 +52,15 @@ pub async fn run(worker: RouterWorker, stop: CancellationToken) {
     hand_back(shared, &queue, ahead).await;
 }
 
-/// Route one leased batch: each routed item's deliveries are enqueued and the item acked in one
-/// store step (`forward`), items that cannot be routed are dead-lettered, and the next batch is
-/// leased with `next` meanwhile.
+/// Route one leased batch: each routed item's deliveries are sent here (`deliver`) or enqueued,
+/// and the item acked in one store step (`forward`), items that cannot be routed are
+/// dead-lettered, and the next batch is leased with `next` meanwhile.
 async fn route_batch(
     shared: &Shared,
+    deliver: Option<&DeliveryWorker>,
     items: Vec<LeasedItem>,
     next: impl Future<Output = Option<Vec<LeasedItem>>>,
+    stop: &CancellationToken,
 ) -> (StoreResult<()>, Option<Vec<LeasedItem>>) {
     let router = shared.router();
     let now = shared.store.now_ms();
@@ -137,37 +142,94 @@ async fn route_batch(
             envelopes,
         });
     }
-    let settle = async {
-        // Into their groups first: an item is acked (by `forward`) only once its alert is there.
-        for (target, alert) in &grouped {
-            super::grouping::join(shared, target, alert).await?;
-        }
-        settle(shared, &routed, &invalid, &seen).await
+    let batch = RoutedBatch {
+        routed,
+        invalid,
+        seen,
+        grouped,
     };
-    tokio::join!(settle, next)
+    settle(shared, deliver, &batch, next, stop).await
 }
 
-/// Enqueue the routed deliveries, dead-letter what could not be routed, and record the alerts
-/// seen meanwhile.
+/// One batch as routing left it: the deliveries of each alert, the alerts that could not be
+/// routed, the alerts seen, and the alerts bound for a group.
+struct RoutedBatch {
+    routed: Vec<ForwardRequest>,
+    invalid: Vec<DeadLetterRequest>,
+    seen: Vec<SeenAlert>,
+    grouped: Vec<(Target, Alert)>,
+}
+
+/// Settle a routed batch — into groups, then its deliveries sent here (`deliver`) or enqueued,
+/// and what could not be routed dead-lettered — leasing the next batch with `next` meanwhile.
 async fn settle(
     shared: &Shared,
-    routed: &[ForwardRequest],
+    deliver: Option<&DeliveryWorker>,
+    batch: &RoutedBatch,
+    next: impl Future<Output = Option<Vec<LeasedItem>>>,
+    stop: &CancellationToken,
+) -> (StoreResult<()>, Option<Vec<LeasedItem>>) {
+    let RoutedBatch {
+        routed,
+        invalid,
+        seen,
+        grouped,
+    } = batch;
+    // Into their groups first: an item is acked (by `forward`) only once its alert is there.
+    let into_groups = async {
+        for (target, alert) in grouped {
+            super::grouping::join(shared, target, alert).await?;
+        }
+        Ok(())
+    };
+    // Under an emergency stop nothing is sent: the deliveries wait on their queue.
+    let deliver = deliver.filter(|_| !shared.flags().global_stop(shared.store.now_ms()));
+    let Some(delivery) = deliver else {
+        let settle = async {
+            into_groups.await?;
+            let forwarded = forward(shared, routed);
+            let (forwarded, rest) =
+                tokio::join!(forwarded, dead_letter_and_note(shared, invalid, seen));
+            forwarded.and(rest)
+        };
+        return tokio::join!(settle, next);
+    };
+    if let Err(error) = into_groups.await {
+        return (Err(error), next.await);
+    }
+    // The next batch is leased once these sends are done, while they settle, as a delivery
+    // worker does: its leases do not age behind slow sends.
+    let rest = async { tokio::join!(dead_letter_and_note(shared, invalid, seen), next) };
+    let (delivered, (noted, next)) =
+        super::delivery::deliver_routed(delivery, routed, stop, rest).await;
+    (delivered.and(noted), next)
+}
+
+/// Enqueue the routed deliveries for the delivery workers, each alert acked as its deliveries
+/// are stored.
+async fn forward(shared: &Shared, routed: &[ForwardRequest]) -> StoreResult<()> {
+    for chunk in forward_chunks(routed) {
+        let outcome = shared
+            .store
+            .forward(&shared.ingest_queue, &shared.delivery_queue, chunk)
+            .await?;
+        if !outcome.acked.stale.is_empty() {
+            tracing::warn!(
+                lost = outcome.acked.stale.len(),
+                "router: leases lapsed mid-batch; the janitor has handed those items on"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Dead-letter what could not be routed, and record the alerts seen meanwhile.
+async fn dead_letter_and_note(
+    shared: &Shared,
     invalid: &[DeadLetterRequest],
     seen: &[SeenAlert],
 ) -> StoreResult<()> {
-    let forward = async {
-        for chunk in forward_chunks(routed) {
-            let outcome = shared
-                .store
-                .forward(&shared.ingest_queue, &shared.delivery_queue, chunk)
-                .await?;
-            if !outcome.acked.stale.is_empty() {
-                tracing::warn!(
-                    lost = outcome.acked.stale.len(),
-                    "router: leases lapsed mid-batch; the janitor has handed those items on"
-                );
-            }
-        }
+    let dead_letter = async {
         for chunk in invalid.chunks(MAX_BATCH) {
             shared
                 .store
@@ -182,7 +244,7 @@ async fn settle(
             tracing::warn!(%error, "router: could not record the alerts seen");
         }
     };
-    tokio::join!(forward, note).0
+    tokio::join!(dead_letter, note).0
 }
 
 /// The delivery of `alert` to one routing target; its id is derived, so routing the alert again
@@ -204,7 +266,9 @@ fn delivery(alert: &Envelope, target: &Target, now: i64) -> Envelope {
 
 /// Consecutive runs of `requests` within the store's limits of `MAX_BATCH` requests and
 /// `MAX_BATCH` envelopes per `forward` call.
-fn forward_chunks(requests: &[ForwardRequest]) -> impl Iterator<Item = &[ForwardRequest]> {
+pub(super) fn forward_chunks(
+    requests: &[ForwardRequest],
+) -> impl Iterator<Item = &[ForwardRequest]> {
     let mut rest = requests;
     std::iter::from_fn(move || {
         if rest.is_empty() {

@@ -11,9 +11,9 @@ use super::redis::{RedisStore, RedisStoreOptions};
 use super::{AlertStore, AuditStore, ControlStore, DlqStore, GuardStore, QueueStore, StatsStore};
 use super::{
     BatchResult, ControlRead, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter,
-    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, Hold, IngestLimits, IngestOutcome,
-    KeySchema, Lease, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, Store, StoreError,
-    StoreResult, Update,
+    DlqPage, DlqScope, FailedSet, ForwardOutcome, ForwardRequest, Hold, IngestLimits,
+    IngestOutcome, KeySchema, Lease, Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, Store,
+    StoreError, StoreResult, Update,
 };
 use crate::engine::breaker::Breaker;
 use crate::engine::ratelimit::{RateLimit, Verdict};

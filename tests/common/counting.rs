@@ -15,8 +15,8 @@ use ward::model::{
 use ward::store::{
     AlertStore, AuditStore, BatchResult, ControlRead, ControlStore, DeadLetterRequest, DedupClaim,
     DedupFinish, DlqCursor, DlqFilter, DlqPage, DlqScope, DlqStore, FailedSet, ForwardOutcome,
-    ForwardRequest, GuardStore, Hold, IngestLimits, IngestOutcome, KeySchema, Lease, QueueStore, Receipt,
-    ReceiptOutcome, ReplayOptions, RetryRequest, StatsStore, Store, StoreResult, Update,
+    ForwardRequest, GuardStore, Hold, IngestLimits, IngestOutcome, KeySchema, Lease, QueueStore,
+    Receipt, ReceiptOutcome, ReplayOptions, RetryRequest, StatsStore, Store, StoreResult, Update,
 };
 
 #[derive(Debug)]

@@ -11,6 +11,7 @@ mod delivery_common;
 mod smtp_common;
 
 mod am_api;
+mod deliver_on_route;
 mod delivery_slack;
 mod delivery_smtp;
 mod delivery_webhook;

@@ -630,37 +630,42 @@ fn is_done(state: Option<&String>) -> bool {
     state.is_some_and(|s| s.starts_with("done:"))
 }
 
-/// Keys of the delivery envelopes leased right now, over every partition.
+/// Keys of the alerts being delivered right now, over every partition: those of the deliveries
+/// leased on the delivery queue, and those of the alerts the routers hold while they deliver
+/// them themselves (`workers.deliver_on_route`).
 fn leased_delivery_keys(server: &RedisServer, schema: &KeySchema) -> Vec<String> {
     let mut conn = server.connection();
-    let queue = QueueName::delivery();
     let mut keys = Vec::new();
-    for p in 0..PARTITIONS {
-        let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(schema.leases(p, &queue))
-            .arg(0)
-            .arg(-1)
-            .query(&mut conn)
-            .unwrap();
-        // Lease members are `<token>|<id>`.
-        let ids: Vec<&str> = members
-            .iter()
-            .map(|m| m.split_once('|').unwrap().1)
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let bodies: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(schema.bodies(p))
-            .arg(&ids)
-            .query(&mut conn)
-            .unwrap();
-        for body in bodies.into_iter().flatten() {
-            // Stored bodies are `<attempts>:<replays>:<json>`.
-            let json = body.splitn(3, ':').nth(2).unwrap();
-            let envelope: Value = serde_json::from_str(json).unwrap();
-            let key = envelope["idempotency_key"].as_str().unwrap();
-            keys.push(key.strip_suffix(&format!("@{CHANNEL}")).unwrap().to_owned());
+    for queue in [QueueName::delivery(), QueueName::ingest()] {
+        for p in 0..PARTITIONS {
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(schema.leases(p, &queue))
+                .arg(0)
+                .arg(-1)
+                .query(&mut conn)
+                .unwrap();
+            // Lease members are `<token>|<id>`.
+            let ids: Vec<&str> = members
+                .iter()
+                .map(|m| m.split_once('|').unwrap().1)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let bodies: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(schema.bodies(p))
+                .arg(&ids)
+                .query(&mut conn)
+                .unwrap();
+            for body in bodies.into_iter().flatten() {
+                // Stored bodies are `<attempts>:<replays>:<json>`.
+                let json = body.splitn(3, ':').nth(2).unwrap();
+                let envelope: Value = serde_json::from_str(json).unwrap();
+                let key = envelope["idempotency_key"].as_str().unwrap();
+                // A delivery's key is its alert's and the channel's.
+                let suffix = format!("@{CHANNEL}");
+                keys.push(key.strip_suffix(&suffix).unwrap_or(key).to_owned());
+            }
         }
     }
     keys

@@ -56,7 +56,9 @@ struct Setup {
     sent: usize,
 }
 
-/// Two workers on `h`'s store, each with one send in flight at a time.
+/// Two workers on `h`'s store, each with one send in flight at a time. Their routers store
+/// every delivery on the delivery queue (`deliver_on_route` off), so a closed gate fills that
+/// queue: the depth the shedding thresholds here watch.
 async fn start(h: &Harness) -> Setup {
     let (gate, open) = watch::channel(false);
     let backend = Arc::new(Gated {
@@ -71,6 +73,7 @@ async fn start(h: &Harness) -> Setup {
             start_worker(&h.store, channel, &stop, |w| {
                 w.queues.batch_size = 1;
                 w.workers.concurrency = 1;
+                w.workers.deliver_on_route = false;
             })
             .await,
         );

@@ -17,7 +17,7 @@ use ward::model::{
 };
 use ward::store::{
     DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqGroup,
-    DlqScope, FailedSet, ForwardRequest, GROUP_BUCKET_MS, Hold, GROUP_SCAN_BUDGET, IngestLimits,
+    DlqScope, FailedSet, ForwardRequest, GROUP_BUCKET_MS, GROUP_SCAN_BUDGET, Hold, IngestLimits,
     IngestOutcome, MAX_BATCH, MAX_INGEST, ReplayOptions, RetryRequest, StoreError,
     TEXT_SCAN_BUDGET, Update, cap_share, ingest_partition, merge_groups, partition_share,
     update_breaker,
@@ -1245,7 +1245,10 @@ async fn forward_enqueues_in_the_items_partition_and_acks_it_in_one_step(h: Harn
 /// settle them like any lease; an id already stored gets none; a lapsed hold comes back.
 async fn forward_held_leases_what_it_adds_to_the_caller(h: Harness) {
     let (from, to) = (queue("ingest"), queue("delivery"));
-    h.store.enqueue(&from, &envelopes(&h, 3, "t")).await.unwrap();
+    h.store
+        .enqueue(&from, &envelopes(&h, 3, "t"))
+        .await
+        .unwrap();
     let lease = h
         .store
         .lease(&from, &worker("router"), 3, LEASE)
@@ -1287,7 +1290,11 @@ async fn forward_held_leases_what_it_adds_to_the_caller(h: Harness) {
         );
     }
     let stats = h.store.stats(&[from.clone(), to.clone()]).await.unwrap();
-    assert_eq!(stats.queues[0].depth + stats.queues[0].in_flight, 0, "acked");
+    assert_eq!(
+        stats.queues[0].depth + stats.queues[0].in_flight,
+        0,
+        "acked"
+    );
     assert_eq!(
         (stats.queues[1].depth, stats.queues[1].in_flight),
         (0, 3),
@@ -1336,10 +1343,17 @@ async fn forward_held_leases_what_it_adds_to_the_caller(h: Harness) {
     // The one left unsettled: its hold lapses and the janitor puts it back in the queue.
     h.clock.advance(LEASE + Duration::from_secs(1));
     assert_eq!(h.store.recover_expired(&to, 10).await.unwrap(), 1);
-    let back = h.store.lease(&to, &worker("other"), 10, LEASE).await.unwrap();
+    let back = h
+        .store
+        .lease(&to, &worker("other"), 10, LEASE)
+        .await
+        .unwrap();
     assert_eq!(back.items.len(), 1);
     assert_eq!(back.items[0].envelope.id, outcome.held[2].id);
-    assert_eq!(back.items[0].envelope.attempts, 1, "a lapsed hold counts an attempt");
+    assert_eq!(
+        back.items[0].envelope.attempts, 1,
+        "a lapsed hold counts an attempt"
+    );
 }
 
 async fn claim(h: &Harness, key: &str) -> DedupClaim {

@@ -270,8 +270,7 @@ impl RedisStore {
         items: Vec<(&str, Vec<u8>)>,
         acks: Option<(&QueueName, &[&Receipt])>,
         held: Option<(i64, &str)>,
-    ) -> impl Future<Output = ::redis::RedisResult<(usize, Vec<String>, Vec<String>)>> + use<>
-    {
+    ) -> impl Future<Output = ::redis::RedisResult<(usize, Vec<String>, Vec<String>)>> + use<> {
         let keys = &self.inner.keys;
         let (from, receipts) = acks.unwrap_or((queue, &[]));
         let mut call = scripts().enqueue.prepare_invoke();

@@ -130,9 +130,7 @@ impl QueueStore for RedisStore {
         requests: &[ForwardRequest],
         hold: Hold<'_>,
     ) -> StoreResult<ForwardOutcome> {
-        let deadline = self
-            .now_ms()
-            .saturating_add(duration_ms(hold.lease_for));
+        let deadline = self.now_ms().saturating_add(duration_ms(hold.lease_for));
         let token = redis_lease_token(hold.worker);
         self.forward_into(from, to, requests, Some((deadline, &token)))
             .await
@@ -367,6 +365,10 @@ impl QueueStore for RedisStore {
     }
 }
 
+/// One partition's part of a `forward`: the receipts to ack, and the (id, stored body) of each
+/// envelope to add.
+type PartitionForward<'a> = (Vec<&'a Receipt>, Vec<(&'a str, Vec<u8>)>);
+
 #[derive(Clone, Copy)]
 enum MoveDue {
     /// Due retries back to the end of their queue.
@@ -386,7 +388,7 @@ impl RedisStore {
         held: Option<(i64, &str)>,
     ) -> StoreResult<ForwardOutcome> {
         check_forward(requests, self.partitions())?;
-        let mut by_partition: Vec<(Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> =
+        let mut by_partition: Vec<PartitionForward<'_>> =
             (0..self.partitions()).map(|_| Default::default()).collect();
         for request in requests {
             let (receipts, items) = &mut by_partition[usize::from(request.receipt.partition)];
@@ -395,23 +397,15 @@ impl RedisStore {
                 items.push((envelope.id.as_str(), encode_stored(envelope)?));
             }
         }
-        let touched: Vec<(usize, Vec<&Receipt>, Vec<(&str, Vec<u8>)>)> = by_partition
-            .into_iter()
-            .enumerate()
-            .filter(|(_, (receipts, _))| !receipts.is_empty())
-            .map(|(partition, (receipts, items))| (partition, receipts, items))
-            .collect();
-        let mut calls = Vec::with_capacity(touched.len());
-        let mut counts = Vec::with_capacity(touched.len());
-        for (partition, receipts, items) in touched {
-            counts.push((partition as u16, receipts.len()));
-            calls.push(self.enqueue_in(
-                partition as u16,
-                to,
-                items,
-                Some((from, &receipts)),
-                held,
-            ));
+        let mut calls = Vec::new();
+        let mut counts = Vec::new();
+        for (partition, (receipts, items)) in by_partition.into_iter().enumerate() {
+            if receipts.is_empty() {
+                continue;
+            }
+            let partition = partition as u16;
+            counts.push((partition, receipts.len()));
+            calls.push(self.enqueue_in(partition, to, items, Some((from, &receipts)), held));
         }
         let replies = futures::future::try_join_all(calls)
             .await
