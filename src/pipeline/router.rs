@@ -5,6 +5,8 @@
 //! envelope ids are derived from the ingest envelope and the channel, so routing an item again
 //! (after its lease lapsed mid-route) re-creates the same deliveries: the store's idempotent
 //! enqueue skips those still stored, and dedup stops a second send of those already delivered.
+//! With `workers.deliver_on_route` the router sends them itself (`delivery::deliver_routed`)
+//! and stores only those that must wait, as the alert is acked (`Store::forward_held`).
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +22,7 @@ use crate::telemetry::metrics::RouteLabels;
 /// and the delivery worker it sends through itself when `workers.deliver_on_route` is on.
 pub struct RouterWorker {
     pub(super) leasing: Leasing,
-    pub(super) deliver: Option<std::sync::Arc<super::delivery::DeliveryWorker>>,
+    pub(super) deliver: Option<std::sync::Arc<DeliveryWorker>>,
 }
 
 pub async fn run(worker: RouterWorker, stop: CancellationToken) {
