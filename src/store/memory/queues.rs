@@ -400,14 +400,14 @@ impl MemoryStore {
             let added = match held {
                 None => part.add(to, id, body),
                 Some((deadline, token)) => {
-                    let receipt = Receipt {
-                        partition,
-                        id: EnvelopeId(id.clone()),
-                        token: token.to_owned(),
-                    };
+                    let receipt_id = EnvelopeId(id.clone());
                     let added = part.add_held(to, id, body, (deadline, token));
                     if added {
-                        outcome.held.push(receipt);
+                        outcome.held.push(Receipt {
+                            partition,
+                            id: receipt_id,
+                            token: token.to_owned(),
+                        });
                     }
                     added
                 }
