@@ -307,9 +307,15 @@ impl Worker {
     /// Start `ward up --role <role>` and wait until it says it runs (a workers-only process
     /// has no endpoint: its `base` stays empty).
     async fn start_as(name: &'static str, config: &Path, role: &str) -> Self {
+        Self::start_with(name, config, &["--role", role]).await
+    }
+
+    /// Start `ward up <args>` and wait until it says it runs.
+    async fn start_with(name: &'static str, config: &Path, args: &[&str]) -> Self {
         let log = config.with_file_name(format!("{name}.log"));
         let child = common::ward_process(config.parent().unwrap_or(config))
-            .args(["up", "--role", role])
+            .arg("up")
+            .args(args)
             .env("WARD_CONFIG", config)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -981,7 +987,13 @@ async fn an_ingest_node_only_accepts_and_a_workers_node_only_delivers() {
         },
     )
     .await;
-    let front = Worker::start_as("ingest-node", &config, "ingest").await;
+    // The ingest node as benchmarked: one thread, the current-thread scheduler.
+    let mut front = Worker::start_with(
+        "ingest-node",
+        &config,
+        &["--role", "ingest", "--threads", "1"],
+    )
+    .await;
     let http = http();
     let keys: Vec<String> = (0..20).map(|i| format!("role-{i}")).collect();
     post(&http, &front.base, &keys).await.unwrap();
@@ -1017,6 +1029,12 @@ async fn an_ingest_node_only_accepts_and_a_workers_node_only_delivers() {
         assert!(Instant::now() < deadline, "heartbeat roles: {roles:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    front.terminate();
+    assert_eq!(
+        front.wait_exit(Duration::from_secs(10)).await.code(),
+        Some(0),
+        "the one-thread ingest node stops cleanly on SIGTERM"
+    );
 }
 
 /// The newest heartbeat's time once it is at least `after` (ms), polling the store.
