@@ -2,8 +2,8 @@
 # Ingest over HTTP: `ward up` (release) taking `POST /v1/alerts` (one alert a request) from
 # `wrk -t2 -c16 -d10s`, on a private local redis-server (random port, --save '' --appendonly no)
 # and on the memory store, with `redis-benchmark -t lpush -P 1` on the same server in the same
-# run for reference. Prints requests per second and p99 side by side, and the CPU time per
-# request of Ward and of redis-server (steadier than rates on a shared machine).
+# run for reference. Prints requests per second and p99 side by side (the median of
+# WARD_INGEST_RUNS runs, default 3) and the CPU time per request of Ward and of redis-server.
 # The target line is the ingest tier: `ward up --role ingest --threads 1` (on this 2-core box
 # wrk and Redis take the other core; one runtime thread spends less CPU waking another). The
 # next line is the all-in-one default (`ward up`, one thread per core, the router running too:
@@ -21,6 +21,8 @@ DURATION=${WARD_INGEST_DURATION:-10s}
 CONNECTIONS=${WARD_INGEST_CONNECTIONS:-16}
 THREADS=${WARD_INGEST_THREADS:-2}
 PARTITIONS=${WARD_INGEST_PARTITIONS:-1}
+# Single runs swing by ±15 % on a shared 2-core machine: each figure is the median of RUNS.
+RUNS=${WARD_INGEST_RUNS:-3}
 
 cd "$(dirname "$0")/.."
 for tool in redis-server redis-cli redis-benchmark wrk curl; do
@@ -83,6 +85,9 @@ bind = "127.0.0.1:$port"
 queue_cap = 100000000
 rate_limit = { count = 100000000, period_ms = 1000, burst = 100000000 }
 EOF
+    # Each run starts on an empty store, as the first did: a queue no router drains would
+    # otherwise grow from run to run.
+    [[ $backend == redis ]] && redis-cli -p "$PORT" flushall >/dev/null
     local args=(--config "$WORK/ward.toml" up "$@")
     [[ $backend == redis ]] && args=(--config "$WORK/ward.toml" --redis "$URL" up "$@")
     "$BIN" "${args[@]}" >"$WORK/ward.out" 2>"$WORK/ward.err" &
@@ -110,29 +115,53 @@ EOF
     kill "$WARD_PID"
     wait "$WARD_PID" 2>/dev/null || true
     WARD_PID=
-    python3 - "$label" "$WORK/wrk.out" "$ward_cpu0" "$ward_cpu1" "$redis_cpu0" "$redis_cpu1" <<'EOF'
-import re, sys
+    # One JSON line per run; `summary` prints the median run of each label.
+    python3 - "$label" "$WORK/wrk.out" "$ward_cpu0" "$ward_cpu1" "$redis_cpu0" "$redis_cpu1" >>"$WORK/runs.jsonl" <<'EOF'
+import json, re, sys
 label, path = sys.argv[1], sys.argv[2]
 w0, w1, r0, r1 = map(float, sys.argv[3:7])
 text = open(path).read()
-rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 total = int(re.search(r"(\d+) requests in", text).group(1))
 def ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-p50 = ms(*re.search(r"50%\s+([\d.]+)(us|ms|s)", text).groups())
-p99 = ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", text).groups())
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-bad = f", {errors.group(1)} non-2xx" if errors else ""
-cpu = f"Ward {(w1 - w0) / total * 1e6:5.1f} µs" + (f", Redis {(r1 - r0) / total * 1e6:5.1f} µs" if r1 > r0 else "")
-print(f"  {label:<26} {rate:>9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  CPU per request: {cpu}{bad}")
+print(json.dumps({
+    "label": label,
+    "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+    "p50": ms(*re.search(r"50%\s+([\d.]+)(us|ms|s)", text).groups()),
+    "p99": ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", text).groups()),
+    "ward_us": (w1 - w0) / total * 1e6,
+    "redis_us": (r1 - r0) / total * 1e6 if r1 > r0 else None,
+    "non2xx": int(errors.group(1)) if errors else 0,
+}))
+EOF
+}
+
+# The median run (by rate) of each label, with the spread of the rates.
+summary() {
+    python3 - "$WORK/runs.jsonl" <<'EOF'
+import json, sys
+runs = [json.loads(line) for line in open(sys.argv[1])]
+for label in dict.fromkeys(r["label"] for r in runs):
+    mine = sorted((r for r in runs if r["label"] == label), key=lambda r: r["rate"])
+    m = mine[len(mine) // 2]
+    cpu = f"Ward {m['ward_us']:5.1f} µs" + (f", Redis {m['redis_us']:5.1f} µs" if m["redis_us"] else "")
+    spread = f" (runs {mine[0]['rate']:.0f}–{mine[-1]['rate']:.0f})" if len(mine) > 1 else ""
+    bad = f", {m['non2xx']} non-2xx" if m["non2xx"] else ""
+    print(f"  {label:<26} {m['rate']:>9.0f} req/s  p50 {m['p50']:6.2f} ms  p99 {m['p99']:6.2f} ms"
+          f"  CPU per request: {cpu}{bad}{spread}")
 EOF
 }
 
 start_redis
-echo "ingest over HTTP: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one alert per POST /v1/alerts, $PARTITIONS partition(s); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-run_ward "ingest tier, Redis" redis --role ingest --threads 1
-run_ward "all in one, Redis" redis
-run_ward "memory store, one thread" memory --threads 1
+echo "ingest over HTTP: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one alert per POST /v1/alerts, $PARTITIONS partition(s), median of $RUNS runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# The configurations take turns, so a change in the machine's load reaches each alike.
+for ((run = 1; run <= RUNS; run++)); do
+    run_ward "ingest tier, Redis" redis --role ingest --threads 1
+    run_ward "all in one, Redis" redis
+    run_ward "memory store, one thread" memory --threads 1
+done
+summary
 redis-benchmark -p "$PORT" -t lpush -P 1 -n 200000 --csv 2>/dev/null >"$WORK/lpush.csv"
 python3 - "$WORK/lpush.csv" <<'EOF'
 import csv, sys
