@@ -538,20 +538,12 @@ async fn settle_routed(
         worker: &shared.worker,
         lease_for: delivery.queues.lease(),
     };
-    let mut receipts: BTreeMap<EnvelopeId, Receipt> = BTreeMap::new();
-    for chunk in super::router::forward_chunks(&requests) {
-        let outcome = shared
-            .store
-            .forward_held(&shared.ingest_queue, &shared.delivery_queue, chunk, hold)
-            .await?;
-        if !outcome.acked.stale.is_empty() {
-            tracing::warn!(
-                lost = outcome.acked.stale.len(),
-                "router: leases lapsed mid-batch; the janitor has handed those alerts on"
-            );
-        }
-        receipts.extend(outcome.held.into_iter().map(|r| (r.id.clone(), r)));
-    }
+    let receipts: BTreeMap<EnvelopeId, Receipt> =
+        super::router::forward(shared, &requests, Some(hold))
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
     // A delivery stored already (its alert routed before) is settled by whoever holds it.
     settlement.rebind(|receipt| receipts.get(&receipt.id).cloned());
     settlement.apply(delivery).await

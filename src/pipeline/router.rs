@@ -15,7 +15,9 @@ use super::delivery::DeliveryWorker;
 use super::{Leasing, Shared, hand_back, lease_once, next_batch};
 use crate::engine::routing::Target;
 use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, SeenAlert, derived_ulid};
-use crate::store::{DeadLetterRequest, ForwardRequest, LeasedItem, MAX_BATCH, StoreResult};
+use crate::store::{
+    DeadLetterRequest, ForwardRequest, Hold, LeasedItem, MAX_BATCH, Receipt, StoreResult,
+};
 use crate::telemetry::metrics::RouteLabels;
 
 /// What the router needs: how to lease (which holds the shared part, the routes among it),
@@ -189,10 +191,10 @@ async fn settle(
     let Some(delivery) = deliver else {
         let settle = async {
             into_groups.await?;
-            let forwarded = forward(shared, routed);
+            let forwarded = forward(shared, routed, None);
             let (forwarded, rest) =
                 tokio::join!(forwarded, dead_letter_and_note(shared, invalid, seen));
-            forwarded.and(rest)
+            forwarded.map(drop).and(rest)
         };
         return tokio::join!(settle, next);
     };
@@ -207,22 +209,30 @@ async fn settle(
     (delivered.and(noted), next)
 }
 
-/// Enqueue the routed deliveries for the delivery workers, each alert acked as its deliveries
-/// are stored.
-async fn forward(shared: &Shared, routed: &[ForwardRequest]) -> StoreResult<()> {
+/// Store the routed deliveries on the delivery queue, each alert acked as its deliveries are
+/// stored: queued for the delivery workers, or (`hold`) leased to this worker, whose receipts
+/// for them are returned.
+pub(super) async fn forward(
+    shared: &Shared,
+    routed: &[ForwardRequest],
+    hold: Option<Hold<'_>>,
+) -> StoreResult<Vec<Receipt>> {
+    let mut held = Vec::new();
     for chunk in forward_chunks(routed) {
-        let outcome = shared
-            .store
-            .forward(&shared.ingest_queue, &shared.delivery_queue, chunk)
-            .await?;
+        let (from, to) = (&shared.ingest_queue, &shared.delivery_queue);
+        let outcome = match hold {
+            None => shared.store.forward(from, to, chunk).await?,
+            Some(hold) => shared.store.forward_held(from, to, chunk, hold).await?,
+        };
         if !outcome.acked.stale.is_empty() {
             tracing::warn!(
                 lost = outcome.acked.stale.len(),
                 "router: leases lapsed mid-batch; the janitor has handed those items on"
             );
         }
+        held.extend(outcome.held);
     }
-    Ok(())
+    Ok(held)
 }
 
 /// Dead-letter what could not be routed, and record the alerts seen meanwhile.
@@ -268,9 +278,7 @@ fn delivery(alert: &Envelope, target: &Target, now: i64) -> Envelope {
 
 /// Consecutive runs of `requests` within the store's limits of `MAX_BATCH` requests and
 /// `MAX_BATCH` envelopes per `forward` call.
-pub(super) fn forward_chunks(
-    requests: &[ForwardRequest],
-) -> impl Iterator<Item = &[ForwardRequest]> {
+fn forward_chunks(requests: &[ForwardRequest]) -> impl Iterator<Item = &[ForwardRequest]> {
     let mut rest = requests;
     std::iter::from_fn(move || {
         if rest.is_empty() {
