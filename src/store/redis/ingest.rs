@@ -161,9 +161,7 @@ async fn write(parts: WriterParts, partition: u16, mut receiver: mpsc::Receiver<
     let mut calls = futures::stream::FuturesUnordered::new();
     let mut open = true;
     loop {
-        if !open && next.is_none() && calls.is_empty() {
-            return;
-        }
+        // Ends (`else`) once the senders are gone and every job is answered.
         let first = tokio::select! {
             biased;
             Some(()) = calls.next(), if !calls.is_empty() => continue,
