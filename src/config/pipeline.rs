@@ -137,7 +137,7 @@ pub struct WorkersConfig {
     /// Deliveries in flight at once per worker.
     pub concurrency: usize,
     pub send_timeout_ms: u64,
-    /// How long a delivered alert is remembered so a duplicate is not sent again.
+    /// How long a delivered alert is remembered (from its claim) so a duplicate is not sent again.
     pub dedup_ttl_ms: u64,
     pub idle_poll_ms: u64,
     pub scheduler_interval_ms: u64,

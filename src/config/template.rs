@@ -250,7 +250,9 @@ pub const SECTIONS: &[SectionDoc] = &[
             ),
             key(
                 "dedup_ttl_ms",
-                &["How long a delivered alert is remembered, so a duplicate is not sent again."],
+                &[
+                    "How long a delivered alert is remembered (from its claim), so a duplicate is not sent again.",
+                ],
             ),
             key("idle_poll_ms", &["Pause when a queue is empty."]),
             key(

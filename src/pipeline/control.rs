@@ -281,8 +281,8 @@ where
 {
     let turn = vec![turn.to_owned()];
     let owner = shared.worker.as_str();
-    let claim = shared.store.dedup_claim(owner, &turn, hold).await?;
-    if claim.first() != Some(&DedupClaim::Claimed) {
+    let claim = shared.store.dedup_claim(owner, &turn, hold, hold).await?;
+    if !matches!(claim.first(), Some(DedupClaim::Claimed(_))) {
         return Ok(None);
     }
     let result = work.await;

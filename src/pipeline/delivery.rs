@@ -23,8 +23,8 @@ use crate::model::{
     TestDelivery, TestStatus, match_labels,
 };
 use crate::store::{
-    DeadLetterRequest, DedupClaim, DedupFinish, ForwardRequest, Hold, LeasedItem, MAX_BATCH,
-    Receipt, RetryRequest, StoreResult, update_breaker,
+    DeadLetterRequest, DedupClaim, DedupFinish, DedupTicket, ForwardRequest, Hold, LeasedItem,
+    MAX_BATCH, Receipt, RetryRequest, StoreResult, update_breaker,
 };
 use crate::telemetry::EventLog;
 use crate::telemetry::metrics::{ChannelLabels, TransitionLabels};
@@ -116,12 +116,15 @@ struct Permitted {
     item: LeasedItem,
     job: DeliveryJob,
     probe: bool,
+    /// Its dedup claim, once claimed: what records its success.
+    ticket: Option<DedupTicket>,
 }
 
 struct Attempt {
     item: LeasedItem,
     job: DeliveryJob,
     probe: bool,
+    ticket: Option<DedupTicket>,
     step: Step,
     took: Duration,
 }
@@ -445,6 +448,7 @@ async fn send_batch(
                     item,
                     job,
                     probe: permit == Permit::Probe,
+                    ticket: None,
                 }),
                 Permit::Rejected { retry_in } => {
                     count(delivery, &backend, &job, DeliveryOutcome::breaker_open);
@@ -640,7 +644,7 @@ async fn claim_and_send(
 ) -> (Vec<Attempt>, Vec<(String, DedupFinish)>) {
     let concurrency = delivery.workers.concurrency.max(1);
     let hold = delivery.queues.lease();
-    let ttl = Duration::from_millis(delivery.workers.dedup_ttl_ms);
+    let window = Duration::from_millis(delivery.workers.dedup_ttl_ms);
     let mut waves = permitted.into_iter().peekable();
     let mut claimed: std::collections::VecDeque<Permitted> = std::collections::VecDeque::new();
     let mut sending = futures::stream::FuturesUnordered::new();
@@ -658,7 +662,7 @@ async fn claim_and_send(
                 break;
             }
             let wave: Vec<Permitted> = waves.by_ref().take(concurrency).collect();
-            let claim = claim_wave(delivery, &claims.owner, wave, hold);
+            let claim = claim_wave(delivery, &claims.owner, wave, (hold, window));
             for ready in polling(claim, &mut sending, &mut finished).await {
                 match ready {
                     Claimed::Send(p) => {
@@ -687,8 +691,8 @@ async fn claim_and_send(
         let outcomes: Vec<(String, DedupFinish)> = chunk
             .iter()
             .map(|a| {
-                let finish = match a.step {
-                    Step::Delivered => DedupFinish::Done(ttl),
+                let finish = match (&a.step, a.ticket) {
+                    (Step::Delivered, Some(ticket)) => DedupFinish::Done(ticket),
                     _ => DedupFinish::Release,
                 };
                 (a.item.envelope.idempotency_key.clone(), finish)
@@ -742,7 +746,7 @@ async fn claim_wave(
     delivery: &DeliveryWorker,
     owner: &str,
     wave: Vec<Permitted>,
-    hold: Duration,
+    (hold, window): (Duration, Duration),
 ) -> Vec<Claimed> {
     let keys: Vec<String> = wave
         .iter()
@@ -751,7 +755,7 @@ async fn claim_wave(
     let claims: Vec<Result<DedupClaim, String>> = match delivery
         .shared()
         .store
-        .dedup_claim(owner, &keys, hold)
+        .dedup_claim(owner, &keys, hold, window)
         .await
     {
         Ok(claims) if claims.len() == keys.len() => claims.into_iter().map(Ok).collect(),
@@ -773,7 +777,12 @@ async fn claim_wave(
         .zip(claims)
         .map(|(p, claim)| {
             let step = match claim {
-                Ok(DedupClaim::Claimed) => return Claimed::Send(p),
+                Ok(DedupClaim::Claimed(ticket)) => {
+                    return Claimed::Send(Permitted {
+                        ticket: Some(ticket),
+                        ..p
+                    });
+                }
                 Ok(DedupClaim::AlreadyDone) => Step::Duplicate,
                 Ok(DedupClaim::InFlight) => Step::InFlight,
                 Err(message) => Step::Failed(SendError::retryable(STORE_CLASS, message)),
@@ -782,6 +791,7 @@ async fn claim_wave(
                 item: p.item,
                 job: p.job,
                 probe: p.probe,
+                ticket: None,
                 step,
                 took: Duration::ZERO,
             })
@@ -814,6 +824,7 @@ async fn send(delivery: &DeliveryWorker, permitted: Permitted) -> Attempt {
         item,
         job,
         probe,
+        ticket,
     } = permitted;
     let started = Instant::now();
     let timeout = Duration::from_millis(delivery.workers.send_timeout_ms);
@@ -829,6 +840,7 @@ async fn send(delivery: &DeliveryWorker, permitted: Permitted) -> Attempt {
         item,
         job,
         probe,
+        ticket,
         step: sent.map_or_else(Step::Failed, |()| Step::Delivered),
         took: started.elapsed(),
     }

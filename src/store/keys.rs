@@ -109,10 +109,15 @@ impl KeySchema {
     pub fn breaker_versions(&self) -> String {
         self.global("breaker_ver")
     }
-    /// One idempotency record (string `done:<expiry>` or `sending:<expiry>:<owner>`, with a
-    /// Redis TTL): in its partition's slot, so one script may settle a partition's records.
+    /// One idempotency record (string `sending:<hold>:<window end>:<call>:<slot>:<owner>`, with
+    /// a Redis TTL): in its partition's slot, so one script may settle a partition's records.
     pub fn dedup_record(&self, key: &str) -> String {
         self.part(self.dedup_partition(key), &format!("dedup:{key}"))
+    }
+    /// The successes of one dedup claim call among a partition's records (bitmap: bit `slot`
+    /// set once that claim was delivered, with a TTL); `call` is hex.
+    pub fn dedup_done(&self, partition: u16, call: &str) -> String {
+        self.part(partition, &format!("dedupok:{call}"))
     }
     /// The partition an idempotency record lives in: a stable hash of the key.
     pub fn dedup_partition(&self, key: &str) -> u16 {

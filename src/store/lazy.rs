@@ -389,8 +389,12 @@ impl GuardStore for LazyStore {
         owner: &str,
         keys: &[String],
         hold: Duration,
+        window: Duration,
     ) -> StoreResult<Vec<DedupClaim>> {
-        self.store().await?.dedup_claim(owner, keys, hold).await
+        self.store()
+            .await?
+            .dedup_claim(owner, keys, hold, window)
+            .await
     }
     async fn dedup_finish(
         &self,

@@ -742,17 +742,20 @@ pub trait AuditStore: Send + Sync {
 #[async_trait]
 pub trait GuardStore: Send + Sync {
     /// Claim idempotency keys for `owner` before sending, one answer per key in order: `Claimed`
-    /// (send now, then `dedup_finish`), `AlreadyDone` (delivered before: do not send) or
-    /// `InFlight` (someone is sending it now, or the key came earlier in `keys`). A claim lapses
-    /// after `hold` if its holder dies. One round trip for the whole batch (on Redis, a second
-    /// one takes over records that lapsed).
+    /// (send now, then `dedup_finish` with its ticket), `AlreadyDone` (delivered within the
+    /// window of an earlier claim: do not send) or `InFlight` (someone is sending it now, or the
+    /// key came earlier in `keys`). A claim lapses after `hold` if its holder dies; a success
+    /// stands for `window` from its claim, so recording it writes no record per key. One round
+    /// trip for the whole batch (on Redis, a second one reads the successes of the claims found,
+    /// and a third takes over records that lapsed).
     async fn dedup_claim(
         &self,
         owner: &str,
         keys: &[String],
         hold: Duration,
+        window: Duration,
     ) -> StoreResult<Vec<DedupClaim>>;
-    /// After the sends: remember success for `Done(ttl)`; `Release` or `Hold` the claim, which
+    /// After the sends: remember success for `Done(ticket)`; `Release` or `Hold` the claim, which
     /// applies only while `owner` still holds it (a lapsed claim may be someone else's now).
     /// One round trip for the whole batch.
     async fn dedup_finish(
@@ -804,16 +807,26 @@ pub trait StatsStore: Send + Sync {
 /// The answer to a dedup claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DedupClaim {
-    Claimed,
+    Claimed(DedupTicket),
     AlreadyDone,
     InFlight,
+}
+
+/// What names one claim when its success is recorded: the claim call it came from, its place
+/// in that call and when its window ends. On Redis a call's successes are one bitmap, so a
+/// chunk of successes costs one command, not one record per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupTicket {
+    pub(crate) call: u64,
+    pub(crate) slot: u16,
+    pub(crate) window_end_ms: i64,
 }
 
 /// How a claimed send ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DedupFinish {
-    /// Delivered: duplicates within `ttl` are not sent again.
-    Done(Duration),
+    /// Delivered: duplicates are not sent again until the claim's window ends.
+    Done(DedupTicket),
     /// Not delivered: forget the claim.
     Release,
     /// Still sending (the heartbeat): keep a live claim for this long from now. A claim that

@@ -390,9 +390,10 @@ impl GuardStore for CountingStore {
         owner: &str,
         keys: &[String],
         hold: Duration,
+        window: Duration,
     ) -> StoreResult<Vec<DedupClaim>> {
         self.count(true);
-        self.inner.dedup_claim(owner, keys, hold).await
+        self.inner.dedup_claim(owner, keys, hold, window).await
     }
     async fn dedup_finish(
         &self,

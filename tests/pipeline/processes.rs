@@ -616,24 +616,30 @@ async fn assert_nothing_lost(store: &dyn Store, hook: &Hook, posted: &Posted) {
 // Reading Redis directly: what a killed worker left behind
 
 /// Idempotency records of `keys` as the workers left them: `done:…`, `sending:…` or none.
-fn dedup_states(server: &RedisServer, schema: &KeySchema, keys: &[String]) -> Vec<Option<String>> {
-    if keys.is_empty() {
-        return Vec::new();
-    }
+/// Whether the store records each alert's delivery on `CHANNEL` as done: its claim record
+/// (`sending:<hold>:<window end>:<call>:<slot>:<owner>`) has its bit set in its call's bitmap.
+fn dedup_done(server: &RedisServer, schema: &KeySchema, keys: &[String]) -> Vec<bool> {
     let mut conn = server.connection();
     keys.iter()
         .map(|k| {
             let key = format!("{k}@{CHANNEL}");
-            redis::cmd("GET")
+            let record: Option<String> = redis::cmd("GET")
                 .arg(schema.dedup_record(&key))
                 .query(&mut conn)
-                .unwrap()
+                .unwrap();
+            let Some(record) = record else {
+                return false;
+            };
+            let fields: Vec<&str> = record.splitn(6, ':').collect();
+            assert_eq!(fields[0], "sending", "a claim record: {record}");
+            let bit: u8 = redis::cmd("GETBIT")
+                .arg(schema.dedup_done(schema.dedup_partition(&key), fields[3]))
+                .arg(fields[4])
+                .query(&mut conn)
+                .unwrap();
+            bit == 1
         })
         .collect()
-}
-
-fn is_done(state: Option<&String>) -> bool {
-    state.is_some_and(|s| s.starts_with("done:"))
 }
 
 /// Keys of the alerts being delivered right now, over every partition: those of the deliveries
@@ -924,12 +930,8 @@ async fn sigterm_under_load_finishes_in_flight_sends_and_loses_nothing() {
 
     // What A left: every send it started was finished and recorded, and no lease is held.
     let sent: Vec<String> = hook.received().into_keys().collect();
-    let states = dedup_states(&redis, store.keys(), &sent);
-    let unfinished: Vec<_> = sent
-        .iter()
-        .zip(&states)
-        .filter(|(_, s)| !is_done(s.as_ref()))
-        .collect();
+    let done = dedup_done(&redis, store.keys(), &sent);
+    let unfinished: Vec<_> = sent.iter().zip(&done).filter(|(_, done)| !**done).collect();
     assert!(
         unfinished.is_empty(),
         "sends abandoned on SIGTERM: {unfinished:?}"
@@ -1118,11 +1120,11 @@ async fn sigkill_under_load_loses_nothing_and_resends_only_unrecorded_sends() {
     let others: Vec<String> = batch.iter().filter(|k| **k != trapped).cloned().collect();
     let grace = Instant::now() + Duration::from_secs(1);
     let recorded = loop {
-        let states = dedup_states(&redis, &schema, &others);
+        let states = dedup_done(&redis, &schema, &others);
         let done: HashSet<String> = others
             .iter()
             .zip(&states)
-            .filter(|(_, s)| is_done(s.as_ref()))
+            .filter(|(_, done)| **done)
             .map(|(k, _)| k.clone())
             .collect();
         if done.len() == others.len() || Instant::now() >= grace {

@@ -16,11 +16,11 @@ use ward::model::{
     LabelMatcher, MatchOp, SeenAlert, Silence, SilenceKind, WorkerId,
 };
 use ward::store::{
-    DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DlqCursor, DlqFilter, DlqGroup,
-    DlqScope, FailedSet, ForwardRequest, GROUP_BUCKET_MS, GROUP_SCAN_BUDGET, Hold, IngestLimits,
-    IngestOutcome, MAX_BATCH, MAX_INGEST, ReplayOptions, RetryRequest, StoreError,
-    TEXT_SCAN_BUDGET, Update, cap_share, ingest_partition, merge_groups, partition_share,
-    update_breaker,
+    DECODE_ERROR_CLASS, DeadLetterRequest, DedupClaim, DedupFinish, DedupTicket, DlqCursor,
+    DlqFilter, DlqGroup, DlqScope, FailedSet, ForwardRequest, GROUP_BUCKET_MS, GROUP_SCAN_BUDGET,
+    Hold, IngestLimits, IngestOutcome, MAX_BATCH, MAX_INGEST, ReplayOptions, RetryRequest,
+    StoreError, TEXT_SCAN_BUDGET, Update, cap_share, ingest_partition, merge_groups,
+    partition_share, update_breaker,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -1356,14 +1356,37 @@ async fn forward_held_leases_what_it_adds_to_the_caller(h: Harness) {
     );
 }
 
+const HOLD: Duration = Duration::from_secs(30);
+const WINDOW: Duration = Duration::from_secs(3600);
+
 async fn claim(h: &Harness, key: &str) -> DedupClaim {
     let claims = h
         .store
-        .dedup_claim("w1", &[key.to_owned()], Duration::from_secs(30))
+        .dedup_claim("w1", &[key.to_owned()], HOLD, WINDOW)
         .await
         .unwrap();
     assert_eq!(claims.len(), 1);
     claims[0]
+}
+
+/// The ticket of a claim that was won.
+fn won(claim: DedupClaim) -> DedupTicket {
+    match claim {
+        DedupClaim::Claimed(ticket) => ticket,
+        other => panic!("expected a won claim, got {other:?}"),
+    }
+}
+
+/// Each answer's kind, tickets aside.
+fn kinds(claims: &[DedupClaim]) -> Vec<&'static str> {
+    claims
+        .iter()
+        .map(|c| match c {
+            DedupClaim::Claimed(_) => "claimed",
+            DedupClaim::AlreadyDone => "done",
+            DedupClaim::InFlight => "in flight",
+        })
+        .collect()
 }
 
 async fn finish(h: &Harness, key: &str, outcome: DedupFinish) {
@@ -1374,16 +1397,21 @@ async fn finish(h: &Harness, key: &str, outcome: DedupFinish) {
 }
 
 async fn dedup_claims_once_and_remembers_success(h: Harness) {
-    let hold = Duration::from_secs(30);
-    let ttl = Duration::from_secs(3600);
-    assert_eq!(claim(&h, "slack:a1").await, DedupClaim::Claimed);
+    let first = won(claim(&h, "slack:a1").await);
     assert_eq!(claim(&h, "slack:a1").await, DedupClaim::InFlight);
-    assert_eq!(claim(&h, "smtp:a1").await, DedupClaim::Claimed, "per key");
+    let smtp = won(claim(&h, "smtp:a1").await);
+    won(claim(&h, "webhook:a1").await);
 
     // A failed send releases its claim so the retry can send.
     finish(&h, "slack:a1", DedupFinish::Release).await;
-    assert_eq!(claim(&h, "slack:a1").await, DedupClaim::Claimed);
-    finish(&h, "slack:a1", DedupFinish::Done(ttl)).await;
+    let second = won(claim(&h, "slack:a1").await);
+    finish(&h, "slack:a1", DedupFinish::Done(first)).await;
+    assert_eq!(
+        claim(&h, "slack:a1").await,
+        DedupClaim::InFlight,
+        "a success names its claim: the released one marks nothing"
+    );
+    finish(&h, "slack:a1", DedupFinish::Done(second)).await;
     assert_eq!(claim(&h, "slack:a1").await, DedupClaim::AlreadyDone);
     finish(&h, "slack:a1", DedupFinish::Release).await;
     assert_eq!(
@@ -1392,88 +1420,98 @@ async fn dedup_claims_once_and_remembers_success(h: Harness) {
         "release never forgets a success"
     );
 
-    // A claim whose holder died lapses; a success is forgotten after its TTL.
-    h.clock.advance(hold);
-    assert_eq!(claim(&h, "smtp:a1").await, DedupClaim::Claimed);
-    h.clock.advance(ttl);
-    assert_eq!(claim(&h, "slack:a1").await, DedupClaim::Claimed);
+    // A claim whose holder died lapses; a send that ended after its hold still counts; a
+    // success is forgotten once the window from its claim ends.
+    h.clock.advance(HOLD);
+    won(claim(&h, "webhook:a1").await);
+    finish(&h, "smtp:a1", DedupFinish::Done(smtp)).await;
+    assert_eq!(claim(&h, "smtp:a1").await, DedupClaim::AlreadyDone);
+    h.clock.advance(WINDOW.saturating_sub(HOLD));
+    won(claim(&h, "slack:a1").await);
+    won(claim(&h, "smtp:a1").await);
 }
 
 async fn dedup_batches_answer_per_key_in_order(h: Harness) {
-    let hold = Duration::from_secs(30);
-    let ttl = Duration::from_secs(3600);
     let keys = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
-    assert!(
-        h.store
-            .dedup_claim("w1", &[], hold)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let batch = |names: &[&str]| {
+        let store = h.store.clone();
+        let keys = keys(names);
+        async move { store.dedup_claim("w1", &keys, HOLD, WINDOW).await.unwrap() }
+    };
+    assert!(batch(&[]).await.is_empty());
     h.store.dedup_finish("w1", &[]).await.unwrap();
+    let first = batch(&["a", "b", "a"]).await;
     assert_eq!(
-        h.store
-            .dedup_claim("w1", &keys(&["a", "b", "a"]), hold)
-            .await
-            .unwrap(),
-        vec![
-            DedupClaim::Claimed,
-            DedupClaim::Claimed,
-            DedupClaim::InFlight
-        ],
+        kinds(&first),
+        ["claimed", "claimed", "in flight"],
         "a key repeated in one batch is claimed once"
     );
+    assert_ne!(first[0], first[1], "each claim has its own ticket");
     h.store
         .dedup_finish(
             "w1",
             &[
-                ("a".to_owned(), DedupFinish::Done(ttl)),
+                ("a".to_owned(), DedupFinish::Done(won(first[0]))),
                 ("b".to_owned(), DedupFinish::Release),
             ],
         )
         .await
         .unwrap();
     assert_eq!(
-        h.store
-            .dedup_claim("w1", &keys(&["c", "b", "a"]), hold)
-            .await
-            .unwrap(),
-        vec![
-            DedupClaim::Claimed,
-            DedupClaim::Claimed,
-            DedupClaim::AlreadyDone
-        ]
+        kinds(&batch(&["c", "b", "a"]).await),
+        ["claimed", "claimed", "done"]
     );
     // The heartbeat holds a live claim longer; a lapsed one is not revived.
-    assert_eq!(claim(&h, "held").await, DedupClaim::Claimed);
-    assert_eq!(claim(&h, "lapsed").await, DedupClaim::Claimed);
-    h.clock.advance(hold / 2);
-    finish(&h, "held", DedupFinish::Hold(hold)).await;
-    h.clock.advance(hold / 2 + Duration::from_millis(1));
-    finish(&h, "lapsed", DedupFinish::Hold(hold)).await;
+    won(claim(&h, "held").await);
+    won(claim(&h, "lapsed").await);
+    h.clock.advance(HOLD / 2);
+    finish(&h, "held", DedupFinish::Hold(HOLD)).await;
+    h.clock.advance(HOLD / 2 + Duration::from_millis(1));
+    finish(&h, "lapsed", DedupFinish::Hold(HOLD)).await;
     assert_eq!(
         claim(&h, "held").await,
         DedupClaim::InFlight,
         "held past its first hold"
     );
-    assert_eq!(
-        claim(&h, "lapsed").await,
-        DedupClaim::Claimed,
-        "a lapsed claim stays lapsed"
-    );
+    won(claim(&h, "lapsed").await);
     finish(&h, "held", DedupFinish::Release).await;
-    assert_eq!(claim(&h, "held").await, DedupClaim::Claimed);
+    won(claim(&h, "held").await);
 
-    // Thousands of records expire and are forgotten (the memory store sweeps them lazily).
+    // Thousands of lapsed claims are taken again, and successes recorded in one call.
     let many: Vec<String> = (0..5000).map(|i| format!("bulk-{i}")).collect();
-    let claims = h.store.dedup_claim("w1", &many, hold).await.unwrap();
-    assert!(claims.iter().all(|c| *c == DedupClaim::Claimed));
-    h.clock.advance(hold);
-    let claims = h.store.dedup_claim("w1", &many, hold).await.unwrap();
+    let claims = h
+        .store
+        .dedup_claim("w1", &many, HOLD, WINDOW)
+        .await
+        .unwrap();
+    assert!(kinds(&claims).iter().all(|k| *k == "claimed"));
+    h.clock.advance(HOLD);
+    let claims = h
+        .store
+        .dedup_claim("w1", &many, HOLD, WINDOW)
+        .await
+        .unwrap();
     assert!(
-        claims.iter().all(|c| *c == DedupClaim::Claimed),
+        kinds(&claims).iter().all(|k| *k == "claimed"),
         "lapsed claims can be taken again"
     );
+    let outcomes: Vec<(String, DedupFinish)> = many
+        .iter()
+        .zip(&claims)
+        .step_by(2)
+        .map(|(key, claim)| (key.clone(), DedupFinish::Done(won(*claim))))
+        .collect();
+    h.store.dedup_finish("w1", &outcomes).await.unwrap();
+    h.clock.advance(HOLD);
+    let again = h
+        .store
+        .dedup_claim("w2", &many, HOLD, WINDOW)
+        .await
+        .unwrap();
+    for (n, kind) in kinds(&again).into_iter().enumerate() {
+        let expected = if n % 2 == 0 { "done" } else { "claimed" };
+        assert_eq!(kind, expected, "bulk-{n}");
+    }
 }
 
 async fn dedup_release_and_hold_touch_only_the_owners_live_claim(h: Harness) {
@@ -1481,7 +1519,7 @@ async fn dedup_release_and_hold_touch_only_the_owners_live_claim(h: Harness) {
     let key = || vec!["k".to_owned()];
     let claim = |owner: &'static str| {
         let store = h.store.clone();
-        async move { store.dedup_claim(owner, &key(), hold).await.unwrap()[0] }
+        async move { store.dedup_claim(owner, &key(), hold, hold).await.unwrap()[0] }
     };
     let finish = |owner: &'static str, outcome: DedupFinish| {
         let store = h.store.clone();
@@ -1492,7 +1530,7 @@ async fn dedup_release_and_hold_touch_only_the_owners_live_claim(h: Harness) {
                 .unwrap();
         }
     };
-    assert_eq!(claim("w1").await, DedupClaim::Claimed);
+    won(claim("w1").await);
     finish("w2", DedupFinish::Release).await;
     finish("w2", DedupFinish::Hold(hold * 10)).await;
     assert_eq!(
@@ -1502,7 +1540,7 @@ async fn dedup_release_and_hold_touch_only_the_owners_live_claim(h: Harness) {
     );
     // w1's claim lapses; w2 takes the key; w1, late, cannot release or hold w2's claim.
     h.clock.advance(hold);
-    assert_eq!(claim("w2").await, DedupClaim::Claimed);
+    won(claim("w2").await);
     finish("w1", DedupFinish::Release).await;
     finish("w1", DedupFinish::Hold(hold * 10)).await;
     assert_eq!(
@@ -1511,15 +1549,13 @@ async fn dedup_release_and_hold_touch_only_the_owners_live_claim(h: Harness) {
         "w2's claim survives w1"
     );
     h.clock.advance(hold);
-    assert_eq!(
-        claim("w3").await,
-        DedupClaim::Claimed,
+    assert!(
+        matches!(claim("w3").await, DedupClaim::Claimed(_)),
         "and w1 did not extend it"
     );
     finish("w3", DedupFinish::Release).await;
-    assert_eq!(
-        claim("w1").await,
-        DedupClaim::Claimed,
+    assert!(
+        matches!(claim("w1").await, DedupClaim::Claimed(_)),
         "the owner's release frees it"
     );
 }

@@ -520,18 +520,18 @@ async fn a_worker_id_with_a_bar_leases_recovers_and_acks(h: Harness) {
 async fn two_workers_taking_over_a_lapsed_claim_get_it_once(h: Harness) {
     let hold = Duration::from_secs(30);
     let key = vec!["lapsed".to_owned()];
-    let first = h.store.dedup_claim("dead", &key, hold).await.unwrap();
-    assert_eq!(first, vec![DedupClaim::Claimed]);
+    let first = h.store.dedup_claim("dead", &key, hold, hold).await.unwrap();
+    assert!(matches!(first[..], [DedupClaim::Claimed(_)]));
     h.clock.advance(hold);
     for round in 0..5 {
         let (a, b) = tokio::join!(
-            h.store.dedup_claim("a", &key, hold),
-            h.store.dedup_claim("b", &key, hold)
+            h.store.dedup_claim("a", &key, hold, hold),
+            h.store.dedup_claim("b", &key, hold, hold)
         );
         let answers = [a.unwrap()[0], b.unwrap()[0]];
         let claimed = answers
             .iter()
-            .filter(|c| **c == DedupClaim::Claimed)
+            .filter(|c| matches!(c, DedupClaim::Claimed(_)))
             .count();
         assert_eq!(claimed, 1, "round {round}: {answers:?}");
         assert!(answers.contains(&DedupClaim::InFlight));
@@ -541,23 +541,33 @@ async fn two_workers_taking_over_a_lapsed_claim_get_it_once(h: Harness) {
 
 async fn one_finish_call_applies_its_outcomes_in_order(h: Harness) {
     let hold = Duration::from_secs(30);
-    let ttl = Duration::from_secs(3600);
+    let window = Duration::from_secs(3600);
     let keys: Vec<String> = ["x", "y"].iter().map(|k| (*k).to_owned()).collect();
-    h.store.dedup_claim("w1", &keys, hold).await.unwrap();
+    let claims = h
+        .store
+        .dedup_claim("w1", &keys, hold, window)
+        .await
+        .unwrap();
+    let [DedupClaim::Claimed(x), DedupClaim::Claimed(y)] = claims[..] else {
+        panic!("both claimed: {claims:?}");
+    };
     h.store
         .dedup_finish(
             "w1",
             &[
                 ("x".to_owned(), DedupFinish::Hold(hold)),
-                ("x".to_owned(), DedupFinish::Done(ttl)),
-                ("y".to_owned(), DedupFinish::Done(ttl)),
+                ("x".to_owned(), DedupFinish::Done(x)),
+                ("y".to_owned(), DedupFinish::Done(y)),
                 ("y".to_owned(), DedupFinish::Release),
             ],
         )
         .await
         .unwrap();
     assert_eq!(
-        h.store.dedup_claim("w2", &keys, hold).await.unwrap(),
+        h.store
+            .dedup_claim("w2", &keys, hold, window)
+            .await
+            .unwrap(),
         vec![DedupClaim::AlreadyDone, DedupClaim::AlreadyDone],
         "a success is kept; release after it forgets nothing"
     );
@@ -702,31 +712,47 @@ async fn redis_non_utf8_body_in_the_dlq_still_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_dedup_records_expire_in_redis_a_grace_period_after_their_ttl() {
+async fn redis_dedup_records_expire_in_redis_a_grace_period_after_their_window() {
     let h = Harness::new(Kind::Redis, 3).await;
     let hold = Duration::from_secs(30);
-    let ttl = Duration::from_secs(3600);
+    let window = Duration::from_secs(3600);
     let grace_ms = 60_000;
     let keys: Vec<String> = (0..5).map(|i| format!("k-{i}")).collect();
-    h.store.dedup_claim("w", &keys, hold).await.unwrap();
+    let claims = h.store.dedup_claim("w", &keys, hold, window).await.unwrap();
+    let DedupClaim::Claimed(ticket) = claims[0] else {
+        panic!("claimed: {claims:?}");
+    };
     h.store
-        .dedup_finish("w", &[(keys[0].clone(), DedupFinish::Done(ttl))])
+        .dedup_finish(
+            "w",
+            &[
+                (keys[0].clone(), DedupFinish::Done(ticket)),
+                (keys[1].clone(), DedupFinish::Release),
+            ],
+        )
         .await
         .unwrap();
     let mut conn = h.server.as_ref().unwrap().connection();
     let pttl = |conn: &mut redis::Connection, key: &str| -> i64 {
-        redis::cmd("PTTL")
-            .arg(h.store.keys().dedup_record(key))
-            .query(conn)
-            .unwrap()
+        redis::cmd("PTTL").arg(key).query(conn).unwrap()
     };
     // Redis forgets records by itself; the grace covers clock skew between workers and Redis.
-    let done = pttl(&mut conn, &keys[0]);
-    assert!(done > 3_600_000 && done <= 3_600_000 + grace_ms, "{done}");
-    for key in &keys[1..] {
-        let claim = pttl(&mut conn, key);
-        assert!(claim > 30_000 && claim <= 30_000 + grace_ms, "{claim}");
+    // A claim lives as long as the success it may become; its success is one bit of its
+    // call's bitmap, which lives as long.
+    let in_window = |ttl: i64| ttl > 3_600_000 && ttl <= 3_600_000 + grace_ms;
+    for key in [&keys[0], &keys[2], &keys[3], &keys[4]] {
+        let ttl = pttl(&mut conn, &h.store.keys().dedup_record(key));
+        assert!(in_window(ttl), "{key}: {ttl}");
     }
+    let released = pttl(&mut conn, &h.store.keys().dedup_record(&keys[1]));
+    assert_eq!(released, -2, "a released claim is gone");
+    let bitmaps: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*dedupok:*", h.store.keys().prefix()))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(bitmaps.len(), 1, "{bitmaps:?}");
+    let ttl = pttl(&mut conn, &bitmaps[0]);
+    assert!(in_window(ttl), "bitmap: {ttl}");
     // Records live in their partition's slot.
     let partitions: HashSet<u16> = (0..50)
         .map(|i| h.store.keys().dedup_partition(&format!("spread-{i}")))

@@ -8,7 +8,7 @@ use super::{DedupRecord, MemoryStore};
 use crate::engine::breaker::Breaker;
 use crate::engine::clock::duration_ms;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
-use crate::store::{DedupClaim, DedupFinish, GuardStore, Store, StoreResult};
+use crate::store::{DedupClaim, DedupFinish, DedupTicket, GuardStore, Store, StoreResult};
 
 #[async_trait]
 impl GuardStore for MemoryStore {
@@ -17,24 +17,35 @@ impl GuardStore for MemoryStore {
         owner: &str,
         keys: &[String],
         hold: Duration,
+        window: Duration,
     ) -> StoreResult<Vec<DedupClaim>> {
         let now = self.now_ms();
-        let expires = now.saturating_add(duration_ms(hold));
+        let hold_until = now.saturating_add(duration_ms(hold));
+        let window_end = now.saturating_add(duration_ms(window));
         let mut state = self.lock();
         state.prune_dedup(now);
+        state.dedup_calls += 1;
+        let call = state.dedup_calls;
         Ok(keys
             .iter()
-            .map(|key| match state.dedup.get(key.as_str()) {
-                Some(r) if r.expires > now && r.done => DedupClaim::AlreadyDone,
-                Some(r) if r.expires > now => DedupClaim::InFlight,
+            .enumerate()
+            .map(|(slot, key)| match state.dedup.get(key.as_str()) {
+                Some(r) if r.done && r.window_end > now => DedupClaim::AlreadyDone,
+                Some(r) if !r.done && r.hold_until > now => DedupClaim::InFlight,
                 _ => {
                     let record = DedupRecord {
                         done: false,
-                        expires,
+                        hold_until,
+                        window_end,
                         owner: owner.to_owned(),
+                        call,
                     };
                     state.dedup.insert(key.clone(), record);
-                    DedupClaim::Claimed
+                    DedupClaim::Claimed(DedupTicket {
+                        call,
+                        slot: u16::try_from(slot).unwrap_or(u16::MAX),
+                        window_end_ms: window_end,
+                    })
                 }
             })
             .collect())
@@ -48,28 +59,21 @@ impl GuardStore for MemoryStore {
         let now = self.now_ms();
         let mut state = self.lock();
         for (key, outcome) in outcomes {
-            let live_claim = state
-                .dedup
-                .get(key.as_str())
-                .is_some_and(|r| !r.done && r.expires > now && r.owner == owner);
+            let Some(record) = state.dedup.get_mut(key.as_str()) else {
+                continue;
+            };
+            let live_claim = !record.done && record.hold_until > now && record.owner == owner;
             match outcome {
-                DedupFinish::Done(ttl) => {
-                    let record = DedupRecord {
-                        done: true,
-                        expires: now.saturating_add(duration_ms(*ttl)),
-                        owner: String::new(),
-                    };
-                    state.dedup.insert(key.clone(), record);
-                }
+                // The send happened, even if the claim lapsed meanwhile, unless another claim
+                // took the record over.
+                DedupFinish::Done(ticket) if record.call == ticket.call => record.done = true,
                 DedupFinish::Release if live_claim => {
                     state.dedup.remove(key.as_str());
                 }
                 DedupFinish::Hold(hold) if live_claim => {
-                    if let Some(record) = state.dedup.get_mut(key.as_str()) {
-                        record.expires = now.saturating_add(duration_ms(*hold));
-                    }
+                    record.hold_until = now.saturating_add(duration_ms(*hold));
                 }
-                DedupFinish::Release | DedupFinish::Hold(_) => {}
+                DedupFinish::Done(_) | DedupFinish::Release | DedupFinish::Hold(_) => {}
             }
         }
         Ok(())

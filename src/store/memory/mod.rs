@@ -291,8 +291,10 @@ struct State {
     audit_seq: u64,
     /// Rotates the partition a lease starts from, so no partition starves.
     lease_start: usize,
-    /// Idempotency records: key → (`sending` | `done`, expiry ms).
+    /// Idempotency records by key.
     dedup: HashMap<String, DedupRecord>,
+    /// Numbers the dedup claim calls, as tickets name them.
+    dedup_calls: u64,
     /// Expired records are swept when `dedup` reaches this size (amortised O(1) per claim).
     dedup_sweep_at: usize,
     /// Rate limiters: name → (TAT µs, expiry ms).
@@ -310,12 +312,21 @@ struct State {
     notify_logs: HashMap<String, (NotifyLog, i64)>,
 }
 
-/// One idempotency record: delivered, or being sent by `owner`, until `expires` (ms).
+/// One idempotency record: claim `call` of `owner`, sending until `hold_until` unless `done`,
+/// and kept until its window ends (ms): a success arriving after the hold still counts.
 #[derive(Debug)]
 struct DedupRecord {
     done: bool,
-    expires: i64,
+    hold_until: i64,
+    window_end: i64,
     owner: String,
+    call: u64,
+}
+
+impl DedupRecord {
+    fn kept_until(&self) -> i64 {
+        self.window_end.max(self.hold_until)
+    }
 }
 
 impl State {
@@ -373,7 +384,7 @@ impl State {
         if self.dedup.len() < self.dedup_sweep_at {
             return;
         }
-        self.dedup.retain(|_, record| record.expires > now);
+        self.dedup.retain(|_, record| record.kept_until() > now);
         self.dedup_sweep_at = (self.dedup.len() * 2).max(DEDUP_SWEEP_MIN);
     }
 }

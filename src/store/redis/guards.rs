@@ -11,7 +11,8 @@ use crate::engine::breaker::Breaker;
 use crate::engine::clock::duration_ms;
 use crate::engine::ratelimit::{RateLimit, Verdict, gcra};
 use crate::store::{
-    DedupClaim, DedupFinish, GuardStore, MAX_BATCH, Store, StoreError, StoreResult, encode_json,
+    DedupClaim, DedupFinish, DedupTicket, GuardStore, MAX_BATCH, Store, StoreError, StoreResult,
+    encode_json,
 };
 
 #[async_trait]
@@ -21,23 +22,35 @@ impl GuardStore for RedisStore {
         owner: &str,
         keys: &[String],
         hold: Duration,
+        window: Duration,
     ) -> StoreResult<Vec<DedupClaim>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let schema = &self.inner.keys;
         let now = self.now_ms();
-        let hold_ms = duration_ms(hold).max(1);
-        let claim = format!("sending:{}:{owner}", now.saturating_add(hold_ms));
+        let claim = ClaimCall {
+            call: fastrand::u64(..),
+            now,
+            hold_ms: duration_ms(hold).max(1),
+            window_end_ms: now.saturating_add(duration_ms(window)),
+        };
+        let head = format!(
+            "sending:{}:{}:{:016x}:",
+            now.saturating_add(claim.hold_ms),
+            claim.window_end_ms,
+            claim.call
+        );
+        let ttl_ms = claim.ttl_ms();
         // The common case costs one SET per key: NX claims an absent record, GET shows a present one.
         let mut pipe = ::redis::pipe();
-        for key in keys {
+        for (slot, key) in keys.iter().enumerate() {
             pipe.cmd("SET")
                 .arg(schema.dedup_record(key))
-                .arg(&claim)
+                .arg(format!("{head}{slot}:{owner}"))
                 .arg("NX")
                 .arg("PX")
-                .arg(hold_ms.saturating_add(DEDUP_GRACE_MS))
+                .arg(ttl_ms)
                 .arg("GET");
         }
         let mut conn = self.conn();
@@ -46,24 +59,61 @@ impl GuardStore for RedisStore {
             .await
             .map_err(StoreError::redis("dedup claim"))?;
         let mut answers = Vec::with_capacity(keys.len());
-        let mut lapsed = Vec::new();
-        for (index, (key, previous)) in keys.iter().zip(&previous).enumerate() {
-            let answer = match previous.as_deref().map(|v| live_record(v, now)) {
-                None => DedupClaim::Claimed,
-                Some(Some(("done", _))) => DedupClaim::AlreadyDone,
-                Some(Some(_)) => DedupClaim::InFlight,
-                Some(None) => {
-                    lapsed.push((index, key.as_str(), "take", hold_ms));
+        // Claims found: whether each succeeded is a bit of its call's bitmap, read next.
+        let mut found: Vec<(usize, &str, Claim<'_>)> = Vec::new();
+        for (slot, (key, previous)) in keys.iter().zip(&previous).enumerate() {
+            let answer = match previous.as_deref().map(parse_record) {
+                None => DedupClaim::Claimed(claim.ticket(slot)),
+                Some(Record::Done { until }) if until > now => DedupClaim::AlreadyDone,
+                Some(Record::Claim(found_claim)) => {
+                    found.push((slot, key.as_str(), found_claim));
                     DedupClaim::InFlight
                 }
+                Some(_) => DedupClaim::InFlight,
             };
             answers.push(answer);
         }
+        let succeeded: Vec<bool> = if found.is_empty() {
+            Vec::new()
+        } else {
+            let mut pipe = ::redis::pipe();
+            for (_, key, found_claim) in &found {
+                let partition = schema.dedup_partition(key);
+                pipe.getbit(
+                    schema.dedup_done(partition, found_claim.call),
+                    usize::from(found_claim.slot),
+                );
+            }
+            pipe.query_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("dedup claim"))?
+        };
+        let mut lapsed: Vec<DedupOp<'_>> = Vec::new();
+        for (slot, (key, previous)) in keys.iter().zip(&previous).enumerate() {
+            let lapsed_record = match previous.as_deref().map(parse_record) {
+                Some(Record::Done { until }) => until <= now,
+                Some(Record::Unreadable) => true,
+                _ => false,
+            };
+            if lapsed_record {
+                lapsed.push((slot, key.as_str(), "take", claim.hold_ms, slot));
+            }
+        }
+        for ((slot, key, found_claim), succeeded) in found.into_iter().zip(succeeded) {
+            answers[slot] = match (succeeded, found_claim) {
+                (true, c) if c.window_end_ms > now => DedupClaim::AlreadyDone,
+                (false, c) if c.hold_until_ms > now => DedupClaim::InFlight,
+                _ => {
+                    lapsed.push((slot, key, "take", claim.hold_ms, slot));
+                    DedupClaim::InFlight
+                }
+            };
+        }
         // A lapsed record is taken over by compare-and-set, so two claimers cannot both win.
         if !lapsed.is_empty() {
-            for (index, answer) in self.dedup_cas(owner, now, lapsed).await? {
+            for (index, answer) in self.dedup_cas(owner, &claim, lapsed).await? {
                 answers[index] = match answer.as_str() {
-                    "claimed" => DedupClaim::Claimed,
+                    "claimed" => DedupClaim::Claimed(claim.ticket(index)),
                     "done" => DedupClaim::AlreadyDone,
                     _ => DedupClaim::InFlight,
                 };
@@ -81,35 +131,55 @@ impl GuardStore for RedisStore {
             return Ok(());
         }
         let now = self.now_ms();
-        let ops: Vec<DedupOp<'_>> = outcomes
-            .iter()
-            .enumerate()
-            .map(|(index, (key, outcome))| match outcome {
-                DedupFinish::Done(ttl) => (index, key.as_str(), "done", duration_ms(*ttl).max(1)),
-                DedupFinish::Release => (index, key.as_str(), "release", 0),
-                DedupFinish::Hold(hold) => (index, key.as_str(), "hold", duration_ms(*hold).max(1)),
-            })
-            .collect();
-        // Successes alone (the common case) are plain SETs: a success overwrites whatever is
-        // there, as the send happened. Any guarded op sends the whole call through the script,
-        // which applies it in order.
-        if ops.iter().any(|op| op.2 != "done") {
-            return self.dedup_cas(owner, now, ops).await.map(drop);
-        }
         let schema = &self.inner.keys;
-        let mut pipe = ::redis::pipe();
-        for (_, key, _, ttl_ms) in &ops {
-            pipe.cmd("SET")
-                .arg(schema.dedup_record(key))
-                .arg(format!("done:{}", now.saturating_add(*ttl_ms)))
-                .arg("PX")
-                .arg(ttl_ms.saturating_add(DEDUP_GRACE_MS))
-                .ignore();
+        // Successes: bits of their calls' bitmaps, by partition and call.
+        let mut successes: BTreeMap<u16, BTreeMap<u64, (i64, Vec<u16>)>> = BTreeMap::new();
+        let mut guarded: Vec<DedupOp<'_>> = Vec::new();
+        for (index, (key, outcome)) in outcomes.iter().enumerate() {
+            match outcome {
+                DedupFinish::Done(ticket) => {
+                    successes
+                        .entry(schema.dedup_partition(key))
+                        .or_default()
+                        .entry(ticket.call)
+                        .or_insert_with(|| (ticket.window_end_ms, Vec::new()))
+                        .1
+                        .push(ticket.slot);
+                }
+                DedupFinish::Release => guarded.push((index, key.as_str(), "release", 0, 0)),
+                DedupFinish::Hold(hold) => {
+                    guarded.push((index, key.as_str(), "hold", duration_ms(*hold).max(1), 0));
+                }
+            }
         }
-        let mut conn = self.conn();
-        pipe.query_async::<()>(&mut conn)
+        let calls = successes.into_iter().map(|(partition, calls)| {
+            let mut invocation = scripts().dedup_done.prepare_invoke();
+            for (call, (window_end_ms, slots)) in calls {
+                let ttl_ms = window_end_ms
+                    .saturating_sub(now)
+                    .max(1)
+                    .saturating_add(DEDUP_GRACE_MS);
+                invocation
+                    .key(schema.dedup_done(partition, &format!("{call:016x}")))
+                    .arg(ttl_ms)
+                    .arg(slots.len())
+                    .arg(slots);
+            }
+            let mut conn = self.conn();
+            async move { invocation.invoke_async::<()>(&mut conn).await }
+        });
+        // Successes first: a release checks its claim's bit, so it never drops a success
+        // recorded in the same call.
+        futures::future::try_join_all(calls)
             .await
-            .map_err(StoreError::redis("dedup finish"))
+            .map_err(StoreError::redis("dedup finish"))?;
+        let claim = ClaimCall {
+            call: 0,
+            now,
+            hold_ms: 0,
+            window_end_ms: now,
+        };
+        self.dedup_cas(owner, &claim, guarded).await.map(drop)
     }
 
     async fn rate_limit(
@@ -201,15 +271,82 @@ impl GuardStore for RedisStore {
 /// so clock skew between a worker and Redis cannot drop a live record.
 const DEDUP_GRACE_MS: i64 = 60_000;
 
-/// State and holder of a record that has not expired by `now`; `None` if it lapsed or is unreadable.
-fn live_record(record: &str, now: i64) -> Option<(&str, &str)> {
-    let (state, rest) = record.split_once(':')?;
-    let (expiry, holder) = rest.split_once(':').unwrap_or((rest, ""));
-    (expiry.parse::<i64>().ok()? > now).then_some((state, holder))
+/// An idempotency record as read: a claim, an older-form success, or unreadable (lapsed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Record<'r> {
+    Claim(Claim<'r>),
+    Done { until: i64 },
+    Unreadable,
 }
 
-/// One compare-and-set record operation: its place in the answer, key, op and duration (ms).
-type DedupOp<'k> = (usize, &'k str, &'static str, i64);
+/// A claim record: held until `hold_until_ms` unless bit `slot` of `call`'s bitmap says it
+/// succeeded, which stands until `window_end_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Claim<'r> {
+    hold_until_ms: i64,
+    window_end_ms: i64,
+    call: &'r str,
+    slot: u16,
+}
+
+fn parse_record(record: &str) -> Record<'_> {
+    let parsed = || -> Option<Record<'_>> {
+        let (state, rest) = record.split_once(':')?;
+        if state == "done" {
+            return Some(Record::Done {
+                until: rest.parse().ok()?,
+            });
+        }
+        if state != "sending" {
+            return None;
+        }
+        let mut fields = rest.splitn(5, ':');
+        let hold_until_ms = fields.next()?.parse().ok()?;
+        let window_end_ms = fields.next()?.parse().ok()?;
+        let call = fields.next()?;
+        let slot = fields.next()?.parse().ok()?;
+        fields.next()?;
+        (!call.is_empty() && call.bytes().all(|b| b.is_ascii_hexdigit())).then_some(Record::Claim(
+            Claim {
+                hold_until_ms,
+                window_end_ms,
+                call,
+                slot,
+            },
+        ))
+    };
+    parsed().unwrap_or(Record::Unreadable)
+}
+
+/// One dedup claim call: its id (the bitmap its successes go to), when it was made, how long
+/// its claims hold and when their window ends.
+struct ClaimCall {
+    call: u64,
+    now: i64,
+    hold_ms: i64,
+    window_end_ms: i64,
+}
+
+impl ClaimCall {
+    /// The records' Redis TTL: the later of hold and window, plus the grace.
+    fn ttl_ms(&self) -> i64 {
+        self.hold_ms
+            .max(self.window_end_ms.saturating_sub(self.now))
+            .saturating_add(DEDUP_GRACE_MS)
+    }
+
+    fn ticket(&self, slot: usize) -> DedupTicket {
+        DedupTicket {
+            call: self.call,
+            slot: u16::try_from(slot).unwrap_or(u16::MAX),
+            window_end_ms: self.window_end_ms,
+        }
+    }
+}
+
+/// One compare-and-set record operation: its place in the answer, key, op, duration (ms) and
+/// the slot a take claims under.
+type DedupOp<'k> = (usize, &'k str, &'static str, i64, usize);
 
 impl RedisStore {
     /// Compare-and-set record operations (take, hold, release): one script call per partition
@@ -218,7 +355,7 @@ impl RedisStore {
     async fn dedup_cas(
         &self,
         owner: &str,
-        now: i64,
+        claim: &ClaimCall,
         ops: Vec<DedupOp<'_>>,
     ) -> StoreResult<Vec<(usize, String)>> {
         if ops.is_empty() {
@@ -237,13 +374,21 @@ impl RedisStore {
             .flat_map(|group| group.chunks(MAX_BATCH))
             .collect();
         let replies: Vec<Vec<String>> = futures::future::try_join_all(calls.iter().map(|group| {
+            let partition = keys.dedup_partition(group[0].1);
             let mut invocation = scripts().dedup.prepare_invoke();
-            invocation.arg(now).arg(owner).arg(DEDUP_GRACE_MS);
-            for (_, key, op, span_ms) in *group {
+            invocation
+                .arg(claim.now)
+                .arg(owner)
+                .arg(DEDUP_GRACE_MS)
+                .arg(keys.dedup_done(partition, ""))
+                .arg(format!("{:016x}", claim.call))
+                .arg(claim.window_end_ms);
+            for (_, key, op, span_ms, slot) in *group {
                 invocation
                     .key(keys.dedup_record(key))
                     .arg(*op)
-                    .arg(*span_ms);
+                    .arg(*span_ms)
+                    .arg(*slot);
             }
             let mut conn = self.conn();
             async move { invocation.invoke_async(&mut conn).await }
@@ -263,14 +408,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dedup_records_are_live_until_their_expiry() {
-        assert_eq!(live_record("done:2000", 1999), Some(("done", "")));
-        assert_eq!(live_record("done:2000", 2000), None);
+    fn dedup_records_parse_as_claims_successes_or_unreadable() {
         assert_eq!(
-            live_record("sending:5000:w1#ab", 10),
-            Some(("sending", "w1#ab"))
+            parse_record("sending:5000:9000:00ab:7:w1#ab:x"),
+            Record::Claim(Claim {
+                hold_until_ms: 5000,
+                window_end_ms: 9000,
+                call: "00ab",
+                slot: 7,
+            })
         );
-        assert_eq!(live_record("garbage", 0), None);
-        assert_eq!(live_record("done:soon", 0), None);
+        assert_eq!(parse_record("done:2000"), Record::Done { until: 2000 });
+        // The older claim form names no call: read as lapsed, so it is taken over.
+        assert_eq!(parse_record("sending:5000:w1#ab"), Record::Unreadable);
+        assert_eq!(
+            parse_record("sending:5000:9000:xyz:7:w1"),
+            Record::Unreadable
+        );
+        assert_eq!(parse_record("garbage"), Record::Unreadable);
+        assert_eq!(parse_record("done:soon"), Record::Unreadable);
     }
 }

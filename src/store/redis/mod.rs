@@ -1,7 +1,7 @@
 //! The production store: Redis, one server or a Cluster (see `conn`). Every move is
 //! atomic: one Lua script per partition (loaded once, called by SHA; ingest and enqueue hand it
 //! the bodies to store, one variadic HSET being cheaper than a command per body); lease reads
-//! bodies and dedup records travel as plain pipelined commands. Every read for the control room
+//! bodies and dedup claims travel as plain pipelined commands. Every read for the control room
 //! is one pipeline.
 
 use std::sync::atomic::AtomicUsize;
@@ -44,6 +44,7 @@ struct Scripts {
     move_due: Script,
     failed: Script,
     dedup: Script,
+    dedup_done: Script,
     gcra: Script,
     breaker_cas: Script,
     flag_cad: Script,
@@ -91,6 +92,7 @@ fn scripts() -> &'static Scripts {
         move_due: Script::new(include_str!("lua/move_due.lua")),
         failed: Script::new(include_str!("lua/failed.lua")),
         dedup: Script::new(include_str!("lua/dedup.lua")),
+        dedup_done: Script::new(include_str!("lua/dedup_done.lua")),
         gcra: Script::new(include_str!("lua/gcra.lua")),
         breaker_cas: Script::new(include_str!("lua/breaker_cas.lua")),
         flag_cad: Script::new(include_str!("lua/flag_cad.lua")),
@@ -214,6 +216,7 @@ impl RedisStore {
                 &s.move_due,
                 &s.failed,
                 &s.dedup,
+                &s.dedup_done,
                 &s.gcra,
                 &s.breaker_cas,
                 &s.flag_cad,
