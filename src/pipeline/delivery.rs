@@ -241,13 +241,14 @@ fn rebound(receipt: &mut Receipt, new: impl Fn(&Receipt) -> Option<Receipt>) -> 
 /// does not have) is settled at once.
 fn by_channel(
     delivery: &DeliveryWorker,
-    items: Vec<LeasedItem>,
+    items: Vec<(LeasedItem, Option<DeliveryJob>)>,
     now: i64,
     settlement: &mut Settlement,
 ) -> BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>> {
     let mut by_channel: BTreeMap<String, Vec<(LeasedItem, DeliveryJob)>> = BTreeMap::new();
-    for item in items {
-        match item.envelope.payload.decode::<DeliveryJob>() {
+    for (item, job) in items {
+        let job = job.map_or_else(|| item.envelope.payload.decode::<DeliveryJob>(), Ok);
+        match job {
             Ok(job) if delivery.backends.contains_key(&job.channel) => {
                 by_channel
                     .entry(job.channel.clone())
@@ -326,6 +327,7 @@ async fn deliver_batch<T>(
     // janitor (counting an attempt) and be handed to another worker.
     let held: Vec<Receipt> = items.iter().map(|i| i.receipt.clone()).collect();
     let queue = &delivery.shared().delivery_queue;
+    let items = items.into_iter().map(|item| (item, None)).collect();
     let sent = send_batch(delivery, items, stop, (queue, &held)).await;
     tokio::join!(finish_batch(delivery, sent, Held::Leased), following)
 }
@@ -333,14 +335,16 @@ async fn deliver_batch<T>(
 /// Deliver what the router just routed, under its leases on the alerts (`routed`'s receipts),
 /// running `following` beside the settlement: deliveries that end here (sent, duplicates, held
 /// back by a silence) store nothing; the others are stored as their alerts are acked, and
-/// settled as a leased batch's would be.
+/// settled as a leased batch's would be. `jobs` are the deliveries' jobs as the router built
+/// them, in the order of `routed`'s envelopes, so they are not decoded again.
 pub(super) async fn deliver_routed<T>(
     delivery: &DeliveryWorker,
     routed: &[ForwardRequest],
+    jobs: Vec<DeliveryJob>,
     stop: &CancellationToken,
     following: impl Future<Output = T>,
 ) -> (StoreResult<()>, T) {
-    let items: Vec<LeasedItem> = routed
+    let items: Vec<(LeasedItem, Option<DeliveryJob>)> = routed
         .iter()
         .flat_map(|request| {
             request.envelopes.iter().map(|envelope| LeasedItem {
@@ -353,6 +357,11 @@ pub(super) async fn deliver_routed<T>(
                 envelope: envelope.clone(),
             })
         })
+        .zip(
+            jobs.into_iter()
+                .map(Some)
+                .chain(std::iter::repeat_with(|| None)),
+        )
         .collect();
     let alerts: Vec<Receipt> = routed.iter().map(|r| r.receipt.clone()).collect();
     let queue = &delivery.shared().ingest_queue;
@@ -384,7 +393,7 @@ enum Held<'a> {
 /// it runs.
 async fn send_batch(
     delivery: &DeliveryWorker,
-    items: Vec<LeasedItem>,
+    items: Vec<(LeasedItem, Option<DeliveryJob>)>,
     stop: &CancellationToken,
     held: (&QueueName, &[Receipt]),
 ) -> Sent {

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::delivery::DeliveryWorker;
 use super::{Leasing, Shared, hand_back, lease_once, next_batch};
 use crate::engine::routing::Target;
-use crate::model::{Alert, Envelope, EnvelopeId, FailureInfo, Payload, SeenAlert, derived_ulid};
+use crate::model::{
+    Alert, DeliveryJob, Envelope, EnvelopeId, FailureInfo, Payload, SeenAlert, derived_ulid,
+};
 use crate::store::{
     DeadLetterRequest, ForwardRequest, Hold, LeasedItem, MAX_BATCH, Receipt, StoreResult,
 };
@@ -72,6 +74,7 @@ async fn route_batch(
     let mut invalid: Vec<DeadLetterRequest> = Vec::new();
     let mut seen: Vec<SeenAlert> = Vec::new();
     let mut grouped: Vec<(Target, Alert)> = Vec::new();
+    let mut jobs: Vec<DeliveryJob> = Vec::new();
     for item in items {
         let alert = match item.envelope.payload.decode::<Alert>() {
             Ok(alert) => alert,
@@ -138,9 +141,17 @@ async fn route_batch(
             decision.targets.into_iter().partition(|t| t.grouped);
         grouped.extend(to_groups.into_iter().map(|t| (t, alert.clone())));
         let envelopes = direct
-            .into_iter()
-            .map(|target| delivery(&item.envelope, &target, now))
+            .iter()
+            .map(|target| delivery(&item.envelope, target, now))
             .collect();
+        // What the router sends itself needs no decoding of the envelopes it just encoded.
+        if deliver.is_some() {
+            jobs.extend(
+                direct
+                    .into_iter()
+                    .map(|target| routed_delivery_job(&alert, target)),
+            );
+        }
         routed.push(ForwardRequest {
             receipt: item.receipt,
             envelopes,
@@ -152,7 +163,7 @@ async fn route_batch(
         seen,
         grouped,
     };
-    settle(shared, deliver, &batch, next, stop).await
+    settle(shared, deliver, batch, jobs, next, stop).await
 }
 
 /// One batch as routing left it: the deliveries of each alert, the alerts that could not be
@@ -169,7 +180,8 @@ struct RoutedBatch {
 async fn settle(
     shared: &Shared,
     deliver: Option<&DeliveryWorker>,
-    batch: &RoutedBatch,
+    batch: RoutedBatch,
+    jobs: Vec<DeliveryJob>,
     next: impl Future<Output = Option<Vec<LeasedItem>>>,
     stop: &CancellationToken,
 ) -> (StoreResult<()>, Option<Vec<LeasedItem>>) {
@@ -178,7 +190,7 @@ async fn settle(
         invalid,
         seen,
         grouped,
-    } = batch;
+    } = &batch;
     // Into their groups first: an item is acked (by `forward`) only once its alert is there.
     let into_groups = async {
         for (target, alert) in grouped {
@@ -205,7 +217,7 @@ async fn settle(
     // worker does: its leases do not age behind slow sends.
     let rest = async { tokio::join!(dead_letter_and_note(shared, invalid, seen), next) };
     let (delivered, (noted, next)) =
-        super::delivery::deliver_routed(delivery, routed, stop, rest).await;
+        super::delivery::deliver_routed(delivery, routed, jobs, stop, rest).await;
     (delivered.and(noted), next)
 }
 
@@ -309,6 +321,17 @@ struct RoutedJob<'a> {
     retry_policy: &'a str,
 }
 
+/// The job `routed_job` encodes, as decoding it would give it back.
+fn routed_delivery_job(alert: &Alert, target: Target) -> DeliveryJob {
+    DeliveryJob {
+        alert: alert.clone(),
+        channel: target.channel,
+        retry_policy: target.retry_policy,
+        previous_delay_ms: None,
+        group: None,
+    }
+}
+
 fn routed_job(alert: &Payload, channel: &str, retry_policy: &str) -> Payload {
     let job = RoutedJob {
         alert,
@@ -323,7 +346,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::model::{AlertStatus, DeliveryJob, Severity, fingerprint};
+    use crate::model::{AlertStatus, Severity, fingerprint};
 
     fn request(envelopes: usize) -> ForwardRequest {
         ForwardRequest {
@@ -383,6 +406,14 @@ mod tests {
         };
         let payload = Payload::encode(&alert).unwrap();
         let job: DeliveryJob = routed_job(&payload, "slack", "default").decode().unwrap();
+        let target = Target {
+            channel: "slack".to_owned(),
+            retry_policy: "default".to_owned(),
+            route: "r".to_owned(),
+            grouped: false,
+        };
+        // The router sends the job it built, and stores the encoded one: they must agree.
+        assert_eq!(job, routed_delivery_job(&alert, target));
         assert_eq!(
             job,
             DeliveryJob {
