@@ -818,7 +818,7 @@ pub enum DedupClaim {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DedupTicket {
     pub(crate) call: u64,
-    pub(crate) slot: u16,
+    pub(crate) slot: u32,
     pub(crate) window_end_ms: i64,
 }
 

@@ -43,7 +43,7 @@ impl GuardStore for MemoryStore {
                     state.dedup.insert(key.clone(), record);
                     DedupClaim::Claimed(DedupTicket {
                         call,
-                        slot: u16::try_from(slot).unwrap_or(u16::MAX),
+                        slot: u32::try_from(slot).unwrap_or(u32::MAX),
                         window_end_ms: window_end,
                     })
                 }

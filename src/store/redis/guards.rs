@@ -61,6 +61,7 @@ impl GuardStore for RedisStore {
         let mut answers = Vec::with_capacity(keys.len());
         // Claims found: whether each succeeded is a bit of its call's bitmap, read next.
         let mut found: Vec<(usize, &str, Claim<'_>)> = Vec::new();
+        let mut lapsed: Vec<DedupOp<'_>> = Vec::new();
         for (slot, (key, previous)) in keys.iter().zip(&previous).enumerate() {
             let answer = match previous.as_deref().map(parse_record) {
                 None => DedupClaim::Claimed(claim.ticket(slot)),
@@ -69,45 +70,32 @@ impl GuardStore for RedisStore {
                     found.push((slot, key.as_str(), found_claim));
                     DedupClaim::InFlight
                 }
-                Some(_) => DedupClaim::InFlight,
-            };
-            answers.push(answer);
-        }
-        let succeeded: Vec<bool> = if found.is_empty() {
-            Vec::new()
-        } else {
-            let mut pipe = ::redis::pipe();
-            for (_, key, found_claim) in &found {
-                let partition = schema.dedup_partition(key);
-                pipe.getbit(
-                    schema.dedup_done(partition, found_claim.call),
-                    usize::from(found_claim.slot),
-                );
-            }
-            pipe.query_async(&mut conn)
-                .await
-                .map_err(StoreError::redis("dedup claim"))?
-        };
-        let mut lapsed: Vec<DedupOp<'_>> = Vec::new();
-        for (slot, (key, previous)) in keys.iter().zip(&previous).enumerate() {
-            let lapsed_record = match previous.as_deref().map(parse_record) {
-                Some(Record::Done { until }) => until <= now,
-                Some(Record::Unreadable) => true,
-                _ => false,
-            };
-            if lapsed_record {
-                lapsed.push((slot, key.as_str(), "take", claim.hold_ms, slot));
-            }
-        }
-        for ((slot, key, found_claim), succeeded) in found.into_iter().zip(succeeded) {
-            answers[slot] = match (succeeded, found_claim) {
-                (true, c) if c.window_end_ms > now => DedupClaim::AlreadyDone,
-                (false, c) if c.hold_until_ms > now => DedupClaim::InFlight,
-                _ => {
-                    lapsed.push((slot, key, "take", claim.hold_ms, slot));
+                Some(_) => {
+                    lapsed.push((slot, key.as_str(), "take", claim.hold_ms, slot));
                     DedupClaim::InFlight
                 }
             };
+            answers.push(answer);
+        }
+        if !found.is_empty() {
+            let mut pipe = ::redis::pipe();
+            for (_, key, found_claim) in &found {
+                let partition = schema.dedup_partition(key);
+                pipe.cmd("GETBIT")
+                    .arg(schema.dedup_done(partition, found_claim.call))
+                    .arg(found_claim.slot);
+            }
+            let succeeded: Vec<bool> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(StoreError::redis("dedup claim"))?;
+            for ((slot, key, found_claim), succeeded) in found.into_iter().zip(succeeded) {
+                if succeeded && found_claim.window_end_ms > now {
+                    answers[slot] = DedupClaim::AlreadyDone;
+                } else if succeeded || found_claim.hold_until_ms <= now {
+                    lapsed.push((slot, key, "take", claim.hold_ms, slot));
+                }
+            }
         }
         // A lapsed record is taken over by compare-and-set, so two claimers cannot both win.
         if !lapsed.is_empty() {
@@ -133,7 +121,7 @@ impl GuardStore for RedisStore {
         let now = self.now_ms();
         let schema = &self.inner.keys;
         // Successes: bits of their calls' bitmaps, by partition and call.
-        let mut successes: BTreeMap<u16, BTreeMap<u64, (i64, Vec<u16>)>> = BTreeMap::new();
+        let mut successes: BTreeMap<u16, BTreeMap<u64, (i64, Vec<u32>)>> = BTreeMap::new();
         let mut guarded: Vec<DedupOp<'_>> = Vec::new();
         for (index, (key, outcome)) in outcomes.iter().enumerate() {
             match outcome {
@@ -286,7 +274,7 @@ struct Claim<'r> {
     hold_until_ms: i64,
     window_end_ms: i64,
     call: &'r str,
-    slot: u16,
+    slot: u32,
 }
 
 fn parse_record(record: &str) -> Record<'_> {
@@ -338,7 +326,7 @@ impl ClaimCall {
     fn ticket(&self, slot: usize) -> DedupTicket {
         DedupTicket {
             call: self.call,
-            slot: u16::try_from(slot).unwrap_or(u16::MAX),
+            slot: u32::try_from(slot).unwrap_or(u32::MAX),
             window_end_ms: self.window_end_ms,
         }
     }
