@@ -1479,18 +1479,17 @@ async fn dedup_batches_answer_per_key_in_order(h: Harness) {
 
     // Thousands of lapsed claims are taken again, and successes recorded in one call.
     let many: Vec<String> = (0..5000).map(|i| format!("bulk-{i}")).collect();
-    let claims = h
-        .store
-        .dedup_claim("w1", &many, HOLD, WINDOW)
-        .await
-        .unwrap();
-    assert!(kinds(&claims).iter().all(|k| *k == "claimed"));
+    let claim_many = |owner: &'static str| {
+        let (store, many) = (h.store.clone(), many.clone());
+        async move { store.dedup_claim(owner, &many, HOLD, WINDOW).await.unwrap() }
+    };
+    assert!(
+        kinds(&claim_many("w1").await)
+            .iter()
+            .all(|k| *k == "claimed")
+    );
     h.clock.advance(HOLD);
-    let claims = h
-        .store
-        .dedup_claim("w1", &many, HOLD, WINDOW)
-        .await
-        .unwrap();
+    let claims = claim_many("w1").await;
     assert!(
         kinds(&claims).iter().all(|k| *k == "claimed"),
         "lapsed claims can be taken again"
@@ -1503,11 +1502,7 @@ async fn dedup_batches_answer_per_key_in_order(h: Harness) {
         .collect();
     h.store.dedup_finish("w1", &outcomes).await.unwrap();
     h.clock.advance(HOLD);
-    let again = h
-        .store
-        .dedup_claim("w2", &many, HOLD, WINDOW)
-        .await
-        .unwrap();
+    let again = claim_many("w2").await;
     for (n, kind) in kinds(&again).into_iter().enumerate() {
         let expected = if n % 2 == 0 { "done" } else { "claimed" };
         assert_eq!(kind, expected, "bulk-{n}");
