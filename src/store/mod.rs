@@ -757,7 +757,8 @@ pub trait GuardStore: Send + Sync {
     ) -> StoreResult<Vec<DedupClaim>>;
     /// After the sends: remember success for `Done(ticket)`; `Release` or `Hold` the claim, which
     /// applies only while `owner` still holds it (a lapsed claim may be someone else's now).
-    /// One round trip for the whole batch.
+    /// One round trip for the whole batch; on Redis two when it records successes and also
+    /// releases or holds claims (successes first).
     async fn dedup_finish(
         &self,
         owner: &str,
