@@ -20,6 +20,8 @@ use crate::common::{Harness, Kind, alert_envelope, start_worker};
 #[derive(Debug, Default)]
 struct Scripted {
     sends: Mutex<BTreeMap<String, u32>>,
+    /// Each send's idempotency key and the alert name its job carried.
+    keyed: Mutex<Vec<(String, String)>>,
 }
 
 impl Scripted {
@@ -36,8 +38,12 @@ impl Backend for Scripted {
     fn kind(&self) -> BackendKind {
         BackendKind::Null
     }
-    async fn send(&self, job: &DeliveryJob, _idempotency_key: &str) -> Result<(), SendError> {
+    async fn send(&self, job: &DeliveryJob, idempotency_key: &str) -> Result<(), SendError> {
         let name = job.alert.labels["alertname"].clone();
+        self.keyed
+            .lock()
+            .unwrap()
+            .push((idempotency_key.to_owned(), name.clone()));
         let count = {
             let mut sends = self.sends.lock().unwrap();
             let count = sends.entry(name.clone()).or_insert(0);
@@ -54,7 +60,9 @@ impl Backend for Scripted {
     }
 }
 
-async fn enqueue(store: &Arc<dyn Store>, names: &[String]) {
+/// Enqueue one alert per name; returns each alert's idempotency key on the `scripted` channel
+/// and its name.
+async fn enqueue(store: &Arc<dyn Store>, names: &[String]) -> BTreeMap<String, String> {
     let now = store.now_ms();
     let envelopes: Vec<Envelope> = names
         .iter()
@@ -63,6 +71,11 @@ async fn enqueue(store: &Arc<dyn Store>, names: &[String]) {
     for chunk in envelopes.chunks(MAX_BATCH) {
         store.enqueue(&QueueName::ingest(), chunk).await.unwrap();
     }
+    envelopes
+        .iter()
+        .zip(names)
+        .map(|(e, name)| (format!("{}@scripted", e.idempotency_key), name.clone()))
+        .collect()
 }
 
 async fn stats(store: &Arc<dyn Store>) -> (QueueStats, QueueStats) {
@@ -94,7 +107,7 @@ async fn only_what_must_wait_is_stored_and_it_settles_as_a_lease_would(h: Harnes
     start_worker(&h.store, channel, &stop, |_| {}).await;
     let mut names: Vec<String> = (0..20).map(|i| format!("ok-{i}")).collect();
     names.extend(["flaky-0".to_owned(), "bad-0".to_owned()]);
-    enqueue(&h.store, &names).await;
+    let keys = enqueue(&h.store, &names).await;
 
     let store = h.store.clone();
     let (ingest, delivery) = until("every alert routed and attempted", async || {
@@ -116,6 +129,11 @@ async fn only_what_must_wait_is_stored_and_it_settles_as_a_lease_would(h: Harnes
         names.iter().all(|n| sends.get(n) == Some(&1)),
         "each alert sent once: {sends:?}"
     );
+    // The router sends the jobs it built beside the envelopes it stores: each send's key is
+    // its own alert's.
+    for (key, name) in backend.keyed.lock().unwrap().iter() {
+        assert_eq!(keys.get(key), Some(name), "the send keyed {key}");
+    }
     let waiting = h
         .store
         .scheduled_entries(&QueueName::delivery(), 10)
