@@ -159,17 +159,20 @@ async fn route_batch(
     }
     let batch = RoutedBatch {
         routed,
+        jobs,
         invalid,
         seen,
         grouped,
     };
-    settle(shared, deliver, batch, jobs, next, stop).await
+    settle(shared, deliver, batch, next, stop).await
 }
 
-/// One batch as routing left it: the deliveries of each alert, the alerts that could not be
-/// routed, the alerts seen, and the alerts bound for a group.
+/// One batch as routing left it: the deliveries of each alert (and, when this worker sends
+/// them, their jobs in the same order), the alerts that could not be routed, the alerts seen,
+/// and the alerts bound for a group.
 struct RoutedBatch {
     routed: Vec<ForwardRequest>,
+    jobs: Vec<DeliveryJob>,
     invalid: Vec<DeadLetterRequest>,
     seen: Vec<SeenAlert>,
     grouped: Vec<(Target, Alert)>,
@@ -181,16 +184,17 @@ async fn settle(
     shared: &Shared,
     deliver: Option<&DeliveryWorker>,
     batch: RoutedBatch,
-    jobs: Vec<DeliveryJob>,
     next: impl Future<Output = Option<Vec<LeasedItem>>>,
     stop: &CancellationToken,
 ) -> (StoreResult<()>, Option<Vec<LeasedItem>>) {
     let RoutedBatch {
         routed,
+        jobs,
         invalid,
         seen,
         grouped,
-    } = &batch;
+    } = batch;
+    let (routed, invalid, seen, grouped) = (&routed, &invalid, &seen, &grouped);
     // Into their groups first: an item is acked (by `forward`) only once its alert is there.
     let into_groups = async {
         for (target, alert) in grouped {
